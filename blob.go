@@ -1,0 +1,108 @@
+package berth
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// BlobInfo describes stored blob bytes.
+type BlobInfo struct {
+	Digest  Digest
+	Size    int64
+	ModTime time.Time
+}
+
+// BlobStore holds blob bytes by digest. It knows nothing of repositories: which
+// repository may see a blob is recorded by a BlobLinkStore.
+type BlobStore interface {
+	// Stat returns blob_unknown when d is not stored.
+	Stat(ctx context.Context, d Digest) (BlobInfo, error)
+	// Open returns the blob's content for reading and seeking, or blob_unknown.
+	Open(ctx context.Context, d Digest) (io.ReadSeekCloser, BlobInfo, error)
+	// Put stores r's bytes under d. It verifies the digest while writing and makes
+	// the blob visible only once it is complete and synced to disk: a crash leaves
+	// either the whole blob or none. On a mismatch it returns digest_invalid and
+	// stores nothing; when size >= 0 and the length differs, size_invalid.
+	Put(ctx context.Context, d Digest, size int64, r io.Reader) (BlobInfo, error)
+	// Delete removes d. Deleting an absent blob is not an error.
+	Delete(ctx context.Context, d Digest) error
+	// Walk calls fn for every stored blob in no particular order. An error from
+	// fn stops the walk and is returned.
+	Walk(ctx context.Context, fn func(BlobInfo) error) error
+}
+
+// UploadInfo describes the bytes of an unfinished upload.
+type UploadInfo struct {
+	ID      string
+	Size    int64
+	ModTime time.Time
+}
+
+// UploadStore holds the bytes of unfinished uploads and turns a finished one into
+// a blob of the BlobStore it belongs to. Upload ids are chosen by the caller and
+// are safe path components ([A-Za-z0-9-]).
+type UploadStore interface {
+	// CreateUpload starts an empty upload.
+	CreateUpload(ctx context.Context, id string) error
+	// StatUpload returns the upload's size, or blob_upload_unknown.
+	StatUpload(ctx context.Context, id string) (UploadInfo, error)
+	// AppendUpload writes r's bytes at offset and returns the new size. offset must
+	// equal the current size, else range_invalid and nothing is written. The bytes
+	// are durable when it returns without error; after an error the upload holds
+	// the previous content plus possibly a prefix of r, and StatUpload tells how
+	// much, so a client can resume.
+	AppendUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error)
+	// CommitUpload verifies the upload's content against d and moves it into the
+	// blob store atomically, then forgets the upload. On a mismatch it returns
+	// digest_invalid and leaves the upload as it was.
+	CommitUpload(ctx context.Context, id string, d Digest) (BlobInfo, error)
+	// DeleteUpload removes the upload. Deleting an absent upload is not an error.
+	DeleteUpload(ctx context.Context, id string) error
+	// WalkUploads calls fn for every unfinished upload.
+	WalkUploads(ctx context.Context, fn func(UploadInfo) error) error
+}
+
+// BlobLink records that a repository holds a blob: it was uploaded or mounted
+// there. Only linked blobs can be read through the repository.
+type BlobLink struct {
+	Repository string
+	Digest     Digest
+	Size       int64
+	// Created is when the link was made or last refreshed.
+	Created time.Time
+}
+
+// BlobLinkStore records which repositories hold which blobs.
+type BlobLinkStore interface {
+	// LinkBlob records the link, creating the repository when needed. Linking
+	// again refreshes Created.
+	LinkBlob(ctx context.Context, link BlobLink) error
+	// FindBlobLink returns blob_unknown unless repo holds d.
+	FindBlobLink(ctx context.Context, repo string, d Digest) (BlobLink, error)
+	// UnlinkBlob removes d from repo, or returns blob_unknown.
+	UnlinkBlob(ctx context.Context, repo string, d Digest) error
+	// FindBlobRepositories returns the repositories holding d, sorted.
+	FindBlobRepositories(ctx context.Context, d Digest) ([]string, error)
+}
+
+// UploadSession is an upload in progress: which repository it is for and when it
+// started. Its bytes live in an UploadStore under the same id.
+type UploadSession struct {
+	ID         string
+	Repository string
+	Created    time.Time
+}
+
+// UploadSessionStore records upload sessions so that they survive a restart and
+// can be collected when abandoned.
+type UploadSessionStore interface {
+	// CreateUploadSession records s; conflict when the id exists.
+	CreateUploadSession(ctx context.Context, s UploadSession) error
+	// FindUploadSession returns blob_upload_unknown when no session has id.
+	FindUploadSession(ctx context.Context, id string) (UploadSession, error)
+	// DeleteUploadSession removes the session. Deleting an absent one is not an error.
+	DeleteUploadSession(ctx context.Context, id string) error
+	// FindUploadSessions returns the sessions created before the given time.
+	FindUploadSessions(ctx context.Context, createdBefore time.Time) ([]UploadSession, error)
+}

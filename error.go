@@ -1,0 +1,124 @@
+package berth
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable reason code. Codes may be added, never renamed: clients, audit
+// queries and documentation depend on them.
+type Code string
+
+// Registry content codes. Each maps to one OCI distribution-spec error code.
+const (
+	CodeBlobUnknown         Code = "blob_unknown"
+	CodeBlobUploadInvalid   Code = "blob_upload_invalid"
+	CodeBlobUploadUnknown   Code = "blob_upload_unknown"
+	CodeDigestInvalid       Code = "digest_invalid"
+	CodeManifestBlobUnknown Code = "manifest_blob_unknown"
+	CodeManifestInvalid     Code = "manifest_invalid"
+	CodeManifestUnknown     Code = "manifest_unknown"
+	CodeNameInvalid         Code = "name_invalid"
+	CodeNameUnknown         Code = "name_unknown"
+	CodeSizeInvalid         Code = "size_invalid"
+	CodeTagInvalid          Code = "tag_invalid"
+	CodeRangeInvalid        Code = "range_invalid"
+	CodeUnsupported         Code = "unsupported"
+	CodeTooLarge            Code = "too_large"
+)
+
+// Generic codes.
+const (
+	CodeInvalid  Code = "invalid"
+	CodeNotFound Code = "not_found"
+	CodeConflict Code = "conflict"
+	CodeInternal Code = "internal"
+)
+
+// Authentication and authorization codes (see DESIGN.md); reserved here so that the
+// table is the one place every code is named.
+const (
+	CodeCredentialsMissing    Code = "credentials_missing"
+	CodeClientUnknown         Code = "client_unknown"
+	CodeSecretInvalid         Code = "secret_invalid"
+	CodeSecretIDSent          Code = "secret_id_sent"
+	CodeSecretExpired         Code = "secret_expired"
+	CodeSecretRevoked         Code = "secret_revoked"
+	CodePrincipalDisabled     Code = "principal_disabled"
+	CodeTokenExpired          Code = "token_expired"
+	CodeTokenInvalid          Code = "token_invalid"
+	CodeRefreshTokenInvalid   Code = "refresh_token_invalid"
+	CodeAssertionInvalid      Code = "assertion_invalid"
+	CodeAssertionExpired      Code = "assertion_expired"
+	CodePipelineUnknown       Code = "pipeline_unknown"
+	CodeAudienceMismatch      Code = "audience_mismatch"
+	CodeTooManyAttempts       Code = "too_many_attempts"
+	CodeRoleMissing           Code = "role_missing"
+	CodeScopeNotGranted       Code = "scope_not_granted"
+	CodePipelineNotAuthorized Code = "pipeline_not_authorized"
+	CodeConnectionUnknown     Code = "connection_unknown"
+	CodeConnectionDisabled    Code = "connection_disabled"
+)
+
+// Error is the one error type that reaches users. Message states the facts; Hint,
+// when set, names the command or change that fixes the cause.
+type Error struct {
+	Code    Code
+	Message string
+	Hint    string
+	// Detail is optional structured data that a transport may show (an OCI
+	// error's detail field). It never holds a credential.
+	Detail map[string]any
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithHint returns e with its hint set, for chaining at construction.
+func (e *Error) WithHint(format string, args ...any) *Error {
+	e.Hint = fmt.Sprintf(format, args...)
+	return e
+}
+
+// WithDetail returns e with key set in its detail.
+func (e *Error) WithDetail(key string, value any) *Error {
+	if e.Detail == nil {
+		e.Detail = map[string]any{}
+	}
+	e.Detail[key] = value
+	return e
+}
+
+func (e *Error) Error() string {
+	if e.Hint != "" {
+		return fmt.Sprintf("%s: %s (Try: %s)", e.Code, e.Message, e.Hint)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or CodeInternal
+// when err holds none. A nil error has no code.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// AsError returns the first *Error in err's chain, or nil.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// IsCode reports whether err carries the given code.
+func IsCode(err error, code Code) bool { return err != nil && ErrorCode(err) == code }

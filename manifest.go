@@ -1,0 +1,110 @@
+package berth
+
+import (
+	"context"
+	"time"
+)
+
+// Manifest is a stored manifest of one repository: its exact bytes and what the
+// registry derived from them when it was pushed.
+type Manifest struct {
+	Repository string
+	Digest     Digest
+	MediaType  string
+	Content    []byte
+	// ArtifactType is the manifest's artifactType, else its config's media type
+	// for image manifests; it is what the referrers API reports and filters on.
+	ArtifactType string
+	// Subject is the digest of the manifest this one refers to, or empty.
+	Subject     Digest
+	Annotations map[string]string
+	// References are the blobs and manifests this manifest needs; each must exist
+	// in the repository when it is pushed, and keeps its target alive in GC.
+	References []Reference
+	Created    time.Time
+}
+
+// Size is the length of the manifest's content.
+func (m *Manifest) Size() int64 { return int64(len(m.Content)) }
+
+// Descriptor returns the manifest as a descriptor, as the referrers API lists it.
+func (m *Manifest) Descriptor() Descriptor {
+	return Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size(), ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+}
+
+// ReferenceKind says what a manifest reference points at.
+type ReferenceKind string
+
+const (
+	ReferenceBlob     ReferenceKind = "blob"
+	ReferenceManifest ReferenceKind = "manifest"
+)
+
+// Reference is one content address a manifest needs.
+type Reference struct {
+	Digest Digest
+	Kind   ReferenceKind
+}
+
+// Descriptor points at content, as in the OCI image spec.
+type Descriptor struct {
+	MediaType    string            `json:"mediaType"`
+	Digest       Digest            `json:"digest"`
+	Size         int64             `json:"size"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+// ManifestStore persists manifests and tags.
+type ManifestStore interface {
+	// PutManifest stores m in m.Repository, creating the repository, and points
+	// tag at it when tag is not empty, all in one transaction. Each reference must
+	// exist in the repository, a blob as a BlobLink and a manifest as a stored
+	// manifest, else manifest_blob_unknown naming the first missing digest and
+	// nothing changes. Putting a digest that exists again keeps the first copy and
+	// only moves the tag.
+	PutManifest(ctx context.Context, m *Manifest, tag string) error
+	// FindManifest returns the manifest that ref, a tag or a digest, names in
+	// repo, or manifest_unknown.
+	FindManifest(ctx context.Context, repo, ref string) (*Manifest, error)
+	// DeleteManifest removes the manifest and every tag pointing at it, or
+	// returns manifest_unknown.
+	DeleteManifest(ctx context.Context, repo string, d Digest) error
+	// DeleteTag removes one tag, leaving its manifest, or returns manifest_unknown.
+	DeleteTag(ctx context.Context, repo, tag string) error
+	// FindTags returns up to n of repo's tags in lexical (byte) order, those
+	// after last when last is not empty; n < 0 means all. It returns name_unknown
+	// when the repository does not exist.
+	FindTags(ctx context.Context, repo, last string, n int) ([]string, error)
+	// FindRepositories returns up to n repository names in lexical order, those
+	// after last when last is not empty; n < 0 means all.
+	FindRepositories(ctx context.Context, last string, n int) ([]string, error)
+	// FindReferrers returns the descriptors of repo's manifests whose subject is
+	// d, only those of artifactType when it is not empty, ordered by digest.
+	FindReferrers(ctx context.Context, repo string, d Digest, artifactType string) ([]Descriptor, error)
+}
+
+// GCStore answers the questions garbage collection asks. Every decision that
+// deletes is re-checked inside one transaction, so a concurrent push wins.
+type GCStore interface {
+	// FindUnreferencedBlobLinks returns links created before the given time that
+	// no manifest of the same repository references.
+	FindUnreferencedBlobLinks(ctx context.Context, createdBefore time.Time) ([]BlobLink, error)
+	// DeleteBlobLinkIfUnreferenced removes the link if, checked in one
+	// transaction, it is still older than createdBefore and still unreferenced;
+	// it reports whether it did.
+	DeleteBlobLinkIfUnreferenced(ctx context.Context, repo string, d Digest, createdBefore time.Time) (bool, error)
+	// BlobInUse reports whether any repository links d or any manifest
+	// references it.
+	BlobInUse(ctx context.Context, d Digest) (bool, error)
+}
+
+// MetadataStore is everything a registry keeps besides blob bytes. The SQLite and
+// PostgreSQL stores implement it and pass the same storetest suite.
+type MetadataStore interface {
+	ManifestStore
+	BlobLinkStore
+	UploadSessionStore
+	GCStore
+	Close() error
+}

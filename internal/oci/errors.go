@@ -1,0 +1,55 @@
+package oci
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/berth-dev/berth"
+)
+
+// errorBody is the distribution-spec error envelope.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#error-codes
+type errorBody struct {
+	Errors []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Detail  map[string]any `json:"detail,omitempty"`
+}
+
+// writeError renders err in the OCI envelope. A *berth.Error keeps its code,
+// facts and hint (in detail.reason and detail.hint); anything else is logged
+// with the request id and shown only as an internal error.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := berth.AsError(err)
+	reqID := berth.RequestID(r.Context())
+	if e == nil {
+		h.Logger.ErrorContext(r.Context(), "internal error", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", reqID)
+	}
+	info := berth.LookupCode(e.Code)
+	detail := map[string]any{"reason": string(e.Code)}
+	for k, v := range e.Detail {
+		detail[k] = v
+	}
+	if e.Hint != "" {
+		detail["hint"] = e.Hint
+	}
+	if reqID != "" {
+		detail["request_id"] = reqID
+	}
+	if info.Status == http.StatusUnauthorized && h.Challenge != nil {
+		w.Header().Set("WWW-Authenticate", h.Challenge(r))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Del("Content-Length")
+	w.Header().Del("Docker-Content-Digest")
+	w.WriteHeader(info.Status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_ = json.NewEncoder(w).Encode(errorBody{Errors: []errorEntry{{Code: info.OCI, Message: e.Message, Detail: detail}}})
+}

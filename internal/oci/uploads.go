@@ -1,0 +1,253 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth"
+)
+
+// startUpload opens an upload session, mounts a blob from another repository,
+// or stores a whole blob sent with its digest in one request.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-blobs
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#mounting-a-blob-from-another-repository
+func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	if mount := q.Get("mount"); mount != "" {
+		d, err := berth.ParseDigest(mount)
+		if err != nil {
+			return err
+		}
+		mounted, err := h.mount(ctx, rt.Repo, d, q.Get("from"))
+		if err != nil {
+			return err
+		}
+		if mounted {
+			return blobCreated(w, rt.Repo, d)
+		}
+		// Not mountable: the spec asks for an ordinary upload session instead.
+	} else if dg := q.Get("digest"); dg != "" {
+		d, err := berth.ParseDigest(dg)
+		if err != nil {
+			return err
+		}
+		h.CommitLock.RLock()
+		defer h.CommitLock.RUnlock()
+		info, err := h.Blobs.Put(ctx, d, r.ContentLength, r.Body)
+		if err != nil {
+			return err
+		}
+		if err := h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: rt.Repo, Digest: d, Size: info.Size, Created: h.Now()}); err != nil {
+			return err
+		}
+		return blobCreated(w, rt.Repo, d)
+	}
+
+	id := h.NewID()
+	if err := h.Uploads.CreateUpload(ctx, id); err != nil {
+		return err
+	}
+	if err := h.Meta.CreateUploadSession(ctx, berth.UploadSession{ID: id, Repository: rt.Repo, Created: h.Now()}); err != nil {
+		_ = h.Uploads.DeleteUpload(ctx, id)
+		return err
+	}
+	return uploadAccepted(w, rt.Repo, id, 0, http.StatusAccepted)
+}
+
+// mount links d into repo from the repository from, or, when from is empty, from
+// any repository that holds it. It reports false when d cannot be mounted.
+func (h *Handler) mount(ctx context.Context, repo string, d berth.Digest, from string) (bool, error) {
+	var link berth.BlobLink
+	var err error
+	if from != "" {
+		if err := berth.ValidateRepositoryName(from); err != nil {
+			return false, err
+		}
+		link, err = h.Meta.FindBlobLink(ctx, from, d)
+	} else {
+		var repos []string
+		repos, err = h.Meta.FindBlobRepositories(ctx, d)
+		if err == nil && len(repos) == 0 {
+			return false, nil
+		}
+		if err == nil {
+			link, err = h.Meta.FindBlobLink(ctx, repos[0], d)
+		}
+	}
+	if berth.IsCode(err, berth.CodeBlobUnknown) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := h.Blobs.Stat(ctx, d); berth.IsCode(err, berth.CodeBlobUnknown) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	err = h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: link.Size, Created: h.Now()})
+	return err == nil, err
+}
+
+// patchUpload appends a chunk, or the whole stream when no Content-Range is sent.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
+func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	size, err := h.appendChunk(r, rt, true)
+	if err != nil {
+		return err
+	}
+	return uploadAccepted(w, rt.Repo, rt.Ref, size, http.StatusAccepted)
+}
+
+// putUpload closes an upload, with an optional last chunk, and verifies its digest.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
+func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	ctx := r.Context()
+	dg := r.URL.Query().Get("digest")
+	if dg == "" {
+		return berth.Errorf(berth.CodeDigestInvalid, "closing an upload needs the blob's digest in the query: PUT …/blobs/uploads/%s?digest=sha256:…", rt.Ref)
+	}
+	d, err := berth.ParseDigest(dg)
+	if err != nil {
+		return err
+	}
+	if _, err := h.appendChunk(r, rt, false); err != nil {
+		return err
+	}
+	h.CommitLock.RLock()
+	defer h.CommitLock.RUnlock()
+	info, err := h.Uploads.CommitUpload(ctx, rt.Ref, d)
+	if err != nil {
+		return err
+	}
+	if err := h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: rt.Repo, Digest: d, Size: info.Size, Created: h.Now()}); err != nil {
+		return err
+	}
+	if err := h.Meta.DeleteUploadSession(ctx, rt.Ref); err != nil {
+		return err
+	}
+	return blobCreated(w, rt.Repo, d)
+}
+
+// appendChunk checks the session and Content-Range and appends the body. A PUT
+// may carry no body; a PATCH always appends, even nothing.
+func (h *Handler) appendChunk(r *http.Request, rt route, isPatch bool) (int64, error) {
+	ctx := r.Context()
+	info, err := h.session(ctx, rt)
+	if err != nil {
+		return 0, err
+	}
+	cr := r.Header.Get("Content-Range")
+	if !isPatch && cr == "" && r.ContentLength == 0 {
+		return info.Size, nil
+	}
+	if cr != "" {
+		start, end, err := parseContentRange(cr)
+		if err != nil {
+			return 0, err
+		}
+		if start != info.Size {
+			return 0, berth.Errorf(berth.CodeRangeInvalid, "chunk starts at byte %d but upload %s holds %d bytes: chunks must be sent in order", start, rt.Ref, info.Size).
+				WithHint("ask GET /v2/%s/blobs/uploads/%s for the Range received so far and continue from its end", rt.Repo, rt.Ref).
+				WithDetail("range", rangeHeader(info.Size))
+		}
+		if r.ContentLength >= 0 && end-start+1 != r.ContentLength {
+			return 0, berth.Errorf(berth.CodeSizeInvalid, "Content-Range %q spans %d bytes but Content-Length is %d", cr, end-start+1, r.ContentLength)
+		}
+	}
+	return h.Uploads.AppendUpload(ctx, rt.Ref, info.Size, r.Body)
+}
+
+// session returns the state of upload rt.Ref, which must belong to rt.Repo.
+func (h *Handler) session(ctx context.Context, rt route) (berth.UploadInfo, error) {
+	s, err := h.Meta.FindUploadSession(ctx, rt.Ref)
+	if err == nil && s.Repository != rt.Repo {
+		err = berth.Errorf(berth.CodeBlobUploadUnknown, "upload %s does not belong to repository %s", rt.Ref, rt.Repo)
+	}
+	if err != nil {
+		if berth.IsCode(err, berth.CodeBlobUploadUnknown) {
+			return berth.UploadInfo{}, berth.Errorf(berth.CodeBlobUploadUnknown, "no upload %s in repository %s: it finished, was cancelled or expired", rt.Ref, rt.Repo).
+				WithHint("start a new upload with POST /v2/%s/blobs/uploads/", rt.Repo)
+		}
+		return berth.UploadInfo{}, err
+	}
+	return h.Uploads.StatUpload(ctx, rt.Ref)
+}
+
+// uploadStatus reports how many bytes an upload holds.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
+func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) error {
+	info, err := h.session(r.Context(), rt)
+	if err != nil {
+		return err
+	}
+	return uploadAccepted(w, rt.Repo, rt.Ref, info.Size, http.StatusNoContent)
+}
+
+// cancelUpload abandons an upload and frees its bytes.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#canceling-an-upload
+func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	ctx := r.Context()
+	if _, err := h.session(ctx, rt); err != nil {
+		return err
+	}
+	if err := h.Uploads.DeleteUpload(ctx, rt.Ref); err != nil {
+		return err
+	}
+	if err := h.Meta.DeleteUploadSession(ctx, rt.Ref); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func uploadAccepted(w http.ResponseWriter, repo, id string, size int64, status int) error {
+	hdr := w.Header()
+	hdr.Set("Location", "/v2/"+repo+"/blobs/uploads/"+id)
+	hdr.Set("Range", rangeHeader(size))
+	hdr.Set("Docker-Upload-UUID", id)
+	hdr.Set("Content-Length", "0")
+	w.WriteHeader(status)
+	return nil
+}
+
+func blobCreated(w http.ResponseWriter, repo string, d berth.Digest) error {
+	hdr := w.Header()
+	hdr.Set("Location", "/v2/"+repo+"/blobs/"+d.String())
+	hdr.Set("Docker-Content-Digest", d.String())
+	hdr.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// rangeHeader is the Range an upload reports: the inclusive span received.
+// An empty upload reports 0-0, as distribution does and clients expect.
+func rangeHeader(size int64) string {
+	if size <= 0 {
+		return "0-0"
+	}
+	return fmt.Sprintf("0-%d", size-1)
+}
+
+// parseContentRange reads "START-END" (inclusive), with an optional "bytes "
+// or "bytes=" prefix that some clients send.
+func parseContentRange(v string) (start, end int64, err error) {
+	s := strings.TrimSpace(v)
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "bytes="), "bytes ")
+	a, b, ok := strings.Cut(s, "-")
+	if ok {
+		start, err = strconv.ParseInt(a, 10, 64)
+	}
+	if ok && err == nil {
+		b, _, _ = strings.Cut(b, "/")
+		end, err = strconv.ParseInt(b, 10, 64)
+	}
+	if !ok || err != nil || start < 0 || end < start {
+		return 0, 0, berth.Errorf(berth.CodeRangeInvalid, "Content-Range %q is not START-END with START <= END", v)
+	}
+	return start, end, nil
+}

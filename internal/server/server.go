@@ -1,0 +1,98 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Config holds what a Server needs. Handlers maps URL patterns of
+// net/http.ServeMux to the handlers that serve them.
+type Config struct {
+	Addr            string
+	Handlers        map[string]http.Handler
+	Logger          *slog.Logger
+	NewID           func() string
+	ShutdownTimeout time.Duration
+}
+
+// Server is berth's HTTP server.
+type Server struct {
+	cfg   Config
+	ln    net.Listener
+	http  *http.Server
+	ready atomic.Bool
+}
+
+// New returns a server that is not yet listening.
+func New(cfg Config) *Server {
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	s := &Server{cfg: cfg}
+	mux := http.NewServeMux()
+	for pattern, h := range cfg.Handlers {
+		mux.Handle(pattern, h)
+	}
+	mux.HandleFunc("GET /healthz", s.healthz)
+	s.http = &http.Server{
+		Handler:           s.middleware(mux),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Listen binds the address, so that Addr reports the port when it was 0.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr returns the bound address; it is valid after Listen.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve answers requests until ctx is done, then stops accepting, lets
+// requests in flight finish within the shutdown timeout, and returns.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	s.ready.Store(true)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	s.cfg.Logger.Info("shutting down", slog.Duration("timeout", s.cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.http.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// healthz answers 200 once the server accepts requests, 503 while it stops.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !s.ready.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("stopping\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth"
+)
+
+// Version is set at build time with -ldflags "-X github.com/berth-dev/berth/internal/cli.Version=…".
+var Version = "dev"
+
+// env is what commands may read from the process: its streams and environment.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	output         string // "text" or "json"
+}
+
+// Run executes the command line args (without the program name) and returns
+// the process exit status.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
+	root := &cobra.Command{
+		Use:           "berth",
+		Short:         "berth is an OCI registry with its own identity provider, made for CI pipelines",
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
+	root.AddCommand(newServeCommand(e), newGCCommand(e))
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		e.printError(err)
+		return 1
+	}
+	return 0
+}
+
+// printError shows err with its reason code and hint; an error that is not a
+// *berth.Error is shown as it is, since on the command line it is the user's own.
+func (e *env) printError(err error) {
+	be := berth.AsError(err)
+	if e.output == "json" {
+		out := map[string]any{"code": berth.ErrorCode(err), "message": err.Error()}
+		if be != nil {
+			out["message"] = be.Message
+			if be.Hint != "" {
+				out["hint"] = be.Hint
+			}
+		}
+		_ = json.NewEncoder(e.stdout).Encode(map[string]any{"error": out})
+		return
+	}
+	if be == nil {
+		fmt.Fprintf(e.stderr, "error: %v\n", err)
+		return
+	}
+	fmt.Fprintf(e.stderr, "error: %s [%s]\n", be.Message, be.Code)
+	if be.Hint != "" {
+		fmt.Fprintf(e.stderr, "Try: %s\n", be.Hint)
+	}
+}
+
+// printJSON writes v as one indented JSON document.
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/berth-dev/berth"
+)
+
+// Config is berth's whole configuration, validated. It is read from the
+// defaults, then the YAML file, then BERTH_* variables, then flags; each
+// later source wins.
+type Config struct {
+	Addr string    `yaml:"addr"`
+	Data string    `yaml:"data"`
+	Log  LogConfig `yaml:"log"`
+	GC   GCConfig  `yaml:"gc"`
+	// MaxManifestSize bounds a manifest body in bytes.
+	MaxManifestSize int64 `yaml:"max_manifest_size"`
+	// ShutdownTimeout bounds how long requests in flight may finish on stop.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// LogConfig selects the log level (debug, info, warn, error) and format
+// (text or json).
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// GCConfig schedules garbage collection inside berth serve. An Interval of 0
+// turns the schedule off.
+type GCConfig struct {
+	Interval time.Duration `yaml:"interval"`
+	Grace    time.Duration `yaml:"grace"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Addr:            "127.0.0.1:5000",
+		Data:            "./berth-data",
+		Log:             LogConfig{Level: "info", Format: "text"},
+		GC:              GCConfig{Interval: time.Hour, Grace: berth.DefaultGCGrace},
+		MaxManifestSize: 4 << 20,
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// configFlags are the flags every command that reads the configuration takes.
+type configFlags struct {
+	file, addr, data string
+}
+
+func (f *configFlags) register(fs *pflag.FlagSet, withAddr bool) {
+	fs.StringVar(&f.file, "config", "", "YAML configuration file (env BERTH_CONFIG)")
+	fs.StringVar(&f.data, "data", "", "data folder (env BERTH_DATA; default ./berth-data)")
+	if withAddr {
+		fs.StringVar(&f.addr, "addr", "", "listen address (env BERTH_ADDR; default 127.0.0.1:5000)")
+	}
+}
+
+// loadConfig builds the configuration from its four sources and validates it.
+func loadConfig(f configFlags, getenv func(string) string) (Config, error) {
+	cfg := defaultConfig()
+	path := f.file
+	if path == "" {
+		path = getenv("BERTH_CONFIG")
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, berth.Errorf(berth.CodeInvalid, "cannot read configuration file %s: %v", path, errors.Unwrap(err))
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, berth.Errorf(berth.CodeInvalid, "configuration file %s: %v", path, err).
+				WithHint("compare the file with the keys in docs/configuration.md; unknown keys are refused so that a typo is never ignored")
+		}
+	}
+	for _, o := range []struct {
+		flag, env string
+		dst       *string
+	}{{f.addr, "BERTH_ADDR", &cfg.Addr}, {f.data, "BERTH_DATA", &cfg.Data}} {
+		if v := getenv(o.env); v != "" {
+			*o.dst = v
+		}
+		if o.flag != "" {
+			*o.dst = o.flag
+		}
+	}
+	return cfg, cfg.validate()
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Addr == "":
+		return berth.Errorf(berth.CodeInvalid, "addr is empty").WithHint("berth serve --addr 127.0.0.1:5000")
+	case c.Data == "":
+		return berth.Errorf(berth.CodeInvalid, "data is empty").WithHint("berth serve --data ./berth-data")
+	case c.Log.Level != "debug" && c.Log.Level != "info" && c.Log.Level != "warn" && c.Log.Level != "error":
+		return berth.Errorf(berth.CodeInvalid, "log.level %q is not debug, info, warn or error", c.Log.Level)
+	case c.Log.Format != "text" && c.Log.Format != "json":
+		return berth.Errorf(berth.CodeInvalid, "log.format %q is not text or json", c.Log.Format)
+	case c.GC.Interval < 0 || c.GC.Grace < 0:
+		return berth.Errorf(berth.CodeInvalid, "gc.interval and gc.grace must not be negative")
+	case c.MaxManifestSize < 4<<20:
+		return berth.Errorf(berth.CodeInvalid, "max_manifest_size %d is below the 4 MiB the distribution spec requires", c.MaxManifestSize)
+	case c.ShutdownTimeout <= 0:
+		return berth.Errorf(berth.CodeInvalid, "shutdown_timeout must be positive")
+	}
+	return nil
+}
+
+func (c Config) String() string { return fmt.Sprintf("addr=%s data=%s", c.Addr, c.Data) }

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/server"
+	"github.com/berth-dev/berth/internal/sqlite"
+)
+
+func newServeCommand(e *env) *cobra.Command {
+	var f configFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the registry",
+		Long: `Run the registry on one port: /v2/ (OCI distribution), /healthz.
+
+With no configuration, berth keeps SQLite metadata and blobs under ./berth-data
+and listens on 127.0.0.1:5000.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(f, e.getenv)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, e)
+		},
+	}
+	f.register(cmd.Flags(), true)
+	return cmd
+}
+
+// stores are the storage adapters a data folder holds.
+type stores struct {
+	meta  *sqlite.DB
+	blobs *disk.Store
+}
+
+// openStores opens (creating when needed) the metadata database and blob
+// store under the data folder.
+func openStores(ctx context.Context, data string) (*stores, error) {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	meta, err := sqlite.Open(ctx, filepath.Join(data, "metadata.db"))
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := disk.New(filepath.Join(data, "storage"))
+	if err != nil {
+		meta.Close()
+		return nil, err
+	}
+	return &stores{meta: meta, blobs: blobs}, nil
+}
+
+func newLogger(cfg LogConfig, w *os.File) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level)) // validated
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(server.LogHandler(h))
+}
+
+// newID returns 128 random bits in hex: upload ids and request ids.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// serve is the composition root: configuration in, a running registry out.
+func serve(ctx context.Context, cfg Config, e *env) error {
+	logger := newLogger(cfg.Log, os.Stderr)
+	st, err := openStores(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer st.meta.Close()
+
+	commitLock := &sync.RWMutex{}
+	registry := &oci.Handler{
+		Meta:            st.meta,
+		Blobs:           st.blobs,
+		Uploads:         st.blobs,
+		Logger:          logger,
+		Now:             time.Now,
+		NewID:           newID,
+		CommitLock:      commitLock,
+		MaxManifestSize: cfg.MaxManifestSize,
+	}
+	srv := server.New(server.Config{
+		Addr:            cfg.Addr,
+		Handlers:        map[string]http.Handler{"/v2/": registry, "/v2": registry},
+		Logger:          logger,
+		NewID:           newID,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("version", Version))
+	fmt.Fprintf(e.stdout, "berth listening on http://%s (data in %s)\n", srv.Addr(), cfg.Data)
+
+	if cfg.GC.Interval > 0 {
+		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: commitLock, Grace: cfg.GC.Grace}
+		go runGCSchedule(ctx, gc, cfg.GC.Interval, logger)
+	}
+	return srv.Serve(ctx)
+}
+
+// runGCSchedule collects garbage every interval until ctx is done.
+func runGCSchedule(ctx context.Context, gc *berth.GC, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		rep, err := gc.Run(ctx, start)
+		if err != nil {
+			logger.Error("garbage collection failed", slog.Any("err", err))
+			continue
+		}
+		logger.Info("garbage collection done", slog.Int("links", len(rep.Links)), slog.Int("blobs", len(rep.Blobs)),
+			slog.Int64("blob_bytes", rep.BlobBytes), slog.Int("uploads", len(rep.Uploads)), slog.Duration("duration", time.Since(start)))
+	}
+}

@@ -1,0 +1,16 @@
+// Package e2e holds end-to-end tests that drive a real berth binary with real
+// OCI clients: skopeo, oras and go-containerregistry, and a kill -9 crash test.
+//
+// TestMain builds ./cmd/berth once into a temporary directory; each test starts
+// its own server on a free 127.0.0.1 port with a fresh data directory.
+//
+// A test whose client tool (skopeo, oras) is missing skips, unless BERTH_E2E=1
+// is set, when a missing tool, or a missing ./cmd/berth, is a failure. CI sets
+// BERTH_E2E=1; .ci/run installs the pinned tools into
+// ${BERTH_TOOLS:-~/.cache/berth-tools}/bin, which the tests search after PATH.
+//
+// Other knobs: BERTH_E2E_BIN uses an already built binary instead of building
+// one; BERTH_E2E_SERVER=distribution runs the same tests against Debian's
+// docker-registry (CNCF Distribution 2.8), for comparison, with the checks of
+// features distribution lacks (the referrers API) left out.
+package e2e

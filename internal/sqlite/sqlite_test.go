@@ -1,0 +1,180 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/storetest"
+)
+
+func open(t testing.TB, path string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) berth.MetadataStore {
+		return open(t, filepath.Join(t.TempDir(), "berth.db"))
+	})
+}
+
+// TestReopen checks that data survives closing and reopening the file, and that
+// opening an up-to-date database applies no migration twice.
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "berth.db")
+	created := time.Date(2026, 3, 14, 15, 9, 26, 535_897_000, time.UTC)
+
+	db := open(t, path)
+	d := berth.DigestOf(berth.SHA256, []byte("layer"))
+	if err := db.LinkBlob(ctx, berth.BlobLink{Repository: "team/app", Digest: d, Size: 5, Created: created}); err != nil {
+		t.Fatal(err)
+	}
+	m := &berth.Manifest{
+		Repository: "team/app",
+		Digest:     berth.DigestOf(berth.SHA256, []byte("{}")),
+		MediaType:  "application/vnd.oci.image.manifest.v1+json",
+		Content:    []byte("{}"),
+		References: []berth.Reference{{Digest: d, Kind: berth.ReferenceBlob}},
+		Created:    created,
+	}
+	if err := db.PutManifest(ctx, m, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := range 3 {
+		db := open(t, path)
+		got, err := db.FindManifest(ctx, "team/app", "v1")
+		if err != nil {
+			t.Fatalf("reopen %d: %v", i, err)
+		}
+		if got.Digest != m.Digest || !got.Created.Equal(created) {
+			t.Errorf("reopen %d: got %s created %v, want %s created %v", i, got.Digest, got.Created, m.Digest, created)
+		}
+		link, err := db.FindBlobLink(ctx, "team/app", d)
+		if err != nil {
+			t.Fatalf("reopen %d: %v", i, err)
+		}
+		if !link.Created.Equal(created) {
+			t.Errorf("reopen %d: link created %v, want %v (microseconds kept)", i, link.Created, created)
+		}
+		if n := countMigrations(t, path); n != 1 {
+			t.Errorf("reopen %d: schema_migrations has %d rows, want 1", i, n)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestOpenConcurrently checks that processes (here, DBs) opening one new file
+// at once migrate it once between them.
+func TestOpenConcurrently(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "berth.db")
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			db, err := sqlite.Open(t.Context(), path)
+			if err == nil {
+				err = db.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := countMigrations(t, path); n != 1 {
+		t.Errorf("schema_migrations has %d rows, want 1", n)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "berth.db")
+	db := open(t, path)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	execRaw(t, path, `INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`)
+	if db, err := sqlite.Open(t.Context(), path); err == nil {
+		db.Close()
+		t.Fatal("Open accepted a database migrated by a newer berth")
+	}
+}
+
+func TestOpenPathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir())
+	path := filepath.Join(dir, "a ?b#c%20d.db")
+	db := open(t, path)
+	if err := db.LinkBlob(t.Context(), berth.BlobLink{Repository: "r", Digest: berth.DigestOf("", nil), Created: time.Unix(0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Path(); got != path {
+		t.Errorf("Path() = %q, want %q", got, path)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	matches, err := filepath.Glob(filepath.Join(dir, "a ?b#c%20d.db"))
+	if err != nil || len(matches) != 1 {
+		t.Errorf("the database is not at %q: %v %v", path, matches, err)
+	}
+}
+
+func BenchmarkFindManifest(b *testing.B) {
+	ctx := context.Background()
+	db := open(b, filepath.Join(b.TempDir(), "berth.db"))
+	defer db.Close()
+	const images = 1000
+	for i := range images {
+		repo := fmt.Sprintf("team/app%d", i%10)
+		config := berth.DigestOf("", fmt.Appendf(nil, "config %d", i))
+		layer := berth.DigestOf("", fmt.Appendf(nil, "layer %d", i))
+		for _, d := range []berth.Digest{config, layer} {
+			if err := db.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: 1000, Created: time.Unix(0, 0)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		content := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":%q},"layers":[{"digest":%q}],"pad":%q}`,
+			config, layer, make([]byte, 600))
+		m := &berth.Manifest{
+			Repository:   repo,
+			Digest:       berth.DigestOf("", content),
+			MediaType:    "application/vnd.oci.image.manifest.v1+json",
+			Content:      content,
+			ArtifactType: "application/vnd.oci.image.config.v1+json",
+			Annotations:  map[string]string{"org.opencontainers.image.created": "2026-03-14T15:09:26Z"},
+			References:   []berth.Reference{{Digest: config, Kind: berth.ReferenceBlob}, {Digest: layer, Kind: berth.ReferenceBlob}},
+			Created:      time.Unix(0, 0),
+		}
+		if err := db.PutManifest(ctx, m, fmt.Sprintf("v%d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := db.FindManifest(ctx, fmt.Sprintf("team/app%d", i%10), fmt.Sprintf("v%d", i%images)); err != nil {
+				b.Fatal(err)
+			}
+			i += 7
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "finds/s")
+}

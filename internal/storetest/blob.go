@@ -1,0 +1,162 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/berth-dev/berth"
+)
+
+var blobLinkTests = []test{
+	{"LinkAndFind", func(t *testing.T, s berth.MetadataStore) {
+		d := digest("layer")
+		must(t, s.LinkBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: d, Size: 1234, Created: at(0)}))
+		got, err := s.FindBlobLink(ctx(t), "team/app", d)
+		must(t, err)
+		if got.Repository != "team/app" || got.Digest != d || got.Size != 1234 {
+			t.Errorf("FindBlobLink = %+v, want team/app %s size 1234", got, d)
+		}
+		wantTime(t, "Created", got.Created, at(0))
+	}},
+	{"LinkCreatesRepository", func(t *testing.T, s berth.MetadataStore) {
+		link(t, s, "team/app", digest("layer"), at(0))
+		repos, err := s.FindRepositories(ctx(t), "", -1)
+		must(t, err)
+		wantStrings(t, "FindRepositories", repos, []string{"team/app"})
+		tags, err := s.FindTags(ctx(t), "team/app", "", -1)
+		must(t, err)
+		wantStrings(t, "FindTags of a repository with only blobs", tags, nil)
+	}},
+	{"LinkAgainRefreshesCreated", func(t *testing.T, s berth.MetadataStore) {
+		d := digest("layer")
+		link(t, s, "team/app", d, at(0))
+		link(t, s, "team/app", d, at(60))
+		got, err := s.FindBlobLink(ctx(t), "team/app", d)
+		must(t, err)
+		wantTime(t, "Created after relinking", got.Created, at(60))
+		repos, err := s.FindBlobRepositories(ctx(t), d)
+		must(t, err)
+		wantStrings(t, "FindBlobRepositories after relinking", repos, []string{"team/app"})
+	}},
+	{"FindUnknownIsBlobUnknown", func(t *testing.T, s berth.MetadataStore) {
+		_, err := s.FindBlobLink(ctx(t), "team/app", digest("layer"))
+		wantCode(t, "FindBlobLink in a missing repository", err, berth.CodeBlobUnknown)
+
+		link(t, s, "team/app", digest("layer"), at(0))
+		_, err = s.FindBlobLink(ctx(t), "team/app", digest("other"))
+		wantCode(t, "FindBlobLink of an unlinked digest", err, berth.CodeBlobUnknown)
+		_, err = s.FindBlobLink(ctx(t), "team/other", digest("layer"))
+		wantCode(t, "FindBlobLink in a repository that does not hold it", err, berth.CodeBlobUnknown)
+	}},
+	{"Unlink", func(t *testing.T, s berth.MetadataStore) {
+		d := digest("layer")
+		link(t, s, "team/app", d, at(0))
+		link(t, s, "team/web", d, at(0))
+		must(t, s.UnlinkBlob(ctx(t), "team/app", d))
+		_, err := s.FindBlobLink(ctx(t), "team/app", d)
+		wantCode(t, "FindBlobLink after UnlinkBlob", err, berth.CodeBlobUnknown)
+		if _, err := s.FindBlobLink(ctx(t), "team/web", d); err != nil {
+			t.Errorf("the link of another repository went with it: %v", err)
+		}
+		wantCode(t, "UnlinkBlob twice", s.UnlinkBlob(ctx(t), "team/app", d), berth.CodeBlobUnknown)
+	}},
+	{"UnlinkUnknownIsBlobUnknown", func(t *testing.T, s berth.MetadataStore) {
+		wantCode(t, "UnlinkBlob in a missing repository", s.UnlinkBlob(ctx(t), "team/app", digest("layer")), berth.CodeBlobUnknown)
+		link(t, s, "team/app", digest("layer"), at(0))
+		wantCode(t, "UnlinkBlob of an unlinked digest", s.UnlinkBlob(ctx(t), "team/app", digest("other")), berth.CodeBlobUnknown)
+	}},
+	{"FindBlobRepositoriesSorted", func(t *testing.T, s berth.MetadataStore) {
+		d := digest("layer")
+		// Byte order: '-' < '/' < 'a'.
+		for _, repo := range []string{"team/web", "a", "team-x/app", "team/app"} {
+			link(t, s, repo, d, at(0))
+		}
+		link(t, s, "unrelated", digest("other"), at(0))
+		repos, err := s.FindBlobRepositories(ctx(t), d)
+		must(t, err)
+		wantStrings(t, "FindBlobRepositories", repos, []string{"a", "team-x/app", "team/app", "team/web"})
+
+		repos, err = s.FindBlobRepositories(ctx(t), digest("nowhere"))
+		must(t, err)
+		wantStrings(t, "FindBlobRepositories of an unknown digest", repos, nil)
+	}},
+}
+
+var uploadSessionTests = []test{
+	{"CreateAndFind", func(t *testing.T, s berth.MetadataStore) {
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(0)}))
+		got, err := s.FindUploadSession(ctx(t), "u-1")
+		must(t, err)
+		if got.ID != "u-1" || got.Repository != "team/app" {
+			t.Errorf("FindUploadSession = %+v, want u-1 of team/app", got)
+		}
+		wantTime(t, "Created", got.Created, at(0))
+	}},
+	{"DuplicateIDIsConflict", func(t *testing.T, s berth.MetadataStore) {
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(0)}))
+		err := s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/web", Created: at(5)})
+		wantCode(t, "CreateUploadSession with an existing id", err, berth.CodeConflict)
+		got, err := s.FindUploadSession(ctx(t), "u-1")
+		must(t, err)
+		if got.Repository != "team/app" {
+			t.Errorf("the refused session replaced the first: repository %s", got.Repository)
+		}
+		wantTime(t, "Created after the refused create", got.Created, at(0))
+	}},
+	{"FindUnknownIsBlobUploadUnknown", func(t *testing.T, s berth.MetadataStore) {
+		_, err := s.FindUploadSession(ctx(t), "u-missing")
+		wantCode(t, "FindUploadSession", err, berth.CodeBlobUploadUnknown)
+	}},
+	{"DeleteIsIdempotent", func(t *testing.T, s berth.MetadataStore) {
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(0)}))
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-2", Repository: "team/app", Created: at(0)}))
+		must(t, s.DeleteUploadSession(ctx(t), "u-1"))
+		_, err := s.FindUploadSession(ctx(t), "u-1")
+		wantCode(t, "FindUploadSession after delete", err, berth.CodeBlobUploadUnknown)
+		if _, err := s.FindUploadSession(ctx(t), "u-2"); err != nil {
+			t.Errorf("another session went with it: %v", err)
+		}
+		must(t, s.DeleteUploadSession(ctx(t), "u-1"))
+		must(t, s.DeleteUploadSession(ctx(t), "u-never"))
+		// The id is free again.
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(9)}))
+	}},
+	{"SessionDoesNotCreateRepository", func(t *testing.T, s berth.MetadataStore) {
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(0)}))
+		_, err := s.FindTags(ctx(t), "team/app", "", -1)
+		wantCode(t, "FindTags of a repository that only has an upload session", err, berth.CodeNameUnknown)
+	}},
+	{"FindByCreatedBefore", func(t *testing.T, s berth.MetadataStore) {
+		for i, id := range []string{"u-0", "u-1", "u-2"} {
+			must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: id, Repository: "team/app", Created: at(i * 60)}))
+		}
+		for _, tc := range []struct {
+			before int
+			want   []string
+		}{
+			{0, nil},              // nothing is before the first
+			{60, []string{"u-0"}}, // created exactly at the cutoff is not before it
+			{61, []string{"u-0", "u-1"}},
+			{3600, []string{"u-0", "u-1", "u-2"}},
+		} {
+			got, err := s.FindUploadSessions(ctx(t), at(tc.before))
+			must(t, err)
+			var ids []string
+			for _, u := range got {
+				ids = append(ids, u.ID)
+				if u.Repository != "team/app" {
+					t.Errorf("session %s: repository %q, want team/app", u.ID, u.Repository)
+				}
+			}
+			slices.Sort(ids)
+			wantStrings(t, "FindUploadSessions before "+at(tc.before).String(), ids, tc.want)
+		}
+		got, err := s.FindUploadSessions(ctx(t), at(61))
+		must(t, err)
+		for _, u := range got {
+			if u.ID == "u-1" {
+				wantTime(t, "Created of u-1", u.Created, at(60))
+			}
+		}
+	}},
+}

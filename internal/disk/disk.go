@@ -1,0 +1,463 @@
+package disk
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+var (
+	_ berth.BlobStore   = (*Store)(nil)
+	_ berth.UploadStore = (*Store)(nil)
+)
+
+const (
+	dirPerm  = 0o700 // content is access-controlled by berth, not by the file system
+	filePerm = 0o600
+
+	bufferSize = 1 << 20
+)
+
+// algorithms are the digest algorithms a blob may be stored under, each a
+// directory under blobs/.
+var algorithms = []string{berth.SHA256, berth.SHA512}
+
+// Store is a blob store and upload store in a local directory.
+type Store struct {
+	root    string
+	blobs   string
+	uploads string
+	tmp     string
+
+	locks uploadLocks
+}
+
+// New opens the store rooted at root, creating its directories when needed.
+func New(root string) (*Store, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("blob store root %s: %w", root, err)
+	}
+	s := &Store{
+		root:    root,
+		blobs:   filepath.Join(root, "blobs"),
+		uploads: filepath.Join(root, "uploads"),
+		tmp:     filepath.Join(root, "tmp"),
+	}
+	dirs := []string{s.uploads, s.tmp}
+	for _, alg := range algorithms {
+		dirs = append(dirs, filepath.Join(s.blobs, alg))
+	}
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, dirPerm); err != nil {
+			return nil, fmt.Errorf("create blob store directory: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Root returns the directory the store lives in.
+func (s *Store) Root() string { return s.root }
+
+// blobPath returns the path of d, which must have come from berth.ParseDigest.
+func (s *Store) blobPath(d berth.Digest) string {
+	enc := d.Encoded()
+	return filepath.Join(s.blobs, d.Algorithm(), enc[:2], enc)
+}
+
+// parseDigest validates d before it becomes a path.
+func parseDigest(d berth.Digest) (berth.Digest, error) {
+	return berth.ParseDigest(string(d))
+}
+
+func blobUnknown(d berth.Digest) error {
+	return berth.Errorf(berth.CodeBlobUnknown, "blob %s is not stored", d.Short())
+}
+
+// Stat returns blob_unknown when d is not stored.
+func (s *Store) Stat(ctx context.Context, d berth.Digest) (berth.BlobInfo, error) {
+	d, err := parseDigest(d)
+	if err != nil {
+		return berth.BlobInfo{}, err
+	}
+	fi, err := os.Stat(s.blobPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return berth.BlobInfo{}, blobUnknown(d)
+	}
+	if err != nil {
+		return berth.BlobInfo{}, fmt.Errorf("stat blob %s: %w", d, err)
+	}
+	return berth.BlobInfo{Digest: d, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// Open returns the blob's file, or blob_unknown. The reader is an *os.File, so
+// copying it to a network connection can use sendfile.
+func (s *Store) Open(ctx context.Context, d berth.Digest) (io.ReadSeekCloser, berth.BlobInfo, error) {
+	d, err := parseDigest(d)
+	if err != nil {
+		return nil, berth.BlobInfo{}, err
+	}
+	f, err := os.Open(s.blobPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, berth.BlobInfo{}, blobUnknown(d)
+	}
+	if err != nil {
+		return nil, berth.BlobInfo{}, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, berth.BlobInfo{}, fmt.Errorf("stat blob %s: %w", d, err)
+	}
+	return f, berth.BlobInfo{Digest: d, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// Put writes r to a temp file while hashing it, checks size and digest, fsyncs the
+// file, renames it into place and fsyncs the directory. On any failure the temp
+// file is removed and nothing is stored; r's error is returned in the chain.
+func (s *Store) Put(ctx context.Context, d berth.Digest, size int64, r io.Reader) (berth.BlobInfo, error) {
+	d, err := parseDigest(d)
+	if err != nil {
+		return berth.BlobInfo{}, err
+	}
+	f, err := os.CreateTemp(s.tmp, "put-*")
+	if err != nil {
+		return berth.BlobInfo{}, fmt.Errorf("put blob %s: %w", d, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if f != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+
+	h := berth.NewHash(d.Algorithm())
+	if size >= 0 {
+		// Read one byte more than declared, to notice a longer body without
+		// storing all of it.
+		r = io.LimitReader(r, size+1)
+	}
+	n, err := copyHashed(ctx, f, 0, h, r)
+	if err != nil {
+		return berth.BlobInfo{}, fmt.Errorf("put blob %s: %w", d, err)
+	}
+	if size >= 0 && n != size {
+		return berth.BlobInfo{}, sizeInvalid(d, size, n)
+	}
+	if err := berth.VerifyDigest(d, berth.DigestFromHash(d.Algorithm(), h)); err != nil {
+		return berth.BlobInfo{}, err
+	}
+	if err := f.Sync(); err != nil {
+		return berth.BlobInfo{}, fmt.Errorf("put blob %s: sync: %w", d, err)
+	}
+	if err := f.Close(); err != nil {
+		return berth.BlobInfo{}, fmt.Errorf("put blob %s: close: %w", d, err)
+	}
+	f = nil
+	info, err := s.moveIntoPlace(tmp, d)
+	if err != nil {
+		os.Remove(tmp)
+		return berth.BlobInfo{}, fmt.Errorf("put blob %s: %w", d, err)
+	}
+	return info, nil
+}
+
+// sizeInvalid reports a body whose length differs from the declared size; a
+// longer body was read only up to one byte past the declared size.
+func sizeInvalid(d berth.Digest, declared, got int64) error {
+	sent := fmt.Sprintf("%d were sent", got)
+	if got > declared {
+		sent = "more were sent"
+	}
+	return berth.Errorf(berth.CodeSizeInvalid, "blob %s was declared as %d bytes but %s", d.Short(), declared, sent).
+		WithHint("declare the length of the exact bytes the digest was computed from")
+}
+
+// moveIntoPlace renames the complete, synced file at src to d's path and syncs
+// the directory that now holds it. Renaming over an existing blob replaces it
+// with the same bytes, so concurrent writers of one digest are safe.
+func (s *Store) moveIntoPlace(src string, d berth.Digest) (berth.BlobInfo, error) {
+	dst := s.blobPath(d)
+	dir := filepath.Dir(dst)
+	if err := ensureDir(dir); err != nil {
+		return berth.BlobInfo{}, err
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return berth.BlobInfo{}, err
+	}
+	if err := syncDir(dir); err != nil {
+		return berth.BlobInfo{}, err
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		return berth.BlobInfo{}, err
+	}
+	return berth.BlobInfo{Digest: d, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// Delete removes d. Deleting an absent blob is not an error. The fan-out
+// directory stays: a concurrent Put may be about to rename into it.
+func (s *Store) Delete(ctx context.Context, d berth.Digest) error {
+	d, err := parseDigest(d)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(s.blobPath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete blob %s: %w", d, err)
+	}
+	return nil
+}
+
+// Walk calls fn for every stored blob. It reads only blobs/, so files being
+// written (in tmp/) are never reported, and it skips names that are not digests
+// and entries deleted while it runs.
+func (s *Store) Walk(ctx context.Context, fn func(berth.BlobInfo) error) error {
+	for _, alg := range algorithms {
+		algDir := filepath.Join(s.blobs, alg)
+		prefixes, err := readDirNames(algDir)
+		if err != nil {
+			return fmt.Errorf("walk blobs: %w", err)
+		}
+		for _, prefix := range prefixes {
+			if len(prefix) != 2 || !isLowerHex(prefix) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var fnErr error
+			err := walkDir(filepath.Join(algDir, prefix), func(e fs.DirEntry) error {
+				d, err := berth.ParseDigest(alg + ":" + e.Name())
+				if err != nil || d.Encoded()[:2] != prefix || !e.Type().IsRegular() {
+					return nil
+				}
+				fi, err := e.Info()
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil // deleted since the directory was read
+				}
+				if err != nil {
+					return err
+				}
+				fnErr = fn(berth.BlobInfo{Digest: d, Size: fi.Size(), ModTime: fi.ModTime()})
+				return fnErr
+			})
+			if fnErr != nil {
+				return fnErr
+			}
+			if err != nil {
+				return fmt.Errorf("walk blobs: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// CleanTemp removes what a crash or a kill left behind and was last modified
+// before olderThan: files and directories in tmp/, and upload directories that
+// hold no data file. Garbage collection calls it with a cutoff well in the past,
+// so that files still being written are left alone.
+func (s *Store) CleanTemp(olderThan time.Time) error {
+	var errs []error
+	err := walkDir(s.tmp, func(e fs.DirEntry) error {
+		fi, err := e.Info()
+		if err != nil || !fi.ModTime().Before(olderThan) {
+			return nil
+		}
+		if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	err = walkDir(s.uploads, func(e fs.DirEntry) error {
+		dir := filepath.Join(s.uploads, e.Name())
+		fi, err := e.Info()
+		if err != nil || !fi.ModTime().Before(olderThan) {
+			return nil
+		}
+		if _, err := os.Lstat(filepath.Join(dir, dataFile)); !errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("clean temporary files: %w", err)
+	}
+	return nil
+}
+
+// copyHashed copies r to the end of f, which is at offset off, and to h. It
+// reads in large buffers, filling each before it is used so that a body
+// arriving in small reads still costs few system calls, and works in two stages
+// over two buffers: while one buffer is written to f, the next is read and
+// hashed. Every writebackEvery bytes it asks the kernel to start writing back
+// what was written, so that the final fsync has little left to do. It stops
+// with ctx's error when ctx is done. It returns the bytes read from r; when it
+// returns an error, any prefix of them may have been written.
+func copyHashed(ctx context.Context, f *os.File, off int64, h hash.Hash, r io.Reader) (int64, error) {
+	b1, b2 := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
+	free := make(chan []byte, 2)
+	free <- *b1
+	free <- *b2
+	full := make(chan []byte, 2) // never blocks: only two buffers exist
+
+	var werr error
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		pending := int64(0)
+		for b := range full {
+			if _, werr = f.Write(b); werr != nil {
+				return
+			}
+			pending += int64(len(b))
+			if pending >= writebackEvery {
+				startWriteback(f, off, pending)
+				off += pending
+				pending = 0
+			}
+			free <- b[:cap(b)]
+		}
+	}()
+	finish := func(n int64, err error) (int64, error) {
+		close(full)
+		<-wdone
+		buffers.Put(b1)
+		buffers.Put(b2)
+		if err == nil {
+			err = werr
+		}
+		return n, err
+	}
+
+	var n int64
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-wdone:
+			return finish(n, nil) // the writer failed
+		}
+		if err := ctx.Err(); err != nil {
+			return finish(n, err)
+		}
+		m, rerr := io.ReadFull(r, buf)
+		if m > 0 {
+			h.Write(buf[:m])
+			full <- buf[:m]
+			n += int64(m)
+		}
+		switch rerr {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return finish(n, nil)
+		default:
+			return finish(n, rerr)
+		}
+	}
+}
+
+// writebackEvery is how many written bytes copyHashed lets accumulate before it
+// starts their writeback.
+const writebackEvery = 8 << 20
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, bufferSize); return &b }}
+
+// ensureDir creates dir when it is missing and syncs its parent, so that a blob
+// renamed into a new directory survives a crash along with the directory.
+func ensureDir(dir string) error {
+	err := os.Mkdir(dir, dirPerm)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
+}
+
+// syncDir makes the entries of dir durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// readDirNames returns the names in dir, or none when dir does not exist.
+func readDirNames(dir string) ([]string, error) {
+	var names []string
+	err := walkDir(dir, func(e fs.DirEntry) error {
+		names = append(names, e.Name())
+		return nil
+	})
+	return names, err
+}
+
+// walkDir calls fn for each entry of dir, reading the directory in batches. A
+// directory deleted concurrently is empty.
+func walkDir(dir string, fn func(fs.DirEntry) error) error {
+	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		entries, err := f.ReadDir(1024)
+		for _, e := range entries {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func isLowerHex(s string) bool {
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// tmpName returns a fresh name in tmp/ for something being moved out of the way.
+func (s *Store) tmpName(kind, id string) string {
+	return filepath.Join(s.tmp, kind+"-"+id+"-"+rand.Text())
+}

@@ -1,0 +1,23 @@
+// Package disk stores blob bytes and unfinished uploads in a local directory. It is
+// berth's default blob backend: one process owns the directory.
+//
+// Layout under the root:
+//
+//	blobs/ALG/XX/HEX   a blob, named by its digest (XX is the first two hex digits)
+//	uploads/ID/data    an unfinished upload's bytes
+//	uploads/ID/sha256  the sha256 hash state after those bytes, so a commit need
+//	                   not read them again
+//	tmp/               files being written, renamed into place when complete
+//
+// Contract: a blob becomes visible only by renaming a complete, fsynced file into
+// place and fsyncing its directory, so a crash (kill -9, power loss) leaves either
+// the whole blob or none; every byte is hashed while it is written, so content is
+// never read twice for a Put, nor for a sha256 commit. All state that matters is on
+// disk: a new Store on the same root continues any upload.
+//
+// It must never: expose a partial or unverified blob under a digest; build a path
+// from an unvalidated digest or upload id; decide by an error's message text (a
+// missing file is recognised with errors.Is(err, fs.ErrNotExist) and becomes
+// blob_unknown or blob_upload_unknown); or know about repositories, which are the
+// metadata store's business.
+package disk

@@ -71,7 +71,9 @@ func newRegistry(t *testing.T) *registry {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	t.Cleanup(func() {
+		st := time.Now()
 		cancel()
+		defer func() { t.Logf("shutdown took %s", time.Since(st)) }()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
@@ -191,8 +193,9 @@ func TestPushPullIndexAndReferrers(t *testing.T) {
 	idxSize, _ := idx.Size()
 	subject := v1.Descriptor{MediaType: idxMF, Digest: idxDigest, Size: idxSize}
 	for i, at := range []string{"application/vnd.example.sbom", "application/vnd.example.sig"} {
-		art := mutate.Subject(mutate.ConfigMediaType(empty.Image, types.MediaType(at)), subject).(v1.Image)
-		art = mutate.Annotations(art, map[string]string{"n": fmt.Sprint(i)}).(v1.Image)
+		base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+		base = mutate.Annotations(mutate.ConfigMediaType(base, types.MediaType(at)), map[string]string{"n": fmt.Sprint(i)}).(v1.Image)
+		art := mutate.Subject(base, subject).(v1.Image)
 		if err := remote.Write(r.ref(fmt.Sprintf("multi:art%d", i)), art); err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +225,8 @@ func TestPushPullIndexAndReferrers(t *testing.T) {
 func TestSubjectPushedBeforeItExists(t *testing.T) {
 	r := newRegistry(t)
 	missing := v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}, Size: 10}
-	art := mutate.Subject(mutate.ConfigMediaType(empty.Image, "application/vnd.example.sig"), missing).(v1.Image)
+	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	art := mutate.Subject(mutate.ConfigMediaType(base, "application/vnd.example.sig"), missing).(v1.Image)
 	raw, _ := art.RawManifest()
 	cfg, _ := art.RawConfigFile()
 	cfgDigest, _ := art.ConfigName()

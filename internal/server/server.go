@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -27,6 +28,10 @@ type Server struct {
 	ln    net.Listener
 	http  *http.Server
 	ready atomic.Bool
+
+	mu       sync.Mutex
+	fresh    map[net.Conn]struct{} // accepted, no request read yet
+	stopping bool
 }
 
 // New returns a server that is not yet listening.
@@ -34,7 +39,7 @@ func New(cfg Config) *Server {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, fresh: map[net.Conn]struct{}{}}
 	mux := http.NewServeMux()
 	for pattern, h := range cfg.Handlers {
 		mux.Handle(pattern, h)
@@ -44,6 +49,7 @@ func New(cfg Config) *Server {
 		Handler:           s.middleware(mux),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ConnState:         s.trackConn,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s
@@ -77,6 +83,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.cfg.Logger.Info("shutting down", slog.Duration("timeout", s.cfg.ShutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	s.closeFresh()
 	if err := s.http.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -84,6 +91,32 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// trackConn remembers connections that have not carried a request yet. Clients
+// open such spare connections; net/http's Shutdown waits seconds for them, so
+// closeFresh closes them at once instead.
+func (s *Server) trackConn(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case st == http.StateNew && s.stopping:
+		c.Close()
+	case st == http.StateNew:
+		s.fresh[c] = struct{}{}
+	default:
+		delete(s.fresh, c)
+	}
+}
+
+func (s *Server) closeFresh() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
+	for c := range s.fresh {
+		c.Close()
+		delete(s.fresh, c)
+	}
 }
 
 // healthz answers 200 once the server accepts requests, 503 while it stops.

@@ -21,7 +21,8 @@ const (
 var digestHexLen = map[string]int{SHA256: 64, SHA512: 128}
 
 // ParseDigest validates s and returns it as a Digest. It returns digest_invalid
-// for a malformed value and unsupported for an algorithm berth does not compute.
+// for a malformed value and for an algorithm berth does not compute (sha256 and
+// sha512 are supported).
 func ParseDigest(s string) (Digest, error) {
 	alg, enc, ok := strings.Cut(s, ":")
 	if !ok || alg == "" || enc == "" {

@@ -33,10 +33,7 @@ func (db *DB) LinkBlob(ctx context.Context, link berth.BlobLink) error {
 func (db *DB) FindBlobLink(ctx context.Context, repo string, d berth.Digest) (berth.BlobLink, error) {
 	link := berth.BlobLink{Repository: repo, Digest: d}
 	var created int64
-	err := db.read.QueryRowContext(ctx, `
-		SELECT l.size, l.created
-		FROM repositories r JOIN blob_links l ON l.repo_id = r.id
-		WHERE r.name = ? AND l.digest = ?`, repo, string(d)).Scan(&link.Size, &created)
+	err := db.findBlobLink.QueryRowContext(ctx, repo, string(d)).Scan(&link.Size, &created)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return berth.BlobLink{}, blobUnknown(repo, d)

@@ -32,6 +32,7 @@ type DB struct {
 	// Prepared on the read pool: the manifest GET path, the hottest query.
 	findManifestByDigest *sql.Stmt
 	findManifestByTag    *sql.Stmt
+	findBlobLink         *sql.Stmt // the blob GET path
 }
 
 // Open opens (creating when needed) the SQLite database at path, a file whose
@@ -151,6 +152,13 @@ func (db *DB) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prepare find manifest by tag: %w", err)
 	}
+	db.findBlobLink, err = db.read.PrepareContext(ctx, `
+		SELECT l.size, l.created
+		FROM repositories r JOIN blob_links l ON l.repo_id = r.id
+		WHERE r.name = ? AND l.digest = ?`)
+	if err != nil {
+		return fmt.Errorf("prepare find blob link: %w", err)
+	}
 	return nil
 }
 
@@ -161,7 +169,7 @@ func (db *DB) Path() string { return db.path }
 // statistics first, as SQLite recommends for long-lived connections.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.findManifestByDigest, db.findManifestByTag} {
+	for _, s := range []*sql.Stmt{db.findManifestByDigest, db.findManifestByTag, db.findBlobLink} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -31,6 +31,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// A typo in -o must not fall back to text that a script cannot parse,
+		// nor run the command at all.
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if e.output != "text" && e.output != "json" {
+				out := e.output
+				e.output = "text"
+				return berth.Errorf(berth.CodeInvalid, "output format %q is not text or json", out).WithHint("-o json")
+			}
+			return nil
+		},
 	}
 	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
 	root.AddCommand(newServeCommand(e), newGCCommand(e))

@@ -37,7 +37,7 @@ happens. --dry-run lists what would go, with sizes.`,
 			}
 			defer st.meta.Close()
 			last := time.Now()
-			gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Grace: cfg.GC.Grace, DryRun: dryRun,
+			gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Grace: gcGrace(cfg.GC.Grace), DryRun: dryRun,
 				Progress: func(p berth.GCProgress) {
 					if now := time.Now(); now.Sub(last) > time.Second || p.Done == p.Total {
 						last = now
@@ -55,6 +55,16 @@ happens. --dry-run lists what would go, with sizes.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be removed and remove nothing")
 	cmd.Flags().DurationVar(&grace, "grace", berth.DefaultGCGrace, "keep unreferenced content younger than this")
 	return cmd
+}
+
+// gcGrace converts a configured grace period for berth.GC, which reads a zero
+// Grace as "the default". A zero the user asked for (--grace 0s, gc.grace: 0s)
+// means "no grace", so it becomes the smallest positive grace instead.
+func gcGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
 }
 
 type gcLink struct {

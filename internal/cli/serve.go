@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -67,7 +68,9 @@ func openStores(ctx context.Context, data string) (*stores, error) {
 	return &stores{meta: meta, blobs: blobs}, nil
 }
 
-func newLogger(cfg LogConfig, w *os.File) *slog.Logger {
+// newLogger writes to w, the stderr that Run was given, never straight to
+// os.Stderr: Run's caller decides where logs go.
+func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level)) // validated
 	opts := &slog.HandlerOptions{Level: level}
@@ -87,7 +90,7 @@ func newID() string {
 
 // serve is the composition root: configuration in, a running registry out.
 func serve(ctx context.Context, cfg Config, e *env) error {
-	logger := newLogger(cfg.Log, os.Stderr)
+	logger := newLogger(cfg.Log, e.stderr)
 	st, err := openStores(ctx, cfg.Data)
 	if err != nil {
 		return err
@@ -118,9 +121,15 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("version", Version))
 	fmt.Fprintf(e.stdout, "berth listening on http://%s (data in %s)\n", srv.Addr(), cfg.Data)
 
+	// The collector stops, and is waited for, before the stores close: it must
+	// never run on a closed database, nor outlive serve.
+	gcCtx, stopGC := context.WithCancel(ctx)
+	var gcRunning sync.WaitGroup
+	defer gcRunning.Wait()
+	defer stopGC()
 	if cfg.GC.Interval > 0 {
-		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: commitLock, Grace: cfg.GC.Grace}
-		go runGCSchedule(ctx, gc, cfg.GC.Interval, logger)
+		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: commitLock, Grace: gcGrace(cfg.GC.Grace)}
+		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, cfg.GC.Interval, logger) })
 	}
 	return srv.Serve(ctx)
 }
@@ -137,6 +146,9 @@ func runGCSchedule(ctx context.Context, gc *berth.GC, interval time.Duration, lo
 		}
 		start := time.Now()
 		rep, err := gc.Run(ctx, start)
+		if err != nil && ctx.Err() != nil {
+			return // stopped midway by shutdown: not a failure
+		}
 		if err != nil {
 			logger.Error("garbage collection failed", slog.Any("err", err))
 			continue

@@ -71,9 +71,11 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Serve answers requests until ctx is done, then stops accepting, lets
 // requests in flight finish within the shutdown timeout, and returns.
 func (s *Server) Serve(ctx context.Context) error {
+	// Ready before the first request can be handled, or that request would
+	// get the 503 meant for shutdown.
+	s.ready.Store(true)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
-	s.ready.Store(true)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+// mapEnv is a getenv backed by a map, so tests never read the process environment.
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// writeConfig writes a YAML configuration file in a fresh folder and returns its path.
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "berth.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadConfig(configFlags{}, mapEnv(nil))
+	if err != nil {
+		t.Fatalf("loadConfig with nothing set: %v", err)
+	}
+	want := Config{
+		Addr:            "127.0.0.1:5000",
+		Data:            "./berth-data",
+		Log:             LogConfig{Level: "info", Format: "text"},
+		GC:              GCConfig{Interval: time.Hour, Grace: berth.DefaultGCGrace},
+		MaxManifestSize: 4 << 20,
+		ShutdownTimeout: 30 * time.Second,
+	}
+	if cfg != want {
+		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	path := writeConfig(t, `
+addr: 0.0.0.0:6000
+data: /srv/berth
+log:
+  level: debug
+  format: json
+gc:
+  interval: 15m
+  grace: 2h
+max_manifest_size: 8388608
+shutdown_timeout: 5s
+`)
+	want := Config{
+		Addr:            "0.0.0.0:6000",
+		Data:            "/srv/berth",
+		Log:             LogConfig{Level: "debug", Format: "json"},
+		GC:              GCConfig{Interval: 15 * time.Minute, Grace: 2 * time.Hour},
+		MaxManifestSize: 8 << 20,
+		ShutdownTimeout: 5 * time.Second,
+	}
+	t.Run("flag", func(t *testing.T) {
+		cfg, err := loadConfig(configFlags{file: path}, mapEnv(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg != want {
+			t.Errorf("from --config:\n got %+v\nwant %+v", cfg, want)
+		}
+	})
+	t.Run("BERTH_CONFIG", func(t *testing.T) {
+		cfg, err := loadConfig(configFlags{}, mapEnv(map[string]string{"BERTH_CONFIG": path}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg != want {
+			t.Errorf("from BERTH_CONFIG:\n got %+v\nwant %+v", cfg, want)
+		}
+	})
+	t.Run("flag wins over BERTH_CONFIG", func(t *testing.T) {
+		other := writeConfig(t, "addr: 127.0.0.1:7000\n")
+		cfg, err := loadConfig(configFlags{file: path}, mapEnv(map[string]string{"BERTH_CONFIG": other}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Addr != want.Addr {
+			t.Errorf("addr = %q, want %q from the --config file", cfg.Addr, want.Addr)
+		}
+	})
+	t.Run("partial file keeps other defaults", func(t *testing.T) {
+		cfg, err := loadConfig(configFlags{file: writeConfig(t, "log:\n  level: warn\n")}, mapEnv(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := defaultConfig()
+		d.Log.Level = "warn"
+		if cfg != d {
+			t.Errorf("got %+v\nwant %+v", cfg, d)
+		}
+	})
+	t.Run("empty file", func(t *testing.T) {
+		cfg, err := loadConfig(configFlags{file: writeConfig(t, "")}, mapEnv(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg != defaultConfig() {
+			t.Errorf("an empty file changed the defaults: %+v", cfg)
+		}
+	})
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	path := writeConfig(t, "addr: 127.0.0.1:6001\ndata: /from/file\n")
+	env := map[string]string{"BERTH_CONFIG": path, "BERTH_ADDR": "127.0.0.1:6002", "BERTH_DATA": "/from/env"}
+
+	cfg, err := loadConfig(configFlags{}, mapEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:6002" || cfg.Data != "/from/env" {
+		t.Errorf("environment must win over the file: addr=%q data=%q", cfg.Addr, cfg.Data)
+	}
+
+	cfg, err = loadConfig(configFlags{addr: "127.0.0.1:6003", data: "/from/flag"}, mapEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:6003" || cfg.Data != "/from/flag" {
+		t.Errorf("flags must win over the environment: addr=%q data=%q", cfg.Addr, cfg.Data)
+	}
+
+	// One source may set one value and leave the other to the next source down.
+	cfg, err = loadConfig(configFlags{data: "/from/flag"}, mapEnv(map[string]string{"BERTH_CONFIG": path, "BERTH_ADDR": "127.0.0.1:6002"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:6002" || cfg.Data != "/from/flag" {
+		t.Errorf("mixed sources: addr=%q data=%q, want the env addr and the flag data", cfg.Addr, cfg.Data)
+	}
+}
+
+func TestConfigRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+	}{
+		{"unknown top-level key", "adress: 127.0.0.1:5000\n"},
+		{"unknown nested key", "log:\n  levle: debug\n"},
+		{"not yaml", "addr: [unclosed\n"},
+		{"log level", "log:\n  level: verbose\n"},
+		{"log format", "log:\n  format: xml\n"},
+		{"max_manifest_size below 4 MiB", "max_manifest_size: 4194303\n"},
+		{"max_manifest_size zero", "max_manifest_size: 0\n"},
+		{"negative gc interval", "gc:\n  interval: -1h\n"},
+		{"negative gc grace", "gc:\n  grace: -1s\n"},
+		{"duration that does not parse", "gc:\n  grace: soon\n"},
+		{"zero shutdown timeout", "shutdown_timeout: 0s\n"},
+		{"empty addr", "addr: \"\"\n"},
+		{"empty data", "data: \"\"\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(configFlags{file: writeConfig(t, tc.yaml)}, mapEnv(nil))
+			if code := berth.ErrorCode(err); code != berth.CodeInvalid {
+				t.Errorf("code = %q (err %v), want %q", code, err, berth.CodeInvalid)
+			}
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		_, err := loadConfig(configFlags{file: filepath.Join(t.TempDir(), "absent.yaml")}, mapEnv(nil))
+		if code := berth.ErrorCode(err); code != berth.CodeInvalid {
+			t.Errorf("code = %q (err %v), want %q", code, err, berth.CodeInvalid)
+		}
+	})
+}
+
+func TestConfigBoundsAccepted(t *testing.T) {
+	// The limits are inclusive: exactly 4 MiB and zero durations are valid.
+	path := writeConfig(t, "max_manifest_size: 4194304\ngc:\n  interval: 0s\n  grace: 0s\n")
+	cfg, err := loadConfig(configFlags{file: path}, mapEnv(nil))
+	if err != nil {
+		t.Fatalf("valid bounds refused: %v", err)
+	}
+	if cfg.MaxManifestSize != 4<<20 || cfg.GC.Interval != 0 || cfg.GC.Grace != 0 {
+		t.Errorf("got %+v", cfg)
+	}
+	for _, level := range []string{"debug", "info", "warn", "error"} {
+		if _, err := loadConfig(configFlags{file: writeConfig(t, "log:\n  level: "+level+"\n")}, mapEnv(nil)); err != nil {
+			t.Errorf("log level %s refused: %v", level, err)
+		}
+	}
+}

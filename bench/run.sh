@@ -341,6 +341,7 @@ bench_server() { # bench_server NAME (berth|distribution)
 	log "$name: done"
 }
 
+load_before=$(cut -d" " -f1-3 /proc/loadavg)
 t0=$(now)
 bench_server berth
 bench_server distribution
@@ -383,7 +384,7 @@ in-memory blob descriptor cache). Both ran on 127.0.0.1, one after the other, on
 same clients: crane $(crane version) and wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?'). Medians of $REPS runs for (a) to (c),
 each on new random content; one ${WRK_SECONDS} s wrk run (2 threads, 16 connections) for (d). MB = 10^6 bytes.
 Authentication: $([ -n "${AUTH_USER:-}" ] && echo "on (berth's initial admin; bearer token for curl and wrk)" || echo "off (berth had none when this ran)").
-Total benchmark time: $(fmt "$elapsed" 0) s.
+Total benchmark time: $(fmt "$elapsed" 0) s; load average before it: $load_before (other work on the machine skews the figures).
 
 | | berth | distribution 2.8 | berth / distribution | target | |
 |---|---:|---:|---:|---|---|

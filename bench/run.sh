@@ -20,7 +20,8 @@
 # wrk, docker-registry, curl, jq (Debian). Optional: perf (Debian linux-perf).
 # Environment: BERTH_BIN (use this binary instead of building ./cmd/berth),
 # BENCH_REPS, BENCH_WRK_SECONDS (10), BENCH_TINY (200), BENCH_OUT (where the
-# report goes, default docs/benchmarks.md), BENCH_PERF=0 (no profile).
+# report goes, default docs/benchmarks.md), BENCH_PERF=0 (no profile),
+# BENCH_WAIT_IDLE=1 (first wait, at most 10 min, for a 1-minute load below 1).
 # Everything stays on loopback; every loop is bounded.
 set -euo pipefail
 
@@ -341,6 +342,18 @@ bench_server() { # bench_server NAME (berth|distribution)
 	log "$name: done"
 }
 
+# Other work on the machine skews every figure: say so, and with
+# BENCH_WAIT_IDLE=1 wait (at most 10 minutes) for the 1-minute load to drop below 1.
+if [ "${BENCH_WAIT_IDLE:-0}" = 1 ]; then
+	for i in $(seq 1 60); do
+		awk '{ exit !($1 < 1) }' /proc/loadavg && break
+		[ "$i" = 1 ] && log "waiting for the machine to be idle (load $(cut -d' ' -f1 /proc/loadavg))"
+		sleep 10
+	done
+fi
+if awk -v n="$(nproc)" '{ exit !($1 > n / 2) }' /proc/loadavg; then
+	log "warning: load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; the figures will be low and noisy"
+fi
 load_before=$(cut -d" " -f1-3 /proc/loadavg)
 t0=$(now)
 bench_server berth

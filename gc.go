@@ -27,7 +27,8 @@ type GC struct {
 	// Lock, when set, is held while one blob is re-checked and deleted; the
 	// registry holds it shared while it turns an upload into a linked blob.
 	Lock sync.Locker
-	// Grace is DefaultGCGrace when zero.
+	// Grace is DefaultGCGrace when zero. The blob store's temporary files are
+	// kept at least DefaultGCGrace, whatever Grace is.
 	Grace time.Duration
 	// DryRun reports what would be removed and removes nothing.
 	DryRun bool
@@ -51,6 +52,11 @@ type GCReport struct {
 	BlobBytes   int64
 	UploadBytes int64
 }
+
+// minTempAge is the least age of a temporary file that garbage collection
+// removes, whatever its grace period: such a file may belong to a write in
+// progress.
+const minTempAge = DefaultGCGrace
 
 // TempCleaner is an optional power of a blob store that keeps temporary files:
 // it removes those last modified before the given time.
@@ -80,7 +86,10 @@ func (g *GC) Run(ctx context.Context, now time.Time) (GCReport, error) {
 		return rep, err
 	}
 	if tc, ok := g.Blobs.(TempCleaner); ok && !g.DryRun {
-		if err := tc.CleanTemp(cutoff); err != nil {
+		// A temporary file may be a blob still being written; nothing records
+		// it, so nothing can re-check it. Only age tells, and a short grace
+		// would remove the file under a write in progress.
+		if err := tc.CleanTemp(now.Add(-max(grace, minTempAge))); err != nil {
 			return rep, fmt.Errorf("clean temporary files: %w", err)
 		}
 	}
@@ -209,16 +218,17 @@ func (g *GC) collectUploads(ctx context.Context, cutoff time.Time, rep *GCReport
 		return fmt.Errorf("walk uploads: %w", err)
 	}
 	for i, u := range stale {
+		removed := g.DryRun
 		if !g.DryRun {
-			if err := g.Uploads.DeleteUpload(ctx, u.ID); err != nil {
-				return fmt.Errorf("delete upload %s: %w", u.ID, err)
-			}
-			if err := g.Meta.DeleteUploadSession(ctx, u.ID); err != nil {
-				return fmt.Errorf("delete upload session %s: %w", u.ID, err)
+			var err error
+			if u, removed, err = g.deleteUploadIfStale(ctx, u.ID, cutoff); err != nil {
+				return err
 			}
 		}
-		rep.Uploads = append(rep.Uploads, u)
-		rep.UploadBytes += u.Size
+		if removed {
+			rep.Uploads = append(rep.Uploads, u)
+			rep.UploadBytes += u.Size
+		}
 		g.progress("uploads", i+1, len(stale), len(rep.Uploads))
 	}
 	sessions, err := g.Meta.FindUploadSessions(ctx, cutoff)
@@ -239,6 +249,27 @@ func (g *GC) collectUploads(ctx context.Context, cutoff time.Time, rep *GCReport
 		}
 	}
 	return nil
+}
+
+// deleteUploadIfStale re-checks that upload id is still untouched since cutoff,
+// then deletes its bytes and its session. It returns the upload as deleted.
+func (g *GC) deleteUploadIfStale(ctx context.Context, id string, cutoff time.Time) (UploadInfo, bool, error) {
+	u, err := g.Uploads.StatUpload(ctx, id)
+	if IsCode(err, CodeBlobUploadUnknown) {
+		return UploadInfo{}, false, nil // finished or cancelled since the walk
+	} else if err != nil {
+		return UploadInfo{}, false, fmt.Errorf("stat upload %s: %w", id, err)
+	}
+	if !u.ModTime.Before(cutoff) {
+		return UploadInfo{}, false, nil // resumed since the walk
+	}
+	if err := g.Uploads.DeleteUpload(ctx, id); err != nil {
+		return UploadInfo{}, false, fmt.Errorf("delete upload %s: %w", id, err)
+	}
+	if err := g.Meta.DeleteUploadSession(ctx, id); err != nil {
+		return UploadInfo{}, false, fmt.Errorf("delete upload session %s: %w", id, err)
+	}
+	return u, true, nil
 }
 
 func (g *GC) progress(phase string, done, total, removed int) {

@@ -35,13 +35,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		if err != nil {
 			return err
 		}
-		h.CommitLock.RLock()
-		defer h.CommitLock.RUnlock()
-		info, err := h.Blobs.Put(ctx, d, r.ContentLength, r.Body)
-		if err != nil {
-			return err
-		}
-		if err := h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: rt.Repo, Digest: d, Size: info.Size, Created: h.Now()}); err != nil {
+		if err := h.putMonolithic(r, rt.Repo, d); err != nil {
 			return err
 		}
 		return blobCreated(w, rt.Repo, d)
@@ -84,6 +78,10 @@ func (h *Handler) mount(ctx context.Context, repo string, d berth.Digest, from s
 	if err != nil {
 		return false, err
 	}
+	// Garbage collection deletes bytes only under the exclusive lock, so bytes
+	// seen here stay until the link exists.
+	h.CommitLock.RLock()
+	defer h.CommitLock.RUnlock()
 	if _, err := h.Blobs.Stat(ctx, d); berth.IsCode(err, berth.CodeBlobUnknown) {
 		return false, nil
 	} else if err != nil {
@@ -118,19 +116,48 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) er
 	if _, err := h.appendChunk(r, rt, false); err != nil {
 		return err
 	}
-	h.CommitLock.RLock()
-	defer h.CommitLock.RUnlock()
-	info, err := h.Uploads.CommitUpload(ctx, rt.Ref, d)
-	if err != nil {
-		return err
-	}
-	if err := h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: rt.Repo, Digest: d, Size: info.Size, Created: h.Now()}); err != nil {
+	if err := h.commit(ctx, rt.Repo, rt.Ref, d); err != nil {
 		return err
 	}
 	if err := h.Meta.DeleteUploadSession(ctx, rt.Ref); err != nil {
 		return err
 	}
 	return blobCreated(w, rt.Repo, d)
+}
+
+// putMonolithic stores a blob sent whole with its digest (POST ?digest=). The
+// bytes go through an unnamed upload so that only the short commit holds the
+// commit lock, not the transfer.
+func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) error {
+	ctx := r.Context()
+	id := h.NewID()
+	if err := h.Uploads.CreateUpload(ctx, id); err != nil {
+		return err
+	}
+	size, err := h.Uploads.AppendUpload(ctx, id, 0, r.Body)
+	if err == nil && r.ContentLength >= 0 && size != r.ContentLength {
+		err = berth.Errorf(berth.CodeSizeInvalid, "Content-Length is %d but %d bytes arrived", r.ContentLength, size)
+	}
+	if err == nil {
+		err = h.commit(ctx, repo, id, d)
+	}
+	if err != nil {
+		_ = h.Uploads.DeleteUpload(ctx, id)
+	}
+	return err
+}
+
+// commit turns upload id into blob d and links it into repo. It holds the
+// commit lock shared, so garbage collection cannot delete the blob between
+// the two steps.
+func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest) error {
+	h.CommitLock.RLock()
+	defer h.CommitLock.RUnlock()
+	info, err := h.Uploads.CommitUpload(ctx, id, d)
+	if err != nil {
+		return err
+	}
+	return h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: info.Size, Created: h.Now()})
 }
 
 // appendChunk checks the session and Content-Range and appends the body. A PUT

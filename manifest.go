@@ -106,5 +106,6 @@ type MetadataStore interface {
 	BlobLinkStore
 	UploadSessionStore
 	GCStore
+	RefreshTokenStore
 	Close() error
 }

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"path/filepath"
 	"testing"
 )
 
@@ -24,6 +25,17 @@ func countMigrations(t *testing.T, path string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// migrationFiles returns how many migration steps the package embeds: a
+// database opened once has applied them all, each once.
+func migrationFiles(t *testing.T) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("list migrations: %v (%d files)", err, len(files))
+	}
+	return len(files)
 }
 
 func execRaw(t *testing.T, path, query string) {

@@ -25,6 +25,7 @@ func Run(t *testing.T, open Open) {
 		{"UploadSessionStore", uploadSessionTests},
 		{"ManifestStore", manifestTests},
 		{"GCStore", gcTests},
+		{"RefreshTokenStore", refreshTokenTests},
 		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {

@@ -1,0 +1,151 @@
+package oauth
+
+import (
+	"crypto/rand"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+var benchNow = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+
+func benchKeyring(b testing.TB) *Keyring {
+	b.Helper()
+	kr, err := LoadKeyring(filepath.Join(b.TempDir(), "keys"), benchNow, rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kr.Issuer, kr.Audience = "https://registry.test", "registry.test"
+	return kr
+}
+
+func benchClaims() berth.AccessClaims {
+	return berth.AccessClaims{
+		Subject: "0b5c7e3a-8f0e-4c56-9d6e-2f4b1a9c3d70", Name: "ci-web",
+		ClientID: "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", CredentialID: "5e1d2c3b-4a59-4876-9a5b-4c3d2e1f0a9b",
+		Access:   []berth.ResourceActions{{Type: "repository", Name: "team/app", Actions: []string{"pull", "push"}}},
+		IssuedAt: benchNow, Expires: benchNow.Add(berth.DefaultAccessTokenLifetime),
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	kr := benchKeyring(b)
+	c := benchClaims()
+	for b.Loop() {
+		if _, err := kr.Sign(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerify measures a full verification: what the first request with a
+// token costs.
+func BenchmarkVerify(b *testing.B) {
+	kr := benchKeyring(b)
+	token, err := kr.Sign(benchClaims())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, _, err := kr.verify(token, benchNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyCached measures what every later request with the same token
+// costs.
+func BenchmarkVerifyCached(b *testing.B) {
+	kr := benchKeyring(b)
+	token, err := kr.Sign(benchClaims())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := kr.Verify(token, benchNow); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := kr.Verify(token, benchNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyCachedParallel(b *testing.B) {
+	kr := benchKeyring(b)
+	tokens := make([]string, 64)
+	for i := range tokens {
+		c := benchClaims()
+		c.Name = fmt.Sprint("ci-", i)
+		var err error
+		if tokens[i], err = kr.Sign(c); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := kr.Verify(tokens[i], benchNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := kr.Verify(tokens[i%len(tokens)], benchNow); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+func TestVerifiedCacheIsBounded(t *testing.T) {
+	c := newVerifiedCache(4)
+	sum := func(i int) string { return fmt.Sprint("token-", i) }
+	for i := range 10 {
+		c.put(sum(i), verified{kid: fmt.Sprint(i)}, 0)
+	}
+	if c.len() != 4 {
+		t.Fatalf("len = %d after 10 puts into 4 places", c.len())
+	}
+	for i := range 10 {
+		_, ok := c.get(sum(i))
+		if want := i >= 6; ok != want {
+			t.Errorf("entry %d cached %v, want %v (the newest four stay)", i, ok, want)
+		}
+	}
+	// A verification that began before a clear does not store its result.
+	gen := c.generation()
+	c.clear()
+	c.put(sum(42), verified{}, gen)
+	if _, ok := c.get(sum(42)); ok || c.len() != 0 {
+		t.Error("a stale put was stored after clear")
+	}
+}
+
+func TestVerifyCachesOnlySuccesses(t *testing.T) {
+	kr := benchKeyring(t)
+	token, err := kr.Sign(benchClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.Verify(token, benchNow.Add(time.Hour)); err == nil {
+		t.Fatal("an expired token verified")
+	}
+	if kr.cache.len() != 0 {
+		t.Error("a refused token was cached")
+	}
+	if _, err := kr.Verify(token, benchNow); err != nil {
+		t.Fatal(err)
+	}
+	if kr.cache.len() != 1 {
+		t.Error("a verified token was not cached")
+	}
+	if _, err := kr.Rotate(benchNow); err != nil {
+		t.Fatal(err)
+	}
+	if kr.cache.len() != 0 {
+		t.Error("Rotate left the cache")
+	}
+}

@@ -1,0 +1,112 @@
+package oauth
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Paths of the endpoints the discovery document names.
+const (
+	DiscoveryPath = "/.well-known/openid-configuration"
+	TokenPath     = "/oauth2/token"
+	JWKSPath      = "/oauth2/jwks"
+)
+
+// Discovery serves the OpenID Connect discovery document
+// (https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig,
+// RFC 8414) at DiscoveryPath and the keyring's JWKS (RFC 7517) at JWKSPath.
+// It lists only what berth supports; whoever adds a grant type or a client
+// authentication method adds it here.
+type Discovery struct {
+	doc  []byte
+	keys *Keyring
+}
+
+// discoveryDocument is the provider metadata. authorization_endpoint, which
+// OpenID Connect asks for, is absent: berth has no interactive flow yet.
+type discoveryDocument struct {
+	Issuer                            string   `json:"issuer"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+}
+
+// NewDiscovery returns the handler for issuer, the registry's external URL
+// (https://registry.example.com, from the configuration), whose keys are
+// those of kr. It returns an error when issuer is not an absolute http(s) URL
+// without query or fragment, as RFC 8414 requires.
+func NewDiscovery(issuer string, kr *Keyring) (*Discovery, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("issuer %q is not an absolute http(s) URL without query or fragment", issuer)
+	}
+	base := strings.TrimSuffix(issuer, "/")
+	doc, err := json.Marshal(discoveryDocument{
+		Issuer:                            issuer,
+		TokenEndpoint:                     base + TokenPath,
+		JWKSURI:                           base + JWKSPath,
+		GrantTypesSupported:               []string{"client_credentials", "refresh_token", "password"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		ResponseTypesSupported:            []string{"token"},
+		SubjectTypesSupported:             []string{"public"},
+		IDTokenSigningAlgValuesSupported:  []string{"ES256", "EdDSA"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("discovery document: %w", err)
+	}
+	return &Discovery{doc: doc, keys: kr}, nil
+}
+
+// Register adds the two routes to mux.
+func (d *Discovery) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+DiscoveryPath, d.serveDocument)
+	mux.HandleFunc("GET "+JWKSPath, d.serveJWKS)
+}
+
+// ServeHTTP serves both routes, for a caller that mounts the handler itself;
+// other paths are 404 and other methods 405.
+func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case DiscoveryPath, JWKSPath:
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if r.URL.Path == DiscoveryPath {
+		d.serveDocument(w, r)
+	} else {
+		d.serveJWKS(w, r)
+	}
+}
+
+func (d *Discovery) serveDocument(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, d.doc, "public, max-age=3600")
+}
+
+// serveJWKS answers with the current keys. Verifiers may cache them for five
+// minutes: a rotated-in key signs at once, and a verifier that meets an
+// unknown kid should fetch the set again.
+func (d *Discovery) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, d.keys.JWKS(), "public, max-age=300")
+}
+
+func writeJSON(w http.ResponseWriter, body []byte, cacheControl string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", cacheControl)
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}

@@ -106,6 +106,7 @@ type MetadataStore interface {
 	BlobLinkStore
 	UploadSessionStore
 	GCStore
+	IdentityStore
 	RefreshTokenStore
 	Close() error
 }

@@ -25,6 +25,7 @@ func Run(t *testing.T, open Open) {
 		{"UploadSessionStore", uploadSessionTests},
 		{"ManifestStore", manifestTests},
 		{"GCStore", gcTests},
+		{"IdentityStore", identityTests},
 		{"RefreshTokenStore", refreshTokenTests},
 		{"Concurrency", concurrencyTests},
 	}

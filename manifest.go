@@ -107,6 +107,7 @@ type MetadataStore interface {
 	UploadSessionStore
 	GCStore
 	IdentityStore
+	RoleStore
 	RefreshTokenStore
 	Close() error
 }

@@ -26,6 +26,7 @@ func Run(t *testing.T, open Open) {
 		{"ManifestStore", manifestTests},
 		{"GCStore", gcTests},
 		{"IdentityStore", identityTests},
+		{"RoleStore", roleTests},
 		{"RefreshTokenStore", refreshTokenTests},
 		{"Concurrency", concurrencyTests},
 	}

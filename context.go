@@ -15,3 +15,32 @@ func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
 }
+
+// Caller is who a request acts as, once authenticated: a principal, or the
+// anonymous actor when the request carried no credentials.
+type Caller struct {
+	Actor Actor
+	// Principal is nil for the anonymous caller.
+	Principal *Principal
+	// Token is the access token the request presented; nil for Basic
+	// credentials, which act with all the principal's roles.
+	Token *AccessClaims
+	// CredentialID is the secret (or, later, connection) the caller proved.
+	CredentialID string
+}
+
+// Anonymous reports whether the caller presented no credentials.
+func (c *Caller) Anonymous() bool { return c == nil || c.Principal == nil }
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying the authenticated caller.
+func WithCaller(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller carried by ctx, or nil.
+func CallerFrom(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerKey{}).(*Caller)
+	return c
+}

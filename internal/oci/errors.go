@@ -2,6 +2,7 @@ package oci
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -23,7 +24,11 @@ type errorEntry struct {
 // writeError renders err in the OCI envelope. A *berth.Error keeps its code,
 // facts and hint (in detail.reason and detail.hint); anything else is logged
 // with the request id and shown only as an internal error.
-func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+//
+// A 401 carries the Guard's challenge for the scope the request needed. A
+// token that lacks a scope its principal holds (scope_not_granted) is answered
+// 401 with error="insufficient_scope", so clients fetch a token that has it.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rt route, err error) {
 	e := berth.AsError(err)
 	reqID := berth.RequestID(r.Context())
 	if e == nil {
@@ -31,6 +36,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", reqID)
 	}
 	info := berth.LookupCode(e.Code)
+	status := info.Status
+	if e.Code == berth.CodeScopeNotGranted {
+		status = http.StatusUnauthorized
+	}
 	detail := map[string]any{"reason": string(e.Code)}
 	for k, v := range e.Detail {
 		detail[k] = v
@@ -41,13 +50,16 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if reqID != "" {
 		detail["request_id"] = reqID
 	}
-	if info.Status == http.StatusUnauthorized && h.Challenge != nil {
-		w.Header().Set("WWW-Authenticate", h.Challenge(r))
+	if status == http.StatusUnauthorized && h.Guard != nil {
+		w.Header().Set("WWW-Authenticate", h.Guard.Challenge(r, scopeOf(r.Method, rt), e))
+	}
+	if retry, ok := e.Detail["retry_after"]; ok {
+		w.Header().Set("Retry-After", fmt.Sprint(retry))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Del("Content-Length")
 	w.Header().Del("Docker-Content-Digest")
-	w.WriteHeader(info.Status)
+	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return
 	}

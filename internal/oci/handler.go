@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -25,8 +26,25 @@ type Handler struct {
 	CommitLock *sync.RWMutex
 	// MaxManifestSize bounds a manifest body; the spec asks for at least 4 MiB.
 	MaxManifestSize int64
-	// Challenge, when set, returns the WWW-Authenticate value sent with 401s.
-	Challenge func(*http.Request) string
+	// Guard, when set, authenticates every request and authorizes what it
+	// does; without one the registry is open to anyone (tests, local use).
+	Guard Guard
+}
+
+// Guard authenticates /v2/ requests and authorizes each Docker action they need.
+// oauth.Provider implements it.
+type Guard interface {
+	// AuthenticateRequest returns the request's caller: a principal, or the
+	// anonymous caller when it carries no credentials.
+	AuthenticateRequest(r *http.Request) (*berth.Caller, error)
+	// Authorize returns nil when caller may do the Docker action ("pull",
+	// "push", "delete"; "*" on registry:catalog) on typ:name.
+	Authorize(ctx context.Context, c *berth.Caller, typ, name, action string) error
+	// Listable reports whether caller may see repo in the catalog.
+	Listable(ctx context.Context, c *berth.Caller, repo string) bool
+	// Challenge returns the WWW-Authenticate value for a 401 answering r, for
+	// the Docker scope the request needed and the error it got.
+	Challenge(r *http.Request, scope string, err error) string
 }
 
 type handlerFunc func(h *Handler, w http.ResponseWriter, r *http.Request, rt route) error
@@ -46,13 +64,13 @@ var endpoints = map[kind]map[string]handlerFunc{
 // ServeHTTP routes a /v2/ request and renders any error it returns.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	if err := h.serve(w, r); err != nil {
-		h.writeError(w, r, err)
+	rt := parseRoute(r.URL.Path)
+	if err := h.serve(w, r, rt); err != nil {
+		h.writeError(w, r, rt, err)
 	}
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
-	rt := parseRoute(r.URL.Path)
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 	methods, ok := endpoints[rt.Kind]
 	if !ok {
 		return berth.Errorf(berth.CodeNotFound, "no registry endpoint at %s", r.URL.Path).
@@ -67,7 +85,66 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if h.Guard != nil {
+		caller, err := h.Guard.AuthenticateRequest(r)
+		if err != nil {
+			return err
+		}
+		r = r.WithContext(berth.WithCaller(r.Context(), caller))
+		if err := h.authorize(r, rt, caller); err != nil {
+			return err
+		}
+	}
 	return fn(h, w, r, rt)
+}
+
+// required returns the Docker resource and action a request needs; typ is ""
+// for the version check, which needs only an authenticated caller.
+// https://distribution.github.io/distribution/spec/auth/scope/
+func required(method string, rt route) (typ, name, action string) {
+	switch {
+	case rt.Kind == kindBase:
+		return "", "", ""
+	case rt.Kind == kindCatalog:
+		return "registry", "catalog", "*"
+	case rt.Kind == kindUploadStart || rt.Kind == kindUpload || method == http.MethodPut:
+		return "repository", rt.Repo, "push"
+	case method == http.MethodDelete:
+		return "repository", rt.Repo, "delete"
+	}
+	return "repository", rt.Repo, "pull"
+}
+
+// authorize decides whether caller may make the request. The catalog is
+// never refused to an authenticated caller: it lists what the caller may see.
+// Authorization comes before any lookup, so a repository that does not exist
+// and one the caller may not read are refused alike.
+func (h *Handler) authorize(r *http.Request, rt route, caller *berth.Caller) error {
+	typ, name, action := required(r.Method, rt)
+	if typ == "" {
+		if caller.Anonymous() && caller.Token == nil {
+			return berth.Errorf(berth.CodeCredentialsMissing, "this registry needs credentials").
+				WithHint("log in: docker login HOST -u CLIENT_ID --password-stdin, or berth login HOST")
+		}
+		return nil
+	}
+	err := h.Guard.Authorize(r.Context(), caller, typ, name, action)
+	if err != nil && rt.Kind == kindCatalog && !caller.Anonymous() && !berth.IsCode(err, berth.CodeScopeNotGranted) {
+		return nil // catalog filters by what the caller may see
+	}
+	return err
+}
+
+// scopeOf is the Docker scope a request needs, named in 401 challenges.
+func scopeOf(method string, rt route) string {
+	typ, name, action := required(method, rt)
+	if typ == "" {
+		return ""
+	}
+	if action == "push" {
+		action = "pull,push"
+	}
+	return typ + ":" + name + ":" + action
 }
 
 // base answers the API version check.

@@ -43,7 +43,7 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, _ route) error
 	if err != nil {
 		return err
 	}
-	repos, err := h.Meta.FindRepositories(r.Context(), last, fetchCount(n))
+	repos, err := h.visibleRepositories(r, last, fetchCount(n))
 	if err != nil {
 		return err
 	}
@@ -54,6 +54,35 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, _ route) error
 	return writeJSON(w, struct {
 		Repositories []string `json:"repositories"`
 	}{repos})
+}
+
+// visibleRepositories returns up to n repositories after last (n < 0: all)
+// that the caller may see: all of them with registry:catalog:*, else those its
+// roles let it read.
+func (h *Handler) visibleRepositories(r *http.Request, last string, n int) ([]string, error) {
+	ctx := r.Context()
+	caller := berth.CallerFrom(ctx)
+	if h.Guard == nil || h.Guard.Authorize(ctx, caller, "registry", "catalog", "*") == nil {
+		return h.Meta.FindRepositories(ctx, last, n)
+	}
+	const batch = 1000
+	var out []string
+	for n < 0 || len(out) < n {
+		repos, err := h.Meta.FindRepositories(ctx, last, batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, repo := range repos {
+			if h.Guard.Listable(ctx, caller, repo) && (n < 0 || len(out) < n) {
+				out = append(out, repo)
+			}
+		}
+		if len(repos) < batch {
+			break
+		}
+		last = repos[len(repos)-1]
+	}
+	return out, nil
 }
 
 // pageParams reads n and last; n is -1 when absent.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -61,10 +62,14 @@ func (h *Handler) mount(ctx context.Context, repo string, d berth.Digest, from s
 		if err := berth.ValidateRepositoryName(from); err != nil {
 			return false, err
 		}
+		if !h.mayPull(ctx, from) {
+			return false, nil
+		}
 		link, err = h.Meta.FindBlobLink(ctx, from, d)
 	} else {
 		var repos []string
 		repos, err = h.Meta.FindBlobRepositories(ctx, d)
+		repos = slices.DeleteFunc(repos, func(r string) bool { return !h.mayPull(ctx, r) })
 		if err == nil && len(repos) == 0 {
 			return false, nil
 		}
@@ -89,6 +94,12 @@ func (h *Handler) mount(ctx context.Context, repo string, d berth.Digest, from s
 	}
 	err = h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: link.Size, Created: h.Now()})
 	return err == nil, err
+}
+
+// mayPull reports whether the request's caller may pull from repo: a mount
+// must never hand out a blob its caller could not read.
+func (h *Handler) mayPull(ctx context.Context, repo string) bool {
+	return h.Guard == nil || h.Guard.Authorize(ctx, berth.CallerFrom(ctx), "repository", repo, "pull") == nil
 }
 
 // patchUpload appends a chunk, or the whole stream when no Content-Range is sent.

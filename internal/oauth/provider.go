@@ -1,0 +1,458 @@
+package oauth
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+// StateTTL bounds how long the Provider trusts its cached view of a principal
+// (enabled, secrets, role assignments) when no change was made through it. A
+// change made through this process takes effect on the next request; one made
+// by another process within StateTTL.
+const StateTTL = time.Second
+
+// Store is what the Provider reads and writes.
+type Store interface {
+	berth.IdentityStore
+	berth.RoleStore
+	berth.RefreshTokenStore
+}
+
+// Provider is the identity provider at run time. It authenticates client
+// credentials, refresh tokens and access tokens, always against the current
+// state of their principal, and decides what a caller may do. The token
+// endpoint, the /v2/ guard and the management API share one Provider.
+type Provider struct {
+	Store   Store
+	Hasher  *berth.SecretHasher
+	Keys    *Keyring
+	Refresh *RefreshTokens
+	// Clients and Addrs limit failed attempts per client id and per source
+	// address.
+	Clients, Addrs *Limiter
+	Now            func() time.Time
+	// TokenLifetime is the access token lifetime
+	// (berth.DefaultAccessTokenLifetime when zero).
+	TokenLifetime time.Duration
+	// Service is the audience of access tokens: the Docker "service".
+	Service string
+	// URL is the registry's public base URL; when empty, challenges name the
+	// host the request came to.
+	URL    string
+	Logger *slog.Logger
+
+	mu     sync.Mutex
+	gen    uint64
+	states map[string]*principalState
+}
+
+// principalState is the cached view of one principal.
+type principalState struct {
+	gen       uint64
+	loaded    time.Time
+	principal berth.Principal
+	secrets   []berth.Secret
+	access    *berth.AccessIndex
+}
+
+// Invalidate drops every cached principal state: call it after any change to
+// principals, secrets or role assignments, so the change counts on the next
+// request.
+func (p *Provider) Invalidate() {
+	p.mu.Lock()
+	p.gen++
+	p.states = nil
+	p.mu.Unlock()
+}
+
+// state returns the current view of the principal with id, or not_found.
+func (p *Provider) state(ctx context.Context, id string) (*principalState, error) {
+	now := time.Now()
+	p.mu.Lock()
+	gen := p.gen
+	if st, ok := p.states[id]; ok && now.Sub(st.loaded) < StateTTL {
+		p.mu.Unlock()
+		return st, nil
+	}
+	p.mu.Unlock()
+
+	pr, err := p.Store.FindPrincipalByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := p.Store.FindSecrets(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	assignments, err := p.Store.FindRoleAssignments(ctx, berth.RoleAssignmentFilter{PrincipalID: id})
+	if err != nil {
+		return nil, err
+	}
+	actor := berth.Actor{ID: pr.ID, Name: pr.Name}
+	st := &principalState{gen: gen, loaded: now, principal: pr, secrets: secrets, access: berth.NewAccessIndex(actor, assignments)}
+	p.mu.Lock()
+	if p.gen == gen {
+		if p.states == nil {
+			p.states = map[string]*principalState{}
+		}
+		if len(p.states) > 100_000 {
+			clear(p.states)
+		}
+		p.states[id] = st
+	}
+	p.mu.Unlock()
+	return st, nil
+}
+
+// anonymous returns the state of the anonymous principal, or nil when the
+// registry has none (then nothing is public).
+func (p *Provider) anonymous(ctx context.Context) (*principalState, error) {
+	p.mu.Lock()
+	id := ""
+	for k, st := range p.states {
+		if st.principal.Name == berth.AnonymousName {
+			id = k
+		}
+	}
+	p.mu.Unlock()
+	if id == "" {
+		pr, err := p.Store.FindPrincipalByName(ctx, berth.AnonymousName)
+		if berth.IsCode(err, berth.CodeNotFound) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		id = pr.ID
+	}
+	return p.state(ctx, id)
+}
+
+// callerOf returns the caller a principal state acts as.
+func callerOf(st *principalState, credentialID string, token *berth.AccessClaims) *berth.Caller {
+	pr := st.principal
+	c := &berth.Caller{Actor: berth.Actor{ID: pr.ID, Name: pr.Name}, CredentialID: credentialID, Token: token}
+	if pr.Name != berth.AnonymousName {
+		c.Principal = &pr
+	}
+	return c
+}
+
+// AuthenticateClient checks a client id (or principal name) and secret from
+// source, a host address, and returns the caller they prove. Failures are
+// counted per client id and per address; past the limit it answers
+// too_many_attempts without looking at the credentials.
+func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source string) (*berth.Caller, error) {
+	now := p.Now()
+	if ok, wait := p.Addrs.Allow(source); !ok {
+		return nil, TooManyAttempts("address "+source, wait)
+	}
+	if ok, wait := p.Clients.Allow(user); !ok {
+		return nil, TooManyAttempts("this client id", wait)
+	}
+	fail := func(err error) (*berth.Caller, error) {
+		if berth.AsError(err) != nil {
+			p.Addrs.Fail(source)
+			p.Clients.Fail(user)
+		}
+		return nil, err
+	}
+	pr, err := berth.FindClient(ctx, p.Store, user)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := p.state(ctx, pr.ID)
+	if err != nil {
+		return nil, err
+	}
+	s, err := berth.AuthenticateSecret(now, p.Hasher, st.principal, st.secrets, secret)
+	if err != nil {
+		return fail(err)
+	}
+	p.Clients.Succeed(user)
+	if s.NeedsTouch(now) {
+		if err := p.Store.TouchSecret(ctx, s.ID, now); err != nil {
+			p.Logger.WarnContext(ctx, "record secret use", slog.String("secret_id", s.ID), slog.Any("err", err))
+		}
+	}
+	return callerOf(st, s.ID, nil), nil
+}
+
+// AuthenticateToken verifies an access token and checks that its principal is
+// still enabled and the credential it came from still live.
+func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*berth.Caller, error) {
+	claims, err := p.Keys.Verify(token, p.Now())
+	if err != nil {
+		return nil, err
+	}
+	if claims.Subject == berth.AnonymousName {
+		return &berth.Caller{Actor: berth.Actor{Name: berth.AnonymousName}, Token: &claims}, nil
+	}
+	st, err := p.live(ctx, claims.Subject, claims.CredentialID, berth.CodeTokenInvalid)
+	if err != nil {
+		return nil, err
+	}
+	return callerOf(st, claims.CredentialID, &claims), nil
+}
+
+// RedeemRefreshToken checks a refresh token from source and returns the caller
+// it acts as; its principal must be enabled and its credential live.
+func (p *Provider) RedeemRefreshToken(ctx context.Context, value, source string) (*berth.Caller, error) {
+	if ok, wait := p.Addrs.Allow(source); !ok {
+		return nil, TooManyAttempts("address "+source, wait)
+	}
+	t, err := p.Refresh.Redeem(ctx, value, p.Now())
+	if err != nil {
+		if berth.AsError(err) != nil {
+			p.Addrs.Fail(source)
+		}
+		return nil, err
+	}
+	st, err := p.live(ctx, t.PrincipalID, t.CredentialID, berth.CodeRefreshTokenInvalid)
+	if err != nil {
+		return nil, err
+	}
+	return callerOf(st, t.CredentialID, nil), nil
+}
+
+// live returns the state of principal id after checking that it is enabled and
+// that credentialID, when it names one of its secrets, is neither removed nor
+// expired. A principal that no longer exists yields gone.
+func (p *Provider) live(ctx context.Context, id, credentialID string, gone berth.Code) (*principalState, error) {
+	st, err := p.state(ctx, id)
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return nil, berth.Errorf(gone, "the principal this token was issued to no longer exists").
+			WithHint("authenticate again with a current principal's client id and secret")
+	} else if err != nil {
+		return nil, err
+	}
+	pr := st.principal
+	if pr.Disabled {
+		return nil, berth.Errorf(berth.CodePrincipalDisabled, "principal %s is disabled", pr.Name).
+			WithHint("berth principal enable %s", pr.Name)
+	}
+	now := p.Now()
+	for _, s := range st.secrets {
+		if s.ID != credentialID {
+			continue
+		}
+		if s.Revoked != nil {
+			return nil, berth.Errorf(berth.CodeSecretRevoked, "the secret '%s…' this token came from was removed on %s", s.Hint, s.Revoked.UTC().Format(time.RFC3339)).
+				WithHint("log in again with another secret of %s (berth secret list %s)", pr.Name, pr.Name).
+				WithDetail("secret_id", s.ID)
+		}
+		if !now.Before(s.Expires) {
+			return nil, berth.Errorf(berth.CodeSecretExpired, "the secret '%s…' this token came from expired on %s", s.Hint, s.Expires.UTC().Format(time.RFC3339)).
+				WithHint("berth secret add %s --expires-in 90d, then log in again", pr.Name).
+				WithDetail("secret_id", s.ID)
+		}
+	}
+	return st, nil
+}
+
+// access returns the access index deciding for caller (the anonymous
+// principal's for the anonymous caller; nil when there is none).
+func (p *Provider) access(ctx context.Context, c *berth.Caller) (*berth.AccessIndex, error) {
+	var st *principalState
+	var err error
+	if c.Anonymous() {
+		st, err = p.anonymous(ctx)
+	} else {
+		st, err = p.state(ctx, c.Actor.ID)
+	}
+	if err != nil || st == nil {
+		return nil, err
+	}
+	return st.access, nil
+}
+
+// Grant returns what a token for caller may carry of what was requested: the
+// intersection with what its roles permit now, as the Docker token spec asks.
+// Resources nothing is granted on are left out.
+func (p *Provider) Grant(ctx context.Context, c *berth.Caller, requested []berth.ResourceActions) ([]berth.ResourceActions, error) {
+	idx, err := p.access(ctx, c)
+	if err != nil || idx == nil {
+		return nil, err
+	}
+	var granted []berth.ResourceActions
+	for _, ra := range requested {
+		if acts := idx.DockerActions(ra.Type, ra.Name, ra.Actions); len(acts) > 0 {
+			granted = append(granted, berth.ResourceActions{Type: ra.Type, Class: ra.Class, Name: ra.Name, Actions: acts})
+		}
+	}
+	return granted, nil
+}
+
+// IssueAccessToken signs an access token for caller carrying granted.
+func (p *Provider) IssueAccessToken(c *berth.Caller, granted []berth.ResourceActions) (string, berth.AccessClaims, error) {
+	now := p.Now()
+	lifetime := p.TokenLifetime
+	if lifetime <= 0 {
+		lifetime = berth.DefaultAccessTokenLifetime
+	}
+	subject := c.Actor.ID
+	if c.Anonymous() {
+		subject = berth.AnonymousName // never a principal id, which is a UUID
+	}
+	claims := berth.AccessClaims{
+		Audience: p.Service, Subject: subject, Name: c.Actor.Name, CredentialID: c.CredentialID,
+		Access: granted, IssuedAt: now, Expires: now.Add(lifetime),
+	}
+	if c.Principal != nil {
+		claims.ClientID = c.Principal.ClientID
+	}
+	token, err := p.Keys.Sign(claims)
+	if err != nil {
+		return "", berth.AccessClaims{}, err
+	}
+	return token, claims, nil
+}
+
+// IssueRefreshToken issues a refresh token bound to the caller's credential;
+// it expires no later than the secret it came from.
+func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (berth.RefreshTokenValue, error) {
+	if c.Anonymous() {
+		return berth.RefreshTokenValue{}, berth.Errorf(berth.CodeCredentialsMissing, "a refresh token needs client credentials").
+			WithHint("send the client id and secret with Basic authentication")
+	}
+	st, err := p.state(ctx, c.Actor.ID)
+	if err != nil {
+		return berth.RefreshTokenValue{}, err
+	}
+	var notAfter time.Time
+	for _, s := range st.secrets {
+		if s.ID == c.CredentialID {
+			notAfter = s.Expires
+		}
+	}
+	v, _, err := p.Refresh.Issue(ctx, c.Actor.ID, c.CredentialID, p.Now(), notAfter)
+	return v, err
+}
+
+// Authorize returns nil when caller may do the Docker action ("pull", "push",
+// "delete", or "*" on registry:catalog) on the resource typ:name. It checks the
+// caller's current roles first, then the token's scope: role_missing (or
+// credentials_missing for the anonymous caller) when the roles do not allow it,
+// scope_not_granted when they do but the token was not issued for it.
+func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, action string) error {
+	idx, err := p.access(ctx, c)
+	if err != nil {
+		return err
+	}
+	if idx == nil || !slices.Contains(idx.DockerActions(typ, name, []string{action}), action) {
+		return p.denial(idx, c, typ, name, action)
+	}
+	if c.Token != nil && !c.Token.Allows(typ, name, action) {
+		scope := typ + ":" + name + ":" + action
+		return berth.Errorf(berth.CodeScopeNotGranted, "the access token of %s was not issued for %s", c.Actor.Name, scope).
+			WithHint("request a token with scope %s (docker, crane, skopeo and oras do so by themselves after this answer)", scope).
+			WithDetail("scope", scope)
+	}
+	return nil
+}
+
+// denial explains why idx does not allow a Docker action.
+func (p *Provider) denial(idx *berth.AccessIndex, c *berth.Caller, typ, name, action string) error {
+	if idx == nil {
+		return berth.Errorf(berth.CodeCredentialsMissing, "%s:%s needs credentials: nothing here is public", typ, name).
+			WithHint("log in: berth login HOST, or docker login HOST -u CLIENT_ID")
+	}
+	var want []berth.Action
+	switch {
+	case typ == "registry":
+		want = []berth.Action{berth.ActionCatalogList}
+		name = ""
+	case action == "pull":
+		want = []berth.Action{berth.ActionContentRead, berth.ActionMetadataRead}
+	case action == "push":
+		want = []berth.Action{berth.ActionContentRead, berth.ActionMetadataRead, berth.ActionContentWrite, berth.ActionMetadataWrite}
+	case action == "delete":
+		want = []berth.Action{berth.ActionContentDelete}
+	default:
+		return berth.Errorf(berth.CodeInvalid, "%q is not an action on %s (use pull, push or delete)", action, typ)
+	}
+	for _, a := range want {
+		if d := idx.Decide(a, name); !d.Allowed {
+			return d.Err()
+		}
+	}
+	return berth.Errorf(berth.CodeRoleMissing, "%s may not %s %s", c.Actor.Name, action, name)
+}
+
+// Listable reports whether caller may see repo in the catalog.
+func (p *Provider) Listable(ctx context.Context, c *berth.Caller, repo string) bool {
+	idx, err := p.access(ctx, c)
+	return err == nil && idx != nil && idx.Listable(repo)
+}
+
+// AuthenticateRequest returns the caller of an HTTP request: by its bearer
+// token, by Basic client credentials, or anonymous when it carries neither.
+func (p *Provider) AuthenticateRequest(r *http.Request) (*berth.Caller, error) {
+	h := r.Header.Get("Authorization")
+	scheme, value, _ := strings.Cut(h, " ")
+	switch {
+	case h == "":
+		return &berth.Caller{Actor: berth.Actor{Name: berth.AnonymousName}}, nil
+	case strings.EqualFold(scheme, "Bearer"):
+		return p.AuthenticateToken(r.Context(), strings.TrimSpace(value))
+	case strings.EqualFold(scheme, "Basic"):
+		user, secret, ok := r.BasicAuth()
+		if !ok {
+			return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Basic credentials are not base64 of CLIENT_ID:SECRET").
+				WithHint("docker login HOST -u CLIENT_ID --password-stdin")
+		}
+		return p.AuthenticateClient(r.Context(), user, secret, SourceAddress(r))
+	}
+	return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Authorization scheme %q is not Bearer or Basic", truncate(scheme, 20)).
+		WithHint("send a bearer token from /oauth2/token, or Basic credentials CLIENT_ID:SECRET")
+}
+
+// Challenge returns the WWW-Authenticate value of a 401 answering r: a Bearer
+// challenge naming the token realm, the service and, when set, the scope the
+// request needs, with an RFC 6750 error attribute for token and scope failures.
+func (p *Provider) Challenge(r *http.Request, scope string, err error) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `Bearer realm="%s/oauth2/token",service="%s"`, p.baseURL(r), p.Service)
+	if scope != "" {
+		fmt.Fprintf(&b, `,scope="%s"`, scope)
+	}
+	switch berth.ErrorCode(err) {
+	case berth.CodeTokenExpired, berth.CodeTokenInvalid, berth.CodePrincipalDisabled, berth.CodeSecretRevoked, berth.CodeSecretExpired:
+		if strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
+			b.WriteString(`,error="invalid_token"`)
+		}
+	case berth.CodeScopeNotGranted:
+		b.WriteString(`,error="insufficient_scope"`)
+	}
+	return b.String()
+}
+
+// baseURL is the registry's public URL, or the one the request came to.
+func (p *Provider) baseURL(r *http.Request) string {
+	if p.URL != "" {
+		return strings.TrimSuffix(p.URL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// SourceAddress is the host the request came from, the key of per-address
+// limits. Forwarded headers are not trusted.
+func SourceAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -165,14 +165,19 @@ profile() {
 	perf record -q -e cpu-clock -F 999 -p "$pid" -o "$data" >/dev/null 2>&1 &
 	PERF_PID=$!
 	sleep 0.3
+	local t wall samples
+	t=$(now)
 	"$@"
+	wall=$(since "$t")
 	kill -INT "$PERF_PID" 2>/dev/null || true
 	wait "$PERF_PID" 2>/dev/null || true
 	PERF_PID=
+	samples=$({ perf script -i "$data" -F ip 2>/dev/null || true; } | wc -l)
 	{
 		echo
 		echo "### $name: $title"
 		echo
+		awk -v s="$samples" -v w="$wall" 'BEGIN { printf "The server used %.2f CPU-seconds in the %.2f s the run took: %.0f%% of one core (the machine has '"$(nproc)"'; below 100%% it waited for the disk or the client).\n\n", s / 999, w, s / 999 / w * 100 }'
 		echo 'By package:'
 		echo
 		echo '```'

@@ -3,9 +3,9 @@ package cli
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -18,10 +18,14 @@ import (
 // defaults, then the YAML file, then BERTH_* variables, then flags; each
 // later source wins.
 type Config struct {
-	Addr string    `yaml:"addr"`
-	Data string    `yaml:"data"`
-	Log  LogConfig `yaml:"log"`
-	GC   GCConfig  `yaml:"gc"`
+	Addr string `yaml:"addr"`
+	Data string `yaml:"data"`
+	// URL is the registry's public base URL, the token realm and issuer it
+	// announces; empty means the URL each request came to.
+	URL  string     `yaml:"url"`
+	Log  LogConfig  `yaml:"log"`
+	GC   GCConfig   `yaml:"gc"`
+	Auth AuthConfig `yaml:"auth"`
 	// MaxManifestSize bounds a manifest body in bytes.
 	MaxManifestSize int64 `yaml:"max_manifest_size"`
 	// ShutdownTimeout bounds how long requests in flight may finish on stop.
@@ -42,12 +46,27 @@ type GCConfig struct {
 	Grace    time.Duration `yaml:"grace"`
 }
 
+// AuthConfig tunes the identity provider.
+type AuthConfig struct {
+	// Service is the audience of access tokens, the Docker token "service".
+	Service string `yaml:"service"`
+	// TokenLifetime is the lifetime of access tokens.
+	TokenLifetime time.Duration `yaml:"token_lifetime"`
+	// MaxSecretLifetime bounds what berth secret add --expires-in may ask.
+	MaxSecretLifetime time.Duration `yaml:"max_secret_lifetime"`
+}
+
 func defaultConfig() Config {
 	return Config{
-		Addr:            "127.0.0.1:5000",
-		Data:            "./berth-data",
-		Log:             LogConfig{Level: "info", Format: "text"},
-		GC:              GCConfig{Interval: time.Hour, Grace: berth.DefaultGCGrace},
+		Addr: "127.0.0.1:5000",
+		Data: "./berth-data",
+		Log:  LogConfig{Level: "info", Format: "text"},
+		GC:   GCConfig{Interval: time.Hour, Grace: berth.DefaultGCGrace},
+		Auth: AuthConfig{
+			Service:           "berth",
+			TokenLifetime:     berth.DefaultAccessTokenLifetime,
+			MaxSecretLifetime: berth.DefaultMaxSecretLifetime,
+		},
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -113,10 +132,16 @@ func (c Config) validate() error {
 		return berth.Errorf(berth.CodeInvalid, "gc.interval and gc.grace must not be negative")
 	case c.MaxManifestSize < 4<<20:
 		return berth.Errorf(berth.CodeInvalid, "max_manifest_size %d is below the 4 MiB the distribution spec requires", c.MaxManifestSize)
+	case c.Auth.Service == "":
+		return berth.Errorf(berth.CodeInvalid, "auth.service is empty: it names this registry in tokens")
+	case c.Auth.TokenLifetime < time.Minute || c.Auth.TokenLifetime > 24*time.Hour:
+		return berth.Errorf(berth.CodeInvalid, "auth.token_lifetime %s is outside 1m to 24h", c.Auth.TokenLifetime)
+	case c.Auth.MaxSecretLifetime <= 0:
+		return berth.Errorf(berth.CodeInvalid, "auth.max_secret_lifetime must be positive")
+	case c.URL != "" && !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://"):
+		return berth.Errorf(berth.CodeInvalid, "url %q is not an http(s) URL", c.URL)
 	case c.ShutdownTimeout <= 0:
 		return berth.Errorf(berth.CodeInvalid, "shutdown_timeout must be positive")
 	}
 	return nil
 }
-
-func (c Config) String() string { return fmt.Sprintf("addr=%s data=%s", c.Addr, c.Data) }

@@ -34,6 +34,7 @@ func TestConfigDefaults(t *testing.T) {
 		Data:            "./berth-data",
 		Log:             LogConfig{Level: "info", Format: "text"},
 		GC:              GCConfig{Interval: time.Hour, Grace: berth.DefaultGCGrace},
+		Auth:            AuthConfig{Service: "berth", TokenLifetime: 15 * time.Minute, MaxSecretLifetime: 365 * 24 * time.Hour},
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -54,12 +55,19 @@ gc:
   grace: 2h
 max_manifest_size: 8388608
 shutdown_timeout: 5s
+url: https://registry.example.com
+auth:
+  service: registry.example.com
+  token_lifetime: 5m
+  max_secret_lifetime: 720h
 `)
 	want := Config{
 		Addr:            "0.0.0.0:6000",
 		Data:            "/srv/berth",
+		URL:             "https://registry.example.com",
 		Log:             LogConfig{Level: "debug", Format: "json"},
 		GC:              GCConfig{Interval: 15 * time.Minute, Grace: 2 * time.Hour},
+		Auth:            AuthConfig{Service: "registry.example.com", TokenLifetime: 5 * time.Minute, MaxSecretLifetime: 720 * time.Hour},
 		MaxManifestSize: 8 << 20,
 		ShutdownTimeout: 5 * time.Second,
 	}

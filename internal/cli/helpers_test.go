@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -41,6 +44,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdo
 
 // running is a `berth serve` started by startServe.
 type running struct {
+	dir    string // the data folder
 	url    string // http://127.0.0.1:PORT
 	client *http.Client
 	stderr *lockedBuffer
@@ -60,6 +64,7 @@ func startServe(t *testing.T, dir string, args ...string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	s := &running{
+		dir:    dir,
 		stderr: &lockedBuffer{},
 		cancel: cancel,
 		done:   make(chan int, 1),
@@ -135,7 +140,25 @@ func (s *running) stop(t *testing.T) int {
 	return s.code
 }
 
-// do sends one request to the running server; path may be a Location header.
+// admin returns the credentials the first start wrote to the data folder.
+func (s *running) admin(t *testing.T) (clientID, secret string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "initial-admin.json"))
+	if err != nil {
+		t.Fatalf("read initial-admin.json: %v", err)
+	}
+	var creds struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal(b, &creds); err != nil || creds.ClientID == "" || creds.ClientSecret == "" {
+		t.Fatalf("initial-admin.json is not {client_id, client_secret}: %v", err)
+	}
+	return creds.ClientID, creds.ClientSecret
+}
+
+// do sends one request, as the initial admin unless hdr holds an
+// Authorization header (an empty one sends none) to the running server; path may be a Location header.
 func (s *running) do(t *testing.T, method, path string, hdr map[string]string, body []byte) (*http.Response, []byte) {
 	t.Helper()
 	if !strings.HasPrefix(path, "/") {
@@ -146,7 +169,13 @@ func (s *running) do(t *testing.T, method, path string, hdr map[string]string, b
 		t.Fatal(err)
 	}
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		if v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	if _, ok := hdr["Authorization"]; !ok {
+		id, secret := s.admin(t)
+		req.SetBasicAuth(id, secret)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sqlite"
@@ -97,6 +98,15 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	defer st.meta.Close()
 
+	hasher, err := loadPepper(cfg.Data)
+	if err != nil {
+		return err
+	}
+	adminFile, err := bootstrap(ctx, st.meta, hasher, cfg.Data)
+	if err != nil {
+		return err
+	}
+
 	commitLock := &sync.RWMutex{}
 	registry := &oci.Handler{
 		Meta:            st.meta,
@@ -110,7 +120,6 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	srv := server.New(server.Config{
 		Addr:            cfg.Addr,
-		Handlers:        map[string]http.Handler{"/v2/": registry, "/v2": registry},
 		Logger:          logger,
 		NewID:           newID,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -118,8 +127,46 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	issuer := cfg.URL
+	if issuer == "" {
+		issuer = "http://" + srv.Addr()
+	}
+	keys, err := loadKeyring(cfg, issuer)
+	if err != nil {
+		return err
+	}
+	provider := &oauth.Provider{
+		Store:         st.meta,
+		Hasher:        hasher,
+		Keys:          keys,
+		Refresh:       &oauth.RefreshTokens{Store: st.meta, Rand: rand.Reader},
+		Clients:       oauth.NewLimiter(0, 0, 0, time.Now),
+		Addrs:         oauth.NewLimiter(0, 0, 0, time.Now),
+		Now:           time.Now,
+		TokenLifetime: cfg.Auth.TokenLifetime,
+		Service:       cfg.Auth.Service,
+		URL:           cfg.URL,
+		Logger:        logger,
+	}
+	registry.Guard = provider
+	discovery, err := oauth.NewDiscovery(issuer, keys)
+	if err != nil {
+		return err
+	}
+	for pattern, h := range map[string]http.Handler{
+		"/v2/":                              registry,
+		"/v2":                               registry,
+		"/.well-known/openid-configuration": discovery,
+		"/oauth2/jwks":                      discovery,
+	} {
+		srv.Handle(pattern, h)
+	}
+
 	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("version", Version))
 	fmt.Fprintf(e.stdout, "berth listening on http://%s (data in %s)\n", srv.Addr(), cfg.Data)
+	if adminFile != "" {
+		fmt.Fprintf(e.stdout, "first start: the credentials of principal %s are in %s\n", berth.AdminName, adminFile)
+	}
 
 	// The collector stops, and is waited for, before the stores close: it must
 	// never run on a closed database, nor outlive serve.
@@ -127,11 +174,37 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	var gcRunning sync.WaitGroup
 	defer gcRunning.Wait()
 	defer stopGC()
+	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st.meta, logger) })
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: commitLock, Grace: gcGrace(cfg.GC.Grace)}
 		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, cfg.GC.Interval, logger) })
 	}
 	return srv.Serve(ctx)
+}
+
+// runKeyMaintenance picks up keys rotated by berth keys rotate, prunes keys
+// no live token needs, and deletes refresh tokens long expired, until ctx is
+// done.
+func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, meta *sqlite.DB, logger *slog.Logger) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		if err := keys.Reload(now); err != nil {
+			logger.Error("reload signing keys", slog.Any("err", err))
+		}
+		if _, err := keys.Prune(now); err != nil {
+			logger.Error("prune signing keys", slog.Any("err", err))
+		}
+		if _, err := meta.DeleteExpiredRefreshTokens(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			logger.Error("delete expired refresh tokens", slog.Any("err", err))
+		}
+	}
 }
 
 // runGCSchedule collects garbage every interval until ctx is done.

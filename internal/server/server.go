@@ -25,6 +25,7 @@ type Config struct {
 // Server is berth's HTTP server.
 type Server struct {
 	cfg   Config
+	mux   *http.ServeMux
 	ln    net.Listener
 	http  *http.Server
 	ready atomic.Bool
@@ -41,6 +42,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, fresh: map[net.Conn]struct{}{}}
 	mux := http.NewServeMux()
+	s.mux = mux
 	for pattern, h := range cfg.Handlers {
 		mux.Handle(pattern, h)
 	}
@@ -54,6 +56,10 @@ func New(cfg Config) *Server {
 	}
 	return s
 }
+
+// Handle mounts one more handler; it must be called before Serve. It lets the
+// composition root mount handlers that need the bound address.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Listen binds the address, so that Addr reports the port when it was 0.
 func (s *Server) Listen() error {

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oauth"
+	"github.com/berth-dev/berth/internal/sqlite"
+)
+
+// Files of the identity provider in the data folder.
+const (
+	pepperFile       = "secret-pepper"
+	keysDir          = "keys"
+	initialAdminFile = "initial-admin.json"
+)
+
+// loadPepper reads the secret-hashing key of the data folder, creating it on
+// first start. Losing it makes every client secret unusable.
+func loadPepper(data string) (*berth.SecretHasher, error) {
+	path := filepath.Join(data, pepperFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b = make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, b); err != nil {
+			return nil, fmt.Errorf("create %s: %w", path, err)
+		}
+		if err := writeFileAtomic(path, b); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return berth.NewSecretHasher(b)
+}
+
+// loadKeyring opens the signing keys of the data folder for cfg.
+func loadKeyring(cfg Config, issuer string) (*oauth.Keyring, error) {
+	kr, err := oauth.LoadKeyring(filepath.Join(cfg.Data, keysDir), time.Now(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	kr.Issuer = issuer
+	kr.Audience = cfg.Auth.Service
+	kr.MaxTokenLifetime = max(oauth.DefaultMaxTokenLifetime, cfg.Auth.TokenLifetime)
+	return kr, nil
+}
+
+// bootstrap creates the anonymous principal when missing and, on a first start,
+// the admin with owner on the registry, whose credentials it writes to
+// DATA/initial-admin.json (mode 0600) before they exist in the store. It
+// returns that file's path, or "" when this was not a first start.
+func bootstrap(ctx context.Context, meta *sqlite.DB, h *berth.SecretHasher, data string) (string, error) {
+	now := time.Now()
+	if err := berth.EnsureAnonymous(ctx, meta, rand.Reader, now); err != nil {
+		return "", err
+	}
+	first, err := berth.NeedsBootstrap(ctx, meta)
+	if err != nil || !first {
+		return "", err
+	}
+	plan, err := berth.PlanBootstrap(rand.Reader, h, now)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.MarshalIndent(map[string]string{
+		"client_id":     plan.Admin.ClientID,
+		"client_secret": plan.Value.Reveal(),
+	}, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(data, initialAdminFile)
+	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+		return "", err
+	}
+	if err := plan.Apply(ctx, meta); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// writeFileAtomic writes b to path with mode 0600 through a synced temporary
+// file, so a crash leaves the old file or the new one.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err == nil {
+		if _, err = tmp.Write(b); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -373,7 +373,8 @@ func (p *Provider) denial(idx *berth.AccessIndex, c *berth.Caller, typ, name, ac
 	case action == "pull":
 		want = []berth.Action{berth.ActionContentRead, berth.ActionMetadataRead}
 	case action == "push":
-		want = []berth.Action{berth.ActionContentRead, berth.ActionMetadataRead, berth.ActionContentWrite, berth.ActionMetadataWrite}
+		// Writes first, so that the hint names push rather than pull.
+		want = []berth.Action{berth.ActionContentWrite, berth.ActionMetadataWrite, berth.ActionContentRead, berth.ActionMetadataRead}
 	case action == "delete":
 		want = []berth.Action{berth.ActionContentDelete}
 	default:

@@ -18,7 +18,8 @@
 #
 # Needs: go, crane (pinned; .ci/run installs it into ~/.cache/berth-tools/bin),
 # wrk, docker-registry, curl, jq (Debian). Optional: perf (Debian linux-perf).
-# Environment: BERTH_BIN (use this binary instead of building ./cmd/berth),
+# Environment: BERTH_BIN (use this binary instead of building ./cmd/berth;
+# BERTH_REV names the commit it was built from, for the report),
 # BENCH_REPS, BENCH_WRK_SECONDS (10), BENCH_TINY (200), BENCH_OUT (where the
 # report goes, default docs/benchmarks.md), BENCH_PERF=0 (no profile),
 # BENCH_WAIT_IDLE=1 (first wait, at most 10 min, for a 1-minute load below 1).
@@ -215,7 +216,7 @@ bench_server() { # bench_server NAME (berth|distribution)
 		if [ -z "${BERTH_BIN:-}" ] && [ -n "$(cd "$root" && git status --porcelain --untracked-files=no -- . ':!docs/benchmarks.md' 2>/dev/null)" ]; then
 			R[$name.version]="${R[$name.version]} (plus uncommitted changes)"
 		fi
-		[ -z "${BERTH_BIN:-}" ] || R[$name.version]="${R[$name.version]} (binary given by BERTH_BIN)"
+		[ -z "${BERTH_BIN:-}" ] || R[$name.version]="${BERTH_REV:-${R[$name.version]}} (binary given by BERTH_BIN)"
 	else
 		R[$name.version]=$(dpkg-query -W -f='${Version}' docker-registry)
 	fi

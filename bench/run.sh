@@ -421,6 +421,9 @@ Total benchmark time: $(fmt "$elapsed" 0) s; load average before it: $load_befor
 
 $(if [ ${#missed[@]} -gt 0 ]; then printf 'Targets missed in this run:\n\n'; printf '%s\n' "${missed[@]}"; else printf 'Every target was met in this run.'; fi)
 
+Runs on this virtual machine differ by up to a third from one to the next (seen for (a) push and the
+loopback figure), so compare the ratios of one run rather than figures across runs.
+
 Reference points for this machine (from the issue): about 1,650 MB/s single-core sha256, 720 MB/s
 fsynced disk writes and 1,750 MB/s loopback. Distribution does not fsync blobs; berth does, so (a) push
 is bounded by the disk.

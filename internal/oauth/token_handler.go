@@ -1,0 +1,640 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+// maxTokenRequestSize bounds the form body of a token request; a real one is
+// under 2 KiB.
+const maxTokenRequestSize = 64 << 10
+
+// basicRealm is the realm of the Basic challenge that answers a failed client
+// authentication (RFC 6749 section 5.2, RFC 7617).
+const basicRealm = `Basic realm="berth"`
+
+// TokenHandler serves TokenPath, the token endpoint, in its two dialects:
+//
+//   - GET, the Docker token authentication protocol
+//     (https://distribution.github.io/distribution/spec/auth/token/): optional
+//     Basic client credentials, service, scope (repeated and/or
+//     space-separated), offline_token=true for a refresh token;
+//   - POST, OAuth 2.0 (RFC 6749) with a form body: grant_type
+//     client_credentials (section 4.4, client_secret_basic or
+//     client_secret_post, section 2.3.1), password (section 4.3, what Docker's
+//     OAuth flow sends: https://distribution.github.io/distribution/spec/auth/oauth/)
+//     and refresh_token (section 6), with optional scope and service, and
+//     access_type=offline for a refresh token.
+//
+// A token carries the intersection of what was asked for and what the caller's
+// roles allow at that moment; being granted nothing is not an error (the
+// registry then refuses the request with the real reason). Every refusal is
+// rendered by writeError, with the reason code, the facts and the hint. No
+// response or log line holds a secret, a refresh token or a hash.
+type TokenHandler struct {
+	Provider *Provider
+	// Logger receives refusals (Info), issued tokens (Debug) and internal
+	// errors (Error); the Provider's logger, or slog.Default, when nil.
+	Logger *slog.Logger
+}
+
+// dockerTokenResponse is the Docker token response: token and access_token
+// hold the same token, for clients of either name.
+type dockerTokenResponse struct {
+	Token        string `json:"token"`
+	AccessToken  string `json:"access_token"`
+	ExpiresIn    int    `json:"expires_in"`
+	IssuedAt     string `json:"issued_at"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// oauthTokenResponse is the RFC 6749 section 5.1 response, with Docker's
+// issued_at. Scope is the granted scope in the Docker grammar.
+type oauthTokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	Scope        string `json:"scope"`
+	IssuedAt     string `json:"issued_at"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// issued is what one successful token request produced.
+type issued struct {
+	caller  *berth.Caller
+	token   string
+	claims  berth.AccessClaims
+	granted []berth.ResourceActions
+	refresh berth.RefreshTokenValue
+}
+
+func (h *TokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	var body any
+	var err error
+	switch r.Method {
+	case http.MethodGet:
+		body, err = h.serveDocker(r)
+	case http.MethodPost:
+		r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestSize)
+		body, err = h.serveOAuth(r)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		err = berth.Errorf(berth.CodeUnsupported, "the token endpoint answers GET (Docker token authentication) and POST (OAuth 2.0), not %s", truncate(r.Method, 20))
+	}
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// serveDocker answers a GET per the Docker token specification. The account
+// and client_id parameters are accepted and ignored.
+func (h *TokenHandler) serveDocker(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	if err := refuseQueryCredentials(q); err != nil {
+		return nil, err
+	}
+	if err := h.checkService(q.Get("service")); err != nil {
+		return nil, err
+	}
+	requested, err := berth.ParseDockerScope(strings.Join(q["scope"], " "))
+	if err != nil {
+		return nil, err
+	}
+	offline := false
+	if v := q.Get("offline_token"); v != "" {
+		if offline, err = strconv.ParseBool(v); err != nil {
+			return nil, berth.Errorf(berth.CodeInvalid, "offline_token is %s; it is true or false", echo(v))
+		}
+	}
+	user, secret, present, err := basicCredentials(r)
+	if err != nil {
+		return nil, err
+	}
+	if offline && !present {
+		return nil, berth.Errorf(berth.CodeCredentialsMissing, "offline_token=true asks for a refresh token, which is issued only to a client that authenticates, and the request carried no credentials").
+			WithHint("send the client id and secret as Basic credentials: berth login HOST, or docker login HOST -u CLIENT_ID --password-stdin")
+	}
+	caller := &berth.Caller{Actor: berth.Actor{Name: berth.AnonymousName}}
+	if present {
+		if caller, err = h.Provider.AuthenticateClient(r.Context(), user, secret, SourceAddress(r)); err != nil {
+			return nil, err
+		}
+	}
+	out, err := h.issue(r.Context(), caller, requested, offline)
+	if err != nil {
+		return nil, err
+	}
+	h.logIssued(r, "docker", out)
+	return dockerTokenResponse{
+		Token:        out.token,
+		AccessToken:  out.token,
+		ExpiresIn:    expiresIn(out.claims),
+		IssuedAt:     out.claims.IssuedAt.UTC().Format(time.RFC3339),
+		RefreshToken: out.refresh.Reveal(),
+	}, nil
+}
+
+// serveOAuth answers a POST per RFC 6749. Parameters are read from the form
+// body only; the URL is looked at only to refuse credentials in it.
+func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
+	if err := refuseQueryCredentials(r.URL.Query()); err != nil {
+		return nil, err
+	}
+	f, err := postForm(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkService(f.Get("service")); err != nil {
+		return nil, err
+	}
+	requested, err := berth.ParseDockerScope(strings.Join(f["scope"], " "))
+	if err != nil {
+		return nil, err
+	}
+	offline := false
+	switch v := f.Get("access_type"); v {
+	case "", "online":
+	case "offline":
+		offline = true
+	default:
+		return nil, berth.Errorf(berth.CodeInvalid, "access_type is %s; it is offline (to also get a refresh token) or online", echo(v))
+	}
+
+	ctx, source := r.Context(), SourceAddress(r)
+	var caller *berth.Caller
+	grant := f.Get("grant_type")
+	switch grant {
+	case "client_credentials":
+		user, secret, err := clientCredentials(r, f)
+		if err != nil {
+			return nil, err
+		}
+		if caller, err = h.Provider.AuthenticateClient(ctx, user, secret, source); err != nil {
+			return nil, err
+		}
+	case "password":
+		// Docker's OAuth flow: username and password are the client id (or
+		// principal name) and secret; its client_id names the client
+		// program ("docker") and is ignored, as is an Authorization header.
+		user, secret := f.Get("username"), f.Get("password")
+		if user == "" || secret == "" {
+			return nil, berth.Errorf(berth.CodeCredentialsMissing, "the password grant needs username (the client id or principal name) and password (a client secret); %s", missing(map[string]string{"username": user, "password": secret})).
+				WithHint("send username=CLIENT_ID and password=SECRET in the form body")
+		}
+		if caller, err = h.Provider.AuthenticateClient(ctx, user, secret, source); err != nil {
+			return nil, err
+		}
+	case "refresh_token":
+		offline = false // a refresh token is not rotated; the client keeps the one it has
+		if caller, err = h.redeem(r, f); err != nil {
+			return nil, err
+		}
+	case "":
+		e := berth.Errorf(berth.CodeInvalid, "the grant_type parameter is missing").
+			WithHint("send grant_type=client_credentials, password or refresh_token in an application/x-www-form-urlencoded body")
+		if r.URL.Query().Has("grant_type") {
+			e.Message = "the grant_type parameter is in the URL; a POST to the token endpoint carries its parameters in the form body"
+		}
+		return nil, e
+	default:
+		return nil, &oauthError{name: "unsupported_grant_type", err: berth.Errorf(berth.CodeUnsupported,
+			"grant_type %s is not supported; berth supports client_credentials, password and refresh_token", echo(grant)).
+			WithHint("use grant_type=client_credentials with the client id and secret, or refresh_token with a refresh token from berth login")}
+	}
+
+	out, err := h.issue(ctx, caller, requested, offline)
+	if err != nil {
+		return nil, err
+	}
+	h.logIssued(r, grant, out)
+	scopes := make([]string, len(out.granted))
+	for i, ra := range out.granted {
+		scopes[i] = ra.String()
+	}
+	return oauthTokenResponse{
+		AccessToken:  out.token,
+		TokenType:    "Bearer",
+		ExpiresIn:    expiresIn(out.claims),
+		Scope:        strings.Join(scopes, " "),
+		IssuedAt:     out.claims.IssuedAt.UTC().Format(time.RFC3339),
+		RefreshToken: out.refresh.Reveal(),
+	}, nil
+}
+
+// redeem checks the refresh_token grant. A refresh token needs no client
+// authentication (Docker clients hold only the token), but a client that does
+// authenticate must be the one the token was issued to (RFC 6749 section 6).
+// Failures of the grant itself are rendered as invalid_grant, whatever their
+// reason code.
+func (h *TokenHandler) redeem(r *http.Request, f url.Values) (*berth.Caller, error) {
+	ctx, source := r.Context(), SourceAddress(r)
+	value := f.Get("refresh_token")
+	if value == "" {
+		return nil, berth.Errorf(berth.CodeInvalid, "the refresh_token parameter is missing").
+			WithHint("send the refresh token that berth login stored, or run berth login again")
+	}
+	var client *berth.Caller
+	if _, _, present, _ := basicCredentials(r); present || f.Has("client_secret") {
+		user, secret, err := clientCredentials(r, f)
+		if err != nil {
+			return nil, err
+		}
+		if client, err = h.Provider.AuthenticateClient(ctx, user, secret, source); err != nil {
+			return nil, err
+		}
+	}
+	caller, err := h.Provider.RedeemRefreshToken(ctx, value, source)
+	if err != nil {
+		return nil, &oauthError{name: "invalid_grant", err: h.refreshFailureCause(ctx, value, err)}
+	}
+	if client != nil && client.Actor.ID != caller.Actor.ID {
+		return nil, &oauthError{name: "invalid_grant", err: berth.Errorf(berth.CodeRefreshTokenInvalid,
+			"the refresh token was issued to another principal than the client that authenticated (%s)", client.Actor.Name).
+			WithHint("send the refresh token without client credentials, or with those of the principal it was issued to")}
+	}
+	return caller, nil
+}
+
+// refreshFailureCause explains a refresh token that RedeemRefreshToken refused
+// as refresh_token_invalid (revoked or expired) by the state of what it is
+// bound to, when that is what ended it: removing a secret revokes its refresh
+// tokens, and a token expires with its secret, but "secret 'brt_3kXa…' was
+// removed on …" says what happened where "the refresh token was revoked" does
+// not. So the answer is the same whether or not the remover also revoked the
+// tokens. A token revoked on its own, or unknown, keeps its own reason.
+//
+// Only a token that is in the store is explained, so this tells nothing to
+// whoever guesses values.
+func (h *TokenHandler) refreshFailureCause(ctx context.Context, value string, err error) error {
+	if !berth.IsCode(err, berth.CodeRefreshTokenInvalid) {
+		return err
+	}
+	v, perr := berth.ParseRefreshTokenValue(value)
+	if perr != nil {
+		return err
+	}
+	t, ferr := h.Provider.Store.FindRefreshTokenByHash(ctx, v.Hash())
+	if ferr != nil {
+		return err
+	}
+	if _, lerr := h.Provider.live(ctx, t.PrincipalID, t.CredentialID, berth.CodeRefreshTokenInvalid); berth.AsError(lerr) != nil {
+		return lerr
+	}
+	return err
+}
+
+// issue grants what caller may have of requested and signs the tokens.
+func (h *TokenHandler) issue(ctx context.Context, caller *berth.Caller, requested []berth.ResourceActions, offline bool) (issued, error) {
+	p := h.Provider
+	granted, err := p.Grant(ctx, caller, requested)
+	if err != nil {
+		return issued{}, err
+	}
+	token, claims, err := p.IssueAccessToken(caller, granted)
+	if err != nil {
+		return issued{}, err
+	}
+	out := issued{caller: caller, token: token, claims: claims, granted: granted}
+	if offline {
+		if out.refresh, err = p.IssueRefreshToken(ctx, caller); err != nil {
+			return issued{}, err
+		}
+	}
+	return out, nil
+}
+
+// checkService returns invalid when service is given and is not the
+// registry's.
+func (h *TokenHandler) checkService(service string) error {
+	if service == "" || h.Provider.Service == "" || service == h.Provider.Service {
+		return nil
+	}
+	return berth.Errorf(berth.CodeInvalid, "the token was requested for service %s, but this registry is service %q",
+		echo(service), h.Provider.Service).
+		WithHint("use the service that the registry's WWW-Authenticate challenge names (%s), or omit the parameter", h.Provider.Service).
+		WithDetail("service", h.Provider.Service)
+}
+
+// credentialParams are the parameters that carry a credential.
+var credentialParams = []string{"client_secret", "password", "refresh_token", "client_assertion", "assertion"}
+
+// refuseQueryCredentials returns invalid when the URL's query carries a
+// credential: a credential parameter, or any value (or name) shaped like a
+// client secret or a refresh token. URLs end up in access logs, proxy logs and
+// shell history, so the credential must be treated as exposed. The message
+// names the parameter, never the value.
+func refuseQueryCredentials(q url.Values) error {
+	where := ""
+	for _, name := range credentialParams {
+		if q.Has(name) {
+			where = "parameter " + name
+			break
+		}
+	}
+	if where == "" {
+	scan:
+		for name, values := range q {
+			if looksLikeCredential(name) {
+				where = "a parameter's name"
+				break
+			}
+			for _, v := range values {
+				if looksLikeCredential(v) {
+					where = "the value of parameter " + strconv.Quote(truncate(name, 40))
+					break scan
+				}
+			}
+		}
+	}
+	if where == "" {
+		return nil
+	}
+	return berth.Errorf(berth.CodeInvalid, "the URL's query string carries a credential (%s); query strings end up in access logs, proxy logs and shell history, so berth refuses credentials there", where).
+		WithHint("send client credentials as Basic authentication or in a POST form body (client_secret_post), never in the URL; treat this secret as exposed: berth secret add PRINCIPAL, then berth secret remove PRINCIPAL SECRET_ID")
+}
+
+// looksLikeCredential reports whether s starts like a client secret or a
+// refresh token.
+func looksLikeCredential(s string) bool {
+	return strings.HasPrefix(s, berth.SecretPrefix) || strings.HasPrefix(s, berth.RefreshTokenPrefix)
+}
+
+// echo quotes a parameter value for a message, or describes it when it could
+// be a credential sent in the wrong place.
+func echo(s string) string {
+	if looksLikeCredential(s) || strings.Count(s, ".") == 2 && len(s) > 64 {
+		return "(a value shaped like a credential, not repeated here)"
+	}
+	return strconv.Quote(truncate(s, 64))
+}
+
+// missing lists which of the named values are empty, for messages.
+func missing(values map[string]string) string {
+	var names []string
+	for _, n := range []string{"client_id", "client_secret", "username", "password"} {
+		if v, ok := values[n]; ok && v == "" {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, " and ") + " missing"
+}
+
+// postForm reads the application/x-www-form-urlencoded body of r. Each
+// parameter but scope may appear once (RFC 6749 section 3.2).
+func postForm(r *http.Request) (url.Values, error) {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+		shown := "none"
+		if ct != "" {
+			shown = strconv.Quote(truncate(ct, 60))
+		}
+		return nil, berth.Errorf(berth.CodeInvalid, "a POST to the token endpoint carries an application/x-www-form-urlencoded body; this one has content type %s", shown).
+			WithHint("send the parameters as a form: Content-Type: application/x-www-form-urlencoded")
+	}
+	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, berth.Errorf(berth.CodeTooLarge, "the form body is larger than %d KiB", maxTokenRequestSize>>10)
+		}
+		return nil, berth.Errorf(berth.CodeInvalid, "the form body is not valid application/x-www-form-urlencoded").
+			WithHint("percent-encode the parameter values")
+	}
+	f := r.PostForm
+	for _, name := range []string{"grant_type", "client_id", "client_secret", "username", "password", "refresh_token", "access_type", "service"} {
+		if n := len(f[name]); n > 1 {
+			return nil, berth.Errorf(berth.CodeInvalid, "the parameter %s is given %d times; RFC 6749 section 3.2 allows each parameter once", name, n)
+		}
+	}
+	return f, nil
+}
+
+// basicCredentials returns the Basic credentials of r; present is false when
+// r has no Authorization header. Another scheme, or Basic that does not
+// decode, is credentials_missing: the token endpoint takes client credentials,
+// not a bearer token.
+func basicCredentials(r *http.Request) (user, secret string, present bool, err error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", "", false, nil
+	}
+	scheme, _, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", true, berth.Errorf(berth.CodeCredentialsMissing, "the token endpoint takes Basic client credentials, not the Authorization scheme %q", truncate(scheme, 20)).
+			WithHint("send CLIENT_ID:SECRET as Basic credentials (docker login HOST -u CLIENT_ID --password-stdin)")
+	}
+	user, secret, ok := r.BasicAuth()
+	if !ok {
+		return "", "", true, berth.Errorf(berth.CodeCredentialsMissing, "the Basic credentials are not base64 of CLIENT_ID:SECRET").
+			WithHint("docker login HOST -u CLIENT_ID --password-stdin")
+	}
+	return user, secret, true, nil
+}
+
+// clientCredentials returns the client id and secret of a POST: from the
+// Basic header (client_secret_basic, whose parts RFC 6749 section 2.3.1
+// form-encodes) or from the client_id and client_secret form fields
+// (client_secret_post). Both at once is invalid, neither credentials_missing.
+func clientCredentials(r *http.Request, f url.Values) (user, secret string, err error) {
+	user, secret, present, err := basicCredentials(r)
+	if err != nil {
+		return "", "", err
+	}
+	if present {
+		if f.Has("client_secret") {
+			return "", "", berth.Errorf(berth.CodeInvalid, "the request authenticates the client twice, with Basic credentials and with client_secret in the body; RFC 6749 section 2.3 allows one method").
+				WithHint("send either the Authorization: Basic header or client_id and client_secret in the body")
+		}
+		if u, err := url.QueryUnescape(user); err == nil {
+			user = u
+		}
+		if s, err := url.QueryUnescape(secret); err == nil {
+			secret = s
+		}
+		return user, secret, nil
+	}
+	user, secret = f.Get("client_id"), f.Get("client_secret")
+	if user == "" || secret == "" {
+		return "", "", berth.Errorf(berth.CodeCredentialsMissing, "the client_credentials grant needs the client's id and secret; %s", missing(map[string]string{"client_id": user, "client_secret": secret})).
+			WithHint("send CLIENT_ID:SECRET as Basic credentials, or client_id and client_secret in the form body")
+	}
+	return user, secret, nil
+}
+
+func expiresIn(c berth.AccessClaims) int { return int(c.Expires.Sub(c.IssuedAt) / time.Second) }
+
+// oauthError gives an error the OAuth 2.0 error name it is rendered with,
+// where the reason code alone does not decide it: a refused refresh token is
+// invalid_grant even when the reason is its principal's (principal_disabled),
+// since the client did not authenticate, and an unknown grant type is
+// unsupported_grant_type.
+type oauthError struct {
+	name string
+	err  error
+}
+
+func (e *oauthError) Error() string { return e.err.Error() }
+func (e *oauthError) Unwrap() error { return e.err }
+
+// errorBody is the error response: RFC 6749 section 5.2 (error,
+// error_description), berth's reason, hint and request id, error_codes as
+// other identity providers name them, and the distribution-spec errors array,
+// which Docker clients print.
+type errorBody struct {
+	Error       string       `json:"error"`
+	Description string       `json:"error_description"`
+	Reason      berth.Code   `json:"reason"`
+	ErrorCodes  []berth.Code `json:"error_codes"`
+	Hint        string       `json:"hint,omitempty"`
+	RequestID   string       `json:"request_id,omitempty"`
+	Errors      []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Detail  map[string]any `json:"detail"`
+}
+
+// clientAuthCodes are the reasons a client authentication fails for.
+var clientAuthCodes = map[berth.Code]bool{
+	berth.CodeCredentialsMissing: true,
+	berth.CodeClientUnknown:      true,
+	berth.CodeSecretInvalid:      true,
+	berth.CodeSecretIDSent:       true,
+	berth.CodeSecretExpired:      true,
+	berth.CodeSecretRevoked:      true,
+	berth.CodePrincipalDisabled:  true,
+}
+
+// errorStatus returns the HTTP status and the OAuth 2.0 error name err is
+// rendered with.
+func errorStatus(err error, code berth.Code) (int, string) {
+	switch code {
+	case berth.CodeInternal:
+		return http.StatusInternalServerError, "server_error"
+	case berth.CodeTooManyAttempts:
+		return http.StatusTooManyRequests, "temporarily_unavailable"
+	}
+	if oe, ok := errors.AsType[*oauthError](err); ok {
+		return http.StatusBadRequest, oe.name
+	}
+	switch {
+	case clientAuthCodes[code]:
+		return http.StatusUnauthorized, "invalid_client"
+	case code == berth.CodeRefreshTokenInvalid:
+		return http.StatusBadRequest, "invalid_grant"
+	case code == berth.CodeInvalid:
+		return http.StatusBadRequest, "invalid_request"
+	}
+	status := berth.LookupCode(code).Status
+	switch {
+	case status >= 500:
+		return status, "server_error"
+	case status == http.StatusUnauthorized:
+		return status, "invalid_client"
+	}
+	return status, "invalid_request"
+}
+
+// writeError renders every refusal of the token endpoint. A *berth.Error
+// keeps its code, facts and hint; anything else is logged with the request id
+// and shown only as "internal error (request id X)".
+func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ctx := r.Context()
+	log := h.logger()
+	reqID := berth.RequestID(ctx)
+	e := berth.AsError(err)
+	if e == nil {
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err)}
+		if reqID == "" {
+			// Served without the server's middleware: make an id, so the
+			// answer and the log line still meet.
+			reqID = rand.Text()
+			attrs = append(attrs, slog.String("request_id", reqID))
+		}
+		log.LogAttrs(ctx, slog.LevelError, "token endpoint: internal error", attrs...)
+		e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", reqID)
+	}
+	status, name := errorStatus(err, e.Code)
+	if e.Code != berth.CodeInternal {
+		log.LogAttrs(ctx, slog.LevelInfo, "token request refused",
+			slog.String("method", r.Method), slog.String("reason", string(e.Code)), slog.Int("status", status),
+			slog.String("message", e.Message), slog.String("source", SourceAddress(r)))
+	}
+
+	hdr := w.Header()
+	if status == http.StatusUnauthorized {
+		hdr.Set("WWW-Authenticate", basicRealm)
+	}
+	if retry, ok := e.Detail["retry_after"]; ok {
+		hdr.Set("Retry-After", fmt.Sprint(retry))
+	}
+	detail := map[string]any{"reason": string(e.Code)}
+	for k, v := range e.Detail {
+		detail[k] = v
+	}
+	if e.Hint != "" {
+		detail["hint"] = e.Hint
+	}
+	if reqID != "" {
+		detail["request_id"] = reqID
+	}
+	body := errorBody{
+		Error:       name,
+		Description: e.Message,
+		Reason:      e.Code,
+		ErrorCodes:  []berth.Code{e.Code},
+		Hint:        e.Hint,
+		RequestID:   reqID,
+		// Docker prints code and message only: the message carries the
+		// reason and the hint too, so that "docker login" shows them.
+		Errors: []errorEntry{{Code: berth.LookupCode(e.Code).OCI, Message: e.Error(), Detail: detail}},
+	}
+	hdr.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// logIssued records an issued token at Debug level: who, how, and what it
+// grants; never a token.
+func (h *TokenHandler) logIssued(r *http.Request, grant string, out issued) {
+	log := h.logger()
+	if !log.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	scopes := make([]string, len(out.granted))
+	for i, ra := range out.granted {
+		scopes[i] = ra.String()
+	}
+	log.LogAttrs(r.Context(), slog.LevelDebug, "token issued",
+		slog.String("grant", grant), slog.String("principal", out.caller.Actor.Name),
+		slog.String("credential_id", out.caller.CredentialID), slog.String("scope", strings.Join(scopes, " ")),
+		slog.Bool("refresh_token", !out.refresh.IsZero()))
+}
+
+func (h *TokenHandler) logger() *slog.Logger {
+	switch {
+	case h.Logger != nil:
+		return h.Logger
+	case h.Provider.Logger != nil:
+		return h.Provider.Logger
+	}
+	return slog.Default()
+}

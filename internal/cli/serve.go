@@ -156,6 +156,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	for pattern, h := range map[string]http.Handler{
 		"/v2/":                              registry,
 		"/v2":                               registry,
+		"/oauth2/token":                     &oauth.TokenHandler{Provider: provider, Logger: logger},
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 	} {

@@ -51,7 +51,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rt route, e
 		detail["request_id"] = reqID
 	}
 	if status == http.StatusUnauthorized && h.Guard != nil {
-		w.Header().Set("WWW-Authenticate", h.Guard.Challenge(r, scopeOf(r.Method, rt), e))
+		w.Header().Set("WWW-Authenticate", h.Guard.Challenge(r, scopeOf(r, rt), e))
 	}
 	if retry, ok := e.Detail["retry_after"]; ok {
 		w.Header().Set("Retry-After", fmt.Sprint(retry))

@@ -135,16 +135,21 @@ func (h *Handler) authorize(r *http.Request, rt route, caller *berth.Caller) err
 	return err
 }
 
-// scopeOf is the Docker scope a request needs, named in 401 challenges.
-func scopeOf(method string, rt route) string {
-	typ, name, action := required(method, rt)
+// scopeOf is the Docker scope a request needs, named in 401 challenges; a
+// mount also needs pull on the repository it mounts from.
+func scopeOf(r *http.Request, rt route) string {
+	typ, name, action := required(r.Method, rt)
 	if typ == "" {
 		return ""
 	}
 	if action == "push" {
 		action = "pull,push"
 	}
-	return typ + ":" + name + ":" + action
+	scope := typ + ":" + name + ":" + action
+	if from := r.URL.Query().Get("from"); rt.Kind == kindUploadStart && from != "" && berth.ValidateRepositoryName(from) == nil {
+		scope += " repository:" + from + ":pull"
+	}
+	return scope
 }
 
 // base answers the API version check.

@@ -62,14 +62,16 @@ func (h *Handler) mount(ctx context.Context, repo string, d berth.Digest, from s
 		if err := berth.ValidateRepositoryName(from); err != nil {
 			return false, err
 		}
-		if !h.mayPull(ctx, from) {
+		if err := h.mayMountFrom(ctx, from); berth.IsCode(err, berth.CodeScopeNotGranted) {
+			return false, err // the client asks for a token that has it, then retries
+		} else if err != nil {
 			return false, nil
 		}
 		link, err = h.Meta.FindBlobLink(ctx, from, d)
 	} else {
 		var repos []string
 		repos, err = h.Meta.FindBlobRepositories(ctx, d)
-		repos = slices.DeleteFunc(repos, func(r string) bool { return !h.mayPull(ctx, r) })
+		repos = slices.DeleteFunc(repos, func(r string) bool { return !h.mayReadByRole(ctx, r) })
 		if err == nil && len(repos) == 0 {
 			return false, nil
 		}
@@ -96,10 +98,27 @@ func (h *Handler) mount(ctx context.Context, repo string, d berth.Digest, from s
 	return err == nil, err
 }
 
-// mayPull reports whether the request's caller may pull from repo: a mount
-// must never hand out a blob its caller could not read.
-func (h *Handler) mayPull(ctx context.Context, repo string) bool {
-	return h.Guard == nil || h.Guard.Authorize(ctx, berth.CallerFrom(ctx), "repository", repo, "pull") == nil
+// mayMountFrom returns nil when the caller may pull from repo, the source of
+// a mount: a mount must never hand out a blob its caller could not read. A
+// token without pull on repo gets scope_not_granted, as distribution does, so
+// the client fetches a token naming both repositories.
+func (h *Handler) mayMountFrom(ctx context.Context, repo string) error {
+	if h.Guard == nil {
+		return nil
+	}
+	return h.Guard.Authorize(ctx, berth.CallerFrom(ctx), "repository", repo, "pull")
+}
+
+// mayReadByRole reports whether the caller's roles let it pull from repo,
+// whatever its token names: an automatic mount (no from) has no repository a
+// client could have asked a token for.
+func (h *Handler) mayReadByRole(ctx context.Context, repo string) bool {
+	if h.Guard == nil {
+		return true
+	}
+	c := *berth.CallerFrom(ctx)
+	c.Token = nil
+	return h.Guard.Authorize(ctx, &c, "repository", repo, "pull") == nil
 }
 
 // patchUpload appends a chunk, or the whole stream when no Content-Range is sent.

@@ -50,9 +50,10 @@ type Provider struct {
 	URL    string
 	Logger *slog.Logger
 
-	mu     sync.Mutex
-	gen    uint64
-	states map[string]*principalState
+	mu      sync.Mutex
+	gen     uint64
+	states  map[string]*principalState
+	touched map[string]time.Time // secret id → last use recorded
 }
 
 // principalState is the cached view of one principal.
@@ -178,12 +179,26 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 		return fail(err)
 	}
 	p.Clients.Succeed(user)
-	if s.NeedsTouch(now) {
-		if err := p.Store.TouchSecret(ctx, s.ID, now); err != nil {
-			p.Logger.WarnContext(ctx, "record secret use", slog.String("secret_id", s.ID), slog.Any("err", err))
-		}
-	}
+	p.touch(ctx, s, now)
 	return callerOf(st, s.ID, nil), nil
+}
+
+// touch records a use of s, at most once per berth.SecretTouchInterval even
+// while the cached state still shows the previous use.
+func (p *Provider) touch(ctx context.Context, s berth.Secret, now time.Time) {
+	p.mu.Lock()
+	if last, ok := p.touched[s.ID]; ok && now.Sub(last) < berth.SecretTouchInterval || !s.NeedsTouch(now) {
+		p.mu.Unlock()
+		return
+	}
+	if p.touched == nil || len(p.touched) > 100_000 {
+		p.touched = map[string]time.Time{}
+	}
+	p.touched[s.ID] = now
+	p.mu.Unlock()
+	if err := p.Store.TouchSecret(ctx, s.ID, now); err != nil && p.Logger != nil {
+		p.Logger.WarnContext(ctx, "record secret use", slog.String("secret_id", s.ID), slog.Any("err", err))
+	}
 }
 
 // AuthenticateToken verifies an access token and checks that its principal is
@@ -347,7 +362,7 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 	if err != nil {
 		return err
 	}
-	if idx == nil || !slices.Contains(idx.DockerActions(typ, name, []string{action}), action) {
+	if idx == nil || !allows(idx, typ, name, action) {
 		return p.denial(idx, c, typ, name, action)
 	}
 	if c.Token != nil && !c.Token.Allows(typ, name, action) {
@@ -359,25 +374,55 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 	return nil
 }
 
+// allows reports whether idx allows the Docker action on typ:name; on a
+// repository it asks the index directly, which allocates nothing.
+func allows(idx *berth.AccessIndex, typ, name, action string) bool {
+	if typ != "repository" {
+		return slices.Contains(idx.DockerActions(typ, name, []string{action}), action)
+	}
+	want := dockerWants(action)
+	if want == nil || berth.ValidateRepositoryName(name) != nil {
+		return false
+	}
+	for _, a := range want {
+		if !idx.Allows(a, name) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	pullWants   = []berth.Action{berth.ActionContentRead, berth.ActionMetadataRead}
+	pushWants   = []berth.Action{berth.ActionContentWrite, berth.ActionMetadataWrite, berth.ActionContentRead, berth.ActionMetadataRead}
+	deleteWants = []berth.Action{berth.ActionContentDelete}
+)
+
+// dockerWants is what a Docker repository action needs, writes first so that
+// a denial names push rather than pull.
+func dockerWants(action string) []berth.Action {
+	switch action {
+	case "pull":
+		return pullWants
+	case "push":
+		return pushWants
+	case "delete":
+		return deleteWants
+	}
+	return nil
+}
+
 // denial explains why idx does not allow a Docker action.
 func (p *Provider) denial(idx *berth.AccessIndex, c *berth.Caller, typ, name, action string) error {
 	if idx == nil {
 		return berth.Errorf(berth.CodeCredentialsMissing, "%s:%s needs credentials: nothing here is public", typ, name).
 			WithHint("log in: berth login HOST, or docker login HOST -u CLIENT_ID")
 	}
-	var want []berth.Action
-	switch {
-	case typ == "registry":
-		want = []berth.Action{berth.ActionCatalogList}
-		name = ""
-	case action == "pull":
-		want = []berth.Action{berth.ActionContentRead, berth.ActionMetadataRead}
-	case action == "push":
-		// Writes first, so that the hint names push rather than pull.
-		want = []berth.Action{berth.ActionContentWrite, berth.ActionMetadataWrite, berth.ActionContentRead, berth.ActionMetadataRead}
-	case action == "delete":
-		want = []berth.Action{berth.ActionContentDelete}
-	default:
+	want := dockerWants(action)
+	if typ == "registry" {
+		want, name = []berth.Action{berth.ActionCatalogList}, ""
+	}
+	if want == nil {
 		return berth.Errorf(berth.CodeInvalid, "%q is not an action on %s (use pull, push or delete)", action, typ)
 	}
 	for _, a := range want {

@@ -90,7 +90,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		if err != nil {
 			return err
 		}
-		r = r.WithContext(berth.WithCaller(r.Context(), caller))
+		rt.Caller = caller
 		if err := h.authorize(r, rt, caller); err != nil {
 			return err
 		}

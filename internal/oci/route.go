@@ -1,6 +1,10 @@
 package oci
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/berth-dev/berth"
+)
 
 // kind names the endpoint family a /v2/ path addresses.
 type kind int
@@ -23,6 +27,9 @@ type route struct {
 	Repo string
 	Kind kind
 	Ref  string
+	// Caller is who the request acts as once the Guard authenticated it;
+	// nil without a Guard.
+	Caller *berth.Caller
 }
 
 // parseRoute splits a request path into a route. References and upload ids

@@ -38,12 +38,12 @@ func (h *Handler) tags(w http.ResponseWriter, r *http.Request, rt route) error {
 
 // catalog lists repositories in lexical order, n at a time after last.
 // https://distribution.github.io/distribution/spec/api/#catalog
-func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
+func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, rt route) error {
 	n, last, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	repos, err := h.visibleRepositories(r, last, fetchCount(n))
+	repos, err := h.visibleRepositories(r, rt.Caller, last, fetchCount(n))
 	if err != nil {
 		return err
 	}
@@ -59,9 +59,8 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, _ route) error
 // visibleRepositories returns up to n repositories after last (n < 0: all)
 // that the caller may see: every one with catalog on the registry, else those
 // its roles let it read.
-func (h *Handler) visibleRepositories(r *http.Request, last string, n int) ([]string, error) {
+func (h *Handler) visibleRepositories(r *http.Request, caller *berth.Caller, last string, n int) ([]string, error) {
 	ctx := r.Context()
-	caller := berth.CallerFrom(ctx)
 	if h.Guard == nil {
 		return h.Meta.FindRepositories(ctx, last, n)
 	}

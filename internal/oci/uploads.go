@@ -23,7 +23,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		if err != nil {
 			return err
 		}
-		mounted, err := h.mount(ctx, rt.Repo, d, q.Get("from"))
+		mounted, err := h.mount(ctx, rt, d, q.Get("from"))
 		if err != nil {
 			return err
 		}
@@ -55,14 +55,15 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 
 // mount links d into repo from the repository from, or, when from is empty, from
 // any repository that holds it. It reports false when d cannot be mounted.
-func (h *Handler) mount(ctx context.Context, repo string, d berth.Digest, from string) (bool, error) {
+func (h *Handler) mount(ctx context.Context, rt route, d berth.Digest, from string) (bool, error) {
+	repo := rt.Repo
 	var link berth.BlobLink
 	var err error
 	if from != "" {
 		if err := berth.ValidateRepositoryName(from); err != nil {
 			return false, err
 		}
-		if err := h.mayMountFrom(ctx, from); berth.IsCode(err, berth.CodeScopeNotGranted) {
+		if err := h.mayMountFrom(ctx, rt.Caller, from); berth.IsCode(err, berth.CodeScopeNotGranted) {
 			return false, err // the client asks for a token that has it, then retries
 		} else if err != nil {
 			return false, nil
@@ -71,7 +72,7 @@ func (h *Handler) mount(ctx context.Context, repo string, d berth.Digest, from s
 	} else {
 		var repos []string
 		repos, err = h.Meta.FindBlobRepositories(ctx, d)
-		repos = slices.DeleteFunc(repos, func(r string) bool { return !h.mayReadByRole(ctx, r) })
+		repos = slices.DeleteFunc(repos, func(r string) bool { return !h.mayReadByRole(ctx, rt.Caller, r) })
 		if err == nil && len(repos) == 0 {
 			return false, nil
 		}
@@ -102,21 +103,21 @@ func (h *Handler) mount(ctx context.Context, repo string, d berth.Digest, from s
 // a mount: a mount must never hand out a blob its caller could not read. A
 // token without pull on repo gets scope_not_granted, as distribution does, so
 // the client fetches a token naming both repositories.
-func (h *Handler) mayMountFrom(ctx context.Context, repo string) error {
+func (h *Handler) mayMountFrom(ctx context.Context, caller *berth.Caller, repo string) error {
 	if h.Guard == nil {
 		return nil
 	}
-	return h.Guard.Authorize(ctx, berth.CallerFrom(ctx), "repository", repo, "pull")
+	return h.Guard.Authorize(ctx, caller, "repository", repo, "pull")
 }
 
 // mayReadByRole reports whether the caller's roles let it pull from repo,
 // whatever its token names: an automatic mount (no from) has no repository a
 // client could have asked a token for.
-func (h *Handler) mayReadByRole(ctx context.Context, repo string) bool {
+func (h *Handler) mayReadByRole(ctx context.Context, caller *berth.Caller, repo string) bool {
 	if h.Guard == nil {
 		return true
 	}
-	c := *berth.CallerFrom(ctx)
+	c := *caller
 	c.Token = nil
 	return h.Guard.Authorize(ctx, &c, "repository", repo, "pull") == nil
 }

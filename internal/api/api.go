@@ -1,0 +1,188 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oauth"
+)
+
+// Store is what the management API reads and writes.
+type Store interface {
+	berth.IdentityStore
+	berth.RoleStore
+	berth.RefreshTokenStore
+}
+
+// Config holds the API's dependencies.
+type Config struct {
+	Store Store
+	// Provider authenticates every request, and is told to drop its cached
+	// view after every change, so that the change counts on the next request.
+	Provider *oauth.Provider
+	// Hasher hashes new client secrets; it must be the Provider's.
+	Hasher *berth.SecretHasher
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Rand supplies ids and secret values (crypto/rand.Reader when nil).
+	Rand io.Reader
+	// MaxSecretLifetime bounds a new secret's lifetime
+	// (berth.DefaultMaxSecretLifetime when zero).
+	MaxSecretLifetime time.Duration
+	// Logger receives internal errors and one line per change, each logged
+	// with the request's context (server.LogHandler adds its request id). It
+	// never receives a secret.
+	Logger *slog.Logger
+}
+
+// handler serves /api/v1/.
+type handler struct {
+	cfg  Config
+	rand io.Reader
+	mux  *http.ServeMux
+}
+
+// New returns the handler of everything under /api/v1/. Mount it at
+// "/api/v1/"; paths outside it answer not_found.
+func New(cfg Config) http.Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.MaxSecretLifetime <= 0 {
+		cfg.MaxSecretLifetime = berth.DefaultMaxSecretLifetime
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{cfg: cfg, rand: &lockedReader{r: cfg.Rand}, mux: http.NewServeMux()}
+
+	h.handle("POST /api/v1/principals", h.createPrincipal)
+	h.handle("GET /api/v1/principals", h.listPrincipals)
+	h.handle("GET /api/v1/principals/{name}", h.showPrincipal)
+	h.handle("POST /api/v1/principals/{name}/disable", h.disablePrincipal)
+	h.handle("POST /api/v1/principals/{name}/enable", h.enablePrincipal)
+	h.handle("DELETE /api/v1/principals/{name}", h.deletePrincipal)
+
+	h.handle("POST /api/v1/principals/{name}/secrets", h.addSecret)
+	h.handle("GET /api/v1/principals/{name}/secrets", h.listSecrets)
+	h.handle("DELETE /api/v1/principals/{name}/secrets/{id}", h.removeSecret)
+
+	h.handle("POST /api/v1/roles", h.assignRole)
+	h.handle("DELETE /api/v1/roles", h.revokeRole)
+	h.handle("GET /api/v1/roles", h.listRoles)
+
+	h.handle("GET /api/v1/access/check", h.checkAccess)
+
+	// Everything else, including a known path with another method, is
+	// answered in the API's envelope rather than the mux's plain text.
+	h.handle("/", h.unknown)
+	return h.mux
+}
+
+// handlerFunc is an endpoint: it writes a success itself and returns any
+// failure, which serve renders.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *berth.Caller) error
+
+// handle routes pattern to fn behind authentication.
+func (h *handler) handle(pattern string, fn handlerFunc) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		c, err := h.authenticate(r)
+		if err == nil {
+			r = r.WithContext(berth.WithCaller(r.Context(), c))
+			err = fn(w, r, c)
+		}
+		if err != nil {
+			h.writeError(w, r, err)
+		}
+	})
+}
+
+// authenticate returns the caller of r, who must have presented credentials:
+// the management API has nothing for anonymous callers.
+func (h *handler) authenticate(r *http.Request) (*berth.Caller, error) {
+	c, err := h.cfg.Provider.AuthenticateRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	if c.Anonymous() {
+		return nil, berth.Errorf(berth.CodeCredentialsMissing, "the management API needs credentials, and the request carried none").
+			WithHint("set BERTH_URL, BERTH_CLIENT_ID and BERTH_CLIENT_SECRET for the berth CLI (the first admin's are in DATA/initial-admin.json), or send Basic CLIENT_ID:SECRET")
+	}
+	return c, nil
+}
+
+func (h *handler) unknown(_ http.ResponseWriter, r *http.Request, _ *berth.Caller) error {
+	return berth.Errorf(berth.CodeNotFound, "the management API has no endpoint %s %s", r.Method, r.URL.Path).
+		WithHint("the endpoints are under /api/v1/principals, /api/v1/roles and /api/v1/access/check")
+}
+
+// now returns the current time as the store keeps it: UTC, in microseconds.
+func (h *handler) now() time.Time { return h.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// changed records a change in the server log and makes it count at once.
+func (h *handler) changed(r *http.Request, c *berth.Caller, msg string, attrs ...slog.Attr) {
+	h.cfg.Provider.Invalidate()
+	attrs = append(attrs, slog.String("actor", c.Actor.Name))
+	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, msg, attrs...)
+}
+
+// maxBody bounds a request body: the largest request is a secret's
+// description (256 bytes) and a lifetime.
+const maxBody = 64 << 10
+
+// decode reads r's body, one JSON object, into v. Unknown fields are refused,
+// so that a misspelt field is not silently ignored.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.EOF):
+		return berth.Errorf(berth.CodeInvalid, "the request body is empty; it must be a JSON object")
+	case errors.As(err, &tooLarge):
+		return berth.Errorf(berth.CodeTooLarge, "the request body is larger than %d bytes", maxBody)
+	case err != nil:
+		// encoding/json's messages name fields and types, never values.
+		return berth.Errorf(berth.CodeInvalid, "the request body is not the expected JSON object: %v", err)
+	case dec.More():
+		return berth.Errorf(berth.CodeInvalid, "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+// writeJSON writes a successful response.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}
+
+// lockedReader serialises reads of a random source that may be a seeded,
+// non-concurrent one in tests.
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
+}

@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/api/apitest"
+)
+
+// decodeJSON decodes a command's -o json output, which must be one document.
+func decodeJSON[T any](t *testing.T, stdout string) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("-o json printed %q: %v", stdout, err)
+	}
+	if dec.More() {
+		t.Fatalf("-o json printed more than one document: %q", stdout)
+	}
+	return v
+}
+
+// keys asserts that a JSON object has the given fields.
+func keys(t *testing.T, what string, m map[string]any, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, ok := m[n]; !ok {
+			t.Errorf("%s has no field %q: %v", what, n, m)
+		}
+	}
+}
+
+func TestClientConfigMissing(t *testing.T) {
+	s := apitest.New(t)
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		missing string
+	}{
+		{"nothing", nil, "BERTH_URL, BERTH_CLIENT_ID and BERTH_CLIENT_SECRET"},
+		{"no secret", map[string]string{"BERTH_URL": s.URL, "BERTH_CLIENT_ID": "admin"}, "BERTH_CLIENT_SECRET is"},
+		{"no url", map[string]string{"BERTH_CLIENT_ID": "admin", "BERTH_CLIENT_SECRET": s.AdminSecret}, "BERTH_URL is"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, tc.env, "principal", "list")
+			if code != 1 || !strings.Contains(stderr, "[credentials_missing]") || !strings.Contains(stderr, tc.missing) {
+				t.Errorf("exit %d, stderr %q; want 1, credentials_missing naming %s", code, stderr, tc.missing)
+			}
+			if !strings.Contains(stderr, "Try: export BERTH_URL=") {
+				t.Errorf("stderr %q has no hint naming the variables", stderr)
+			}
+			code, stdout, _ := runCLI(t, tc.env, "principal", "list", "-o", "json")
+			e := decodeJSON[map[string]map[string]any](t, stdout)["error"]
+			if code != 1 || e["code"] != "credentials_missing" || !strings.Contains(e["hint"].(string), "BERTH_CLIENT_SECRET") {
+				t.Errorf("-o json: exit %d, %v", code, e)
+			}
+		})
+	}
+}
+
+func TestClientConfigURL(t *testing.T) {
+	s := apitest.New(t)
+	env := s.AdminEnv()
+	env["BERTH_URL"] = "127.0.0.1:5000"
+	if code, _, stderr := runCLI(t, env, "principal", "list"); code != 1 || !strings.Contains(stderr, "[invalid]") {
+		t.Errorf("a URL without a scheme: exit %d, stderr %q", code, stderr)
+	}
+	// A wrong secret is the server's refusal, shown with its code and hint.
+	env = s.Env(s.Admin.ClientID, "brt_wrong")
+	code, _, stderr := runCLI(t, env, "principal", "list")
+	if code != 1 || !strings.Contains(stderr, "[secret_invalid]") || !strings.Contains(stderr, "Try: ") {
+		t.Errorf("a wrong secret: exit %d, stderr %q", code, stderr)
+	}
+	// A loopback http URL draws no warning.
+	if _, _, stderr := runCLI(t, s.AdminEnv(), "principal", "list"); strings.Contains(stderr, "warning") {
+		t.Errorf("warning for a loopback URL: %q", stderr)
+	}
+	if loopback("example.com") || !loopback("localhost") || !loopback("::1") || !loopback("127.0.0.2") {
+		t.Error("loopback")
+	}
+}

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/client"
+)
+
+func newRoleCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "role",
+		Short: "Assign, revoke and list roles on scopes",
+		Long: `Roles: pull (read), push (pull + write), delete, catalog (list repositories)
+and owner (everything on its scope, including assigning roles there). A scope is
+registry, a namespace such as team/* (team/x and team/x/y, not teamx), or one
+repository such as team/app. Assignments add up; anything not assigned is
+denied. Only an owner of a scope (or of one containing it) assigns roles there.
+
+The principal anonymous may be given pull on a scope, which makes that scope
+publicly pullable and nothing else.`,
+	}
+	cmd.AddCommand(
+		roleChangeCommand(e, "assign", "Give a principal a role on a scope"),
+		roleChangeCommand(e, "revoke", "Take a role on a scope from a principal"),
+		roleListCommand(e),
+	)
+	return cmd
+}
+
+func roleChangeCommand(e *env, verb, short string) *cobra.Command {
+	var principal, role, scope string
+	usage := "berth role " + verb + " --principal P --role R --scope S"
+	cmd := &cobra.Command{
+		Use:   verb + " --principal P --role R --scope S",
+		Short: short,
+		Args:  argsExactly(0, usage),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, f := range []struct{ name, value string }{{"principal", principal}, {"role", role}, {"scope", scope}} {
+				if err := requireFlag(f.name, f.value, usage); err != nil {
+					return err
+				}
+			}
+			return e.withClient(func(c *client.Client) error {
+				change, past := c.AssignRole, "Assigned role %s on %s to %s\n"
+				if verb == "revoke" {
+					change, past = c.RevokeRole, "Revoked role %s on %s from %s\n"
+				}
+				a, err := change(cmd.Context(), principal, role, scope)
+				if err != nil {
+					return err
+				}
+				if e.output == "json" {
+					return e.printJSON(a)
+				}
+				fmt.Fprintf(e.stdout, past, a.Role, a.Scope, a.Principal)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&principal, "principal", "", "the principal's name")
+	cmd.Flags().StringVar(&role, "role", "", "pull, push, delete, catalog or owner")
+	cmd.Flags().StringVar(&scope, "scope", "", "registry, a namespace such as team/*, or a repository such as team/app")
+	return cmd
+}
+
+func roleListCommand(e *env) *cobra.Command {
+	var principal string
+	cmd := &cobra.Command{
+		Use:   "list [--principal P]",
+		Short: "List role assignments: yours and those on scopes you own",
+		Args:  argsExactly(0, "berth role list [--principal P]"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.withClient(func(c *client.Client) error {
+				as, err := c.ListRoles(cmd.Context(), principal)
+				if err != nil {
+					return err
+				}
+				if e.output == "json" {
+					return e.printJSON(as)
+				}
+				if len(as) == 0 {
+					fmt.Fprintln(e.stderr, "No role assignments.")
+					return nil
+				}
+				tw := e.table()
+				fmt.Fprintln(tw, "PRINCIPAL\tROLE\tSCOPE\tCREATED")
+				for _, a := range as {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Principal, a.Role, a.Scope, formatTime(a.Created))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&principal, "principal", "", "only this principal's assignments")
+	return cmd
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oci"
@@ -154,9 +155,11 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		return err
 	}
 	for pattern, h := range map[string]http.Handler{
-		"/v2/":                              registry,
-		"/v2":                               registry,
-		"/oauth2/token":                     &oauth.TokenHandler{Provider: provider, Logger: logger},
+		"/v2/":          registry,
+		"/v2":           registry,
+		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger},
+		"/api/v1/": api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: time.Now,
+			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger}),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 	} {

@@ -60,6 +60,13 @@ const (
 	CodeConnectionDisabled    Code = "connection_disabled"
 )
 
+// Audit log codes.
+const (
+	// CodeAuditTampered is a hash chain that does not verify: an audit event
+	// was edited or deleted, or the log was truncated, outside berth.
+	CodeAuditTampered Code = "audit_tampered"
+)
+
 // Error is the one error type that reaches users. Message states the facts; Hint,
 // when set, names the command or change that fixes the cause.
 type Error struct {
@@ -122,3 +129,20 @@ func AsError(err error) *Error {
 
 // IsCode reports whether err carries the given code.
 func IsCode(err error, code Code) bool { return err != nil && ErrorCode(err) == code }
+
+// Details returns what a transport shows of e besides its message: its
+// detail, plus "reason" (the code), "hint" and "request_id" when set.
+func (e *Error) Details(requestID string) map[string]any {
+	d := make(map[string]any, len(e.Detail)+3)
+	for k, v := range e.Detail {
+		d[k] = v
+	}
+	d["reason"] = string(e.Code)
+	if e.Hint != "" {
+		d["hint"] = e.Hint
+	}
+	if requestID != "" {
+		d["request_id"] = requestID
+	}
+	return d
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -64,7 +63,7 @@ func New(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{cfg: cfg, rand: &lockedReader{r: cfg.Rand}, mux: http.NewServeMux()}
+	h := &handler{cfg: cfg, rand: berth.LockedReader(cfg.Rand), mux: http.NewServeMux()}
 
 	h.handle("POST /api/v1/principals", h.createPrincipal)
 	h.handle("GET /api/v1/principals", h.listPrincipals)
@@ -172,17 +171,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 	return nil
-}
-
-// lockedReader serialises reads of a random source that may be a seeded,
-// non-concurrent one in tests.
-type lockedReader struct {
-	mu sync.Mutex
-	r  io.Reader
-}
-
-func (l *lockedReader) Read(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.r.Read(p)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/sqlite"
 )
@@ -34,7 +35,7 @@ func loadPepper(data string) (*berth.SecretHasher, error) {
 		if _, err := io.ReadFull(rand.Reader, b); err != nil {
 			return nil, fmt.Errorf("create %s: %w", path, err)
 		}
-		if err := writeFileAtomic(path, b); err != nil {
+		if err := disk.WriteFileAtomic(path, b); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
@@ -80,36 +81,11 @@ func bootstrap(ctx context.Context, meta *sqlite.DB, h *berth.SecretHasher, data
 		return "", err
 	}
 	path := filepath.Join(data, initialAdminFile)
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+	if err := disk.WriteFileAtomic(path, append(b, '\n')); err != nil {
 		return "", err
 	}
 	if err := plan.Apply(ctx, meta); err != nil {
 		return "", err
 	}
 	return path, nil
-}
-
-// writeFileAtomic writes b to path with mode 0600 through a synced temporary
-// file, so a crash leaves the old file or the new one.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		if _, err = tmp.Write(b); err == nil {
-			err = tmp.Sync()
-		}
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

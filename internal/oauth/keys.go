@@ -23,6 +23,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/disk"
 )
 
 var (
@@ -60,7 +61,7 @@ type Keyring struct {
 	MaxTokenLifetime time.Duration
 
 	dir  string
-	rand *lockedReader
+	rand io.Reader
 
 	mu   sync.RWMutex
 	keys []*signingKey // oldest first; the last one signs
@@ -94,7 +95,7 @@ type keyFile struct {
 // it), a file that is not a key, and a key of another type than ES256 or
 // EdDSA. It prunes nothing: Prune does, once MaxTokenLifetime is set.
 func LoadKeyring(dir string, now time.Time, rand io.Reader) (*Keyring, error) {
-	kr := &Keyring{dir: dir, rand: &lockedReader{r: rand}, cache: newVerifiedCache(verifiedCacheSize)}
+	kr := &Keyring{dir: dir, rand: berth.LockedReader(rand), cache: newVerifiedCache(verifiedCacheSize)}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
@@ -270,50 +271,10 @@ func (kr *Keyring) writeKey(k *signingKey) error {
 		return fmt.Errorf("write signing key %s: %w", k.kid, err)
 	}
 	path := filepath.Join(kr.dir, k.kid+keyFileExt)
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
-		return fmt.Errorf("write signing key %s: %w", path, err)
+	if err := disk.WriteFileAtomic(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("write signing key: %w", err)
 	}
 	return nil
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".key-*.tmp") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename, a no-op
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Rotate adds a new signing key and retires the one that signed until now.
@@ -474,17 +435,4 @@ func (kr *Keyring) key(kid string) *signingKey {
 		}
 	}
 	return nil
-}
-
-// lockedReader serialises reads of a reader that may not be safe for
-// concurrent use (a seeded source in tests).
-type lockedReader struct {
-	mu sync.Mutex
-	r  io.Reader
-}
-
-func (l *lockedReader) Read(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.r.Read(p)
 }

@@ -586,16 +586,7 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 	if retry, ok := e.Detail["retry_after"]; ok {
 		hdr.Set("Retry-After", fmt.Sprint(retry))
 	}
-	detail := map[string]any{"reason": string(e.Code)}
-	for k, v := range e.Detail {
-		detail[k] = v
-	}
-	if e.Hint != "" {
-		detail["hint"] = e.Hint
-	}
-	if reqID != "" {
-		detail["request_id"] = reqID
-	}
+	detail := e.Details(reqID)
 	body := errorBody{
 		Error:       name,
 		Description: e.Message,

@@ -40,16 +40,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rt route, e
 	if e.Code == berth.CodeScopeNotGranted {
 		status = http.StatusUnauthorized
 	}
-	detail := map[string]any{"reason": string(e.Code)}
-	for k, v := range e.Detail {
-		detail[k] = v
-	}
-	if e.Hint != "" {
-		detail["hint"] = e.Hint
-	}
-	if reqID != "" {
-		detail["request_id"] = reqID
-	}
+	detail := e.Details(reqID)
 	if status == http.StatusUnauthorized && h.Guard != nil {
 		w.Header().Set("WWW-Authenticate", h.Guard.Challenge(r, scopeOf(r, rt), e))
 	}

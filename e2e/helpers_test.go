@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,6 +53,10 @@ func runMain(m *testing.M) int {
 		}
 	case os.Getenv("BERTH_E2E_BIN") != "":
 		berthBin = os.Getenv("BERTH_E2E_BIN")
+		if _, err := os.Stat(berthBin); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
 	default:
 		root, err := filepath.Abs("..")
 		if err != nil {
@@ -83,9 +88,49 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
+// statSources stats every Go source, go.mod, go.sum and embedded file of the
+// module under root, so that go test's result cache depends on them.
+func statSources(root string) error {
+	return filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules", "berth-data":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		_, err = os.Stat(path)
+		return err
+	})
+}
+
+var cacheKeyOnce sync.Once
+
+// cacheKey makes go test's result cache depend on everything the e2e result
+// depends on. go test caches a passing result keyed on the files and
+// environment variables the tests read while running (not in TestMain). The
+// berth binary is built by a subprocess, so every file of the module is
+// stat-ed here, and the knobs read in TestMain are read again.
+func cacheKey() {
+	for _, k := range []string{"BERTH_E2E", "BERTH_E2E_SERVER", "BERTH_E2E_BIN", "BERTH_TOOLS", "PATH"} {
+		_ = os.Getenv(k)
+	}
+	if berthBin != "" {
+		_, _ = os.Stat(berthBin)
+	}
+	if root, err := filepath.Abs(".."); err == nil {
+		_, _ = os.Stat(filepath.Join(root, "cmd", "berth"))
+		_ = statSources(root)
+	}
+}
+
 // needServer skips the test when no server can be run (see TestMain).
 func needServer(t testing.TB) {
 	t.Helper()
+	cacheKeyOnce.Do(cacheKey)
 	if skipAll != "" {
 		t.Skip(skipAll)
 	}

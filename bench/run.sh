@@ -221,6 +221,7 @@ bench_server() { # bench_server NAME (berth|distribution)
 		R[$name.version]=$(dpkg-query -W -f='${Version}' docker-registry)
 	fi
 	setup_auth "$name" "$dir/data" "$host"
+	R[$name.auth]=$([ -n "$AUTH_USER" ] && echo on || echo off)
 	log "$name: pid $pid on $host"
 	[ "$name" = berth ] && seed=1000 || seed=2000
 
@@ -403,7 +404,7 @@ berth at commit ${R[berth.version]}; CNCF Distribution ${R[distribution.version]
 in-memory blob descriptor cache). Both ran on 127.0.0.1, one after the other, on fresh data dirs, with the
 same clients: crane $(crane version) and wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?'). Medians of $REPS runs for (a) to (c),
 each on new random content; one ${WRK_SECONDS} s wrk run (2 threads, 16 connections) for (d). MB = 10^6 bytes.
-Authentication: $([ -n "${AUTH_USER:-}" ] && echo "on (berth's initial admin; bearer token for curl and wrk)" || echo "off (berth had none when this ran)").
+Authentication: $([ "${R[berth.auth]}" = on ] && echo "on for berth (its initial admin: crane through a docker config, curl and wrk with a bearer token from /oauth2/token); distribution runs without" || echo "off (berth had none when this ran)").
 Total benchmark time: $(fmt "$elapsed" 0) s; load average before it: $load_before (other work on the machine skews the figures).
 
 | | berth | distribution 2.8 | berth / distribution | target | |

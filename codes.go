@@ -56,6 +56,10 @@ var Codes = []CodeInfo{
 	{CodePipelineNotAuthorized, http.StatusForbidden, "DENIED", "The pipeline is not permitted to use this service connection."},
 	{CodeConnectionUnknown, http.StatusBadRequest, "UNAUTHORIZED", "No service connection has this name."},
 	{CodeConnectionDisabled, http.StatusForbidden, "DENIED", "The service connection is disabled."},
+
+	// The stored log, not the request, is at fault, and no other request would
+	// succeed: a server-side failure, shown with its facts (it is an *Error).
+	{CodeAuditTampered, http.StatusInternalServerError, "UNKNOWN", "The audit log's hash chain does not verify: an event was edited or deleted, or the log was truncated, outside berth."},
 }
 
 var codeIndex = func() map[Code]CodeInfo {

@@ -109,5 +109,6 @@ type MetadataStore interface {
 	IdentityStore
 	RoleStore
 	RefreshTokenStore
+	AuditStore
 	Close() error
 }

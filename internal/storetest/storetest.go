@@ -28,6 +28,7 @@ func Run(t *testing.T, open Open) {
 		{"IdentityStore", identityTests},
 		{"RoleStore", roleTests},
 		{"RefreshTokenStore", refreshTokenTests},
+		{"AuditStore", auditTests},
 		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {

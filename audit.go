@@ -1,0 +1,604 @@
+package berth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// AuditAction names what an audit event records. The text is stable: audit
+// queries and retention tooling select on it.
+type AuditAction string
+
+// Authentication. A request that authenticates and is then decided is recorded
+// once, by its decision (a registry.* or management action, whose actor and
+// credential say who authenticated and with what); these actions record the
+// authentications that are not followed by a decision: every failure, and
+// every token the token endpoint issues.
+const (
+	// AuditAuthBasic is Basic client credentials refused on a request (/v2/,
+	// /api/v1). Actor is AuditClientID of the user name sent.
+	AuditAuthBasic AuditAction = "auth.basic"
+	// AuditAuthBearer is an access token refused on a request: expired,
+	// malformed, or its principal or credential no longer live.
+	AuditAuthBearer AuditAction = "auth.bearer"
+	// AuditAuthToken is the token endpoint issuing (allowed) or refusing
+	// (denied) an access token, for any grant. Target is the first repository
+	// the requested scope names, or the scope itself; Detail holds
+	// "grant_type", "scope" (requested) and "granted".
+	AuditAuthToken AuditAction = "auth.token"
+)
+
+// Registry decisions: one per /v2/ request, allowed or denied. Target is the
+// repository ("" for the version check and the catalog).
+const (
+	AuditRegistryVersion AuditAction = "registry.version" // GET /v2/: needs an authenticated caller
+	AuditRegistryPull    AuditAction = "registry.pull"
+	AuditRegistryPush    AuditAction = "registry.push"
+	AuditRegistryDelete  AuditAction = "registry.delete"
+	AuditRegistryCatalog AuditAction = "registry.catalog"
+)
+
+// Changes made through the management API or the command line: allowed when
+// done, denied with the reason when refused. Target is the principal, the
+// pipeline or the connection changed; Detail holds the rest ("role" and
+// "scope" of an assignment, "secret_id" of a secret).
+const (
+	AuditPrincipalCreate     AuditAction = "principal.create"
+	AuditPrincipalDisable    AuditAction = "principal.disable"
+	AuditPrincipalEnable     AuditAction = "principal.enable"
+	AuditPrincipalDelete     AuditAction = "principal.delete"
+	AuditSecretAdd           AuditAction = "secret.add"
+	AuditSecretRemove        AuditAction = "secret.remove"
+	AuditRoleAssign          AuditAction = "role.assign"
+	AuditRoleRevoke          AuditAction = "role.revoke"
+	AuditPipelineCreate      AuditAction = "pipeline.create"
+	AuditPipelineDelete      AuditAction = "pipeline.delete"
+	AuditConnectionCreate    AuditAction = "connection.create"
+	AuditConnectionAuthorize AuditAction = "connection.authorize"
+	AuditConnectionSave      AuditAction = "connection.save"
+	AuditConnectionDelete    AuditAction = "connection.delete"
+	AuditKeysRotate          AuditAction = "keys.rotate"
+)
+
+// The audit log's own records. Their Result is empty: they decide nothing.
+const (
+	// AuditLogDropped records that events were lost (the writer's buffer was
+	// full, or the store failed): Detail "count" says how many, "since" since
+	// when. The log never loses events silently.
+	AuditLogDropped AuditAction = "audit.dropped"
+	// AuditLogPruned records that retention deleted the events before
+	// Detail "before"; "count" says how many.
+	AuditLogPruned AuditAction = "audit.pruned"
+)
+
+// AuditRegistryAction returns the audit action of a /v2/ request that needs
+// the Docker action dockerAction ("pull", "push", "delete", "*" for the
+// catalog; "" for the version check).
+func AuditRegistryAction(dockerAction string) AuditAction {
+	switch dockerAction {
+	case "":
+		return AuditRegistryVersion
+	case DockerActionPull:
+		return AuditRegistryPull
+	case DockerActionPush:
+		return AuditRegistryPush
+	case DockerActionDelete:
+		return AuditRegistryDelete
+	case DockerActionAll:
+		return AuditRegistryCatalog
+	}
+	return AuditAction("registry." + truncate(dockerAction, 20))
+}
+
+// AuditResult is the outcome an audit event records.
+type AuditResult string
+
+const (
+	AuditAllowed AuditResult = "allowed"
+	AuditDenied  AuditResult = "denied"
+)
+
+// ParseAuditResult returns the result s names, or invalid.
+func ParseAuditResult(s string) (AuditResult, error) {
+	switch r := AuditResult(s); r {
+	case AuditAllowed, AuditDenied:
+		return r, nil
+	}
+	return "", Errorf(CodeInvalid, "%q is not an audit result", truncate(s, 40)).
+		WithHint("use allowed or denied")
+}
+
+// AuditEvent is one entry of the audit log: an authentication, an
+// authorization decision or a change. It never holds a credential: ChainEvent
+// redacts any field that looks like one (a client secret, a refresh token, a
+// JWT) before the event is hashed and stored.
+//
+// Seq, PrevHash and Hash are assigned when the event is appended (see
+// ChainEvent); a recorder leaves them zero.
+type AuditEvent struct {
+	Seq  int64     `json:"seq"`
+	Time time.Time `json:"time"`
+	// Actor is the name of the principal that acted ("anonymous" for a request
+	// without credentials; the client id as sent, through AuditClientID, for a
+	// failed authentication), ActorID its ID when known.
+	Actor   string `json:"actor"`
+	ActorID string `json:"actor_id"`
+	// Source is the address the request came from.
+	Source string      `json:"source"`
+	Action AuditAction `json:"action"`
+	// Target is what the action was on: a repository, a principal, a scope.
+	Target string      `json:"target"`
+	Result AuditResult `json:"result"`
+	// Reason is the code of a denial; "" when allowed.
+	Reason    Code   `json:"reason"`
+	RequestID string `json:"request_id"`
+	// CredentialID is the id of the client secret (or service connection) the
+	// actor proved, never its value.
+	CredentialID string `json:"credential_id"`
+	// Connection and Pipeline name the service connection and the CI pipeline
+	// of a federated request.
+	Connection string `json:"connection"`
+	Pipeline   string `json:"pipeline"`
+	// Detail holds the facts particular to the action; never a credential.
+	Detail map[string]string `json:"detail,omitempty"`
+	// PrevHash is the Hash of the event before this one (or of the anchor
+	// after retention); "" for the first event ever written.
+	PrevHash string `json:"prev_hash"`
+	// Hash is the hex SHA-256 that chains this event to PrevHash; see
+	// ChainEvent.
+	Hash string `json:"hash"`
+}
+
+// AuditLink is a point of the hash chain: an event's Seq and Hash. The zero
+// AuditLink is the start of a log that has never been pruned.
+type AuditLink struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// Link returns e's point of the chain.
+func (e AuditEvent) Link() AuditLink { return AuditLink{Seq: e.Seq, Hash: e.Hash} }
+
+// NewAuditEvent returns the event of a decision taken in ctx, a request's
+// context: Actor, ActorID and CredentialID from its Caller (when it has one),
+// RequestID and Source from ctx, and the result from err: allowed when err is
+// nil, otherwise denied with err's code as the reason and, for an *Error, its
+// message and the string form of its detail in Detail. A recorder sets what
+// ctx cannot know (Connection, Pipeline, more Detail) before recording it.
+//
+// It is the one call an emission point makes:
+//
+//	rec.Record(berth.NewAuditEvent(ctx, berth.AuditRegistryPull, repo, err))
+func NewAuditEvent(ctx context.Context, action AuditAction, target string, err error) AuditEvent {
+	e := AuditEvent{
+		Action:    action,
+		Target:    target,
+		Result:    AuditAllowed,
+		RequestID: RequestID(ctx),
+		Source:    SourceAddress(ctx),
+	}
+	if c := CallerFrom(ctx); c != nil {
+		e.Actor, e.ActorID, e.CredentialID = c.Actor.Name, c.Actor.ID, c.CredentialID
+	}
+	if err != nil {
+		e.Result, e.Reason = AuditDenied, ErrorCode(err)
+		if be := AsError(err); be != nil {
+			e.Detail = make(map[string]string, len(be.Detail)+1)
+			for k, v := range be.Detail {
+				e.Detail[k] = fmt.Sprint(v)
+			}
+			e.Detail["message"] = be.Message
+		}
+	}
+	return e
+}
+
+// AuditRecorder takes audit events. internal/audit.Writer implements it; the
+// handlers that emit events depend on this interface only.
+type AuditRecorder interface {
+	// Record takes e for writing, without waiting for the store. It never
+	// fails: an event it cannot keep is counted and reported in the log as
+	// audit.dropped.
+	Record(e AuditEvent)
+}
+
+// AuditClientID returns what an audit event may record of a client id as a
+// client sent it (the user name of Basic credentials, an OAuth 2.0
+// client_id): the canonical client id when it is a UUID, the name when it is a
+// valid principal name, and otherwise "" — a malformed client id may be a
+// secret pasted into the wrong field.
+func AuditClientID(user string) string {
+	if id, err := parseUUID(user); err == nil {
+		return id
+	}
+	if ValidatePrincipalName(user) == nil {
+		return user
+	}
+	return ""
+}
+
+type sourceAddressKey struct{}
+
+// WithSourceAddress returns ctx carrying the address a request came from, which
+// audit events record.
+func WithSourceAddress(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, sourceAddressKey{}, addr)
+}
+
+// SourceAddress returns the address carried by ctx, or "".
+func SourceAddress(ctx context.Context) string {
+	a, _ := ctx.Value(sourceAddressKey{}).(string)
+	return a
+}
+
+// Bounds of what one event keeps; longer values are cut (with "…").
+const (
+	maxAuditField       = 1024 // bytes of each text field and detail value
+	maxAuditDetailKey   = 64   // bytes of a detail key
+	maxAuditDetailItems = 32   // detail entries, the first in key order kept
+)
+
+// auditRedacted replaces a value that holds a credential.
+const auditRedacted = "[redacted]"
+
+// ChainEvent returns e appended after prev: normalized, with Seq prev.Seq+1,
+// PrevHash prev.Hash and its Hash computed. Stores call it inside the
+// transaction that reads prev (the head) and writes e, so that the rule is
+// written once, here.
+//
+// Normalizing makes e exactly what a store reads back: Time is cut to
+// microseconds in UTC; text is made valid UTF-8 and cut to 1 KiB; Detail keeps
+// its first 32 non-empty keys in byte order (counting the rest under
+// "detail_truncated"); and any field that holds a client secret, a refresh
+// token or a JWT is replaced by "[redacted]", so the log never holds a
+// credential whatever a recorder passes.
+//
+// Hash is the lower-case hex SHA-256 of this encoding, where str(s) is the
+// uvarint length of s followed by its bytes and i64 is 8 bytes big-endian:
+//
+//	str("berth-audit-v1") str(PrevHash) i64(Seq) i64(Time in Unix µs)
+//	str(Actor) str(ActorID) str(Source) str(Action) str(Target) str(Result)
+//	str(Reason) str(RequestID) str(CredentialID) str(Connection) str(Pipeline)
+//	uvarint(len(Detail)) then str(key) str(value) for each key in byte order
+//
+// so that anyone can verify an exported log without berth.
+func ChainEvent(prev AuditLink, e AuditEvent) AuditEvent {
+	e = normalizeAuditEvent(e)
+	e.Seq = prev.Seq + 1
+	e.PrevHash = prev.Hash
+	e.Hash = auditHash(&e)
+	return e
+}
+
+func normalizeAuditEvent(e AuditEvent) AuditEvent {
+	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+	for _, p := range []*string{&e.Actor, &e.ActorID, &e.Source, &e.Target, &e.RequestID, &e.CredentialID, &e.Connection, &e.Pipeline} {
+		*p = auditText(*p, maxAuditField)
+	}
+	e.Action = AuditAction(auditText(string(e.Action), maxAuditDetailKey))
+	e.Result = AuditResult(auditText(string(e.Result), maxAuditDetailKey))
+	e.Reason = Code(auditText(string(e.Reason), maxAuditDetailKey))
+	if len(e.Detail) == 0 {
+		e.Detail = nil
+		return e
+	}
+	// A new map: the recorder's stays as it was.
+	keys := make([]string, 0, len(e.Detail))
+	for k := range e.Detail {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	d := make(map[string]string, min(len(keys), maxAuditDetailItems+1))
+	for i, k := range keys {
+		if i == maxAuditDetailItems {
+			d["detail_truncated"] = strconv.Itoa(len(keys) - i)
+			break
+		}
+		d[auditText(k, maxAuditDetailKey)] = auditText(e.Detail[k], maxAuditField)
+	}
+	if len(d) == 0 {
+		d = nil
+	}
+	e.Detail = d
+	return e
+}
+
+// auditText returns s as an event keeps it: redacted when it holds a
+// credential, valid UTF-8, at most n bytes.
+func auditText(s string, n int) string {
+	if holdsCredential(s) {
+		return auditRedacted
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
+// holdsCredential reports whether s holds more of a client secret or a refresh
+// token than its hint (the prefix and a few characters), or something shaped
+// like a JWT (three base64url segments, the first a JSON object).
+func holdsCredential(s string) bool {
+	for _, prefix := range []string{SecretPrefix, RefreshTokenPrefix} {
+		for rest := s; ; {
+			i := strings.Index(rest, prefix)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(prefix):]
+			if leadingBase62(rest) > SecretHintLength-len(SecretPrefix) {
+				return true
+			}
+		}
+	}
+	for rest := s; ; {
+		i := strings.Index(rest, "eyJ")
+		if i < 0 {
+			return false
+		}
+		rest = rest[i:]
+		if looksLikeJWT(rest) {
+			return true
+		}
+		rest = rest[3:]
+	}
+}
+
+func leadingBase62(s string) int {
+	n := 0
+	for n < len(s) && strings.IndexByte(base62, s[n]) >= 0 {
+		n++
+	}
+	return n
+}
+
+// looksLikeJWT reports whether s starts with a compact JWS or JWE: base64url
+// segments separated by dots, at least three, the first two at least 8 long.
+func looksLikeJWT(s string) bool {
+	segments, length := 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && isBase64URL(s[i]) {
+			length++
+			continue
+		}
+		segments++
+		if segments <= 2 && length < 8 {
+			return false
+		}
+		if i == len(s) || s[i] != '.' || segments == 3 {
+			return segments >= 3
+		}
+		length = 0
+	}
+	return false
+}
+
+func isBase64URL(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+const auditHashVersion = "berth-audit-v1"
+
+// auditHash computes e.Hash from e.PrevHash and e's content, as ChainEvent
+// documents; it reads e exactly as it is.
+func auditHash(e *AuditEvent) string {
+	size := 64 + len(auditHashVersion) + len(e.PrevHash) + len(e.Actor) + len(e.ActorID) + len(e.Source) +
+		len(e.Action) + len(e.Target) + len(e.Result) + len(e.Reason) + len(e.RequestID) + len(e.CredentialID) +
+		len(e.Connection) + len(e.Pipeline)
+	keys := make([]string, 0, len(e.Detail))
+	for k, v := range e.Detail {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
+	}
+	slices.Sort(keys)
+
+	b := make([]byte, 0, size)
+	b = appendAuditString(b, auditHashVersion)
+	b = appendAuditString(b, e.PrevHash)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
+	for _, s := range [...]string{e.Actor, e.ActorID, e.Source, string(e.Action), e.Target, string(e.Result),
+		string(e.Reason), e.RequestID, e.CredentialID, e.Connection, e.Pipeline} {
+		b = appendAuditString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = appendAuditString(b, k)
+		b = appendAuditString(b, e.Detail[k])
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func appendAuditString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// AuditChainVisitor receives the stored chain, read in one consistent
+// snapshot: Begin with its anchor (the point the first retained event chains
+// to: the zero AuditLink, or the last event retention deleted) and its head
+// (the last event appended), then Event for every retained event in Seq
+// order, then End. A non-nil error from any of them stops the reading and is
+// returned as it is. AuditVerifier is the visitor that verifies.
+type AuditChainVisitor interface {
+	Begin(anchor, head AuditLink) error
+	Event(e AuditEvent) error
+	End() error
+}
+
+// AuditVerifier verifies a chain as an AuditChainVisitor. Each method returns
+// audit_tampered, with the first Seq that does not verify in Detail "seq",
+// when:
+//   - an event is missing (a gap in Seq after the anchor), or out of order;
+//   - an event's PrevHash is not the Hash of the event before it (or of the
+//     anchor): the event before was replaced, or this one was;
+//   - an event's content does not hash to its Hash: it was edited;
+//   - the last event is not the recorded head: the tail was deleted.
+//
+// A verifier is used once; it is not safe for concurrent use.
+type AuditVerifier struct {
+	anchor, head, last AuditLink
+	n                  int64
+}
+
+// Begin starts verifying a chain that starts after anchor and ends at head.
+func (v *AuditVerifier) Begin(anchor, head AuditLink) error {
+	v.anchor, v.head, v.last, v.n = anchor, head, anchor, 0
+	return nil
+}
+
+// Event verifies the next event.
+func (v *AuditVerifier) Event(e AuditEvent) error {
+	want := v.last.Seq + 1
+	switch {
+	case e.Seq > want:
+		missing := fmt.Sprintf("event %d is", want)
+		if e.Seq-1 > want {
+			missing = fmt.Sprintf("events %d to %d are", want, e.Seq-1)
+		}
+		return tampered(want, "audit %s missing: event %d follows %s", missing, e.Seq, v.describeLast())
+	case e.Seq < want:
+		return tampered(e.Seq, "audit event %d appears after %s: the log is out of order or holds it twice", e.Seq, v.describeLast())
+	case e.PrevHash != v.last.Hash:
+		return tampered(e.Seq, "audit event %d does not chain to %s: it names the previous hash %s, which is %s; that event, or this one, was replaced",
+			e.Seq, v.describeLast(), short(e.PrevHash), short(v.last.Hash))
+	}
+	if h := auditHash(&e); h != e.Hash {
+		return tampered(e.Seq, "audit event %d was edited after it was written: its content hashes to %s, not to its stored hash %s",
+			e.Seq, short(h), short(e.Hash))
+	}
+	v.last = e.Link()
+	v.n++
+	return nil
+}
+
+// End checks that the chain ended at its recorded head.
+func (v *AuditVerifier) End() error {
+	switch {
+	case v.last == v.head:
+		return nil
+	case v.last.Seq < v.head.Seq:
+		missing := fmt.Sprintf("event %d was", v.head.Seq)
+		if v.head.Seq > v.last.Seq+1 {
+			missing = fmt.Sprintf("events %d to %d were", v.last.Seq+1, v.head.Seq)
+		}
+		return tampered(v.last.Seq+1, "the audit log ends at %s, but its head records event %d: %s deleted", v.describeLast(), v.head.Seq, missing)
+	case v.last.Seq > v.head.Seq:
+		return tampered(v.head.Seq+1, "the audit log holds events up to %d, past its recorded head, event %d: the head was rolled back", v.last.Seq, v.head.Seq)
+	}
+	return tampered(v.last.Seq, "audit event %d is not the event the head recorded (hash %s, recorded %s): it was replaced",
+		v.last.Seq, short(v.last.Hash), short(v.head.Hash))
+}
+
+// Events returns how many events verified.
+func (v *AuditVerifier) Events() int64 { return v.n }
+
+// Anchor returns the anchor Begin received.
+func (v *AuditVerifier) Anchor() AuditLink { return v.anchor }
+
+// Head returns the last point that verified.
+func (v *AuditVerifier) Head() AuditLink { return v.last }
+
+func (v *AuditVerifier) describeLast() string {
+	switch {
+	case v.n > 0:
+		return fmt.Sprintf("event %d", v.last.Seq)
+	case v.last.Seq == 0:
+		return "the start of the log"
+	}
+	return fmt.Sprintf("the retention anchor (event %d, pruned)", v.last.Seq)
+}
+
+func tampered(seq int64, format string, args ...any) *Error {
+	return Errorf(CodeAuditTampered, format, args...).
+		WithHint("the log was changed outside berth: events before %d verify; compare metadata.db with a backup (berth audit --after %d --data BACKUP) and keep this copy as evidence", seq, max(seq-2, 0)).
+		WithDetail("seq", seq)
+}
+
+// short abbreviates a hash for messages.
+func short(h string) string {
+	if h == "" {
+		return `""`
+	}
+	return truncate(h, 12)
+}
+
+// VerifyChain verifies events, in Seq order, as the chain from anchor to head;
+// see AuditVerifier.
+func VerifyChain(anchor, head AuditLink, events []AuditEvent) error {
+	var v AuditVerifier
+	_ = v.Begin(anchor, head)
+	for _, e := range events {
+		if err := v.Event(e); err != nil {
+			return err
+		}
+	}
+	return v.End()
+}
+
+// AuditFilter selects audit events. The zero filter selects all of them.
+type AuditFilter struct {
+	// Since (inclusive) and Until (exclusive) bound Time when not zero.
+	Since, Until time.Time
+	// Principal selects events whose Actor or ActorID equals it.
+	Principal string
+	// Repository selects events whose Target equals it; "NS/*" selects every
+	// Target under "NS/".
+	Repository string
+	Action     AuditAction
+	Result     AuditResult
+	// Code selects events whose Reason equals it.
+	Code Code
+	// After and Before, when positive, select Seq > After and Seq < Before:
+	// cursors for paging forward and back.
+	After, Before int64
+	// Limit, when positive, returns at most this many: the first ones, or the
+	// last ones when Last is set. Either way they come in Seq order.
+	Limit int
+	Last  bool
+}
+
+// AuditStore persists the audit log. It decides nothing: chaining is
+// ChainEvent's, verification AuditVerifier's. Events are only appended; the
+// only deletion is retention's, from the oldest end.
+type AuditStore interface {
+	// AppendAuditEvents appends events in the order given, in one
+	// transaction: it reads the head, chains each event after it with
+	// ChainEvent (which assigns Seq, PrevHash and Hash) and moves the head to
+	// the last. On success the chained events are written back into events; on
+	// failure nothing is stored and events is unchanged. Appending none does
+	// nothing.
+	AppendAuditEvents(ctx context.Context, events []AuditEvent) error
+	// FindAuditEvents returns the events f selects, in Seq order, each exactly
+	// as stored (Detail nil when empty). It returns an empty result, not an
+	// error, when none matches.
+	FindAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// AuditChain reads the anchor, the head and every retained event in one
+	// consistent snapshot and passes them to v (see AuditChainVisitor),
+	// returning v's first error as it is.
+	AuditChain(ctx context.Context, v AuditChainVisitor) error
+	// DeleteAuditEventsBefore deletes the oldest events, in Seq order, up to
+	// (not including) the first whose Time is not before t, so that what is
+	// left is an unbroken chain, and makes the last deleted event the anchor.
+	// It returns how many it deleted.
+	DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int, error)
+}

@@ -167,10 +167,12 @@ profile() {
 	perf record -q -e cpu-clock -F 999 -p "$pid" -o "$data" >/dev/null 2>&1 &
 	PERF_PID=$!
 	sleep 0.3
-	local t wall samples
+	local t wall samples cpu0 cpu1
+	cpu0=$(head -n 1 /proc/stat)
 	t=$(now)
 	"$@"
 	wall=$(since "$t")
+	cpu1=$(head -n 1 /proc/stat)
 	kill -INT "$PERF_PID" 2>/dev/null || true
 	wait "$PERF_PID" 2>/dev/null || true
 	PERF_PID=
@@ -179,7 +181,14 @@ profile() {
 		echo
 		echo "### $name: $title"
 		echo
-		awk -v s="$samples" -v w="$wall" 'BEGIN { printf "The server used %.2f CPU-seconds in the %.2f s the run took: %.0f%% of one core (the machine has '"$(nproc)"'; below 100%% it waited for the disk or the client).\n\n", s / 999, w, s / 999 / w * 100 }'
+		awk -v s="$samples" -v w="$wall" 'BEGIN { printf "The server used %.2f CPU-seconds in the %.2f s the run took: %.0f%% of one core (the machine has '"$(nproc)"'; below 100%% it waited for the disk or the client).", s / 999, w, s / 999 / w * 100 }'
+		# The whole machine's busy share (server, clients and kernel) from /proc/stat.
+		awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {
+			n = split(a, x, " "); split(b, y, " ")
+			for (i = 2; i <= n; i++) { d = y[i] - x[i]; tot += d; if (i != 5 && i != 6) busy += d }
+			if (tot > 0) printf " The machine as a whole was busy %.0f%% of the time (all cores, clients included).\n\n", busy / tot * 100
+			else printf "\n\n"
+		}'
 		echo 'By package:'
 		echo
 		echo '```'

@@ -732,10 +732,21 @@ func TestGCConcurrentPush(t *testing.T) {
 	e := newGCEnv(t)
 	const (
 		pushers = 4
-		each    = 50  // pushes per pusher
-		runs    = 200 // collections at most
+		each    = 50 // pushes per pusher
 	)
 	var (
+		// Every few pushes a pusher waits for two more collections, so that
+		// collections and pushes overlap however the scheduler runs them.
+		gcMu             sync.Mutex
+		gcCond           = sync.NewCond(&gcMu)
+		gcRuns           int
+		awaitCollections = func() {
+			gcMu.Lock()
+			for start := gcRuns; gcRuns < start+2; {
+				gcCond.Wait()
+			}
+			gcMu.Unlock()
+		}
 		done            atomic.Bool
 		pushes, refused atomic.Int64
 		mu              sync.Mutex
@@ -799,6 +810,9 @@ func TestGCConcurrentPush(t *testing.T) {
 				mu.Lock()
 				last[p] = m
 				mu.Unlock()
+				if i%5 == 4 {
+					awaitCollections()
+				}
 			}
 		})
 	}
@@ -807,7 +821,7 @@ func TestGCConcurrentPush(t *testing.T) {
 		done.Store(true)
 	}()
 	removed, n := 0, 0
-	for ; n < runs && !done.Load(); n++ {
+	for ; !done.Load(); n++ {
 		now := time.Now()
 		if n%2 == 0 {
 			now = now.Add(time.Hour)
@@ -816,9 +830,12 @@ func TestGCConcurrentPush(t *testing.T) {
 		rep, err := g.Run(e.ctx, now)
 		if err != nil {
 			t.Errorf("GC run %d: %v", n, err)
-			break
 		}
 		removed += len(rep.Blobs)
+		gcMu.Lock()
+		gcRuns++ // even after an error: waiting pushers must go on
+		gcCond.Broadcast()
+		gcMu.Unlock()
 	}
 	wg.Wait()
 	t.Logf("%d manifests pushed, %d pushes refused, %d blobs collected in %d runs", pushes.Load(), refused.Load(), removed, n)

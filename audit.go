@@ -337,6 +337,11 @@ func auditText(s string, n int) string {
 // token than its hint (the prefix and a few characters), or something shaped
 // like a JWT (three base64url segments, the first a JSON object).
 func holdsCredential(s string) bool {
+	// Both prefixes end in '_', and a JWT holds '.': most values hold
+	// neither, and this runs on every field of every event.
+	if strings.IndexByte(s, '_') < 0 && strings.IndexByte(s, '.') < 0 {
+		return false
+	}
 	for _, prefix := range []string{SecretPrefix, RefreshTokenPrefix} {
 		for rest := s; ; {
 			i := strings.Index(rest, prefix)
@@ -400,17 +405,13 @@ const auditHashVersion = "berth-audit-v1"
 // auditHash computes e.Hash from e.PrevHash and e's content, as ChainEvent
 // documents; it reads e exactly as it is.
 func auditHash(e *AuditEvent) string {
-	size := 64 + len(auditHashVersion) + len(e.PrevHash) + len(e.Actor) + len(e.ActorID) + len(e.Source) +
-		len(e.Action) + len(e.Target) + len(e.Result) + len(e.Reason) + len(e.RequestID) + len(e.CredentialID) +
-		len(e.Connection) + len(e.Pipeline)
-	keys := make([]string, 0, len(e.Detail))
-	for k, v := range e.Detail {
-		keys = append(keys, k)
-		size += len(k) + len(v) + 4
-	}
-	slices.Sort(keys)
+	var buf [512]byte
+	sum := sha256.Sum256(appendAuditCanonical(buf[:0], e))
+	return hex.EncodeToString(sum[:])
+}
 
-	b := make([]byte, 0, size)
+// appendAuditCanonical appends the encoding ChainEvent documents.
+func appendAuditCanonical(b []byte, e *AuditEvent) []byte {
 	b = appendAuditString(b, auditHashVersion)
 	b = appendAuditString(b, e.PrevHash)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
@@ -419,18 +420,128 @@ func auditHash(e *AuditEvent) string {
 		string(e.Reason), e.RequestID, e.CredentialID, e.Connection, e.Pipeline} {
 		b = appendAuditString(b, s)
 	}
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
-		b = appendAuditString(b, k)
-		b = appendAuditString(b, e.Detail[k])
+	b = binary.AppendUvarint(b, uint64(len(e.Detail)))
+	switch len(e.Detail) {
+	case 0:
+	case 1:
+		for k, v := range e.Detail {
+			b = appendAuditString(b, k)
+			b = appendAuditString(b, v)
+		}
+	default:
+		keys := make([]string, 0, len(e.Detail))
+		for k := range e.Detail {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			b = appendAuditString(b, k)
+			b = appendAuditString(b, e.Detail[k])
+		}
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return b
 }
 
 func appendAuditString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
+}
+
+// AppendBinary appends e's binary form, which stores may keep: the encoding
+// its Hash is computed over (see ChainEvent) followed by str(Hash). It never
+// fails.
+func (e AuditEvent) AppendBinary(b []byte) ([]byte, error) {
+	b = appendAuditCanonical(b, &e)
+	return appendAuditString(b, e.Hash), nil
+}
+
+// MarshalBinary returns e's binary form; see AppendBinary.
+func (e AuditEvent) MarshalBinary() ([]byte, error) { return e.AppendBinary(nil) }
+
+// UnmarshalBinary reads the binary form AppendBinary writes, exactly: bytes
+// left over, a field cut short or another version is an error. It checks
+// the form only; whether Hash matches is AuditVerifier's to say.
+func (e *AuditEvent) UnmarshalBinary(data []byte) error {
+	d := auditDecoder{b: data}
+	if v := d.str(); v != auditHashVersion {
+		if d.err == nil {
+			d.err = fmt.Errorf("version %q, not %s", truncate(v, 20), auditHashVersion)
+		}
+		return fmt.Errorf("decode audit event: %w", d.err)
+	}
+	var out AuditEvent
+	out.PrevHash = d.str()
+	out.Seq = int64(d.u64())
+	out.Time = time.UnixMicro(int64(d.u64())).UTC()
+	out.Actor, out.ActorID, out.Source = d.str(), d.str(), d.str()
+	out.Action, out.Target, out.Result = AuditAction(d.str()), d.str(), AuditResult(d.str())
+	out.Reason, out.RequestID, out.CredentialID = Code(d.str()), d.str(), d.str()
+	out.Connection, out.Pipeline = d.str(), d.str()
+	if n := d.uvarint(); n > 0 && d.err == nil {
+		if n > uint64(len(d.b)/2) { // each entry takes at least two bytes
+			return fmt.Errorf("decode audit event: %d detail entries in %d bytes", n, len(d.b))
+		}
+		out.Detail = make(map[string]string, n)
+		for range n {
+			k := d.str()
+			out.Detail[k] = d.str()
+		}
+	}
+	out.Hash = d.str()
+	switch {
+	case d.err != nil:
+		return fmt.Errorf("decode audit event: %w", d.err)
+	case len(d.b) > 0:
+		return fmt.Errorf("decode audit event %d: %d bytes left over", out.Seq, len(d.b))
+	}
+	*e = out
+	return nil
+}
+
+// auditDecoder reads the binary form; the first error sticks.
+type auditDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *auditDecoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = fmt.Errorf("malformed length")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *auditDecoder) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.err = fmt.Errorf("a field of %d bytes where %d are left", n, len(d.b))
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *auditDecoder) u64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 8 {
+		d.err = fmt.Errorf("cut short")
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
 }
 
 // AuditChainVisitor receives the stored chain, read in one consistent
@@ -577,6 +688,27 @@ type AuditFilter struct {
 	Last  bool
 }
 
+// Match reports whether f selects e, by every criterion but Limit and Last.
+func (f AuditFilter) Match(e AuditEvent) bool {
+	switch {
+	case !f.Since.IsZero() && e.Time.Before(f.Since),
+		!f.Until.IsZero() && !e.Time.Before(f.Until),
+		f.Principal != "" && e.Actor != f.Principal && e.ActorID != f.Principal,
+		f.Action != "" && e.Action != f.Action,
+		f.Result != "" && e.Result != f.Result,
+		f.Code != "" && e.Reason != f.Code,
+		f.After > 0 && e.Seq <= f.After,
+		f.Before > 0 && e.Seq >= f.Before:
+		return false
+	case f.Repository == "":
+		return true
+	}
+	if ns, ok := strings.CutSuffix(f.Repository, "/*"); ok {
+		return len(e.Target) > len(ns)+1 && e.Target[len(ns)] == '/' && e.Target[:len(ns)] == ns
+	}
+	return e.Target == f.Repository
+}
+
 // AuditStore persists the audit log. It decides nothing: chaining is
 // ChainEvent's, verification AuditVerifier's. Events are only appended; the
 // only deletion is retention's, from the oldest end.
@@ -599,6 +731,8 @@ type AuditStore interface {
 	// DeleteAuditEventsBefore deletes the oldest events, in Seq order, up to
 	// (not including) the first whose Time is not before t, so that what is
 	// left is an unbroken chain, and makes the last deleted event the anchor.
-	// It returns how many it deleted.
+	// A store that keeps each append as one unit may stop earlier: at the
+	// first event of the append that holds that event. It returns how many
+	// it deleted.
 	DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int, error)
 }

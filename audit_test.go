@@ -463,3 +463,94 @@ func TestAuditEventJSON(t *testing.T) {
 		t.Errorf("an event read back from JSON does not verify: %v", err)
 	}
 }
+
+func TestAuditEventBinary(t *testing.T) {
+	full := berth.ChainEvent(berth.AuditLink{Seq: 9, Hash: strings.Repeat("f", 64)}, auditEvent(3))
+	bare := berth.ChainEvent(berth.AuditLink{}, berth.AuditEvent{Time: auditBase, Action: berth.AuditLogDropped})
+	for _, e := range []berth.AuditEvent{full, bare} {
+		b, err := e.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back berth.AuditEvent
+		if err := back.UnmarshalBinary(b); err != nil {
+			t.Fatalf("UnmarshalBinary(MarshalBinary(%d)): %v", e.Seq, err)
+		}
+		if !equalEvents(back, e) || (back.Detail == nil) != (e.Detail == nil) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", back, e)
+		}
+		// Appending extends what is there.
+		prefix := []byte("xyz")
+		if ab, _ := e.AppendBinary(prefix); string(ab[:3]) != "xyz" || string(ab[3:]) != string(b) {
+			t.Error("AppendBinary does not append MarshalBinary's bytes")
+		}
+		// The form is the hashed encoding followed by the hash.
+		sum := sha256.Sum256(b[:len(b)-65])
+		if hex.EncodeToString(sum[:]) != e.Hash {
+			t.Errorf("the binary form of %d is not its hashed encoding followed by str(Hash)", e.Seq)
+		}
+	}
+
+	b, _ := full.MarshalBinary()
+	var e berth.AuditEvent
+	for n := range len(b) {
+		if err := e.UnmarshalBinary(b[:n]); err == nil {
+			t.Fatalf("UnmarshalBinary of the first %d of %d bytes succeeded", n, len(b))
+		}
+	}
+	if err := e.UnmarshalBinary(append(slices.Clone(b), 0)); err == nil {
+		t.Error("UnmarshalBinary with a byte left over succeeded")
+	}
+	other := slices.Clone(b)
+	other[len("berth-audit-v1")] = '2' // the version's last byte
+	if err := e.UnmarshalBinary(other); err == nil {
+		t.Error("UnmarshalBinary of another version succeeded")
+	}
+	if e.Seq != 0 || e.Hash != "" {
+		t.Errorf("a failed UnmarshalBinary changed the event: %+v", e)
+	}
+}
+
+func TestAuditFilterMatch(t *testing.T) {
+	e := berth.ChainEvent(berth.AuditLink{Seq: 41}, auditEvent(0)) // seq 42, ci-web, registry.push team/app, denied role_missing
+	at := e.Time
+	tests := []struct {
+		f    berth.AuditFilter
+		want bool
+	}{
+		{berth.AuditFilter{}, true},
+		{berth.AuditFilter{Since: at}, true},
+		{berth.AuditFilter{Since: at.Add(time.Microsecond)}, false},
+		{berth.AuditFilter{Until: at}, false},
+		{berth.AuditFilter{Until: at.Add(time.Microsecond)}, true},
+		{berth.AuditFilter{Principal: "ci-web"}, true},
+		{berth.AuditFilter{Principal: e.ActorID}, true},
+		{berth.AuditFilter{Principal: "ci"}, false},
+		{berth.AuditFilter{Repository: "team/app"}, true},
+		{berth.AuditFilter{Repository: "team/*"}, true},
+		{berth.AuditFilter{Repository: "team/app/*"}, false},
+		{berth.AuditFilter{Repository: "tea/*"}, false},
+		{berth.AuditFilter{Repository: "team"}, false},
+		{berth.AuditFilter{Action: berth.AuditRegistryPush}, true},
+		{berth.AuditFilter{Action: berth.AuditRegistryPull}, false},
+		{berth.AuditFilter{Result: berth.AuditDenied}, true},
+		{berth.AuditFilter{Result: berth.AuditAllowed}, false},
+		{berth.AuditFilter{Code: berth.CodeRoleMissing}, true},
+		{berth.AuditFilter{Code: berth.CodeSecretExpired}, false},
+		{berth.AuditFilter{After: 41}, true},
+		{berth.AuditFilter{After: 42}, false},
+		{berth.AuditFilter{Before: 43}, true},
+		{berth.AuditFilter{Before: 42}, false},
+		{berth.AuditFilter{Limit: 1, Last: true}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.f.Match(e); got != tt.want {
+			t.Errorf("%+v.Match = %v, want %v", tt.f, got, tt.want)
+		}
+	}
+	under := auditEvent(0)
+	under.Target = "team/app/sub"
+	if !(berth.AuditFilter{Repository: "team/app/*"}).Match(under) || !(berth.AuditFilter{Repository: "team/*"}).Match(under) {
+		t.Error("a namespace filter does not match a repository two levels under it")
+	}
+}

@@ -3,7 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,13 +15,11 @@ import (
 
 var _ berth.AuditStore = (*DB)(nil)
 
-const auditColumns = `seq, time, actor, actor_id, source, action, target, result, reason,
-	request_id, credential_id, connection, pipeline, detail, prev_hash, hash`
-
 // AppendAuditEvents chains events after the head with berth.ChainEvent and
-// stores them, moving the head, in one write transaction: the transaction's
-// IMMEDIATE lock keeps two writers (in this process or another) from chaining
-// after the same head. On success the chained events are copied into events.
+// stores them as one block, moving the head, in one write transaction: its
+// IMMEDIATE lock keeps two writers (in this process or another) from
+// chaining after the same head. On success the chained events are copied
+// into events.
 func (db *DB) AppendAuditEvents(ctx context.Context, events []berth.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
@@ -32,12 +30,27 @@ func (db *DB) AppendAuditEvents(ctx context.Context, events []berth.AuditEvent) 
 		if err != nil {
 			return err
 		}
+		var (
+			block   = make([]byte, 0, 400*len(events))
+			scratch []byte
+			minT    = int64(1<<63 - 1)
+			maxT    = int64(-1 << 63)
+		)
 		for i := range events {
-			chained[i] = berth.ChainEvent(head, events[i])
-			head = chained[i].Link()
+			c := berth.ChainEvent(head, events[i])
+			scratch, _ = c.AppendBinary(scratch[:0])
+			block = binary.AppendUvarint(block, uint64(len(scratch)))
+			block = append(block, scratch...)
+			t := toDB(c.Time)
+			minT, maxT = min(minT, t), max(maxT, t)
+			chained[i] = c
+			head = c.Link()
 		}
-		if err := insertAuditEvents(ctx, tx, chained); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO audit_blocks (first_seq, last_seq, min_time, max_time, last_hash, events)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			chained[0].Seq, head.Seq, minT, maxT, head.Hash, block); err != nil {
+			return fmt.Errorf("append audit events %d to %d: %w", chained[0].Seq, head.Seq, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET head_seq = ?, head_hash = ? WHERE id = 1`,
 			head.Seq, head.Hash); err != nil {
@@ -49,56 +62,6 @@ func (db *DB) AppendAuditEvents(ctx context.Context, events []berth.AuditEvent) 
 		return err
 	}
 	copy(events, chained)
-	return nil
-}
-
-// auditRowsPerInsert is how many events one INSERT statement writes: a
-// statement per event costs more in the driver than SQLite spends storing it.
-const auditRowsPerInsert = 32
-
-// insertAuditEvents stores chained events, auditRowsPerInsert to a statement.
-func insertAuditEvents(ctx context.Context, tx *sql.Tx, events []berth.AuditEvent) error {
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	var (
-		stmt  *sql.Stmt
-		rows  int
-		args  = make([]any, 0, 16*min(len(events), auditRowsPerInsert))
-		first = events[0].Seq
-	)
-	defer func() {
-		if stmt != nil {
-			stmt.Close()
-		}
-	}()
-	for len(events) > 0 {
-		chunk := events[:min(len(events), auditRowsPerInsert)]
-		events = events[len(chunk):]
-		if len(chunk) != rows {
-			if stmt != nil {
-				stmt.Close()
-			}
-			var err error
-			stmt, err = tx.PrepareContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES `+
-				strings.Repeat(row+", ", len(chunk)-1)+row)
-			if err != nil {
-				return fmt.Errorf("append audit events: %w", err)
-			}
-			rows = len(chunk)
-		}
-		args = args[:0]
-		for _, e := range chunk {
-			detail, err := encodeAuditDetail(e.Detail)
-			if err != nil {
-				return fmt.Errorf("append audit event %d: %w", e.Seq, err)
-			}
-			args = append(args, e.Seq, toDB(e.Time), e.Actor, e.ActorID, e.Source, string(e.Action),
-				e.Target, string(e.Result), string(e.Reason), e.RequestID, e.CredentialID, e.Connection, e.Pipeline,
-				detail, e.PrevHash, e.Hash)
-		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("append audit events %d to %d: %w", first, chunk[len(chunk)-1].Seq, err)
-		}
-	}
 	return nil
 }
 
@@ -117,110 +80,112 @@ func readAuditHead(ctx context.Context, q queryer) (anchor, head berth.AuditLink
 	return anchor, head, nil
 }
 
-// encodeAuditDetail returns d as a JSON object with its keys in byte order,
-// or nil (NULL) when d is empty.
-func encodeAuditDetail(d map[string]string) (any, error) {
-	if len(d) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	return string(b), nil
+// auditBlock is one row of audit_blocks.
+type auditBlock struct {
+	firstSeq, lastSeq int64
+	minTime, maxTime  int64
+	lastHash          string
+	events            []byte
 }
 
-type scanner interface{ Scan(dest ...any) error }
+const auditBlockColumns = `first_seq, last_seq, min_time, max_time, last_hash, events`
 
-func scanAuditEvent(s scanner) (berth.AuditEvent, error) {
-	var (
-		e                      berth.AuditEvent
-		t                      int64
-		action, result, reason string
-		detail                 sql.NullString
-	)
-	if err := s.Scan(&e.Seq, &t, &e.Actor, &e.ActorID, &e.Source, &action, &e.Target, &result, &reason,
-		&e.RequestID, &e.CredentialID, &e.Connection, &e.Pipeline, &detail, &e.PrevHash, &e.Hash); err != nil {
-		return e, err
-	}
-	e.Time = fromDB(t)
-	e.Action, e.Result, e.Reason = berth.AuditAction(action), berth.AuditResult(result), berth.Code(reason)
-	if detail.Valid {
-		// A detail that no longer parses was edited by hand: keep the event
-		// (without it) so that verification reports it rather than this.
-		if err := json.Unmarshal([]byte(detail.String), &e.Detail); err != nil || len(e.Detail) == 0 {
-			e.Detail = map[string]string{"": detail.String}
+func scanAuditBlock(rows *sql.Rows) (auditBlock, error) {
+	var b auditBlock
+	err := rows.Scan(&b.firstSeq, &b.lastSeq, &b.minTime, &b.maxTime, &b.lastHash, &b.events)
+	return b, err
+}
+
+// decode calls fn with each event of the block in order. A block that does
+// not decode was changed outside berth: audit_tampered, naming the first Seq
+// it could not read.
+func (b auditBlock) decode(fn func(e berth.AuditEvent) error) error {
+	next := b.firstSeq
+	for rest := b.events; len(rest) > 0; {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return b.unreadable(next, "a length is malformed")
 		}
+		var e berth.AuditEvent
+		if err := e.UnmarshalBinary(rest[k : k+int(n)]); err != nil {
+			return b.unreadable(next, err.Error())
+		}
+		rest = rest[k+int(n):]
+		if err := fn(e); err != nil {
+			return err
+		}
+		next = e.Seq + 1
 	}
-	return e, nil
+	return nil
 }
 
-// FindAuditEvents returns the events f selects, in Seq order.
+func (b auditBlock) unreadable(seq int64, why string) error {
+	return berth.Errorf(berth.CodeAuditTampered, "the audit block from event %d cannot be read at event %d (%s): it was changed outside berth", b.firstSeq, seq, why).
+		WithHint("compare metadata.db with a backup, and keep this copy as evidence").
+		WithDetail("seq", seq)
+}
+
+// FindAuditEvents reads the blocks that may hold what f selects, in Seq
+// order (backwards for f.Last), and keeps the events f.Match selects.
 func (db *DB) FindAuditEvents(ctx context.Context, f berth.AuditFilter) ([]berth.AuditEvent, error) {
 	var (
 		where []string
 		args  []any
 	)
-	add := func(cond string, a ...any) {
-		where = append(where, cond)
-		args = append(args, a...)
-	}
 	if !f.Since.IsZero() {
-		add("time >= ?", toDB(f.Since))
+		where, args = append(where, "max_time >= ?"), append(args, toDB(f.Since))
 	}
 	if !f.Until.IsZero() {
-		add("time < ?", toDB(f.Until))
-	}
-	if f.Principal != "" {
-		add("(actor = ? OR actor_id = ?)", f.Principal, f.Principal)
-	}
-	if ns, ok := strings.CutSuffix(f.Repository, "/*"); ok {
-		// Targets under "ns/": from "ns/" up to "ns0", '0' following '/'.
-		add("target > ? AND target < ?", ns+"/", ns+"0")
-	} else if f.Repository != "" {
-		add("target = ?", f.Repository)
-	}
-	if f.Action != "" {
-		add("action = ?", string(f.Action))
-	}
-	if f.Result != "" {
-		add("result = ?", string(f.Result))
-	}
-	if f.Code != "" {
-		add("reason = ?", string(f.Code))
+		where, args = append(where, "min_time < ?"), append(args, toDB(f.Until))
 	}
 	if f.After > 0 {
-		add("seq > ?", f.After)
+		where, args = append(where, "last_seq > ?"), append(args, f.After)
 	}
 	if f.Before > 0 {
-		add("seq < ?", f.Before)
+		where, args = append(where, "first_seq < ?"), append(args, f.Before)
 	}
-	query := `SELECT ` + auditColumns + ` FROM audit_events`
+	query := `SELECT ` + auditBlockColumns + ` FROM audit_blocks`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	if f.Last {
-		query += " ORDER BY seq DESC"
+		query += " ORDER BY first_seq DESC"
 	} else {
-		query += " ORDER BY seq"
+		query += " ORDER BY first_seq"
 	}
-	if f.Limit > 0 {
-		query += " LIMIT ?"
-		args = append(args, f.Limit)
-	}
-
 	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find audit events: %w", err)
 	}
 	defer rows.Close()
+
 	out := []berth.AuditEvent{}
-	for rows.Next() {
-		e, err := scanAuditEvent(rows)
+	full := func() bool { return f.Limit > 0 && len(out) >= f.Limit }
+	var matched []berth.AuditEvent // of one block, for f.Last
+	for rows.Next() && !full() {
+		b, err := scanAuditBlock(rows)
 		if err != nil {
 			return nil, fmt.Errorf("find audit events: %w", err)
 		}
-		out = append(out, e)
+		matched = matched[:0]
+		err = b.decode(func(e berth.AuditEvent) error {
+			if f.Match(e) {
+				matched = append(matched, e)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if f.Last {
+			slices.Reverse(matched)
+		}
+		for _, e := range matched {
+			if full() {
+				break
+			}
+			out = append(out, e)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find audit events: %w", err)
@@ -231,9 +196,11 @@ func (db *DB) FindAuditEvents(ctx context.Context, f berth.AuditFilter) ([]berth
 	return out, nil
 }
 
-// AuditChain reads the head row and every event in one read transaction: in
+// AuditChain reads the head row and every block in one read transaction: in
 // WAL mode it sees one snapshot, so an append running meanwhile is either
-// wholly in it (events and head) or not at all.
+// wholly in it (block and head) or not at all. Besides passing each event to
+// v, it checks each block's columns against its events: a block whose
+// columns were edited (to hide it from a time range, say) is audit_tampered.
 func (db *DB) AuditChain(ctx context.Context, v berth.AuditChainVisitor) error {
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -247,18 +214,38 @@ func (db *DB) AuditChain(ctx context.Context, v berth.AuditChainVisitor) error {
 	if err := v.Begin(anchor, head); err != nil {
 		return err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events ORDER BY seq`)
+	rows, err := tx.QueryContext(ctx, `SELECT `+auditBlockColumns+` FROM audit_blocks ORDER BY first_seq`)
 	if err != nil {
 		return fmt.Errorf("read audit chain: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		e, err := scanAuditEvent(rows)
+		b, err := scanAuditBlock(rows)
 		if err != nil {
 			return fmt.Errorf("read audit chain: %w", err)
 		}
-		if err := v.Event(e); err != nil {
+		var (
+			first, last berth.AuditEvent
+			n           int
+			minT        = int64(1<<63 - 1)
+			maxT        = int64(-1 << 63)
+		)
+		err = b.decode(func(e berth.AuditEvent) error {
+			if n == 0 {
+				first = e
+			}
+			last, n = e, n+1
+			t := toDB(e.Time)
+			minT, maxT = min(minT, t), max(maxT, t)
+			return v.Event(e)
+		})
+		if err != nil {
 			return err
+		}
+		if n == 0 || first.Seq != b.firstSeq || last.Seq != b.lastSeq || last.Hash != b.lastHash || minT != b.minTime || maxT != b.maxTime {
+			return berth.Errorf(berth.CodeAuditTampered, "the audit block from event %d was edited: its index columns do not match its events", b.firstSeq).
+				WithHint("compare metadata.db with a backup, and keep this copy as evidence").
+				WithDetail("seq", b.firstSeq)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -271,15 +258,16 @@ func (db *DB) AuditChain(ctx context.Context, v berth.AuditChainVisitor) error {
 // that appends wait for the write lock briefly, not for the whole prune.
 const auditDeleteChunk = 10_000
 
-// DeleteAuditEventsBefore deletes the oldest events up to the first whose time
-// is not before t, a chunk per transaction, each moving the anchor to the last
-// event it deleted. It returns audit_tampered, deleting nothing more, when the
-// event that would become the anchor is missing: the chain could not be
-// anchored there.
+// DeleteAuditEventsBefore deletes whole blocks, oldest first, while every
+// event of a block is before t, a chunk per transaction, each moving the
+// anchor to the last event it deleted. A block holding an event not before t
+// is kept whole, with any older events it holds. It returns audit_tampered,
+// deleting nothing more, where the blocks it would delete do not follow each
+// other from the anchor: deleting them would hide the gap.
 func (db *DB) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int, error) {
 	total := 0
 	for {
-		n, more, err := db.deleteAuditChunk(ctx, t)
+		n, more, err := db.deleteAuditChunk(ctx, toDB(t))
 		total += n
 		if err != nil || !more {
 			return total, err
@@ -287,51 +275,54 @@ func (db *DB) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int, er
 	}
 }
 
-func (db *DB) deleteAuditChunk(ctx context.Context, t time.Time) (n int, more bool, err error) {
+func (db *DB) deleteAuditChunk(ctx context.Context, before int64) (n int, more bool, err error) {
 	err = db.inTx(ctx, "delete audit events", func(tx *sql.Tx) error {
-		anchor, head, err := readAuditHead(ctx, tx)
+		anchor, _, err := readAuditHead(ctx, tx)
 		if err != nil {
 			return err
 		}
-		limit := min(head.Seq, anchor.Seq+auditDeleteChunk)
-		// The first kept event, walking the rowid from the anchor: this reads
-		// only what is deleted (NOT INDEXED keeps the time index out of it).
-		var keep sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `
-			SELECT min(seq) FROM audit_events NOT INDEXED
-			WHERE seq > ? AND seq <= ? AND time >= ?`,
-			anchor.Seq, limit, toDB(t)).Scan(&keep); err != nil {
+		rows, err := tx.QueryContext(ctx, `
+			SELECT first_seq, last_seq, max_time, last_hash FROM audit_blocks
+			ORDER BY first_seq LIMIT ?`, auditDeleteChunk+1)
+		if err != nil {
 			return fmt.Errorf("delete audit events: %w", err)
 		}
-		cut := limit
-		if keep.Valid {
-			cut = keep.Int64 - 1
+		defer rows.Close()
+		cut := anchor
+		for rows.Next() {
+			var first, last, maxTime int64
+			var hash string
+			if err := rows.Scan(&first, &last, &maxTime, &hash); err != nil {
+				return fmt.Errorf("delete audit events: %w", err)
+			}
+			if maxTime >= before {
+				break
+			}
+			if first != cut.Seq+1 {
+				return berth.Errorf(berth.CodeAuditTampered, "audit events %d to %d, before the block retention would delete next, are missing: they were deleted outside berth", cut.Seq+1, first-1).
+					WithHint("run berth audit verify, and keep a copy of metadata.db as evidence before pruning").
+					WithDetail("seq", cut.Seq+1)
+			}
+			if cut.Seq-anchor.Seq >= auditDeleteChunk {
+				more = true
+				break
+			}
+			cut = berth.AuditLink{Seq: last, Hash: hash}
 		}
-		if cut <= anchor.Seq {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("delete audit events: %w", err)
+		}
+		rows.Close()
+		if cut == anchor {
 			return nil
 		}
-		var hash string
-		err = tx.QueryRowContext(ctx, `SELECT hash FROM audit_events WHERE seq = ?`, cut).Scan(&hash)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return berth.Errorf(berth.CodeAuditTampered, "audit event %d, where retention would anchor the chain, is missing: it was deleted outside berth", cut).
-				WithHint("run berth audit verify, and keep a copy of metadata.db as evidence before pruning").
-				WithDetail("seq", cut)
-		case err != nil:
+		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_blocks WHERE first_seq <= ?`, cut.Seq); err != nil {
 			return fmt.Errorf("delete audit events: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq <= ?`, cut)
-		if err != nil {
-			return fmt.Errorf("delete audit events: %w", err)
-		}
-		deleted, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("delete audit events: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET anchor_seq = ?, anchor_hash = ? WHERE id = 1`, cut, hash); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET anchor_seq = ?, anchor_hash = ? WHERE id = 1`, cut.Seq, cut.Hash); err != nil {
 			return fmt.Errorf("delete audit events: move anchor: %w", err)
 		}
-		n, more = int(deleted), !keep.Valid && cut < head.Seq
+		n = int(cut.Seq - anchor.Seq)
 		return nil
 	})
 	if err != nil {

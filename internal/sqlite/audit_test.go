@@ -1,9 +1,12 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,27 +16,36 @@ import (
 
 var auditEpoch = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 
-// auditLog opens a store holding n events, one a second from auditEpoch, each
-// a denied push of team/app with a detail.
-func auditLog(t *testing.T, n int) *sqlite.DB {
+func auditEventAt(n int) berth.AuditEvent {
+	return berth.AuditEvent{
+		Time: auditEpoch.Add(time.Duration(n) * time.Second), Actor: "ci-web", Action: berth.AuditRegistryPush,
+		Target: "team/app", Result: berth.AuditDenied, Reason: berth.CodeRoleMissing,
+		Detail: map[string]string{"missing_role": "push", "n": fmt.Sprint(n)},
+	}
+}
+
+// auditLog opens a store holding events appended in batches of the given
+// sizes, one a second from auditEpoch.
+func auditLog(t *testing.T, sizes ...int) *sqlite.DB {
 	t.Helper()
 	db := open(t, filepath.Join(t.TempDir(), "berth.db"))
 	t.Cleanup(func() { db.Close() })
-	appendEvents(t, db, 0, n)
+	n := 0
+	for _, size := range sizes {
+		appendEvents(t, db, n, size)
+		n += size
+	}
 	return db
 }
 
+// appendEvents appends n events from the nth second, in batches of at most
+// 1000.
 func appendEvents(t *testing.T, db *sqlite.DB, from, n int) {
 	t.Helper()
-	const batch = 1000
-	for i := from; i < from+n; i += batch {
+	for i := from; i < from+n; i += 1000 {
 		var events []berth.AuditEvent
-		for j := i; j < min(i+batch, from+n); j++ {
-			events = append(events, berth.AuditEvent{
-				Time: auditEpoch.Add(time.Duration(j) * time.Second), Actor: "ci-web", Action: berth.AuditRegistryPush,
-				Target: "team/app", Result: berth.AuditDenied, Reason: berth.CodeRoleMissing,
-				Detail: map[string]string{"missing_role": "push", "n": fmt.Sprint(j)},
-			})
+		for j := i; j < min(i+1000, from+n); j++ {
+			events = append(events, auditEventAt(j))
 		}
 		if err := db.AppendAuditEvents(t.Context(), events); err != nil {
 			t.Fatal(err)
@@ -57,38 +69,155 @@ func wantBrokenAt(t *testing.T, what string, err error, seq int64) {
 	}
 }
 
+// The block format, as 0005_audit.sql states it, for tampering by hand.
+
+func decodeBlock(t *testing.T, blob []byte) []berth.AuditEvent {
+	t.Helper()
+	var out []berth.AuditEvent
+	for len(blob) > 0 {
+		n, k := binary.Uvarint(blob)
+		var e berth.AuditEvent
+		if err := e.UnmarshalBinary(blob[k : k+int(n)]); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+		blob = blob[k+int(n):]
+	}
+	return out
+}
+
+func encodeBlock(events []berth.AuditEvent) []byte {
+	var blob []byte
+	for _, e := range events {
+		b, _ := e.MarshalBinary()
+		blob = binary.AppendUvarint(blob, uint64(len(b)))
+		blob = append(blob, b...)
+	}
+	return blob
+}
+
+// rewriteBlock replaces the events of the block starting at first by what
+// change makes of them, keeping every stored hash and the block's columns.
+func rewriteBlock(t *testing.T, db *sqlite.DB, first int64, change func([]berth.AuditEvent) []berth.AuditEvent) {
+	t.Helper()
+	raw := rawDB(t, db.Path())
+	var blob []byte
+	if err := raw.QueryRow(`SELECT events FROM audit_blocks WHERE first_seq = ?`, first).Scan(&blob); err != nil {
+		t.Fatal(err)
+	}
+	events := change(decodeBlock(t, blob))
+	if _, err := raw.Exec(`UPDATE audit_blocks SET events = ? WHERE first_seq = ?`, encodeBlock(events), first); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func editEvent(seq int64, f func(e *berth.AuditEvent)) func([]berth.AuditEvent) []berth.AuditEvent {
+	return func(es []berth.AuditEvent) []berth.AuditEvent {
+		for i := range es {
+			if es[i].Seq == seq {
+				f(&es[i])
+			}
+		}
+		return es
+	}
+}
+
+func removeEvent(seq int64) func([]berth.AuditEvent) []berth.AuditEvent {
+	return func(es []berth.AuditEvent) []berth.AuditEvent {
+		return slices.DeleteFunc(es, func(e berth.AuditEvent) bool { return e.Seq == seq })
+	}
+}
+
 // TestAuditTamperDetected changes the file behind the store's back, as
-// someone with access to the data folder could, and expects berth's
-// verification to name the first event that no longer verifies.
+// someone with access to the data folder could, and expects verification to
+// name the first event that no longer verifies. The log holds events 1 to 10
+// in four blocks: 1-3, 4-6, 7-9, 10.
 func TestAuditTamperDetected(t *testing.T) {
 	tests := []struct {
 		name   string
-		tamper string
+		tamper func(t *testing.T, db *sqlite.DB)
 		seq    int64
 	}{
-		{"result edited", `UPDATE audit_events SET result = 'allowed', reason = '' WHERE seq = 4`, 4},
-		{"actor edited", `UPDATE audit_events SET actor = 'someone-else' WHERE seq = 1`, 1},
-		{"time edited", `UPDATE audit_events SET time = time - 3600000000 WHERE seq = 7`, 7},
-		{"detail edited", `UPDATE audit_events SET detail = '{"missing_role":"pull","n":"5"}' WHERE seq = 6`, 6},
-		{"detail cleared", `UPDATE audit_events SET detail = NULL WHERE seq = 2`, 2},
-		{"detail unreadable", `UPDATE audit_events SET detail = 'not json' WHERE seq = 3`, 3},
-		{"middle deleted", `DELETE FROM audit_events WHERE seq = 5`, 5},
-		{"first deleted", `DELETE FROM audit_events WHERE seq = 1`, 1},
-		{"tail deleted", `DELETE FROM audit_events WHERE seq >= 9`, 9},
-		{"last deleted", `DELETE FROM audit_events WHERE seq = 10`, 10},
-		{"everything deleted", `DELETE FROM audit_events`, 1},
-		{"hash replaced", `UPDATE audit_events SET hash = prev_hash WHERE seq = 8`, 8},
-		{"seq renumbered", `UPDATE audit_events SET seq = 20 WHERE seq = 10`, 10},
-		{"anchor moved without deleting", `UPDATE audit_head SET anchor_seq = 3`, 1},
-		{"pruned by hand, anchor hash not moved", `DELETE FROM audit_events WHERE seq <= 3; UPDATE audit_head SET anchor_seq = 3`, 4},
+		{"result edited", func(t *testing.T, db *sqlite.DB) {
+			rewriteBlock(t, db, 4, editEvent(5, func(e *berth.AuditEvent) { e.Result, e.Reason = berth.AuditAllowed, "" }))
+		}, 5},
+		{"actor edited", func(t *testing.T, db *sqlite.DB) {
+			rewriteBlock(t, db, 1, editEvent(1, func(e *berth.AuditEvent) { e.Actor = "someone-else" }))
+		}, 1},
+		{"time edited", func(t *testing.T, db *sqlite.DB) {
+			rewriteBlock(t, db, 7, editEvent(8, func(e *berth.AuditEvent) { e.Time = e.Time.Add(-time.Hour) }))
+		}, 8},
+		{"detail edited", func(t *testing.T, db *sqlite.DB) {
+			rewriteBlock(t, db, 1, editEvent(2, func(e *berth.AuditEvent) { e.Detail["missing_role"] = "pull" }))
+		}, 2},
+		{"detail removed", func(t *testing.T, db *sqlite.DB) {
+			rewriteBlock(t, db, 10, editEvent(10, func(e *berth.AuditEvent) { e.Detail = nil }))
+		}, 10},
+		{"hash replaced", func(t *testing.T, db *sqlite.DB) {
+			rewriteBlock(t, db, 4, editEvent(6, func(e *berth.AuditEvent) { e.Hash = e.PrevHash }))
+		}, 6},
+		{"event removed from a block", func(t *testing.T, db *sqlite.DB) { rewriteBlock(t, db, 4, removeEvent(5)) }, 5},
+		{"first event of a block removed", func(t *testing.T, db *sqlite.DB) { rewriteBlock(t, db, 4, removeEvent(4)) }, 4},
+		{"first event of the log removed", func(t *testing.T, db *sqlite.DB) { rewriteBlock(t, db, 1, removeEvent(1)) }, 1},
+		{"events reordered", func(t *testing.T, db *sqlite.DB) {
+			rewriteBlock(t, db, 7, func(es []berth.AuditEvent) []berth.AuditEvent { es[0], es[1] = es[1], es[0]; return es })
+		}, 7},
+		{"block deleted", func(t *testing.T, db *sqlite.DB) {
+			execRaw(t, db.Path(), `DELETE FROM audit_blocks WHERE first_seq = 4`)
+		}, 4},
+		{"last block deleted", func(t *testing.T, db *sqlite.DB) {
+			execRaw(t, db.Path(), `DELETE FROM audit_blocks WHERE first_seq = 10`)
+		}, 10},
+		{"tail deleted", func(t *testing.T, db *sqlite.DB) {
+			execRaw(t, db.Path(), `DELETE FROM audit_blocks WHERE first_seq >= 7`)
+		}, 7},
+		{"everything deleted", func(t *testing.T, db *sqlite.DB) { execRaw(t, db.Path(), `DELETE FROM audit_blocks`) }, 1},
+		{"last event cut from a block, columns fixed", func(t *testing.T, db *sqlite.DB) {
+			es, err := db.FindAuditEvents(t.Context(), berth.AuditFilter{After: 7, Before: 9})
+			if err != nil || len(es) != 1 {
+				t.Fatalf("find event 8: %v %v", es, err)
+			}
+			rewriteBlock(t, db, 7, removeEvent(9))
+			if _, err := rawDB(t, db.Path()).Exec(`UPDATE audit_blocks SET last_seq = 8, max_time = max_time - 1000000, last_hash = ?
+				WHERE first_seq = 7`, es[0].Hash); err != nil {
+				t.Fatal(err)
+			}
+		}, 9},
+		{"block hidden from a time range", func(t *testing.T, db *sqlite.DB) {
+			execRaw(t, db.Path(), `UPDATE audit_blocks SET max_time = 0 WHERE first_seq = 4`)
+		}, 4},
+		{"block's last seq edited", func(t *testing.T, db *sqlite.DB) {
+			execRaw(t, db.Path(), `UPDATE audit_blocks SET last_seq = 5 WHERE first_seq = 4`)
+		}, 4},
+		{"a byte of text changed", func(t *testing.T, db *sqlite.DB) {
+			raw := rawDB(t, db.Path())
+			var blob []byte
+			if err := raw.QueryRow(`SELECT events FROM audit_blocks WHERE first_seq = 1`).Scan(&blob); err != nil {
+				t.Fatal(err)
+			}
+			i := bytes.Index(blob, []byte("team/app"))
+			blob[i+5] = 'b' // team/bpp, in event 1
+			if _, err := raw.Exec(`UPDATE audit_blocks SET events = ? WHERE first_seq = 1`, blob); err != nil {
+				t.Fatal(err)
+			}
+		}, 1},
+		{"block cut short", func(t *testing.T, db *sqlite.DB) {
+			execRaw(t, db.Path(), `UPDATE audit_blocks SET events = substr(events, 1, 50) WHERE first_seq = 4`)
+		}, 4},
+		{"anchor moved without deleting", func(t *testing.T, db *sqlite.DB) {
+			execRaw(t, db.Path(), `UPDATE audit_head SET anchor_seq = 3`)
+		}, 1},
+		{"pruned by hand, anchor hash not moved", func(t *testing.T, db *sqlite.DB) {
+			execRaw(t, db.Path(), `DELETE FROM audit_blocks WHERE first_seq = 1; UPDATE audit_head SET anchor_seq = 3`)
+		}, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db := auditLog(t, 10)
+			db := auditLog(t, 3, 3, 3, 1)
 			if err := verify(t, db); err != nil {
 				t.Fatalf("before tampering: %v", err)
 			}
-			execRaw(t, db.Path(), tt.tamper)
+			tt.tamper(t, db)
 			wantBrokenAt(t, tt.name, verify(t, db), tt.seq)
 		})
 	}
@@ -103,13 +232,10 @@ func TestAuditRewrittenEventDetected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := events[2]
-	forged.Result, forged.Reason = berth.AuditAllowed, ""
-	forged = berth.ChainEvent(events[1].Link(), forged)
-	if _, err := rawDB(t, db.Path()).Exec(`UPDATE audit_events SET result = ?, reason = ?, hash = ? WHERE seq = 3`,
-		string(forged.Result), string(forged.Reason), forged.Hash); err != nil {
-		t.Fatal(err)
-	}
+	rewriteBlock(t, db, 1, editEvent(3, func(e *berth.AuditEvent) {
+		e.Result, e.Reason = berth.AuditAllowed, ""
+		*e = berth.ChainEvent(events[1].Link(), *e)
+	}))
 	wantBrokenAt(t, "rewritten event", verify(t, db), 4)
 }
 
@@ -129,23 +255,52 @@ func TestAuditHeadRowMissing(t *testing.T) {
 	}
 }
 
-// TestAuditPruneRefusesBrokenAnchor: retention would hide a deleted event by
-// anchoring the chain past it; it refuses where the anchor event is missing.
-func TestAuditPruneRefusesBrokenAnchor(t *testing.T) {
-	db := auditLog(t, 6)
-	execRaw(t, db.Path(), `DELETE FROM audit_events WHERE seq = 3`)
-	_, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(3*time.Second)) // cut at seq 3
+func TestAuditFindRefusesUnreadableBlock(t *testing.T) {
+	db := auditLog(t, 2, 2)
+	execRaw(t, db.Path(), `UPDATE audit_blocks SET events = substr(events, 1, 30) WHERE first_seq = 3`)
+	_, err := db.FindAuditEvents(t.Context(), berth.AuditFilter{})
 	if e := berth.AsError(err); e == nil || e.Code != berth.CodeAuditTampered || e.Detail["seq"] != int64(3) {
-		t.Fatalf("prune up to a deleted event: %v, want audit_tampered at seq 3", err)
+		t.Errorf("find over an unreadable block: %v, want audit_tampered at 3", err)
+	}
+	// A query that does not reach it still answers.
+	if got, err := db.FindAuditEvents(t.Context(), berth.AuditFilter{Before: 3}); err != nil || len(got) != 2 {
+		t.Errorf("find before the block: %d events, %v", len(got), err)
+	}
+}
+
+// TestAuditPruneRefusesGap: retention would hide deleted events by anchoring
+// the chain past them; it refuses to.
+func TestAuditPruneRefusesGap(t *testing.T) {
+	db := auditLog(t, 2, 2, 2)
+	execRaw(t, db.Path(), `DELETE FROM audit_blocks WHERE first_seq = 3`)
+	_, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(time.Hour))
+	if e := berth.AsError(err); e == nil || e.Code != berth.CodeAuditTampered || e.Detail["seq"] != int64(3) {
+		t.Fatalf("prune across a deleted block: %v, want audit_tampered at seq 3", err)
 	}
 	wantBrokenAt(t, "after the refused prune", verify(t, db), 3)
+}
+
+// TestAuditPruneKeepsBlocksWhole: a block holding an event not before t is
+// kept whole.
+func TestAuditPruneKeepsBlocksWhole(t *testing.T) {
+	db := auditLog(t, 2, 3) // seconds 0-1, 2-4
+	n, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(3*time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteAuditEventsBefore = %d, %v; want 2 (the block 3-5 holds an event at 3 s)", n, err)
+	}
+	got, err := db.FindAuditEvents(t.Context(), berth.AuditFilter{})
+	if err != nil || len(got) != 3 || got[0].Seq != 3 {
+		t.Fatalf("kept %d events from %v, %v; want 3-5", len(got), got, err)
+	}
+	if err := verify(t, db); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestAuditPruneInChunks prunes more events than one transaction deletes.
 func TestAuditPruneInChunks(t *testing.T) {
 	const n = 25_003
-	db := auditLog(t, n)
-	// Keep the last three.
+	db := auditLog(t, n) // blocks of 1000, the last of 3
 	deleted, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add((n-3)*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +321,8 @@ func TestAuditPruneInChunks(t *testing.T) {
 func TestAuditSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "berth.db")
 	db := open(t, path)
-	appendEvents(t, db, 0, 4)
+	appendEvents(t, db, 0, 1)
+	appendEvents(t, db, 1, 3)
 	if _, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,9 @@ import (
 //   - a Repository filter "NS/*" matches targets under "NS/" at any depth,
 //     not "NS" itself nor "NSx";
 //   - after DeleteAuditEventsBefore removes every event, the anchor is the
-//     head, and appends continue the chain from it.
+//     head, and appends continue the chain from it;
+//   - the retention tests that expect an exact count append one event at a
+//     time, since a store may delete an append's events only together.
 //
 // Tampering (a row edited or deleted behind the store's back) needs raw
 // access to the engine, so each store tests it in its own package.
@@ -37,6 +39,7 @@ var auditTests = []test{
 	{"DeleteBeforeKeepsChainVerifiable", testAuditDeleteBefore},
 	{"DeleteBeforeStopsAtFirstKept", testAuditDeleteOutOfOrder},
 	{"DeleteEverythingThenAppend", testAuditDeleteAll},
+	{"DeleteBeforeWithinAnAppend", testAuditDeleteWithinAppend},
 	{"ConcurrentAppends", testAuditConcurrent},
 }
 
@@ -353,7 +356,9 @@ func testAuditDeleteBefore(t *testing.T, s berth.MetadataStore) {
 // (recorded by concurrent requests, or across a clock step): retention deletes
 // only the prefix, so that the chain stays unbroken.
 func testAuditDeleteOutOfOrder(t *testing.T, s berth.MetadataStore) {
-	appendAudit(t, s, auditEventN(0), auditEventN(10), auditEventN(50), auditEventN(5), auditEventN(60))
+	for _, n := range []int{0, 10, 50, 5, 60} {
+		appendAudit(t, s, auditEventN(n))
+	}
 	n, err := s.DeleteAuditEventsBefore(ctx(t), at(30))
 	must(t, err)
 	if n != 2 {
@@ -378,6 +383,26 @@ func testAuditDeleteAll(t *testing.T, s berth.MetadataStore) {
 	next := appendAudit(t, s, auditEventN(200))
 	if next[0].Seq != 4 || next[0].PrevHash != written[2].Hash {
 		t.Errorf("append after emptying: seq %d prev %s; want 4 chained to %s", next[0].Seq, next[0].PrevHash, written[2].Hash)
+	}
+	verifyAudit(t, s)
+}
+
+// testAuditDeleteWithinAppend: when t falls inside what one append wrote, a
+// store deletes up to t or stops at the start of that append; either way the
+// chain verifies and no event at or after t is deleted.
+func testAuditDeleteWithinAppend(t *testing.T, s berth.MetadataStore) {
+	appendAudit(t, s, auditEventN(0))
+	appendAudit(t, s, auditEventN(10), auditEventN(20), auditEventN(30))
+	n, err := s.DeleteAuditEventsBefore(ctx(t), at(25))
+	must(t, err)
+	kept := findAudit(t, s, berth.AuditFilter{})
+	switch n {
+	case 1:
+		wantSeqs(t, "kept after stopping at the append", kept, 2, 3, 4)
+	case 3:
+		wantSeqs(t, "kept after deleting up to t", kept, 4)
+	default:
+		t.Errorf("deleted %d; want 1 (up to the append holding at(30)) or 3 (up to at(30) itself)", n)
 	}
 	verifyAudit(t, s)
 }

@@ -1,0 +1,277 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/sqlite"
+)
+
+// The audit commands read the data folder directly, as berth gc does, so they
+// work with the server stopped, and need no credentials but access to the
+// folder; they can move to GET /api/v1/audit later.
+
+// defaultAuditLimit is how many events berth audit shows unless told.
+const defaultAuditLimit = 100
+
+func newAuditCommand(e *env) *cobra.Command {
+	var (
+		f            configFlags
+		since, until string
+		repository   string
+		result, code string
+		principal    string
+		action       string
+		after        int64
+		limit        int
+	)
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Show the audit log: every authentication, access decision and change",
+		Long: `Show the audit log of the data folder: every authentication (success and
+failure), every access decision (allowed or denied) and every change to
+principals, secrets, roles, pipelines and connections, with who, from where,
+on what, the result and its reason code. It never holds a credential.
+
+Without --after it shows the last --limit events (100 unless told; 0 shows
+all) that match, oldest first; with --after SEQ, the first --limit after that
+event. Filters combine:
+  --since, --until    a duration back from now (90m, 12h, 7d) or an RFC 3339 time
+  --principal P       events by principal P (its name or id)
+  --repository R      events on repository R, or under namespace NS/*
+  --result R          allowed or denied
+  --code CODE         denials with this reason code, such as role_missing
+  --action A          one kind of event, such as registry.push or role.assign
+
+berth audit verify checks that no event was edited or deleted.`,
+		Args: argsExactly(0, "berth audit [--since 24h] [--principal P] [--repository R] [--result allowed|denied] [--code CODE]"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			now := time.Now()
+			filter := berth.AuditFilter{Principal: principal, Action: berth.AuditAction(action), After: after, Limit: limit, Last: after == 0}
+			var err error
+			if filter.Since, err = parseAuditTime("since", since, now); err != nil {
+				return err
+			}
+			if filter.Until, err = parseAuditTime("until", until, now); err != nil {
+				return err
+			}
+			if filter.Repository, err = parseAuditRepository(repository); err != nil {
+				return err
+			}
+			if result != "" {
+				if filter.Result, err = berth.ParseAuditResult(result); err != nil {
+					return err
+				}
+			}
+			if filter.Code, err = parseAuditCode(code); err != nil {
+				return err
+			}
+			if limit < 0 {
+				return berth.Errorf(berth.CodeInvalid, "--limit %d is negative", limit).WithHint("--limit 0 shows every matching event")
+			}
+			if limit > 0 {
+				filter.Limit = limit + 1 // one more tells whether the limit cut the answer
+			}
+			return withAuditStore(cmd.Context(), e, f, func(db *sqlite.DB) error {
+				events, err := db.FindAuditEvents(cmd.Context(), filter)
+				if err != nil {
+					return err
+				}
+				if limit > 0 && len(events) > limit {
+					which := "last"
+					if filter.Last {
+						events = events[1:]
+					} else {
+						which, events = "first", events[:limit]
+					}
+					fmt.Fprintf(e.stderr, "Showing the %s %d matching events; --limit 0 shows them all.\n", which, limit)
+				}
+				if e.output == "json" {
+					return e.printJSON(events)
+				}
+				for _, ev := range events {
+					fmt.Fprintln(e.stdout, formatAuditEvent(ev))
+				}
+				return nil
+			})
+		},
+	}
+	f.register(cmd.Flags(), false)
+	fl := cmd.Flags()
+	fl.StringVar(&since, "since", "", "events at or after this: a duration back from now (12h, 7d) or an RFC 3339 time")
+	fl.StringVar(&until, "until", "", "events before this: a duration back from now or an RFC 3339 time")
+	fl.StringVar(&principal, "principal", "", "events by this principal (name or id)")
+	fl.StringVar(&repository, "repository", "", "events on this repository, or under NS/*")
+	fl.StringVar(&result, "result", "", "allowed or denied")
+	fl.StringVar(&code, "code", "", "denials with this reason code, such as role_missing")
+	fl.StringVar(&action, "action", "", "one kind of event, such as registry.push or role.assign")
+	fl.Int64Var(&after, "after", 0, "events after this sequence number, oldest first (for paging)")
+	fl.IntVar(&limit, "limit", defaultAuditLimit, "at most this many events; 0 for all")
+	cmd.AddCommand(newAuditVerifyCommand(e))
+	return cmd
+}
+
+type auditVerifyJSON struct {
+	Verified bool            `json:"verified"`
+	Events   int64           `json:"events"`
+	Anchor   berth.AuditLink `json:"anchor"`
+	Head     berth.AuditLink `json:"head"`
+}
+
+func newAuditVerifyCommand(e *env) *cobra.Command {
+	var f configFlags
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check that no audit event was edited or deleted",
+		Long: `Check the audit log's hash chain: every event must hash to what was recorded
+when it was written and chain to the one before it, and the log must end at
+the head recorded with the last append. An edited, deleted, reordered or
+truncated entry fails with audit_tampered, naming the first event that does
+not verify, and exit status 1. Events that retention deleted are not missing:
+the chain starts after the last of them.`,
+		Args: argsExactly(0, "berth audit verify [--data DIR]"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAuditStore(cmd.Context(), e, f, func(db *sqlite.DB) error {
+				var v berth.AuditVerifier
+				if err := db.AuditChain(cmd.Context(), &v); err != nil {
+					return err
+				}
+				if e.output == "json" {
+					return e.printJSON(auditVerifyJSON{Verified: true, Events: v.Events(), Anchor: v.Anchor(), Head: v.Head()})
+				}
+				switch {
+				case v.Events() == 0 && v.Head().Seq == 0:
+					fmt.Fprintln(e.stdout, "The audit log is empty.")
+				case v.Events() == 0:
+					fmt.Fprintf(e.stdout, "The audit log verifies: retention deleted all %d events, the last with hash %s.\n", v.Head().Seq, v.Head().Hash)
+				default:
+					fmt.Fprintf(e.stdout, "The audit log verifies: %d events, %d to %d; the last has hash %s.\n",
+						v.Events(), v.Anchor().Seq+1, v.Head().Seq, v.Head().Hash)
+					if v.Anchor().Seq > 0 {
+						fmt.Fprintf(e.stdout, "Events 1 to %d were deleted by retention.\n", v.Anchor().Seq)
+					}
+				}
+				return nil
+			})
+		},
+	}
+	f.register(cmd.Flags(), false)
+	return cmd
+}
+
+// metadataFile is the metadata store's file in the data folder, as
+// openStores names it.
+const metadataFile = "metadata.db"
+
+// withAuditStore opens the metadata store of the configured data folder for
+// fn. It refuses a folder without one, rather than creating an empty store
+// that would show an empty log.
+func withAuditStore(ctx context.Context, e *env, f configFlags, fn func(db *sqlite.DB) error) error {
+	cfg, err := loadConfig(f, e.getenv)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(cfg.Data, metadataFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return berth.Errorf(berth.CodeNotFound, "%s holds no berth metadata (%s): it is not the data folder of a berth server", cfg.Data, metadataFile).
+			WithHint("name the folder berth serve uses: --data DIR, or BERTH_DATA")
+	} else if err != nil {
+		return fmt.Errorf("open the data folder: %w", err)
+	}
+	st, err := openStores(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer st.meta.Close()
+	return fn(st.meta)
+}
+
+// parseAuditTime reads --since or --until: an RFC 3339 time, or a positive
+// duration back from now, as ParseLifetime reads it ("90m", "12h", "7d").
+// The empty string is no bound.
+func parseAuditTime(flag, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := berth.ParseLifetime(s, 100*365*24*time.Hour)
+	if err != nil {
+		return time.Time{}, berth.Errorf(berth.CodeInvalid, "--%s %q is neither a duration nor an RFC 3339 time", flag, s).
+			WithHint("--%s 24h, --%s 7d, or --%s 2026-03-14T15:00:00Z", flag, flag, flag)
+	}
+	return now.Add(-d), nil
+}
+
+// parseAuditRepository reads --repository: a repository or a namespace NS/*.
+func parseAuditRepository(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	scope, err := berth.ParseScope(s)
+	if err != nil || scope.Kind() == berth.ScopeRegistry {
+		return "", berth.Errorf(berth.CodeInvalid, "--repository %q is not a repository or a namespace", s).
+			WithHint("--repository team/app, or --repository team/* for every repository under team/")
+	}
+	return s, nil
+}
+
+// parseAuditCode reads --code: one of the reason codes.
+func parseAuditCode(s string) (berth.Code, error) {
+	if s == "" {
+		return "", nil
+	}
+	if c := berth.Code(s); berth.LookupCode(c).Code == c {
+		return c, nil
+	}
+	return "", berth.Errorf(berth.CodeInvalid, "--code %q is not a reason code", s).
+		WithHint("use a code that refusals carry, such as role_missing, secret_expired or token_expired")
+}
+
+// formatAuditEvent writes one event on one line: time, seq, result, action,
+// actor, target, reason, then the rest as key=value, quoted where needed.
+func formatAuditEvent(ev berth.AuditEvent) string {
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s #%d %s %s %s %s %s", ev.Time.UTC().Format("2006-01-02T15:04:05.000Z"), ev.Seq,
+		dash(string(ev.Result)), ev.Action, dash(ev.Actor), dash(ev.Target), dash(string(ev.Reason)))
+	kv := func(k, v string) {
+		if v == "" {
+			return
+		}
+		b.WriteString(" ")
+		b.WriteString(k)
+		b.WriteString("=")
+		if strings.ContainsAny(v, " \"\\=") || strconv.Quote(v) != `"`+v+`"` {
+			v = strconv.Quote(v)
+		}
+		b.WriteString(v)
+	}
+	kv("from", ev.Source)
+	kv("request", ev.RequestID)
+	kv("credential", ev.CredentialID)
+	kv("connection", ev.Connection)
+	kv("pipeline", ev.Pipeline)
+	for _, k := range slices.Sorted(maps.Keys(ev.Detail)) {
+		kv(k, ev.Detail[k])
+	}
+	return b.String()
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -39,7 +40,30 @@ type Config struct {
 	// with the request's context (server.LogHandler adds its request id). It
 	// never receives a secret.
 	Logger *slog.Logger
+	// Audit, when set, receives one event per change, made or refused, and
+	// per refused authentication.
+	Audit berth.AuditRecorder
 }
+
+// auditActions names the audit action of each endpoint that changes something.
+var auditActions = map[string]berth.AuditAction{
+	"POST /api/v1/principals":                       berth.AuditPrincipalCreate,
+	"POST /api/v1/principals/{name}/disable":        berth.AuditPrincipalDisable,
+	"POST /api/v1/principals/{name}/enable":         berth.AuditPrincipalEnable,
+	"DELETE /api/v1/principals/{name}":              berth.AuditPrincipalDelete,
+	"POST /api/v1/principals/{name}/secrets":        berth.AuditSecretAdd,
+	"DELETE /api/v1/principals/{name}/secrets/{id}": berth.AuditSecretRemove,
+	"POST /api/v1/roles":                            berth.AuditRoleAssign,
+	"DELETE /api/v1/roles":                          berth.AuditRoleRevoke,
+}
+
+// auditNote collects, while a change is made, what its audit event records.
+type auditNote struct {
+	target string
+	detail map[string]string
+}
+
+type auditNoteKey struct{}
 
 // handler serves /api/v1/.
 type handler struct {
@@ -94,16 +118,60 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *berth.Caller) e
 
 // handle routes pattern to fn behind authentication.
 func (h *handler) handle(pattern string, fn handlerFunc) {
+	action, audited := auditActions[pattern]
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, err := h.authenticate(r)
-		if err == nil {
-			r = r.WithContext(berth.WithCaller(r.Context(), c))
+		if err != nil {
+			h.auditAuthFailure(r, err)
+		} else {
+			note := &auditNote{}
+			r = r.WithContext(context.WithValue(berth.WithCaller(r.Context(), c), auditNoteKey{}, note))
 			err = fn(w, r, c)
+			if audited {
+				h.audit(r, action, note, err)
+			}
 		}
 		if err != nil {
 			h.writeError(w, r, err)
 		}
 	})
+}
+
+// audit records a change, made (err nil) or refused.
+func (h *handler) audit(r *http.Request, action berth.AuditAction, note *auditNote, err error) {
+	if h.cfg.Audit == nil {
+		return
+	}
+	target := note.target
+	if target == "" {
+		target = r.PathValue("name")
+	}
+	if target == "" {
+		target = r.URL.Query().Get("principal")
+	}
+	e := berth.NewAuditEvent(r.Context(), action, target, err)
+	for k, v := range note.detail {
+		if e.Detail == nil {
+			e.Detail = map[string]string{}
+		}
+		e.Detail[k] = v
+	}
+	h.cfg.Audit.Record(e)
+}
+
+// auditAuthFailure records a refused authentication.
+func (h *handler) auditAuthFailure(r *http.Request, err error) {
+	if h.cfg.Audit == nil {
+		return
+	}
+	a := berth.AuditAuthBearer
+	user, _, basic := r.BasicAuth()
+	if basic {
+		a = berth.AuditAuthBasic
+	}
+	e := berth.NewAuditEvent(r.Context(), a, "", err)
+	e.Actor = berth.AuditClientID(user)
+	h.cfg.Audit.Record(e)
 }
 
 // authenticate returns the caller of r, who must have presented credentials:
@@ -129,8 +197,23 @@ func (h *handler) unknown(_ http.ResponseWriter, r *http.Request, _ *berth.Calle
 func (h *handler) now() time.Time { return h.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 // changed records a change in the server log and makes it count at once.
+//
+// Its attributes also become the change's audit event: "principal" its
+// target, the others its detail.
 func (h *handler) changed(r *http.Request, c *berth.Caller, msg string, attrs ...slog.Attr) {
 	h.cfg.Provider.Invalidate()
+	if note, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
+		for _, a := range attrs {
+			if a.Key == "principal" {
+				note.target = a.Value.String()
+				continue
+			}
+			if note.detail == nil {
+				note.detail = map[string]string{}
+			}
+			note.detail[a.Key] = a.Value.String()
+		}
+	}
 	attrs = append(attrs, slog.String("actor", c.Actor.Name))
 	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, msg, attrs...)
 }

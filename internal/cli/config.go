@@ -26,6 +26,8 @@ type Config struct {
 	Log  LogConfig  `yaml:"log"`
 	GC   GCConfig   `yaml:"gc"`
 	Auth AuthConfig `yaml:"auth"`
+	// Audit keeps the audit log for Retention; 0 keeps it for ever.
+	Audit AuditConfig `yaml:"audit"`
 	// MaxManifestSize bounds a manifest body in bytes.
 	MaxManifestSize int64 `yaml:"max_manifest_size"`
 	// ShutdownTimeout bounds how long requests in flight may finish on stop.
@@ -56,6 +58,11 @@ type AuthConfig struct {
 	MaxSecretLifetime time.Duration `yaml:"max_secret_lifetime"`
 }
 
+// AuditConfig sets how long audit events are kept.
+type AuditConfig struct {
+	Retention time.Duration `yaml:"retention"`
+}
+
 func defaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:5000",
@@ -67,6 +74,7 @@ func defaultConfig() Config {
 			TokenLifetime:     berth.DefaultAccessTokenLifetime,
 			MaxSecretLifetime: berth.DefaultMaxSecretLifetime,
 		},
+		Audit:           AuditConfig{Retention: 90 * 24 * time.Hour},
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -132,6 +140,8 @@ func (c Config) validate() error {
 		return berth.Errorf(berth.CodeInvalid, "gc.interval and gc.grace must not be negative")
 	case c.MaxManifestSize < 4<<20:
 		return berth.Errorf(berth.CodeInvalid, "max_manifest_size %d is below the 4 MiB the distribution spec requires", c.MaxManifestSize)
+	case c.Audit.Retention < 0:
+		return berth.Errorf(berth.CodeInvalid, "audit.retention must not be negative (0 keeps the audit log for ever)")
 	case c.Auth.Service == "":
 		return berth.Errorf(berth.CodeInvalid, "auth.service is empty: it names this registry in tokens")
 	case c.Auth.TokenLifetime < time.Minute || c.Auth.TokenLifetime > 24*time.Hour:

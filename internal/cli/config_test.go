@@ -35,6 +35,7 @@ func TestConfigDefaults(t *testing.T) {
 		Log:             LogConfig{Level: "info", Format: "text"},
 		GC:              GCConfig{Interval: time.Hour, Grace: berth.DefaultGCGrace},
 		Auth:            AuthConfig{Service: "berth", TokenLifetime: 15 * time.Minute, MaxSecretLifetime: 365 * 24 * time.Hour},
+		Audit:           AuditConfig{Retention: 90 * 24 * time.Hour},
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -60,6 +61,8 @@ auth:
   service: registry.example.com
   token_lifetime: 5m
   max_secret_lifetime: 720h
+audit:
+  retention: 48h
 `)
 	want := Config{
 		Addr:            "0.0.0.0:6000",
@@ -68,6 +71,7 @@ auth:
 		Log:             LogConfig{Level: "debug", Format: "json"},
 		GC:              GCConfig{Interval: 15 * time.Minute, Grace: 2 * time.Hour},
 		Auth:            AuthConfig{Service: "registry.example.com", TokenLifetime: 5 * time.Minute, MaxSecretLifetime: 720 * time.Hour},
+		Audit:           AuditConfig{Retention: 48 * time.Hour},
 		MaxManifestSize: 8 << 20,
 		ShutdownTimeout: 5 * time.Second,
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oci"
@@ -150,6 +151,15 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Logger:        logger,
 	}
 	registry.Guard = provider
+	auditLog := audit.New(st.meta, audit.Options{Logger: logger})
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := auditLog.Close(cctx); err != nil {
+			logger.Error("flush the audit log", slog.Any("err", err))
+		}
+	}()
+	registry.Audit = auditLog
 	discovery, err := oauth.NewDiscovery(issuer, keys)
 	if err != nil {
 		return err
@@ -159,7 +169,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		"/v2":           registry,
 		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger},
 		"/api/v1/": api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: time.Now,
-			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger}),
+			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: auditLog}),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 	} {
@@ -178,7 +188,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	var gcRunning sync.WaitGroup
 	defer gcRunning.Wait()
 	defer stopGC()
-	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st.meta, logger) })
+	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st.meta, auditLog, cfg.Audit.Retention, logger) })
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: commitLock, Grace: gcGrace(cfg.GC.Grace)}
 		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, cfg.GC.Interval, logger) })
@@ -187,9 +197,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 }
 
 // runKeyMaintenance picks up keys rotated by berth keys rotate, prunes keys
-// no live token needs, and deletes refresh tokens long expired, until ctx is
-// done.
-func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, meta *sqlite.DB, logger *slog.Logger) {
+// no live token needs, deletes refresh tokens long expired and audit events
+// past their retention, until ctx is done.
+func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, meta *sqlite.DB, auditLog *audit.Writer, retention time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
@@ -207,6 +217,11 @@ func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, meta *sqlite.DB
 		}
 		if _, err := meta.DeleteExpiredRefreshTokens(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 			logger.Error("delete expired refresh tokens", slog.Any("err", err))
+		}
+		if retention > 0 {
+			if _, err := auditLog.Prune(ctx, now.Add(-retention)); err != nil && ctx.Err() == nil {
+				logger.Error("prune the audit log", slog.Any("err", err))
+			}
 		}
 	}
 }

@@ -494,8 +494,12 @@ func (p *Provider) baseURL(r *http.Request) string {
 }
 
 // SourceAddress is the host the request came from, the key of per-address
-// limits. Forwarded headers are not trusted.
+// limits: as the server middleware recorded it, else from RemoteAddr.
+// Forwarded headers are not trusted.
 func SourceAddress(r *http.Request) string {
+	if a := berth.SourceAddress(r.Context()); a != "" {
+		return a
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

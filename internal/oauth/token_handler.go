@@ -45,6 +45,9 @@ const basicRealm = `Basic realm="berth"`
 // response or log line holds a secret, a refresh token or a hash.
 type TokenHandler struct {
 	Provider *Provider
+	// Audit, when set, receives one event per token request: the token issued
+	// and what it grants, or the refusal and its reason.
+	Audit berth.AuditRecorder
 	// Logger receives refusals (Info), issued tokens (Debug) and internal
 	// errors (Error); the Provider's logger, or slog.Default, when nil.
 	Logger *slog.Logger
@@ -96,6 +99,7 @@ func (h *TokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = berth.Errorf(berth.CodeUnsupported, "the token endpoint answers GET (Docker token authentication) and POST (OAuth 2.0), not %s", truncate(r.Method, 20))
 	}
 	if err != nil {
+		h.auditRefused(r, err)
 		h.writeError(w, r, err)
 		return
 	}
@@ -606,6 +610,7 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 // logIssued records an issued token at Debug level: who, how, and what it
 // grants; never a token.
 func (h *TokenHandler) logIssued(r *http.Request, grant string, out issued) {
+	h.auditIssued(r, grant, out)
 	log := h.logger()
 	if !log.Enabled(r.Context(), slog.LevelDebug) {
 		return
@@ -618,6 +623,51 @@ func (h *TokenHandler) logIssued(r *http.Request, grant string, out issued) {
 		slog.String("grant", grant), slog.String("principal", out.caller.Actor.Name),
 		slog.String("credential_id", out.caller.CredentialID), slog.String("scope", strings.Join(scopes, " ")),
 		slog.Bool("refresh_token", !out.refresh.IsZero()))
+}
+
+// auditIssued records an issued token: who, by which grant, asking what and
+// granted what.
+func (h *TokenHandler) auditIssued(r *http.Request, grant string, out issued) {
+	if h.Audit == nil {
+		return
+	}
+	scopes := make([]string, len(out.granted))
+	for i, ra := range out.granted {
+		scopes[i] = ra.String()
+	}
+	target := ""
+	if len(out.granted) > 0 {
+		target = out.granted[0].Name
+	}
+	e := berth.NewAuditEvent(berth.WithCaller(r.Context(), out.caller), berth.AuditAuthToken, target, nil)
+	e.Detail = map[string]string{"grant_type": grant, "granted": strings.Join(scopes, " "), "refresh_token": strconv.FormatBool(!out.refresh.IsZero())}
+	h.Audit.Record(e)
+}
+
+// auditRefused records a refused token request with the client id it
+// claimed, never what looks like a secret.
+func (h *TokenHandler) auditRefused(r *http.Request, err error) {
+	if h.Audit == nil {
+		return
+	}
+	user, _, ok := r.BasicAuth()
+	if !ok && r.PostForm != nil {
+		user = r.PostForm.Get("client_id")
+		if user == "" {
+			user = r.PostForm.Get("username")
+		}
+	}
+	e := berth.NewAuditEvent(r.Context(), berth.AuditAuthToken, "", err)
+	e.Actor = berth.AuditClientID(user)
+	grant := "docker"
+	if r.Method == http.MethodPost && r.PostForm != nil {
+		grant = r.PostForm.Get("grant_type")
+	}
+	if e.Detail == nil {
+		e.Detail = map[string]string{}
+	}
+	e.Detail["grant_type"] = grant
+	h.Audit.Record(e)
 }
 
 func (h *TokenHandler) logger() *slog.Logger {

@@ -29,6 +29,9 @@ type Handler struct {
 	// Guard, when set, authenticates every request and authorizes what it
 	// does; without one the registry is open to anyone (tests, local use).
 	Guard Guard
+	// Audit, when set, receives one event per guarded request: its
+	// authorization decision, or its failed authentication.
+	Audit berth.AuditRecorder
 }
 
 // Guard authenticates /v2/ requests and authorizes each Docker action they need.
@@ -88,10 +91,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	if h.Guard != nil {
 		caller, err := h.Guard.AuthenticateRequest(r)
 		if err != nil {
+			h.auditAuthFailure(r, err)
 			return err
 		}
 		rt.Caller = caller
-		if err := h.authorize(r, rt, caller); err != nil {
+		err = h.authorize(r, rt, caller)
+		h.auditDecision(r, rt, err)
+		if err != nil {
 			return err
 		}
 	}
@@ -133,6 +139,43 @@ func (h *Handler) authorize(r *http.Request, rt route, caller *berth.Caller) err
 		return nil // catalog filters by what the caller may see
 	}
 	return err
+}
+
+// auditDecision records the authorization decision on a guarded request.
+func (h *Handler) auditDecision(r *http.Request, rt route, err error) {
+	if h.Audit == nil {
+		return
+	}
+	typ, name, action := required(r.Method, rt)
+	var a berth.AuditAction
+	switch {
+	case typ == "":
+		a = berth.AuditRegistryVersion
+	case typ == "registry":
+		a, name = berth.AuditRegistryCatalog, ""
+	default:
+		a = berth.AuditRegistryAction(action)
+	}
+	e := berth.NewAuditEvent(r.Context(), a, name, err)
+	c := rt.Caller
+	e.Actor, e.ActorID, e.CredentialID = c.Actor.Name, c.Actor.ID, c.CredentialID
+	h.Audit.Record(e)
+}
+
+// auditAuthFailure records credentials a request presented and the Guard
+// refused, naming the client id claimed (never what looks like a secret).
+func (h *Handler) auditAuthFailure(r *http.Request, err error) {
+	if h.Audit == nil {
+		return
+	}
+	a := berth.AuditAuthBearer
+	user, _, basic := r.BasicAuth()
+	if basic {
+		a = berth.AuditAuthBasic
+	}
+	e := berth.NewAuditEvent(r.Context(), a, "", err)
+	e.Actor = berth.AuditClientID(user)
+	h.Audit.Record(e)
 }
 
 // scopeOf is the Docker scope a request needs, named in 401 challenges; a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -18,7 +19,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if !saneRequestID(id) {
 			id = s.cfg.NewID()
 		}
-		ctx := berth.WithRequestID(r.Context(), id)
+		ctx := berth.WithSourceAddress(berth.WithRequestID(r.Context(), id), sourceHost(r.RemoteAddr))
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
@@ -44,6 +45,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// sourceHost is the host part of a remote address; forwarded headers are not
+// trusted.
+func sourceHost(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	return host
 }
 
 func saneRequestID(id string) bool {

@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+
+	"github.com/berth-dev/berth"
+)
+
+// TestServeAuditsDecisions runs serve, makes one allowed push, one refused
+// login and one management change, stops it (which flushes the audit log),
+// and finds each decision in berth audit, whose chain verifies.
+func TestServeAuditsDecisions(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, dir)
+	blob := []byte("audited layer")
+	d := sha256Digest(blob)
+	if resp, body := s.do(t, "POST", "/v2/team/app/blobs/uploads/?digest="+d, nil, blob); resp.StatusCode != 201 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	clientID, _ := s.admin(t)
+	bad := "Basic " + basicCredentials(clientID, "brt_notthesecret")
+	if resp, _ := s.do(t, "GET", "/v2/team/app/tags/list", map[string]string{"Authorization": bad}, nil); resp.StatusCode != 401 {
+		t.Fatalf("wrong secret: %d", resp.StatusCode)
+	}
+	if resp, body := s.do(t, "POST", "/api/v1/principals", map[string]string{"Content-Type": "application/json"}, []byte(`{"name":"ci-web"}`)); resp.StatusCode != 201 {
+		t.Fatalf("create principal: %d %s", resp.StatusCode, body)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+
+	code, stdout, stderr := runCLI(t, nil, "audit", "--data", dir, "-o", "json")
+	if code != 0 {
+		t.Fatalf("audit: exit %d: %s", code, stderr)
+	}
+	var events []struct {
+		Action string     `json:"action"`
+		Actor  string     `json:"actor"`
+		Target string     `json:"target"`
+		Result string     `json:"result"`
+		Reason berth.Code `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &events); err != nil {
+		t.Fatalf("audit -o json: %v: %s", err, stdout)
+	}
+	want := map[string]bool{
+		"registry.push team/app allowed admin":  false,
+		"auth.basic  denied " + clientID:        false,
+		"principal.create ci-web allowed admin": false,
+	}
+	for _, e := range events {
+		key := e.Action + " " + e.Target + " " + e.Result + " " + e.Actor
+		if _, ok := want[key]; ok {
+			want[key] = true
+		}
+		if e.Action == "auth.basic" && e.Reason != berth.CodeSecretInvalid {
+			t.Errorf("refused login recorded with reason %q, want secret_invalid", e.Reason)
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Errorf("no audit event %q in %s", k, stdout)
+		}
+	}
+	if code, _, stderr := runCLI(t, nil, "audit", "verify", "--data", dir); code != 0 {
+		t.Fatalf("audit verify: exit %d: %s", code, stderr)
+	}
+}
+
+// basicCredentials is the value of Basic credentials after "Basic ".
+func basicCredentials(user, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + secret))
+}

@@ -736,3 +736,47 @@ type AuditStore interface {
 	// it deleted.
 	DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int, error)
 }
+
+// ParseAuditTime reads a time bound of an audit query, given as name (the flag
+// or parameter it came from, for messages): an RFC 3339 time, or a positive
+// duration back from now as ParseLifetime reads it ("90m", "12h", "7d"). The
+// empty string is no bound.
+func ParseAuditTime(name, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := ParseLifetime(s, 100*365*24*time.Hour)
+	if err != nil {
+		return time.Time{}, Errorf(CodeInvalid, "%s %q is neither a duration nor an RFC 3339 time", name, s).
+			WithHint("%s 24h, %s 7d, or %s 2026-03-14T15:00:00Z", name, name, name)
+	}
+	return now.Add(-d), nil
+}
+
+// ParseAuditRepository reads a repository or a namespace NS/* of an audit query.
+func ParseAuditRepository(name, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	scope, err := ParseScope(s)
+	if err != nil || scope.Kind() == ScopeRegistry {
+		return "", Errorf(CodeInvalid, "%s %q is not a repository or a namespace", name, s).
+			WithHint("%s team/app, or %s team/* for every repository under team/", name, name)
+	}
+	return s, nil
+}
+
+// ParseAuditCode reads one of the reason codes for an audit query.
+func ParseAuditCode(name, s string) (Code, error) {
+	if s == "" {
+		return "", nil
+	}
+	if c := Code(s); LookupCode(c).Code == c {
+		return c, nil
+	}
+	return "", Errorf(CodeInvalid, "%s %q is not a reason code", name, s).
+		WithHint("use a code that refusals carry, such as role_missing, secret_expired or token_expired")
+}

@@ -19,6 +19,7 @@ type Store interface {
 	berth.IdentityStore
 	berth.RoleStore
 	berth.RefreshTokenStore
+	berth.AuditStore
 }
 
 // Config holds the API's dependencies.
@@ -105,6 +106,7 @@ func New(cfg Config) http.Handler {
 	h.handle("GET /api/v1/roles", h.listRoles)
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
+	h.handle("GET /api/v1/audit", h.listAudit)
 
 	// Everything else, including a known path with another method, is
 	// answered in the API's envelope rather than the mux's plain text.

@@ -61,13 +61,13 @@ berth audit verify checks that no event was edited or deleted.`,
 			now := time.Now()
 			filter := berth.AuditFilter{Principal: principal, Action: berth.AuditAction(action), After: after, Limit: limit, Last: after == 0}
 			var err error
-			if filter.Since, err = parseAuditTime("since", since, now); err != nil {
+			if filter.Since, err = berth.ParseAuditTime("--since", since, now); err != nil {
 				return err
 			}
-			if filter.Until, err = parseAuditTime("until", until, now); err != nil {
+			if filter.Until, err = berth.ParseAuditTime("--until", until, now); err != nil {
 				return err
 			}
-			if filter.Repository, err = parseAuditRepository(repository); err != nil {
+			if filter.Repository, err = berth.ParseAuditRepository("--repository", repository); err != nil {
 				return err
 			}
 			if result != "" {
@@ -75,7 +75,7 @@ berth audit verify checks that no event was edited or deleted.`,
 					return err
 				}
 			}
-			if filter.Code, err = parseAuditCode(code); err != nil {
+			if filter.Code, err = berth.ParseAuditCode("--code", code); err != nil {
 				return err
 			}
 			if limit < 0 {
@@ -196,49 +196,6 @@ func withAuditStore(ctx context.Context, e *env, f configFlags, fn func(db *sqli
 	}
 	defer st.meta.Close()
 	return fn(st.meta)
-}
-
-// parseAuditTime reads --since or --until: an RFC 3339 time, or a positive
-// duration back from now, as ParseLifetime reads it ("90m", "12h", "7d").
-// The empty string is no bound.
-func parseAuditTime(flag, s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	d, err := berth.ParseLifetime(s, 100*365*24*time.Hour)
-	if err != nil {
-		return time.Time{}, berth.Errorf(berth.CodeInvalid, "--%s %q is neither a duration nor an RFC 3339 time", flag, s).
-			WithHint("--%s 24h, --%s 7d, or --%s 2026-03-14T15:00:00Z", flag, flag, flag)
-	}
-	return now.Add(-d), nil
-}
-
-// parseAuditRepository reads --repository: a repository or a namespace NS/*.
-func parseAuditRepository(s string) (string, error) {
-	if s == "" {
-		return "", nil
-	}
-	scope, err := berth.ParseScope(s)
-	if err != nil || scope.Kind() == berth.ScopeRegistry {
-		return "", berth.Errorf(berth.CodeInvalid, "--repository %q is not a repository or a namespace", s).
-			WithHint("--repository team/app, or --repository team/* for every repository under team/")
-	}
-	return s, nil
-}
-
-// parseAuditCode reads --code: one of the reason codes.
-func parseAuditCode(s string) (berth.Code, error) {
-	if s == "" {
-		return "", nil
-	}
-	if c := berth.Code(s); berth.LookupCode(c).Code == c {
-		return c, nil
-	}
-	return "", berth.Errorf(berth.CodeInvalid, "--code %q is not a reason code", s).
-		WithHint("use a code that refusals carry, such as role_missing, secret_expired or token_expired")
 }
 
 // formatAuditEvent writes one event on one line: time, seq, result, action,

@@ -220,9 +220,9 @@ func TestParseAuditTime(t *testing.T) {
 		"2026-03-01T01:00:00+01:00": time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC),
 	}
 	for in, want := range tests {
-		got, err := parseAuditTime("since", in, now)
+		got, err := berth.ParseAuditTime("--since", in, now)
 		if err != nil || !got.Equal(want) {
-			t.Errorf("parseAuditTime(%q) = %v, %v; want %v", in, got, err, want)
+			t.Errorf("ParseAuditTime(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 }

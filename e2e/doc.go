@@ -1,5 +1,9 @@
 // Package e2e holds end-to-end tests that drive a real berth binary with real
-// OCI clients: skopeo, oras and go-containerregistry, and a kill -9 crash test.
+// OCI clients: skopeo, oras, crane and go-containerregistry, and a kill -9
+// crash test. auth_test.go logs the clients in as a service principal made
+// with the berth CLI, checks the refusals they print and searches the server
+// log for every secret and token used; oidc_test.go checks OpenID discovery
+// and the JWKS against issued tokens.
 //
 // TestMain builds ./cmd/berth once into a temporary directory; each test starts
 // its own server on a free 127.0.0.1 port with a fresh data directory.

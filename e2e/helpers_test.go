@@ -176,7 +176,8 @@ type server struct {
 	t    testing.TB
 	kind string
 	data string
-	addr string // 127.0.0.1:PORT
+	args []string // more arguments of berth serve
+	addr string   // 127.0.0.1:PORT
 	cmd  *exec.Cmd
 	log  *os.File
 	done chan struct{}
@@ -186,8 +187,15 @@ type server struct {
 // data, waits until it is ready and stops it when the test ends.
 func startServer(t testing.TB, data string) *server {
 	t.Helper()
+	return startServerArgs(t, data)
+}
+
+// startServerArgs is startServer with more arguments of berth serve (such as
+// --config FILE); a distribution server ignores them.
+func startServerArgs(t testing.TB, data string, args ...string) *server {
+	t.Helper()
 	needServer(t)
-	s := &server{t: t, kind: serverKnd, data: data}
+	s := &server{t: t, kind: serverKnd, data: data, args: args}
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +244,7 @@ func (s *server) start(addr string) error {
 		cmd = exec.Command("/usr/bin/docker-registry", "serve", cfg)
 		ready = "/v2/"
 	default:
-		cmd = exec.Command(berthBin, "serve", "--addr", addr, "--data", s.data)
+		cmd = exec.Command(berthBin, append([]string{"serve", "--addr", addr, "--data", s.data}, s.args...)...)
 	}
 	fmt.Fprintf(s.log, "=== start %s on %s\n", s.kind, addr)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
@@ -327,6 +335,19 @@ func (s *server) logTail() string {
 	}
 	if len(b) > 8000 {
 		b = b[len(b)-8000:]
+	}
+	return string(b)
+}
+
+// logAll is everything the server wrote to stdout and stderr, every start.
+func (s *server) logAll() string {
+	s.t.Helper()
+	if s.log == nil {
+		s.t.Fatal("the server has no log")
+	}
+	b, err := os.ReadFile(s.log.Name())
+	if err != nil {
+		s.t.Fatal(err)
 	}
 	return string(b)
 }

@@ -312,6 +312,9 @@ func (h *TokenHandler) issue(ctx context.Context, caller *berth.Caller, requeste
 	if err != nil {
 		return issued{}, err
 	}
+	if err := h.refuseNothingGranted(ctx, caller, requested, granted); err != nil {
+		return issued{}, err
+	}
 	token, claims, err := p.IssueAccessToken(caller, granted)
 	if err != nil {
 		return issued{}, err
@@ -323,6 +326,37 @@ func (h *TokenHandler) issue(ctx context.Context, caller *berth.Caller, requeste
 		}
 	}
 	return out, nil
+}
+
+// refuseNothingGranted explains a request of which nothing can be granted.
+// The Docker token spec would issue a token granting nothing, and the client
+// would then meet a bare 403 on its first HEAD request, which has no body to
+// say why; so the refusal comes here, where clients print it: role_missing
+// for the strongest action asked on the first repository (credentials_missing
+// for the anonymous caller). A request granted anything, or asking only for
+// the catalog, is not refused.
+func (h *TokenHandler) refuseNothingGranted(ctx context.Context, caller *berth.Caller, requested, granted []berth.ResourceActions) error {
+	if len(granted) > 0 {
+		return nil
+	}
+	for _, ra := range requested {
+		if ra.Type != "repository" {
+			continue
+		}
+		action := "pull"
+		for _, a := range ra.Actions {
+			switch {
+			case a == "push" || a == "*":
+				action = "push"
+			case a == "delete" && action == "pull":
+				action = "delete"
+			}
+		}
+		if err := h.Provider.Authorize(ctx, caller, ra.Type, ra.Name, action); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkService returns invalid when service is given and is not the
@@ -544,6 +578,8 @@ func errorStatus(err error, code berth.Code) (int, string) {
 		return http.StatusUnauthorized, "invalid_client"
 	case code == berth.CodeRefreshTokenInvalid:
 		return http.StatusBadRequest, "invalid_grant"
+	case code == berth.CodeRoleMissing:
+		return http.StatusForbidden, "invalid_scope"
 	case code == berth.CodeInvalid:
 		return http.StatusBadRequest, "invalid_request"
 	}

@@ -532,21 +532,25 @@ func TestTokenGrantsTheIntersection(t *testing.T) {
 	}
 	wantAccess(t, e.verify(t, o.AccessToken), "repository:team/app:pull")
 
-	// Nothing granted is still a token: /v2/ then says why.
-	o = e.oauthToken(t, e.post(url.Values{"grant_type": {"client_credentials"}, "scope": {"repository:secret/x:pull"}}, c.ClientID, c.Value))
-	if *o.Scope != "" {
-		t.Errorf("scope %q, want none", *o.Scope)
+	// Nothing granted is refused here, where clients print why: a token
+	// granting nothing would meet a bare 403 on a HEAD, which has no body.
+	r := e.post(url.Values{"grant_type": {"client_credentials"}, "scope": {"repository:secret/x:pull,push"}}, c.ClientID, c.Value)
+	b := wantRefusal(t, r, http.StatusForbidden, "invalid_scope", berth.CodeRoleMissing)
+	if !strings.Contains(b.Hint, "--role push --scope secret/x") {
+		t.Errorf("the hint names not the push role on the repository: %q", b.Hint)
 	}
+	// Without a scope, a token is issued (docker login asks for none).
+	o = e.oauthToken(t, e.post(url.Values{"grant_type": {"client_credentials"}}, c.ClientID, c.Value))
 	wantAccess(t, e.verify(t, o.AccessToken))
 }
 
 func TestTokenAnonymous(t *testing.T) {
 	e := newTokenEnv(t)
 	q := scopeQuery("service", audience, "scope", "repository:public/web:pull,push")
-	tok := e.dockerToken(t, e.get(q))
-	claims := e.verify(t, tok.Token)
-	wantAccess(t, claims) // nothing is public yet
-	if claims.Subject != berth.AnonymousName {
+	// Nothing is public yet: the client is told to log in.
+	wantRefusal(t, e.get(q), http.StatusUnauthorized, "invalid_client", berth.CodeCredentialsMissing)
+	tok := e.dockerToken(t, e.get(scopeQuery("service", audience)))
+	if claims := e.verify(t, tok.Token); claims.Subject != berth.AnonymousName {
 		t.Errorf("subject %q", claims.Subject)
 	}
 

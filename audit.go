@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -779,4 +780,18 @@ func ParseAuditCode(name, s string) (Code, error) {
 	}
 	return "", Errorf(CodeInvalid, "%s %q is not a reason code", name, s).
 		WithHint("use a code that refusals carry, such as role_missing, secret_expired or token_expired")
+}
+
+// NewAuthFailureEvent returns the event of credentials r presented that were
+// refused with err: auth.basic or auth.bearer, naming the client id claimed
+// (never what looks like a secret).
+func NewAuthFailureEvent(r *http.Request, err error) AuditEvent {
+	a := AuditAuthBearer
+	user, _, basic := r.BasicAuth()
+	if basic {
+		a = AuditAuthBasic
+	}
+	e := NewAuditEvent(r.Context(), a, "", err)
+	e.Actor = AuditClientID(user)
+	return e
 }

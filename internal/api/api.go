@@ -166,14 +166,7 @@ func (h *handler) auditAuthFailure(r *http.Request, err error) {
 	if h.cfg.Audit == nil {
 		return
 	}
-	a := berth.AuditAuthBearer
-	user, _, basic := r.BasicAuth()
-	if basic {
-		a = berth.AuditAuthBasic
-	}
-	e := berth.NewAuditEvent(r.Context(), a, "", err)
-	e.Actor = berth.AuditClientID(user)
-	h.cfg.Audit.Record(e)
+	h.cfg.Audit.Record(berth.NewAuthFailureEvent(r, err))
 }
 
 // authenticate returns the caller of r, who must have presented credentials:

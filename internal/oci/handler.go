@@ -168,14 +168,7 @@ func (h *Handler) auditAuthFailure(r *http.Request, err error) {
 	if h.Audit == nil {
 		return
 	}
-	a := berth.AuditAuthBearer
-	user, _, basic := r.BasicAuth()
-	if basic {
-		a = berth.AuditAuthBasic
-	}
-	e := berth.NewAuditEvent(r.Context(), a, "", err)
-	e.Actor = berth.AuditClientID(user)
-	h.Audit.Record(e)
+	h.Audit.Record(berth.NewAuthFailureEvent(r, err))
 }
 
 // scopeOf is the Docker scope a request needs, named in 401 challenges; a

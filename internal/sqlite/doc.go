@@ -1,6 +1,7 @@
 // Package sqlite is berth's default metadata store: repositories, blob links,
-// manifests, tags and upload sessions in one SQLite file, through the pure-Go
-// modernc.org/sqlite driver (no cgo).
+// manifests, tags, upload sessions, principals, client secrets, role
+// assignments, refresh tokens and the audit log in one SQLite file, through the
+// pure-Go modernc.org/sqlite driver (no cgo).
 //
 // A DB implements berth.MetadataStore and passes the storetest suite, as every
 // metadata store must. It keeps two connection pools on the same file in WAL

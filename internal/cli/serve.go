@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/server"
@@ -120,7 +121,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		CommitLock:      commitLock,
 		MaxManifestSize: cfg.MaxManifestSize,
 	}
+	mtr := metrics.New(st.meta)
 	srv := server.New(server.Config{
+		Observe:         mtr.ObserveRequest,
 		Addr:            cfg.Addr,
 		Logger:          logger,
 		NewID:           newID,
@@ -159,7 +162,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 			logger.Error("flush the audit log", slog.Any("err", err))
 		}
 	}()
-	registry.Audit = auditLog
+	decisions := mtr.Recorder(auditLog) // counts decisions, then audits them
+	registry.Audit = decisions
 	discovery, err := oauth.NewDiscovery(issuer, keys)
 	if err != nil {
 		return err
@@ -167,11 +171,12 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	for pattern, h := range map[string]http.Handler{
 		"/v2/":          registry,
 		"/v2":           registry,
-		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger},
+		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions},
 		"/api/v1/": api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: time.Now,
-			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: auditLog}),
+			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions}),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
+		"GET /metrics":                      mtr.Protected(provider),
 	} {
 		srv.Handle(pattern, h)
 	}

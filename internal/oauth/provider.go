@@ -433,6 +433,21 @@ func (p *Provider) denial(idx *berth.AccessIndex, c *berth.Caller, typ, name, ac
 	return berth.Errorf(berth.CodeRoleMissing, "%s may not %s %s", c.Actor.Name, action, name)
 }
 
+// AuthorizeRegistry returns nil when caller's roles allow action on the whole
+// registry (role_missing, or credentials_missing for the anonymous caller,
+// otherwise).
+func (p *Provider) AuthorizeRegistry(ctx context.Context, c *berth.Caller, action berth.Action) error {
+	idx, err := p.access(ctx, c)
+	if err != nil {
+		return err
+	}
+	if idx == nil {
+		return berth.Errorf(berth.CodeCredentialsMissing, "%s on the registry needs credentials", action).
+			WithHint("send Basic CLIENT_ID:SECRET or a bearer token of a principal with the catalog role on registry")
+	}
+	return idx.Decide(action, "").Err()
+}
+
 // Listable reports whether caller may see repo in the catalog.
 func (p *Provider) Listable(ctx context.Context, c *berth.Caller, repo string) bool {
 	idx, err := p.access(ctx, c)

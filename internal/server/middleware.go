@@ -38,10 +38,14 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if rec.status >= 500 {
 				level = slog.LevelError
 			}
+			d := time.Since(start)
 			s.cfg.Logger.LogAttrs(ctx, level, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
-				slog.Duration("duration", time.Since(start)))
+				slog.Duration("duration", d))
+			if s.cfg.Observe != nil {
+				s.cfg.Observe(r.Method, r.URL.Path, rec.status, d)
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -20,6 +20,8 @@ type Config struct {
 	Logger          *slog.Logger
 	NewID           func() string
 	ShutdownTimeout time.Duration
+	// Observe, when set, is told of every answered request (metrics).
+	Observe func(method, path string, status int, d time.Duration)
 }
 
 // Server is berth's HTTP server.

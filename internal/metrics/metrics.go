@@ -1,0 +1,193 @@
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/berth-dev/berth"
+)
+
+// Metrics holds berth's collectors in their own registry.
+type Metrics struct {
+	registry  *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	decisions *prometheus.CounterVec
+	tokens    *prometheus.CounterVec
+}
+
+// SecretSource lists principals and their secrets for the expiry gauge.
+type SecretSource interface {
+	FindPrincipals(ctx context.Context, f berth.PrincipalFilter) ([]berth.Principal, error)
+	FindSecrets(ctx context.Context, principalID string) ([]berth.Secret, error)
+}
+
+// New returns the metrics of one server. secrets, when not nil, feeds
+// berth_secret_expiry_timestamp_seconds at scrape time.
+func New(secrets SecretSource) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_http_requests_total",
+			Help: "HTTP requests answered, by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "berth_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "method"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_auth_decisions_total",
+			Help: "Authentication and authorization decisions, by audit action, result and reason code.",
+		}, []string{"action", "result", "reason"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_tokens_issued_total",
+			Help: "Access tokens issued, by grant type.",
+		}, []string{"grant_type"}),
+	}
+	m.registry.MustRegister(m.requests, m.latency, m.decisions, m.tokens,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if secrets != nil {
+		m.registry.MustRegister(&expiryCollector{src: secrets})
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// ObserveRequest counts one answered request. The route is a coarse name of
+// the endpoint (never the repository, which would make a series per name).
+func (m *Metrics) ObserveRequest(method, path string, status int, d time.Duration) {
+	route := Route(path)
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// Route names the endpoint family of a path for metric labels.
+func Route(path string) string {
+	switch {
+	case path == "/v2/" || path == "/v2":
+		return "v2_base"
+	case path == "/v2/_catalog":
+		return "v2_catalog"
+	case strings.HasPrefix(path, "/v2/"):
+		switch {
+		case strings.Contains(path, "/blobs/uploads/") || strings.HasSuffix(path, "/blobs/uploads"):
+			return "v2_upload"
+		case strings.Contains(path, "/manifests/"):
+			return "v2_manifest"
+		case strings.Contains(path, "/blobs/"):
+			return "v2_blob"
+		case strings.HasSuffix(path, "/tags/list"):
+			return "v2_tags"
+		case strings.Contains(path, "/referrers/"):
+			return "v2_referrers"
+		}
+		return "v2_other"
+	case path == "/oauth2/token":
+		return "token"
+	case strings.HasPrefix(path, "/api/v1/"):
+		return "api"
+	case path == "/healthz", path == "/metrics", path == "/oauth2/jwks", path == "/.well-known/openid-configuration":
+		return strings.TrimPrefix(path, "/")
+	}
+	return "other"
+}
+
+// Recorder counts the decisions of audit events before passing them on to
+// next, the audit writer.
+func (m *Metrics) Recorder(next berth.AuditRecorder) berth.AuditRecorder {
+	return recorder{m: m, next: next}
+}
+
+type recorder struct {
+	m    *Metrics
+	next berth.AuditRecorder
+}
+
+func (r recorder) Record(e berth.AuditEvent) {
+	r.m.decisions.WithLabelValues(string(e.Action), string(e.Result), string(e.Reason)).Inc()
+	if e.Action == berth.AuditAuthToken && e.Result == berth.AuditAllowed {
+		r.m.tokens.WithLabelValues(e.Detail["grant_type"]).Inc()
+	}
+	r.next.Record(e)
+}
+
+// expiryCollector reports when each live secret expires, read at scrape time.
+type expiryCollector struct{ src SecretSource }
+
+var expiryDesc = prometheus.NewDesc("berth_secret_expiry_timestamp_seconds",
+	"When each client secret that is not removed expires, as a Unix time.", []string{"principal", "secret_id"}, nil)
+
+func (c *expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- expiryDesc }
+
+func (c *expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	after := ""
+	for {
+		ps, err := c.src.FindPrincipals(ctx, berth.PrincipalFilter{After: after, Limit: 1000})
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(expiryDesc, err)
+			return
+		}
+		for _, p := range ps {
+			secrets, err := c.src.FindSecrets(ctx, p.ID)
+			if err != nil {
+				ch <- prometheus.NewInvalidMetric(expiryDesc, err)
+				return
+			}
+			for _, s := range secrets {
+				if s.Revoked == nil {
+					ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, float64(s.Expires.Unix()), p.Name, s.ID)
+				}
+			}
+		}
+		if len(ps) < 1000 {
+			return
+		}
+		after = ps[len(ps)-1].Name
+	}
+}
+
+// Guard decides who may read the metrics: they name principals and secret ids.
+type Guard interface {
+	AuthenticateRequest(r *http.Request) (*berth.Caller, error)
+	AuthorizeRegistry(ctx context.Context, c *berth.Caller, action berth.Action) error
+}
+
+// Protected serves the metrics to callers whose roles allow listing the whole
+// registry (the catalog or owner role on registry), and answers others 401 or
+// 403 with the reason in a plain-text body, which scrapers log.
+func (m *Metrics) Protected(g Guard) http.Handler {
+	h := m.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := g.AuthenticateRequest(r)
+		if err == nil {
+			err = g.AuthorizeRegistry(r.Context(), c, berth.ActionCatalogList)
+		}
+		if err != nil {
+			e := berth.AsError(err)
+			if e == nil {
+				e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", berth.RequestID(r.Context()))
+			}
+			status := berth.LookupCode(e.Code).Status
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Basic realm="berth metrics"`)
+			}
+			http.Error(w, string(e.Code)+": "+e.Message+"\nTry: "+e.Hint, status)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"go/token"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,6 +125,55 @@ func TestCodesTableEntries(t *testing.T) {
 	}
 }
 
+// TestCodesAreExplained checks what berth explain and docs/errors.md show:
+// every code belongs to a listed group and has concrete causes and fixes.
+func TestCodesAreExplained(t *testing.T) {
+	groups := map[berth.CodeGroup]int{}
+	for _, g := range berth.CodeGroups {
+		groups[g] = 0
+	}
+	for _, info := range berth.Codes {
+		if _, ok := groups[info.Group]; !ok {
+			t.Errorf("%s: group %q is not in CodeGroups", info.Code, info.Group)
+		}
+		groups[info.Group]++
+		if len(info.Causes) == 0 {
+			t.Errorf("%s: no causes", info.Code)
+		}
+		if len(info.Fixes) == 0 {
+			t.Errorf("%s: no fixes", info.Code)
+		}
+		for _, s := range append(append([]string{}, info.Causes...), info.Fixes...) {
+			if strings.TrimSpace(s) == "" || s != strings.TrimSpace(s) || !strings.HasSuffix(s, ".") {
+				t.Errorf("%s: %q is not a sentence", info.Code, s)
+			}
+			if strings.Count(s, "`")%2 != 0 {
+				t.Errorf("%s: %q has an unpaired backquote", info.Code, s)
+			}
+		}
+	}
+	for g, n := range groups {
+		if n == 0 {
+			t.Errorf("group %q holds no code", g)
+		}
+	}
+	// The codes a client meets most often name the command that fixes them.
+	for code, command := range map[berth.Code]string{
+		berth.CodeSecretExpired:         "berth secret add ",
+		berth.CodeSecretRevoked:         "berth secret add ",
+		berth.CodeSecretIDSent:          "berth secret add ",
+		berth.CodePrincipalDisabled:     "berth principal enable ",
+		berth.CodeRoleMissing:           "berth role assign --principal ",
+		berth.CodeCredentialsMissing:    "docker login HOST -u CLIENT_ID --password-stdin",
+		berth.CodePipelineNotAuthorized: "berth connection authorize ",
+		berth.CodePipelineUnknown:       "berth pipeline create ",
+	} {
+		if fixes := strings.Join(berth.LookupCode(code).Fixes, "\n"); !strings.Contains(fixes, command) {
+			t.Errorf("%s: no fix runs %q", code, command)
+		}
+	}
+}
+
 // TestDesignReasonCodes pins the reason codes DESIGN.md promises: codes may be
 // added, never renamed.
 func TestDesignReasonCodes(t *testing.T) {
@@ -145,7 +195,7 @@ func TestDesignReasonCodes(t *testing.T) {
 
 func TestLookupCode(t *testing.T) {
 	for _, info := range berth.Codes {
-		if got := berth.LookupCode(info.Code); got != info {
+		if got := berth.LookupCode(info.Code); !reflect.DeepEqual(got, info) {
 			t.Errorf("LookupCode(%q) = %+v, want %+v", info.Code, got, info)
 		}
 	}
@@ -154,7 +204,7 @@ func TestLookupCode(t *testing.T) {
 		t.Fatalf("LookupCode(internal) = %+v", internal)
 	}
 	for _, c := range []berth.Code{"no_such_code", "", "BLOB_UNKNOWN"} {
-		if got := berth.LookupCode(c); got != internal {
+		if got := berth.LookupCode(c); !reflect.DeepEqual(got, internal) {
 			t.Errorf("LookupCode(%q) = %+v, want the internal entry", c, got)
 		}
 	}

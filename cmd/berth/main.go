@@ -1,11 +1,14 @@
 // Command berth is an OCI registry with its own identity provider, made for CI
-// pipelines. Everything it does lives in internal/cli.
+// pipelines. Everything it does lives in internal/cli. Run under the name
+// docker-credential-berth (a symbolic link), it is docker's credential helper.
 package main
 
 import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/cli"
@@ -13,7 +16,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	var code int
+	if strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe") == "docker-credential-berth" {
+		code = cli.RunCredentialHelper(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	} else {
+		code = cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	}
 	stop()
 	os.Exit(code)
 }

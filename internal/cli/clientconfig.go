@@ -27,11 +27,20 @@ const apiTimeout = 30 * time.Second
 
 // apiClient returns a client of the management API of the server BERTH_URL
 // names, authenticating with BERTH_CLIENT_ID and BERTH_CLIENT_SECRET. When
-// one is missing it returns credentials_missing naming what to set.
+// neither of those two is set, it uses what berth login stored (for BERTH_URL's
+// host, or the latest login when BERTH_URL is unset too). When nothing is
+// found it returns credentials_missing naming what to set.
 func (e *env) apiClient() (*client.Client, error) {
 	base := strings.TrimSpace(e.getenv(envURL))
 	id := strings.TrimSpace(e.getenv(envClientID))
 	secret := strings.TrimSpace(e.getenv(envClientSecret))
+	if id == "" && secret == "" {
+		// The environment wins; without credentials in it, what berth login
+		// stored for BERTH_URL's host (or the latest login) stands in.
+		if c, ok, err := e.storedLoginClient(base); ok || err != nil {
+			return c, err
+		}
+	}
 	var missing []string
 	for _, v := range []struct{ name, value string }{{envURL, base}, {envClientID, id}, {envClientSecret, secret}} {
 		if v.value == "" {
@@ -44,7 +53,7 @@ func (e *env) apiClient() (*client.Client, error) {
 			verb = "is"
 		}
 		return nil, berth.Errorf(berth.CodeCredentialsMissing, "the berth CLI needs a server and credentials, and %s %s not set", joinAnd(missing), verb).
-			WithHint("export %s=http://127.0.0.1:5000 %s=CLIENT_ID %s=SECRET (the first admin's are in DATA/initial-admin.json)",
+			WithHint("export %s=http://127.0.0.1:5000 %s=CLIENT_ID %s=SECRET (the first admin's are in DATA/initial-admin.json), or berth login HOST once",
 				envURL, envClientID, envClientSecret)
 	}
 	u, err := url.Parse(base)

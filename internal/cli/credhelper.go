@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/docker/docker-credential-helpers/credentials"
+	"github.com/spf13/cobra"
+)
+
+// identityTokenUser is the user name that tells docker, crane, skopeo and
+// oras that a helper's Secret is an identity token (an OAuth 2.0 refresh
+// token), which they redeem themselves at the registry's token endpoint with
+// grant_type=refresh_token.
+const identityTokenUser = "<token>"
+
+// RunCredentialHelper runs berth as docker-credential-berth: the docker
+// credential helper protocol
+// (https://github.com/docker/docker-credential-helpers#development), one
+// action in args[0] (get, store, erase, list or version), its input on stdin,
+// its answer on stdout. As the protocol requires, an error is one line on
+// stdout, "credentials not found in native keychain" for a host without a
+// login, and the exit status is 1.
+func RunCredentialHelper(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stdout, "Usage: docker-credential-berth <store|get|erase|list|version>")
+		return 1
+	}
+	switch args[0] {
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "docker-credential-berth (github.com/berth-dev/berth) %s\n", Version)
+		return 0
+	case "--help", "-h":
+		fmt.Fprintln(stdout, "Usage: docker-credential-berth <store|get|erase|list|version>")
+		return 0
+	}
+	h := &credHelper{ctx: ctx, getenv: getenv}
+	if err := credentials.HandleCommand(h, args[0], stdin, stdout); err != nil {
+		fmt.Fprintln(stdout, err)
+		return 1
+	}
+	return 0
+}
+
+// newCredentialHelperCommand is `berth credential-helper ACTION`, the helper
+// under berth's own name.
+func newCredentialHelperCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:    "credential-helper get|store|erase|list",
+		Short:  "Speak the docker credential helper protocol (what docker-credential-berth runs)",
+		Hidden: true,
+		Args:   argsExactly(1, "berth credential-helper get|store|erase|list"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if code := RunCredentialHelper(cmd.Context(), args, cmd.InOrStdin(), e.stdout, e.stderr, e.getenv); code != 0 {
+				return errHelperFailed
+			}
+			return nil
+		},
+	}
+}
+
+// errHelperFailed ends `berth credential-helper` with status 1 once the
+// helper has printed its error, as the protocol wants, on stdout.
+var errHelperFailed = helperFailed{}
+
+type helperFailed struct{}
+
+func (helperFailed) Error() string { return "the credential helper failed" }
+
+// credHelper answers the protocol from the login store.
+type credHelper struct {
+	ctx    context.Context
+	getenv func(string) string
+}
+
+var _ credentials.Helper = (*credHelper)(nil)
+
+// Get returns the stored refresh token of serverURL as an identity token.
+func (h *credHelper) Get(serverURL string) (string, string, error) {
+	l, _, ok, err := findLogin(h.getenv, serverURL)
+	if err != nil {
+		return "", "", err
+	}
+	if !ok || l.RefreshToken == "" {
+		return "", "", credentials.NewErrCredentialsNotFound()
+	}
+	return identityTokenUser, l.RefreshToken, nil
+}
+
+// List returns every host with a login, each with the identity-token user.
+func (h *credHelper) List() (map[string]string, error) {
+	logins, err := loadLogins(h.getenv)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(logins))
+	for host := range logins {
+		out[host] = identityTokenUser
+	}
+	return out, nil
+}
+
+// Delete removes the login of serverURL (docker logout). Erasing a host
+// without a login succeeds: docker logout removes the host's auths entry only
+// after the helper's erase succeeds, so an error would leave a stale
+// credential behind.
+func (h *credHelper) Delete(serverURL string) error {
+	_, err := removeLogin(h.getenv, hostKey(serverURL))
+	return err
+}
+
+// Add is what docker calls after `docker login HOST`. An identity token
+// (user "<token>") is stored as the login's refresh token. A client id and
+// secret are exchanged for a refresh token, as berth login does, and only
+// that token is stored: the secret never reaches the disk.
+func (h *credHelper) Add(c *credentials.Credentials) error {
+	srv, err := parseServer(c.ServerURL)
+	if err != nil {
+		return err
+	}
+	l := storedLogin{URL: srv.url, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	if c.Username == identityTokenUser {
+		l.RefreshToken = c.Secret
+		if old, _, ok, err := findLogin(h.getenv, srv.host); err == nil && ok {
+			l.ClientID, l.TokenURL, l.Service = old.ClientID, old.TokenURL, old.Service
+		}
+		return saveLogin(h.getenv, srv.host, l)
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, loginTimeout)
+	defer cancel()
+	hc := &http.Client{Timeout: loginTimeout}
+	ch, err := discoverChallenge(ctx, hc, srv)
+	if err != nil {
+		return err
+	}
+	tok, err := requestToken(ctx, hc, ch, c.Username, c.Secret, true, nil)
+	if err != nil {
+		return err
+	}
+	if tok.RefreshToken == "" {
+		return fmt.Errorf("%s issued no refresh token; it may not be a berth server", srv.url)
+	}
+	l.ClientID, l.RefreshToken, l.TokenURL, l.Service = c.Username, tok.RefreshToken, ch.realm, ch.service
+	return saveLogin(h.getenv, srv.host, l)
+}

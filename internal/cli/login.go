@@ -1,0 +1,538 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/disk"
+)
+
+// helperName is what `berth login` writes in docker's credHelpers: docker
+// then runs docker-credential-berth.
+const helperName = "berth"
+
+// loginTimeout bounds the requests of one login.
+const loginTimeout = 30 * time.Second
+
+func newLoginCommand(e *env) *cobra.Command {
+	var clientID, connection, idTokenFile string
+	var secretStdin, expose bool
+	var scopes []string
+	const usage = "berth login HOST [--client-id ID --client-secret-stdin] [--expose-token]"
+	cmd := &cobra.Command{
+		Use:   "login HOST",
+		Short: "Log in to a berth registry and let docker, crane, skopeo and oras use it through docker-credential-berth",
+		Long: `login exchanges a client id and secret for a refresh token, stores it in
+$XDG_CONFIG_HOME/berth/logins.json (mode 0600) and registers credHelpers[HOST] = "berth"
+in $DOCKER_CONFIG/config.json, so that every client of docker's configuration asks
+docker-credential-berth and refreshes its access tokens by itself. The secret is read
+from stdin (--client-secret-stdin) or BERTH_CLIENT_SECRET, never from the command line,
+and is not stored. HOST is host[:port] or a URL; plain http is allowed on loopback only.`,
+		Args: argsExactly(1, usage),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if connection != "" || idTokenFile != "" {
+				return berth.Errorf(berth.CodeInvalid, "berth login --connection logs in as a service connection with a CI job's OIDC token, and this berth does not have service connections yet").
+					WithHint("log in with a client secret: berth login %s --client-id ID --client-secret-stdin", args[0])
+			}
+			srv, err := parseServer(args[0])
+			if err != nil {
+				return err
+			}
+			id, secret, err := loginCredentials(e, cmd, clientID, secretStdin)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), loginTimeout)
+			defer cancel()
+			hc := &http.Client{Timeout: loginTimeout}
+			ch, err := discoverChallenge(ctx, hc, srv)
+			if err != nil {
+				return err
+			}
+			if expose {
+				return e.exposeToken(ctx, hc, srv, ch, id, secret, scopes)
+			}
+			if len(scopes) > 0 {
+				return berth.Errorf(berth.CodeInvalid, "--scope applies to --expose-token only; a stored login gets the scope of each request from the client").
+					WithHint("berth login %s --expose-token --scope repository:NAME:pull", srv.host)
+			}
+			tok, err := requestToken(ctx, hc, ch, id, secret, true, nil)
+			if err != nil {
+				return err
+			}
+			if tok.RefreshToken == "" {
+				return berth.Errorf(berth.CodeInvalid, "%s answered offline_token=true without a refresh token; it may not be a berth server", srv.url)
+			}
+			l := storedLogin{
+				URL: srv.url, ClientID: id, RefreshToken: tok.RefreshToken, CreatedAt: time.Now().UTC().Truncate(time.Second),
+				TokenURL: ch.realm, Service: ch.service,
+			}
+			if err := saveLogin(e.getenv, srv.host, l); err != nil {
+				return err
+			}
+			cfgPath, shadow, err := registerHelper(e.getenv, srv.host)
+			if err != nil {
+				return err
+			}
+			storePath, _ := loginsPath(e.getenv)
+			if shadow {
+				fmt.Fprintf(e.stderr, "warning: %s also holds auths[%q], a credential stored by an earlier docker login. "+
+					"docker, crane, skopeo and oras ask the credential helper first (credHelpers wins over auths), so it is no longer used, "+
+					"but it stays on disk: delete that entry from %s\n", cfgPath, srv.host, cfgPath)
+			}
+			if e.output == "json" {
+				return e.printJSON(map[string]any{
+					"host": srv.host, "url": srv.url, "client_id": id, "login_store": storePath,
+					"docker_config": cfgPath, "credential_helper": "docker-credential-" + helperName,
+					"auths_entry_unused": shadow,
+				})
+			}
+			fmt.Fprintf(e.stdout, "Logged in to %s as %s.\n", srv.url, id)
+			fmt.Fprintf(e.stdout, "Stored a refresh token in %s and set credHelpers[%q] = %q in %s.\n", storePath, srv.host, helperName, cfgPath)
+			fmt.Fprintf(e.stdout, "docker, crane, skopeo and oras now run docker-credential-%s (berth under that name) for %s.\n", helperName, srv.host)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&clientID, "client-id", "", "the client id (or principal name) to log in as; default BERTH_CLIENT_ID")
+	f.BoolVar(&secretStdin, "client-secret-stdin", false, "read the client secret from stdin; default BERTH_CLIENT_SECRET")
+	f.BoolVar(&expose, "expose-token", false, `print {"accessToken","loginServer","expiresOn"} instead of storing a login`)
+	f.StringSliceVar(&scopes, "scope", nil, "with --expose-token: a scope for the access token, such as repository:team/app:pull,push (repeatable)")
+	f.StringVar(&connection, "connection", "", "log in as a service connection (needs federation)")
+	f.StringVar(&idTokenFile, "id-token-file", "", "with --connection: the CI job's OIDC ID token")
+	return cmd
+}
+
+func newLogoutCommand(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout HOST",
+		Short: "Remove the login of HOST and its credHelpers entry in the docker configuration",
+		Args:  argsExactly(1, "berth logout HOST"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			host := hostKey(args[0])
+			removed, err := removeLogin(e.getenv, host)
+			if err != nil {
+				return err
+			}
+			cfgPath, unregistered, err := unregisterHelper(e.getenv, host)
+			if err != nil {
+				return err
+			}
+			if !removed && !unregistered {
+				return berth.Errorf(berth.CodeNotFound, "there is no berth login for %s", host).
+					WithHint("berth login %s", host)
+			}
+			if e.output == "json" {
+				return e.printJSON(map[string]any{"host": host, "login_removed": removed, "credential_helper_removed": unregistered})
+			}
+			fmt.Fprintf(e.stdout, "Logged out of %s", host)
+			if unregistered {
+				fmt.Fprintf(e.stdout, "; removed credHelpers[%q] from %s", host, cfgPath)
+			}
+			fmt.Fprintln(e.stdout, ".")
+			return nil
+		},
+	}
+}
+
+// loginCredentials returns the client id and secret of a login: from the flags
+// and stdin, else from BERTH_CLIENT_ID and BERTH_CLIENT_SECRET.
+func loginCredentials(e *env, cmd *cobra.Command, clientID string, secretStdin bool) (string, string, error) {
+	id := strings.TrimSpace(clientID)
+	if id == "" {
+		id = strings.TrimSpace(e.getenv(envClientID))
+	}
+	var secret string
+	if secretStdin {
+		line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", "", fmt.Errorf("read the client secret from stdin: %w", err)
+		}
+		secret = strings.TrimSpace(line)
+	} else {
+		secret = strings.TrimSpace(e.getenv(envClientSecret))
+	}
+	if id == "" || secret == "" {
+		var missing []string
+		if id == "" {
+			missing = append(missing, "a client id (--client-id or "+envClientID+")")
+		}
+		if secret == "" {
+			missing = append(missing, "a client secret (--client-secret-stdin or "+envClientSecret+")")
+		}
+		return "", "", berth.Errorf(berth.CodeCredentialsMissing, "berth login needs %s", joinAnd(missing)).
+			WithHint("berth login HOST --client-id CLIENT_ID --client-secret-stdin < secret-file")
+	}
+	return id, secret, nil
+}
+
+// registryAddr is a registry named on the command line.
+type registryAddr struct {
+	url  string // scheme://host[:port]
+	host string // host[:port], lower case: the key of credHelpers and the login store
+}
+
+// parseServer reads HOST as host[:port] or an http(s) URL. A bare host is
+// reached over https, except on loopback, where a local berth serve speaks
+// plain http; an explicit http URL is refused off loopback, since the client
+// secret would travel unencrypted.
+func parseServer(arg string) (registryAddr, error) {
+	s := strings.TrimSpace(arg)
+	if !strings.Contains(s, "://") {
+		h := s
+		if i := strings.IndexByte(h, '/'); i >= 0 {
+			h = h[:i]
+		}
+		scheme := "https"
+		if u, err := url.Parse("http://" + h); err == nil && loopback(u.Hostname()) {
+			scheme = "http"
+		}
+		s = scheme + "://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/" && strings.TrimRight(u.Path, "/") != "/v2") || u.RawQuery != "" {
+		return registryAddr{}, berth.Errorf(berth.CodeInvalid, "%q is not a registry host[:port] or an http(s) URL of one", arg).
+			WithHint("berth login registry.example.com, or berth login http://127.0.0.1:5000 for a local server")
+	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		return registryAddr{}, berth.Errorf(berth.CodeInvalid, "%s uses plain http to %s, which is not this machine: the client secret and tokens would travel unencrypted", arg, u.Host).
+			WithHint("berth login https://%s", u.Host)
+	}
+	host := strings.ToLower(u.Host)
+	return registryAddr{url: u.Scheme + "://" + host, host: host}, nil
+}
+
+// challenge is the Bearer challenge of a registry's /v2/.
+type challenge struct {
+	realm, service string
+}
+
+// discoverChallenge asks srv's /v2/ for its Bearer challenge, as every
+// docker client does before it asks for a token.
+func discoverChallenge(ctx context.Context, hc *http.Client, srv registryAddr) (challenge, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.url+"/v2/", nil)
+	if err != nil {
+		return challenge{}, fmt.Errorf("GET %s/v2/: %w", srv.url, err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return challenge{}, berth.Errorf(berth.CodeInvalid, "cannot reach %s: %v", srv.url, err).
+			WithHint("berth doctor %s", srv.host)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	ch, ok := parseBearerChallenge(resp.Header.Values("WWW-Authenticate"))
+	if resp.StatusCode != http.StatusUnauthorized || !ok || ch.realm == "" {
+		return challenge{}, berth.Errorf(berth.CodeInvalid, "%s/v2/ answered %s without a Bearer challenge; it is not a berth registry, or not at this address", srv.url, resp.Status).
+			WithHint("berth doctor %s", srv.host)
+	}
+	ru, err := url.Parse(ch.realm)
+	if err != nil || (ru.Scheme != "https" && !(ru.Scheme == "http" && loopback(ru.Hostname()))) {
+		return challenge{}, berth.Errorf(berth.CodeInvalid, "%s names the token endpoint %q, which is not https (or http on loopback); berth does not send a secret there", srv.url, ch.realm).
+			WithHint("set the server's public URL to https://%s", srv.host)
+	}
+	return ch, nil
+}
+
+// parseBearerChallenge reads realm and service from a WWW-Authenticate
+// Bearer challenge (RFC 6750 section 3); quoted values hold no quotes in
+// berth's challenge, so a simple parser is enough.
+func parseBearerChallenge(values []string) (challenge, bool) {
+	for _, v := range values {
+		scheme, params, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			continue
+		}
+		var ch challenge
+		for params != "" {
+			var kv string
+			params = strings.TrimLeft(params, " ,")
+			key, rest, ok := strings.Cut(params, "=")
+			if !ok {
+				break
+			}
+			if strings.HasPrefix(rest, `"`) {
+				end := strings.IndexByte(rest[1:], '"')
+				if end < 0 {
+					break
+				}
+				kv, params = rest[1:1+end], rest[2+end:]
+			} else {
+				kv, params, _ = strings.Cut(rest, ",")
+			}
+			switch strings.ToLower(strings.TrimSpace(key)) {
+			case "realm":
+				ch.realm = kv
+			case "service":
+				ch.service = kv
+			}
+		}
+		return ch, true
+	}
+	return challenge{}, false
+}
+
+// tokenAnswer is the Docker token response of /oauth2/token.
+type tokenAnswer struct {
+	Token        string `json:"token"`
+	AccessToken  string `json:"access_token"`
+	ExpiresIn    int    `json:"expires_in"`
+	IssuedAt     string `json:"issued_at"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (t tokenAnswer) access() string {
+	if t.AccessToken != "" {
+		return t.AccessToken
+	}
+	return t.Token
+}
+
+// expires returns when the access token expires, counted from issued_at (or
+// now, when the answer has none).
+func (t tokenAnswer) expires() time.Time {
+	at, err := time.Parse(time.RFC3339, t.IssuedAt)
+	if err != nil {
+		at = time.Now()
+	}
+	return at.Add(time.Duration(t.ExpiresIn) * time.Second).UTC()
+}
+
+// requestToken asks the token endpoint of ch for a token with Basic client
+// credentials (Docker token authentication, GET), with a refresh token when
+// offline is set. A refusal is the server's own *berth.Error.
+func requestToken(ctx context.Context, hc *http.Client, ch challenge, id, secret string, offline bool, scopes []string) (tokenAnswer, error) {
+	q := url.Values{}
+	if ch.service != "" {
+		q.Set("service", ch.service)
+	}
+	q.Set("client_id", "berth-cli")
+	if offline {
+		q.Set("offline_token", "true")
+	}
+	for _, s := range scopes {
+		q.Add("scope", s)
+	}
+	sep := "?"
+	if strings.Contains(ch.realm, "?") {
+		sep = "&"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ch.realm+sep+q.Encode(), nil)
+	if err != nil {
+		return tokenAnswer{}, fmt.Errorf("token request: %w", err)
+	}
+	req.SetBasicAuth(id, secret)
+	return doToken(hc, req)
+}
+
+// refreshAccessToken redeems a stored login's refresh token for an access
+// token (RFC 6749 section 6), as docker's clients do with an identity token.
+func refreshAccessToken(ctx context.Context, hc *http.Client, l storedLogin, scopes []string) (tokenAnswer, error) {
+	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {l.RefreshToken}, "client_id": {"berth-cli"}}
+	if l.Service != "" {
+		f.Set("service", l.Service)
+	}
+	if len(scopes) > 0 {
+		f.Set("scope", strings.Join(scopes, " "))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.tokenEndpoint(), strings.NewReader(f.Encode()))
+	if err != nil {
+		return tokenAnswer{}, fmt.Errorf("token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return doToken(hc, req)
+}
+
+// doToken sends a token request and decodes the answer, or the server's
+// refusal into its *berth.Error.
+func doToken(hc *http.Client, req *http.Request) (tokenAnswer, error) {
+	endpoint := req.URL.Scheme + "://" + req.URL.Host + req.URL.Path
+	resp, err := hc.Do(req)
+	if err != nil {
+		return tokenAnswer{}, berth.Errorf(berth.CodeInvalid, "cannot reach the token endpoint %s: %v", endpoint, errors.Unwrap(err)).
+			WithHint("berth doctor %s", req.URL.Host)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return tokenAnswer{}, fmt.Errorf("read the answer of %s: %w", endpoint, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb struct {
+			Description string     `json:"error_description"`
+			Reason      berth.Code `json:"reason"`
+			Hint        string     `json:"hint"`
+			RequestID   string     `json:"request_id"`
+		}
+		if json.Unmarshal(b, &eb) == nil && eb.Reason != "" {
+			e := &berth.Error{Code: eb.Reason, Message: eb.Description, Hint: eb.Hint}
+			if eb.RequestID != "" {
+				e.WithDetail("request_id", eb.RequestID)
+			}
+			return tokenAnswer{}, e
+		}
+		return tokenAnswer{}, berth.Errorf(berth.CodeInvalid, "the token endpoint %s answered %s without a berth error; it may not be a berth server", endpoint, resp.Status)
+	}
+	var t tokenAnswer
+	if err := json.Unmarshal(b, &t); err != nil || t.access() == "" {
+		return tokenAnswer{}, berth.Errorf(berth.CodeInvalid, "the token endpoint %s answered 200 without a token; it may not be a berth server", endpoint)
+	}
+	return t, nil
+}
+
+// exposeToken prints an access token for tools that take one, in the shape
+// other registries' CLIs print it, and stores nothing.
+func (e *env) exposeToken(ctx context.Context, hc *http.Client, srv registryAddr, ch challenge, id, secret string, scopes []string) error {
+	tok, err := requestToken(ctx, hc, ch, id, secret, false, scopes)
+	if err != nil {
+		return err
+	}
+	return e.printJSON(map[string]string{
+		"accessToken": tok.access(),
+		"loginServer": srv.host,
+		"expiresOn":   tok.expires().Format(time.RFC3339),
+	})
+}
+
+// dockerConfigPath returns $DOCKER_CONFIG/config.json, else
+// $HOME/.docker/config.json.
+func dockerConfigPath(getenv func(string) string) (string, error) {
+	if dir := getenv("DOCKER_CONFIG"); dir != "" {
+		return filepath.Join(dir, "config.json"), nil
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".docker", "config.json"), nil
+	}
+	return "", berth.Errorf(berth.CodeInvalid, "neither DOCKER_CONFIG nor HOME is set, so berth cannot find the docker configuration").
+		WithHint("export DOCKER_CONFIG=$HOME/.docker")
+}
+
+// registerHelper sets credHelpers[host] = "berth" in the docker
+// configuration and reports whether an auths[host] entry is also there.
+func registerHelper(getenv func(string) string, host string) (path string, shadow bool, err error) {
+	path, err = editDockerConfig(getenv, func(cfg map[string]json.RawMessage) (bool, error) {
+		var auths map[string]json.RawMessage
+		if raw, ok := cfg["auths"]; ok && json.Unmarshal(raw, &auths) == nil {
+			_, shadow = auths[host]
+		}
+		helpers := map[string]json.RawMessage{}
+		if raw, ok := cfg["credHelpers"]; ok && string(raw) != "null" {
+			if err := json.Unmarshal(raw, &helpers); err != nil {
+				return false, fmt.Errorf("credHelpers is not an object: %w", err)
+			}
+		}
+		if string(helpers[host]) == `"`+helperName+`"` {
+			return false, nil
+		}
+		helpers[host] = json.RawMessage(`"` + helperName + `"`)
+		raw, err := marshalDocker(helpers, "")
+		if err != nil {
+			return false, err
+		}
+		cfg["credHelpers"] = raw
+		return true, nil
+	})
+	return path, shadow, err
+}
+
+// unregisterHelper removes credHelpers[host] when it names berth.
+func unregisterHelper(getenv func(string) string, host string) (path string, removed bool, err error) {
+	path, err = editDockerConfig(getenv, func(cfg map[string]json.RawMessage) (bool, error) {
+		helpers := map[string]json.RawMessage{}
+		if raw, ok := cfg["credHelpers"]; !ok || json.Unmarshal(raw, &helpers) != nil {
+			return false, nil
+		}
+		if string(helpers[host]) != `"`+helperName+`"` {
+			return false, nil
+		}
+		delete(helpers, host)
+		raw, err := marshalDocker(helpers, "")
+		if err != nil {
+			return false, err
+		}
+		cfg["credHelpers"] = raw
+		removed = true
+		return true, nil
+	})
+	return path, removed, err
+}
+
+// editDockerConfig reads the docker configuration (an absent file is {}),
+// lets edit change it, and writes it back atomically when edit reports a
+// change. Every key edit does not touch keeps its value; the file is written
+// as docker writes it (tab-indented, keys sorted), through a symbolic link
+// when it is one.
+func editDockerConfig(getenv func(string) string, edit func(map[string]json.RawMessage) (bool, error)) (string, error) {
+	path, err := dockerConfigPath(getenv)
+	if err != nil {
+		return "", err
+	}
+	target := path
+	if t, err := filepath.EvalSymlinks(path); err == nil {
+		target = t
+	}
+	cfg := map[string]json.RawMessage{}
+	b, err := os.ReadFile(target)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return path, fmt.Errorf("read the docker configuration: %w", err)
+	case len(strings.TrimSpace(string(b))) > 0:
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			return path, berth.Errorf(berth.CodeInvalid, "%s is not valid JSON: %v", path, err).
+				WithHint("fix or remove %s, then run the command again", path)
+		}
+	}
+	changed, err := edit(cfg)
+	if err != nil {
+		return path, berth.Errorf(berth.CodeInvalid, "%s: %v", path, err)
+	}
+	if !changed {
+		return path, nil
+	}
+	out, err := marshalDocker(cfg, "\t")
+	if err != nil {
+		return path, fmt.Errorf("encode the docker configuration: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return path, fmt.Errorf("create the docker configuration folder: %w", err)
+	}
+	if err := disk.WriteFileAtomic(target, out); err != nil {
+		return path, err
+	}
+	return path, nil
+}
+
+// marshalDocker encodes v as docker does, without escaping <, > and &, so
+// that values such as "<token>" keep their bytes.
+func marshalDocker(v any, indent string) (json.RawMessage, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	s := b.String()
+	if indent == "" {
+		s = strings.TrimSuffix(s, "\n")
+	}
+	return json.RawMessage(s), nil
+}

@@ -46,7 +46,7 @@ and is not stored. HOST is host[:port] or a URL; plain http is allowed on loopba
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if connection != "" || idTokenFile != "" {
 				return berth.Errorf(berth.CodeInvalid, "berth login --connection logs in as a service connection with a CI job's OIDC token, and this berth does not have service connections yet").
-					WithHint("log in with a client secret: berth login %s --client-id ID --client-secret-stdin", args[0])
+					WithHint("berth login %s --client-id CLIENT_ID --client-secret-stdin", args[0])
 			}
 			srv, err := parseServer(args[0])
 			if err != nil {

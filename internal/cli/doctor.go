@@ -478,8 +478,7 @@ func (d *doctor) checkChallenge() {
 // may also be a URL.
 func (d *doctor) dockerEntry() (string, doctorDockerAuth, bool) {
 	for k, a := range d.docker.Auths {
-		h := k
-		if hostKey(h) == d.hostKey {
+		if hostKey(k) == d.hostKey {
 			return k, a, true
 		}
 	}
@@ -499,12 +498,20 @@ func (d *doctor) checkCredential() {
 	hasAuth = hasAuth && auth.hasCredential()
 
 	id, secret := strings.TrimSpace(d.e.getenv(envClientID)), strings.TrimSpace(d.e.getenv(envClientSecret))
-	envApplies := id != "" && secret != ""
-	if u, err := url.Parse(strings.TrimSpace(d.e.getenv(envURL))); envApplies && err == nil && u.Host != "" && u.Host != d.hostKey {
-		envApplies = false // BERTH_URL names another server
+	// The environment counts for this host unless BERTH_URL names another.
+	envHere := true
+	if base := strings.TrimSpace(d.e.getenv(envURL)); base != "" && hostKey(base) != d.hostKey {
+		envHere = false
 	}
 	switch {
-	case envApplies:
+	case envHere && (id == "") != (secret == ""):
+		set, unset := envClientID, envClientSecret
+		if id == "" {
+			set, unset = envClientSecret, envClientID
+		}
+		status, hint = doctorStatusFail, fmt.Sprintf("export %s as well, or unset %s to use the stored berth login", unset, set)
+		facts = append(facts, fmt.Sprintf("%s is set and %s is not, so the berth CLI refuses to run", set, unset))
+	case envHere && id != "":
 		d.cred = &doctorCredential{source: "environment", clientID: id, secret: secret}
 		facts = append(facts, fmt.Sprintf("the berth CLI uses the environment (%s=%s)", envClientID, id))
 	case hasLogin && login.RefreshToken != "":
@@ -534,6 +541,8 @@ func (d *doctor) checkCredential() {
 		}
 	case d.docker.CredsStore != "":
 		facts = append(facts, fmt.Sprintf("docker uses its credential store %s, which doctor cannot check", d.docker.CredsStore))
+	default:
+		facts = append(facts, fmt.Sprintf("docker has no credential for %s (berth login %s gives it one)", d.hostKey, d.hostKey))
 	}
 	if helper != "" && hasAuth && status == doctorStatusOK {
 		status, hint = doctorStatusWarn, fmt.Sprintf("remove auths[%q] from %s (docker logout %s, then berth login %s)", authKey, d.dockerAt, d.hostKey, d.hostKey)

@@ -304,6 +304,16 @@ func TestDoctorTLS(t *testing.T) {
 	}
 }
 
+func TestDoctorCredentialHalfEnvironment(t *testing.T) {
+	for _, vars := range []map[string]string{{envClientID: "ci"}, {envClientSecret: "brt_x"}} {
+		d := &doctor{e: &env{getenv: mapEnv(vars)}, hostKey: "127.0.0.1:5000", logins: map[string]storedLogin{}}
+		d.checkCredential()
+		if len(d.checks) != 1 || d.checks[0].Status != doctorStatusFail || d.checks[0].Hint == "" {
+			t.Errorf("%v: %+v", vars, d.checks)
+		}
+	}
+}
+
 func TestDoctorClockCheck(t *testing.T) {
 	local := time.Date(2026, 11, 25, 12, 0, 0, 400e6, time.UTC)
 	for _, tc := range []struct {

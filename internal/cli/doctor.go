@@ -107,8 +107,8 @@ func (a doctorDockerAuth) basic() (user, password string, ok bool) {
 	return a.Username, a.Password, a.Password != ""
 }
 
-// doctorCredential is what doctor authenticates with: a client id and secret, or a
-// refresh token.
+// doctorCredential is what doctor authenticates with: a client id and
+// secret, or a refresh token.
 type doctorCredential struct {
 	source       string // for the report: "environment", "berth login", …
 	clientID     string
@@ -533,9 +533,13 @@ func (d *doctor) checkCredential() {
 	case hasAuth:
 		facts = append(facts, fmt.Sprintf("docker uses auths[%q] in %s", authKey, d.dockerAt))
 		if d.cred == nil {
-			if auth.IdentityToken != "" {
+			user, pass, ok := auth.basic()
+			switch {
+			case auth.IdentityToken != "":
 				d.cred = &doctorCredential{source: "docker auths", refreshToken: auth.IdentityToken}
-			} else if user, pass, ok := auth.basic(); ok {
+			case ok && user == "<token>": // the credential helper protocol's identity token
+				d.cred = &doctorCredential{source: "docker auths", refreshToken: pass}
+			case ok:
 				d.cred = &doctorCredential{source: "docker auths", clientID: user, secret: pass}
 			}
 		}

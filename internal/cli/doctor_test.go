@@ -222,6 +222,23 @@ func TestDoctorStoredLogin(t *testing.T) {
 	}
 }
 
+// TestDoctorDockerAuths checks a credential docker login stored in auths,
+// with no berth login and no environment.
+func TestDoctorDockerAuths(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	id, secret := s.admin(t)
+	u, _ := url.Parse(s.url)
+	env := doctorEnv(t, nil)
+	auth := base64.StdEncoding.EncodeToString([]byte(id + ":" + secret))
+	writeDoctorJSON(t, filepath.Join(env["DOCKER_CONFIG"], "config.json"), map[string]any{"auths": map[string]any{"http://" + u.Host: map[string]string{"auth": auth}}})
+
+	code, rep := runDoctor(t, env, u.Host, "--repository", "team/app")
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:ok", "token:ok", "expiry:ok", "access:ok", "clock:ok")
+}
+
 func TestDoctorUnreachable(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -144,5 +144,6 @@ func (h *credHelper) Add(c *credentials.Credentials) error {
 		return fmt.Errorf("%s issued no refresh token; it may not be a berth server", srv.url)
 	}
 	l.ClientID, l.RefreshToken, l.TokenURL, l.Service = c.Username, tok.RefreshToken, ch.realm, ch.service
+	l.ExpiresAt = tok.refreshExpiry(time.Now())
 	return saveLogin(h.getenv, srv.host, l)
 }

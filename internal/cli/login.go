@@ -79,7 +79,7 @@ and is not stored. HOST is host[:port] or a URL; plain http is allowed on loopba
 			}
 			l := storedLogin{
 				URL: srv.url, ClientID: id, RefreshToken: tok.RefreshToken, CreatedAt: time.Now().UTC().Truncate(time.Second),
-				TokenURL: ch.realm, Service: ch.service,
+				TokenURL: ch.realm, Service: ch.service, ExpiresAt: tok.refreshExpiry(time.Now()),
 			}
 			if err := saveLogin(e.getenv, srv.host, l); err != nil {
 				return err
@@ -294,6 +294,18 @@ type tokenAnswer struct {
 	ExpiresIn    int    `json:"expires_in"`
 	IssuedAt     string `json:"issued_at"`
 	RefreshToken string `json:"refresh_token"`
+	// RefreshTokenExpiresIn is the refresh token's lifetime in seconds.
+	RefreshTokenExpiresIn int `json:"refresh_token_expires_in"`
+}
+
+// refreshExpiry is when the refresh token expires, or nil when the server
+// did not say.
+func (t tokenAnswer) refreshExpiry(now time.Time) *time.Time {
+	if t.RefreshTokenExpiresIn <= 0 {
+		return nil
+	}
+	at := now.Add(time.Duration(t.RefreshTokenExpiresIn) * time.Second).UTC().Truncate(time.Second)
+	return &at
 }
 
 func (t tokenAnswer) access() string {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker-credential-helpers/client"
 	"github.com/docker/docker-credential-helpers/credentials"
@@ -136,6 +137,9 @@ func TestLoginCredentialHelperEndToEnd(t *testing.T) {
 	l, ok := logins[host]
 	if !ok || l.RefreshToken == "" || l.URL != s.url || l.ClientID != id || l.CreatedAt.IsZero() {
 		t.Fatalf("stored login for %s: %+v (all: %v)", host, l, logins)
+	}
+	if l.ExpiresAt == nil || l.ExpiresAt.Sub(l.CreatedAt) < 29*24*time.Hour || l.ExpiresAt.Sub(l.CreatedAt) > 31*24*time.Hour {
+		t.Errorf("stored login expires at %v, want about 30 days after %v", l.ExpiresAt, l.CreatedAt)
 	}
 
 	// The docker configuration keeps every other key, and gains the helper.

@@ -331,16 +331,16 @@ func (p *Provider) IssueAccessToken(c *berth.Caller, granted []berth.ResourceAct
 	return token, claims, nil
 }
 
-// IssueRefreshToken issues a refresh token bound to the caller's credential;
-// it expires no later than the secret it came from.
-func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (berth.RefreshTokenValue, error) {
+// IssueRefreshToken issues a refresh token bound to the caller's credential
+// and returns it with its expiry, no later than the secret it came from.
+func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (berth.RefreshTokenValue, time.Time, error) {
 	if c.Anonymous() {
-		return berth.RefreshTokenValue{}, berth.Errorf(berth.CodeCredentialsMissing, "a refresh token needs client credentials").
+		return berth.RefreshTokenValue{}, time.Time{}, berth.Errorf(berth.CodeCredentialsMissing, "a refresh token needs client credentials").
 			WithHint("send the client id and secret with Basic authentication")
 	}
 	st, err := p.state(ctx, c.Actor.ID)
 	if err != nil {
-		return berth.RefreshTokenValue{}, err
+		return berth.RefreshTokenValue{}, time.Time{}, err
 	}
 	var notAfter time.Time
 	for _, s := range st.secrets {
@@ -348,8 +348,8 @@ func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (bert
 			notAfter = s.Expires
 		}
 	}
-	v, _, err := p.Refresh.Issue(ctx, c.Actor.ID, c.CredentialID, p.Now(), notAfter)
-	return v, err
+	v, t, err := p.Refresh.Issue(ctx, c.Actor.ID, c.CredentialID, p.Now(), notAfter)
+	return v, t.Expires, err
 }
 
 // Authorize returns nil when caller may do the Docker action ("pull", "push",

@@ -61,6 +61,9 @@ type dockerTokenResponse struct {
 	ExpiresIn    int    `json:"expires_in"`
 	IssuedAt     string `json:"issued_at"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// RefreshTokenExpiresIn is the refresh token's lifetime in seconds, so a
+	// client can warn before its login runs out.
+	RefreshTokenExpiresIn int `json:"refresh_token_expires_in,omitempty"`
 }
 
 // oauthTokenResponse is the RFC 6749 section 5.1 response, with Docker's
@@ -72,6 +75,8 @@ type oauthTokenResponse struct {
 	Scope        string `json:"scope"`
 	IssuedAt     string `json:"issued_at"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// RefreshTokenExpiresIn is the refresh token's lifetime in seconds.
+	RefreshTokenExpiresIn int `json:"refresh_token_expires_in,omitempty"`
 }
 
 // issued is what one successful token request produced.
@@ -81,6 +86,16 @@ type issued struct {
 	claims  berth.AccessClaims
 	granted []berth.ResourceActions
 	refresh berth.RefreshTokenValue
+	// refreshExpires is when refresh expires; zero without one.
+	refreshExpires time.Time
+}
+
+// refreshExpiresIn is the refresh token's remaining lifetime in seconds, or 0.
+func (o issued) refreshExpiresIn() int {
+	if o.refresh.IsZero() {
+		return 0
+	}
+	return int(o.refreshExpires.Sub(o.claims.IssuedAt) / time.Second)
 }
 
 func (h *TokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +167,7 @@ func (h *TokenHandler) serveDocker(r *http.Request) (any, error) {
 		AccessToken:  out.token,
 		ExpiresIn:    expiresIn(out.claims),
 		IssuedAt:     out.claims.IssuedAt.UTC().Format(time.RFC3339),
-		RefreshToken: out.refresh.Reveal(),
+		RefreshToken: out.refresh.Reveal(), RefreshTokenExpiresIn: out.refreshExpiresIn(),
 	}, nil
 }
 
@@ -239,7 +254,7 @@ func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
 		ExpiresIn:    expiresIn(out.claims),
 		Scope:        strings.Join(scopes, " "),
 		IssuedAt:     out.claims.IssuedAt.UTC().Format(time.RFC3339),
-		RefreshToken: out.refresh.Reveal(),
+		RefreshToken: out.refresh.Reveal(), RefreshTokenExpiresIn: out.refreshExpiresIn(),
 	}, nil
 }
 
@@ -321,7 +336,7 @@ func (h *TokenHandler) issue(ctx context.Context, caller *berth.Caller, requeste
 	}
 	out := issued{caller: caller, token: token, claims: claims, granted: granted}
 	if offline {
-		if out.refresh, err = p.IssueRefreshToken(ctx, caller); err != nil {
+		if out.refresh, out.refreshExpires, err = p.IssueRefreshToken(ctx, caller); err != nil {
 			return issued{}, err
 		}
 	}

@@ -418,6 +418,8 @@ type dockerToken struct {
 	ExpiresIn    int    `json:"expires_in"`
 	IssuedAt     string `json:"issued_at"`
 	RefreshToken string `json:"refresh_token"`
+	// RefreshTokenExpiresIn is the refresh token's lifetime in seconds.
+	RefreshTokenExpiresIn int `json:"refresh_token_expires_in"`
 }
 
 // oauthToken is the OAuth 2.0 POST response.
@@ -598,6 +600,14 @@ func TestTokenDockerOfflineThenRefresh(t *testing.T) {
 	tok := e.dockerToken(t, e.get(scopeQuery("service", audience, "offline_token", "true", "client_id", "docker"), c.ClientID, c.Value))
 	if !strings.HasPrefix(tok.RefreshToken, berth.RefreshTokenPrefix) {
 		t.Fatalf("refresh_token %q", tok.RefreshToken)
+	}
+	// The refresh token lives its default 30 days, within the secret's 90.
+	if want := int(berth.DefaultRefreshTokenLifetime / time.Second); tok.RefreshTokenExpiresIn != want {
+		t.Errorf("refresh_token_expires_in %d, want %d", tok.RefreshTokenExpiresIn, want)
+	}
+	short := e.client("short", 2*day, "pull team/app")
+	if st := e.dockerToken(t, e.get(scopeQuery("offline_token", "true"), short.ClientID, short.Value)); st.RefreshTokenExpiresIn != int(2*day/time.Second) {
+		t.Errorf("a refresh token from a secret expiring in 2 days lives %d s", st.RefreshTokenExpiresIn)
 	}
 	e.clock.Advance(time.Hour)
 	// What docker sends with the identity token that docker login stored.

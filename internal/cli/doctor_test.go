@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -364,5 +365,27 @@ func writeDoctorJSON(t *testing.T, path string, v any) {
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDoctorExpiredSecret moves the server's clock past a secret's expiry:
+// the token check fails with secret_expired and the server's fixing hint.
+func TestDoctorExpiredSecret(t *testing.T) {
+	var offset atomic.Int64
+	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	t.Cleanup(func() { serveNow = time.Now })
+	s := startServe(t, t.TempDir())
+	id, secret := s.admin(t)
+	admin := map[string]string{envURL: s.url, envClientID: id, envClientSecret: secret}
+	value, _ := addDoctorPrincipal(t, admin, "ci")
+	offset.Store(int64(400 * 24 * time.Hour)) // past the longest secret lifetime
+
+	code, rep := runDoctor(t, doctorEnv(t, map[string]string{envURL: s.url, envClientID: "ci", envClientSecret: value}))
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	c := findDoctorCheck(t, rep, doctorCheckToken)
+	if c.Status != "fail" || c.Reason != berth.CodeSecretExpired || !strings.Contains(c.Hint, "berth secret add ci") {
+		t.Errorf("token check %+v, want a failure with reason secret_expired and the berth secret add hint", c)
 	}
 }

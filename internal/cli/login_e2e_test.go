@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -30,6 +32,10 @@ func TestLoginOCIClients(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The server's clock, moved forward below to expire the first tokens.
+	var offset atomic.Int64
+	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	t.Cleanup(func() { serveNow = time.Now })
 	s := startServe(t, t.TempDir())
 	id, secret := s.admin(t)
 	host := strings.TrimPrefix(s.url, "http://")
@@ -58,16 +64,51 @@ func TestLoginOCIClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc := remote.WithAuthFromKeychain(authn.DefaultKeychain)
+	// One puller keeps its access token between requests, as a long job does.
+	puller, err := remote.NewPuller(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := remote.Write(ref, img, kc); err != nil {
 		t.Fatalf("push with the credential helper: %v", err)
 	}
-	got, err := remote.Image(ref, kc)
+	got, err := remote.Image(ref, remote.Reuse(puller))
 	if err != nil {
 		t.Fatalf("pull with the credential helper: %v", err)
 	}
 	want, _ := img.Digest()
 	if d, _ := got.Digest(); d != want {
 		t.Errorf("pulled %s, pushed %s", d, want)
+	}
+
+	// Past the access token's 15 minutes (and the verifier's leeway), the
+	// same client gets a new token from the stored refresh token by itself.
+	offset.Store(int64(20 * time.Minute))
+	if _, err := remote.Image(ref, remote.Reuse(puller)); err != nil {
+		t.Fatalf("pull after the first access token expired: %v", err)
+	}
+	for _, tool := range []struct {
+		name string
+		args []string
+	}{
+		{"crane", []string{"copy", "--insecure", host + "/team/app:v1", host + "/team/crane:v1"}},
+		{"oras", []string{"copy", "--from-plain-http", "--to-plain-http", host + "/team/app:v1", host + "/team/oras:v1"}},
+	} {
+		path, err := exec.LookPath(tool.name)
+		if err != nil {
+			if os.Getenv("BERTH_E2E") == "1" {
+				t.Fatalf("BERTH_E2E=1 and %s is not installed", tool.name)
+			}
+			t.Logf("%s is not installed; skipping its part", tool.name)
+			continue
+		}
+		if out, err := exec.Command(path, tool.args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s with the credential helper after the first token expired: %v\n%s", tool.name, err, out)
+		}
+		copied, _ := name.ParseReference(tool.args[len(tool.args)-1], name.Insecure)
+		if d, err := remote.Head(copied, kc); err != nil || d.Digest != want {
+			t.Errorf("%s's copy: %v %v, want %s", tool.name, d, err, want)
+		}
 	}
 
 	defer func() {

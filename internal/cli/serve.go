@@ -92,6 +92,11 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// serveNow is the clock of the registry's decisions: token and secret expiry,
+// attempt limits, upload and link times. Tests in this package move it forward
+// to expire tokens without waiting; nothing else changes it.
+var serveNow = time.Now
+
 // serve is the composition root: configuration in, a running registry out.
 func serve(ctx context.Context, cfg Config, e *env) error {
 	logger := newLogger(cfg.Log, e.stderr)
@@ -116,7 +121,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Blobs:           st.blobs,
 		Uploads:         st.blobs,
 		Logger:          logger,
-		Now:             time.Now,
+		Now:             serveNow,
 		NewID:           newID,
 		CommitLock:      commitLock,
 		MaxManifestSize: cfg.MaxManifestSize,
@@ -145,9 +150,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Hasher:        hasher,
 		Keys:          keys,
 		Refresh:       &oauth.RefreshTokens{Store: st.meta, Rand: rand.Reader},
-		Clients:       oauth.NewLimiter(0, 0, 0, time.Now),
-		Addrs:         oauth.NewLimiter(0, 0, 0, time.Now),
-		Now:           time.Now,
+		Clients:       oauth.NewLimiter(0, 0, 0, serveNow),
+		Addrs:         oauth.NewLimiter(0, 0, 0, serveNow),
+		Now:           serveNow,
 		TokenLifetime: cfg.Auth.TokenLifetime,
 		Service:       cfg.Auth.Service,
 		URL:           cfg.URL,
@@ -172,7 +177,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		"/v2/":          registry,
 		"/v2":           registry,
 		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions},
-		"/api/v1/": api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: time.Now,
+		"/api/v1/": api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: serveNow,
 			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions}),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,

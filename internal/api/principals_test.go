@@ -123,7 +123,7 @@ func TestPrincipalLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refresh, err := s.Provider.IssueRefreshToken(context.Background(), caller)
+	refresh, _, err := s.Provider.IssueRefreshToken(context.Background(), caller)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func TestSecretLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refresh, err := s.Provider.IssueRefreshToken(context.Background(), caller)
+	refresh, _, err := s.Provider.IssueRefreshToken(context.Background(), caller)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"strconv"
@@ -44,8 +43,7 @@ const (
 	SecretPattern = `\bbrt_[0-9A-Za-z]{38}\b`
 
 	secretBodyLength     = 32
-	secretChecksumLength = 6
-	base62               = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	secretChecksumLength = credentialChecksumLength
 )
 
 // Secret lifetimes.
@@ -145,42 +143,11 @@ type SecretValue struct{ v *string }
 // Reader in production). Bytes from rand are used by rejection sampling, so each
 // body character is uniform over the 62 letters and digits.
 func NewSecretValue(rand io.Reader) (SecretValue, error) {
-	var body [secretBodyLength]byte
-	n := 0
-	buf := make([]byte, 2*secretBodyLength)
-	for reads := 0; n < len(body); reads++ {
-		// 248 of 256 byte values are used; an exhausted or constant reader
-		// must fail rather than spin.
-		if reads == 8 {
-			return SecretValue{}, fmt.Errorf("new client secret: the random source gave %d bytes with too few usable values", reads*len(buf))
-		}
-		if _, err := io.ReadFull(rand, buf); err != nil {
-			return SecretValue{}, fmt.Errorf("new client secret: read random bytes: %w", err)
-		}
-		for _, b := range buf {
-			if b >= 248 { // 248 = 4 × 62: keeping the rest makes b%62 uniform
-				continue
-			}
-			body[n] = base62[b%62]
-			if n++; n == len(body) {
-				break
-			}
-		}
+	s, err := newCredentialValue(rand, SecretPrefix, secretBodyLength)
+	if err != nil {
+		return SecretValue{}, fmt.Errorf("new client secret: %w", err)
 	}
-	s := SecretPrefix + string(body[:])
-	s += secretChecksum(s)
 	return SecretValue{v: &s}, nil
-}
-
-// secretChecksum returns the CRC-32 of s as 6 base-62 digits.
-func secretChecksum(s string) string {
-	c := crc32.ChecksumIEEE([]byte(s))
-	var out [secretChecksumLength]byte
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = base62[c%62]
-		c /= 62
-	}
-	return string(out[:])
 }
 
 // CheckSecretFormat returns secret_invalid unless s has the client secret
@@ -200,7 +167,7 @@ func CheckSecretFormat(s string) error {
 		}
 	}
 	split := len(s) - secretChecksumLength
-	if subtle.ConstantTimeCompare([]byte(secretChecksum(s[:split])), []byte(s[split:])) != 1 {
+	if subtle.ConstantTimeCompare([]byte(credentialChecksum(s[:split])), []byte(s[split:])) != 1 {
 		return Errorf(CodeSecretInvalid, "the client secret's checksum does not match: it was mistyped, truncated or altered").WithHint(hint)
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"slices"
@@ -276,8 +275,7 @@ const (
 	RefreshTokenPattern = `\bbrr_[0-9A-Za-z]{38}\b`
 
 	refreshTokenBodyLength     = 32
-	refreshTokenChecksumLength = 6
-	refreshTokenAlphabet       = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	refreshTokenChecksumLength = credentialChecksumLength
 	refreshTokenRedacted       = RefreshTokenPrefix + "[redacted]"
 )
 
@@ -341,41 +339,11 @@ func (v RefreshTokenValue) LogValue() slog.Value { return slog.StringValue(v.Str
 // NewRefreshTokenValue draws a new value from rand (crypto/rand's Reader in
 // production), by rejection sampling so that each character is uniform.
 func NewRefreshTokenValue(rand io.Reader) (RefreshTokenValue, error) {
-	var body [refreshTokenBodyLength]byte
-	n := 0
-	buf := make([]byte, 2*refreshTokenBodyLength)
-	for reads := 0; n < len(body); reads++ {
-		// A constant or exhausted reader must fail rather than spin.
-		if reads == 8 {
-			return RefreshTokenValue{}, fmt.Errorf("new refresh token: the random source gave %d bytes with too few usable values", reads*len(buf))
-		}
-		if _, err := io.ReadFull(rand, buf); err != nil {
-			return RefreshTokenValue{}, fmt.Errorf("new refresh token: read random bytes: %w", err)
-		}
-		for _, b := range buf {
-			if b >= 248 { // 248 = 4 × 62: keeping the rest makes b%62 uniform
-				continue
-			}
-			body[n] = refreshTokenAlphabet[b%62]
-			if n++; n == len(body) {
-				break
-			}
-		}
+	s, err := newCredentialValue(rand, RefreshTokenPrefix, refreshTokenBodyLength)
+	if err != nil {
+		return RefreshTokenValue{}, fmt.Errorf("new refresh token: %w", err)
 	}
-	s := RefreshTokenPrefix + string(body[:])
-	s += refreshTokenChecksum(s)
 	return RefreshTokenValue{v: &s}, nil
-}
-
-// refreshTokenChecksum returns the CRC-32 of s as 6 base-62 digits.
-func refreshTokenChecksum(s string) string {
-	c := crc32.ChecksumIEEE([]byte(s))
-	var out [refreshTokenChecksumLength]byte
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = refreshTokenAlphabet[c%62]
-		c /= 62
-	}
-	return string(out[:])
 }
 
 // ParseRefreshTokenValue returns s as a refresh token value when it has the
@@ -394,12 +362,12 @@ func ParseRefreshTokenValue(s string) (RefreshTokenValue, error) {
 		return RefreshTokenValue{}, Errorf(CodeRefreshTokenInvalid, "the refresh token is %d characters long; a berth refresh token has %d", len(s), RefreshTokenLength).WithHint(hint)
 	}
 	for i := len(RefreshTokenPrefix); i < len(s); i++ {
-		if strings.IndexByte(refreshTokenAlphabet, s[i]) < 0 {
+		if !isBase62(s[i]) {
 			return RefreshTokenValue{}, Errorf(CodeRefreshTokenInvalid, "the refresh token holds a character other than a letter or digit at position %d", i+1).WithHint(hint)
 		}
 	}
 	split := len(s) - refreshTokenChecksumLength
-	if refreshTokenChecksum(s[:split]) != s[split:] {
+	if credentialChecksum(s[:split]) != s[split:] {
 		return RefreshTokenValue{}, Errorf(CodeRefreshTokenInvalid, "the refresh token's checksum does not match: it was mistyped, truncated or altered").WithHint(hint)
 	}
 	return RefreshTokenValue{v: &s}, nil

@@ -334,6 +334,16 @@ func auditText(s string, n int) string {
 	return s[:cut] + ellipsis
 }
 
+// RedactCredential returns s, or "[redacted]" when it holds more of a client
+// secret or refresh token than its hint, or a JWT: what logs write of a value a
+// caller chose, such as a URL path where a secret was pasted for an id.
+func RedactCredential(s string) string {
+	if holdsCredential(s) {
+		return auditRedacted
+	}
+	return s
+}
+
 // holdsCredential reports whether s holds more of a client secret or a refresh
 // token than its hint (the prefix and a few characters), or something shaped
 // like a JWT (three base64url segments, the first a JSON object).

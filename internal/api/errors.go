@@ -34,7 +34,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	reqID := berth.RequestID(ctx)
 	e := berth.AsError(err)
 	if e == nil {
-		h.cfg.Logger.ErrorContext(ctx, "internal error", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		h.cfg.Logger.ErrorContext(ctx, "internal error", slog.String("method", r.Method), slog.String("path", berth.RedactCredential(r.URL.Path)),
 			slog.Any("err", err))
 		if reqID != "" {
 			e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", reqID)

@@ -617,7 +617,7 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 	reqID := berth.RequestID(ctx)
 	e := berth.AsError(err)
 	if e == nil {
-		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err)}
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", berth.RedactCredential(r.URL.Path)), slog.Any("err", err)}
 		if reqID == "" {
 			// Served without the server's middleware: make an id, so the
 			// answer and the log line still meet.

@@ -32,7 +32,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rt route, e
 	e := berth.AsError(err)
 	reqID := berth.RequestID(r.Context())
 	if e == nil {
-		h.Logger.ErrorContext(r.Context(), "internal error", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		h.Logger.ErrorContext(r.Context(), "internal error", slog.String("method", r.Method), slog.String("path", berth.RedactCredential(r.URL.Path)), slog.Any("err", err))
 		e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", reqID)
 	}
 	info := berth.LookupCode(e.Code)

@@ -475,3 +475,27 @@ func TestHealthzReadyOnFirstRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestLogRedactsPastedSecret: a secret pasted into a URL path (where a
+// secret's id belongs, say) never reaches the request log.
+func TestRequestLogRedactsPastedSecret(t *testing.T) {
+	ts := start(t, nil)
+	v, err := berth.NewSecretValue(strings.NewReader(strings.Repeat("berth", 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := v.Reveal()
+	ts.get(t, "/api/v1/principals/ci/secrets/"+secret, map[string]string{"X-Request-Id": "pasted"})
+	rec := ts.logs.requestRecord(t, "pasted")
+	if rec == nil {
+		t.Fatal("no request log record")
+	}
+	if path, _ := rec["path"].(string); strings.Contains(path, secret[:12]) || path != "[redacted]" {
+		t.Fatalf("request log path %q holds the secret", path)
+	}
+	// An ordinary path is logged as it is.
+	ts.get(t, "/v2/team/app/manifests/v1", map[string]string{"X-Request-Id": "plain"})
+	if rec := ts.logs.requestRecord(t, "plain"); rec == nil || rec["path"] != "/v2/team/app/manifests/v1" {
+		t.Fatalf("plain path logged as %v", rec["path"])
+	}
+}

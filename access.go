@@ -402,6 +402,37 @@ var (
 	dockerDeleteActions = setOf(ActionContentDelete)
 )
 
+// dockerNeeds lists what each Docker repository action needs, writes first so
+// that a refused push names the push role rather than pull.
+var dockerNeeds = map[string][]Action{
+	dockerPull:   {ActionContentRead, ActionMetadataRead},
+	dockerPush:   {ActionContentWrite, ActionMetadataWrite, ActionContentRead, ActionMetadataRead},
+	dockerDelete: {ActionContentDelete},
+}
+
+// DockerActionNeeds returns the actions a Docker repository action ("pull",
+// "push", "delete") needs, writes first, or nil for another word.
+func DockerActionNeeds(action string) []Action { return slices.Clone(dockerNeeds[action]) }
+
+// DecideDocker decides a Docker token action ("pull", "push", "delete") on a
+// repository: allowed when every action it needs is (push needs pull's too),
+// otherwise the decision of the first that is not, with its explanation; an
+// unknown action is invalid. The allowed path allocates nothing.
+func (idx *AccessIndex) DecideDocker(action, repo string) Decision {
+	needs, ok := dockerNeeds[action]
+	if !ok {
+		return Decision{Actor: idx.actor, Repository: repo, Reason: CodeInvalid,
+			Message: fmt.Sprintf("%q is not a Docker action on a repository", truncate(action, 40)),
+			Hint:    "use pull, push or delete"}
+	}
+	for _, a := range needs {
+		if idx.find(a.bit(), repo) == nil {
+			return idx.Decide(a, repo)
+		}
+	}
+	return Decision{Allowed: true, Actor: idx.actor, Action: needs[0], Repository: repo}
+}
+
 // DockerActions returns what the token endpoint grants for one requested
 // resource scope: the intersection of the requested actions and what actor's
 // assignments permit, as the Docker token spec requires. See

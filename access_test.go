@@ -696,3 +696,44 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	})
 }
+
+func TestDecideDocker(t *testing.T) {
+	idx := berth.NewAccessIndex(ciWeb, []berth.RoleAssignment{
+		assign(t, ciWeb, berth.RolePull, "base/*"),
+		assign(t, ciWeb, berth.RolePush, "team/web"),
+		assign(t, ciWeb, berth.RoleDelete, "team/old"),
+	})
+	cases := []struct {
+		action, repo string
+		allowed      bool
+		reason       berth.Code
+		missing      berth.Role
+	}{
+		{"pull", "base/alpine", true, "", ""},
+		{"push", "team/web", true, "", ""},
+		{"pull", "team/web", true, "", ""},
+		{"push", "base/alpine", false, berth.CodeRoleMissing, berth.RolePush}, // names push, not pull
+		{"pull", "team/api", false, berth.CodeRoleMissing, berth.RolePull},
+		{"delete", "team/old", true, "", ""},
+		{"push", "team/old", false, berth.CodeRoleMissing, berth.RolePush}, // delete is not push
+		{"delete", "team/web", false, berth.CodeRoleMissing, berth.RoleDelete},
+		{"*", "team/web", false, berth.CodeInvalid, ""},
+	}
+	for _, c := range cases {
+		d := idx.DecideDocker(c.action, c.repo)
+		if d.Allowed != c.allowed || d.Reason != c.reason || d.Missing != c.missing {
+			t.Errorf("DecideDocker(%s, %s) = allowed %v reason %q missing %q; want %v %q %q",
+				c.action, c.repo, d.Allowed, d.Reason, d.Missing, c.allowed, c.reason, c.missing)
+		}
+	}
+	if got := berth.DockerActionNeeds("push"); len(got) != 4 || got[0] != berth.ActionContentWrite {
+		t.Errorf("DockerActionNeeds(push) = %v, want the writes first, then pull's", got)
+	}
+	if berth.DockerActionNeeds("tag") != nil {
+		t.Error("an unknown Docker action needs nothing")
+	}
+	// Allowed decisions cost no allocation: they run on every registry request.
+	if n := testing.AllocsPerRun(100, func() { idx.DecideDocker("push", "team/web") }); n != 0 {
+		t.Errorf("an allowed DecideDocker allocates %v times", n)
+	}
+}

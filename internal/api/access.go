@@ -73,19 +73,10 @@ type AccessCheck struct {
 	RequestedAction string `json:"requested_action"`
 }
 
-// dockerChecks are the berth actions a Docker action needs, the most
-// demanding first, so that a denial names the role the Docker action needs
-// (push, not pull, for a push).
-var dockerChecks = map[string][]berth.Action{
-	berth.DockerActionPull:   {berth.ActionContentRead, berth.ActionMetadataRead},
-	berth.DockerActionPush:   {berth.ActionContentWrite, berth.ActionMetadataWrite, berth.ActionContentRead, berth.ActionMetadataRead},
-	berth.DockerActionDelete: {berth.ActionContentDelete},
-}
-
 // parseCheckAction returns the berth actions that s, a berth action or a
 // Docker one, needs.
 func parseCheckAction(s string) ([]berth.Action, error) {
-	if as, ok := dockerChecks[s]; ok {
+	if as := berth.DockerActionNeeds(s); as != nil {
 		return as, nil
 	}
 	if a := berth.Action(s); a.Valid() {

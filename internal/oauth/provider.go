@@ -374,63 +374,27 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 	return nil
 }
 
-// allows reports whether idx allows the Docker action on typ:name; on a
-// repository it asks the index directly, which allocates nothing.
+// allows reports whether idx allows the Docker action on typ:name.
 func allows(idx *berth.AccessIndex, typ, name, action string) bool {
 	if typ != "repository" {
 		return slices.Contains(idx.DockerActions(typ, name, []string{action}), action)
 	}
-	want := dockerWants(action)
-	if want == nil || berth.ValidateRepositoryName(name) != nil {
-		return false
-	}
-	for _, a := range want {
-		if !idx.Allows(a, name) {
-			return false
-		}
-	}
-	return true
-}
-
-var (
-	pullWants   = []berth.Action{berth.ActionContentRead, berth.ActionMetadataRead}
-	pushWants   = []berth.Action{berth.ActionContentWrite, berth.ActionMetadataWrite, berth.ActionContentRead, berth.ActionMetadataRead}
-	deleteWants = []berth.Action{berth.ActionContentDelete}
-)
-
-// dockerWants is what a Docker repository action needs, writes first so that
-// a denial names push rather than pull.
-func dockerWants(action string) []berth.Action {
-	switch action {
-	case "pull":
-		return pullWants
-	case "push":
-		return pushWants
-	case "delete":
-		return deleteWants
-	}
-	return nil
+	return berth.ValidateRepositoryName(name) == nil && idx.DecideDocker(action, name).Allowed
 }
 
 // denial explains why idx does not allow a Docker action.
 func (p *Provider) denial(idx *berth.AccessIndex, c *berth.Caller, typ, name, action string) error {
-	if idx == nil {
+	switch {
+	case idx == nil:
 		return berth.Errorf(berth.CodeCredentialsMissing, "%s:%s needs credentials: nothing here is public", typ, name).
 			WithHint("log in: berth login HOST, or docker login HOST -u CLIENT_ID")
+	case typ == "registry":
+		return idx.Decide(berth.ActionCatalogList, "").Err()
 	}
-	want := dockerWants(action)
-	if typ == "registry" {
-		want, name = []berth.Action{berth.ActionCatalogList}, ""
+	if err := idx.DecideDocker(action, name).Err(); err != nil {
+		return err
 	}
-	if want == nil {
-		return berth.Errorf(berth.CodeInvalid, "%q is not an action on %s (use pull, push or delete)", action, typ)
-	}
-	for _, a := range want {
-		if d := idx.Decide(a, name); !d.Allowed {
-			return d.Err()
-		}
-	}
-	return berth.Errorf(berth.CodeRoleMissing, "%s may not %s %s", c.Actor.Name, action, name)
+	return berth.Errorf(berth.CodeRoleMissing, "%s may not %s %s", c.Actor.Name, action, name) // an invalid name
 }
 
 // AuthorizeRegistry returns nil when caller's roles allow action on the whole

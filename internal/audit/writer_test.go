@@ -445,17 +445,21 @@ func TestWriterConcurrentClose(t *testing.T) {
 	w := audit.New(s, audit.Options{Now: newClock().Now, Buffer: 64})
 	const writers, each = 8, 2000
 	var wg sync.WaitGroup
-	start := make(chan struct{})
+	start, recording := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	for range writers {
 		wg.Go(func() {
 			<-start
-			for range each {
+			for i := range each {
 				w.Record(event("x"))
+				if i == 100 {
+					once.Do(func() { close(recording) })
+				}
 			}
 		})
 	}
 	close(start)
-	time.Sleep(time.Millisecond)
+	<-recording                       // close while the writers are mid-way, not before they begin
 	_ = w.Close(context.Background()) // may report drops after the last batch
 	wg.Wait()
 	var written uint64

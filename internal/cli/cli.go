@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -54,11 +55,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		if r, ok := errors.AsType[reported](err); ok {
+			fmt.Fprintln(stderr, r.summary)
+			return 1
+		}
 		e.printError(err)
 		return 1
 	}
 	return 0
 }
+
+// reported is a failure a command has already shown in its own output (doctor's
+// report): Run exits 1 and writes only the one-line summary, to stderr, so
+// that with -o json stdout stays one JSON document.
+type reported struct{ summary string }
+
+func (r reported) Error() string { return r.summary }
 
 // printError shows err with its reason code and hint; an error that is not a
 // *berth.Error is shown as it is, since on the command line it is the user's own.

@@ -276,9 +276,6 @@ func (d *doctor) print() error {
 		if err := d.e.printJSON(rep); err != nil {
 			return err
 		}
-		// The summary below goes to stderr as text, so that stdout holds one
-		// JSON document.
-		d.e.output = "text"
 	} else {
 		w := 0
 		for _, c := range d.checks {
@@ -292,7 +289,7 @@ func (d *doctor) print() error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("berth doctor: %d of %d checks failed", failed, len(d.checks))
+		return reported{fmt.Sprintf("berth doctor: %d of %d checks failed", failed, len(d.checks))}
 	}
 	return nil
 }

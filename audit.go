@@ -52,20 +52,28 @@ const (
 // pipeline or the connection changed; Detail holds the rest ("role" and
 // "scope" of an assignment, "secret_id" of a secret).
 const (
-	AuditPrincipalCreate     AuditAction = "principal.create"
-	AuditPrincipalDisable    AuditAction = "principal.disable"
-	AuditPrincipalEnable     AuditAction = "principal.enable"
-	AuditPrincipalDelete     AuditAction = "principal.delete"
-	AuditSecretAdd           AuditAction = "secret.add"
-	AuditSecretRemove        AuditAction = "secret.remove"
-	AuditRoleAssign          AuditAction = "role.assign"
-	AuditRoleRevoke          AuditAction = "role.revoke"
-	AuditPipelineCreate      AuditAction = "pipeline.create"
-	AuditPipelineDelete      AuditAction = "pipeline.delete"
-	AuditConnectionCreate    AuditAction = "connection.create"
-	AuditConnectionAuthorize AuditAction = "connection.authorize"
-	AuditConnectionSave      AuditAction = "connection.save"
-	AuditConnectionDelete    AuditAction = "connection.delete"
+	AuditPrincipalCreate       AuditAction = "principal.create"
+	AuditPrincipalDisable      AuditAction = "principal.disable"
+	AuditPrincipalEnable       AuditAction = "principal.enable"
+	AuditPrincipalDelete       AuditAction = "principal.delete"
+	AuditSecretAdd             AuditAction = "secret.add"
+	AuditSecretRemove          AuditAction = "secret.remove"
+	AuditRoleAssign            AuditAction = "role.assign"
+	AuditRoleRevoke            AuditAction = "role.revoke"
+	AuditPipelineCreate        AuditAction = "pipeline.create"
+	AuditPipelineDelete        AuditAction = "pipeline.delete"
+	AuditConnectionCreate      AuditAction = "connection.create"
+	AuditConnectionAuthorize   AuditAction = "connection.authorize"
+	AuditConnectionUnauthorize AuditAction = "connection.unauthorize"
+	AuditConnectionSave        AuditAction = "connection.save"
+	AuditConnectionConvert     AuditAction = "connection.convert"
+	AuditConnectionDisable     AuditAction = "connection.disable"
+	AuditConnectionEnable      AuditAction = "connection.enable"
+	AuditConnectionDelete      AuditAction = "connection.delete"
+	// AuditPermissionRequested records a registered pipeline refused by a
+	// connection that does not permit it (Target: the connection, Pipeline:
+	// the pipeline): a pending request berth connection requests lists.
+	AuditPermissionRequested AuditAction = "pipeline.permission_requested"
 	AuditKeysRotate          AuditAction = "keys.rotate"
 )
 
@@ -188,11 +196,17 @@ func NewAuditEvent(ctx context.Context, action AuditAction, target string, err e
 	}
 	if c := CallerFrom(ctx); c != nil {
 		e.Actor, e.ActorID, e.CredentialID = c.Actor.Name, c.Actor.ID, c.CredentialID
+		e.Connection, e.Pipeline = c.Connection, c.Pipeline
+		if c.Run != "" {
+			e.Detail = map[string]string{"ci_run": c.Run}
+		}
 	}
 	if err != nil {
 		e.Result, e.Reason = AuditDenied, ErrorCode(err)
 		if be := AsError(err); be != nil {
-			e.Detail = make(map[string]string, len(be.Detail)+1)
+			if e.Detail == nil {
+				e.Detail = make(map[string]string, len(be.Detail)+1)
+			}
 			for k, v := range be.Detail {
 				e.Detail[k] = fmt.Sprint(v)
 			}
@@ -690,6 +704,8 @@ type AuditFilter struct {
 	Result     AuditResult
 	// Code selects events whose Reason equals it.
 	Code Code
+	// Connection selects events whose Connection equals it.
+	Connection string
 	// After and Before, when positive, select Seq > After and Seq < Before:
 	// cursors for paging forward and back.
 	After, Before int64
@@ -708,6 +724,7 @@ func (f AuditFilter) Match(e AuditEvent) bool {
 		f.Action != "" && e.Action != f.Action,
 		f.Result != "" && e.Result != f.Result,
 		f.Code != "" && e.Reason != f.Code,
+		f.Connection != "" && e.Connection != f.Connection,
 		f.After > 0 && e.Seq <= f.After,
 		f.Before > 0 && e.Seq >= f.Before:
 		return false

@@ -25,8 +25,14 @@ type Caller struct {
 	// Token is the access token the request presented; nil for Basic
 	// credentials, which act with all the principal's roles.
 	Token *AccessClaims
-	// CredentialID is the secret (or, later, connection) the caller proved.
+	// CredentialID is the secret the caller proved, or the service
+	// connection (Connection.CredentialID) it came through.
 	CredentialID string
+	// Connection, Pipeline and Run name the service connection, the pipeline
+	// and the CI run of a federated caller; "" otherwise.
+	Connection string
+	Pipeline   string
+	Run        string
 }
 
 // Anonymous reports whether the caller presented no credentials.

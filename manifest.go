@@ -108,6 +108,8 @@ type MetadataStore interface {
 	GCStore
 	IdentityStore
 	RoleStore
+	PipelineStore
+	ConnectionStore
 	RefreshTokenStore
 	AuditStore
 	Close() error

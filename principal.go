@@ -49,13 +49,26 @@ const MaxPrincipalNameLength = 64
 // The alphabet holds no shell metacharacter, no space and no path separator, so a
 // name can be pasted into the hint commands that errors print.
 func ValidatePrincipalName(name string) error {
+	if err := validateName("principal", name); err != nil {
+		return err
+	}
+	if _, err := parseUUID(name); err == nil {
+		return Errorf(CodeInvalid, "principal name %q has the form of a client id, which Basic credentials could not tell apart from one", name).
+			WithHint("choose a name that is not a UUID, such as ci-web")
+	}
+	return nil
+}
+
+// validateName applies the name rules shared by principals, pipelines and
+// connections; what names the kind in messages.
+func validateName(what, name string) error {
 	const hint = "use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, such as ci-web"
 	switch {
 	case name == "":
-		return Errorf(CodeInvalid, "the principal name is empty").WithHint(hint)
+		return Errorf(CodeInvalid, "the %s name is empty", what).WithHint(hint)
 	case len(name) > MaxPrincipalNameLength:
-		return Errorf(CodeInvalid, "principal name %q is %d characters long; the limit is %d",
-			truncate(name, 40), len(name), MaxPrincipalNameLength).WithHint(hint)
+		return Errorf(CodeInvalid, "%s name %q is %d characters long; the limit is %d",
+			what, truncate(name, 40), len(name), MaxPrincipalNameLength).WithHint(hint)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -63,23 +76,19 @@ func ValidatePrincipalName(name string) error {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		case (c == '.' || c == '_' || c == '-') && i > 0:
 		case c == '.' || c == '_' || c == '-':
-			return Errorf(CodeInvalid, "principal name %q starts with %q; it must start with a letter or digit",
-				truncate(name, 40), c).WithHint(hint)
+			return Errorf(CodeInvalid, "%s name %q starts with %q; it must start with a letter or digit",
+				what, truncate(name, 40), c).WithHint(hint)
 		case c >= 'A' && c <= 'Z':
-			e := Errorf(CodeInvalid, "principal name %q holds the upper-case letter %q at position %d; names are lower case",
-				truncate(name, 40), c, i+1).WithHint(hint)
-			if lower := strings.ToLower(name); ValidatePrincipalName(lower) == nil {
+			e := Errorf(CodeInvalid, "%s name %q holds the upper-case letter %q at position %d; names are lower case",
+				what, truncate(name, 40), c, i+1).WithHint(hint)
+			if lower := strings.ToLower(name); validateName(what, lower) == nil {
 				e.Hint = "use " + lower
 			}
 			return e
 		default:
-			return Errorf(CodeInvalid, "principal name %q holds %q at position %d, which is not allowed",
-				truncate(name, 40), nameRune(name, i), i+1).WithHint(hint)
+			return Errorf(CodeInvalid, "%s name %q holds %q at position %d, which is not allowed",
+				what, truncate(name, 40), nameRune(name, i), i+1).WithHint(hint)
 		}
-	}
-	if _, err := parseUUID(name); err == nil {
-		return Errorf(CodeInvalid, "principal name %q has the form of a client id, which Basic credentials could not tell apart from one", name).
-			WithHint("choose a name that is not a UUID, such as ci-web")
 	}
 	return nil
 }

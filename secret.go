@@ -127,6 +127,14 @@ type SecretStore interface {
 	// time before the recorded one is ignored (replicas may report out of
 	// order). It returns not_found when no secret has this id.
 	TouchSecret(ctx context.Context, id string, lastUsed time.Time) error
+	// ExpireSecret moves the secret's Expires to at when at is earlier; a
+	// later at changes nothing. It returns not_found when no secret has this
+	// id. Renewing a connection's secret ends the previous one this way, after
+	// a grace period.
+	ExpireSecret(ctx context.Context, id string, at time.Time) error
+	// FindSecretByHash returns the secret, tombstones included, whose Hash
+	// equals hash, or not_found.
+	FindSecretByHash(ctx context.Context, hash SecretHash) (Secret, error)
 }
 
 // SecretValue is a client secret's value, held only between its creation and

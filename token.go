@@ -196,10 +196,16 @@ type AccessClaims struct {
 	// CredentialID is the secret id or service connection the token came from,
 	// so that removing the credential stops the tokens it produced.
 	CredentialID string
-	Access       []ResourceActions
-	IssuedAt     time.Time
-	NotBefore    time.Time
-	Expires      time.Time
+	// Connection, Pipeline and Run name the service connection, the CI
+	// pipeline and the CI run of a token issued through federation, for the
+	// audit log; "" otherwise.
+	Connection string
+	Pipeline   string
+	Run        string
+	Access     []ResourceActions
+	IssuedAt   time.Time
+	NotBefore  time.Time
+	Expires    time.Time
 	// ID is the token's unique id (jti), quoted by audit events.
 	ID string
 }
@@ -383,8 +389,12 @@ type RefreshToken struct {
 	// CredentialID is the secret id or service connection the token came from;
 	// revoking that credential revokes the token.
 	CredentialID string
-	Created      time.Time
-	Expires      time.Time
+	// PipelineID and Run are the pipeline and CI run a federated login came
+	// from; "" for a login with a client secret.
+	PipelineID string
+	Run        string
+	Created    time.Time
+	Expires    time.Time
 	// Revoked is when the token was revoked, nil while it is not.
 	Revoked *time.Time
 }

@@ -167,10 +167,14 @@ func (db *DB) UpdatePrincipal(ctx context.Context, id string, u berth.PrincipalU
 	return p, nil
 }
 
-// DeletePrincipal removes the principal and all its secrets, tombstones
-// included, in one transaction, or returns not_found.
+// DeletePrincipal removes the principal, all its secrets (tombstones
+// included) and its service connections with their permissions and pending
+// requests, in one transaction, or returns not_found.
 func (db *DB) DeletePrincipal(ctx context.Context, id string) error {
 	return db.inTx(ctx, "delete principal", func(tx *sql.Tx) error {
+		if _, err := deleteConnections(ctx, tx, `principal_id = ?`, id); err != nil {
+			return fmt.Errorf("delete connections of principal %s: %w", id, err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM client_secrets WHERE principal_id = ?`, id); err != nil {
 			return fmt.Errorf("delete secrets of principal %s: %w", id, err)
 		}
@@ -280,6 +284,37 @@ func (db *DB) TouchSecret(ctx context.Context, id string, lastUsed time.Time) er
 	us := toDB(lastUsed)
 	return db.updateSecret(ctx, "touch", id,
 		`UPDATE client_secrets SET last_used = max(coalesce(last_used, ?), ?) WHERE id = ?`, us, us, id)
+}
+
+// ExpireSecret moves the secret's Expires to at when at is earlier, never
+// later. It returns not_found when no secret has this id.
+func (db *DB) ExpireSecret(ctx context.Context, id string, at time.Time) error {
+	return db.updateSecret(ctx, "expire", id,
+		`UPDATE client_secrets SET expires = min(expires, ?) WHERE id = ?`, toDB(at), id)
+}
+
+// FindSecretByHash returns the secret, tombstones included, whose Hash equals
+// hash, or not_found.
+func (db *DB) FindSecretByHash(ctx context.Context, hash berth.SecretHash) (berth.Secret, error) {
+	var (
+		s                 berth.Secret
+		created, expires  int64
+		lastUsed, revoked sql.NullInt64
+	)
+	err := db.read.QueryRowContext(ctx, `
+		SELECT id, principal_id, hint, hash, description, created, expires, last_used, revoked
+		FROM client_secrets WHERE hash = ?`, nonNil([]byte(hash))).
+		Scan(&s.ID, &s.PrincipalID, &s.Hint, &s.Hash, &s.Description, &created, &expires, &lastUsed, &revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		// The message never quotes the hash.
+		return berth.Secret{}, berth.Errorf(berth.CodeNotFound, "no secret has this value")
+	case err != nil:
+		return berth.Secret{}, fmt.Errorf("find secret by hash: %w", err)
+	}
+	s.Created, s.Expires = fromDB(created), fromDB(expires)
+	s.LastUsed, s.Revoked = timePtr(lastUsed), timePtr(revoked)
+	return s, nil
 }
 
 // updateSecret runs an UPDATE of one secret and returns not_found when it

@@ -20,9 +20,9 @@ func (db *DB) CreateRefreshToken(ctx context.Context, t berth.RefreshToken) erro
 		revoked = &r
 	}
 	_, err := db.write.ExecContext(ctx, `
-		INSERT INTO refresh_tokens (id, hash, principal_id, credential_id, created, expires, revoked)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Hash, t.PrincipalID, t.CredentialID, toDB(t.Created), toDB(t.Expires), revoked)
+		INSERT INTO refresh_tokens (id, hash, principal_id, credential_id, pipeline_id, run, created, expires, revoked)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Hash, t.PrincipalID, t.CredentialID, t.PipelineID, t.Run, toDB(t.Created), toDB(t.Expires), revoked)
 	switch {
 	case isUniqueViolation(err):
 		// Which one is not said: a hash collision is not worth a message.
@@ -40,9 +40,9 @@ func (db *DB) FindRefreshTokenByHash(ctx context.Context, hash string) (berth.Re
 	var created, expires int64
 	var revoked sql.NullInt64
 	err := db.read.QueryRowContext(ctx, `
-		SELECT id, principal_id, credential_id, created, expires, revoked
+		SELECT id, principal_id, credential_id, pipeline_id, run, created, expires, revoked
 		FROM refresh_tokens WHERE hash = ?`, hash).
-		Scan(&t.ID, &t.PrincipalID, &t.CredentialID, &created, &expires, &revoked)
+		Scan(&t.ID, &t.PrincipalID, &t.CredentialID, &t.PipelineID, &t.Run, &created, &expires, &revoked)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return berth.RefreshToken{}, berth.Errorf(berth.CodeNotFound, "no refresh token has this hash")

@@ -174,8 +174,9 @@ type PrincipalStore interface {
 	// UpdatePrincipal applies the set fields of u and returns the principal as it
 	// now is, or not_found. An update with no field set changes nothing.
 	UpdatePrincipal(ctx context.Context, id string, u PrincipalUpdate) (Principal, error)
-	// DeletePrincipal removes the principal and every secret it holds, tombstones
-	// included, in one transaction, or returns not_found.
+	// DeletePrincipal removes the principal, every secret it holds (tombstones
+	// included) and its service connections with their permitted pipelines and
+	// pending permission requests, in one transaction, or returns not_found.
 	DeletePrincipal(ctx context.Context, id string) error
 }
 

@@ -35,6 +35,7 @@ var auditTests = []test{
 	{"ReadBackExactly", testAuditReadBack},
 	{"FindFilters", testAuditFind},
 	{"FindPages", testAuditFindPages},
+	{"FindByConnection", testAuditFindConnection},
 	{"ChainStopsAtVisitorError", testAuditChainVisitorError},
 	{"DeleteBeforeKeepsChainVerifiable", testAuditDeleteBefore},
 	{"DeleteBeforeStopsAtFirstKept", testAuditDeleteOutOfOrder},
@@ -245,6 +246,24 @@ func testAuditFind(t *testing.T, s berth.MetadataStore) {
 	for _, tt := range tests {
 		wantSeqs(t, tt.name, findAudit(t, s, tt.f), tt.want...)
 	}
+}
+
+// testAuditFindConnection checks AuditFilter.Connection, which selects the
+// events of one service connection, whether the store filters in its queries
+// or with AuditFilter.Match.
+func testAuditFindConnection(t *testing.T, s berth.MetadataStore) {
+	ev := func(n int, connection, pipeline string) berth.AuditEvent {
+		e := auditEventN(n)
+		e.Connection, e.Pipeline = connection, pipeline
+		return e
+	}
+	appendAudit(t, s, ev(0, "deploy", "web"), ev(10, "", ""), ev(20, "release", "web"), ev(30, "deploy", "api"))
+	appendAudit(t, s, ev(40, "deploy-2", "web"), ev(50, "deploy", ""))
+	wantSeqs(t, "connection deploy", findAudit(t, s, berth.AuditFilter{Connection: "deploy"}), 1, 4, 6)
+	wantSeqs(t, "connection release", findAudit(t, s, berth.AuditFilter{Connection: "release"}), 3)
+	wantSeqs(t, "an unknown connection", findAudit(t, s, berth.AuditFilter{Connection: "nothing"}))
+	wantSeqs(t, "connection and since", findAudit(t, s, berth.AuditFilter{Connection: "deploy", Since: at(20)}), 4, 6)
+	wantSeqs(t, "connection, last", findAudit(t, s, berth.AuditFilter{Connection: "deploy", Limit: 1, Last: true}), 6)
 }
 
 func testAuditFindPages(t *testing.T, s berth.MetadataStore) {

@@ -421,6 +421,55 @@ var identityTests = []test{
 
 		wantCode(t, "TouchSecret of an unknown id", s.TouchSecret(ctx(t), secretN(9, web, 0, 0).ID, at(100)), berth.CodeNotFound)
 	}},
+	{"ExpireSecretOnlyMovesEarlier", func(t *testing.T, s berth.MetadataStore) {
+		web := createPrincipal(t, s, principalN(1, "ci-web", 0))
+		sec := createSecret(t, s, secretN(1, web, 0, 3600))
+		other := createSecret(t, s, secretN(2, web, 0, 3600))
+
+		must(t, s.ExpireSecret(ctx(t), sec.ID, at(600)))
+		sec.Expires = at(600)
+		wantSecret(t, "expired earlier", findSecret(t, s, web.ID, sec.ID), sec)
+		// A later time changes nothing, the original expiry included.
+		must(t, s.ExpireSecret(ctx(t), sec.ID, at(3600)))
+		must(t, s.ExpireSecret(ctx(t), sec.ID, at(900)))
+		wantSecret(t, "after later times", findSecret(t, s, web.ID, sec.ID), sec)
+		must(t, s.ExpireSecret(ctx(t), sec.ID, at(-10)))
+		sec.Expires = at(-10)
+		wantSecret(t, "expired in the past", findSecret(t, s, web.ID, sec.ID), sec)
+		wantSecret(t, "another secret", findSecret(t, s, web.ID, other.ID), other)
+
+		// A tombstone's expiry moves too: the store decides nothing.
+		must(t, s.RevokeSecret(ctx(t), other.ID, at(50)))
+		must(t, s.ExpireSecret(ctx(t), other.ID, at(100)))
+		other.Revoked, other.Expires = ptr(at(50)), at(100)
+		wantSecret(t, "an expired tombstone", findSecret(t, s, web.ID, other.ID), other)
+
+		wantCode(t, "ExpireSecret of an unknown id", s.ExpireSecret(ctx(t), secretN(9, web, 0, 0).ID, at(100)), berth.CodeNotFound)
+	}},
+	{"FindSecretByHash", func(t *testing.T, s berth.MetadataStore) {
+		web := createPrincipal(t, s, principalN(1, "ci-web", 0))
+		api := createPrincipal(t, s, principalN(2, "ci-api", 0))
+		sec := createSecret(t, s, secretN(1, web, 0, 3600))
+		dead := createSecret(t, s, secretN(2, api, 5, 3600))
+		must(t, s.TouchSecret(ctx(t), sec.ID, at(20)))
+		sec.LastUsed = ptr(at(20))
+		must(t, s.RevokeSecret(ctx(t), dead.ID, at(30)))
+		dead.Revoked = ptr(at(30))
+
+		for _, want := range []berth.Secret{sec, dead} {
+			got, err := s.FindSecretByHash(ctx(t), want.Hash)
+			must(t, err)
+			wantSecret(t, "FindSecretByHash "+want.ID, got, want)
+		}
+		unknown := secretN(9, web, 0, 0)
+		_, err := s.FindSecretByHash(ctx(t), unknown.Hash)
+		wantCode(t, "FindSecretByHash of an unknown hash", err, berth.CodeNotFound)
+		_, err = s.FindSecretByHash(ctx(t), nil)
+		wantCode(t, "FindSecretByHash of no hash", err, berth.CodeNotFound)
+		// A prefix of a hash is another hash.
+		_, err = s.FindSecretByHash(ctx(t), sec.Hash[:16])
+		wantCode(t, "FindSecretByHash of a prefix", err, berth.CodeNotFound)
+	}},
 	{"ConcurrentCreatePrincipalSameName", func(t *testing.T, s berth.MetadataStore) {
 		const workers = 8
 		var wg sync.WaitGroup

@@ -27,6 +27,8 @@ func Run(t *testing.T, open Open) {
 		{"GCStore", gcTests},
 		{"IdentityStore", identityTests},
 		{"RoleStore", roleTests},
+		{"PipelineStore", pipelineTests},
+		{"ConnectionStore", connectionTests},
 		{"RefreshTokenStore", refreshTokenTests},
 		{"AuditStore", auditTests},
 		{"Concurrency", concurrencyTests},

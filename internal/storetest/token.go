@@ -23,7 +23,8 @@ func refreshToken(n, principalID, credentialID string) berth.RefreshToken {
 
 func wantRefreshToken(t *testing.T, what string, got, want berth.RefreshToken) {
 	t.Helper()
-	if got.ID != want.ID || got.Hash != want.Hash || got.PrincipalID != want.PrincipalID || got.CredentialID != want.CredentialID {
+	if got.ID != want.ID || got.Hash != want.Hash || got.PrincipalID != want.PrincipalID || got.CredentialID != want.CredentialID ||
+		got.PipelineID != want.PipelineID || got.Run != want.Run {
 		t.Errorf("%s: got %+v, want %+v", what, got, want)
 	}
 	wantTime(t, what+" Created", got.Created, want.Created)
@@ -57,6 +58,17 @@ var refreshTokenTests = []test{
 		tok.Revoked = &revoked
 		must(t, s.CreateRefreshToken(ctx(t), tok))
 		wantRefreshToken(t, "FindRefreshTokenByHash", findRefreshToken(t, s, tok.Hash), tok)
+	}},
+	{"FederatedRoundTrip", func(t *testing.T, s berth.MetadataStore) {
+		// A federated login records the pipeline and CI run it came from.
+		tok := refreshToken("a", "p1", "connection:c1")
+		tok.PipelineID = "91000000-0000-4000-8000-000000000001"
+		tok.Run = "deploy run 4242 attempt 2"
+		must(t, s.CreateRefreshToken(ctx(t), tok))
+		plain := refreshToken("b", "p1", "s1")
+		must(t, s.CreateRefreshToken(ctx(t), plain))
+		wantRefreshToken(t, "a federated token", findRefreshToken(t, s, tok.Hash), tok)
+		wantRefreshToken(t, "a token of a client secret", findRefreshToken(t, s, plain.Hash), plain)
 	}},
 	{"FindUnknownIsNotFound", func(t *testing.T, s berth.MetadataStore) {
 		_, err := s.FindRefreshTokenByHash(ctx(t), fmt.Sprintf("%064x", "nothing"))

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,46 +30,69 @@ const helperName = "berth"
 const loginTimeout = 30 * time.Second
 
 func newLoginCommand(e *env) *cobra.Command {
-	var clientID, connection, idTokenFile string
+	var clientID, connection, idTokenFile, audience string
 	var secretStdin, expose bool
 	var scopes []string
-	const usage = "berth login HOST [--client-id ID --client-secret-stdin] [--expose-token]"
+	const usage = "berth login HOST [--client-id ID --client-secret-stdin | --connection NAME [--id-token-file F] [--audience A]] [--expose-token]"
 	cmd := &cobra.Command{
 		Use:   "login HOST",
 		Short: "Log in to a berth registry and let docker, crane, skopeo and oras use it through docker-credential-berth",
-		Long: `login exchanges a client id and secret for a refresh token, stores it in
+		Long: `login exchanges a client id and secret, or inside a CI job the job's OIDC ID
+token (--connection), for a refresh token, stores it in
 $XDG_CONFIG_HOME/berth/logins.json (mode 0600) and registers credHelpers[HOST] = "berth"
 in $DOCKER_CONFIG/config.json, so that every client of docker's configuration asks
 docker-credential-berth and refreshes its access tokens by itself. The secret is read
 from stdin (--client-secret-stdin) or BERTH_CLIENT_SECRET, never from the command line,
-and is not stored. HOST is host[:port] or a URL; plain http is allowed on loopback only.`,
+and is not stored. HOST is host[:port] or a URL; plain http is allowed on loopback only.
+
+--connection NAME logs in as the service connection NAME with no secret at all: berth
+finds the job's ID token by itself, in this order: --id-token-file; BERTH_ID_TOKEN (GitLab
+CI: id_tokens: BERTH_ID_TOKEN); BERTH_ID_TOKEN_FILE; GitHub Actions
+(ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN, with permissions: id-token: write); Azure
+Pipelines (SYSTEM_OIDCREQUESTURI and SYSTEM_ACCESSTOKEN, for the service connection
+BERTH_AZURE_SERVICE_CONNECTION_ID when set); the Kubernetes projected token
+/var/run/secrets/tokens/berth. Where berth chooses the token's audience (GitHub Actions),
+it asks for --audience, else for the registry's service name, the audience a pipeline
+registered without --audience expects. The login lasts the connection's session (6 h by
+default); docker-credential-berth refreshes access tokens within it.`,
 		Args: argsExactly(1, usage),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if connection != "" || idTokenFile != "" {
-				return berth.Errorf(berth.CodeInvalid, "berth login --connection logs in as a service connection with a CI job's OIDC token, and this berth does not have service connections yet").
-					WithHint("berth login %s --client-id CLIENT_ID --client-secret-stdin", args[0])
+			if connection == "" && (idTokenFile != "" || audience != "") {
+				return berth.Errorf(berth.CodeInvalid, "--id-token-file and --audience apply to --connection only").
+					WithHint("berth login %s --connection NAME", args[0])
+			}
+			if connection != "" && (clientID != "" || secretStdin) {
+				return berth.Errorf(berth.CodeInvalid, "--connection logs in with the CI job's ID token; it cannot be combined with --client-id or --client-secret-stdin").
+					WithHint("%s", usage)
 			}
 			srv, err := parseServer(args[0])
 			if err != nil {
 				return err
 			}
-			id, secret, err := loginCredentials(e, cmd, clientID, secretStdin)
-			if err != nil {
-				return err
+			if !expose && len(scopes) > 0 {
+				return berth.Errorf(berth.CodeInvalid, "--scope applies to --expose-token only; a stored login gets the scope of each request from the client").
+					WithHint("berth login %s --expose-token --scope repository:NAME:pull", srv.host)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), loginTimeout)
 			defer cancel()
 			hc := &http.Client{Timeout: loginTimeout}
+			if connection != "" {
+				ch, err := discoverChallenge(ctx, hc, srv)
+				if err != nil {
+					return err
+				}
+				return e.loginConnection(ctx, hc, srv, ch, connection, idTokenFile, audience, expose, scopes)
+			}
+			id, secret, err := loginCredentials(e, cmd, clientID, secretStdin)
+			if err != nil {
+				return err
+			}
 			ch, err := discoverChallenge(ctx, hc, srv)
 			if err != nil {
 				return err
 			}
 			if expose {
 				return e.exposeToken(ctx, hc, srv, ch, id, secret, scopes)
-			}
-			if len(scopes) > 0 {
-				return berth.Errorf(berth.CodeInvalid, "--scope applies to --expose-token only; a stored login gets the scope of each request from the client").
-					WithHint("berth login %s --expose-token --scope repository:NAME:pull", srv.host)
 			}
 			tok, err := requestToken(ctx, hc, ch, id, secret, true, nil)
 			if err != nil {
@@ -81,30 +105,7 @@ and is not stored. HOST is host[:port] or a URL; plain http is allowed on loopba
 				URL: srv.url, ClientID: id, RefreshToken: tok.RefreshToken, CreatedAt: time.Now().UTC().Truncate(time.Second),
 				TokenURL: ch.realm, Service: ch.service, ExpiresAt: tok.refreshExpiry(time.Now()),
 			}
-			if err := saveLogin(e.getenv, srv.host, l); err != nil {
-				return err
-			}
-			cfgPath, shadow, err := registerHelper(e.getenv, srv.host)
-			if err != nil {
-				return err
-			}
-			storePath, _ := loginsPath(e.getenv)
-			if shadow {
-				fmt.Fprintf(e.stderr, "warning: %s also holds auths[%q], a credential stored by an earlier docker login. "+
-					"docker, crane, skopeo and oras ask the credential helper first (credHelpers wins over auths), so it is no longer used, "+
-					"but it stays on disk: delete that entry from %s\n", cfgPath, srv.host, cfgPath)
-			}
-			if e.output == "json" {
-				return e.printJSON(map[string]any{
-					"host": srv.host, "url": srv.url, "client_id": id, "login_store": storePath,
-					"docker_config": cfgPath, "credential_helper": "docker-credential-" + helperName,
-					"auths_entry_unused": shadow,
-				})
-			}
-			fmt.Fprintf(e.stdout, "Logged in to %s as %s.\n", srv.url, id)
-			fmt.Fprintf(e.stdout, "Stored a refresh token in %s and set credHelpers[%q] = %q in %s.\n", storePath, srv.host, helperName, cfgPath)
-			fmt.Fprintf(e.stdout, "docker, crane, skopeo and oras now run docker-credential-%s (berth under that name) for %s.\n", helperName, srv.host)
-			return nil
+			return e.storeLogin(srv, l, "as "+id)
 		},
 	}
 	f := cmd.Flags()
@@ -112,9 +113,46 @@ and is not stored. HOST is host[:port] or a URL; plain http is allowed on loopba
 	f.BoolVar(&secretStdin, "client-secret-stdin", false, "read the client secret from stdin; default BERTH_CLIENT_SECRET")
 	f.BoolVar(&expose, "expose-token", false, `print {"accessToken","loginServer","expiresOn"} instead of storing a login`)
 	f.StringSliceVar(&scopes, "scope", nil, "with --expose-token: a scope for the access token, such as repository:team/app:pull,push (repeatable)")
-	f.StringVar(&connection, "connection", "", "log in as a service connection (needs federation)")
-	f.StringVar(&idTokenFile, "id-token-file", "", "with --connection: the CI job's OIDC ID token")
+	f.StringVar(&connection, "connection", "", "inside a CI job: log in as this service connection with the job's OIDC ID token")
+	f.StringVar(&idTokenFile, "id-token-file", "", "with --connection: a file holding the CI job's OIDC ID token (default: found in the environment)")
+	f.StringVar(&audience, "audience", "", "with --connection: the audience to request the ID token for (default: the registry's service name)")
 	return cmd
+}
+
+// storeLogin stores l as the login of srv, registers the credential helper
+// and says so; who completes "Logged in to URL …".
+func (e *env) storeLogin(srv registryAddr, l storedLogin, who string) error {
+	if err := saveLogin(e.getenv, srv.host, l); err != nil {
+		return err
+	}
+	cfgPath, shadow, err := registerHelper(e.getenv, srv.host)
+	if err != nil {
+		return err
+	}
+	storePath, _ := loginsPath(e.getenv)
+	if shadow {
+		fmt.Fprintf(e.stderr, "warning: %s also holds auths[%q], a credential stored by an earlier docker login. "+
+			"docker, crane, skopeo and oras ask the credential helper first (credHelpers wins over auths), so it is no longer used, "+
+			"but it stays on disk: delete that entry from %s\n", cfgPath, srv.host, cfgPath)
+	}
+	if e.output == "json" {
+		out := map[string]any{
+			"host": srv.host, "url": srv.url, "client_id": l.ClientID, "login_store": storePath,
+			"docker_config": cfgPath, "credential_helper": "docker-credential-" + helperName,
+			"auths_entry_unused": shadow,
+		}
+		if l.Connection != "" {
+			out["connection"], out["pipeline"] = l.Connection, l.Pipeline
+		}
+		if l.ExpiresAt != nil {
+			out["expires_at"] = l.ExpiresAt.Format(time.RFC3339)
+		}
+		return e.printJSON(out)
+	}
+	fmt.Fprintf(e.stdout, "Logged in to %s %s.\n", srv.url, who)
+	fmt.Fprintf(e.stdout, "Stored a refresh token in %s and set credHelpers[%q] = %q in %s.\n", storePath, srv.host, helperName, cfgPath)
+	fmt.Fprintf(e.stdout, "docker, crane, skopeo and oras now run docker-credential-%s (berth under that name) for %s.\n", helperName, srv.host)
+	return nil
 }
 
 func newLogoutCommand(e *env) *cobra.Command {
@@ -547,4 +585,146 @@ func marshalDocker(v any, indent string) (json.RawMessage, error) {
 		s = strings.TrimSuffix(s, "\n")
 	}
 	return json.RawMessage(s), nil
+}
+
+// clientAssertionJWT is the client_assertion_type of a JWT client assertion
+// (RFC 7523 section 2.2).
+const clientAssertionJWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// loginConnection logs in as a service connection: it finds the CI job's ID
+// token (citoken.go), exchanges it at the token endpoint, and stores the
+// refresh token as a login that names the connection, or with expose prints
+// an access token instead.
+func (e *env) loginConnection(ctx context.Context, hc *http.Client, srv registryAddr, ch challenge,
+	connection, file, audience string, expose bool, scopes []string) error {
+	if err := berth.ValidateConnectionName(connection); err != nil {
+		return err
+	}
+	aud := audience
+	if aud == "" {
+		aud = ch.service
+	}
+	if aud == "" {
+		return berth.Errorf(berth.CodeInvalid, "%s/v2/ announces no service name, which is the audience berth requests the ID token for", srv.url).
+			WithHint("berth login %s --connection %s --audience AUDIENCE (the pipeline's --audience)", srv.host, connection)
+	}
+	finder := &idTokenFinder{getenv: e.getenv, http: hc}
+	idt, err := finder.find(ctx, file, aud)
+	if err != nil {
+		return err
+	}
+	tok, err := exchangeIDToken(ctx, hc, ch, connection, idt, scopes)
+	if err != nil {
+		return explainExchange(err, idt, connection, aud)
+	}
+	if expose {
+		return e.printJSON(map[string]string{
+			"accessToken": tok.access(),
+			"loginServer": srv.host,
+			"expiresOn":   tok.expires().Format(time.RFC3339),
+		})
+	}
+	if tok.RefreshToken == "" {
+		return berth.Errorf(berth.CodeInvalid, "%s exchanged the ID token without a refresh token; it may not be a berth server", srv.url)
+	}
+	c := readAccessClaims(tok.access())
+	now := time.Now()
+	l := storedLogin{
+		URL: srv.url, ClientID: c.ClientID, RefreshToken: tok.RefreshToken, CreatedAt: now.UTC().Truncate(time.Second),
+		TokenURL: ch.realm, Service: ch.service, ExpiresAt: tok.refreshExpiry(now),
+		Connection: connection, Pipeline: c.Pipeline, Audience: audience,
+	}
+	who := "as service connection " + connection
+	var facts []string
+	if c.Pipeline != "" {
+		facts = append(facts, "pipeline "+c.Pipeline)
+	}
+	if c.Name != "" {
+		facts = append(facts, "acting as principal "+c.Name)
+	}
+	if l.ExpiresAt != nil {
+		facts = append(facts, "until "+l.ExpiresAt.Format(time.RFC3339))
+	}
+	if len(facts) > 0 {
+		who += " (" + strings.Join(facts, ", ") + ")"
+	}
+	return e.storeLogin(srv, l, who)
+}
+
+// exchangeIDToken sends the CI job's ID token to the token endpoint as a JWT
+// client assertion naming the connection (RFC 7523 section 2.2, with
+// grant_type=client_credentials). A refusal is the server's *berth.Error:
+// assertion_invalid, assertion_expired, pipeline_unknown, audience_mismatch,
+// pipeline_not_authorized, connection_unknown, connection_disabled.
+func exchangeIDToken(ctx context.Context, hc *http.Client, ch challenge, connection string, idt ciToken, scopes []string) (tokenAnswer, error) {
+	f := url.Values{
+		"grant_type":            {"client_credentials"},
+		"client_assertion_type": {clientAssertionJWT},
+		"client_assertion":      {idt.value},
+		"connection":            {connection},
+	}
+	if ch.service != "" {
+		f.Set("service", ch.service)
+	}
+	if len(scopes) > 0 {
+		f.Set("scope", strings.Join(scopes, " "))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ch.realm, strings.NewReader(f.Encode()))
+	if err != nil {
+		return tokenAnswer{}, fmt.Errorf("token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return doToken(hc, req)
+}
+
+// explainExchange adds to a refused exchange where the ID token came from,
+// and the fix the server may leave to the client: the audience Azure
+// Pipelines always uses, the command that permits a pipeline.
+func explainExchange(err error, idt ciToken, connection, audience string) error {
+	be := berth.AsError(err)
+	if be == nil {
+		return err
+	}
+	out := *be
+	switch out.Code {
+	case berth.CodeInternal, berth.CodeInvalid:
+	default:
+		out.Message = fmt.Sprintf("service connection %s refused %s: %s", connection, idt.describe(), be.Message)
+	}
+	switch {
+	case out.Code == berth.CodeAudienceMismatch && idt.source == "Azure Pipelines":
+		out.Hint = fmt.Sprintf("Azure Pipelines mints ID tokens for the audience %s only: register the pipeline with --audience %s", azureAudience, azureAudience)
+	case out.Code == berth.CodePipelineNotAuthorized && out.Hint == "":
+		out.Hint = fmt.Sprintf("berth connection requests %s lists the pipeline; berth connection permit %s --pipeline PIPELINE permits it", connection, connection)
+	case out.Code == berth.CodePipelineUnknown && out.Hint == "" && idt.issuer != "":
+		out.Hint = fmt.Sprintf("berth pipeline create NAME --issuer %s --subject '%s' --audience %s", idt.issuer, idt.subject, audience)
+	}
+	return &out
+}
+
+// accessClaims is what the CLI reads of an access token the server just
+// issued: it is only read, not verified.
+type accessClaims struct {
+	Name         string `json:"name"`
+	ClientID     string `json:"client_id"`
+	CredentialID string `json:"credential_id"`
+	Connection   string `json:"connection"`
+	Pipeline     string `json:"pipeline"`
+	Run          string `json:"run"`
+}
+
+// readAccessClaims decodes the payload of an access token; the zero value
+// when it is not a JWT.
+func readAccessClaims(token string) accessClaims {
+	var c accessClaims
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return c
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return c
+	}
+	_ = json.Unmarshal(b, &c)
+	return c
 }

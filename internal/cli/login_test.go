@@ -365,7 +365,10 @@ func TestLoginOptions(t *testing.T) {
 		args []string
 		code string
 	}{
-		{"connection", env, []string{"login", host, "--connection", "ci"}, "[invalid]"},
+		{"connection outside a CI job", map[string]string{"HOME": home2}, []string{"login", host, "--connection", "ci"}, "[credentials_missing]"},
+		{"connection and a client id", env, []string{"login", host, "--connection", "ci", "--client-id", id}, "[invalid]"},
+		{"id token file without a connection", env, []string{"login", host, "--id-token-file", "/dev/null"}, "[invalid]"},
+		{"audience without a connection", env, []string{"login", host, "--audience", "x"}, "[invalid]"},
 		{"plain http off loopback", env, []string{"login", "http://registry.example.com"}, "[invalid]"},
 		{"no credentials", map[string]string{"HOME": home2}, []string{"login", host}, "[credentials_missing]"},
 		{"wrong secret", map[string]string{"HOME": home2, "DOCKER_CONFIG": home2, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": "brt_wrong"}, []string{"login", host}, "[secret_invalid]"},

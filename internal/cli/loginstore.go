@@ -37,7 +37,10 @@ import (
 //	    "expires_at": "2027-01-01T00:00:00Z",      // the refresh token's expiry, when known
 //	    "created_at": "2026-11-25T20:00:00Z",      // when berth login stored it
 //	    "token_url": "http://127.0.0.1:5000/oauth2/token", // the realm of /v2/'s challenge
-//	    "service": "127.0.0.1:5000"                // the service of /v2/'s challenge
+//	    "service": "127.0.0.1:5000",               // the service of /v2/'s challenge
+//	    "connection": "ci",                        // berth login --connection: the service connection,
+//	    "pipeline": "ci-main",                     //   the pipeline the CI job's ID token matched,
+//	    "audience": "…"                            //   and --audience, when it was given
 //	  }
 //	}
 //
@@ -52,6 +55,13 @@ type storedLogin struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	TokenURL     string     `json:"token_url,omitempty"`
 	Service      string     `json:"service,omitempty"`
+	// Connection is the service connection of a login made with berth login
+	// --connection, Pipeline the pipeline the server matched the CI job's ID
+	// token to, and Audience the --audience it was requested for ("" for the
+	// service name); all "" for a login with a client secret.
+	Connection string `json:"connection,omitempty"`
+	Pipeline   string `json:"pipeline,omitempty"`
+	Audience   string `json:"audience,omitempty"`
 }
 
 // tokenEndpoint returns where the login's refresh token is redeemed.

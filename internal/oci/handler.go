@@ -32,6 +32,8 @@ type Handler struct {
 	// Audit, when set, receives one event per guarded request: its
 	// authorization decision, or its failed authentication.
 	Audit berth.AuditRecorder
+	// Meter, when set, is told how many blob and upload bytes move.
+	Meter Meter
 }
 
 // Guard authenticates /v2/ requests and authorizes each Docker action they need.
@@ -74,6 +76,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	// Before anything else, authentication included: the credential is
+	// exposed whatever the request would have done.
+	if err := berth.RefuseQueryCredential(r.URL.Query()); err != nil {
+		return err
+	}
 	methods, ok := endpoints[rt.Kind]
 	if !ok {
 		return berth.Errorf(berth.CodeNotFound, "no registry endpoint at %s", r.URL.Path).

@@ -36,7 +36,13 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 		return nil
 	}
 	// ServeContent answers Range and If-None-Match and uses sendfile for files.
-	http.ServeContent(w, r, "", time.Time{}, rc)
+	if h.Meter == nil {
+		http.ServeContent(w, r, "", time.Time{}, rc)
+		return nil
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", time.Time{}, rc)
+	h.Meter.BlobBytesRead(cw.sent())
 	return nil
 }
 

@@ -165,7 +165,7 @@ func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) er
 	if err := h.Uploads.CreateUpload(ctx, id); err != nil {
 		return err
 	}
-	size, err := h.Uploads.AppendUpload(ctx, id, 0, r.Body)
+	size, err := h.appendBody(r, id, 0)
 	if err == nil && r.ContentLength >= 0 && size != r.ContentLength {
 		err = berth.Errorf(berth.CodeSizeInvalid, "Content-Length is %d but %d bytes arrived", r.ContentLength, size)
 	}
@@ -187,6 +187,9 @@ func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest) e
 	info, err := h.Uploads.CommitUpload(ctx, id, d)
 	if err != nil {
 		return err
+	}
+	if h.Meter != nil {
+		h.Meter.BlobBytesWritten(info.Size)
 	}
 	return h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: info.Size, Created: h.Now()})
 }
@@ -217,7 +220,19 @@ func (h *Handler) appendChunk(r *http.Request, rt route, isPatch bool) (int64, e
 			return 0, berth.Errorf(berth.CodeSizeInvalid, "Content-Range %q spans %d bytes but Content-Length is %d", cr, end-start+1, r.ContentLength)
 		}
 	}
-	return h.Uploads.AppendUpload(ctx, rt.Ref, info.Size, r.Body)
+	return h.appendBody(r, rt.Ref, info.Size)
+}
+
+// appendBody appends r's body to upload id at offset, and counts the bytes
+// that arrived.
+func (h *Handler) appendBody(r *http.Request, id string, offset int64) (int64, error) {
+	if h.Meter == nil {
+		return h.Uploads.AppendUpload(r.Context(), id, offset, r.Body)
+	}
+	body := &countingReader{r: r.Body}
+	size, err := h.Uploads.AppendUpload(r.Context(), id, offset, body)
+	h.Meter.UploadBytesReceived(body.n)
+	return size, err
 }
 
 // session returns the state of upload rt.Ref, which must belong to rt.Repo.

@@ -126,6 +126,7 @@ func (h *credHelper) Add(c *credentials.Credentials) error {
 		l.RefreshToken = c.Secret
 		if old, _, ok, err := findLogin(h.getenv, srv.host); err == nil && ok {
 			l.ClientID, l.TokenURL, l.Service = old.ClientID, old.TokenURL, old.Service
+			l.Connection, l.Pipeline, l.Audience = old.Connection, old.Pipeline, old.Audience
 		}
 		return saveLogin(h.getenv, srv.host, l)
 	}

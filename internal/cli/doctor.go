@@ -35,6 +35,7 @@ const (
 	doctorCheckToken      = "token"
 	doctorCheckExpiry     = "expiry"
 	doctorCheckAccess     = "access"
+	doctorCheckPipeline   = "pipeline"
 	doctorCheckClock      = "clock"
 )
 
@@ -56,6 +57,9 @@ const (
 	doctorSkewWarn   = 30 * time.Second
 	doctorSkewFail   = 5 * time.Minute
 	doctorTimeout    = 10 * time.Second
+	// doctorSessionWarn is the warning threshold of a service connection's
+	// login, a session of hours by design.
+	doctorSessionWarn = 15 * time.Minute
 )
 
 // doctorCheck is one line of the report: the facts in Message, the command
@@ -66,6 +70,10 @@ type doctorCheck struct {
 	Message string       `json:"message"`
 	Hint    string       `json:"hint,omitempty"`
 	Reason  berth.Code   `json:"reason,omitempty"`
+	// Connection and Pipeline are set by the pipeline check: the service
+	// connection of the login and the pipeline the server matched.
+	Connection string `json:"connection,omitempty"`
+	Pipeline   string `json:"pipeline,omitempty"`
 }
 
 // doctorReport is what -o json prints.
@@ -115,6 +123,9 @@ type doctorCredential struct {
 	secret       string
 	refreshToken string
 	refreshUntil time.Time // zero when unknown
+	// connection, pipeline and audience are those of a login made with berth
+	// login --connection (storedLogin); "" otherwise.
+	connection, pipeline, audience string
 }
 
 // doctor runs the checks against one registry.
@@ -136,6 +147,7 @@ type doctor struct {
 	service  string
 	cred     *doctorCredential
 	token    string // an access token, once obtained
+	tokenErr error  // the token endpoint's refusal
 	api      *client.Client
 	whoami   string // the caller's principal name, once known
 	logins   map[string]storedLogin
@@ -164,6 +176,10 @@ fixes it:
   token       the token endpoint issues a token (else its reason code)
   expiry      when the credential expires, and how many days are left
   access      with --repository: you may do --action on it
+  pipeline    for a login as a service connection (berth login --connection):
+              the connection and the pipeline, and that the pipeline is
+              permitted on it; inside the CI job, a fresh ID token is
+              exchanged to test the permission as it is now
   clock       the clock of this machine agrees with the server's
 
 HOST defaults to the host of BERTH_URL, else to the only stored login. The
@@ -257,6 +273,9 @@ func (d *doctor) run(ctx context.Context) {
 		if d.repository != "" {
 			d.checkAccess(ctx)
 		}
+	}
+	if d.cred != nil && d.cred.connection != "" {
+		d.checkPipeline(ctx)
 	}
 	d.checkClock()
 }
@@ -512,11 +531,17 @@ func (d *doctor) checkCredential() {
 		d.cred = &doctorCredential{source: "environment", clientID: id, secret: secret}
 		facts = append(facts, fmt.Sprintf("the berth CLI uses the environment (%s=%s)", envClientID, id))
 	case hasLogin && login.RefreshToken != "":
-		d.cred = &doctorCredential{source: "berth login", clientID: login.ClientID, refreshToken: login.RefreshToken}
+		d.cred = &doctorCredential{source: "berth login", clientID: login.ClientID, refreshToken: login.RefreshToken,
+			connection: login.Connection, pipeline: login.Pipeline, audience: login.Audience}
 		if login.ExpiresAt != nil {
 			d.cred.refreshUntil = *login.ExpiresAt
 		}
-		facts = append(facts, fmt.Sprintf("the berth CLI uses the stored berth login of %s (client %s)", d.hostKey, login.ClientID))
+		if login.Connection != "" {
+			d.cred.source = "berth login --connection"
+			facts = append(facts, fmt.Sprintf("the berth CLI uses the stored berth login of %s as service connection %s (pipeline %s)", d.hostKey, login.Connection, orUnknown(login.Pipeline)))
+		} else {
+			facts = append(facts, fmt.Sprintf("the berth CLI uses the stored berth login of %s (client %s)", d.hostKey, login.ClientID))
+		}
 	}
 	switch {
 	case helper == "berth" && hasLogin:
@@ -583,6 +608,7 @@ func (d *doctor) checkToken(ctx context.Context) bool {
 		tok, err = requestToken(ctx, d.http, ch, d.cred.clientID, d.cred.secret, false, nil)
 	}
 	if err != nil {
+		d.tokenErr = err
 		d.addErr(doctorCheckToken, doctorStatusFail, fmt.Sprintf("the token endpoint refused the %s credential: ", d.cred.source), err)
 		return false
 	}
@@ -661,7 +687,15 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 		}
 	}
 	apiErr = err
-	if !d.cred.refreshUntil.IsZero() {
+	warnAt := doctorExpiryWarn
+	switch {
+	case d.cred.refreshUntil.IsZero():
+	case d.cred.connection != "":
+		// A federated login is a session of hours: it ends with the job.
+		warnAt = doctorSessionWarn
+		ds = append(ds, deadline{"the session of service connection " + d.cred.connection, d.cred.refreshUntil,
+			fmt.Sprintf("berth login %s --connection %s (inside the CI job)", d.hostKey, d.cred.connection)})
+	default:
 		ds = append(ds, deadline{"the refresh token of the stored login", d.cred.refreshUntil, "berth login " + d.hostKey})
 	}
 	if len(ds) == 0 {
@@ -686,7 +720,7 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 	switch {
 	case !first.at.After(now):
 		d.add(doctorCheckExpiry, doctorStatusFail, first.fix, "%s", msg)
-	case first.at.Sub(now) < doctorExpiryWarn:
+	case first.at.Sub(now) < warnAt:
 		d.add(doctorCheckExpiry, doctorStatusWarn, first.fix, "%s", msg)
 	default:
 		d.add(doctorCheckExpiry, doctorStatusOK, "", "%s", msg)
@@ -779,4 +813,78 @@ func doctorClockCheck(server, local time.Time) doctorCheck {
 		c.Hint = "synchronize the clocks with NTP (timedatectl set-ntp true) on this machine and on the server: tokens are refused or expire early when clocks disagree"
 	}
 	return c
+}
+
+// checkPipeline reports, for a login as a service connection, the connection
+// and the pipeline, and whether the pipeline is permitted on it. Inside the CI
+// job (its ID token at hand, as berth login --connection finds it) it
+// exchanges a fresh ID token, which tests the permission as it is now;
+// elsewhere the refresh of the stored login tells. A refusal keeps the
+// server's reason code; pipeline_not_authorized names berth connection permit.
+func (d *doctor) checkPipeline(ctx context.Context) {
+	conn := d.cred.connection
+	ch := challenge{realm: d.realm, service: d.service}
+	if ch.realm == "" {
+		ch.realm = d.base.String() + "/oauth2/token"
+	}
+	aud := d.cred.audience
+	if aud == "" {
+		aud = d.service
+	}
+	refused := func(err error) {
+		be := berth.AsError(err)
+		c := doctorCheck{Name: doctorCheckPipeline, Status: doctorStatusFail, Connection: conn, Pipeline: d.cred.pipeline, Message: err.Error()}
+		if be != nil {
+			c.Message, c.Hint, c.Reason = be.Message+" ["+string(be.Code)+"]", be.Hint, be.Code
+			if p, ok := be.Detail["pipeline"].(string); ok && p != "" {
+				c.Pipeline = p
+			}
+			if be.Code == berth.CodePipelineNotAuthorized && c.Pipeline != "" && !strings.Contains(c.Hint, "berth connection permit") {
+				c.Hint = fmt.Sprintf("berth connection permit %s --pipeline %s", conn, c.Pipeline)
+			}
+		}
+		d.checks = append(d.checks, c)
+	}
+	f := &idTokenFinder{getenv: d.e.getenv, http: d.http}
+	idt, findErr := f.find(ctx, "", aud)
+	if findErr == nil {
+		tok, err := exchangeIDToken(ctx, d.http, ch, conn, idt, nil)
+		if err != nil {
+			refused(explainExchange(err, idt, conn, aud))
+			return
+		}
+		c := readAccessClaims(tok.access())
+		d.checks = append(d.checks, doctorCheck{Name: doctorCheckPipeline, Status: doctorStatusOK, Connection: conn, Pipeline: c.Pipeline,
+			Message: fmt.Sprintf("pipeline %s is permitted on service connection %s: %s was exchanged just now", orUnknown(c.Pipeline), conn, idt.describe())})
+		return
+	}
+	if d.tokenErr != nil {
+		switch berth.ErrorCode(d.tokenErr) {
+		case berth.CodePipelineNotAuthorized, berth.CodePipelineUnknown, berth.CodeConnectionUnknown,
+			berth.CodeConnectionDisabled, berth.CodeAudienceMismatch:
+			refused(d.tokenErr)
+		default:
+			d.skip("no token was issued", doctorCheckPipeline)
+		}
+		return
+	}
+	c := readAccessClaims(d.token)
+	pipeline := c.Pipeline
+	if pipeline == "" {
+		pipeline = d.cred.pipeline
+	}
+	msg := fmt.Sprintf("pipeline %s logged in through service connection %s, and the login still refreshes", orUnknown(pipeline), conn)
+	if berth.ErrorCode(findErr) == berth.CodeCredentialsMissing {
+		msg += "; no CI ID token is at hand here to test the permission afresh (run berth doctor inside the CI job for that)"
+	} else {
+		msg += "; the CI ID token could not be fetched to test the permission afresh: " + findErr.Error()
+	}
+	d.checks = append(d.checks, doctorCheck{Name: doctorCheckPipeline, Status: doctorStatusOK, Connection: conn, Pipeline: pipeline, Message: msg})
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(not known)"
+	}
+	return s
 }

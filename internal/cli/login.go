@@ -428,9 +428,23 @@ func doToken(hc *http.Client, req *http.Request) (tokenAnswer, error) {
 			Reason      berth.Code `json:"reason"`
 			Hint        string     `json:"hint"`
 			RequestID   string     `json:"request_id"`
+			Errors      []struct {
+				Detail map[string]any `json:"detail"`
+			} `json:"errors"`
 		}
 		if json.Unmarshal(b, &eb) == nil && eb.Reason != "" {
 			e := &berth.Error{Code: eb.Reason, Message: eb.Description, Hint: eb.Hint}
+			if len(eb.Errors) > 0 {
+				// The facts behind the refusal, such as the pipeline and
+				// connection of pipeline_not_authorized.
+				for k, v := range eb.Errors[0].Detail {
+					switch k {
+					case "reason", "hint", "request_id":
+					default:
+						e.WithDetail(k, v)
+					}
+				}
+			}
 			if eb.RequestID != "" {
 				e.WithDetail("request_id", eb.RequestID)
 			}
@@ -694,8 +708,12 @@ func explainExchange(err error, idt ciToken, connection, audience string) error 
 	switch {
 	case out.Code == berth.CodeAudienceMismatch && idt.source == "Azure Pipelines":
 		out.Hint = fmt.Sprintf("Azure Pipelines mints ID tokens for the audience %s only: register the pipeline with --audience %s", azureAudience, azureAudience)
-	case out.Code == berth.CodePipelineNotAuthorized && out.Hint == "":
-		out.Hint = fmt.Sprintf("berth connection requests %s lists the pipeline; berth connection permit %s --pipeline PIPELINE permits it", connection, connection)
+	case out.Code == berth.CodePipelineNotAuthorized && !strings.Contains(out.Hint, "berth connection permit"):
+		if p, ok := out.Detail["pipeline"].(string); ok && p != "" {
+			out.Hint = fmt.Sprintf("berth connection permit %s --pipeline %s", connection, p)
+		} else {
+			out.Hint = fmt.Sprintf("berth connection requests %s lists the pipeline; berth connection permit %s --pipeline PIPELINE permits it", connection, connection)
+		}
 	case out.Code == berth.CodePipelineUnknown && out.Hint == "" && idt.issuer != "":
 		out.Hint = fmt.Sprintf("berth pipeline create NAME --issuer %s --subject '%s' --audience %s", idt.issuer, idt.subject, audience)
 	}

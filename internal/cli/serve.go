@@ -127,6 +127,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		MaxManifestSize: cfg.MaxManifestSize,
 	}
 	mtr := metrics.New(st.meta)
+	registry.Meter = mtr // blob and upload bytes
 	srv := server.New(server.Config{
 		Observe:         mtr.ObserveRequest,
 		Addr:            cfg.Addr,
@@ -201,7 +202,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st.meta, auditLog, cfg.Audit.Retention, logger) })
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: commitLock, Grace: gcGrace(cfg.GC.Grace)}
-		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, cfg.GC.Interval, logger) })
+		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, cfg.GC.Interval, logger, mtr.ObserveGC) })
 	}
 	return srv.Serve(ctx)
 }
@@ -237,7 +238,7 @@ func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, meta *sqlite.DB
 }
 
 // runGCSchedule collects garbage every interval until ctx is done.
-func runGCSchedule(ctx context.Context, gc *berth.GC, interval time.Duration, logger *slog.Logger) {
+func runGCSchedule(ctx context.Context, gc *berth.GC, interval time.Duration, logger *slog.Logger, observe func(time.Time, berth.GCReport, error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -251,6 +252,7 @@ func runGCSchedule(ctx context.Context, gc *berth.GC, interval time.Duration, lo
 		if err != nil && ctx.Err() != nil {
 			return // stopped midway by shutdown: not a failure
 		}
+		observe(time.Now(), rep, err)
 		if err != nil {
 			logger.Error("garbage collection failed", slog.Any("err", err))
 			continue

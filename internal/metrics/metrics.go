@@ -21,6 +21,17 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	decisions *prometheus.CounterVec
 	tokens    *prometheus.CounterVec
+
+	uploadReceived prometheus.Counter
+	blobWritten    prometheus.Counter
+	blobRead       prometheus.Counter
+
+	gcRuns        *prometheus.CounterVec
+	gcBlobs       prometheus.Counter
+	gcUploads     prometheus.Counter
+	gcBytes       prometheus.Counter
+	gcLastRun     prometheus.Gauge
+	gcLastSuccess prometheus.Gauge
 }
 
 // SecretSource lists principals and their secrets for the expiry gauge.
@@ -51,8 +62,50 @@ func New(secrets SecretSource) *Metrics {
 			Name: "berth_tokens_issued_total",
 			Help: "Access tokens issued, by grant type.",
 		}, []string{"grant_type"}),
+		uploadReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_upload_bytes_received_total",
+			Help: "Bytes received into blob uploads (chunks and monolithic pushes), whether or not they became a blob.",
+		}),
+		blobWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_blob_bytes_written_total",
+			Help: "Bytes of blobs committed to the blob store by pushes.",
+		}),
+		blobRead: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_blob_bytes_read_total",
+			Help: "Blob bytes sent to clients by pulls (ranges count what they sent).",
+		}),
+		gcRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_gc_runs_total",
+			Help: "Scheduled garbage collections finished, by result (success or failure).",
+		}, []string{"result"}),
+		gcBlobs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_gc_deleted_blobs_total",
+			Help: "Blobs garbage collection deleted.",
+		}),
+		gcUploads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_gc_deleted_uploads_total",
+			Help: "Abandoned uploads garbage collection deleted.",
+		}),
+		gcBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "berth_gc_freed_bytes_total",
+			Help: "Bytes of blobs and uploads garbage collection deleted.",
+		}),
+		gcLastRun: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_gc_last_run_timestamp_seconds",
+			Help: "When the last garbage collection finished, successful or not, as a Unix time; 0 before the first.",
+		}),
+		gcLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_gc_last_success_timestamp_seconds",
+			Help: "When the last successful garbage collection finished, as a Unix time; 0 before the first.",
+		}),
 	}
+	// Both results exist from the start, so that increase() and absent-run
+	// alerts work before the first collection.
+	m.gcRuns.WithLabelValues(gcSuccess)
+	m.gcRuns.WithLabelValues(gcFailure)
 	m.registry.MustRegister(m.requests, m.latency, m.decisions, m.tokens,
+		m.uploadReceived, m.blobWritten, m.blobRead,
+		m.gcRuns, m.gcBlobs, m.gcUploads, m.gcBytes, m.gcLastRun, m.gcLastSuccess,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if secrets != nil {
 		m.registry.MustRegister(&expiryCollector{src: secrets})
@@ -71,6 +124,36 @@ func (m *Metrics) ObserveRequest(method, path string, status int, d time.Duratio
 	route := Route(path)
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// UploadBytesReceived counts bytes that arrived into uploads (oci.Meter).
+func (m *Metrics) UploadBytesReceived(n int64) { m.uploadReceived.Add(float64(n)) }
+
+// BlobBytesWritten counts bytes of blobs committed by pushes (oci.Meter).
+func (m *Metrics) BlobBytesWritten(n int64) { m.blobWritten.Add(float64(n)) }
+
+// BlobBytesRead counts blob bytes sent by pulls (oci.Meter).
+func (m *Metrics) BlobBytesRead(n int64) { m.blobRead.Add(float64(n)) }
+
+const (
+	gcSuccess = "success"
+	gcFailure = "failure"
+)
+
+// ObserveGC counts a garbage collection that finished at end: what it
+// removed (a failed run may have removed part) and its result. A run stopped
+// by shutdown is not a failure; the caller does not report it.
+func (m *Metrics) ObserveGC(end time.Time, rep berth.GCReport, err error) {
+	m.gcBlobs.Add(float64(len(rep.Blobs)))
+	m.gcUploads.Add(float64(len(rep.Uploads)))
+	m.gcBytes.Add(float64(rep.BlobBytes + rep.UploadBytes))
+	m.gcLastRun.Set(float64(end.UnixNano()) / 1e9)
+	if err != nil {
+		m.gcRuns.WithLabelValues(gcFailure).Inc()
+		return
+	}
+	m.gcRuns.WithLabelValues(gcSuccess).Inc()
+	m.gcLastSuccess.Set(float64(end.UnixNano()) / 1e9)
 }
 
 // Route names the endpoint family of a path for metric labels.

@@ -79,6 +79,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	// Before anything else, authentication included: the credential is
 	// exposed whatever the request would have done.
 	if err := berth.RefuseQueryCredential(r.URL.Query()); err != nil {
+		h.auditAuthFailure(r, err)
 		return err
 	}
 	methods, ok := endpoints[rt.Kind]

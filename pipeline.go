@@ -462,11 +462,11 @@ func (p Pipeline) mismatch(a Assertion, service string) (why string, audience bo
 // of pipelines registered without one. When several accept it, the first by
 // name wins.
 //
-// It returns audience_mismatch when a pipeline matches issuer, subject and
-// claims but not the audience, and pipeline_unknown otherwise, quoting the
-// token's issuer, subject and audience next to the closest registered
-// pipelines and why each refused, so that a branch-versus-environment subject
-// is plain to see.
+// When none accepts it, it returns audience_mismatch when a pipeline matches
+// issuer, subject and claims but not the audience (the first such by name),
+// and pipeline_unknown otherwise, quoting the token's issuer, subject and
+// audience next to the closest registered pipelines and why each refused, so
+// that a branch-versus-environment subject is plain to see.
 func MatchPipeline(pipelines []Pipeline, a Assertion, service string) (Pipeline, error) {
 	sorted := slices.Clone(pipelines)
 	slices.SortFunc(sorted, func(x, y Pipeline) int { return strings.Compare(x.Name, y.Name) })
@@ -476,26 +476,36 @@ func MatchPipeline(pipelines []Pipeline, a Assertion, service string) (Pipeline,
 		score int
 	}
 	var nears []near
+	// The first pipeline missing only the audience is the refusal, unless a
+	// later one accepts the token.
+	var audErr error
 	for _, p := range sorted {
 		why, aud := p.mismatch(a, service)
 		if why == "" {
 			return p, nil
 		}
 		if aud {
+			if audErr != nil {
+				continue
+			}
 			want := p.Audience
 			if want == "" {
 				want = service
 			}
-			return Pipeline{}, Errorf(CodeAudienceMismatch, "the ID token from %s for %s is for the audience %q; pipeline %s expects %q",
+			audErr = Errorf(CodeAudienceMismatch, "the ID token from %s for %s is for the audience %q; pipeline %s expects %q",
 				a.Issuer, a.Subject, a.Audience, p.Name, want).
 				WithHint("request the ID token for the audience %s (berth login --connection does so), or register the audience the job sends: berth pipeline create NAME --issuer %s --subject '%s' --audience AUDIENCE", want, p.Issuer, p.Subject).
 				WithDetail("pipeline", p.Name).WithDetail("expected_audience", want).WithDetail("token_audience", strings.Join(a.Audience, " "))
+			continue
 		}
 		score := commonPrefix(p.Subject, a.Subject)
 		if p.Issuer == a.Issuer {
 			score += 1000
 		}
 		nears = append(nears, near{p, why, score})
+	}
+	if audErr != nil {
+		return Pipeline{}, audErr
 	}
 	sort.SliceStable(nears, func(i, j int) bool { return nears[i].score > nears[j].score })
 	if len(nears) > 3 {

@@ -1,0 +1,486 @@
+package berth_test
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+func TestMatchPattern(t *testing.T) {
+	const sub = "repo:org/app:ref:refs/heads/main"
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		// No star: the whole string, exactly and case-sensitively.
+		{sub, sub, true},
+		{"abc", "abd", false},
+		{"abc", "ab", false},
+		{"abc", "abcd", false},
+		{"repo:org/app:ref:refs/heads/Main", sub, false},
+		{"", "", true},
+		{"", "a", false},
+		{"a", "", false},
+		// One star, at the end, the start or in the middle.
+		{"repo:org/app:*", sub, true},
+		{"repo:org/app:*", "repo:org/app:", true},
+		{"repo:org/app:*", "repo:org/app", false},
+		{"repo:org/app:*", "repo:org/app-other:ref:refs/heads/main", false},
+		{"*:ref:refs/heads/main", sub, true},
+		{"*:ref:refs/heads/main", "repo:org/app:ref:refs/heads/main2", false},
+		{"repo:org/*:ref:refs/heads/main", sub, true},
+		{"repo:org/*:ref:refs/heads/main", "repo:org/app:ref:refs/heads/dev", false},
+		{"repo:org/*:ref:refs/heads/main", "repo:org/team/app:ref:refs/heads/main", true}, // '*' spans slashes
+		{"*", "", true},
+		{"*", "anything/with:colons", true},
+		// Several stars, and patterns that need backtracking.
+		{"repo:*:ref:refs/heads/*", sub, true},
+		{"repo:*:ref:refs/tags/*", sub, false},
+		{"a*b*c", "aXbYc", true},
+		{"a*b*c", "abc", true},
+		{"a*b*c", "aXbY", false},
+		{"a**b", "ab", true},
+		{"**", "x", true},
+		{"*a*", "bab", true},
+		{"*a*", "bbb", false},
+		{"a*a", "a", false},
+		{"a*a", "aa", true},
+		{"*ab", "aab", true},
+		{"*aab", "aaab", true},
+		{"a*b*b", "abbb", true},
+		{"a*b*b", "ab", false},
+	}
+	for _, tt := range tests {
+		if got := berth.MatchPattern(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("MatchPattern(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestMatchPatternIsNotExponential(t *testing.T) {
+	pattern := strings.Repeat("a*", 30) + "b"
+	s := strings.Repeat("a", 500)
+	start := time.Now()
+	if berth.MatchPattern(pattern, s) {
+		t.Fatal("matched a string without b")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("MatchPattern took %v", d)
+	}
+}
+
+func TestPipelinePresets(t *testing.T) {
+	const (
+		k8sIssuer = "https://kubernetes.default.svc.cluster.local"
+		adoIssuer = "https://vstoken.dev.azure.com/00000000-0000-0000-0000-000000000001"
+		ghes      = "https://ghe.example.com/_services/token"
+		gitlab    = "https://gitlab.example.com"
+	)
+	tests := []struct {
+		preset, spec, issuer string
+		wantIssuer, wantSub  string // wantSub "" means invalid
+	}{
+		{berth.PresetGitHub, "org/app", "", berth.GitHubActionsIssuer, "repo:org/app:*"},
+		{berth.PresetGitHub, "org/app@main", "", berth.GitHubActionsIssuer, "repo:org/app:ref:refs/heads/main"},
+		{berth.PresetGitHub, "org/app@release/*", "", berth.GitHubActionsIssuer, "repo:org/app:ref:refs/heads/release/*"},
+		{berth.PresetGitHub, "org/app@refs/tags/v1", "", berth.GitHubActionsIssuer, "repo:org/app:ref:refs/tags/v1"},
+		{berth.PresetGitHub, "org/app:environment:prod", "", berth.GitHubActionsIssuer, "repo:org/app:environment:prod"},
+		{berth.PresetGitHub, "org/app@main", ghes, ghes, "repo:org/app:ref:refs/heads/main"},
+		{berth.PresetGitHub, "org", "", "", ""},
+		{berth.PresetGitHub, "org/app/extra", "", "", ""},
+		{berth.PresetGitHub, "org//app", "", "", ""},
+		{berth.PresetGitHub, "/app", "", "", ""},
+		{berth.PresetGitHub, "org/app@", "", "", ""},
+		{berth.PresetGitHub, "org/app:environment:", "", "", ""},
+		{berth.PresetGitHub, "org/app@main:environment:prod", "", "", ""},
+		{berth.PresetGitHub, "org/*", "", "", ""},
+		{berth.PresetGitHub, "org/my app", "", "", ""},
+		{berth.PresetGitHub, "", "", "", ""},
+
+		{berth.PresetGitLab, "group/app", "", berth.GitLabIssuer, "project_path:group/app:*"},
+		{berth.PresetGitLab, "group/sub/deeper/app", "", berth.GitLabIssuer, "project_path:group/sub/deeper/app:*"},
+		{berth.PresetGitLab, "group/app@main", "", berth.GitLabIssuer, "project_path:group/app:ref_type:*:ref:main"},
+		{berth.PresetGitLab, "group/sub/app@refs/heads/main", "", berth.GitLabIssuer, "project_path:group/sub/app:ref_type:*:ref:main"},
+		{berth.PresetGitLab, "group/app@refs/tags/v1", "", berth.GitLabIssuer, "project_path:group/app:ref_type:*:ref:v1"},
+		{berth.PresetGitLab, "group/app", gitlab, gitlab, "project_path:group/app:*"},
+		{berth.PresetGitLab, "app", "", "", ""},
+		{berth.PresetGitLab, "group/app@", "", "", ""},
+		{berth.PresetGitLab, "group//app", "", "", ""},
+
+		{berth.PresetAzureDevOps, "contoso/web/berth", adoIssuer, adoIssuer, "sc://contoso/web/berth"},
+		{berth.PresetAzureDevOps, "contoso/web/berth", "", "", ""}, // needs --issuer
+		{berth.PresetAzureDevOps, "contoso/web", adoIssuer, "", ""},
+		{berth.PresetAzureDevOps, "contoso/web/berth/x", adoIssuer, "", ""},
+
+		{berth.PresetKubernetes, "ci/builder", k8sIssuer, k8sIssuer, "system:serviceaccount:ci:builder"},
+		{berth.PresetKubernetes, "ci/builder", "", "", ""}, // needs --issuer
+		{berth.PresetKubernetes, "ci", k8sIssuer, "", ""},
+		{berth.PresetKubernetes, "ci/builder/x", k8sIssuer, "", ""},
+		{berth.PresetKubernetes, "/builder", k8sIssuer, "", ""},
+		{berth.PresetKubernetes, "ci/", k8sIssuer, "", ""},
+
+		{"jenkins", "org/app", berth.GitHubActionsIssuer, "", ""},
+	}
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range tests {
+		name := fmt.Sprintf("%s %q issuer %q", tt.preset, tt.spec, tt.issuer)
+		p, err := berth.NewPipeline(rand.Reader, berth.PipelineSpec{Name: "web", Preset: tt.preset, Spec: tt.spec, Issuer: tt.issuer}, now)
+		if tt.wantSub == "" {
+			if !berth.IsCode(err, berth.CodeInvalid) {
+				t.Errorf("%s: got %+v, %v; want invalid", name, p, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if p.Issuer != tt.wantIssuer || p.Subject != tt.wantSub || p.Preset != tt.preset {
+			t.Errorf("%s: got issuer %q subject %q preset %q, want %q %q %q", name, p.Issuer, p.Subject, p.Preset, tt.wantIssuer, tt.wantSub, tt.preset)
+		}
+	}
+}
+
+func TestPresetWithSubjectIsInvalid(t *testing.T) {
+	_, err := berth.NewPipeline(rand.Reader, berth.PipelineSpec{Name: "web", Preset: berth.PresetGitHub, Spec: "org/app",
+		Subject: "repo:org/app:*"}, time.Now())
+	if !berth.IsCode(err, berth.CodeInvalid) {
+		t.Errorf("a preset with a subject: got %v, want invalid", err)
+	}
+}
+
+func TestValidateOutboundURL(t *testing.T) {
+	tests := []struct {
+		url string
+		ok  bool
+	}{
+		{"https://token.actions.githubusercontent.com", true},
+		{"https://gitlab.example.com:8443/path", true},
+		{"https://vstoken.dev.azure.com/00000000-0000-0000-0000-000000000001", true},
+		{"http://127.0.0.1:8080", true},
+		{"http://127.5.6.7/issuer", true},
+		{"http://[::1]:9000", true},
+		{"http://[::1]", true},
+		{"http://localhost:3000/oidc", true},
+		{"http://LOCALHOST", true},
+
+		{"http://example.com", false},
+		{"http://10.0.0.1", false},
+		{"http://[::2]", false},
+		{"http://localhost.example.com", false},
+		{"http://127.0.0.1.nip.io", false},
+		{"https://user:pass@example.com", false},
+		{"https://user@example.com", false},
+		{"http://user@localhost", false},
+		{"https://example.com?tenant=1", false},
+		{"https://example.com/#frag", false},
+		{"", false},
+		{"example.com", false},
+		{"/issuer", false},
+		{"https://", false},
+		{"ftp://example.com", false},
+		{"HTTPS://example.com", true}, // url.Parse lower-cases the scheme
+		{"https://exa mple.com", false},
+	}
+	for _, tt := range tests {
+		err := berth.ValidateOutboundURL("issuer", tt.url)
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("ValidateOutboundURL(%q) = %v, want nil", tt.url, err)
+		case !tt.ok && !berth.IsCode(err, berth.CodeInvalid):
+			t.Errorf("ValidateOutboundURL(%q) = %v, want invalid", tt.url, err)
+		}
+	}
+}
+
+func validPipelineSpec() berth.PipelineSpec {
+	return berth.PipelineSpec{Name: "web", Issuer: berth.GitHubActionsIssuer, Subject: "repo:org/app:ref:refs/heads/main"}
+}
+
+func TestNewPipeline(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	spec := validPipelineSpec()
+	spec.Audience = "registry.example.com"
+	spec.Claims = map[string]string{"ref_protected": "true", "workflow": "deploy*"}
+	spec.JWKS = json.RawMessage(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
+	p, err := berth.NewPipeline(rand.Reader, spec, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != spec.Name || p.Issuer != spec.Issuer || p.Subject != spec.Subject || p.Audience != spec.Audience ||
+		len(p.Claims) != 2 || string(p.JWKS) != string(spec.JWKS) || !p.Created.Equal(now) || p.Preset != "" {
+		t.Errorf("NewPipeline = %+v", p)
+	}
+	if len(p.ID) != 36 {
+		t.Errorf("ID %q is not a UUID", p.ID)
+	}
+	other, err := berth.NewPipeline(rand.Reader, spec, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.ID == p.ID {
+		t.Errorf("two pipelines share the ID %s", p.ID)
+	}
+}
+
+func TestNewPipelineInvalid(t *testing.T) {
+	manyClaims := map[string]string{}
+	for i := range berth.MaxPipelineClaims + 1 {
+		manyClaims[fmt.Sprintf("c%d", i)] = "x"
+	}
+	tests := []struct {
+		name   string
+		change func(*berth.PipelineSpec)
+	}{
+		{"empty name", func(s *berth.PipelineSpec) { s.Name = "" }},
+		{"upper-case name", func(s *berth.PipelineSpec) { s.Name = "Web" }},
+		{"name with a space", func(s *berth.PipelineSpec) { s.Name = "my web" }},
+		{"no issuer", func(s *berth.PipelineSpec) { s.Issuer = "" }},
+		{"plain http issuer", func(s *berth.PipelineSpec) { s.Issuer = "http://token.example.com" }},
+		{"empty subject", func(s *berth.PipelineSpec) { s.Subject = "" }},
+		{"subject too long", func(s *berth.PipelineSpec) { s.Subject = strings.Repeat("a", berth.MaxPipelinePatternLength+1) }},
+		{"subject with a newline", func(s *berth.PipelineSpec) { s.Subject = "repo:org/app\n:*" }},
+		{"audience too long", func(s *berth.PipelineSpec) { s.Audience = strings.Repeat("a", berth.MaxPipelinePatternLength+1) }},
+		{"claim iss", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"iss": "https://x"} }},
+		{"claim sub", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"sub": "*"} }},
+		{"claim aud", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"aud": "registry"} }},
+		{"claim exp", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"exp": "1"} }},
+		{"claim nbf", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"nbf": "1"} }},
+		{"claim iat", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"iat": "1"} }},
+		{"claim without a name", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"": "x"} }},
+		{"claim name with '='", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"a=b": "x"} }},
+		{"claim name with a space", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"a b": "x"} }},
+		{"claim with an empty pattern", func(s *berth.PipelineSpec) { s.Claims = map[string]string{"ref": ""} }},
+		{"too many claims", func(s *berth.PipelineSpec) { s.Claims = manyClaims }},
+		{"JWKS not JSON", func(s *berth.PipelineSpec) { s.JWKS = json.RawMessage(`not json`) }},
+		{"JWKS empty", func(s *berth.PipelineSpec) { s.JWKS = json.RawMessage(``) }},
+		{"JWKS without keys", func(s *berth.PipelineSpec) { s.JWKS = json.RawMessage(`{"keys":[]}`) }},
+		{"JWKS an object without keys", func(s *berth.PipelineSpec) { s.JWKS = json.RawMessage(`{}`) }},
+		{"JWKS a single key", func(s *berth.PipelineSpec) { s.JWKS = json.RawMessage(`{"kty":"RSA","n":"x","e":"AQAB"}`) }},
+		{"JWKS an array", func(s *berth.PipelineSpec) { s.JWKS = json.RawMessage(`[{}]`) }},
+		{"JWKS too large", func(s *berth.PipelineSpec) {
+			s.JWKS = json.RawMessage(`{"keys":[{"x":"` + strings.Repeat("a", berth.MaxPipelineJWKSSize) + `"}]}`)
+		}},
+	}
+	for _, tt := range tests {
+		spec := validPipelineSpec()
+		tt.change(&spec)
+		if p, err := berth.NewPipeline(rand.Reader, spec, time.Now()); !berth.IsCode(err, berth.CodeInvalid) {
+			t.Errorf("%s: got %+v, %v; want invalid", tt.name, p, err)
+		}
+	}
+}
+
+// ghAssertion is a verified GitHub Actions ID token of org/app on main, for
+// the audience registry.example.com.
+func ghAssertion() berth.Assertion {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	return berth.Assertion{
+		Issuer:    berth.GitHubActionsIssuer,
+		Subject:   "repo:org/app:ref:refs/heads/main",
+		Audience:  []string{"registry.example.com"},
+		IssuedAt:  now,
+		NotBefore: now,
+		Expires:   now.Add(5 * time.Minute),
+		Claims: map[string]any{
+			"ref":           "refs/heads/main",
+			"ref_protected": true,
+			"repository":    "org/app",
+			"run_id":        "4242",
+			"run_attempt":   "1",
+			"workflow":      "deploy",
+			"runner_count":  float64(2),
+		},
+	}
+}
+
+const testService = "registry.example.com"
+
+func testPipeline(name, subject string) berth.Pipeline {
+	return berth.Pipeline{ID: "id-" + name, Name: name, Issuer: berth.GitHubActionsIssuer, Subject: subject}
+}
+
+func TestMatchPipeline(t *testing.T) {
+	main := testPipeline("web-main", "repo:org/app:ref:refs/heads/main")
+	anyRef := testPipeline("web-any", "repo:org/app:*")
+	prod := testPipeline("web-prod", "repo:org/app:environment:prod")
+	gitlab := berth.Pipeline{ID: "id-gl", Name: "gl", Issuer: berth.GitLabIssuer, Subject: "*"}
+	protected := testPipeline("protected", "repo:org/*")
+	protected.Claims = map[string]string{"ref_protected": "true", "runner_count": "2", "workflow": "dep*"}
+	unprotected := testPipeline("a-unprotected", "repo:org/*")
+	unprotected.Claims = map[string]string{"ref_protected": "false"}
+	missingClaim := testPipeline("a-env", "repo:org/*")
+	missingClaim.Claims = map[string]string{"environment": "*"}
+	custom := testPipeline("custom", "repo:org/app:*")
+	custom.Audience = "sts.example.com"
+	lateCustom := custom
+	lateCustom.Name = "x-custom" // sorts after web-main
+	customToken := ghAssertion()
+	customToken.Audience = []string{"other", "sts.example.com"}
+
+	tests := []struct {
+		name      string
+		pipelines []berth.Pipeline
+		a         berth.Assertion
+		want      string // the pipeline's name; "" for an error
+		code      berth.Code
+	}{
+		{"exact subject", []berth.Pipeline{prod, main, gitlab}, ghAssertion(), "web-main", ""},
+		{"first by name wins", []berth.Pipeline{main, anyRef}, ghAssertion(), "web-any", ""},
+		{"first by name wins, whatever the order given", []berth.Pipeline{anyRef, main}, ghAssertion(), "web-any", ""},
+		{"claims as bool and number", []berth.Pipeline{protected, prod}, ghAssertion(), "protected", ""},
+		{"a claim that differs", []berth.Pipeline{unprotected}, ghAssertion(), "", berth.CodePipelineUnknown},
+		{"a claim the token lacks", []berth.Pipeline{missingClaim}, ghAssertion(), "", berth.CodePipelineUnknown},
+		{"claims skip a pipeline", []berth.Pipeline{unprotected, missingClaim, main}, ghAssertion(), "web-main", ""},
+		{"environment subject refuses a branch token", []berth.Pipeline{prod}, ghAssertion(), "", berth.CodePipelineUnknown},
+		{"another issuer", []berth.Pipeline{gitlab}, ghAssertion(), "", berth.CodePipelineUnknown},
+		{"none registered", nil, ghAssertion(), "", berth.CodePipelineUnknown},
+		{"audience defaults to the service", []berth.Pipeline{main}, customToken, "", berth.CodeAudienceMismatch},
+		{"an audience of its own", []berth.Pipeline{custom}, customToken, "custom", ""},
+		{"an audience of its own refuses the service", []berth.Pipeline{custom}, ghAssertion(), "", berth.CodeAudienceMismatch},
+		// A pipeline that accepts the token wins over an earlier one that
+		// only misses the audience.
+		{"audience mismatch does not hide a match", []berth.Pipeline{custom, anyRef}, ghAssertion(), "web-any", ""},
+		{"audience mismatch does not hide a later match", []berth.Pipeline{main, lateCustom}, customToken, "x-custom", ""},
+	}
+	for _, tt := range tests {
+		p, err := berth.MatchPipeline(tt.pipelines, tt.a, testService)
+		switch {
+		case tt.want != "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want != "" && p.Name != tt.want:
+			t.Errorf("%s: matched %s, want %s", tt.name, p.Name, tt.want)
+		case tt.want == "" && !berth.IsCode(err, tt.code):
+			t.Errorf("%s: got %s, %v; want %s", tt.name, p.Name, err, tt.code)
+		}
+	}
+}
+
+func TestMatchPipelineAudienceMismatchDetail(t *testing.T) {
+	a := ghAssertion()
+	a.Audience = []string{"other"}
+	_, err := berth.MatchPipeline([]berth.Pipeline{testPipeline("web", "repo:org/*")}, a, testService)
+	e := berth.AsError(err)
+	if e == nil || e.Code != berth.CodeAudienceMismatch {
+		t.Fatalf("got %v, want audience_mismatch", err)
+	}
+	if e.Detail["pipeline"] != "web" || e.Detail["expected_audience"] != testService || e.Detail["token_audience"] != "other" {
+		t.Errorf("detail %v", e.Detail)
+	}
+}
+
+func TestMatchPipelineUnknownNamesClosest(t *testing.T) {
+	a := ghAssertion()
+	a.Subject = "repo:org/app:environment:prod"
+	pipelines := []berth.Pipeline{
+		testPipeline("branch-main", "repo:org/app:ref:refs/heads/main"),
+		testPipeline("branch-dev", "repo:org/app:ref:refs/heads/dev"),
+		testPipeline("other-repo", "repo:org/zzz:*"),
+		testPipeline("elsewhere", "repo:acme/x:*"),
+		{ID: "id-gl", Name: "gitlab-far", Issuer: berth.GitLabIssuer, Subject: "repo:org/app:environment:prod"},
+	}
+	_, err := berth.MatchPipeline(pipelines, a, testService)
+	e := berth.AsError(err)
+	if e == nil || e.Code != berth.CodePipelineUnknown {
+		t.Fatalf("got %v, want pipeline_unknown", err)
+	}
+	if e.Detail["issuer"] != a.Issuer || e.Detail["subject"] != a.Subject || e.Detail["audience"] != testService {
+		t.Errorf("detail %v", e.Detail)
+	}
+	// The message names the three closest by issuer and subject, not the rest:
+	// names are facts, asserted here rather than the wording around them.
+	for _, name := range []string{"branch-main", "branch-dev", "other-repo"} {
+		if !strings.Contains(e.Message, name) {
+			t.Errorf("the message does not name the close pipeline %s: %s", name, e.Message)
+		}
+	}
+	for _, name := range []string{"elsewhere", "gitlab-far"} {
+		if strings.Contains(e.Message, name) {
+			t.Errorf("the message names the far pipeline %s: %s", name, e.Message)
+		}
+	}
+	if e.Hint == "" {
+		t.Error("no hint")
+	}
+}
+
+func TestAssertionCheckTime(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	lw := berth.AssertionLeeway
+	tests := []struct {
+		name          string
+		iat, nbf, exp time.Time
+		code          berth.Code // "" for valid
+	}{
+		{"valid", now.Add(-time.Minute), now.Add(-time.Minute), now.Add(4 * time.Minute), ""},
+		{"expired within the leeway", now.Add(-10 * time.Minute), time.Time{}, now.Add(-lw / 2), ""},
+		{"expired exactly the leeway ago", now.Add(-10 * time.Minute), time.Time{}, now.Add(-lw), ""},
+		{"expired beyond the leeway", now.Add(-10 * time.Minute), time.Time{}, now.Add(-lw - time.Second), berth.CodeAssertionExpired},
+		{"expired long ago", time.Time{}, time.Time{}, now.Add(-24 * time.Hour), berth.CodeAssertionExpired},
+		{"no exp", now, now, time.Time{}, berth.CodeAssertionInvalid},
+		{"not yet valid within the leeway", now.Add(lw / 2), now.Add(lw / 2), now.Add(5 * time.Minute), ""},
+		{"not yet valid beyond the leeway", now.Add(2 * lw), now.Add(2 * lw), now.Add(5 * time.Minute), berth.CodeAssertionExpired},
+		{"issued in the future without nbf", now.Add(2 * lw), time.Time{}, now.Add(5 * time.Minute), berth.CodeAssertionExpired},
+		{"issued in the future within the leeway", now.Add(lw / 2), time.Time{}, now.Add(5 * time.Minute), ""},
+		{"nbf passed, iat ignored", now.Add(2 * lw), now.Add(-time.Minute), now.Add(5 * time.Minute), ""},
+	}
+	for _, tt := range tests {
+		a := berth.Assertion{IssuedAt: tt.iat, NotBefore: tt.nbf, Expires: tt.exp}
+		err := a.CheckTime(now)
+		switch {
+		case tt.code == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.code != "" && !berth.IsCode(err, tt.code):
+			t.Errorf("%s: got %v, want %s", tt.name, err, tt.code)
+		}
+	}
+}
+
+func TestAssertionRun(t *testing.T) {
+	tests := []struct {
+		name   string
+		claims map[string]any
+		want   string
+	}{
+		{"github", map[string]any{"run_id": "4242", "run_attempt": "1", "workflow": "deploy"}, "deploy run 4242"},
+		{"github retried", map[string]any{"run_id": "4242", "run_attempt": "3", "workflow": "deploy"}, "deploy run 4242 attempt 3"},
+		{"github without workflow", map[string]any{"run_id": "4242"}, "run 4242"},
+		{"github numbers", map[string]any{"run_id": float64(4242), "run_attempt": float64(2)}, "run 4242 attempt 2"},
+		{"gitlab", map[string]any{"pipeline_id": "1001", "job_id": "2002", "project_path": "group/app"}, "pipeline 1001 job 2002"},
+		{"gitlab without job", map[string]any{"pipeline_id": "1001"}, "pipeline 1001"},
+		{"jti", map[string]any{"jti": "abc-123"}, "token abc-123"},
+		{"github wins over jti", map[string]any{"run_id": "1", "jti": "abc"}, "run 1"},
+		{"none", map[string]any{"ref": "refs/heads/main"}, ""},
+		{"no claims", nil, ""},
+		{"an object is not a run", map[string]any{"run_id": map[string]any{"x": 1}}, ""},
+	}
+	for _, tt := range tests {
+		if got := (berth.Assertion{Claims: tt.claims}).Run(); got != tt.want {
+			t.Errorf("%s: Run() = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestAssertionClaimString(t *testing.T) {
+	a := berth.Assertion{Claims: map[string]any{
+		"s": "text", "t": true, "f": false, "n": float64(42), "x": 1.5, "num": json.Number("7"),
+		"obj": map[string]any{}, "arr": []any{"a"}, "null": nil,
+	}}
+	tests := []struct {
+		name, want string
+		ok         bool
+	}{
+		{"s", "text", true}, {"t", "true", true}, {"f", "false", true}, {"n", "42", true}, {"x", "1.5", true},
+		{"num", "7", true}, {"obj", "", false}, {"arr", "", false}, {"null", "", false}, {"missing", "", false},
+	}
+	for _, tt := range tests {
+		if got, ok := a.ClaimString(tt.name); got != tt.want || ok != tt.ok {
+			t.Errorf("ClaimString(%s) = %q, %v; want %q, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}

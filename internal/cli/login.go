@@ -728,7 +728,7 @@ type accessClaims struct {
 	CredentialID string `json:"credential_id"`
 	Connection   string `json:"connection"`
 	Pipeline     string `json:"pipeline"`
-	Run          string `json:"run"`
+	Run          string `json:"ci_run"`
 }
 
 // readAccessClaims decodes the payload of an access token; the zero value

@@ -39,12 +39,13 @@ const DefaultSessionLifetime = 6 * time.Hour
 // working after berth connection save renewed it.
 const DefaultRenewalGrace = 7 * 24 * time.Hour
 
-// ConnectionIntent is what a connection is meant for: actions on a
-// repository (or a pattern such as team/*). berth connection verify checks
-// that the connection's principal holds roles covering each.
+// ConnectionIntent is what a connection is meant for: Docker actions ("pull",
+// "push", "delete") on a repository or a namespace pattern such as team/*.
+// berth connection verify checks that the connection's principal holds roles
+// covering each.
 type ConnectionIntent struct {
 	Repository string   `json:"repository"`
-	Actions    []Action `json:"actions"`
+	Actions    []string `json:"actions"`
 }
 
 // Connection is a service connection: what a pipeline names to reach the
@@ -112,7 +113,7 @@ func NewConnection(rand io.Reader, name, principalID string, auth ConnectionAuth
 }
 
 // Validate returns invalid unless the intent names a repository (or a
-// namespace pattern, NS/*) and at least one valid action.
+// namespace pattern, NS/*) and at least one of pull, push and delete.
 func (in ConnectionIntent) Validate() error {
 	if s, err := ParseScope(in.Repository); err != nil || s.Kind() == ScopeRegistry {
 		return Errorf(CodeInvalid, "the connection's repository %q is not a repository or a pattern such as team/*", truncate(in.Repository, 80)).
@@ -123,9 +124,9 @@ func (in ConnectionIntent) Validate() error {
 			WithHint("add --actions pull,push")
 	}
 	for _, a := range in.Actions {
-		if !a.Valid() {
-			_, err := ParseAction(string(a))
-			return err
+		if DockerActionNeeds(a) == nil {
+			return Errorf(CodeInvalid, "the connection's action %q on %s is not pull, push or delete", truncate(a, 40), in.Repository).
+				WithHint("write --actions pull,push")
 		}
 	}
 	return nil

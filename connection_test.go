@@ -52,7 +52,7 @@ func TestConnectionUsable(t *testing.T) {
 }
 
 func TestConnectionIntentValidate(t *testing.T) {
-	read := []berth.Action{berth.ActionContentRead}
+	read := []string{"pull"}
 	tests := []struct {
 		name string
 		in   berth.ConnectionIntent
@@ -60,15 +60,14 @@ func TestConnectionIntentValidate(t *testing.T) {
 	}{
 		{"repository", berth.ConnectionIntent{Repository: "team/app", Actions: read}, true},
 		{"namespace", berth.ConnectionIntent{Repository: "team/*", Actions: read}, true},
-		{"several actions", berth.ConnectionIntent{Repository: "app", Actions: []berth.Action{
-			berth.ActionContentRead, berth.ActionContentWrite, berth.ActionMetadataWrite}}, true},
+		{"several actions", berth.ConnectionIntent{Repository: "app", Actions: []string{"pull", "push", "delete"}}, true},
 		{"registry", berth.ConnectionIntent{Repository: "registry", Actions: read}, false},
 		{"no repository", berth.ConnectionIntent{Repository: "", Actions: read}, false},
 		{"upper case", berth.ConnectionIntent{Repository: "Team/App", Actions: read}, false},
 		{"star in the middle", berth.ConnectionIntent{Repository: "team/*/app", Actions: read}, false},
 		{"no action", berth.ConnectionIntent{Repository: "team/app"}, false},
-		{"an unknown action", berth.ConnectionIntent{Repository: "team/app", Actions: []berth.Action{berth.ActionContentRead, "fly"}}, false},
-		{"a role is not an action", berth.ConnectionIntent{Repository: "team/app", Actions: []berth.Action{"pull"}}, false},
+		{"an unknown action", berth.ConnectionIntent{Repository: "team/app", Actions: []string{"pull", "fly"}}, false},
+		{"a berth action is not a Docker action", berth.ConnectionIntent{Repository: "team/app", Actions: []string{string(berth.ActionContentRead)}}, false},
 	}
 	for _, tt := range tests {
 		err := tt.in.Validate()
@@ -83,7 +82,7 @@ func TestConnectionIntentValidate(t *testing.T) {
 
 func TestNewConnection(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	intents := []berth.ConnectionIntent{{Repository: "team/app", Actions: []berth.Action{berth.ActionContentWrite}}}
+	intents := []berth.ConnectionIntent{{Repository: "team/app", Actions: []string{"push"}}}
 	c, err := berth.NewConnection(rand.Reader, "deploy", "pr1", berth.ConnectionFederated, intents, now)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +108,7 @@ func TestNewConnection(t *testing.T) {
 		{"empty name", "", berth.ConnectionFederated, nil},
 		{"unknown auth", "deploy", "password", nil},
 		{"no auth", "deploy", "", nil},
-		{"bad intent", "deploy", berth.ConnectionSecret, []berth.ConnectionIntent{{Repository: "registry", Actions: []berth.Action{berth.ActionContentRead}}}},
+		{"bad intent", "deploy", berth.ConnectionSecret, []berth.ConnectionIntent{{Repository: "registry", Actions: []string{"pull"}}}},
 	}
 	for _, tt := range bad {
 		if _, err := berth.NewConnection(rand.Reader, tt.conn, "pr1", tt.auth, tt.intents, now); !berth.IsCode(err, berth.CodeInvalid) {

@@ -134,8 +134,8 @@ var connectionTests = []test{
 		full.Auth = berth.ConnectionSecret
 		full.SecretID = secretN(1, f.principal, 0, 0).ID
 		full.Intents = []berth.ConnectionIntent{
-			{Repository: "team/app", Actions: []berth.Action{berth.ActionContentRead, berth.ActionContentWrite}},
-			{Repository: "team/*", Actions: []berth.Action{berth.ActionContentRead}},
+			{Repository: "team/app", Actions: []string{"pull", "push"}},
+			{Repository: "team/*", Actions: []string{"pull"}},
 		}
 		// The permitted order is kept, not sorted; a repeat counts once.
 		full.Pipelines = []string{f.db.ID, f.web.ID, f.api.ID, f.web.ID}

@@ -499,3 +499,28 @@ func TestRequestLogRedactsPastedSecret(t *testing.T) {
 		t.Fatalf("plain path logged as %v", rec["path"])
 	}
 }
+
+// TestRequestLogOmitsQuery: the request log records the path, never the query
+// string, where a client may have put a credential.
+func TestRequestLogOmitsQuery(t *testing.T) {
+	ts := start(t, nil)
+	v, err := berth.NewSecretValue(strings.NewReader(strings.Repeat("query", 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := v.Reveal()
+	ts.get(t, "/v2/?client_secret="+secret+"&n="+secret, map[string]string{"X-Request-Id": "queried"})
+	rec := ts.logs.requestRecord(t, "queried")
+	if rec == nil {
+		t.Fatal("no request log record")
+	}
+	if rec["path"] != "/v2/" {
+		t.Errorf("request log path %q, want /v2/", rec["path"])
+	}
+	ts.logs.mu.Lock()
+	all := ts.logs.buf.String()
+	ts.logs.mu.Unlock()
+	if strings.Contains(all, secret[8:]) {
+		t.Fatal("the log holds the secret sent in the query string")
+	}
+}

@@ -703,7 +703,7 @@ func explainExchange(err error, idt ciToken, connection, audience string) error 
 	switch out.Code {
 	case berth.CodeInternal, berth.CodeInvalid:
 	default:
-		out.Message = fmt.Sprintf("service connection %s refused %s: %s", connection, idt.describe(), be.Message)
+		out.Message = fmt.Sprintf("%s was refused for service connection %s: %s", idt.describe(), connection, be.Message)
 	}
 	switch {
 	case out.Code == berth.CodeAudienceMismatch && idt.source == "Azure Pipelines":

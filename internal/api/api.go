@@ -20,6 +20,8 @@ type Store interface {
 	berth.RoleStore
 	berth.RefreshTokenStore
 	berth.AuditStore
+	berth.PipelineStore
+	berth.ConnectionStore
 }
 
 // Config holds the API's dependencies.
@@ -44,6 +46,9 @@ type Config struct {
 	// Audit, when set, receives one event per change, made or refused, and
 	// per refused authentication.
 	Audit berth.AuditRecorder
+	// Issuers loads the keys of pipelines' issuers for
+	// GET /api/v1/connections/{name}/verify; nil skips that check.
+	Issuers berth.IssuerChecker
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -56,12 +61,25 @@ var auditActions = map[string]berth.AuditAction{
 	"DELETE /api/v1/principals/{name}/secrets/{id}": berth.AuditSecretRemove,
 	"POST /api/v1/roles":                            berth.AuditRoleAssign,
 	"DELETE /api/v1/roles":                          berth.AuditRoleRevoke,
+
+	"POST /api/v1/pipelines":                      berth.AuditPipelineCreate,
+	"DELETE /api/v1/pipelines/{name}":             berth.AuditPipelineDelete,
+	"POST /api/v1/connections":                    berth.AuditConnectionCreate,
+	"DELETE /api/v1/connections/{name}":           berth.AuditConnectionDelete,
+	"POST /api/v1/connections/{name}/authorize":   berth.AuditConnectionAuthorize,
+	"POST /api/v1/connections/{name}/permit":      berth.AuditConnectionAuthorize,
+	"POST /api/v1/connections/{name}/unauthorize": berth.AuditConnectionUnauthorize,
+	"POST /api/v1/connections/{name}/disable":     berth.AuditConnectionDisable,
+	"POST /api/v1/connections/{name}/enable":      berth.AuditConnectionEnable,
+	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
+	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
 }
 
 // auditNote collects, while a change is made, what its audit event records.
 type auditNote struct {
-	target string
-	detail map[string]string
+	target     string
+	connection string // the service connection changed, for its history
+	detail     map[string]string
 }
 
 type auditNoteKey struct{}
@@ -104,6 +122,9 @@ func New(cfg Config) http.Handler {
 	h.handle("POST /api/v1/roles", h.assignRole)
 	h.handle("DELETE /api/v1/roles", h.revokeRole)
 	h.handle("GET /api/v1/roles", h.listRoles)
+
+	h.routePipelines()
+	h.routeConnections()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)
@@ -152,6 +173,9 @@ func (h *handler) audit(r *http.Request, action berth.AuditAction, note *auditNo
 		target = r.URL.Query().Get("principal")
 	}
 	e := berth.NewAuditEvent(r.Context(), action, target, err)
+	if note.connection != "" {
+		e.Connection = note.connection
+	}
 	for k, v := range note.detail {
 		if e.Detail == nil {
 			e.Detail = map[string]string{}

@@ -84,8 +84,25 @@ type Server struct {
 // MaxSecretLifetime is the Server's maximum secret lifetime: 365 days.
 const MaxSecretLifetime = berth.DefaultMaxSecretLifetime
 
+// Options change what New starts.
+type Options struct {
+	// Audit, when set, makes the API record its audit events straight into
+	// the store, stamped by the Server's clock, so that a test reads them at
+	// once.
+	Audit bool
+	// Issuers checks pipelines' issuers for GET …/verify.
+	Issuers berth.IssuerChecker
+}
+
 // New starts a Server, stopped and removed at the end of the test.
 func New(t testing.TB) *Server {
+	t.Helper()
+	return NewWith(t, Options{})
+}
+
+// NewWith starts a Server as opts say, stopped and removed at the end of the
+// test.
+func NewWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -120,7 +137,7 @@ func New(t testing.TB) *Server {
 		Service: "berth.test",
 		Logger:  logger,
 	}
-	handler := api.New(api.Config{
+	cfg := api.Config{
 		Store:             db,
 		Provider:          provider,
 		Hasher:            hasher,
@@ -128,7 +145,12 @@ func New(t testing.TB) *Server {
 		Rand:              rand.Reader,
 		MaxSecretLifetime: MaxSecretLifetime,
 		Logger:            logger,
-	})
+		Issuers:           opts.Issuers,
+	}
+	if opts.Audit {
+		cfg.Audit = &syncAudit{t: t, store: db, now: clock.Now}
+	}
+	handler := api.New(cfg)
 	var requests atomic.Int64
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", handler)
@@ -212,5 +234,21 @@ func (s *Server) NoSecretsLogged(t testing.TB, values ...string) {
 		if v != "" && strings.Contains(log, v) {
 			t.Errorf("the server log holds a secret value (%.8s…)", v)
 		}
+	}
+}
+
+// syncAudit appends each event to the store as it is recorded.
+type syncAudit struct {
+	t     testing.TB
+	store *sqlite.DB
+	now   func() time.Time
+}
+
+func (a *syncAudit) Record(e berth.AuditEvent) {
+	if e.Time.IsZero() {
+		e.Time = a.now()
+	}
+	if err := a.store.AppendAuditEvents(context.Background(), []berth.AuditEvent{e}); err != nil {
+		a.t.Errorf("append audit event %s: %v", e.Action, err)
 	}
 }

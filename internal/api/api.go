@@ -118,6 +118,7 @@ func New(cfg Config) http.Handler {
 	h.handle("POST /api/v1/principals/{name}/secrets", h.addSecret)
 	h.handle("GET /api/v1/principals/{name}/secrets", h.listSecrets)
 	h.handle("DELETE /api/v1/principals/{name}/secrets/{id}", h.removeSecret)
+	h.handle("GET /api/v1/secrets", h.listExpiringSecrets)
 
 	h.handle("POST /api/v1/roles", h.assignRole)
 	h.handle("DELETE /api/v1/roles", h.revokeRole)
@@ -143,7 +144,10 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *berth.Caller) e
 func (h *handler) handle(pattern string, fn handlerFunc) {
 	action, audited := auditActions[pattern]
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		c, err := h.authenticate(r)
+		c, err := (*berth.Caller)(nil), berth.RefuseQueryCredential(r.URL.Query()) // exposed: refused before anything else
+		if err == nil {
+			c, err = h.authenticate(r)
+		}
 		if err != nil {
 			h.auditAuthFailure(r, err)
 		} else {

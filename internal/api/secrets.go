@@ -1,8 +1,11 @@
 package api
 
 import (
+	"cmp"
+	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -53,6 +56,35 @@ type RemovedSecret struct {
 	Secret
 	RefreshTokensRevoked int `json:"refresh_tokens_revoked"`
 }
+
+// ExpiringSecret is an active secret as GET /api/v1/secrets shows it: whose
+// it is, when it expires, and the service connections that stop working with
+// it. Never its value or hash.
+type ExpiringSecret struct {
+	Principal   string     `json:"principal"`
+	ID          string     `json:"id"`
+	Hint        string     `json:"hint"`
+	Description string     `json:"description"`
+	Created     time.Time  `json:"created_at"`
+	Expires     time.Time  `json:"expires_at"`
+	LastUsed    *time.Time `json:"last_used_at"`
+	// DaysLeft is the whole days until it expires: 0 on its last day.
+	DaysLeft int `json:"days_left"`
+	// Connections names the service connections that authenticate with it,
+	// by name; [] when none does.
+	Connections []string `json:"connections"`
+}
+
+// ExpiringSecretList is the answer of GET /api/v1/secrets.
+type ExpiringSecretList struct {
+	// ExpiringWithin is the window asked for, as FormatLifetime writes it;
+	// empty when every active secret is listed.
+	ExpiringWithin string           `json:"expiring_within,omitempty"`
+	Secrets        []ExpiringSecret `json:"secrets"`
+}
+
+// maxExpiryWindow bounds ?expiring_within: longer than any secret lives.
+const maxExpiryWindow = 100 * 365 * 24 * time.Hour
 
 func secretView(p berth.Principal, s berth.Secret, now time.Time) Secret {
 	return Secret{ID: s.ID, Principal: p.Name, Hint: s.Hint, Description: s.Description, State: s.State(now),
@@ -138,6 +170,107 @@ func (h *handler) listSecrets(w http.ResponseWriter, r *http.Request, c *berth.C
 		out.Secrets = append(out.Secrets, secretView(p, s, now))
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// listExpiringSecrets lists the active secrets of every principal (or of one,
+// with ?principal=NAME) that expire within ?expiring_within (a duration such
+// as 30d; without it, every active secret), soonest first, each with the
+// service connections that depend on it. Expired and removed secrets are not
+// listed: they authenticate nothing any more.
+//
+// GET /api/v1/secrets?expiring_within=30d[&principal=NAME]. Needs owner on
+// registry; invalid for a malformed window.
+func (h *handler) listExpiringSecrets(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
+	ctx := r.Context()
+	if err := h.requireOwner(ctx, c, "listing the secrets of every principal"); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	now := h.cfg.Now()
+	var out ExpiringSecretList
+	until := time.Time{} // zero: no bound
+	if v := q.Get("expiring_within"); v != "" {
+		window, err := berth.ParseLifetime(v, maxExpiryWindow)
+		if err != nil {
+			return berth.Errorf(berth.CodeInvalid, "expiring_within %q is not a positive duration of at most %s", truncate(v, 40), berth.FormatLifetime(maxExpiryWindow)).
+				WithHint("give a window such as 30d, 7d or 12h: berth secret list --expiring-within 30d")
+		}
+		until = now.Add(window)
+		out.ExpiringWithin = berth.FormatLifetime(window)
+	}
+	var principals []berth.Principal
+	if name := q.Get("principal"); name != "" {
+		p, err := h.principalByName(ctx, name)
+		if err != nil {
+			return err
+		}
+		principals = []berth.Principal{p}
+	} else {
+		var err error
+		if principals, err = h.allPrincipals(ctx); err != nil {
+			return err
+		}
+	}
+	dependents, err := h.secretDependents(ctx)
+	if err != nil {
+		return err
+	}
+	out.Secrets = []ExpiringSecret{}
+	for _, p := range principals {
+		ss, err := h.cfg.Store.FindSecrets(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, s := range ss {
+			if s.State(now) != berth.SecretActive || !until.IsZero() && s.Expires.After(until) {
+				continue
+			}
+			conns := dependents[s.ID]
+			if conns == nil {
+				conns = []string{}
+			}
+			out.Secrets = append(out.Secrets, ExpiringSecret{Principal: p.Name, ID: s.ID, Hint: s.Hint, Description: s.Description,
+				Created: s.Created, Expires: s.Expires, LastUsed: s.LastUsed,
+				DaysLeft: int(s.Expires.Sub(now) / (24 * time.Hour)), Connections: conns})
+		}
+	}
+	slices.SortFunc(out.Secrets, func(a, b ExpiringSecret) int {
+		return cmp.Or(a.Expires.Compare(b.Expires), cmp.Compare(a.Principal, b.Principal), cmp.Compare(a.ID, b.ID))
+	})
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// allPrincipals returns every principal, read a page at a time.
+func (h *handler) allPrincipals(ctx context.Context) ([]berth.Principal, error) {
+	const page = 1000
+	var all []berth.Principal
+	for after := ""; ; {
+		ps, err := h.cfg.Store.FindPrincipals(ctx, berth.PrincipalFilter{After: after, Limit: page})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ps...)
+		if len(ps) < page {
+			return all, nil
+		}
+		after = ps[len(ps)-1].Name
+	}
+}
+
+// secretDependents maps each secret id to the names of the secret service
+// connections that authenticate with it, in name order.
+func (h *handler) secretDependents(ctx context.Context) (map[string][]string, error) {
+	conns, err := h.cfg.Store.FindConnections(ctx, berth.ConnectionFilter{})
+	if err != nil {
+		return nil, err
+	}
+	m := map[string][]string{}
+	for _, c := range conns {
+		if c.Auth == berth.ConnectionSecret && c.SecretID != "" {
+			m[c.SecretID] = append(m[c.SecretID], c.Name)
+		}
+	}
+	return m, nil
 }
 
 // removeSecret revokes a secret: it stops authenticating at once, and so do

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,33 +53,7 @@ up to the server's maximum (365d unless configured otherwise).`,
 
 	cmd.AddCommand(
 		addCmd,
-		&cobra.Command{
-			Use:   "list PRINCIPAL",
-			Short: "List a principal's secrets: hint, state, expiry, last use (never the value)",
-			Args:  argsExactly(1, "berth secret list PRINCIPAL"),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return e.withClient(func(c *client.Client) error {
-					ss, err := c.ListSecrets(cmd.Context(), args[0])
-					if err != nil {
-						return err
-					}
-					if e.output == "json" {
-						return e.printJSON(ss)
-					}
-					if len(ss) == 0 {
-						fmt.Fprintf(e.stderr, "Principal %s has no secrets (berth secret add %s adds one).\n", args[0], args[0])
-						return nil
-					}
-					tw := e.table()
-					fmt.Fprintln(tw, "ID\tHINT\tSTATE\tCREATED\tEXPIRES\tLAST USED\tDESCRIPTION")
-					for _, s := range ss {
-						fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Hint, s.State,
-							formatTime(s.Created), formatTime(s.Expires), formatTimePtr(s.LastUsed), s.Description)
-					}
-					return tw.Flush()
-				})
-			},
-		},
+		newSecretListCommand(e),
 		&cobra.Command{
 			Use:   "remove PRINCIPAL SECRET_ID",
 			Short: "Remove a secret: it and the refresh tokens obtained with it stop working at once",
@@ -100,4 +75,94 @@ up to the server's maximum (365d unless configured otherwise).`,
 		},
 	)
 	return cmd
+}
+
+// newSecretListCommand is berth secret list: one principal's secrets, or,
+// with --expiring-within, the active secrets of every principal that expire
+// soon and the service connections that depend on each.
+func newSecretListCommand(e *env) *cobra.Command {
+	var within string
+	const usage = "berth secret list PRINCIPAL, or berth secret list [PRINCIPAL] --expiring-within 30d"
+	cmd := &cobra.Command{
+		Use:   "list [PRINCIPAL] [--expiring-within 30d]",
+		Short: "List secrets: a principal's (hint, state, expiry, last use), or every principal's that expire soon",
+		Long: `List a principal's secrets, removed and expired ones included: hint, state,
+expiry and last use, never the value.
+
+With --expiring-within (a duration such as 30d, 7d or 12h), list instead the
+active secrets of every principal (or of PRINCIPAL alone) that expire within
+it, soonest first, with the days left and the service connections that
+authenticate with each: what to renew (berth connection save NAME, or
+berth secret add PRINCIPAL) before a pipeline breaks. Listing every
+principal's secrets needs the role owner on registry.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if within != "" {
+				if len(args) > 1 {
+					return berth.Errorf(berth.CodeInvalid, "%s --expiring-within takes at most one principal, and %d were given", cmd.CommandPath(), len(args)).
+						WithHint("%s", usage)
+				}
+				return nil
+			}
+			return argsExactly(1, usage)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if within != "" {
+				principal := ""
+				if len(args) == 1 {
+					principal = args[0]
+				}
+				return e.withClient(func(c *client.Client) error {
+					l, err := c.ListExpiringSecrets(cmd.Context(), within, principal)
+					if err != nil {
+						return err
+					}
+					return printExpiringSecrets(e, l)
+				})
+			}
+			return e.withClient(func(c *client.Client) error {
+				ss, err := c.ListSecrets(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if e.output == "json" {
+					return e.printJSON(ss)
+				}
+				if len(ss) == 0 {
+					fmt.Fprintf(e.stderr, "Principal %s has no secrets (berth secret add %s adds one).\n", args[0], args[0])
+					return nil
+				}
+				tw := e.table()
+				fmt.Fprintln(tw, "ID\tHINT\tSTATE\tCREATED\tEXPIRES\tLAST USED\tDESCRIPTION")
+				for _, s := range ss {
+					fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Hint, s.State,
+						formatTime(s.Created), formatTime(s.Expires), formatTimePtr(s.LastUsed), s.Description)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&within, "expiring-within", "", "list the active secrets of every principal that expire within this duration, such as 30d")
+	return cmd
+}
+
+// printExpiringSecrets prints the answer of --expiring-within: with -o json,
+// the list of secrets, as berth secret list PRINCIPAL prints its own.
+func printExpiringSecrets(e *env, l api.ExpiringSecretList) error {
+	if e.output == "json" {
+		return e.printJSON(l.Secrets)
+	}
+	if len(l.Secrets) == 0 {
+		fmt.Fprintf(e.stderr, "No active secret expires within %s.\n", l.ExpiringWithin)
+		return nil
+	}
+	tw := e.table()
+	fmt.Fprintln(tw, "PRINCIPAL\tID\tHINT\tEXPIRES\tDAYS LEFT\tCONNECTIONS")
+	for _, s := range l.Secrets {
+		conns := "-"
+		if len(s.Connections) > 0 {
+			conns = strings.Join(s.Connections, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%d\t%s\n", s.Principal, s.ID, s.Hint, formatTime(s.Expires), s.DaysLeft, conns)
+	}
+	return tw.Flush()
 }

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"context"
+	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,4 +81,78 @@ func TestSecretCommands(t *testing.T) {
 		t.Errorf("400d: %q", stderr)
 	}
 	s.NoSecretsLogged(t, s.AdminSecret, value, text)
+}
+
+// TestSecretListExpiring: --expiring-within lists every principal's active
+// secrets that expire within the window, soonest first, with the
+// connections that depend on each; PRINCIPAL narrows it to one.
+func TestSecretListExpiring(t *testing.T) {
+	s := apitest.New(t)
+	env := s.AdminEnv()
+	web, _ := s.AddPrincipal(t, "ci-web")
+	s.AddPrincipal(t, "ci-api")
+	add := func(principal, expiresIn string) map[string]any {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, env, "secret", "add", principal, "--expires-in", expiresIn, "-o", "json")
+		if code != 0 {
+			t.Fatalf("add: exit %d, %s", code, stderr)
+		}
+		return decodeJSON[map[string]any](t, stdout)
+	}
+	web10, api3 := add("ci-web", "10d"), add("ci-api", "3d")
+	add("ci-web", "40d")
+	conn, err := berth.NewConnection(rand.Reader, "web-deploy", web.ID, berth.ConnectionSecret, nil, s.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.CreateConnection(context.Background(), conn); err != nil {
+		t.Fatal(err)
+	}
+	id := web10["id"].(string)
+	if _, err := s.Store.UpdateConnection(context.Background(), conn.ID, berth.ConnectionUpdate{SecretID: &id}); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := runCLI(t, env, "secret", "list", "--expiring-within", "30d", "-o", "json")
+	if code != 0 {
+		t.Fatalf("list --expiring-within: exit %d, %s", code, stderr)
+	}
+	list := decodeJSON[[]map[string]any](t, stdout)
+	if len(list) != 2 || list[0]["id"] != api3["id"] || list[1]["id"] != web10["id"] {
+		t.Fatalf("listed %v, want ci-api's 3d secret then ci-web's 10d one", list)
+	}
+	keys(t, "secret list --expiring-within -o json", list[1], "principal", "id", "hint", "expires_at", "days_left", "connections")
+	if list[1]["principal"] != "ci-web" || list[1]["days_left"] != 10.0 || fmt.Sprint(list[1]["connections"]) != "[web-deploy]" || list[1]["expires_at"] != web10["expires_at"] {
+		t.Errorf("ci-web's secret: %v", list[1])
+	}
+	if c, ok := list[0]["connections"].([]any); !ok || len(c) != 0 {
+		t.Errorf("a secret no connection uses: connections %v, want []", list[0]["connections"])
+	}
+
+	code, stdout, _ = runCLI(t, env, "secret", "list", "--expiring-within", "30d")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[1], "ci-api") || !strings.Contains(lines[2], "web-deploy") {
+		t.Errorf("text: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, env, "secret", "list", "ci-web", "--expiring-within", "60d", "-o", "json")
+	if l := decodeJSON[[]map[string]any](t, stdout); code != 0 || len(l) != 2 || l[0]["id"] != web10["id"] {
+		t.Errorf("ci-web within 60d: exit %d, %v", code, l)
+	}
+	code, _, stderr = runCLI(t, env, "secret", "list", "--expiring-within", "1h")
+	if code != 0 || !strings.Contains(stderr, "No active secret expires within 1h") {
+		t.Errorf("nothing within 1h: exit %d, %q", code, stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		code string
+	}{
+		{[]string{"secret", "list"}, "[invalid]"},
+		{[]string{"secret", "list", "--expiring-within", "soon"}, "[invalid]"},
+		{[]string{"secret", "list", "a", "b", "--expiring-within", "30d"}, "[invalid]"},
+	} {
+		code, _, stderr := runCLI(t, env, tc.args...)
+		if code != 1 || !strings.Contains(stderr, tc.code) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %s", tc.args, code, stderr, tc.code)
+		}
+	}
 }

@@ -178,6 +178,23 @@ func (c *Client) ListSecrets(ctx context.Context, principal string) ([]api.Secre
 	return l.Secrets, err
 }
 
+// ListExpiringSecrets returns the active secrets of every principal (of one,
+// when principal is not empty) that expire within within (a duration such as
+// "30d"; empty lists every active secret), soonest first, with the service
+// connections that depend on each.
+func (c *Client) ListExpiringSecrets(ctx context.Context, within, principal string) (api.ExpiringSecretList, error) {
+	var l api.ExpiringSecretList
+	q := url.Values{}
+	if within != "" {
+		q.Set("expiring_within", within)
+	}
+	if principal != "" {
+		q.Set("principal", principal)
+	}
+	err := c.do(ctx, http.MethodGet, "/secrets", q, nil, &l)
+	return l, err
+}
+
 // RemoveSecret revokes the principal's secret with this id.
 func (c *Client) RemoveSecret(ctx context.Context, principal, id string) (api.RemovedSecret, error) {
 	var s api.RemovedSecret

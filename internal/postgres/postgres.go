@@ -1,0 +1,196 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/berth-dev/berth"
+)
+
+var _ berth.MetadataStore = (*DB)(nil)
+
+// DB is a metadata store in one PostgreSQL schema (the first of the
+// connection's search_path). It is safe for concurrent use, and several DBs,
+// in one process or many, may share the schema.
+type DB struct {
+	pool *pgxpool.Pool
+	host string // for messages: the server, never the password
+}
+
+// Option changes how Open connects.
+type Option func(*pgxpool.Config)
+
+// WithMaxConns bounds the connections the DB holds open (by default the
+// DSN's pool_max_conns, else the larger of 4 and the number of CPUs).
+func WithMaxConns(n int32) Option {
+	return func(c *pgxpool.Config) {
+		if n > 0 {
+			c.MaxConns = n
+		}
+	}
+}
+
+// Open connects to the database dsn names, a postgres:// URL or a libpq
+// key=value string as pgx reads them (search_path=SCHEMA selects a schema
+// other than the server's default; pool_max_conns and the other pool_
+// parameters size the pool), and brings its schema up to date. It refuses a
+// schema newer than this build knows. Statements are prepared once per
+// connection and cached (pgx's default mode), so the hot queries are not
+// parsed again.
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message quotes the DSN with its password redacted.
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	db := &DB{host: fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)}
+	db.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", db.host, err)
+	}
+	if err := migrate(ctx, db.pool); err != nil {
+		db.pool.Close()
+		return nil, fmt.Errorf("migrate postgres %s: %w", db.host, err)
+	}
+	return db, nil
+}
+
+// Close waits for the connections in use to be released and closes them all.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Pool returns the connection pool, for what shares the database without
+// being a store (notifications, leases).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// inTx runs fn in a read-committed transaction and commits when fn returns
+// nil; otherwise it rolls back and returns fn's error unchanged, so a
+// *berth.Error keeps its code.
+func (db *DB) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", op, err)
+	}
+	if err := fn(tx); err != nil {
+		// Rollback with a context of its own: a cancelled ctx must not leave
+		// the connection in an aborted transaction (pgx closes it then anyway).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rbErr := tx.Rollback(rctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+			return errors.Join(err, fmt.Errorf("%s: rollback: %w", op, rbErr))
+		}
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("%s: commit: %w", op, err)
+	}
+	return nil
+}
+
+// SQLSTATE codes this package translates.
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+)
+
+// hasCode reports whether err is PostgreSQL refusing with the SQLSTATE code.
+func hasCode(err error, code string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == code
+}
+
+func isUniqueViolation(err error) bool { return hasCode(err, uniqueViolation) }
+
+func isForeignKeyViolation(err error) bool { return hasCode(err, foreignKeyViolation) }
+
+// Times are timestamptz, which keeps microseconds; what comes back is UTC.
+
+func utc(t time.Time) time.Time { return t.UTC() }
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// querier is what *pgxpool.Pool and pgx.Tx share.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// repoID returns the id of the named repository, or ok false when it does
+// not exist.
+func repoID(ctx context.Context, q querier, name string) (id int64, ok bool, err error) {
+	err = q.QueryRow(ctx, `SELECT id FROM repositories WHERE name = $1`, name).Scan(&id)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("find repository %s: %w", name, err)
+	}
+	return id, true, nil
+}
+
+// ensureRepo returns the id of the named repository, creating it with the
+// given creation time when it does not exist. Two transactions creating it at
+// once both get its id: the insert waits for the other and then does nothing,
+// and the select that follows, a new statement, sees the other's row.
+func ensureRepo(ctx context.Context, tx pgx.Tx, name string, created time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO repositories (name, created) VALUES ($1, $2)
+		ON CONFLICT (name) DO NOTHING
+		RETURNING id`, name, created).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("create repository %s: %w", name, err)
+	}
+	id, ok, err := repoID(ctx, tx, name)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("create repository %s: it exists and cannot be read", name)
+	}
+	return id, nil
+}
+
+// collectStrings reads a one-column result into a non-nil slice.
+func collectStrings(rows pgx.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// nonNil keeps an empty byte string a zero-length bytea rather than NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,411 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/postgres"
+	"github.com/berth-dev/berth/internal/storetest"
+)
+
+// defaultDSN is the PostgreSQL that development machines and CI run.
+const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+var (
+	reachOnce sync.Once
+	reachErr  error
+)
+
+// baseDSN returns the DSN of the test server: BERTH_TEST_POSTGRES, else
+// defaultDSN. When the server cannot be reached the test fails if
+// BERTH_TEST_POSTGRES is set or CI=1 (CI must never skip it silently), and
+// is skipped, saying why, otherwise.
+func baseDSN(t testing.TB) string {
+	t.Helper()
+	dsn, explicit := os.LookupEnv("BERTH_TEST_POSTGRES")
+	if !explicit || dsn == "" {
+		dsn, explicit = defaultDSN, false
+	}
+	reachOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			err = conn.Ping(ctx)
+			conn.Close(ctx)
+		}
+		reachErr = err
+	})
+	if reachErr != nil {
+		ci := os.Getenv("CI")
+		if explicit || ci == "1" || ci == "true" {
+			t.Fatalf("PostgreSQL at %s is unreachable (BERTH_TEST_POSTGRES set or CI=1, so this fails rather than skips): %v", redact(dsn), reachErr)
+		}
+		t.Skipf("PostgreSQL at %s is unreachable, skipping (set BERTH_TEST_POSTGRES to a reachable server, or CI=1 to make this a failure): %v", redact(dsn), reachErr)
+	}
+	return dsn
+}
+
+// redact hides a password in a URL DSN, for messages.
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return u.String()
+	}
+	return dsn
+}
+
+// withSearchPath returns dsn selecting schema, in whichever of the two DSN
+// forms dsn has.
+func withSearchPath(dsn, schema string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			panic(err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + schema
+}
+
+// newSchema creates an empty schema of a random name, dropped when the test
+// ends, and returns a DSN selecting it: each test has a database of its own,
+// so tests are isolated and may run in parallel.
+func newSchema(t testing.TB) string {
+	t.Helper()
+	base := baseDSN(t)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "berth_test_" + hex.EncodeToString(b[:])
+	execAdmin(t, base, `CREATE SCHEMA `+schema)
+	t.Cleanup(func() { execAdmin(t, base, `DROP SCHEMA `+schema+` CASCADE`) })
+	return withSearchPath(base, schema)
+}
+
+// execAdmin runs one statement on a connection of its own.
+func execAdmin(t testing.TB, dsn, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", redact(dsn), err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// queryInt runs a query returning one integer on a connection of its own.
+func queryInt(t testing.TB, dsn, sql string, args ...any) int64 {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func open(t testing.TB, dsn string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) berth.MetadataStore {
+		return open(t, newSchema(t))
+	})
+}
+
+// migrationFiles returns how many migration steps the package embeds.
+func migrationFiles(t testing.TB) int64 {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("list migrations: %v (%d files)", err, len(files))
+	}
+	return int64(len(files))
+}
+
+// TestOpenConcurrently checks that replicas opening one new schema at once
+// migrate it once between them, and that reopening applies nothing again.
+func TestOpenConcurrently(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t)
+	const replicas = 4
+	errs := make(chan error, replicas)
+	for range replicas {
+		go func() {
+			db, err := postgres.Open(t.Context(), dsn)
+			if err == nil {
+				err = db.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range replicas {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	want := migrationFiles(t)
+	if n := queryInt(t, dsn, `SELECT count(*) FROM schema_migrations`); n != want {
+		t.Errorf("schema_migrations has %d rows, want %d", n, want)
+	}
+	open(t, dsn).Close()
+	if n := queryInt(t, dsn, `SELECT count(*) FROM schema_migrations`); n != want {
+		t.Errorf("after reopening, schema_migrations has %d rows, want %d", n, want)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t)
+	open(t, dsn).Close()
+	execAdmin(t, dsn, `INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`)
+	db, err := postgres.Open(t.Context(), dsn)
+	if err == nil {
+		db.Close()
+		t.Fatal("Open accepted a schema migrated by a newer berth")
+	}
+	if !strings.Contains(err.Error(), "9999") {
+		t.Errorf("the refusal does not name the schema's version: %v", err)
+	}
+}
+
+func TestOpenWithoutSchema(t *testing.T) {
+	t.Parallel()
+	dsn := withSearchPath(baseDSN(t), "berth_test_no_such_schema")
+	db, err := postgres.Open(t.Context(), dsn)
+	if err == nil {
+		db.Close()
+		t.Fatal("Open succeeded with a search_path naming no existing schema")
+	}
+	if !strings.Contains(err.Error(), "search_path") {
+		t.Errorf("the error does not say what to fix: %v", err)
+	}
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// Port 1 on loopback: refused at once.
+	db, err := postgres.Open(ctx, "postgres://berth:s3cret-password@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if err == nil {
+		db.Close()
+		t.Fatal("Open succeeded against a closed port")
+	}
+	if strings.Contains(err.Error(), "s3cret-password") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+}
+
+// TestReplicas checks what several berth replicas on one database rely on:
+// each sees the others' writes at once, and their concurrent audit appends
+// make one chain that verifies.
+func TestReplicas(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	ctx := t.Context()
+	now := time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
+
+	// A write through one is read through the other.
+	d := berth.DigestOf(berth.SHA256, []byte("layer"))
+	if err := a.LinkBlob(ctx, berth.BlobLink{Repository: "team/app", Digest: d, Size: 5, Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	content := []byte(`{"schemaVersion":2}`)
+	m := &berth.Manifest{
+		Repository: "team/app", Digest: berth.DigestOf(berth.SHA256, content),
+		MediaType: "application/vnd.oci.image.manifest.v1+json", Content: content,
+		References: []berth.Reference{{Digest: d, Kind: berth.ReferenceBlob}}, Created: now,
+	}
+	if err := a.PutManifest(ctx, m, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.FindManifest(ctx, "team/app", "v1")
+	if err != nil || got.Digest != m.Digest {
+		t.Fatalf("B finds %v, %v; want the manifest A pushed", got, err)
+	}
+	p := berth.Principal{ID: "00000000-0000-4000-8000-000000000001", Name: "ci-web",
+		ClientID: "c0000000-0000-4000-8000-000000000001", Kind: berth.PrincipalService, Created: now}
+	if err := a.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.UpdatePrincipal(ctx, p.ID, berth.PrincipalUpdate{Disabled: new(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.FindPrincipalByID(ctx, p.ID); err != nil || !got.Disabled {
+		t.Fatalf("A reads %+v, %v after B disabled it", got, err)
+	}
+	if err := b.CreatePrincipal(ctx, p); berth.ErrorCode(err) != berth.CodeConflict {
+		t.Errorf("B creating what A created: %v, want conflict", err)
+	}
+
+	// Concurrent appends from both replicas chain one after another.
+	const writers, batches, size = 4, 25, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*writers)
+	for _, db := range []*postgres.DB{a, b} {
+		for w := range writers {
+			wg.Go(func() {
+				for i := range batches {
+					batch := make([]berth.AuditEvent, size)
+					for j := range batch {
+						batch[j] = berth.AuditEvent{Time: now.Add(time.Duration(i) * time.Second), Actor: "ci-web",
+							Action: berth.AuditRegistryPull, Target: "team/app", Result: berth.AuditAllowed,
+							RequestID: fmt.Sprintf("w%d-%d-%d", w, i, j)}
+					}
+					if err := db.AppendAuditEvents(ctx, batch); err != nil {
+						errs <- err
+						return
+					}
+					for j := 1; j < size; j++ {
+						if batch[j].Seq != batch[0].Seq+int64(j) {
+							errs <- fmt.Errorf("a batch was written as seqs %d and %d", batch[0].Seq, batch[j].Seq)
+							return
+						}
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for name, db := range map[string]*postgres.DB{"A": a, "B": b} {
+		v := &berth.AuditVerifier{}
+		if err := db.AuditChain(ctx, v); err != nil {
+			t.Fatalf("the chain read through %s does not verify: %v", name, err)
+		}
+		if want := int64(2 * writers * batches * size); v.Events() != want || v.Head().Seq != want {
+			t.Errorf("through %s: %d events, head %d; want %d", name, v.Events(), v.Head().Seq, want)
+		}
+	}
+}
+
+// TestReplicasGCRacesPush runs garbage collection on one replica against
+// pushes on another, many times: whichever wins, a stored manifest never
+// references a blob its repository no longer links.
+func TestReplicasGCRacesPush(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	ctx := t.Context()
+	old := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	cutoff := old.Add(time.Hour)
+	pushed, collected := 0, 0
+	for i := range 60 {
+		d := berth.DigestOf(berth.SHA256, fmt.Appendf(nil, "layer %d", i))
+		if err := a.LinkBlob(ctx, berth.BlobLink{Repository: "team/app", Digest: d, Size: 1, Created: old}); err != nil {
+			t.Fatal(err)
+		}
+		content := fmt.Appendf(nil, `{"n":%d}`, i)
+		m := &berth.Manifest{Repository: "team/app", Digest: berth.DigestOf(berth.SHA256, content),
+			MediaType: "application/vnd.oci.image.manifest.v1+json", Content: content,
+			References: []berth.Reference{{Digest: d, Kind: berth.ReferenceBlob}}, Created: cutoff.Add(time.Hour)}
+		var (
+			wg      sync.WaitGroup
+			pushErr error
+			deleted bool
+			gcErr   error
+		)
+		wg.Go(func() { pushErr = a.PutManifest(ctx, m, fmt.Sprintf("v%d", i)) })
+		wg.Go(func() { deleted, gcErr = b.DeleteBlobLinkIfUnreferenced(ctx, "team/app", d, cutoff) })
+		wg.Wait()
+		if gcErr != nil {
+			t.Fatal(gcErr)
+		}
+		switch {
+		case pushErr == nil && !deleted:
+			pushed++
+		case berth.ErrorCode(pushErr) == berth.CodeManifestBlobUnknown && deleted:
+			collected++
+		default:
+			t.Fatalf("round %d: push returned %v and GC deleted %v: both won", i, pushErr, deleted)
+		}
+		_, linkErr := b.FindBlobLink(ctx, "team/app", d)
+		if (linkErr == nil) != (pushErr == nil) {
+			t.Fatalf("round %d: push %v, link %v", i, pushErr, linkErr)
+		}
+	}
+	t.Logf("%d rounds won by the push, %d by GC", pushed, collected)
+}
+
+// TestDeleteManifestRacesTag deletes a manifest on one replica while another
+// re-pushes and tags it: either order leaves no tag pointing at nothing and
+// neither call fails on the other's locks.
+func TestDeleteManifestRacesTag(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	ctx := t.Context()
+	now := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	for i := range 40 {
+		content := fmt.Appendf(nil, `{"n":%d}`, i)
+		m := &berth.Manifest{Repository: "team/app", Digest: berth.DigestOf(berth.SHA256, content),
+			MediaType: "application/vnd.oci.image.manifest.v1+json", Content: content, Created: now}
+		if err := a.PutManifest(ctx, m, "first"); err != nil {
+			t.Fatal(err)
+		}
+		var (
+			wg                sync.WaitGroup
+			putErr, deleteErr error
+		)
+		wg.Go(func() { putErr = a.PutManifest(ctx, m, "second") })
+		wg.Go(func() { deleteErr = b.DeleteManifest(ctx, "team/app", m.Digest) })
+		wg.Wait()
+		if putErr != nil || deleteErr != nil {
+			t.Fatalf("round %d: put %v, delete %v", i, putErr, deleteErr)
+		}
+		_, byDigest := b.FindManifest(ctx, "team/app", string(m.Digest))
+		_, byTag := b.FindManifest(ctx, "team/app", "second")
+		if (byDigest == nil) != (byTag == nil) {
+			t.Fatalf("round %d: by digest %v, by tag %v", i, byDigest, byTag)
+		}
+		if byDigest == nil {
+			if err := a.DeleteManifest(ctx, "team/app", m.Digest); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

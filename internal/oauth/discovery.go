@@ -33,9 +33,17 @@ type discoveryDocument struct {
 	JWKSURI                           string   `json:"jwks_uri"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	ResponseTypesSupported            []string `json:"response_types_supported"`
-	SubjectTypesSupported             []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	// TokenEndpointAuthSigningAlgs are the algorithms of the CI ID tokens
+	// accepted as client assertions (RFC 8414 section 2).
+	TokenEndpointAuthSigningAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	// ClientAssertionTypes and SubjectTokenTypes are berth's own: the client
+	// assertion type (RFC 7523 section 2.2) and the subject token types of a
+	// token exchange (RFC 8693 section 3) it accepts, both for CI ID tokens.
+	ClientAssertionTypes             []string `json:"client_assertion_types_supported"`
+	SubjectTokenTypes                []string `json:"subject_token_types_supported"`
+	ResponseTypesSupported           []string `json:"response_types_supported"`
+	SubjectTypesSupported            []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
 }
 
 // NewDiscovery returns the handler for issuer, the registry's external URL
@@ -49,11 +57,17 @@ func NewDiscovery(issuer string, kr *Keyring) (*Discovery, error) {
 	}
 	base := strings.TrimSuffix(issuer, "/")
 	doc, err := json.Marshal(discoveryDocument{
-		Issuer:                            issuer,
-		TokenEndpoint:                     base + TokenPath,
-		JWKSURI:                           base + JWKSPath,
-		GrantTypesSupported:               []string{"client_credentials", "refresh_token", "password"},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		Issuer:              issuer,
+		TokenEndpoint:       base + TokenPath,
+		JWKSURI:             base + JWKSPath,
+		GrantTypesSupported: []string{"client_credentials", "refresh_token", "password", grantTokenExchange},
+		// A CI ID token as client assertion is not private_key_jwt (the
+		// client signs nothing; its CI system's issuer does): it is named
+		// by its assertion type.
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", clientAssertionJWTBearer},
+		TokenEndpointAuthSigningAlgs:      algorithmNames(assertionAlgorithms),
+		ClientAssertionTypes:              []string{clientAssertionJWTBearer},
+		SubjectTokenTypes:                 []string{tokenTypeIDToken, tokenTypeJWT},
 		ResponseTypesSupported:            []string{"token"},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{"ES256", "EdDSA"},

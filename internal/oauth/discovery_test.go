@@ -36,11 +36,11 @@ func TestDiscovery(t *testing.T) {
 				}
 			}
 			methods, _ := json.Marshal(doc["token_endpoint_auth_methods_supported"])
-			if string(methods) != `["client_secret_basic","client_secret_post"]` {
+			if string(methods) != `["client_secret_basic","client_secret_post","urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]` {
 				t.Errorf("token_endpoint_auth_methods_supported = %s", methods)
 			}
 			grants, _ := json.Marshal(doc["grant_types_supported"])
-			if string(grants) != `["client_credentials","refresh_token","password"]` {
+			if string(grants) != `["client_credentials","refresh_token","password","urn:ietf:params:oauth:grant-type:token-exchange"]` {
 				t.Errorf("grant_types_supported = %s", grants)
 			}
 

@@ -25,6 +25,8 @@ type Store interface {
 	berth.IdentityStore
 	berth.RoleStore
 	berth.RefreshTokenStore
+	berth.PipelineStore
+	berth.ConnectionStore
 }
 
 // Provider is the identity provider at run time. It authenticates client
@@ -49,11 +51,26 @@ type Provider struct {
 	// host the request came to.
 	URL    string
 	Logger *slog.Logger
+	// Federation verifies the CI ID tokens of Exchange; without it, Exchange
+	// refuses every token.
+	Federation *Federation
+	// SessionLifetime is how long the refresh token of a federated login
+	// lasts (berth.DefaultSessionLifetime when zero).
+	SessionLifetime time.Duration
 
 	mu      sync.Mutex
 	gen     uint64
 	states  map[string]*principalState
+	conns   map[string]*connectionState
 	touched map[string]time.Time // secret id → last use recorded
+}
+
+// connectionState is the cached view of one service connection; found is
+// false when it does not exist.
+type connectionState struct {
+	loaded time.Time
+	found  bool
+	conn   berth.Connection
 }
 
 // principalState is the cached view of one principal.
@@ -65,14 +82,63 @@ type principalState struct {
 	access    *berth.AccessIndex
 }
 
-// Invalidate drops every cached principal state: call it after any change to
-// principals, secrets or role assignments, so the change counts on the next
-// request.
+// Invalidate drops every cached principal and connection state: call it
+// after any change to principals, secrets, role assignments or service
+// connections, so the change counts on the next request.
 func (p *Provider) Invalidate() {
 	p.mu.Lock()
 	p.gen++
 	p.states = nil
+	p.conns = nil
 	p.mu.Unlock()
+}
+
+// connection returns the current view of the service connection with id, or
+// not_found, cached for StateTTL like principal states.
+func (p *Provider) connection(ctx context.Context, id string) (berth.Connection, error) {
+	now := time.Now()
+	p.mu.Lock()
+	gen := p.gen
+	if cs, ok := p.conns[id]; ok && now.Sub(cs.loaded) < StateTTL {
+		p.mu.Unlock()
+		if !cs.found {
+			return berth.Connection{}, berth.Errorf(berth.CodeNotFound, "no service connection has the id %s", id)
+		}
+		return cs.conn, nil
+	}
+	p.mu.Unlock()
+	c, err := p.Store.FindConnectionByID(ctx, id)
+	if err != nil && !berth.IsCode(err, berth.CodeNotFound) {
+		return berth.Connection{}, err
+	}
+	cs := &connectionState{loaded: now, found: err == nil, conn: c}
+	p.mu.Lock()
+	if p.gen == gen {
+		if p.conns == nil || len(p.conns) > 100_000 {
+			p.conns = map[string]*connectionState{}
+		}
+		p.conns[id] = cs
+	}
+	p.mu.Unlock()
+	return c, err
+}
+
+// liveConnection returns the service connection with id after checking that
+// it exists (connection_unknown) and is enabled (connection_disabled): the
+// rule for every credential issued through one.
+func (p *Provider) liveConnection(ctx context.Context, id string) (berth.Connection, error) {
+	c, err := p.connection(ctx, id)
+	switch {
+	case berth.IsCode(err, berth.CodeNotFound):
+		return berth.Connection{}, berth.Errorf(berth.CodeConnectionUnknown, "the service connection this token was issued through was deleted").
+			WithHint("log in again through an existing connection: berth connection list shows them")
+	case err != nil:
+		return berth.Connection{}, err
+	case c.Disabled:
+		return berth.Connection{}, berth.Errorf(berth.CodeConnectionDisabled, "service connection %s, which this token was issued through, is disabled", c.Name).
+			WithHint("berth connection enable %s", c.Name).WithDetail("connection", c.Name)
+	}
+	return c, nil
 }
 
 // state returns the current view of the principal with id, or not_found.
@@ -215,7 +281,9 @@ func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*berth.
 	if err != nil {
 		return nil, err
 	}
-	return callerOf(st, claims.CredentialID, &claims), nil
+	c := callerOf(st, claims.CredentialID, &claims)
+	c.Connection, c.Pipeline, c.Run = claims.Connection, claims.Pipeline, claims.Run
+	return c, nil
 }
 
 // RedeemRefreshToken checks a refresh token from source and returns the caller
@@ -235,12 +303,139 @@ func (p *Provider) RedeemRefreshToken(ctx context.Context, value, source string)
 	if err != nil {
 		return nil, err
 	}
-	return callerOf(st, t.CredentialID, nil), nil
+	c := callerOf(st, t.CredentialID, nil)
+	if connID, ok := berth.ConnectionIDOf(t.CredentialID); ok {
+		if err := p.restoreSession(ctx, c, connID, t); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// restoreSession names on c the connection, pipeline and run of the
+// federated login t, after checking that its pipeline still exists
+// (pipeline_unknown) and is still permitted on the connection
+// (pipeline_not_authorized, recorded as a permission request).
+func (p *Provider) restoreSession(ctx context.Context, c *berth.Caller, connID string, t berth.RefreshToken) error {
+	conn, err := p.liveConnection(ctx, connID)
+	if err != nil {
+		return err
+	}
+	c.Connection, c.Run = conn.Name, t.Run
+	if t.PipelineID == "" {
+		return nil
+	}
+	pl, err := p.Store.FindPipelineByID(ctx, t.PipelineID)
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return berth.Errorf(berth.CodePipelineUnknown, "the pipeline this login through service connection %s came from was deleted", conn.Name).
+			WithHint("register the pipeline again (berth pipeline create), then log in again: berth login HOST --connection %s", conn.Name).
+			WithDetail("connection", conn.Name)
+	} else if err != nil {
+		return err
+	}
+	if err := conn.Usable(pl); err != nil {
+		return p.refuseUse(ctx, conn, pl, t.Run, err)
+	}
+	c.Pipeline = pl.Name
+	return nil
+}
+
+// refuseUse returns err, the refusal of pipeline pl on conn, with the
+// pipeline and run in its detail; for pipeline_not_authorized it first
+// records the permission request that berth connection requests lists.
+func (p *Provider) refuseUse(ctx context.Context, conn berth.Connection, pl berth.Pipeline, run string, err error) error {
+	if berth.IsCode(err, berth.CodePipelineNotAuthorized) {
+		r := berth.PermissionRequest{ConnectionID: conn.ID, PipelineID: pl.ID, Last: p.Now(), Run: run}
+		if rerr := p.Store.RecordPermissionRequest(ctx, r); rerr != nil && p.Logger != nil {
+			p.Logger.WarnContext(ctx, "record permission request", slog.String("connection", conn.Name),
+				slog.String("pipeline", pl.Name), slog.Any("err", rerr))
+		}
+	}
+	return withUse(err, pl.Name, run)
+}
+
+// withUse adds the pipeline and CI run to the detail of a refusal, for the
+// audit log.
+func withUse(err error, pipeline, run string) error {
+	if e := berth.AsError(err); e != nil {
+		e.WithDetail("pipeline", pipeline)
+		if run != "" {
+			e.WithDetail("ci_run", run)
+		}
+	}
+	return err
+}
+
+// Exchange checks a CI job's ID token, sent from source, for a login through
+// the service connection named connectionName, and returns the caller it
+// acts as: the connection's principal, with CredentialID the connection's
+// and Connection, Pipeline and Run naming the connection, the pipeline the
+// token matched and the CI run.
+//
+// It refuses with assertion_invalid or assertion_expired (Federation.Verify),
+// pipeline_unknown or audience_mismatch (berth.MatchPipeline, with Service the
+// audience of pipelines registered without one), connection_unknown,
+// connection_disabled, pipeline_not_authorized (after recording the
+// permission request), or the principal's principal_disabled. Failures are
+// counted per source address, as for AuthenticateClient.
+func (p *Provider) Exchange(ctx context.Context, assertion, connectionName, source string) (*berth.Caller, error) {
+	if ok, wait := p.Addrs.Allow(source); !ok {
+		return nil, TooManyAttempts("address "+source, wait)
+	}
+	c, err := p.exchange(ctx, assertion, connectionName)
+	if berth.AsError(err) != nil {
+		p.Addrs.Fail(source)
+	}
+	return c, err
+}
+
+func (p *Provider) exchange(ctx context.Context, assertion, connectionName string) (*berth.Caller, error) {
+	if p.Federation == nil {
+		return nil, berth.Errorf(berth.CodeUnsupported, "this registry is not set up to accept CI ID tokens").
+			WithHint("log in with a client id and secret, or ask the registry's operator to enable federation")
+	}
+	if connectionName == "" {
+		return nil, berth.ConnectionUnknown("")
+	}
+	var candidates []berth.Pipeline
+	pipelinesOf := func(ctx context.Context, issuer string) ([]berth.Pipeline, error) {
+		ps, err := p.Store.FindPipelines(ctx, berth.PipelineFilter{Issuer: issuer})
+		if issuer != "" {
+			candidates = ps
+		}
+		return ps, err
+	}
+	a, err := p.Federation.Verify(ctx, assertion, pipelinesOf)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := berth.MatchPipeline(candidates, a, p.Service)
+	if err != nil {
+		return nil, err
+	}
+	run := a.Run()
+	conn, err := p.Store.FindConnectionByName(ctx, connectionName)
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return nil, withUse(berth.ConnectionUnknown(connectionName), pl.Name, run)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := conn.Usable(pl); err != nil {
+		return nil, p.refuseUse(ctx, conn, pl, run, err)
+	}
+	st, err := p.live(ctx, conn.PrincipalID, conn.CredentialID(), berth.CodeConnectionUnknown)
+	if err != nil {
+		return nil, withUse(err, pl.Name, run)
+	}
+	c := callerOf(st, conn.CredentialID(), nil)
+	c.Connection, c.Pipeline, c.Run = conn.Name, pl.Name, run
+	return c, nil
 }
 
 // live returns the state of principal id after checking that it is enabled and
 // that credentialID, when it names one of its secrets, is neither removed nor
-// expired. A principal that no longer exists yields gone.
+// expired, and when it names a service connection, that the connection exists
+// and is enabled. A principal that no longer exists yields gone.
 func (p *Provider) live(ctx context.Context, id, credentialID string, gone berth.Code) (*principalState, error) {
 	st, err := p.state(ctx, id)
 	if berth.IsCode(err, berth.CodeNotFound) {
@@ -268,6 +463,11 @@ func (p *Provider) live(ctx context.Context, id, credentialID string, gone berth
 			return nil, berth.Errorf(berth.CodeSecretExpired, "the secret '%s…' this token came from expired on %s", s.Hint, s.Expires.UTC().Format(time.RFC3339)).
 				WithHint("berth secret add %s --expires-in 90d, then log in again", pr.Name).
 				WithDetail("secret_id", s.ID)
+		}
+	}
+	if connID, ok := berth.ConnectionIDOf(credentialID); ok {
+		if _, err := p.liveConnection(ctx, connID); err != nil {
+			return nil, err
 		}
 	}
 	return st, nil
@@ -319,6 +519,7 @@ func (p *Provider) IssueAccessToken(c *berth.Caller, granted []berth.ResourceAct
 	}
 	claims := berth.AccessClaims{
 		Audience: p.Service, Subject: subject, Name: c.Actor.Name, CredentialID: c.CredentialID,
+		Connection: c.Connection, Pipeline: c.Pipeline, Run: c.Run,
 		Access: granted, IssuedAt: now, Expires: now.Add(lifetime),
 	}
 	if c.Principal != nil {
@@ -332,7 +533,9 @@ func (p *Provider) IssueAccessToken(c *berth.Caller, granted []berth.ResourceAct
 }
 
 // IssueRefreshToken issues a refresh token bound to the caller's credential
-// and returns it with its expiry, no later than the secret it came from.
+// and returns it with its expiry, no later than the secret it came from. For
+// a federated caller it is the session of the login: bound to the connection,
+// the pipeline and the run, it expires after SessionLifetime.
 func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (berth.RefreshTokenValue, time.Time, error) {
 	if c.Anonymous() {
 		return berth.RefreshTokenValue{}, time.Time{}, berth.Errorf(berth.CodeCredentialsMissing, "a refresh token needs client credentials").
@@ -342,13 +545,37 @@ func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (bert
 	if err != nil {
 		return berth.RefreshTokenValue{}, time.Time{}, err
 	}
+	now := p.Now()
+	if _, ok := berth.ConnectionIDOf(c.CredentialID); ok {
+		return p.issueSession(ctx, c, now)
+	}
 	var notAfter time.Time
 	for _, s := range st.secrets {
 		if s.ID == c.CredentialID {
 			notAfter = s.Expires
 		}
 	}
-	v, t, err := p.Refresh.Issue(ctx, c.Actor.ID, c.CredentialID, p.Now(), notAfter)
+	v, t, err := p.Refresh.Issue(ctx, c.Actor.ID, c.CredentialID, now, notAfter)
+	return v, t.Expires, err
+}
+
+// issueSession issues the refresh token of a federated login.
+func (p *Provider) issueSession(ctx context.Context, c *berth.Caller, now time.Time) (berth.RefreshTokenValue, time.Time, error) {
+	bound := berth.RefreshToken{PrincipalID: c.Actor.ID, CredentialID: c.CredentialID, Run: c.Run}
+	if c.Pipeline != "" {
+		pl, err := p.Store.FindPipelineByName(ctx, c.Pipeline)
+		if berth.IsCode(err, berth.CodeNotFound) {
+			return berth.RefreshTokenValue{}, time.Time{}, berth.Errorf(berth.CodePipelineUnknown, "pipeline %s was deleted during the login", c.Pipeline)
+		} else if err != nil {
+			return berth.RefreshTokenValue{}, time.Time{}, err
+		}
+		bound.PipelineID = pl.ID
+	}
+	lifetime := p.SessionLifetime
+	if lifetime <= 0 {
+		lifetime = berth.DefaultSessionLifetime
+	}
+	v, t, err := p.Refresh.IssueFor(ctx, bound, now, now.Add(lifetime))
 	return v, t.Expires, err
 }
 

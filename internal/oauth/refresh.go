@@ -35,6 +35,14 @@ type RefreshTokens struct {
 // after Lifetime, or at notAfter when that is earlier and not zero: pass the
 // expiry of the secret it came from, so that the token does not outlive it.
 func (r *RefreshTokens) Issue(ctx context.Context, principalID, credentialID string, now, notAfter time.Time) (berth.RefreshTokenValue, berth.RefreshToken, error) {
+	return r.IssueFor(ctx, berth.RefreshToken{PrincipalID: principalID, CredentialID: credentialID}, now, notAfter)
+}
+
+// IssueFor is Issue for a token bound to what bound names: its PrincipalID
+// and CredentialID, and for a federated login its PipelineID and Run. Its
+// other fields are ignored.
+func (r *RefreshTokens) IssueFor(ctx context.Context, bound berth.RefreshToken, now, notAfter time.Time) (berth.RefreshTokenValue, berth.RefreshToken, error) {
+	principalID, credentialID := bound.PrincipalID, bound.CredentialID
 	lifetime := r.Lifetime
 	if lifetime <= 0 {
 		lifetime = berth.DefaultRefreshTokenLifetime
@@ -58,7 +66,7 @@ func (r *RefreshTokens) Issue(ctx context.Context, principalID, credentialID str
 	}
 	t := berth.RefreshToken{
 		ID: id, Hash: value.Hash(), PrincipalID: principalID, CredentialID: credentialID,
-		Created: now, Expires: expires,
+		PipelineID: bound.PipelineID, Run: bound.Run, Created: now, Expires: expires,
 	}
 	if err := r.Store.CreateRefreshToken(ctx, t); err != nil {
 		return berth.RefreshTokenValue{}, berth.RefreshToken{}, fmt.Errorf("issue refresh token: %w", err)

@@ -36,7 +36,19 @@ const basicRealm = `Basic realm="berth"`
 //     client_secret_post, section 2.3.1), password (section 4.3, what Docker's
 //     OAuth flow sends: https://distribution.github.io/distribution/spec/auth/oauth/)
 //     and refresh_token (section 6), with optional scope and service, and
-//     access_type=offline for a refresh token.
+//     access_type=offline for a refresh token;
+//   - POST, federation: a CI job's OIDC ID token exchanged for tokens acting
+//     as a service connection's principal, either as a JWT client assertion
+//     (RFC 7523 section 2.2: grant_type=client_credentials,
+//     client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer,
+//     client_assertion=ID_TOKEN) or by token exchange (RFC 8693 section 2.1:
+//     grant_type=urn:ietf:params:oauth:grant-type:token-exchange,
+//     subject_token=ID_TOKEN, subject_token_type
+//     urn:ietf:params:oauth:token-type:id_token or :jwt). The connection is
+//     named by the connection parameter, or else by client_id. Both always
+//     return a refresh token too: the session of the login, which lasts
+//     Provider.SessionLifetime, so that a long job never needs a second ID
+//     token.
 //
 // A token carries the intersection of what was asked for and what the caller's
 // roles allow at that moment; being granted nothing is not an error (the
@@ -67,14 +79,16 @@ type dockerTokenResponse struct {
 }
 
 // oauthTokenResponse is the RFC 6749 section 5.1 response, with Docker's
-// issued_at. Scope is the granted scope in the Docker grammar.
+// issued_at, and RFC 8693's issued_token_type for a token exchange. Scope is
+// the granted scope in the Docker grammar.
 type oauthTokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int    `json:"expires_in"`
-	Scope        string `json:"scope"`
-	IssuedAt     string `json:"issued_at"`
-	RefreshToken string `json:"refresh_token,omitempty"`
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int    `json:"expires_in"`
+	Scope           string `json:"scope"`
+	IssuedAt        string `json:"issued_at"`
+	RefreshToken    string `json:"refresh_token,omitempty"`
 	// RefreshTokenExpiresIn is the refresh token's lifetime in seconds.
 	RefreshTokenExpiresIn int `json:"refresh_token_expires_in,omitempty"`
 }
@@ -199,9 +213,17 @@ func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
 
 	ctx, source := r.Context(), SourceAddress(r)
 	var caller *berth.Caller
+	issuedType := ""
 	grant := f.Get("grant_type")
 	switch grant {
 	case "client_credentials":
+		if f.Has("client_assertion") || f.Has("client_assertion_type") {
+			if caller, err = h.clientAssertion(r, f); err != nil {
+				return nil, err
+			}
+			offline = true // the session of the login
+			break
+		}
 		user, secret, err := clientCredentials(r, f)
 		if err != nil {
 			return nil, err
@@ -226,16 +248,22 @@ func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
 		if caller, err = h.redeem(r, f); err != nil {
 			return nil, err
 		}
+	case grantTokenExchange:
+		if caller, err = h.tokenExchange(r, f); err != nil {
+			return nil, err
+		}
+		offline = true
+		issuedType = tokenTypeAccessToken
 	case "":
 		e := berth.Errorf(berth.CodeInvalid, "the grant_type parameter is missing").
-			WithHint("send grant_type=client_credentials, password or refresh_token in an application/x-www-form-urlencoded body")
+			WithHint("send grant_type=client_credentials, password, refresh_token or %s in an application/x-www-form-urlencoded body", grantTokenExchange)
 		if r.URL.Query().Has("grant_type") {
 			e.Message = "the grant_type parameter is in the URL; a POST to the token endpoint carries its parameters in the form body"
 		}
 		return nil, e
 	default:
 		return nil, &oauthError{name: "unsupported_grant_type", err: berth.Errorf(berth.CodeUnsupported,
-			"grant_type %s is not supported; berth supports client_credentials, password and refresh_token", echo(grant)).
+			"grant_type %s is not supported; berth supports client_credentials, password, refresh_token and %s", echo(grant), grantTokenExchange).
 			WithHint("use grant_type=client_credentials with the client id and secret, or refresh_token with a refresh token from berth login")}
 	}
 
@@ -249,13 +277,139 @@ func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
 		scopes[i] = ra.String()
 	}
 	return oauthTokenResponse{
-		AccessToken:  out.token,
-		TokenType:    "Bearer",
-		ExpiresIn:    expiresIn(out.claims),
-		Scope:        strings.Join(scopes, " "),
-		IssuedAt:     out.claims.IssuedAt.UTC().Format(time.RFC3339),
-		RefreshToken: out.refresh.Reveal(), RefreshTokenExpiresIn: out.refreshExpiresIn(),
+		AccessToken:     out.token,
+		IssuedTokenType: issuedType,
+		TokenType:       "Bearer",
+		ExpiresIn:       expiresIn(out.claims),
+		Scope:           strings.Join(scopes, " "),
+		IssuedAt:        out.claims.IssuedAt.UTC().Format(time.RFC3339),
+		RefreshToken:    out.refresh.Reveal(), RefreshTokenExpiresIn: out.refreshExpiresIn(),
 	}, nil
+}
+
+// Federation parameters: RFC 7523 section 2.2 and RFC 8693 section 3.
+const (
+	clientAssertionJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	grantTokenExchange       = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenTypeIDToken         = "urn:ietf:params:oauth:token-type:id_token"
+	tokenTypeJWT             = "urn:ietf:params:oauth:token-type:jwt"
+	tokenTypeAccessToken     = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// clientAssertion authenticates a client_credentials request by a CI ID token
+// sent as a JWT client assertion (RFC 7523 sections 2.2 and 3.2), for the
+// connection named by connection or else client_id. Refusals of the
+// assertion, the pipeline or the connection are invalid_client (401); a
+// pipeline the connection does not permit is unauthorized_client (RFC 6749
+// section 5.2), each with its reason code.
+func (h *TokenHandler) clientAssertion(r *http.Request, f url.Values) (*berth.Caller, error) {
+	if t := f.Get("client_assertion_type"); t != clientAssertionJWTBearer {
+		return nil, berth.Errorf(berth.CodeInvalid, "client_assertion_type is %s; berth accepts %s", echo(t), clientAssertionJWTBearer).
+			WithHint("send client_assertion_type=%s and the CI job's ID token as client_assertion", clientAssertionJWTBearer)
+	}
+	if _, _, present, _ := basicCredentials(r); present || f.Has("client_secret") {
+		return nil, berth.Errorf(berth.CodeInvalid, "the request authenticates the client twice, with a client assertion and with a client secret; RFC 6749 section 2.3 allows one method").
+			WithHint("send either the client assertion or the client secret")
+	}
+	name, err := connectionParam(f)
+	if err != nil {
+		return nil, err
+	}
+	assertion := f.Get("client_assertion")
+	if assertion == "" {
+		return nil, &oauthError{name: "invalid_client", status: http.StatusUnauthorized, err: assertionInvalid("the client_assertion parameter is empty")}
+	}
+	caller, err := h.Provider.Exchange(r.Context(), assertion, name, SourceAddress(r))
+	if err != nil {
+		switch berth.ErrorCode(err) {
+		case berth.CodeTooManyAttempts, berth.CodeInternal, berth.CodeUnsupported:
+			return nil, err
+		case berth.CodePipelineNotAuthorized, berth.CodeInvalid:
+			return nil, &oauthError{name: "unauthorized_client", err: err}
+		}
+		return nil, &oauthError{name: "invalid_client", status: http.StatusUnauthorized, err: err}
+	}
+	return caller, nil
+}
+
+// tokenExchange checks the token exchange grant (RFC 8693 section 2.1) of a
+// CI ID token, the subject_token, for the connection named by connection or
+// else client_id. audience and resource are not interpreted: the tokens are
+// for this registry. Every refusal of the exchange is invalid_request, as
+// section 2.2.2 requires, with its reason code.
+func (h *TokenHandler) tokenExchange(r *http.Request, f url.Values) (*berth.Caller, error) {
+	switch t := f.Get("subject_token_type"); t {
+	case tokenTypeIDToken, tokenTypeJWT:
+	case "":
+		return nil, berth.Errorf(berth.CodeInvalid, "the subject_token_type parameter is missing").
+			WithHint("send subject_token_type=%s with the CI job's ID token as subject_token", tokenTypeIDToken)
+	default:
+		return nil, berth.Errorf(berth.CodeInvalid, "subject_token_type is %s; berth exchanges %s and %s", echo(t), tokenTypeIDToken, tokenTypeJWT).
+			WithHint("send subject_token_type=%s with the CI job's ID token as subject_token", tokenTypeIDToken)
+	}
+	if t := f.Get("requested_token_type"); t != "" && t != tokenTypeAccessToken {
+		return nil, berth.Errorf(berth.CodeInvalid, "requested_token_type is %s; berth issues %s", echo(t), tokenTypeAccessToken)
+	}
+	if f.Has("actor_token") {
+		return nil, berth.Errorf(berth.CodeInvalid, "berth does not support delegation: the request carries an actor_token").
+			WithHint("send the CI job's ID token as subject_token alone")
+	}
+	name, err := connectionParam(f)
+	if err != nil {
+		return nil, err
+	}
+	subject := f.Get("subject_token")
+	if subject == "" {
+		return nil, berth.Errorf(berth.CodeInvalid, "the subject_token parameter is missing").
+			WithHint("send the CI job's ID token as subject_token")
+	}
+	caller, err := h.Provider.Exchange(r.Context(), subject, name, SourceAddress(r))
+	if err != nil {
+		switch berth.ErrorCode(err) {
+		case berth.CodeTooManyAttempts, berth.CodeInternal, berth.CodeUnsupported:
+			return nil, err
+		}
+		return nil, &oauthError{name: "invalid_request", err: err}
+	}
+	return caller, nil
+}
+
+// connectionParam returns the service connection a federated request names:
+// connection, or else client_id (RFC 7523 section 3: the client is the
+// connection). Both, naming different connections, is invalid.
+func connectionParam(f url.Values) (string, error) {
+	conn, client := f.Get("connection"), f.Get("client_id")
+	switch {
+	case conn == "":
+		return client, nil
+	case client != "" && client != conn:
+		return "", berth.Errorf(berth.CodeInvalid, "connection is %s but client_id is %s; they name the same service connection when both are sent", echo(conn), echo(client)).
+			WithHint("send connection=NAME alone")
+	}
+	return conn, nil
+}
+
+// federatedConnection returns the connection name a federated token request
+// sent, and whether r is one.
+func federatedConnection(r *http.Request) (string, bool) {
+	f := r.PostForm
+	if r.Method != http.MethodPost || f == nil {
+		return "", false
+	}
+	switch f.Get("grant_type") {
+	case grantTokenExchange:
+	case "client_credentials":
+		if !f.Has("client_assertion") && !f.Has("client_assertion_type") {
+			return "", false
+		}
+	default:
+		return "", false
+	}
+	name, _ := connectionParam(f)
+	if berth.ValidateConnectionName(name) != nil {
+		name = ""
+	}
+	return name, true
 }
 
 // redeem checks the refresh_token grant. A refresh token needs no client
@@ -387,7 +541,7 @@ func (h *TokenHandler) checkService(service string) error {
 }
 
 // credentialParams are the parameters that carry a credential.
-var credentialParams = []string{"client_secret", "password", "refresh_token", "client_assertion", "assertion"}
+var credentialParams = []string{"client_secret", "password", "refresh_token", "client_assertion", "assertion", "subject_token", "actor_token"}
 
 // refuseQueryCredentials returns invalid when the URL's query carries a
 // credential: a credential parameter, or any value (or name) shaped like a
@@ -470,7 +624,8 @@ func postForm(r *http.Request) (url.Values, error) {
 			WithHint("percent-encode the parameter values")
 	}
 	f := r.PostForm
-	for _, name := range []string{"grant_type", "client_id", "client_secret", "username", "password", "refresh_token", "access_type", "service"} {
+	for _, name := range []string{"grant_type", "client_id", "client_secret", "username", "password", "refresh_token", "access_type", "service",
+		"client_assertion", "client_assertion_type", "connection", "subject_token", "subject_token_type", "requested_token_type", "actor_token"} {
 		if n := len(f[name]); n > 1 {
 			return nil, berth.Errorf(berth.CodeInvalid, "the parameter %s is given %d times; RFC 6749 section 3.2 allows each parameter once", name, n)
 		}
@@ -536,10 +691,11 @@ func expiresIn(c berth.AccessClaims) int { return int(c.Expires.Sub(c.IssuedAt) 
 // where the reason code alone does not decide it: a refused refresh token is
 // invalid_grant even when the reason is its principal's (principal_disabled),
 // since the client did not authenticate, and an unknown grant type is
-// unsupported_grant_type.
+// unsupported_grant_type. status is the HTTP status; 400 when zero.
 type oauthError struct {
-	name string
-	err  error
+	name   string
+	status int
+	err    error
 }
 
 func (e *oauthError) Error() string { return e.err.Error() }
@@ -586,6 +742,9 @@ func errorStatus(err error, code berth.Code) (int, string) {
 		return http.StatusTooManyRequests, "temporarily_unavailable"
 	}
 	if oe, ok := errors.AsType[*oauthError](err); ok {
+		if oe.status != 0 {
+			return oe.status, oe.name
+		}
 		return http.StatusBadRequest, oe.name
 	}
 	switch {
@@ -670,10 +829,13 @@ func (h *TokenHandler) logIssued(r *http.Request, grant string, out issued) {
 	for i, ra := range out.granted {
 		scopes[i] = ra.String()
 	}
-	log.LogAttrs(r.Context(), slog.LevelDebug, "token issued",
-		slog.String("grant", grant), slog.String("principal", out.caller.Actor.Name),
+	attrs := []slog.Attr{slog.String("grant", grant), slog.String("principal", out.caller.Actor.Name),
 		slog.String("credential_id", out.caller.CredentialID), slog.String("scope", strings.Join(scopes, " ")),
-		slog.Bool("refresh_token", !out.refresh.IsZero()))
+		slog.Bool("refresh_token", !out.refresh.IsZero())}
+	if c := out.caller; c.Connection != "" {
+		attrs = append(attrs, slog.String("connection", c.Connection), slog.String("pipeline", c.Pipeline), slog.String("ci_run", c.Run))
+	}
+	log.LogAttrs(r.Context(), slog.LevelDebug, "token issued", attrs...)
 }
 
 // auditIssued records an issued token: who, by which grant, asking what and
@@ -690,13 +852,22 @@ func (h *TokenHandler) auditIssued(r *http.Request, grant string, out issued) {
 	if len(out.granted) > 0 {
 		target = out.granted[0].Name
 	}
+	// The caller's connection, pipeline and CI run come with it.
 	e := berth.NewAuditEvent(berth.WithCaller(r.Context(), out.caller), berth.AuditAuthToken, target, nil)
-	e.Detail = map[string]string{"grant_type": grant, "granted": strings.Join(scopes, " "), "refresh_token": strconv.FormatBool(!out.refresh.IsZero())}
+	if e.Detail == nil {
+		e.Detail = map[string]string{}
+	}
+	e.Detail["grant_type"] = grant
+	e.Detail["granted"] = strings.Join(scopes, " ")
+	e.Detail["refresh_token"] = strconv.FormatBool(!out.refresh.IsZero())
 	h.Audit.Record(e)
 }
 
 // auditRefused records a refused token request with the client id it
-// claimed, never what looks like a secret.
+// claimed, never what looks like a secret. A federated request is recorded
+// with the connection it named and the pipeline its token matched, when it
+// got that far; a pipeline_not_authorized refusal also records the
+// permission request it left (berth.AuditPermissionRequested).
 func (h *TokenHandler) auditRefused(r *http.Request, err error) {
 	if h.Audit == nil {
 		return
@@ -710,6 +881,17 @@ func (h *TokenHandler) auditRefused(r *http.Request, err error) {
 	}
 	e := berth.NewAuditEvent(r.Context(), berth.AuditAuthToken, "", err)
 	e.Actor = berth.AuditClientID(user)
+	if conn, ok := federatedConnection(r); ok {
+		e.Actor, e.Connection = "", conn // client_id named the connection, not a principal
+	}
+	if be := berth.AsError(err); be != nil {
+		if v, ok := be.Detail["connection"].(string); ok && e.Connection == "" && berth.ValidateConnectionName(v) == nil {
+			e.Connection = v
+		}
+		if v, ok := be.Detail["pipeline"].(string); ok {
+			e.Pipeline = v
+		}
+	}
 	grant := "docker"
 	if r.Method == http.MethodPost && r.PostForm != nil {
 		grant = r.PostForm.Get("grant_type")
@@ -719,6 +901,11 @@ func (h *TokenHandler) auditRefused(r *http.Request, err error) {
 	}
 	e.Detail["grant_type"] = grant
 	h.Audit.Record(e)
+	if berth.IsCode(err, berth.CodePipelineNotAuthorized) && e.Connection != "" {
+		pe := berth.NewAuditEvent(r.Context(), berth.AuditPermissionRequested, e.Connection, err)
+		pe.Connection, pe.Pipeline = e.Connection, e.Pipeline
+		h.Audit.Record(pe)
+	}
 }
 
 func (h *TokenHandler) logger() *slog.Logger {

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oidctest"
+	"github.com/berth-dev/berth/internal/sqlite"
 )
 
 var benchNow = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
@@ -148,4 +151,55 @@ func TestVerifyCachesOnlySuccesses(t *testing.T) {
 	if kr.cache.len() != 0 {
 		t.Error("Rotate left the cache")
 	}
+}
+
+// BenchmarkExchange measures one CI ID token exchange with the issuer's key
+// set cached: parsing, an RS256 verification, matching the pipeline and
+// reading the connection and its principal from SQLite. Its inverse is the
+// exchanges per second one core sustains.
+func BenchmarkExchange(b *testing.B) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "m.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	iss := oidctest.New(b)
+	iss.Now = func() time.Time { return benchNow }
+	pr, err := berth.NewPrincipal(rand.Reader, "ci-web", berth.PrincipalService, benchNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pl, err := berth.NewPipeline(rand.Reader, berth.PipelineSpec{Name: "github-main", Preset: berth.PresetGitHub, Spec: "org/app@main", Issuer: iss.URL}, benchNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := berth.NewConnection(rand.Reader, "deploy", pr.ID, berth.ConnectionFederated, nil, benchNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn.Pipelines = []string{pl.ID}
+	for _, err := range []error{db.CreatePrincipal(ctx, pr), db.CreatePipeline(ctx, pl), db.CreateConnection(ctx, conn)} {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := func() time.Time { return benchNow }
+	p := &Provider{
+		Store: db, Addrs: NewLimiter(1<<30, time.Minute, 0, now), Clients: NewLimiter(1<<30, time.Minute, 0, now),
+		Now: now, Service: "registry.test", Federation: &Federation{Now: now},
+	}
+	token := iss.GitHub(oidctest.GitHubJob{Audience: "registry.test"})
+	if _, err := p.Exchange(ctx, token, "deploy", "127.0.0.1"); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := p.Exchange(ctx, token, "deploy", "127.0.0.1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := iss.JWKSFetches(); n != 1 {
+		b.Fatalf("%d JWKS fetches; want 1", n)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "exchanges/s")
 }

@@ -59,6 +59,7 @@ var auditActions = map[string]berth.AuditAction{
 	"DELETE /api/v1/principals/{name}":              berth.AuditPrincipalDelete,
 	"POST /api/v1/principals/{name}/secrets":        berth.AuditSecretAdd,
 	"DELETE /api/v1/principals/{name}/secrets/{id}": berth.AuditSecretRemove,
+	"POST /api/v1/secrets/revoke-leaked":            berth.AuditSecretRevokeLeaked,
 	"POST /api/v1/roles":                            berth.AuditRoleAssign,
 	"DELETE /api/v1/roles":                          berth.AuditRoleRevoke,
 
@@ -118,6 +119,7 @@ func New(cfg Config) http.Handler {
 	h.handle("POST /api/v1/principals/{name}/secrets", h.addSecret)
 	h.handle("GET /api/v1/principals/{name}/secrets", h.listSecrets)
 	h.handle("DELETE /api/v1/principals/{name}/secrets/{id}", h.removeSecret)
+	h.handle("POST /api/v1/secrets/revoke-leaked", h.revokeLeaked)
 	h.handle("GET /api/v1/secrets", h.listExpiringSecrets)
 
 	h.handle("POST /api/v1/roles", h.assignRole)

@@ -112,5 +112,6 @@ type MetadataStore interface {
 	ConnectionStore
 	RefreshTokenStore
 	AuditStore
+	WebhookStore
 	Close() error
 }

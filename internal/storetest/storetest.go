@@ -31,6 +31,7 @@ func Run(t *testing.T, open Open) {
 		{"ConnectionStore", connectionTests},
 		{"RefreshTokenStore", refreshTokenTests},
 		{"AuditStore", auditTests},
+		{"WebhookStore", webhookTests},
 		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/apitest"
+	"github.com/berth-dev/berth/internal/oidctest"
 )
 
 // addPipeline registers a pipeline through the API.
@@ -429,4 +430,58 @@ func TestVerifyMissingRoles(t *testing.T) {
 	if c.Hint != want {
 		t.Errorf("hint %q, want %q", c.Hint, want)
 	}
+}
+
+// TestVerifyFederatedConnection checks the issuers of the permitted
+// pipelines with the Server's real Federation: a live loopback issuer, a key
+// set registered with the pipeline, and an issuer nothing answers for.
+func TestVerifyFederatedConnection(t *testing.T) {
+	s := apitest.New(t)
+	admin := adminCreds(s)
+	s.AddPrincipal(t, "ci", apitest.Role{Role: "push", Scope: "team/*"})
+	call(t, s, admin, "POST", "/api/v1/connections", api.CreateConnectionRequest{Name: "web", Principal: "ci",
+		Intents: []api.IntentRequest{{Repository: "team/web", Actions: []string{"push"}}}}).ok(t, http.StatusCreated, nil)
+
+	// No pipeline permitted: a warning naming the command.
+	v, checks := verify(t, s, "web")
+	if !v.OK {
+		t.Errorf("no pipeline permitted made verify fail: %+v", v)
+	}
+	wantCheck(t, checks, "pipelines", api.CheckWarn, "berth connection authorize web --pipeline")
+
+	issuer := oidctest.New(t)
+	addPipeline(t, s, api.CreatePipelineRequest{Name: "live", Issuer: issuer.URL, Subject: "repo:org/web:*"})
+	addPipeline(t, s, api.CreatePipelineRequest{Name: "airgap", Issuer: "https://kubernetes.default.svc", Subject: "system:serviceaccount:ci:*",
+		JWKS: testJWKS(t)})
+	call(t, s, admin, "POST", "/api/v1/connections/web/authorize", api.PermissionChange{Pipeline: "live"}).ok(t, http.StatusOK, nil)
+	call(t, s, admin, "POST", "/api/v1/connections/web/authorize", api.PermissionChange{Pipeline: "airgap"}).ok(t, http.StatusOK, nil)
+	v, checks = verify(t, s, "web")
+	if !v.OK {
+		t.Errorf("healthy federated connection: %+v", v)
+	}
+	wantCheck(t, checks, "issuer live", api.CheckOK, "1 key", issuer.URL)
+	wantCheck(t, checks, "issuer airgap", api.CheckOK, "registered with the pipeline")
+	wantCheck(t, checks, "access team/web", api.CheckOK)
+	if _, ok := checks["secret"]; ok {
+		t.Errorf("a federated connection had its secret checked: %v", checks)
+	}
+
+	// An issuer that cannot be reached fails, with the facts.
+	addPipeline(t, s, api.CreatePipelineRequest{Name: "gone", Issuer: closedIssuer(t), Subject: "x"})
+	call(t, s, admin, "POST", "/api/v1/connections/web/authorize", api.PermissionChange{Pipeline: "gone"}).ok(t, http.StatusOK, nil)
+	v, checks = verify(t, s, "web")
+	if v.OK {
+		t.Errorf("an unreachable issuer passed: %+v", v)
+	}
+	c := wantCheck(t, checks, "issuer gone", api.CheckFail, "gone")
+	if c.Hint == "" {
+		t.Errorf("unreachable issuer without a fix: %+v", c)
+	}
+
+	// all_pipelines checks every registered pipeline.
+	call(t, s, admin, "POST", "/api/v1/connections/web/unauthorize", api.PermissionChange{Pipeline: "gone"}).ok(t, http.StatusOK, nil)
+	call(t, s, admin, "POST", "/api/v1/connections/web/authorize", api.PermissionChange{AllPipelines: true}).ok(t, http.StatusOK, nil)
+	_, checks = verify(t, s, "web")
+	wantCheck(t, checks, "issuer gone", api.CheckFail)
+	wantCheck(t, checks, "issuer live", api.CheckOK)
 }

@@ -28,6 +28,8 @@ type Config struct {
 	Auth AuthConfig `yaml:"auth"`
 	// Audit keeps the audit log for Retention; 0 keeps it for ever.
 	Audit AuditConfig `yaml:"audit"`
+	// Federation tunes the exchange of CI ID tokens.
+	Federation FederationConfig `yaml:"federation"`
 	// MaxManifestSize bounds a manifest body in bytes.
 	MaxManifestSize int64 `yaml:"max_manifest_size"`
 	// ShutdownTimeout bounds how long requests in flight may finish on stop.
@@ -58,6 +60,13 @@ type AuthConfig struct {
 	MaxSecretLifetime time.Duration `yaml:"max_secret_lifetime"`
 }
 
+// FederationConfig tunes federated logins: SessionLifetime is how long the
+// refresh token that a CI ID token is exchanged for lasts, so that one
+// short-lived CI token carries a long job.
+type FederationConfig struct {
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
+}
+
 // AuditConfig sets how long audit events are kept.
 type AuditConfig struct {
 	Retention time.Duration `yaml:"retention"`
@@ -75,6 +84,7 @@ func defaultConfig() Config {
 			MaxSecretLifetime: berth.DefaultMaxSecretLifetime,
 		},
 		Audit:           AuditConfig{Retention: 90 * 24 * time.Hour},
+		Federation:      FederationConfig{SessionLifetime: berth.DefaultSessionLifetime},
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -148,6 +158,9 @@ func (c Config) validate() error {
 		return berth.Errorf(berth.CodeInvalid, "auth.token_lifetime %s is outside 1m to 24h", c.Auth.TokenLifetime)
 	case c.Auth.MaxSecretLifetime <= 0:
 		return berth.Errorf(berth.CodeInvalid, "auth.max_secret_lifetime must be positive")
+	case c.Federation.SessionLifetime < c.Auth.TokenLifetime || c.Federation.SessionLifetime > 7*24*time.Hour:
+		return berth.Errorf(berth.CodeInvalid, "federation.session_lifetime %s is outside auth.token_lifetime (%s) to 7 days", c.Federation.SessionLifetime, c.Auth.TokenLifetime).
+			WithHint("federation.session_lifetime: 6h is the default; make it the length of your longest CI job")
 	case c.URL != "" && !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://"):
 		return berth.Errorf(berth.CodeInvalid, "url %q is not an http(s) URL", c.URL)
 	case c.ShutdownTimeout <= 0:

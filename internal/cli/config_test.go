@@ -36,6 +36,7 @@ func TestConfigDefaults(t *testing.T) {
 		GC:              GCConfig{Interval: time.Hour, Grace: berth.DefaultGCGrace},
 		Auth:            AuthConfig{Service: "berth", TokenLifetime: 15 * time.Minute, MaxSecretLifetime: 365 * 24 * time.Hour},
 		Audit:           AuditConfig{Retention: 90 * 24 * time.Hour},
+		Federation:      FederationConfig{SessionLifetime: 6 * time.Hour},
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -63,6 +64,8 @@ auth:
   max_secret_lifetime: 720h
 audit:
   retention: 48h
+federation:
+  session_lifetime: 8h
 `)
 	want := Config{
 		Addr:            "0.0.0.0:6000",
@@ -72,6 +75,7 @@ audit:
 		GC:              GCConfig{Interval: 15 * time.Minute, Grace: 2 * time.Hour},
 		Auth:            AuthConfig{Service: "registry.example.com", TokenLifetime: 5 * time.Minute, MaxSecretLifetime: 720 * time.Hour},
 		Audit:           AuditConfig{Retention: 48 * time.Hour},
+		Federation:      FederationConfig{SessionLifetime: 8 * time.Hour},
 		MaxManifestSize: 8 << 20,
 		ShutdownTimeout: 5 * time.Second,
 	}

@@ -146,6 +146,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
+	federation := &oauth.Federation{Now: serveNow, Logger: logger}
 	provider := &oauth.Provider{
 		Store:         st.meta,
 		Hasher:        hasher,
@@ -158,6 +159,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Service:       cfg.Auth.Service,
 		URL:           cfg.URL,
 		Logger:        logger,
+
+		Federation:      federation,
+		SessionLifetime: cfg.Federation.SessionLifetime,
 	}
 	registry.Guard = provider
 	auditLog := audit.New(st.meta, audit.Options{Logger: logger})
@@ -179,7 +183,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		"/v2":           registry,
 		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions},
 		"/api/v1/": api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: serveNow,
-			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions}),
+			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation}),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 		"GET /metrics":                      mtr.Protected(provider),

@@ -71,9 +71,12 @@ func (l *Log) String() string {
 // Server is a running management API. Its principal "admin" holds owner on
 // registry and one secret, AdminSecret.
 type Server struct {
-	URL         string
-	Store       *sqlite.DB
-	Provider    *oauth.Provider
+	URL      string
+	Store    *sqlite.DB
+	Provider *oauth.Provider
+	// Federation verifies CI ID tokens for the Provider and, unless
+	// Options.Issuers says otherwise, checks issuers for verify.
+	Federation  *oauth.Federation
 	Hasher      *berth.SecretHasher
 	Clock       *Clock
 	Log         *Log
@@ -90,7 +93,8 @@ type Options struct {
 	// the store, stamped by the Server's clock, so that a test reads them at
 	// once.
 	Audit bool
-	// Issuers checks pipelines' issuers for GET …/verify.
+	// Issuers checks pipelines' issuers for GET …/verify; nil means the
+	// Server's Federation.
 	Issuers berth.IssuerChecker
 }
 
@@ -126,6 +130,10 @@ func NewWith(t testing.TB, opts Options) *Server {
 	}
 	log := &Log{}
 	logger := slog.New(server.LogHandler(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	federation := &oauth.Federation{Now: clock.Now, Logger: logger}
+	if opts.Issuers == nil {
+		opts.Issuers = federation
+	}
 	provider := &oauth.Provider{
 		Store:   db,
 		Hasher:  hasher,
@@ -136,6 +144,8 @@ func NewWith(t testing.TB, opts Options) *Server {
 		Now:     clock.Now,
 		Service: "berth.test",
 		Logger:  logger,
+
+		Federation: federation,
 	}
 	cfg := api.Config{
 		Store:             db,
@@ -164,7 +174,7 @@ func NewWith(t testing.TB, opts Options) *Server {
 	keys.Issuer, keys.Audience = hs.URL, provider.Service
 	provider.URL = hs.URL
 
-	s := &Server{URL: hs.URL, Store: db, Provider: provider, Hasher: hasher, Clock: clock, Log: log}
+	s := &Server{URL: hs.URL, Store: db, Provider: provider, Federation: federation, Hasher: hasher, Clock: clock, Log: log}
 	s.Admin, s.AdminSecret = s.AddPrincipal(t, "admin", Role{"owner", "registry"})
 	return s
 }

@@ -3,7 +3,9 @@
 // crash test. auth_test.go logs the clients in as a service principal made
 // with the berth CLI, checks the refusals they print and searches the server
 // log for every secret and token used; oidc_test.go checks OpenID discovery
-// and the JWKS against issued tokens.
+// and the JWKS against issued tokens; federation_test.go runs a GitHub Actions
+// job (a test OIDC issuer and a stand-in of GitHub's token request endpoint)
+// that logs in with berth login --connection and pushes with skopeo.
 //
 // TestMain builds ./cmd/berth once into a temporary directory; each test starts
 // its own server on a free 127.0.0.1 port with a fresh data directory.

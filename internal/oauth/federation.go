@@ -154,7 +154,10 @@ func parseAssertion(token string) (*jose.JSONWebSignature, string, error) {
 }
 
 // unknownIssuer is the refusal of a token whose issuer no pipeline has: its
-// unverified issuer, subject and audience next to the closest pipelines.
+// unverified issuer, subject and audience, next to the issuers pipelines are
+// registered for. The token is unverified, so the registered pipelines' names
+// and subject patterns are not shown: anyone can mint a token naming any
+// issuer, and those patterns name the organisation's repositories.
 func (f *Federation) unknownIssuer(ctx context.Context, jws *jose.JSONWebSignature, iss string, pipelinesOf PipelinesOf) error {
 	var claims struct {
 		Subject  any      `json:"sub"`
@@ -162,18 +165,25 @@ func (f *Federation) unknownIssuer(ctx context.Context, jws *jose.JSONWebSignatu
 	}
 	_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
 	sub, _ := claims.Subject.(string)
-	a := berth.Assertion{Issuer: truncate(iss, 200), Subject: truncate(sub, 200), Audience: claims.Audience}
-	for i, aud := range a.Audience {
-		a.Audience[i] = truncate(aud, 200)
-	}
+	iss, sub = truncate(iss, 200), truncate(sub, 200)
 	all, err := pipelinesOf(ctx, "")
 	if err != nil {
 		return err
 	}
-	if _, err := berth.MatchPipeline(all, a, ""); err != nil {
-		return err
+	var issuers []string
+	for _, p := range all {
+		if !slices.Contains(issuers, p.Issuer) {
+			issuers = append(issuers, p.Issuer)
+		}
 	}
-	return berth.Errorf(berth.CodePipelineUnknown, "no registered pipeline has the issuer %s", a.Issuer) // not reached: issuers differ
+	slices.Sort(issuers)
+	known := "no pipeline is registered at all"
+	if len(issuers) > 0 {
+		known = "pipelines are registered for " + strings.Join(issuers, ", ")
+	}
+	return berth.Errorf(berth.CodePipelineUnknown, "no registered pipeline trusts the issuer %s of this ID token (subject %q); %s", iss, sub, known).
+		WithHint("register this job: berth pipeline create NAME --issuer %s --subject '%s'", iss, sub).
+		WithDetail("issuer", iss).WithDetail("subject", sub)
 }
 
 // keysFor returns the verifier of iss: a static key set when the issuer's

@@ -213,6 +213,9 @@ func TestFederationRefusals(t *testing.T) {
 		conn    string
 		reason  berth.Code
 		message string // a fact the description must state
+		// secret is what the description must not state: what an unverified
+		// token must not learn.
+		secret string
 	}
 	cases := []refusal{
 		{name: "garbage", token: func(*fedEnv) string { return "garbage" }, conn: "deploy",
@@ -249,7 +252,7 @@ func TestFederationRefusals(t *testing.T) {
 			token: func(f *fedEnv) string {
 				return f.iss.GitHub(oidctest.GitHubJob{Audience: audience, Environment: "prod"})
 			}},
-		{name: "unregistered issuer", conn: "deploy", reason: berth.CodePipelineUnknown, message: "closest: github-main",
+		{name: "unregistered issuer", conn: "deploy", reason: berth.CodePipelineUnknown, secret: "github-main",
 			token: func(f *fedEnv) string {
 				other := oidctest.New(f.t)
 				other.Now = f.clock.Now
@@ -294,6 +297,9 @@ func TestFederationRefusals(t *testing.T) {
 				t.Logf("%s: %s (hint: %s)", b.Reason, b.Description, b.Hint)
 				if !strings.Contains(b.Description, tc.message) {
 					t.Errorf("description %q lacks %q", b.Description, tc.message)
+				}
+				if tc.secret != "" && strings.Contains(b.Description+b.Hint, tc.secret) {
+					t.Errorf("refusal %q (hint %q) reveals %q", b.Description, b.Hint, tc.secret)
 				}
 				ev, ok := f.audit.last(berth.AuditAuthToken)
 				if !ok || ev.Result != berth.AuditDenied || ev.Reason != tc.reason || ev.Connection != tc.conn {

@@ -540,37 +540,10 @@ func (h *TokenHandler) checkService(service string) error {
 		WithDetail("service", h.Provider.Service)
 }
 
-// credentialParams are the parameters that carry a credential.
-var credentialParams = []string{"client_secret", "password", "refresh_token", "client_assertion", "assertion", "subject_token", "actor_token"}
-
 // refuseQueryCredentials returns invalid when the URL's query carries a
-// credential: a credential parameter, or any value (or name) shaped like a
-// client secret or a refresh token. URLs end up in access logs, proxy logs and
-// shell history, so the credential must be treated as exposed. The message
-// names the parameter, never the value.
+// credential (berth.QueryCredential), with the token endpoint's own hint.
 func refuseQueryCredentials(q url.Values) error {
-	where := ""
-	for _, name := range credentialParams {
-		if q.Has(name) {
-			where = "parameter " + name
-			break
-		}
-	}
-	if where == "" {
-	scan:
-		for name, values := range q {
-			if looksLikeCredential(name) {
-				where = "a parameter's name"
-				break
-			}
-			for _, v := range values {
-				if looksLikeCredential(v) {
-					where = "the value of parameter " + strconv.Quote(truncate(name, 40))
-					break scan
-				}
-			}
-		}
-	}
+	where := berth.QueryCredential(q)
 	if where == "" {
 		return nil
 	}

@@ -485,3 +485,48 @@ func TestVerifyFederatedConnection(t *testing.T) {
 	wantCheck(t, checks, "issuer gone", api.CheckFail)
 	wantCheck(t, checks, "issuer live", api.CheckOK)
 }
+
+func TestConnectionHistory(t *testing.T) {
+	s := apitest.NewWith(t, apitest.Options{Audit: true})
+	admin := adminCreds(s)
+	ctx := context.Background()
+	s.AddPrincipal(t, "ci", apitest.Role{Role: "push", Scope: "team/*"})
+	call(t, s, admin, "POST", "/api/v1/connections", api.CreateConnectionRequest{Name: "web", Principal: "ci"}).ok(t, http.StatusCreated, nil)
+	now := s.Clock.Now()
+	uses := []berth.AuditEvent{
+		{Time: now.Add(-48 * time.Hour), Actor: "ci", Action: berth.AuditAuthToken, Target: "web", Result: berth.AuditAllowed, Connection: "web", Pipeline: "gh",
+			Detail: map[string]string{"ci_run": "100"}},
+		{Time: now.Add(-time.Hour), Actor: "ci", Action: berth.AuditRegistryPush, Target: "team/web", Result: berth.AuditAllowed, Connection: "web", Pipeline: "gh",
+			Detail: map[string]string{"ci_run": "101"}},
+		{Time: now.Add(-time.Minute), Action: berth.AuditAuthToken, Target: "web", Result: berth.AuditDenied, Reason: berth.CodePipelineNotAuthorized,
+			Connection: "web", Pipeline: "fork", Detail: map[string]string{"ci_run": "102", "message": "pipeline fork is not permitted"}},
+		{Time: now, Actor: "ci", Action: berth.AuditRegistryPull, Target: "team/api", Result: berth.AuditAllowed, Connection: "api"},
+	}
+	if err := s.Store.AppendAuditEvents(ctx, uses); err != nil {
+		t.Fatal(err)
+	}
+	var h api.ConnectionHistory
+	r := call(t, s, admin, "GET", "/api/v1/connections/web/history?since=24h", nil)
+	r.ok(t, http.StatusOK, &h)
+	// The creation (audited with the connection named) and the two uses of the last day.
+	if len(h.Events) != 3 || h.Events[0].Action != berth.AuditConnectionCreate || h.Events[1].CIRun != "101" ||
+		h.Events[2].Reason != berth.CodePipelineNotAuthorized || h.Events[2].Pipeline != "fork" || h.Events[2].Message == "" {
+		t.Errorf("history since 24h: %s", r.body)
+	}
+	hasFields(t, "a history event", fields(t, r.body)["events"].([]any)[1].(map[string]any),
+		"time", "pipeline", "ci_run", "action", "target", "result", "reason")
+	call(t, s, admin, "GET", "/api/v1/connections/web/history?limit=1", nil).ok(t, http.StatusOK, &h)
+	if len(h.Events) != 1 || h.Events[0].CIRun != "102" {
+		t.Errorf("the last event: %+v", h.Events)
+	}
+	call(t, s, admin, "GET", "/api/v1/connections/web/history?limit=0", nil).fails(t, berth.CodeInvalid)
+	call(t, s, admin, "GET", "/api/v1/connections/web/history?since=soon", nil).fails(t, berth.CodeInvalid)
+	call(t, s, admin, "GET", "/api/v1/connections/nope/history", nil).fails(t, berth.CodeNotFound)
+
+	// A deleted connection's history remains readable.
+	call(t, s, admin, "DELETE", "/api/v1/connections/web", nil).ok(t, http.StatusOK, nil)
+	call(t, s, admin, "GET", "/api/v1/connections/web/history", nil).ok(t, http.StatusOK, &h)
+	if n := len(h.Events); n != 5 || h.Events[n-1].Action != berth.AuditConnectionDelete {
+		t.Errorf("history of a deleted connection: %+v", h.Events)
+	}
+}

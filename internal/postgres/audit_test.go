@@ -1,0 +1,185 @@
+package postgres_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/postgres"
+)
+
+// Tampering needs raw access to the tables, so it is tested here rather than
+// in storetest: each test edits what the store wrote behind its back and
+// checks that reading the chain says where.
+
+var auditEpoch = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+
+func auditEventAt(n int) berth.AuditEvent {
+	return berth.AuditEvent{
+		Time: auditEpoch.Add(time.Duration(n) * time.Second), Actor: "ci-web", Action: berth.AuditRegistryPush,
+		Target: "team/app", Result: berth.AuditDenied, Reason: berth.CodeRoleMissing,
+		Detail: map[string]string{"missing_role": "push", "n": fmt.Sprint(n)},
+	}
+}
+
+// auditLog opens a store in a new schema holding n events, one a second from
+// auditEpoch, appended one at a time, and returns it with its DSN.
+func auditLog(t *testing.T, n int) (*postgres.DB, string) {
+	t.Helper()
+	dsn := newSchema(t)
+	db := open(t, dsn)
+	t.Cleanup(func() { db.Close() })
+	for i := range n {
+		if err := db.AppendAuditEvents(t.Context(), []berth.AuditEvent{auditEventAt(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db, dsn
+}
+
+func wantBrokenAt(t *testing.T, what string, err error, seq int64) {
+	t.Helper()
+	e := berth.AsError(err)
+	if e == nil || e.Code != berth.CodeAuditTampered {
+		t.Fatalf("%s: returned %v, want audit_tampered", what, err)
+	}
+	if got, _ := e.Detail["seq"].(int64); got != seq {
+		t.Errorf("%s: first broken seq %v, want %d (%s)", what, e.Detail["seq"], seq, e.Message)
+	}
+}
+
+func verify(t *testing.T, db *postgres.DB) error {
+	t.Helper()
+	return db.AuditChain(t.Context(), &berth.AuditVerifier{})
+}
+
+func TestAuditTamperDetected(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		sql  string
+		seq  int64
+	}{
+		{"event deleted", `DELETE FROM audit_events WHERE seq = 3`, 3},
+		{"tail deleted", `DELETE FROM audit_events WHERE seq = 5`, 5},
+		{"column edited to hide an event", `UPDATE audit_events SET actor = 'someone' WHERE seq = 2`, 2},
+		{"time edited to move an event out of a range", `UPDATE audit_events SET time = time - interval '1 day' WHERE seq = 4`, 4},
+		{"event bytes edited", `UPDATE audit_events SET event = overlay(event placing '\x00'::bytea from 40 for 1) WHERE seq = 2`, 2},
+		{"head rolled back", `UPDATE audit_head SET head_seq = 4`, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db, dsn := auditLog(t, 5)
+			if err := verify(t, db); err != nil {
+				t.Fatalf("before tampering: %v", err)
+			}
+			execAdmin(t, dsn, tt.sql)
+			wantBrokenAt(t, "verify", verify(t, db), tt.seq)
+		})
+	}
+}
+
+func TestAuditHeadRowMissing(t *testing.T) {
+	t.Parallel()
+	db, dsn := auditLog(t, 2)
+	execAdmin(t, dsn, `DELETE FROM audit_head`)
+	for what, err := range map[string]error{
+		"verify": verify(t, db),
+		"append": db.AppendAuditEvents(t.Context(), []berth.AuditEvent{auditEventAt(9)}),
+	} {
+		if berth.ErrorCode(err) != berth.CodeAuditTampered {
+			t.Errorf("%s without a head row: %v, want audit_tampered", what, err)
+		}
+	}
+}
+
+func TestAuditFindRefusesUnreadableEvent(t *testing.T) {
+	t.Parallel()
+	db, dsn := auditLog(t, 3)
+	execAdmin(t, dsn, `UPDATE audit_events SET event = '\x0102'::bytea WHERE seq = 2`)
+	_, err := db.FindAuditEvents(t.Context(), berth.AuditFilter{})
+	wantBrokenAt(t, "FindAuditEvents", err, 2)
+}
+
+func TestAuditPruneRefusesGap(t *testing.T) {
+	t.Parallel()
+	db, dsn := auditLog(t, 6)
+	execAdmin(t, dsn, `DELETE FROM audit_events WHERE seq = 2`)
+	n, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(time.Hour))
+	wantBrokenAt(t, "DeleteAuditEventsBefore", err, 2)
+	if n != 0 {
+		t.Errorf("a refused prune deleted %d", n)
+	}
+	es, err := db.FindAuditEvents(t.Context(), berth.AuditFilter{})
+	if err != nil || len(es) != 5 {
+		t.Errorf("after the refused prune: %d events, %v; want the 5 left", len(es), err)
+	}
+}
+
+// TestAuditFindOddText appends events whose text fields hold NUL bytes,
+// which PostgreSQL's text type refuses (berth.ChainEvent already makes them
+// valid UTF-8): they are stored, read back exactly, found by those fields
+// and not by the replacement the columns hold, and verify.
+func TestAuditFindOddText(t *testing.T) {
+	t.Parallel()
+	db, _ := auditLog(t, 0)
+	odd := auditEventAt(1)
+	odd.Actor, odd.Target = "nul\x00actor", "team/\x00app"
+	other := auditEventAt(2)
+	other.Actor, other.Target = "nul\uFFFDactor", "team/\uFFFDapp" // what the columns hold for odd
+	written := []berth.AuditEvent{odd, other}
+	if err := db.AppendAuditEvents(t.Context(), written); err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(t, db); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		f    berth.AuditFilter
+		want int64
+	}{
+		{berth.AuditFilter{Principal: "nul\x00actor"}, 1},
+		{berth.AuditFilter{Principal: "nul\uFFFDactor"}, 2},
+		{berth.AuditFilter{Repository: "team/\x00app", Limit: 1}, 1},
+		{berth.AuditFilter{Repository: "team/\uFFFDapp", Limit: 1, Last: true}, 2},
+		{berth.AuditFilter{Repository: "team/*", Principal: "nul\x00actor", Limit: 1, Last: true}, 1},
+	} {
+		es, err := db.FindAuditEvents(t.Context(), tt.f)
+		if err != nil || len(es) != 1 || es[0].Seq != tt.want {
+			t.Errorf("FindAuditEvents(%+v): %v, %v; want event %d alone", tt.f, es, err, tt.want)
+			continue
+		}
+		if w := written[tt.want-1]; es[0].Actor != w.Actor || es[0].Target != w.Target || es[0].Hash != w.Hash {
+			t.Errorf("read back %q %q, want %q %q", es[0].Actor, es[0].Target, w.Actor, w.Target)
+		}
+	}
+}
+
+// TestAuditPruneInChunks prunes more events than one transaction deletes.
+func TestAuditPruneInChunks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("appends 25,000 events")
+	}
+	t.Parallel()
+	db, _ := auditLog(t, 0)
+	const n = 25_000
+	for i := 0; i < n; i += 1000 {
+		var batch []berth.AuditEvent
+		for j := i; j < i+1000; j++ {
+			batch = append(batch, auditEventAt(j))
+		}
+		if err := db.AppendAuditEvents(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deleted, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add((n-10)*time.Second))
+	if err != nil || deleted != n-10 {
+		t.Fatalf("deleted %d, %v; want %d", deleted, err, n-10)
+	}
+	v := &berth.AuditVerifier{}
+	if err := db.AuditChain(t.Context(), v); err != nil || v.Events() != 10 || v.Anchor().Seq != n-10 {
+		t.Errorf("after pruning: %d events from anchor %d, %v; want 10 from %d", v.Events(), v.Anchor().Seq, err, n-10)
+	}
+}

@@ -34,6 +34,9 @@ type Handler struct {
 	Audit berth.AuditRecorder
 	// Meter, when set, is told how many blob and upload bytes move.
 	Meter Meter
+	// Events, when set, is told of each manifest stored (image.pushed) and
+	// each manifest or tag deleted (image.deleted), after it succeeded.
+	Events berth.EventPublisher
 }
 
 // Guard authenticates /v2/ requests and authorizes each Docker action they need.

@@ -101,6 +101,8 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	if err := h.Meta.PutManifest(ctx, m, tag); err != nil {
 		return err
 	}
+	h.publish(r, berth.EventImagePushed, berth.ImageEventData{Repository: rt.Repo, Digest: m.Digest, Tag: tag,
+		MediaType: m.MediaType, Size: m.Size()}, rt)
 	hdr := w.Header()
 	hdr.Set("Location", "/v2/"+rt.Repo+"/manifests/"+m.Digest.String())
 	hdr.Set("Docker-Content-Digest", m.Digest.String())
@@ -249,9 +251,25 @@ func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, rt rout
 	if err != nil {
 		return manifestUnknown(err, rt)
 	}
+	d := berth.ImageEventData{Repository: rt.Repo, Tag: rt.Ref}
+	if berth.IsDigestReference(rt.Ref) {
+		d.Digest, d.Tag = berth.Digest(rt.Ref), ""
+	}
+	h.publish(r, berth.EventImageDeleted, d, rt)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// publish tells Events, when set, that an image was pushed or deleted.
+func (h *Handler) publish(r *http.Request, t berth.EventType, d berth.ImageEventData, rt route) {
+	if h.Events == nil {
+		return
+	}
+	if rt.Caller != nil {
+		d.Actor = rt.Caller.Actor.Name
+	}
+	h.Events.Publish(r.Context(), berth.ImageEvent(t, d))
 }
 
 // validateReference checks a manifest reference: a digest or a tag.

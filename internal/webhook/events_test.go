@@ -1,0 +1,304 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/webhook"
+)
+
+// TestExpiryNotices moves the clock a day at a time through a secret's
+// life: secret.expiring at 60, 30, 7 and 1 days, each once, then
+// secret.expired once, naming the connection that uses the secret.
+func TestExpiryNotices(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := newStore(t)
+	r := newReceiver(t, c)
+	w := addWebhook(t, s, r, c, berth.EventSecretExpiring, berth.EventSecretExpired)
+
+	p, err := berth.NewPrincipal(rand.Reader, "ci-web", berth.PrincipalService, c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	hasher, _ := berth.NewSecretHasher(make([]byte, berth.SecretPepperSize))
+	sec, _, err := berth.NewSecret(rand.Reader, hasher, p.ID, c.Now(), 90*24*time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSecret(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	// A removed secret is never announced.
+	gone, _, _ := berth.NewSecret(rand.Reader, hasher, p.ID, c.Now(), 10*24*time.Hour, "")
+	if err := s.CreateSecret(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSecret(ctx, gone.ID, c.Now()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := berth.NewConnection(rand.Reader, "deploy", p.ID, berth.ConnectionSecret, nil, c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SecretID = sec.ID
+	if err := s.CreateConnection(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+
+	sched := &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, c), Now: c.Now}
+	sentOn := map[int]int{} // day → notices queued
+	for day := 0; day <= 100; day++ {
+		for range 2 { // twice a day: the second run finds nothing new
+			n, err := sched.RunOnce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sentOn[day] += n
+		}
+		c.Advance(24 * time.Hour)
+	}
+	want := map[int]int{30: 1, 60: 1, 83: 1, 89: 1, 90: 1} // 60, 30, 7, 1 days left; expired
+	for day, n := range sentOn {
+		if n != want[day] {
+			t.Errorf("day %d: %d notices, want %d", day, n, want[day])
+		}
+	}
+	for day, n := range want {
+		if sentOn[day] != n {
+			t.Errorf("day %d: %d notices, want %d", day, sentOn[day], n)
+		}
+	}
+
+	log, err := s.FindDeliveries(ctx, w.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := len(log) - 1; i >= 0; i-- {
+		var ev webhook.CloudEvent
+		if err := json.Unmarshal(log[i].Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		var data berth.SecretEventData
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		if data.SecretID != sec.ID || data.Principal != "ci-web" || len(data.Connections) != 1 || data.Connections[0] != "deploy" ||
+			ev.Subject != "principals/ci-web/secrets/"+sec.ID || !data.ExpiresAt.Equal(sec.Expires) {
+			t.Errorf("notice %s %+v", ev.Subject, data)
+		}
+		got = append(got, ev.Type+":"+itoa(data.ThresholdDays))
+	}
+	wantTypes := "dev.berth.secret.expiring:60 dev.berth.secret.expiring:30 dev.berth.secret.expiring:7 dev.berth.secret.expiring:1 dev.berth.secret.expired:0"
+	if strings.Join(got, " ") != wantTypes {
+		t.Errorf("notices %v, want %s", got, wantTypes)
+	}
+
+	// A restarted scheduler (a new one on the same store) sends nothing again.
+	again := &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, c), Now: c.Now}
+	if n, err := again.RunOnce(ctx); err != nil || n != 0 {
+		t.Errorf("a new scheduler queued %d, %v", n, err)
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestConnectionVerifyFailed: a failing connection is announced once while
+// it stays broken, and again after it recovered and broke again.
+func TestConnectionVerifyFailed(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := newStore(t)
+	r := newReceiver(t, c)
+	w := addWebhook(t, s, r, c, berth.EventConnectionVerifyFailed)
+	p, _ := berth.NewPrincipal(rand.Reader, "ci", berth.PrincipalService, c.Now())
+	if err := s.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := berth.NewConnection(rand.Reader, "deploy", p.ID, berth.ConnectionFederated, nil, c.Now())
+	if err := s.CreateConnection(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	broken := true
+	sched := &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, c), Now: c.Now,
+		Verify: func(context.Context, berth.Connection) error {
+			if broken {
+				return berth.Errorf(berth.CodeRoleMissing, "no push").WithHint("berth role assign …")
+			}
+			return nil
+		}}
+	for _, b := range []bool{true, true, false, true} {
+		broken = b
+		if _, err := sched.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log, _ := s.FindDeliveries(ctx, w.ID, 0)
+	if len(log) != 2 {
+		t.Fatalf("%d deliveries, want 2", len(log))
+	}
+	var ev webhook.CloudEvent
+	_ = json.Unmarshal(log[0].Body, &ev)
+	var data webhook.ConnectionVerifyData
+	_ = json.Unmarshal(ev.Data, &data)
+	if ev.Type != "dev.berth.connection.verify_failed" || ev.Subject != "connections/deploy" || data.Reason != berth.CodeRoleMissing {
+		t.Errorf("event %+v data %+v", ev, data)
+	}
+}
+
+// recorded is an audit recorder that keeps what it is given.
+type recorded struct {
+	mu     sync.Mutex
+	events []berth.AuditEvent
+}
+
+func (r *recorded) Record(e berth.AuditEvent) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// TestAuditEvents: the recorder passes every audit event on, and publishes
+// auth.denied (one a minute per principal, counting the rest) and
+// pipeline.permission_requested.
+func TestAuditEvents(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := newStore(t)
+	r := newReceiver(t, c)
+	w := addWebhook(t, s, r, c, berth.EventAuthDenied, berth.EventPermissionRequested)
+	p := newPublisher(s, c)
+	next := &recorded{}
+	rec := p.Recorder(next)
+
+	denied := func(actor string, action berth.AuditAction) berth.AuditEvent {
+		return berth.AuditEvent{Time: c.Now(), Actor: actor, Action: action, Result: berth.AuditDenied, Reason: berth.CodeSecretExpired, Target: "team/app"}
+	}
+	rec.Record(denied("ci-web", berth.AuditAuthBasic))                                                         // sent
+	rec.Record(denied("ci-web", berth.AuditRegistryPush))                                                      // suppressed
+	rec.Record(denied("ci-web", berth.AuditAuthToken))                                                         // suppressed
+	rec.Record(denied("ci-api", berth.AuditAuthBasic))                                                         // sent: another principal
+	rec.Record(denied("ci-web", berth.AuditPrincipalCreate))                                                   // not an auth.* or registry.* action
+	rec.Record(berth.AuditEvent{Actor: "ci-web", Action: berth.AuditRegistryPull, Result: berth.AuditAllowed}) // allowed
+	c.Advance(time.Minute)
+	rec.Record(denied("ci-web", berth.AuditAuthBearer)) // sent, with 2 suppressed
+	rec.Record(berth.AuditEvent{Time: c.Now(), Action: berth.AuditPermissionRequested, Result: berth.AuditDenied,
+		Target: "deploy", Pipeline: "gh-main", Detail: map[string]string{"ci_run": "42"}})
+
+	if len(next.events) != 8 {
+		t.Errorf("the next recorder got %d events, want all 8", len(next.events))
+	}
+	ctx2, cancel := context.WithCancel(ctx)
+	cancel()
+	p.Run(ctx2) // stores what was published, then returns
+
+	log, _ := s.FindDeliveries(ctx, w.ID, 0)
+	var got []string
+	for i := len(log) - 1; i >= 0; i-- {
+		var ev webhook.CloudEvent
+		_ = json.Unmarshal(log[i].Body, &ev)
+		var data berth.AuditEventData
+		_ = json.Unmarshal(ev.Data, &data)
+		got = append(got, ev.Type+" "+ev.Subject+" "+string(data.Action)+" "+itoa(data.Suppressed))
+		if ev.Type == "dev.berth.pipeline.permission_requested" && (data.Pipeline != "gh-main" || data.Run != "42") {
+			t.Errorf("permission request data %+v", data)
+		}
+	}
+	want := []string{
+		"dev.berth.auth.denied principals/ci-web auth.basic 0",
+		"dev.berth.auth.denied principals/ci-api auth.basic 0",
+		"dev.berth.auth.denied principals/ci-web auth.bearer 2",
+		"dev.berth.pipeline.permission_requested connections/deploy pipeline.permission_requested 0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestImagePushed pushes an image through the /v2/ handler with
+// go-containerregistry, deletes its tag, and receives image.pushed (for
+// every manifest) and image.deleted.
+func TestImagePushed(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := newStore(t)
+	r := newReceiver(t, c)
+	addWebhook(t, s, r, c, berth.EventImagePushed, berth.EventImageDeleted)
+	d := webhook.NewDispatcher(s, webhook.DispatcherOptions{Now: c.Now, Poll: time.Hour})
+	p := webhook.NewPublisher(s, webhook.Options{Source: source, Now: c.Now, Nudge: d.Nudge})
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { p.Run(runCtx) })
+	wg.Go(func() { d.Run(runCtx) })
+	defer func() { cancel(); wg.Wait() }()
+
+	blobs, err := disk.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var mu sync.Mutex
+	h := &oci.Handler{Meta: s, Blobs: blobs, Uploads: blobs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: c.Now,
+		NewID: func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			return "id-" + itoa(n)
+		}, CommitLock: &sync.RWMutex{}, MaxManifestSize: 4 << 20, Events: p}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	img, err := random.Image(512, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref, err := name.ParseReference(host+"/team/app:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+
+	got := r.wait()
+	var data berth.ImageEventData
+	if err := json.Unmarshal(got.event.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if got.event.Type != "dev.berth.image.pushed" || got.event.Subject != "repositories/team/app" || got.sigErr != nil ||
+		data.Repository != "team/app" || data.Tag != "v1" || data.Digest.String() != digest.String() || data.Size == 0 || data.MediaType == "" {
+		t.Errorf("image.pushed %+v data %+v", got, data)
+	}
+
+	tag, _ := name.NewTag(host+"/team/app:v1", name.Insecure)
+	if err := remote.Delete(tag); err != nil {
+		t.Fatal(err)
+	}
+	got = r.wait()
+	data = berth.ImageEventData{}
+	_ = json.Unmarshal(got.event.Data, &data)
+	if got.event.Type != "dev.berth.image.deleted" || data.Repository != "team/app" || data.Tag != "v1" {
+		t.Errorf("image.deleted %+v data %+v", got, data)
+	}
+}

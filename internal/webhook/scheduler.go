@@ -1,0 +1,189 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+// SecretSource lists what the expiry notices are about: principals, their
+// secrets and the connections that use them. berth.MetadataStore is one.
+type SecretSource interface {
+	FindPrincipals(ctx context.Context, f berth.PrincipalFilter) ([]berth.Principal, error)
+	FindSecrets(ctx context.Context, principalID string) ([]berth.Secret, error)
+	FindConnections(ctx context.Context, f berth.ConnectionFilter) ([]berth.Connection, error)
+}
+
+// DefaultScheduleInterval is how often a Scheduler looks when not told.
+const DefaultScheduleInterval = 15 * time.Minute
+
+// Scheduler publishes secret.expiring and secret.expired, each notice once
+// per secret (berth.SecretNotice decides which is due; the store's once keys
+// make it once, across restarts and replicas). When Verify is set it also
+// verifies every service connection and publishes
+// connection.verify_failed for each that fails.
+type Scheduler struct {
+	Secrets   SecretSource
+	Publisher *Publisher
+	// Now is the clock of the notices (time.Now when nil).
+	Now func() time.Time
+	// Interval is how often Run looks (DefaultScheduleInterval when zero).
+	Interval time.Duration
+	Logger   *slog.Logger
+	// Verify, when set, checks one connection; an error is a failed
+	// verification, published with its reason code when the connection
+	// passed (or was not checked) the time before, so that a connection that
+	// stays broken is announced once, not every Interval.
+	Verify func(ctx context.Context, c berth.Connection) error
+
+	mu      sync.Mutex
+	failing map[string]bool // connection ids that failed their last check
+}
+
+// pageSize is how many principals RunOnce reads at a time.
+const pageSize = 500
+
+// RunOnce publishes the notices due at the clock's time and returns how many
+// it queued for the first time.
+func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	now = now.UTC().Truncate(time.Microsecond)
+	sent := 0
+	after := ""
+	for {
+		ps, err := s.Secrets.FindPrincipals(ctx, berth.PrincipalFilter{After: after, Limit: pageSize})
+		if err != nil {
+			return sent, fmt.Errorf("expiry notices: %w", err)
+		}
+		for _, p := range ps {
+			n, err := s.principal(ctx, p, now)
+			sent += n
+			if err != nil {
+				return sent, err
+			}
+		}
+		if len(ps) < pageSize {
+			break
+		}
+		after = ps[len(ps)-1].Name
+	}
+	if s.Verify != nil {
+		if err := s.verifyConnections(ctx, now); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+func (s *Scheduler) principal(ctx context.Context, p berth.Principal, now time.Time) (int, error) {
+	secrets, err := s.Secrets.FindSecrets(ctx, p.ID)
+	if err != nil {
+		return 0, fmt.Errorf("expiry notices of %s: %w", p.Name, err)
+	}
+	var conns []berth.Connection // read once a notice is due
+	sent := 0
+	for _, sec := range secrets {
+		typ, threshold, once, ok := berth.SecretNotice(sec, now)
+		if !ok {
+			continue
+		}
+		if conns == nil {
+			if conns, err = s.Secrets.FindConnections(ctx, berth.ConnectionFilter{PrincipalID: p.ID}); err != nil {
+				return sent, fmt.Errorf("expiry notices of %s: %w", p.Name, err)
+			}
+		}
+		data := berth.SecretEventData{Principal: p.Name, PrincipalID: p.ID, SecretID: sec.ID, Hint: sec.Hint,
+			ExpiresAt: sec.Expires, ThresholdDays: threshold}
+		for _, c := range conns {
+			if c.SecretID == sec.ID {
+				data.Connections = append(data.Connections, c.Name)
+			}
+		}
+		e, err := berth.NewEvent(s.Publisher.rand, typ, "principals/"+p.Name+"/secrets/"+sec.ID, now, data)
+		if err != nil {
+			return sent, err
+		}
+		fresh, err := s.Publisher.Enqueue(ctx, e, once)
+		if err != nil {
+			return sent, err
+		}
+		if fresh {
+			sent++
+		}
+	}
+	return sent, nil
+}
+
+// ConnectionVerifyData is the data of connection.verify_failed.
+type ConnectionVerifyData struct {
+	Connection string     `json:"connection"`
+	Reason     berth.Code `json:"reason"`
+	Message    string     `json:"message"`
+	Hint       string     `json:"hint,omitempty"`
+}
+
+func (s *Scheduler) verifyConnections(ctx context.Context, now time.Time) error {
+	conns, err := s.Secrets.FindConnections(ctx, berth.ConnectionFilter{})
+	if err != nil {
+		return fmt.Errorf("verify connections: %w", err)
+	}
+	for _, c := range conns {
+		if c.Disabled {
+			continue
+		}
+		verr := s.Verify(ctx, c)
+		s.mu.Lock()
+		if s.failing == nil {
+			s.failing = map[string]bool{}
+		}
+		was := s.failing[c.ID]
+		s.failing[c.ID] = verr != nil
+		s.mu.Unlock()
+		if verr == nil || was {
+			continue
+		}
+		data := ConnectionVerifyData{Connection: c.Name, Reason: berth.ErrorCode(verr), Message: "internal error"}
+		if be := berth.AsError(verr); be != nil {
+			data.Message, data.Hint = be.Message, be.Hint
+		}
+		e, err := berth.NewEvent(s.Publisher.rand, berth.EventConnectionVerifyFailed, "connections/"+c.Name, now, data)
+		if err != nil {
+			return err
+		}
+		if _, err := s.Publisher.Enqueue(ctx, e, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run calls RunOnce at once and then every Interval until ctx is done.
+func (s *Scheduler) Run(ctx context.Context) {
+	interval := s.Interval
+	if interval <= 0 {
+		interval = DefaultScheduleInterval
+	}
+	logger := s.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("webhook schedule", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

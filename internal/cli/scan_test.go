@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,35 +11,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/scan"
 )
 
-// runScan runs berth scan args… as Run does (the root's -o flag, a
-// reported failure exiting 1 with its summary on stderr), with the scan
-// command mounted on its own root so that the test depends on nothing but
-// newScanCommand.
+// runScan runs berth scan args… through Run, as the binary does.
 func runScan(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	e := &env{stdout: &out, stderr: &errOut, getenv: mapEnv(vars)}
-	root := &cobra.Command{Use: "berth", SilenceUsage: true, SilenceErrors: true}
-	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format")
-	root.AddCommand(newScanCommand(e))
-	root.SetArgs(append([]string{"scan"}, args...))
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	if err := root.ExecuteContext(t.Context()); err != nil {
-		if r, ok := errors.AsType[reported](err); ok {
-			fmt.Fprintln(&errOut, r.summary)
-		} else {
-			e.printError(err)
-		}
-		return 1, out.String(), errOut.String()
-	}
-	return 0, out.String(), errOut.String()
+	return runCLI(t, vars, append([]string{"scan"}, args...)...)
 }
 
 // gitRepo makes a repository with the git command, with fixed identities

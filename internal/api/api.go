@@ -22,6 +22,7 @@ type Store interface {
 	berth.AuditStore
 	berth.PipelineStore
 	berth.ConnectionStore
+	berth.WebhookStore
 }
 
 // Config holds the API's dependencies.
@@ -74,6 +75,10 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/enable":      berth.AuditConnectionEnable,
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
 	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
+
+	"POST /api/v1/webhooks":                                      berth.AuditWebhookCreate,
+	"DELETE /api/v1/webhooks/{id}":                               berth.AuditWebhookDelete,
+	"POST /api/v1/webhooks/{id}/deliveries/{delivery}/redeliver": berth.AuditWebhookRedeliver,
 }
 
 // auditNote collects, while a change is made, what its audit event records.
@@ -128,6 +133,7 @@ func New(cfg Config) http.Handler {
 
 	h.routePipelines()
 	h.routeConnections()
+	h.routeWebhooks()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

@@ -710,7 +710,10 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 	first := ds[0]
 	var parts []string
 	for _, x := range ds {
-		if left := doctorDaysLeft(x.at, now); x.at.After(now) {
+		if left := doctorDaysLeft(x.at, now); x.at.After(now) && x.at.Sub(now) < 48*time.Hour {
+			// A session of hours: days would round it to 0.
+			parts = append(parts, fmt.Sprintf("%s expires on %s (%s left)", x.what, formatTime(x.at), x.at.Sub(now).Round(time.Minute)))
+		} else if x.at.After(now) {
 			parts = append(parts, fmt.Sprintf("%s expires on %s (%d days left)", x.what, formatTime(x.at), left))
 		} else {
 			parts = append(parts, fmt.Sprintf("%s expired on %s (%d days ago)", x.what, formatTime(x.at), -left))

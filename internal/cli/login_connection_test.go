@@ -124,9 +124,14 @@ func TestLoginConnectionGitHubActions(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("berth doctor: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	c := findDoctorCheck(t, decodeJSON[doctorReport](t, stdout), doctorCheckPipeline)
+	rep := decodeJSON[doctorReport](t, stdout)
+	c := findDoctorCheck(t, rep, doctorCheckPipeline)
 	if c.Status != doctorStatusOK || c.Connection != "ci" || c.Pipeline != "gh-main" {
 		t.Errorf("pipeline check %+v", c)
+	}
+	// A 6 h session is what a federated login is, not a credential about to expire.
+	if c := findDoctorCheck(t, rep, doctorCheckExpiry); c.Status != doctorStatusOK || !strings.Contains(c.Message, "session of service connection ci") || strings.Contains(c.Message, "0 days") {
+		t.Errorf("expiry check %+v", c)
 	}
 
 	// Once the pipeline is no longer permitted, doctor says so and how to fix it.

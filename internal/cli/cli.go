@@ -49,6 +49,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	root.AddCommand(newPrincipalCommand(e), newSecretCommand(e), newRoleCommand(e), newAccessCommand(e))
 	root.AddCommand(newPipelineCommand(e), newConnectionCommand(e))
 	root.AddCommand(newAuditCommand(e))
+	root.AddCommand(newWebhookCommand(e))
 	root.AddCommand(newLoginCommand(e), newLogoutCommand(e), newCredentialHelperCommand(e))
 	root.AddCommand(newDoctorCommand(e))
 	root.AddCommand(newExplainCommand(e), newScanCommand(e))

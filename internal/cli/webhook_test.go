@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api/apitest"
+)
+
+func TestWebhookCommands(t *testing.T) {
+	s := apitest.New(t)
+	env := s.AdminEnv()
+
+	code, stdout, stderr := runCLI(t, env, "webhook", "create", "https://hooks.example.com/berth", "--events", "secret.expiring,image.pushed",
+		"--description", "ops", "-o", "json")
+	if code != 0 {
+		t.Fatalf("create: exit %d, stderr %q", code, stderr)
+	}
+	w := decodeJSON[map[string]any](t, stdout)
+	keys(t, "webhook create -o json", w, "id", "url", "events", "description", "created_at", "secret")
+	id, secret := w["id"].(string), w["secret"].(string)
+	if !strings.HasPrefix(secret, berth.WebhookSecretPrefix) {
+		t.Errorf("secret %q", secret)
+	}
+
+	code, stdout, _ = runCLI(t, env, "webhook", "create", "http://127.0.0.1:9/hook", "--events", "auth.denied")
+	if code != 0 || !strings.Contains(stdout, "secret:  "+berth.WebhookSecretPrefix) {
+		t.Errorf("create text: exit %d, %q", code, stdout)
+	}
+
+	code, stdout, _ = runCLI(t, env, "webhook", "list", "-o", "json")
+	list := decodeJSON[[]map[string]any](t, stdout)
+	if code != 0 || len(list) != 2 || (list[0]["id"] != id && list[1]["id"] != id) || strings.Contains(stdout, secret) {
+		t.Errorf("list -o json: exit %d, %v", code, list)
+	}
+	code, stdout, _ = runCLI(t, env, "webhook", "list")
+	if code != 0 || !strings.HasPrefix(stdout, "ID") || !strings.Contains(stdout, id) || strings.Contains(stdout, secret) {
+		t.Errorf("list: exit %d, %q", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, env, "webhook", "show", id)
+	if code != 0 || !strings.Contains(stdout, "secret.expiring,image.pushed") || strings.Contains(stdout, secret) {
+		t.Errorf("show: exit %d, %q", code, stdout)
+	}
+
+	// A delivered event, as the dispatcher leaves it, redelivered.
+	ctx := context.Background()
+	d, err := berth.NewDelivery(rand.Reader, id, berth.Event{ID: "ev-1", Type: berth.EventImagePushed}, []byte(`{}`), s.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Store.EnqueueDeliveries(ctx, "", []berth.Delivery{d}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.UpdateDelivery(ctx, d.Attempted(s.Clock.Now(), 500, nil)); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runCLI(t, env, "webhook", "deliveries", id, "-o", "json")
+	ds := decodeJSON[[]map[string]any](t, stdout)
+	if code != 0 || len(ds) != 1 {
+		t.Fatalf("deliveries -o json: exit %d, %v", code, ds)
+	}
+	keys(t, "webhook deliveries -o json", ds[0], "id", "event_id", "event_type", "status", "attempts", "last_http_status", "last_error",
+		"created_at", "last_attempt_at", "next_attempt_at")
+	code, stdout, _ = runCLI(t, env, "webhook", "deliveries", id)
+	if code != 0 || !strings.HasPrefix(stdout, "DELIVERY") || !strings.Contains(stdout, "500") {
+		t.Errorf("deliveries: exit %d, %q", code, stdout)
+	}
+	// Still pending: its retry is due anyway.
+	code, _, stderr = runCLI(t, env, "webhook", "redeliver", id, d.ID)
+	if code != 1 || !strings.Contains(stderr, "[conflict]") {
+		t.Errorf("redeliver pending: exit %d, %q", code, stderr)
+	}
+	if err := s.Store.UpdateDelivery(ctx, d.Attempted(s.Clock.Now(), 200, nil)); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runCLI(t, env, "webhook", "redeliver", id, d.ID, "-o", "json")
+	if r := decodeJSON[map[string]any](t, stdout); code != 0 || r["redelivery_of"] != d.ID || r["status"] != "pending" {
+		t.Errorf("redeliver: exit %d, %v", code, r)
+	}
+
+	code, stdout, _ = runCLI(t, env, "webhook", "delete", id, "-o", "json")
+	if r := decodeJSON[map[string]any](t, stdout); code != 0 || r["id"] != id {
+		t.Errorf("delete: exit %d, %v", code, r)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code string
+	}{
+		{[]string{"webhook", "show", id}, "[not_found]"},
+		{[]string{"webhook", "create", "http://hooks.example.com/", "--events", "image.pushed"}, "[invalid]"},
+		{[]string{"webhook", "create", "https://hooks.example.com/", "--events", "image.pulled"}, "[invalid]"},
+		{[]string{"webhook", "create", "https://hooks.example.com/"}, "[invalid]"},
+		{[]string{"webhook", "show", "not-a-uuid"}, "[invalid]"},
+		{[]string{"webhook", "redeliver", id}, "[invalid]"},
+	} {
+		code, stdout, stderr := runCLI(t, env, tc.args...)
+		if code != 1 || !strings.Contains(stderr, tc.code) || !strings.Contains(stderr, "Try: ") || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and %s with a hint", tc.args, code, stdout, stderr, tc.code)
+		}
+	}
+}

@@ -174,6 +174,10 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}()
 	decisions := mtr.Recorder(auditLog) // counts decisions, then audits them
 	registry.Audit = decisions
+	// Webhooks (see webhook.go): the audit stream and the registry publish events.
+	hooks := newWebhooks(st.meta, issuer, serveNow, logger)
+	decisions = hooks.publisher.Recorder(decisions)
+	registry.Audit, registry.Events = decisions, hooks.publisher
 	discovery, err := oauth.NewDiscovery(issuer, keys)
 	if err != nil {
 		return err
@@ -204,6 +208,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	defer gcRunning.Wait()
 	defer stopGC()
 	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st.meta, auditLog, cfg.Audit.Retention, logger) })
+	hooks.start(gcCtx, &gcRunning) // webhooks: deliveries and expiry notices, until shutdown
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: commitLock, Grace: gcGrace(cfg.GC.Grace)}
 		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, cfg.GC.Interval, logger, mtr.ObserveGC) })

@@ -1,14 +1,19 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
+	"github.com/berth-dev/berth/internal/webhook"
 )
 
 func newWebhookCommand(e *env) *cobra.Command {
@@ -195,4 +200,31 @@ func joinEvents(ts []berth.EventType) string {
 		names[i] = string(t)
 	}
 	return strings.Join(names, ",")
+}
+
+// webhooks is the webhook part of berth serve: a publisher that the audit
+// stream and the registry feed, a dispatcher that delivers what it queues, and
+// the scheduler of expiry notices.
+type webhooks struct {
+	publisher  *webhook.Publisher
+	dispatcher *webhook.Dispatcher
+	scheduler  *webhook.Scheduler
+}
+
+// newWebhooks wires the webhooks of a server whose URL is source (the
+// CloudEvents source) on meta, with the server's clock.
+func newWebhooks(meta berth.MetadataStore, source string, now func() time.Time, logger *slog.Logger) *webhooks {
+	d := webhook.NewDispatcher(meta, webhook.DispatcherOptions{Now: now, Logger: logger, UserAgent: "berth-webhook/" + Version})
+	p := webhook.NewPublisher(meta, webhook.Options{Source: source, Now: now, Logger: logger, Nudge: d.Nudge})
+	return &webhooks{publisher: p, dispatcher: d,
+		scheduler: &webhook.Scheduler{Secrets: meta, Publisher: p, Now: now, Logger: logger, Interval: webhook.DefaultScheduleInterval}}
+}
+
+// start runs the three until ctx is done, on wg, which serve waits for
+// before it closes the stores. The publisher stores the events still
+// waiting before it returns.
+func (w *webhooks) start(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Go(func() { w.publisher.Run(ctx) })
+	wg.Go(func() { w.dispatcher.Run(ctx) })
+	wg.Go(func() { w.scheduler.Run(ctx) })
 }

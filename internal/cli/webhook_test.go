@@ -3,11 +3,23 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api/apitest"
+	"github.com/berth-dev/berth/internal/webhook"
 )
 
 func TestWebhookCommands(t *testing.T) {
@@ -101,5 +113,76 @@ func TestWebhookCommands(t *testing.T) {
 		if code != 1 || !strings.Contains(stderr, tc.code) || !strings.Contains(stderr, "Try: ") || stdout != "" {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and %s with a hint", tc.args, code, stdout, stderr, tc.code)
 		}
+	}
+}
+
+// TestServeWebhooks runs berth serve, subscribes a loopback receiver with
+// berth webhook create, pushes an image with go-containerregistry and sends
+// a wrong secret: the receiver gets image.pushed and auth.denied, signed.
+func TestServeWebhooks(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, dir)
+	id, secret := s.admin(t)
+	env := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret}
+
+	type delivery struct {
+		ev     webhook.CloudEvent
+		sigErr error
+	}
+	var hookSecret atomic.Value
+	hookSecret.Store("")
+	got := make(chan delivery, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var d delivery
+		d.sigErr = berth.VerifyWebhookSignature(hookSecret.Load().(string), r.Header.Get(berth.WebhookSignatureHeader), body, time.Now(), 0)
+		_ = json.Unmarshal(body, &d.ev)
+		got <- d
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+
+	code, stdout, stderr := runCLI(t, env, "webhook", "create", recv.URL, "--events", "image.pushed,auth.denied", "-o", "json")
+	if code != 0 {
+		t.Fatalf("webhook create: exit %d, %s", code, stderr)
+	}
+	hookSecret.Store(decodeJSON[map[string]any](t, stdout)["secret"].(string))
+
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(strings.TrimPrefix(s.url, "http://")+"/team/app:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: id, Password: secret})); err != nil {
+		t.Fatal(err)
+	}
+	bad := "Basic " + basicCredentials(id, "brt_notthesecret")
+	if resp, _ := s.do(t, "GET", "/v2/team/app/tags/list", map[string]string{"Authorization": bad}, nil); resp.StatusCode != 401 {
+		t.Fatalf("wrong secret: %d", resp.StatusCode)
+	}
+
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		select {
+		case d := <-got:
+			if d.sigErr != nil {
+				t.Errorf("%s: signature: %v", d.ev.Type, d.sigErr)
+			}
+			if d.ev.Source != s.url {
+				t.Errorf("source %q, want %q", d.ev.Source, s.url)
+			}
+			seen[d.ev.Type] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("received %v; want image.pushed and auth.denied", seen)
+		}
+	}
+	if !seen["dev.berth.image.pushed"] || !seen["dev.berth.auth.denied"] {
+		t.Errorf("received %v", seen)
+	}
+	if strings.Contains(s.stderr.String(), hookSecret.Load().(string)) {
+		t.Error("the server log holds the webhook secret")
 	}
 }

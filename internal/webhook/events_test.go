@@ -199,13 +199,15 @@ func TestAuditEvents(t *testing.T) {
 	rec.Record(denied("ci-api", berth.AuditAuthBasic))                                                         // sent: another principal
 	rec.Record(denied("ci-web", berth.AuditPrincipalCreate))                                                   // not an auth.* or registry.* action
 	rec.Record(berth.AuditEvent{Actor: "ci-web", Action: berth.AuditRegistryPull, Result: berth.AuditAllowed}) // allowed
+	rec.Record(berth.AuditEvent{Actor: "anonymous", Action: berth.AuditRegistryPull, Result: berth.AuditDenied,
+		Reason: berth.CodeCredentialsMissing}) // the challenge before a login
 	c.Advance(time.Minute)
 	rec.Record(denied("ci-web", berth.AuditAuthBearer)) // sent, with 2 suppressed
 	rec.Record(berth.AuditEvent{Time: c.Now(), Action: berth.AuditPermissionRequested, Result: berth.AuditDenied,
 		Target: "deploy", Pipeline: "gh-main", Detail: map[string]string{"ci_run": "42"}})
 
-	if len(next.events) != 8 {
-		t.Errorf("the next recorder got %d events, want all 8", len(next.events))
+	if len(next.events) != 9 {
+		t.Errorf("the next recorder got %d events, want all 9", len(next.events))
 	}
 	ctx2, cancel := context.WithCancel(ctx)
 	cancel()

@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -148,33 +146,6 @@ type PermissionRequestList struct {
 	Requests   []PermissionRequest `json:"requests"`
 }
 
-// CheckStatus is the outcome of one check of a connection.
-type CheckStatus string
-
-// The outcomes of a check.
-const (
-	CheckOK   CheckStatus = "ok"
-	CheckWarn CheckStatus = "warn"
-	CheckFail CheckStatus = "fail"
-)
-
-// Check is one line of a connection's checklist: the facts in Message, the
-// command that fixes it in Hint.
-type Check struct {
-	Name    string      `json:"name"`
-	Status  CheckStatus `json:"status"`
-	Message string      `json:"message"`
-	Hint    string      `json:"hint,omitempty"`
-}
-
-// Verification is the answer of GET /api/v1/connections/{name}/verify. OK is
-// false when any check failed; a warning leaves it true.
-type Verification struct {
-	Connection string  `json:"connection"`
-	OK         bool    `json:"ok"`
-	Checks     []Check `json:"checks"`
-}
-
 // HistoryEvent is one use of (or change to) a connection, from the audit log.
 type HistoryEvent struct {
 	Seq      int64             `json:"seq"`
@@ -199,12 +170,9 @@ type ConnectionHistory struct {
 
 // Bounds of the connection endpoints.
 const (
-	maxIntents         = 32
-	maxRenewalGrace    = 90 * 24 * time.Hour
-	issuerCheckTimeout = 10 * time.Second
-	issuerChecksAtOnce = 8
-	secretExpiryWarn   = 30 * 24 * time.Hour
-	defaultHistory     = 100
+	maxIntents      = 32
+	maxRenewalGrace = 90 * 24 * time.Hour
+	defaultHistory  = 100
 )
 
 func (h *handler) routeConnections() {
@@ -326,7 +294,7 @@ func (v *viewer) connection(ctx context.Context, c berth.Connection) (Connection
 		out.Pipelines = append(out.Pipelines, name)
 	}
 	if c.SecretID != "" {
-		s, err := v.h.connectionSecret(ctx, c)
+		s, err := berth.FindConnectionSecret(ctx, v.h.cfg.Store, c)
 		switch {
 		case err == nil:
 			out.Secret = &ConnectionSecret{ID: s.ID, Hint: s.Hint, State: s.State(v.now), Expires: s.Expires}
@@ -335,25 +303,6 @@ func (v *viewer) connection(ctx context.Context, c berth.Connection) (Connection
 		}
 	}
 	return out, nil
-}
-
-// connectionSecret returns the current secret of a secret connection, or
-// not_found.
-func (h *handler) connectionSecret(ctx context.Context, c berth.Connection) (berth.Secret, error) {
-	if c.SecretID == "" {
-		return berth.Secret{}, berth.Errorf(berth.CodeNotFound, "service connection %s holds no secret", c.Name)
-	}
-	ss, err := h.cfg.Store.FindSecrets(ctx, c.PrincipalID)
-	if err != nil {
-		return berth.Secret{}, err
-	}
-	for _, s := range ss {
-		if s.ID == c.SecretID {
-			return s, nil
-		}
-	}
-	return berth.Secret{}, berth.Errorf(berth.CodeNotFound, "the secret %s of service connection %s no longer exists", c.SecretID, c.Name).
-		WithHint("berth connection save %s makes a new one", c.Name)
 }
 
 // answerChange writes the connection as it now is, with what the change made.
@@ -446,7 +395,7 @@ func (h *handler) dropSecret(ctx context.Context, id string) {
 // retireSecret ends the connection's current secret after grace, leaving it
 // (and the refresh tokens obtained with it) working until then.
 func (h *handler) retireSecret(ctx context.Context, c berth.Connection, grace time.Duration) (*PreviousSecret, error) {
-	old, err := h.connectionSecret(ctx, c)
+	old, err := berth.FindConnectionSecret(ctx, h.cfg.Store, c)
 	if berth.IsCode(err, berth.CodeNotFound) {
 		return nil, nil
 	} else if err != nil {
@@ -984,12 +933,8 @@ func (h *handler) convertConnection(w http.ResponseWriter, r *http.Request, c *b
 	return h.answerChange(ctx, w, http.StatusOK, updated, ns, prev)
 }
 
-// verifyConnection runs the connection's checklist: the connection is
-// enabled; its principal exists and is enabled; a secret connection's secret
-// is valid (a warning under 30 days); a federated connection permits some
-// pipeline, and each permitted pipeline's issuer answers with keys; the
-// principal's roles cover each declared intent. A failed check is a
-// successful answer with "ok": false.
+// verifyConnection answers the connection's checklist (berth.VerifyConnection).
+// A failed check is a successful answer with "ok": false.
 //
 // GET /api/v1/connections/{name}/verify. Needs owner on registry.
 func (h *handler) verifyConnection(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
@@ -1001,257 +946,11 @@ func (h *handler) verifyConnection(w http.ResponseWriter, r *http.Request, c *be
 	if err != nil {
 		return err
 	}
-	v := &verification{h: h, conn: conn, now: h.cfg.Now()}
-	if err := v.run(ctx); err != nil {
-		return err
-	}
-	out := Verification{Connection: conn.Name, OK: true, Checks: v.checks}
-	for _, ch := range v.checks {
-		if ch.Status == CheckFail {
-			out.OK = false
-		}
-	}
-	return writeJSON(w, http.StatusOK, out)
-}
-
-// verification collects the checks of one connection.
-type verification struct {
-	h      *handler
-	conn   berth.Connection
-	now    time.Time
-	checks []Check
-}
-
-func (v *verification) add(name string, status CheckStatus, hint, format string, args ...any) {
-	v.checks = append(v.checks, Check{Name: name, Status: status, Message: fmt.Sprintf(format, args...), Hint: hint})
-}
-
-// run adds every check; it returns only the errors of the store.
-func (v *verification) run(ctx context.Context) error {
-	name := v.conn.Name
-	if v.conn.Disabled {
-		v.add("connection", CheckFail, "berth connection enable "+name, "service connection %s is disabled: every exchange through it is refused", name)
-	} else {
-		v.add("connection", CheckOK, "", "service connection %s is enabled (%s)", name, v.conn.Auth)
-	}
-	p, err := v.h.cfg.Store.FindPrincipalByID(ctx, v.conn.PrincipalID)
-	switch {
-	case berth.IsCode(err, berth.CodeNotFound):
-		v.add("principal", CheckFail, fmt.Sprintf("berth connection delete %s, then create it again with --principal P", name),
-			"the principal the connection acts as (id %s) no longer exists", v.conn.PrincipalID)
-		return nil // nothing else can be checked without it
-	case err != nil:
-		return err
-	case p.Disabled:
-		v.add("principal", CheckFail, "berth principal enable "+p.Name, "principal %s is disabled: it cannot authenticate, through this connection or otherwise", p.Name)
-	default:
-		v.add("principal", CheckOK, "", "principal %s exists and is enabled", p.Name)
-	}
-	switch v.conn.Auth {
-	case berth.ConnectionSecret:
-		if err := v.checkSecret(ctx); err != nil {
-			return err
-		}
-	default:
-		if err := v.checkPipelines(ctx); err != nil {
-			return err
-		}
-	}
-	return v.checkAccess(ctx, p)
-}
-
-func (v *verification) checkSecret(ctx context.Context) error {
-	name := v.conn.Name
-	fix := "berth connection save " + name
-	s, err := v.h.connectionSecret(ctx, v.conn)
-	if berth.IsCode(err, berth.CodeNotFound) {
-		v.add("secret", CheckFail, fix, "service connection %s has no current secret", name)
-		return nil
-	} else if err != nil {
-		return err
-	}
-	days := int(s.Expires.Sub(v.now) / (24 * time.Hour))
-	switch s.State(v.now) {
-	case berth.SecretRevoked:
-		v.add("secret", CheckFail, fix, "secret %s… (id %s) was revoked on %s", s.Hint, s.ID, s.Revoked.UTC().Format(time.RFC3339))
-	case berth.SecretExpired:
-		ago := int(v.now.Sub(s.Expires) / (24 * time.Hour))
-		v.add("secret", CheckFail, fix, "secret %s… (id %s) expired on %s, %d day%s ago", s.Hint, s.ID, s.Expires.UTC().Format(time.RFC3339), ago, plural(ago))
-	default:
-		if s.Expires.Sub(v.now) < secretExpiryWarn {
-			v.add("secret", CheckWarn, fix, "secret %s… (id %s) expires on %s, in %d day%s", s.Hint, s.ID, s.Expires.UTC().Format(time.RFC3339), days, plural(days))
-		} else {
-			v.add("secret", CheckOK, "", "secret %s… (id %s) is valid until %s, %d days from now", s.Hint, s.ID, s.Expires.UTC().Format(time.RFC3339), days)
-		}
-	}
-	return nil
-}
-
-func (v *verification) checkPipelines(ctx context.Context) error {
-	name := v.conn.Name
-	var ps []berth.Pipeline
-	if v.conn.AllPipelines {
-		all, err := v.h.cfg.Store.FindPipelines(ctx, berth.PipelineFilter{})
-		if err != nil {
-			return err
-		}
-		ps = all
-	} else {
-		for _, id := range v.conn.Pipelines {
-			p, err := v.h.cfg.Store.FindPipelineByID(ctx, id)
-			if berth.IsCode(err, berth.CodeNotFound) {
-				continue
-			} else if err != nil {
-				return err
-			}
-			ps = append(ps, p)
-		}
-	}
-	if len(ps) == 0 {
-		reqs, err := v.h.cfg.Store.FindPermissionRequests(ctx, v.conn.ID)
-		if err != nil {
-			return err
-		}
-		what := "no pipeline is permitted to use it"
-		if v.conn.AllPipelines {
-			what = "it permits all pipelines, and none is registered"
-		}
-		hint := fmt.Sprintf("berth connection authorize %s --pipeline P", name)
-		if len(reqs) > 0 {
-			what += fmt.Sprintf("; %d pipeline%s asked (berth connection requests %s)", len(reqs), plural(len(reqs)), name)
-			hint = fmt.Sprintf("berth connection permit %s --pipeline P", name)
-		}
-		v.add("pipelines", CheckWarn, hint, "%s", what)
-		return nil
-	}
-	if v.h.cfg.Issuers == nil {
-		v.add("issuers", CheckWarn, "", "this server cannot check issuers: no issuer checker is configured")
-		return nil
-	}
-	results := make([]Check, len(ps))
-	sem := make(chan struct{}, issuerChecksAtOnce)
-	var wg sync.WaitGroup
-	for i, p := range ps {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, issuerCheckTimeout)
-			defer cancel()
-			results[i] = issuerCheck(cctx, v.h.cfg.Issuers, p)
-		})
-	}
-	wg.Wait()
-	v.checks = append(v.checks, results...)
-	return nil
-}
-
-// issuerCheck loads p's issuer keys as an exchange would.
-func issuerCheck(ctx context.Context, ic berth.IssuerChecker, p berth.Pipeline) Check {
-	ch := Check{Name: "issuer " + p.Name}
-	keys, err := ic.CheckIssuer(ctx, p)
-	switch {
-	case err != nil:
-		ch.Status, ch.Message = CheckFail, fmt.Sprintf("pipeline %s: the keys of issuer %s cannot be loaded: %s", p.Name, p.Issuer, errorText(err))
-		if be := berth.AsError(err); be != nil && be.Hint != "" {
-			ch.Hint = be.Hint
-		} else {
-			ch.Hint = fmt.Sprintf("check that berth reaches %s/.well-known/openid-configuration, or register the pipeline with --jwks-file", strings.TrimRight(p.Issuer, "/"))
-		}
-	case keys == 0:
-		ch.Status, ch.Message = CheckFail, fmt.Sprintf("pipeline %s: issuer %s publishes no keys", p.Name, p.Issuer)
-	default:
-		source := "from its discovery document"
-		if p.JWKS != nil {
-			source = "from the key set registered with the pipeline"
-		}
-		ch.Status, ch.Message = CheckOK, fmt.Sprintf("pipeline %s: issuer %s: %d key%s loaded %s", p.Name, p.Issuer, keys, plural(keys), source)
-	}
-	return ch
-}
-
-// errorText is err's message: a *berth.Error's facts and code, or the text
-// of any other (which, from an issuer checker, names a URL, never a secret).
-func errorText(err error) string {
-	if be := berth.AsError(err); be != nil {
-		return be.Message + " [" + string(be.Code) + "]"
-	}
-	return err.Error()
-}
-
-// checkAccess checks that p's roles cover each declared intent, naming the
-// missing role and the command that grants it.
-func (v *verification) checkAccess(ctx context.Context, p berth.Principal) error {
-	if len(v.conn.Intents) == 0 {
-		v.add("access", CheckOK, "", "the connection declares no repository, so there is no access to check (berth connection create … --repository R --actions pull,push declares one)")
-		return nil
-	}
-	as, err := v.h.cfg.Store.FindRoleAssignments(ctx, berth.RoleAssignmentFilter{PrincipalID: p.ID})
+	report, err := berth.VerifyConnection(ctx, h.cfg.Store, h.cfg.Issuers, conn, h.cfg.Now())
 	if err != nil {
 		return err
 	}
-	idx := berth.NewAccessIndex(berth.Actor{ID: p.ID, Name: p.Name}, as)
-	for _, in := range v.conn.Intents {
-		var missing []berth.Role
-		var denied, hints []string
-		var first string
-		for _, docker := range writesFirst(in.Actions) {
-			for _, a := range berth.DockerActionNeeds(docker) {
-				d := idx.Decide(a, in.Repository)
-				if d.Allowed {
-					continue
-				}
-				if !slices.Contains(denied, docker) {
-					denied = append(denied, docker)
-				}
-				if first == "" {
-					first = d.Message
-				}
-				if d.Missing == "" || slices.ContainsFunc(missing, func(r berth.Role) bool { return r.Allows(a) }) {
-					continue
-				}
-				missing = append(missing, d.Missing)
-				hints = append(hints, d.Hint)
-			}
-		}
-		name := "access " + in.Repository
-		if len(denied) == 0 {
-			v.add(name, CheckOK, "", "principal %s may %s on %s", p.Name, strings.Join(in.Actions, ", "), in.Repository)
-			continue
-		}
-		roles := make([]string, len(missing))
-		for i, r := range missing {
-			roles[i] = string(r)
-		}
-		v.add(name, CheckFail, strings.Join(hints, "; "), "principal %s may not %s on %s: it lacks the role %s there (%s)",
-			p.Name, strings.Join(denied, ", "), in.Repository, strings.Join(roles, " and "), first)
-	}
-	return nil
-}
-
-// writesFirst orders Docker actions so that a denial names the widest
-// missing role first: delete and push before pull.
-func writesFirst(as []string) []string {
-	rank := map[string]int{berth.DockerActionDelete: 0, berth.DockerActionPush: 1}
-	out := slices.Clone(as)
-	slices.SortStableFunc(out, func(x, y string) int {
-		rx, ok := rank[x]
-		if !ok {
-			rx = 2
-		}
-		ry, ok := rank[y]
-		if !ok {
-			ry = 2
-		}
-		return rx - ry
-	})
-	return out
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
+	return writeJSON(w, http.StatusOK, report)
 }
 
 // connectionHistory shows the latest uses of and changes to a connection,

@@ -331,20 +331,20 @@ func closedIssuer(t *testing.T) string {
 	return "http://" + addr
 }
 
-func verify(t *testing.T, s *apitest.Server, name string) (api.Verification, map[string]api.Check) {
+func verify(t *testing.T, s *apitest.Server, name string) (berth.ConnectionReport, map[string]berth.Check) {
 	t.Helper()
-	var v api.Verification
+	var v berth.ConnectionReport
 	r := call(t, s, adminCreds(s), "GET", "/api/v1/connections/"+name+"/verify", nil)
 	r.ok(t, http.StatusOK, &v)
 	hasFields(t, "a verification", fields(t, r.body), "ok", "checks")
-	checks := map[string]api.Check{}
+	checks := map[string]berth.Check{}
 	for _, c := range v.Checks {
 		checks[c.Name] = c
 	}
 	return v, checks
 }
 
-func wantCheck(t *testing.T, checks map[string]api.Check, name string, status api.CheckStatus, contains ...string) api.Check {
+func wantCheck(t *testing.T, checks map[string]berth.Check, name string, status berth.CheckStatus, contains ...string) berth.Check {
 	t.Helper()
 	c, ok := checks[name]
 	if !ok {
@@ -374,10 +374,10 @@ func TestVerifySecretConnection(t *testing.T) {
 	if !v.OK {
 		t.Errorf("healthy connection not ok: %+v", v)
 	}
-	wantCheck(t, checks, "connection", api.CheckOK)
-	wantCheck(t, checks, "principal", api.CheckOK, "ci")
-	wantCheck(t, checks, "secret", api.CheckOK, "90 days")
-	wantCheck(t, checks, "access team/web", api.CheckOK)
+	wantCheck(t, checks, "connection", berth.CheckOK)
+	wantCheck(t, checks, "principal", berth.CheckOK, "ci")
+	wantCheck(t, checks, "secret", berth.CheckOK, "90 days")
+	wantCheck(t, checks, "access team/web", berth.CheckOK)
 
 	// Under 30 days: a warning, still ok.
 	s.Clock.Advance(70 * 24 * time.Hour)
@@ -385,7 +385,7 @@ func TestVerifySecretConnection(t *testing.T) {
 	if !v.OK {
 		t.Errorf("a warning made the connection fail: %+v", v)
 	}
-	wantCheck(t, checks, "secret", api.CheckWarn, "in 20 days", "berth connection save legacy")
+	wantCheck(t, checks, "secret", berth.CheckWarn, "in 20 days", "berth connection save legacy")
 
 	// Expired.
 	s.Clock.Advance(25 * 24 * time.Hour)
@@ -393,7 +393,7 @@ func TestVerifySecretConnection(t *testing.T) {
 	if v.OK {
 		t.Errorf("an expired secret passed: %+v", v)
 	}
-	wantCheck(t, checks, "secret", api.CheckFail, "expired", "5 days ago", "berth connection save legacy")
+	wantCheck(t, checks, "secret", berth.CheckFail, "expired", "5 days ago", "berth connection save legacy")
 
 	// A missing role names the command that grants it.
 	s.Clock.Advance(-95 * 24 * time.Hour)
@@ -403,7 +403,7 @@ func TestVerifySecretConnection(t *testing.T) {
 	if v.OK {
 		t.Errorf("a missing role passed: %+v", v)
 	}
-	c := wantCheck(t, checks, "access team/web", api.CheckFail, "push")
+	c := wantCheck(t, checks, "access team/web", berth.CheckFail, "push")
 	if c.Hint != "berth role assign --principal ci --role push --scope team/web" {
 		t.Errorf("missing role hint %q", c.Hint)
 	}
@@ -412,8 +412,8 @@ func TestVerifySecretConnection(t *testing.T) {
 	call(t, s, admin, "POST", "/api/v1/connections/legacy/disable", nil).ok(t, http.StatusOK, nil)
 	call(t, s, admin, "POST", "/api/v1/principals/ci/disable", nil).ok(t, http.StatusOK, nil)
 	_, checks = verify(t, s, "legacy")
-	wantCheck(t, checks, "connection", api.CheckFail, "berth connection enable legacy")
-	wantCheck(t, checks, "principal", api.CheckFail, "berth principal enable ci")
+	wantCheck(t, checks, "connection", berth.CheckFail, "berth connection enable legacy")
+	wantCheck(t, checks, "principal", berth.CheckFail, "berth principal enable ci")
 
 	call(t, s, admin, "GET", "/api/v1/connections/nope/verify", nil).fails(t, berth.CodeNotFound)
 }
@@ -425,7 +425,7 @@ func TestVerifyMissingRoles(t *testing.T) {
 		Intents: []api.IntentRequest{{Repository: "team/*", Actions: []string{"push", "delete"}}}}).ok(t, http.StatusCreated, nil)
 	_, checks := verify(t, s, "web")
 	// push covers pull: two roles, not three.
-	c := wantCheck(t, checks, "access team/*", api.CheckFail)
+	c := wantCheck(t, checks, "access team/*", berth.CheckFail)
 	want := "berth role assign --principal ci --role delete --scope team/*; berth role assign --principal ci --role push --scope team/*"
 	if c.Hint != want {
 		t.Errorf("hint %q, want %q", c.Hint, want)
@@ -447,7 +447,7 @@ func TestVerifyFederatedConnection(t *testing.T) {
 	if !v.OK {
 		t.Errorf("no pipeline permitted made verify fail: %+v", v)
 	}
-	wantCheck(t, checks, "pipelines", api.CheckWarn, "berth connection authorize web --pipeline")
+	wantCheck(t, checks, "pipelines", berth.CheckWarn, "berth connection authorize web --pipeline")
 
 	issuer := oidctest.New(t)
 	addPipeline(t, s, api.CreatePipelineRequest{Name: "live", Issuer: issuer.URL, Subject: "repo:org/web:*"})
@@ -459,9 +459,9 @@ func TestVerifyFederatedConnection(t *testing.T) {
 	if !v.OK {
 		t.Errorf("healthy federated connection: %+v", v)
 	}
-	wantCheck(t, checks, "issuer live", api.CheckOK, "1 key", issuer.URL)
-	wantCheck(t, checks, "issuer airgap", api.CheckOK, "registered with the pipeline")
-	wantCheck(t, checks, "access team/web", api.CheckOK)
+	wantCheck(t, checks, "issuer live", berth.CheckOK, "1 key", issuer.URL)
+	wantCheck(t, checks, "issuer airgap", berth.CheckOK, "registered with the pipeline")
+	wantCheck(t, checks, "access team/web", berth.CheckOK)
 	if _, ok := checks["secret"]; ok {
 		t.Errorf("a federated connection had its secret checked: %v", checks)
 	}
@@ -473,7 +473,7 @@ func TestVerifyFederatedConnection(t *testing.T) {
 	if v.OK {
 		t.Errorf("an unreachable issuer passed: %+v", v)
 	}
-	c := wantCheck(t, checks, "issuer gone", api.CheckFail, "gone")
+	c := wantCheck(t, checks, "issuer gone", berth.CheckFail, "gone")
 	if c.Hint == "" {
 		t.Errorf("unreachable issuer without a fix: %+v", c)
 	}
@@ -482,8 +482,8 @@ func TestVerifyFederatedConnection(t *testing.T) {
 	call(t, s, admin, "POST", "/api/v1/connections/web/unauthorize", api.PermissionChange{Pipeline: "gone"}).ok(t, http.StatusOK, nil)
 	call(t, s, admin, "POST", "/api/v1/connections/web/authorize", api.PermissionChange{AllPipelines: true}).ok(t, http.StatusOK, nil)
 	_, checks = verify(t, s, "web")
-	wantCheck(t, checks, "issuer gone", api.CheckFail)
-	wantCheck(t, checks, "issuer live", api.CheckOK)
+	wantCheck(t, checks, "issuer gone", berth.CheckFail)
+	wantCheck(t, checks, "issuer live", berth.CheckOK)
 }
 
 func TestConnectionHistory(t *testing.T) {

@@ -475,7 +475,7 @@ The exit status is 1 when any check fails; -o json prints the checks as data.`,
 				}
 				failed := 0
 				for _, ch := range v.Checks {
-					if ch.Status == api.CheckFail {
+					if ch.Status == berth.CheckFail {
 						failed++
 					}
 				}

@@ -186,3 +186,52 @@ func TestServeWebhooks(t *testing.T) {
 		t.Error("the server log holds the webhook secret")
 	}
 }
+
+// TestServeVerifiesConnections: the scheduled verification that serve runs at
+// start announces a connection that would refuse its pipelines, with the
+// reason code a use of it would meet.
+func TestServeVerifiesConnections(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, dir)
+	id, secret := s.admin(t)
+	env := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret}
+
+	got := make(chan webhook.CloudEvent, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev webhook.CloudEvent
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &ev)
+		got <- ev
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+
+	for _, args := range [][]string{
+		{"principal", "create", "ci-web"},
+		{"connection", "create", "web", "--principal", "ci-web", "--auth", "secret"},
+		{"principal", "disable", "ci-web"},
+		{"webhook", "create", recv.URL, "--events", "connection.verify_failed"},
+	} {
+		if code, _, stderr := runCLI(t, env, args...); code != 0 {
+			t.Fatalf("%v: exit %d, %s", args, code, stderr)
+		}
+	}
+	s.stop(t)
+	startServe(t, dir) // verifies every connection as it starts
+
+	select {
+	case ev := <-got:
+		if ev.Type != "dev.berth."+string(berth.EventConnectionVerifyFailed) {
+			t.Fatalf("event type %q", ev.Type)
+		}
+		var data webhook.ConnectionVerifyData
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		if data.Connection != "web" || data.Reason != berth.CodePrincipalDisabled {
+			t.Errorf("data %+v, want connection web refused with principal_disabled", data)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no connection.verify_failed event")
+	}
+}

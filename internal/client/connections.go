@@ -121,8 +121,8 @@ func (c *Client) ConvertConnection(ctx context.Context, name string, req api.Con
 
 // VerifyConnection runs the connection's checklist. A failed check is a
 // successful answer with OK false.
-func (c *Client) VerifyConnection(ctx context.Context, name string) (api.Verification, error) {
-	var out api.Verification
+func (c *Client) VerifyConnection(ctx context.Context, name string) (berth.ConnectionReport, error) {
+	var out berth.ConnectionReport
 	err := c.do(ctx, http.MethodGet, connectionPath(name, "verify"), nil, nil, &out)
 	return out, err
 }

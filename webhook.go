@@ -287,6 +287,21 @@ func WebhookRetryDelay(attempts int) time.Duration {
 // checksum), so that a scanner can find it.
 const WebhookSecretPrefix = "brw_"
 
+// IsWebhookSecret reports whether s has the format and checksum of a webhook
+// signing secret: what a scanner confirms before it reports one.
+func IsWebhookSecret(s string) bool {
+	if len(s) != SecretLength || !strings.HasPrefix(s, WebhookSecretPrefix) {
+		return false
+	}
+	for i := len(WebhookSecretPrefix); i < len(s); i++ {
+		if !isBase62(s[i]) {
+			return false
+		}
+	}
+	split := len(s) - credentialChecksumLength
+	return credentialChecksum(s[:split]) == s[split:]
+}
+
 // WebhookSecret is a webhook's signing key. Unlike a client secret, berth
 // keeps the value, since it signs with it; like one, every way of printing it
 // redacts it: String, GoString, every fmt verb, MarshalJSON, MarshalText and

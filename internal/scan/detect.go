@@ -85,7 +85,7 @@ const (
 )
 
 // detectUnderscore finds the credentials whose prefix ends in '_': berth's
-// brt_ and brr_, GitHub's gh?_ and github_pat_.
+// brt_, brr_ and brw_, GitHub's gh?_ and github_pat_.
 func detectUnderscore(buf []byte, ms []match) []match {
 	for i := 0; ; {
 		j := bytes.IndexByte(buf[i:], '_')
@@ -100,18 +100,25 @@ func detectUnderscore(buf []byte, ms []match) []match {
 		start := u - 3
 		p0, p1, p2 := buf[start], buf[start+1], buf[start+2]
 		switch {
-		case p0 == 'b' && p1 == 'r' && (p2 == 't' || p2 == 'r'):
+		case p0 == 'b' && p1 == 'r' && (p2 == 't' || p2 == 'r' || p2 == 'w'):
 			end := start + berthTokenLength
 			if end > len(buf) || !bounded(buf, start, end, isWord) {
 				continue
 			}
 			v := string(buf[start:end])
-			if p2 == 't' {
+			switch p2 {
+			case 't':
 				if berth.CheckSecretFormat(v) == nil {
 					ms = append(ms, match{KindBerthSecret, start, end})
 				}
-			} else if _, err := berth.ParseRefreshTokenValue(v); err == nil {
-				ms = append(ms, match{KindBerthRefreshToken, start, end})
+			case 'w':
+				if berth.IsWebhookSecret(v) {
+					ms = append(ms, match{KindBerthWebhookKey, start, end})
+				}
+			default:
+				if _, err := berth.ParseRefreshTokenValue(v); err == nil {
+					ms = append(ms, match{KindBerthRefreshToken, start, end})
+				}
 			}
 		case p0 == 'g' && p1 == 'h' && (p2 == 'p' || p2 == 'o' || p2 == 'u' || p2 == 's' || p2 == 'r'):
 			end := start + githubTokenLength

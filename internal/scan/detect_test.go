@@ -59,6 +59,14 @@ func berthRefreshToken(t testing.TB) string {
 	return v.Reveal()
 }
 
+func berthWebhookSecret(t testing.TB) string {
+	v, err := berth.NewWebhookSecret(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Reveal()
+}
+
 func privateKeyPEM(t testing.TB) string {
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -83,6 +91,7 @@ func positives(t testing.TB) map[Kind][]string {
 	return map[Kind][]string{
 		KindBerthSecret:       {berthSecret(t)},
 		KindBerthRefreshToken: {berthRefreshToken(t)},
+		KindBerthWebhookKey:   {berthWebhookSecret(t)},
 		KindPrivateKey:        {strings.TrimSuffix(privateKeyPEM(t), "\n")},
 		KindDockerConfigAuth:  {base64.StdEncoding.EncodeToString([]byte("ci-web:" + berthSecret(t)))},
 		KindAWSAccessKeyID:    {"AKIA" + randomFrom(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16), "ASIA" + randomFrom(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)},
@@ -175,7 +184,7 @@ func lookAlikes(t testing.TB) []string {
 	enc := base64.StdEncoding.EncodeToString
 	return []string{
 		// berth: a bad checksum, wrong lengths, glued to a word, non-base62.
-		badSum(secret), badSum(refresh),
+		badSum(secret), badSum(refresh), badSum(berthWebhookSecret(t)), "brw_" + secret[4:],
 		secret[:len(secret)-1], secret + "Z", secret + "_x", "x" + secret, "my_" + secret[4:],
 		"brt_" + strings.Repeat("0", 38), "brt_" + secret[4:20] + "-" + secret[21:],
 		"brt_example_secret_value", "the brt_ prefix", "brr_" + refresh[4:len(refresh)-1],

@@ -8,6 +8,7 @@ type Kind string
 const (
 	KindBerthSecret       Kind = "berth-client-secret"
 	KindBerthRefreshToken Kind = "berth-refresh-token"
+	KindBerthWebhookKey   Kind = "berth-webhook-secret"
 	KindPrivateKey        Kind = "private-key"
 	KindDockerConfigAuth  Kind = "docker-config-auth"
 	KindAWSAccessKeyID    Kind = "aws-access-key-id"
@@ -36,6 +37,8 @@ var Rules = []Rule{
 		"Remove it from the file and its history, and revoke it: berth secret remove PRINCIPAL SECRET_ID, or berth scan --revoke.", true},
 	{KindBerthRefreshToken, "BerthRefreshToken", "A berth refresh token (brr_…), confirmed by its checksum.",
 		"Remove it; run berth logout on the machine it came from, or remove the secret it was obtained with, which revokes it.", true},
+	{KindBerthWebhookKey, "BerthWebhookSecret", "A berth webhook signing secret (brw_…), confirmed by its checksum.",
+		"Remove it; delete the webhook (berth webhook delete ID) and create it again for a new signing secret.", true},
 	{KindPrivateKey, "PrivateKey", "A PEM private key block (-----BEGIN … PRIVATE KEY-----).",
 		"Remove the key, replace it with a new one and revoke whatever trusted the old one.", true},
 	{KindDockerConfigAuth, "DockerConfigAuth", "A docker config auths entry holding user:password in its auth value.",

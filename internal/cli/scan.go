@@ -31,9 +31,10 @@ func newScanCommand(e *env) *cobra.Command {
 		Use:   "scan [PATH…]",
 		Short: "Find berth secrets and other credentials in files and git history",
 		Long: `Scan files and directories (the current directory when no PATH is given) for
-credentials: berth client secrets and refresh tokens (confirmed by their
-checksum, so a look-alike is never reported), private keys, docker config auths
-entries, AWS access key ids, GitHub, GitLab and Azure secrets, and JWTs.
+credentials: berth client secrets, refresh tokens and webhook secrets
+(confirmed by their checksum, so a look-alike is never reported), private keys,
+docker config auths entries, AWS access key ids, GitHub, GitLab and Azure
+secrets, and JWTs.
 
 Directories are walked recursively, skipping .git, symbolic links, binary files
 and files larger than --max-file-size (noted). With --git each PATH must be a

@@ -1,7 +1,10 @@
 package oauth
 
 import (
+	"context"
 	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -60,8 +63,8 @@ type Keyring struct {
 	// Set it to at least the configured access token lifetime.
 	MaxTokenLifetime time.Duration
 
-	dir  string
-	rand io.Reader
+	store KeyStore
+	rand  io.Reader
 
 	mu   sync.RWMutex
 	keys []*signingKey // oldest first; the last one signs
@@ -84,7 +87,38 @@ type signingKey struct {
 type keyFile struct {
 	Created time.Time       `json:"created"`
 	Retired *time.Time      `json:"retired,omitempty"`
-	Key     jose.JSONWebKey `json:"key"`
+	Key     json.RawMessage `json:"key"`
+}
+
+// StoredKey is one key as a KeyStore keeps it.
+type StoredKey struct {
+	// ID is the key id, the RFC 7638 thumbprint of the key.
+	ID      string
+	Created time.Time
+	// Retired is nil for a key that was never retired.
+	Retired *time.Time
+	// Private is the private JWK, as JSON. A store that leaves the machine
+	// (a database) keeps it sealed: see SealedKeyStore.
+	Private []byte
+}
+
+// KeyStore persists the keys of a Keyring. Implementations only persist: the
+// rules (which key signs, when one is retired or pruned) are the Keyring's.
+type KeyStore interface {
+	// LoadKeys returns every key kept, in any order.
+	LoadKeys(ctx context.Context) ([]StoredKey, error)
+	// SaveKey creates the key or replaces the one with its ID.
+	SaveKey(ctx context.Context, k StoredKey) error
+	// DeleteKey removes the key with id; a key already gone is no error.
+	DeleteKey(ctx context.Context, id string) error
+}
+
+// storeTimeout bounds one call of the KeyStore: the Keyring's methods take no
+// context.
+const storeTimeout = 30 * time.Second
+
+func storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), storeTimeout)
 }
 
 // LoadKeyring reads the keys in dir, creating dir (mode 0700) and a first
@@ -95,11 +129,17 @@ type keyFile struct {
 // it), a file that is not a key, and a key of another type than ES256 or
 // EdDSA. It prunes nothing: Prune does, once MaxTokenLifetime is set.
 func LoadKeyring(dir string, now time.Time, rand io.Reader) (*Keyring, error) {
-	kr := &Keyring{dir: dir, rand: berth.LockedReader(rand), cache: newVerifiedCache(verifiedCacheSize)}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
-	keys, err := readKeys(dir)
+	return OpenKeyring(DirKeyStore(dir), now, rand)
+}
+
+// OpenKeyring is LoadKeyring on any KeyStore: it reads the keys kept there
+// and adds a first ES256 key when none signs.
+func OpenKeyring(store KeyStore, now time.Time, rand io.Reader) (*Keyring, error) {
+	kr := &Keyring{store: store, rand: berth.LockedReader(rand), cache: newVerifiedCache(verifiedCacheSize)}
+	keys, err := kr.readKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -113,27 +153,32 @@ func LoadKeyring(dir string, now time.Time, rand io.Reader) (*Keyring, error) {
 	return kr, nil
 }
 
-// readKeys loads every key file of dir, oldest first. When several keys are
+// readKeys loads every key of the store, oldest first. When several keys are
 // not retired (a rotation that stopped between writing the new key and
-// retiring the old one), the newest signs and the others count as retired when
-// it was created.
-func readKeys(dir string) ([]*signingKey, error) {
-	entries, err := os.ReadDir(dir)
+// retiring the old one, or replicas that each created a first key), the
+// newest signs and the others count as retired when it was created.
+func (kr *Keyring) readKeys() ([]*signingKey, error) {
+	ctx, cancel := storeCtx()
+	defer cancel()
+	stored, err := kr.store.LoadKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load signing keys: %w", err)
+		return nil, err
 	}
-	var keys []*signingKey
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, keyFileExt) {
-			continue // temporary files of an interrupted write, and anything else
+	keys := make([]*signingKey, 0, len(stored))
+	for _, sk := range stored {
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(sk.Private); err != nil {
+			return nil, fmt.Errorf("signing key %s: not a JWK: %w", sk.ID, err)
 		}
-		k, err := readKey(filepath.Join(dir, name))
+		k, err := newSigningKey(jwk, sk.Created)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("signing key %s: %w", sk.ID, err)
 		}
-		if want := strings.TrimSuffix(name, keyFileExt); k.kid != want {
-			return nil, fmt.Errorf("signing key %s: the file holds key %s; a key file is named after its key id", filepath.Join(dir, name), k.kid)
+		if k.kid != sk.ID {
+			return nil, fmt.Errorf("signing key %s: the store holds key %s under that id; a key is kept under its key id", sk.ID, k.kid)
+		}
+		if sk.Retired != nil {
+			k.retired = *sk.Retired
 		}
 		keys = append(keys, k)
 	}
@@ -159,30 +204,78 @@ func readKeys(dir string) ([]*signingKey, error) {
 	return keys, nil
 }
 
-func readKey(path string) (*signingKey, error) {
+// DirKeyStore keeps keys as files of the folder dir (DATA/keys), one
+// KID.json per key, mode 0600: the store of a single node. The folder must
+// exist.
+func DirKeyStore(dir string) KeyStore { return dirKeyStore(dir) }
+
+type dirKeyStore string
+
+// LoadKeys refuses a key file that others than its owner may read, and a
+// file that is not a key or is not named after its key.
+func (dir dirKeyStore) LoadKeys(context.Context) ([]StoredKey, error) {
+	entries, err := os.ReadDir(string(dir))
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	var keys []StoredKey
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, keyFileExt) {
+			continue // temporary files of an interrupted write, and anything else
+		}
+		path := filepath.Join(string(dir), name)
+		k, err := readKeyFile(path)
+		if err != nil {
+			return nil, err
+		}
+		k.ID = strings.TrimSuffix(name, keyFileExt)
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func readKeyFile(path string) (StoredKey, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
+		return StoredKey{}, fmt.Errorf("signing key %s: %w", path, err)
 	}
 	if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("signing key %s has mode %v: others than its owner may read it; run chmod 600 %s", path, info.Mode().Perm(), path)
+		return StoredKey{}, fmt.Errorf("signing key %s has mode %v: others than its owner may read it; run chmod 600 %s", path, info.Mode().Perm(), path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
+		return StoredKey{}, fmt.Errorf("signing key %s: %w", path, err)
 	}
 	var f keyFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("signing key %s: not a key file: %w", path, err)
+		return StoredKey{}, fmt.Errorf("signing key %s: not a key file: %w", path, err)
 	}
-	k, err := newSigningKey(f.Key, f.Created)
+	if len(f.Key) == 0 {
+		return StoredKey{}, fmt.Errorf("signing key %s: not a key file: it holds no key", path)
+	}
+	return StoredKey{Created: f.Created, Retired: f.Retired, Private: f.Key}, nil
+}
+
+// SaveKey writes the key's file atomically, mode 0600: a crash leaves the
+// old file or the new one, never a part.
+func (dir dirKeyStore) SaveKey(_ context.Context, k StoredKey) error {
+	b, err := json.MarshalIndent(keyFile{Created: k.Created, Retired: k.Retired, Key: k.Private}, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
+		return fmt.Errorf("write signing key %s: %w", k.ID, err)
 	}
-	if f.Retired != nil {
-		k.retired = *f.Retired
+	if err := disk.WriteFileAtomic(filepath.Join(string(dir), k.ID+keyFileExt), append(b, '\n')); err != nil {
+		return fmt.Errorf("write signing key: %w", err)
 	}
-	return k, nil
+	return nil
+}
+
+func (dir dirKeyStore) DeleteKey(_ context.Context, id string) error {
+	err := os.Remove(filepath.Join(string(dir), id+keyFileExt))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("prune signing key %s: %w", id, err)
+	}
+	return nil
 }
 
 // newSigningKey checks a private JWK and prepares its signer.
@@ -259,22 +352,20 @@ func (kr *Keyring) addKey(now time.Time) (*signingKey, error) {
 	return k, nil
 }
 
-// writeKey writes k's file atomically, mode 0600: a crash leaves the old file
-// or the new one, never a part.
+// writeKey saves k in the store.
 func (kr *Keyring) writeKey(k *signingKey) error {
-	f := keyFile{Created: k.created, Key: k.private}
-	if !k.retired.IsZero() {
-		f.Retired = &k.retired
-	}
-	b, err := json.MarshalIndent(f, "", "  ")
+	priv, err := k.private.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("write signing key %s: %w", k.kid, err)
 	}
-	path := filepath.Join(kr.dir, k.kid+keyFileExt)
-	if err := disk.WriteFileAtomic(path, append(b, '\n')); err != nil {
-		return fmt.Errorf("write signing key: %w", err)
+	sk := StoredKey{ID: k.kid, Created: k.created, Private: priv}
+	if !k.retired.IsZero() {
+		r := k.retired
+		sk.Retired = &r
 	}
-	return nil
+	ctx, cancel := storeCtx()
+	defer cancel()
+	return kr.store.SaveKey(ctx, sk)
 }
 
 // Rotate adds a new signing key and retires the one that signed until now.
@@ -329,9 +420,11 @@ func (kr *Keyring) pruneLocked(now time.Time) ([]string, error) {
 			kept = append(kept, k)
 			continue
 		}
-		err := os.Remove(filepath.Join(kr.dir, k.kid+keyFileExt))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("prune signing key %s: %w", k.kid, err))
+		ctx, cancel := storeCtx()
+		err := kr.store.DeleteKey(ctx, k.kid)
+		cancel()
+		if err != nil {
+			errs = append(errs, err)
 			kept = append(kept, k)
 			continue
 		}
@@ -355,10 +448,11 @@ func (kr *Keyring) maxTokenLifetime() time.Duration {
 	return DefaultMaxTokenLifetime
 }
 
-// Reload reads the folder again, so that a key that another process (berth
-// keys rotate) added or pruned takes effect without a restart.
+// Reload reads the store again, so that a key that another process (berth
+// keys rotate, another replica) added or pruned takes effect without a
+// restart.
 func (kr *Keyring) Reload(now time.Time) error {
-	keys, err := readKeys(kr.dir)
+	keys, err := kr.readKeys()
 	if err != nil {
 		return err
 	}
@@ -435,4 +529,92 @@ func (kr *Keyring) key(kid string) *signingKey {
 		}
 	}
 	return nil
+}
+
+// Sealer encrypts small secrets (private keys, the secret-hashing pepper)
+// with AES-256-GCM under a key encryption key, for stores that leave the
+// machine. A sealed value is nonce ‖ ciphertext ‖ tag; the additional data
+// binds it to what it is (a key id), so that a value moved to another row
+// does not open.
+type Sealer struct {
+	aead cipher.AEAD
+	rand io.Reader
+}
+
+// NewSealer returns a Sealer under key, 32 bytes, drawing nonces from rand.
+func NewSealer(key []byte, rand io.Reader) (*Sealer, error) {
+	if len(key) != 32 {
+		return nil, berth.Errorf(berth.CodeInvalid, "the key encryption key is %d bytes, not 32", len(key)).
+			WithHint("generate one with: openssl rand -base64 32")
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("key encryption key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("key encryption key: %w", err)
+	}
+	return &Sealer{aead: aead, rand: berth.LockedReader(rand)}, nil
+}
+
+// Seal encrypts plain, bound to aad.
+func (s *Sealer) Seal(plain, aad []byte) ([]byte, error) {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	if _, err := io.ReadFull(s.rand, nonce); err != nil {
+		return nil, fmt.Errorf("seal: read random bytes: %w", err)
+	}
+	return s.aead.Seal(nonce, nonce, plain, aad), nil
+}
+
+// Open decrypts what Seal returned for the same aad. It fails with a hint
+// when the value was sealed under another key encryption key.
+func (s *Sealer) Open(sealed, aad []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n+s.aead.Overhead() {
+		return nil, fmt.Errorf("open sealed %s: too short", aad)
+	}
+	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], aad)
+	if err != nil {
+		return nil, berth.Errorf(berth.CodeInvalid, "cannot decrypt %s: it was encrypted with another key encryption key, or altered", aad).
+			WithHint("set BERTH_KEY_ENCRYPTION_KEY (key_encryption_key) to the value the other replicas use")
+	}
+	return plain, nil
+}
+
+// SealedKeyStore keeps the private keys of Store sealed by Sealer: Store
+// sees only ciphertext.
+type SealedKeyStore struct {
+	Store  KeyStore
+	Sealer *Sealer
+}
+
+var _ KeyStore = SealedKeyStore{}
+
+func keyAAD(id string) []byte { return []byte("berth signing key " + id) }
+
+func (s SealedKeyStore) LoadKeys(ctx context.Context) ([]StoredKey, error) {
+	keys, err := s.Store.LoadKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range keys {
+		if keys[i].Private, err = s.Sealer.Open(k.Private, keyAAD(k.ID)); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+func (s SealedKeyStore) SaveKey(ctx context.Context, k StoredKey) error {
+	sealed, err := s.Sealer.Seal(k.Private, keyAAD(k.ID))
+	if err != nil {
+		return err
+	}
+	k.Private = sealed
+	return s.Store.SaveKey(ctx, k)
+}
+
+func (s SealedKeyStore) DeleteKey(ctx context.Context, id string) error {
+	return s.Store.DeleteKey(ctx, id)
 }

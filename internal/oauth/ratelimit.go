@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"container/list"
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -43,6 +44,48 @@ type Limiter struct {
 	mu      sync.Mutex
 	buckets map[string]*list.Element // of *bucket
 	lru     list.List                // front: most recent failure
+
+	// shared, when set, holds the failures of every process (replicas of
+	// one registry); see Share.
+	shared  LimitStore
+	kind    string
+	onError func(error)
+}
+
+// LimitStore shares failed-attempt state between the replicas of a registry:
+// per kind of key ("client", "addr") and key, tat, the time when every
+// failure of the key will have been forgiven (see bucket). Implementations
+// only persist; the arithmetic is the Limiter's.
+type LimitStore interface {
+	// FailuresForgivenAt returns the key's tat, or the zero time when the
+	// key has no failure recorded.
+	FailuresForgivenAt(ctx context.Context, kind, key string) (time.Time, error)
+	// RecordFailure moves the key's tat to min(max(tat, now) + interval,
+	// now + window) (now + interval when it has none), atomically, and
+	// returns it.
+	RecordFailure(ctx context.Context, kind, key string, now time.Time, interval, window time.Duration) (time.Time, error)
+	// ForgetFailures removes what is recorded of the key.
+	ForgetFailures(ctx context.Context, kind, key string) error
+}
+
+// sharedTimeout bounds one call of the LimitStore; past it, the limiter
+// decides on what this process saw.
+const sharedTimeout = 2 * time.Second
+
+// Share makes l count failures in store too, under kind, so that the limit
+// holds across every process sharing store. A success costs one read of the
+// store (in Allow) and no write, unless the key had failures. When the store
+// fails, l decides on this process's own count and reports the error to
+// onError (which may be nil). Call it before l is used.
+func (l *Limiter) Share(store LimitStore, kind string, onError func(error)) *Limiter {
+	l.shared, l.kind, l.onError = store, kind, onError
+	return l
+}
+
+func (l *Limiter) sharedErr(err error) {
+	if l.onError != nil {
+		l.onError(fmt.Errorf("shared %s attempt limits: %w", l.kind, err))
+	}
 }
 
 // bucket is one key's state: tat ("theoretical arrival time") is when the
@@ -76,6 +119,44 @@ func NewLimiter(limit int, window time.Duration, maxKeys int, now func() time.Ti
 // Allow reports whether key may attempt now; when it may not, retryAfter is
 // how long until it may (RetryAfterSeconds turns it into a Retry-After).
 func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+	if ok, wait := l.allowLocal(key); !ok || l.shared == nil {
+		return ok, wait
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	tat, err := l.shared.FailuresForgivenAt(ctx, l.kind, key)
+	if err != nil {
+		l.sharedErr(err)
+		return true, 0
+	}
+	if tat.IsZero() {
+		return true, 0
+	}
+	l.merge(key, tat) // so that Succeed forgets it everywhere
+	return l.allowLocal(key)
+}
+
+// merge raises key's local tat to tat, what the shared store holds.
+func (l *Limiter) merge(key string, tat time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if !tat.After(now) {
+		return
+	}
+	if e, found := l.buckets[key]; found {
+		b := e.Value.(*bucket)
+		b.tat = later(b.tat, tat)
+		l.lru.MoveToFront(e)
+		return
+	}
+	for len(l.buckets) >= l.maxKeys {
+		l.remove(l.lru.Back())
+	}
+	l.buckets[key] = l.lru.PushFront(&bucket{key: key, tat: tat})
+}
+
+func (l *Limiter) allowLocal(key string) (ok bool, retryAfter time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, found := l.buckets[key]
@@ -100,6 +181,21 @@ func (l *Limiter) interval() time.Duration { return l.window / time.Duration(l.l
 
 // Fail records a failed attempt of key.
 func (l *Limiter) Fail(key string) {
+	l.failLocal(key)
+	if l.shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	tat, err := l.shared.RecordFailure(ctx, l.kind, key, l.now(), l.interval(), l.window)
+	if err != nil {
+		l.sharedErr(err)
+		return
+	}
+	l.merge(key, tat)
+}
+
+func (l *Limiter) failLocal(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -119,12 +215,23 @@ func (l *Limiter) Fail(key string) {
 	l.buckets[key] = l.lru.PushFront(&bucket{key: key, tat: now.Add(l.interval())})
 }
 
-// Succeed forgets the failures of key.
+// Succeed forgets the failures of key. With a shared store, it writes there
+// only when this process knows of failures of key: Allow, called first,
+// learns of those of the other processes.
 func (l *Limiter) Succeed(key string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e, found := l.buckets[key]; found {
+	e, found := l.buckets[key]
+	if found {
 		l.remove(e)
+	}
+	l.mu.Unlock()
+	if !found || l.shared == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	if err := l.shared.ForgetFailures(ctx, l.kind, key); err != nil {
+		l.sharedErr(err)
 	}
 }
 

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -20,6 +22,14 @@ import (
 type Config struct {
 	Addr string `yaml:"addr"`
 	Data string `yaml:"data"`
+	// DB selects the metadata store of berth serve: empty for SQLite under
+	// Data, or a postgres:// URL shared by every replica. It may hold a
+	// password: log it only through RedactDSN.
+	DB string `yaml:"db"`
+	// KeyEncryptionKey, base64 of 32 bytes, encrypts (AES-256-GCM) what
+	// replicas share through PostgreSQL that must stay secret: the private
+	// signing keys and the secret-hashing pepper. Required with a postgres DB.
+	KeyEncryptionKey string `yaml:"key_encryption_key"`
 	// URL is the registry's public base URL, the token realm and issuer it
 	// announces; empty means the URL each request came to.
 	URL  string     `yaml:"url"`
@@ -92,7 +102,7 @@ func defaultConfig() Config {
 
 // configFlags are the flags every command that reads the configuration takes.
 type configFlags struct {
-	file, addr, data string
+	file, addr, data, db string
 }
 
 func (f *configFlags) register(fs *pflag.FlagSet, withAddr bool) {
@@ -100,6 +110,7 @@ func (f *configFlags) register(fs *pflag.FlagSet, withAddr bool) {
 	fs.StringVar(&f.data, "data", "", "data folder (env BERTH_DATA; default ./berth-data)")
 	if withAddr {
 		fs.StringVar(&f.addr, "addr", "", "listen address (env BERTH_ADDR; default 127.0.0.1:5000)")
+		fs.StringVar(&f.db, "db", "", "metadata database: postgres://USER@HOST/DB (env BERTH_DB; default SQLite in the data folder)")
 	}
 }
 
@@ -125,7 +136,8 @@ func loadConfig(f configFlags, getenv func(string) string) (Config, error) {
 	for _, o := range []struct {
 		flag, env string
 		dst       *string
-	}{{f.addr, "BERTH_ADDR", &cfg.Addr}, {f.data, "BERTH_DATA", &cfg.Data}} {
+	}{{f.addr, "BERTH_ADDR", &cfg.Addr}, {f.data, "BERTH_DATA", &cfg.Data}, {f.db, "BERTH_DB", &cfg.DB},
+		{"", "BERTH_KEY_ENCRYPTION_KEY", &cfg.KeyEncryptionKey}} {
 		if v := getenv(o.env); v != "" {
 			*o.dst = v
 		}
@@ -166,5 +178,61 @@ func (c Config) validate() error {
 	case c.ShutdownTimeout <= 0:
 		return berth.Errorf(berth.CodeInvalid, "shutdown_timeout must be positive")
 	}
-	return nil
+	return c.validateDB()
+}
+
+// validateDB checks the database choice: a postgres URL needs a key
+// encryption key, since the replicas keep their signing keys there.
+func (c Config) validateDB() error {
+	if c.DB == "" {
+		if c.KeyEncryptionKey != "" {
+			if _, err := c.keyEncryptionKey(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !c.Postgres() {
+		return berth.Errorf(berth.CodeInvalid, "db %q is not a postgres:// URL", RedactDSN(c.DB)).
+			WithHint("berth serve --db postgres://USER@HOST:5432/DATABASE, or leave db empty for SQLite in the data folder")
+	}
+	if c.KeyEncryptionKey == "" {
+		return berth.Errorf(berth.CodeInvalid, "db is PostgreSQL but no key encryption key is set: replicas keep their signing keys in the database, encrypted with it").
+			WithHint("export BERTH_KEY_ENCRYPTION_KEY=$(openssl rand -base64 32) (or key_encryption_key in the configuration file), the same on every replica, and keep it as safe as the database password")
+	}
+	_, err := c.keyEncryptionKey()
+	return err
+}
+
+// Postgres reports whether the metadata lives in PostgreSQL.
+func (c Config) Postgres() bool {
+	return strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
+}
+
+// keyEncryptionKey decodes KeyEncryptionKey: 32 bytes, standard base64.
+func (c Config) keyEncryptionKey() ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(c.KeyEncryptionKey))
+	if err != nil || len(k) != 32 {
+		return nil, berth.Errorf(berth.CodeInvalid, "the key encryption key is not base64 of 32 bytes").
+			WithHint("generate one with: openssl rand -base64 32")
+	}
+	return k, nil
+}
+
+// RedactDSN returns dsn with its password, if any, replaced by xxxxx: the
+// only form of a DSN that may reach a log or a message.
+func RedactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable database URL)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }

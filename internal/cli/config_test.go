@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/base64"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +209,57 @@ func TestConfigBoundsAccepted(t *testing.T) {
 		if _, err := loadConfig(configFlags{file: writeConfig(t, "log:\n  level: "+level+"\n")}, mapEnv(nil)); err != nil {
 			t.Errorf("log level %s refused: %v", level, err)
 		}
+	}
+}
+
+func TestConfigPostgres(t *testing.T) {
+	const dsn = "postgres://berth:hunter2@db.internal:5432/berth?sslmode=require"
+	kek := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+
+	t.Run("default is SQLite", func(t *testing.T) {
+		cfg, err := loadConfig(configFlags{}, mapEnv(nil))
+		if err != nil || cfg.DB != "" || cfg.Postgres() {
+			t.Fatalf("default db = %q (%v), want SQLite", cfg.DB, err)
+		}
+	})
+	t.Run("env, file and flag", func(t *testing.T) {
+		env := map[string]string{"BERTH_DB": dsn, "BERTH_KEY_ENCRYPTION_KEY": kek}
+		cfg, err := loadConfig(configFlags{}, mapEnv(env))
+		if err != nil || cfg.DB != dsn || !cfg.Postgres() || cfg.KeyEncryptionKey != kek {
+			t.Fatalf("from the environment: %+v, %v", cfg, err)
+		}
+		path := writeConfig(t, "db: postgres://file@h/db\nkey_encryption_key: "+kek+"\n")
+		cfg, err = loadConfig(configFlags{file: path, db: "postgresql://flag@h/db"}, mapEnv(nil))
+		if err != nil || cfg.DB != "postgresql://flag@h/db" {
+			t.Fatalf("the flag must win over the file: %q, %v", cfg.DB, err)
+		}
+	})
+	t.Run("postgres without a key encryption key", func(t *testing.T) {
+		_, err := loadConfig(configFlags{db: dsn}, mapEnv(nil))
+		e := berth.AsError(err)
+		if e == nil || e.Code != berth.CodeInvalid || !strings.Contains(e.Hint, "openssl rand -base64 32") {
+			t.Fatalf("err = %v, want invalid with a hint to run openssl rand -base64 32", err)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Error("the error shows the database password")
+		}
+	})
+	for _, bad := range []string{"c2hvcnQ=", "not base64!"} {
+		_, err := loadConfig(configFlags{db: dsn}, mapEnv(map[string]string{"BERTH_KEY_ENCRYPTION_KEY": bad}))
+		if e := berth.AsError(err); e == nil || !strings.Contains(e.Hint, "openssl rand -base64 32") {
+			t.Errorf("key %q: err = %v, want a refusal with the openssl hint", bad, err)
+		}
+	}
+	t.Run("not postgres", func(t *testing.T) {
+		_, err := loadConfig(configFlags{db: "mysql://u:hunter2@h/db"}, mapEnv(nil))
+		if berth.ErrorCode(err) != berth.CodeInvalid || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("err = %v, want invalid without the password", err)
+		}
+	})
+	if got := RedactDSN(dsn); strings.Contains(got, "hunter2") || !strings.Contains(got, "db.internal") {
+		t.Errorf("RedactDSN = %q", got)
+	}
+	if got := RedactDSN("postgres://u@h/db?password=hunter2"); strings.Contains(got, "hunter2") {
+		t.Errorf("RedactDSN = %q", got)
 	}
 }

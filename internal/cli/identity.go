@@ -15,7 +15,6 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oauth"
-	"github.com/berth-dev/berth/internal/sqlite"
 )
 
 // Files of the identity provider in the data folder.
@@ -60,7 +59,7 @@ func loadKeyring(cfg Config, issuer string) (*oauth.Keyring, error) {
 // the admin with owner on the registry, whose credentials it writes to
 // DATA/initial-admin.json (mode 0600) before they exist in the store. It
 // returns that file's path, or "" when this was not a first start.
-func bootstrap(ctx context.Context, meta *sqlite.DB, h *berth.SecretHasher, data string) (string, error) {
+func bootstrap(ctx context.Context, meta berth.MetadataStore, h *berth.SecretHasher, data string) (string, error) {
 	now := time.Now()
 	if err := berth.EnsureAnonymous(ctx, meta, rand.Reader, now); err != nil {
 		return "", err

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -18,10 +20,12 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/audit"
+	"github.com/berth-dev/berth/internal/cluster"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/postgres"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sqlite"
 )
@@ -100,17 +104,17 @@ var serveNow = time.Now
 // serve is the composition root: configuration in, a running registry out.
 func serve(ctx context.Context, cfg Config, e *env) error {
 	logger := newLogger(cfg.Log, e.stderr)
-	st, err := openStores(ctx, cfg.Data)
+	st, err := openServed(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer st.meta.Close()
 
-	hasher, err := loadPepper(cfg.Data)
+	hasher, err := st.pepper(ctx, cfg.Data)
 	if err != nil {
 		return err
 	}
-	adminFile, err := bootstrap(ctx, st.meta, hasher, cfg.Data)
+	adminFile, err := st.bootstrap(ctx, hasher, cfg.Data)
 	if err != nil {
 		return err
 	}
@@ -142,7 +146,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if issuer == "" {
 		issuer = "http://" + srv.Addr()
 	}
-	keys, err := loadKeyring(cfg, issuer)
+	keys, err := st.keyring(ctx, cfg, issuer)
 	if err != nil {
 		return err
 	}
@@ -152,8 +156,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Hasher:        hasher,
 		Keys:          keys,
 		Refresh:       &oauth.RefreshTokens{Store: st.meta, Rand: rand.Reader},
-		Clients:       oauth.NewLimiter(0, 0, 0, serveNow),
-		Addrs:         oauth.NewLimiter(0, 0, 0, serveNow),
+		Clients:       st.limiter("client"),
+		Addrs:         st.limiter("addr"),
 		Now:           serveNow,
 		TokenLifetime: cfg.Auth.TokenLifetime,
 		Service:       cfg.Auth.Service,
@@ -186,8 +190,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		"/v2/":          registry,
 		"/v2":           registry,
 		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions},
-		"/api/v1/": api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: serveNow,
-			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation}),
+		"/api/v1/": st.invalidating(api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: serveNow,
+			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation})),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 		"GET /metrics":                      mtr.Protected(provider),
@@ -195,7 +199,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		srv.Handle(pattern, h)
 	}
 
-	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("version", Version))
+	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("db", st.describe(cfg)), slog.String("version", Version))
 	fmt.Fprintf(e.stdout, "berth listening on http://%s (data in %s)\n", srv.Addr(), cfg.Data)
 	if adminFile != "" {
 		fmt.Fprintf(e.stdout, "first start: the credentials of principal %s are in %s\n", berth.AdminName, adminFile)
@@ -207,19 +211,25 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	var gcRunning sync.WaitGroup
 	defer gcRunning.Wait()
 	defer stopGC()
-	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st.meta, auditLog, cfg.Audit.Retention, logger) })
+	if st.replica != nil { // replicas: apply the changes the others announce
+		gcRunning.Go(func() {
+			st.replica.Listen(gcCtx, provider.Invalidate, func() error { return keys.Reload(time.Now()) }, nil)
+		})
+	}
+	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st, auditLog, cfg.Audit.Retention, logger) })
 	hooks.start(gcCtx, &gcRunning) // webhooks: deliveries and expiry notices, until shutdown
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: commitLock, Grace: gcGrace(cfg.GC.Grace)}
-		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, cfg.GC.Interval, logger, mtr.ObserveGC) })
+		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, st.once, cfg.GC.Interval, logger, mtr.ObserveGC) })
 	}
 	return srv.Serve(ctx)
 }
 
 // runKeyMaintenance picks up keys rotated by berth keys rotate, prunes keys
 // no live token needs, deletes refresh tokens long expired and audit events
-// past their retention, until ctx is done.
-func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, meta *sqlite.DB, auditLog *audit.Writer, retention time.Duration, logger *slog.Logger) {
+// past their retention, until ctx is done. Of replicas, every one reloads its
+// keys, and one at a time does the deletions.
+func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, st *served, auditLog *audit.Writer, retention time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
@@ -232,22 +242,35 @@ func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, meta *sqlite.DB
 		if err := keys.Reload(now); err != nil {
 			logger.Error("reload signing keys", slog.Any("err", err))
 		}
-		if _, err := keys.Prune(now); err != nil {
-			logger.Error("prune signing keys", slog.Any("err", err))
-		}
-		if _, err := meta.DeleteExpiredRefreshTokens(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			logger.Error("delete expired refresh tokens", slog.Any("err", err))
-		}
-		if retention > 0 {
-			if _, err := auditLog.Prune(ctx, now.Add(-retention)); err != nil && ctx.Err() == nil {
-				logger.Error("prune the audit log", slog.Any("err", err))
+		_, err := st.once(ctx, "maintenance", func(ctx context.Context) error {
+			if _, err := keys.Prune(now); err != nil {
+				logger.Error("prune signing keys", slog.Any("err", err))
 			}
+			if _, err := st.meta.DeleteExpiredRefreshTokens(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+				logger.Error("delete expired refresh tokens", slog.Any("err", err))
+			}
+			if retention > 0 {
+				if _, err := auditLog.Prune(ctx, now.Add(-retention)); err != nil && ctx.Err() == nil {
+					logger.Error("prune the audit log", slog.Any("err", err))
+				}
+			}
+			if st.replica != nil {
+				if err := st.replica.Maintain(ctx, now); err != nil && ctx.Err() == nil {
+					logger.Error("delete forgiven attempt counters", slog.Any("err", err))
+				}
+			}
+			return nil
+		})
+		if err != nil && ctx.Err() == nil {
+			logger.Error("scheduled maintenance", slog.Any("err", err))
 		}
 	}
 }
 
-// runGCSchedule collects garbage every interval until ctx is done.
-func runGCSchedule(ctx context.Context, gc *berth.GC, interval time.Duration, logger *slog.Logger, observe func(time.Time, berth.GCReport, error)) {
+// runGCSchedule collects garbage every interval until ctx is done; of
+// replicas, one at a time (once), and a collection that a killed replica
+// left unfinished is done again in full by the next one.
+func runGCSchedule(ctx context.Context, gc *berth.GC, once exclusive, interval time.Duration, logger *slog.Logger, observe func(time.Time, berth.GCReport, error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -257,9 +280,17 @@ func runGCSchedule(ctx context.Context, gc *berth.GC, interval time.Duration, lo
 		case <-t.C:
 		}
 		start := time.Now()
-		rep, err := gc.Run(ctx, start)
+		var rep berth.GCReport
+		ran, err := once(ctx, "gc", func(ctx context.Context) (err error) {
+			rep, err = gc.Run(ctx, start)
+			return err
+		})
 		if err != nil && ctx.Err() != nil {
 			return // stopped midway by shutdown: not a failure
+		}
+		if !ran && err == nil {
+			logger.Debug("garbage collection skipped: another replica is collecting")
+			continue
 		}
 		observe(time.Now(), rep, err)
 		if err != nil {
@@ -269,4 +300,130 @@ func runGCSchedule(ctx context.Context, gc *berth.GC, interval time.Duration, lo
 		logger.Info("garbage collection done", slog.Int("links", len(rep.Links)), slog.Int("blobs", len(rep.Blobs)),
 			slog.Int64("blob_bytes", rep.BlobBytes), slog.Int("uploads", len(rep.Uploads)), slog.Duration("duration", time.Since(start)))
 	}
+}
+
+// exclusive runs fn, the scheduled job called name, unless another replica
+// runs it now (ran is false then).
+type exclusive func(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error)
+
+// served are the stores berth serve runs on: SQLite and blobs in the data
+// folder, or PostgreSQL shared with other replicas (replica set) and blobs
+// that every replica must reach.
+type served struct {
+	meta    berth.MetadataStore
+	blobs   *disk.Store
+	sqlite  *sqlite.DB       // nil on PostgreSQL
+	replica *cluster.Replica // nil on SQLite
+	once    exclusive
+}
+
+// openServed opens the stores cfg names.
+func openServed(ctx context.Context, cfg Config, logger *slog.Logger) (*served, error) {
+	if !cfg.Postgres() {
+		st, err := openStores(ctx, cfg.Data)
+		if err != nil {
+			return nil, err
+		}
+		return &served{meta: st.meta, blobs: st.blobs,
+			once: func(ctx context.Context, _ string, fn func(context.Context) error) (bool, error) {
+				return true, fn(ctx)
+			}}, nil
+	}
+	kek, err := cfg.keyEncryptionKey()
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := oauth.NewSealer(kek, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	// postgres.Open's errors name the server, never the password.
+	db, err := postgres.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := disk.New(filepath.Join(cfg.Data, "storage"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	r := &cluster.Replica{DB: db, Sealer: sealer, Logger: logger}
+	return &served{meta: db, blobs: blobs, replica: r, once: r.Exclusive}, nil
+}
+
+// describe names the metadata store for the log, without a password.
+func (st *served) describe(cfg Config) string {
+	if st.replica == nil {
+		return "sqlite"
+	}
+	return RedactDSN(cfg.DB)
+}
+
+// pepper returns the secret-hashing key: the data folder's, or on
+// PostgreSQL the one all replicas share (seeded, on its first start, with
+// the data folder's if it has one, so that a moved installation keeps its
+// secrets).
+func (st *served) pepper(ctx context.Context, data string) (*berth.SecretHasher, error) {
+	if st.replica == nil {
+		return loadPepper(data)
+	}
+	seed, err := os.ReadFile(filepath.Join(data, pepperFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	p, err := st.replica.Pepper(ctx, seed)
+	if err != nil {
+		return nil, err
+	}
+	return berth.NewSecretHasher(p)
+}
+
+// bootstrap is the first start; replicas starting at once take turns, so
+// that one of them creates the admin (and writes initial-admin.json in its
+// own data folder).
+func (st *served) bootstrap(ctx context.Context, h *berth.SecretHasher, data string) (file string, err error) {
+	if st.replica == nil {
+		return bootstrap(ctx, st.meta, h, data)
+	}
+	err = st.replica.Serially(ctx, "bootstrap", func() error {
+		file, err = bootstrap(ctx, st.meta, h, data)
+		return err
+	})
+	return file, err
+}
+
+// keyring opens the signing keys: the data folder's, or the database's.
+func (st *served) keyring(ctx context.Context, cfg Config, issuer string) (*oauth.Keyring, error) {
+	if st.replica == nil {
+		return loadKeyring(cfg, issuer)
+	}
+	kr, err := st.replica.Keyring(ctx, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	kr.Issuer = issuer
+	kr.Audience = cfg.Auth.Service
+	kr.MaxTokenLifetime = max(oauth.DefaultMaxTokenLifetime, cfg.Auth.TokenLifetime)
+	return kr, nil
+}
+
+// limiter limits failed attempts per kind of key, across replicas when
+// there are.
+func (st *served) limiter(kind string) *oauth.Limiter {
+	if st.replica == nil {
+		return oauth.NewLimiter(0, 0, 0, serveNow)
+	}
+	return st.replica.Limiter(kind, serveNow)
+}
+
+// invalidating tells the other replicas of each change made through the
+// management API h.
+func (st *served) invalidating(h http.Handler) http.Handler {
+	if st.replica == nil {
+		return h
+	}
+	return st.replica.Invalidating(h)
 }

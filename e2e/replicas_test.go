@@ -1,0 +1,424 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/jackc/pgx/v5"
+)
+
+// replicaDSN returns the DSN of the PostgreSQL the replicas share
+// (BERTH_TEST_POSTGRES, else the one development machines and CI run),
+// skipping the test when it is unreachable, or failing under BERTH_E2E=1.
+func replicaDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("BERTH_TEST_POSTGRES")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err == nil {
+		err = conn.Ping(ctx)
+		conn.Close(ctx)
+	}
+	if err != nil {
+		if strict {
+			t.Fatalf("BERTH_E2E=1 but PostgreSQL is unreachable: %v", err)
+		}
+		t.Skipf("PostgreSQL is unreachable (set BERTH_TEST_POSTGRES): %v", err)
+	}
+	return dsn
+}
+
+// replicaSchema creates a schema of its own for one test, dropped at its end,
+// and returns a DSN selecting it.
+func replicaSchema(t *testing.T, base string) string {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "berth_e2e_" + hex.EncodeToString(b[:])
+	pgExec(t, base, `CREATE SCHEMA `+schema)
+	t.Cleanup(func() { pgExec(t, base, `DROP SCHEMA `+schema+` CASCADE`) })
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func pgExec(t testing.TB, dsn, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func pgInt(t testing.TB, dsn, sql string, args ...any) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// withAppName names the replica's database sessions, so that the test can
+// tell which replica holds the garbage collection lock.
+func withAppName(dsn, name string) string {
+	u, _ := url.Parse(dsn)
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestReplicas runs two berth serve processes, A and B, on one PostgreSQL
+// schema and one blob folder (local disk standing for a shared filesystem:
+// the S3 store is not wired into serve yet), with the same key encryption
+// key, and checks that a client may land on either.
+func TestReplicas(t *testing.T) {
+	needBerth(t)
+	dsn := replicaSchema(t, replicaDSN(t))
+	const dbPassword = "e2e-db-password"
+	served := dsn
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, set := u.User.Password(); !set {
+			u.User = url.UserPassword(u.User.Username(), dbPassword)
+			served = u.String()
+		}
+	}
+	root := t.TempDir()
+	blobs := filepath.Join(root, "blobs")
+	dataA, dataB := filepath.Join(root, "a"), filepath.Join(root, "b")
+	for _, d := range []string{blobs, dataA, dataB} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{dataA, dataB} {
+		if err := os.Symlink(blobs, filepath.Join(d, "storage")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	// GC every second, of what is over an hour old: nothing this test makes
+	// is, until the GC step backdates it.
+	cfg := filepath.Join(root, "berth.yaml")
+	conf := fmt.Sprintf("key_encryption_key: %s\ngc:\n  interval: 1s\n  grace: 1h\n", base64.StdEncoding.EncodeToString(kek))
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startServerArgs(t, dataA, "--config", cfg, "--db", withAppName(served, "berth-a"))
+	b := startServerArgs(t, dataB, "--config", cfg, "--db", withAppName(served, "berth-b"))
+	// A started first and created the admin; its credentials serve on B too.
+	if _, err := os.Stat(filepath.Join(dataB, "initial-admin.json")); err == nil {
+		t.Fatal("both replicas bootstrapped an admin")
+	}
+	admin, err := os.ReadFile(filepath.Join(dataA, "initial-admin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataB, "initial-admin.json"), admin, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The server trusts loopback, so the DSN's password is ignored by it, and
+	// must never be logged by berth.
+	if log := a.logAll() + b.logAll(); strings.Contains(log, dbPassword) || !strings.Contains(log, "db=") {
+		t.Errorf("the logs show the database password, or do not name the database: %q", grepLine(log, "db="))
+	}
+	ctx := t.Context()
+
+	img := randomOCIImage(t, 3, 64<<10)
+	want := digestOf(t, img)
+	t.Run("push through A, pull through B", func(t *testing.T) {
+		if err := remote.Write(a.ref(t, "team/app:v1"), img, a.remoteOpts(ctx)...); err != nil {
+			t.Fatal(err)
+		}
+		checkImage(t, b, "team/app", "v1", want, b.remoteOpts(ctx))
+	})
+
+	t.Run("chunked upload split across A and B", func(t *testing.T) {
+		body := randomBytes(t, 3<<20)
+		d := sha256Digest(body)
+		ca := authedClient(t, a, ctx, "team/chunked", transport.PushScope)
+		cb := authedClient(t, b, ctx, "team/chunked", transport.PushScope)
+		loc := startUpload(t, ca, a, "team/chunked")
+		loc = patchChunk(t, ca, a, loc, body[:1<<20], 0)
+		loc = patchChunk(t, cb, b, loc, body[1<<20:2<<20], 1<<20)
+		if n, _ := uploadOffset(t, ca, a, loc); n != 2<<20 {
+			t.Fatalf("A sees %d bytes of the upload, want %d", n, 2<<20)
+		}
+		loc = patchChunk(t, ca, a, loc, body[2<<20:], 2<<20)
+		finishUpload(t, cb, b, loc, d)
+		resp, err := ca.Get(blobURL(a, "team/chunked", d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+			t.Fatalf("GET the blob through A: %s, %d bytes (want %d)", resp.Status, len(got), len(body))
+		}
+	})
+
+	t.Run("a role revoked through A is refused by B within a second", func(t *testing.T) {
+		p := newPrincipal(t, a, "ci-revoke", "pull", "team/*")
+		status, tr := tokenRequest(t, b.tokenURL(), http.MethodGet, p.clientID, p.secret,
+			url.Values{"service": {"berth"}, "scope": {"repository:team/app:pull"}})
+		if status != http.StatusOK || tr.Token == "" {
+			t.Fatalf("token from B: %d %+v", status, tr)
+		}
+		tags := func() int {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr+"/v2/team/app/tags/list", nil)
+			req.Header.Set("Authorization", "Bearer "+tr.Token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if s := tags(); s != http.StatusOK {
+			t.Fatalf("B before the revocation: %d", s)
+		}
+		asAdmin(t, a, "role", "revoke", "--principal", "ci-revoke", "--role", "pull", "--scope", "team/*")
+		revoked := time.Now()
+		for {
+			s := tags()
+			if s != http.StatusOK {
+				t.Logf("B refused (%d) %v after the revocation through A returned", s, time.Since(revoked).Round(time.Millisecond))
+				break
+			}
+			if time.Since(revoked) > time.Second {
+				t.Fatal("B still serves the revoked principal a second after the revocation through A")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
+	t.Run("failed attempts count across A and B", func(t *testing.T) {
+		p := newPrincipal(t, a, "ci-attempts", "pull", "team/*")
+		// From 127.0.0.2, so the per-address limit this step exhausts does
+		// not slow the other steps, which come from 127.0.0.1.
+		c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+		attempt := func(s *server, secret string) (int, string) {
+			u := s.tokenURL() + "?" + url.Values{"service": {"berth"}, "scope": {"repository:team/app:pull"}}.Encode()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+			req.SetBasicAuth(p.clientID, secret)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var tr tokenResponse
+			_ = json.NewDecoder(resp.Body).Decode(&tr)
+			return resp.StatusCode, tr.Reason
+		}
+		// The limit is 10 failures a minute: 5 through each replica reach
+		// it only if the replicas count together.
+		for i := range 10 {
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			if status, reason := attempt(s, mistype(p.secret)); status != http.StatusUnauthorized {
+				t.Fatalf("wrong secret %d: %d %s, want 401", i+1, status, reason)
+			}
+		}
+		for _, s := range []*server{a, b} {
+			if status, reason := attempt(s, p.secret); status != http.StatusTooManyRequests || reason != "too_many_attempts" {
+				t.Errorf("the right secret after 5 failures through each replica: %d %q, want 429 too_many_attempts", status, reason)
+			}
+		}
+	})
+
+	t.Run("GC survives the collecting replica being killed", func(t *testing.T) {
+		// Garbage: blobs linked to a repository that no manifest references.
+		// Enough of them that a collection takes seconds, so that it can be
+		// killed midway.
+		const garbage = 1500
+		digests := pushGarbage(t, a, "team/garbage", garbage)
+		// Backdate everything past the one-hour grace: the garbage links and
+		// bytes, and the image's, which stay because a manifest references
+		// them.
+		pgExec(t, dsn, `UPDATE blob_links SET created = created - interval '2 hours'`)
+		old := time.Now().Add(-2 * time.Hour)
+		if err := filepath.WalkDir(blobs, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				err = os.Chtimes(p, old, old)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		links := func() int64 {
+			return pgInt(t, dsn, `SELECT count(*) FROM blob_links l JOIN repositories r ON r.id = l.repo_id WHERE r.name = 'team/garbage'`)
+		}
+		var victim, survivor *server
+		deadline := time.Now().Add(30 * time.Second)
+		for victim == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("no replica was seen midway through collecting within 30s (%d garbage links left)", links())
+			}
+			holder := pgHolder(t, dsn)
+			if n := links(); holder != "" && n > 0 && n < garbage {
+				victim, survivor = a, b
+				if holder == "berth-b" {
+					victim, survivor = b, a
+				}
+				victim.kill()
+				t.Logf("killed %s (SIGKILL) with %d of %d garbage links left", holder, n, garbage)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		deadline = time.Now().Add(90 * time.Second)
+		for {
+			n, left := links(), filesNaming(t, blobs, digests)
+			if n == 0 && left == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the surviving replica did not finish: %d garbage links and %d garbage blobs left after 90s", n, left)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		checkImage(t, survivor, "team/app", "v1", want, survivor.remoteOpts(ctx))
+	})
+}
+
+// pushGarbage uploads n random small blobs to repo through s, monolithically,
+// and returns their digests.
+func pushGarbage(t *testing.T, s *server, repo string, n int) []string {
+	t.Helper()
+	c := authedClient(t, s, t.Context(), repo, transport.PushScope)
+	digests := make([]string, n)
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range work {
+				body := []byte(fmt.Sprintf("garbage %d %x", i, randomBytes(t, 16)))
+				digests[i] = sha256Digest(body)
+				loc := startUpload(t, c, s, repo)
+				u, _ := url.Parse(resolveLoc(s, loc))
+				q := u.Query()
+				q.Set("digest", digests[i])
+				u.RawQuery = q.Encode()
+				req, _ := http.NewRequest(http.MethodPut, u.String(), bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/octet-stream")
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					t.Errorf("PUT garbage blob %d: %s", i, resp.Status)
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return digests
+}
+
+// pgHolder returns the application_name of the session holding an advisory
+// lock in the database (the garbage collection's, in this test), or "".
+func pgHolder(t testing.TB, dsn string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var name string
+	err = conn.QueryRow(ctx, `
+		SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		AND l.objid = (hashtextextended(current_schema() || '/gc', 0) & 4294967295)::oid`).Scan(&name)
+	if err == pgx.ErrNoRows {
+		return ""
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// filesNaming counts the files under dir whose path names one of digests.
+func filesNaming(t testing.TB, dir string, digests []string) int {
+	t.Helper()
+	want := map[string]bool{}
+	for _, d := range digests {
+		want[strings.TrimPrefix(d, "sha256:")] = true
+	}
+	n := 0
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			for _, part := range strings.Split(p, string(filepath.Separator)) {
+				if want[part] || want[strings.TrimSuffix(part, filepath.Ext(part))] {
+					n++
+					break
+				}
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func grepLine(log, s string) string {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}

@@ -1,0 +1,270 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/berth-dev/berth"
+)
+
+var (
+	_ berth.BlobStore   = (*Store)(nil)
+	_ berth.UploadStore = (*Store)(nil)
+	_ berth.TempCleaner = (*Store)(nil)
+	_ BlobRedirector    = (*Store)(nil)
+)
+
+// BlobRedirector is an optional power of a blob store: it hands out a URL
+// from which a plain GET, with no Authorization header, returns a blob's
+// bytes, so that the registry can answer a blob GET with a redirect. (It
+// belongs beside berth.BlobStore in blob.go once the /v2/ handler uses it.)
+type BlobRedirector interface {
+	// BlobURL returns such a URL for d, or "" when redirects are off and the
+	// registry must serve the bytes itself. It does not check that d is
+	// stored: the caller has done so (Stat) to answer with its size.
+	BlobURL(ctx context.Context, d berth.Digest) (string, error)
+}
+
+// Store is a blob store and upload store in one bucket (under a prefix) of an
+// S3-compatible service. It keeps nothing in memory between calls, so any
+// number of Stores, in any number of processes, may share the bucket.
+type Store struct {
+	client *minio.Client
+	core   minio.Core
+	bucket string
+	prefix string // "" or ending in "/"
+
+	partSize      int64
+	presign       bool
+	presignExpiry time.Duration
+
+	buffers sync.Pool // *[]byte of partSize
+}
+
+// New returns a store on the bucket cfg names and checks that the bucket
+// exists, so that a wrong endpoint, region, credential or bucket fails at
+// start rather than on the first push.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.check(); err != nil {
+		return nil, berth.Errorf(berth.CodeInvalid, "blob store: %v", err)
+	}
+	lookup := minio.BucketLookupAuto
+	if cfg.PathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	cr := cfg.Credentials
+	client, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:        credentials.NewStaticV4(cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken),
+		Secure:       !cfg.Insecure,
+		Region:       cfg.Region,
+		BucketLookup: lookup,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("blob store s3://%s: %w", cfg.Bucket, err)
+	}
+	s := &Store{
+		client:        client,
+		core:          minio.Core{Client: client},
+		bucket:        cfg.Bucket,
+		partSize:      cfg.PartSize,
+		presign:       cfg.Presign,
+		presignExpiry: cfg.PresignExpiry,
+	}
+	if cfg.Prefix != "" {
+		s.prefix = cfg.Prefix + "/"
+	}
+	s.buffers.New = func() any { b := make([]byte, s.partSize); return &b }
+	ok, err := client.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("blob store s3://%s at %s (%s): %w", cfg.Bucket, cfg.Endpoint, cr, err)
+	}
+	if !ok {
+		return nil, berth.Errorf(berth.CodeInvalid, "bucket %s does not exist at %s", cfg.Bucket, cfg.Endpoint).
+			WithHint("create the bucket, or correct the bucket name or endpoint in the --blobs URL")
+	}
+	return s, nil
+}
+
+// blobKey returns the key of d, which must have come from berth.ParseDigest.
+func (s *Store) blobKey(d berth.Digest) string {
+	enc := d.Encoded()
+	return s.prefix + "blobs/" + d.Algorithm() + "/" + enc[:2] + "/" + enc
+}
+
+func blobUnknown(d berth.Digest) error {
+	return berth.Errorf(berth.CodeBlobUnknown, "blob %s is not stored", d.Short())
+}
+
+// Stat returns blob_unknown when d is not stored.
+func (s *Store) Stat(ctx context.Context, d berth.Digest) (berth.BlobInfo, error) {
+	d, err := berth.ParseDigest(string(d))
+	if err != nil {
+		return berth.BlobInfo{}, err
+	}
+	oi, err := s.client.StatObject(ctx, s.bucket, s.blobKey(d), minio.StatObjectOptions{})
+	if isNotFound(err) {
+		return berth.BlobInfo{}, blobUnknown(d)
+	}
+	if err != nil {
+		return berth.BlobInfo{}, fmt.Errorf("stat blob %s: %w", d, err)
+	}
+	return berth.BlobInfo{Digest: d, Size: oi.Size, ModTime: oi.LastModified}, nil
+}
+
+// Open returns the blob's content, or blob_unknown. The reader streams one GET
+// and issues a ranged GET after a Seek; Seek itself costs no request.
+func (s *Store) Open(ctx context.Context, d berth.Digest) (io.ReadSeekCloser, berth.BlobInfo, error) {
+	d, err := berth.ParseDigest(string(d))
+	if err != nil {
+		return nil, berth.BlobInfo{}, err
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, s.blobKey(d), minio.GetObjectOptions{})
+	if err != nil {
+		return nil, berth.BlobInfo{}, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	oi, err := obj.Stat() // the first request: the GET whose body Read returns
+	if err != nil {
+		obj.Close()
+		if isNotFound(err) {
+			return nil, berth.BlobInfo{}, blobUnknown(d)
+		}
+		return nil, berth.BlobInfo{}, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	return obj, berth.BlobInfo{Digest: d, Size: oi.Size, ModTime: oi.LastModified}, nil
+}
+
+// Put streams r to d's key while hashing it: in one PUT when it fits in one
+// part, else as a multipart upload of PartSize parts, which S3 shows at the key
+// only once it is completed. It completes it only when the size and digest
+// match, so a mismatch, a failing reader or a crash leaves nothing at the key
+// (an abandoned multipart upload is invisible, and CleanTemp aborts it).
+func (s *Store) Put(ctx context.Context, d berth.Digest, size int64, r io.Reader) (berth.BlobInfo, error) {
+	d, err := berth.ParseDigest(string(d))
+	if err != nil {
+		return berth.BlobInfo{}, err
+	}
+	h := berth.NewHash(d.Algorithm())
+	if size >= 0 {
+		// One byte more than declared, to notice a longer body without
+		// storing all of it.
+		r = io.LimitReader(r, size+1)
+	}
+	check := func(n int64) error {
+		if size >= 0 && n != size {
+			return sizeInvalid(d, size, n)
+		}
+		return berth.VerifyDigest(d, berth.DigestFromHash(d.Algorithm(), h))
+	}
+	info, n, err := s.write(ctx, s.blobKey(d), r, h, false, check)
+	if err != nil {
+		if berth.AsError(err) != nil && !errors.Is(err, errExists) {
+			return berth.BlobInfo{}, err
+		}
+		return berth.BlobInfo{}, fmt.Errorf("put blob %s: %w", d, err)
+	}
+	return berth.BlobInfo{Digest: d, Size: n, ModTime: modTime(info.LastModified)}, nil
+}
+
+// sizeInvalid reports a body whose length differs from the declared size; a
+// longer body was read only up to one byte past the declared size.
+func sizeInvalid(d berth.Digest, declared, got int64) error {
+	sent := fmt.Sprintf("%d were sent", got)
+	if got > declared {
+		sent = "more were sent"
+	}
+	return berth.Errorf(berth.CodeSizeInvalid, "blob %s was declared as %d bytes but %s", d.Short(), declared, sent).
+		WithHint("declare the length of the exact bytes the digest was computed from")
+}
+
+// Delete removes d. Deleting an absent blob is not an error.
+func (s *Store) Delete(ctx context.Context, d berth.Digest) error {
+	d, err := berth.ParseDigest(string(d))
+	if err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, s.blobKey(d), minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete blob %s: %w", d, err)
+	}
+	return nil
+}
+
+// Walk lists the blobs/ keys and calls fn for each that names a digest. A blob
+// deleted after its listing page was read may still be reported.
+func (s *Store) Walk(ctx context.Context, fn func(berth.BlobInfo) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing goroutine when fn stops the walk
+	base := s.prefix + "blobs/"
+	for oi := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: base, Recursive: true}) {
+		if oi.Err != nil {
+			return fmt.Errorf("walk blobs: %w", oi.Err)
+		}
+		d, ok := parseBlobKey(strings.TrimPrefix(oi.Key, base))
+		if !ok {
+			continue
+		}
+		if err := fn(berth.BlobInfo{Digest: d, Size: oi.Size, ModTime: oi.LastModified}); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// parseBlobKey parses ALG/XX/HEX.
+func parseBlobKey(k string) (berth.Digest, bool) {
+	parts := strings.Split(k, "/")
+	if len(parts) != 3 {
+		return "", false
+	}
+	d, err := berth.ParseDigest(parts[0] + ":" + parts[2])
+	if err != nil || d.Encoded()[:2] != parts[1] {
+		return "", false
+	}
+	return d, true
+}
+
+// BlobURL returns a presigned GET URL of d's key, valid for the configured
+// expiry, or "" when the store was configured without presign.
+func (s *Store) BlobURL(ctx context.Context, d berth.Digest) (string, error) {
+	if !s.presign {
+		return "", nil
+	}
+	d, err := berth.ParseDigest(string(d))
+	if err != nil {
+		return "", err
+	}
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, s.blobKey(d), s.presignExpiry, nil)
+	if err != nil {
+		return "", fmt.Errorf("presign blob %s: %w", d, err)
+	}
+	return u.String(), nil
+}
+
+// isNotFound tells a missing key (or upload) by the service's status and code.
+func isNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
+	r := minio.ToErrorResponse(err)
+	return r.StatusCode == http.StatusNotFound || r.Code == "NoSuchKey" || r.Code == "NoSuchUpload"
+}
+
+// isPreconditionFailed tells a conditional request that lost: the key
+// exists (If-None-Match: *) or changed (If-Match). 409 is what S3 answers to
+// a conditional write that races another.
+func isPreconditionFailed(err error) bool {
+	if err == nil {
+		return false
+	}
+	r := minio.ToErrorResponse(err)
+	return r.StatusCode == http.StatusPreconditionFailed || r.Code == "PreconditionFailed" ||
+		r.Code == "ConditionalRequestConflict"
+}

@@ -1,0 +1,161 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/berth-dev/berth"
+)
+
+// errExists is returned by an exclusive write whose key exists.
+var errExists = errors.New("key exists")
+
+// write stores r's bytes at key. When they fit in one part it reads them into
+// memory and sends one PUT; else it sends them as a multipart upload, reading
+// the next part while the previous one is sent. Every byte read is fed to h
+// when h is not nil. Before it makes the object visible (the PUT, or the
+// completion of the multipart upload) it calls check with the number of bytes
+// read; an error from check, from r (returned in the chain) or from the
+// service leaves nothing at key, and an abandoned multipart upload is
+// aborted. When exclusive, the object is only created if key does not exist
+// (If-None-Match: *), else errExists: of writers racing for one key exactly
+// one succeeds.
+func (s *Store) write(ctx context.Context, key string, r io.Reader, h hash.Hash, exclusive bool, check func(n int64) error) (minio.UploadInfo, int64, error) {
+	var opts minio.PutObjectOptions
+	if exclusive {
+		opts.SetMatchETagExcept("*")
+	}
+	exists := func(err error) error {
+		if exclusive && isPreconditionFailed(err) {
+			return errExists
+		}
+		return err
+	}
+	first := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(first)
+	n, err := io.ReadFull(r, *first)
+	if h != nil {
+		h.Write((*first)[:n])
+	}
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF:
+		if err := check(int64(n)); err != nil {
+			return minio.UploadInfo{}, 0, err
+		}
+		info, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader((*first)[:n]), int64(n), "", "", opts)
+		if err != nil {
+			return minio.UploadInfo{}, 0, exists(err)
+		}
+		return info, int64(n), nil
+	case nil:
+	default:
+		return minio.UploadInfo{}, 0, err
+	}
+
+	uploadID, err := s.core.NewMultipartUpload(ctx, s.bucket, key, minio.PutObjectOptions{})
+	if err != nil {
+		return minio.UploadInfo{}, 0, err
+	}
+	completed := false
+	defer func() {
+		if !completed {
+			// Best effort: CleanTemp aborts what is left.
+			_ = s.core.AbortMultipartUpload(context.WithoutCancel(ctx), s.bucket, key, uploadID)
+		}
+	}()
+	parts, total, err := s.sendParts(ctx, key, uploadID, *first, r, h)
+	if err != nil {
+		return minio.UploadInfo{}, 0, err
+	}
+	if err := check(total); err != nil {
+		return minio.UploadInfo{}, 0, err
+	}
+	info, err := s.core.CompleteMultipartUpload(ctx, s.bucket, key, uploadID, parts, opts)
+	if err != nil {
+		return minio.UploadInfo{}, 0, exists(err)
+	}
+	completed = true
+	return info, total, nil
+}
+
+// sendParts uploads first as part 1, then the rest of r in parts of
+// s.partSize, each read (and hashed) while the previous one is sent. It
+// returns the parts and the bytes read.
+func (s *Store) sendParts(ctx context.Context, key, uploadID string, first []byte, r io.Reader, h hash.Hash) ([]minio.CompletePart, int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type job struct {
+		num int
+		buf []byte
+	}
+	second := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(second)
+	free := make(chan []byte, 2) // never blocks: only two buffers exist
+	free <- *second
+	jobs := make(chan job, 1)
+	var (
+		parts []minio.CompletePart
+		uerr  error
+		done  = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for j := range jobs {
+			p, err := s.core.PutObjectPart(ctx, s.bucket, key, uploadID, j.num, bytes.NewReader(j.buf), int64(len(j.buf)), minio.PutObjectPartOptions{})
+			if err != nil {
+				uerr = fmt.Errorf("upload part %d: %w", j.num, err)
+				cancel()
+				return
+			}
+			parts = append(parts, minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag})
+			free <- j.buf[:cap(j.buf)]
+		}
+	}()
+	finish := func(total int64, err error) ([]minio.CompletePart, int64, error) {
+		close(jobs)
+		<-done
+		if uerr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+			err = uerr // the cancel was the sender's
+		}
+		return parts, total, err
+	}
+
+	total := int64(len(first))
+	jobs <- job{1, first}
+	for num := 2; ; num++ {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-done:
+			return finish(total, nil) // the sender failed
+		}
+		if err := ctx.Err(); err != nil {
+			return finish(total, err)
+		}
+		n, rerr := io.ReadFull(r, buf)
+		if h != nil {
+			h.Write(buf[:n])
+		}
+		total += int64(n)
+		if n > 0 {
+			if num > maxParts {
+				return finish(total, berth.Errorf(berth.CodeTooLarge, "a stream of more than %d bytes is more than this store writes at once (%d parts of %d bytes)", maxParts*s.partSize, maxParts, s.partSize).
+					WithHint("upload the blob in chunks, or raise part_size in the --blobs URL"))
+			}
+			jobs <- job{num, buf[:n]}
+		}
+		switch rerr {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return finish(total, nil)
+		default:
+			return finish(total, rerr)
+		}
+	}
+}

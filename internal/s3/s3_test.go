@@ -3,10 +3,12 @@ package s3
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,4 +349,47 @@ func mustNow(t *testing.T, s *Store) time.Time {
 		t.Fatal(err)
 	}
 	return oi.LastModified
+}
+
+// Of two appends at one offset on two replicas, one streamed as a multipart
+// upload and one in a single PUT, in either order of finishing, exactly one
+// wins and the other gets range_invalid; the upload holds the winner's bytes.
+func TestConcurrentAppendAcrossReplicas(t *testing.T) {
+	srv := testServer(t)
+	cfg := srv.config(t)
+	stores := []*Store{openStore(t, cfg), openStore(t, cfg)}
+	ctx := t.Context()
+	for round := range 4 {
+		chunks := [][]byte{randomBytes(uint64(100+round), DefaultPartSize+mib), randomBytes(uint64(200+round), 1000)}
+		id := fmt.Sprintf("race-%d", round)
+		if err := stores[0].CreateUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				_, errs[i] = stores[(i+round)%2].AppendUpload(ctx, id, 0, bytes.NewReader(chunks[i]))
+			})
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner < 0:
+				winner = i
+			case err == nil:
+				t.Fatalf("round %d: both appends at offset 0 succeeded", round)
+			case !berth.IsCode(err, berth.CodeRangeInvalid):
+				t.Fatalf("round %d: append #%d: %v", round, i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: neither append succeeded: %v", round, errs)
+		}
+		d := berth.DigestOf(berth.SHA256, chunks[winner])
+		if _, err := stores[1-round%2].CommitUpload(ctx, id, d); err != nil {
+			t.Fatalf("round %d: commit of the winner's bytes: %v", round, err)
+		}
+	}
 }

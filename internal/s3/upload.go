@@ -364,7 +364,7 @@ func (s *Store) assemble(ctx context.Context, u upload, key string) (time.Time, 
 	a := assembler{s: s, ctx: ctx, key: key, uploadID: uploadID}
 	bp := s.buffers.Get().(*[]byte)
 	defer s.buffers.Put(bp)
-	a.buf = bytes.NewBuffer((*bp)[:0])
+	a.buf.b = (*bp)[:0]
 	for _, sg := range u.segs {
 		if err := a.add(sg); err != nil {
 			return time.Time{}, err
@@ -386,26 +386,26 @@ type assembler struct {
 	s             *Store
 	ctx           context.Context
 	key, uploadID string
-	buf           *bytes.Buffer // bytes read, not yet sent; cap is the part size
+	buf           fixedBuffer // bytes read, not yet sent; cap is the part size
 	parts         []minio.CompletePart
 }
 
 func (a *assembler) add(sg segment) error {
 	for off := int64(0); off < sg.size; {
 		rest := sg.size - off
-		if a.buf.Len() == 0 && rest >= minPartSize {
+		if len(a.buf.b) == 0 && rest >= minPartSize {
 			if err := a.copyRange(sg, off, rest); err != nil {
 				return err
 			}
 			off += rest
 			continue
 		}
-		n := min(rest, int64(a.buf.Cap()-a.buf.Len()))
-		if err := a.s.readSegment(a.ctx, sg, off, n, a.buf); err != nil {
+		n := min(rest, int64(cap(a.buf.b)-len(a.buf.b)))
+		if err := a.s.readSegment(a.ctx, sg, off, n, &a.buf); err != nil {
 			return err
 		}
 		off += n
-		if a.buf.Len() >= minPartSize {
+		if len(a.buf.b) >= minPartSize {
 			if err := a.flush(); err != nil {
 				return err
 			}
@@ -443,7 +443,7 @@ func (a *assembler) copyRange(sg segment, off, length int64) error {
 
 // flush sends the buffered bytes as the next part.
 func (a *assembler) flush() error {
-	if a.buf.Len() == 0 {
+	if len(a.buf.b) == 0 {
 		return nil
 	}
 	num := len(a.parts) + 1
@@ -451,13 +451,25 @@ func (a *assembler) flush() error {
 		return berth.Errorf(berth.CodeTooLarge, "the upload is assembled from more than %d parts", maxParts).
 			WithHint("upload the blob in fewer, larger chunks")
 	}
-	p, err := a.s.core.PutObjectPart(a.ctx, a.s.bucket, a.key, a.uploadID, num, bytes.NewReader(a.buf.Bytes()), int64(a.buf.Len()), minio.PutObjectPartOptions{})
+	p, err := a.s.core.PutObjectPart(a.ctx, a.s.bucket, a.key, a.uploadID, num, bytes.NewReader(a.buf.b), int64(len(a.buf.b)), minio.PutObjectPartOptions{})
 	if err != nil {
 		return fmt.Errorf("upload part %d: %w", num, err)
 	}
 	a.parts = append(a.parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
-	a.buf.Reset()
+	a.buf.b = a.buf.b[:0]
 	return nil
+}
+
+// fixedBuffer collects bytes in a slice it never grows, so that the pooled
+// part buffer stays the one in use.
+type fixedBuffer struct{ b []byte }
+
+func (f *fixedBuffer) Write(p []byte) (int, error) {
+	if len(f.b)+len(p) > cap(f.b) {
+		return 0, errors.New("part buffer overflow")
+	}
+	f.b = append(f.b, p...)
+	return len(p), nil
 }
 
 // modTime is t, or now when the service did not say (a PUT's response

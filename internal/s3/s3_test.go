@@ -393,3 +393,39 @@ func TestConcurrentAppendAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// The assembly reads and copies only the data objects it verified: a data
+// object replaced after the listing (which no append does, but a bug or an
+// operator might) fails the commit instead of entering the blob.
+func TestAssemblePinsETags(t *testing.T) {
+	s := newTestStore(t)
+	ctx := t.Context()
+	for i, chunks := range [][]int{{1000}, {6 * mib, 1000}, {1000, 6 * mib}} {
+		id := fmt.Sprintf("pinned-%d", i)
+		if err := s.CreateUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		off := 0
+		for _, n := range chunks {
+			mustAppend(t, s, id, int64(off), randomBytes(uint64(300+i), n))
+			off += n
+		}
+		u, err := s.loadUpload(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sg := range u.segs {
+			swapped := randomBytes(uint64(400+i), int(sg.size))
+			if _, err := s.core.PutObject(ctx, s.bucket, sg.key, bytes.NewReader(swapped), sg.size, "", "", minio.PutObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		key := s.prefix + "blobs/pinned"
+		if _, err := s.assemble(ctx, u, key); err == nil {
+			t.Fatalf("chunks %v: assembling data objects replaced since the listing succeeded", chunks)
+		}
+		if _, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{}); !isNotFound(err) {
+			t.Fatalf("chunks %v: an object exists at the target after the failed assembly: %v", chunks, err)
+		}
+	}
+}

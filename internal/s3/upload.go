@@ -346,8 +346,11 @@ func (s *Store) assemble(ctx context.Context, u upload, key string) (time.Time, 
 		return modTime(info.LastModified), err
 	case len(u.segs) == 1 && u.size <= maxPartSize:
 		sg := u.segs[0]
-		oi, err := s.core.CopyObject(ctx, s.bucket, sg.key, s.bucket, key, nil,
-			minio.CopySrcOptions{Bucket: s.bucket, Object: sg.key, MatchETag: sg.etag},
+		// Core.CopyObject sends no header of CopySrcOptions but the source:
+		// the ETag condition goes in as a header of its own.
+		oi, err := s.core.CopyObject(ctx, s.bucket, sg.key, s.bucket, key,
+			map[string]string{"x-amz-copy-source-if-match": sg.etag},
+			minio.CopySrcOptions{Bucket: s.bucket, Object: sg.key},
 			minio.PutObjectOptions{})
 		return modTime(oi.LastModified), err
 	}

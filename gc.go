@@ -3,7 +3,6 @@ package berth
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -24,9 +23,11 @@ type GC struct {
 	}
 	Blobs   BlobStore
 	Uploads UploadStore
-	// Lock, when set, is held while one blob is re-checked and deleted; the
-	// registry holds it shared while it turns an upload into a linked blob.
-	Lock sync.Locker
+	// Lock, when set, holds a blob's digest exclusively while GC re-checks
+	// and deletes the blob; the registry holds the digest shared while it
+	// turns an upload into a linked blob. Every process writing the blob store
+	// must lock through lockers that exclude each other (see CommitLocker).
+	Lock CommitLocker
 	// Grace is DefaultGCGrace when zero. The blob store's temporary files are
 	// kept at least DefaultGCGrace, whatever Grace is.
 	Grace time.Duration
@@ -158,8 +159,11 @@ func (g *GC) collectBlobs(ctx context.Context, cutoff time.Time, unlinked map[Di
 // then deletes it.
 func (g *GC) deleteBlobIfUnused(ctx context.Context, d Digest, cutoff time.Time) (bool, error) {
 	if g.Lock != nil {
-		g.Lock.Lock()
-		defer g.Lock.Unlock()
+		unlock, err := g.Lock.Lock(ctx, d)
+		if err != nil {
+			return false, fmt.Errorf("lock blob %s: %w", d, err)
+		}
+		defer unlock()
 	}
 	inUse, err := g.Meta.BlobInUse(ctx, d)
 	if err != nil {

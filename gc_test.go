@@ -30,9 +30,9 @@ type gcEnv struct {
 	ctx   context.Context
 	meta  *sqlite.DB
 	store *disk.Store
-	// lock is the registry's commit lock: held shared while a blob is put and
-	// linked, exclusively by GC while it deletes one.
-	lock *sync.RWMutex
+	// lock is the registry's commit lock: a digest is held shared while its
+	// blob is put and linked, exclusively by GC while it deletes the blob.
+	lock *berth.LocalCommitLocker
 	// now is when the collections run; old is well past the grace period and
 	// young well within it.
 	now, old, young time.Time
@@ -57,9 +57,20 @@ func newGCEnv(t *testing.T) *gcEnv {
 	// Whole seconds: SQLite keeps microseconds, file systems nanoseconds.
 	now := time.Now().Truncate(time.Second)
 	return &gcEnv{
-		t: t, ctx: t.Context(), meta: meta, store: store, lock: &sync.RWMutex{},
+		t: t, ctx: t.Context(), meta: meta, store: store, lock: &berth.LocalCommitLocker{},
 		now: now, old: now.Add(-2 * testGrace), young: now.Add(-testGrace / 60),
 	}
+}
+
+// shared holds d as the registry does while it commits a blob of digest d.
+func (e *gcEnv) shared(d berth.Digest) (unlock func()) {
+	e.t.Helper()
+	unlock, err := e.lock.LockShared(e.ctx, d)
+	if err != nil {
+		e.t.Error(err) // from pushing goroutines too: not Fatal
+		return func() {}
+	}
+	return unlock
 }
 
 func (e *gcEnv) gc() *berth.GC {
@@ -650,9 +661,9 @@ func TestGCKeepsBlobWrittenDuringRun(t *testing.T) {
 				if p.Phase != "blobs" || p.Done != 1 {
 					return
 				}
-				e.lock.RLock()
-				defer e.lock.RUnlock()
 				for d, c := range contents {
+					unlock := e.shared(d)
+					defer unlock()
 					if _, err := e.store.Stat(e.ctx, d); err != nil {
 						continue
 					}
@@ -774,12 +785,12 @@ func TestGCConcurrentPush(t *testing.T) {
 				var layers []berth.BlobInfo
 				for _, c := range []string{base, "layer " + tag} {
 					d := berth.DigestOf("", []byte(c))
-					e.lock.RLock()
+					unlock := e.shared(d)
 					info, err := e.store.Put(e.ctx, d, int64(len(c)), strings.NewReader(c))
 					if err == nil {
 						err = e.meta.LinkBlob(e.ctx, berth.BlobLink{Repository: repo, Digest: d, Size: info.Size, Created: time.Now()})
 					}
-					e.lock.RUnlock()
+					unlock()
 					if err != nil {
 						t.Errorf("push %s: %v", tag, err)
 						return

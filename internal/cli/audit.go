@@ -16,12 +16,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/sqlite"
 )
 
-// The audit commands read the data folder directly, as berth gc does, so they
-// work with the server stopped, and need no credentials but access to the
-// folder; they can move to GET /api/v1/audit later.
+// The audit commands read the metadata store directly (the data folder, or
+// the database of --db), as berth gc does, so they work with the server
+// stopped, and need no credentials but access to the store; they can move to
+// GET /api/v1/audit later.
 
 // defaultAuditLimit is how many events berth audit shows unless told.
 const defaultAuditLimit = 100
@@ -40,7 +40,7 @@ func newAuditCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Show the audit log: every authentication, access decision and change",
-		Long: `Show the audit log of the data folder: every authentication (success and
+		Long: `Show the audit log of the data folder (or of --db): every authentication (success and
 failure), every access decision (allowed or denied) and every change to
 principals, secrets, roles, pipelines and connections, with who, from where,
 on what, the result and its reason code. It never holds a credential.
@@ -84,7 +84,7 @@ berth audit verify checks that no event was edited or deleted.`,
 			if limit > 0 {
 				filter.Limit = limit + 1 // one more tells whether the limit cut the answer
 			}
-			return withAuditStore(cmd.Context(), e, f, func(db *sqlite.DB) error {
+			return withAuditStore(cmd.Context(), e, f, func(db berth.AuditStore) error {
 				events, err := db.FindAuditEvents(cmd.Context(), filter)
 				if err != nil {
 					return err
@@ -143,7 +143,7 @@ not verify, and exit status 1. Events that retention deleted are not missing:
 the chain starts after the last of them.`,
 		Args: argsExactly(0, "berth audit verify [--data DIR]"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withAuditStore(cmd.Context(), e, f, func(db *sqlite.DB) error {
+			return withAuditStore(cmd.Context(), e, f, func(db berth.AuditStore) error {
 				var v berth.AuditVerifier
 				if err := db.AuditChain(cmd.Context(), &v); err != nil {
 					return err
@@ -171,30 +171,32 @@ the chain starts after the last of them.`,
 	return cmd
 }
 
-// metadataFile is the metadata store's file in the data folder, as
-// openStores names it.
+// metadataFile is the SQLite metadata store's file in the data folder.
 const metadataFile = "metadata.db"
 
-// withAuditStore opens the metadata store of the configured data folder for
-// fn. It refuses a folder without one, rather than creating an empty store
-// that would show an empty log.
-func withAuditStore(ctx context.Context, e *env, f configFlags, fn func(db *sqlite.DB) error) error {
+// withAuditStore opens the configured metadata store for fn: the database
+// of --db (BERTH_DB, db:), else the data folder's. It refuses a data folder
+// without one, rather than creating an empty store that would show an empty
+// log.
+func withAuditStore(ctx context.Context, e *env, f configFlags, fn func(berth.AuditStore) error) error {
 	cfg, err := loadConfig(f, e.getenv)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(cfg.Data, metadataFile)
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return berth.Errorf(berth.CodeNotFound, "%s holds no berth metadata (%s): it is not the data folder of a berth server", cfg.Data, metadataFile).
-			WithHint("name the folder berth serve uses: --data DIR, or BERTH_DATA")
-	} else if err != nil {
-		return fmt.Errorf("open the data folder: %w", err)
+	if !cfg.Postgres() {
+		path := filepath.Join(cfg.Data, metadataFile)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return berth.Errorf(berth.CodeNotFound, "%s holds no berth metadata (%s): it is not the data folder of a berth server", cfg.Data, metadataFile).
+				WithHint("name the folder berth serve uses: --data DIR, or BERTH_DATA; or its database: --db postgres://…")
+		} else if err != nil {
+			return fmt.Errorf("open the data folder: %w", err)
+		}
 	}
-	st, err := openStores(ctx, cfg.Data)
+	st, err := openServed(ctx, cfg, newLogger(cfg.Log, e.stderr))
 	if err != nil {
 		return err
 	}
-	defer st.meta.Close()
+	defer st.Close()
 	return fn(st.meta)
 }
 

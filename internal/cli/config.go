@@ -100,7 +100,8 @@ func defaultConfig() Config {
 	}
 }
 
-// configFlags are the flags every command that reads the configuration takes.
+// configFlags are the flags every command that reads the configuration takes:
+// all of them work on the stores --db (or the data folder) names.
 type configFlags struct {
 	file, addr, data, db string
 }
@@ -108,9 +109,9 @@ type configFlags struct {
 func (f *configFlags) register(fs *pflag.FlagSet, withAddr bool) {
 	fs.StringVar(&f.file, "config", "", "YAML configuration file (env BERTH_CONFIG)")
 	fs.StringVar(&f.data, "data", "", "data folder (env BERTH_DATA; default ./berth-data)")
+	fs.StringVar(&f.db, "db", "", "metadata database: postgres://USER@HOST/DB (env BERTH_DB; default SQLite in the data folder)")
 	if withAddr {
 		fs.StringVar(&f.addr, "addr", "", "listen address (env BERTH_ADDR; default 127.0.0.1:5000)")
-		fs.StringVar(&f.db, "db", "", "metadata database: postgres://USER@HOST/DB (env BERTH_DB; default SQLite in the data folder)")
 	}
 }
 

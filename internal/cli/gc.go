@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -21,7 +22,11 @@ func newGCCommand(e *env) *cobra.Command {
 		Long: `Remove blob links no manifest references, blob bytes no repository holds and
 abandoned uploads, each once it is older than the grace period. It is safe to run
 while berth serve runs on the same data folder: each deletion is re-checked as it
-happens. --dry-run lists what would go, with sizes.`,
+happens. --dry-run lists what would go, with sizes.
+
+With --db postgres://… (or BERTH_DB) it collects the stores of the replicas on
+that database, excluding their pushes of each blob it deletes; it refuses to run
+while a replica is collecting.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(f, e.getenv)
@@ -31,22 +36,40 @@ happens. --dry-run lists what would go, with sizes.`,
 			if cmd.Flags().Changed("grace") {
 				cfg.GC.Grace = grace
 			}
-			st, err := openStores(cmd.Context(), cfg.Data)
+			ctx := cmd.Context()
+			st, err := openServed(ctx, cfg, newLogger(cfg.Log, e.stderr))
 			if err != nil {
 				return err
 			}
-			defer st.meta.Close()
+			defer st.Close()
+			if err := st.openBlobs(cfg); err != nil {
+				return err
+			}
 			last := time.Now()
-			gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Grace: gcGrace(cfg.GC.Grace), DryRun: dryRun,
+			gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: st.commits, Grace: gcGrace(cfg.GC.Grace), DryRun: dryRun,
 				Progress: func(p berth.GCProgress) {
 					if now := time.Now(); now.Sub(last) > time.Second || p.Done == p.Total {
 						last = now
 						fmt.Fprintf(e.stderr, "gc: %s %d/%d examined, %d to remove\n", p.Phase, p.Done, p.Total, p.Removed)
 					}
 				}}
-			rep, err := gc.Run(cmd.Context(), time.Now())
+			var rep berth.GCReport
+			run := func(ctx context.Context) (err error) {
+				rep, err = gc.Run(ctx, time.Now())
+				return err
+			}
+			ran := true
+			if dryRun { // removes nothing: it need not exclude a replica's collection
+				err = run(ctx)
+			} else {
+				ran, err = st.once(ctx, "gc", run)
+			}
 			if err != nil {
 				return err
+			}
+			if !ran {
+				return berth.Errorf(berth.CodeConflict, "another berth is collecting garbage on this database now").
+					WithHint("wait for it to finish; berth serve collects every gc.interval, so another run may not be needed")
 			}
 			return printGCReport(e, rep, dryRun)
 		},

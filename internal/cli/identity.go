@@ -49,10 +49,16 @@ func loadKeyring(cfg Config, issuer string) (*oauth.Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
+	configureKeyring(kr, cfg, issuer)
+	return kr, nil
+}
+
+// configureKeyring sets what cfg says of the tokens kr signs: their issuer,
+// audience and longest lifetime (which decides when a retired key goes).
+func configureKeyring(kr *oauth.Keyring, cfg Config, issuer string) {
 	kr.Issuer = issuer
 	kr.Audience = cfg.Auth.Service
 	kr.MaxTokenLifetime = max(oauth.DefaultMaxTokenLifetime, cfg.Auth.TokenLifetime)
-	return kr, nil
 }
 
 // bootstrap creates the anonymous principal when missing and, on a first start,

@@ -52,30 +52,6 @@ and listens on 127.0.0.1:5000.`,
 	return cmd
 }
 
-// stores are the storage adapters a data folder holds.
-type stores struct {
-	meta  *sqlite.DB
-	blobs *disk.Store
-}
-
-// openStores opens (creating when needed) the metadata database and blob
-// store under the data folder.
-func openStores(ctx context.Context, data string) (*stores, error) {
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, fmt.Errorf("create data folder: %w", err)
-	}
-	meta, err := sqlite.Open(ctx, filepath.Join(data, "metadata.db"))
-	if err != nil {
-		return nil, err
-	}
-	blobs, err := disk.New(filepath.Join(data, "storage"))
-	if err != nil {
-		meta.Close()
-		return nil, err
-	}
-	return &stores{meta: meta, blobs: blobs}, nil
-}
-
 // newLogger writes to w, the stderr that Run was given, never straight to
 // os.Stderr: Run's caller decides where logs go.
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
@@ -108,7 +84,10 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer st.meta.Close()
+	defer st.Close()
+	if err := st.openBlobs(cfg); err != nil {
+		return err
+	}
 
 	hasher, err := st.pepper(ctx, cfg.Data)
 	if err != nil {
@@ -119,7 +98,6 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		return err
 	}
 
-	commitLock := &sync.RWMutex{}
 	registry := &oci.Handler{
 		Meta:            st.meta,
 		Blobs:           st.blobs,
@@ -127,7 +105,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Logger:          logger,
 		Now:             serveNow,
 		NewID:           newID,
-		CommitLock:      commitLock,
+		Commits:         st.commits,
 		MaxManifestSize: cfg.MaxManifestSize,
 	}
 	mtr := metrics.New(st.meta)
@@ -219,7 +197,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st, auditLog, cfg.Audit.Retention, logger) })
 	hooks.start(gcCtx, &gcRunning) // webhooks: deliveries and expiry notices, until shutdown
 	if cfg.GC.Interval > 0 {
-		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: commitLock, Grace: gcGrace(cfg.GC.Grace)}
+		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: st.commits, Grace: gcGrace(cfg.GC.Grace)}
 		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, st.once, cfg.GC.Interval, logger, mtr.ObserveGC) })
 	}
 	return srv.Serve(ctx)
@@ -306,25 +284,36 @@ func runGCSchedule(ctx context.Context, gc *berth.GC, once exclusive, interval t
 // runs it now (ran is false then).
 type exclusive func(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error)
 
-// served are the stores berth serve runs on: SQLite and blobs in the data
-// folder, or PostgreSQL shared with other replicas (replica set) and blobs
-// that every replica must reach.
+// served are the stores berth serve runs on, and every command that works
+// on them directly (gc, audit, keys): SQLite in the data folder, or
+// PostgreSQL shared with other replicas (replica set); blobs that every
+// replica must reach; and the commit locker that keeps garbage collection
+// from deleting a blob being pushed, across every process on these stores.
 type served struct {
 	meta    berth.MetadataStore
-	blobs   *disk.Store
-	sqlite  *sqlite.DB       // nil on PostgreSQL
-	replica *cluster.Replica // nil on SQLite
+	blobs   *disk.Store            // nil until openBlobs
+	commits berth.CommitLocker     // the registry's, and every GC's on these stores
+	replica *cluster.Replica       // nil on SQLite
+	pgLocks *postgres.CommitLocker // commits on PostgreSQL, closed with the stores
 	once    exclusive
 }
 
-// openServed opens the stores cfg names.
+// openServed opens the metadata store cfg names, the one function that does
+// so for every command: SQLite in the data folder (created when missing), or
+// the PostgreSQL database of cfg.DB with the key encryption key. Close it
+// after use.
 func openServed(ctx context.Context, cfg Config, logger *slog.Logger) (*served, error) {
 	if !cfg.Postgres() {
-		st, err := openStores(ctx, cfg.Data)
+		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+			return nil, fmt.Errorf("create data folder: %w", err)
+		}
+		meta, err := sqlite.Open(ctx, filepath.Join(cfg.Data, metadataFile))
 		if err != nil {
 			return nil, err
 		}
-		return &served{meta: st.meta, blobs: st.blobs,
+		// One process: another process on the same folder (berth gc beside
+		// berth serve) is not excluded by it.
+		return &served{meta: meta, commits: &berth.LocalCommitLocker{},
 			once: func(ctx context.Context, _ string, fn func(context.Context) error) (bool, error) {
 				return true, fn(ctx)
 			}}, nil
@@ -337,21 +326,40 @@ func openServed(ctx context.Context, cfg Config, logger *slog.Logger) (*served, 
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, fmt.Errorf("create data folder: %w", err)
-	}
 	// postgres.Open's errors name the server, never the password.
 	db, err := postgres.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := disk.New(filepath.Join(cfg.Data, "storage"))
+	locks, err := db.CommitLocker(0)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	r := &cluster.Replica{DB: db, Sealer: sealer, Logger: logger}
-	return &served{meta: db, blobs: blobs, replica: r, once: r.Exclusive}, nil
+	return &served{meta: db, commits: locks, pgLocks: locks, replica: r, once: r.Exclusive}, nil
+}
+
+// openBlobs opens the blob store: the storage folder of the data folder,
+// which replicas must share.
+func (st *served) openBlobs(cfg Config) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	blobs, err := disk.New(filepath.Join(cfg.Data, "storage"))
+	if err != nil {
+		return err
+	}
+	st.blobs = blobs
+	return nil
+}
+
+// Close closes the stores, once nothing uses them.
+func (st *served) Close() error {
+	if st.pgLocks != nil {
+		st.pgLocks.Close()
+	}
+	return st.meta.Close()
 }
 
 // describe names the metadata store for the log, without a password.
@@ -396,18 +404,29 @@ func (st *served) bootstrap(ctx context.Context, h *berth.SecretHasher, data str
 }
 
 // keyring opens the signing keys: the data folder's, or the database's.
-func (st *served) keyring(ctx context.Context, cfg Config, issuer string) (*oauth.Keyring, error) {
+func (st *served) keyring(ctx context.Context, cfg Config, issuer string) (kr *oauth.Keyring, err error) {
+	err = st.withKeyring(ctx, cfg, issuer, func(k *oauth.Keyring) error {
+		kr = k
+		return nil
+	})
+	return kr, err
+}
+
+// withKeyring opens the signing keys for fn: the data folder's, or the
+// database's, which fn changes while no other replica does (see
+// cluster.Replica.WithKeyring).
+func (st *served) withKeyring(ctx context.Context, cfg Config, issuer string, fn func(*oauth.Keyring) error) error {
 	if st.replica == nil {
-		return loadKeyring(cfg, issuer)
+		kr, err := loadKeyring(cfg, issuer)
+		if err != nil {
+			return err
+		}
+		return fn(kr)
 	}
-	kr, err := st.replica.Keyring(ctx, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	kr.Issuer = issuer
-	kr.Audience = cfg.Auth.Service
-	kr.MaxTokenLifetime = max(oauth.DefaultMaxTokenLifetime, cfg.Auth.TokenLifetime)
-	return kr, nil
+	return st.replica.WithKeyring(ctx, time.Now(), func(kr *oauth.Keyring) error {
+		configureKeyring(kr, cfg, issuer)
+		return fn(kr)
+	})
 }
 
 // limiter limits failed attempts per kind of key, across replicas when

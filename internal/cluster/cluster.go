@@ -120,13 +120,29 @@ func (r *Replica) Pepper(ctx context.Context, seed []byte) ([]byte, error) {
 // Keyring opens the signing keys kept in the database, sealed, creating the
 // first one when none exists: replicas starting at once wait for each other,
 // so that they create one between them.
-func (r *Replica) Keyring(ctx context.Context, now time.Time) (*oauth.Keyring, error) {
+func (r *Replica) Keyring(ctx context.Context, now time.Time) (kr *oauth.Keyring, err error) {
+	err = r.WithKeyring(ctx, now, func(k *oauth.Keyring) error {
+		kr = k
+		return nil
+	})
+	return kr, err
+}
+
+// WithKeyring opens the signing keys as Keyring does and runs fn on them
+// before it lets go of the lock: a change fn makes (berth keys rotate) never
+// interleaves with another replica creating the first key or rotating. Each
+// key saved is announced to every replica (PayloadKeys).
+func (r *Replica) WithKeyring(ctx context.Context, now time.Time, fn func(*oauth.Keyring) error) error {
 	l, err := r.DB.Lock(ctx, "signing-keys")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer l.Release()
-	return oauth.OpenKeyring(oauth.SealedKeyStore{Store: r.DB.Keys(), Sealer: r.Sealer}, now, rand.Reader)
+	kr, err := oauth.OpenKeyring(oauth.SealedKeyStore{Store: r.DB.Keys(), Sealer: r.Sealer}, now, rand.Reader)
+	if err != nil {
+		return err
+	}
+	return fn(kr)
 }
 
 // Serially runs fn while holding the lock called name, waiting for any

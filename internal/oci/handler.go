@@ -11,7 +11,7 @@ import (
 )
 
 // Handler serves /v2/. Its fields are its dependencies; all are required except
-// Challenge.
+// those said to be optional, and one of Commits and CommitLock.
 type Handler struct {
 	Meta    berth.MetadataStore
 	Blobs   berth.BlobStore
@@ -20,9 +20,13 @@ type Handler struct {
 	// Now and NewID are injected so tests control time and ids.
 	Now   func() time.Time
 	NewID func() string
-	// CommitLock is held shared while an upload becomes a linked blob and
-	// exclusively by garbage collection while it deletes one, so the two never
-	// interleave on the same digest within a process.
+	// Commits holds a blob's digest shared while an upload becomes a linked
+	// blob of that digest; garbage collection holds it exclusively while it
+	// deletes the blob, through a locker that excludes this one (the same
+	// one in a process, one on the shared database across replicas).
+	Commits berth.CommitLocker
+	// CommitLock, used only when Commits is nil, is one process-wide lock
+	// for every digest: what handlers built before Commits existed set.
 	CommitLock *sync.RWMutex
 	// MaxManifestSize bounds a manifest body; the spec asks for at least 4 MiB.
 	MaxManifestSize int64
@@ -209,4 +213,14 @@ func (h *Handler) base(w http.ResponseWriter, r *http.Request, _ route) error {
 		_, _ = w.Write([]byte("{}"))
 	}
 	return nil
+}
+
+// lockCommit holds d shared while its blob is committed or mounted, so that
+// garbage collection cannot delete the bytes before the link exists.
+func (h *Handler) lockCommit(ctx context.Context, d berth.Digest) (unlock func(), err error) {
+	if h.Commits != nil {
+		return h.Commits.LockShared(ctx, d)
+	}
+	h.CommitLock.RLock()
+	return h.CommitLock.RUnlock, nil
 }

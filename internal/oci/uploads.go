@@ -88,8 +88,11 @@ func (h *Handler) mount(ctx context.Context, rt route, d berth.Digest, from stri
 	}
 	// Garbage collection deletes bytes only under the exclusive lock, so bytes
 	// seen here stay until the link exists.
-	h.CommitLock.RLock()
-	defer h.CommitLock.RUnlock()
+	unlock, err := h.lockCommit(ctx, d)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	if _, err := h.Blobs.Stat(ctx, d); berth.IsCode(err, berth.CodeBlobUnknown) {
 		return false, nil
 	} else if err != nil {
@@ -182,8 +185,11 @@ func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) er
 // commit lock shared, so garbage collection cannot delete the blob between
 // the two steps.
 func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest) error {
-	h.CommitLock.RLock()
-	defer h.CommitLock.RUnlock()
+	unlock, err := h.lockCommit(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	info, err := h.Uploads.CommitUpload(ctx, id, d)
 	if err != nil {
 		return err

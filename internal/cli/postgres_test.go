@@ -1,0 +1,304 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/postgres"
+)
+
+// The commands that work on the stores directly (gc, audit, keys) against
+// PostgreSQL: each test has a schema of its own on the server that
+// development machines and CI run.
+
+var (
+	pgReachOnce sync.Once
+	pgReachErr  error
+)
+
+// pgSchema creates an empty schema, dropped when the test ends, and returns
+// a DSN selecting it. When PostgreSQL is unreachable the test fails if
+// BERTH_TEST_POSTGRES is set, CI=1 or BERTH_E2E=1, and is skipped otherwise.
+func pgSchema(t *testing.T) string {
+	t.Helper()
+	base, explicit := os.LookupEnv("BERTH_TEST_POSTGRES")
+	if !explicit || base == "" {
+		base, explicit = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", false
+	}
+	pgReachOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err == nil {
+			err = conn.Ping(ctx)
+			conn.Close(ctx)
+		}
+		pgReachErr = err
+	})
+	if pgReachErr != nil {
+		ci := os.Getenv("CI")
+		if explicit || ci == "1" || ci == "true" || os.Getenv("BERTH_E2E") == "1" {
+			t.Fatalf("PostgreSQL at %s is unreachable (BERTH_TEST_POSTGRES, CI=1 or BERTH_E2E=1 is set, so this fails rather than skips): %v", RedactDSN(base), pgReachErr)
+		}
+		t.Skipf("PostgreSQL at %s is unreachable, skipping (set BERTH_TEST_POSTGRES to a reachable server; CI=1 makes this a failure): %v", RedactDSN(base), pgReachErr)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "berth_cli_" + hex.EncodeToString(b[:])
+	pgAdmin(t, base, `CREATE SCHEMA `+schema)
+	t.Cleanup(func() { pgAdmin(t, base, `DROP SCHEMA `+schema+` CASCADE`) })
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func pgAdmin(t *testing.T, dsn, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// pgEnv is the environment of a replica on dsn: BERTH_DB and the key
+// encryption key.
+func pgEnv(dsn string) map[string]string {
+	return map[string]string{"BERTH_DB": dsn, "BERTH_KEY_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))}
+}
+
+func pgOpen(t *testing.T, dsn string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// noSQLite checks that a command told to use PostgreSQL left no SQLite
+// metadata in the data folder.
+func noSQLite(t *testing.T, dir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, metadataFile)); !os.IsNotExist(err) {
+		t.Errorf("the command opened SQLite in %s instead of PostgreSQL (%v)", dir, err)
+	}
+}
+
+// oldBlob stores content in the data folder's blob store, last written two
+// hours ago.
+func oldBlob(t *testing.T, dir string, content []byte) berth.Digest {
+	t.Helper()
+	store, err := disk.New(filepath.Join(dir, "storage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := berth.DigestOf("", content)
+	if _, err := store.Put(t.Context(), d, int64(len(content)), bytes.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	err = filepath.WalkDir(store.Root(), func(path string, e fs.DirEntry, err error) error {
+		if err == nil && e.Name() == d.Encoded() {
+			err = os.Chtimes(path, old, old)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestGCOnPostgres(t *testing.T) {
+	t.Parallel()
+	dsn, dir := pgSchema(t), t.TempDir()
+	env := pgEnv(dsn)
+	db := pgOpen(t, dsn)
+	d := oldBlob(t, dir, []byte("orphan layer"))
+	if err := db.LinkBlob(t.Context(), berth.BlobLink{Repository: "team/app", Digest: d, Size: 12, Created: time.Now().Add(-2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	gc := func(args ...string) (int, gcOutput, string) {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, env, append([]string{"gc", "--data", dir, "--grace", "1h", "-o", "json"}, args...)...)
+		var out gcOutput
+		if code == 0 {
+			if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+				t.Errorf("gc printed %q: %v", stdout, err)
+			}
+		}
+		return code, out, stdout + stderr
+	}
+
+	if code, out, stderr := gc("--dry-run"); code != 0 || len(out.Links) != 1 || len(out.Blobs) != 1 {
+		t.Fatalf("dry run: exit %d, %+v, %s", code, out, stderr)
+	}
+	// A replica is collecting: berth gc refuses rather than collect beside it.
+	job, ok, err := db.TryLock(t.Context(), "gc")
+	if err != nil || !ok {
+		t.Fatalf("take the gc job lock: %v %v", ok, err)
+	}
+	code, _, stderr := gc()
+	job.Release()
+	if code == 0 || !strings.Contains(stderr, "another berth is collecting") {
+		t.Fatalf("gc beside a replica's collection: exit %d, %s", code, stderr)
+	}
+	// A replica commits the blob: the collection waits for it, on the
+	// database's commit lock, before it deletes the bytes.
+	commits, err := db.CommitLocker(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer commits.Close()
+	unlock, err := commits.LockShared(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code   int
+		out    gcOutput
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, stderr := gc()
+		done <- result{code, out, stderr}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("gc deleted a blob a replica was committing: %+v", r)
+	case <-time.After(500 * time.Millisecond):
+	}
+	unlock()
+	r := <-done
+	if r.code != 0 || len(r.out.Links) != 1 || len(r.out.Blobs) != 1 || r.out.Blobs[0].ID != d.String() {
+		t.Fatalf("gc: exit %d, %+v, %s", r.code, r.out, r.stderr)
+	}
+	if _, err := db.FindBlobLink(t.Context(), "team/app", d); !berth.IsCode(err, berth.CodeBlobUnknown) {
+		t.Errorf("the link is still in PostgreSQL: %v", err)
+	}
+	noSQLite(t, dir)
+}
+
+func TestAuditOnPostgres(t *testing.T) {
+	t.Parallel()
+	dsn, dir := pgSchema(t), t.TempDir()
+	db := pgOpen(t, dsn)
+	now := time.Now()
+	events := sampleAudit(now)
+	for _, ev := range events {
+		if err := db.AppendAuditEvents(t.Context(), []berth.AuditEvent{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := pgEnv(dsn)
+	delete(env, "BERTH_DB") // the flag this time
+	code, stdout, stderr := runCLI(t, env, "audit", "--data", dir, "--db", dsn, "--result", "denied", "-o", "json")
+	var got []berth.AuditEvent
+	if code != 0 || json.Unmarshal([]byte(stdout), &got) != nil || len(got) != 2 || got[0].Reason != berth.CodeRoleMissing {
+		t.Fatalf("audit --result denied: exit %d, %s %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, env, "audit", "verify", "--data", dir, "--db", dsn, "-o", "json")
+	var v auditVerifyJSON
+	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || !v.Verified || v.Events != int64(len(events)) {
+		t.Fatalf("audit verify: exit %d, %s %s", code, stdout, stderr)
+	}
+	pgAdmin(t, dsn, `UPDATE audit_events SET actor = 'someone-else' WHERE seq = 2`)
+	code, _, stderr = runCLI(t, env, "audit", "verify", "--data", dir, "--db", dsn)
+	if code == 0 || !strings.Contains(stderr, string(berth.CodeAuditTampered)) {
+		t.Fatalf("audit verify after an edit: exit %d, %s", code, stderr)
+	}
+	noSQLite(t, dir)
+}
+
+func TestKeysOnPostgres(t *testing.T) {
+	t.Parallel()
+	dsn, dir := pgSchema(t), t.TempDir()
+	env := pgEnv(dsn)
+	keys := func(args ...string) []keyJSON {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, env, append(append([]string{"keys"}, args...), "--data", dir, "-o", "json")...)
+		if code != 0 {
+			t.Fatalf("keys %v: exit %d: %s", args, code, stderr)
+		}
+		var out []keyJSON
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatalf("keys %v: %v: %s", args, err, stdout)
+		}
+		return out
+	}
+	first := keys("list")
+	if len(first) != 1 || !first[0].Signing {
+		t.Fatalf("a new database has one signing key: %+v", first)
+	}
+	// A replica listens for changes.
+	db := pgOpen(t, dsn)
+	notified := make(chan string, 16)
+	ready := make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go db.Listen(ctx, func(what string) { notified <- what }, func(err error) { t.Log(err) }, ready)
+	<-ready
+
+	rotated := keys("rotate")
+	if len(rotated) != 2 || rotated[0].ID != first[0].ID || rotated[0].RetiredAt == nil || !rotated[1].Signing {
+		t.Fatalf("after rotate the old key is retired and a new one signs: %+v", rotated)
+	}
+	select {
+	case what := <-notified:
+		if what != postgres.PayloadKeys {
+			t.Errorf("the replicas were told %q, want %q", what, postgres.PayloadKeys)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the replicas were not notified of the rotation")
+	}
+	if again := keys("list"); len(again) != 2 || again[1].ID != rotated[1].ID {
+		t.Fatalf("the rotation is not in the database: %+v", again)
+	}
+	// The keys are the database's, sealed: none in the data folder, none in clear.
+	if _, err := os.Stat(filepath.Join(dir, keysDir)); !os.IsNotExist(err) {
+		t.Errorf("keys were written to the data folder: %v", err)
+	}
+	var sealed []byte
+	if err := db.Pool().QueryRow(t.Context(), `SELECT sealed FROM signing_keys LIMIT 1`).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte(`"d"`)) {
+		t.Error("a private key is stored in clear")
+	}
+	noSQLite(t, dir)
+
+	// Without the key encryption key nothing is opened.
+	code, _, stderr := runCLI(t, map[string]string{"BERTH_DB": dsn}, "keys", "rotate", "--data", dir)
+	if code == 0 || !strings.Contains(stderr, "openssl rand -base64 32") {
+		t.Errorf("keys rotate without the key encryption key: exit %d, %s", code, stderr)
+	}
+}

@@ -30,6 +30,10 @@ type Config struct {
 	// replicas share through PostgreSQL that must stay secret: the private
 	// signing keys and the secret-hashing pepper. Required with a postgres DB.
 	KeyEncryptionKey string `yaml:"key_encryption_key"`
+	// Blobs selects the blob store: empty for the storage folder under Data,
+	// or an s3:// URL (see s3.ParseURL) shared by every replica. Its
+	// credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+	Blobs string `yaml:"blobs"`
 	// URL is the registry's public base URL, the token realm and issuer it
 	// announces; empty means the URL each request came to.
 	URL  string     `yaml:"url"`
@@ -104,12 +108,14 @@ func defaultConfig() Config {
 // all of them work on the stores --db (or the data folder) names.
 type configFlags struct {
 	file, addr, data, db string
+	blobs                string
 }
 
 func (f *configFlags) register(fs *pflag.FlagSet, withAddr bool) {
 	fs.StringVar(&f.file, "config", "", "YAML configuration file (env BERTH_CONFIG)")
 	fs.StringVar(&f.data, "data", "", "data folder (env BERTH_DATA; default ./berth-data)")
 	fs.StringVar(&f.db, "db", "", "metadata database: postgres://USER@HOST/DB (env BERTH_DB; default SQLite in the data folder)")
+	fs.StringVar(&f.blobs, "blobs", "", "blob store: s3://BUCKET?endpoint=HOST:PORT&region=R[&presign=true] (env BERTH_BLOBS; default the storage folder in the data folder)")
 	if withAddr {
 		fs.StringVar(&f.addr, "addr", "", "listen address (env BERTH_ADDR; default 127.0.0.1:5000)")
 	}
@@ -138,7 +144,7 @@ func loadConfig(f configFlags, getenv func(string) string) (Config, error) {
 		flag, env string
 		dst       *string
 	}{{f.addr, "BERTH_ADDR", &cfg.Addr}, {f.data, "BERTH_DATA", &cfg.Data}, {f.db, "BERTH_DB", &cfg.DB},
-		{"", "BERTH_KEY_ENCRYPTION_KEY", &cfg.KeyEncryptionKey}} {
+		{"", "BERTH_KEY_ENCRYPTION_KEY", &cfg.KeyEncryptionKey}, {f.blobs, "BERTH_BLOBS", &cfg.Blobs}} {
 		if v := getenv(o.env); v != "" {
 			*o.dst = v
 		}
@@ -178,6 +184,9 @@ func (c Config) validate() error {
 		return berth.Errorf(berth.CodeInvalid, "url %q is not an http(s) URL", c.URL)
 	case c.ShutdownTimeout <= 0:
 		return berth.Errorf(berth.CodeInvalid, "shutdown_timeout must be positive")
+	}
+	if err := c.validateBlobs(); err != nil {
+		return err
 	}
 	return c.validateDB()
 }

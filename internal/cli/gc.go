@@ -42,7 +42,7 @@ while a replica is collecting.`,
 				return err
 			}
 			defer st.Close()
-			if err := st.openBlobs(cfg); err != nil {
+			if err := st.openBlobs(ctx, cfg, e.getenv); err != nil {
 				return err
 			}
 			last := time.Now()

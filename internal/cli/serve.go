@@ -21,7 +21,6 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/cluster"
-	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oci"
@@ -85,7 +84,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.openBlobs(cfg); err != nil {
+	if err := st.openBlobs(ctx, cfg, e.getenv); err != nil {
 		return err
 	}
 
@@ -177,7 +176,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		srv.Handle(pattern, h)
 	}
 
-	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("db", st.describe(cfg)), slog.String("version", Version))
+	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("db", st.describe(cfg)), slog.String("blobs", describeBlobs(cfg.Blobs)), slog.String("version", Version))
 	fmt.Fprintf(e.stdout, "berth listening on http://%s (data in %s)\n", srv.Addr(), cfg.Data)
 	if adminFile != "" {
 		fmt.Fprintf(e.stdout, "first start: the credentials of principal %s are in %s\n", berth.AdminName, adminFile)
@@ -291,7 +290,7 @@ type exclusive func(ctx context.Context, name string, fn func(context.Context) e
 // from deleting a blob being pushed, across every process on these stores.
 type served struct {
 	meta    berth.MetadataStore
-	blobs   *disk.Store            // nil until openBlobs
+	blobs   blobStore              // nil until openBlobs
 	commits berth.CommitLocker     // the registry's, and every GC's on these stores
 	replica *cluster.Replica       // nil on SQLite
 	pgLocks *postgres.CommitLocker // commits on PostgreSQL, closed with the stores
@@ -340,13 +339,10 @@ func openServed(ctx context.Context, cfg Config, logger *slog.Logger) (*served, 
 	return &served{meta: db, commits: locks, pgLocks: locks, replica: r, once: r.Exclusive}, nil
 }
 
-// openBlobs opens the blob store: the storage folder of the data folder,
-// which replicas must share.
-func (st *served) openBlobs(cfg Config) error {
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("create data folder: %w", err)
-	}
-	blobs, err := disk.New(filepath.Join(cfg.Data, "storage"))
+// openBlobs opens the blob store cfg.Blobs names (see openBlobStore), which
+// replicas must share: a bucket, or the storage folder of the data folder.
+func (st *served) openBlobs(ctx context.Context, cfg Config, getenv func(string) string) error {
+	blobs, err := openBlobStore(ctx, cfg, getenv)
 	if err != nil {
 		return err
 	}

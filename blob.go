@@ -32,6 +32,18 @@ type BlobStore interface {
 	Walk(ctx context.Context, fn func(BlobInfo) error) error
 }
 
+// BlobRedirector is an optional power of a BlobStore: it hands out a URL
+// from which a plain GET, with no Authorization header, returns a blob's
+// bytes, so that the registry can answer a blob GET with a redirect once it
+// has authorized the request.
+type BlobRedirector interface {
+	// BlobURL returns such a URL for d, or "" when redirects are off and the
+	// registry must serve the bytes itself. It does not check that d is
+	// stored: the caller has done so (Stat) to answer with its size. The URL
+	// carries its own short-lived authorization, never the client's.
+	BlobURL(ctx context.Context, d Digest) (string, error)
+}
+
 // UploadInfo describes the bytes of an unfinished upload.
 type UploadInfo struct {
 	ID      string

@@ -19,22 +19,28 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	if _, err := h.Meta.FindBlobLink(ctx, rt.Repo, d); err != nil {
 		return blobUnknown(err, rt.Repo, d)
 	}
-	rc, info, err := h.Blobs.Open(ctx, d)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
 	hdr := w.Header()
-	hdr.Set("Content-Type", "application/octet-stream")
-	hdr.Set("Docker-Content-Digest", d.String())
-	hdr.Set("Etag", `"`+d.String()+`"`)
-	hdr.Set("Cache-Control", "max-age=31536000")
 	if r.Method == http.MethodHead {
+		// Stat, not Open: an object store would start sending the bytes.
+		info, err := h.Blobs.Stat(ctx, d)
+		if err != nil {
+			return err
+		}
+		setBlobHeaders(hdr, d)
 		hdr.Set("Content-Length", strconv.FormatInt(info.Size, 10))
 		hdr.Set("Accept-Ranges", "bytes")
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
+	if done, err := h.redirectBlob(w, r, d); done || err != nil {
+		return err
+	}
+	rc, _, err := h.Blobs.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	setBlobHeaders(hdr, d)
 	// ServeContent answers Range and If-None-Match and uses sendfile for files.
 	if h.Meter == nil {
 		http.ServeContent(w, r, "", time.Time{}, rc)
@@ -44,6 +50,42 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	http.ServeContent(cw, r, "", time.Time{}, rc)
 	h.Meter.BlobBytesRead(cw.sent())
 	return nil
+}
+
+// setBlobHeaders sets what every answer about blob d says.
+func setBlobHeaders(hdr http.Header, d berth.Digest) {
+	hdr.Set("Content-Type", "application/octet-stream")
+	hdr.Set("Docker-Content-Digest", d.String())
+	hdr.Set("Etag", `"`+d.String()+`"`)
+	hdr.Set("Cache-Control", "max-age=31536000")
+}
+
+// redirectBlob answers an authorized blob GET with 307 to a URL the blob
+// store hands out (berth.BlobRedirector), once Stat has confirmed the blob
+// is stored; done is false when the store offers none and the registry must
+// send the bytes itself. The client follows the redirect with a plain GET:
+// its Authorization header is never part of the URL, and clients do not send
+// it to another host. A 307 keeps the method and any Range header. The bytes
+// a client fetches there are not counted by the Meter.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-blobs
+func (h *Handler) redirectBlob(w http.ResponseWriter, r *http.Request, d berth.Digest) (done bool, err error) {
+	rd, ok := h.Blobs.(berth.BlobRedirector)
+	if !ok {
+		return false, nil
+	}
+	u, err := rd.BlobURL(r.Context(), d)
+	if err != nil || u == "" {
+		return false, err
+	}
+	if _, err := h.Blobs.Stat(r.Context(), d); err != nil {
+		return false, err
+	}
+	hdr := w.Header()
+	hdr.Set("Docker-Content-Digest", d.String())
+	hdr.Set("Location", u)
+	hdr.Set("Cache-Control", "no-store") // the URL expires; never cache the redirect
+	w.WriteHeader(http.StatusTemporaryRedirect)
+	return true, nil
 }
 
 // deleteBlob removes a blob from a repository; garbage collection frees its

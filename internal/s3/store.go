@@ -17,22 +17,11 @@ import (
 )
 
 var (
-	_ berth.BlobStore   = (*Store)(nil)
-	_ berth.UploadStore = (*Store)(nil)
-	_ berth.TempCleaner = (*Store)(nil)
-	_ BlobRedirector    = (*Store)(nil)
+	_ berth.BlobStore      = (*Store)(nil)
+	_ berth.UploadStore    = (*Store)(nil)
+	_ berth.TempCleaner    = (*Store)(nil)
+	_ berth.BlobRedirector = (*Store)(nil)
 )
-
-// BlobRedirector is an optional power of a blob store: it hands out a URL
-// from which a plain GET, with no Authorization header, returns a blob's
-// bytes, so that the registry can answer a blob GET with a redirect. (It
-// belongs beside berth.BlobStore in blob.go once the /v2/ handler uses it.)
-type BlobRedirector interface {
-	// BlobURL returns such a URL for d, or "" when redirects are off and the
-	// registry must serve the bytes itself. It does not check that d is
-	// stored: the caller has done so (Stat) to answer with its size.
-	BlobURL(ctx context.Context, d berth.Digest) (string, error)
-}
 
 // Store is a blob store and upload store in one bucket (under a prefix) of an
 // S3-compatible service. It keeps nothing in memory between calls, so any

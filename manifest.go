@@ -82,6 +82,10 @@ type ManifestStore interface {
 	// FindReferrers returns the descriptors of repo's manifests whose subject is
 	// d, only those of artifactType when it is not empty, ordered by digest.
 	FindReferrers(ctx context.Context, repo string, d Digest, artifactType string) ([]Descriptor, error)
+	// FindManifestDigests returns the digest of every manifest of repo,
+	// tagged or not, oldest (Created) first, then by digest; an empty slice
+	// when it has none. (berth migrate copies manifests with it.)
+	FindManifestDigests(ctx context.Context, repo string) ([]Digest, error)
 }
 
 // GCStore answers the questions garbage collection asks. Every decision that

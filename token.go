@@ -438,6 +438,10 @@ type RefreshTokenStore interface {
 	// DeleteExpiredRefreshTokens removes the tokens that expired strictly
 	// before the given time, revoked or not, and returns how many.
 	DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int, error)
+	// FindRefreshTokens returns every token of the principal, revoked and
+	// expired ones included, by Created then ID; an empty slice when it has
+	// none. (berth migrate copies them with it.)
+	FindRefreshTokens(ctx context.Context, principalID string) ([]RefreshToken, error)
 }
 
 // tokenElapsed says how long ago something happened, in the largest unit that

@@ -61,6 +61,12 @@ var listenLine = regexp.MustCompile(`http://(127\.0\.0\.1:[0-9]+)`)
 // waits until /healthz answers 200. The server is stopped at cleanup.
 func startServe(t *testing.T, dir string, args ...string) *running {
 	t.Helper()
+	return startServeEnv(t, nil, dir, args...)
+}
+
+// startServeEnv is startServe with the environment env (BERTH_*, AWS_*).
+func startServeEnv(t *testing.T, env map[string]string, dir string, args ...string) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	s := &running{
@@ -72,7 +78,7 @@ func startServe(t *testing.T, dir string, args ...string) *running {
 	}
 	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, args...)
 	go func() {
-		code := Run(ctx, argv, pw, s.stderr, mapEnv(nil))
+		code := Run(ctx, argv, pw, s.stderr, mapEnv(env))
 		pw.Close()
 		s.done <- code
 	}()

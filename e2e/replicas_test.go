@@ -110,8 +110,8 @@ func withAppName(dsn, name string) string {
 }
 
 // TestReplicas runs two berth serve processes, A and B, on one PostgreSQL
-// schema and one blob folder (local disk standing for a shared filesystem:
-// the S3 store is not wired into serve yet), with the same key encryption
+// schema and one blob folder (local disk standing for a shared filesystem;
+// TestReplicasS3 shares an S3 bucket instead), with the same key encryption
 // key, and checks that a client may land on either.
 func TestReplicas(t *testing.T) {
 	needBerth(t)

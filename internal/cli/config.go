@@ -44,6 +44,9 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit"`
 	// Federation tunes the exchange of CI ID tokens.
 	Federation FederationConfig `yaml:"federation"`
+	// Webhooks schedules the events berth looks for rather than meets:
+	// secret expiry and connection verification.
+	Webhooks WebhooksConfig `yaml:"webhooks"`
 	// MaxManifestSize bounds a manifest body in bytes.
 	MaxManifestSize int64 `yaml:"max_manifest_size"`
 	// ShutdownTimeout bounds how long requests in flight may finish on stop.
@@ -81,6 +84,13 @@ type FederationConfig struct {
 	SessionLifetime time.Duration `yaml:"session_lifetime"`
 }
 
+// WebhooksConfig sets how often berth serve looks for secrets nearing or
+// past their expiry and verifies every connection (secret.expiring,
+// secret.expired, connection.verify_failed).
+type WebhooksConfig struct {
+	ScheduleInterval time.Duration `yaml:"schedule_interval"`
+}
+
 // AuditConfig sets how long audit events are kept.
 type AuditConfig struct {
 	Retention time.Duration `yaml:"retention"`
@@ -99,6 +109,7 @@ func defaultConfig() Config {
 		},
 		Audit:           AuditConfig{Retention: 90 * 24 * time.Hour},
 		Federation:      FederationConfig{SessionLifetime: berth.DefaultSessionLifetime},
+		Webhooks:        WebhooksConfig{ScheduleInterval: 15 * time.Minute},
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -180,6 +191,9 @@ func (c Config) validate() error {
 	case c.Federation.SessionLifetime < c.Auth.TokenLifetime || c.Federation.SessionLifetime > 7*24*time.Hour:
 		return berth.Errorf(berth.CodeInvalid, "federation.session_lifetime %s is outside auth.token_lifetime (%s) to 7 days", c.Federation.SessionLifetime, c.Auth.TokenLifetime).
 			WithHint("federation.session_lifetime: 6h is the default; make it the length of your longest CI job")
+	case c.Webhooks.ScheduleInterval < time.Minute || c.Webhooks.ScheduleInterval > 24*time.Hour:
+		return berth.Errorf(berth.CodeInvalid, "webhooks.schedule_interval %s is outside 1m to 24h", c.Webhooks.ScheduleInterval).
+			WithHint("webhooks.schedule_interval: 15m is the default")
 	case c.URL != "" && !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://"):
 		return berth.Errorf(berth.CodeInvalid, "url %q is not an http(s) URL", c.URL)
 	case c.ShutdownTimeout <= 0:

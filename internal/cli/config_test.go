@@ -40,6 +40,7 @@ func TestConfigDefaults(t *testing.T) {
 		Auth:            AuthConfig{Service: "berth", TokenLifetime: 15 * time.Minute, MaxSecretLifetime: 365 * 24 * time.Hour},
 		Audit:           AuditConfig{Retention: 90 * 24 * time.Hour},
 		Federation:      FederationConfig{SessionLifetime: 6 * time.Hour},
+		Webhooks:        WebhooksConfig{ScheduleInterval: 15 * time.Minute},
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -69,6 +70,8 @@ audit:
   retention: 48h
 federation:
   session_lifetime: 8h
+webhooks:
+  schedule_interval: 1h
 `)
 	want := Config{
 		Addr:            "0.0.0.0:6000",
@@ -79,6 +82,7 @@ federation:
 		Auth:            AuthConfig{Service: "registry.example.com", TokenLifetime: 5 * time.Minute, MaxSecretLifetime: 720 * time.Hour},
 		Audit:           AuditConfig{Retention: 48 * time.Hour},
 		Federation:      FederationConfig{SessionLifetime: 8 * time.Hour},
+		Webhooks:        WebhooksConfig{ScheduleInterval: time.Hour},
 		MaxManifestSize: 8 << 20,
 		ShutdownTimeout: 5 * time.Second,
 	}

@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	decisions := mtr.Recorder(auditLog) // counts decisions, then audits them
 	registry.Audit = decisions
 	// Webhooks (see webhook.go): the audit stream and the registry publish events.
-	hooks := newWebhooks(st.meta, issuer, federation, serveNow, logger)
+	hooks := newWebhooks(st.meta, issuer, federation, cfg.Webhooks.ScheduleInterval, serveNow, logger)
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
 	discovery, err := oauth.NewDiscovery(issuer, keys)

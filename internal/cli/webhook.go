@@ -213,8 +213,9 @@ type webhooks struct {
 
 // newWebhooks wires the webhooks of a server whose URL is source (the
 // CloudEvents source) on meta, with the server's clock; issuers lets the
-// scheduled verification of connections load their pipelines' keys.
-func newWebhooks(meta berth.MetadataStore, source string, issuers berth.IssuerChecker, now func() time.Time, logger *slog.Logger) *webhooks {
+// scheduled verification of connections load their pipelines' keys; the
+// scheduler looks every interval.
+func newWebhooks(meta berth.MetadataStore, source string, issuers berth.IssuerChecker, interval time.Duration, now func() time.Time, logger *slog.Logger) *webhooks {
 	d := webhook.NewDispatcher(meta, webhook.DispatcherOptions{Now: now, Logger: logger, UserAgent: "berth-webhook/" + Version})
 	p := webhook.NewPublisher(meta, webhook.Options{Source: source, Now: now, Logger: logger, Nudge: d.Nudge})
 	verify := func(ctx context.Context, c berth.Connection) error {
@@ -225,7 +226,7 @@ func newWebhooks(meta berth.MetadataStore, source string, issuers berth.IssuerCh
 		return report.Err()
 	}
 	return &webhooks{publisher: p, dispatcher: d,
-		scheduler: &webhook.Scheduler{Secrets: meta, Publisher: p, Now: now, Logger: logger, Interval: webhook.DefaultScheduleInterval, Verify: verify}}
+		scheduler: &webhook.Scheduler{Secrets: meta, Publisher: p, Now: now, Logger: logger, Interval: interval, Verify: verify}}
 }
 
 // start runs the three until ctx is done, on wg, which serve waits for

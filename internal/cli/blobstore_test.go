@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/s3test"
 )
 
 // The blob store is chosen like the database: file, then BERTH_BLOBS, then
@@ -45,5 +48,29 @@ func TestOpenBlobStoreDefaultIsDisk(t *testing.T) {
 	}
 	if _, ok := bs.(*disk.Store); !ok {
 		t.Fatalf("default blob store is %T, want *disk.Store", bs)
+	}
+}
+
+// berth serve on PostgreSQL and S3 needs no data folder but for the first
+// admin's credentials: it creates it, and no storage folder.
+func TestServeOnPostgresAndS3(t *testing.T) {
+	dsn := pgSchema(t)
+	gw := s3test.Start(t)
+	env := pgEnv(dsn)
+	env["BERTH_BLOBS"] = gw.URL(gw.Bucket(t))
+	env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = gw.Getenv("AWS_ACCESS_KEY_ID"), gw.Getenv("AWS_SECRET_ACCESS_KEY")
+	dir := filepath.Join(t.TempDir(), "not-yet")
+	s := startServeEnv(t, env, dir)
+	s.admin(t)
+	if _, err := os.Stat(filepath.Join(dir, "storage")); !os.IsNotExist(err) {
+		t.Errorf("serve on S3 made a storage folder: %v", err)
+	}
+	resp, body := s.do(t, "POST", "/v2/team/app/blobs/uploads/?digest="+sha256Digest([]byte("hello")), map[string]string{"Content-Type": "application/octet-stream"}, []byte("hello"))
+	if resp.StatusCode != 201 {
+		t.Fatalf("monolithic upload: %d %s", resp.StatusCode, body)
+	}
+	s.stop(t)
+	if strings.Contains(s.stderr.String(), s3test.SecretKey) {
+		t.Error("the log holds the S3 secret key")
 	}
 }

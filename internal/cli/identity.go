@@ -85,6 +85,10 @@ func bootstrap(ctx context.Context, meta berth.MetadataStore, h *berth.SecretHas
 	if err != nil {
 		return "", err
 	}
+	// On PostgreSQL and S3 nothing else needs the data folder: make it here.
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return "", fmt.Errorf("create data folder: %w", err)
+	}
 	path := filepath.Join(data, initialAdminFile)
 	if err := disk.WriteFileAtomic(path, append(b, '\n')); err != nil {
 		return "", err

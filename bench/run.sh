@@ -13,7 +13,12 @@
 #   (d) manifest GETs/s and 4 KiB blob GETs/s with wrk (-t2 -c16, 10 s);
 #   (e) peak RSS (VmHWM): after the (a) pushes, and at the end of the run.
 # (a) to (c) run BENCH_REPS times (default 3) on new random content each time;
-# the median is reported. If perf is installed, CPU profiles (perf record -e
+# the median is reported. Scale-out: berth on PostgreSQL (127.0.0.1:5432, a
+# schema of its own) and S3 (versitygw on loopback over a local folder) runs
+# the same (a) to (d) after the embedded berth, and the report gives its
+# figures as ratios against embedded berth's of the same run; on by default
+# when psql reaches PostgreSQL and versitygw is installed (.ci/run does),
+# BENCH_SCALEOUT=0 skips it, BENCH_SCALEOUT=1 fails without them. If perf is installed, CPU profiles (perf record -e
 # cpu-clock) of extra, unmeasured runs go into the report.
 #
 # Needs: go, crane (pinned; .ci/run installs it into ~/.cache/berth-tools/bin),
@@ -22,7 +27,9 @@
 # BERTH_REV names the commit it was built from, for the report),
 # BENCH_REPS, BENCH_WRK_SECONDS (10), BENCH_TINY (200), BENCH_OUT (where the
 # report goes, default docs/benchmarks.md), BENCH_PERF=0 (no profile),
-# BENCH_WAIT_IDLE=1 (first wait, at most 10 min, for a 1-minute load below 1).
+# BENCH_WAIT_IDLE=1 (first wait, at most 10 min, for a 1-minute load below 1),
+# BENCH_SCALEOUT (see above), BENCH_POSTGRES (default
+# postgres://postgres@127.0.0.1:5432/test?sslmode=disable), BERTH_VERSITYGW.
 # Everything stays on loopback; every loop is bounded.
 set -euo pipefail
 
@@ -42,15 +49,35 @@ for t in go crane wrk curl jq /usr/bin/docker-registry; do
 done
 perf_ok=0
 if [ "${BENCH_PERF:-1}" != 0 ] && command -v perf >/dev/null; then perf_ok=1; fi
+PG_BASE=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+VERSITYGW=${BERTH_VERSITYGW:-$(command -v versitygw || echo "$(tools_dir)/bin/versitygw")}
+scaleout=${BENCH_SCALEOUT:-auto}
+if [ "$scaleout" != 0 ]; then
+	why=
+	command -v psql >/dev/null || why="psql is missing"
+	[ -n "$why" ] || psql -qtA "$PG_BASE" -c 'SELECT 1' >/dev/null 2>&1 || why="PostgreSQL at ${PG_BASE%%\?*} does not answer"
+	[ -n "$why" ] || [ -x "$VERSITYGW" ] || why="versitygw is not at $VERSITYGW (run .ci/run once)"
+	if [ -n "$why" ]; then
+		[ "$scaleout" = 1 ] && { echo "bench: BENCH_SCALEOUT=1 but $why" >&2; exit 2; }
+		echo "bench: skipping the PostgreSQL + S3 run: $why" >&2
+		scaleout=0
+	else
+		scaleout=1
+	fi
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
 SERVER_PID=
 FS_PID=
 PERF_PID=
+S3_PID=
+PG_SCHEMA=
 cleanup() {
 	[ -z "$PERF_PID" ] || { kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; }
 	stop_pid "$FS_PID"
 	stop_pid "$SERVER_PID"
+	stop_pid "$S3_PID"
+	[ -z "$PG_SCHEMA" ] || psql -qtA "$PG_BASE" -c "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -206,11 +233,50 @@ profile() {
 
 declare -A R
 
+# start_scaleout DIR: a versitygw over DIR/s3 with one bucket, and a fresh
+# PostgreSQL schema; sets BERTH_SERVE_ARGS and the environment berth serve
+# reads (key encryption key, AWS credentials) for start_berth.
+start_scaleout() {
+	local dir=$1 port try
+	mkdir -p "$dir/s3/bench"
+	for try in 1 2 3 4 5; do
+		port=$(free_port)
+		ROOT_ACCESS_KEY=bench-access ROOT_SECRET_KEY=bench-secret-key-0123456789 \
+			"$VERSITYGW" --port "127.0.0.1:$port" --quiet posix "$dir/s3" >"$dir/s3.log" 2>&1 &
+		S3_PID=$!
+		WAIT_HTTP_STATUS=any wait_http "http://127.0.0.1:$port/" "$S3_PID" 30 && break
+		stop_pid "$S3_PID"
+		S3_PID=
+	done
+	[ -n "$S3_PID" ] || { log "versitygw would not start: $(tail -n 5 "$dir/s3.log")"; return 1; }
+	PG_SCHEMA=berth_bench_$$_$RANDOM
+	psql -qtA "$PG_BASE" -c "CREATE SCHEMA $PG_SCHEMA" >/dev/null
+	local dsn=$PG_BASE
+	case $dsn in *\?*) dsn="$dsn&search_path=$PG_SCHEMA" ;; *) dsn="$dsn?search_path=$PG_SCHEMA" ;; esac
+	export AWS_ACCESS_KEY_ID=bench-access AWS_SECRET_ACCESS_KEY=bench-secret-key-0123456789
+	BERTH_KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64 -w0)
+	export BERTH_KEY_ENCRYPTION_KEY
+	BERTH_SERVE_ARGS="--db $dsn --blobs s3://bench?endpoint=127.0.0.1:$port&region=us-east-1&insecure=true"
+}
+
+stop_scaleout() {
+	stop_pid "$S3_PID"
+	S3_PID=
+	psql -qtA "$PG_BASE" -c "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null
+	PG_SCHEMA=
+	unset BERTH_SERVE_ARGS AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY BERTH_KEY_ENCRYPTION_KEY
+}
+
 bench_server() { # bench_server NAME (berth|distribution)
 	local name=$1 dir=$work/$1 host pid seed rep t dig url hdr i
 	mkdir -p "$dir"
 	case $name in
 	berth)
+		start_berth "$work/bin/berth" "$dir/data" "$dir/server.log"
+		pid=$BERTH_PID host=127.0.0.1:$BERTH_PORT
+		;;
+	scaleout)
+		start_scaleout "$dir"
 		start_berth "$work/bin/berth" "$dir/data" "$dir/server.log"
 		pid=$BERTH_PID host=127.0.0.1:$BERTH_PORT
 		;;
@@ -220,7 +286,9 @@ bench_server() { # bench_server NAME (berth|distribution)
 		;;
 	esac
 	SERVER_PID=$pid
-	if [ "$name" = berth ]; then
+	if [ "$name" = scaleout ]; then
+		R[$name.version]=${R[berth.version]}
+	elif [ "$name" = berth ]; then
 		R[$name.version]=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 		if [ -z "${BERTH_BIN:-}" ] && [ -n "$(cd "$root" && git status --porcelain --untracked-files=no -- . ':!docs/benchmarks.md' 2>/dev/null)" ]; then
 			R[$name.version]="${R[$name.version]} (plus uncommitted changes)"
@@ -232,7 +300,7 @@ bench_server() { # bench_server NAME (berth|distribution)
 	setup_auth "$name" "$dir/data" "$host"
 	R[$name.auth]=$([ -n "$AUTH_USER" ] && echo on || echo off)
 	log "$name: pid $pid on $host"
-	[ "$name" = berth ] && seed=1000 || seed=2000
+	case $name in berth) seed=1000 ;; distribution) seed=2000 ;; *) seed=3000 ;; esac
 
 	# (a) one 256 MiB layer.
 	local pushes=() pulls=()
@@ -244,7 +312,7 @@ bench_server() { # bench_server NAME (berth|distribution)
 		[ "$rep" = 1 ] || rm -rf "$dir/big-$rep"
 	done
 	R[$name.rss_push]=$(vmhwm_mib "$pid")
-	if [ "$perf_ok" = 1 ]; then
+	if [ "$perf_ok" = 1 ] && [ "$name" != scaleout ]; then
 		"$work/bin/mkimage" -dir "$dir/big-prof" -layers 1 -size $((256 << 20)) -seed $((seed + 50))
 		profile "$name" "$pid" "crane push of a 256 MiB layer" \
 			crane push --insecure "$dir/big-prof" "$host/bench/big-prof:latest" 2>>"$dir/crane.log" >/dev/null
@@ -356,6 +424,7 @@ bench_server() { # bench_server NAME (berth|distribution)
 	stop_pid "$pid"
 	SERVER_PID=
 	rm -rf "$dir/data"
+	[ "$name" != scaleout ] || stop_scaleout
 	log "$name: done"
 }
 
@@ -374,6 +443,7 @@ fi
 load_before=$(cut -d" " -f1-3 /proc/loadavg)
 t0=$(now)
 bench_server berth
+[ "$scaleout" = 0 ] || bench_server scaleout
 bench_server distribution
 elapsed=$(since "$t0")
 
@@ -445,6 +515,33 @@ is the same file from \`bench/fileserve\` (Go's http.ServeContent), best of 5. (
 one-layer images. (d) is \`wrk -t2 -c16 -d${WRK_SECONDS}s\` on \`GET /v2/bench/tiny-1-0/manifests/latest\` and on a
 4096-byte blob. (e) is VmHWM from /proc/PID/status.
 EOF
+	if [ "$scaleout" = 1 ]; then
+		sratio() { div "${R[scaleout.$1]}" "${R[berth.$1]}"; }
+		sinv() { div "${R[berth.$1]}" "${R[scaleout.$1]}"; }
+		cat <<EOF
+
+## Scale-out: PostgreSQL + S3 against the embedded configuration
+
+The same berth binary, measured in the same run right after the embedded one (SQLite and blobs on disk
+in the data folder), with \`--db\` a fresh schema of the PostgreSQL $(psql -qtA "$PG_BASE" -c 'SHOW server_version' 2>/dev/null | cut -d' ' -f1) on 127.0.0.1:5432 and
+\`--blobs s3://…\` a bucket of versitygw (its posix backend over the same local disk) on loopback,
+presigned redirects off (the default), so every blob byte passes through berth and then versitygw.
+Everything shares the machine's $(nproc) cores: the figures are a floor for a deployment where
+PostgreSQL and the object store run elsewhere, and the ratios show what the shared stores cost one replica.
+
+| | embedded | PostgreSQL + S3 | PostgreSQL + S3 / embedded |
+|---|---:|---:|---:|
+| (a) push, one 256 MiB layer (MB/s) | $(fmt "${R[berth.a_push]}") | $(fmt "${R[scaleout.a_push]}") | $(fmt "$(sratio a_push)" 2)x |
+| (a) pull, one 256 MiB layer (MB/s) | $(fmt "${R[berth.a_pull]}") | $(fmt "${R[scaleout.a_pull]}") | $(fmt "$(sratio a_pull)" 2)x |
+| (a) raw blob GET, 256 MiB, curl (MB/s) | $(fmt "${R[berth.a_get]}") | $(fmt "${R[scaleout.a_get]}") | $(fmt "$(sratio a_get)" 2)x |
+| (b) push, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_push_s]}" 2) | $(fmt "${R[scaleout.b_push_s]}" 2) | $(fmt "$(sinv b_push_s)" 2)x (speed) |
+| (b) pull, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_pull_s]}" 2) | $(fmt "${R[scaleout.b_pull_s]}" 2) | $(fmt "$(sinv b_pull_s)" 2)x (speed) |
+| (c) tiny images pushed, 8 at a time (images/s) | $(fmt "${R[berth.c_tiny]}") | $(fmt "${R[scaleout.c_tiny]}") | $(fmt "$(sratio c_tiny)" 2)x |
+| (d) manifest GETs/s | $(fmt "${R[berth.d_manifest]}" 0) | $(fmt "${R[scaleout.d_manifest]}" 0) | $(fmt "$(sratio d_manifest)" 2)x |
+| (d) 4 KiB blob GETs/s | $(fmt "${R[berth.d_blob]}" 0) | $(fmt "${R[scaleout.d_blob]}" 0) | $(fmt "$(sratio d_blob)" 2)x |
+| (e) peak RSS of berth after the 256 MiB pushes (MiB) | $(fmt "${R[berth.rss_push]}") | $(fmt "${R[scaleout.rss_push]}") | $(fmt "$(sratio rss_push)" 2)x |
+EOF
+	fi
 	if [ -s "$work/berth.perf.md" ] || [ -s "$work/distribution.perf.md" ]; then
 		cat <<EOF
 

@@ -29,9 +29,11 @@ type Caller struct {
 	// connection (Connection.CredentialID) it came through.
 	CredentialID string
 	// Connection, Pipeline and Run name the service connection, the pipeline
-	// and the CI run of a federated caller; "" otherwise.
+	// and the CI run of a federated caller, and PipelineID is the pipeline's
+	// ID; "" otherwise.
 	Connection string
 	Pipeline   string
+	PipelineID string
 	Run        string
 }
 

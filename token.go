@@ -198,9 +198,11 @@ type AccessClaims struct {
 	CredentialID string
 	// Connection, Pipeline and Run name the service connection, the CI
 	// pipeline and the CI run of a token issued through federation, for the
-	// audit log; "" otherwise.
+	// audit log; "" otherwise. PipelineID is the pipeline's ID: a token is
+	// refused once its pipeline is no longer permitted on the connection.
 	Connection string
 	Pipeline   string
+	PipelineID string
 	Run        string
 	Access     []ResourceActions
 	IssuedAt   time.Time

@@ -412,10 +412,15 @@ func TestFederationSession(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	tok = f.oauthToken(t, f.assertion(f.iss.GitHub(oidctest.GitHubJob{Audience: audience}), "deploy"))
 	ctx := context.Background()
+	if c, err := f.p.AuthenticateToken(ctx, tok.AccessToken); err != nil || c.PipelineID != gh.ID {
+		t.Fatalf("access token while permitted: caller %+v, %v", c, err)
+	}
 	if err := f.db.ForbidPipeline(ctx, conn.ID, gh.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.p.Invalidate()
+	_, err := f.p.AuthenticateToken(ctx, tok.AccessToken)
+	wantCode(t, "access token of a pipeline no longer permitted", err, berth.CodePipelineNotAuthorized)
 	wantRefusal(t, f.refreshWith(tok.RefreshToken), http.StatusBadRequest, "invalid_grant", berth.CodePipelineNotAuthorized)
 	if reqs, _ := f.db.FindPermissionRequests(ctx, conn.ID); len(reqs) != 1 {
 		t.Errorf("permission requests %+v", reqs)

@@ -38,7 +38,7 @@ const maxTokenSize = 16 << 10
 // wireClaims is the JSON payload of an access token: the registered claims of
 // RFC 7519, "access" in the Docker token shape, client_id as RFC 9068 names it,
 // and berth's own name and credential_id, and for a token issued through
-// federation connection, pipeline and ci_run.
+// federation connection, pipeline, pipeline_id and ci_run.
 type wireClaims struct {
 	Issuer       string                  `json:"iss"`
 	Subject      string                  `json:"sub"`
@@ -52,6 +52,7 @@ type wireClaims struct {
 	CredentialID string                  `json:"credential_id,omitempty"`
 	Connection   string                  `json:"connection,omitempty"`
 	Pipeline     string                  `json:"pipeline,omitempty"`
+	PipelineID   string                  `json:"pipeline_id,omitempty"`
 	Run          string                  `json:"ci_run,omitempty"`
 	Access       []berth.ResourceActions `json:"access"`
 }
@@ -118,7 +119,7 @@ func (kr *Keyring) Sign(c berth.AccessClaims) (string, error) {
 		Issuer: c.Issuer, Subject: c.Subject, Audience: audience{c.Audience},
 		Expires: c.Expires.Unix(), NotBefore: c.NotBefore.Unix(), IssuedAt: c.IssuedAt.Unix(),
 		ID: c.ID, Name: c.Name, ClientID: c.ClientID, CredentialID: c.CredentialID,
-		Connection: c.Connection, Pipeline: c.Pipeline, Run: c.Run, Access: access,
+		Connection: c.Connection, Pipeline: c.Pipeline, PipelineID: c.PipelineID, Run: c.Run, Access: access,
 	})
 	if err != nil {
 		return "", fmt.Errorf("sign access token: %w", err)
@@ -231,7 +232,7 @@ func (kr *Keyring) verify(token string, now time.Time) (verified, uint64, error)
 	c := berth.AccessClaims{
 		Issuer: w.Issuer, Audience: kr.Audience, Subject: w.Subject, Name: w.Name,
 		ClientID: w.ClientID, CredentialID: w.CredentialID, Access: w.Access,
-		Connection: w.Connection, Pipeline: w.Pipeline, Run: w.Run,
+		Connection: w.Connection, Pipeline: w.Pipeline, PipelineID: w.PipelineID, Run: w.Run,
 		IssuedAt: time.Unix(w.IssuedAt, 0).UTC(), Expires: time.Unix(w.Expires, 0).UTC(), ID: w.ID,
 	}
 	if w.NotBefore != 0 {

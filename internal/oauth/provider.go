@@ -281,9 +281,33 @@ func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*berth.
 	if err != nil {
 		return nil, err
 	}
+	if err := p.stillPermitted(ctx, claims); err != nil {
+		return nil, err
+	}
 	c := callerOf(st, claims.CredentialID, &claims)
-	c.Connection, c.Pipeline, c.Run = claims.Connection, claims.Pipeline, claims.Run
+	c.Connection, c.Pipeline, c.PipelineID, c.Run = claims.Connection, claims.Pipeline, claims.PipelineID, claims.Run
 	return c, nil
+}
+
+// stillPermitted returns pipeline_not_authorized when claims came through a
+// federated login whose pipeline the connection no longer permits: removing
+// a pipeline's permission stops its access tokens at once, not when they
+// expire. The connection's state is cached like a principal's.
+func (p *Provider) stillPermitted(ctx context.Context, claims berth.AccessClaims) error {
+	connID, ok := berth.ConnectionIDOf(claims.CredentialID)
+	if !ok || claims.PipelineID == "" {
+		return nil
+	}
+	conn, err := p.liveConnection(ctx, connID)
+	if err != nil {
+		return err
+	}
+	if !conn.Permits(claims.PipelineID) {
+		return berth.Errorf(berth.CodePipelineNotAuthorized, "pipeline %s is no longer permitted to use service connection %s", claims.Pipeline, conn.Name).
+			WithHint("berth connection permit %s --pipeline %s", conn.Name, claims.Pipeline).
+			WithDetail("connection", conn.Name).WithDetail("pipeline", claims.Pipeline)
+	}
+	return nil
 }
 
 // RedeemRefreshToken checks a refresh token from source and returns the caller
@@ -336,7 +360,7 @@ func (p *Provider) restoreSession(ctx context.Context, c *berth.Caller, connID s
 	if err := conn.Usable(pl); err != nil {
 		return p.refuseUse(ctx, conn, pl, t.Run, err)
 	}
-	c.Pipeline = pl.Name
+	c.Pipeline, c.PipelineID = pl.Name, pl.ID
 	return nil
 }
 
@@ -428,7 +452,7 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 		return nil, withUse(err, pl.Name, run)
 	}
 	c := callerOf(st, conn.CredentialID(), nil)
-	c.Connection, c.Pipeline, c.Run = conn.Name, pl.Name, run
+	c.Connection, c.Pipeline, c.PipelineID, c.Run = conn.Name, pl.Name, pl.ID, run
 	return c, nil
 }
 
@@ -519,7 +543,7 @@ func (p *Provider) IssueAccessToken(c *berth.Caller, granted []berth.ResourceAct
 	}
 	claims := berth.AccessClaims{
 		Audience: p.Service, Subject: subject, Name: c.Actor.Name, CredentialID: c.CredentialID,
-		Connection: c.Connection, Pipeline: c.Pipeline, Run: c.Run,
+		Connection: c.Connection, Pipeline: c.Pipeline, PipelineID: c.PipelineID, Run: c.Run,
 		Access: granted, IssuedAt: now, Expires: now.Add(lifetime),
 	}
 	if c.Principal != nil {
@@ -561,16 +585,7 @@ func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (bert
 
 // issueSession issues the refresh token of a federated login.
 func (p *Provider) issueSession(ctx context.Context, c *berth.Caller, now time.Time) (berth.RefreshTokenValue, time.Time, error) {
-	bound := berth.RefreshToken{PrincipalID: c.Actor.ID, CredentialID: c.CredentialID, Run: c.Run}
-	if c.Pipeline != "" {
-		pl, err := p.Store.FindPipelineByName(ctx, c.Pipeline)
-		if berth.IsCode(err, berth.CodeNotFound) {
-			return berth.RefreshTokenValue{}, time.Time{}, berth.Errorf(berth.CodePipelineUnknown, "pipeline %s was deleted during the login", c.Pipeline)
-		} else if err != nil {
-			return berth.RefreshTokenValue{}, time.Time{}, err
-		}
-		bound.PipelineID = pl.ID
-	}
+	bound := berth.RefreshToken{PrincipalID: c.Actor.ID, CredentialID: c.CredentialID, PipelineID: c.PipelineID, Run: c.Run}
 	lifetime := p.SessionLifetime
 	if lifetime <= 0 {
 		lifetime = berth.DefaultSessionLifetime

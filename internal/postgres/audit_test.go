@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/pgtest"
 	"github.com/berth-dev/berth/internal/postgres"
 )
 
@@ -75,7 +76,7 @@ func TestAuditTamperDetected(t *testing.T) {
 			if err := verify(t, db); err != nil {
 				t.Fatalf("before tampering: %v", err)
 			}
-			execAdmin(t, dsn, tt.sql)
+			pgtest.Exec(t, dsn, tt.sql)
 			wantBrokenAt(t, "verify", verify(t, db), tt.seq)
 		})
 	}
@@ -84,7 +85,7 @@ func TestAuditTamperDetected(t *testing.T) {
 func TestAuditHeadRowMissing(t *testing.T) {
 	t.Parallel()
 	db, dsn := auditLog(t, 2)
-	execAdmin(t, dsn, `DELETE FROM audit_head`)
+	pgtest.Exec(t, dsn, `DELETE FROM audit_head`)
 	for what, err := range map[string]error{
 		"verify": verify(t, db),
 		"append": db.AppendAuditEvents(t.Context(), []berth.AuditEvent{auditEventAt(9)}),
@@ -98,7 +99,7 @@ func TestAuditHeadRowMissing(t *testing.T) {
 func TestAuditFindRefusesUnreadableEvent(t *testing.T) {
 	t.Parallel()
 	db, dsn := auditLog(t, 3)
-	execAdmin(t, dsn, `UPDATE audit_events SET event = '\x0102'::bytea WHERE seq = 2`)
+	pgtest.Exec(t, dsn, `UPDATE audit_events SET event = '\x0102'::bytea WHERE seq = 2`)
 	_, err := db.FindAuditEvents(t.Context(), berth.AuditFilter{})
 	wantBrokenAt(t, "FindAuditEvents", err, 2)
 }
@@ -106,7 +107,7 @@ func TestAuditFindRefusesUnreadableEvent(t *testing.T) {
 func TestAuditPruneRefusesGap(t *testing.T) {
 	t.Parallel()
 	db, dsn := auditLog(t, 6)
-	execAdmin(t, dsn, `DELETE FROM audit_events WHERE seq = 2`)
+	pgtest.Exec(t, dsn, `DELETE FROM audit_events WHERE seq = 2`)
 	n, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(time.Hour))
 	wantBrokenAt(t, "DeleteAuditEventsBefore", err, 2)
 	if n != 0 {

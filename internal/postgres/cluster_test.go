@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/oauth"
+	"github.com/berth-dev/berth/internal/pgtest"
 	"github.com/berth-dev/berth/internal/postgres"
 )
 
@@ -61,7 +62,7 @@ func TestKeyringShared(t *testing.T) {
 	if keys := kb.Keys(); len(keys) != 2 || keys[1].ID != kid {
 		t.Fatalf("after the rotation through A, B has %v, want %s signing", keys, kid)
 	}
-	if n := queryInt(t, dsn, `SELECT count(*) FROM signing_keys WHERE position('"d"'::bytea in sealed) > 0`); n != 0 {
+	if n := pgtest.Int(t, dsn, `SELECT count(*) FROM signing_keys WHERE position('"d"'::bytea in sealed) > 0`); n != 0 {
 		t.Errorf("%d signing keys are stored in clear", n)
 	}
 	other, _ := oauth.NewSealer(bytes.Repeat([]byte{8}, 32), rand.Reader)
@@ -107,7 +108,7 @@ func TestLimiterShared(t *testing.T) {
 		t.Error("B refuses after one new failure")
 	}
 	lb.Succeed("ci")
-	if n := queryInt(t, dsn, `SELECT count(*) FROM attempt_limits`); n != 0 {
+	if n := pgtest.Int(t, dsn, `SELECT count(*) FROM attempt_limits`); n != 0 {
 		t.Errorf("after a success, %d counters remain", n)
 	}
 	if n, err := a.Limits().DeleteForgiven(t.Context(), clock()); err != nil || n != 0 {
@@ -147,7 +148,7 @@ func TestRunExclusive(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	execAdmin(t, dsn, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()
+	pgtest.Exec(t, dsn, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()
 		AND objid = (`+"hashtextextended(current_schema() || '/gc', 0)"+` & 4294967295)::oid`)
 	select {
 	case <-l.Lost():

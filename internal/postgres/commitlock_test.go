@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/pgtest"
 	"github.com/berth-dev/berth/internal/postgres"
 )
 
@@ -130,7 +131,7 @@ func TestCommitLockerReleasedWithReplica(t *testing.T) {
 		t.Fatal("B took d while A holds it")
 	}
 	// End the session holding d's lock, as the server does when a replica dies.
-	execAdmin(t, dsn, `
+	pgtest.Exec(t, dsn, `
 		SELECT pg_terminate_backend(pid) FROM pg_locks
 		WHERE locktype = 'advisory' AND objsubid = 1 AND granted
 		  AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(current_schema() || '/' || $1, 0)`,

@@ -2,133 +2,25 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/pgtest"
 	"github.com/berth-dev/berth/internal/postgres"
 	"github.com/berth-dev/berth/internal/storetest"
 )
 
-// defaultDSN is the PostgreSQL that development machines and CI run.
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-var (
-	reachOnce sync.Once
-	reachErr  error
-)
-
-// baseDSN returns the DSN of the test server: BERTH_TEST_POSTGRES, else
-// defaultDSN. When the server cannot be reached the test fails if
-// BERTH_TEST_POSTGRES is set, CI=1, or BERTH_E2E=1 (which .ci/run sets to
-// turn a missing test dependency into a failure): CI must never skip it
-// silently. Otherwise it is skipped, saying why.
-func baseDSN(t testing.TB) string {
-	t.Helper()
-	dsn, explicit := os.LookupEnv("BERTH_TEST_POSTGRES")
-	if !explicit || dsn == "" {
-		dsn, explicit = defaultDSN, false
-	}
-	reachOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err == nil {
-			err = conn.Ping(ctx)
-			conn.Close(ctx)
-		}
-		reachErr = err
-	})
-	if reachErr != nil {
-		ci := os.Getenv("CI")
-		if explicit || ci == "1" || ci == "true" || os.Getenv("BERTH_E2E") == "1" {
-			t.Fatalf("PostgreSQL at %s is unreachable (BERTH_TEST_POSTGRES, CI=1 or BERTH_E2E=1 is set, so this fails rather than skips): %v", redact(dsn), reachErr)
-		}
-		t.Skipf("PostgreSQL at %s is unreachable, skipping (set BERTH_TEST_POSTGRES to a reachable server; CI=1 makes this a failure): %v", redact(dsn), reachErr)
-	}
-	return dsn
-}
-
-// redact hides a password in a URL DSN, for messages.
-func redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		return u.String()
-	}
-	return dsn
-}
-
-// withSearchPath returns dsn selecting schema, in whichever of the two DSN
-// forms dsn has.
-func withSearchPath(dsn, schema string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			panic(err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " search_path=" + schema
-}
-
-// newSchema creates an empty schema of a random name, dropped when the test
-// ends, and returns a DSN selecting it: each test has a database of its own,
-// so tests are isolated and may run in parallel.
+// newSchema returns a DSN selecting an empty schema of the test's own,
+// dropped when it ends: each test has a database of its own, so tests are
+// isolated and may run in parallel.
 func newSchema(t testing.TB) string {
 	t.Helper()
-	base := baseDSN(t)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "berth_test_" + hex.EncodeToString(b[:])
-	execAdmin(t, base, `CREATE SCHEMA `+schema)
-	t.Cleanup(func() { execAdmin(t, base, `DROP SCHEMA `+schema+` CASCADE`) })
-	return withSearchPath(base, schema)
-}
-
-// execAdmin runs one statement on a connection of its own.
-func execAdmin(t testing.TB, dsn, sql string, args ...any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", redact(dsn), err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// queryInt runs a query returning one integer on a connection of its own.
-func queryInt(t testing.TB, dsn, sql string, args ...any) int64 {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int64
-	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Schema(t, "berth_test")
 }
 
 func open(t testing.TB, dsn string) *postgres.DB {
@@ -179,11 +71,11 @@ func TestOpenConcurrently(t *testing.T) {
 		}
 	}
 	want := migrationFiles(t)
-	if n := queryInt(t, dsn, `SELECT count(*) FROM schema_migrations`); n != want {
+	if n := pgtest.Int(t, dsn, `SELECT count(*) FROM schema_migrations`); n != want {
 		t.Errorf("schema_migrations has %d rows, want %d", n, want)
 	}
 	open(t, dsn).Close()
-	if n := queryInt(t, dsn, `SELECT count(*) FROM schema_migrations`); n != want {
+	if n := pgtest.Int(t, dsn, `SELECT count(*) FROM schema_migrations`); n != want {
 		t.Errorf("after reopening, schema_migrations has %d rows, want %d", n, want)
 	}
 }
@@ -192,7 +84,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
 	dsn := newSchema(t)
 	open(t, dsn).Close()
-	execAdmin(t, dsn, `INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`)
+	pgtest.Exec(t, dsn, `INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`)
 	db, err := postgres.Open(t.Context(), dsn)
 	if err == nil {
 		db.Close()
@@ -205,7 +97,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 
 func TestOpenWithoutSchema(t *testing.T) {
 	t.Parallel()
-	dsn := withSearchPath(baseDSN(t), "berth_test_no_such_schema")
+	dsn := pgtest.WithSearchPath(pgtest.DSN(t), "berth_test_no_such_schema")
 	db, err := postgres.Open(t.Context(), dsn)
 	if err == nil {
 		db.Close()

@@ -3,23 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/pgtest"
 	"github.com/berth-dev/berth/internal/postgres"
 )
 
@@ -27,64 +22,11 @@ import (
 // PostgreSQL: each test has a schema of its own on the server that
 // development machines and CI run.
 
-var (
-	pgReachOnce sync.Once
-	pgReachErr  error
-)
-
-// pgSchema creates an empty schema, dropped when the test ends, and returns
-// a DSN selecting it. When PostgreSQL is unreachable the test fails if
-// BERTH_TEST_POSTGRES is set, CI=1 or BERTH_E2E=1, and is skipped otherwise.
+// pgSchema returns a DSN selecting an empty schema of the test's own,
+// dropped when it ends.
 func pgSchema(t *testing.T) string {
 	t.Helper()
-	base, explicit := os.LookupEnv("BERTH_TEST_POSTGRES")
-	if !explicit || base == "" {
-		base, explicit = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", false
-	}
-	pgReachOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err == nil {
-			err = conn.Ping(ctx)
-			conn.Close(ctx)
-		}
-		pgReachErr = err
-	})
-	if pgReachErr != nil {
-		ci := os.Getenv("CI")
-		if explicit || ci == "1" || ci == "true" || os.Getenv("BERTH_E2E") == "1" {
-			t.Fatalf("PostgreSQL at %s is unreachable (BERTH_TEST_POSTGRES, CI=1 or BERTH_E2E=1 is set, so this fails rather than skips): %v", RedactDSN(base), pgReachErr)
-		}
-		t.Skipf("PostgreSQL at %s is unreachable, skipping (set BERTH_TEST_POSTGRES to a reachable server; CI=1 makes this a failure): %v", RedactDSN(base), pgReachErr)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "berth_cli_" + hex.EncodeToString(b[:])
-	pgAdmin(t, base, `CREATE SCHEMA `+schema)
-	t.Cleanup(func() { pgAdmin(t, base, `DROP SCHEMA `+schema+` CASCADE`) })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func pgAdmin(t *testing.T, dsn, sql string, args ...any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+	return pgtest.Schema(t, "berth_cli")
 }
 
 // pgEnv is the environment of a replica on dsn: BERTH_DB and the key
@@ -231,7 +173,7 @@ func TestAuditOnPostgres(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || !v.Verified || v.Events != int64(len(events)) {
 		t.Fatalf("audit verify: exit %d, %s %s", code, stdout, stderr)
 	}
-	pgAdmin(t, dsn, `UPDATE audit_events SET actor = 'someone-else' WHERE seq = 2`)
+	pgtest.Exec(t, dsn, `UPDATE audit_events SET actor = 'someone-else' WHERE seq = 2`)
 	code, _, stderr = runCLI(t, env, "audit", "verify", "--data", dir, "--db", dsn)
 	if code == 0 || !strings.Contains(stderr, string(berth.CodeAuditTampered)) {
 		t.Fatalf("audit verify after an edit: exit %d, %s", code, stderr)

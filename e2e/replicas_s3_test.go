@@ -24,7 +24,7 @@ import (
 // and a chunked upload started on A continues on B.
 func TestReplicasS3(t *testing.T) {
 	needBerth(t)
-	dsn := replicaSchema(t, replicaDSN(t))
+	dsn := replicaSchema(t)
 	gw := s3test.Start(t)
 	blobs := gw.URL(gw.Bucket(t), "presign=true")
 	for _, kv := range gw.Env() {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,80 +22,15 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/berth-dev/berth/internal/pgtest"
 )
 
-// replicaDSN returns the DSN of the PostgreSQL the replicas share
-// (BERTH_TEST_POSTGRES, else the one development machines and CI run),
-// skipping the test when it is unreachable, or failing under BERTH_E2E=1.
-func replicaDSN(t *testing.T) string {
+// replicaSchema returns a DSN selecting an empty schema of the test's own on
+// the PostgreSQL the replicas share, dropped when the test ends.
+func replicaSchema(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("BERTH_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err == nil {
-		err = conn.Ping(ctx)
-		conn.Close(ctx)
-	}
-	if err != nil {
-		if strict {
-			t.Fatalf("BERTH_E2E=1 but PostgreSQL is unreachable: %v", err)
-		}
-		t.Skipf("PostgreSQL is unreachable (set BERTH_TEST_POSTGRES): %v", err)
-	}
-	return dsn
-}
-
-// replicaSchema creates a schema of its own for one test, dropped at its end,
-// and returns a DSN selecting it.
-func replicaSchema(t *testing.T, base string) string {
-	t.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "berth_e2e_" + hex.EncodeToString(b[:])
-	pgExec(t, base, `CREATE SCHEMA `+schema)
-	t.Cleanup(func() { pgExec(t, base, `DROP SCHEMA `+schema+` CASCADE`) })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func pgExec(t testing.TB, dsn, sql string, args ...any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-func pgInt(t testing.TB, dsn, sql string, args ...any) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int64
-	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Schema(t, "berth_e2e")
 }
 
 // withAppName names the replica's database sessions, so that the test can
@@ -115,7 +49,7 @@ func withAppName(dsn, name string) string {
 // key, and checks that a client may land on either.
 func TestReplicas(t *testing.T) {
 	needBerth(t)
-	dsn := replicaSchema(t, replicaDSN(t))
+	dsn := replicaSchema(t)
 	const dbPassword = "e2e-db-password"
 	served := dsn
 	if u, err := url.Parse(dsn); err == nil && u.User != nil {
@@ -280,7 +214,7 @@ func TestReplicas(t *testing.T) {
 		// Backdate everything past the one-hour grace: the garbage links and
 		// bytes, and the image's, which stay because a manifest references
 		// them.
-		pgExec(t, dsn, `UPDATE blob_links SET created = created - interval '2 hours'`)
+		pgtest.Exec(t, dsn, `UPDATE blob_links SET created = created - interval '2 hours'`)
 		old := time.Now().Add(-2 * time.Hour)
 		if err := filepath.WalkDir(blobs, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {
@@ -291,7 +225,7 @@ func TestReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		links := func() int64 {
-			return pgInt(t, dsn, `SELECT count(*) FROM blob_links l JOIN repositories r ON r.id = l.repo_id WHERE r.name = 'team/garbage'`)
+			return pgtest.Int(t, dsn, `SELECT count(*) FROM blob_links l JOIN repositories r ON r.id = l.repo_id WHERE r.name = 'team/garbage'`)
 		}
 		var victim, survivor *server
 		deadline := time.Now().Add(30 * time.Second)

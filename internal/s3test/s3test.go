@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ type Server struct {
 	dir      string
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
+	exited   chan struct{} // closed once cmd.Wait has returned
+	waitErr  error
 }
 
 // Path finds the versitygw binary: $BERTH_VERSITYGW, then PATH, then the
@@ -73,24 +76,102 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := Path()
 	if err != nil {
-		if strict() {
-			t.Fatal(err)
-		}
-		t.Skipf("skipping: %v (CI=1 or BERTH_E2E=1 makes this a failure)", err)
+		skipOrFail(t, err)
 	}
-	var lastErr error
-	for range 3 { // the port may be taken between choosing and binding it
-		s, err := start(bin, t.TempDir())
-		if err == nil {
-			t.Cleanup(s.stop)
-			return s
-		}
-		lastErr = err
+	s, err := launch(bin)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal(lastErr)
-	return nil
+	t.Cleanup(s.stop)
+	return s
 }
 
+// SharedBucket is the bucket of the Shared server, made before it starts:
+// the tests that share it keep apart by prefix.
+const SharedBucket = "berth-test"
+
+var shared struct {
+	once    sync.Once
+	srv     *Server
+	err     error
+	missing bool // err is Path's: the binary is not installed
+}
+
+// Shared returns one versitygw for every test of the package that asks,
+// started on first use over a temporary folder holding SharedBucket. A
+// missing binary skips the test, or fails it under CI=1 or BERTH_E2E=1; a
+// server that does not start fails every test that asks. The package's
+// TestMain stops it:
+//
+//	func TestMain(m *testing.M) {
+//		code := m.Run()
+//		s3test.StopShared()
+//		os.Exit(code)
+//	}
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.once.Do(func() {
+		bin, err := Path()
+		if err != nil {
+			shared.err, shared.missing = err, true
+			return
+		}
+		shared.srv, shared.err = launch(bin, SharedBucket)
+	})
+	if shared.missing {
+		skipOrFail(t, shared.err)
+	}
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.srv
+}
+
+// StopShared stops the server Shared started, if it did, and removes its
+// folder.
+func StopShared() {
+	if shared.srv != nil {
+		shared.srv.stop()
+	}
+}
+
+func skipOrFail(t testing.TB, err error) {
+	t.Helper()
+	if strict() {
+		t.Fatal(err)
+	}
+	t.Skipf("skipping: %v (CI=1 or BERTH_E2E=1 makes this a failure)", err)
+}
+
+// launch starts versitygw over a temporary folder holding buckets, on a
+// free loopback port, trying three times: the port may be taken between
+// choosing and binding it.
+func launch(bin string, buckets ...string) (*Server, error) {
+	var lastErr error
+	for range 3 {
+		dir, err := os.MkdirTemp("", "berth-s3-test-")
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range buckets {
+			if err == nil {
+				err = os.Mkdir(filepath.Join(dir, b), 0o700)
+			}
+		}
+		var s *Server
+		if err == nil {
+			s, err = start(bin, dir)
+		}
+		if err == nil {
+			return s, nil
+		}
+		os.RemoveAll(dir)
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// start runs versitygw over dir and waits until it answers HTTP.
 func start(bin, dir string) (*Server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,7 +179,7 @@ func start(bin, dir string) (*Server, error) {
 	}
 	endpoint := l.Addr().String()
 	l.Close()
-	s := &Server{Endpoint: endpoint, dir: dir, log: &bytes.Buffer{}}
+	s := &Server{Endpoint: endpoint, dir: dir, log: &bytes.Buffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(bin, "--port", endpoint, "--quiet", "posix", dir)
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -106,13 +187,15 @@ func start(bin, dir string) (*Server, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("versitygw exited: %v\n%s", err, s.log)
+		case <-s.exited:
+			return nil, fmt.Errorf("versitygw exited: %v\n%s", s.waitErr, s.log)
 		default:
 		}
 		resp, err := http.Get("http://" + endpoint + "/")
@@ -122,14 +205,16 @@ func start(bin, dir string) (*Server, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.stop()
+	s.cmd.Process.Kill()
+	<-s.exited
 	return nil, fmt.Errorf("versitygw did not answer on %s within 30s\n%s", endpoint, s.log)
 }
 
+// stop kills the process, waits for it, and removes its folder.
 func (s *Server) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-	}
+	s.cmd.Process.Kill()
+	<-s.exited
+	os.RemoveAll(s.dir)
 }
 
 // Bucket creates a fresh bucket (a folder of the posix backend) and returns

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/blobtest"
+	"github.com/berth-dev/berth/internal/s3test"
 )
 
 func TestStore(t *testing.T) {
@@ -108,8 +109,7 @@ func TestUploadChunkSizes(t *testing.T) {
 // on one, with a chunk streamed as a multipart upload, continues and commits
 // on the other; what one writes the other reads.
 func TestUploadAcrossReplicas(t *testing.T) {
-	srv := testServer(t)
-	cfg := srv.config(t)
+	cfg := config(t)
 	a, b := openStore(t, cfg), openStore(t, cfg)
 	ctx := t.Context()
 	data := randomBytes(7, 2*DefaultPartSize+3*mib+5)
@@ -223,8 +223,7 @@ func TestMismatchLeavesNothing(t *testing.T) {
 // A presigned URL serves the blob to a plain GET, with no Authorization
 // header; without presign there is no URL.
 func TestBlobURL(t *testing.T) {
-	srv := testServer(t)
-	cfg := srv.config(t)
+	cfg := config(t)
 	off := openStore(t, cfg)
 	data := randomBytes(13, 100_000)
 	d := berth.DigestOf(berth.SHA256, data)
@@ -256,7 +255,7 @@ func TestBlobURL(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
 		t.Fatalf("GET of the presigned URL: %s, %d bytes", resp.Status, len(body))
 	}
-	if strings.Contains(u, testSecretKey) {
+	if strings.Contains(u, s3test.SecretKey) {
 		t.Fatal("the URL holds the secret key")
 	}
 	// Anyone may read with the URL, but only that blob.
@@ -355,8 +354,7 @@ func mustNow(t *testing.T, s *Store) time.Time {
 // upload and one in a single PUT, in either order of finishing, exactly one
 // wins and the other gets range_invalid; the upload holds the winner's bytes.
 func TestConcurrentAppendAcrossReplicas(t *testing.T) {
-	srv := testServer(t)
-	cfg := srv.config(t)
+	cfg := config(t)
 	stores := []*Store{openStore(t, cfg), openStore(t, cfg)}
 	ctx := t.Context()
 	for round := range 4 {

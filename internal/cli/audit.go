@@ -171,8 +171,12 @@ the chain starts after the last of them.`,
 	return cmd
 }
 
-// metadataFile is the SQLite metadata store's file in the data folder.
-const metadataFile = "metadata.db"
+// metadataFile is the SQLite metadata store's file in the data folder, and
+// locksFolder the folder of the commit locks every process on it shares.
+const (
+	metadataFile = "metadata.db"
+	locksFolder  = "locks"
+)
 
 // withAuditStore opens the configured metadata store for fn: the database
 // of --db (BERTH_DB, db:), else the data folder's. It refuses a data folder

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/disk"
 )
 
 type gcOutput struct {
@@ -242,5 +246,48 @@ func TestServeScheduledGC(t *testing.T) {
 		if rec["level"] == "ERROR" {
 			t.Errorf("error logged: %s", line)
 		}
+	}
+}
+
+// TestGCBesideServe: berth gc run beside berth serve on one data folder waits
+// for the server's commit of a digest, through the file locks they share,
+// before it deletes the bytes. The locker here stands for the server's.
+func TestGCBesideServe(t *testing.T) {
+	dir := t.TempDir()
+	const repo = "gc/beside"
+	blob := bytes.Repeat([]byte("pushed again "), 501)
+	d := berth.Digest(sha256Digest(blob))
+	pushOrphan(t, dir, repo, blob)
+
+	serveLocks, err := disk.NewCommitLocker(filepath.Join(dir, "locks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := serveLocks.LockShared(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, stdout, stderr := runCLI(t, nil, "gc", "--data", dir, "--grace", "0s", "-o", "json")
+		done <- result{code, stdout, stderr}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("gc deleted a blob the server was committing: exit %d, %s%s", r.code, r.stdout, r.stderr)
+	case <-time.After(300 * time.Millisecond):
+	}
+	unlock()
+	r := <-done
+	var out gcOutput
+	if err := json.Unmarshal([]byte(r.stdout), &out); r.code != 0 || err != nil {
+		t.Fatalf("gc after the commit: exit %d, %v, %s", r.code, err, r.stderr)
+	}
+	if len(out.Blobs) != 1 || out.Blobs[0].ID != d.String() {
+		t.Fatalf("gc after the commit removed %+v, want %s", out.Blobs, d)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/cluster"
+	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oci"
@@ -310,9 +311,14 @@ func openServed(ctx context.Context, cfg Config, logger *slog.Logger) (*served, 
 		if err != nil {
 			return nil, err
 		}
-		// One process: another process on the same folder (berth gc beside
-		// berth serve) is not excluded by it.
-		return &served{meta: meta, commits: &berth.LocalCommitLocker{},
+		// File locks in the data folder: a berth gc run beside berth serve
+		// never deletes a blob the server is linking.
+		locks, err := disk.NewCommitLocker(filepath.Join(cfg.Data, locksFolder))
+		if err != nil {
+			meta.Close()
+			return nil, err
+		}
+		return &served{meta: meta, commits: locks,
 			once: func(ctx context.Context, _ string, fn func(context.Context) error) (bool, error) {
 				return true, fn(ctx)
 			}}, nil

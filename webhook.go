@@ -56,7 +56,8 @@ const (
 	// Subject and data as EventSecretExpiring.
 	EventSecretExpired EventType = "secret.expired"
 	// EventConnectionVerifyFailed: the scheduled verification of a service
-	// connection failed. Subject "connections/NAME".
+	// connection failed; sent once while it stays broken, again only after a
+	// verification passed. Subject "connections/NAME".
 	EventConnectionVerifyFailed EventType = "connection.verify_failed"
 	// EventPermissionRequested: a registered pipeline was refused by a
 	// connection that does not permit it (audit action
@@ -633,6 +634,11 @@ type WebhookStore interface {
 	// not_found when a delivery names no webhook, and conflict when one's ID
 	// exists; either way nothing changes.
 	EnqueueDeliveries(ctx context.Context, once string, ds []Delivery) (bool, error)
+	// ForgetOnce removes the once key recorded by EnqueueDeliveries, so that
+	// the next enqueue with it stores its deliveries again; a key that was
+	// never recorded is no error. That is how a notice about a state that can
+	// come back (a connection broken again) is sent once per episode.
+	ForgetOnce(ctx context.Context, key string) error
 	// ClaimDueDeliveries finds, for each webhook, its pending delivery with
 	// the lowest Seq, and returns those whose NextAttempt is not after now,
 	// at most limit of them, by NextAttempt then Seq. In the same

@@ -173,6 +173,14 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, once string, ds []berth.Del
 	return true, nil
 }
 
+// ForgetOnce deletes key from webhook_once, if it is there.
+func (db *DB) ForgetOnce(ctx context.Context, key string) error {
+	if _, err := db.pool.Exec(ctx, `DELETE FROM webhook_once WHERE key = $1`, key); err != nil {
+		return fmt.Errorf("forget once key %s: %w", key, err)
+	}
+	return nil
+}
+
 // lastError keeps what text can hold of an attempt's error: it quotes a
 // remote server, which may answer anything.
 func lastError(s string) string {

@@ -158,6 +158,14 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, once string, ds []berth.Del
 	return true, nil
 }
 
+// ForgetOnce deletes key from webhook_once, if it is there.
+func (db *DB) ForgetOnce(ctx context.Context, key string) error {
+	if _, err := db.write.ExecContext(ctx, `DELETE FROM webhook_once WHERE key = ?`, key); err != nil {
+		return fmt.Errorf("forget once key %s: %w", key, err)
+	}
+	return nil
+}
+
 // optTime stores the zero time as 0, so that "never" reads back as zero.
 func optTime(t time.Time) int64 {
 	if t.IsZero() {

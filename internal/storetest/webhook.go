@@ -183,6 +183,33 @@ var webhookTests = []test{
 			t.Errorf("deliveries %+v, want only the first", log)
 		}
 	}},
+	{"ForgetOnce", func(t *testing.T, s berth.MetadataStore) {
+		w := webhookN(1, 0, berth.EventConnectionVerifyFailed)
+		must(t, s.CreateWebhook(ctx(t), w))
+		must(t, s.ForgetOnce(ctx(t), "never-recorded"))
+		for i, event := range []string{"a", "b"} {
+			ok, err := s.EnqueueDeliveries(ctx(t), "connection.verify_failed/c", []berth.Delivery{deliveryOf(w, event, i)})
+			if err != nil || !ok {
+				t.Fatalf("enqueue %d with a key forgotten before: %v, %v", i, ok, err)
+			}
+			if ok, _ := s.EnqueueDeliveries(ctx(t), "connection.verify_failed/c", nil); ok {
+				t.Fatalf("enqueue %d: the key was not recorded", i)
+			}
+			must(t, s.ForgetOnce(ctx(t), "connection.verify_failed/c"))
+			must(t, s.ForgetOnce(ctx(t), "connection.verify_failed/c"))
+		}
+		// Only the key named is forgotten.
+		if ok, err := s.EnqueueDeliveries(ctx(t), "connection.verify_failed/d", nil); err != nil || !ok {
+			t.Fatalf("enqueue with another key: %v, %v", ok, err)
+		}
+		must(t, s.ForgetOnce(ctx(t), "connection.verify_failed/c"))
+		if ok, _ := s.EnqueueDeliveries(ctx(t), "connection.verify_failed/d", nil); ok {
+			t.Error("ForgetOnce of one key forgot another")
+		}
+		if log, _ := s.FindDeliveries(ctx(t), w.ID, 0); len(log) != 2 {
+			t.Errorf("%d deliveries, want 2", len(log))
+		}
+	}},
 	{"ClaimInOrder", func(t *testing.T, s berth.MetadataStore) {
 		w1 := webhookN(1, 0, berth.EventImagePushed)
 		w2 := webhookN(2, 0, berth.EventImagePushed)

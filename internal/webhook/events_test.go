@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/sqlite"
 	"github.com/berth-dev/berth/internal/webhook"
 )
 
@@ -122,37 +124,73 @@ func TestExpiryNotices(t *testing.T) {
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-// TestConnectionVerifyFailed: a failing connection is announced once while
-// it stays broken, and again after it recovered and broke again.
-func TestConnectionVerifyFailed(t *testing.T) {
+// verifying is a store holding a webhook subscribed to
+// connection.verify_failed and one connection, "deploy", whose verification
+// fails while broken is true.
+type verifying struct {
+	store  *sqlite.DB
+	hook   berth.Webhook
+	clock  *clock
+	broken bool
+}
+
+func newVerifying(t *testing.T, s *sqlite.DB) *verifying {
+	t.Helper()
 	ctx := context.Background()
-	c := newClock()
-	s := newStore(t)
-	r := newReceiver(t, c)
-	w := addWebhook(t, s, r, c, berth.EventConnectionVerifyFailed)
-	p, _ := berth.NewPrincipal(rand.Reader, "ci", berth.PrincipalService, c.Now())
+	v := &verifying{store: s, clock: newClock(), broken: true}
+	v.hook = addWebhook(t, s, newReceiver(t, v.clock), v.clock, berth.EventConnectionVerifyFailed)
+	p, _ := berth.NewPrincipal(rand.Reader, "ci", berth.PrincipalService, v.clock.Now())
 	if err := s.CreatePrincipal(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	conn, _ := berth.NewConnection(rand.Reader, "deploy", p.ID, berth.ConnectionFederated, nil, c.Now())
+	conn, _ := berth.NewConnection(rand.Reader, "deploy", p.ID, berth.ConnectionFederated, nil, v.clock.Now())
 	if err := s.CreateConnection(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	broken := true
-	sched := &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, c), Now: c.Now,
+	return v
+}
+
+// scheduler returns a Scheduler of its own, as a replica or a restarted
+// berth serve has, on store s.
+func (v *verifying) scheduler(s *sqlite.DB) *webhook.Scheduler {
+	return &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, v.clock), Now: v.clock.Now,
 		Verify: func(context.Context, berth.Connection) error {
-			if broken {
+			if v.broken {
 				return berth.Errorf(berth.CodeRoleMissing, "no push").WithHint("berth role assign …")
 			}
 			return nil
 		}}
-	for _, b := range []bool{true, true, false, true} {
-		broken = b
-		if _, err := sched.RunOnce(ctx); err != nil {
+}
+
+// run runs each scheduler once with the connection broken or not.
+func (v *verifying) run(t *testing.T, broken bool, scheds ...*webhook.Scheduler) {
+	t.Helper()
+	v.broken = broken
+	for _, s := range scheds {
+		if _, err := s.RunOnce(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	log, _ := s.FindDeliveries(ctx, w.ID, 0)
+}
+
+func (v *verifying) deliveries(t *testing.T, s *sqlite.DB) []berth.Delivery {
+	t.Helper()
+	log, err := s.FindDeliveries(context.Background(), v.hook.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
+}
+
+// TestConnectionVerifyFailed: a failing connection is announced once while
+// it stays broken, and again after it recovered and broke again.
+func TestConnectionVerifyFailed(t *testing.T) {
+	v := newVerifying(t, newStore(t))
+	sched := v.scheduler(v.store)
+	for _, b := range []bool{true, true, false, true} {
+		v.run(t, b, sched)
+	}
+	log := v.deliveries(t, v.store)
 	if len(log) != 2 {
 		t.Fatalf("%d deliveries, want 2", len(log))
 	}
@@ -162,6 +200,45 @@ func TestConnectionVerifyFailed(t *testing.T) {
 	_ = json.Unmarshal(ev.Data, &data)
 	if ev.Type != "dev.berth.connection.verify_failed" || ev.Subject != "connections/deploy" || data.Reason != berth.CodeRoleMissing {
 		t.Errorf("event %+v data %+v", ev, data)
+	}
+}
+
+// TestConnectionVerifyFailedReplicas: two replicas on one store announce a
+// broken connection once between them, and once again when it broke again
+// after one of them saw it pass.
+func TestConnectionVerifyFailedReplicas(t *testing.T) {
+	v := newVerifying(t, newStore(t))
+	a, b := v.scheduler(v.store), v.scheduler(v.store)
+	v.run(t, true, a, b, a, b)
+	if n := len(v.deliveries(t, v.store)); n != 1 {
+		t.Fatalf("%d deliveries from two replicas, want 1", n)
+	}
+	v.run(t, false, a)
+	v.run(t, true, b, a)
+	if n := len(v.deliveries(t, v.store)); n != 2 {
+		t.Fatalf("%d deliveries after the connection broke again, want 2", n)
+	}
+}
+
+// TestConnectionVerifyFailedRestart: a restarted berth serve (a fresh
+// Scheduler on the store reopened) does not announce again a connection
+// that stayed broken.
+func TestConnectionVerifyFailedRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metadata.db")
+	before, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVerifying(t, before)
+	v.run(t, true, v.scheduler(before))
+	if err := before.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	after := openStore(t, path)
+	v.run(t, true, v.scheduler(after))
+	if n := len(v.deliveries(t, after)); n != 1 {
+		t.Fatalf("%d deliveries across a restart, want 1", n)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -24,8 +23,10 @@ const DefaultScheduleInterval = 15 * time.Minute
 // Scheduler publishes secret.expiring and secret.expired, each notice once
 // per secret (berth.SecretNotice decides which is due; the store's once keys
 // make it once, across restarts and replicas). When Verify is set it also
-// verifies every service connection and publishes
-// connection.verify_failed for each that fails.
+// verifies every service connection and publishes connection.verify_failed
+// for each that fails, once per failure episode, across restarts and
+// replicas too. A Scheduler keeps no state of its own: any number of them
+// may run on one store.
 type Scheduler struct {
 	Secrets   SecretSource
 	Publisher *Publisher
@@ -35,13 +36,10 @@ type Scheduler struct {
 	Interval time.Duration
 	Logger   *slog.Logger
 	// Verify, when set, checks one connection; an error is a failed
-	// verification, published with its reason code when the connection
-	// passed (or was not checked) the time before, so that a connection that
-	// stays broken is announced once, not every Interval.
+	// verification, published with its reason code unless it was published
+	// since the connection last passed, so that a connection that stays
+	// broken is announced once, not every Interval.
 	Verify func(ctx context.Context, c berth.Connection) error
-
-	mu      sync.Mutex
-	failing map[string]bool // connection ids that failed their last check
 }
 
 // pageSize is how many principals RunOnce reads at a time.
@@ -138,15 +136,13 @@ func (s *Scheduler) verifyConnections(ctx context.Context, now time.Time) error 
 		if c.Disabled {
 			continue
 		}
+		once := verifyFailedOnce(c)
 		verr := s.Verify(ctx, c)
-		s.mu.Lock()
-		if s.failing == nil {
-			s.failing = map[string]bool{}
-		}
-		was := s.failing[c.ID]
-		s.failing[c.ID] = verr != nil
-		s.mu.Unlock()
-		if verr == nil || was {
+		if verr == nil {
+			// The episode is over: the next failure is announced again.
+			if err := s.Publisher.store.ForgetOnce(ctx, once); err != nil {
+				return fmt.Errorf("verify connection %s: %w", c.Name, err)
+			}
 			continue
 		}
 		data := ConnectionVerifyData{Connection: c.Name, Reason: berth.ErrorCode(verr), Message: "internal error"}
@@ -157,11 +153,17 @@ func (s *Scheduler) verifyConnections(ctx context.Context, now time.Time) error 
 		if err != nil {
 			return err
 		}
-		if _, err := s.Publisher.Enqueue(ctx, e, ""); err != nil {
+		if _, err := s.Publisher.Enqueue(ctx, e, once); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// verifyFailedOnce is the once key of c's connection.verify_failed: recorded
+// when a failure is announced, forgotten when a verification passes.
+func verifyFailedOnce(c berth.Connection) string {
+	return string(berth.EventConnectionVerifyFailed) + "/" + c.ID
 }
 
 // Run calls RunOnce at once and then every Interval until ctx is done.

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/berth-dev/berth/internal/s3test"
@@ -21,52 +17,33 @@ import (
 // TestReplicasS3 runs two berth serve processes, A and B, on one PostgreSQL
 // schema and one S3 bucket (versitygw), with presigned blob redirects on,
 // and no blob folder shared between them: a push through A pulls through B,
-// and a chunked upload started on A continues on B.
+// a chunked upload started on A continues on B, a role revoked through A is
+// refused by B, and garbage collection killed midway on one finishes on the
+// other.
 func TestReplicasS3(t *testing.T) {
 	needBerth(t)
 	dsn := replicaSchema(t)
 	gw := s3test.Start(t)
-	blobs := gw.URL(gw.Bucket(t), "presign=true")
+	bucket := gw.Bucket(t)
 	for _, kv := range gw.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v) // the replicas inherit the environment
 	}
-	root := t.TempDir()
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	cfg := filepath.Join(root, "berth.yaml")
-	conf := fmt.Sprintf("key_encryption_key: %s\nblobs: %s\n", base64.StdEncoding.EncodeToString(kek), blobs)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dataA, dataB := filepath.Join(root, "a"), filepath.Join(root, "b")
-	a := startServerArgs(t, dataA, "--config", cfg, "--db", withAppName(dsn, "berth-a"))
-	b := startServerArgs(t, dataB, "--config", cfg, "--db", withAppName(dsn, "berth-b"))
-	admin, err := os.ReadFile(filepath.Join(dataA, "initial-admin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dataB, "initial-admin.json"), admin, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	a, b := startReplicas(t, dsn, "blobs: "+gw.URL(bucket, "presign=true")+"\n", nil)
+	r := replicas{a: a, b: b, dsn: dsn, blobs: gw.Dir(bucket)}
 	if log := a.logAll() + b.logAll(); strings.Contains(log, s3test.SecretKey) || !strings.Contains(grepLine(log, "blobs="), "s3://") {
 		t.Errorf("the logs show the S3 secret key, or do not name the blob store: %q", grepLine(log, "blobs="))
 	}
-	for _, d := range []string{dataA, dataB} {
-		if _, err := os.Stat(filepath.Join(d, "storage")); !os.IsNotExist(err) {
-			t.Errorf("a replica on S3 made a storage folder in %s: %v", d, err)
+	for _, s := range []*server{a, b} {
+		if _, err := os.Stat(filepath.Join(s.data, "storage")); !os.IsNotExist(err) {
+			t.Errorf("a replica on S3 made a storage folder in %s: %v", s.data, err)
 		}
 	}
 	ctx := t.Context()
 
 	img := randomOCIImage(t, 3, 64<<10)
 	want := digestOf(t, img)
-	t.Run("push through A, pull through B", func(t *testing.T) {
-		if err := remote.Write(a.ref(t, "team/app:v1"), img, a.remoteOpts(ctx)...); err != nil {
-			t.Fatal(err)
-		}
-		checkImage(t, b, "team/app", "v1", want, b.remoteOpts(ctx))
-	})
+	t.Run("push through A, pull through B", func(t *testing.T) { replicasPushPull(t, r, img) })
 
 	t.Run("chunked upload split across A and B", func(t *testing.T) {
 		// Parts of at least 5 MiB but the last, as S3 multipart uploads need.
@@ -103,4 +80,8 @@ func TestReplicasS3(t *testing.T) {
 			t.Fatalf("GET the blob through A, following the redirect: %s, %d bytes (want %d)", resp.Status, len(got), len(body))
 		}
 	})
+
+	t.Run("a role revoked through A is refused by B within a second", func(t *testing.T) { replicasRevoke(t, r) })
+
+	t.Run("GC survives the collecting replica being killed", func(t *testing.T) { replicasGCKilled(t, r, want) })
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/jackc/pgx/v5"
@@ -43,6 +44,59 @@ func withAppName(dsn, name string) string {
 	return u.String()
 }
 
+// replicas are two berth serve processes, A and B, on one PostgreSQL schema
+// and one blob store, as startReplicas starts them.
+type replicas struct {
+	a, b *server
+	// dsn selects the schema the replicas share.
+	dsn string
+	// blobs is the folder holding the blob store's files: the shared blob
+	// folder, or the bucket's folder on versitygw's posix backend, where an
+	// object's LastModified is its file's modification time.
+	blobs string
+}
+
+// startReplicas starts A, then B, each with --db dsn under its own
+// application name, sharing one configuration: a fresh key encryption key,
+// garbage collection every second of what is over an hour old (nothing a
+// test makes is, until it backdates it), then extra, more YAML. setup, when
+// not nil, prepares each data folder before its replica starts. A bootstraps
+// the administrator; B must not, and is given A's credentials.
+func startReplicas(t *testing.T, dsn, extra string, setup func(data string)) (a, b *server) {
+	t.Helper()
+	root := t.TempDir()
+	dataA, dataB := filepath.Join(root, "a"), filepath.Join(root, "b")
+	for _, d := range []string{dataA, dataB} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if setup != nil {
+			setup(d)
+		}
+	}
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	cfg := filepath.Join(root, "berth.yaml")
+	conf := fmt.Sprintf("key_encryption_key: %s\ngc:\n  interval: 1s\n  grace: 1h\n", base64.StdEncoding.EncodeToString(kek)) + extra
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a = startServerArgs(t, dataA, "--config", cfg, "--db", withAppName(dsn, "berth-a"))
+	b = startServerArgs(t, dataB, "--config", cfg, "--db", withAppName(dsn, "berth-b"))
+	// A started first and created the admin; its credentials serve on B too.
+	if _, err := os.Stat(filepath.Join(dataB, "initial-admin.json")); err == nil {
+		t.Fatal("both replicas bootstrapped an admin")
+	}
+	admin, err := os.ReadFile(filepath.Join(dataA, "initial-admin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataB, "initial-admin.json"), admin, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
 // TestReplicas runs two berth serve processes, A and B, on one PostgreSQL
 // schema and one blob folder (local disk standing for a shared filesystem;
 // TestReplicasS3 shares an S3 bucket instead), with the same key encryption
@@ -58,41 +112,16 @@ func TestReplicas(t *testing.T) {
 			served = u.String()
 		}
 	}
-	root := t.TempDir()
-	blobs := filepath.Join(root, "blobs")
-	dataA, dataB := filepath.Join(root, "a"), filepath.Join(root, "b")
-	for _, d := range []string{blobs, dataA, dataB} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+	blobs := filepath.Join(t.TempDir(), "blobs")
+	if err := os.MkdirAll(blobs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	a, b := startReplicas(t, served, "", func(data string) {
+		if err := os.Symlink(blobs, filepath.Join(data, "storage")); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, d := range []string{dataA, dataB} {
-		if err := os.Symlink(blobs, filepath.Join(d, "storage")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	// GC every second, of what is over an hour old: nothing this test makes
-	// is, until the GC step backdates it.
-	cfg := filepath.Join(root, "berth.yaml")
-	conf := fmt.Sprintf("key_encryption_key: %s\ngc:\n  interval: 1s\n  grace: 1h\n", base64.StdEncoding.EncodeToString(kek))
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := startServerArgs(t, dataA, "--config", cfg, "--db", withAppName(served, "berth-a"))
-	b := startServerArgs(t, dataB, "--config", cfg, "--db", withAppName(served, "berth-b"))
-	// A started first and created the admin; its credentials serve on B too.
-	if _, err := os.Stat(filepath.Join(dataB, "initial-admin.json")); err == nil {
-		t.Fatal("both replicas bootstrapped an admin")
-	}
-	admin, err := os.ReadFile(filepath.Join(dataA, "initial-admin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dataB, "initial-admin.json"), admin, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	})
+	r := replicas{a: a, b: b, dsn: dsn, blobs: blobs}
 	// The server trusts loopback, so the DSN's password is ignored by it, and
 	// must never be logged by berth.
 	if log := a.logAll() + b.logAll(); strings.Contains(log, dbPassword) || !strings.Contains(log, "db=") {
@@ -102,12 +131,7 @@ func TestReplicas(t *testing.T) {
 
 	img := randomOCIImage(t, 3, 64<<10)
 	want := digestOf(t, img)
-	t.Run("push through A, pull through B", func(t *testing.T) {
-		if err := remote.Write(a.ref(t, "team/app:v1"), img, a.remoteOpts(ctx)...); err != nil {
-			t.Fatal(err)
-		}
-		checkImage(t, b, "team/app", "v1", want, b.remoteOpts(ctx))
-	})
+	t.Run("push through A, pull through B", func(t *testing.T) { replicasPushPull(t, r, img) })
 
 	t.Run("chunked upload split across A and B", func(t *testing.T) {
 		body := randomBytes(t, 3<<20)
@@ -133,40 +157,7 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
-	t.Run("a role revoked through A is refused by B within a second", func(t *testing.T) {
-		p := newPrincipal(t, a, "ci-revoke", "pull", "team/*")
-		status, tr := tokenRequest(t, b.tokenURL(), http.MethodGet, p.clientID, p.secret,
-			url.Values{"service": {"berth"}, "scope": {"repository:team/app:pull"}})
-		if status != http.StatusOK || tr.Token == "" {
-			t.Fatalf("token from B: %d %+v", status, tr)
-		}
-		tags := func() int {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr+"/v2/team/app/tags/list", nil)
-			req.Header.Set("Authorization", "Bearer "+tr.Token)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			return resp.StatusCode
-		}
-		if s := tags(); s != http.StatusOK {
-			t.Fatalf("B before the revocation: %d", s)
-		}
-		asAdmin(t, a, "role", "revoke", "--principal", "ci-revoke", "--role", "pull", "--scope", "team/*")
-		revoked := time.Now()
-		for {
-			s := tags()
-			if s != http.StatusOK {
-				t.Logf("B refused (%d) %v after the revocation through A returned", s, time.Since(revoked).Round(time.Millisecond))
-				break
-			}
-			if time.Since(revoked) > time.Second {
-				t.Fatal("B still serves the revoked principal a second after the revocation through A")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+	t.Run("a role revoked through A is refused by B within a second", func(t *testing.T) { replicasRevoke(t, r) })
 
 	t.Run("failed attempts count across A and B", func(t *testing.T) {
 		p := newPrincipal(t, a, "ci-attempts", "pull", "team/*")
@@ -205,58 +196,115 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
-	t.Run("GC survives the collecting replica being killed", func(t *testing.T) {
-		// Garbage: blobs linked to a repository that no manifest references.
-		// Enough of them that a collection takes seconds, so that it can be
-		// killed midway.
-		const garbage = 1500
-		digests := pushGarbage(t, a, "team/garbage", garbage)
-		// Backdate everything past the one-hour grace: the garbage links and
-		// bytes, and the image's, which stay because a manifest references
-		// them.
-		pgtest.Exec(t, dsn, `UPDATE blob_links SET created = created - interval '2 hours'`)
-		old := time.Now().Add(-2 * time.Hour)
-		if err := filepath.WalkDir(blobs, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				err = os.Chtimes(p, old, old)
-			}
-			return err
-		}); err != nil {
+	t.Run("GC survives the collecting replica being killed", func(t *testing.T) { replicasGCKilled(t, r, want) })
+}
+
+// replicasPushPull pushes img to team/app:v1 through A and pulls it through B.
+func replicasPushPull(t *testing.T, r replicas, img v1.Image) {
+	ctx := t.Context()
+	if err := remote.Write(r.a.ref(t, "team/app:v1"), img, r.a.remoteOpts(ctx)...); err != nil {
+		t.Fatal(err)
+	}
+	checkImage(t, r.b, "team/app", "v1", digestOf(t, img), r.b.remoteOpts(ctx))
+}
+
+// replicasRevoke checks that a role revoked through A is refused by B within
+// a second. team/app must exist.
+func replicasRevoke(t *testing.T, r replicas) {
+	a, b, ctx := r.a, r.b, t.Context()
+	p := newPrincipal(t, a, "ci-revoke", "pull", "team/*")
+	status, tr := tokenRequest(t, b.tokenURL(), http.MethodGet, p.clientID, p.secret,
+		url.Values{"service": {"berth"}, "scope": {"repository:team/app:pull"}})
+	if status != http.StatusOK || tr.Token == "" {
+		t.Fatalf("token from B: %d %+v", status, tr)
+	}
+	tags := func() int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr+"/v2/team/app/tags/list", nil)
+		req.Header.Set("Authorization", "Bearer "+tr.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
 			t.Fatal(err)
 		}
-		links := func() int64 {
-			return pgtest.Int(t, dsn, `SELECT count(*) FROM blob_links l JOIN repositories r ON r.id = l.repo_id WHERE r.name = 'team/garbage'`)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := tags(); s != http.StatusOK {
+		t.Fatalf("B before the revocation: %d", s)
+	}
+	asAdmin(t, a, "role", "revoke", "--principal", "ci-revoke", "--role", "pull", "--scope", "team/*")
+	revoked := time.Now()
+	for {
+		s := tags()
+		if s != http.StatusOK {
+			t.Logf("B refused (%d) %v after the revocation through A returned", s, time.Since(revoked).Round(time.Millisecond))
+			break
 		}
-		var victim, survivor *server
-		deadline := time.Now().Add(30 * time.Second)
-		for victim == nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("no replica was seen midway through collecting within 30s (%d garbage links left)", links())
-			}
-			holder := pgHolder(t, dsn)
-			if n := links(); holder != "" && n > 0 && n < garbage {
-				victim, survivor = a, b
-				if holder == "berth-b" {
-					victim, survivor = b, a
-				}
-				victim.kill()
-				t.Logf("killed %s (SIGKILL) with %d of %d garbage links left", holder, n, garbage)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if time.Since(revoked) > time.Second {
+			t.Fatal("B still serves the revoked principal a second after the revocation through A")
 		}
-		deadline = time.Now().Add(90 * time.Second)
-		for {
-			n, left := links(), filesNaming(t, blobs, digests)
-			if n == 0 && left == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the surviving replica did not finish: %d garbage links and %d garbage blobs left after 90s", n, left)
-			}
-			time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// replicasGCKilled kills whichever replica is midway through collecting
+// garbage, and checks that the other finishes the collection and that
+// team/app:v1, whose digest is want, survives it.
+func replicasGCKilled(t *testing.T, r replicas, want v1.Hash) {
+	a, b, dsn, blobs, ctx := r.a, r.b, r.dsn, r.blobs, t.Context()
+	// Garbage: blobs linked to a repository that no manifest references.
+	// Enough of them that a collection takes seconds, so that it can be
+	// killed midway.
+	const garbage = 1500
+	digests := pushGarbage(t, a, "team/garbage", garbage)
+	if n := filesNaming(t, blobs, digests); n != garbage {
+		t.Fatalf("%d of the %d garbage blobs are stored under %s", n, garbage, blobs)
+	}
+	// Backdate everything past the one-hour grace: the garbage links and
+	// bytes, and the image's, which stay because a manifest references
+	// them. GC compares a blob's modification time (its object's
+	// LastModified on S3) with the grace as well as its links' ages.
+	pgtest.Exec(t, dsn, `UPDATE blob_links SET created = created - interval '2 hours'`)
+	old := time.Now().Add(-2 * time.Hour)
+	if err := filepath.WalkDir(blobs, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			err = os.Chtimes(p, old, old)
 		}
-		checkImage(t, survivor, "team/app", "v1", want, survivor.remoteOpts(ctx))
-	})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	links := func() int64 {
+		return pgtest.Int(t, dsn, `SELECT count(*) FROM blob_links l JOIN repositories r ON r.id = l.repo_id WHERE r.name = 'team/garbage'`)
+	}
+	var victim, survivor *server
+	deadline := time.Now().Add(30 * time.Second)
+	for victim == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no replica was seen midway through collecting within 30s (%d garbage links left)", links())
+		}
+		holder := pgHolder(t, dsn)
+		if n := links(); holder != "" && n > 0 && n < garbage {
+			victim, survivor = a, b
+			if holder == "berth-b" {
+				victim, survivor = b, a
+			}
+			victim.kill()
+			t.Logf("killed %s (SIGKILL) with %d of %d garbage links left", holder, n, garbage)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		n, left := links(), filesNaming(t, blobs, digests)
+		if n == 0 && left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the surviving replica did not finish: %d garbage links and %d garbage blobs left after 90s", n, left)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	checkImage(t, survivor, "team/app", "v1", want, survivor.remoteOpts(ctx))
 }
 
 // pushGarbage uploads n random small blobs to repo through s, monolithically,

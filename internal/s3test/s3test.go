@@ -228,6 +228,13 @@ func (s *Server) Bucket(t testing.TB) string {
 	return name
 }
 
+// Dir returns the folder of the posix backend that holds bucket, one file
+// per object: an object's LastModified is its file's modification time, so a
+// test may age an object by changing that.
+func (s *Server) Dir(bucket string) string {
+	return filepath.Join(s.dir, bucket)
+}
+
 // URL returns the --blobs URL of bucket on this server, with extra query
 // parameters (such as "presign=true") appended.
 func (s *Server) URL(bucket string, params ...string) string {

@@ -363,27 +363,6 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
 	return decode(w, r, v)
 }
 
-// createSecretFor makes a new client secret of principal p for connection
-// name, valid for expiresIn (the default lifetime when empty).
-func (h *handler) createSecretFor(ctx context.Context, p berth.Principal, name, expiresIn string) (berth.Secret, *NewSecret, error) {
-	lifetime, err := berth.ParseLifetime(expiresIn, h.cfg.MaxSecretLifetime)
-	if err != nil {
-		if e := berth.AsError(err); e != nil {
-			e.WithDetail("max_lifetime", berth.FormatLifetime(h.cfg.MaxSecretLifetime))
-		}
-		return berth.Secret{}, nil, err
-	}
-	s, v, err := berth.NewSecret(h.rand, h.cfg.Hasher, p.ID, h.now(), lifetime, "service connection "+name)
-	if err != nil {
-		return berth.Secret{}, nil, err
-	}
-	if err := h.cfg.Store.CreateSecret(ctx, s); err != nil {
-		return berth.Secret{}, nil, err
-	}
-	return s, &NewSecret{ID: s.ID, Principal: p.Name, Hint: s.Hint, Value: v.Reveal(), Description: s.Description,
-		Created: s.Created, Expires: s.Expires}, nil
-}
-
 // dropSecret revokes a secret made for a change that then failed; the
 // failure is what the caller reports, so this one is only logged.
 func (h *handler) dropSecret(ctx context.Context, id string) {
@@ -471,7 +450,7 @@ func (h *handler) createConnection(w http.ResponseWriter, r *http.Request, c *be
 	}
 	var ns *NewSecret
 	if auth == berth.ConnectionSecret {
-		s, n, err := h.createSecretFor(ctx, p, conn.Name, req.ExpiresIn)
+		s, n, err := h.createSecret(ctx, p, req.ExpiresIn, "service connection "+conn.Name)
 		if err != nil {
 			return err
 		}
@@ -831,7 +810,7 @@ func (h *handler) saveConnection(w http.ResponseWriter, r *http.Request, c *bert
 	if err != nil {
 		return err
 	}
-	s, ns, err := h.createSecretFor(ctx, p, conn.Name, req.ExpiresIn)
+	s, ns, err := h.createSecret(ctx, p, req.ExpiresIn, "service connection "+conn.Name)
 	if err != nil {
 		return err
 	}
@@ -910,7 +889,7 @@ func (h *handler) convertConnection(w http.ResponseWriter, r *http.Request, c *b
 			return err
 		}
 		var s berth.Secret
-		if s, ns, err = h.createSecretFor(ctx, p, conn.Name, req.ExpiresIn); err != nil {
+		if s, ns, err = h.createSecret(ctx, p, req.ExpiresIn, "service connection "+conn.Name); err != nil {
 			return err
 		}
 		update.SecretID = &s.ID

@@ -123,24 +123,36 @@ func (h *handler) addSecret(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	lifetime, err := berth.ParseLifetime(req.ExpiresIn, h.cfg.MaxSecretLifetime)
+	s, ns, err := h.createSecret(ctx, p, req.ExpiresIn, req.Description)
 	if err != nil {
-		if e := berth.AsError(err); e != nil {
-			e.WithDetail("max_lifetime", berth.FormatLifetime(h.cfg.MaxSecretLifetime))
-		}
-		return err
-	}
-	s, v, err := berth.NewSecret(h.rand, h.cfg.Hasher, p.ID, h.now(), lifetime, req.Description)
-	if err != nil {
-		return err
-	}
-	if err := h.cfg.Store.CreateSecret(ctx, s); err != nil {
 		return err
 	}
 	h.changed(r, c, "secret added", slog.String("principal", p.Name), slog.String("secret_id", s.ID),
 		slog.String("hint", s.Hint), slog.Time("expires_at", s.Expires))
-	return writeJSON(w, http.StatusCreated, NewSecret{ID: s.ID, Principal: p.Name, Hint: s.Hint, Value: v.Reveal(),
-		Description: s.Description, Created: s.Created, Expires: s.Expires})
+	return writeJSON(w, http.StatusCreated, ns)
+}
+
+// createSecret makes and stores a new client secret of principal p, valid
+// for expiresIn (the default lifetime when empty), and returns it with the
+// answer that shows its value this once. It returns invalid for a lifetime
+// over the server's maximum. Every path that issues a secret goes through it.
+func (h *handler) createSecret(ctx context.Context, p berth.Principal, expiresIn, description string) (berth.Secret, *NewSecret, error) {
+	lifetime, err := berth.ParseLifetime(expiresIn, h.cfg.MaxSecretLifetime)
+	if err != nil {
+		if e := berth.AsError(err); e != nil {
+			e.WithDetail("max_lifetime", berth.FormatLifetime(h.cfg.MaxSecretLifetime))
+		}
+		return berth.Secret{}, nil, err
+	}
+	s, v, err := berth.NewSecret(h.rand, h.cfg.Hasher, p.ID, h.now(), lifetime, description)
+	if err != nil {
+		return berth.Secret{}, nil, err
+	}
+	if err := h.cfg.Store.CreateSecret(ctx, s); err != nil {
+		return berth.Secret{}, nil, err
+	}
+	return s, &NewSecret{ID: s.ID, Principal: p.Name, Hint: s.Hint, Value: v.Reveal(), Description: s.Description,
+		Created: s.Created, Expires: s.Expires}, nil
 }
 
 // listSecrets lists a principal's secrets, removed ones included, with their

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"strconv"
+	"strings"
 )
 
-// Credentials berth issues (client secrets "brt_", refresh tokens "brr_") share
+// Credentials berth issues (client secrets "brt_", refresh tokens "brr_",
+// webhook signing secrets "brw_") share
 // one shape: a fixed prefix, a body of uniformly random letters and digits, and
 // the CRC-32 of prefix and body as 6 base-62 digits, so that a scanner finds
 // them by prefix and verifies them by checksum, with no false positives.
@@ -51,4 +54,33 @@ func credentialChecksum(s string) string {
 		c /= 62
 	}
 	return string(out[:])
+}
+
+// hasCredentialShape reports whether s is prefix, then letters and digits to
+// length characters in all, ending in a checksum that matches.
+func hasCredentialShape(s, prefix string, length int) bool {
+	if len(s) != length || !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	for i := len(prefix); i < len(s); i++ {
+		if !isBase62(s[i]) {
+			return false
+		}
+	}
+	split := len(s) - credentialChecksumLength
+	return credentialChecksum(s[:split]) == s[split:]
+}
+
+// formatRedacted is the Format method of every credential type: it writes the
+// redacted form shown (quoted for %q, goString for %#v) whatever the verb, so
+// no verb reaches the value.
+func formatRedacted(f fmt.State, verb rune, shown, goString string) {
+	switch {
+	case verb == 'q':
+		io.WriteString(f, strconv.Quote(shown))
+	case verb == 'v' && f.Flag('#'):
+		io.WriteString(f, goString)
+	default:
+		io.WriteString(f, shown)
+	}
 }

@@ -217,16 +217,7 @@ func (v SecretValue) GoString() string { return "berth.SecretValue(" + strconv.Q
 
 // Format redacts for every verb, including those fmt would not route to String.
 func (v SecretValue) Format(f fmt.State, verb rune) {
-	switch verb {
-	case 'q':
-		io.WriteString(f, strconv.Quote(v.String()))
-	default:
-		if verb == 'v' && f.Flag('#') {
-			io.WriteString(f, v.GoString())
-			return
-		}
-		io.WriteString(f, v.String())
-	}
+	formatRedacted(f, verb, v.String(), v.GoString())
 }
 
 // MarshalJSON writes the redacted form: a response that must show the value

@@ -325,14 +325,7 @@ func (v RefreshTokenValue) GoString() string {
 
 // Format redacts for every verb, including those fmt would not route to String.
 func (v RefreshTokenValue) Format(f fmt.State, verb rune) {
-	switch {
-	case verb == 'q':
-		io.WriteString(f, strconv.Quote(v.String()))
-	case verb == 'v' && f.Flag('#'):
-		io.WriteString(f, v.GoString())
-	default:
-		io.WriteString(f, v.String())
-	}
+	formatRedacted(f, verb, v.String(), v.GoString())
 }
 
 // MarshalJSON writes the redacted form.

@@ -291,16 +291,7 @@ const WebhookSecretPrefix = "brw_"
 // IsWebhookSecret reports whether s has the format and checksum of a webhook
 // signing secret: what a scanner confirms before it reports one.
 func IsWebhookSecret(s string) bool {
-	if len(s) != SecretLength || !strings.HasPrefix(s, WebhookSecretPrefix) {
-		return false
-	}
-	for i := len(WebhookSecretPrefix); i < len(s); i++ {
-		if !isBase62(s[i]) {
-			return false
-		}
-	}
-	split := len(s) - credentialChecksumLength
-	return credentialChecksum(s[:split]) == s[split:]
+	return hasCredentialShape(s, WebhookSecretPrefix, SecretLength)
 }
 
 // WebhookSecret is a webhook's signing key. Unlike a client secret, berth
@@ -352,15 +343,7 @@ func (s WebhookSecret) GoString() string {
 
 // Format redacts for every verb.
 func (s WebhookSecret) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		io.WriteString(f, s.GoString())
-		return
-	}
-	if verb == 'q' {
-		io.WriteString(f, strconv.Quote(s.String()))
-		return
-	}
-	io.WriteString(f, s.String())
+	formatRedacted(f, verb, s.String(), s.GoString())
 }
 
 func (s WebhookSecret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }

@@ -50,6 +50,26 @@ func gets(t *testing.T, acquire func(context.Context, berth.Digest) (func(), err
 	return true
 }
 
+// waitForWaiter returns once a session waits for the commit lock of d in the
+// schema of dsn, so that what follows tests a wait, not a free lock. It
+// repeats the lock's key (commitLockName, lockKeySQL): pg_locks shows a
+// bigint advisory key as classid (high half) and objid (low half).
+func waitForWaiter(t *testing.T, dsn string, d berth.Digest) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for pgtest.Int(t, dsn, `
+		SELECT count(*) FROM pg_locks,
+			(SELECT hashtextextended(current_schema() || '/' || $1, 0) AS k) key
+		WHERE locktype = 'advisory' AND objsubid = 1 AND NOT granted
+			AND classid::bigint = (key.k >> 32) & 4294967295 AND objid::bigint = key.k & 4294967295`,
+		"blob "+d.String()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no session waits for the lock of %s", d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestCommitLockerAcrossReplicas: the lockers of two replicas on one schema
 // exclude each other per digest: shared holders share, an exclusive holder
 // excludes both kinds, and other digests are free.
@@ -97,7 +117,7 @@ func TestCommitLockerAcrossReplicas(t *testing.T) {
 		}
 		got <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	waitForWaiter(t, dsn, d)
 	unlock()
 	select {
 	case err := <-got:

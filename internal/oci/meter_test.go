@@ -3,18 +3,13 @@ package oci_test
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oci"
-	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sqlite"
 )
 
@@ -28,9 +23,8 @@ func (m *meter) BlobBytesRead(n int64)       { m.read.Add(n) }
 // newMetered is a registry without a guard whose Meter is m.
 func newMetered(t *testing.T, m oci.Meter) *registry {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	meta, err := sqlite.Open(ctx, dir+"/metadata.db")
+	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,19 +32,7 @@ func newMetered(t *testing.T, m oci.Meter) *registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.DiscardHandler)
-	var n atomic.Int64
-	newID := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
-	h := &oci.Handler{Meta: meta, Blobs: blobs, Uploads: blobs, Logger: logger, Now: time.Now, NewID: newID,
-		CommitLock: &sync.RWMutex{}, MaxManifestSize: 4 << 20, Meter: m}
-	srv := server.New(server.Config{Addr: "127.0.0.1:0", Handlers: map[string]http.Handler{"/v2/": h}, Logger: logger, NewID: newID})
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; meta.Close() })
-	return &registry{t: t, host: srv.Addr(), meta: meta, blob: blobs}
+	return serveRegistry(t, meta, blobs, func(h *oci.Handler) { h.Meter = m })
 }
 
 // TestMeterCountsBytes: uploads count what arrived, commits the blob's size,

@@ -43,9 +43,8 @@ type registry struct {
 
 func newRegistry(t *testing.T) *registry {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	meta, err := sqlite.Open(ctx, dir+"/metadata.db")
+	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +52,23 @@ func newRegistry(t *testing.T) *registry {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := serveRegistry(t, meta, blobs, nil)
+	r.blob = blobs
+	return r
+}
+
+// blobUploadStore is what a registry keeps its bytes in: disk or s3.
+type blobUploadStore interface {
+	berth.BlobStore
+	berth.UploadStore
+}
+
+// serveRegistry serves /v2/ without a guard from meta and blobs on a random
+// loopback port until the test ends, then closes meta. edit, when set, adds
+// to the handler (a Meter, say) before it serves.
+func serveRegistry(t *testing.T, meta *sqlite.DB, blobs blobUploadStore, edit func(*oci.Handler)) *registry {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(server.LogHandler(slog.NewTextHandler(io.Discard, nil)))
 	var n int
 	var mu sync.Mutex
@@ -64,6 +80,9 @@ func newRegistry(t *testing.T) *registry {
 	}
 	h := &oci.Handler{Meta: meta, Blobs: blobs, Uploads: blobs, Logger: logger, Now: time.Now, NewID: newID,
 		CommitLock: &sync.RWMutex{}, MaxManifestSize: 4 << 20}
+	if edit != nil {
+		edit(h)
+	}
 	srv := server.New(server.Config{Addr: "127.0.0.1:0", Handlers: map[string]http.Handler{"/v2/": h}, Logger: logger, NewID: newID})
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
@@ -79,7 +98,7 @@ func newRegistry(t *testing.T) *registry {
 		}
 		meta.Close()
 	})
-	return &registry{t: t, host: srv.Addr(), meta: meta, blob: blobs}
+	return &registry{t: t, host: srv.Addr(), meta: meta}
 }
 
 func (r *registry) ref(s string) name.Reference {

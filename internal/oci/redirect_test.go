@@ -3,24 +3,18 @@ package oci_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/s3"
 	"github.com/berth-dev/berth/internal/s3test"
-	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sqlite"
 )
 
@@ -28,7 +22,7 @@ import (
 // hands out presigned URLs when presign is set.
 func newS3Registry(t *testing.T, srv *s3test.Server, presign bool) *registry {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	meta, err := sqlite.Open(ctx, t.TempDir()+"/metadata.db")
 	if err != nil {
 		t.Fatal(err)
@@ -46,19 +40,7 @@ func newS3Registry(t *testing.T, srv *s3test.Server, presign bool) *registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.DiscardHandler)
-	var n atomic.Int64
-	newID := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
-	h := &oci.Handler{Meta: meta, Blobs: blobs, Uploads: blobs, Logger: logger, Now: time.Now, NewID: newID,
-		CommitLock: &sync.RWMutex{}, MaxManifestSize: 4 << 20}
-	s := server.New(server.Config{Addr: "127.0.0.1:0", Handlers: map[string]http.Handler{"/v2/": h}, Logger: logger, NewID: newID})
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; meta.Close() })
-	return &registry{t: t, host: s.Addr(), meta: meta}
+	return serveRegistry(t, meta, blobs, nil)
 }
 
 // A store that offers presigned URLs gets blob GETs redirected to them, after

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -272,6 +274,21 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return berth.Errorf(berth.CodeInvalid, "the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// parseLimit reads ?limit: def when absent, at most maxN, and invalid when
+// it is not a positive number.
+func parseLimit(q url.Values, def, maxN int) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, berth.Errorf(berth.CodeInvalid, "limit %q is not a positive number", truncate(s, 20)).
+			WithHint("give a whole number such as ?limit=%d (at most %d are returned), or leave it out for %d", def, maxN, def)
+	}
+	return min(n, maxN), nil
 }
 
 // writeJSON writes a successful response.

@@ -52,13 +52,8 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request, c *berth.Cal
 			return berth.Errorf(berth.CodeInvalid, "after %q is not an event number", truncate(v, 20))
 		}
 	}
-	f.Limit = defaultPageSize
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return berth.Errorf(berth.CodeInvalid, "limit %q is not a positive number", truncate(v, 20))
-		}
-		f.Limit = min(n, maxPageSize)
+	if f.Limit, err = parseLimit(q, defaultPageSize, maxPageSize); err != nil {
+		return err
 	}
 	events, err := h.cfg.Store.FindAuditEvents(ctx, f)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -950,17 +949,13 @@ func (h *handler) connectionHistory(w http.ResponseWriter, r *http.Request, c *b
 		return err
 	}
 	q := r.URL.Query()
-	f := berth.AuditFilter{Connection: name, Limit: defaultHistory, Last: true}
+	f := berth.AuditFilter{Connection: name, Last: true}
 	var err error
 	if f.Since, err = berth.ParseAuditTime("since", q.Get("since"), h.now()); err != nil {
 		return err
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return berth.Errorf(berth.CodeInvalid, "limit %q is not a positive number", truncate(s, 20))
-		}
-		f.Limit = min(n, maxPageSize)
+	if f.Limit, err = parseLimit(q, defaultHistory, maxPageSize); err != nil {
+		return err
 	}
 	events, err := h.cfg.Store.FindAuditEvents(ctx, f)
 	if err != nil {

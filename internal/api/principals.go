@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/berth-dev/berth"
 )
@@ -102,13 +101,9 @@ func (h *handler) listPrincipals(w http.ResponseWriter, r *http.Request, c *bert
 		return err
 	}
 	q := r.URL.Query()
-	limit := defaultPageSize
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return berth.Errorf(berth.CodeInvalid, "limit %q is not a positive number", truncate(s, 20))
-		}
-		limit = min(n, maxPageSize)
+	limit, err := parseLimit(q, defaultPageSize, maxPageSize)
+	if err != nil {
+		return err
 	}
 	ps, err := h.cfg.Store.FindPrincipals(ctx, berth.PrincipalFilter{After: q.Get("after"), Limit: limit})
 	if err != nil {

@@ -3,7 +3,6 @@ package api
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/berth-dev/berth"
 )
@@ -143,13 +142,9 @@ func (h *handler) listDeliveries(w http.ResponseWriter, r *http.Request, c *bert
 	if err := h.requireOwner(r.Context(), c, "reading a webhook's deliveries"); err != nil {
 		return err
 	}
-	limit := defaultDeliveries
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return berth.Errorf(berth.CodeInvalid, "limit %q is not a positive number", truncate(s, 20))
-		}
-		limit = min(n, maxDeliveries)
+	limit, err := parseLimit(r.URL.Query(), defaultDeliveries, maxDeliveries)
+	if err != nil {
+		return err
 	}
 	hook, err := h.webhookByID(r)
 	if err != nil {

@@ -367,7 +367,7 @@ func (a Assertion) CheckTime(now time.Time) error {
 			WithHint("use the ID token the CI system issues for the job")
 	case now.After(a.Expires.Add(AssertionLeeway)):
 		return Errorf(CodeAssertionExpired, "the ID token expired at %s, %s ago; it was valid %s, and it is now %s",
-			formatTime(a.Expires), tokenElapsed(now.Sub(a.Expires)), window(), formatTime(now)).
+			formatTime(a.Expires), ago(now.Sub(a.Expires)), window(), formatTime(now)).
 			WithHint("request the ID token right before the exchange: berth login HOST --connection NAME fetches a fresh one").
 			WithDetail("expired_at", formatTime(a.Expires)).WithDetail("now", formatTime(now))
 	case !a.NotBefore.IsZero() && now.Add(AssertionLeeway).Before(a.NotBefore),

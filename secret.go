@@ -505,13 +505,14 @@ func AuthenticateSecret(now time.Time, h *SecretHasher, p Principal, secrets []S
 // formatTime writes t as messages show times: RFC 3339 in UTC.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// ago writes a non-negative elapsed time roughly, for messages: "40 seconds",
-// "5 minutes", "3 hours", "55 days".
+// ago writes an elapsed time roughly, in the largest unit that keeps it
+// readable, for messages: "40 seconds", "105 minutes", "5 hours", "55 days".
+// A negative d (clocks out of step) counts as none.
 func ago(d time.Duration) string {
 	switch {
-	case d < time.Minute:
-		return plural(int64(d/time.Second), "second")
-	case d < time.Hour:
+	case d < 2*time.Minute:
+		return plural(int64(max(d, 0)/time.Second), "second")
+	case d < 2*time.Hour:
 		return plural(int64(d/time.Minute), "minute")
 	case d < 48*time.Hour:
 		return plural(int64(d/time.Hour), "hour")

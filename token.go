@@ -235,13 +235,13 @@ func (c AccessClaims) CheckTime(now time.Time, leeway time.Duration) error {
 			who = " of principal " + c.Name
 		}
 		return Errorf(CodeTokenExpired, "the access token%s expired at %s, %s ago",
-			who, c.Expires.UTC().Format(time.RFC3339), tokenElapsed(now.Sub(c.Expires))).
+			who, formatTime(c.Expires), ago(now.Sub(c.Expires))).
 			WithHint("get a new token: clients signed in with berth login refresh it by themselves; otherwise run docker login again").
-			WithDetail("expired_at", c.Expires.UTC().Format(time.RFC3339))
+			WithDetail("expired_at", formatTime(c.Expires))
 	}
 	if !c.NotBefore.IsZero() && now.Add(leeway).Before(c.NotBefore) {
 		return Errorf(CodeTokenInvalid, "the access token is not valid before %s; the clocks of the issuer and this server disagree",
-			c.NotBefore.UTC().Format(time.RFC3339)).
+			formatTime(c.NotBefore)).
 			WithHint("synchronise the server's clock (NTP)")
 	}
 	return nil
@@ -402,13 +402,13 @@ func (t RefreshToken) Check(now time.Time) error {
 	const hint = "run berth login again to get a new refresh token"
 	if t.Revoked != nil {
 		return Errorf(CodeRefreshTokenInvalid, "the refresh token issued at %s was revoked at %s, %s ago",
-			t.Created.UTC().Format(time.RFC3339), t.Revoked.UTC().Format(time.RFC3339), tokenElapsed(now.Sub(*t.Revoked))).
-			WithHint(hint).WithDetail("revoked_at", t.Revoked.UTC().Format(time.RFC3339))
+			formatTime(t.Created), formatTime(*t.Revoked), ago(now.Sub(*t.Revoked))).
+			WithHint(hint).WithDetail("revoked_at", formatTime(*t.Revoked))
 	}
 	if !now.Before(t.Expires) {
 		return Errorf(CodeRefreshTokenInvalid, "the refresh token issued at %s expired at %s, %s ago",
-			t.Created.UTC().Format(time.RFC3339), t.Expires.UTC().Format(time.RFC3339), tokenElapsed(now.Sub(t.Expires))).
-			WithHint(hint).WithDetail("expired_at", t.Expires.UTC().Format(time.RFC3339))
+			formatTime(t.Created), formatTime(t.Expires), ago(now.Sub(t.Expires))).
+			WithHint(hint).WithDetail("expired_at", formatTime(t.Expires))
 	}
 	return nil
 }
@@ -437,20 +437,4 @@ type RefreshTokenStore interface {
 	// expired ones included, by Created then ID; an empty slice when it has
 	// none. (berth migrate copies them with it.)
 	FindRefreshTokens(ctx context.Context, principalID string) ([]RefreshToken, error)
-}
-
-// tokenElapsed says how long ago something happened, in the largest unit that
-// keeps it readable: "40s", "12 minutes", "5 hours", "55 days".
-func tokenElapsed(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0s"
-	case d < 2*time.Minute:
-		return fmt.Sprintf("%ds", int(d/time.Second))
-	case d < 2*time.Hour:
-		return fmt.Sprintf("%d minutes", int(d/time.Minute))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours", int(d/time.Hour))
-	}
-	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
 }

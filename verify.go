@@ -173,15 +173,14 @@ func (v *verification) checkSecret(ctx context.Context) error {
 	days := int(s.Expires.Sub(v.now) / (24 * time.Hour))
 	switch s.State(v.now) {
 	case SecretRevoked:
-		v.add("secret", CheckFail, CodeSecretRevoked, fix, "secret %s… (id %s) was revoked on %s", s.Hint, s.ID, s.Revoked.UTC().Format(time.RFC3339))
+		v.add("secret", CheckFail, CodeSecretRevoked, fix, "secret %s… (id %s) was revoked on %s", s.Hint, s.ID, formatTime(*s.Revoked))
 	case SecretExpired:
-		ago := int(v.now.Sub(s.Expires) / (24 * time.Hour))
-		v.add("secret", CheckFail, CodeSecretExpired, fix, "secret %s… (id %s) expired on %s, %s ago", s.Hint, s.ID, s.Expires.UTC().Format(time.RFC3339), plural(int64(ago), "day"))
+		v.add("secret", CheckFail, CodeSecretExpired, fix, "secret %s… (id %s) expired on %s, %s ago", s.Hint, s.ID, formatTime(s.Expires), ago(v.now.Sub(s.Expires)))
 	default:
 		if s.Expires.Sub(v.now) < SecretExpiryWarning {
-			v.add("secret", CheckWarn, CodeSecretExpired, fix, "secret %s… (id %s) expires on %s, in %s", s.Hint, s.ID, s.Expires.UTC().Format(time.RFC3339), plural(int64(days), "day"))
+			v.add("secret", CheckWarn, CodeSecretExpired, fix, "secret %s… (id %s) expires on %s, in %s", s.Hint, s.ID, formatTime(s.Expires), plural(int64(days), "day"))
 		} else {
-			v.add("secret", CheckOK, "", "", "secret %s… (id %s) is valid until %s, %d days from now", s.Hint, s.ID, s.Expires.UTC().Format(time.RFC3339), days)
+			v.add("secret", CheckOK, "", "", "secret %s… (id %s) is valid until %s, %d days from now", s.Hint, s.ID, formatTime(s.Expires), days)
 		}
 	}
 	return nil

@@ -484,16 +484,11 @@ The exit status is 1 when any check fails; -o json prints the checks as data.`,
 						return err
 					}
 				} else {
-					w := 0
-					for _, ch := range v.Checks {
-						w = max(w, len(ch.Name))
+					rows := make([]doctorCheck, len(v.Checks))
+					for i, ch := range v.Checks {
+						rows[i] = doctorCheck{Name: ch.Name, Status: doctorStatus(ch.Status), Message: ch.Message, Hint: ch.Hint}
 					}
-					for _, ch := range v.Checks {
-						fmt.Fprintf(e.stdout, "%s %-*s  %s\n", doctorSymbol[doctorStatus(ch.Status)], w, ch.Name, ch.Message)
-						if ch.Hint != "" {
-							fmt.Fprintf(e.stdout, "  %-*s  fix: %s\n", w, "", ch.Hint)
-						}
-					}
+					printChecklist(e.stdout, rows)
 				}
 				if failed > 0 {
 					return reported{fmt.Sprintf("berth connection verify %s: %d of %d checks failed", v.Connection, failed, len(v.Checks))}

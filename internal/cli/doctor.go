@@ -296,21 +296,28 @@ func (d *doctor) print() error {
 			return err
 		}
 	} else {
-		w := 0
-		for _, c := range d.checks {
-			w = max(w, len(c.Name))
-		}
-		for _, c := range d.checks {
-			fmt.Fprintf(d.e.stdout, "%s %-*s  %s\n", doctorSymbol[c.Status], w, c.Name, c.Message)
-			if c.Hint != "" {
-				fmt.Fprintf(d.e.stdout, "  %-*s  fix: %s\n", w, "", c.Hint)
-			}
-		}
+		printChecklist(d.e.stdout, d.checks)
 	}
 	if failed > 0 {
 		return reported{fmt.Sprintf("berth doctor: %d of %d checks failed", failed, len(d.checks))}
 	}
 	return nil
+}
+
+// printChecklist writes one line per check, its symbol (✓, ⚠, ✗), name and
+// facts, with its fix on the line below: the text form of berth doctor and
+// berth connection verify.
+func printChecklist(w io.Writer, checks []doctorCheck) {
+	width := 0
+	for _, c := range checks {
+		width = max(width, len(c.Name))
+	}
+	for _, c := range checks {
+		fmt.Fprintf(w, "%s %-*s  %s\n", doctorSymbol[c.Status], width, c.Name, c.Message)
+		if c.Hint != "" {
+			fmt.Fprintf(w, "  %-*s  fix: %s\n", width, "", c.Hint)
+		}
+	}
 }
 
 // loadConfig reads the berth login store (loginstore.go) and the docker

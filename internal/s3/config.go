@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -78,6 +79,10 @@ func (c Credentials) String() string {
 
 // GoString redacts too, so that %#v of a Config holds no secret.
 func (c Credentials) GoString() string { return "s3.Credentials{" + c.String() + "}" }
+
+// MarshalJSON redacts as String does, so that a Config logged through a JSON
+// handler (slog.Any) or dumped as JSON holds no secret.
+func (c Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 
 // CredentialsFromEnv reads the usual AWS variables through getenv
 // (os.Getenv in the composition root): AWS_ACCESS_KEY_ID,

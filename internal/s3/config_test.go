@@ -1,7 +1,9 @@
 package s3
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -78,9 +80,15 @@ func TestCredentialsFromEnv(t *testing.T) {
 		t.Fatalf("CredentialsFromEnv = %#v", c)
 	}
 	cfg := Config{Bucket: "b", Credentials: c}
-	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg)} {
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("blob store", slog.Any("config", cfg))
+	if !strings.Contains(logged.String(), "access key AKIAEXAMPLE") {
+		t.Errorf("the JSON log does not name the access key: %s", logged.String())
+	}
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg), logged.String()} {
 		if strings.Contains(s, env["AWS_SECRET_ACCESS_KEY"]) || strings.Contains(s, "token") {
 			t.Fatalf("formatting shows a credential: %s", s)
 		}
 	}
 }
+

@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -92,3 +93,20 @@ func TestCredentialsFromEnv(t *testing.T) {
 	}
 }
 
+// TestNewRefusesWrongSecret: a secret the service refuses fails New with
+// invalid and a hint, naming the access key but never the secret.
+func TestNewRefusesWrongSecret(t *testing.T) {
+	cfg := config(t)
+	cfg.Credentials.SecretAccessKey = "not-the-secret-" + strings.Repeat("x", 24)
+	_, err := New(t.Context(), cfg)
+	if !berth.IsCode(err, berth.CodeInvalid) {
+		t.Fatalf("New with a wrong secret: %v, want invalid", err)
+	}
+	var be *berth.Error
+	if !errors.As(err, &be) || be.Hint == "" {
+		t.Fatalf("no hint: %#v", err)
+	}
+	if strings.Contains(err.Error(), cfg.Credentials.SecretAccessKey) || !strings.Contains(err.Error(), cfg.Credentials.AccessKeyID) {
+		t.Fatalf("the error should name the key, never the secret: %v", err)
+	}
+}

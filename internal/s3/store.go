@@ -44,7 +44,8 @@ type Store struct {
 // start rather than on the first push.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.check(); err != nil {
-		return nil, berth.Errorf(berth.CodeInvalid, "blob store: %v", err)
+		return nil, berth.Errorf(berth.CodeInvalid, "blob store: %v", err).
+			WithHint("write the --blobs URL as %s", urlFormat)
 	}
 	lookup := minio.BucketLookupAuto
 	if cfg.PathStyle {
@@ -73,6 +74,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.buffers.New = func() any { b := make([]byte, s.partSize); return &b }
 	ok, err := client.BucketExists(ctx, cfg.Bucket)
+	if isCredentialRefused(err) {
+		return nil, berth.Errorf(berth.CodeInvalid, "blob store s3://%s at %s refused %s: %s", cfg.Bucket, cfg.Endpoint, cr, minio.ToErrorResponse(err).Code).
+			WithHint("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the configuration file's credentials) to a key that may read and write the bucket")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("blob store s3://%s at %s (%s): %w", cfg.Bucket, cfg.Endpoint, cr, err)
 	}
@@ -235,6 +240,19 @@ func (s *Store) BlobURL(ctx context.Context, d berth.Digest) (string, error) {
 		return "", fmt.Errorf("presign blob %s: %w", d, err)
 	}
 	return u.String(), nil
+}
+
+// isCredentialRefused tells a request the service refused for its
+// credentials: unknown key, wrong secret, or a key without access.
+func isCredentialRefused(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch minio.ToErrorResponse(err).Code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken":
+		return true
+	}
+	return false
 }
 
 // isNotFound tells a missing key (or upload) by the service's status and code.

@@ -494,7 +494,7 @@ func MatchPipeline(pipelines []Pipeline, a Assertion, service string) (Pipeline,
 			}
 			audErr = Errorf(CodeAudienceMismatch, "the ID token from %s for %s is for the audience %q; pipeline %s expects %q",
 				a.Issuer, a.Subject, a.Audience, p.Name, want).
-				WithHint("request the ID token for the audience %s (berth login --connection does so), or register the audience the job sends: berth pipeline create NAME --issuer %s --subject '%s' --audience AUDIENCE", want, p.Issuer, p.Subject).
+				WithHint("request the ID token for the audience %s (berth login --connection does so), or register the audience the job sends: berth pipeline create NAME --issuer %s --subject %s --audience AUDIENCE", want, ShellQuote(p.Issuer), ShellQuote(p.Subject)).
 				WithDetail("pipeline", p.Name).WithDetail("expected_audience", want).WithDetail("token_audience", strings.Join(a.Audience, " "))
 			continue
 		}
@@ -523,7 +523,7 @@ func MatchPipeline(pipelines []Pipeline, a Assertion, service string) (Pipeline,
 	}
 	msg := strings.TrimSuffix(b.String(), ";")
 	return Pipeline{}, Errorf(CodePipelineUnknown, "%s", msg).
-		WithHint("register this job: berth pipeline create NAME --issuer %s --subject '%s'", a.Issuer, a.Subject).
+		WithHint("register this job: berth pipeline create NAME --issuer %s --subject %s", ShellQuote(a.Issuer), ShellQuote(a.Subject)).
 		WithDetail("issuer", a.Issuer).WithDetail("subject", a.Subject).WithDetail("audience", strings.Join(a.Audience, " "))
 }
 
@@ -566,4 +566,11 @@ type IssuerChecker interface {
 	// p.JWKS) and returns how many keys it holds, or assertion_invalid saying
 	// what could not be reached or read.
 	CheckIssuer(ctx context.Context, p Pipeline) (keys int, err error)
+}
+
+// ShellQuote returns s as one single-quoted POSIX shell word, so that a hint
+// quoting a value taken from a token (a subject naming a branch, say) is a
+// command that runs as written, whatever characters the value holds.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -484,3 +484,18 @@ func TestAssertionClaimString(t *testing.T) {
 		}
 	}
 }
+
+// TestShellQuote: a hint quoting a subject from a token stays one shell word
+// whatever the subject holds.
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"repo:acme/app:ref:refs/heads/main": `'repo:acme/app:ref:refs/heads/main'`,
+		"":                                  `''`,
+		"x'; rm -rf ~; echo '":              `'x'\''; rm -rf ~; echo '\'''`,
+		"$(id)":                             `'$(id)'`,
+	} {
+		if got := berth.ShellQuote(in); got != want {
+			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

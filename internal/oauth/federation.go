@@ -181,8 +181,8 @@ func (f *Federation) unknownIssuer(ctx context.Context, jws *jose.JSONWebSignatu
 	if len(issuers) > 0 {
 		known = "pipelines are registered for " + strings.Join(issuers, ", ")
 	}
-	return berth.Errorf(berth.CodePipelineUnknown, "no registered pipeline trusts the issuer %s of this ID token (subject %q); %s", iss, sub, known).
-		WithHint("register this job: berth pipeline create NAME --issuer %s --subject '%s'", iss, sub).
+	return berth.Errorf(berth.CodePipelineUnknown, "no registered pipeline trusts the issuer %q of this ID token (subject %q); %s", iss, sub, known).
+		WithHint("register this job: berth pipeline create NAME --issuer %s --subject %s", berth.ShellQuote(iss), berth.ShellQuote(sub)).
 		WithDetail("issuer", iss).WithDetail("subject", sub)
 }
 

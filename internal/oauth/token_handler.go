@@ -540,15 +540,13 @@ func (h *TokenHandler) checkService(service string) error {
 		WithDetail("service", h.Provider.Service)
 }
 
-// refuseQueryCredentials returns invalid when the URL's query carries a
-// credential (berth.QueryCredential), with the token endpoint's own hint.
+// refuseQueryCredentials is berth.RefuseQueryCredential with the token
+// endpoint's own hint.
 func refuseQueryCredentials(q url.Values) error {
-	where := berth.QueryCredential(q)
-	if where == "" {
-		return nil
+	if err := berth.RefuseQueryCredential(q); err != nil {
+		return berth.AsError(err).WithHint("send client credentials as Basic authentication or in a POST form body (client_secret_post), never in the URL; treat this secret as exposed: berth secret add PRINCIPAL, then berth secret remove PRINCIPAL SECRET_ID")
 	}
-	return berth.Errorf(berth.CodeInvalid, "the URL's query string carries a credential (%s); query strings end up in access logs, proxy logs and shell history, so berth refuses credentials there", where).
-		WithHint("send client credentials as Basic authentication or in a POST form body (client_secret_post), never in the URL; treat this secret as exposed: berth secret add PRINCIPAL, then berth secret remove PRINCIPAL SECRET_ID")
+	return nil
 }
 
 // looksLikeCredential reports whether s starts like a client secret or a

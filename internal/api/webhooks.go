@@ -3,6 +3,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/berth-dev/berth"
 )
@@ -84,8 +85,19 @@ func (h *handler) createWebhook(w http.ResponseWriter, r *http.Request, c *berth
 		return err
 	}
 	noteTarget(r, hook.ID)
-	h.changed(r, c, "webhook created", slog.String("webhook", hook.ID), slog.String("url", hook.URL))
+	h.changed(r, c, "webhook created", slog.String("webhook", hook.ID), slog.String("host", webhookHost(hook.URL)))
 	return writeJSON(w, http.StatusCreated, NewWebhook{Webhook: hook, Secret: hook.Secret.Reveal()})
+}
+
+// webhookHost is what the log records of a webhook's URL: its scheme and
+// host. Receivers often carry their token in the path (chat webhooks), so the
+// path is never logged.
+func webhookHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // listWebhooks lists every webhook.
@@ -131,7 +143,7 @@ func (h *handler) deleteWebhook(w http.ResponseWriter, r *http.Request, c *berth
 	if err := h.cfg.Store.DeleteWebhook(r.Context(), hook.ID); err != nil {
 		return err
 	}
-	h.changed(r, c, "webhook deleted", slog.String("webhook", hook.ID), slog.String("url", hook.URL))
+	h.changed(r, c, "webhook deleted", slog.String("webhook", hook.ID), slog.String("host", webhookHost(hook.URL)))
 	return writeJSON(w, http.StatusOK, hook)
 }
 

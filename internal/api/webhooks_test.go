@@ -18,7 +18,7 @@ func TestWebhooks(t *testing.T) {
 	s := apitest.NewWith(t, apitest.Options{Audit: true})
 	admin := adminCreds(s)
 
-	r := call(t, s, admin, "POST", "/api/v1/webhooks", api.CreateWebhookRequest{URL: "https://hooks.example.com/berth",
+	r := call(t, s, admin, "POST", "/api/v1/webhooks", api.CreateWebhookRequest{URL: "https://hooks.example.com/services/T0/B0/pathtoken",
 		Events: []string{"secret.expiring", "image.pushed"}, Description: "ops"})
 	var created api.NewWebhook
 	r.ok(t, http.StatusCreated, &created)
@@ -121,5 +121,8 @@ func TestWebhooks(t *testing.T) {
 	}
 	if strings.Contains(s.Log.String(), value) {
 		t.Error("the log holds the webhook secret")
+	}
+	if strings.Contains(s.Log.String(), "pathtoken") {
+		t.Error("the log holds the webhook URL's path, where receivers keep their token")
 	}
 }

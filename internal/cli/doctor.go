@@ -53,7 +53,9 @@ var doctorSymbol = map[doctorStatus]string{doctorStatusOK: "✓", doctorStatusWa
 
 // Thresholds of the checks.
 const (
-	doctorExpiryWarn = 14 * 24 * time.Hour // "under 14 days"
+	// doctorExpiryWarn is berth connection verify's threshold too: the two
+	// must not disagree about the same secret.
+	doctorExpiryWarn = berth.SecretExpiryWarning
 	doctorSkewWarn   = 30 * time.Second
 	doctorSkewFail   = 5 * time.Minute
 	doctorTimeout    = 10 * time.Second

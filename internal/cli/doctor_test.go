@@ -182,14 +182,15 @@ func TestDoctorStoredLogin(t *testing.T) {
 	if c := findDoctorCheck(t, rep, doctorCheckExpiry); !strings.Contains(c.Message, expires.Format(time.RFC3339)) {
 		t.Errorf("expiry does not name the refresh token's expiry %s: %+v", expires.Format(time.RFC3339), c)
 	}
-	// A refresh token that expires in 5 days is a warning.
-	soon := time.Now().Add(5 * 24 * time.Hour).UTC()
+	// A refresh token that expires in 20 days is a warning, as berth
+	// connection verify warns of a secret under 30 days.
+	soon := time.Now().Add(20 * 24 * time.Hour).UTC()
 	writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
 		host: map[string]any{"url": s.url, "client_id": id, "refresh_token": tok.RefreshToken, "expires_at": soon, "created_at": time.Now().UTC()},
 	})
 	code, rep = runDoctor(t, env, host)
 	if c := findDoctorCheck(t, rep, doctorCheckExpiry); code != 0 || c.Status != doctorStatusWarn || c.Hint != "berth login "+host {
-		t.Errorf("a refresh token expiring in 5 days: exit %d, %+v", code, c)
+		t.Errorf("a refresh token expiring in 20 days: exit %d, %+v", code, c)
 	}
 
 	writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{

@@ -118,3 +118,35 @@ type UploadSessionStore interface {
 	// FindUploadSessions returns the sessions created before the given time.
 	FindUploadSessions(ctx context.Context, createdBefore time.Time) ([]UploadSession, error)
 }
+
+// MaxUploadIDLength bounds an upload id.
+const MaxUploadIDLength = 64
+
+// ValidUploadID reports whether id is 1 to MaxUploadIDLength characters of
+// [A-Za-z0-9-]: one safe path component or object key segment, in every
+// blob store.
+func ValidUploadID(id string) bool {
+	if id == "" || len(id) > MaxUploadIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// UploadIDInvalid is the refusal of an upload created with an id that
+// ValidUploadID refuses.
+func UploadIDInvalid(id string) *Error {
+	return Errorf(CodeBlobUploadInvalid, "upload id %q is not 1 to %d characters of [A-Za-z0-9-]", truncate(id, MaxUploadIDLength), MaxUploadIDLength).
+		WithHint("upload ids come from the registry: start the upload with POST /v2/NAME/blobs/uploads/ and follow its Location")
+}
+
+// UploadUnknown is the refusal of an upload id the store does not hold.
+func UploadUnknown(id string) *Error {
+	return Errorf(CodeBlobUploadUnknown, "upload %q does not exist", truncate(id, MaxUploadIDLength)).
+		WithHint("start a new upload with POST /v2/NAME/blobs/uploads/")
+}

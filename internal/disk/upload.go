@@ -23,37 +23,15 @@ import (
 const (
 	dataFile  = "data"
 	stateFile = "sha256"
-
-	maxIDLength = 64
 )
-
-// validID reports whether id is 1 to 64 characters of [A-Za-z0-9-], so that it
-// is one safe path component.
-func validID(id string) bool {
-	if id == "" || len(id) > maxIDLength {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func uploadUnknown(id string) error {
-	return berth.Errorf(berth.CodeBlobUploadUnknown, "upload %q does not exist", truncate(id)).
-		WithHint("start a new upload with POST /v2/NAME/blobs/uploads/")
-}
 
 func (s *Store) uploadDir(id string) string { return filepath.Join(s.uploads, id) }
 
 // CreateUpload starts an empty upload. An id that is not 1 to 64 characters of
 // [A-Za-z0-9-] is blob_upload_invalid; an id in use is conflict.
 func (s *Store) CreateUpload(ctx context.Context, id string) error {
-	if !validID(id) {
-		return berth.Errorf(berth.CodeBlobUploadInvalid, "upload id %q is not 1 to %d characters of [A-Za-z0-9-]", truncate(id), maxIDLength)
+	if !berth.ValidUploadID(id) {
+		return berth.UploadIDInvalid(id)
 	}
 	unlock := s.locks.lock(id)
 	defer unlock()
@@ -85,12 +63,12 @@ func (s *Store) CreateUpload(ctx context.Context, id string) error {
 
 // StatUpload returns the upload's size, or blob_upload_unknown.
 func (s *Store) StatUpload(ctx context.Context, id string) (berth.UploadInfo, error) {
-	if !validID(id) {
-		return berth.UploadInfo{}, uploadUnknown(id)
+	if !berth.ValidUploadID(id) {
+		return berth.UploadInfo{}, berth.UploadUnknown(id)
 	}
 	fi, err := os.Stat(filepath.Join(s.uploadDir(id), dataFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return berth.UploadInfo{}, uploadUnknown(id)
+		return berth.UploadInfo{}, berth.UploadUnknown(id)
 	}
 	if err != nil {
 		return berth.UploadInfo{}, fmt.Errorf("stat upload %s: %w", id, err)
@@ -104,15 +82,15 @@ func (s *Store) StatUpload(ctx context.Context, id string) (berth.UploadInfo, er
 // to offset, so the upload and its saved state still agree; r's error is returned
 // in the chain.
 func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
-	if !validID(id) {
-		return 0, uploadUnknown(id)
+	if !berth.ValidUploadID(id) {
+		return 0, berth.UploadUnknown(id)
 	}
 	unlock := s.locks.lock(id)
 	defer unlock()
 	dir := s.uploadDir(id)
 	f, err := os.OpenFile(filepath.Join(dir, dataFile), os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, uploadUnknown(id)
+		return 0, berth.UploadUnknown(id)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("append to upload %s: %w", id, err)
@@ -159,15 +137,15 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 // the data; any other algorithm, or a state saved for another size, hashes the
 // data again. On a mismatch it returns digest_invalid and the upload is untouched.
 func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (berth.BlobInfo, error) {
-	if !validID(id) {
-		return berth.BlobInfo{}, uploadUnknown(id)
+	if !berth.ValidUploadID(id) {
+		return berth.BlobInfo{}, berth.UploadUnknown(id)
 	}
 	unlock := s.locks.lock(id)
 	defer unlock()
 	dir := s.uploadDir(id)
 	f, err := os.Open(filepath.Join(dir, dataFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return berth.BlobInfo{}, uploadUnknown(id)
+		return berth.BlobInfo{}, berth.UploadUnknown(id)
 	}
 	if err != nil {
 		return berth.BlobInfo{}, fmt.Errorf("commit upload %s: %w", id, err)
@@ -228,8 +206,8 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 // DeleteUpload removes the upload. Deleting an absent upload is not an error; an
 // invalid id is blob_upload_unknown.
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	if !validID(id) {
-		return uploadUnknown(id)
+	if !berth.ValidUploadID(id) {
+		return berth.UploadUnknown(id)
 	}
 	unlock := s.locks.lock(id)
 	defer unlock()
@@ -258,7 +236,7 @@ func (s *Store) WalkUploads(ctx context.Context, fn func(berth.UploadInfo) error
 			return err
 		}
 		id := e.Name()
-		if !e.IsDir() || !validID(id) {
+		if !e.IsDir() || !berth.ValidUploadID(id) {
 			return nil
 		}
 		fi, err := os.Stat(filepath.Join(s.uploads, id, dataFile))
@@ -396,11 +374,4 @@ func (l *uploadLocks) lock(id string) (unlock func()) {
 		}
 		l.mu.Unlock()
 	}
-}
-
-func truncate(s string) string {
-	if len(s) > maxIDLength {
-		return s[:maxIDLength] + "…"
-	}
-	return s
 }

@@ -22,40 +22,11 @@ import (
 )
 
 const (
-	maxIDLength = 64
-
 	markerName = "upload"  // uploads/ID/upload: the upload exists
 	dataDir    = "data/"   // uploads/ID/data/START: the bytes appended at START
 	stateDir   = "sha256/" // uploads/ID/sha256/END: the sha256 state after END bytes
 	offsetLen  = 20        // decimal digits of START and END, zero-padded to sort
 )
-
-// validID reports whether id is 1 to 64 characters of [A-Za-z0-9-], so that it
-// is one safe key segment.
-func validID(id string) bool {
-	if id == "" || len(id) > maxIDLength {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func truncate(s string) string {
-	if len(s) > maxIDLength {
-		return s[:maxIDLength] + "…"
-	}
-	return s
-}
-
-func uploadUnknown(id string) error {
-	return berth.Errorf(berth.CodeBlobUploadUnknown, "upload %q does not exist", truncate(id)).
-		WithHint("start a new upload with POST /v2/NAME/blobs/uploads/")
-}
 
 func (s *Store) uploadsPrefix() string         { return s.prefix + "uploads/" }
 func (s *Store) uploadPrefix(id string) string { return s.uploadsPrefix() + id + "/" }
@@ -144,8 +115,8 @@ func (s *Store) loadUpload(ctx context.Context, id string) (upload, error) {
 // nothing is stored under the upload's prefix. An id that is not 1 to 64
 // characters of [A-Za-z0-9-] is blob_upload_invalid; an id in use is conflict.
 func (s *Store) CreateUpload(ctx context.Context, id string) error {
-	if !validID(id) {
-		return berth.Errorf(berth.CodeBlobUploadInvalid, "upload id %q is not 1 to %d characters of [A-Za-z0-9-]", truncate(id), maxIDLength)
+	if !berth.ValidUploadID(id) {
+		return berth.UploadIDInvalid(id)
 	}
 	u, err := s.loadUpload(ctx, id)
 	if err != nil {
@@ -170,15 +141,15 @@ func (s *Store) CreateUpload(ctx context.Context, id string) error {
 // StatUpload returns the upload's size, or blob_upload_unknown. Its ModTime
 // is that of its newest object.
 func (s *Store) StatUpload(ctx context.Context, id string) (berth.UploadInfo, error) {
-	if !validID(id) {
-		return berth.UploadInfo{}, uploadUnknown(id)
+	if !berth.ValidUploadID(id) {
+		return berth.UploadInfo{}, berth.UploadUnknown(id)
 	}
 	u, err := s.loadUpload(ctx, id)
 	if err != nil {
 		return berth.UploadInfo{}, fmt.Errorf("stat upload %s: %w", id, err)
 	}
 	if !u.exists {
-		return berth.UploadInfo{}, uploadUnknown(id)
+		return berth.UploadInfo{}, berth.UploadUnknown(id)
 	}
 	return berth.UploadInfo{ID: id, Size: u.size, ModTime: u.modTime}, nil
 }
@@ -195,15 +166,15 @@ var errEmpty = errors.New("nothing to append")
 // so that a sha256 commit need not read the data. On an error nothing of r
 // is kept: the upload holds what it held, and r's error is in the chain.
 func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
-	if !validID(id) {
-		return 0, uploadUnknown(id)
+	if !berth.ValidUploadID(id) {
+		return 0, berth.UploadUnknown(id)
 	}
 	u, err := s.loadUpload(ctx, id)
 	if err != nil {
 		return 0, fmt.Errorf("append to upload %s: %w", id, err)
 	}
 	if !u.exists {
-		return 0, uploadUnknown(id)
+		return 0, berth.UploadUnknown(id)
 	}
 	if offset != u.size {
 		return u.size, rangeInvalid(id, u.size, offset)
@@ -259,15 +230,15 @@ func rangeInvalid(id string, size, offset int64) error {
 // that commits again. On a mismatch it returns digest_invalid and leaves the
 // upload as it was.
 func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (berth.BlobInfo, error) {
-	if !validID(id) {
-		return berth.BlobInfo{}, uploadUnknown(id)
+	if !berth.ValidUploadID(id) {
+		return berth.BlobInfo{}, berth.UploadUnknown(id)
 	}
 	u, err := s.loadUpload(ctx, id)
 	if err != nil {
 		return berth.BlobInfo{}, fmt.Errorf("commit upload %s: %w", id, err)
 	}
 	if !u.exists {
-		return berth.BlobInfo{}, uploadUnknown(id)
+		return berth.BlobInfo{}, berth.UploadUnknown(id)
 	}
 	d, err = berth.ParseDigest(string(d))
 	if err != nil {
@@ -488,8 +459,8 @@ func modTime(t time.Time) time.Time {
 // once, then its data and states. Deleting an absent upload is not an error;
 // an invalid id is blob_upload_unknown.
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	if !validID(id) {
-		return uploadUnknown(id)
+	if !berth.ValidUploadID(id) {
+		return berth.UploadUnknown(id)
 	}
 	u, err := s.loadUpload(ctx, id)
 	if err == nil {
@@ -568,7 +539,7 @@ func (s *Store) listUploads(ctx context.Context) ([]upload, error) {
 			return nil, o.Err
 		}
 		id, _, ok := strings.Cut(strings.TrimPrefix(o.Key, base), "/")
-		if !ok || !validID(id) {
+		if !ok || !berth.ValidUploadID(id) {
 			continue
 		}
 		if _, seen := byID[id]; !seen {

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/sqlcodec"
 )
 
 // PutManifest stores m in m.Repository, creating the repository, and points
@@ -31,7 +31,7 @@ func (db *DB) PutManifest(ctx context.Context, m *berth.Manifest, tag string) er
 	if err != nil {
 		return fmt.Errorf("put manifest %s in %s: %w", m.Digest, m.Repository, err)
 	}
-	refs, err := encodeRefs(m.References)
+	refs, err := sqlcodec.EncodeReferences(m.References)
 	if err != nil {
 		return fmt.Errorf("put manifest %s in %s: %w", m.Digest, m.Repository, err)
 	}
@@ -168,7 +168,7 @@ func (db *DB) FindManifest(ctx context.Context, repo, ref string) (*berth.Manife
 	if m.Annotations, err = decodeAnnotations(annotations); err != nil {
 		return nil, fmt.Errorf("find manifest %s in %s: %w", ref, repo, err)
 	}
-	if m.References, err = decodeRefs(refs); err != nil {
+	if m.References, err = sqlcodec.DecodeReferences(refs); err != nil {
 		return nil, fmt.Errorf("find manifest %s in %s: %w", ref, repo, err)
 	}
 	return m, nil
@@ -331,40 +331,4 @@ func decodeAnnotations(s *string) (map[string]string, error) {
 		return nil, fmt.Errorf("decode annotations: %w", err)
 	}
 	return a, nil
-}
-
-// encodeRefs writes references in order, one "KIND DIGEST" per line; neither
-// a kind nor a digest can hold a space or a newline.
-func encodeRefs(refs []berth.Reference) (string, error) {
-	var b strings.Builder
-	for i, r := range refs {
-		if r.Kind != berth.ReferenceBlob && r.Kind != berth.ReferenceManifest {
-			return "", fmt.Errorf("reference %s has kind %q, not %q or %q", r.Digest, r.Kind, berth.ReferenceBlob, berth.ReferenceManifest)
-		}
-		if strings.ContainsAny(string(r.Digest), " \n") || r.Digest == "" {
-			return "", fmt.Errorf("reference digest %q is not a digest", r.Digest)
-		}
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(string(r.Kind))
-		b.WriteByte(' ')
-		b.WriteString(string(r.Digest))
-	}
-	return b.String(), nil
-}
-
-func decodeRefs(s string) ([]berth.Reference, error) {
-	if s == "" {
-		return nil, nil
-	}
-	refs := make([]berth.Reference, 0, strings.Count(s, "\n")+1)
-	for line := range strings.SplitSeq(s, "\n") {
-		kind, digest, ok := strings.Cut(line, " ")
-		if !ok {
-			return nil, fmt.Errorf("decode references: malformed line %q", line)
-		}
-		refs = append(refs, berth.Reference{Kind: berth.ReferenceKind(kind), Digest: berth.Digest(digest)})
-	}
-	return refs, nil
 }

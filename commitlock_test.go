@@ -3,6 +3,7 @@ package berth_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -94,7 +95,12 @@ func TestLocalCommitLockerWriterFirst(t *testing.T) {
 		_, err := l.Lock(wctx, d)
 		waited <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); l.WritersWaiting(d) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the exclusive holder never started waiting")
+		}
+		runtime.Gosched()
+	}
 	if held(t, l.LockShared, d) {
 		t.Error("a new shared holder overtook the waiting exclusive one")
 	}

@@ -1,0 +1,12 @@
+package berth
+
+// WritersWaiting reports how many exclusive holders wait for d: tests wait
+// for a waiter to be in place instead of sleeping.
+func (l *LocalCommitLocker) WritersWaiting(d Digest) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if dl := l.locks[d]; dl != nil {
+		return dl.writersWaiting
+	}
+	return 0
+}

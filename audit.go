@@ -388,7 +388,15 @@ func holdsCredential(s string) bool {
 		if looksLikeJWT(rest) {
 			return true
 		}
-		rest = rest[3:]
+		// A later start in the same run of base64url characters has a
+		// shorter first segment and the same continuation, so it fails too:
+		// skipping the run keeps this linear in len(s) (it sees requests
+		// before authentication).
+		j := 3
+		for j < len(rest) && isBase64URL(rest[j]) {
+			j++
+		}
+		rest = rest[j:]
 	}
 }
 

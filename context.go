@@ -52,3 +52,21 @@ func CallerFrom(ctx context.Context) *Caller {
 	c, _ := ctx.Value(callerKey{}).(*Caller)
 	return c
 }
+
+type authenticatedKey struct{}
+
+// WithAuthenticatedHook returns ctx carrying mark, which Authenticated calls:
+// the server uses it to stop counting a connection among those that no
+// request proved a credential on.
+func WithAuthenticatedHook(ctx context.Context, mark func()) context.Context {
+	return context.WithValue(ctx, authenticatedKey{}, mark)
+}
+
+// Authenticated tells the server that the request of ctx proved a credential
+// (a client secret, an access or refresh token, a CI ID token). Whoever
+// authenticates calls it; without a hook in ctx it does nothing.
+func Authenticated(ctx context.Context) {
+	if mark, ok := ctx.Value(authenticatedKey{}).(func()); ok {
+		mark()
+	}
+}

@@ -55,3 +55,32 @@ func TestQueryCredential(t *testing.T) {
 		}
 	}
 }
+
+// Decoys (runs of "eyJ" that are no JWT) before a JWT do not hide it, and do
+// not make the search quadratic (BenchmarkQueryCredentialHostile).
+func TestQueryCredentialAfterDecoys(t *testing.T) {
+	jwt := "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJjaS13ZWIifQ.c2lnbmF0dXJlLWJ5dGVz"
+	for _, v := range []string{
+		strings.Repeat("eyJ", 100) + " " + jwt,
+		strings.Repeat("eyJ", 100) + "." + "x " + jwt,
+		"eyJshort." + jwt,
+	} {
+		if got := berth.QueryCredential(url.Values{"q": {v}}); got == "" {
+			t.Errorf("QueryCredential missed the JWT in %.40q…", v)
+		}
+	}
+	if got := berth.QueryCredential(url.Values{"q": {strings.Repeat("eyJ", 1000)}}); got != "" {
+		t.Errorf("decoys alone: %s", got)
+	}
+}
+
+// BenchmarkQueryCredentialHostile is the largest query value a request can
+// carry (a 64 KiB header) made of JWT starts: linear, not quadratic.
+func BenchmarkQueryCredentialHostile(b *testing.B) {
+	q := url.Values{"q": {strings.Repeat("eyJ", (64<<10)/3) + "."}}
+	for b.Loop() {
+		if berth.QueryCredential(q) != "" {
+			b.Fatal("found a credential")
+		}
+	}
+}

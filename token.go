@@ -29,9 +29,15 @@ const (
 	ResourceRepository = "repository"
 	ResourceRegistry   = "registry"
 
-	// ResourceCatalog is the only name of the registry resource type:
-	// registry:catalog:* asks to list repositories.
+	// The names of the registry resource type: registry:catalog:* asks to
+	// list repositories; registry:api:* lets an access token call the
+	// management API (/api/v1), registry:api:pull its reading endpoints only;
+	// registry:metrics:pull lets it scrape /metrics. A token used outside /v2/
+	// must name where: an access token narrowed to one repository stays
+	// narrow.
 	ResourceCatalog = "catalog"
+	ResourceAPI     = "api"
+	ResourceMetrics = "metrics"
 
 	DockerActionPull   = "pull"
 	DockerActionPush   = "push"
@@ -39,9 +45,15 @@ const (
 	DockerActionAll    = "*"
 )
 
-// maxScopeEntries bounds how many distinct resources one token request may
-// name: a client asks for one or two (a cross-repository mount names two).
-const maxScopeEntries = 64
+// Bounds of a token request's scope, which is parsed before the caller is
+// authenticated: a client asks for one or two resources (a cross-repository
+// mount names two), each with at most the four actions there are.
+const (
+	// maxScopeEntries bounds how many distinct resources one request names.
+	maxScopeEntries = 64
+	// maxScopeFields bounds the entries as sent, repeats included.
+	maxScopeFields = 4 * maxScopeEntries
+)
 
 // ResourceActions is one entry of an access token's "access" claim, in the
 // Docker token shape: {"type":"repository","name":"team/app","actions":["pull","push"]}.
@@ -73,35 +85,49 @@ func (r ResourceActions) String() string {
 // It returns invalid, quoting the offending entry, when an entry does not
 // follow the grammar, names a type other than repository and registry, names a
 // repository with a registry host ("localhost:5000/team/app": name it without
-// the host) or outside the repository-name grammar, or names a registry
-// resource other than catalog. Actions are checked for form only (lower-case
-// letters, or "*"); an action nobody can be granted is simply not granted.
+// the host) or outside the repository-name grammar, names a registry
+// resource other than catalog, api and metrics, or names an action other than
+// pull, push, delete and "*"; and when the scope names more than 64 resources
+// or holds more than 256 entries. Its cost is linear in the length of s: it
+// runs before the caller is authenticated.
 func ParseDockerScope(s string) ([]ResourceActions, error) {
 	var out []ResourceActions
-	for _, entry := range strings.Fields(s) {
+	var index map[string]int // resource → its entry in out
+	fields := 0
+	for entry := range strings.FieldsSeq(s) {
+		if fields++; fields > maxScopeFields {
+			return nil, Errorf(CodeInvalid, "the scope holds more than %d entries", maxScopeFields).
+				WithHint("request a token for the repositories one command needs")
+		}
 		ra, err := parseScopeEntry(entry)
 		if err != nil {
 			return nil, err
 		}
-		i := slices.IndexFunc(out, func(o ResourceActions) bool {
-			return o.Type == ra.Type && o.Class == ra.Class && o.Name == ra.Name
-		})
-		if i < 0 {
+		key := ra.Type + "(" + ra.Class + ")" + ra.Name
+		i, ok := index[key]
+		if !ok {
 			if len(out) == maxScopeEntries {
 				return nil, Errorf(CodeInvalid, "the scope names more than %d resources", maxScopeEntries).
 					WithHint("request a token for the repositories one command needs")
 			}
+			if index == nil {
+				index = map[string]int{}
+			}
+			index[key] = len(out)
 			out = append(out, ra)
 			continue
 		}
 		for _, a := range ra.Actions {
-			if !slices.Contains(out[i].Actions, a) {
+			if !slices.Contains(out[i].Actions, a) { // at most four actions
 				out[i].Actions = append(out[i].Actions, a)
 			}
 		}
 	}
 	return out, nil
 }
+
+// scopeActions are the actions a scope may name.
+var scopeActions = []string{DockerActionPull, DockerActionPush, DockerActionDelete, DockerActionAll}
 
 func parseScopeEntry(entry string) (ResourceActions, error) {
 	fail := func(why string, args ...any) (ResourceActions, error) {
@@ -133,8 +159,8 @@ func parseScopeEntry(entry string) (ResourceActions, error) {
 			return fail("%s", AsError(err).Message)
 		}
 	case ResourceRegistry:
-		if name != ResourceCatalog {
-			return fail("the registry resource is named catalog, not %q", truncate(name, 40))
+		if name != ResourceCatalog && name != ResourceAPI && name != ResourceMetrics {
+			return fail("the registry resources are catalog, api and metrics, not %q", truncate(name, 40))
 		}
 	default:
 		if !scopeTypeWord(typ) {
@@ -144,13 +170,13 @@ func parseScopeEntry(entry string) (ResourceActions, error) {
 	}
 	ra.Name = name
 
-	for _, a := range strings.Split(actionList, ",") {
+	for a := range strings.SplitSeq(actionList, ",") {
 		switch {
 		case a == "":
 			continue // the grammar allows empty actions; they ask for nothing
-		case a != DockerActionAll && !scopeActionWord(a):
-			return fail("the action %q is not lower-case letters or *", truncate(a, 40))
-		case !slices.Contains(ra.Actions, a):
+		case !slices.Contains(scopeActions, a):
+			return fail("the action %q is not pull, push, delete or *", truncate(a, 40))
+		case !slices.Contains(ra.Actions, a): // at most four
 			ra.Actions = append(ra.Actions, a)
 		}
 	}
@@ -164,16 +190,6 @@ func parseScopeEntry(entry string) (ResourceActions, error) {
 func scopeTypeWord(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// scopeActionWord reports whether s is an action name: /[a-z]+/.
-func scopeActionWord(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z') {
 			return false
 		}
 	}

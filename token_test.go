@@ -38,8 +38,9 @@ func TestParseDockerScope(t *testing.T) {
 		// The resource class Docker sends for plugins.
 		{"repository(plugin):vieux/sshfs:pull", []berth.ResourceActions{
 			{Type: "repository", Class: "plugin", Name: "vieux/sshfs", Actions: []string{"pull"}}}},
-		// Unknown actions parse; they are simply never granted.
-		{"repository:a:pull,metadata", []berth.ResourceActions{repo("a", "pull", "metadata")}},
+		// Where an access token may be used outside /v2/.
+		{"registry:api:* registry:metrics:pull", []berth.ResourceActions{
+			{Type: "registry", Name: "api", Actions: []string{"*"}}, {Type: "registry", Name: "metrics", Actions: []string{"pull"}}}},
 	} {
 		got, err := berth.ParseDockerScope(tc.scope)
 		if err != nil {
@@ -70,6 +71,9 @@ func TestParseDockerScopeInvalid(t *testing.T) {
 		"Repository:team/app:pull",
 		":team/app:pull",
 		"repository:team/app:pull registry:nope:*", // one bad entry spoils the request
+		// Unknown actions are refused before anything else is looked at.
+		"repository:a:pull,metadata",
+		"registry:api:admin",
 	} {
 		_, err := berth.ParseDockerScope(scope)
 		if got := berth.ErrorCode(err); got != berth.CodeInvalid {
@@ -87,9 +91,51 @@ func TestParseDockerScopeBounded(t *testing.T) {
 	if got := berth.ErrorCode(err); got != berth.CodeInvalid {
 		t.Fatalf("65 resources: got %v, want invalid", err)
 	}
-	// The same resource many times is one entry.
-	if _, err := berth.ParseDockerScope(strings.Repeat("repository:r:pull ", 200)); err != nil {
+	// The same resource many times is one entry, up to a bound on entries
+	// as sent.
+	if _, err := berth.ParseDockerScope(strings.Repeat("repository:r:pull ", 256)); err != nil {
 		t.Fatalf("one resource repeated: %v", err)
+	}
+	_, err = berth.ParseDockerScope(strings.Repeat("repository:r:pull ", 257))
+	if got := berth.ErrorCode(err); got != berth.CodeInvalid {
+		t.Fatalf("257 entries: got %v, want invalid", err)
+	}
+	// The request that cost a minute of CPU: one entry with ~190k distinct
+	// action words. It is refused at the first word that is not an action.
+	b.Reset()
+	b.WriteString("repository:r:pull")
+	for i := range 190_000 {
+		fmt.Fprintf(&b, ",%s", actionWord(i))
+	}
+	_, err = berth.ParseDockerScope(b.String())
+	if got := berth.ErrorCode(err); got != berth.CodeInvalid {
+		t.Fatalf("190k actions: got %v, want invalid", err)
+	}
+}
+
+// actionWord returns the i-th word of lower-case letters.
+func actionWord(i int) string {
+	var w []byte
+	for {
+		w = append(w, byte('a'+i%26))
+		if i /= 26; i == 0 {
+			return string(w)
+		}
+	}
+}
+
+// BenchmarkParseDockerScopeHostile measures the largest scope a request can
+// carry (a 64 KiB header) made of distinct resources: the parse is linear, and
+// refused at the bound.
+func BenchmarkParseDockerScopeHostile(b *testing.B) {
+	var s strings.Builder
+	for i := 0; s.Len() < 64<<10; i++ {
+		fmt.Fprintf(&s, "repository:r%d:pull,push ", i)
+	}
+	for b.Loop() {
+		if _, err := berth.ParseDockerScope(s.String()); err == nil {
+			b.Fatal("accepted")
+		}
 	}
 }
 

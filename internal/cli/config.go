@@ -51,6 +51,27 @@ type Config struct {
 	MaxManifestSize int64 `yaml:"max_manifest_size"`
 	// ShutdownTimeout bounds how long requests in flight may finish on stop.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Limits bound what requests without credentials may hold.
+	Limits LimitsConfig `yaml:"limits"`
+	// Outbound says which addresses berth may call (webhooks, issuers).
+	Outbound OutboundConfig `yaml:"outbound"`
+}
+
+// LimitsConfig bounds what a request may hold before it proved a
+// credential. UnauthenticatedConnections is how many connections one source
+// address may keep open on which no request authenticated yet (0: the
+// default, 64); behind a proxy or load balancer every connection comes from
+// its address, so raise it there.
+type LimitsConfig struct {
+	UnauthenticatedConnections int `yaml:"unauthenticated_connections_per_address"`
+}
+
+// OutboundConfig: AllowPrivate lets webhooks and OIDC issuers (and the key
+// sets they name) be at private, link-local and shared addresses, which berth
+// otherwise refuses so that a registered URL cannot reach the metadata
+// service or the internal network. Loopback is always allowed.
+type OutboundConfig struct {
+	AllowPrivate bool `yaml:"allow_private"`
 }
 
 // LogConfig selects the log level (debug, info, warn, error) and format
@@ -198,6 +219,8 @@ func (c Config) validate() error {
 		return berth.Errorf(berth.CodeInvalid, "url %q is not an http(s) URL", c.URL)
 	case c.ShutdownTimeout <= 0:
 		return berth.Errorf(berth.CodeInvalid, "shutdown_timeout must be positive")
+	case c.Limits.UnauthenticatedConnections < 0:
+		return berth.Errorf(berth.CodeInvalid, "limits.unauthenticated_connections_per_address must not be negative (0 is the default, 64)")
 	}
 	if err := c.validateBlobs(); err != nil {
 		return err

@@ -116,6 +116,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Logger:          logger,
 		NewID:           newID,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+
+		UnauthenticatedPerAddress: cfg.Limits.UnauthenticatedConnections,
 	})
 	if err := srv.Listen(); err != nil {
 		return err

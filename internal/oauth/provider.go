@@ -246,6 +246,7 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 	}
 	p.Clients.Succeed(user)
 	p.touch(ctx, s, now)
+	berth.Authenticated(ctx)
 	return callerOf(st, s.ID, nil), nil
 }
 
@@ -286,6 +287,7 @@ func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*berth.
 	}
 	c := callerOf(st, claims.CredentialID, &claims)
 	c.Connection, c.Pipeline, c.PipelineID, c.Run = claims.Connection, claims.Pipeline, claims.PipelineID, claims.Run
+	berth.Authenticated(ctx)
 	return c, nil
 }
 
@@ -333,6 +335,7 @@ func (p *Provider) RedeemRefreshToken(ctx context.Context, value, source string)
 			return nil, err
 		}
 	}
+	berth.Authenticated(ctx)
 	return c, nil
 }
 
@@ -409,6 +412,8 @@ func (p *Provider) Exchange(ctx context.Context, assertion, connectionName, sour
 	c, err := p.exchange(ctx, assertion, connectionName)
 	if berth.AsError(err) != nil {
 		p.Addrs.Fail(source)
+	} else if err == nil {
+		berth.Authenticated(ctx)
 	}
 	return c, err
 }

@@ -8,7 +8,13 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/server"
 )
+
+// UploadIdleTimeout is how long an authorized push may send nothing before
+// its connection is cut; the server's short body timeout holds until the
+// request is authorized.
+const UploadIdleTimeout = time.Minute
 
 // Handler serves /v2/. Its fields are its dependencies; all are required except
 // those said to be optional, and one of Commits and CommitLock.
@@ -115,6 +121,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		if err != nil {
 			return err
 		}
+	}
+	// Authorized to push: the body (a blob, a manifest) may take long, as
+	// long as it keeps arriving.
+	if rt.Kind == kindUploadStart || rt.Kind == kindUpload || rt.Kind == kindManifest {
+		r.Body = server.ExtendBodyDeadline(w, r.Body, UploadIdleTimeout)
 	}
 	return fn(h, w, r, rt)
 }

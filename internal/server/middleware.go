@@ -20,7 +20,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = s.cfg.NewID()
 		}
 		ctx := berth.WithSourceAddress(berth.WithRequestID(r.Context(), id), sourceHost(r.RemoteAddr))
+		if hook := s.conns.authenticatedHook(ctx); hook != nil {
+			ctx = berth.WithAuthenticatedHook(ctx, hook)
+		}
 		r = r.WithContext(ctx)
+		limitBody(w, r, s.cfg.BodyTimeout)
 		w.Header().Set("X-Request-Id", id)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()

@@ -22,6 +22,15 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Observe, when set, is told of every answered request (metrics).
 	Observe func(method, path string, status int, d time.Duration)
+	// BodyTimeout bounds reading a request body (DefaultBodyTimeout when
+	// zero); a handler lifts it for an authorized upload with
+	// ExtendBodyDeadline.
+	BodyTimeout time.Duration
+	// UnauthenticatedPerAddress bounds the open connections of one source
+	// address on which no request proved a credential yet
+	// (DefaultUnauthenticatedPerAddress when zero, no bound when negative).
+	// Behind a proxy every connection has the proxy's address: raise it.
+	UnauthenticatedPerAddress int
 }
 
 // Server is berth's HTTP server.
@@ -35,6 +44,7 @@ type Server struct {
 	mu       sync.Mutex
 	fresh    map[net.Conn]struct{} // accepted, no request read yet
 	stopping bool
+	conns    connLimiter
 }
 
 // New returns a server that is not yet listening.
@@ -42,7 +52,13 @@ func New(cfg Config) *Server {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, fresh: map[net.Conn]struct{}{}}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.UnauthenticatedPerAddress == 0 {
+		cfg.UnauthenticatedPerAddress = DefaultUnauthenticatedPerAddress
+	}
+	s := &Server{cfg: cfg, fresh: map[net.Conn]struct{}{}, conns: connLimiter{max: cfg.UnauthenticatedPerAddress}}
 	mux := http.NewServeMux()
 	s.mux = mux
 	for pattern, h := range cfg.Handlers {
@@ -51,9 +67,11 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	s.http = &http.Server{
 		Handler:           s.middleware(mux),
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: DefaultHeaderTimeout,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
 		IdleTimeout:       120 * time.Second,
 		ConnState:         s.trackConn,
+		ConnContext:       s.connContext,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s
@@ -107,6 +125,9 @@ func (s *Server) Serve(ctx context.Context) error {
 // open such spare connections; net/http's Shutdown waits seconds for them, so
 // closeFresh closes them at once instead.
 func (s *Server) trackConn(c net.Conn, st http.ConnState) {
+	if st == http.StateClosed || st == http.StateHijacked {
+		s.conns.close(c)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -117,6 +138,18 @@ func (s *Server) trackConn(c net.Conn, st http.ConnState) {
 	default:
 		delete(s.fresh, c)
 	}
+}
+
+// connContext counts a new connection against its source address until a
+// request on it proves a credential, closing it at once past the address's
+// bound, and gives its requests what the server knows of it.
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	info := s.conns.open(c)
+	if info == nil {
+		c.Close()
+		return ctx
+	}
+	return context.WithValue(ctx, connInfoKey{}, info)
 }
 
 func (s *Server) closeFresh() {

@@ -71,17 +71,22 @@ type testServer struct {
 }
 
 // start runs a server with handlers mounted; NewID returns gen-1, gen-2, …
-func start(t *testing.T, handlers map[string]http.Handler) *testServer {
+// Each option changes the configuration first.
+func start(t *testing.T, handlers map[string]http.Handler, options ...func(*server.Config)) *testServer {
 	t.Helper()
 	logs := &logBuffer{}
 	var n atomic.Int64
-	srv := server.New(server.Config{
+	cfg := server.Config{
 		Addr:            "127.0.0.1:0",
 		Handlers:        handlers,
 		Logger:          slog.New(server.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		NewID:           func() string { return fmt.Sprintf("gen-%d", n.Add(1)) },
 		ShutdownTimeout: 10 * time.Second,
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv := server.New(cfg)
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}

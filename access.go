@@ -455,14 +455,19 @@ func DockerActions(assignments []RoleAssignment, actor Actor, resourceType, name
 // list anything, that is when it holds catalog:list or metadata:read on any
 // scope; the catalog handler then filters the listing with Listable.
 //
+// For "registry:api", which lets an access token call the management API:
+// "pull" (its reading endpoints) and "*" (every endpoint) are granted to
+// every principal but the anonymous one; each endpoint then decides by the
+// principal's roles, as it does for Basic credentials.
+//
+// For "registry:metrics": "pull" and "*" are granted with catalog:list on the
+// registry, which scraping /metrics needs.
+//
 // Unknown actions, resource types and names are granted nothing.
 func (idx *AccessIndex) DockerActions(resourceType, name string, requested []string) []string {
 	switch resourceType {
 	case "registry":
-		if name == "catalog" && slices.Contains(requested, dockerAll) && idx.union&setOf(ActionCatalogList, ActionMetadataRead) != 0 {
-			return []string{dockerAll}
-		}
-		return nil
+		return idx.registryActions(name, requested)
 	case "repository":
 	default:
 		return nil
@@ -492,6 +497,32 @@ func (idx *AccessIndex) DockerActions(resourceType, name string, requested []str
 	}
 	if del && idx.allowsAll(dockerDeleteActions, name) {
 		granted = append(granted, dockerDelete)
+	}
+	return granted
+}
+
+// registryActions is DockerActions for the registry resource name.
+func (idx *AccessIndex) registryActions(name string, requested []string) []string {
+	var may bool
+	switch name {
+	case ResourceCatalog:
+		if slices.Contains(requested, dockerAll) && idx.union&setOf(ActionCatalogList, ActionMetadataRead) != 0 {
+			return []string{dockerAll}
+		}
+		return nil
+	case ResourceAPI:
+		may = !idx.actor.anonymous()
+	case ResourceMetrics:
+		may = idx.find(ActionCatalogList.bit(), "") != nil
+	}
+	if !may {
+		return nil
+	}
+	var granted []string
+	for _, a := range []string{dockerPull, dockerAll} {
+		if slices.Contains(requested, a) {
+			granted = append(granted, a)
+		}
 	}
 	return granted
 }

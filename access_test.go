@@ -533,6 +533,21 @@ func TestDockerActions(t *testing.T) {
 			"registry", "other", []string{"*"}, nil},
 		{"unknown resource type", []berth.RoleAssignment{assign(t, ciWeb, berth.RoleOwner, "registry")}, ciWeb,
 			"plugin", "team/app", []string{"pull"}, nil},
+
+		// The management API: any principal may hold a token for it; its
+		// endpoints decide by roles.
+		{"api for a principal without roles", nil, ciWeb, "registry", "api", []string{"pull", "*"}, []string{"pull", "*"}},
+		{"api reads only", nil, ciWeb, "registry", "api", []string{"pull"}, []string{"pull"}},
+		{"api: other actions", nil, ciWeb, "registry", "api", []string{"push", "delete"}, nil},
+		{"api never for anonymous", []berth.RoleAssignment{assign(t, anonym, berth.RolePull, "registry")}, anonym,
+			"registry", "api", []string{"pull", "*"}, nil},
+		// Metrics: catalog on the registry.
+		{"metrics for catalog on registry", []berth.RoleAssignment{assign(t, ciWeb, berth.RoleCatalog, "registry")}, ciWeb,
+			"registry", "metrics", []string{"pull"}, []string{"pull"}},
+		{"metrics not for pull on registry", []berth.RoleAssignment{assign(t, ciWeb, berth.RolePull, "registry")}, ciWeb,
+			"registry", "metrics", []string{"pull"}, nil},
+		{"metrics not for owner of a namespace", []berth.RoleAssignment{assign(t, ciWeb, berth.RoleOwner, "team/*")}, ciWeb,
+			"registry", "metrics", []string{"pull", "*"}, nil},
 	}
 	for _, tc := range tests {
 		got := berth.DockerActions(tc.as, tc.actor, tc.typ, tc.res, tc.requested)

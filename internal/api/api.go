@@ -218,6 +218,11 @@ func (h *handler) authenticate(r *http.Request) (*berth.Caller, error) {
 		return nil, berth.Errorf(berth.CodeCredentialsMissing, "the management API needs credentials, and the request carried none").
 			WithHint("set BERTH_URL, BERTH_CLIENT_ID and BERTH_CLIENT_SECRET for the berth CLI (the first admin's are in DATA/initial-admin.json), or send Basic CLIENT_ID:SECRET")
 	}
+	// An access token narrowed to a repository stays narrow: it must have
+	// been issued for the API too.
+	if err := h.cfg.Provider.AuthorizeAPI(r.Context(), c, r.Method); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -27,6 +27,22 @@ type response struct {
 // sent as it is).
 func call(t *testing.T, s *apitest.Server, c creds, method, path string, body any) response {
 	t.Helper()
+	return send(t, s, method, path, body, func(req *http.Request) {
+		if c.user != "" {
+			req.SetBasicAuth(c.user, c.secret)
+		}
+	})
+}
+
+// callBearer is call with an access token.
+func callBearer(t *testing.T, s *apitest.Server, token, method, path string, body any) response {
+	t.Helper()
+	return send(t, s, method, path, body, func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+token) })
+}
+
+// send sends one request, with the credentials auth sets.
+func send(t *testing.T, s *apitest.Server, method, path string, body any, auth func(*http.Request)) response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -43,9 +59,7 @@ func call(t *testing.T, s *apitest.Server, c creds, method, path string, body an
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.secret)
-	}
+	auth(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

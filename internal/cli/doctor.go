@@ -601,8 +601,10 @@ func (d *doctor) checkCredential() {
 
 // checkToken asks the token endpoint for a token with the credential, as
 // berth login does (login.go): with Basic client credentials (Docker token
-// GET), or with the refresh token (OAuth 2.0 POST). It asks for no scope, so
-// that it tests the credential alone; the access check tests the roles.
+// GET), or with the refresh token (OAuth 2.0 POST). It asks only for the
+// reading endpoints of the management API, which every principal is granted
+// and the later checks call, so that it tests the credential alone; the
+// access check tests the roles.
 func (d *doctor) checkToken(ctx context.Context) bool {
 	ch := challenge{realm: d.realm, service: d.service}
 	if ch.realm == "" {
@@ -612,9 +614,9 @@ func (d *doctor) checkToken(ctx context.Context) bool {
 	var err error
 	if d.cred.refreshToken != "" {
 		l := storedLogin{URL: d.base.String(), RefreshToken: d.cred.refreshToken, TokenURL: ch.realm, Service: ch.service}
-		tok, err = refreshAccessToken(ctx, d.http, l, nil)
+		tok, err = refreshAccessToken(ctx, d.http, l, []string{apiReadScope})
 	} else {
-		tok, err = requestToken(ctx, d.http, ch, d.cred.clientID, d.cred.secret, false, nil)
+		tok, err = requestToken(ctx, d.http, ch, d.cred.clientID, d.cred.secret, false, []string{apiReadScope})
 	}
 	if err != nil {
 		d.tokenErr = err

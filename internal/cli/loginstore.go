@@ -213,7 +213,7 @@ func (e *env) storedLoginClient(base string) (c *client.Client, ok bool, err err
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()
 	hc := &http.Client{Timeout: apiTimeout}
-	tok, err := refreshAccessToken(ctx, hc, l, nil)
+	tok, err := refreshAccessToken(ctx, hc, l, []string{apiScope})
 	if err != nil {
 		if be := berth.AsError(err); be != nil && be.Hint == "" {
 			be.Hint = "berth login " + hostKey(l.URL)
@@ -223,6 +223,13 @@ func (e *env) storedLoginClient(base string) (c *client.Client, ok bool, err err
 	hc.Transport = bearerTransport{token: tok.access(), next: http.DefaultTransport}
 	return client.New(l.URL, "", "", hc), true, nil
 }
+
+// The scopes an access token needs to call the management API: every
+// endpoint, or the reading ones (doctor reads only).
+const (
+	apiScope     = "registry:api:*"
+	apiReadScope = "registry:api:pull"
+)
 
 // bearerTransport sends every request with a bearer access token in place of
 // the Basic credentials the API client sets.

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +179,41 @@ func TestServeMetrics(t *testing.T) {
 		if v := fs.value(name, nil); v < float64(started.Unix()) || v > float64(time.Now().Unix()+1) {
 			t.Errorf("%s = %v, not between the start (%d) and now", name, v, started.Unix())
 		}
+	}
+}
+
+// TestMetricsNeedATokenIssuedForThem: an owner's access token narrowed to
+// pulling one repository does not scrape /metrics; one issued for
+// registry:metrics:pull does, and so do Basic credentials. Credentials in the
+// query string are refused, not used.
+func TestMetricsNeedATokenIssuedForThem(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	token := func(scope string) string {
+		resp, body := s.do(t, "GET", "/oauth2/token?service=berth&scope="+scope, nil, nil)
+		var tok struct {
+			Token string `json:"token"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(body, &tok) != nil || tok.Token == "" {
+			t.Fatalf("token for %s: %d %s", scope, resp.StatusCode, body)
+		}
+		return tok.Token
+	}
+	scrapeWith := func(auth string) (int, string) {
+		resp, body := s.do(t, "GET", "/metrics", map[string]string{"Authorization": auth}, nil)
+		return resp.StatusCode, string(body)
+	}
+	if status, body := scrapeWith("Bearer " + token("repository:team/app:pull")); status != 403 || !strings.HasPrefix(body, "scope_not_granted") {
+		t.Errorf("token for repository:team/app:pull: %d %q, want 403 scope_not_granted", status, body)
+	}
+	if status, body := scrapeWith("Bearer " + token("registry:metrics:pull")); status != 200 {
+		t.Errorf("token for registry:metrics:pull: %d %.200q", status, body)
+	}
+	clientID, secret := s.admin(t)
+	if status, body := scrapeWith("Basic " + basicCredentials(clientID, secret)); status != 200 {
+		t.Errorf("Basic credentials: %d %.200q", status, body)
+	}
+	resp, body := s.do(t, "GET", "/metrics?access_token="+secret, nil, nil)
+	if resp.StatusCode != 400 || strings.Contains(string(body), secret) {
+		t.Errorf("a secret in the query: %d %q, want 400 without the secret", resp.StatusCode, body)
 	}
 }

@@ -246,18 +246,26 @@ func (c *expiryCollector) Collect(ch chan<- prometheus.Metric) {
 // Guard decides who may read the metrics: they name principals and secret ids.
 type Guard interface {
 	AuthenticateRequest(r *http.Request) (*berth.Caller, error)
-	AuthorizeRegistry(ctx context.Context, c *berth.Caller, action berth.Action) error
+	// Authorize returns nil when caller may do action on typ:name; Protected
+	// asks for registry:metrics:pull.
+	Authorize(ctx context.Context, c *berth.Caller, typ, name, action string) error
 }
 
 // Protected serves the metrics to callers whose roles allow listing the whole
-// registry (the catalog or owner role on registry), and answers others 401 or
-// 403 with the reason in a plain-text body, which scrapers log.
+// registry (the catalog or owner role on registry) and, when they present an
+// access token, whose token was issued for registry:metrics:pull; it answers
+// others 401 or 403 with the reason in a plain-text body, which scrapers log.
+// Credentials in the query string are refused, never used.
 func (m *Metrics) Protected(g Guard) http.Handler {
 	h := m.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := g.AuthenticateRequest(r)
+		var c *berth.Caller
+		err := berth.RefuseQueryCredential(r.URL.Query())
 		if err == nil {
-			err = g.AuthorizeRegistry(r.Context(), c, berth.ActionCatalogList)
+			c, err = g.AuthenticateRequest(r)
+		}
+		if err == nil {
+			err = g.Authorize(r.Context(), c, berth.ResourceRegistry, berth.ResourceMetrics, berth.DockerActionPull)
 		}
 		if err != nil {
 			e := berth.AsError(err)

@@ -614,11 +614,27 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 	}
 	if c.Token != nil && !c.Token.Allows(typ, name, action) {
 		scope := typ + ":" + name + ":" + action
-		return berth.Errorf(berth.CodeScopeNotGranted, "the access token of %s was not issued for %s", c.Actor.Name, scope).
+		e := berth.Errorf(berth.CodeScopeNotGranted, "the access token of %s was not issued for %s", c.Actor.Name, scope).
 			WithHint("request a token with scope %s (docker, crane, skopeo and oras do so by themselves after this answer)", scope).
 			WithDetail("scope", scope)
+		if typ == berth.ResourceRegistry && name != berth.ResourceCatalog {
+			e.WithHint("request an access token with scope %s explicitly (berth's CLI does for its stored login), or send Basic client credentials", scope)
+		}
+		return e
 	}
 	return nil
+}
+
+// AuthorizeAPI returns nil when caller may call the management API with
+// method: a token must have been issued for it (registry:api:pull for GET
+// and HEAD, registry:api:* otherwise), and then each endpoint decides by the
+// principal's roles. Basic credentials act with the roles alone.
+func (p *Provider) AuthorizeAPI(ctx context.Context, c *berth.Caller, method string) error {
+	action := berth.DockerActionAll
+	if method == http.MethodGet || method == http.MethodHead {
+		action = berth.DockerActionPull
+	}
+	return p.Authorize(ctx, c, berth.ResourceRegistry, berth.ResourceAPI, action)
 }
 
 // allows reports whether idx allows the Docker action on typ:name.
@@ -635,6 +651,9 @@ func (p *Provider) denial(idx *berth.AccessIndex, c *berth.Caller, typ, name, ac
 	case idx == nil:
 		return berth.Errorf(berth.CodeCredentialsMissing, "%s:%s needs credentials: nothing here is public", typ, name).
 			WithHint("log in: berth login HOST, or docker login HOST -u CLIENT_ID")
+	case typ == "registry" && name == berth.ResourceAPI:
+		return berth.Errorf(berth.CodeCredentialsMissing, "the management API needs credentials").
+			WithHint("send Basic CLIENT_ID:SECRET, or an access token with scope registry:api:*")
 	case typ == "registry":
 		return idx.Decide(berth.ActionCatalogList, "").Err()
 	}
@@ -642,21 +661,6 @@ func (p *Provider) denial(idx *berth.AccessIndex, c *berth.Caller, typ, name, ac
 		return err
 	}
 	return berth.Errorf(berth.CodeRoleMissing, "%s may not %s %s", c.Actor.Name, action, name) // an invalid name
-}
-
-// AuthorizeRegistry returns nil when caller's roles allow action on the whole
-// registry (role_missing, or credentials_missing for the anonymous caller,
-// otherwise).
-func (p *Provider) AuthorizeRegistry(ctx context.Context, c *berth.Caller, action berth.Action) error {
-	idx, err := p.access(ctx, c)
-	if err != nil {
-		return err
-	}
-	if idx == nil {
-		return berth.Errorf(berth.CodeCredentialsMissing, "%s on the registry needs credentials", action).
-			WithHint("send Basic CLIENT_ID:SECRET or a bearer token of a principal with the catalog role on registry")
-	}
-	return idx.Decide(action, "").Err()
 }
 
 // Listable reports whether caller may see repo in the catalog.

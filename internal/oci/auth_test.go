@@ -356,3 +356,30 @@ func TestCatalogListsWhatCallerMaySee(t *testing.T) {
 		t.Fatalf("automatic mount from an unreadable repository: %d", resp.StatusCode)
 	}
 }
+
+// An automatic mount (no from) takes a blob only from a repository the
+// request may read by its roles and its token: a token narrowed to
+// team/scratch mounts nothing that only secret/db holds, though its owner
+// could read secret/db with another token; the push then goes on as an
+// ordinary upload (202). A token that names the source mounts it.
+func TestAutomaticMountNeedsTheTokensGrant(t *testing.T) {
+	g := newGuarded(t)
+	g.principal("admin", "owner@registry")
+	secret := []byte("the database password")
+	if resp, body := g.pushBlob(g.basic("admin"), "secret/db", secret); resp.StatusCode != 201 {
+		t.Fatalf("push secret/db: %d %s", resp.StatusCode, body)
+	}
+	d := berth.DigestOf("sha256", secret)
+	narrow := g.token("admin", "repository:team/scratch:pull,push")
+	resp, body := g.do("POST", "/v2/team/scratch/blobs/uploads/?mount="+d.String(), narrow, nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("automatic mount with a token for team/scratch only: %d %s, want 202", resp.StatusCode, body)
+	}
+	if resp, _ := g.do("GET", "/v2/team/scratch/blobs/"+d.String(), narrow, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the blob of secret/db is readable through team/scratch: %d", resp.StatusCode)
+	}
+	wide := g.token("admin", "repository:team/scratch:pull,push repository:secret/db:pull")
+	if resp, body := g.do("POST", "/v2/team/scratch/blobs/uploads/?mount="+d.String(), wide, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("automatic mount with a token naming secret/db: %d %s, want 201", resp.StatusCode, body)
+	}
+}

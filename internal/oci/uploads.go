@@ -72,7 +72,7 @@ func (h *Handler) mount(ctx context.Context, rt route, d berth.Digest, from stri
 	} else {
 		var repos []string
 		repos, err = h.Meta.FindBlobRepositories(ctx, d)
-		repos = slices.DeleteFunc(repos, func(r string) bool { return !h.mayReadByRole(ctx, rt.Caller, r) })
+		repos = slices.DeleteFunc(repos, func(r string) bool { return !h.mayRead(ctx, rt.Caller, r) })
 		if err == nil && len(repos) == 0 {
 			return false, nil
 		}
@@ -113,16 +113,12 @@ func (h *Handler) mayMountFrom(ctx context.Context, caller *berth.Caller, repo s
 	return h.Guard.Authorize(ctx, caller, "repository", repo, "pull")
 }
 
-// mayReadByRole reports whether the caller's roles let it pull from repo,
-// whatever its token names: an automatic mount (no from) has no repository a
-// client could have asked a token for.
-func (h *Handler) mayReadByRole(ctx context.Context, caller *berth.Caller, repo string) bool {
-	if h.Guard == nil {
-		return true
-	}
-	c := *caller
-	c.Token = nil
-	return h.Guard.Authorize(ctx, &c, "repository", repo, "pull") == nil
+// mayRead reports whether the caller may pull from repo, by its roles and
+// its token's grant: the sources an automatic mount (no from) may take a blob
+// from. A token names the repositories it may read, so a token narrowed to
+// one repository mounts from none other.
+func (h *Handler) mayRead(ctx context.Context, caller *berth.Caller, repo string) bool {
+	return h.Guard == nil || h.Guard.Authorize(ctx, caller, "repository", repo, "pull") == nil
 }
 
 // patchUpload appends a chunk, or the whole stream when no Content-Range is sent.

@@ -90,36 +90,101 @@ var _ berth.IssuerChecker = (*Federation)(nil)
 // all of them when issuer is "".
 type PipelinesOf func(ctx context.Context, issuer string) ([]berth.Pipeline, error)
 
-// Verify checks a CI job's ID token and returns what it asserts. It reads the
-// token's iss unverified, and refuses with pipeline_unknown (naming the
-// closest registered pipelines) when no pipeline that pipelinesOf returns for
-// it has that issuer. Then it verifies the signature with the issuer's keys,
-// and the issuer, and the time window with berth.AssertionLeeway
-// (assertion_expired). Whether a pipeline accepts the token's subject,
-// audience and claims is berth.MatchPipeline's to decide.
+// Verify checks a CI job's ID token and returns what it asserts, with the
+// pipelines that may judge it: those whose key source verified its
+// signature. It reads the token's iss unverified, and refuses with
+// pipeline_unknown (naming the registered issuers) when no pipeline that
+// pipelinesOf returns for it has that issuer. Each pipeline of the issuer
+// has one key source: the key set it pinned (berth pipeline create
+// --jwks-file), or else the issuer's published keys. A token is verified
+// against each source, and only the pipelines of the sources that verified
+// it are returned: a key pinned for one pipeline never vouches for another. Then the issuer and the time window are checked with
+// berth.AssertionLeeway (assertion_expired). Whether a pipeline accepts the
+// token's subject, audience and claims is berth.MatchPipeline's to decide.
 //
 // It returns assertion_invalid when the token is not a JWT, uses an
-// algorithm other than an asymmetric one, names a kid the issuer does not
-// publish (after fetching its keys again), has a signature that does not
+// algorithm other than an asymmetric one, names a kid no key source holds
+// (after fetching the published keys again), has a signature that does not
 // verify, or when the issuer's discovery document or keys cannot be fetched
 // or read.
-func (f *Federation) Verify(ctx context.Context, token string, pipelinesOf PipelinesOf) (berth.Assertion, error) {
+func (f *Federation) Verify(ctx context.Context, token string, pipelinesOf PipelinesOf) (berth.Assertion, []berth.Pipeline, error) {
 	jws, iss, err := parseAssertion(token)
 	if err != nil {
-		return berth.Assertion{}, err
+		return berth.Assertion{}, nil, err
 	}
 	pipelines, err := pipelinesOf(ctx, iss)
 	if err != nil {
-		return berth.Assertion{}, err
+		return berth.Assertion{}, nil, err
 	}
 	if len(pipelines) == 0 {
-		return berth.Assertion{}, f.unknownIssuer(ctx, jws, iss, pipelinesOf)
+		return berth.Assertion{}, nil, f.unknownIssuer(ctx, jws, iss, pipelinesOf)
 	}
-	keys, err := f.keysFor(ctx, iss, pipelines)
-	if err != nil {
-		return berth.Assertion{}, err
+	var refusal error
+	var verified []berth.Pipeline
+	var a berth.Assertion
+	for _, src := range keySources(iss, pipelines) {
+		keys, err := f.keysFor(ctx, iss, src.jwks)
+		if err == nil {
+			var got berth.Assertion
+			if got, err = keys.verify(ctx, token); err == nil {
+				a, verified = got, append(verified, src.pipelines...)
+				continue
+			}
+		}
+		if refusal == nil || !isKeyMiss(err) {
+			refusal = err // a refusal past the signature says more than a missing key
+		}
 	}
-	return keys.verify(ctx, token)
+	if verified == nil {
+		return berth.Assertion{}, nil, refusal
+	}
+	return a, verified, nil
+}
+
+// keySource is the key set some pipelines of an issuer verify with: the one
+// they pinned (jwks), or the issuer's published keys (jwks nil).
+type keySource struct {
+	jwks      []byte
+	pipelines []berth.Pipeline
+}
+
+// keySources groups the pipelines of iss by key source: each pinned key set
+// (pipelines pinning the same bytes share it), then the published keys for
+// the pipelines that pin none.
+func keySources(iss string, pipelines []berth.Pipeline) []keySource {
+	var out []keySource
+	var published []berth.Pipeline
+	for _, p := range pipelines {
+		if p.Issuer != iss {
+			continue
+		}
+		if len(p.JWKS) == 0 {
+			published = append(published, p)
+			continue
+		}
+		i := slices.IndexFunc(out, func(s keySource) bool { return bytes.Equal(s.jwks, p.JWKS) })
+		if i < 0 {
+			out = append(out, keySource{jwks: p.JWKS})
+			i = len(out) - 1
+		}
+		out[i].pipelines = append(out[i].pipelines, p)
+	}
+	if len(published) > 0 {
+		out = append(out, keySource{pipelines: published})
+	}
+	return out
+}
+
+// keyMiss is a key source's refusal of a token it has no key for, rather
+// than a refusal of the token itself.
+type keyMiss struct{ err *berth.Error }
+
+func (k keyMiss) Error() string { return k.err.Error() }
+func (k keyMiss) Unwrap() error { return k.err }
+
+func isKeyMiss(err error) bool {
+	_, ok := errors.AsType[keyMiss](err)
+	return ok
 }
 
 // parseAssertion returns the token's JWS and its unverified iss.
@@ -186,23 +251,15 @@ func (f *Federation) unknownIssuer(ctx context.Context, jws *jose.JSONWebSignatu
 		WithDetail("issuer", iss).WithDetail("subject", sub)
 }
 
-// keysFor returns the verifier of iss: a static key set when the issuer's
-// pipelines carry one, else the issuer's published keys, discovered once.
-func (f *Federation) keysFor(ctx context.Context, iss string, pipelines []berth.Pipeline) (*issuerKeys, error) {
-	var static [][]byte
-	for _, p := range pipelines {
-		if p.Issuer == iss && len(p.JWKS) > 0 {
-			static = append(static, p.JWKS)
-		}
-	}
+// keysFor returns the verifier of iss with one key source: the pinned key
+// set jwks, or the issuer's published keys (jwks nil), discovered once.
+func (f *Federation) keysFor(ctx context.Context, iss string, jwks []byte) (*issuerKeys, error) {
 	cacheKey := iss
-	if len(static) > 0 {
-		h := sha256.New()
-		for _, s := range static {
-			h.Write(s)
-			h.Write([]byte{0})
-		}
-		cacheKey = iss + "\x00" + hex.EncodeToString(h.Sum(nil))
+	var static [][]byte
+	if len(jwks) > 0 {
+		sum := sha256.Sum256(jwks)
+		cacheKey = iss + "\x00" + hex.EncodeToString(sum[:])
+		static = [][]byte{jwks}
 	}
 	f.mu.Lock()
 	if f.issuers == nil {
@@ -476,10 +533,11 @@ func (k *issuerKeys) verifySignature(ctx context.Context, token string) ([]byte,
 		if !k.remote() {
 			source = "the key set registered with the pipeline"
 		}
-		return nil, assertionInvalid("the ID token was signed with key %q, which issuer %s does not have in %s (key ids: %s)",
+		e := assertionInvalid("the ID token was signed with key %q, which issuer %s does not have in %s (key ids: %s)",
 			truncate(kid, 64), k.issuer, source, strings.Join(kids, ", ")).
 			WithHint("if the issuer rotated its keys, retry in %s; for a pipeline registered with --jwks-file, register the issuer's current key set", KeyRefetchInterval).
 			WithDetail("issuer", k.issuer).WithDetail("kid", truncate(kid, 64))
+		return nil, keyMiss{e}
 	}
 	for i := range candidates {
 		if payload, err := jws.Verify(&candidates[i]); err == nil {

@@ -505,3 +505,47 @@ func TestCheckIssuer(t *testing.T) {
 	_, err = fed.CheckIssuer(ctx, berth.Pipeline{Name: "plain", Issuer: "http://example.com"})
 	wantCode(t, "plain http issuer", err, berth.CodeAssertionInvalid)
 }
+
+// TestFederationPinnedKeysArePerPipeline: two pipelines of one issuer that
+// each pin their own key set, and a third that uses the issuer's published
+// keys. A token signed with the second pipeline's key is that pipeline's
+// only: with the first pipeline's subject it matches nothing. Pinning a set
+// on one pipeline leaves the published keys to the others.
+func TestFederationPinnedKeysArePerPipeline(t *testing.T) {
+	f := newFedEnv(t)
+	other := oidctest.New(t) // key B, under the same kid as the issuer's key
+	other.Now = f.clock.Now
+	pinnedA := f.pipeline(berth.PipelineSpec{Name: "pinned-a", Preset: berth.PresetKubernetes, Spec: "ci/a",
+		Issuer: f.iss.URL, JWKS: f.iss.JWKS()})
+	pinnedB := f.pipeline(berth.PipelineSpec{Name: "pinned-b", Preset: berth.PresetKubernetes, Spec: "ci/b",
+		Issuer: f.iss.URL, JWKS: other.JWKS()})
+	f.connection("deploy", pinnedA, pinnedB, f.github("github-main"))
+	if other.Kid() != f.iss.Kid() {
+		t.Fatalf("kids %q and %q: the test needs one kid for both keys", other.Kid(), f.iss.Kid())
+	}
+	mintB := func(sub string) string {
+		return other.Mint(map[string]any{"iss": f.iss.URL, "sub": sub, "aud": audience})
+	}
+	for _, g := range grants {
+		t.Run(g.name, func(t *testing.T) {
+			r := g.send(f, mintB("system:serviceaccount:ci:a"), "deploy")
+			if r.Status == http.StatusOK {
+				t.Fatalf("a token signed with pinned-b's key was accepted as pinned-a: %s", r.Body)
+			}
+			var b errorBody
+			r.decode(t, &b)
+			if b.Reason != string(berth.CodePipelineUnknown) {
+				t.Fatalf("reason %q, want pipeline_unknown: %s", b.Reason, r.Body)
+			}
+			for name, token := range map[string]string{
+				"pinned-b":    mintB("system:serviceaccount:ci:b"),
+				"pinned-a":    f.iss.Mint(map[string]any{"sub": "system:serviceaccount:ci:a", "aud": audience}),
+				"github-main": f.iss.GitHub(oidctest.GitHubJob{Audience: audience}),
+			} {
+				if c := f.verify(t, f.oauthToken(t, g.send(f, token, "deploy")).AccessToken); c.Pipeline != name {
+					t.Errorf("token of %s matched %q", name, c.Pipeline)
+				}
+			}
+		})
+	}
+}

@@ -426,15 +426,11 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 	if connectionName == "" {
 		return nil, berth.ConnectionUnknown("")
 	}
-	var candidates []berth.Pipeline
 	pipelinesOf := func(ctx context.Context, issuer string) ([]berth.Pipeline, error) {
-		ps, err := p.Store.FindPipelines(ctx, berth.PipelineFilter{Issuer: issuer})
-		if issuer != "" {
-			candidates = ps
-		}
-		return ps, err
+		return p.Store.FindPipelines(ctx, berth.PipelineFilter{Issuer: issuer})
 	}
-	a, err := p.Federation.Verify(ctx, assertion, pipelinesOf)
+	// Only the pipelines whose keys verified the token may match it.
+	a, candidates, err := p.Federation.Verify(ctx, assertion, pipelinesOf)
 	if err != nil {
 		return nil, err
 	}

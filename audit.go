@@ -205,10 +205,13 @@ func NewAuditEvent(ctx context.Context, action AuditAction, target string, err e
 		e.Result, e.Reason = AuditDenied, ErrorCode(err)
 		if be := AsError(err); be != nil {
 			if e.Detail == nil {
-				e.Detail = make(map[string]string, len(be.Detail)+1)
+				e.Detail = make(map[string]string, len(be.Detail)+len(be.Private)+1)
 			}
 			for k, v := range be.Detail {
 				e.Detail[k] = fmt.Sprint(v)
+			}
+			for k, v := range be.Private {
+				e.Detail[k] = v
 			}
 			e.Detail["message"] = be.Message
 		}

@@ -270,9 +270,10 @@ var Codes = []CodeInfo{
 	},
 	{
 		Code: CodeClientUnknown, Status: http.StatusUnauthorized, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
-		Summary: "No principal has this client id or name.",
+		Summary: "No principal has this client id.",
 		Causes: []string{
-			"The user name is misspelled, or is the client id of a principal that was deleted.",
+			"The client id is misspelled, or is the client id of a principal that was deleted.",
+			"A principal name that does not exist is answered with `secret_invalid` instead, so that names cannot be probed; the audit log keeps the real cause.",
 			"The client id and secret were swapped: a secret (`brt_…`) was sent as the user name.",
 			"The credentials belong to another berth server.",
 		},
@@ -288,6 +289,7 @@ var Codes = []CodeInfo{
 			"The secret was mistyped or truncated: its checksum or length does not match a berth secret.",
 			"The secret belongs to another principal, or the client id was sent as the password.",
 			"A CI variable holds an old value, or is empty and the pipeline sent its own name instead.",
+			"The user name names no principal: berth answers an unknown name exactly as a wrong secret, so that names cannot be probed (`berth audit --code secret_invalid` shows the cause).",
 		},
 		Fixes: []string{
 			"Compare the first characters of the secret with the hints of the principal's secrets: `berth secret list PRINCIPAL`.",

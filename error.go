@@ -76,6 +76,11 @@ type Error struct {
 	// Detail is optional structured data that a transport may show (an OCI
 	// error's detail field). It never holds a credential.
 	Detail map[string]any
+	// Private holds facts for the audit log only, which owners read and the
+	// caller may not: the closest pipelines to an ID token that matched
+	// none, the principal a wrong secret was tried on. Transports never
+	// render it; NewAuditEvent records it in the event's detail.
+	Private map[string]string
 }
 
 // Errorf returns an *Error with the given code and a formatted message.
@@ -95,6 +100,15 @@ func (e *Error) WithDetail(key string, value any) *Error {
 		e.Detail = map[string]any{}
 	}
 	e.Detail[key] = value
+	return e
+}
+
+// WithPrivate returns e with key set in its private detail (see Private).
+func (e *Error) WithPrivate(key, value string) *Error {
+	if e.Private == nil {
+		e.Private = map[string]string{}
+	}
+	e.Private[key] = value
 	return e
 }
 

@@ -465,8 +465,11 @@ func (p Pipeline) mismatch(a Assertion, service string) (why string, audience bo
 // When none accepts it, it returns audience_mismatch when a pipeline matches
 // issuer, subject and claims but not the audience (the first such by name),
 // and pipeline_unknown otherwise, quoting the token's issuer, subject and
-// audience next to the closest registered pipelines and why each refused, so
-// that a branch-versus-environment subject is plain to see.
+// audience. Neither names a registered pipeline to the caller, whose token
+// anyone with an account at the CI system can mint: the pipeline (or the
+// closest ones and why each refused, so that a branch-versus-environment
+// subject is plain to see) is in the error's Private detail, for the audit
+// log.
 func MatchPipeline(pipelines []Pipeline, a Assertion, service string) (Pipeline, error) {
 	sorted := slices.Clone(pipelines)
 	slices.SortFunc(sorted, func(x, y Pipeline) int { return strings.Compare(x.Name, y.Name) })
@@ -492,10 +495,11 @@ func MatchPipeline(pipelines []Pipeline, a Assertion, service string) (Pipeline,
 			if want == "" {
 				want = service
 			}
-			audErr = Errorf(CodeAudienceMismatch, "the ID token from %s for %s is for the audience %q; pipeline %s expects %q",
-				a.Issuer, a.Subject, a.Audience, p.Name, want).
-				WithHint("request the ID token for the audience %s (berth login --connection does so), or register the audience the job sends: berth pipeline create NAME --issuer %s --subject %s --audience AUDIENCE", want, ShellQuote(p.Issuer), ShellQuote(p.Subject)).
-				WithDetail("pipeline", p.Name).WithDetail("expected_audience", want).WithDetail("token_audience", strings.Join(a.Audience, " "))
+			audErr = Errorf(CodeAudienceMismatch, "the ID token from %s for %s is for the audience %q; the pipeline that matches its issuer and subject expects %q",
+				a.Issuer, a.Subject, a.Audience, want).
+				WithHint("request the ID token for the audience %s (berth login --connection does so), or ask an owner to register the audience the job sends (berth pipeline create NAME --issuer %s --subject %s --audience AUDIENCE)", want, ShellQuote(a.Issuer), ShellQuote(a.Subject)).
+				WithDetail("expected_audience", want).WithDetail("token_audience", strings.Join(a.Audience, " ")).
+				WithPrivate("pipeline", p.Name)
 			continue
 		}
 		score := commonPrefix(p.Subject, a.Subject)
@@ -511,20 +515,20 @@ func MatchPipeline(pipelines []Pipeline, a Assertion, service string) (Pipeline,
 	if len(nears) > 3 {
 		nears = nears[:3]
 	}
+	// The closest pipelines name the organisation's repositories: they go to
+	// the audit log, where an owner reads them, never to the caller.
 	var b strings.Builder
-	fmt.Fprintf(&b, "no registered pipeline matches the ID token with issuer %s, subject %q and audience %q", a.Issuer, a.Subject, a.Audience)
-	if len(nears) == 0 {
-		b.WriteString("; no pipeline is registered")
-	} else {
-		b.WriteString("; closest:")
-		for _, n := range nears {
-			fmt.Fprintf(&b, " %s (subject %q: %s);", n.p.Name, n.p.Subject, n.why)
-		}
+	for _, n := range nears {
+		fmt.Fprintf(&b, "%s (subject %q: %s); ", n.p.Name, n.p.Subject, n.why)
 	}
-	msg := strings.TrimSuffix(b.String(), ";")
-	return Pipeline{}, Errorf(CodePipelineUnknown, "%s", msg).
-		WithHint("register this job: berth pipeline create NAME --issuer %s --subject %s", ShellQuote(a.Issuer), ShellQuote(a.Subject)).
-		WithDetail("issuer", a.Issuer).WithDetail("subject", a.Subject).WithDetail("audience", strings.Join(a.Audience, " "))
+	closest := strings.TrimSuffix(b.String(), "; ")
+	if closest == "" {
+		closest = "no pipeline is registered"
+	}
+	return Pipeline{}, Errorf(CodePipelineUnknown, "no registered pipeline matches the ID token with issuer %s, subject %q and audience %q", a.Issuer, a.Subject, a.Audience).
+		WithHint("ask an owner of the registry to register this job (berth pipeline create NAME --issuer %s --subject %s); berth audit --code pipeline_unknown shows them the closest pipelines", ShellQuote(a.Issuer), ShellQuote(a.Subject)).
+		WithDetail("issuer", a.Issuer).WithDetail("subject", a.Subject).WithDetail("audience", strings.Join(a.Audience, " ")).
+		WithPrivate("closest", closest)
 }
 
 func commonPrefix(x, y string) int {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -364,17 +365,25 @@ func TestMatchPipeline(t *testing.T) {
 func TestMatchPipelineAudienceMismatchDetail(t *testing.T) {
 	a := ghAssertion()
 	a.Audience = []string{"other"}
-	_, err := berth.MatchPipeline([]berth.Pipeline{testPipeline("web", "repo:org/*")}, a, testService)
+	_, err := berth.MatchPipeline([]berth.Pipeline{testPipeline("web-deploy", "repo:org/*")}, a, testService)
 	e := berth.AsError(err)
 	if e == nil || e.Code != berth.CodeAudienceMismatch {
 		t.Fatalf("got %v, want audience_mismatch", err)
 	}
-	if e.Detail["pipeline"] != "web" || e.Detail["expected_audience"] != testService || e.Detail["token_audience"] != "other" {
+	if e.Detail["expected_audience"] != testService || e.Detail["token_audience"] != "other" {
 		t.Errorf("detail %v", e.Detail)
+	}
+	// Whoever mints a token learns the audience to ask for, not which
+	// pipeline it nearly matched: that is for the audit log.
+	if e.Private["pipeline"] != "web-deploy" {
+		t.Errorf("private detail %v", e.Private)
+	}
+	if shown := e.Error() + fmt.Sprint(e.Detail); strings.Contains(shown, "web-deploy") || strings.Contains(shown, "repo:org/*") {
+		t.Errorf("the refusal names the pipeline: %s", shown)
 	}
 }
 
-func TestMatchPipelineUnknownNamesClosest(t *testing.T) {
+func TestMatchPipelineUnknownKeepsClosestPrivate(t *testing.T) {
 	a := ghAssertion()
 	a.Subject = "repo:org/app:environment:prod"
 	pipelines := []berth.Pipeline{
@@ -392,16 +401,20 @@ func TestMatchPipelineUnknownNamesClosest(t *testing.T) {
 	if e.Detail["issuer"] != a.Issuer || e.Detail["subject"] != a.Subject || e.Detail["audience"] != testService {
 		t.Errorf("detail %v", e.Detail)
 	}
-	// The message names the three closest by issuer and subject, not the rest:
-	// names are facts, asserted here rather than the wording around them.
+	// The audit log's detail names the three closest by issuer and subject,
+	// not the rest; the caller sees none of them: anyone can mint a token.
+	closest := e.Private["closest"]
 	for _, name := range []string{"branch-main", "branch-dev", "other-repo"} {
-		if !strings.Contains(e.Message, name) {
-			t.Errorf("the message does not name the close pipeline %s: %s", name, e.Message)
+		if !strings.Contains(closest, name) {
+			t.Errorf("the private detail does not name the close pipeline %s: %s", name, closest)
 		}
 	}
-	for _, name := range []string{"elsewhere", "gitlab-far"} {
-		if strings.Contains(e.Message, name) {
-			t.Errorf("the message names the far pipeline %s: %s", name, e.Message)
+	for _, p := range pipelines {
+		if strings.Contains(closest, p.Name) != slices.Contains([]string{"branch-main", "branch-dev", "other-repo"}, p.Name) {
+			t.Errorf("the private detail and pipeline %s: %s", p.Name, closest)
+		}
+		if shown := e.Error() + fmt.Sprint(e.Detail); strings.Contains(shown, p.Name) {
+			t.Errorf("the refusal names pipeline %s: %s", p.Name, shown)
 		}
 	}
 	if e.Hint == "" {

@@ -236,6 +236,27 @@ func FindClient(ctx context.Context, s PrincipalStore, user string) (Principal, 
 	return p, err
 }
 
+// RefuseUnknownClient returns the refusal of credentials whose user names no
+// principal, err being FindClient's client_unknown. For a user that is a
+// principal name, it is what AuthenticateSecret answers to a wrong secret of
+// an existing principal, hashing included, so that a caller cannot tell which
+// names exist; the real cause goes to the audit log only (Private). A client
+// id (a UUID) cannot be guessed: its client_unknown stands, and tells a
+// mistyped id from a wrong secret.
+func RefuseUnknownClient(h *SecretHasher, user, presented string, err error) error {
+	if !IsCode(err, CodeClientUnknown) || ValidatePrincipalName(user) != nil {
+		return err
+	}
+	if _, uerr := parseUUID(user); uerr == nil {
+		return err
+	}
+	_, refusal := AuthenticateSecret(time.Time{}, h, Principal{}, nil, presented)
+	if e := AsError(refusal); e != nil {
+		e.WithPrivate("cause", AsError(err).Message)
+	}
+	return refusal
+}
+
 // newUUID returns a random (version 4) UUID read from rand.
 func newUUID(rand io.Reader) (string, error) {
 	var b [16]byte

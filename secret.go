@@ -444,29 +444,35 @@ func FormatLifetime(d time.Duration) string {
 //
 // principal_disabled is reported only to a caller who presented one of the
 // principal's secrets, so the state of a principal is not disclosed to whoever
-// knows its client id. Hashes are compared in constant time, against every
-// secret. No message contains presented or a hash.
+// knows its client id. Until a secret matches, no message names the
+// principal (the client id does not tell its name) and the hints name it
+// PRINCIPAL: the name goes to Private, for the audit log. Hashes are compared
+// in constant time, against every secret. No message contains presented or a
+// hash.
 func AuthenticateSecret(now time.Time, h *SecretHasher, p Principal, secrets []Secret, presented string) (Secret, error) {
 	newHint := fmt.Sprintf("berth secret add %s --expires-in 90d", p.Name)
+	refuse := func(e *Error) (Secret, error) {
+		if p.Name != "" {
+			e.WithPrivate("principal", p.Name)
+		}
+		return Secret{}, e
+	}
 	if id, err := parseUUID(presented); err == nil {
 		for _, s := range secrets {
 			if s.PrincipalID == p.ID && s.ID == id {
-				return Secret{}, Errorf(CodeSecretIDSent,
-					"the password sent for principal %s is the id of its secret %s, not the secret's value",
-					p.Name, quoteHint(s.Hint)).
-					WithHint("send the value that berth secret add printed once; if it is lost, add a new secret: %s", newHint).
-					WithDetail("secret_id", s.ID)
+				return refuse(Errorf(CodeSecretIDSent,
+					"the password sent is the id of the principal's secret %s, not the secret's value", quoteHint(s.Hint)).
+					WithHint("send the value that berth secret add printed once; if it is lost, add a new secret: berth secret add PRINCIPAL --expires-in 90d").
+					WithDetail("secret_id", s.ID))
 			}
 		}
 		if id == p.ClientID {
-			return Secret{}, Errorf(CodeSecretInvalid, "the password sent for principal %s is its client id, not one of its secrets", p.Name).
-				WithHint("send a client secret as the password; berth secret add %s prints a new one", p.Name)
+			return refuse(Errorf(CodeSecretInvalid, "the password sent is the client id, not one of the principal's secrets").
+				WithHint("send a client secret as the password; berth secret add PRINCIPAL prints a new one"))
 		}
 	}
 	if err := CheckSecretFormat(presented); err != nil {
-		e := AsError(err)
-		e.Message = fmt.Sprintf("%s (principal %s)", e.Message, p.Name)
-		return Secret{}, e
+		return refuse(AsError(err))
 	}
 
 	hash := h.Hash(presented)
@@ -477,8 +483,8 @@ func AuthenticateSecret(now time.Time, h *SecretHasher, p Principal, secrets []S
 		}
 	}
 	if match < 0 {
-		return Secret{}, Errorf(CodeSecretInvalid, "the client secret matches none of the secrets of principal %s", p.Name).
-			WithHint("berth secret list %s shows the hints of its secrets; add a new one with %s", p.Name, newHint)
+		return refuse(Errorf(CodeSecretInvalid, "the client secret matches none of the principal's secrets").
+			WithHint("check the client id and secret (berth doctor); berth secret list PRINCIPAL shows the hints of its secrets, berth secret add PRINCIPAL --expires-in 90d adds one"))
 	}
 	s := secrets[match]
 	switch {

@@ -217,7 +217,7 @@ func TestLoginConnectionRefusals(t *testing.T) {
 		{"expired", gh(main, oidctest.Expired(10*time.Minute)), "ci", []string{"[assertion_expired]"}},
 		{"bad signature", gh(main, oidctest.WithOtherKey()), "ci", []string{"[assertion_invalid]"}},
 		{"unknown kid", gh(main, oidctest.WithUnknownKid()), "ci", []string{"[assertion_invalid]"}},
-		{"another branch", gh(oidctest.GitHubJob{Repository: "org/app", Ref: "refs/heads/feature"}), "ci", []string{"[pipeline_unknown]", "gh-main"}},
+		{"another branch", gh(oidctest.GitHubJob{Repository: "org/app", Ref: "refs/heads/feature"}), "ci", []string{"[pipeline_unknown]", "berth audit --code pipeline_unknown"}},
 		{"another audience", gh(oidctest.GitHubJob{Repository: "org/app", Ref: "refs/heads/main", Audience: "someone-else"}), "ci", []string{"[audience_mismatch]"}},
 		{"not permitted", gh(oidctest.GitHubJob{Repository: "org/app", Ref: "refs/heads/release"}), "ci", []string{"[pipeline_not_authorized]", "berth connection permit ci --pipeline gh-release"}},
 		{"unknown connection", gh(main), "nope", []string{"[connection_unknown]"}},
@@ -236,6 +236,9 @@ func TestLoginConnectionRefusals(t *testing.T) {
 			}
 			if strings.Contains(stdout+stderr, tc.token) {
 				t.Errorf("the refusal prints the ID token")
+			}
+			if tc.name == "another branch" && strings.Contains(stdout+stderr, "gh-main") {
+				t.Errorf("the refusal names a pipeline the token did not match")
 			}
 			if _, err := os.Stat(filepath.Join(env["HOME"], ".config", "berth", "logins.json")); err == nil {
 				t.Errorf("a refused login stored something")

@@ -219,10 +219,9 @@ func parseAssertion(token string) (*jose.JSONWebSignature, string, error) {
 }
 
 // unknownIssuer is the refusal of a token whose issuer no pipeline has: its
-// unverified issuer, subject and audience, next to the issuers pipelines are
-// registered for. The token is unverified, so the registered pipelines' names
-// and subject patterns are not shown: anyone can mint a token naming any
-// issuer, and those patterns name the organisation's repositories.
+// unverified issuer and subject. The issuers pipelines are registered for
+// are for the audit log only (a self-hosted one names an internal host):
+// anyone can mint a token naming any issuer.
 func (f *Federation) unknownIssuer(ctx context.Context, jws *jose.JSONWebSignature, iss string, pipelinesOf PipelinesOf) error {
 	var claims struct {
 		Subject  any      `json:"sub"`
@@ -246,9 +245,10 @@ func (f *Federation) unknownIssuer(ctx context.Context, jws *jose.JSONWebSignatu
 	if len(issuers) > 0 {
 		known = "pipelines are registered for " + strings.Join(issuers, ", ")
 	}
-	return berth.Errorf(berth.CodePipelineUnknown, "no registered pipeline trusts the issuer %q of this ID token (subject %q); %s", iss, sub, known).
-		WithHint("register this job: berth pipeline create NAME --issuer %s --subject %s", berth.ShellQuote(iss), berth.ShellQuote(sub)).
-		WithDetail("issuer", iss).WithDetail("subject", sub)
+	return berth.Errorf(berth.CodePipelineUnknown, "no registered pipeline trusts the issuer %q of this ID token (subject %q)", iss, sub).
+		WithHint("ask an owner of the registry to register this job (berth pipeline create NAME --issuer %s --subject %s); berth audit --code pipeline_unknown shows them the registered issuers", berth.ShellQuote(iss), berth.ShellQuote(sub)).
+		WithDetail("issuer", iss).WithDetail("subject", sub).
+		WithPrivate("registered", known) // self-hosted issuers name internal hosts
 }
 
 // keysFor returns the verifier of iss with one key source: the pinned key

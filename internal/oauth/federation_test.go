@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -216,6 +217,8 @@ func TestFederationRefusals(t *testing.T) {
 		// secret is what the description must not state: what an unverified
 		// token must not learn.
 		secret string
+		// audited is what the audit event's detail must hold.
+		audited string
 	}
 	cases := []refusal{
 		{name: "garbage", token: func(*fedEnv) string { return "garbage" }, conn: "deploy",
@@ -248,17 +251,18 @@ func TestFederationRefusals(t *testing.T) {
 			token: func(f *fedEnv) string {
 				return f.iss.GitHub(oidctest.GitHubJob{Audience: audience}, oidctest.Expired(10*time.Minute))
 			}},
-		{name: "subject of an environment", conn: "deploy", reason: berth.CodePipelineUnknown, message: "closest: github-main",
+		{name: "subject of an environment", conn: "deploy", reason: berth.CodePipelineUnknown, message: "no registered pipeline matches",
+			secret: "github-main", audited: "github-main (subject",
 			token: func(f *fedEnv) string {
 				return f.iss.GitHub(oidctest.GitHubJob{Audience: audience, Environment: "prod"})
 			}},
-		{name: "unregistered issuer", conn: "deploy", reason: berth.CodePipelineUnknown, secret: "github-main",
+		{name: "unregistered issuer", conn: "deploy", reason: berth.CodePipelineUnknown, secret: "github-main", audited: "pipelines are registered for http://127.0.0.1",
 			token: func(f *fedEnv) string {
 				other := oidctest.New(f.t)
 				other.Now = f.clock.Now
 				return other.GitHub(oidctest.GitHubJob{Audience: audience})
 			}},
-		{name: "audience", conn: "deploy", reason: berth.CodeAudienceMismatch, message: "expects \"registry.test\"",
+		{name: "audience", conn: "deploy", reason: berth.CodeAudienceMismatch, message: "expects \"registry.test\"", secret: "github-main",
 			token: func(f *fedEnv) string {
 				return f.iss.GitHub(oidctest.GitHubJob{Audience: "https://github.com/org"})
 			}},
@@ -304,6 +308,9 @@ func TestFederationRefusals(t *testing.T) {
 				ev, ok := f.audit.last(berth.AuditAuthToken)
 				if !ok || ev.Result != berth.AuditDenied || ev.Reason != tc.reason || ev.Connection != tc.conn {
 					t.Errorf("audit event %+v", ev)
+				}
+				if tc.audited != "" && !strings.Contains(fmt.Sprint(ev.Detail), tc.audited) {
+					t.Errorf("audit event detail %v lacks %q", ev.Detail, tc.audited)
 				}
 				// The pipeline is known once the token matched one (or all but
 				// its audience); a request naming no connection stops before.

@@ -38,8 +38,8 @@ type Provider struct {
 	Hasher  *berth.SecretHasher
 	Keys    *Keyring
 	Refresh *RefreshTokens
-	// Clients and Addrs limit failed attempts per client id and per source
-	// address.
+	// Addrs limits failed attempts per source address, Clients per principal
+	// and source address (see AuthenticateClient).
 	Clients, Addrs *Limiter
 	Now            func() time.Time
 	// TokenLifetime is the access token lifetime
@@ -214,27 +214,31 @@ func callerOf(st *principalState, credentialID string, token *berth.AccessClaims
 }
 
 // AuthenticateClient checks a client id (or principal name) and secret from
-// source, a host address, and returns the caller they prove. Failures are
-// counted per client id and per address; past the limit it answers
-// too_many_attempts without looking at the credentials.
+// source, a host address, and returns the caller they prove.
+//
+// Failures count against source, and against the principal from source:
+// past either limit it answers too_many_attempts without looking at the
+// secret. The principal itself is never locked: a stranger failing from
+// another address does not stop its correct secret from a clean one. The
+// principal is keyed by its id, however the client named it (client id in
+// any case, or name). An unknown principal name is refused as a wrong secret
+// is (RefuseUnknownClient).
 func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source string) (*berth.Caller, error) {
 	now := p.Now()
 	if ok, wait := p.Addrs.Allow(source); !ok {
 		return nil, TooManyAttempts("address "+source, wait)
 	}
-	if ok, wait := p.Clients.Allow(user); !ok {
-		return nil, TooManyAttempts("this client id", wait)
-	}
-	fail := func(err error) (*berth.Caller, error) {
+	pr, err := berth.FindClient(ctx, p.Store, user)
+	if err != nil {
 		if berth.AsError(err) != nil {
 			p.Addrs.Fail(source)
-			p.Clients.Fail(user)
+			err = berth.RefuseUnknownClient(p.Hasher, user, secret, err)
 		}
 		return nil, err
 	}
-	pr, err := berth.FindClient(ctx, p.Store, user)
-	if err != nil {
-		return fail(err)
+	key := pr.ID + " " + source
+	if ok, wait := p.Clients.Allow(key); !ok {
+		return nil, TooManyAttempts("this client from address "+source, wait)
 	}
 	st, err := p.state(ctx, pr.ID)
 	if err != nil {
@@ -242,9 +246,13 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 	}
 	s, err := berth.AuthenticateSecret(now, p.Hasher, st.principal, st.secrets, secret)
 	if err != nil {
-		return fail(err)
+		if berth.AsError(err) != nil {
+			p.Addrs.Fail(source)
+			p.Clients.Fail(key)
+		}
+		return nil, err
 	}
-	p.Clients.Succeed(user)
+	p.Clients.Succeed(key)
 	p.touch(ctx, s, now)
 	berth.Authenticated(ctx)
 	return callerOf(st, s.ID, nil), nil

@@ -861,6 +861,8 @@ func (h *TokenHandler) auditRefused(r *http.Request, err error) {
 		}
 		if v, ok := be.Detail["pipeline"].(string); ok {
 			e.Pipeline = v
+		} else if v, ok := be.Private["pipeline"]; ok {
+			e.Pipeline = v
 		}
 	}
 	grant := "docker"

@@ -128,7 +128,11 @@ func newTokenEnvWith(t testing.TB, o tokenEnvOptions) *tokenEnv {
 	var ids atomic.Int64
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := fmt.Sprintf("req-%d", ids.Add(1))
-		e.h.ServeHTTP(w, r.WithContext(berth.WithRequestID(r.Context(), id)))
+		ctx := berth.WithRequestID(r.Context(), id)
+		if a := r.Header.Get(testSourceHeader); a != "" { // the server's middleware records the source
+			ctx = berth.WithSourceAddress(ctx, a)
+		}
+		e.h.ServeHTTP(w, r.WithContext(ctx))
 	}))
 	t.Cleanup(e.srv.Close)
 	if tt, ok := t.(*testing.T); ok {
@@ -136,6 +140,9 @@ func newTokenEnvWith(t testing.TB, o tokenEnvOptions) *tokenEnv {
 	}
 	return e
 }
+
+// testSourceHeader names the source address a test request stands for.
+const testSourceHeader = "X-Test-Source"
 
 // testClient is a principal with one secret.
 type testClient struct {
@@ -705,7 +712,8 @@ func TestTokenClientAuthReasons(t *testing.T) {
 			c := e.client("ci-web", 90*day)
 			return "0b5c7e3a-8f0e-4c56-9d6e-2f4b1a9c3d70", c.Value
 		}},
-		{berth.CodeClientUnknown, func(e *tokenEnv) (string, string) {
+		// An unknown name is refused as a wrong secret is: names are guessable.
+		{berth.CodeSecretInvalid, func(e *tokenEnv) (string, string) {
 			c := e.client("ci-web", 90*day)
 			return "ci-wbe", c.Value
 		}},
@@ -801,7 +809,7 @@ func TestTokenTooManyAttemptsPerAddress(t *testing.T) {
 	c := e.client("ci-web", 90*day)
 	for _, name := range []string{"x1", "x2", "x3"} {
 		wantRefusal(t, e.post(url.Values{"grant_type": {"client_credentials"}}, name, c.Value),
-			http.StatusUnauthorized, "invalid_client", berth.CodeClientUnknown)
+			http.StatusUnauthorized, "invalid_client", berth.CodeSecretInvalid)
 	}
 	r := e.post(url.Values{"grant_type": {"client_credentials"}}, c.ClientID, c.Value)
 	b := wantRefusal(t, r, http.StatusTooManyRequests, "temporarily_unavailable", berth.CodeTooManyAttempts)

@@ -332,7 +332,8 @@ func normalizeAuditEvent(e AuditEvent) AuditEvent {
 }
 
 // auditText returns s as an event keeps it: redacted when it holds a
-// credential, valid UTF-8, at most n bytes.
+// credential, valid UTF-8, on one line with unsafe runes escaped
+// (EscapeLine), at most n bytes.
 func auditText(s string, n int) string {
 	if holdsCredential(s) {
 		return auditRedacted
@@ -340,6 +341,7 @@ func auditText(s string, n int) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
+	s = EscapeLine(s) // a value a caller chose never forges a line of berth audit
 	if len(s) <= n {
 		return s
 	}

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // The client secret format, written once here: every secret berth issues is
@@ -326,18 +324,7 @@ func NewSecret(rand io.Reader, h *SecretHasher, principalID string, now time.Tim
 }
 
 func validateSecretDescription(d string) error {
-	if len(d) > MaxSecretDescriptionLength {
-		return Errorf(CodeInvalid, "the secret's description is %d bytes long; the limit is %d", len(d), MaxSecretDescriptionLength)
-	}
-	if !utf8.ValidString(d) {
-		return Errorf(CodeInvalid, "the secret's description is not valid UTF-8")
-	}
-	for _, r := range d {
-		if unicode.IsControl(r) {
-			return Errorf(CodeInvalid, "the secret's description holds a control character (%U); use one line of text", r)
-		}
-	}
-	return nil
+	return validateLine("the secret's description", d, MaxSecretDescriptionLength)
 }
 
 // ParseLifetime parses a secret lifetime such as --expires-in takes: a Go

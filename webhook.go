@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Webhooks tell other systems what happens in berth. A webhook is an URL and
@@ -394,18 +392,7 @@ func NewWebhook(rand io.Reader, url string, events []EventType, description stri
 }
 
 func validateWebhookDescription(d string) error {
-	switch {
-	case len(d) > MaxWebhookDescriptionLength:
-		return Errorf(CodeInvalid, "the webhook's description is %d bytes long; the limit is %d", len(d), MaxWebhookDescriptionLength)
-	case !utf8.ValidString(d):
-		return Errorf(CodeInvalid, "the webhook's description is not valid UTF-8")
-	}
-	for _, r := range d {
-		if unicode.IsControl(r) {
-			return Errorf(CodeInvalid, "the webhook's description holds a control character (%U); use one line of text", r)
-		}
-	}
-	return nil
+	return validateLine("the webhook's description", d, MaxWebhookDescriptionLength)
 }
 
 // Subscribes reports whether w takes events of type t.

@@ -213,9 +213,17 @@ func formatAuditEvent(ev berth.AuditEvent) string {
 		}
 		return s
 	}
+	// A field a caller chose (the target of a refused request) that holds a
+	// space is quoted, so that it cannot shift the columns.
+	word := func(s string) string {
+		if strings.ContainsAny(s, " \"\\") {
+			return strconv.Quote(s)
+		}
+		return dash(s)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s #%d %s %s %s %s %s", ev.Time.UTC().Format("2006-01-02T15:04:05.000Z"), ev.Seq,
-		dash(string(ev.Result)), ev.Action, dash(ev.Actor), dash(ev.Target), dash(string(ev.Reason)))
+		dash(string(ev.Result)), word(string(ev.Action)), word(ev.Actor), word(ev.Target), word(string(ev.Reason)))
 	kv := func(k, v string) {
 		if v == "" {
 			return

@@ -24,7 +24,15 @@ type env struct {
 
 // Run executes the command line args (without the program name) and returns
 // the process exit status.
+//
+// Everything it prints goes through a safeWriter: values that came from the
+// server, a token or a file never reach the terminal as control or bidi
+// characters.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	out, errOut := newSafeWriter(stdout), newSafeWriter(stderr)
+	defer out.Flush()
+	defer errOut.Flush()
+	stdout, stderr = out, errOut
 	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
 	root := &cobra.Command{
 		Use:           "berth",

@@ -25,6 +25,11 @@ const identityTokenUser = "<token>"
 // stdout, "credentials not found in native keychain" for a host without a
 // login, and the exit status is 1.
 func RunCredentialHelper(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if _, ok := stdout.(*safeWriter); !ok { // run as docker-credential-berth
+		out := newSafeWriter(stdout)
+		defer out.Flush()
+		stdout = out
+	}
 	if len(args) != 1 {
 		fmt.Fprintln(stdout, "Usage: docker-credential-berth <store|get|erase|list|version>")
 		return 1

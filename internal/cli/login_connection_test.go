@@ -253,3 +253,27 @@ func TestLoginConnectionRefusals(t *testing.T) {
 		t.Errorf("disabled connection: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestCIClaimsPrintEscaped: a CI token's claims are chosen by whoever writes
+// the workflow. One whose workflow name holds terminal escapes and a bidi
+// override asks for a connection it may not use; berth connection requests
+// shows its run, escaped. (History reads the audit log, which keeps every
+// field escaped already.)
+func TestCIClaimsPrintEscaped(t *testing.T) {
+	f := startFederation(t)
+	evil := oidctest.GitHubJob{Repository: "org/app", Ref: "refs/heads/release", Audience: f.service,
+		Workflow: "build\x1b]0;pwned\x07\x1b[2J\u202ekcatta"}
+	env := job(t, map[string]string{envIDToken: f.iss.GitHub(evil)})
+	if code, _, stderr := runCLI(t, env, "login", f.host, "--connection", "ci"); code != 1 || !strings.Contains(stderr, "[pipeline_not_authorized]") {
+		t.Fatalf("login: exit %d\n%s", code, stderr)
+	}
+	for _, args := range [][]string{{"connection", "requests", "ci"}} {
+		out := f.cli(t, args...)
+		if !strings.Contains(out, "build") {
+			t.Errorf("berth %s does not show the run:\n%s", strings.Join(args, " "), out)
+		}
+		if strings.ContainsAny(out, "\x1b\x07\u202e") {
+			t.Errorf("berth %s printed the claims raw: %q", strings.Join(args, " "), out)
+		}
+	}
+}

@@ -253,6 +253,10 @@ func count(vs []scan.Revocation, status string) int {
 // time); the returned function ends it.
 func (e *env) scanProgress(opt *scan.Options, force bool) (stop func()) {
 	tty := isTerminal(e.stderr)
+	term := e.stderr
+	if s, ok := term.(*safeWriter); ok && tty { // the progress line drives the terminal on purpose
+		term = s.Unwrap()
+	}
 	if !tty && !force {
 		return func() {}
 	}
@@ -266,7 +270,7 @@ func (e *env) scanProgress(opt *scan.Options, force bool) (stop func()) {
 			line = fmt.Sprintf("scanning history: %d of %d blobs (%d%%), %s, %d found", s.Files, s.Total, s.Files*100/s.Total, humanBytes(s.Bytes), s.Findings)
 		}
 		if tty {
-			fmt.Fprintf(e.stderr, "\r\033[K%s", line)
+			fmt.Fprintf(term, "\r\033[K%s", line)
 		} else {
 			fmt.Fprintln(e.stderr, line)
 		}
@@ -276,12 +280,15 @@ func (e *env) scanProgress(opt *scan.Options, force bool) (stop func()) {
 		mu.Lock()
 		defer mu.Unlock()
 		if tty && wrote {
-			io.WriteString(e.stderr, "\r\033[K")
+			io.WriteString(term, "\r\033[K")
 		}
 	}
 }
 
 func isTerminal(w io.Writer) bool {
+	if s, ok := w.(*safeWriter); ok {
+		w = s.Unwrap()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

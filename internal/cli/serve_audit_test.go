@@ -80,3 +80,44 @@ func TestServeAuditsDecisions(t *testing.T) {
 func basicCredentials(user, secret string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + secret))
 }
+
+// TestAuditCannotBeForged: a principal with no roles asks to delete a
+// principal whose "name" holds a newline, a forged audit line and terminal
+// escapes. The refusal is recorded, and berth audit prints it on one line,
+// with no escape sequence and no line of its own making.
+func TestAuditCannotBeForged(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, dir)
+	hdr := map[string]string{"Content-Type": "application/json"}
+	if resp, body := s.do(t, "POST", "/api/v1/principals", hdr, []byte(`{"name":"mallory"}`)); resp.StatusCode != 201 {
+		t.Fatalf("create principal: %d %s", resp.StatusCode, body)
+	}
+	resp, body := s.do(t, "POST", "/api/v1/principals/mallory/secrets", hdr, []byte(`{}`))
+	var secret struct {
+		Value string `json:"value"`
+	}
+	if resp.StatusCode != 201 || json.Unmarshal(body, &secret) != nil {
+		t.Fatalf("add secret: %d %s", resp.StatusCode, body)
+	}
+	const forged = "x%0A2026-01-01T00:00:00.000Z%20%239999%20allowed%20principal.delete%20admin%20x%20-%1B[31m%E2%80%AEred%1B]0;title%07"
+	mallory := map[string]string{"Authorization": "Basic " + basicCredentials("mallory", secret.Value)}
+	if resp, body := s.do(t, "DELETE", "/api/v1/principals/"+forged, mallory, nil); resp.StatusCode < 400 {
+		t.Fatalf("the delete was not refused: %d %s", resp.StatusCode, body)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	code, stdout, stderr := runCLI(t, nil, "audit", "--data", dir, "--principal", "mallory")
+	if code != 0 {
+		t.Fatalf("audit: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], " denied principal.delete mallory ") {
+		t.Fatalf("one refused delete by mallory, printed as %d lines:\n%s", len(lines), stdout)
+	}
+	for _, bad := range []string{"\x1b", "\u202e", "\x07"} {
+		if strings.Contains(stdout, bad) {
+			t.Errorf("berth audit printed %q:\n%s", bad, stdout)
+		}
+	}
+}

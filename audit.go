@@ -405,6 +405,59 @@ func holdsCredential(s string) bool {
 	}
 }
 
+// RedactCredentials returns s with each client secret or refresh token in it
+// (more of one than its hint) replaced by its prefix and "[redacted]", and
+// each JWT by "[redacted]": what a message keeps of a value a caller chose,
+// which may be a secret pasted into the wrong field. The rest of s stays.
+func RedactCredentials(s string) string {
+	if !holdsCredential(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		rest := s[i:]
+		if strings.HasPrefix(rest, SecretPrefix) || strings.HasPrefix(rest, RefreshTokenPrefix) {
+			if n := leadingBase62(rest[len(SecretPrefix):]); n > SecretHintLength-len(SecretPrefix) {
+				b.WriteString(rest[:len(SecretPrefix)])
+				b.WriteString(auditRedacted)
+				i += len(SecretPrefix) + n
+				continue
+			}
+		}
+		if strings.HasPrefix(rest, "eyJ") {
+			if n := jwtLength(rest); n > 0 {
+				b.WriteString(auditRedacted)
+				i += n
+				continue
+			}
+			// As in holdsCredential: the rest of this run is no JWT either.
+			j := 3
+			for j < len(rest) && isBase64URL(rest[j]) {
+				j++
+			}
+			b.WriteString(rest[:j])
+			i += j
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
+}
+
+// jwtLength returns the length of the compact JWS or JWE s starts with
+// (looksLikeJWT), or 0.
+func jwtLength(s string) int {
+	if !looksLikeJWT(s) {
+		return 0
+	}
+	n := 0
+	for n < len(s) && (isBase64URL(s[n]) || s[n] == '.') {
+		n++
+	}
+	return n
+}
+
 func leadingBase62(s string) int {
 	n := 0
 	for n < len(s) && strings.IndexByte(base62, s[n]) >= 0 {

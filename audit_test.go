@@ -554,3 +554,26 @@ func TestAuditFilterMatch(t *testing.T) {
 		t.Error("a namespace filter does not match a repository two levels under it")
 	}
 }
+
+// RedactCredentials keeps the text around a credential and every hint.
+func TestRedactCredentials(t *testing.T) {
+	secret, err := berth.NewSecretValue(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jwt = "eyJhbGciOiJFUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJjaS13ZWIifQ.c2lnbmF0dXJlLWJ5dGVz"
+	for in, want := range map[string]string{
+		`repository name "` + secret.Reveal() + `" is invalid`: `repository name "brt_[redacted]" is invalid`,
+		"token " + jwt + " refused":                            "token [redacted] refused",
+		"secret '" + secret.Hint() + "…' expired":              "secret '" + secret.Hint() + "…' expired",
+		"eyJeyJeyJ." + jwt:                                     "[redacted]",
+		"plain team/app":                                       "plain team/app",
+	} {
+		if got := berth.RedactCredentials(in); got != want {
+			t.Errorf("RedactCredentials(%.30q…) = %q, want %q", in, got, want)
+		}
+	}
+	if e := berth.Errorf(berth.CodeNameInvalid, "name %q", secret.Reveal()); strings.Contains(e.Error(), secret.Reveal()) {
+		t.Errorf("Errorf kept the secret: %s", e)
+	}
+}

@@ -84,13 +84,16 @@ type Error struct {
 }
 
 // Errorf returns an *Error with the given code and a formatted message.
+// Messages quote what callers sent (a repository name, a tag, a scope), which
+// may be a secret pasted into the wrong field: every credential in the
+// message is redacted (RedactCredentials), as in its hint and detail.
 func Errorf(code Code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: RedactCredentials(fmt.Sprintf(format, args...))}
 }
 
 // WithHint returns e with its hint set, for chaining at construction.
 func (e *Error) WithHint(format string, args ...any) *Error {
-	e.Hint = fmt.Sprintf(format, args...)
+	e.Hint = RedactCredentials(fmt.Sprintf(format, args...))
 	return e
 }
 
@@ -98,6 +101,9 @@ func (e *Error) WithHint(format string, args ...any) *Error {
 func (e *Error) WithDetail(key string, value any) *Error {
 	if e.Detail == nil {
 		e.Detail = map[string]any{}
+	}
+	if s, ok := value.(string); ok {
+		value = RedactCredentials(s)
 	}
 	e.Detail[key] = value
 	return e
@@ -108,7 +114,7 @@ func (e *Error) WithPrivate(key, value string) *Error {
 	if e.Private == nil {
 		e.Private = map[string]string{}
 	}
-	e.Private[key] = value
+	e.Private[key] = RedactCredentials(value)
 	return e
 }
 

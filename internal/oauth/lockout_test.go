@@ -83,3 +83,19 @@ func TestUnknownNameLooksLikeWrongSecret(t *testing.T) {
 		t.Errorf("the audit event does not name the principal: %v", ev.Detail)
 	}
 }
+
+// TestPastedSecretIsNotEchoed: a secret pasted into the scope (or service)
+// field is refused as invalid without being repeated in the answer or the
+// log (the log records refusals at INFO). checkNoLeaks looks at both.
+func TestPastedSecretIsNotEchoed(t *testing.T) {
+	e := newTokenEnv(t)
+	c := e.client("ci-web", 90*day, "pull team/app")
+	for _, scope := range []string{c.Value, "repository:" + c.Value + ":pull", "repository:team/app:pull " + c.Value} {
+		wantRefusal(t, e.post(url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}, c.ClientID, c.Value),
+			http.StatusBadRequest, "invalid_request", berth.CodeInvalid)
+		wantRefusal(t, e.get(url.Values{"scope": {scope}}, c.ClientID, c.Value), http.StatusBadRequest, "invalid_request", berth.CodeInvalid)
+	}
+	if strings.Contains(e.logs.String(), c.Value) {
+		t.Error("the log holds the secret")
+	}
+}

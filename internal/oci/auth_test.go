@@ -383,3 +383,28 @@ func TestAutomaticMountNeedsTheTokensGrant(t *testing.T) {
 		t.Fatalf("automatic mount with a token naming secret/db: %d %s, want 201", resp.StatusCode, body)
 	}
 }
+
+// TestErrorsNeverEchoASecret: a client secret pasted where a repository
+// name, a tag, a digest or an upload id belongs is refused without being
+// repeated, in the body or the challenge.
+func TestErrorsNeverEchoASecret(t *testing.T) {
+	g := newGuarded(t)
+	g.principal("admin", "owner@registry")
+	secret := g.creds["admin"][1]
+	for _, path := range []string{
+		"/v2/" + secret + "/manifests/latest",
+		"/v2/team/app/manifests/" + secret,
+		"/v2/team/app/blobs/" + secret,
+		"/v2/team/app/blobs/uploads/" + secret,
+		"/v2/team/app/tags/list?last=" + secret,
+		"/v2/team/app/referrers/sha256:" + secret,
+	} {
+		resp, body := g.do("GET", path, g.basic("admin"), nil)
+		if resp.StatusCode < 400 {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+		if strings.Contains(string(body)+resp.Header.Get("WWW-Authenticate"), secret[:12]) {
+			t.Errorf("GET …%s echoes the secret: %s", path[len(path)-10:], body)
+		}
+	}
+}

@@ -159,7 +159,11 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	decisions := mtr.Recorder(auditLog) // counts decisions, then audits them
 	registry.Audit = decisions
 	// Webhooks (see webhook.go): the audit stream and the registry publish events.
-	hooks := newWebhooks(st.meta, issuer, federation, cfg.Webhooks.ScheduleInterval, serveNow, logger)
+	hookStore := withSealedWebhooks(st.meta, st.sealer) // webhook secrets sealed at rest
+	if sw, ok := hookStore.(sealedWebhooks); ok {
+		sw.warnPlain(ctx, logger)
+	}
+	hooks := newWebhooks(hookStore, issuer, federation, cfg.Webhooks.ScheduleInterval, serveNow, logger)
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
 	discovery, err := oauth.NewDiscovery(issuer, keys)
@@ -170,7 +174,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		"/v2/":          registry,
 		"/v2":           registry,
 		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions},
-		"/api/v1/": st.invalidating(api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: serveNow,
+		"/api/v1/": st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
 			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation})),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
@@ -298,6 +302,9 @@ type served struct {
 	replica *cluster.Replica       // nil on SQLite
 	pgLocks *postgres.CommitLocker // commits on PostgreSQL, closed with the stores
 	once    exclusive
+	// sealer seals what must stay secret in the database (webhook secrets)
+	// with the key encryption key; nil when none is configured.
+	sealer *oauth.Sealer
 }
 
 // openServed opens the metadata store cfg names, the one function that does
@@ -309,8 +316,15 @@ func openServed(ctx context.Context, cfg Config, logger *slog.Logger) (*served, 
 		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 			return nil, fmt.Errorf("create data folder: %w", err)
 		}
+		if err := tightenDataFolder(cfg.Data, logger); err != nil {
+			return nil, err
+		}
 		meta, err := sqlite.Open(ctx, filepath.Join(cfg.Data, metadataFile))
 		if err != nil {
+			return nil, err
+		}
+		if err := tightenDataFolder(cfg.Data, logger); err != nil { // the files Open created
+			meta.Close()
 			return nil, err
 		}
 		// File locks in the data folder: a berth gc run beside berth serve
@@ -320,10 +334,21 @@ func openServed(ctx context.Context, cfg Config, logger *slog.Logger) (*served, 
 			meta.Close()
 			return nil, err
 		}
-		return &served{meta: meta, commits: locks,
+		st := &served{meta: meta, commits: locks,
 			once: func(ctx context.Context, _ string, fn func(context.Context) error) (bool, error) {
 				return true, fn(ctx)
-			}}, nil
+			}}
+		if cfg.KeyEncryptionKey != "" {
+			kek, err := cfg.keyEncryptionKey()
+			if err == nil {
+				st.sealer, err = oauth.NewSealer(kek, rand.Reader)
+			}
+			if err != nil {
+				st.Close()
+				return nil, err
+			}
+		}
+		return st, nil
 	}
 	kek, err := cfg.keyEncryptionKey()
 	if err != nil {
@@ -344,7 +369,7 @@ func openServed(ctx context.Context, cfg Config, logger *slog.Logger) (*served, 
 		return nil, err
 	}
 	r := &cluster.Replica{DB: db, Sealer: sealer, Logger: logger}
-	return &served{meta: db, commits: locks, pgLocks: locks, replica: r, once: r.Exclusive}, nil
+	return &served{meta: db, commits: locks, pgLocks: locks, replica: r, once: r.Exclusive, sealer: sealer}, nil
 }
 
 // openBlobs opens the blob store cfg.Blobs names (see openBlobStore), which

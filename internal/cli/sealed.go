@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"strings"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oauth"
+)
+
+// sealedPrefix marks a webhook secret stored sealed by the key encryption
+// key; a value without it was stored in plain text (before a key was
+// configured) and is read as it is.
+const sealedPrefix = "sealed:v1:"
+
+// sealedWebhooks is a metadata store whose webhook signing secrets are kept
+// sealed (AES-256-GCM under the key encryption key, bound to the webhook's
+// id), so that a copy of the database alone cannot sign events as berth.
+// Everything else passes through.
+type sealedWebhooks struct {
+	berth.MetadataStore
+	sealer *oauth.Sealer
+}
+
+// withSealedWebhooks returns meta sealing webhook secrets with sealer, the
+// key encryption key's, and meta itself when there is none.
+func withSealedWebhooks(meta berth.MetadataStore, sealer *oauth.Sealer) berth.MetadataStore {
+	if sealer == nil {
+		return meta
+	}
+	return sealedWebhooks{MetadataStore: meta, sealer: sealer}
+}
+
+func webhookAAD(id string) []byte { return []byte("berth webhook secret " + id) }
+
+func (s sealedWebhooks) CreateWebhook(ctx context.Context, w berth.Webhook) error {
+	if !w.Secret.IsZero() {
+		sealed, err := s.sealer.Seal([]byte(w.Secret.Reveal()), webhookAAD(w.ID))
+		if err != nil {
+			return err
+		}
+		w.Secret = berth.WebhookSecretOf(sealedPrefix + base64.StdEncoding.EncodeToString(sealed))
+	}
+	return s.MetadataStore.CreateWebhook(ctx, w)
+}
+
+func (s sealedWebhooks) FindWebhookByID(ctx context.Context, id string) (berth.Webhook, error) {
+	w, err := s.MetadataStore.FindWebhookByID(ctx, id)
+	if err != nil {
+		return w, err
+	}
+	return s.open(w)
+}
+
+func (s sealedWebhooks) FindWebhooks(ctx context.Context) ([]berth.Webhook, error) {
+	ws, err := s.MetadataStore.FindWebhooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ws {
+		if ws[i], err = s.open(ws[i]); err != nil {
+			return nil, err
+		}
+	}
+	return ws, nil
+}
+
+// open returns w with its secret unsealed.
+func (s sealedWebhooks) open(w berth.Webhook) (berth.Webhook, error) {
+	v, ok := strings.CutPrefix(w.Secret.Reveal(), sealedPrefix)
+	if !ok {
+		return w, nil
+	}
+	sealed, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return w, berth.Errorf(berth.CodeInvalid, "the stored secret of webhook %s is damaged", w.ID)
+	}
+	plain, err := s.sealer.Open(sealed, webhookAAD(w.ID))
+	if err != nil {
+		return w, err
+	}
+	w.Secret = berth.WebhookSecretOf(string(plain))
+	return w, nil
+}
+
+// warnPlain logs the webhooks whose secret was stored before a key
+// encryption key was configured: they stay in plain text until re-created.
+func (s sealedWebhooks) warnPlain(ctx context.Context, logger *slog.Logger) {
+	ws, err := s.MetadataStore.FindWebhooks(ctx)
+	if err != nil {
+		return
+	}
+	for _, w := range ws {
+		if !w.Secret.IsZero() && !strings.HasPrefix(w.Secret.Reveal(), sealedPrefix) {
+			logger.Warn("a webhook's signing secret is stored in plain text, from before the key encryption key was set; delete and create the webhook again to seal it",
+				slog.String("webhook", w.ID))
+		}
+	}
+}

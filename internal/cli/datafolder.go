@@ -35,7 +35,7 @@ func tightenDataFolder(dir string, logger *slog.Logger) error {
 			return fmt.Errorf("restrict %s to its owner: %w", path, err)
 		}
 		if logger != nil {
-			logger.Warn("restricted a file of the data folder to its owner", slog.String("path", path),
+			logger.Info("restricted a file of the data folder to its owner", slog.String("path", path),
 				slog.String("was", info.Mode().Perm().String()), slog.String("now", mode.String()))
 		}
 		return nil

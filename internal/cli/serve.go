@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -125,6 +126,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	issuer := cfg.URL
 	if issuer == "" {
 		issuer = "http://" + srv.Addr()
+		warnNoURL(logger, srv.Addr())
 	}
 	keys, err := st.keyring(ctx, cfg, issuer)
 	if err != nil {
@@ -207,6 +209,18 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, st.once, cfg.GC.Interval, logger, mtr.ObserveGC) })
 	}
 	return srv.Serve(ctx)
+}
+
+// warnNoURL says loudly that url is unset while berth listens on more than
+// loopback: each challenge's token realm then names the request's Host
+// header, which the client chooses, so a client can be sent to log in
+// elsewhere.
+func warnNoURL(logger *slog.Logger, addr string) {
+	if host, _, err := net.SplitHostPort(addr); err == nil && berth.IsLoopbackHost(host) {
+		return
+	}
+	logger.Warn("url is not set: the token realm of every challenge names the Host header of the request, which any client chooses; set url to the registry's public URL (https://registry.example.com) in the configuration file",
+		slog.String("addr", addr))
 }
 
 // runKeyMaintenance picks up keys rotated by berth keys rotate, prunes keys

@@ -152,6 +152,12 @@ func parseManifest(contentType string, body []byte) (*berth.Manifest, map[berth.
 	if err := dec.Decode(&doc); err != nil {
 		return nil, nil, berth.Errorf(berth.CodeManifestInvalid, "manifest is not valid JSON: %v", err)
 	}
+	// One JSON document and nothing after it but white space: bytes after
+	// it would be stored and served under a digest no parser agrees on.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, berth.Errorf(berth.CodeManifestInvalid, "the manifest holds more than one JSON document: bytes follow its closing brace").
+			WithHint("send the manifest alone, as the digest is computed over it")
+	}
 	if doc.SchemaVersion != 2 {
 		return nil, nil, berth.Errorf(berth.CodeManifestInvalid, "manifest schemaVersion is %d; only 2 is accepted (Docker schema 1 is not supported)", doc.SchemaVersion)
 	}

@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -221,8 +222,34 @@ func (h *Handler) appendChunk(r *http.Request, rt route, isPatch bool) (int64, e
 		if r.ContentLength >= 0 && end-start+1 != r.ContentLength {
 			return 0, berth.Errorf(berth.CodeSizeInvalid, "Content-Range %q spans %d bytes but Content-Length is %d", cr, end-start+1, r.ContentLength)
 		}
+		// A body without Content-Length (chunked) must hold exactly the
+		// range too: a chunk of another size is refused whole.
+		r.Body = &exactBody{ReadCloser: r.Body, left: end - start + 1, header: cr}
 	}
 	return h.appendBody(r, rt.Ref, info.Size)
+}
+
+// exactBody fails a body that holds more or fewer bytes than its
+// Content-Range spans; the upload store then keeps none of it.
+type exactBody struct {
+	io.ReadCloser
+	left   int64
+	header string
+}
+
+func (b *exactBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one more than the range, to see a longer body
+	}
+	n, err := b.ReadCloser.Read(p)
+	if int64(n) > b.left {
+		return 0, berth.Errorf(berth.CodeSizeInvalid, "the chunk holds more bytes than Content-Range %q spans", b.header)
+	}
+	b.left -= int64(n)
+	if err == io.EOF && b.left > 0 {
+		return n, berth.Errorf(berth.CodeSizeInvalid, "the chunk holds %d bytes fewer than Content-Range %q spans", b.left, b.header)
+	}
+	return n, err
 }
 
 // appendBody appends r's body to upload id at offset, and counts the bytes

@@ -52,6 +52,8 @@ type Config struct {
 	// Issuers loads the keys of pipelines' issuers for
 	// GET /api/v1/connections/{name}/verify; nil skips that check.
 	Issuers berth.IssuerChecker
+	// Outbound decides which webhook URLs may be registered.
+	Outbound berth.OutboundPolicy
 }
 
 // auditActions names the audit action of each endpoint that changes something.

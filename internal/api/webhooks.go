@@ -64,7 +64,8 @@ func (h *handler) webhookByID(r *http.Request) (berth.Webhook, error) {
 //
 // POST /api/v1/webhooks {"url", "events", "description"} → 201 with the
 // webhook and its secret. Needs owner on registry; invalid for a URL that is
-// not https (or http on loopback) and for unknown event types.
+// not https (or http on loopback), or that names an address Outbound
+// refuses, and for unknown event types.
 func (h *handler) createWebhook(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
 	if err := h.requireOwner(r.Context(), c, "creating a webhook"); err != nil {
 		return err
@@ -75,6 +76,9 @@ func (h *handler) createWebhook(w http.ResponseWriter, r *http.Request, c *berth
 	}
 	events, err := berth.ParseEventTypes(req.Events)
 	if err != nil {
+		return err
+	}
+	if err := h.cfg.Outbound.CheckURL("webhook", req.URL); err != nil {
 		return err
 	}
 	hook, err := berth.NewWebhook(h.rand, req.URL, events, req.Description, h.now())

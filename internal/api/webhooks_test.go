@@ -126,3 +126,24 @@ func TestWebhooks(t *testing.T) {
 		t.Error("the log holds the webhook URL's path, where receivers keep their token")
 	}
 }
+
+// A webhook may not point at the metadata service or the internal network
+// (outbound.allow_private lifts the latter); loopback stays allowed.
+func TestWebhookURLOutboundPolicy(t *testing.T) {
+	s := apitest.New(t)
+	for url, ok := range map[string]bool{
+		"http://169.254.169.254/latest/meta-data/": false,
+		"https://metadata.google.internal/x":       false,
+		"https://10.0.0.8/hook":                    false,
+		"https://[fd00::8]/hook":                   false,
+		"http://127.0.0.1:9/hook":                  true,
+		"https://hooks.example.com/x":              true,
+	} {
+		r := call(t, s, adminCreds(s), "POST", "/api/v1/webhooks", map[string]any{"url": url, "events": []string{"secret.expiring"}})
+		if ok {
+			r.ok(t, http.StatusCreated, nil)
+		} else {
+			r.fails(t, berth.CodeInvalid)
+		}
+	}
+}

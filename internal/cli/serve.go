@@ -132,7 +132,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
-	federation := &oauth.Federation{Now: serveNow, Logger: logger}
+	outbound := berth.OutboundPolicy{AllowPrivate: cfg.Outbound.AllowPrivate}
+	federation := &oauth.Federation{Now: serveNow, Logger: logger, Outbound: outbound}
 	provider := &oauth.Provider{
 		Store:         st.meta,
 		Hasher:        hasher,
@@ -165,7 +166,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if sw, ok := hookStore.(sealedWebhooks); ok {
 		sw.warnPlain(ctx, logger)
 	}
-	hooks := newWebhooks(hookStore, issuer, federation, cfg.Webhooks.ScheduleInterval, serveNow, logger)
+	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
 	discovery, err := oauth.NewDiscovery(issuer, keys)
@@ -177,7 +178,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		"/v2":           registry,
 		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions},
 		"/api/v1/": st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
-			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation})),
+			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
+			Outbound: outbound})),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 		"GET /metrics":                      mtr.Protected(provider),

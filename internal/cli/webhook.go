@@ -215,8 +215,8 @@ type webhooks struct {
 // CloudEvents source) on meta, with the server's clock; issuers lets the
 // scheduled verification of connections load their pipelines' keys; the
 // scheduler looks every interval.
-func newWebhooks(meta berth.MetadataStore, source string, issuers berth.IssuerChecker, interval time.Duration, now func() time.Time, logger *slog.Logger) *webhooks {
-	d := webhook.NewDispatcher(meta, webhook.DispatcherOptions{Now: now, Logger: logger, UserAgent: "berth-webhook/" + Version})
+func newWebhooks(meta berth.MetadataStore, source string, issuers berth.IssuerChecker, outbound berth.OutboundPolicy, interval time.Duration, now func() time.Time, logger *slog.Logger) *webhooks {
+	d := webhook.NewDispatcher(meta, webhook.DispatcherOptions{Now: now, Logger: logger, UserAgent: "berth-webhook/" + Version, Outbound: outbound})
 	p := webhook.NewPublisher(meta, webhook.Options{Source: source, Now: now, Logger: logger, Nudge: d.Nudge})
 	verify := func(ctx context.Context, c berth.Connection) error {
 		report, err := berth.VerifyConnection(ctx, meta, issuers, c, now())

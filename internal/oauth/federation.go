@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,10 @@ type Federation struct {
 	// Now is the clock of expiry checks and key set ages; time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Outbound decides where a discovered jwks_uri on another host than its
+	// issuer may point (the default client's dialer asks it too). The issuer
+	// itself, registered by an owner, may be on the internal network.
+	Outbound berth.OutboundPolicy
 
 	mu      sync.Mutex
 	client  *http.Client
@@ -323,7 +328,7 @@ func (f *Federation) httpClient() *http.Client {
 	if f.client != nil {
 		return f.client
 	}
-	c := &http.Client{Timeout: FetchTimeout}
+	c := &http.Client{Timeout: FetchTimeout, Transport: f.Outbound.Transport("jwks_uri")}
 	if f.Client != nil {
 		cp := *f.Client
 		c = &cp
@@ -407,7 +412,7 @@ func (k *issuerKeys) discover(ctx context.Context) (string, error) {
 		return "", assertionInvalid("the issuer %s cannot be called: %s", truncate(k.issuer, 120), berth.AsError(err).Message)
 	}
 	where := strings.TrimSuffix(k.issuer, "/") + "/.well-known/openid-configuration"
-	body, err := k.f.get(ctx, where)
+	body, err := k.f.get(berth.WithOutboundTrusted(ctx), where) // the issuer an owner registered
 	if err != nil {
 		return "", issuerUnreachable(k.issuer, "its discovery document", err)
 	}
@@ -427,11 +432,22 @@ func (k *issuerKeys) discover(ctx context.Context) (string, error) {
 	case doc.JWKSURI == "":
 		return "", assertionInvalid("the discovery document of issuer %s has no jwks_uri", k.issuer).WithDetail("issuer", k.issuer)
 	}
-	if err := berth.ValidateOutboundURL("jwks_uri", doc.JWKSURI); err != nil {
+	check := berth.ValidateOutboundURL
+	if !sameHost(k.issuer, doc.JWKSURI) {
+		check = k.f.Outbound.CheckURL // another host: not the metadata service, not the internal network
+	}
+	if err := check("jwks_uri", doc.JWKSURI); err != nil {
 		return "", assertionInvalid("the discovery document of issuer %s names a jwks_uri berth will not call: %s", k.issuer, berth.AsError(err).Message).
 			WithDetail("issuer", k.issuer)
 	}
 	return doc.JWKSURI, nil
+}
+
+// sameHost reports whether URLs a and b name the same host.
+func sameHost(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	return errA == nil && errB == nil && strings.EqualFold(ua.Hostname(), ub.Hostname())
 }
 
 // verify checks token with go-oidc and this key set and returns its
@@ -576,7 +592,11 @@ func (k *issuerKeys) fetch(ctx context.Context, seen time.Time) ([]jose.JSONWebK
 	if keys, fetched := k.snapshot(); !seen.IsZero() && fetched.After(seen) {
 		return keys, nil
 	}
-	body, err := k.f.get(ctx, k.jwksURL)
+	fetchCtx := ctx
+	if sameHost(k.issuer, k.jwksURL) {
+		fetchCtx = berth.WithOutboundTrusted(ctx)
+	}
+	body, err := k.f.get(fetchCtx, k.jwksURL)
 	if err != nil {
 		return nil, issuerUnreachable(k.issuer, "its key set (jwks_uri)", err)
 	}
@@ -669,6 +689,8 @@ func fetchCause(err error) string {
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostname x509.HostnameError
 	switch {
+	case berth.AsError(err) != nil: // the outbound policy refused the address
+		return berth.AsError(err).Message
 	case errors.As(err, &status):
 		return status.Error()
 	case errors.Is(err, errTooLarge):

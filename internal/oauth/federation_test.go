@@ -556,3 +556,30 @@ func TestFederationPinnedKeysArePerPipeline(t *testing.T) {
 		})
 	}
 }
+
+// TestFederationJWKSURIOnTheInternalNetwork: a discovery document may name
+// key sets on its own host, wherever that is, but not the metadata service
+// or another host on the internal network.
+func TestFederationJWKSURIOnTheInternalNetwork(t *testing.T) {
+	for jwksURI, ok := range map[string]bool{
+		"http://169.254.169.254/latest/meta-data/iam": false,
+		"https://10.0.0.7/keys":                       false,
+		"https://metadata.google.internal/keys":       false,
+		"":                                            true, // the issuer's own /jwks
+	} {
+		f := newFedEnv(t)
+		f.connection("deploy", f.github("github-main"))
+		if jwksURI != "" {
+			f.iss.JWKSURI = jwksURI
+		}
+		r := f.assertion(f.iss.GitHub(oidctest.GitHubJob{Audience: audience}), "deploy")
+		if !ok {
+			b := wantRefusal(t, r, http.StatusUnauthorized, "invalid_client", berth.CodeAssertionInvalid)
+			if !strings.Contains(b.Description, "jwks_uri berth will not call") {
+				t.Errorf("%s: %s", jwksURI, b.Description)
+			}
+			continue
+		}
+		f.oauthToken(t, r)
+	}
+}

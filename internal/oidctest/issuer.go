@@ -24,6 +24,9 @@ type Issuer struct {
 	// Now is the clock tokens are minted by (iat, nbf, exp); time.Now when
 	// nil. Set it to the clock of the server under test.
 	Now func() time.Time
+	// JWKSURI, when set, is the jwks_uri the discovery document names
+	// instead of URL/jwks.
+	JWKSURI string
 
 	srv          *httptest.Server
 	jwksFetches  atomic.Int64
@@ -150,9 +153,13 @@ func (i *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		// The fields GitHub's document has
 		// (https://token.actions.githubusercontent.com/.well-known/openid-configuration).
+		jwks := i.URL + "/jwks"
+		if i.JWKSURI != "" {
+			jwks = i.JWKSURI
+		}
 		body, _ = json.Marshal(map[string]any{
 			"issuer":                                i.URL,
-			"jwks_uri":                              i.URL + "/jwks",
+			"jwks_uri":                              jwks,
 			"subject_types_supported":               []string{"public", "pairwise"},
 			"response_types_supported":              []string{"id_token"},
 			"claims_supported":                      []string{"sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "repository", "run_id"},

@@ -34,6 +34,9 @@ type DispatcherOptions struct {
 	Batch int
 	// UserAgent is sent with every delivery ("berth-webhook" when empty).
 	UserAgent string
+	// Outbound decides which addresses deliveries may connect to, once a
+	// webhook's host resolved (the default client's dialer asks it).
+	Outbound berth.OutboundPolicy
 }
 
 // Dispatcher posts queued deliveries to their webhooks, one at a time per
@@ -65,7 +68,7 @@ func NewDispatcher(store berth.WebhookStore, opts DispatcherOptions) *Dispatcher
 	if opts.UserAgent == "" {
 		opts.UserAgent = "berth-webhook"
 	}
-	c := &http.Client{Timeout: opts.Timeout}
+	c := &http.Client{Timeout: opts.Timeout, Transport: opts.Outbound.Transport("webhook")}
 	if opts.Client != nil {
 		cp := *opts.Client
 		c = &cp

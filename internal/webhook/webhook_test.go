@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -326,5 +327,28 @@ func TestRunNudged(t *testing.T) {
 	p.Publish(context.Background(), imagePushed("team/app"))
 	if got := r.wait(); got.event.Subject != "repositories/team/app" || got.sigErr != nil {
 		t.Errorf("received %+v", got)
+	}
+}
+
+// TestDeliveryRefusedOnTheInternalNetwork: a webhook whose URL leads to a
+// private address (a name resolving there, or one stored before the rule)
+// is never connected to: the attempt fails, saying why.
+func TestDeliveryRefusedOnTheInternalNetwork(t *testing.T) {
+	s, c := newStore(t), newClock()
+	w, err := berth.NewWebhook(rand.Reader, "https://10.255.255.1/hook", []berth.EventType{berth.EventImagePushed}, "", c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateWebhook(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, newPublisher(s, c), imagePushed("team/app"))
+	runOnce(t, newDispatcher(s, c), 1, "first attempt")
+	ds, err := s.FindDeliveries(context.Background(), w.ID, 0)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %v, %v", ds, err)
+	}
+	if !strings.Contains(ds[0].LastError, "private address") || ds[0].Status == berth.DeliveryDelivered {
+		t.Errorf("delivery %+v", ds[0])
 	}
 }

@@ -411,6 +411,19 @@ var Codes = []CodeInfo{
 		},
 	},
 	{
+		Code: CodeAssertionReplayed, Status: http.StatusUnauthorized, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
+		Summary: "The CI ID token was already exchanged for a login; one ID token starts one session.",
+		Causes: []string{
+			"The job ran `berth login --connection` twice with the same ID token: GitLab's `id_tokens` and a Kubernetes projected token stay the same for the whole job or pod.",
+			"Someone copied the ID token from a job's log, artifact or environment and presented it again.",
+		},
+		Fixes: []string{
+			"Log in once per job and let the stored login serve the rest: `docker-credential-berth` refreshes access tokens by itself for the session's lifetime.",
+			"Present a fresh ID token (GitHub Actions and Azure Pipelines mint one per request; GitLab and Kubernetes with a new job or a rotated projected token).",
+			"If no one in the job logged in before, treat the token as stolen: `berth audit --code assertion_replayed` shows where each attempt came from.",
+		},
+	},
+	{
 		Code: CodePipelineUnknown, Status: http.StatusUnauthorized, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
 		Summary: "No registered pipeline matches the CI token's issuer and claims.",
 		Causes: []string{

@@ -58,6 +58,7 @@ const (
 	CodePipelineNotAuthorized Code = "pipeline_not_authorized"
 	CodeConnectionUnknown     Code = "connection_unknown"
 	CodeConnectionDisabled    Code = "connection_disabled"
+	CodeAssertionReplayed     Code = "assertion_replayed"
 )
 
 // Audit log codes.

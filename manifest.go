@@ -117,5 +117,6 @@ type MetadataStore interface {
 	RefreshTokenStore
 	AuditStore
 	WebhookStore
+	AssertionStore
 	Close() error
 }

@@ -249,6 +249,9 @@ func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, st *served, aud
 			if _, err := st.meta.DeleteExpiredRefreshTokens(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 				logger.Error("delete expired refresh tokens", slog.Any("err", err))
 			}
+			if _, err := st.meta.DeleteExpiredAssertions(ctx, now); err != nil && ctx.Err() == nil {
+				logger.Error("delete expired ID token records", slog.Any("err", err))
+			}
 			if retention > 0 {
 				if _, err := auditLog.Prune(ctx, now.Add(-retention)); err != nil && ctx.Err() == nil {
 					logger.Error("prune the audit log", slog.Any("err", err))

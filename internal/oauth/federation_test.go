@@ -583,3 +583,40 @@ func TestFederationJWKSURIOnTheInternalNetwork(t *testing.T) {
 		f.oauthToken(t, r)
 	}
 }
+
+// TestFederationReplay: an ID token starts one session. Presented again,
+// through either grant, before it expires, it is refused as replayed, and
+// the audit log says so; a refused exchange does not use it up, and a fresh
+// token of the same job still works.
+func TestFederationReplay(t *testing.T) {
+	f := newFedEnv(t)
+	gh := f.github("github-main")
+	f.connection("deploy", gh)
+	other := f.connection("other") // permits no pipeline
+	token := f.iss.GitHub(oidctest.GitHubJob{Audience: audience})
+
+	// Refused first (a connection that does not permit it): not used up.
+	wantRefusal(t, f.assertion(token, "other"), http.StatusBadRequest, "unauthorized_client", berth.CodePipelineNotAuthorized)
+	f.oauthToken(t, f.assertion(token, "deploy"))
+	for _, g := range grants {
+		r := g.send(f, token, "deploy")
+		if r.Status == http.StatusOK {
+			t.Fatalf("%s: the token was exchanged twice: %s", g.name, r.Body)
+		}
+		var b errorBody
+		r.decode(t, &b)
+		if b.Reason != string(berth.CodeAssertionReplayed) || b.Hint == "" {
+			t.Errorf("%s: %s", g.name, r.Body)
+		}
+		if ev, _ := f.audit.last(berth.AuditAuthToken); ev.Reason != berth.CodeAssertionReplayed || ev.Pipeline != "github-main" {
+			t.Errorf("%s: audit event %+v", g.name, ev)
+		}
+	}
+	// Permitting the other connection does not revive the used token there.
+	if err := f.db.PermitPipeline(context.Background(), other.ID, gh.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.p.Invalidate()
+	wantRefusal(t, f.assertion(token, "other"), http.StatusUnauthorized, "invalid_client", berth.CodeAssertionReplayed)
+	f.oauthToken(t, f.assertion(f.iss.GitHub(oidctest.GitHubJob{Audience: audience}), "deploy"))
+}

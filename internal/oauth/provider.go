@@ -27,6 +27,7 @@ type Store interface {
 	berth.RefreshTokenStore
 	berth.PipelineStore
 	berth.ConnectionStore
+	berth.AssertionStore
 }
 
 // Provider is the identity provider at run time. It authenticates client
@@ -411,7 +412,8 @@ func withUse(err error, pipeline, run string) error {
 // pipeline_unknown or audience_mismatch (berth.MatchPipeline, with Service the
 // audience of pipelines registered without one), connection_unknown,
 // connection_disabled, pipeline_not_authorized (after recording the
-// permission request), or the principal's principal_disabled. Failures are
+// permission request), the principal's principal_disabled, or
+// assertion_replayed when the token was exchanged before. Failures are
 // counted per source address, as for AuthenticateClient.
 func (p *Provider) Exchange(ctx context.Context, assertion, connectionName, source string) (*berth.Caller, error) {
 	if ok, wait := p.Addrs.Allow(source); !ok {
@@ -459,6 +461,16 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 	st, err := p.live(ctx, conn.PrincipalID, conn.CredentialID(), berth.CodeConnectionUnknown)
 	if err != nil {
 		return nil, withUse(err, pl.Name, run)
+	}
+	// Last, once everything else would let it in: one ID token, one session.
+	// A refused exchange does not use the token up.
+	now := p.Now()
+	first, err := p.Store.RememberAssertion(ctx, berth.AssertionKey(assertion), berth.AssertionRememberedUntil(a, now), now)
+	if err != nil {
+		return nil, err
+	}
+	if !first {
+		return nil, withUse(berth.AssertionReplayed(a), pl.Name, run)
 	}
 	c := callerOf(st, conn.CredentialID(), nil)
 	c.Connection, c.Pipeline, c.PipelineID, c.Run = conn.Name, pl.Name, pl.ID, run

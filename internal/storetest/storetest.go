@@ -32,6 +32,7 @@ func Run(t *testing.T, open Open) {
 		{"RefreshTokenStore", refreshTokenTests},
 		{"AuditStore", auditTests},
 		{"WebhookStore", webhookTests},
+		{"AssertionStore", replayTests},
 		{"Export", exportTests},
 		{"Concurrency", concurrencyTests},
 	}

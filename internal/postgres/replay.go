@@ -1,0 +1,34 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+var _ berth.AssertionStore = (*DB)(nil)
+
+// RememberAssertion records key until expires, or finds it recorded and
+// live, in one statement: of two racing callers (replicas included), one
+// inserts.
+func (db *DB) RememberAssertion(ctx context.Context, key string, expires, now time.Time) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `
+		INSERT INTO assertion_replays (key, expires) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE assertion_replays.expires <= $3`,
+		key, expires.UTC(), now.UTC())
+	if err != nil {
+		return false, fmt.Errorf("remember assertion: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// DeleteExpiredAssertions deletes the keys that expired before before.
+func (db *DB) DeleteExpiredAssertions(ctx context.Context, before time.Time) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM assertion_replays WHERE expires < $1`, before.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("delete expired assertions: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -1,0 +1,52 @@
+package berth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// AssertionStore remembers the CI ID tokens exchanged for a login, for as
+// long as each is valid, so that a token copied from a job (a log, an
+// artifact, a compromised step) cannot start a second session. It decides
+// nothing: AssertionReplayed says what a replay is.
+type AssertionStore interface {
+	// RememberAssertion records key until expires and reports true, unless
+	// key is recorded with an expiry after now: then it records nothing and
+	// reports false. Two callers racing with one key get one true.
+	RememberAssertion(ctx context.Context, key string, expires, now time.Time) (bool, error)
+	// DeleteExpiredAssertions removes the keys that expired strictly before
+	// the given time, and returns how many.
+	DeleteExpiredAssertions(ctx context.Context, before time.Time) (int, error)
+}
+
+// AssertionKey is what an AssertionStore keeps of an ID token: the hex
+// SHA-256 of the token as it was presented, never the token.
+func AssertionKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// AssertionRememberedUntil is how long a is remembered: until it can no
+// longer pass Assertion.CheckTime, at most MaxAssertionMemory.
+func AssertionRememberedUntil(a Assertion, now time.Time) time.Time {
+	until := a.Expires.Add(AssertionLeeway)
+	if a.Expires.IsZero() || until.After(now.Add(MaxAssertionMemory)) {
+		until = now.Add(MaxAssertionMemory)
+	}
+	return until
+}
+
+// MaxAssertionMemory bounds how long an exchanged ID token is remembered;
+// a token living longer (a Kubernetes service account token may live a year)
+// is refused as replayed that long.
+const MaxAssertionMemory = 7 * 24 * time.Hour
+
+// AssertionReplayed is the refusal of an ID token that was already exchanged
+// for a login: one ID token starts one session.
+func AssertionReplayed(a Assertion) *Error {
+	return Errorf(CodeAssertionReplayed, "this ID token (issuer %s, subject %q) was already exchanged for a login; an ID token starts one session", a.Issuer, a.Subject).
+		WithHint("use the login the first exchange stored (docker-credential-berth refreshes it), or present a fresh ID token; if no one in this job logged in before, treat the token as stolen: berth audit --code assertion_replayed").
+		WithDetail("issuer", a.Issuer).WithDetail("subject", a.Subject)
+}

@@ -10,3 +10,6 @@ func (l *LocalCommitLocker) WritersWaiting(d Digest) int {
 	}
 	return 0
 }
+
+// HoldsCredential exposes the credential detector to the fuzz tests.
+func HoldsCredential(s string) bool { return holdsCredential(s) }

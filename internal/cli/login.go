@@ -561,6 +561,9 @@ func editDockerConfig(getenv func(string) string, edit func(map[string]json.RawM
 			return path, berth.Errorf(berth.CodeInvalid, "%s is not valid JSON: %v", path, err).
 				WithHint("fix or remove %s, then run the command again", path)
 		}
+		if cfg == nil { // the file holds null
+			cfg = map[string]json.RawMessage{}
+		}
 	}
 	changed, err := edit(cfg)
 	if err != nil {

@@ -121,8 +121,9 @@ func TestAuditPruneRefusesGap(t *testing.T) {
 
 // TestAuditFindOddText appends events whose text fields hold NUL bytes,
 // which PostgreSQL's text type refuses (berth.ChainEvent already makes them
-// valid UTF-8): they are stored, read back exactly, found by those fields
-// and not by the replacement the columns hold, and verify.
+// valid UTF-8 and escapes them, berth.EscapeLine): they are stored, read back
+// exactly, found by those fields and not by the replacement the columns
+// hold, and verify.
 func TestAuditFindOddText(t *testing.T) {
 	t.Parallel()
 	db, _ := auditLog(t, 0)
@@ -141,11 +142,11 @@ func TestAuditFindOddText(t *testing.T) {
 		f    berth.AuditFilter
 		want int64
 	}{
-		{berth.AuditFilter{Principal: "nul\x00actor"}, 1},
+		{berth.AuditFilter{Principal: berth.EscapeLine("nul\x00actor")}, 1},
 		{berth.AuditFilter{Principal: "nul\uFFFDactor"}, 2},
-		{berth.AuditFilter{Repository: "team/\x00app", Limit: 1}, 1},
+		{berth.AuditFilter{Repository: berth.EscapeLine("team/\x00app"), Limit: 1}, 1},
 		{berth.AuditFilter{Repository: "team/\uFFFDapp", Limit: 1, Last: true}, 2},
-		{berth.AuditFilter{Repository: "team/*", Principal: "nul\x00actor", Limit: 1, Last: true}, 1},
+		{berth.AuditFilter{Repository: "team/*", Principal: berth.EscapeLine("nul\x00actor"), Limit: 1, Last: true}, 1},
 	} {
 		es, err := db.FindAuditEvents(t.Context(), tt.f)
 		if err != nil || len(es) != 1 || es[0].Seq != tt.want {

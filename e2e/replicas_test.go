@@ -159,16 +159,20 @@ func TestReplicas(t *testing.T) {
 
 	t.Run("a role revoked through A is refused by B within a second", func(t *testing.T) { replicasRevoke(t, r) })
 
-	t.Run("failed attempts count across A and B", func(t *testing.T) {
+	t.Run("brute force across A and B: the attacker is refused by both, the client is not", func(t *testing.T) {
 		p := newPrincipal(t, a, "ci-attempts", "pull", "team/*")
-		// From 127.0.0.2, so the per-address limit this step exhausts does
-		// not slow the other steps, which come from 127.0.0.1.
-		c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
-		attempt := func(s *server, secret string) (int, string) {
+		// The attacker comes from 127.0.0.2 and the pipeline from 127.0.0.3,
+		// so the per-address limit this step exhausts slows neither the
+		// pipeline nor the other steps, which come from 127.0.0.1.
+		from := func(ip byte) *http.Client {
+			return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+				DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, ip)}}).DialContext}}
+		}
+		attacker, pipeline := from(2), from(3)
+		attempt := func(c *http.Client, s *server, user, secret string) (int, string) {
 			u := s.tokenURL() + "?" + url.Values{"service": {"berth"}, "scope": {"repository:team/app:pull"}}.Encode()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-			req.SetBasicAuth(p.clientID, secret)
+			req.SetBasicAuth(user, secret)
 			resp, err := c.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -179,19 +183,28 @@ func TestReplicas(t *testing.T) {
 			return resp.StatusCode, tr.Reason
 		}
 		// The limit is 10 failures a minute: 5 through each replica reach
-		// it only if the replicas count together.
+		// it only if the replicas count together. The attacker varies how
+		// it names the client (case, name), which changes nothing.
+		users := []string{p.clientID, strings.ToUpper(p.clientID), "ci-attempts"}
 		for i := range 10 {
 			s := a
 			if i%2 == 1 {
 				s = b
 			}
-			if status, reason := attempt(s, mistype(p.secret)); status != http.StatusUnauthorized {
+			if status, reason := attempt(attacker, s, users[i%len(users)], mistype(p.secret)); status != http.StatusUnauthorized {
 				t.Fatalf("wrong secret %d: %d %s, want 401", i+1, status, reason)
 			}
 		}
 		for _, s := range []*server{a, b} {
-			if status, reason := attempt(s, p.secret); status != http.StatusTooManyRequests || reason != "too_many_attempts" {
-				t.Errorf("the right secret after 5 failures through each replica: %d %q, want 429 too_many_attempts", status, reason)
+			if status, reason := attempt(attacker, s, p.clientID, p.secret); status != http.StatusTooManyRequests || reason != "too_many_attempts" {
+				t.Errorf("the right secret from the attacker's address after 5 failures through each replica: %d %q, want 429 too_many_attempts", status, reason)
+			}
+			if status, reason := attempt(attacker, s, "admin", mistype(p.secret)); status != http.StatusTooManyRequests {
+				t.Errorf("another client from the attacker's address: %d %q, want 429", status, reason)
+			}
+			// The pipeline, from its own address, is never slowed by it.
+			if status, reason := attempt(pipeline, s, p.clientID, p.secret); status != http.StatusOK {
+				t.Errorf("the pipeline's right secret from a clean address: %d %q, want 200", status, reason)
 			}
 		}
 	})

@@ -85,6 +85,7 @@ type PipelineSpec struct {
 	//   gitlab        GROUP/PROJECT or GROUP/PROJECT@REF (Issuer: the GitLab URL, default https://gitlab.com)
 	//   azure-devops  ORG/PROJECT/CONNECTION (Issuer required)
 	//   kubernetes    NAMESPACE/SERVICEACCOUNT (Issuer required)
+	//   entra         TENANT/APP_OR_OBJECT_ID (Issuer: default EntraIssuer(TENANT))
 	Preset string
 	Spec   string
 }
@@ -104,11 +105,22 @@ func NewPipeline(rand io.Reader, spec PipelineSpec, now time.Time) (Pipeline, er
 			return Pipeline{}, Errorf(CodeInvalid, "a %s preset sets the subject; --subject cannot be given with it", spec.Preset).
 				WithHint("drop --subject, or drop the preset and give --issuer and --subject")
 		}
-		issuer, subject, err := expandPreset(spec.Preset, spec.Spec, spec.Issuer)
-		if err != nil {
-			return Pipeline{}, err
+		if spec.Preset == PresetEntra {
+			issuer, subject, claims, err := expandEntra(spec.Spec, spec.Issuer)
+			if err != nil {
+				return Pipeline{}, err
+			}
+			p.Issuer, p.Subject = issuer, subject
+			if p.Claims, err = mergeClaims(claims, spec.Claims); err != nil {
+				return Pipeline{}, err
+			}
+		} else {
+			issuer, subject, err := expandPreset(spec.Preset, spec.Spec, spec.Issuer)
+			if err != nil {
+				return Pipeline{}, err
+			}
+			p.Issuer, p.Subject = issuer, subject
 		}
-		p.Issuer, p.Subject = issuer, subject
 	}
 	if err := p.Validate(); err != nil {
 		return Pipeline{}, err
@@ -139,13 +151,8 @@ func (p Pipeline) Validate() error {
 		return Errorf(CodeInvalid, "the pipeline has %d claim conditions; the limit is %d", len(p.Claims), MaxPipelineClaims)
 	}
 	for k, v := range p.Claims {
-		switch {
-		case k == "" || strings.ContainsAny(k, "= \t\n"):
-			return Errorf(CodeInvalid, "claim condition %q has no valid claim name", truncate(k+"="+v, 80)).
-				WithHint("write --claim NAME=PATTERN, such as --claim ref_protected=true")
-		case slices.Contains(reservedClaims, k):
-			return Errorf(CodeInvalid, "the claim %q is checked by berth itself and cannot be a condition", k).
-				WithHint("use --issuer for iss, --subject for sub and --audience for aud")
+		if err := validateClaimKey(k, v); err != nil {
+			return err
 		}
 		if err := validatePattern("claim "+k, v); err != nil {
 			return err
@@ -439,12 +446,8 @@ func (p Pipeline) mismatch(a Assertion, service string) (why string, audience bo
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v, ok := a.ClaimString(k)
-		if !ok {
-			return fmt.Sprintf("condition %s=%s: the token has no %s claim", k, p.Claims[k], k), false
-		}
-		if !MatchPattern(p.Claims[k], v) {
-			return fmt.Sprintf("condition %s=%s: the token has %s=%s", k, p.Claims[k], k, truncate(v, 80)), false
+		if why := a.matchClaim(k, p.Claims[k]); why != "" {
+			return why, false
 		}
 	}
 	want := p.Audience

@@ -511,7 +511,7 @@ var ForeignErrors = []ForeignError{
 		InBerth: "`berth doctor` tells plain http on loopback (fine) from plain http elsewhere (a failure).",
 	},
 	{
-		ID: "manifest-unknown", System: SystemRegistry,
+		ID: "registry-manifest-unknown", System: SystemRegistry,
 		Message: "manifest unknown: manifest tagged by \"TAG\" is not found",
 		Match:   []string{"manifest unknown", "manifest_unknown"},
 		Meaning: "The repository has no manifest with this tag or digest.",

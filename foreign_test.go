@@ -17,7 +17,8 @@ func TestForeignErrorsAreExplained(t *testing.T) {
 			t.Errorf("entry %q: empty or duplicate id", e.ID)
 		}
 		ids[strings.ToLower(e.ID)] = true
-		if berth.LookupCode(berth.Code(e.ID)).Code == berth.Code(e.ID) {
+		// berth explain reads codes leniently (any case, dashes for underscores).
+		if asCode := berth.Code(strings.ReplaceAll(strings.ToLower(e.ID), "-", "_")); berth.LookupCode(asCode).Code == asCode {
 			t.Errorf("%s: the id is a berth code; berth explain would never show the entry", e.ID)
 		}
 		if e.System == "" || e.Message == "" || e.Meaning == "" || e.InBerth == "" || len(e.Causes) == 0 || len(e.Fixes) == 0 || len(e.Match) == 0 {

@@ -216,8 +216,12 @@ func callerOf(st *principalState, credentialID string, token *berth.AccessClaims
 // AuthenticateClient checks a client id (or principal name) and secret from
 // source, a host address, and returns the caller they prove. Failures are
 // counted per client id and per address; past the limit it answers
-// too_many_attempts without looking at the credentials.
+// too_many_attempts without looking at the credentials. The user
+// berth.NullClientID says that secret is a refresh token.
 func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source string) (*berth.Caller, error) {
+	if user == berth.NullClientID {
+		return p.authenticateRefreshToken(ctx, secret, source)
+	}
 	now := p.Now()
 	if ok, wait := p.Addrs.Allow(source); !ok {
 		return nil, TooManyAttempts("address "+source, wait)
@@ -391,7 +395,8 @@ func withUse(err error, pipeline, run string) error {
 }
 
 // Exchange checks a CI job's ID token, sent from source, for a login through
-// the service connection named connectionName, and returns the caller it
+// the service connection named connectionName (or, when it is "", the only
+// one that permits the matched pipeline), and returns the caller it
 // acts as: the connection's principal, with CredentialID the connection's
 // and Connection, Pipeline and Run naming the connection, the pipeline the
 // token matched and the CI run.
@@ -418,9 +423,6 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 		return nil, berth.Errorf(berth.CodeUnsupported, "this registry is not set up to accept CI ID tokens").
 			WithHint("log in with a client id and secret, or ask the registry's operator to enable federation")
 	}
-	if connectionName == "" {
-		return nil, berth.ConnectionUnknown("")
-	}
 	var candidates []berth.Pipeline
 	pipelinesOf := func(ctx context.Context, issuer string) ([]berth.Pipeline, error) {
 		ps, err := p.Store.FindPipelines(ctx, berth.PipelineFilter{Issuer: issuer})
@@ -438,10 +440,8 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 		return nil, err
 	}
 	run := a.Run()
-	conn, err := p.Store.FindConnectionByName(ctx, connectionName)
-	if berth.IsCode(err, berth.CodeNotFound) {
-		return nil, withUse(berth.ConnectionUnknown(connectionName), pl.Name, run)
-	} else if err != nil {
+	conn, err := p.connectionFor(ctx, pl, connectionName, run)
+	if err != nil {
 		return nil, err
 	}
 	if err := conn.Usable(pl); err != nil {

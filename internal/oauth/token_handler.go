@@ -166,6 +166,9 @@ func (h *TokenHandler) serveDocker(r *http.Request) (any, error) {
 			WithHint("send the client id and secret as Basic credentials: berth login HOST, or docker login HOST -u CLIENT_ID --password-stdin")
 	}
 	caller := &berth.Caller{Actor: berth.Actor{Name: berth.AnonymousName}}
+	if user == berth.NullClientID {
+		offline = false // the credential is a refresh token already; it is not extended
+	}
 	if present {
 		if caller, err = h.Provider.AuthenticateClient(r.Context(), user, secret, SourceAddress(r)); err != nil {
 			return nil, err
@@ -267,6 +270,9 @@ func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
 			WithHint("use grant_type=client_credentials with the client id and secret, or refresh_token with a refresh token from berth login")}
 	}
 
+	if user, _, _ := r.BasicAuth(); user == berth.NullClientID || f.Get("username") == berth.NullClientID {
+		offline = false // the credential is a refresh token already; it is not extended
+	}
 	out, err := h.issue(ctx, caller, requested, offline)
 	if err != nil {
 		return nil, err

@@ -424,6 +424,9 @@ func (d *doctor) target() (*url.URL, error) {
 			WithHint("berth doctor registry.example.com, or berth doctor http://127.0.0.1:5000")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
+	if isDockerHub(u.Hostname()) {
+		u.Host = "registry-1.docker.io" // docker.io's registry API
+	}
 	return u, nil
 }
 

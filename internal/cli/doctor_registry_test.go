@@ -496,3 +496,21 @@ func TestRegistryKind(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorTargetDockerHub: docker.io is checked at its registry API host,
+// and its credential is the one docker files under its legacy index URL.
+func TestDoctorTargetDockerHub(t *testing.T) {
+	for _, arg := range []string{"docker.io", "index.docker.io", "https://docker.io"} {
+		d := &doctor{e: &env{getenv: mapEnv(nil)}, arg: arg, logins: map[string]storedLogin{}}
+		u, err := d.target()
+		if err != nil || u.String() != "https://registry-1.docker.io" {
+			t.Errorf("target(%q) = %v, %v", arg, u, err)
+			continue
+		}
+		d.base, d.hostKey = u, hostKey(u.String())
+		c, key, ok := d.dockerAuths(map[string]doctorDockerAuth{"https://index.docker.io/v1/": {Auth: base64.StdEncoding.EncodeToString([]byte("dev:pw"))}})
+		if !ok || key != "https://index.docker.io/v1/" || c.user != "dev" || d.helperServer() != "https://index.docker.io/v1/" {
+			t.Errorf("%s: docker's credential not found: %+v %q %v", arg, c, key, ok)
+		}
+	}
+}

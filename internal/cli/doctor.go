@@ -700,18 +700,10 @@ func (d *doctor) caller(ctx context.Context) (string, error) {
 // names the secret a refresh token is bound to. The token is the server's
 // own answer and is only read, not verified.
 func doctorCredentialID(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
 	var c struct {
 		CredentialID string `json:"credential_id"`
 	}
-	_ = json.Unmarshal(b, &c)
+	jwtPayload(token, &c)
 	return c.CredentialID
 }
 

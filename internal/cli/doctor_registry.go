@@ -544,15 +544,21 @@ type jwtClaims struct {
 // decodeJWT returns the claims of token, and false when it is not a JWT.
 func decodeJWT(token string) (jwtClaims, bool) {
 	var c jwtClaims
+	return c, jwtPayload(token, &c)
+}
+
+// jwtPayload decodes the claims of a compact JWT into v, unverified, and
+// reports whether token was one: for tokens the CLI reads but never trusts.
+func jwtPayload(token string, v any) bool {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return c, false
+		return false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return c, false
+		return false
 	}
-	return c, json.Unmarshal(b, &c) == nil
+	return json.Unmarshal(b, v) == nil
 }
 
 // ecrExpiry returns the expiry written in an ECR password (base64 of a JSON
@@ -642,16 +648,13 @@ func (d *doctor) checkRegistryAccess(r *registryDoctor) {
 		return
 	}
 	r.jwt, r.granted = true, claims.Access
-	var granted, have []string
+	var granted []string
 	for _, ra := range claims.Access {
 		granted = append(granted, ra.String())
-		if ra.Type == "repository" && ra.Name == d.repository {
-			have = append(have, ra.Actions...)
-		}
 	}
 	var lacking []string
 	for _, a := range needed {
-		if !slices.Contains(have, a) && !slices.Contains(have, "*") {
+		if !(berth.AccessClaims{Access: claims.Access}).Allows("repository", d.repository, a) {
 			lacking = append(lacking, a)
 		}
 	}

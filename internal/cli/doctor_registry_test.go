@@ -21,18 +21,6 @@ import (
 // Docker token specification) and Docker Hub's (https://docs.docker.com/reference/api/registry/auth/),
 // with the challenges and error bodies they send.
 
-// fakeJWT returns an unsigned JWT with claims: doctor decodes tokens it did
-// not issue, it never verifies them.
-func fakeJWT(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	b, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc(b) + "." + enc([]byte("signature"))
-}
-
 // standIn is a loopback registry answering as another registry does.
 type standIn struct {
 	t   *testing.T
@@ -95,7 +83,7 @@ func (s *standIn) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	tok := fakeJWT(s.t, map[string]any{"iss": "stand-in", "exp": now.Add(75 * time.Minute).Unix(), "iat": now.Unix(), "access": access})
+	tok := fakeIDToken(s.t, map[string]any{"iss": "stand-in", "exp": now.Add(75 * time.Minute).Unix(), "iat": now.Unix(), "access": access})
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "access_token": tok, "expires_in": 300, "issued_at": now.UTC().Format(time.RFC3339)})
 }
@@ -103,19 +91,8 @@ func (s *standIn) token(w http.ResponseWriter, r *http.Request) {
 // allowed reports whether the request's bearer token grants action on repo.
 func allowed(r *http.Request, repo, action string) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	c, ok := decodeJWT(tok)
-	if !ok {
-		return false
-	}
-	for _, ra := range c.Access {
-		if ra.Name == repo && slices.Contains(ra.Actions, action) {
-			return true
-		}
-	}
-	return false
+	c, jwt := decodeJWT(tok)
+	return ok && jwt && (berth.AccessClaims{Access: c.Access}).Allows("repository", repo, action)
 }
 
 func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
@@ -253,7 +230,7 @@ func basicAuth(user, pass string) map[string]any {
 }
 
 func TestDoctorACRStandIn(t *testing.T) {
-	refresh := fakeJWT(t, map[string]any{"exp": time.Now().Add(2 * time.Hour).Unix(), "grant_type": "refresh_token", "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47"})
+	refresh := fakeIDToken(t, map[string]any{"exp": time.Now().Add(2 * time.Hour).Unix(), "grant_type": "refresh_token", "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47"})
 	acr := newACRStandIn(t, refresh)
 	env := dockerConfigEnv(t, map[string]any{"auths": map[string]any{acr.host(): basicAuth(berth.NullClientID, refresh)}}, nil)
 
@@ -295,7 +272,7 @@ func TestDoctorACRStandIn(t *testing.T) {
 
 	// A refresh token ACR does not take (an expired one): the token request
 	// is refused with ACR's body, which the catalogue explains.
-	stale := fakeJWT(t, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()})
+	stale := fakeIDToken(t, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()})
 	staleEnv := dockerConfigEnv(t, map[string]any{"auths": map[string]any{acr.host(): basicAuth(berth.NullClientID, stale)}}, nil)
 	code, rep = runDoctor(t, staleEnv, acr.host(), "--repository", "team/app")
 	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:ok", "token:fail", "expiry:skip", "access:skip", "clock:ok", "berth-only:skip")
@@ -362,7 +339,7 @@ func writeHelper(t *testing.T, dir, name, script string) {
 }
 
 func TestDoctorCredentialHelpers(t *testing.T) {
-	refresh := fakeJWT(t, map[string]any{"exp": time.Now().Add(2 * time.Hour).Unix()})
+	refresh := fakeIDToken(t, map[string]any{"exp": time.Now().Add(2 * time.Hour).Unix()})
 	acr := newACRStandIn(t, refresh)
 	bin := t.TempDir()
 	writeHelper(t, bin, "failing", "echo 'error: the keychain is locked' >&2\nexit 1\n")

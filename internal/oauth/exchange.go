@@ -52,14 +52,7 @@ func (h *TokenHandler) ServeExchange(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestSize)
 		body, err = h.serveExchange(r)
 	}
-	if err != nil {
-		h.auditRefused(r, err)
-		h.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(body)
+	h.respond(w, r, body, err)
 }
 
 func (h *TokenHandler) serveExchange(r *http.Request) (any, error) {

@@ -127,6 +127,11 @@ func (h *TokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST")
 		err = berth.Errorf(berth.CodeUnsupported, "the token endpoint answers GET (Docker token authentication) and POST (OAuth 2.0), not %s", truncate(r.Method, 20))
 	}
+	h.respond(w, r, body, err)
+}
+
+// respond writes body as the JSON answer, or audits and renders err.
+func (h *TokenHandler) respond(w http.ResponseWriter, r *http.Request, body any, err error) {
 	if err != nil {
 		h.auditRefused(r, err)
 		h.writeError(w, r, err)

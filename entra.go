@@ -30,35 +30,22 @@ func EntraIssuer(tenant string) string {
 const entraIdentityClaims = "oid|appid|azp|sub"
 
 // expandEntra returns the issuer, subject pattern and claim conditions of the
-// entra preset, whose spec is TENANT/APP_OR_OBJECT_ID: any subject of the
-// tenant's issuer (EntraIssuer, unless issuer is given) whose tid is TENANT
-// and whose oid, appid, azp or sub is the id.
+// entra preset, whose spec is TENANT/APP_OR_OBJECT_ID, both GUIDs (Entra
+// writes its tokens' tid, oid, appid and azp in lower case): any subject of
+// the tenant's issuer (EntraIssuer, unless issuer is given) whose tid is
+// TENANT and whose oid, appid, azp or sub is the id.
 func expandEntra(spec, issuer string) (string, string, map[string]string, error) {
-	tenant, id, ok := strings.Cut(spec, "/")
-	if !ok || !entraID(tenant) || !entraID(id) {
-		return "", "", nil, Errorf(CodeInvalid, "the entra preset %q does not have the form TENANT/APP_OR_OBJECT_ID", truncate(spec, 120)).
-			WithHint("such as --entra 72f988bf-86f1-41af-91ab-2d7cd011db47/5d3ca3b8-0a8a-4d5c-9b8e-3b0f4e2d1c7a (the tenant id, then the application (client) id or the object id of the service principal or managed identity)")
+	tenantArg, idArg, ok := strings.Cut(spec, "/")
+	tenant, terr := parseUUID(tenantArg)
+	id, ierr := parseUUID(idArg)
+	if !ok || terr != nil || ierr != nil {
+		return "", "", nil, Errorf(CodeInvalid, "the entra preset %q does not have the form TENANT/APP_OR_OBJECT_ID, two GUIDs", truncate(spec, 120)).
+			WithHint("the tenant id (az account show --query tenantId; a domain name is not what tokens carry), then the application (client) id or the object id of the service principal or managed identity: --entra 72f988bf-86f1-41af-91ab-2d7cd011db47/5d3ca3b8-0a8a-4d5c-9b8e-3b0f4e2d1c7a")
 	}
 	if issuer == "" {
 		issuer = EntraIssuer(tenant)
 	}
 	return issuer, "*", map[string]string{"tid": tenant, entraIdentityClaims: id}, nil
-}
-
-// entraID reports whether s can be a tenant, application or object id: a
-// GUID, or for a tenant a domain such as contoso.onmicrosoft.com.
-func entraID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // claimAlternatives returns the claim names of a condition's key: one name,

@@ -2,6 +2,7 @@ package berth_test
 
 import (
 	"crypto/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,10 @@ func TestEntraPreset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	upper, err := berth.NewPipeline(rand.Reader, berth.PipelineSpec{Name: "upper", Preset: berth.PresetEntra, Spec: strings.ToUpper(entraTenant + "/" + entraApp)}, now)
+	if err != nil || upper.Claims["tid"] != entraTenant {
+		t.Errorf("upper-case GUIDs: %+v, %v", upper, err)
+	}
 	if p.Issuer != "https://login.microsoftonline.com/"+entraTenant+"/v2.0" || p.Subject != "*" ||
 		p.Claims["tid"] != entraTenant || p.Claims["oid|appid|azp|sub"] != entraApp || p.Preset != berth.PresetEntra {
 		t.Fatalf("pipeline %+v", p)
@@ -33,6 +38,7 @@ func TestEntraPreset(t *testing.T) {
 		{Name: "a", Preset: berth.PresetEntra, Spec: entraTenant},
 		{Name: "a", Preset: berth.PresetEntra, Spec: "/" + entraApp},
 		{Name: "a", Preset: berth.PresetEntra, Spec: entraTenant + "/a b"},
+		{Name: "a", Preset: berth.PresetEntra, Spec: "contoso.onmicrosoft.com/" + entraApp},
 		{Name: "a", Preset: berth.PresetEntra, Spec: entraTenant + "/" + entraApp, Subject: "x"},
 		{Name: "a", Preset: berth.PresetEntra, Spec: entraTenant + "/" + entraApp, Claims: map[string]string{"tid": "other"}},
 	} {

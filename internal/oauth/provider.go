@@ -249,6 +249,17 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 	return callerOf(st, s.ID, nil), nil
 }
 
+// AuthenticateBasic checks the user name and password of Basic credentials or
+// of the password grant: a client id (or principal name) and client secret
+// (AuthenticateClient), or, when user is berth.IdentityTokenUser, a refresh
+// token (RedeemRefreshToken).
+func (p *Provider) AuthenticateBasic(ctx context.Context, user, secret, source string) (*berth.Caller, error) {
+	if user == berth.IdentityTokenUser {
+		return p.RedeemRefreshToken(ctx, secret, source)
+	}
+	return p.AuthenticateClient(ctx, user, secret, source)
+}
+
 // touch records a use of s, at most once per berth.SecretTouchInterval even
 // while the cached state still shows the previous use.
 func (p *Provider) touch(ctx context.Context, s berth.Secret, now time.Time) {
@@ -676,7 +687,7 @@ func (p *Provider) AuthenticateRequest(r *http.Request) (*berth.Caller, error) {
 			return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Basic credentials are not base64 of CLIENT_ID:SECRET").
 				WithHint("docker login HOST -u CLIENT_ID --password-stdin")
 		}
-		return p.AuthenticateClient(r.Context(), user, secret, SourceAddress(r))
+		return p.AuthenticateBasic(r.Context(), user, secret, SourceAddress(r))
 	}
 	return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Authorization scheme %q is not Bearer or Basic", truncate(scheme, 20)).
 		WithHint("send a bearer token from /oauth2/token, or Basic credentials CLIENT_ID:SECRET")

@@ -52,6 +52,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	root.AddCommand(newWebhookCommand(e))
 	root.AddCommand(newLoginCommand(e), newLogoutCommand(e), newCredentialHelperCommand(e))
 	root.AddCommand(newDoctorCommand(e))
+	root.AddCommand(newKubeletProviderCommand(e))
 	root.AddCommand(newExplainCommand(e), newScanCommand(e))
 	root.SetArgs(args)
 	root.SetOut(stdout)

@@ -307,7 +307,7 @@ func expandPreset(preset, spec, issuer string) (string, string, error) {
 	case PresetKubernetes:
 		// https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#bound-service-account-tokens
 		ns, name, ok := strings.Cut(spec, "/")
-		if !ok || !kubernetesName(ns, false) || !kubernetesName(name, true) {
+		if !ok || !ValidKubernetesName(ns, false) || !ValidKubernetesName(name, true) {
 			return bad("NAMESPACE/SERVICEACCOUNT", "ci/builder")
 		}
 		if issuer == "" {
@@ -315,7 +315,7 @@ func expandPreset(preset, spec, issuer string) (string, string, error) {
 		}
 		return issuer, "system:serviceaccount:" + ns + ":" + name, nil
 	case PresetKubernetesNamespace:
-		if !kubernetesName(spec, false) {
+		if !ValidKubernetesName(spec, false) {
 			return bad("NAMESPACE", "ci")
 		}
 		if issuer == "" {
@@ -368,9 +368,10 @@ func withPresetClaims(preset, spec string, claims map[string]string) (map[string
 	return out, nil
 }
 
-// kubernetesName reports whether s is a Kubernetes object name: a DNS label
-// (a namespace), or with dots a DNS subdomain (a service account).
-func kubernetesName(s string, dots bool) bool {
+// ValidKubernetesName reports whether s is a Kubernetes object name: a DNS
+// label (a namespace) or, with dots set, a DNS subdomain (a service account, a
+// secret).
+func ValidKubernetesName(s string, dots bool) bool {
 	if s == "" || len(s) > 253 || !dots && len(s) > 63 {
 		return false
 	}

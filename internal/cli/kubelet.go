@@ -65,6 +65,9 @@ const (
 	// maxKubeletRequest bounds what is read from stdin; a request is a few
 	// kilobytes.
 	maxKubeletRequest = 1 << 20
+	// codeAssertionReplayed is the registry's refusal of a second exchange of
+	// one ID token.
+	codeAssertionReplayed berth.Code = "assertion_replayed"
 )
 
 // RunKubeletCredentialProvider runs berth as berth-kubelet-credential-provider
@@ -212,9 +215,6 @@ func (p *kubeletProvider) run(ctx context.Context, stdin io.Reader, stdout io.Wr
 	return writeKubeletResponse(stdout, host, login.RefreshToken, login.cacheDuration(p.now()))
 }
 
-// codeAssertionReplayed is the refusal of a second exchange of one token.
-const codeAssertionReplayed berth.Code = "assertion_replayed"
-
 // readKubeletRequest decodes the request; a request of another API version
 // or kind is invalid.
 func readKubeletRequest(r io.Reader) (credentialprovider.CredentialProviderRequest, error) {
@@ -242,9 +242,10 @@ func kindOrNone(s string) string {
 	return s
 }
 
-// writeKubeletResponse answers with the login refresh for images of host,
-// cached by registry for cache; with no host, the empty answer that lets
-// other providers serve the image.
+// writeKubeletResponse answers with the refresh token refresh, as the
+// password of the user "<token>", for the images of host, cached by registry
+// for cache; with no host, the empty answer that lets other providers serve
+// the image.
 func writeKubeletResponse(w io.Writer, host, refresh string, cache time.Duration) error {
 	resp := credentialprovider.CredentialProviderResponse{
 		TypeMeta:      metav1.TypeMeta{APIVersion: credentialprovider.SchemeGroupVersion.String(), Kind: "CredentialProviderResponse"},

@@ -323,6 +323,42 @@ func TestKubeletProviderReplayProtection(t *testing.T) {
 	wantRefused(t, "second call without a cache", code, stderr, codeAssertionReplayed, "could not use its cache", "--cache-dir")
 }
 
+// TestKubeletProviderCachedLoginEnded: a cached login the registry no longer
+// knows (its data reset, or the token revoked) is dropped, and the token
+// exchanged again for a new one.
+func TestKubeletProviderCachedLoginEnded(t *testing.T) {
+	c := startCluster(t)
+	image := c.host + "/team/web:v1"
+	token := c.podToken("apps", "web")
+	_, resp, stderr := provide(t, c.node, request(image, token, "cluster"))
+	if resp == nil {
+		t.Fatal(stderr)
+	}
+	first := wantCredential(t, resp, c.host)
+	entries, _ := filepath.Glob(filepath.Join(defaultKubeletCacheDir(mapEnv(c.node)), "*.json"))
+	if len(entries) != 1 {
+		t.Fatalf("cache entries %v", entries)
+	}
+	b, err := os.ReadFile(entries[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown, err := berth.NewRefreshTokenValue(rand.New(rand.NewSource(3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(entries[0], bytes.ReplaceAll(b, []byte(first), []byte(unknown.Reveal())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, resp, stderr := provide(t, c.node, request(image, token, "cluster"))
+	if code != 0 {
+		t.Fatalf("provider after the cached login ended: exit %d\n%s", code, stderr)
+	}
+	if again := wantCredential(t, resp, c.host); again == first || again == unknown.Reveal() {
+		t.Error("the provider answered with the ended login instead of a new one")
+	}
+}
+
 // TestKubeletProviderRefusals: each refusal is one line with its reason code,
 // the facts and the fix, and exit status 1.
 func TestKubeletProviderRefusals(t *testing.T) {

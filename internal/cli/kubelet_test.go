@@ -49,29 +49,16 @@ type kubeCluster struct {
 
 func startCluster(t *testing.T) *kubeCluster {
 	t.Helper()
-	f := &federation{iss: oidctest.New(t), s: startServe(t, t.TempDir())}
-	id, secret := f.s.admin(t)
-	f.host = strings.TrimPrefix(f.s.url, "http://")
-	f.admin = map[string]string{"BERTH_URL": f.s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret, "HOME": t.TempDir()}
-	for _, args := range [][]string{
-		{"principal", "create", "puller"},
-		{"role", "assign", "--principal", "puller", "--role", "pull", "--scope", "team/*"},
-		{"pipeline", "create", "apps", "--kubernetes-namespace", "apps", "--issuer", f.iss.URL},
-		{"pipeline", "create", "ghost", "--kubernetes", "other/ghost", "--issuer", f.iss.URL},
-		{"connection", "create", "cluster", "--principal", "puller"},
-		{"connection", "authorize", "cluster", "--pipeline", "apps"},
-	} {
-		f.cli(t, args...)
-	}
-	srv, err := parseServer(f.host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := discoverChallenge(t.Context(), f.s.client, srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.service = ch.service
+	f := startFederationWith(t, func(issuer string) [][]string {
+		return [][]string{
+			{"principal", "create", "puller"},
+			{"role", "assign", "--principal", "puller", "--role", "pull", "--scope", "team/*"},
+			{"pipeline", "create", "apps", "--kubernetes-namespace", "apps", "--issuer", issuer},
+			{"pipeline", "create", "ghost", "--kubernetes", "other/ghost", "--issuer", issuer},
+			{"connection", "create", "cluster", "--principal", "puller"},
+			{"connection", "authorize", "cluster", "--pipeline", "apps"},
+		}
+	})
 	return &kubeCluster{federation: f, node: map[string]string{"HOME": t.TempDir()}}
 }
 

@@ -387,19 +387,12 @@ func kubeletTokenSource(t ciToken) string {
 	return "the kubelet for service account " + ns + "/" + name
 }
 
-// kubeletLogin is a login the provider obtained, as its cache keeps it.
+// kubeletLogin is a login the provider obtained, as its cache keeps it: what
+// berth login stores (CreatedAt is when it was issued), the principal it acts
+// as, and how long the cache serves it.
 type kubeletLogin struct {
-	URL          string    `json:"url"`
-	TokenURL     string    `json:"token_url"`
-	Service      string    `json:"service,omitempty"`
-	RefreshToken string    `json:"refresh_token"`
-	Connection   string    `json:"connection,omitempty"`
-	Pipeline     string    `json:"pipeline,omitempty"`
-	Principal    string    `json:"principal,omitempty"`
-	IssuedAt     time.Time `json:"issued_at"`
-	// ExpiresAt is when the refresh token expires; zero when the server did
-	// not say.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	storedLogin
+	Principal string `json:"principal,omitempty"`
 	// KeepUntil is when the cache stops serving it: when the kubelet stops
 	// using it, or earlier when the token it came from expires, since the
 	// kubelet never sends that token again.
@@ -409,10 +402,10 @@ type kubeletLogin struct {
 // usableUntil is when the kubelet should stop using the login: a margin
 // before it expires, for the pull; zero when its expiry is unknown.
 func (l kubeletLogin) usableUntil() time.Time {
-	if l.ExpiresAt.IsZero() {
+	if l.ExpiresAt == nil {
 		return time.Time{}
 	}
-	return l.ExpiresAt.Add(-min(kubeletPullMargin, l.ExpiresAt.Sub(l.IssuedAt)/4))
+	return l.ExpiresAt.Add(-min(kubeletPullMargin, l.ExpiresAt.Sub(l.CreatedAt)/4))
 }
 
 // cacheDuration is how long the kubelet may keep the login from now, in
@@ -488,11 +481,11 @@ func (p *kubeletProvider) exchange(ctx context.Context, srv registryAddr, cred k
 		return kubeletLogin{}, berth.Errorf(berth.CodeInvalid, "%s issued no refresh token; it may not be a berth registry", srv.url)
 	}
 	c := readAccessClaims(tok.access())
-	l := kubeletLogin{URL: srv.url, TokenURL: ch.realm, Service: ch.service, RefreshToken: tok.RefreshToken,
-		Connection: c.Connection, Pipeline: c.Pipeline, Principal: c.Name, IssuedAt: now.UTC().Truncate(time.Second)}
-	if at := tok.refreshExpiry(now); at != nil {
-		l.ExpiresAt = *at
-	}
+	l := kubeletLogin{Principal: c.Name, storedLogin: storedLogin{
+		URL: srv.url, ClientID: c.ClientID, RefreshToken: tok.RefreshToken, ExpiresAt: tok.refreshExpiry(now),
+		CreatedAt: now.UTC().Truncate(time.Second), TokenURL: ch.realm, Service: ch.service,
+		Connection: c.Connection, Pipeline: c.Pipeline,
+	}}
 	l.KeepUntil = l.usableUntil()
 	if exp := cred.token.expires; !exp.IsZero() && (l.KeepUntil.IsZero() || exp.Before(l.KeepUntil)) {
 		l.KeepUntil = exp
@@ -544,7 +537,7 @@ func (p *kubeletProvider) checkPull(ctx context.Context, l kubeletLogin, repo st
 	if repo != "" {
 		scopes = []string{"repository:" + repo + ":pull"}
 	}
-	_, err := refreshAccessToken(ctx, p.http, storedLogin{URL: l.URL, TokenURL: l.TokenURL, Service: l.Service, RefreshToken: l.RefreshToken}, scopes)
+	_, err := refreshAccessToken(ctx, p.http, l.storedLogin, scopes)
 	if be := berth.AsError(err); be != nil && l.Connection != "" {
 		be.Message = fmt.Sprintf("the login through service connection %s (principal %s) cannot pull %s: %s", l.Connection, l.Principal, repo, be.Message)
 	}

@@ -17,6 +17,11 @@ const PresetEntra = "entra"
 // HOST -u 00000000-0000-0000-0000-000000000000 -p REFRESH_TOKEN.
 const NullClientID = "00000000-0000-0000-0000-000000000000"
 
+// RefreshTokenUser reports whether user, sent with a password, says the
+// password is a refresh token: IdentityTokenUser (docker's credential
+// helpers' name) or NullClientID (ACR's).
+func RefreshTokenUser(user string) bool { return user == IdentityTokenUser || user == NullClientID }
+
 // EntraIssuer is the issuer of Entra ID's v2.0 tokens for tenant; v1.0
 // tokens name https://sts.windows.net/TENANT/ instead.
 func EntraIssuer(tenant string) string {
@@ -88,21 +93,4 @@ func (a Assertion) matchClaim(key, pattern string) string {
 		return fmt.Sprintf("condition %s=%s: the token has no %s claim", key, pattern, strings.Join(claimAlternatives(key), " or "))
 	}
 	return fmt.Sprintf("condition %s=%s: the token has %s", key, pattern, strings.Join(seen, ", "))
-}
-
-// mergeClaims returns the preset's claim conditions with the extra ones
-// given beside it; invalid when an extra one overrides the preset's.
-func mergeClaims(preset, extra map[string]string) (map[string]string, error) {
-	out := make(map[string]string, len(preset)+len(extra))
-	for k, v := range preset {
-		out[k] = v
-	}
-	for k, v := range extra {
-		if _, ok := out[k]; ok {
-			return nil, Errorf(CodeInvalid, "the preset sets the condition on %s; --claim %s cannot be given with it", k, k).
-				WithHint("drop --claim %s", k)
-		}
-		out[k] = v
-	}
-	return out, nil
 }

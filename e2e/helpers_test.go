@@ -427,7 +427,7 @@ func redactArgs(args []string) string {
 		switch {
 		case hide:
 			out[i], hide = "***", false
-		case a == "-p" || a == "--password" || a == "--src-creds" || a == "--dest-creds" || a == "--creds":
+		case a == "-p" || a == "--password" || a == "--src-creds" || a == "--dest-creds" || a == "--creds" || a == "--user":
 			out[i], hide = a, true
 		default:
 			out[i] = a

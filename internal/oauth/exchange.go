@@ -164,14 +164,13 @@ func (p *Provider) connectionFor(ctx context.Context, pl berth.Pipeline, name, r
 		WithHint("send connection=NAME, one of %s", strings.Join(names, ", ")), pl.Name, run)
 }
 
-// authenticateRefreshToken is AuthenticateClient for berth.NullClientID,
-// whose password is a refresh token (ACR's docker login convention). An
-// access token sent in its place is told apart, since berth login
-// --expose-token prints one.
-func (p *Provider) authenticateRefreshToken(ctx context.Context, value, source string) (*berth.Caller, error) {
+// authenticateRefreshToken redeems the refresh token sent as the password of
+// user, one of the berth.RefreshTokenUser names. An access token sent in its
+// place is told apart, since berth login --expose-token prints one.
+func (p *Provider) authenticateRefreshToken(ctx context.Context, user, value, source string) (*berth.Caller, error) {
 	c, err := p.RedeemRefreshToken(ctx, value, source)
 	if berth.IsCode(err, berth.CodeRefreshTokenInvalid) && !strings.HasPrefix(value, berth.RefreshTokenPrefix) && strings.Count(value, ".") == 2 {
-		return nil, berth.Errorf(berth.CodeRefreshTokenInvalid, "the password sent with user %s is an access token (a JWT), not a refresh token", berth.NullClientID).
+		return nil, berth.Errorf(berth.CodeRefreshTokenInvalid, "the password sent with user %s is an access token (a JWT), not a refresh token", user).
 			WithHint("use a refresh token: the refresh_token of POST %s, or berth login HOST, which stores one behind docker-credential-berth", ExchangePath)
 	}
 	return c, err

@@ -374,7 +374,7 @@ func TestFederationStaticKeys(t *testing.T) {
 		Issuer: f.iss.URL, JWKS: f.iss.JWKS()})
 	f.connection("deploy", p)
 	f.iss.SetStatus(http.StatusServiceUnavailable)
-	token := f.iss.Mint(map[string]any{"sub": "system:serviceaccount:ci:builder", "aud": audience})
+	token := f.iss.Kubernetes(oidctest.KubernetesPod{Namespace: "ci", ServiceAccount: "builder", Audience: audience})
 	c := f.verify(t, f.oauthToken(t, f.exchange(token, "deploy")).AccessToken)
 	if c.Pipeline != "airgap" || !strings.HasPrefix(c.Run, "token ") {
 		t.Errorf("claims %+v", c)

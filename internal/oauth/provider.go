@@ -216,12 +216,8 @@ func callerOf(st *principalState, credentialID string, token *berth.AccessClaims
 // AuthenticateClient checks a client id (or principal name) and secret from
 // source, a host address, and returns the caller they prove. Failures are
 // counted per client id and per address; past the limit it answers
-// too_many_attempts without looking at the credentials. The user
-// berth.NullClientID says that secret is a refresh token.
+// too_many_attempts without looking at the credentials.
 func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source string) (*berth.Caller, error) {
-	if user == berth.NullClientID {
-		return p.authenticateRefreshToken(ctx, secret, source)
-	}
 	now := p.Now()
 	if ok, wait := p.Addrs.Allow(source); !ok {
 		return nil, TooManyAttempts("address "+source, wait)
@@ -251,6 +247,17 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 	p.Clients.Succeed(user)
 	p.touch(ctx, s, now)
 	return callerOf(st, s.ID, nil), nil
+}
+
+// AuthenticateBasic checks the user name and password of Basic credentials or
+// of the password grant: a client id (or principal name) and client secret
+// (AuthenticateClient), or, when user is berth.IdentityTokenUser or
+// berth.NullClientID, a refresh token (RedeemRefreshToken).
+func (p *Provider) AuthenticateBasic(ctx context.Context, user, secret, source string) (*berth.Caller, error) {
+	if berth.RefreshTokenUser(user) {
+		return p.authenticateRefreshToken(ctx, user, secret, source)
+	}
+	return p.AuthenticateClient(ctx, user, secret, source)
 }
 
 // touch records a use of s, at most once per berth.SecretTouchInterval even
@@ -676,7 +683,7 @@ func (p *Provider) AuthenticateRequest(r *http.Request) (*berth.Caller, error) {
 			return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Basic credentials are not base64 of CLIENT_ID:SECRET").
 				WithHint("docker login HOST -u CLIENT_ID --password-stdin")
 		}
-		return p.AuthenticateClient(r.Context(), user, secret, SourceAddress(r))
+		return p.AuthenticateBasic(r.Context(), user, secret, SourceAddress(r))
 	}
 	return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Authorization scheme %q is not Bearer or Basic", truncate(scheme, 20)).
 		WithHint("send a bearer token from /oauth2/token, or Basic credentials CLIENT_ID:SECRET")

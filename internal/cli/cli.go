@@ -42,7 +42,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		SilenceErrors: true,
 		// A typo in -o must not fall back to text that a script cannot parse,
 		// nor run the command at all.
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if e.output == "yaml" && cmd.Annotations[outputYAML] != "" {
+				return nil
+			}
 			if e.output != "text" && e.output != "json" {
 				out := e.output
 				e.output = "text"
@@ -60,6 +63,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	root.AddCommand(newWebhookCommand(e))
 	root.AddCommand(newLoginCommand(e), newLogoutCommand(e), newCredentialHelperCommand(e))
 	root.AddCommand(newDoctorCommand(e))
+	root.AddCommand(newKubeletProviderCommand(e), newPullSecretCommand(e))
 	root.AddCommand(newExplainCommand(e), newScanCommand(e))
 	root.SetArgs(args)
 	root.SetOut(stdout)

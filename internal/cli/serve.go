@@ -173,10 +173,12 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
+	tokens := &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions}
 	for pattern, h := range map[string]http.Handler{
-		"/v2/":          registry,
-		"/v2":           registry,
-		"/oauth2/token": &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions},
+		"/v2/":             registry,
+		"/v2":              registry,
+		oauth.TokenPath:    tokens,
+		oauth.ExchangePath: http.HandlerFunc(tokens.ServeExchange),
 		"/api/v1/": st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
 			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
 			Outbound: outbound})),

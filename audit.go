@@ -75,6 +75,9 @@ const (
 	// the pipeline): a pending request berth connection requests lists.
 	AuditPermissionRequested AuditAction = "pipeline.permission_requested"
 	AuditKeysRotate          AuditAction = "keys.rotate"
+	// AuditGCRun is a garbage collection asked for through the management
+	// API (Detail "dry_run", and what it removed).
+	AuditGCRun AuditAction = "gc.run"
 )
 
 // The audit log's own records. Their Result is empty: they decide nothing.

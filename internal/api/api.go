@@ -52,6 +52,10 @@ type Config struct {
 	// Issuers loads the keys of pipelines' issuers for
 	// GET /api/v1/connections/{name}/verify; nil skips that check.
 	Issuers berth.IssuerChecker
+	// Keys lists and rotates the signing keys, and GC collects garbage, for
+	// the admin commands run remotely (admin.go); nil answers not_found.
+	Keys KeyRing
+	GC   Collector
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -65,6 +69,8 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/secrets/revoke-leaked":            berth.AuditSecretRevokeLeaked,
 	"POST /api/v1/roles":                            berth.AuditRoleAssign,
 	"DELETE /api/v1/roles":                          berth.AuditRoleRevoke,
+	"POST /api/v1/keys/rotate":                      berth.AuditKeysRotate,
+	"POST /api/v1/gc":                               berth.AuditGCRun,
 
 	"POST /api/v1/pipelines":                      berth.AuditPipelineCreate,
 	"DELETE /api/v1/pipelines/{name}":             berth.AuditPipelineDelete,
@@ -136,6 +142,7 @@ func New(cfg Config) http.Handler {
 	h.routePipelines()
 	h.routeConnections()
 	h.routeWebhooks()
+	h.routeAdmin()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

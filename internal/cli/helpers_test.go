@@ -194,3 +194,16 @@ func (s *running) do(t *testing.T, method, path string, hdr map[string]string, b
 	}
 	return resp, b
 }
+
+// servedFolder returns a data folder that berth serve has started on once,
+// and stopped: what the commands working on a data folder directly expect.
+func servedFolder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	s := startServe(t, dir)
+	s.client.CloseIdleConnections()
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve returned %d", code)
+	}
+	return dir
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/berth-dev/berth/internal/api"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -169,7 +170,7 @@ func TestAuditOnPostgres(t *testing.T) {
 		t.Fatalf("audit --result denied: exit %d, %s %s", code, stdout, stderr)
 	}
 	code, stdout, stderr = runCLI(t, env, "audit", "verify", "--data", dir, "--db", dsn, "-o", "json")
-	var v auditVerifyJSON
+	var v api.AuditVerification
 	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || !v.Verified || v.Events != int64(len(events)) {
 		t.Fatalf("audit verify: exit %d, %s %s", code, stdout, stderr)
 	}
@@ -185,13 +186,13 @@ func TestKeysOnPostgres(t *testing.T) {
 	t.Parallel()
 	dsn, dir := pgSchema(t), t.TempDir()
 	env := pgEnv(dsn)
-	keys := func(args ...string) []keyJSON {
+	keys := func(args ...string) []api.Key {
 		t.Helper()
 		code, stdout, stderr := runCLI(t, env, append(append([]string{"keys"}, args...), "--data", dir, "-o", "json")...)
 		if code != 0 {
 			t.Fatalf("keys %v: exit %d: %s", args, code, stderr)
 		}
-		var out []keyJSON
+		var out []api.Key
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 			t.Fatalf("keys %v: %v: %s", args, err, stdout)
 		}

@@ -78,6 +78,9 @@ const (
 	// AuditGCRun is a garbage collection asked for through the management
 	// API (Detail "dry_run", and what it removed).
 	AuditGCRun AuditAction = "gc.run"
+	// AuditAdminRecover is berth admin recover giving an owner a new secret
+	// from the stores themselves (Actor "break-glass", Target the principal).
+	AuditAdminRecover AuditAction = "admin.recover"
 )
 
 // The audit log's own records. Their Result is empty: they decide nothing.

@@ -45,7 +45,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
 	root.AddCommand(newServeCommand(e), newGCCommand(e))
-	root.AddCommand(newKeysCommand(e), newMigrateCommand(e))
+	root.AddCommand(newKeysCommand(e), newMigrateCommand(e), newAdminCommand(e))
 	root.AddCommand(newPrincipalCommand(e), newSecretCommand(e), newRoleCommand(e), newAccessCommand(e))
 	root.AddCommand(newPipelineCommand(e), newConnectionCommand(e))
 	root.AddCommand(newAuditCommand(e))

@@ -74,7 +74,9 @@ while a replica is collecting.`,
 				return err
 			}
 			gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: st.commits, Grace: gcGrace(cfg.GC.Grace), DryRun: dryRun,
-				Progress: func(p berth.GCProgress) { progress(api.GCProgress{Phase: p.Phase, Done: p.Done, Total: p.Total, Removed: p.Removed}) }}
+				Progress: func(p berth.GCProgress) {
+					progress(api.GCProgress{Phase: p.Phase, Done: p.Done, Total: p.Total, Removed: p.Removed})
+				}}
 			rep, err := collectOnce(ctx, st, gc)
 			if err != nil {
 				return err

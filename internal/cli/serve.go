@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
-	adminFile, err := st.bootstrap(ctx, hasher, cfg.Data)
+	adminFile, adminExpires, err := st.bootstrap(ctx, hasher, cfg.Data)
 	if err != nil {
 		return err
 	}
@@ -110,6 +110,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	mtr := metrics.New(st.meta)
 	registry.Meter = mtr // blob and upload bytes
+	mtr.WatchOwners(st.meta, serveNow)
 	srv := server.New(server.Config{
 		Observe:         mtr.ObserveRequest,
 		Addr:            cfg.Addr,
@@ -178,10 +179,14 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		srv.Handle(pattern, h)
 	}
 
+	owners := &ownerWatch{meta: st.meta, now: serveNow, logger: logger, data: cfg.Data}
+	owners.check(ctx) // at start, before the first request
 	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("db", st.describe(cfg)), slog.String("blobs", describeBlobs(cfg.Blobs)), slog.String("version", Version))
 	fmt.Fprintf(e.stdout, "berth listening on http://%s (data in %s)\n", srv.Addr(), cfg.Data)
 	if adminFile != "" {
 		fmt.Fprintf(e.stdout, "first start: the credentials of principal %s are in %s\n", berth.AdminName, adminFile)
+		fmt.Fprintf(e.stdout, "its secret expires on %s (in %d days): before then, berth secret add %s --expires-in 90d, or make another principal owner of the registry\n",
+			adminExpires.UTC().Format("2006-01-02"), doctorDaysLeft(adminExpires, serveNow()), berth.AdminName)
 	}
 
 	// The collector stops, and is waited for, before the stores close: it must
@@ -196,6 +201,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		})
 	}
 	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st, auditLog, cfg.Audit.Retention, logger) })
+	gcRunning.Go(func() { owners.run(gcCtx, ownerWatchInterval) })
 	hooks.start(gcCtx, &gcRunning) // webhooks: deliveries and expiry notices, until shutdown
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: st.commits, Grace: gcGrace(cfg.GC.Grace)}
@@ -395,15 +401,15 @@ func (st *served) pepper(ctx context.Context, data string) (*berth.SecretHasher,
 // bootstrap is the first start; replicas starting at once take turns, so
 // that one of them creates the admin (and writes initial-admin.json in its
 // own data folder).
-func (st *served) bootstrap(ctx context.Context, h *berth.SecretHasher, data string) (file string, err error) {
+func (st *served) bootstrap(ctx context.Context, h *berth.SecretHasher, data string) (file string, expires time.Time, err error) {
 	if st.replica == nil {
 		return bootstrap(ctx, st.meta, h, data)
 	}
 	err = st.replica.Serially(ctx, "bootstrap", func() error {
-		file, err = bootstrap(ctx, st.meta, h, data)
+		file, expires, err = bootstrap(ctx, st.meta, h, data)
 		return err
 	})
-	return file, err
+	return file, expires, err
 }
 
 // keyring opens the signing keys: the data folder's, or the database's.

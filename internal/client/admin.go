@@ -88,4 +88,3 @@ func (c *Client) Collect(ctx context.Context, opts api.GCOptions, progress func(
 	}
 	return api.GCReport{}, fmt.Errorf("POST /gc: %s ended the answer before the report (the server may have stopped)", c.base)
 }
-

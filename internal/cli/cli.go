@@ -12,9 +12,6 @@ import (
 	"github.com/berth-dev/berth"
 )
 
-// Version is set at build time with -ldflags "-X github.com/berth-dev/berth/internal/cli.Version=…".
-var Version = "dev"
-
 // env is what commands may read from the process: its streams and environment.
 type env struct {
 	stdout, stderr io.Writer
@@ -52,7 +49,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	root.AddCommand(newWebhookCommand(e))
 	root.AddCommand(newLoginCommand(e), newLogoutCommand(e), newCredentialHelperCommand(e))
 	root.AddCommand(newDoctorCommand(e))
-	root.AddCommand(newExplainCommand(e), newScanCommand(e))
+	root.AddCommand(newExplainCommand(e), newScanCommand(e), newVersionCommand(e))
+	root.SetVersionTemplate(`{{printf "berth %s\n" .Version}}`)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

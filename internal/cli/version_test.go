@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -72,14 +71,12 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	rev := strings.TrimSpace(string(head))
-	hexRev := regexp.MustCompile(`[0-9a-f]{7,}`)
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		out, err := exec.Command(bin, args...).Output()
 		if err != nil {
 			t.Fatalf("berth %v: %v", args, err)
 		}
-		m := hexRev.FindString(string(out))
-		if m == "" || !strings.HasPrefix(rev, m[:7]) || strings.TrimSpace(string(out)) == "berth dev" {
+		if !strings.Contains(string(out), rev[:12]) {
 			t.Errorf("berth %v printed %q; want the revision %s", args, out, rev)
 		}
 	}

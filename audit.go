@@ -35,6 +35,10 @@ const (
 	// the requested scope names, or the scope itself; Detail holds
 	// "grant_type", "scope" (requested) and "granted".
 	AuditAuthToken AuditAction = "auth.token"
+	// AuditAuthRevoke is a refresh token revoked by its holder (RFC 7009:
+	// berth logout, docker logout through the credential helper). Actor is
+	// the token's principal; Detail "refresh_token_id".
+	AuditAuthRevoke AuditAction = "auth.revoke"
 )
 
 // Registry decisions: one per /v2/ request, allowed or denied. Target is the

@@ -162,6 +162,18 @@ func newLogoutCommand(e *env) *cobra.Command {
 		Args:  argsExactly(1, "berth logout HOST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			host := hostKey(args[0])
+			// The server revokes the refresh token first: a login removed
+			// only here would stay usable by whoever copied it.
+			l, _, found, err := findLogin(e.getenv, host)
+			if err != nil {
+				return err
+			}
+			var revokeErr error
+			if found {
+				ctx, cancel := context.WithTimeout(cmd.Context(), revokeTimeout)
+				revokeErr = revokeLogin(ctx, &http.Client{Timeout: revokeTimeout}, l)
+				cancel()
+			}
 			removed, err := removeLogin(e.getenv, host)
 			if err != nil {
 				return err
@@ -174,10 +186,22 @@ func newLogoutCommand(e *env) *cobra.Command {
 				return berth.Errorf(berth.CodeNotFound, "there is no berth login for %s", host).
 					WithHint("berth login %s", host)
 			}
+			if revokeErr != nil {
+				until := "until it expires"
+				if l.ExpiresAt != nil {
+					until = "until " + l.ExpiresAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(e.stderr, "warning: the server did not revoke the refresh token (%v): it stays valid %s; "+
+					"removing the secret it came from ends it at once (berth secret list PRINCIPAL, berth secret remove PRINCIPAL SECRET_ID)\n", revokeErr, until)
+			}
 			if e.output == "json" {
-				return e.printJSON(map[string]any{"host": host, "login_removed": removed, "credential_helper_removed": unregistered})
+				return e.printJSON(map[string]any{"host": host, "login_removed": removed, "credential_helper_removed": unregistered,
+					"refresh_token_revoked": found && revokeErr == nil})
 			}
 			fmt.Fprintf(e.stdout, "Logged out of %s", host)
+			if found && revokeErr == nil {
+				fmt.Fprint(e.stdout, "; the server revoked the refresh token")
+			}
 			if unregistered {
 				fmt.Fprintf(e.stdout, "; removed credHelpers[%q] from %s", host, cfgPath)
 			}

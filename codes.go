@@ -505,6 +505,20 @@ var Codes = []CodeInfo{
 		},
 	},
 
+	// The client machine is at fault: berth found it before any request.
+	{
+		Code: CodeCredentialHelperMissing, Status: http.StatusNotFound, OCI: "UNKNOWN", Group: GroupAuthentication,
+		Summary: "docker-credential-berth is not on PATH, so berth login did not register it as the credential helper.",
+		Causes: []string{
+			"berth was installed without the `docker-credential-berth` link beside it, in a folder berth cannot write, or it runs from a folder that is not on `PATH` (a download in the current folder, `go run`).",
+			"The link exists but points at a berth that was moved or deleted.",
+		},
+		Fixes: []string{
+			"Run the command the message gives, such as `ln -s \"$(command -v berth)\" ~/.local/bin/docker-credential-berth` (a folder on `PATH`), then `berth login HOST` again.",
+			"Check the result from the client side: `berth doctor HOST` shows whether the helper resolves and answers.",
+		},
+	},
+
 	// The stored log, not the request, is at fault, and no other request would
 	// succeed: a server-side failure, shown with its facts (it is an *Error).
 	{

@@ -60,6 +60,13 @@ const (
 	CodeConnectionDisabled    Code = "connection_disabled"
 )
 
+// Client-side codes: the machine berth runs on is at fault, not a request.
+const (
+	// CodeCredentialHelperMissing is docker-credential-berth not on PATH, so
+	// that no client could run the helper berth login would register.
+	CodeCredentialHelperMissing Code = "credential_helper_missing"
+)
+
 // Audit log codes.
 const (
 	// CodeAuditTampered is a hash chain that does not verify: an audit event

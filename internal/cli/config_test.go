@@ -13,8 +13,15 @@ import (
 )
 
 // mapEnv is a getenv backed by a map, so tests never read the process environment.
+// mapEnv is the environment m; PATH, unless m sets it, is the folder of the
+// test credential helper (main_test.go).
 func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+	return func(k string) string {
+		if v, ok := m[k]; ok || k != "PATH" {
+			return v
+		}
+		return testHelperPATH
+	}
 }
 
 // writeConfig writes a YAML configuration file in a fresh folder and returns its path.

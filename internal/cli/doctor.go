@@ -175,6 +175,8 @@ fixes it:
               BERTH_CLIENT_SECRET), the stored berth login, or the docker
               config; and whether a stale docker auths entry sits beside
               the berth credential helper
+  helper      the credential helper the docker config names for HOST is
+              on PATH and answers get, as docker's clients run it
   token       the token endpoint issues a token (else its reason code)
   expiry      when the credential expires, and how many days are left
   access      with --repository: you may do --action on it
@@ -261,6 +263,7 @@ func (d *doctor) run(ctx context.Context) {
 	d.checkTLS()
 	d.checkChallenge()
 	d.checkCredential()
+	d.checkHelper(ctx)
 	after := []string{doctorCheckExpiry}
 	if d.repository != "" {
 		after = append(after, doctorCheckAccess)
@@ -580,7 +583,9 @@ func (d *doctor) checkCredential() {
 		facts = append(facts, fmt.Sprintf("docker has no credential for %s (berth login %s gives it one)", d.hostKey, d.hostKey))
 	}
 	if helper != "" && hasAuth && status == doctorStatusOK {
-		status, hint = doctorStatusWarn, fmt.Sprintf("remove auths[%q] from %s (docker logout %s, then berth login %s)", authKey, d.dockerAt, d.hostKey, d.hostKey)
+		// Not docker logout: it calls the helper's erase, which ends the
+		// berth login too. berth login removes the entry, keeping a backup.
+		status, hint = doctorStatusWarn, fmt.Sprintf("berth login %s (it removes auths[%q] from %s, keeping a backup)", d.hostKey, authKey, d.dockerAt)
 		facts = append(facts, fmt.Sprintf("a stale auths[%q] entry holds a credential too: docker and crane use the helper and ignore it, but tools that read auths only use the stale one", authKey))
 	}
 	if d.loginErr != nil && status == doctorStatusOK {
@@ -682,6 +687,7 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 	}
 	var ds []deadline
 	var apiErr error
+	var secretFix string // what extends the credential: a new secret, never a new login
 	name, err := d.caller(ctx)
 	if err == nil {
 		var ss []doctorSecret
@@ -690,10 +696,14 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 		for _, s := range ss {
 			mine := (cid != "" && s.ID == cid) || (cid == "" && d.cred.secret != "" && strings.HasPrefix(d.cred.secret, s.Hint))
 			if mine && s.State == berth.SecretActive {
-				ds = append(ds, deadline{fmt.Sprintf("secret %s… of %s", s.Hint, name), s.Expires, fmt.Sprintf("berth secret add %s --expires-in 90d", name)})
+				secretFix = d.secretFix(ctx, name, s.ID)
+				ds = append(ds, deadline{fmt.Sprintf("secret %s… of %s", s.Hint, name), s.Expires, secretFix})
 				break
 			}
 		}
+	}
+	if secretFix == "" && name != "" {
+		secretFix = d.secretFix(ctx, name, "")
 	}
 	apiErr = err
 	warnAt := doctorExpiryWarn
@@ -705,7 +715,13 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 		ds = append(ds, deadline{"the session of service connection " + d.cred.connection, d.cred.refreshUntil,
 			fmt.Sprintf("berth login %s --connection %s (inside the CI job)", d.hostKey, d.cred.connection)})
 	default:
-		ds = append(ds, deadline{"the refresh token of the stored login", d.cred.refreshUntil, "berth login " + d.hostKey})
+		// The refresh token ends with the secret it came from: a new login
+		// with the same secret cannot outlast it.
+		fix := secretFix
+		if fix == "" {
+			fix = "berth secret add PRINCIPAL --expires-in 90d, then berth login " + d.hostKey + " with the new secret"
+		}
+		ds = append(ds, deadline{"the refresh token of the stored login", d.cred.refreshUntil, fix})
 	}
 	if len(ds) == 0 {
 		if apiErr != nil {

@@ -178,7 +178,7 @@ func TestDoctorStoredLogin(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit %d", code)
 	}
-	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:ok", "token:ok", "expiry:ok", "clock:ok")
+	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:ok", "helper:ok", "token:ok", "expiry:ok", "clock:ok")
 	if c := findDoctorCheck(t, rep, doctorCheckExpiry); !strings.Contains(c.Message, expires.Format(time.RFC3339)) {
 		t.Errorf("expiry does not name the refresh token's expiry %s: %+v", expires.Format(time.RFC3339), c)
 	}
@@ -189,8 +189,9 @@ func TestDoctorStoredLogin(t *testing.T) {
 		host: map[string]any{"url": s.url, "client_id": id, "refresh_token": tok.RefreshToken, "expires_at": soon, "created_at": time.Now().UTC()},
 	})
 	code, rep = runDoctor(t, env, host)
-	if c := findDoctorCheck(t, rep, doctorCheckExpiry); code != 0 || c.Status != doctorStatusWarn || c.Hint != "berth login "+host {
-		t.Errorf("a refresh token expiring in 20 days: exit %d, %+v", code, c)
+	// Its fix is a new secret: a login with the same one ends when it does.
+	if c := findDoctorCheck(t, rep, doctorCheckExpiry); code != 0 || c.Status != doctorStatusWarn || !strings.HasPrefix(c.Hint, "berth secret add admin --expires-in 90d") {
+		t.Errorf("a refresh token expiring in 20 days: exit %d, %+v; want the fix berth secret add", code, c)
 	}
 
 	writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
@@ -209,9 +210,10 @@ func TestDoctorStoredLogin(t *testing.T) {
 	if code != 0 {
 		t.Errorf("stale auths: exit %d, want 0 (a warning)", code)
 	}
-	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:warn", "token:ok", "expiry:ok", "clock:ok")
-	if c := findDoctorCheck(t, rep, doctorCheckCredential); !strings.Contains(c.Hint, "docker logout "+host) {
-		t.Errorf("credential check %+v, want the hint to remove the auths entry", c)
+	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:warn", "helper:ok", "token:ok", "expiry:ok", "clock:ok")
+	// Not docker logout: it would erase the berth login through the helper.
+	if c := findDoctorCheck(t, rep, doctorCheckCredential); !strings.HasPrefix(c.Hint, "berth login "+host) || strings.Contains(c.Hint, "docker logout") {
+		t.Errorf("credential check %+v, want berth login to remove the auths entry", c)
 	}
 
 	// The helper registered but no login stored.
@@ -221,6 +223,17 @@ func TestDoctorStoredLogin(t *testing.T) {
 	code, rep = runDoctor(t, env, host)
 	if c := findDoctorCheck(t, rep, doctorCheckCredential); code != 1 || c.Status != doctorStatusFail || c.Hint != "berth login "+host {
 		t.Errorf("no login: exit %d, %+v", code, c)
+	}
+	if c := findDoctorCheck(t, rep, doctorCheckHelper); c.Status != doctorStatusFail || c.Hint != "berth login "+host {
+		t.Errorf("no login: the helper answers get? %+v", c)
+	}
+
+	// The helper registered but not on PATH: every client would fail to run
+	// it, whatever the login store holds.
+	env["PATH"] = t.TempDir()
+	code, rep = runDoctor(t, env, host)
+	if c := findDoctorCheck(t, rep, doctorCheckHelper); code != 1 || c.Status != doctorStatusFail || !strings.Contains(c.Hint, "docker-credential-berth") {
+		t.Errorf("helper not on PATH: exit %d, %+v", code, c)
 	}
 }
 

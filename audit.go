@@ -123,16 +123,20 @@ type AuditResult string
 const (
 	AuditAllowed AuditResult = "allowed"
 	AuditDenied  AuditResult = "denied"
+	// AuditChallenged is a request without credentials answered with the
+	// challenge to log in (every client's first GET /v2/): not a refusal,
+	// so that --result denied shows only real ones.
+	AuditChallenged AuditResult = "challenged"
 )
 
 // ParseAuditResult returns the result s names, or invalid.
 func ParseAuditResult(s string) (AuditResult, error) {
 	switch r := AuditResult(s); r {
-	case AuditAllowed, AuditDenied:
+	case AuditAllowed, AuditDenied, AuditChallenged:
 		return r, nil
 	}
 	return "", Errorf(CodeInvalid, "%q is not an audit result", truncate(s, 40)).
-		WithHint("use allowed or denied")
+		WithHint("use allowed, denied or challenged")
 }
 
 // AuditEvent is one entry of the audit log: an authentication, an

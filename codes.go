@@ -518,6 +518,19 @@ var Codes = []CodeInfo{
 			"Check the result from the client side: `berth doctor HOST` shows whether the helper resolves and answers.",
 		},
 	},
+	{
+		Code: CodeServerUnreachable, Status: http.StatusBadGateway, OCI: "UNAVAILABLE", Group: GroupAuthentication,
+		Summary: "The berth CLI got no HTTP answer from the server: the connection was refused, the host does not resolve, it timed out, or TLS failed.",
+		Causes: []string{
+			"berth serve is not running at that address and port, or listens on another one (it prints its address when it starts).",
+			"The URL says `https` but the server speaks plain http (berth serve without TLS), or the other way round.",
+			"A firewall or proxy is in the way, or the host name does not resolve from this machine.",
+		},
+		Fixes: []string{
+			"Use the address berth serve prints: `berth login http://127.0.0.1:5000` for a local server without TLS.",
+			"Check the whole chain from this machine: `berth doctor HOST`.",
+		},
+	},
 
 	// The stored log, not the request, is at fault, and no other request would
 	// succeed: a server-side failure, shown with its facts (it is an *Error).

@@ -65,6 +65,9 @@ const (
 	// CodeCredentialHelperMissing is docker-credential-berth not on PATH, so
 	// that no client could run the helper berth login would register.
 	CodeCredentialHelperMissing Code = "credential_helper_missing"
+	// CodeServerUnreachable is a server that gave no HTTP answer at all:
+	// connection refused, no such host, a timeout, a failed TLS handshake.
+	CodeServerUnreachable Code = "server_unreachable"
 )
 
 // Audit log codes.

@@ -309,8 +309,7 @@ func discoverChallenge(ctx context.Context, hc *http.Client, srv registryAddr) (
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return challenge{}, berth.Errorf(berth.CodeInvalid, "cannot reach %s: %v", srv.url, err).
-			WithHint("berth doctor %s", srv.host)
+		return challenge{}, unreachable(srv.url, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -454,8 +453,7 @@ func doToken(hc *http.Client, req *http.Request) (tokenAnswer, error) {
 	endpoint := req.URL.Scheme + "://" + req.URL.Host + req.URL.Path
 	resp, err := hc.Do(req)
 	if err != nil {
-		return tokenAnswer{}, berth.Errorf(berth.CodeInvalid, "cannot reach the token endpoint %s: %v", endpoint, errors.Unwrap(err)).
-			WithHint("berth doctor %s", req.URL.Host)
+		return tokenAnswer{}, unreachable(endpoint, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,7 +43,7 @@ func revokeLogin(ctx context.Context, hc *http.Client, l storedLogin) error {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return berth.Errorf(berth.CodeInvalid, "cannot reach %s: %v", endpoint, errors.Unwrap(err))
+		return unreachable(endpoint, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestConfigDefaults(t *testing.T) {
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
 	}
 }
@@ -98,7 +99,7 @@ webhooks:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg != want {
+		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("from --config:\n got %+v\nwant %+v", cfg, want)
 		}
 	})
@@ -107,7 +108,7 @@ webhooks:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg != want {
+		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("from BERTH_CONFIG:\n got %+v\nwant %+v", cfg, want)
 		}
 	})
@@ -128,7 +129,7 @@ webhooks:
 		}
 		d := defaultConfig()
 		d.Log.Level = "warn"
-		if cfg != d {
+		if !reflect.DeepEqual(cfg, d) {
 			t.Errorf("got %+v\nwant %+v", cfg, d)
 		}
 	})
@@ -137,7 +138,7 @@ webhooks:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg != defaultConfig() {
+		if !reflect.DeepEqual(cfg, defaultConfig()) {
 			t.Errorf("an empty file changed the defaults: %+v", cfg)
 		}
 	})

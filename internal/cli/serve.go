@@ -111,7 +111,12 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	mtr := metrics.New(st.meta)
 	registry.Meter = mtr // blob and upload bytes
 	mtr.WatchOwners(st.meta, serveNow)
+	tlsConfig, err := serveTLS(cfg, logger)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Config{
+		TLS:             tlsConfig,
 		Observe:         mtr.ObserveRequest,
 		Addr:            cfg.Addr,
 		Logger:          logger,
@@ -123,7 +128,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	issuer := cfg.URL
 	if issuer == "" {
-		issuer = "http://" + srv.Addr()
+		issuer = srv.URL()
 	}
 	keys, err := st.keyring(ctx, cfg, issuer)
 	if err != nil {
@@ -184,7 +189,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	owners := &ownerWatch{meta: st.meta, now: serveNow, logger: logger, data: cfg.Data}
 	owners.check(ctx) // at start, before the first request
 	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("db", st.describe(cfg)), slog.String("blobs", describeBlobs(cfg.Blobs)), slog.String("version", Version))
-	fmt.Fprintf(e.stdout, "berth listening on http://%s (data in %s)\n", srv.Addr(), cfg.Data)
+	fmt.Fprintf(e.stdout, "berth listening on %s (data in %s)\n", srv.URL(), cfg.Data)
 	if adminFile != "" {
 		fmt.Fprintf(e.stdout, "first start: the credentials of principal %s are in %s\n", berth.AdminName, adminFile)
 		fmt.Fprintf(e.stdout, "its secret expires on %s (in %d days): before then, berth secret add %s --expires-in 90d, or make another principal owner of the registry\n",

@@ -45,11 +45,6 @@ type ACMEConfig struct {
 	CacheDir string `yaml:"cache_dir"`
 }
 
-// Enabled reports whether berth serves HTTPS.
-func (t TLSConfig) Enabled() bool {
-	return t.CertFile != "" || t.KeyFile != "" || len(t.ACME.Domains) > 0
-}
-
 func (t TLSConfig) validate() error {
 	switch {
 	case (t.CertFile == "") != (t.KeyFile == ""):

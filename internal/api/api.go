@@ -25,6 +25,8 @@ type Store interface {
 	berth.PipelineStore
 	berth.ConnectionStore
 	berth.WebhookStore
+	berth.ManifestStore
+	berth.BlobLinkStore
 }
 
 // Config holds the API's dependencies.
@@ -71,6 +73,8 @@ var auditActions = map[string]berth.AuditAction{
 	"DELETE /api/v1/roles":                          berth.AuditRoleRevoke,
 	"POST /api/v1/keys/rotate":                      berth.AuditKeysRotate,
 	"POST /api/v1/gc":                               berth.AuditGCRun,
+	"DELETE /api/v1/repositories/{name...}":         berth.AuditRegistryDelete,
+	"DELETE /api/v1/tags/{ref...}":                  berth.AuditRegistryDelete,
 
 	"POST /api/v1/pipelines":                      berth.AuditPipelineCreate,
 	"DELETE /api/v1/pipelines/{name}":             berth.AuditPipelineDelete,
@@ -143,6 +147,7 @@ func New(cfg Config) http.Handler {
 	h.routeConnections()
 	h.routeWebhooks()
 	h.routeAdmin()
+	h.routeRepositories()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

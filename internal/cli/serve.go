@@ -150,6 +150,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 
 		Federation:      federation,
 		SessionLifetime: cfg.Federation.SessionLifetime,
+		Repositories:    st.meta,
 	}
 	registry.Guard = provider
 	auditLog := audit.New(st.meta, audit.Options{Logger: logger})

@@ -75,3 +75,31 @@ func TestPullOfAnUnknownRepository(t *testing.T) {
 		t.Errorf("pull of taem/app by dev: %d %v; want role_missing pointing at team/app", status, d)
 	}
 }
+
+// TestScopeWithoutStar: --scope team, meant as team/*, is one repository
+// named team; berth role assign warns when none is so named and
+// repositories exist under team/.
+func TestScopeWithoutStar(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	env := adminEnv(t, s)
+	blob := []byte("layer")
+	if resp, body := s.do(t, "POST", "/v2/team/app/blobs/uploads/?digest="+sha256Digest(blob), nil, blob); resp.StatusCode != 201 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	if code, stdout, stderr := runCLI(t, env, "principal", "create", "dev"); code != 0 {
+		t.Fatalf("%s%s", stdout, stderr)
+	}
+	for _, tt := range []struct {
+		scope string
+		warn  bool
+	}{{"team", true}, {"team/*", false}, {"team/app", false}, {"other", false}} {
+		code, stdout, stderr := runCLI(t, env, "role", "assign", "--principal", "dev", "--role", "pull", "--scope", tt.scope, "-o", "json")
+		var a struct{ Warnings []string }
+		if code != 0 || json.Unmarshal([]byte(stdout), &a) != nil {
+			t.Fatalf("role assign --scope %s: %d %s%s", tt.scope, code, stdout, stderr)
+		}
+		if got := len(a.Warnings) > 0 && strings.Contains(stderr, "--scope team/*"); got != tt.warn {
+			t.Errorf("--scope %s: warned %v (%v, stderr %q), want %v", tt.scope, got, a.Warnings, stderr, tt.warn)
+		}
+	}
+}

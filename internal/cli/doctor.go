@@ -62,6 +62,9 @@ const (
 	// doctorSessionWarn is the warning threshold of a service connection's
 	// login, a session of hours by design.
 	doctorSessionWarn = 15 * time.Minute
+	// doctorRenewWarn is the warning threshold of a login's refresh token
+	// that ends before its secret: berth login renews it.
+	doctorRenewWarn = 7 * 24 * time.Hour
 )
 
 // doctorCheck is one line of the report: the facts in Message, the command
@@ -714,6 +717,13 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 		warnAt = doctorSessionWarn
 		ds = append(ds, deadline{"the session of service connection " + d.cred.connection, d.cred.refreshUntil,
 			fmt.Sprintf("berth login %s --connection %s (inside the CI job)", d.hostKey, d.cred.connection)})
+	case len(ds) > 0 && d.cred.refreshUntil.Before(ds[0].at.Add(-time.Hour)):
+		// It ends before its secret (a refresh token lasts 30 days at
+		// most): a new login renews it, and there is time for one until
+		// the last week.
+		warnAt = doctorRenewWarn
+		ds = append(ds, deadline{"the refresh token of the stored login", d.cred.refreshUntil,
+			fmt.Sprintf("berth login %s (the secret lasts until %s)", d.hostKey, formatTime(ds[0].at))})
 	default:
 		// The refresh token ends with the secret it came from: a new login
 		// with the same secret cannot outlast it.

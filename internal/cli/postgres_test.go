@@ -245,3 +245,32 @@ func TestKeysOnPostgres(t *testing.T) {
 		t.Errorf("keys rotate without the key encryption key: exit %d, %s", code, stderr)
 	}
 }
+
+// TestAdminRecoverOnPostgres: berth admin recover --db works on the
+// replicas' database, writing the credentials in the current folder when no
+// data folder is named, and every replica accepts them.
+func TestAdminRecoverOnPostgres(t *testing.T) {
+	dsn := pgSchema(t)
+	env := pgEnv(dsn)
+	s := startServeEnv(t, env, t.TempDir())
+	s.stop(t)
+	t.Chdir(t.TempDir())
+	code, stdout, stderr := runCLI(t, env, "admin", "recover", "--db", dsn, "--principal", "ops", "-o", "json")
+	var out recoveredAdmin
+	if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil || out.File != "recovered-admin.json" || !out.Created || !out.Assigned {
+		t.Fatalf("admin recover --db: exit %d %s %s", code, stdout, stderr)
+	}
+	if fi, err := os.Stat(out.File); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v", out.File, err)
+	}
+	var file recoveredAdmin
+	b, _ := os.ReadFile(out.File)
+	if err := json.Unmarshal(b, &file); err != nil || file.ClientSecret == "" {
+		t.Fatalf("%s: %s", out.File, b)
+	}
+	s = startServeEnv(t, env, t.TempDir())
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(file.ClientID+":"+file.ClientSecret))
+	if resp, body := s.do(t, "GET", "/api/v1/principals", map[string]string{"Authorization": auth}, nil); resp.StatusCode != 200 {
+		t.Errorf("the recovered owner on a replica: %d %s", resp.StatusCode, body)
+	}
+}

@@ -507,7 +507,7 @@ var Codes = []CodeInfo{
 
 	// The client machine is at fault: berth found it before any request.
 	{
-		Code: CodeCredentialHelperMissing, Status: http.StatusNotFound, OCI: "UNKNOWN", Group: GroupAuthentication,
+		Code: CodeCredentialHelperNotFound, Status: http.StatusNotFound, OCI: "UNKNOWN", Group: GroupAuthentication,
 		Summary: "docker-credential-berth is not on PATH, so berth login did not register it as the credential helper.",
 		Causes: []string{
 			"berth was installed without the `docker-credential-berth` link beside it, in a folder berth cannot write, or it runs from a folder that is not on `PATH` (a download in the current folder, `go run`).",
@@ -519,7 +519,7 @@ var Codes = []CodeInfo{
 		},
 	},
 	{
-		Code: CodeServerUnreachable, Status: http.StatusBadGateway, OCI: "UNAVAILABLE", Group: GroupAuthentication,
+		Code: CodeServerUnreachable, Status: http.StatusBadGateway, OCI: "UNKNOWN", Group: GroupAuthentication,
 		Summary: "The berth CLI got no HTTP answer from the server: the connection was refused, the host does not resolve, it timed out, or TLS failed.",
 		Causes: []string{
 			"berth serve is not running at that address and port, or listens on another one (it prints its address when it starts).",

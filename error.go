@@ -62,9 +62,9 @@ const (
 
 // Client-side codes: the machine berth runs on is at fault, not a request.
 const (
-	// CodeCredentialHelperMissing is docker-credential-berth not on PATH, so
+	// CodeCredentialHelperNotFound is docker-credential-berth not on PATH, so
 	// that no client could run the helper berth login would register.
-	CodeCredentialHelperMissing Code = "credential_helper_missing"
+	CodeCredentialHelperNotFound Code = "credential_helper_not_found"
 	// CodeServerUnreachable is a server that gave no HTTP answer at all:
 	// connection refused, no such host, a timeout, a failed TLS handshake.
 	CodeServerUnreachable Code = "server_unreachable"

@@ -53,6 +53,8 @@ const (
 	PresetGitLab      = "gitlab"
 	PresetAzureDevOps = "azure-devops"
 	PresetKubernetes  = "kubernetes"
+	// PresetKubernetesNamespace is every service account of one namespace.
+	PresetKubernetesNamespace = "kubernetes-namespace"
 )
 
 // Bounds on what a pipeline holds.
@@ -85,6 +87,8 @@ type PipelineSpec struct {
 	//   gitlab        GROUP/PROJECT or GROUP/PROJECT@REF (Issuer: the GitLab URL, default https://gitlab.com)
 	//   azure-devops  ORG/PROJECT/CONNECTION (Issuer required)
 	//   kubernetes    NAMESPACE/SERVICEACCOUNT (Issuer required)
+	//   kubernetes-namespace NAMESPACE (Issuer required)
+	//   entra         TENANT/APP_OR_OBJECT_ID (Issuer: default EntraIssuer(TENANT))
 	Preset string
 	Spec   string
 }
@@ -109,6 +113,9 @@ func NewPipeline(rand io.Reader, spec PipelineSpec, now time.Time) (Pipeline, er
 			return Pipeline{}, err
 		}
 		p.Issuer, p.Subject = issuer, subject
+		if p.Claims, err = withPresetClaims(spec.Preset, spec.Spec, spec.Claims); err != nil {
+			return Pipeline{}, err
+		}
 	}
 	if err := p.Validate(); err != nil {
 		return Pipeline{}, err
@@ -139,13 +146,8 @@ func (p Pipeline) Validate() error {
 		return Errorf(CodeInvalid, "the pipeline has %d claim conditions; the limit is %d", len(p.Claims), MaxPipelineClaims)
 	}
 	for k, v := range p.Claims {
-		switch {
-		case k == "" || strings.ContainsAny(k, "= \t\n"):
-			return Errorf(CodeInvalid, "claim condition %q has no valid claim name", truncate(k+"="+v, 80)).
-				WithHint("write --claim NAME=PATTERN, such as --claim ref_protected=true")
-		case slices.Contains(reservedClaims, k):
-			return Errorf(CodeInvalid, "the claim %q is checked by berth itself and cannot be a condition", k).
-				WithHint("use --issuer for iss, --subject for sub and --audience for aud")
+		if err := validateClaimKey(k, v); err != nil {
+			return err
 		}
 		if err := validatePattern("claim "+k, v); err != nil {
 			return err
@@ -299,17 +301,91 @@ func expandPreset(preset, spec, issuer string) (string, string, error) {
 		}
 		return issuer, "sc://" + spec, nil
 	case PresetKubernetes:
+		// https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#bound-service-account-tokens
 		ns, name, ok := strings.Cut(spec, "/")
-		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		if !ok || !ValidKubernetesName(ns, false) || !ValidKubernetesName(name, true) {
 			return bad("NAMESPACE/SERVICEACCOUNT", "ci/builder")
 		}
 		if issuer == "" {
 			return needIssuer("https://kubernetes.default.svc.cluster.local")
 		}
 		return issuer, "system:serviceaccount:" + ns + ":" + name, nil
+	case PresetKubernetesNamespace:
+		if !ValidKubernetesName(spec, false) {
+			return bad("NAMESPACE", "ci")
+		}
+		if issuer == "" {
+			return needIssuer("https://kubernetes.default.svc.cluster.local")
+		}
+		return issuer, "system:serviceaccount:" + spec + ":*", nil
+	case PresetEntra:
+		issuer, subject, _, err := expandEntra(spec, issuer)
+		return issuer, subject, err
 	}
-	return "", "", Errorf(CodeInvalid, "the preset %q is unknown; berth knows %s, %s, %s and %s",
-		truncate(preset, 40), PresetGitHub, PresetGitLab, PresetAzureDevOps, PresetKubernetes)
+	return "", "", Errorf(CodeInvalid, "the preset %q is unknown; berth knows %s, %s, %s, %s, %s and %s",
+		truncate(preset, 40), PresetGitHub, PresetGitLab, PresetAzureDevOps, PresetKubernetes, PresetKubernetesNamespace, PresetEntra)
+}
+
+// Claims of the kubernetes.io claim of a service-account token, as the API
+// server writes it: {"namespace": NS, "serviceaccount": {"name", "uid"},
+// "pod": {"name", "uid"}, "node": {"name", "uid"}}; pod and node are there
+// when the token is bound to a pod, as the tokens the kubelet requests for
+// image credential providers are. Conditions name them by their path
+// (Assertion.ClaimString).
+const (
+	ClaimKubernetesNamespace      = "kubernetes.io.namespace"
+	ClaimKubernetesServiceAccount = "kubernetes.io.serviceaccount.name"
+)
+
+// withPresetClaims returns claims with the conditions the preset adds: the
+// Kubernetes presets check the namespace and service account in the token's
+// kubernetes.io claim as well as in its subject, so that the pipeline holds
+// only tokens the API server minted for a service account. A condition the
+// caller gave on one of those claims is invalid.
+func withPresetClaims(preset, spec string, claims map[string]string) (map[string]string, error) {
+	var add map[string]string
+	switch preset {
+	case PresetKubernetes:
+		ns, name, _ := strings.Cut(spec, "/")
+		add = map[string]string{ClaimKubernetesNamespace: ns, ClaimKubernetesServiceAccount: name}
+	case PresetKubernetesNamespace:
+		add = map[string]string{ClaimKubernetesNamespace: spec}
+	case PresetEntra:
+		_, _, add, _ = expandEntra(spec, "")
+	default:
+		return claims, nil
+	}
+	out := make(map[string]string, len(claims)+len(add))
+	for k, v := range claims {
+		if _, ok := add[k]; ok {
+			return nil, Errorf(CodeInvalid, "the %s preset sets the condition %s=%s; --claim %s cannot be given with it", preset, k, add[k], k).
+				WithHint("drop --claim %s", k)
+		}
+		out[k] = v
+	}
+	for k, v := range add {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// ValidKubernetesName reports whether s is a Kubernetes object name: a DNS
+// label (a namespace) or, with dots set, a DNS subdomain (a service account, a
+// secret).
+func ValidKubernetesName(s string, dots bool) bool {
+	if s == "" || len(s) > 253 || !dots && len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case (c == '-' || dots && c == '.') && i > 0 && i < len(s)-1:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // segments returns how many '/'-separated parts s has, or 0 when a part is
@@ -381,9 +457,27 @@ func (a Assertion) CheckTime(now time.Time) error {
 
 // ClaimString returns the claim's value as text: a string as it is, a number
 // or boolean in its JSON form; ok is false when the claim is absent or an
-// object or array.
+// object or array. A name that is not a claim of its own is a path into
+// nested objects, dot-separated: "kubernetes.io.serviceaccount.uid" is the
+// uid of the serviceaccount of the kubernetes.io claim. Where a dot could
+// separate levels or belong to a name, the shorter name is tried first.
 func (a Assertion) ClaimString(name string) (string, bool) {
-	switch v := a.Claims[name].(type) {
+	return claimString(a.Claims, name)
+}
+
+func claimString(claims map[string]any, name string) (string, bool) {
+	v, ok := claims[name]
+	for i := 0; !ok && i < len(name); i++ {
+		if name[i] != '.' {
+			continue
+		}
+		if inner, isObj := claims[name[:i]].(map[string]any); isObj {
+			if s, found := claimString(inner, name[i+1:]); found {
+				return s, true
+			}
+		}
+	}
+	switch v := v.(type) {
 	case string:
 		return v, true
 	case bool:
@@ -439,12 +533,8 @@ func (p Pipeline) mismatch(a Assertion, service string) (why string, audience bo
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v, ok := a.ClaimString(k)
-		if !ok {
-			return fmt.Sprintf("condition %s=%s: the token has no %s claim", k, p.Claims[k], k), false
-		}
-		if !MatchPattern(p.Claims[k], v) {
-			return fmt.Sprintf("condition %s=%s: the token has %s=%s", k, p.Claims[k], k, truncate(v, 80)), false
+		if why := a.matchClaim(k, p.Claims[k]); why != "" {
+			return why, false
 		}
 	}
 	want := p.Audience

@@ -123,6 +123,16 @@ func TestPipelinePresets(t *testing.T) {
 		{berth.PresetKubernetes, "ci/builder/x", k8sIssuer, "", ""},
 		{berth.PresetKubernetes, "/builder", k8sIssuer, "", ""},
 		{berth.PresetKubernetes, "ci/", k8sIssuer, "", ""},
+		{berth.PresetKubernetes, "CI/builder", k8sIssuer, "", ""},
+		{berth.PresetKubernetes, "ci/builder:x", k8sIssuer, "", ""},
+		{berth.PresetKubernetes, "ci/build.er", k8sIssuer, k8sIssuer, "system:serviceaccount:ci:build.er"},
+		{berth.PresetKubernetesNamespace, "ci", k8sIssuer, k8sIssuer, "system:serviceaccount:ci:*"},
+		{berth.PresetKubernetesNamespace, "ci", "", "", ""}, // needs --issuer
+		{berth.PresetKubernetesNamespace, "ci/builder", k8sIssuer, "", ""},
+		{berth.PresetKubernetesNamespace, "c*", k8sIssuer, "", ""},
+		{berth.PresetKubernetesNamespace, "ci.x", k8sIssuer, "", ""},
+		{berth.PresetKubernetesNamespace, "-ci", k8sIssuer, "", ""},
+		{berth.PresetKubernetesNamespace, "", k8sIssuer, "", ""},
 
 		{"jenkins", "org/app", berth.GitHubActionsIssuer, "", ""},
 	}
@@ -143,6 +153,86 @@ func TestPipelinePresets(t *testing.T) {
 		if p.Issuer != tt.wantIssuer || p.Subject != tt.wantSub || p.Preset != tt.preset {
 			t.Errorf("%s: got issuer %q subject %q preset %q, want %q %q %q", name, p.Issuer, p.Subject, p.Preset, tt.wantIssuer, tt.wantSub, tt.preset)
 		}
+	}
+}
+
+// kubeletToken is the assertion of a service-account token the API server
+// mints when the kubelet asks for one for an image credential provider:
+// bound to the pod, with the kubernetes.io claim
+// (https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#bound-service-account-tokens).
+func kubeletToken(issuer, ns, sa, aud string, now time.Time) berth.Assertion {
+	return berth.Assertion{
+		Issuer: issuer, Subject: "system:serviceaccount:" + ns + ":" + sa, Audience: []string{aud},
+		IssuedAt: now, NotBefore: now, Expires: now.Add(time.Hour),
+		Claims: map[string]any{
+			"kubernetes.io": map[string]any{
+				"namespace":      ns,
+				"serviceaccount": map[string]any{"name": sa, "uid": "4d2a1e0c-6b8f-4c1e-9a57-0e3c2b1d9f10"},
+				"pod":            map[string]any{"name": "web-7d9c", "uid": "a1b2c3d4-0000-4000-8000-000000000001"},
+				"node":           map[string]any{"name": "node-1", "uid": "a1b2c3d4-0000-4000-8000-000000000002"},
+			},
+		},
+	}
+}
+
+// TestKubernetesPresetsMatchKubeletTokens: the Kubernetes presets accept the
+// token the API server mints for the kubelet for the service accounts they
+// name, with their conditions on the kubernetes.io claim, and refuse the
+// others; a condition on a nested claim (the service account's uid) works.
+func TestKubernetesPresetsMatchKubeletTokens(t *testing.T) {
+	const iss, aud = "https://kubernetes.default.svc.cluster.local", "registry.example.com"
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	newPipeline := func(name, preset, spec string, claims map[string]string) berth.Pipeline {
+		t.Helper()
+		p, err := berth.NewPipeline(rand.Reader, berth.PipelineSpec{Name: name, Preset: preset, Spec: spec, Issuer: iss, Claims: claims}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sa := newPipeline("ci-builder", berth.PresetKubernetes, "ci/builder", nil)
+	if sa.Claims[berth.ClaimKubernetesNamespace] != "ci" || sa.Claims[berth.ClaimKubernetesServiceAccount] != "builder" {
+		t.Errorf("--kubernetes ci/builder conditions: %v", sa.Claims)
+	}
+	ns := newPipeline("ci-all", berth.PresetKubernetesNamespace, "ci", nil)
+	if len(ns.Claims) != 1 || ns.Claims[berth.ClaimKubernetesNamespace] != "ci" {
+		t.Errorf("--kubernetes-namespace ci conditions: %v", ns.Claims)
+	}
+	pinned := newPipeline("ci-pinned", berth.PresetKubernetes, "ci/pinned", map[string]string{"kubernetes.io.serviceaccount.uid": "4d2a1e0c-6b8f-4c1e-9a57-0e3c2b1d9f10"})
+	stale := newPipeline("ci-stale", berth.PresetKubernetes, "ci/stale", map[string]string{"kubernetes.io.serviceaccount.uid": "00000000-0000-4000-8000-000000000000"})
+
+	// A token whose subject names the namespace but whose kubernetes.io
+	// claim does not, as no API server mints, matches neither preset.
+	forged := kubeletToken(iss, "ci", "builder", aud, now)
+	forged.Claims = map[string]any{"kubernetes.io": map[string]any{"namespace": "other"}}
+	tests := []struct {
+		name      string
+		pipelines []berth.Pipeline
+		token     berth.Assertion
+		want      string // the pipeline, or "" for pipeline_unknown
+	}{
+		{"service account", []berth.Pipeline{sa}, kubeletToken(iss, "ci", "builder", aud, now), "ci-builder"},
+		{"other service account", []berth.Pipeline{sa}, kubeletToken(iss, "ci", "deployer", aud, now), ""},
+		{"namespace", []berth.Pipeline{ns}, kubeletToken(iss, "ci", "deployer", aud, now), "ci-all"},
+		{"other namespace", []berth.Pipeline{ns}, kubeletToken(iss, "cix", "builder", aud, now), ""},
+		{"uid pinned", []berth.Pipeline{pinned}, kubeletToken(iss, "ci", "pinned", aud, now), "ci-pinned"},
+		{"recreated service account", []berth.Pipeline{stale}, kubeletToken(iss, "ci", "stale", aud, now), ""},
+		{"claims disagree with subject", []berth.Pipeline{sa, ns}, forged, ""},
+	}
+	for _, tt := range tests {
+		p, err := berth.MatchPipeline(tt.pipelines, tt.token, aud)
+		switch {
+		case tt.want == "" && !berth.IsCode(err, berth.CodePipelineUnknown):
+			t.Errorf("%s: matched %q, %v; want pipeline_unknown", tt.name, p.Name, err)
+		case tt.want != "" && (err != nil || p.Name != tt.want):
+			t.Errorf("%s: matched %q, %v; want %s", tt.name, p.Name, err, tt.want)
+		}
+	}
+
+	_, err := berth.NewPipeline(rand.Reader, berth.PipelineSpec{Name: "x", Preset: berth.PresetKubernetesNamespace, Spec: "ci", Issuer: iss,
+		Claims: map[string]string{berth.ClaimKubernetesNamespace: "*"}}, now)
+	if !berth.IsCode(err, berth.CodeInvalid) {
+		t.Errorf("--kubernetes-namespace with --claim %s: %v, want invalid", berth.ClaimKubernetesNamespace, err)
 	}
 }
 
@@ -470,6 +560,8 @@ func TestAssertionClaimString(t *testing.T) {
 	a := berth.Assertion{Claims: map[string]any{
 		"s": "text", "t": true, "f": false, "n": float64(42), "x": 1.5, "num": json.Number("7"),
 		"obj": map[string]any{}, "arr": []any{"a"}, "null": nil,
+		"kubernetes.io": map[string]any{"namespace": "ci", "serviceaccount": map[string]any{"name": "builder", "n": float64(3)}},
+		"a.b":           "flat", "a": map[string]any{"b": "nested", "c": map[string]any{"d": "deep"}},
 	}}
 	tests := []struct {
 		name, want string
@@ -477,6 +569,10 @@ func TestAssertionClaimString(t *testing.T) {
 	}{
 		{"s", "text", true}, {"t", "true", true}, {"f", "false", true}, {"n", "42", true}, {"x", "1.5", true},
 		{"num", "7", true}, {"obj", "", false}, {"arr", "", false}, {"null", "", false}, {"missing", "", false},
+		{"kubernetes.io.namespace", "ci", true}, {"kubernetes.io.serviceaccount.name", "builder", true},
+		{"kubernetes.io.serviceaccount.n", "3", true}, {"kubernetes.io.serviceaccount", "", false},
+		{"kubernetes.io.pod.name", "", false}, {"kubernetes.io.", "", false}, {".kubernetes.io", "", false},
+		{"a.b", "flat", true}, {"a.c.d", "deep", true}, {"s.x", "", false},
 	}
 	for _, tt := range tests {
 		if got, ok := a.ClaimString(tt.name); got != tt.want || ok != tt.ok {

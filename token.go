@@ -287,6 +287,13 @@ const (
 	refreshTokenRedacted       = RefreshTokenPrefix + "[redacted]"
 )
 
+// IdentityTokenUser is the user name that says the password beside it is a
+// refresh token: docker's credential helpers call such a token an identity
+// token. Clients that hold a login but speak only user name and password (the
+// kubelet's image credential providers, containerd, CRI-O, a pull secret)
+// send it as Basic credentials or in the password grant.
+const IdentityTokenUser = "<token>"
+
 // RefreshTokenValue is a refresh token as the client holds it. Every way of
 // printing it (fmt verbs, JSON, text, slog) writes "brr_[redacted]"; being a
 // struct holding a pointer, even a field of a printed struct shows no value.

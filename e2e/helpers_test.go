@@ -333,10 +333,23 @@ func (s *server) logTail() string {
 	if err != nil {
 		return err.Error()
 	}
-	if len(b) > 8000 {
-		b = b[len(b)-8000:]
+	if len(b) <= 8000 {
+		return string(b)
 	}
-	return string(b)
+	// A long log's tail may not hold the error that failed the test: keep
+	// every WARN and ERROR line from before the tail too.
+	head, tail := b[:len(b)-8000], b[len(b)-8000:]
+	var out strings.Builder
+	for _, line := range strings.SplitAfter(string(head), "\n") {
+		if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
+			out.WriteString(line)
+		}
+	}
+	if out.Len() > 0 {
+		out.WriteString("[… warnings and errors above; the log's last 8000 bytes below]\n")
+	}
+	out.Write(tail)
+	return out.String()
 }
 
 // logAll is everything the server wrote to stdout and stderr, every start.
@@ -414,7 +427,7 @@ func redactArgs(args []string) string {
 		switch {
 		case hide:
 			out[i], hide = "***", false
-		case a == "-p" || a == "--password" || a == "--src-creds" || a == "--dest-creds" || a == "--creds":
+		case a == "-p" || a == "--password" || a == "--src-creds" || a == "--dest-creds" || a == "--creds" || a == "--user":
 			out[i], hide = a, true
 		default:
 			out[i] = a

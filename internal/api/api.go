@@ -69,6 +69,7 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/principals/{name}/secrets":        berth.AuditSecretAdd,
 	"DELETE /api/v1/principals/{name}/secrets/{id}": berth.AuditSecretRemove,
 	"POST /api/v1/secrets/revoke-leaked":            berth.AuditSecretRevokeLeaked,
+	"POST /api/v1/pull-secrets":                     berth.AuditSecretAdd,
 	"POST /api/v1/roles":                            berth.AuditRoleAssign,
 	"DELETE /api/v1/roles":                          berth.AuditRoleRevoke,
 	"POST /api/v1/keys/rotate":                      berth.AuditKeysRotate,
@@ -138,6 +139,7 @@ func New(cfg Config) http.Handler {
 	h.handle("DELETE /api/v1/principals/{name}/secrets/{id}", h.removeSecret)
 	h.handle("POST /api/v1/secrets/revoke-leaked", h.revokeLeaked)
 	h.handle("GET /api/v1/secrets", h.listExpiringSecrets)
+	h.handle("POST /api/v1/pull-secrets", h.createPullSecret)
 
 	h.handle("POST /api/v1/roles", h.assignRole)
 	h.handle("DELETE /api/v1/roles", h.revokeRole)

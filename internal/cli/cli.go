@@ -31,7 +31,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		SilenceErrors: true,
 		// A typo in -o must not fall back to text that a script cannot parse,
 		// nor run the command at all.
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if e.output == "yaml" && cmd.Annotations[outputYAML] != "" {
+				return nil
+			}
 			if e.output != "text" && e.output != "json" {
 				out := e.output
 				e.output = "text"
@@ -50,6 +53,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	root.AddCommand(newRepoCommand(e), newTagCommand(e))
 	root.AddCommand(newLoginCommand(e), newLogoutCommand(e), newCredentialHelperCommand(e))
 	root.AddCommand(newDoctorCommand(e))
+	root.AddCommand(newKubeletProviderCommand(e), newPullSecretCommand(e))
 	root.AddCommand(newExplainCommand(e), newScanCommand(e), newVersionCommand(e))
 	root.SetVersionTemplate(`{{printf "berth %s\n" .Version}}`)
 	root.SetArgs(args)

@@ -9,13 +9,15 @@ import (
 
 	"github.com/docker/docker-credential-helpers/credentials"
 	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth"
 )
 
 // identityTokenUser is the user name that tells docker, crane, skopeo and
 // oras that a helper's Secret is an identity token (an OAuth 2.0 refresh
 // token), which they redeem themselves at the registry's token endpoint with
 // grant_type=refresh_token.
-const identityTokenUser = "<token>"
+const identityTokenUser = berth.IdentityTokenUser
 
 // RunCredentialHelper runs berth as docker-credential-berth: the docker
 // credential helper protocol

@@ -37,6 +37,11 @@ const (
 	doctorCheckAccess     = "access"
 	doctorCheckPipeline   = "pipeline"
 	doctorCheckClock      = "clock"
+	// Checks of a registry that is not berth (doctor_registry.go).
+	doctorCheckLogin     = "login"
+	doctorCheckManifest  = "manifest"
+	doctorCheckUpload    = "upload"
+	doctorCheckBerthOnly = "berth-only"
 )
 
 // doctorStatus is the outcome of one check.
@@ -79,12 +84,24 @@ type doctorCheck struct {
 	// connection of the login and the pipeline the server matched.
 	Connection string `json:"connection,omitempty"`
 	Pipeline   string `json:"pipeline,omitempty"`
+	// Explain names the entry of berth's catalogue of other systems' errors
+	// (berth explain ID) that a registry's refusal matched.
+	Explain string `json:"explain,omitempty"`
+	// ExpiresAt is when the credential or token the check read expires.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Granted and Needed are the access check's scopes of a registry that is
+	// not berth: what the token grants, and what --action needs.
+	Granted []string `json:"granted,omitempty"`
+	Needed  []string `json:"needed,omitempty"`
 }
 
 // doctorReport is what -o json prints.
 type doctorReport struct {
-	Checks []doctorCheck `json:"checks"`
-	OK     bool          `json:"ok"`
+	// Registry is what doctor took the registry for: berth, or another
+	// (registryKind).
+	Registry string        `json:"registry,omitempty"`
+	Checks   []doctorCheck `json:"checks"`
+	OK       bool          `json:"ok"`
 }
 
 // doctorDockerConfig is the part of $DOCKER_CONFIG/config.json doctor reads.
@@ -141,6 +158,10 @@ type doctor struct {
 	arg        string // HOST as given, or ""
 	repository string
 	action     string
+	reference  string // the manifest --repository's manifest check reads
+
+	v2Body []byte // the body of /v2/'s answer
+	other  *registryDoctor
 
 	checks []doctorCheck
 
@@ -162,8 +183,8 @@ type doctor struct {
 }
 
 func newDoctorCommand(e *env) *cobra.Command {
-	var repository, action string
-	usage := "berth doctor [HOST] [--repository R] [--action pull|push|delete]"
+	var repository, action, reference string
+	usage := "berth doctor [HOST] [--repository R] [--action pull|push|delete] [--reference TAG]"
 	cmd := &cobra.Command{
 		Use:   "doctor [HOST] [--repository R] [--action pull|push|delete]",
 		Short: "Check the whole chain from this machine to a registry, and say what to fix",
@@ -189,6 +210,16 @@ fixes it:
               exchanged to test the permission as it is now
   clock       the clock of this machine agrees with the server's
 
+A registry that is not berth (Azure Container Registry, Docker Hub, GHCR,
+ECR, GitLab, Harbor, distribution) gets the checks a client can make: the
+challenge (Bearer or Basic); the credential docker and podman would use (the
+docker config's credHelpers, credsStore and auths, each helper run with get,
+podman's auth file); the token, with a JWT's expiry and granted access beside
+what --action needs; a HEAD of --repository's manifest (--reference, default
+latest) and, for push, an upload started and cancelled; each refusal
+explained through berth explain's catalogue; the clock. A last line names
+what only berth can answer.
+
 HOST defaults to the host of BERTH_URL, else to the only stored login. The
 exit status is 1 when any check fails; -o json prints the checks as data.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -212,7 +243,7 @@ exit status is 1 when any check fails; -o json prints the checks as data.`,
 				return berth.Errorf(berth.CodeInvalid, "--action needs --repository, the repository to check it on").WithHint("%s", usage)
 			}
 			d := &doctor{
-				e: e, now: time.Now, arg: strings.Join(args, ""), repository: repository, action: action,
+				e: e, now: time.Now, arg: strings.Join(args, ""), repository: repository, action: action, reference: reference,
 				http: &http.Client{Timeout: doctorTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 			}
 			d.run(cmd.Context())
@@ -221,6 +252,7 @@ exit status is 1 when any check fails; -o json prints the checks as data.`,
 	}
 	cmd.Flags().StringVar(&repository, "repository", "", "a repository to check access to, such as team/app")
 	cmd.Flags().StringVar(&action, "action", berth.DockerActionPull, "the action to check on --repository: pull, push or delete")
+	cmd.Flags().StringVar(&reference, "reference", "latest", "the tag or digest of --repository whose manifest a registry that is not berth is asked for")
 	return cmd
 }
 
@@ -264,6 +296,10 @@ func (d *doctor) run(ctx context.Context) {
 		return
 	}
 	d.checkTLS()
+	if !d.isBerth() {
+		d.runRegistry(ctx)
+		return
+	}
 	d.checkChallenge()
 	d.checkCredential()
 	d.checkHelper(ctx)
@@ -292,6 +328,12 @@ func (d *doctor) run(ctx context.Context) {
 // failed.
 func (d *doctor) print() error {
 	rep := doctorReport{Checks: d.checks, OK: true}
+	if d.base != nil && d.v2 != nil {
+		rep.Registry = "berth"
+		if d.other != nil {
+			rep.Registry = d.other.kind
+		}
+	}
 	failed := 0
 	for _, c := range d.checks {
 		if c.Status == doctorStatusFail {
@@ -388,6 +430,9 @@ func (d *doctor) target() (*url.URL, error) {
 			WithHint("berth doctor registry.example.com, or berth doctor http://127.0.0.1:5000")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
+	if isDockerHub(u.Hostname()) {
+		u.Host = "registry-1.docker.io" // docker.io's registry API
+	}
 	return u, nil
 }
 
@@ -429,7 +474,7 @@ func (d *doctor) checkHost(ctx context.Context) bool {
 			"%s resolves to %s but does not answer: %v", name, strings.Join(addrs, ", "), errors.Unwrap(err))
 		return false
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	d.v2Body, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	d.v2 = resp
 	where := name
@@ -663,18 +708,10 @@ func (d *doctor) caller(ctx context.Context) (string, error) {
 // names the secret a refresh token is bound to. The token is the server's
 // own answer and is only read, not verified.
 func doctorCredentialID(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
 	var c struct {
 		CredentialID string `json:"credential_id"`
 	}
-	_ = json.Unmarshal(b, &c)
+	jwtPayload(token, &c)
 	return c.CredentialID
 }
 

@@ -15,18 +15,40 @@ import (
 )
 
 func newExplainCommand(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "explain [CODE]",
-		Short: "Explain a reason code: what it means, its usual causes and the fixes",
+	var search string
+	cmd := &cobra.Command{
+		Use:   "explain [CODE | MESSAGE] [--search TEXT]",
+		Short: "Explain a reason code, or another system's error: what it means, its usual causes and the fixes",
 		Long: `Every error berth returns carries a stable reason code, such as
 secret_expired or role_missing: in the OCI error's detail.reason, in an OAuth
 2.0 error body, in a management API error and in the audit log.
 
 berth explain CODE prints what the code means, its HTTP status and OCI error
 code, why it usually happens and what fixes it. berth explain with no argument
-lists every code. The same text is in docs/errors.md. It needs no server.`,
-		Args: cobra.MaximumNArgs(1),
+lists every code. The same text is in docs/errors.md. It needs no server.
+
+berth explain also knows other systems' errors: Microsoft Entra ID's AADSTS
+codes, and the errors of Azure Container Registry, Docker Hub, Amazon ECR,
+GitHub, GitLab, Harbor and the docker client. Give the code (AADSTS7000222) or
+paste the message as the tool printed it; berth explain says what it means
+there, its usual causes and fixes there, and berth's equivalent. --search TEXT
+finds every code and error whose text holds all the words. docs/from-acr.md
+maps the failures of Azure Container Registry and Azure Pipelines to berth.`,
+		Example: `  berth explain secret_expired
+  berth explain AADSTS7000222
+  berth explain "unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information."
+  berth explain --search "rate limit"`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if search != "" && len(args) > 0 {
+				return berth.Errorf(berth.CodeInvalid, "give a code or message, or --search TEXT, not both").
+					WithHint("berth explain --search %s", berth.ShellQuote(search))
+			}
+			return nil
+		},
 		RunE: func(_ *cobra.Command, args []string) error {
+			if search != "" {
+				return e.explainSearch(search)
+			}
 			if len(args) == 0 {
 				if e.output == "json" {
 					all := make([]codeJSON, len(berth.Codes))
@@ -38,9 +60,18 @@ lists every code. The same text is in docs/errors.md. It needs no server.`,
 				writeCodeList(e.stdout)
 				return nil
 			}
-			info, err := findCode(args[0])
+			arg := strings.Join(args, " ")
+			info, err := findCode(arg)
 			if err != nil {
-				return err
+				found := berth.MatchForeign(arg)
+				if len(found) == 0 {
+					return err
+				}
+				if e.output == "json" {
+					return e.printJSON(toForeignJSON(found[0]))
+				}
+				writeForeignText(e.stdout, found[0], found[1:])
+				return nil
 			}
 			if e.output == "json" {
 				return e.printJSON(toCodeJSON(info))
@@ -49,6 +80,8 @@ lists every code. The same text is in docs/errors.md. It needs no server.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&search, "search", "", "list every code and other system's error whose text holds all these words")
+	return cmd
 }
 
 // codeJSON is a code table entry as berth explain -o json shows it.

@@ -44,7 +44,7 @@ func onPath(getenv func(string) string, dir string) bool {
 // names it in the docker configuration: found on PATH, it is used as it is;
 // else, when the running berth sits in a folder of PATH, a symbolic link to
 // it is made there (created is true). Otherwise it returns
-// credential_helper_missing with the exact command that makes the link: a
+// credential_helper_not_found with the exact command that makes the link: a
 // helper entry that no client can run would break every pull and push of
 // the host, and hide the credential docker had before.
 func ensureHelper(getenv func(string) string) (path string, created bool, err error) {
@@ -68,10 +68,10 @@ func ensureHelper(getenv func(string) string) (path string, created bool, err er
 	return "", false, helperMissing(getenv, exe)
 }
 
-// helperMissing is credential_helper_missing, with the command that puts
+// helperMissing is credential_helper_not_found, with the command that puts
 // docker-credential-berth on PATH as a link to exe.
 func helperMissing(getenv func(string) string, exe string) error {
-	e := berth.Errorf(berth.CodeCredentialHelperMissing, "%s is not on PATH, so docker, crane, skopeo and oras cannot run it", helperCommand)
+	e := berth.Errorf(berth.CodeCredentialHelperNotFound, "%s is not on PATH, so docker, crane, skopeo and oras cannot run it", helperCommand)
 	if exe == "" || strings.Contains(exe, string(filepath.Separator)+"go-build") {
 		// go run's binary is temporary: a link to it would break.
 		return e.WithHint("go install ./cmd/berth (it goes to $(go env GOPATH)/bin), then ln -s \"$(go env GOPATH)/bin/berth\" \"$(go env GOPATH)/bin/%s\", with that folder on PATH", helperCommand)

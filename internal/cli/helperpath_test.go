@@ -53,8 +53,8 @@ func TestLoginMakesTheHelperResolvable(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, _ = runCLI(t, env, "login", host, "-o", "json")
-	if got := jsonErrorCode(t, stdout); code != 1 || got != "credential_helper_missing" {
-		t.Fatalf("login without a resolvable helper: exit %d, code %q; want 1, credential_helper_missing\n%s", code, got, stdout)
+	if got := jsonErrorCode(t, stdout); code != 1 || got != "credential_helper_not_found" {
+		t.Fatalf("login without a resolvable helper: exit %d, code %q; want 1, credential_helper_not_found\n%s", code, got, stdout)
 	}
 	if want := "ln -s " + berth.ShellQuote(exe) + " " + berth.ShellQuote(filepath.Join(home, "bin", "docker-credential-berth")); !strings.Contains(stdout, want) {
 		t.Errorf("the refusal does not name %q: %s", want, stdout)

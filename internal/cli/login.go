@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -815,14 +814,6 @@ type accessClaims struct {
 // when it is not a JWT.
 func readAccessClaims(token string) accessClaims {
 	var c accessClaims
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return c
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return c
-	}
-	_ = json.Unmarshal(b, &c)
+	jwtPayload(token, &c)
 	return c
 }

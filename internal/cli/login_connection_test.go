@@ -29,22 +29,31 @@ type federation struct {
 
 func startFederation(t *testing.T) *federation {
 	t.Helper()
+	return startFederationWith(t, func(issuer string) [][]string {
+		return [][]string{
+			{"principal", "create", "ci-bot"},
+			{"role", "assign", "--principal", "ci-bot", "--role", "push", "--scope", "team/*"},
+			{"pipeline", "create", "gh-main", "--github", "org/app@main", "--issuer", issuer},
+			{"pipeline", "create", "gh-release", "--github", "org/app@release", "--issuer", issuer},
+			{"pipeline", "create", "gl-main", "--gitlab", "group/app@main", "--gitlab-url", issuer},
+			{"pipeline", "create", "az", "--azure-devops", "contoso/web/berth", "--issuer", issuer, "--audience", oidctest.AzureAudience},
+			{"connection", "create", "ci", "--principal", "ci-bot"},
+			{"connection", "authorize", "ci", "--pipeline", "gh-main"},
+			{"connection", "authorize", "ci", "--pipeline", "gl-main"},
+			{"connection", "authorize", "ci", "--pipeline", "az"},
+		}
+	})
+}
+
+// startFederationWith starts a berth and a test issuer, and runs as the
+// admin the commands that setup returns for the issuer's URL.
+func startFederationWith(t *testing.T, setup func(issuer string) [][]string) *federation {
+	t.Helper()
 	f := &federation{iss: oidctest.New(t), s: startServe(t, t.TempDir())}
 	id, secret := f.s.admin(t)
 	f.host = strings.TrimPrefix(f.s.url, "http://")
 	f.admin = map[string]string{"BERTH_URL": f.s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret, "HOME": t.TempDir()}
-	for _, args := range [][]string{
-		{"principal", "create", "ci-bot"},
-		{"role", "assign", "--principal", "ci-bot", "--role", "push", "--scope", "team/*"},
-		{"pipeline", "create", "gh-main", "--github", "org/app@main", "--issuer", f.iss.URL},
-		{"pipeline", "create", "gh-release", "--github", "org/app@release", "--issuer", f.iss.URL},
-		{"pipeline", "create", "gl-main", "--gitlab", "group/app@main", "--gitlab-url", f.iss.URL},
-		{"pipeline", "create", "az", "--azure-devops", "contoso/web/berth", "--issuer", f.iss.URL, "--audience", oidctest.AzureAudience},
-		{"connection", "create", "ci", "--principal", "ci-bot"},
-		{"connection", "authorize", "ci", "--pipeline", "gh-main"},
-		{"connection", "authorize", "ci", "--pipeline", "gl-main"},
-		{"connection", "authorize", "ci", "--pipeline", "az"},
-	} {
+	for _, args := range setup(f.iss.URL) {
 		f.cli(t, args...)
 	}
 	srv, err := parseServer(f.host)

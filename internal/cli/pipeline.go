@@ -32,8 +32,8 @@ registry.`,
 func pipelineCreateCommand(e *env) *cobra.Command {
 	var req api.CreatePipelineRequest
 	var claims []string
-	var jwksFile, github, gitlab, gitlabURL, azure, kubernetes string
-	usage := "berth pipeline create NAME (--issuer URL --subject PATTERN | --github OWNER/REPO | --gitlab GROUP/PROJECT | --azure-devops ORG/PROJECT/CONNECTION --issuer URL | --kubernetes NAMESPACE/NAME --issuer URL) [--audience A] [--claim K=PATTERN]… [--jwks-file F]"
+	var jwksFile, github, gitlab, gitlabURL, azure, kubernetes, kubernetesNS, entra string
+	usage := "berth pipeline create NAME (--issuer URL --subject PATTERN | --github OWNER/REPO | --gitlab GROUP/PROJECT | --azure-devops ORG/PROJECT/CONNECTION --issuer URL | --kubernetes NAMESPACE/NAME --issuer URL | --kubernetes-namespace NAMESPACE --issuer URL | --entra TENANT/APP_OR_OBJECT_ID) [--audience A] [--claim K=PATTERN]… [--jwks-file F]"
 	cmd := &cobra.Command{
 		Use:   "create NAME (--issuer URL --subject PATTERN | PRESET) [--audience A] [--claim K=PATTERN]… [--jwks-file F]",
 		Short: "Register a pipeline: an OIDC issuer and conditions on its ID tokens",
@@ -46,6 +46,17 @@ preset that fills them for a CI system:
   --gitlab GROUP/PROJECT[@REF]     with --gitlab-url for a self-managed GitLab
   --azure-devops ORG/PROJECT/CONNECTION --issuer https://vstoken.dev.azure.com/ORG_ID
   --kubernetes NAMESPACE/SERVICEACCOUNT --issuer https://kubernetes.default.svc.cluster.local
+  --kubernetes-namespace NAMESPACE --issuer …   every service account of the namespace
+  --entra TENANT/APP_OR_OBJECT_ID  an Entra ID service principal or managed identity, by
+                                   its application (client) id or object id (oid, appid,
+                                   azp or sub); issuer https://login.microsoftonline.com/TENANT/v2.0,
+                                   or --issuer https://sts.windows.net/TENANT/ for v1.0 tokens
+
+The Kubernetes presets also check the token's kubernetes.io claim (the
+namespace, and the service account's name), as the API server writes it in
+the tokens it mints for pods and for the kubelet; --claim
+kubernetes.io.serviceaccount.uid=UID pins one service account, so that one
+deleted and created again under the same name is not trusted.
 
 --audience is the aud the token must hold (default: the registry's service
 name); --claim adds a condition on any other claim and may be repeated.
@@ -57,13 +68,17 @@ cannot reach, such as an air-gapped cluster.`,
   berth pipeline create deploy --issuer https://token.actions.githubusercontent.com \
       --subject 'repo:org/web:ref:refs/heads/*' --claim workflow=deploy
   berth pipeline create builder --kubernetes ci/builder \
-      --issuer https://kubernetes.default.svc.cluster.local --jwks-file cluster-jwks.json`,
+      --issuer https://kubernetes.default.svc.cluster.local --jwks-file cluster-jwks.json
+  berth pipeline create acr-push --entra 72f988bf-86f1-41af-91ab-2d7cd011db47/5d3ca3b8-0a8a-4d5c-9b8e-3b0f4e2d1c7a \
+      --audience api://berth-registry`,
 		Args: argsExactly(1, usage),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[0]
 			presets := 0
 			for _, p := range []struct{ name, spec string }{
 				{berth.PresetGitHub, github}, {berth.PresetGitLab, gitlab}, {berth.PresetAzureDevOps, azure}, {berth.PresetKubernetes, kubernetes},
+				{berth.PresetKubernetesNamespace, kubernetesNS},
+				{berth.PresetEntra, entra},
 			} {
 				if p.spec != "" {
 					req.Preset, req.Spec = p.name, p.spec
@@ -130,6 +145,8 @@ cannot reach, such as an air-gapped cluster.`,
 	f.StringVar(&gitlabURL, "gitlab-url", "", "the GitLab URL, for a self-managed GitLab (default https://gitlab.com)")
 	f.StringVar(&azure, "azure-devops", "", "Azure Pipelines preset: ORG/PROJECT/CONNECTION (needs --issuer)")
 	f.StringVar(&kubernetes, "kubernetes", "", "Kubernetes service account preset: NAMESPACE/NAME (needs --issuer)")
+	f.StringVar(&entra, "entra", "", "Entra ID preset: TENANT/APP_OR_OBJECT_ID, for tokens exchanged at /oauth2/exchange")
+	f.StringVar(&kubernetesNS, "kubernetes-namespace", "", "Kubernetes preset for every service account of a namespace: NAMESPACE (needs --issuer)")
 	return cmd
 }
 

@@ -44,6 +44,10 @@ func TestPipelineCommands(t *testing.T) {
 	if p := decodeJSON[map[string]any](t, stdout); code != 0 || p["subject"] != "system:serviceaccount:ci:builder" || p["jwks"] == nil {
 		t.Errorf("kubernetes with --jwks-file: exit %d, %v, %s", code, p, stderr)
 	}
+	code, stdout, stderr = runCLI(t, env, "pipeline", "create", "ci-all", "--kubernetes-namespace", "ci", "--issuer", "https://kubernetes.default.svc")
+	if code != 0 || !strings.Contains(stdout, "subject:   system:serviceaccount:ci:*") || !strings.Contains(stdout, "claim:     kubernetes.io.namespace=ci") {
+		t.Errorf("--kubernetes-namespace: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
 	code, stdout, _ = runCLI(t, env, "pipeline", "create", "ado", "--azure-devops", "contoso/web/berth", "--issuer", "https://vstoken.dev.azure.com/1234", "-o", "json")
 	if p := decodeJSON[map[string]any](t, stdout); code != 0 || p["subject"] != "sc://contoso/web/berth" {
 		t.Errorf("azure: exit %d, %v", code, p)
@@ -58,6 +62,8 @@ func TestPipelineCommands(t *testing.T) {
 		{[]string{"pipeline", "create", "x", "--issuer", "https://a.example", "--subject", "s", "--claim", "novalue"}, "[invalid]"},
 		{[]string{"pipeline", "create", "x", "--issuer", "http://ci.example.com", "--subject", "s"}, "[invalid]"},
 		{[]string{"pipeline", "create", "x", "--azure-devops", "o/p/c"}, "--issuer"},
+		{[]string{"pipeline", "create", "x", "--kubernetes-namespace", "ci"}, "--issuer"},
+		{[]string{"pipeline", "create", "x", "--kubernetes-namespace", "ci", "--kubernetes", "ci/b", "--issuer", "https://k.example"}, "more than one preset"},
 		{[]string{"pipeline", "create", "x", "--github", "o/r", "--jwks-file", "/nonexistent/jwks.json"}, "[invalid]"},
 		{[]string{"pipeline", "create", "deploy", "--github", "o/r"}, "[conflict]"},
 		{[]string{"pipeline", "show", "nope"}, "[not_found]"},
@@ -71,7 +77,7 @@ func TestPipelineCommands(t *testing.T) {
 
 	code, stdout, _ = runCLI(t, env, "pipeline", "list", "-o", "json")
 	list := decodeJSON[[]map[string]any](t, stdout)
-	if code != 0 || len(list) != 5 || list[0]["name"] != "ado" {
+	if code != 0 || len(list) != 6 || list[0]["name"] != "ado" {
 		t.Errorf("list: exit %d, %v", code, list)
 	}
 	code, stdout, _ = runCLI(t, env, "pipeline", "list")

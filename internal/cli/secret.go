@@ -156,13 +156,13 @@ func printExpiringSecrets(e *env, l api.ExpiringSecretList) error {
 		return nil
 	}
 	tw := e.table()
-	fmt.Fprintln(tw, "PRINCIPAL\tID\tHINT\tEXPIRES\tDAYS LEFT\tCONNECTIONS")
+	fmt.Fprintln(tw, "PRINCIPAL\tID\tHINT\tEXPIRES\tDAYS LEFT\tCONNECTIONS\tDESCRIPTION")
 	for _, s := range l.Secrets {
 		conns := "-"
 		if len(s.Connections) > 0 {
 			conns = strings.Join(s.Connections, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%d\t%s\n", s.Principal, s.ID, s.Hint, formatTime(s.Expires), s.DaysLeft, conns)
+		fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%d\t%s\t%s\n", s.Principal, s.ID, s.Hint, formatTime(s.Expires), s.DaysLeft, conns, s.Description)
 	}
 	return tw.Flush()
 }

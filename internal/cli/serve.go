@@ -173,10 +173,11 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	tokens := &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions}
 	for pattern, h := range map[string]http.Handler{
-		"/v2/":           registry,
-		"/v2":            registry,
-		"/oauth2/token":  tokens,
-		oauth.RevokePath: oauth.RevokeHandler{Tokens: tokens},
+		"/v2/":             registry,
+		"/v2":              registry,
+		oauth.TokenPath:    tokens,
+		oauth.ExchangePath: http.HandlerFunc(tokens.ServeExchange),
+		oauth.RevokePath:   oauth.RevokeHandler{Tokens: tokens},
 		"/api/v1/": st.invalidating(api.New(api.Config{Store: st.meta, Provider: provider, Hasher: hasher, Now: serveNow,
 			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
 			Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}})),

@@ -20,8 +20,10 @@
 // or against a key set registered with the pipeline; Provider.Exchange turns
 // a verified token into a caller acting as a service connection's principal,
 // and the token endpoint takes it as an RFC 7523 client assertion or an
-// RFC 8693 token exchange. It never calls an issuer no registered pipeline
-// names, nor a URL berth.ValidateOutboundURL refuses.
+// RFC 8693 token exchange, or at /oauth2/exchange in the shape of Azure
+// Container Registry's (grant_type=access_token, answered with a refresh
+// token). It never calls an issuer no registered pipeline names, nor a URL
+// berth.ValidateOutboundURL refuses.
 //
 // This package never decides who may do what, and never looks at a principal's
 // or a credential's current state: the caller applies the identity and access

@@ -252,6 +252,17 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 	return callerOf(st, s.ID, nil), nil
 }
 
+// AuthenticateBasic checks the user name and password of Basic credentials or
+// of the password grant: a client id (or principal name) and client secret
+// (AuthenticateClient), or, when user is berth.IdentityTokenUser or
+// berth.NullClientID, a refresh token (RedeemRefreshToken).
+func (p *Provider) AuthenticateBasic(ctx context.Context, user, secret, source string) (*berth.Caller, error) {
+	if berth.RefreshTokenUser(user) {
+		return p.authenticateRefreshToken(ctx, user, secret, source)
+	}
+	return p.AuthenticateClient(ctx, user, secret, source)
+}
+
 // touch records a use of s, at most once per berth.SecretTouchInterval even
 // while the cached state still shows the previous use.
 func (p *Provider) touch(ctx context.Context, s berth.Secret, now time.Time) {
@@ -394,7 +405,8 @@ func withUse(err error, pipeline, run string) error {
 }
 
 // Exchange checks a CI job's ID token, sent from source, for a login through
-// the service connection named connectionName, and returns the caller it
+// the service connection named connectionName (or, when it is "", the only
+// one that permits the matched pipeline), and returns the caller it
 // acts as: the connection's principal, with CredentialID the connection's
 // and Connection, Pipeline and Run naming the connection, the pipeline the
 // token matched and the CI run.
@@ -421,9 +433,6 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 		return nil, berth.Errorf(berth.CodeUnsupported, "this registry is not set up to accept CI ID tokens").
 			WithHint("log in with a client id and secret, or ask the registry's operator to enable federation")
 	}
-	if connectionName == "" {
-		return nil, berth.ConnectionUnknown("")
-	}
 	var candidates []berth.Pipeline
 	pipelinesOf := func(ctx context.Context, issuer string) ([]berth.Pipeline, error) {
 		ps, err := p.Store.FindPipelines(ctx, berth.PipelineFilter{Issuer: issuer})
@@ -441,10 +450,8 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 		return nil, err
 	}
 	run := a.Run()
-	conn, err := p.Store.FindConnectionByName(ctx, connectionName)
-	if berth.IsCode(err, berth.CodeNotFound) {
-		return nil, withUse(berth.ConnectionUnknown(connectionName), pl.Name, run)
-	} else if err != nil {
+	conn, err := p.connectionFor(ctx, pl, connectionName, run)
+	if err != nil {
 		return nil, err
 	}
 	if err := conn.Usable(pl); err != nil {
@@ -679,7 +686,7 @@ func (p *Provider) AuthenticateRequest(r *http.Request) (*berth.Caller, error) {
 			return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Basic credentials are not base64 of CLIENT_ID:SECRET").
 				WithHint("docker login HOST -u CLIENT_ID --password-stdin")
 		}
-		return p.AuthenticateClient(r.Context(), user, secret, SourceAddress(r))
+		return p.AuthenticateBasic(r.Context(), user, secret, SourceAddress(r))
 	}
 	return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Authorization scheme %q is not Bearer or Basic", truncate(scheme, 20)).
 		WithHint("send a bearer token from /oauth2/token, or Basic credentials CLIENT_ID:SECRET")

@@ -50,6 +50,11 @@ const basicRealm = `Basic realm="berth"`
 //     Provider.SessionLifetime, so that a long job never needs a second ID
 //     token.
 //
+// Wherever a client id and secret may be sent as a user name and password
+// (Basic credentials, the password grant), the user berth.IdentityTokenUser,
+// or berth.NullClientID as with ACR, with a refresh token as the password
+// stands for the refresh_token grant, and never yields a new refresh token.
+//
 // A token carries the intersection of what was asked for and what the caller's
 // roles allow at that moment; being granted nothing is not an error (the
 // registry then refuses the request with the real reason). Every refusal is
@@ -127,6 +132,11 @@ func (h *TokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST")
 		err = berth.Errorf(berth.CodeUnsupported, "the token endpoint answers GET (Docker token authentication) and POST (OAuth 2.0), not %s", truncate(r.Method, 20))
 	}
+	h.respond(w, r, body, err)
+}
+
+// respond writes body as the JSON answer, or audits and renders err.
+func (h *TokenHandler) respond(w http.ResponseWriter, r *http.Request, body any, err error) {
 	if err != nil {
 		h.auditRefused(r, err)
 		h.writeError(w, r, err)
@@ -167,9 +177,10 @@ func (h *TokenHandler) serveDocker(r *http.Request) (any, error) {
 	}
 	caller := &berth.Caller{Actor: berth.Actor{Name: berth.AnonymousName}}
 	if present {
-		if caller, err = h.Provider.AuthenticateClient(r.Context(), user, secret, SourceAddress(r)); err != nil {
+		if caller, err = h.basicCaller(r, user, secret); err != nil {
 			return nil, err
 		}
+		offline = offline && !berth.RefreshTokenUser(user) // a refresh token is not rotated
 	}
 	out, err := h.issue(r.Context(), caller, requested, offline)
 	if err != nil {
@@ -240,9 +251,10 @@ func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
 			return nil, berth.Errorf(berth.CodeCredentialsMissing, "the password grant needs username (the client id or principal name) and password (a client secret); %s", missing(map[string]string{"username": user, "password": secret})).
 				WithHint("send username=CLIENT_ID and password=SECRET in the form body")
 		}
-		if caller, err = h.Provider.AuthenticateClient(ctx, user, secret, source); err != nil {
+		if caller, err = h.basicCaller(r, user, secret); err != nil {
 			return nil, err
 		}
+		offline = offline && !berth.RefreshTokenUser(user) // a refresh token is not rotated
 	case "refresh_token":
 		offline = false // a refresh token is not rotated; the client keeps the one it has
 		if caller, err = h.redeem(r, f); err != nil {
@@ -472,6 +484,18 @@ func (h *TokenHandler) refreshFailureCause(ctx context.Context, value string, er
 		return lerr
 	}
 	return err
+}
+
+// basicCaller authenticates the user name and password of Basic credentials
+// or of the password grant (Provider.AuthenticateBasic). A refused refresh
+// token, sent with the user berth.IdentityTokenUser, is explained as the
+// refresh_token grant explains it.
+func (h *TokenHandler) basicCaller(r *http.Request, user, secret string) (*berth.Caller, error) {
+	c, err := h.Provider.AuthenticateBasic(r.Context(), user, secret, SourceAddress(r))
+	if err != nil && berth.RefreshTokenUser(user) {
+		return nil, h.refreshFailureCause(r.Context(), secret, err)
+	}
+	return c, err
 }
 
 // issue grants what caller may have of requested and signs the tokens.

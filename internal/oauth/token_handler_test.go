@@ -693,6 +693,51 @@ func TestTokenPasswordGrantThenRefresh(t *testing.T) {
 	})
 }
 
+// TestTokenIdentityTokenAsPassword: a refresh token sent as the password of
+// the user "<token>" (what the kubelet's credential provider hands
+// containerd, which sends it through the password grant, or as Basic
+// credentials of a GET) is redeemed as the refresh_token grant would: the
+// scope asked for, no new refresh token, and its refusals explained alike.
+// On /v2/ it authenticates Basic credentials too.
+func TestTokenIdentityTokenAsPassword(t *testing.T) {
+	e := newTokenEnv(t)
+	c := e.client("ci-web", 90*day, "pull team/*")
+	token := e.offlineToken(t, c)
+	scope := "repository:team/app:pull"
+
+	o := e.oauthToken(t, e.post(url.Values{"grant_type": {"password"}, "username": {berth.IdentityTokenUser}, "password": {token},
+		"client_id": {"containerd-client"}, "service": {audience}, "scope": {scope}, "access_type": {"offline"}}))
+	wantAccess(t, e.verify(t, o.AccessToken), scope)
+	if o.RefreshToken != "" {
+		t.Errorf("the password grant with a refresh token issued another refresh token")
+	}
+	d := e.dockerToken(t, e.get(scopeQuery("service", audience, "scope", scope, "offline_token", "true"), berth.IdentityTokenUser, token))
+	if claims := e.verify(t, d.Token); claims.Subject != c.ID || claims.CredentialID != c.Secret.ID {
+		t.Errorf("GET with <token>: claims %+v", claims)
+	}
+	if d.RefreshToken != "" {
+		t.Errorf("GET offline_token=true with a refresh token issued another refresh token")
+	}
+
+	req := httptest.NewRequest(http.MethodGet, "/v2/", nil)
+	req.SetBasicAuth(berth.IdentityTokenUser, token)
+	if caller, err := e.p.AuthenticateRequest(req); err != nil || caller.Actor.ID != c.ID {
+		t.Errorf("/v2/ Basic <token>: %v, %v", caller, err)
+	}
+
+	wantRefusal(t, e.post(url.Values{"grant_type": {"password"}, "username": {berth.IdentityTokenUser}, "password": {unknownRefreshToken(t)}}),
+		http.StatusBadRequest, "invalid_grant", berth.CodeRefreshTokenInvalid)
+	// A client secret is not a refresh token.
+	wantRefusal(t, e.get(scopeQuery("scope", scope), berth.IdentityTokenUser, c.Value),
+		http.StatusBadRequest, "invalid_grant", berth.CodeRefreshTokenInvalid)
+	e.revokeSecret(c.Secret, false)
+	b := wantRefusal(t, e.post(url.Values{"grant_type": {"password"}, "username": {berth.IdentityTokenUser}, "password": {token}}),
+		http.StatusUnauthorized, "invalid_client", berth.CodeSecretRevoked)
+	if !strings.Contains(b.Description, c.Secret.Hint) {
+		t.Errorf("the refusal does not name the removed secret: %s", b.Description)
+	}
+}
+
 // TestTokenClientAuthReasons triggers each reason a client authentication
 // fails for, through both dialects.
 func TestTokenClientAuthReasons(t *testing.T) {

@@ -37,7 +37,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rt route, e
 	}
 	info := berth.LookupCode(e.Code)
 	status := info.Status
-	if e.Code == berth.CodeScopeNotGranted {
+	switch e.Code {
+	case berth.CodeScopeNotGranted:
+		status = http.StatusUnauthorized
+	case berth.CodeRefreshTokenInvalid:
+		// A refresh token sent as the password of berth.NullClientID: on
+		// /v2/ a refused credential is a 401 with the challenge, not the
+		// token endpoint's 400 invalid_grant.
 		status = http.StatusUnauthorized
 	}
 	detail := e.Details(reqID)

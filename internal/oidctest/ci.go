@@ -1,8 +1,11 @@
 package oidctest
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // GitHubJob describes a GitHub Actions job; the zero value of a field takes
@@ -166,6 +169,60 @@ func (i *Issuer) Azure(j AzureJob, opts ...Option) string {
 		"sub": "sc://" + j.Organization + "/" + j.Project + "/" + j.Connection,
 	}
 	return i.Mint(c, withDefaultAudience(j.Audience, opts)...)
+}
+
+// KubernetesPod describes a pod whose service-account token the API server
+// mints: the token the kubelet requests for an image credential provider
+// (tokenAttributes.serviceAccountTokenAudience), or a projected token volume.
+type KubernetesPod struct {
+	Namespace      string // "default"
+	ServiceAccount string // "default"
+	Pod            string // "web-0"
+	Node           string // "node-1"
+	// Unbound mints a token bound to no pod, as kubectl create token does:
+	// without the pod and node claims.
+	Unbound  bool
+	Audience string // the audience asked for; none when ""
+}
+
+// Kubernetes mints a token with the claims the Kubernetes API server puts in
+// a bound service-account token
+// (https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#bound-service-account-tokens):
+// sub system:serviceaccount:NS:NAME, aud always an array, and the
+// kubernetes.io claim with the namespace and the service account, pod and
+// node names and uids (KubernetesUID). It lives an hour, as a TokenRequest
+// without expirationSeconds does.
+func (i *Issuer) Kubernetes(p KubernetesPod, opts ...Option) string {
+	def(&p.Namespace, "default")
+	def(&p.ServiceAccount, "default")
+	def(&p.Pod, "web-0")
+	def(&p.Node, "node-1")
+	ref := func(kind, ns, name string) map[string]any {
+		return map[string]any{"name": name, "uid": KubernetesUID(kind, ns, name)}
+	}
+	k := map[string]any{
+		"namespace":      p.Namespace,
+		"serviceaccount": ref("ServiceAccount", p.Namespace, p.ServiceAccount),
+	}
+	if !p.Unbound {
+		k["pod"] = ref("Pod", p.Namespace, p.Pod)
+		k["node"] = ref("Node", "", p.Node)
+	}
+	c := map[string]any{
+		"sub":           "system:serviceaccount:" + p.Namespace + ":" + p.ServiceAccount,
+		"kubernetes.io": k,
+	}
+	if p.Audience != "" {
+		c["aud"] = []string{p.Audience}
+	}
+	return i.Mint(c, append([]Option{Lifetime(time.Hour)}, opts...)...)
+}
+
+// KubernetesUID is the uid the tokens of Kubernetes give the object of kind
+// named ns/name: the same for the same object, as a cluster keeps it.
+func KubernetesUID(kind, ns, name string) string {
+	h := fmt.Sprintf("%x", sha256.Sum256([]byte(kind+"/"+ns+"/"+name)))
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-8" + h[17:20] + "-" + h[20:32]
 }
 
 // withDefaultAudience puts WithAudience(aud) before opts, so that an option

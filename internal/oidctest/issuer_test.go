@@ -160,6 +160,24 @@ func TestCIShapes(t *testing.T) {
 		t.Errorf("Azure claims %v", az)
 	}
 
+	_, k8s := claims(t, i.Kubernetes(oidctest.KubernetesPod{Namespace: "ci", ServiceAccount: "builder", Pod: "web-1", Audience: "registry.test"}))
+	kio, _ := k8s["kubernetes.io"].(map[string]any)
+	sa, _ := kio["serviceaccount"].(map[string]any)
+	pod, _ := kio["pod"].(map[string]any)
+	aud, _ := k8s["aud"].([]any)
+	if k8s["sub"] != "system:serviceaccount:ci:builder" || len(aud) != 1 || aud[0] != "registry.test" ||
+		k8s["exp"] != float64(now.Add(time.Hour).Unix()) || kio["namespace"] != "ci" || sa["name"] != "builder" ||
+		sa["uid"] != oidctest.KubernetesUID("ServiceAccount", "ci", "builder") || pod["name"] != "web-1" || kio["node"] == nil {
+		t.Errorf("Kubernetes claims %v", k8s)
+	}
+	if uid, _ := sa["uid"].(string); len(uid) != 36 || uid[14] != '4' || uid == oidctest.KubernetesUID("ServiceAccount", "ci", "other") {
+		t.Errorf("service account uid %q", uid)
+	}
+	_, unbound := claims(t, i.Kubernetes(oidctest.KubernetesPod{Unbound: true}))
+	if kio, _ := unbound["kubernetes.io"].(map[string]any); kio["pod"] != nil || kio["node"] != nil || kio["namespace"] != "default" {
+		t.Errorf("unbound Kubernetes claims %v", unbound)
+	}
+
 	_, exp := claims(t, i.GitHub(oidctest.GitHubJob{}, oidctest.Expired(time.Hour), oidctest.WithAudience("a", "b")))
 	if exp["exp"] != float64(now.Add(-time.Hour).Unix()) {
 		t.Errorf("Expired: exp %v, now %d", exp["exp"], now.Unix())

@@ -37,8 +37,12 @@ func ClosestNames(name string, candidates []string, n int) []string {
 	return out
 }
 
-// editDistance is the optimal string alignment distance of a and b, or
-// limit+1 as soon as it must exceed limit.
+// EditDistance is the number of single-byte insertions, deletions,
+// substitutions and swaps of neighbours that turn a into b (the optimal
+// string alignment distance): how far a typo is from what was meant.
+func EditDistance(a, b string) int { return editDistance(a, b, len(a)+len(b)) }
+
+// editDistance is EditDistance, or limit+1 as soon as it must exceed limit.
 func editDistance(a, b string, limit int) int {
 	if d := len(a) - len(b); d > limit || -d > limit {
 		return limit + 1

@@ -23,3 +23,21 @@ func TestClosestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestEditDistance(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		d    int
+	}{
+		{"", "", 0}, {"", "abc", 3}, {"abc", "abc", 0}, {"kitten", "sitting", 3},
+		{"secret_expird", "secret_expired", 1}, {"role_mising", "role_missing", 1},
+		{"taem/app", "team/app", 1}, // a swap of neighbours is one edit
+	} {
+		if d := berth.EditDistance(tt.a, tt.b); d != tt.d {
+			t.Errorf("EditDistance(%q, %q) = %d, want %d", tt.a, tt.b, d, tt.d)
+		}
+		if d := berth.EditDistance(tt.b, tt.a); d != tt.d {
+			t.Errorf("EditDistance(%q, %q) = %d, want %d", tt.b, tt.a, d, tt.d)
+		}
+	}
+}

@@ -109,22 +109,14 @@ func (h *handler) showRepository(w http.ResponseWriter, r *http.Request, c *bert
 	if err := h.decideRepository(ctx, c, berth.DockerActionPull, repo); err != nil {
 		return err
 	}
-	tags, err := h.cfg.Store.FindTags(ctx, repo, "", -1)
+	tags, err := h.repositoryTags(ctx, repo)
 	if err != nil {
 		return err
 	}
-	out := RepositoryDetail{Name: repo, Tags: make([]Tag, 0, len(tags)), Manifests: []ManifestSummary{}}
-	tagsOf := map[berth.Digest][]string{}
+	out := RepositoryDetail{Name: repo, Tags: tags, Manifests: []ManifestSummary{}}
+	tagsOf := map[string][]string{}
 	for _, t := range tags {
-		m, err := h.cfg.Store.FindManifest(ctx, repo, t)
-		if err != nil {
-			if berth.IsCode(err, berth.CodeManifestUnknown) {
-				continue // deleted meanwhile
-			}
-			return err
-		}
-		out.Tags = append(out.Tags, Tag{Name: t, Digest: m.Digest.String()})
-		tagsOf[m.Digest] = append(tagsOf[m.Digest], t)
+		tagsOf[t.Digest] = append(tagsOf[t.Digest], t.Name)
 	}
 	digests, err := h.cfg.Store.FindManifestDigests(ctx, repo)
 	if err != nil {
@@ -138,7 +130,7 @@ func (h *handler) showRepository(w http.ResponseWriter, r *http.Request, c *bert
 			return err
 		}
 		s := ManifestSummary{Digest: d.String(), MediaType: m.MediaType, ArtifactType: m.ArtifactType, Size: m.Size(),
-			Created: m.Created.UTC(), Tags: tagsOf[d], Referrers: []berth.Descriptor{}}
+			Created: m.Created.UTC(), Tags: tagsOf[d.String()], Referrers: []berth.Descriptor{}}
 		if s.Tags == nil {
 			s.Tags = []string{}
 		}
@@ -210,21 +202,31 @@ func (h *handler) listTags(w http.ResponseWriter, r *http.Request, c *berth.Call
 	if err := h.decideRepository(ctx, c, berth.DockerActionPull, repo); err != nil {
 		return err
 	}
-	tags, err := h.cfg.Store.FindTags(ctx, repo, "", -1)
+	tags, err := h.repositoryTags(ctx, repo)
 	if err != nil {
 		return err
 	}
-	out := TagList{Name: repo, Tags: make([]Tag, 0, len(tags))}
-	for _, t := range tags {
+	return writeJSON(w, http.StatusOK, TagList{Name: repo, Tags: tags})
+}
+
+// repositoryTags returns repo's tags, in lexical order, with the digests
+// they point at; name_unknown when repo does not exist.
+func (h *handler) repositoryTags(ctx context.Context, repo string) ([]Tag, error) {
+	names, err := h.cfg.Store.FindTags(ctx, repo, "", -1)
+	if err != nil {
+		return nil, err
+	}
+	tags := make([]Tag, 0, len(names))
+	for _, t := range names {
 		m, err := h.cfg.Store.FindManifest(ctx, repo, t)
 		if berth.IsCode(err, berth.CodeManifestUnknown) {
-			continue
+			continue // deleted meanwhile
 		} else if err != nil {
-			return err
+			return nil, err
 		}
-		out.Tags = append(out.Tags, Tag{Name: t, Digest: m.Digest.String()})
+		tags = append(tags, Tag{Name: t, Digest: m.Digest.String()})
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return tags, nil
 }
 
 // splitTagRef splits NAME:TAG at its last colon after the last slash.

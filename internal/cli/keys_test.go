@@ -2,8 +2,9 @@ package cli
 
 import (
 	"encoding/json"
-	"github.com/berth-dev/berth/internal/api"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/api"
 )
 
 func TestKeysRotate(t *testing.T) {

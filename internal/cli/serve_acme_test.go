@@ -13,38 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/testtool"
 )
-
-// testTool finds a tool .ci/run installs: on PATH, or in its tools folder.
-// Missing, the test is skipped, or fails under BERTH_E2E=1.
-func testTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	var dirs []string
-	if d := os.Getenv("BERTH_TOOLS"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "bin"))
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		dirs = append(dirs, filepath.Join(d, "berth-tools", "bin"))
-	}
-	for _, d := range dirs {
-		if p := filepath.Join(d, name); isExecutableFile(p) {
-			return p
-		}
-	}
-	if os.Getenv("BERTH_E2E") == "1" {
-		t.Fatalf("BERTH_E2E=1 but %s is not installed (run .ci/run)", name)
-	}
-	t.Skipf("%s is not installed (run .ci/run, or set BERTH_E2E=1 to make this a failure)", name)
-	return ""
-}
-
-func isExecutableFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
 
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
@@ -62,7 +33,7 @@ func freeLoopbackPort(t *testing.T) int {
 // the certificates it issues.
 func startPebble(t *testing.T, tlsPort int) (dirURL, caFile string, roots *x509.CertPool) {
 	t.Helper()
-	bin := testTool(t, "pebble")
+	bin := testtool.Find(t, "pebble")
 	dir := t.TempDir()
 	ca := newTestCA(t)
 	caFile = filepath.Join(dir, "ca.pem")
@@ -84,7 +55,7 @@ func startPebble(t *testing.T, tlsPort int) (dirURL, caFile string, roots *x509.
 	// pebble resolves the domain through pebble-challtestsrv's DNS, which
 	// answers every A query with 127.0.0.1 (and AAAA with nothing).
 	dnsAddr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
-	runTool(t, testTool(t, "pebble-challtestsrv"), filepath.Join(dir, "challtestsrv.log"), nil,
+	runTool(t, testtool.Find(t, "pebble-challtestsrv"), filepath.Join(dir, "challtestsrv.log"), nil,
 		"-dnsserver", dnsAddr, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-doh", "", "-http01", "", "-https01", "", "-tlsalpn01", "",
 		"-management", fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t)))
 	runTool(t, bin, filepath.Join(dir, "pebble.log"),

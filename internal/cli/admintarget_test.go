@@ -63,13 +63,26 @@ func TestAdminCommandsRemote(t *testing.T) {
 		t.Errorf("a token issued after the rotation is signed by %s, want the new key %s", kid, after[1].ID)
 	}
 
+	// An orphan blob for the collection, which the server runs and whose
+	// progress it streams to the command's stderr.
+	blob := []byte("an orphan layer")
+	if resp, body := s.do(t, "POST", "/v2/team/orphan/blobs/uploads/?digest="+sha256Digest(blob), nil, blob); resp.StatusCode != 201 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	code, stdout, stderr := runCLI(t, env, "gc", "--dry-run", "--grace", "0s", "-o", "json")
 	var dry api.GCReport
-	if err := json.Unmarshal([]byte(run("gc", "--dry-run")), &dry); err != nil || !dry.DryRun || dry.Links == nil {
-		t.Fatalf("gc --dry-run: %v %+v", err, dry)
+	if err := json.Unmarshal([]byte(stdout), &dry); code != 0 || err != nil || !dry.DryRun || len(dry.Blobs) != 1 || dry.Blobs[0].ID != sha256Digest(blob) {
+		t.Fatalf("gc --dry-run: exit %d, %v %+v", code, err, dry)
+	}
+	if !strings.Contains(stderr, "gc: blobs 1/1 examined, 1 to remove") {
+		t.Errorf("gc --dry-run did not stream the server's progress: %q", stderr)
 	}
 	var rep api.GCReport
-	if err := json.Unmarshal([]byte(run("gc", "--grace", "0s")), &rep); err != nil || rep.DryRun {
+	if err := json.Unmarshal([]byte(run("gc", "--grace", "0s")), &rep); err != nil || rep.DryRun || len(rep.Blobs) != 1 {
 		t.Fatalf("gc: %v %+v", err, rep)
+	}
+	if resp, _ := s.do(t, "GET", "/v2/team/orphan/blobs/"+sha256Digest(blob), nil, nil); resp.StatusCode != 404 {
+		t.Errorf("the collected blob is still served: %d", resp.StatusCode)
 	}
 
 	// The audit log is written behind the requests: wait for the events.
@@ -103,7 +116,7 @@ func TestAdminCommandsRemote(t *testing.T) {
 	}
 
 	// Someone who is not an owner of the registry is refused, with its reason.
-	code, stdout, stderr := runCLI(t, env, "principal", "create", "ci-dev", "-o", "json")
+	code, stdout, stderr = runCLI(t, env, "principal", "create", "ci-dev", "-o", "json")
 	if code != 0 {
 		t.Fatalf("principal create: %s%s", stdout, stderr)
 	}

@@ -736,14 +736,14 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 		for _, s := range ss {
 			mine := (cid != "" && s.ID == cid) || (cid == "" && d.cred.secret != "" && strings.HasPrefix(d.cred.secret, s.Hint))
 			if mine && s.State == berth.SecretActive {
-				secretFix = d.secretFix(ctx, name, s.ID)
+				secretFix = d.secretFix(ctx, name, s)
 				ds = append(ds, deadline{fmt.Sprintf("secret %s… of %s", s.Hint, name), s.Expires, secretFix})
 				break
 			}
 		}
 	}
 	if secretFix == "" && name != "" {
-		secretFix = d.secretFix(ctx, name, "")
+		secretFix = d.secretFix(ctx, name, doctorSecret{})
 	}
 	apiErr = err
 	warnAt := doctorExpiryWarn
@@ -804,10 +804,11 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 
 // doctorSecret is a secret as the API lists it.
 type doctorSecret struct {
-	ID      string
-	Hint    string
-	State   berth.SecretState
-	Expires time.Time
+	ID          string
+	Hint        string
+	Description string
+	State       berth.SecretState
+	Expires     time.Time
 }
 
 func (d *doctor) secrets(ctx context.Context, principal string) ([]doctorSecret, error) {
@@ -817,7 +818,7 @@ func (d *doctor) secrets(ctx context.Context, principal string) ([]doctorSecret,
 	}
 	out := make([]doctorSecret, len(ss))
 	for i, s := range ss {
-		out[i] = doctorSecret{ID: s.ID, Hint: s.Hint, State: s.State, Expires: s.Expires}
+		out[i] = doctorSecret{ID: s.ID, Hint: s.Hint, Description: s.Description, State: s.State, Expires: s.Expires}
 	}
 	return out, nil
 }

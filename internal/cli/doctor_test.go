@@ -264,6 +264,28 @@ func TestDoctorStoredLogin(t *testing.T) {
 		t.Errorf("a login whose secret expires in 20 days: exit %d, %+v; want the fix berth secret add short", code, c)
 	}
 
+	// The same, with the secret of a service connection: the connection
+	// renews it.
+	code, stdout, _ = runCLI(t, adminEnv, "connection", "create", "legacy", "--principal", "short", "--auth", "secret", "--expires-in", "20d", "-o", "json")
+	var conn struct {
+		NewSecret struct{ Value string } `json:"new_secret"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &conn) != nil || conn.NewSecret.Value == "" {
+		t.Fatalf("connection create legacy: %s", stdout)
+	}
+	resp, body = s.do(t, "GET", "/oauth2/token?offline_token=true", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("short:"+conn.NewSecret.Value))}, nil)
+	if err := json.Unmarshal(body, &shortTok); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("offline token of legacy's secret: %s %s", resp.Status, body)
+	}
+	writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
+		host: map[string]any{"url": s.url, "client_id": "short", "refresh_token": shortTok.RefreshToken,
+			"expires_at": time.Now().Add(time.Duration(shortTok.RefreshTokenExpiresIn) * time.Second).UTC(), "created_at": time.Now().UTC()},
+	})
+	code, rep = runDoctor(t, env, host)
+	if c := findDoctorCheck(t, rep, doctorCheckExpiry); c.Status != doctorStatusWarn || !strings.HasPrefix(c.Hint, "berth connection save legacy") {
+		t.Errorf("a login with a connection's secret expiring in 20 days: exit %d, %+v; want the fix berth connection save legacy", code, c)
+	}
+
 	// The helper registered but not on PATH: every client would fail to run
 	// it, whatever the login store holds.
 	env["PATH"] = t.TempDir()

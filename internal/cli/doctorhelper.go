@@ -82,20 +82,21 @@ func truncateLine(s string, n int) string {
 }
 
 // secretFix names what gives the credential's principal name a longer life:
-// berth connection save for a service connection's secret (secretID, when
-// known: the connection renews and tracks it), else a new secret and a login
-// with it. A new login with the same secret extends nothing, since a
-// refresh token ends with the secret it came from.
-func (d *doctor) secretFix(ctx context.Context, name, secretID string) string {
-	if secretID != "" {
-		// Only an owner may list which connections use a secret; for anyone
-		// else the generic fix stands.
+// berth connection save for a service connection's secret (the connection
+// renews and tracks it), else a new secret and a login with it. A new login
+// with the same secret extends nothing, since a refresh token ends with the
+// secret it came from. Which connection uses the secret is what an owner
+// may list; anyone else is told by the description the connection gave it.
+func (d *doctor) secretFix(ctx context.Context, name string, secret doctorSecret) string {
+	if secret.ID != "" {
 		if l, err := d.apiClient().ListExpiringSecrets(ctx, "", name); err == nil {
 			for _, s := range l.Secrets {
-				if s.ID == secretID && len(s.Connections) > 0 {
+				if s.ID == secret.ID && len(s.Connections) > 0 {
 					return fmt.Sprintf("berth connection save %s (renews the secret the connection tracks)", s.Connections[0])
 				}
 			}
+		} else if conn, ok := strings.CutPrefix(secret.Description, "service connection "); ok && berth.ValidateConnectionName(conn) == nil {
+			return fmt.Sprintf("berth connection save %s (renews the secret the connection tracks)", conn)
 		}
 	}
 	if d.cred.source == "environment" {

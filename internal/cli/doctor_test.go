@@ -247,18 +247,23 @@ func TestDoctorStoredLogin(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(stdout), &short) != nil {
 		t.Fatalf("secret add short: %s", stdout)
 	}
-	resp, body = s.do(t, "GET", "/oauth2/token?offline_token=true", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("short:"+short.Value))}, nil)
-	var shortTok struct {
-		RefreshToken          string `json:"refresh_token"`
-		RefreshTokenExpiresIn int    `json:"refresh_token_expires_in"`
+	// loginAs stores what berth login would for short with secret.
+	loginAs := func(secret string) {
+		t.Helper()
+		resp, body := s.do(t, "GET", "/oauth2/token?offline_token=true", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("short:"+secret))}, nil)
+		var tok struct {
+			RefreshToken          string `json:"refresh_token"`
+			RefreshTokenExpiresIn int    `json:"refresh_token_expires_in"`
+		}
+		if err := json.Unmarshal(body, &tok); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("offline token of short: %s %s", resp.Status, body)
+		}
+		writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
+			host: map[string]any{"url": s.url, "client_id": "short", "refresh_token": tok.RefreshToken,
+				"expires_at": time.Now().Add(time.Duration(tok.RefreshTokenExpiresIn) * time.Second).UTC(), "created_at": time.Now().UTC()},
+		})
 	}
-	if err := json.Unmarshal(body, &shortTok); resp.StatusCode != 200 || err != nil {
-		t.Fatalf("offline token of short: %s %s", resp.Status, body)
-	}
-	writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
-		host: map[string]any{"url": s.url, "client_id": "short", "refresh_token": shortTok.RefreshToken,
-			"expires_at": time.Now().Add(time.Duration(shortTok.RefreshTokenExpiresIn) * time.Second).UTC(), "created_at": time.Now().UTC()},
-	})
+	loginAs(short.Value)
 	code, rep = runDoctor(t, env, host)
 	if c := findDoctorCheck(t, rep, doctorCheckExpiry); c.Status != doctorStatusWarn || !strings.HasPrefix(c.Hint, "berth secret add short --expires-in 90d") {
 		t.Errorf("a login whose secret expires in 20 days: exit %d, %+v; want the fix berth secret add short", code, c)
@@ -273,14 +278,7 @@ func TestDoctorStoredLogin(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(stdout), &conn) != nil || conn.NewSecret.Value == "" {
 		t.Fatalf("connection create legacy: %s", stdout)
 	}
-	resp, body = s.do(t, "GET", "/oauth2/token?offline_token=true", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("short:"+conn.NewSecret.Value))}, nil)
-	if err := json.Unmarshal(body, &shortTok); resp.StatusCode != 200 || err != nil {
-		t.Fatalf("offline token of legacy's secret: %s %s", resp.Status, body)
-	}
-	writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
-		host: map[string]any{"url": s.url, "client_id": "short", "refresh_token": shortTok.RefreshToken,
-			"expires_at": time.Now().Add(time.Duration(shortTok.RefreshTokenExpiresIn) * time.Second).UTC(), "created_at": time.Now().UTC()},
-	})
+	loginAs(conn.NewSecret.Value)
 	code, rep = runDoctor(t, env, host)
 	if c := findDoctorCheck(t, rep, doctorCheckExpiry); c.Status != doctorStatusWarn || !strings.HasPrefix(c.Hint, "berth connection save legacy") {
 		t.Errorf("a login with a connection's secret expiring in 20 days: exit %d, %+v; want the fix berth connection save legacy", code, c)

@@ -35,6 +35,10 @@ const (
 	// the requested scope names, or the scope itself; Detail holds
 	// "grant_type", "scope" (requested) and "granted".
 	AuditAuthToken AuditAction = "auth.token"
+	// AuditAuthRevoke is a refresh token revoked by its holder (RFC 7009:
+	// berth logout, docker logout through the credential helper). Actor is
+	// the token's principal; Detail "refresh_token_id".
+	AuditAuthRevoke AuditAction = "auth.revoke"
 )
 
 // Registry decisions: one per /v2/ request, allowed or denied. Target is the
@@ -75,6 +79,12 @@ const (
 	// the pipeline): a pending request berth connection requests lists.
 	AuditPermissionRequested AuditAction = "pipeline.permission_requested"
 	AuditKeysRotate          AuditAction = "keys.rotate"
+	// AuditGCRun is a garbage collection asked for through the management
+	// API (Detail "dry_run", and what it removed).
+	AuditGCRun AuditAction = "gc.run"
+	// AuditAdminRecover is berth admin recover giving an owner a new secret
+	// from the stores themselves (Actor "break-glass", Target the principal).
+	AuditAdminRecover AuditAction = "admin.recover"
 )
 
 // The audit log's own records. Their Result is empty: they decide nothing.
@@ -113,16 +123,20 @@ type AuditResult string
 const (
 	AuditAllowed AuditResult = "allowed"
 	AuditDenied  AuditResult = "denied"
+	// AuditChallenged is a request without credentials answered with the
+	// challenge to log in (every client's first GET /v2/): not a refusal,
+	// so that --result denied shows only real ones.
+	AuditChallenged AuditResult = "challenged"
 )
 
 // ParseAuditResult returns the result s names, or invalid.
 func ParseAuditResult(s string) (AuditResult, error) {
 	switch r := AuditResult(s); r {
-	case AuditAllowed, AuditDenied:
+	case AuditAllowed, AuditDenied, AuditChallenged:
 		return r, nil
 	}
 	return "", Errorf(CodeInvalid, "%q is not an audit result", truncate(s, 40)).
-		WithHint("use allowed or denied")
+		WithHint("use allowed, denied or challenged")
 }
 
 // AuditEvent is one entry of the audit log: an authentication, an

@@ -520,6 +520,33 @@ var Codes = []CodeInfo{
 		},
 	},
 
+	// The client machine is at fault: berth found it before any request.
+	{
+		Code: CodeCredentialHelperNotFound, Status: http.StatusNotFound, OCI: "UNKNOWN", Group: GroupAuthentication,
+		Summary: "docker-credential-berth is not on PATH, so berth login did not register it as the credential helper.",
+		Causes: []string{
+			"berth was installed without the `docker-credential-berth` link beside it, in a folder berth cannot write, or it runs from a folder that is not on `PATH` (a download in the current folder, `go run`).",
+			"The link exists but points at a berth that was moved or deleted.",
+		},
+		Fixes: []string{
+			"Run the command the message gives, such as `ln -s \"$(command -v berth)\" ~/.local/bin/docker-credential-berth` (a folder on `PATH`), then `berth login HOST` again.",
+			"Check the result from the client side: `berth doctor HOST` shows whether the helper resolves and answers.",
+		},
+	},
+	{
+		Code: CodeServerUnreachable, Status: http.StatusBadGateway, OCI: "UNKNOWN", Group: GroupAuthentication,
+		Summary: "The berth CLI got no HTTP answer from the server: the connection was refused, the host does not resolve, it timed out, or TLS failed.",
+		Causes: []string{
+			"berth serve is not running at that address and port, or listens on another one (it prints its address when it starts).",
+			"The URL says `https` but the server speaks plain http (berth serve without TLS), or the other way round.",
+			"A firewall or proxy is in the way, or the host name does not resolve from this machine.",
+		},
+		Fixes: []string{
+			"Use the address berth serve prints: `berth login http://127.0.0.1:5000` for a local server without TLS.",
+			"Check the whole chain from this machine: `berth doctor HOST`.",
+		},
+	},
+
 	// The stored log, not the request, is at fault, and no other request would
 	// succeed: a server-side failure, shown with its facts (it is an *Error).
 	{

@@ -61,6 +61,16 @@ const (
 	CodeAssertionReplayed     Code = "assertion_replayed"
 )
 
+// Client-side codes: the machine berth runs on is at fault, not a request.
+const (
+	// CodeCredentialHelperNotFound is docker-credential-berth not on PATH, so
+	// that no client could run the helper berth login would register.
+	CodeCredentialHelperNotFound Code = "credential_helper_not_found"
+	// CodeServerUnreachable is a server that gave no HTTP answer at all:
+	// connection refused, no such host, a timeout, a failed TLS handshake.
+	CodeServerUnreachable Code = "server_unreachable"
+)
+
 // Audit log codes.
 const (
 	// CodeAuditTampered is a hash chain that does not verify: an audit event

@@ -388,7 +388,7 @@ var ForeignErrors = []ForeignError{
 			"Install the helper, or remove the `credsStore` / `credHelpers` entry from `~/.docker/config.json`.",
 			"`berth doctor HOST` runs each helper with `get` and names the missing binaries.",
 		},
-		Berth:   []Code{CodeCredentialsMissing},
+		Berth:   []Code{CodeCredentialHelperNotFound, CodeCredentialsMissing},
 		InBerth: "`berth login` puts `docker-credential-berth` where the configuration names it, and `berth doctor` checks that it answers.",
 	},
 	{

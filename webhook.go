@@ -213,6 +213,24 @@ type AuditEventData struct {
 // the same principal or client id.
 const AuthDeniedInterval = time.Minute
 
+// DeniedWorthANotice reports whether e is a refusal worth an auth.denied
+// notice: a denied authentication or registry request, except what every
+// well-behaved client meets on its way to success. credentials_missing is
+// the challenge a client gets before it logs in, and scope_not_granted is a
+// token that lacks a scope the request needs, which the client answers by
+// asking for a new token (podman search, regctl and others do it routinely);
+// if that token is refused, its own refusal (role_missing, …) is noticed.
+func DeniedWorthANotice(e AuditEvent) bool {
+	if e.Result != AuditDenied {
+		return false
+	}
+	switch e.Reason {
+	case CodeCredentialsMissing, CodeScopeNotGranted:
+		return false
+	}
+	return strings.HasPrefix(string(e.Action), "auth.") || strings.HasPrefix(string(e.Action), "registry.")
+}
+
 // SecretNoticeThresholds are when, before a secret expires, secret.expiring
 // is sent: each once, largest first.
 var SecretNoticeThresholds = []int{60, 30, 7, 1}

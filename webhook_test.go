@@ -197,3 +197,29 @@ func TestSecretNotice(t *testing.T) {
 		t.Errorf("thresholds share the key %q", k60)
 	}
 }
+
+func TestDeniedWorthANotice(t *testing.T) {
+	for _, tt := range []struct {
+		action berth.AuditAction
+		result berth.AuditResult
+		reason berth.Code
+		want   bool
+	}{
+		{berth.AuditAuthToken, berth.AuditDenied, berth.CodeSecretInvalid, true},
+		{berth.AuditAuthToken, berth.AuditDenied, berth.CodeRoleMissing, true},
+		{berth.AuditRegistryPull, berth.AuditDenied, berth.CodeRoleMissing, true},
+		{berth.AuditAuthBearer, berth.AuditDenied, berth.CodeTokenExpired, true},
+		// What clients meet on their way to success.
+		{berth.AuditRegistryPull, berth.AuditDenied, berth.CodeScopeNotGranted, false},
+		{berth.AuditRegistryVersion, berth.AuditChallenged, berth.CodeCredentialsMissing, false},
+		{berth.AuditRegistryPull, berth.AuditDenied, berth.CodeCredentialsMissing, false},
+		{berth.AuditAuthToken, berth.AuditAllowed, "", false},
+		// Management refusals are not auth.denied.
+		{berth.AuditRoleAssign, berth.AuditDenied, berth.CodeRoleMissing, false},
+	} {
+		e := berth.AuditEvent{Action: tt.action, Result: tt.result, Reason: tt.reason}
+		if got := berth.DeniedWorthANotice(e); got != tt.want {
+			t.Errorf("%s %s %s: %v, want %v", tt.action, tt.result, tt.reason, got, tt.want)
+		}
+	}
+}

@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/berth-dev/berth/internal/testtool"
 )
 
 // Set by TestMain.
@@ -136,39 +138,11 @@ func needServer(t testing.TB) {
 	}
 }
 
-// tool finds an external client binary: PATH first, then the tools folder of
-// .ci/run, then GOBIN / GOPATH/bin. Missing: skip, or fail under BERTH_E2E=1.
+// tool finds an external client binary (testtool.Find): missing, the test
+// is skipped, or fails under BERTH_E2E=1.
 func tool(t testing.TB, name string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	var dirs []string
-	if d := os.Getenv("BERTH_TOOLS"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "bin"))
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		dirs = append(dirs, filepath.Join(d, "berth-tools", "bin"))
-	}
-	if d := os.Getenv("GOBIN"); d != "" {
-		dirs = append(dirs, d)
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, p := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			dirs = append(dirs, filepath.Join(p, "bin"))
-		}
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	if strict {
-		t.Fatalf("BERTH_E2E=1 but %s is not installed (run .ci/run)", name)
-	}
-	t.Skipf("%s is not installed (run .ci/run, or set BERTH_E2E=1 to make this a failure)", name)
-	return ""
+	return testtool.Find(t, name)
 }
 
 // server is one running registry process.

@@ -25,6 +25,8 @@ type Store interface {
 	berth.PipelineStore
 	berth.ConnectionStore
 	berth.WebhookStore
+	berth.ManifestStore
+	berth.BlobLinkStore
 }
 
 // Config holds the API's dependencies.
@@ -54,6 +56,10 @@ type Config struct {
 	Issuers berth.IssuerChecker
 	// Outbound decides which webhook URLs may be registered.
 	Outbound berth.OutboundPolicy
+	// Keys lists and rotates the signing keys, and GC collects garbage, for
+	// the admin commands run remotely (admin.go); nil answers not_found.
+	Keys KeyRing
+	GC   Collector
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -68,6 +74,10 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/pull-secrets":                     berth.AuditSecretAdd,
 	"POST /api/v1/roles":                            berth.AuditRoleAssign,
 	"DELETE /api/v1/roles":                          berth.AuditRoleRevoke,
+	"POST /api/v1/keys/rotate":                      berth.AuditKeysRotate,
+	"POST /api/v1/gc":                               berth.AuditGCRun,
+	"DELETE /api/v1/repositories/{name...}":         berth.AuditRegistryDelete,
+	"DELETE /api/v1/tags/{ref...}":                  berth.AuditRegistryDelete,
 
 	"POST /api/v1/pipelines":                      berth.AuditPipelineCreate,
 	"DELETE /api/v1/pipelines/{name}":             berth.AuditPipelineDelete,
@@ -140,6 +150,8 @@ func New(cfg Config) http.Handler {
 	h.routePipelines()
 	h.routeConnections()
 	h.routeWebhooks()
+	h.routeAdmin()
+	h.routeRepositories()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

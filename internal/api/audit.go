@@ -16,7 +16,8 @@ type AuditPage struct {
 
 // listAudit pages through the audit log, filtered as berth audit filters it:
 // since and until (a duration back from now or an RFC 3339 time), principal,
-// repository (or NS/*), action, result, code, after (a Seq cursor), limit.
+// repository (or NS/*), action, result, code, after (a Seq cursor), limit,
+// last.
 //
 // GET /api/v1/audit. It needs owner on registry: the log names every
 // principal and repository.
@@ -55,6 +56,9 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	if f.Limit, err = parseLimit(q, defaultPageSize, maxPageSize); err != nil {
 		return err
 	}
+	// last=true: the last limit events that match (berth audit without
+	// --after), still in Seq order; there is no next page.
+	f.Last = f.After == 0 && q.Get("last") == "true"
 	events, err := h.cfg.Store.FindAuditEvents(ctx, f)
 	if err != nil {
 		return err
@@ -63,7 +67,7 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	if page.Events == nil {
 		page.Events = []berth.AuditEvent{}
 	}
-	if len(events) == f.Limit {
+	if len(events) == f.Limit && !f.Last {
 		page.Next = events[len(events)-1].Seq
 	}
 	return writeJSON(w, http.StatusOK, page)

@@ -21,6 +21,8 @@ type RoleAssignment struct {
 	// CreatedBy is the id of the principal that assigned it; "" when berth
 	// did (the first admin).
 	CreatedBy string `json:"created_by,omitempty"`
+	// Warnings says what the assignment probably did not mean (scopewarn.go).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // RoleRequest is the body of POST /api/v1/roles.
@@ -127,7 +129,9 @@ func (h *handler) assignRole(w http.ResponseWriter, r *http.Request, c *berth.Ca
 		return err
 	}
 	h.changed(r, c, "role assigned", slog.String("principal", p.Name), slog.String("role", string(role)), slog.String("scope", scope.String()))
-	return writeJSON(w, http.StatusCreated, roleView(a))
+	view := roleView(a)
+	view.Warnings = h.scopeWarnings(ctx, scope)
+	return writeJSON(w, http.StatusCreated, view)
 }
 
 // createAnonymous makes the anonymous principal, or returns it when a

@@ -2,12 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,12 +13,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/client"
 )
 
-// The audit commands read the metadata store directly (the data folder, or
-// the database of --db), as berth gc does, so they work with the server
-// stopped, and need no credentials but access to the store; they can move to
-// GET /api/v1/audit later.
+// The audit commands read the log through the management API (GET
+// /api/v1/audit, /api/v1/audit/verify), or with --data or --db the metadata
+// store directly, so that they work with the server stopped too.
 
 // defaultAuditLimit is how many events berth audit shows unless told.
 const defaultAuditLimit = 100
@@ -84,15 +82,11 @@ berth audit verify checks that no event was edited or deleted.`,
 			if limit > 0 {
 				filter.Limit = limit + 1 // one more tells whether the limit cut the answer
 			}
-			return withAuditStore(cmd.Context(), e, f, func(db berth.AuditStore) error {
-				events, err := db.FindAuditEvents(cmd.Context(), filter)
-				if err != nil {
-					return err
-				}
+			show := func(events []berth.AuditEvent) error {
 				if limit > 0 && len(events) > limit {
 					which := "last"
 					if filter.Last {
-						events = events[1:]
+						events = events[len(events)-limit:]
 					} else {
 						which, events = "first", events[:limit]
 					}
@@ -105,6 +99,29 @@ berth audit verify checks that no event was edited or deleted.`,
 					fmt.Fprintln(e.stdout, formatAuditEvent(ev))
 				}
 				return nil
+			}
+			if !e.localStores(cmd) {
+				q := url.Values{}
+				for k, v := range map[string]string{"since": since, "until": until, "principal": principal,
+					"repository": repository, "result": result, "code": code, "action": action} {
+					if v != "" {
+						q.Set(k, v)
+					}
+				}
+				return e.withClient(func(c *client.Client) error {
+					events, err := remoteAudit(cmd.Context(), c, q, filter)
+					if err != nil {
+						return err
+					}
+					return show(events)
+				})
+			}
+			return withAuditStore(cmd.Context(), e, f, func(db berth.AuditStore) error {
+				events, err := db.FindAuditEvents(cmd.Context(), filter)
+				if err != nil {
+					return err
+				}
+				return show(events)
 			})
 		},
 	}
@@ -123,13 +140,6 @@ berth audit verify checks that no event was edited or deleted.`,
 	return cmd
 }
 
-type auditVerifyJSON struct {
-	Verified bool            `json:"verified"`
-	Events   int64           `json:"events"`
-	Anchor   berth.AuditLink `json:"anchor"`
-	Head     berth.AuditLink `json:"head"`
-}
-
 func newAuditVerifyCommand(e *env) *cobra.Command {
 	var f configFlags
 	cmd := &cobra.Command{
@@ -143,27 +153,39 @@ not verify, and exit status 1. Events that retention deleted are not missing:
 the chain starts after the last of them.`,
 		Args: argsExactly(0, "berth audit verify [--data DIR]"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withAuditStore(cmd.Context(), e, f, func(db berth.AuditStore) error {
-				var v berth.AuditVerifier
-				if err := db.AuditChain(cmd.Context(), &v); err != nil {
-					return err
-				}
+			show := func(v api.AuditVerification) error {
 				if e.output == "json" {
-					return e.printJSON(auditVerifyJSON{Verified: true, Events: v.Events(), Anchor: v.Anchor(), Head: v.Head()})
+					return e.printJSON(v)
 				}
 				switch {
-				case v.Events() == 0 && v.Head().Seq == 0:
+				case v.Events == 0 && v.Head.Seq == 0:
 					fmt.Fprintln(e.stdout, "The audit log is empty.")
-				case v.Events() == 0:
-					fmt.Fprintf(e.stdout, "The audit log verifies: retention deleted all %d events, the last with hash %s.\n", v.Head().Seq, v.Head().Hash)
+				case v.Events == 0:
+					fmt.Fprintf(e.stdout, "The audit log verifies: retention deleted all %d events, the last with hash %s.\n", v.Head.Seq, v.Head.Hash)
 				default:
 					fmt.Fprintf(e.stdout, "The audit log verifies: %d events, %d to %d; the last has hash %s.\n",
-						v.Events(), v.Anchor().Seq+1, v.Head().Seq, v.Head().Hash)
-					if v.Anchor().Seq > 0 {
-						fmt.Fprintf(e.stdout, "Events 1 to %d were deleted by retention.\n", v.Anchor().Seq)
+						v.Events, v.Anchor.Seq+1, v.Head.Seq, v.Head.Hash)
+					if v.Anchor.Seq > 0 {
+						fmt.Fprintf(e.stdout, "Events 1 to %d were deleted by retention.\n", v.Anchor.Seq)
 					}
 				}
 				return nil
+			}
+			if !e.localStores(cmd) {
+				return e.withClient(func(c *client.Client) error {
+					v, err := c.VerifyAudit(cmd.Context())
+					if err != nil {
+						return err
+					}
+					return show(v)
+				})
+			}
+			return withAuditStore(cmd.Context(), e, f, func(db berth.AuditStore) error {
+				v, err := api.VerifyAudit(cmd.Context(), db)
+				if err != nil {
+					return err
+				}
+				return show(v)
 			})
 		},
 	}
@@ -187,16 +209,7 @@ func withAuditStore(ctx context.Context, e *env, f configFlags, fn func(berth.Au
 	if err != nil {
 		return err
 	}
-	if !cfg.Postgres() {
-		path := filepath.Join(cfg.Data, metadataFile)
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return berth.Errorf(berth.CodeNotFound, "%s holds no berth metadata (%s): it is not the data folder of a berth server", cfg.Data, metadataFile).
-				WithHint("name the folder berth serve uses: --data DIR, or BERTH_DATA; or its database: --db postgres://…")
-		} else if err != nil {
-			return fmt.Errorf("open the data folder: %w", err)
-		}
-	}
-	st, err := openServed(ctx, cfg, newLogger(cfg.Log, e.stderr))
+	st, err := openExisting(ctx, cfg, newLogger(cfg.Log, e.stderr))
 	if err != nil {
 		return err
 	}
@@ -245,4 +258,39 @@ func formatAuditEvent(ev berth.AuditEvent) string {
 		kv(k, ev.Detail[k])
 	}
 	return b.String()
+}
+
+// remoteAudit fetches what filter selects from the server's audit log, with
+// q its filters as GET /api/v1/audit reads them. Like the store, it returns
+// the last filter.Limit events when filter.Last is set, else the first after
+// filter.After (every one when Limit is 0), in Seq order.
+func remoteAudit(ctx context.Context, c *client.Client, q url.Values, filter berth.AuditFilter) ([]berth.AuditEvent, error) {
+	const page = 1000 // the API's largest page
+	if filter.Last && filter.Limit > 0 && filter.Limit <= page {
+		q.Set("last", "true")
+		q.Set("limit", strconv.Itoa(filter.Limit))
+		p, err := c.Audit(ctx, q)
+		return p.Events, err
+	}
+	var out []berth.AuditEvent
+	after := filter.After
+	for {
+		q.Set("limit", strconv.Itoa(page))
+		q.Set("after", strconv.FormatInt(after, 10))
+		p, err := c.Audit(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Events...)
+		if !filter.Last && filter.Limit > 0 && len(out) >= filter.Limit {
+			return out[:filter.Limit], nil
+		}
+		if p.Next == 0 || p.Next <= after {
+			if filter.Last && filter.Limit > 0 && len(out) > filter.Limit {
+				out = out[len(out)-filter.Limit:]
+			}
+			return out, nil
+		}
+		after = p.Next
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/sqlite"
 )
 
@@ -233,7 +234,7 @@ func TestAuditVerify(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("verify of an intact log exited %d: %s %s", code, stdout, stderr)
 	}
-	var ok auditVerifyJSON
+	var ok api.AuditVerification
 	if err := json.Unmarshal([]byte(stdout), &ok); err != nil || !ok.Verified || ok.Events != 5 || ok.Head.Seq != 5 || len(ok.Head.Hash) != 64 {
 		t.Errorf("verify -o json = %s (%v)", stdout, err)
 	}

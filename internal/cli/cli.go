@@ -12,9 +12,6 @@ import (
 	"github.com/berth-dev/berth"
 )
 
-// Version is set at build time with -ldflags "-X github.com/berth-dev/berth/internal/cli.Version=…".
-var Version = "dev"
-
 // env is what commands may read from the process: its streams and environment.
 type env struct {
 	stdout, stderr io.Writer
@@ -56,15 +53,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
 	root.AddCommand(newServeCommand(e), newGCCommand(e))
-	root.AddCommand(newKeysCommand(e), newMigrateCommand(e))
+	root.AddCommand(newKeysCommand(e), newMigrateCommand(e), newAdminCommand(e))
 	root.AddCommand(newPrincipalCommand(e), newSecretCommand(e), newRoleCommand(e), newAccessCommand(e))
 	root.AddCommand(newPipelineCommand(e), newConnectionCommand(e))
 	root.AddCommand(newAuditCommand(e))
 	root.AddCommand(newWebhookCommand(e))
+	root.AddCommand(newRepoCommand(e), newTagCommand(e))
 	root.AddCommand(newLoginCommand(e), newLogoutCommand(e), newCredentialHelperCommand(e))
 	root.AddCommand(newDoctorCommand(e))
 	root.AddCommand(newKubeletProviderCommand(e), newPullSecretCommand(e))
-	root.AddCommand(newExplainCommand(e), newScanCommand(e))
+	root.AddCommand(newExplainCommand(e), newScanCommand(e), newVersionCommand(e))
+	root.SetVersionTemplate(`{{printf "berth %s\n" .Version}}`)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -51,6 +51,8 @@ type Config struct {
 	MaxManifestSize int64 `yaml:"max_manifest_size"`
 	// ShutdownTimeout bounds how long requests in flight may finish on stop.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TLS serves HTTPS (tls.go): certificate files, or ACME.
+	TLS TLSConfig `yaml:"tls"`
 	// Limits bound what requests without credentials may hold.
 	Limits LimitsConfig `yaml:"limits"`
 	// Outbound says which addresses berth may call (webhooks, issuers).
@@ -141,6 +143,7 @@ func defaultConfig() Config {
 type configFlags struct {
 	file, addr, data, db string
 	blobs                string
+	tlsCert, tlsKey      string // berth serve only
 }
 
 func (f *configFlags) register(fs *pflag.FlagSet, withAddr bool) {
@@ -150,6 +153,8 @@ func (f *configFlags) register(fs *pflag.FlagSet, withAddr bool) {
 	fs.StringVar(&f.blobs, "blobs", "", "blob store: s3://BUCKET?endpoint=HOST:PORT&region=R[&presign=true] (env BERTH_BLOBS; default the storage folder in the data folder)")
 	if withAddr {
 		fs.StringVar(&f.addr, "addr", "", "listen address (env BERTH_ADDR; default 127.0.0.1:5000)")
+		fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file, reloaded when it changes (env BERTH_TLS_CERT)")
+		fs.StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert (env BERTH_TLS_KEY)")
 	}
 }
 
@@ -176,7 +181,8 @@ func loadConfig(f configFlags, getenv func(string) string) (Config, error) {
 		flag, env string
 		dst       *string
 	}{{f.addr, "BERTH_ADDR", &cfg.Addr}, {f.data, "BERTH_DATA", &cfg.Data}, {f.db, "BERTH_DB", &cfg.DB},
-		{"", "BERTH_KEY_ENCRYPTION_KEY", &cfg.KeyEncryptionKey}, {f.blobs, "BERTH_BLOBS", &cfg.Blobs}} {
+		{"", "BERTH_KEY_ENCRYPTION_KEY", &cfg.KeyEncryptionKey}, {f.blobs, "BERTH_BLOBS", &cfg.Blobs},
+		{f.tlsCert, "BERTH_TLS_CERT", &cfg.TLS.CertFile}, {f.tlsKey, "BERTH_TLS_KEY", &cfg.TLS.KeyFile}} {
 		if v := getenv(o.env); v != "" {
 			*o.dst = v
 		}
@@ -223,6 +229,9 @@ func (c Config) validate() error {
 		return berth.Errorf(berth.CodeInvalid, "limits.unauthenticated_connections_per_address must not be negative (0 is the default, 64)")
 	}
 	if err := c.validateBlobs(); err != nil {
+		return err
+	}
+	if err := c.TLS.validate(); err != nil {
 		return err
 	}
 	return c.validateDB()

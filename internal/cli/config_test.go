@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,15 @@ import (
 )
 
 // mapEnv is a getenv backed by a map, so tests never read the process environment.
+// mapEnv is the environment m; PATH, unless m sets it, is the folder of the
+// test credential helper (main_test.go).
 func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+	return func(k string) string {
+		if v, ok := m[k]; ok || k != "PATH" {
+			return v
+		}
+		return testHelperPATH
+	}
 }
 
 // writeConfig writes a YAML configuration file in a fresh folder and returns its path.
@@ -44,7 +52,7 @@ func TestConfigDefaults(t *testing.T) {
 		MaxManifestSize: 4 << 20,
 		ShutdownTimeout: 30 * time.Second,
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
 	}
 }
@@ -91,7 +99,7 @@ webhooks:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg != want {
+		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("from --config:\n got %+v\nwant %+v", cfg, want)
 		}
 	})
@@ -100,7 +108,7 @@ webhooks:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg != want {
+		if !reflect.DeepEqual(cfg, want) {
 			t.Errorf("from BERTH_CONFIG:\n got %+v\nwant %+v", cfg, want)
 		}
 	})
@@ -121,7 +129,7 @@ webhooks:
 		}
 		d := defaultConfig()
 		d.Log.Level = "warn"
-		if cfg != d {
+		if !reflect.DeepEqual(cfg, d) {
 			t.Errorf("got %+v\nwant %+v", cfg, d)
 		}
 	})
@@ -130,7 +138,7 @@ webhooks:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg != defaultConfig() {
+		if !reflect.DeepEqual(cfg, defaultConfig()) {
 			t.Errorf("an empty file changed the defaults: %+v", cfg)
 		}
 	})

@@ -114,7 +114,15 @@ func (h *credHelper) List() (map[string]string, error) {
 // without a login succeeds: docker logout removes the host's auths entry only
 // after the helper's erase succeeds, so an error would leave a stale
 // credential behind.
+//
+// The server is asked to revoke the login's refresh token first (RFC 7009);
+// when it cannot be reached, the login is removed all the same.
 func (h *credHelper) Delete(serverURL string) error {
+	if l, _, ok, err := findLogin(h.getenv, serverURL); err == nil && ok {
+		ctx, cancel := context.WithTimeout(h.ctx, revokeTimeout)
+		_ = revokeLogin(ctx, &http.Client{Timeout: revokeTimeout}, l)
+		cancel()
+	}
 	_, err := removeLogin(h.getenv, hostKey(serverURL))
 	return err
 }

@@ -67,6 +67,9 @@ const (
 	// doctorSessionWarn is the warning threshold of a service connection's
 	// login, a session of hours by design.
 	doctorSessionWarn = 15 * time.Minute
+	// doctorRenewWarn is the warning threshold of a login's refresh token
+	// that ends before its secret: berth login renews it.
+	doctorRenewWarn = 7 * 24 * time.Hour
 )
 
 // doctorCheck is one line of the report: the facts in Message, the command
@@ -196,6 +199,8 @@ fixes it:
               BERTH_CLIENT_SECRET), the stored berth login, or the docker
               config; and whether a stale docker auths entry sits beside
               the berth credential helper
+  helper      the credential helper the docker config names for HOST is
+              on PATH and answers get, as docker's clients run it
   token       the token endpoint issues a token (else its reason code)
   expiry      when the credential expires, and how many days are left
   access      with --repository: you may do --action on it
@@ -297,6 +302,7 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	d.checkChallenge()
 	d.checkCredential()
+	d.checkHelper(ctx)
 	after := []string{doctorCheckExpiry}
 	if d.repository != "" {
 		after = append(after, doctorCheckAccess)
@@ -625,7 +631,9 @@ func (d *doctor) checkCredential() {
 		facts = append(facts, fmt.Sprintf("docker has no credential for %s (berth login %s gives it one)", d.hostKey, d.hostKey))
 	}
 	if helper != "" && hasAuth && status == doctorStatusOK {
-		status, hint = doctorStatusWarn, fmt.Sprintf("remove auths[%q] from %s (docker logout %s, then berth login %s)", authKey, d.dockerAt, d.hostKey, d.hostKey)
+		// Not docker logout: it calls the helper's erase, which ends the
+		// berth login too. berth login removes the entry, keeping a backup.
+		status, hint = doctorStatusWarn, fmt.Sprintf("berth login %s (it removes auths[%q] from %s, keeping a backup)", d.hostKey, authKey, d.dockerAt)
 		facts = append(facts, fmt.Sprintf("a stale auths[%q] entry holds a credential too: docker and crane use the helper and ignore it, but tools that read auths only use the stale one", authKey))
 	}
 	if d.loginErr != nil && status == doctorStatusOK {
@@ -721,6 +729,7 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 	}
 	var ds []deadline
 	var apiErr error
+	var secretFix string // what extends the credential: a new secret, never a new login
 	name, err := d.caller(ctx)
 	if err == nil {
 		var ss []doctorSecret
@@ -729,10 +738,14 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 		for _, s := range ss {
 			mine := (cid != "" && s.ID == cid) || (cid == "" && d.cred.secret != "" && strings.HasPrefix(d.cred.secret, s.Hint))
 			if mine && s.State == berth.SecretActive {
-				ds = append(ds, deadline{fmt.Sprintf("secret %s… of %s", s.Hint, name), s.Expires, fmt.Sprintf("berth secret add %s --expires-in 90d", name)})
+				secretFix = d.secretFix(ctx, name, s)
+				ds = append(ds, deadline{fmt.Sprintf("secret %s… of %s", s.Hint, name), s.Expires, secretFix})
 				break
 			}
 		}
+	}
+	if secretFix == "" && name != "" {
+		secretFix = d.secretFix(ctx, name, doctorSecret{})
 	}
 	apiErr = err
 	warnAt := doctorExpiryWarn
@@ -743,8 +756,21 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 		warnAt = doctorSessionWarn
 		ds = append(ds, deadline{"the session of service connection " + d.cred.connection, d.cred.refreshUntil,
 			fmt.Sprintf("berth login %s --connection %s (inside the CI job)", d.hostKey, d.cred.connection)})
+	case len(ds) > 0 && d.cred.refreshUntil.Before(ds[0].at.Add(-time.Hour)):
+		// It ends before its secret (a refresh token lasts 30 days at
+		// most): a new login renews it, and there is time for one until
+		// the last week.
+		warnAt = doctorRenewWarn
+		ds = append(ds, deadline{"the refresh token of the stored login", d.cred.refreshUntil,
+			fmt.Sprintf("berth login %s (the secret lasts until %s)", d.hostKey, formatTime(ds[0].at))})
 	default:
-		ds = append(ds, deadline{"the refresh token of the stored login", d.cred.refreshUntil, "berth login " + d.hostKey})
+		// The refresh token ends with the secret it came from: a new login
+		// with the same secret cannot outlast it.
+		fix := secretFix
+		if fix == "" {
+			fix = "berth secret add PRINCIPAL --expires-in 90d, then berth login " + d.hostKey + " with the new secret"
+		}
+		ds = append(ds, deadline{"the refresh token of the stored login", d.cred.refreshUntil, fix})
 	}
 	if len(ds) == 0 {
 		if apiErr != nil {
@@ -780,10 +806,11 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 
 // doctorSecret is a secret as the API lists it.
 type doctorSecret struct {
-	ID      string
-	Hint    string
-	State   berth.SecretState
-	Expires time.Time
+	ID          string
+	Hint        string
+	Description string
+	State       berth.SecretState
+	Expires     time.Time
 }
 
 func (d *doctor) secrets(ctx context.Context, principal string) ([]doctorSecret, error) {
@@ -793,7 +820,7 @@ func (d *doctor) secrets(ctx context.Context, principal string) ([]doctorSecret,
 	}
 	out := make([]doctorSecret, len(ss))
 	for i, s := range ss {
-		out[i] = doctorSecret{ID: s.ID, Hint: s.Hint, State: s.State, Expires: s.Expires}
+		out[i] = doctorSecret{ID: s.ID, Hint: s.Hint, Description: s.Description, State: s.State, Expires: s.Expires}
 	}
 	return out, nil
 }

@@ -178,19 +178,26 @@ func TestDoctorStoredLogin(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit %d", code)
 	}
-	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:ok", "token:ok", "expiry:ok", "clock:ok")
+	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:ok", "helper:ok", "token:ok", "expiry:ok", "clock:ok")
 	if c := findDoctorCheck(t, rep, doctorCheckExpiry); !strings.Contains(c.Message, expires.Format(time.RFC3339)) {
 		t.Errorf("expiry does not name the refresh token's expiry %s: %+v", expires.Format(time.RFC3339), c)
 	}
-	// A refresh token that expires in 20 days is a warning, as berth
-	// connection verify warns of a secret under 30 days.
-	soon := time.Now().Add(20 * 24 * time.Hour).UTC()
-	writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
-		host: map[string]any{"url": s.url, "client_id": id, "refresh_token": tok.RefreshToken, "expires_at": soon, "created_at": time.Now().UTC()},
-	})
-	code, rep = runDoctor(t, env, host)
-	if c := findDoctorCheck(t, rep, doctorCheckExpiry); code != 0 || c.Status != doctorStatusWarn || c.Hint != "berth login "+host {
-		t.Errorf("a refresh token expiring in 20 days: exit %d, %+v", code, c)
+	// A refresh token that ends before its secret (which lasts 90 days) is
+	// renewed by a new login: no warning at 20 days (a fresh login's lasts
+	// 30), a warning in the last week, whose fix is berth login.
+	for _, tt := range []struct {
+		left   time.Duration
+		status doctorStatus
+	}{{20 * 24 * time.Hour, doctorStatusOK}, {5 * 24 * time.Hour, doctorStatusWarn}} {
+		soon := time.Now().Add(tt.left).UTC()
+		writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
+			host: map[string]any{"url": s.url, "client_id": id, "refresh_token": tok.RefreshToken, "expires_at": soon, "created_at": time.Now().UTC()},
+		})
+		code, rep = runDoctor(t, env, host)
+		c := findDoctorCheck(t, rep, doctorCheckExpiry)
+		if code != 0 || c.Status != tt.status || (tt.status == doctorStatusWarn && !strings.HasPrefix(c.Hint, "berth login "+host)) {
+			t.Errorf("a refresh token expiring in %s, its secret in 90 days: exit %d, %+v; want %s (fix berth login)", tt.left, code, c, tt.status)
+		}
 	}
 
 	writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
@@ -209,9 +216,10 @@ func TestDoctorStoredLogin(t *testing.T) {
 	if code != 0 {
 		t.Errorf("stale auths: exit %d, want 0 (a warning)", code)
 	}
-	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:warn", "token:ok", "expiry:ok", "clock:ok")
-	if c := findDoctorCheck(t, rep, doctorCheckCredential); !strings.Contains(c.Hint, "docker logout "+host) {
-		t.Errorf("credential check %+v, want the hint to remove the auths entry", c)
+	wantDoctorChecks(t, rep, "host:ok", "tls:ok", "challenge:ok", "credential:warn", "helper:ok", "token:ok", "expiry:ok", "clock:ok")
+	// Not docker logout: it would erase the berth login through the helper.
+	if c := findDoctorCheck(t, rep, doctorCheckCredential); !strings.HasPrefix(c.Hint, "berth login "+host) || strings.Contains(c.Hint, "docker logout") {
+		t.Errorf("credential check %+v, want berth login to remove the auths entry", c)
 	}
 
 	// The helper registered but no login stored.
@@ -221,6 +229,67 @@ func TestDoctorStoredLogin(t *testing.T) {
 	code, rep = runDoctor(t, env, host)
 	if c := findDoctorCheck(t, rep, doctorCheckCredential); code != 1 || c.Status != doctorStatusFail || c.Hint != "berth login "+host {
 		t.Errorf("no login: exit %d, %+v", code, c)
+	}
+	if c := findDoctorCheck(t, rep, doctorCheckHelper); c.Status != doctorStatusFail || c.Hint != "berth login "+host {
+		t.Errorf("no login: the helper answers get? %+v", c)
+	}
+
+	// A login whose secret expires within 30 days: the refresh token ends
+	// with it, so the fix is a new secret, never a new login with this one.
+	adminEnv := map[string]string{envURL: s.url, envClientID: id, envClientSecret: secret, "HOME": t.TempDir()}
+	for _, args := range [][]string{{"principal", "create", "short"}, {"role", "assign", "--principal", "short", "--role", "pull", "--scope", "team/*"}} {
+		if code, stdout, stderr := runCLI(t, adminEnv, args...); code != 0 {
+			t.Fatalf("%v: %s%s", args, stdout, stderr)
+		}
+	}
+	code, stdout, _ := runCLI(t, adminEnv, "secret", "add", "short", "--expires-in", "20d", "-o", "json")
+	var short struct{ Value string }
+	if code != 0 || json.Unmarshal([]byte(stdout), &short) != nil {
+		t.Fatalf("secret add short: %s", stdout)
+	}
+	// loginAs stores what berth login would for short with secret.
+	loginAs := func(secret string) {
+		t.Helper()
+		resp, body := s.do(t, "GET", "/oauth2/token?offline_token=true", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("short:"+secret))}, nil)
+		var tok struct {
+			RefreshToken          string `json:"refresh_token"`
+			RefreshTokenExpiresIn int    `json:"refresh_token_expires_in"`
+		}
+		if err := json.Unmarshal(body, &tok); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("offline token of short: %s %s", resp.Status, body)
+		}
+		writeDoctorJSON(t, filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"), map[string]any{
+			host: map[string]any{"url": s.url, "client_id": "short", "refresh_token": tok.RefreshToken,
+				"expires_at": time.Now().Add(time.Duration(tok.RefreshTokenExpiresIn) * time.Second).UTC(), "created_at": time.Now().UTC()},
+		})
+	}
+	loginAs(short.Value)
+	code, rep = runDoctor(t, env, host)
+	if c := findDoctorCheck(t, rep, doctorCheckExpiry); c.Status != doctorStatusWarn || !strings.HasPrefix(c.Hint, "berth secret add short --expires-in 90d") {
+		t.Errorf("a login whose secret expires in 20 days: exit %d, %+v; want the fix berth secret add short", code, c)
+	}
+
+	// The same, with the secret of a service connection: the connection
+	// renews it.
+	code, stdout, _ = runCLI(t, adminEnv, "connection", "create", "legacy", "--principal", "short", "--auth", "secret", "--expires-in", "20d", "-o", "json")
+	var conn struct {
+		NewSecret struct{ Value string } `json:"new_secret"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &conn) != nil || conn.NewSecret.Value == "" {
+		t.Fatalf("connection create legacy: %s", stdout)
+	}
+	loginAs(conn.NewSecret.Value)
+	code, rep = runDoctor(t, env, host)
+	if c := findDoctorCheck(t, rep, doctorCheckExpiry); c.Status != doctorStatusWarn || !strings.HasPrefix(c.Hint, "berth connection save legacy") {
+		t.Errorf("a login with a connection's secret expiring in 20 days: exit %d, %+v; want the fix berth connection save legacy", code, c)
+	}
+
+	// The helper registered but not on PATH: every client would fail to run
+	// it, whatever the login store holds.
+	env["PATH"] = t.TempDir()
+	code, rep = runDoctor(t, env, host)
+	if c := findDoctorCheck(t, rep, doctorCheckHelper); code != 1 || c.Status != doctorStatusFail || !strings.Contains(c.Hint, "docker-credential-berth") {
+		t.Errorf("helper not on PATH: exit %d, %+v", code, c)
 	}
 }
 

@@ -148,7 +148,7 @@ func nearestCodes(want, oci string) []string {
 	var found []scored
 	for _, info := range berth.Codes {
 		c := string(info.Code)
-		d := levenshtein(want, c)
+		d := berth.EditDistance(want, c)
 		switch {
 		case want == "":
 			continue
@@ -168,27 +168,6 @@ func nearestCodes(want, oci string) []string {
 		out = append(out, s.code)
 	}
 	return out
-}
-
-// levenshtein returns the edit distance between a and b, in bytes.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // writeCodeList writes every code with its summary, by group.

@@ -176,20 +176,3 @@ func TestExplainUnknownCode(t *testing.T) {
 		t.Errorf("explain with two arguments: exit %d, stderr %q", code, stderr)
 	}
 }
-
-func TestLevenshtein(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		d    int
-	}{
-		{"", "", 0}, {"", "abc", 3}, {"abc", "abc", 0}, {"kitten", "sitting", 3},
-		{"secret_expird", "secret_expired", 1}, {"role_mising", "role_missing", 1},
-	} {
-		if d := levenshtein(tt.a, tt.b); d != tt.d {
-			t.Errorf("levenshtein(%q, %q) = %d, want %d", tt.a, tt.b, d, tt.d)
-		}
-		if d := levenshtein(tt.b, tt.a); d != tt.d {
-			t.Errorf("levenshtein(%q, %q) = %d, want %d", tt.b, tt.a, d, tt.d)
-		}
-	}
-}

@@ -11,7 +11,8 @@ import (
 // FuzzDockerConfig: berth login edits the docker configuration, a file
 // other programs write too. Whatever it holds, berth either refuses it,
 // leaving it as it was, or writes valid JSON naming berth as the host's
-// credential helper and keeping every other key. doctor reads it too.
+// credential helper and keeping every other key (but the host's stale auths
+// entry). doctor reads it too.
 // Seed corpus in testdata/fuzz; .ci/run runs it for a fixed time.
 func FuzzDockerConfig(f *testing.F) {
 	for _, s := range []string{
@@ -62,8 +63,14 @@ func FuzzDockerConfig(f *testing.F) {
 		}
 		var before map[string]json.RawMessage
 		if json.Unmarshal(b, &before) == nil {
+			// berth login also drops the host's stale auths entry.
+			var auths map[string]json.RawMessage
+			if json.Unmarshal(before["auths"], &auths) == nil && auths != nil {
+				delete(auths, host)
+				before["auths"], _ = json.Marshal(auths)
+			}
 			for k, v := range before {
-				if k == "credHelpers" {
+				if k == "credHelpers" || k == "auths" && now[k] == nil && string(v) == "{}" {
 					continue
 				}
 				var x, y any

@@ -10,16 +10,17 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/disk"
 )
 
 type gcOutput struct {
-	DryRun      *bool    `json:"dry_run"`
-	Links       []gcLink `json:"links"`
-	Blobs       []gcItem `json:"blobs"`
-	Uploads     []gcItem `json:"uploads"`
-	BlobBytes   *int64   `json:"blob_bytes"`
-	UploadBytes *int64   `json:"upload_bytes"`
+	DryRun      *bool        `json:"dry_run"`
+	Links       []api.GCLink `json:"links"`
+	Blobs       []api.GCItem `json:"blobs"`
+	Uploads     []api.GCItem `json:"uploads"`
+	BlobBytes   *int64       `json:"blob_bytes"`
+	UploadBytes *int64       `json:"upload_bytes"`
 }
 
 // runGC runs `berth gc --data DIR -o json args…`, which must succeed, and decodes its report.
@@ -95,7 +96,7 @@ func TestGCUnreferencedBlob(t *testing.T) {
 	if *out.BlobBytes != int64(len(blob)) {
 		t.Errorf("blob_bytes = %d, want %d", *out.BlobBytes, len(blob))
 	}
-	if len(out.Links) != 1 || out.Links[0] != (gcLink{Repository: repo, Digest: digest, Size: int64(len(blob))}) {
+	if len(out.Links) != 1 || out.Links[0] != (api.GCLink{Repository: repo, Digest: digest, Size: int64(len(blob))}) {
 		t.Errorf("dry run links = %+v, want one link %s@%s", out.Links, repo, digest)
 	}
 	// …and removes nothing: the blob is still served.

@@ -54,7 +54,7 @@ type running struct {
 	exited bool
 }
 
-var listenLine = regexp.MustCompile(`http://(127\.0\.0\.1:[0-9]+)`)
+var listenLine = regexp.MustCompile(`(https?)://(127\.0\.0\.1:[0-9]+)`)
 
 // startServe runs `berth serve --addr 127.0.0.1:0 --data DIR [args…]` through
 // Run in a goroutine, reads the listening address it prints on stdout, and
@@ -67,6 +67,13 @@ func startServe(t *testing.T, dir string, args ...string) *running {
 // startServeEnv is startServe with the environment env (BERTH_*, AWS_*).
 func startServeEnv(t *testing.T, env map[string]string, dir string, args ...string) *running {
 	t.Helper()
+	return startServeClient(t, env, dir, &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}, args...)
+}
+
+// startServeClient is startServeEnv whose requests go through client (one
+// that trusts the server's TLS certificate, for a server on https).
+func startServeClient(t *testing.T, env map[string]string, dir string, client *http.Client, args ...string) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	s := &running{
@@ -74,7 +81,7 @@ func startServeEnv(t *testing.T, env map[string]string, dir string, args ...stri
 		stderr: &lockedBuffer{},
 		cancel: cancel,
 		done:   make(chan int, 1),
-		client: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second},
+		client: client,
 	}
 	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, args...)
 	go func() {
@@ -100,7 +107,7 @@ func startServeEnv(t *testing.T, env map[string]string, dir string, args ...stri
 		if m == nil {
 			t.Fatalf("serve printed %q on stdout, want its listening address; stderr:\n%s", line, s.stderr.String())
 		}
-		s.url = "http://" + m[1]
+		s.url = m[1] + "://" + m[2]
 	case <-time.After(10 * time.Second):
 		t.Fatalf("serve printed no address within 10 s; stderr:\n%s", s.stderr.String())
 	}
@@ -193,4 +200,17 @@ func (s *running) do(t *testing.T, method, path string, hdr map[string]string, b
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
 	return resp, b
+}
+
+// servedFolder returns a data folder that berth serve has started on once,
+// and stopped: what the commands working on a data folder directly expect.
+func servedFolder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	s := startServe(t, dir)
+	s.client.CloseIdleConnections()
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve returned %d", code)
+	}
+	return dir
 }

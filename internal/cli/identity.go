@@ -64,37 +64,45 @@ func configureKeyring(kr *oauth.Keyring, cfg Config, issuer string) {
 // bootstrap creates the anonymous principal when missing and, on a first start,
 // the admin with owner on the registry, whose credentials it writes to
 // DATA/initial-admin.json (mode 0600) before they exist in the store. It
-// returns that file's path, or "" when this was not a first start.
-func bootstrap(ctx context.Context, meta berth.MetadataStore, h *berth.SecretHasher, data string) (string, error) {
+// returns that file's path and when the admin's secret expires, or "" when
+// this was not a first start.
+func bootstrap(ctx context.Context, meta berth.MetadataStore, h *berth.SecretHasher, data string) (string, time.Time, error) {
 	now := time.Now()
 	if err := berth.EnsureAnonymous(ctx, meta, rand.Reader, now); err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	first, err := berth.NeedsBootstrap(ctx, meta)
 	if err != nil || !first {
-		return "", err
+		return "", time.Time{}, err
 	}
 	plan, err := berth.PlanBootstrap(rand.Reader, h, now)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
+	// The secret expires like any other: the file says when, so that
+	// whoever reads it knows to make a lasting owner before then.
 	b, err := json.MarshalIndent(map[string]string{
 		"client_id":     plan.Admin.ClientID,
 		"client_secret": plan.Value.Reveal(),
+		"expires_at":    plan.Secret.Expires.UTC().Format(time.RFC3339),
+		"note": fmt.Sprintf("this secret of principal %s expires on %s; before then, give the registry a lasting owner "+
+			"(berth secret add %s --expires-in 90d, or berth role assign --role owner --scope registry --principal NAME); "+
+			"if every owner's secret has lapsed, berth admin recover --data DIR restores one",
+			berth.AdminName, plan.Secret.Expires.UTC().Format("2006-01-02"), berth.AdminName),
 	}, "", "  ")
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	// On PostgreSQL and S3 nothing else needs the data folder: make it here.
 	if err := os.MkdirAll(data, 0o700); err != nil {
-		return "", fmt.Errorf("create data folder: %w", err)
+		return "", time.Time{}, fmt.Errorf("create data folder: %w", err)
 	}
 	path := filepath.Join(data, initialAdminFile)
 	if err := disk.WriteFileAtomic(path, append(b, '\n')); err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	if err := plan.Apply(ctx, meta); err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	return path, nil
+	return path, plan.Secret.Expires, nil
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/oauth"
 )
 
@@ -19,23 +21,29 @@ func newKeysCommand(e *env) *cobra.Command {
 	return cmd
 }
 
-type keyJSON struct {
-	ID        string     `json:"id"`
-	Algorithm string     `json:"algorithm"`
-	CreatedAt time.Time  `json:"created_at"`
-	RetiredAt *time.Time `json:"retired_at,omitempty"`
-	Signing   bool       `json:"signing"`
-}
-
 func newKeysListCommand(e *env) *cobra.Command {
 	var f configFlags
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List the signing keys (of the data folder, or of --db), oldest first",
-		Args:  cobra.NoArgs,
+		Short: "List the signing keys, oldest first",
+		Long: `List the signing keys of the server, oldest first, through its management API
+(BERTH_URL and an owner's credentials, or the stored login).
+
+With --data DIR or --db postgres://… it reads the keys of that data folder or
+database directly, with the server stopped or unreachable.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !e.localStores(cmd) {
+				return e.withClient(func(c *client.Client) error {
+					l, err := c.ListKeys(cmd.Context())
+					if err != nil {
+						return err
+					}
+					return printKeys(e, l.Keys)
+				})
+			}
 			return withKeys(cmd.Context(), e, f, func(kr *oauth.Keyring) error {
-				return printKeys(e, kr.Keys())
+				return printKeys(e, api.NewKeyList(kr.Keys()).Keys)
 			})
 		},
 	}
@@ -48,24 +56,41 @@ func newKeysRotateCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Add a new signing key; the old one verifies its tokens until they expire",
-		Long: `Add a new signing key to the data folder and retire the current one. A running
-berth serve picks the new key up within 30 seconds; tokens signed by the old key
-keep verifying until they expire, and its public key stays in the JWKS until then.
+		Long: `Add a new signing key and retire the current one, through the server's
+management API (BERTH_URL and an owner's credentials, or the stored login): the
+server signs with the new key at once (on PostgreSQL, every replica does).
+Tokens signed by the old key keep verifying until they expire, and its public
+key stays in the JWKS until then.
 
-With --db postgres://… (or BERTH_DB) and the key encryption key
+With --data DIR it rotates the keys of that data folder directly (break-glass:
+a running berth serve picks the new key up within 30 seconds). With --db
+postgres://… (or BERTH_DB) and the key encryption key
 (BERTH_KEY_ENCRYPTION_KEY), it rotates the keys the replicas share, sealed in
 the database, and every replica picks the new key up at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			rotated := func(kid string) {
+				if e.output != "json" {
+					fmt.Fprintf(e.stdout, "new signing key %s\n", kid)
+				}
+			}
+			if !e.localStores(cmd) {
+				return e.withClient(func(c *client.Client) error {
+					l, err := c.RotateKeys(cmd.Context())
+					if err != nil {
+						return err
+					}
+					rotated(l.Rotated)
+					return printKeys(e, l.Keys)
+				})
+			}
 			return withKeys(cmd.Context(), e, f, func(kr *oauth.Keyring) error {
 				kid, err := kr.Rotate(time.Now())
 				if err != nil {
 					return err
 				}
-				if e.output != "json" {
-					fmt.Fprintf(e.stdout, "new signing key %s\n", kid)
-				}
-				return printKeys(e, kr.Keys())
+				rotated(kid)
+				return printKeys(e, api.NewKeyList(kr.Keys()).Keys)
 			})
 		},
 	}
@@ -83,6 +108,9 @@ func withKeys(ctx context.Context, e *env, f configFlags, fn func(*oauth.Keyring
 		return err
 	}
 	if !cfg.Postgres() {
+		if err := requireDataFolder(cfg.Data); err != nil {
+			return err
+		}
 		kr, err := loadKeyring(cfg, cfg.URL)
 		if err != nil {
 			return err
@@ -97,20 +125,11 @@ func withKeys(ctx context.Context, e *env, f configFlags, fn func(*oauth.Keyring
 	return st.withKeyring(ctx, cfg, cfg.URL, fn)
 }
 
-func printKeys(e *env, keys []oauth.KeyInfo) error {
-	out := make([]keyJSON, 0, len(keys))
-	for i, k := range keys {
-		j := keyJSON{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.Created.UTC(), Signing: i == len(keys)-1}
-		if !k.Retired.IsZero() {
-			r := k.Retired.UTC()
-			j.RetiredAt = &r
-		}
-		out = append(out, j)
-	}
+func printKeys(e *env, keys []api.Key) error {
 	if e.output == "json" {
-		return e.printJSON(out)
+		return e.printJSON(keys)
 	}
-	for _, k := range out {
+	for _, k := range keys {
 		state := "signing"
 		if k.RetiredAt != nil {
 			state = "retired " + k.RetiredAt.Format(time.RFC3339)

@@ -3,17 +3,19 @@ package cli
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/api"
 )
 
 func TestKeysRotate(t *testing.T) {
-	dir := t.TempDir()
-	list := func(args ...string) []keyJSON {
+	dir := servedFolder(t)
+	list := func(args ...string) []api.Key {
 		t.Helper()
 		code, stdout, stderr := runCLI(t, nil, append(args, "--data", dir, "-o", "json")...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", args, code, stderr)
 		}
-		var keys []keyJSON
+		var keys []api.Key
 		if err := json.Unmarshal([]byte(stdout), &keys); err != nil {
 			t.Fatalf("%v: %v: %s", args, err, stdout)
 		}

@@ -124,21 +124,37 @@ func (e *env) storeLogin(srv registryAddr, l storedLogin, who string) error {
 	if err := saveLogin(e.getenv, srv.host, l); err != nil {
 		return err
 	}
-	cfgPath, shadow, err := registerHelper(e.getenv, srv.host)
+	storePath, _ := loginsPath(e.getenv)
+	// The helper must resolve before the docker configuration names it:
+	// else every client fails to run it, and the entry hides whatever
+	// credential docker had for the host.
+	helperPath, linked, err := ensureHelper(e.getenv)
+	if err != nil {
+		be := berth.AsError(err)
+		be.Message = fmt.Sprintf("logged in to %s (the berth CLI may use the login, stored in %s), but did not register the credential helper: %s",
+			srv.url, storePath, be.Message)
+		return be
+	}
+	cfgPath, removed, err := registerHelper(e.getenv, srv.host)
 	if err != nil {
 		return err
 	}
-	storePath, _ := loginsPath(e.getenv)
-	if shadow {
-		fmt.Fprintf(e.stderr, "warning: %s also holds auths[%q], a credential stored by an earlier docker login. "+
-			"docker, crane, skopeo and oras ask the credential helper first (credHelpers wins over auths), so it is no longer used, "+
-			"but it stays on disk: delete that entry from %s\n", cfgPath, srv.host, cfgPath)
+	if note := helperNote(helperPath, linked); note != "" && e.output != "json" {
+		fmt.Fprintf(e.stderr, "note: %s\n", note)
+	}
+	if removed.entry != "" {
+		fmt.Fprintf(e.stderr, "note: removed auths[%q] from %s: a credential from an earlier docker login, which the berth helper now replaces "+
+			"(removing it with docker logout would have erased the berth login too); the file as it was is in %s\n", removed.entry, cfgPath, removed.backup)
 	}
 	if e.output == "json" {
 		out := map[string]any{
 			"host": srv.host, "url": srv.url, "client_id": l.ClientID, "login_store": storePath,
 			"docker_config": cfgPath, "credential_helper": "docker-credential-" + helperName,
-			"auths_entry_unused": shadow,
+			"credential_helper_path": helperPath, "credential_helper_linked": linked,
+			"auths_entry_removed": removed.entry != "",
+		}
+		if removed.backup != "" {
+			out["docker_config_backup"] = removed.backup
 		}
 		if l.Connection != "" {
 			out["connection"], out["pipeline"] = l.Connection, l.Pipeline
@@ -161,6 +177,18 @@ func newLogoutCommand(e *env) *cobra.Command {
 		Args:  argsExactly(1, "berth logout HOST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			host := hostKey(args[0])
+			// The server revokes the refresh token first: a login removed
+			// only here would stay usable by whoever copied it.
+			l, _, found, err := findLogin(e.getenv, host)
+			if err != nil {
+				return err
+			}
+			var revokeErr error
+			if found {
+				ctx, cancel := context.WithTimeout(cmd.Context(), revokeTimeout)
+				revokeErr = revokeLogin(ctx, &http.Client{Timeout: revokeTimeout}, l)
+				cancel()
+			}
 			removed, err := removeLogin(e.getenv, host)
 			if err != nil {
 				return err
@@ -173,10 +201,22 @@ func newLogoutCommand(e *env) *cobra.Command {
 				return berth.Errorf(berth.CodeNotFound, "there is no berth login for %s", host).
 					WithHint("berth login %s", host)
 			}
+			if revokeErr != nil {
+				until := "until it expires"
+				if l.ExpiresAt != nil {
+					until = "until " + l.ExpiresAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(e.stderr, "warning: the server did not revoke the refresh token (%v): it stays valid %s; "+
+					"removing the secret it came from ends it at once (berth secret list PRINCIPAL, berth secret remove PRINCIPAL SECRET_ID)\n", revokeErr, until)
+			}
 			if e.output == "json" {
-				return e.printJSON(map[string]any{"host": host, "login_removed": removed, "credential_helper_removed": unregistered})
+				return e.printJSON(map[string]any{"host": host, "login_removed": removed, "credential_helper_removed": unregistered,
+					"refresh_token_revoked": found && revokeErr == nil})
 			}
 			fmt.Fprintf(e.stdout, "Logged out of %s", host)
+			if found && revokeErr == nil {
+				fmt.Fprint(e.stdout, "; the server revoked the refresh token")
+			}
 			if unregistered {
 				fmt.Fprintf(e.stdout, "; removed credHelpers[%q] from %s", host, cfgPath)
 			}
@@ -268,8 +308,7 @@ func discoverChallenge(ctx context.Context, hc *http.Client, srv registryAddr) (
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return challenge{}, berth.Errorf(berth.CodeInvalid, "cannot reach %s: %v", srv.url, err).
-			WithHint("berth doctor %s", srv.host)
+		return challenge{}, unreachable(srv.url, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -413,8 +452,7 @@ func doToken(hc *http.Client, req *http.Request) (tokenAnswer, error) {
 	endpoint := req.URL.Scheme + "://" + req.URL.Host + req.URL.Path
 	resp, err := hc.Do(req)
 	if err != nil {
-		return tokenAnswer{}, berth.Errorf(berth.CodeInvalid, "cannot reach the token endpoint %s: %v", endpoint, errors.Unwrap(err)).
-			WithHint("berth doctor %s", req.URL.Host)
+		return tokenAnswer{}, unreachable(endpoint, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -485,13 +523,37 @@ func dockerConfigPath(getenv func(string) string) (string, error) {
 		WithHint("export DOCKER_CONFIG=$HOME/.docker")
 }
 
+// removedAuth is the auths entry registerHelper removed ("" for none) and
+// the backup of the docker configuration it kept before.
+type removedAuth struct {
+	entry, backup string
+}
+
 // registerHelper sets credHelpers[host] = "berth" in the docker
-// configuration and reports whether an auths[host] entry is also there.
-func registerHelper(getenv func(string) string, host string) (path string, shadow bool, err error) {
-	path, err = editDockerConfig(getenv, func(cfg map[string]json.RawMessage) (bool, error) {
+// configuration. An auths entry of host that holds a credential (from an
+// earlier docker login) is removed, once the file as it was is copied to a
+// backup beside it (mode 0600): the helper replaces it, and removing it
+// later with docker logout would erase the berth login too.
+func registerHelper(getenv func(string) string, host string) (path string, removed removedAuth, err error) {
+	var original []byte
+	path, err = editDockerConfigRaw(getenv, func(raw []byte, cfg map[string]json.RawMessage) (bool, error) {
+		changed := false
 		var auths map[string]json.RawMessage
-		if raw, ok := cfg["auths"]; ok && json.Unmarshal(raw, &auths) == nil {
-			_, shadow = auths[host]
+		if a, ok := cfg["auths"]; ok && json.Unmarshal(a, &auths) == nil {
+			for k, v := range auths {
+				var entry doctorDockerAuth
+				if hostKey(k) != host || json.Unmarshal(v, &entry) != nil || !entry.hasCredential() {
+					continue
+				}
+				delete(auths, k)
+				removed.entry, original, changed = k, raw, true
+				b, err := marshalDocker(auths, "")
+				if err != nil {
+					return false, err
+				}
+				cfg["auths"] = b
+				break
+			}
 		}
 		helpers := map[string]json.RawMessage{}
 		if raw, ok := cfg["credHelpers"]; ok && string(raw) != "null" {
@@ -500,7 +562,7 @@ func registerHelper(getenv func(string) string, host string) (path string, shado
 			}
 		}
 		if string(helpers[host]) == `"`+helperName+`"` {
-			return false, nil
+			return changed, nil
 		}
 		helpers[host] = json.RawMessage(`"` + helperName + `"`)
 		raw, err := marshalDocker(helpers, "")
@@ -509,8 +571,14 @@ func registerHelper(getenv func(string) string, host string) (path string, shado
 		}
 		cfg["credHelpers"] = raw
 		return true, nil
+	}, func(target string) error {
+		if removed.entry == "" {
+			return nil
+		}
+		removed.backup = target + ".berth-backup-" + time.Now().UTC().Format("20060102T150405Z")
+		return disk.WriteFileAtomic(removed.backup, original) // mode 0600: it holds the credential
 	})
-	return path, shadow, err
+	return path, removed, err
 }
 
 // unregisterHelper removes credHelpers[host] when it names berth.
@@ -541,6 +609,13 @@ func unregisterHelper(getenv func(string) string, host string) (path string, rem
 // as docker writes it (tab-indented, keys sorted), through a symbolic link
 // when it is one.
 func editDockerConfig(getenv func(string) string, edit func(map[string]json.RawMessage) (bool, error)) (string, error) {
+	return editDockerConfigRaw(getenv, func(_ []byte, cfg map[string]json.RawMessage) (bool, error) { return edit(cfg) }, nil)
+}
+
+// editDockerConfigRaw is editDockerConfig whose edit also sees the file as
+// it was, and whose before, when not nil, runs before the file is replaced
+// (with the path of the file itself).
+func editDockerConfigRaw(getenv func(string) string, edit func([]byte, map[string]json.RawMessage) (bool, error), before func(target string) error) (string, error) {
 	path, err := dockerConfigPath(getenv)
 	if err != nil {
 		return "", err
@@ -564,7 +639,7 @@ func editDockerConfig(getenv func(string) string, edit func(map[string]json.RawM
 			cfg = map[string]json.RawMessage{}
 		}
 	}
-	changed, err := edit(cfg)
+	changed, err := edit(b, cfg)
 	if err != nil {
 		return path, berth.Errorf(berth.CodeInvalid, "%s: %v", path, err)
 	}
@@ -577,6 +652,11 @@ func editDockerConfig(getenv func(string) string, edit func(map[string]json.RawM
 	}
 	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 		return path, fmt.Errorf("create the docker configuration folder: %w", err)
+	}
+	if before != nil {
+		if err := before(target); err != nil {
+			return path, err
+		}
 	}
 	if err := disk.WriteFileAtomic(target, out); err != nil {
 		return path, err

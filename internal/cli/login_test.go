@@ -329,8 +329,20 @@ func TestLoginOptions(t *testing.T) {
 	if err := cmd.ExecuteContext(t.Context()); err != nil {
 		t.Fatalf("login --client-secret-stdin: %v (stderr %q)", err, errOut.String())
 	}
-	if !strings.Contains(errOut.String(), "credHelpers wins over auths") {
-		t.Errorf("no warning about the auths entry: %q", errOut.String())
+	// The stale auths entry is gone (docker logout would have erased the
+	// berth login with it), and the file as it was is kept, 0600.
+	if !strings.Contains(errOut.String(), "removed auths[") {
+		t.Errorf("login does not say it removed the auths entry: %q", errOut.String())
+	}
+	if b, _ := os.ReadFile(cfgPath); strings.Contains(string(b), "dTpw") || !strings.Contains(string(b), `"credHelpers"`) {
+		t.Errorf("the docker configuration after login: %s", b)
+	}
+	backups, _ := filepath.Glob(cfgPath + ".berth-backup-*")
+	if len(backups) != 1 {
+		t.Fatalf("backups of the docker configuration: %v, want one", backups)
+	}
+	if b, _ := os.ReadFile(backups[0]); !strings.Contains(string(b), "dTpw") || fileMode(t, backups[0]) != 0o600 {
+		t.Errorf("the backup %s (mode %o) does not hold the file as it was: %s", backups[0], fileMode(t, backups[0]), b)
 	}
 	if l, _, ok, err := findLogin(e.getenv, host); !ok || err != nil || l.RefreshToken == "" {
 		t.Errorf("no login stored: %+v %v", l, err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/pgtest"
 	"github.com/berth-dev/berth/internal/postgres"
@@ -169,7 +170,7 @@ func TestAuditOnPostgres(t *testing.T) {
 		t.Fatalf("audit --result denied: exit %d, %s %s", code, stdout, stderr)
 	}
 	code, stdout, stderr = runCLI(t, env, "audit", "verify", "--data", dir, "--db", dsn, "-o", "json")
-	var v auditVerifyJSON
+	var v api.AuditVerification
 	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || !v.Verified || v.Events != int64(len(events)) {
 		t.Fatalf("audit verify: exit %d, %s %s", code, stdout, stderr)
 	}
@@ -185,13 +186,13 @@ func TestKeysOnPostgres(t *testing.T) {
 	t.Parallel()
 	dsn, dir := pgSchema(t), t.TempDir()
 	env := pgEnv(dsn)
-	keys := func(args ...string) []keyJSON {
+	keys := func(args ...string) []api.Key {
 		t.Helper()
 		code, stdout, stderr := runCLI(t, env, append(append([]string{"keys"}, args...), "--data", dir, "-o", "json")...)
 		if code != 0 {
 			t.Fatalf("keys %v: exit %d: %s", args, code, stderr)
 		}
-		var out []keyJSON
+		var out []api.Key
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 			t.Fatalf("keys %v: %v: %s", args, err, stdout)
 		}
@@ -242,5 +243,34 @@ func TestKeysOnPostgres(t *testing.T) {
 	code, _, stderr := runCLI(t, map[string]string{"BERTH_DB": dsn}, "keys", "rotate", "--data", dir)
 	if code == 0 || !strings.Contains(stderr, "openssl rand -base64 32") {
 		t.Errorf("keys rotate without the key encryption key: exit %d, %s", code, stderr)
+	}
+}
+
+// TestAdminRecoverOnPostgres: berth admin recover --db works on the
+// replicas' database, writing the credentials in the current folder when no
+// data folder is named, and every replica accepts them.
+func TestAdminRecoverOnPostgres(t *testing.T) {
+	dsn := pgSchema(t)
+	env := pgEnv(dsn)
+	s := startServeEnv(t, env, t.TempDir())
+	s.stop(t)
+	t.Chdir(t.TempDir())
+	code, stdout, stderr := runCLI(t, env, "admin", "recover", "--db", dsn, "--principal", "ops", "-o", "json")
+	var out recoveredAdmin
+	if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil || out.File != "recovered-admin.json" || !out.Created || !out.Assigned {
+		t.Fatalf("admin recover --db: exit %d %s %s", code, stdout, stderr)
+	}
+	if fi, err := os.Stat(out.File); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v", out.File, err)
+	}
+	var file recoveredAdmin
+	b, _ := os.ReadFile(out.File)
+	if err := json.Unmarshal(b, &file); err != nil || file.ClientSecret == "" {
+		t.Fatalf("%s: %s", out.File, b)
+	}
+	s = startServeEnv(t, env, t.TempDir())
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(file.ClientID+":"+file.ClientSecret))
+	if resp, body := s.do(t, "GET", "/api/v1/principals", map[string]string{"Authorization": auth}, nil); resp.StatusCode != 200 {
+		t.Errorf("the recovered owner on a replica: %d %s", resp.StatusCode, body)
 	}
 }

@@ -51,6 +51,9 @@ func roleChangeCommand(e *env, verb, short string) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				for _, w := range a.Warnings {
+					fmt.Fprintf(e.stderr, "warning: %s\n", w)
+				}
 				if e.output == "json" {
 					return e.printJSON(a)
 				}

@@ -177,18 +177,20 @@ func (e *env) scan(ctx context.Context, paths []string, o scanOptions) error {
 	return nil
 }
 
-// revokeFound revokes each distinct berth client secret among fs.
+// revokeFound revokes each distinct berth client secret among fs, those in
+// docker config auths entries included.
 func revokeFound(ctx context.Context, c *client.Client, fs []scan.Finding) []scan.Revocation {
 	var out []scan.Revocation
 	done := map[string]bool{}
 	for _, f := range fs {
-		if f.Kind != scan.KindBerthSecret || done[f.Fingerprint] {
+		leak, ok := f.BerthSecret()
+		if !ok || done[leak.Fingerprint] {
 			continue
 		}
-		done[f.Fingerprint] = true
-		v := scan.Revocation{Fingerprint: f.Fingerprint, Excerpt: f.Excerpt}
+		done[leak.Fingerprint] = true
+		v := scan.Revocation{Fingerprint: leak.Fingerprint, Excerpt: leak.Excerpt}
 		rctx, cancel := context.WithTimeout(ctx, apiTimeout)
-		got, err := c.RevokeLeakedSecret(rctx, f.Secret())
+		got, err := c.RevokeLeakedSecret(rctx, leak.Value)
 		cancel()
 		switch {
 		case err == nil:

@@ -252,3 +252,38 @@ func TestScanRevokeEndToEnd(t *testing.T) {
 		t.Errorf("--revoke without credentials: exit %d, %s", code, stderr)
 	}
 }
+
+// TestScanRevokeDockerConfig: the most common leak is a committed docker
+// config.json, whose auths entry holds base64(CLIENT_ID:SECRET); --revoke
+// decodes it and revokes the berth secret inside.
+func TestScanRevokeDockerConfig(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	env := adminEnv(t, s)
+	if code, _, stderr := runCLI(t, env, "principal", "create", "ci-web"); code != 0 {
+		t.Fatalf("principal create: %s", stderr)
+	}
+	code, stdout, stderr := runCLI(t, env, "secret", "add", "ci-web", "-o", "json")
+	var added struct{ ID, Value string }
+	if code != 0 || json.Unmarshal([]byte(stdout), &added) != nil {
+		t.Fatalf("secret add: %s%s", stdout, stderr)
+	}
+	dir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("ci-web:" + added.Value))
+	writeFile(t, filepath.Join(dir, ".docker", "config.json"), `{"auths":{"`+strings.TrimPrefix(s.url, "http://")+`":{"auth":"`+auth+`"}}}`)
+
+	code, stdout, stderr = runScan(t, env, "--revoke", "-o", "json", dir)
+	var report scan.Report
+	if err := json.Unmarshal([]byte(stdout), &report); err != nil || code != 1 {
+		t.Fatalf("scan --revoke: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
+	}
+	if len(report.Revocations) != 1 || report.Revocations[0].Status != scan.RevocationRevoked || report.Revocations[0].SecretID != added.ID {
+		t.Fatalf("revocations %+v, want the secret inside the auths entry revoked", report.Revocations)
+	}
+	if strings.Contains(stdout+stderr, added.Value) || strings.Contains(stdout+stderr, auth) {
+		t.Error("the output holds the secret")
+	}
+	ciAuth := map[string]string{"Authorization": "Basic " + auth}
+	if resp, _ := s.do(t, "GET", "/api/v1/principals/ci-web", ciAuth, nil); resp.StatusCode != 401 {
+		t.Errorf("the leaked secret still authenticates: %d", resp.StatusCode)
+	}
+}

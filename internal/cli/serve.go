@@ -94,7 +94,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
-	adminFile, err := st.bootstrap(ctx, hasher, cfg.Data)
+	adminFile, adminExpires, err := st.bootstrap(ctx, hasher, cfg.Data)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,13 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	mtr := metrics.New(st.meta)
 	registry.Meter = mtr // blob and upload bytes
+	mtr.WatchOwners(st.meta, serveNow)
+	tlsConfig, err := serveTLS(cfg, logger)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Config{
+		TLS:             tlsConfig,
 		Observe:         mtr.ObserveRequest,
 		Addr:            cfg.Addr,
 		Logger:          logger,
@@ -125,7 +131,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	issuer := cfg.URL
 	if issuer == "" {
-		issuer = "http://" + srv.Addr()
+		issuer = srv.URL()
 		warnNoURL(logger, srv.Addr())
 	}
 	keys, err := st.keyring(ctx, cfg, issuer)
@@ -149,6 +155,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 
 		Federation:      federation,
 		SessionLifetime: cfg.Federation.SessionLifetime,
+		Repositories:    st.meta,
 	}
 	registry.Guard = provider
 	auditLog := audit.New(st.meta, audit.Options{Logger: logger})
@@ -179,9 +186,10 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		"/v2":              registry,
 		oauth.TokenPath:    tokens,
 		oauth.ExchangePath: http.HandlerFunc(tokens.ServeExchange),
+		oauth.RevokePath:   oauth.RevokeHandler{Tokens: tokens},
 		"/api/v1/": st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
 			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
-			Outbound: outbound})),
+			Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}})),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 		"GET /metrics":                      mtr.Protected(provider),
@@ -189,10 +197,14 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		srv.Handle(pattern, h)
 	}
 
+	owners := &ownerWatch{meta: st.meta, now: serveNow, logger: logger, data: cfg.Data}
+	owners.check(ctx) // at start, before the first request
 	logger.Info("berth is serving", slog.String("addr", srv.Addr()), slog.String("data", cfg.Data), slog.String("db", st.describe(cfg)), slog.String("blobs", describeBlobs(cfg.Blobs)), slog.String("version", Version))
-	fmt.Fprintf(e.stdout, "berth listening on http://%s (data in %s)\n", srv.Addr(), cfg.Data)
+	fmt.Fprintf(e.stdout, "berth listening on %s (data in %s)\n", srv.URL(), cfg.Data)
 	if adminFile != "" {
 		fmt.Fprintf(e.stdout, "first start: the credentials of principal %s are in %s\n", berth.AdminName, adminFile)
+		fmt.Fprintf(e.stdout, "its secret expires on %s (in %d days): before then, berth secret add %s --expires-in 90d, or make another principal owner of the registry\n",
+			adminExpires.UTC().Format("2006-01-02"), doctorDaysLeft(adminExpires, serveNow()), berth.AdminName)
 	}
 
 	// The collector stops, and is waited for, before the stores close: it must
@@ -207,6 +219,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		})
 	}
 	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st, auditLog, cfg.Audit.Retention, logger) })
+	gcRunning.Go(func() { owners.run(gcCtx, ownerWatchInterval) })
 	hooks.start(gcCtx, &gcRunning) // webhooks: deliveries and expiry notices, until shutdown
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: st.commits, Grace: gcGrace(cfg.GC.Grace)}
@@ -442,15 +455,15 @@ func (st *served) pepper(ctx context.Context, data string) (*berth.SecretHasher,
 // bootstrap is the first start; replicas starting at once take turns, so
 // that one of them creates the admin (and writes initial-admin.json in its
 // own data folder).
-func (st *served) bootstrap(ctx context.Context, h *berth.SecretHasher, data string) (file string, err error) {
+func (st *served) bootstrap(ctx context.Context, h *berth.SecretHasher, data string) (file string, expires time.Time, err error) {
 	if st.replica == nil {
 		return bootstrap(ctx, st.meta, h, data)
 	}
 	err = st.replica.Serially(ctx, "bootstrap", func() error {
-		file, err = bootstrap(ctx, st.meta, h, data)
+		file, expires, err = bootstrap(ctx, st.meta, h, data)
 		return err
 	})
-	return file, err
+	return file, expires, err
 }
 
 // keyring opens the signing keys: the data folder's, or the database's.

@@ -45,39 +45,14 @@ const maxResponse = 32 << 20
 // do sends one request to path (under /api/v1) and decodes a success into out
 // (when not nil), or returns the server's error.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
-	u := c.base + "/api/v1" + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	resp, err := c.send(ctx, c.http, method, path, query, body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	req.SetBasicAuth(c.clientID, c.secret)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		// A url.Error names the URL, which holds no credential.
-		return fmt.Errorf("cannot reach berth at %s: %w (check BERTH_URL, and that berth serve runs there)", c.base, err)
+		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
 		return fmt.Errorf("%s %s: read the answer: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		return c.serverError(resp, b)
 	}
 	if out == nil {
 		return nil
@@ -86,6 +61,46 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("%s %s: the answer of %s is not what berth sends: %w", method, path, c.base, err)
 	}
 	return nil
+}
+
+// send sends one request to path (under /api/v1) with hc and returns a
+// successful response, whose body the caller closes, or the server's error.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, query url.Values, body any) (*http.Response, error) {
+	u := c.base + "/api/v1" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.SetBasicAuth(c.clientID, c.secret)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		// A url.Error names the URL, which holds no credential.
+		return nil, fmt.Errorf("cannot reach berth at %s: %w (check BERTH_URL, and that berth serve runs there)", c.base, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: read the answer: %w", method, path, err)
+		}
+		return nil, c.serverError(resp, b)
+	}
+	return resp, nil
 }
 
 // serverError decodes the API's error envelope into the server's *berth.Error.

@@ -28,8 +28,12 @@ type Discovery struct {
 // discoveryDocument is the provider metadata. authorization_endpoint, which
 // OpenID Connect asks for, is absent: berth has no interactive flow yet.
 type discoveryDocument struct {
-	Issuer                            string   `json:"issuer"`
-	TokenEndpoint                     string   `json:"token_endpoint"`
+	Issuer        string `json:"issuer"`
+	TokenEndpoint string `json:"token_endpoint"`
+	// RevocationEndpoint is RFC 7009 token revocation, for refresh tokens
+	// (RFC 8414 section 2).
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	RevocationAuthMethods             []string `json:"revocation_endpoint_auth_methods_supported"`
 	JWKSURI                           string   `json:"jwks_uri"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
@@ -57,10 +61,13 @@ func NewDiscovery(issuer string, kr *Keyring) (*Discovery, error) {
 	}
 	base := strings.TrimSuffix(issuer, "/")
 	doc, err := json.Marshal(discoveryDocument{
-		Issuer:              issuer,
-		TokenEndpoint:       base + TokenPath,
-		JWKSURI:             base + JWKSPath,
-		GrantTypesSupported: []string{"client_credentials", "refresh_token", "password", grantTokenExchange},
+		Issuer:             issuer,
+		TokenEndpoint:      base + TokenPath,
+		RevocationEndpoint: base + RevokePath,
+		// "none": a public client (the berth CLI) revokes with the token alone.
+		RevocationAuthMethods: []string{"none", "client_secret_basic", "client_secret_post"},
+		JWKSURI:               base + JWKSPath,
+		GrantTypesSupported:   []string{"client_credentials", "refresh_token", "password", grantTokenExchange},
 		// A CI ID token as client assertion is not private_key_jwt (the
 		// client signs nothing; its CI system's issuer does): it is named
 		// by its assertion type.

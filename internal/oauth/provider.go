@@ -58,6 +58,9 @@ type Provider struct {
 	// SessionLifetime is how long the refresh token of a federated login
 	// lasts (berth.DefaultSessionLifetime when zero).
 	SessionLifetime time.Duration
+	// Repositories, when set, lets a refused pull of a repository that does
+	// not exist name the closest existing ones (unknownrepo.go).
+	Repositories RepositoryLister
 
 	mu      sync.Mutex
 	gen     uint64
@@ -633,7 +636,13 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		return err
 	}
 	if idx == nil || !allows(idx, typ, name, action) {
-		return p.denial(idx, c, typ, name, action)
+		err := p.denial(idx, c, typ, name, action)
+		// Naming other repositories is listing them: a token must have been
+		// issued for the catalog to do so.
+		if c.Token == nil || c.Token.Allows(berth.ResourceRegistry, berth.ResourceCatalog, berth.DockerActionAll) {
+			err = p.explainUnknownRepository(ctx, idx, typ, name, action, err)
+		}
+		return err
 	}
 	if c.Token != nil && !c.Token.Allows(typ, name, action) {
 		scope := typ + ":" + name + ":" + action

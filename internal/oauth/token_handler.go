@@ -869,9 +869,11 @@ func (h *TokenHandler) auditRefused(r *http.Request, err error) {
 	}
 	user, _, ok := r.BasicAuth()
 	if !ok && r.PostForm != nil {
+		// The password grant's client_id names the client program (oras
+		// sends "oras-go"), its username the principal.
 		user = r.PostForm.Get("client_id")
-		if user == "" {
-			user = r.PostForm.Get("username")
+		if u := r.PostForm.Get("username"); u != "" && (user == "" || r.PostForm.Get("grant_type") == "password") {
+			user = u
 		}
 	}
 	e := berth.NewAuditEvent(r.Context(), berth.AuditAuthToken, "", err)

@@ -185,6 +185,9 @@ func (h *Handler) auditDecision(r *http.Request, rt route, err error) {
 	e := berth.NewAuditEvent(r.Context(), a, name, err)
 	c := rt.Caller
 	e.Actor, e.ActorID, e.CredentialID = c.Actor.Name, c.Actor.ID, c.CredentialID
+	if typ == "" && berth.IsCode(err, berth.CodeCredentialsMissing) {
+		e.Result = berth.AuditChallenged // the ping before a login, not a refusal
+	}
 	h.Audit.Record(e)
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,9 @@ type Config struct {
 	// (DefaultUnauthenticatedPerAddress when zero, no bound when negative).
 	// Behind a proxy every connection has the proxy's address: raise it.
 	UnauthenticatedPerAddress int
+	// TLS, when set, serves HTTPS (and HTTP/2) with it; nil serves plain
+	// HTTP. Its GetCertificate supplies the certificate (tls.go, autocert).
+	TLS *tls.Config
 }
 
 // Server is berth's HTTP server.
@@ -94,6 +98,14 @@ func (s *Server) Listen() error {
 // Addr returns the bound address; it is valid after Listen.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// URL returns http://ADDR, or https://ADDR when the server serves TLS.
+func (s *Server) URL() string {
+	if s.cfg.TLS != nil {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
+
 // Serve answers requests until ctx is done, then stops accepting, lets
 // requests in flight finish within the shutdown timeout, and returns.
 func (s *Server) Serve(ctx context.Context) error {
@@ -101,7 +113,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	// get the 503 meant for shutdown.
 	s.ready.Store(true)
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() {
+		if s.cfg.TLS != nil {
+			s.http.TLSConfig = s.cfg.TLS
+			errc <- s.http.ServeTLS(s.ln, "", "") // HTTP/2 on, as net/http does for TLS
+			return
+		}
+		errc <- s.http.Serve(s.ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -24,6 +24,7 @@ func Run(t *testing.T, open Open) {
 		{"BlobLinkStore", blobLinkTests},
 		{"UploadSessionStore", uploadSessionTests},
 		{"ManifestStore", manifestTests},
+		{"RepositoryDeleter", repositoryTests},
 		{"GCStore", gcTests},
 		{"IdentityStore", identityTests},
 		{"RoleStore", roleTests},

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,9 +179,8 @@ func (p *Publisher) store1(e berth.Event) {
 // publishes the webhook events the audit stream carries:
 // pipeline.permission_requested, and auth.denied for denied auth.* and
 // registry.* events, at most one per principal (or client id) per
-// berth.AuthDeniedInterval, the next one counting those left out. A request
-// refused for carrying no credentials (credentials_missing) is the challenge
-// every Docker client meets before it logs in, not a denial: it is left out.
+// berth.AuthDeniedInterval, the next one counting those left out. What every
+// client meets on its way to success (berth.DeniedWorthANotice) is left out.
 func (p *Publisher) Recorder(next berth.AuditRecorder) berth.AuditRecorder {
 	return recorder{p: p, next: next}
 }
@@ -198,8 +196,7 @@ func (r recorder) Record(e berth.AuditEvent) {
 	case e.Action == berth.AuditPermissionRequested:
 		r.p.Publish(context.Background(), berth.Event{Type: berth.EventPermissionRequested,
 			Subject: "connections/" + e.Target, Time: e.Time, Data: auditData(e, 0)})
-	case e.Result == berth.AuditDenied && e.Reason != berth.CodeCredentialsMissing &&
-		(strings.HasPrefix(string(e.Action), "auth.") || strings.HasPrefix(string(e.Action), "registry.")):
+	case berth.DeniedWorthANotice(e):
 		key := cmp.Or(e.ActorID, e.Actor, "source:"+e.Source)
 		ok, suppressed := r.p.denied.allow(key, r.p.opts.Now())
 		if !ok {

@@ -19,7 +19,10 @@
 // verified: a single PUT, a server-side copy, or the completion of a multipart
 // upload; a crash leaves at most an incomplete multipart upload, which no reader
 // sees and CleanTemp aborts. A commit reads and copies data objects pinned to the
-// ETags it listed, so the blob holds exactly the bytes it verified.
+// ETags it listed, so the blob holds exactly the bytes it verified. A create
+// that a service keeping objects as files refuses because a concurrent delete
+// removed its folder (versitygw's ExistingObjectIsDirectory; S3 has no
+// folders) wrote nothing, and is sent again a bounded number of times.
 //
 // It must never: expose a partial or unverified blob under a digest; build a key
 // from an unvalidated digest or upload id; keep upload state in memory between

@@ -427,3 +427,78 @@ func TestAssemblePinsETags(t *testing.T) {
 		}
 	}
 }
+
+// Two replicas pushing while garbage collection deletes: every commit and
+// delete removes objects, and the posix backend of versitygw then removes the
+// folders they leave empty (uploads/, blobs/sha256/XX/, up to the bucket)
+// while another request creates an object below them, which fails the create
+// when the removal falls between its making the folders and the file. Half
+// the workers push through uploads (a marker, data, a commit by copy), half
+// put blobs whole; each deletes what it made. Every request must succeed.
+// Before the retry of such creates this failed several times in each run
+// (checked with createAttempts = 1).
+func TestConcurrentPushAndDelete(t *testing.T) {
+	cfg := config(t)
+	stores := []*Store{openStore(t, cfg), openStore(t, cfg)}
+	ctx := t.Context()
+	const workers, rounds = 8, 100
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for w := range workers {
+		wg.Go(func() {
+			s := stores[w%2]
+			for i := range rounds {
+				data := randomBytes(uint64(w*rounds+i), 100)
+				d := berth.DigestOf(berth.SHA256, data)
+				var err error
+				if w%2 == 0 {
+					id := fmt.Sprintf("push-%d-%d", w, i)
+					err = s.CreateUpload(ctx, id)
+					if err == nil {
+						_, err = s.AppendUpload(ctx, id, 0, bytes.NewReader(data))
+					}
+					if err == nil {
+						_, err = s.CommitUpload(ctx, id, d)
+					}
+				} else {
+					_, err = s.Put(ctx, d, int64(len(data)), bytes.NewReader(data))
+				}
+				if err == nil {
+					err = s.Delete(ctx, d)
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("worker %d, round %d: %w", w, i, err))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d pushes failed, the first: %v", len(errs), workers*rounds, errs[0])
+	}
+}
+
+// The retry of a create refused for a removed folder is bounded: a key that
+// really is a folder of other keys (which berth never makes) fails every
+// attempt, and the write reports the service's refusal instead of waiting on.
+func TestCreateOverFolderFails(t *testing.T) {
+	s := newTestStore(t)
+	ctx := t.Context()
+	data := randomBytes(23, 100)
+	d := berth.DigestOf(berth.SHA256, data)
+	if _, err := s.core.PutObject(ctx, s.bucket, s.blobKey(d)+"/below", strings.NewReader("x"), 1, "", "", minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.putBytes(ctx, s.blobKey(d), data, minio.PutObjectOptions{})
+	if !isFolderRemoved(err) {
+		t.Fatalf("PUT over a folder: %v, want ExistingObjectIsDirectory", err)
+	}
+	if _, err := s.Put(ctx, d, int64(len(data)), bytes.NewReader(data)); err == nil {
+		t.Fatal("Put over a folder succeeded")
+	}
+}

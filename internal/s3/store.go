@@ -264,6 +264,18 @@ func isNotFound(err error) bool {
 	return r.StatusCode == http.StatusNotFound || r.Code == "NoSuchKey" || r.Code == "NoSuchUpload"
 }
 
+// isFolderRemoved tells the refusal of a create whose key's folder was
+// removed while the create made it. versitygw's posix backend keeps objects
+// as files, removes the folders a delete leaves empty, and makes a new key's
+// folders with a MkdirAll that a concurrent removal defeats: the create then
+// fails with ExistingObjectIsDirectory (409), having written nothing. S3
+// itself has no folders and never answers so. The same code answers a create
+// whose key is a folder of other keys, which berth's layout never makes:
+// retried, that fails again.
+func isFolderRemoved(err error) bool {
+	return err != nil && minio.ToErrorResponse(err).Code == "ExistingObjectIsDirectory"
+}
+
 // isPreconditionFailed tells a conditional request that lost: the key
 // exists (If-None-Match: *) or changed (If-Match). 409 is what S3 answers to
 // a conditional write that races another.

@@ -128,7 +128,7 @@ func (s *Store) CreateUpload(ctx context.Context, id string) error {
 	}
 	var opts minio.PutObjectOptions
 	opts.SetMatchETagExcept("*")
-	_, err = s.core.PutObject(ctx, s.bucket, s.uploadPrefix(id)+markerName, bytes.NewReader(nil), 0, "", "", opts)
+	_, err = s.putBytes(ctx, s.uploadPrefix(id)+markerName, nil, opts)
 	if isPreconditionFailed(err) {
 		return berth.Errorf(berth.CodeConflict, "upload %s exists", id)
 	}
@@ -313,16 +313,18 @@ func (s *Store) readSegment(ctx context.Context, sg segment, off, length int64, 
 func (s *Store) assemble(ctx context.Context, u upload, key string) (time.Time, error) {
 	switch {
 	case u.size == 0:
-		info, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(nil), 0, "", "", minio.PutObjectOptions{})
+		info, err := s.putBytes(ctx, key, nil, minio.PutObjectOptions{})
 		return modTime(info.LastModified), err
 	case len(u.segs) == 1 && u.size <= maxPartSize:
 		sg := u.segs[0]
 		// Core.CopyObject sends no header of CopySrcOptions but the source:
 		// the ETag condition goes in as a header of its own.
-		oi, err := s.core.CopyObject(ctx, s.bucket, sg.key, s.bucket, key,
-			map[string]string{"x-amz-copy-source-if-match": sg.etag},
-			minio.CopySrcOptions{Bucket: s.bucket, Object: sg.key},
-			minio.PutObjectOptions{})
+		oi, err := retryCreate(ctx, func() (minio.ObjectInfo, error) {
+			return s.core.CopyObject(ctx, s.bucket, sg.key, s.bucket, key,
+				map[string]string{"x-amz-copy-source-if-match": sg.etag},
+				minio.CopySrcOptions{Bucket: s.bucket, Object: sg.key},
+				minio.PutObjectOptions{})
+		})
 		return modTime(oi.LastModified), err
 	}
 	uploadID, err := s.core.NewMultipartUpload(ctx, s.bucket, key, minio.PutObjectOptions{})
@@ -574,7 +576,7 @@ func (s *Store) saveState(ctx context.Context, id string, end int64, etag string
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(state))
 	b = append(b, state...)
 	key := s.uploadPrefix(id) + stateDir + offsetName(end)
-	_, err = s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(b), int64(len(b)), "", "", minio.PutObjectOptions{})
+	_, err = s.putBytes(ctx, key, b, minio.PutObjectOptions{})
 	return err
 }
 

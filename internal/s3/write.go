@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -48,7 +49,7 @@ func (s *Store) write(ctx context.Context, key string, r io.Reader, h hash.Hash,
 		if err := check(int64(n)); err != nil {
 			return minio.UploadInfo{}, 0, err
 		}
-		info, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader((*first)[:n]), int64(n), "", "", opts)
+		info, err := s.putBytes(ctx, key, (*first)[:n], opts)
 		if err != nil {
 			return minio.UploadInfo{}, 0, exists(err)
 		}
@@ -157,5 +158,38 @@ func (s *Store) sendParts(ctx context.Context, key, uploadID string, first []byt
 		default:
 			return finish(total, rerr)
 		}
+	}
+}
+
+// putBytes PUTs b at key, as one object, sending the request again when the
+// service refused it because a concurrent delete removed a folder on the
+// key's path (see retryCreate).
+func (s *Store) putBytes(ctx context.Context, key string, b []byte, opts minio.PutObjectOptions) (minio.UploadInfo, error) {
+	return retryCreate(ctx, func() (minio.UploadInfo, error) {
+		return s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(b), int64(len(b)), "", "", opts)
+	})
+}
+
+// createAttempts bounds the requests retryCreate sends.
+const createAttempts = 5
+
+// retryCreate sends create, a request that writes one object, up to
+// createAttempts times while it fails with isFolderRemoved, waiting a little
+// longer before each new attempt (or until ctx ends). Such a failure wrote
+// nothing, so a retry creates the object at most once, and a conditional
+// create keeps its condition. Any other outcome is returned at once.
+func retryCreate[T any](ctx context.Context, create func() (T, error)) (T, error) {
+	wait := 5 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		v, err := create()
+		if !isFolderRemoved(err) || attempt == createAttempts {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
 }

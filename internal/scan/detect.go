@@ -270,7 +270,9 @@ func detectGitLab(buf []byte, ms []match) []match {
 		for end < len(buf) && end-i < 128 && isGitLabChar(buf[end]) {
 			end++
 		}
-		for end > i && (buf[end-1] == '.' || buf[end-1] == '-') {
+		// A trailing dot ends a sentence; a trailing '-' belongs to the
+		// token, whose alphabet includes it.
+		for end > i && buf[end-1] == '.' {
 			end--
 		}
 		body := buf[i:end]

@@ -278,3 +278,17 @@ func TestScanFilesSkips(t *testing.T) {
 		t.Error("a missing path: no error")
 	}
 }
+
+// A GitLab token may end in '-', which is in its alphabet; only a trailing
+// dot is sentence punctuation.
+func TestGitLabTokenEndingInDash(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"TOKEN=glpat-x24ja51TMp1PeefUMte- # planted", "glpat-x24ja51TMp1PeefUMte-"},
+		{"Use glpat-x24ja51TMp1PeefUMteQ.", "glpat-x24ja51TMp1PeefUMteQ"},
+	} {
+		ms := detect([]byte(tc.text), nil)
+		if len(ms) != 1 || ms[0].kind != KindGitLabToken || tc.text[ms[0].start:ms[0].end] != tc.want {
+			t.Errorf("%q: matches %v, want %q", tc.text, ms, tc.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -142,16 +143,16 @@ func (e *env) storeLogin(srv registryAddr, l storedLogin, who string) error {
 	if note := helperNote(helperPath, linked); note != "" && e.output != "json" {
 		fmt.Fprintf(e.stderr, "note: %s\n", note)
 	}
-	if removed.entry != "" {
+	for _, entry := range removed.entries {
 		fmt.Fprintf(e.stderr, "note: removed auths[%q] from %s: a credential from an earlier docker login, which the berth helper now replaces "+
-			"(removing it with docker logout would have erased the berth login too); the file as it was is in %s\n", removed.entry, cfgPath, removed.backup)
+			"(removing it with docker logout would have erased the berth login too); the file as it was is in %s\n", entry, cfgPath, removed.backup)
 	}
 	if e.output == "json" {
 		out := map[string]any{
 			"host": srv.host, "url": srv.url, "client_id": l.ClientID, "login_store": storePath,
 			"docker_config": cfgPath, "credential_helper": "docker-credential-" + helperName,
 			"credential_helper_path": helperPath, "credential_helper_linked": linked,
-			"auths_entry_removed": removed.entry != "",
+			"auths_entry_removed": len(removed.entries) > 0,
 		}
 		if removed.backup != "" {
 			out["docker_config_backup"] = removed.backup
@@ -523,14 +524,16 @@ func dockerConfigPath(getenv func(string) string) (string, error) {
 		WithHint("export DOCKER_CONFIG=$HOME/.docker")
 }
 
-// removedAuth is the auths entry registerHelper removed ("" for none) and
-// the backup of the docker configuration it kept before.
+// removedAuth is the auths entries registerHelper removed (none, or every
+// key naming the host, such as "host" and "https://host/v1/") and the backup
+// of the docker configuration it kept before.
 type removedAuth struct {
-	entry, backup string
+	entries []string
+	backup  string
 }
 
 // registerHelper sets credHelpers[host] = "berth" in the docker
-// configuration. An auths entry of host that holds a credential (from an
+// configuration. Every auths entry of host that holds a credential (from an
 // earlier docker login) is removed, once the file as it was is copied to a
 // backup beside it (mode 0600): the helper replaces it, and removing it
 // later with docker logout would erase the berth login too.
@@ -546,17 +549,25 @@ func registerHelper(getenv func(string) string, host string) (path string, remov
 					continue
 				}
 				delete(auths, k)
-				removed.entry, original, changed = k, raw, true
+				removed.entries = append(removed.entries, k)
+			}
+			if len(removed.entries) > 0 {
+				sort.Strings(removed.entries)
 				b, err := marshalDocker(auths, "")
 				if err != nil {
 					return false, err
 				}
-				cfg["auths"] = b
-				break
+				cfg["auths"], original, changed = b, raw, true
 			}
 		}
 		helpers := map[string]json.RawMessage{}
 		if raw, ok := cfg["credHelpers"]; ok && string(raw) != "null" {
+			// docker reads credHelpers as host → helper name; anything else
+			// is a file docker itself refuses, which berth leaves alone.
+			var names map[string]string
+			if err := json.Unmarshal(raw, &names); err != nil {
+				return false, fmt.Errorf("credHelpers is not an object of helper names: %w", err)
+			}
 			if err := json.Unmarshal(raw, &helpers); err != nil {
 				return false, fmt.Errorf("credHelpers is not an object: %w", err)
 			}
@@ -572,7 +583,7 @@ func registerHelper(getenv func(string) string, host string) (path string, remov
 		cfg["credHelpers"] = raw
 		return true, nil
 	}, func(target string) error {
-		if removed.entry == "" {
+		if len(removed.entries) == 0 {
 			return nil
 		}
 		removed.backup = target + ".berth-backup-" + time.Now().UTC().Format("20060102T150405Z")

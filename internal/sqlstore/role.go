@@ -1,28 +1,28 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/berth-dev/berth"
 )
 
+var _ berth.RoleStore = (*Store)(nil)
+
 // CreateRoleAssignment records a; not_found when no principal has
 // a.PrincipalID, conflict when it already holds a.Role on a.Scope. Either
-// way nothing changes. The principal's row stays locked until the commit, so
-// a concurrent DeletePrincipal either precedes it (not_found) or follows it
-// and deletes the assignment too.
-func (db *DB) CreateRoleAssignment(ctx context.Context, a berth.RoleAssignment) error {
+// way nothing changes. The principal is checked in the same write
+// transaction, its row locked until the commit (see lockPrincipal), so a
+// concurrent DeletePrincipal either precedes it (not_found) or follows it and
+// deletes the assignment too.
+func (s *Store) CreateRoleAssignment(ctx context.Context, a berth.RoleAssignment) error {
 	if a.Scope.IsZero() {
 		return errors.New("create role assignment: no scope")
 	}
-	return db.inTx(ctx, "create role assignment", func(tx pgx.Tx) error {
-		if err := lockPrincipal(ctx, tx, a.PrincipalID); err != nil {
+	return s.inTx(ctx, "create role assignment", func(tx Querier) error {
+		if err := s.lockPrincipal(ctx, tx, a.PrincipalID); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `
@@ -30,7 +30,7 @@ func (db *DB) CreateRoleAssignment(ctx context.Context, a berth.RoleAssignment) 
 			VALUES ($1, $2, $3, $4, $5)`,
 			a.PrincipalID, a.Scope.String(), string(a.Role), a.Created, a.CreatedBy)
 		switch {
-		case isUniqueViolation(err):
+		case s.d.IsUniqueViolation(err):
 			return berth.Errorf(berth.CodeConflict, "principal %s already holds the role %s on %s", principalRef(a), a.Role, a.Scope).
 				WithDetail("role", string(a.Role)).WithDetail("scope", a.Scope.String())
 		case err != nil:
@@ -42,14 +42,14 @@ func (db *DB) CreateRoleAssignment(ctx context.Context, a berth.RoleAssignment) 
 
 // DeleteRoleAssignment removes the principal's role on exactly scope, or
 // returns not_found.
-func (db *DB) DeleteRoleAssignment(ctx context.Context, principalID string, role berth.Role, scope berth.Scope) error {
-	res, err := db.pool.Exec(ctx, `
+func (s *Store) DeleteRoleAssignment(ctx context.Context, principalID string, role berth.Role, scope berth.Scope) error {
+	n, err := s.c.Write().Exec(ctx, `
 		DELETE FROM role_assignments WHERE principal_id = $1 AND scope = $2 AND role = $3`,
 		principalID, scope.String(), string(role))
 	if err != nil {
 		return fmt.Errorf("delete role assignment %s on %s for %s: %w", role, scope, principalID, err)
 	}
-	if res.RowsAffected() == 0 {
+	if n == 0 {
 		return berth.Errorf(berth.CodeNotFound, "principal %s holds no role %s on %s", principalID, role, scope).
 			WithDetail("role", string(role)).WithDetail("scope", scope.String())
 	}
@@ -59,8 +59,8 @@ func (db *DB) DeleteRoleAssignment(ctx context.Context, principalID string, role
 // FindRoleAssignments returns the assignments filter selects, with
 // PrincipalName filled in, ordered by principal id, then scope text, then
 // role name (byte order). Only assignments of existing principals are
-// returned.
-func (db *DB) FindRoleAssignments(ctx context.Context, filter berth.RoleAssignmentFilter) ([]berth.RoleAssignment, error) {
+// returned (IDs are never reused).
+func (s *Store) FindRoleAssignments(ctx context.Context, filter berth.RoleAssignmentFilter) ([]berth.RoleAssignment, error) {
 	var (
 		where []string
 		args  []any
@@ -81,33 +81,27 @@ func (db *DB) FindRoleAssignments(ctx context.Context, filter berth.RoleAssignme
 	}
 	query += " ORDER BY ra.principal_id, ra.scope, ra.role"
 
-	rows, err := db.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("find role assignments: %w", err)
-	}
-	defer rows.Close()
-	out := []berth.RoleAssignment{}
-	for rows.Next() {
+	rows, err := s.c.Read().Query(ctx, query, args...)
+	out, err := collect(rows, err, func(r Rows) (berth.RoleAssignment, error) {
 		var (
-			a       berth.RoleAssignment
-			scope   string
-			role    string
-			created time.Time
+			a     berth.RoleAssignment
+			scope string
+			role  string
 		)
-		if err := rows.Scan(&a.PrincipalID, &a.PrincipalName, &scope, &role, &created, &a.CreatedBy); err != nil {
-			return nil, fmt.Errorf("find role assignments: %w", err)
+		if err := r.Scan(&a.PrincipalID, &a.PrincipalName, &scope, &role, Time(&a.Created), &a.CreatedBy); err != nil {
+			return a, err
 		}
 		// The scope was written by Scope.String; reading it back fails only
 		// when the row was edited by hand, which is internal, not the
 		// caller's invalid scope: hence %v, not %w.
+		var err error
 		if a.Scope, err = berth.ParseScope(scope); err != nil {
-			return nil, fmt.Errorf("find role assignments: stored scope %q of %s: %v", scope, a.PrincipalID, err)
+			return a, fmt.Errorf("stored scope %q of %s: %v", scope, a.PrincipalID, err)
 		}
 		a.Role = berth.Role(role)
-		a.Created = utc(created)
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+		return a, nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("find role assignments: %w", err)
 	}
 	return out, nil

@@ -30,11 +30,6 @@ type DB struct {
 	read   *sql.DB // query-only connections
 	writeQ *poolQ  // write, with its prepared statements
 	readQ  *poolQ  // read, with its prepared statements
-
-	// Prepared on the read pool: the manifest GET path, the hottest query.
-	findManifestByDigest *sql.Stmt
-	findManifestByTag    *sql.Stmt
-	findBlobLink         *sql.Stmt // the blob GET path
 }
 
 // Open opens (creating when needed) the SQLite database at path, a file whose
@@ -101,10 +96,6 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.read.SetConnMaxIdleTime(0)
 
 	db.readQ = newPoolQ(db.read)
-	if err := db.prepare(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", abs, err)
-	}
 	db.Store = sqlstore.New(Dialect, conn{db})
 	return db, nil
 }
@@ -142,35 +133,6 @@ func (db *DB) setWAL(ctx context.Context) error {
 	}
 }
 
-func (db *DB) prepare(ctx context.Context) error {
-	var err error
-	db.findManifestByDigest, err = db.read.PrepareContext(ctx, `
-		SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.annotations, m.refs, m.created
-		FROM repositories r
-		JOIN manifests m ON m.repo_id = r.id
-		WHERE r.name = ? AND m.digest = ?`)
-	if err != nil {
-		return fmt.Errorf("prepare find manifest by digest: %w", err)
-	}
-	db.findManifestByTag, err = db.read.PrepareContext(ctx, `
-		SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.annotations, m.refs, m.created
-		FROM repositories r
-		JOIN tags t ON t.repo_id = r.id
-		JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
-		WHERE r.name = ? AND t.name = ?`)
-	if err != nil {
-		return fmt.Errorf("prepare find manifest by tag: %w", err)
-	}
-	db.findBlobLink, err = db.read.PrepareContext(ctx, `
-		SELECT l.size, l.created
-		FROM repositories r JOIN blob_links l ON l.repo_id = r.id
-		WHERE r.name = ? AND l.digest = ?`)
-	if err != nil {
-		return fmt.Errorf("prepare find blob link: %w", err)
-	}
-	return nil
-}
-
 // Path returns the absolute path of the database file.
 func (db *DB) Path() string { return db.path }
 
@@ -178,11 +140,6 @@ func (db *DB) Path() string { return db.path }
 // statistics first, as SQLite recommends for long-lived connections.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.findManifestByDigest, db.findManifestByTag, db.findBlobLink} {
-		if s != nil {
-			errs = append(errs, s.Close())
-		}
-	}
 	if db.readQ != nil {
 		errs = append(errs, db.readQ.close())
 	}
@@ -266,3 +223,6 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
+
+// nonNil keeps an empty byte string a zero-length blob rather than NULL.
+var nonNil = sqlstore.NonNil

@@ -88,3 +88,13 @@ func (d *Dialect) check() error {
 	}
 	return nil
 }
+
+// ForUpdateOf returns d.ForUpdate restricted to the rows of one table of a
+// join (by its name or alias): " FOR UPDATE OF m" on PostgreSQL, empty on
+// SQLite.
+func (d *Dialect) ForUpdateOf(table string) string {
+	if d.ForUpdate == "" {
+		return ""
+	}
+	return d.ForUpdate + " OF " + table
+}

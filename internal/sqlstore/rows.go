@@ -27,3 +27,8 @@ func scanString(r Rows) (string, error) {
 	err := r.Scan(&s)
 	return s, err
 }
+
+// collectStrings reads a one-column text result into a non-nil slice.
+func collectStrings(rows Rows, err error) ([]string, error) {
+	return collect(rows, err, scanString)
+}

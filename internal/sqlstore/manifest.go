@@ -1,12 +1,11 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
+	"math"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/sqlcodec"
@@ -23,7 +22,7 @@ import (
 // collection and DeleteManifest lock what they delete FOR UPDATE, so they
 // either finish first (and the check fails, or the manifest is stored anew)
 // or wait for this push and then see its references and its tag.
-func (db *DB) PutManifest(ctx context.Context, m *berth.Manifest, tag string) error {
+func (s *Store) PutManifest(ctx context.Context, m *berth.Manifest, tag string) error {
 	if m == nil {
 		return errors.New("put manifest: nil manifest")
 	}
@@ -35,12 +34,12 @@ func (db *DB) PutManifest(ctx context.Context, m *berth.Manifest, tag string) er
 	if err != nil {
 		return fmt.Errorf("put manifest %s in %s: %w", m.Digest, m.Repository, err)
 	}
-	return db.inTx(ctx, "put manifest", func(tx pgx.Tx) error {
+	return s.inTx(ctx, "put manifest", func(tx Querier) error {
 		id, err := ensureRepo(ctx, tx, m.Repository, m.Created)
 		if err != nil {
 			return err
 		}
-		if err := keepOrInsertManifest(ctx, tx, id, m, annotations, refs); err != nil {
+		if err := s.keepOrInsertManifest(ctx, tx, id, m, annotations, refs); err != nil {
 			return err
 		}
 		if tag == "" {
@@ -57,22 +56,22 @@ func (db *DB) PutManifest(ctx context.Context, m *berth.Manifest, tag string) er
 }
 
 // keepOrInsertManifest leaves the transaction holding m's row in repository
-// id, locked FOR KEY SHARE: the stored one when there is one, else m, stored
+// id, locked FOR KEY SHARE on PostgreSQL: the stored one when there is one, else m, stored
 // with its references after checking them. A stored row deleted meanwhile by
 // a DeleteManifest that held it is inserted again.
-func keepOrInsertManifest(ctx context.Context, tx pgx.Tx, id int64, m *berth.Manifest, annotations *string, refs string) error {
+func (s *Store) keepOrInsertManifest(ctx context.Context, tx Querier, id int64, m *berth.Manifest, annotations *string, refs string) error {
 	for range 3 {
 		var found bool
 		err := tx.QueryRow(ctx, `
-			SELECT true FROM manifests WHERE repo_id = $1 AND digest = $2 FOR KEY SHARE`,
+			SELECT true FROM manifests WHERE repo_id = $1 AND digest = $2`+s.d.ForKeyShare,
 			id, string(m.Digest)).Scan(&found)
 		switch {
 		case err == nil:
 			return nil
-		case !errors.Is(err, pgx.ErrNoRows):
+		case !IsNoRows(err):
 			return fmt.Errorf("put manifest %s in %s: %w", m.Digest, m.Repository, err)
 		}
-		if err := checkReferences(ctx, tx, id, m); err != nil {
+		if err := s.checkReferences(ctx, tx, id, m); err != nil {
 			return err
 		}
 		// A concurrent push of the same digest may insert first: then this
@@ -81,13 +80,13 @@ func keepOrInsertManifest(ctx context.Context, tx pgx.Tx, id int64, m *berth.Man
 			INSERT INTO manifests (repo_id, digest, media_type, content, artifact_type, subject, annotations, refs, created)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (repo_id, digest) DO NOTHING`,
-			id, string(m.Digest), m.MediaType, nonNil(m.Content), m.ArtifactType, string(m.Subject),
+			id, string(m.Digest), m.MediaType, NonNil(m.Content), m.ArtifactType, string(m.Subject),
 			annotations, refs, m.Created)
 		if err != nil {
 			return fmt.Errorf("put manifest %s in %s: %w", m.Digest, m.Repository, err)
 		}
-		if tag.RowsAffected() == 0 {
-			continue
+		if tag == 0 {
+			continue // SQLite's one writer never gets here
 		}
 		for _, ref := range m.References {
 			if _, err := tx.Exec(ctx, `
@@ -104,17 +103,17 @@ func keepOrInsertManifest(ctx context.Context, tx pgx.Tx, id int64, m *berth.Man
 
 // checkReferences returns manifest_blob_unknown naming the first of m's
 // references that repository id does not hold, and locks those it holds FOR
-// KEY SHARE.
-func checkReferences(ctx context.Context, tx pgx.Tx, id int64, m *berth.Manifest) error {
+// KEY SHARE on PostgreSQL.
+func (s *Store) checkReferences(ctx context.Context, tx Querier, id int64, m *berth.Manifest) error {
 	for _, ref := range m.References {
-		q := `SELECT true FROM blob_links WHERE repo_id = $1 AND digest = $2 FOR KEY SHARE`
+		q := `SELECT true FROM blob_links WHERE repo_id = $1 AND digest = $2` + s.d.ForKeyShare
 		if ref.Kind == berth.ReferenceManifest {
-			q = `SELECT true FROM manifests WHERE repo_id = $1 AND digest = $2 FOR KEY SHARE`
+			q = `SELECT true FROM manifests WHERE repo_id = $1 AND digest = $2` + s.d.ForKeyShare
 		}
 		var ok bool
 		err := tx.QueryRow(ctx, q, id, string(ref.Digest)).Scan(&ok)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case IsNoRows(err):
 			return berth.Errorf(berth.CodeManifestBlobUnknown,
 				"manifest %s references %s %s, which repository %s does not hold",
 				m.Digest.Short(), ref.Kind, ref.Digest, m.Repository).
@@ -127,7 +126,8 @@ func checkReferences(ctx context.Context, tx pgx.Tx, id int64, m *berth.Manifest
 	return nil
 }
 
-// The pull path: one indexed query each, prepared once per connection.
+// The pull path: one indexed query each, prepared once per connection (by
+// pgx's statement cache; by the SQLite adapter's).
 const (
 	findManifestByDigest = `
 		SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.annotations, m.refs, m.created
@@ -144,7 +144,7 @@ const (
 
 // FindManifest returns the manifest that ref, a tag or a digest, names in
 // repo, or manifest_unknown.
-func (db *DB) FindManifest(ctx context.Context, repo, ref string) (*berth.Manifest, error) {
+func (s *Store) FindManifest(ctx context.Context, repo, ref string) (*berth.Manifest, error) {
 	q := findManifestByTag
 	if berth.IsDigestReference(ref) {
 		q = findManifestByDigest
@@ -154,17 +154,16 @@ func (db *DB) FindManifest(ctx context.Context, repo, ref string) (*berth.Manife
 		digest, subject, refs string
 		annotations           *string
 	)
-	err := db.pool.QueryRow(ctx, q, repo, ref).Scan(
-		&digest, &m.MediaType, &m.Content, &m.ArtifactType, &subject, &annotations, &refs, &m.Created)
+	err := s.c.Read().QueryRow(ctx, q, repo, ref).Scan(
+		&digest, &m.MediaType, &m.Content, &m.ArtifactType, &subject, &annotations, &refs, Time(&m.Created))
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case IsNoRows(err):
 		return nil, manifestUnknown(repo, ref)
 	case err != nil:
 		return nil, fmt.Errorf("find manifest %s in %s: %w", ref, repo, err)
 	}
 	m.Digest = berth.Digest(digest)
 	m.Subject = berth.Digest(subject)
-	m.Created = utc(m.Created)
 	if m.Annotations, err = decodeAnnotations(annotations); err != nil {
 		return nil, fmt.Errorf("find manifest %s in %s: %w", ref, repo, err)
 	}
@@ -185,15 +184,14 @@ func manifestUnknown(repo, ref string) *berth.Error {
 // at it, or returns manifest_unknown. It locks the manifest's row first, so a
 // push tagging it meanwhile finishes before and its tag is deleted too.
 // Manifests that reference or refer to it are left as they are.
-func (db *DB) DeleteManifest(ctx context.Context, repo string, d berth.Digest) error {
-	return db.inTx(ctx, "delete manifest", func(tx pgx.Tx) error {
+func (s *Store) DeleteManifest(ctx context.Context, repo string, d berth.Digest) error {
+	return s.inTx(ctx, "delete manifest", func(tx Querier) error {
 		var id int64
 		err := tx.QueryRow(ctx, `
 			SELECT m.repo_id FROM repositories r JOIN manifests m ON m.repo_id = r.id
-			WHERE r.name = $1 AND m.digest = $2
-			FOR UPDATE OF m`, repo, string(d)).Scan(&id)
+			WHERE r.name = $1 AND m.digest = $2`+s.d.ForUpdateOf("m"), repo, string(d)).Scan(&id)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case IsNoRows(err):
 			return manifestUnknown(repo, string(d))
 		case err != nil:
 			return fmt.Errorf("delete manifest %s from %s: %w", d, repo, err)
@@ -213,14 +211,14 @@ func (db *DB) DeleteManifest(ctx context.Context, repo string, d berth.Digest) e
 
 // DeleteTag removes one tag, leaving its manifest, or returns
 // manifest_unknown.
-func (db *DB) DeleteTag(ctx context.Context, repo, tag string) error {
-	res, err := db.pool.Exec(ctx, `
+func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
+	res, err := s.c.Write().Exec(ctx, `
 		DELETE FROM tags
 		WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2`, repo, tag)
 	if err != nil {
 		return fmt.Errorf("delete tag %s from %s: %w", tag, repo, err)
 	}
-	if res.RowsAffected() == 0 {
+	if res == 0 {
 		return manifestUnknown(repo, tag)
 	}
 	return nil
@@ -229,15 +227,15 @@ func (db *DB) DeleteTag(ctx context.Context, repo, tag string) error {
 // FindTags returns up to n of repo's tags in byte order, those after last
 // when last is not empty; n < 0 means all. It returns name_unknown when the
 // repository does not exist.
-func (db *DB) FindTags(ctx context.Context, repo, last string, n int) ([]string, error) {
-	id, ok, err := repoID(ctx, db.pool, repo)
+func (s *Store) FindTags(ctx context.Context, repo, last string, n int) ([]string, error) {
+	id, ok, err := repoID(ctx, s.c.Read(), repo)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, berth.Errorf(berth.CodeNameUnknown, "repository %s does not exist", repo)
 	}
-	tags, err := collectStrings(db.pool.Query(ctx, `
+	tags, err := collectStrings(s.c.Read().Query(ctx, `
 		SELECT name FROM tags
 		WHERE repo_id = $1 AND name > $2
 		ORDER BY name
@@ -250,8 +248,8 @@ func (db *DB) FindTags(ctx context.Context, repo, last string, n int) ([]string,
 
 // FindRepositories returns up to n repository names in byte order, those
 // after last when last is not empty; n < 0 means all.
-func (db *DB) FindRepositories(ctx context.Context, last string, n int) ([]string, error) {
-	names, err := collectStrings(db.pool.Query(ctx, `
+func (s *Store) FindRepositories(ctx context.Context, last string, n int) ([]string, error) {
+	names, err := collectStrings(s.c.Read().Query(ctx, `
 		SELECT name FROM repositories
 		WHERE name > $1
 		ORDER BY name
@@ -262,48 +260,42 @@ func (db *DB) FindRepositories(ctx context.Context, last string, n int) ([]strin
 	return names, nil
 }
 
-// limit turns "n < 0 means all" into PostgreSQL's LIMIT, where NULL means no
-// limit.
-func limit(n int) *int64 {
+// limit turns "n < 0 means all" into a LIMIT both engines read: the
+// largest bigint for all (SQLite's -1 and PostgreSQL's NULL are each the
+// other's error).
+func limit(n int) int64 {
 	if n < 0 {
-		return nil
+		return math.MaxInt64
 	}
-	v := int64(n)
-	return &v
+	return int64(n)
 }
 
 // FindReferrers returns the descriptors of repo's manifests whose subject is
 // d, only those of artifactType when it is not empty, ordered by digest. An
 // unknown repository or subject has no referrers.
-func (db *DB) FindReferrers(ctx context.Context, repo string, d berth.Digest, artifactType string) ([]berth.Descriptor, error) {
-	rows, err := db.pool.Query(ctx, `
+func (s *Store) FindReferrers(ctx context.Context, repo string, d berth.Digest, artifactType string) ([]berth.Descriptor, error) {
+	rows, err := s.c.Read().Query(ctx, `
 		SELECT m.digest, m.media_type, length(m.content), m.artifact_type, m.annotations
 		FROM repositories r
 		JOIN manifests m ON m.repo_id = r.id
 		WHERE r.name = $1 AND m.subject = $2 AND m.subject <> ''
 		  AND ($3 = '' OR m.artifact_type = $3)
 		ORDER BY m.digest`, repo, string(d), artifactType)
-	if err != nil {
-		return nil, fmt.Errorf("find referrers of %s in %s: %w", d, repo, err)
-	}
-	defer rows.Close()
-	descs := []berth.Descriptor{}
-	for rows.Next() {
+	descs, err := collect(rows, err, func(r Rows) (berth.Descriptor, error) {
 		var (
 			desc        berth.Descriptor
 			digest      string
 			annotations *string
 		)
-		if err := rows.Scan(&digest, &desc.MediaType, &desc.Size, &desc.ArtifactType, &annotations); err != nil {
-			return nil, fmt.Errorf("find referrers of %s in %s: %w", d, repo, err)
+		if err := r.Scan(&digest, &desc.MediaType, &desc.Size, &desc.ArtifactType, &annotations); err != nil {
+			return desc, err
 		}
 		desc.Digest = berth.Digest(digest)
-		if desc.Annotations, err = decodeAnnotations(annotations); err != nil {
-			return nil, fmt.Errorf("find referrers of %s in %s: %w", d, repo, err)
-		}
-		descs = append(descs, desc)
-	}
-	if err := rows.Err(); err != nil {
+		var err error
+		desc.Annotations, err = decodeAnnotations(annotations)
+		return desc, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("find referrers of %s in %s: %w", d, repo, err)
 	}
 	return descs, nil
@@ -318,8 +310,8 @@ func encodeAnnotations(a map[string]string) (*string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode annotations: %w", err)
 	}
-	s := string(b)
-	return &s, nil
+	str := string(b)
+	return &str, nil
 }
 
 func decodeAnnotations(s *string) (map[string]string, error) {

@@ -34,6 +34,7 @@ var Dialect = &sqlstore.Dialect{
 		"strict_norowid": "",
 	},
 	ForKeyShare:            " FOR KEY SHARE",
+	ForNoKeyUpdate:         " FOR NO KEY UPDATE",
 	ForUpdate:              " FOR UPDATE",
 	IsUniqueViolation:      isUniqueViolation,
 	IsForeignKeyViolation:  isForeignKeyViolation,

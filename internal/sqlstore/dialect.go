@@ -19,11 +19,12 @@ type Dialect struct {
 	// be present; a migration naming another fails to load.
 	Types map[string]string
 
-	// ForKeyShare and ForUpdate are appended to a SELECT that reads a row a
-	// write transaction depends on (to keep it) or is about to delete (to
-	// own it): " FOR KEY SHARE" and " FOR UPDATE" on PostgreSQL, empty on
-	// SQLite, whose write transactions run one at a time.
-	ForKeyShare, ForUpdate string
+	// ForKeyShare, ForNoKeyUpdate and ForUpdate are appended to a SELECT
+	// that reads a row a write transaction depends on (to keep it), is about
+	// to change (but not its key) or to delete (to own it): " FOR KEY SHARE",
+	// " FOR NO KEY UPDATE" and " FOR UPDATE" on PostgreSQL, empty on SQLite,
+	// whose write transactions run one at a time.
+	ForKeyShare, ForNoKeyUpdate, ForUpdate string
 
 	// IsUniqueViolation reports whether err is the engine refusing a
 	// duplicate primary key or unique value, judged by its error code.

@@ -1,14 +1,10 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/berth-dev/berth"
 )
@@ -18,7 +14,7 @@ import (
 // permitted, and the permission requests pending on it. Whether a pipeline
 // may use a connection is decided in package berth (Connection.Usable).
 
-var _ berth.ConnectionStore = (*DB)(nil)
+var _ berth.ConnectionStore = (*Store)(nil)
 
 // connectionQuery selects connections with their permitted pipelines, one
 // row per permitted pipeline (or one with NULL when none), ordered by name
@@ -31,7 +27,7 @@ const connectionQuery = `
 	%s
 	ORDER BY c.name, cp.position, cp.pipeline_id`
 
-func readConnections(rows pgx.Rows) ([]berth.Connection, error) {
+func readConnections(rows Rows) ([]berth.Connection, error) {
 	defer rows.Close()
 	out := []berth.Connection{}
 	for rows.Next() {
@@ -42,7 +38,7 @@ func readConnections(rows pgx.Rows) ([]berth.Connection, error) {
 			pipeline *string
 		)
 		if err := rows.Scan(&c.ID, &c.Name, &c.PrincipalID, &auth, &intents, &c.AllPipelines, &c.SecretID,
-			&c.Disabled, &c.Created, &pipeline); err != nil {
+			&c.Disabled, Time(&c.Created), &pipeline); err != nil {
 			return nil, err
 		}
 		if n := len(out); n > 0 && out[n-1].ID == c.ID {
@@ -59,7 +55,6 @@ func readConnections(rows pgx.Rows) ([]berth.Connection, error) {
 				return nil, fmt.Errorf("stored intents of connection %s: %v", c.Name, err)
 			}
 		}
-		c.Created = utc(c.Created)
 		if pipeline != nil {
 			c.Pipelines = []string{*pipeline}
 		}
@@ -69,7 +64,7 @@ func readConnections(rows pgx.Rows) ([]berth.Connection, error) {
 }
 
 // findConnections runs connectionQuery with the given condition on q.
-func findConnections(ctx context.Context, q querier, where string, args ...any) ([]berth.Connection, error) {
+func findConnections(ctx context.Context, q Querier, where string, args ...any) ([]berth.Connection, error) {
 	rows, err := q.Query(ctx, fmt.Sprintf(connectionQuery, where), args...)
 	if err != nil {
 		return nil, err
@@ -79,7 +74,7 @@ func findConnections(ctx context.Context, q querier, where string, args ...any) 
 
 // findConnection returns the one connection whose column equals value, or
 // not_found; column is "id" or "name", never input.
-func findConnection(ctx context.Context, q querier, column, value string) (berth.Connection, error) {
+func findConnection(ctx context.Context, q Querier, column, value string) (berth.Connection, error) {
 	cs, err := findConnections(ctx, q, `WHERE c.`+column+` = $1`, value)
 	switch {
 	case err != nil:
@@ -98,13 +93,14 @@ func connectionNotFound(column, value string) *berth.Error {
 }
 
 // lockConnection returns not_found unless a connection has this id, and
-// keeps its row locked in mode ("KEY SHARE" or "NO KEY UPDATE", never
-// input) until tx ends; DeleteConnection locks it FOR UPDATE, so it waits.
-func lockConnection(ctx context.Context, tx pgx.Tx, id, mode string) error {
+// (on PostgreSQL) keeps its row locked with lock (s.d.ForKeyShare or
+// s.d.ForNoKeyUpdate) until tx ends; DeleteConnection locks it FOR UPDATE,
+// so it waits.
+func lockConnection(ctx context.Context, tx Querier, id, lock string) error {
 	var ok bool
-	err := tx.QueryRow(ctx, `SELECT true FROM connections WHERE id = $1 FOR `+mode, id).Scan(&ok)
+	err := tx.QueryRow(ctx, `SELECT true FROM connections WHERE id = $1`+lock, id).Scan(&ok)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case IsNoRows(err):
 		return connectionNotFound("id", id)
 	case err != nil:
 		return fmt.Errorf("find connection %s: %w", id, err)
@@ -116,18 +112,18 @@ func lockConnection(ctx context.Context, tx pgx.Tx, id, mode string) error {
 // repeated one counts once). It returns not_found when no principal has
 // c.PrincipalID or no pipeline has one of c.Pipelines, and conflict when a
 // connection with its ID or Name exists; either way nothing changes.
-func (db *DB) CreateConnection(ctx context.Context, c berth.Connection) error {
+func (s *Store) CreateConnection(ctx context.Context, c berth.Connection) error {
 	var intents *string
 	if len(c.Intents) > 0 {
 		b, err := json.Marshal(c.Intents)
 		if err != nil {
 			return fmt.Errorf("create connection %s: %w", c.Name, err)
 		}
-		s := string(b)
-		intents = &s
+		str := string(b)
+		intents = &str
 	}
-	return db.inTx(ctx, "create connection", func(tx pgx.Tx) error {
-		if err := lockPrincipal(ctx, tx, c.PrincipalID); err != nil {
+	return s.inTx(ctx, "create connection", func(tx Querier) error {
+		if err := s.lockPrincipal(ctx, tx, c.PrincipalID); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `
@@ -135,16 +131,16 @@ func (db *DB) CreateConnection(ctx context.Context, c berth.Connection) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			c.ID, c.Name, c.PrincipalID, string(c.Auth), intents, c.AllPipelines, c.SecretID, c.Disabled, c.Created)
 		switch {
-		case isUniqueViolation(err):
+		case s.d.IsUniqueViolation(err):
 			return berth.Errorf(berth.CodeConflict, "a service connection named %s or with id %s exists", c.Name, c.ID).
 				WithDetail("connection", c.Name)
-		case isForeignKeyViolation(err):
+		case s.d.IsForeignKeyViolation(err):
 			return principalNotFound("id", c.PrincipalID)
 		case err != nil:
 			return fmt.Errorf("create connection %s: %w", c.Name, err)
 		}
 		for _, pid := range c.Pipelines {
-			if err := permit(ctx, tx, c.ID, pid); err != nil {
+			if err := s.permit(ctx, tx, c.ID, pid); err != nil {
 				return err
 			}
 		}
@@ -155,8 +151,8 @@ func (db *DB) CreateConnection(ctx context.Context, c berth.Connection) error {
 // permit adds pipelineID at the end of the connection's permitted list
 // unless it is there, and removes its pending request. It returns not_found
 // when no pipeline has this id; the caller has locked the connection.
-func permit(ctx context.Context, tx pgx.Tx, connectionID, pipelineID string) error {
-	if err := lockPipeline(ctx, tx, pipelineID); err != nil {
+func (s *Store) permit(ctx context.Context, tx Querier, connectionID, pipelineID string) error {
+	if err := s.lockPipeline(ctx, tx, pipelineID); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `
@@ -174,23 +170,23 @@ func permit(ctx context.Context, tx pgx.Tx, connectionID, pipelineID string) err
 }
 
 // FindConnectionByID returns the connection with this ID, or not_found.
-func (db *DB) FindConnectionByID(ctx context.Context, id string) (berth.Connection, error) {
-	return findConnection(ctx, db.pool, "id", id)
+func (s *Store) FindConnectionByID(ctx context.Context, id string) (berth.Connection, error) {
+	return findConnection(ctx, s.c.Read(), "id", id)
 }
 
 // FindConnectionByName returns the connection with this name, or not_found.
-func (db *DB) FindConnectionByName(ctx context.Context, name string) (berth.Connection, error) {
-	return findConnection(ctx, db.pool, "name", name)
+func (s *Store) FindConnectionByName(ctx context.Context, name string) (berth.Connection, error) {
+	return findConnection(ctx, s.c.Read(), "name", name)
 }
 
 // FindConnections returns the connections f selects, ordered by name; an
 // empty slice when none is.
-func (db *DB) FindConnections(ctx context.Context, f berth.ConnectionFilter) ([]berth.Connection, error) {
+func (s *Store) FindConnections(ctx context.Context, f berth.ConnectionFilter) ([]berth.Connection, error) {
 	cond, args := "", []any{}
 	if f.PrincipalID != "" {
 		cond, args = "WHERE c.principal_id = $1", append(args, f.PrincipalID)
 	}
-	cs, err := findConnections(ctx, db.pool, cond, args...)
+	cs, err := findConnections(ctx, s.c.Read(), cond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find connections: %w", err)
 	}
@@ -199,7 +195,7 @@ func (db *DB) FindConnections(ctx context.Context, f berth.ConnectionFilter) ([]
 
 // UpdateConnection applies the set fields of u and returns the connection as
 // it now is, or not_found.
-func (db *DB) UpdateConnection(ctx context.Context, id string, u berth.ConnectionUpdate) (berth.Connection, error) {
+func (s *Store) UpdateConnection(ctx context.Context, id string, u berth.ConnectionUpdate) (berth.Connection, error) {
 	sets, args := []string{}, []any{id}
 	set := func(column string, v any) {
 		args = append(args, v)
@@ -218,7 +214,7 @@ func (db *DB) UpdateConnection(ctx context.Context, id string, u berth.Connectio
 		set("disabled", *u.Disabled)
 	}
 	var c berth.Connection
-	err := db.inTx(ctx, "update connection", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "update connection", func(tx Querier) error {
 		if len(sets) > 0 {
 			if _, err := tx.Exec(ctx,
 				`UPDATE connections SET `+strings.Join(sets, ", ")+` WHERE id = $1`, args...); err != nil {
@@ -237,9 +233,9 @@ func (db *DB) UpdateConnection(ctx context.Context, id string, u berth.Connectio
 
 // DeleteConnection removes the connection, its permissions and its pending
 // requests in one transaction, or returns not_found.
-func (db *DB) DeleteConnection(ctx context.Context, id string) error {
-	return db.inTx(ctx, "delete connection", func(tx pgx.Tx) error {
-		n, err := deleteConnections(ctx, tx, `id = $1`, id)
+func (s *Store) DeleteConnection(ctx context.Context, id string) error {
+	return s.inTx(ctx, "delete connection", func(tx Querier) error {
+		n, err := s.deleteConnections(ctx, tx, `id = $1`, id)
 		if err != nil {
 			return fmt.Errorf("delete connection %s: %w", id, err)
 		}
@@ -251,24 +247,22 @@ func (db *DB) DeleteConnection(ctx context.Context, id string) error {
 }
 
 // deleteConnections locks the connections whose row matches cond (over the
-// connections table, with arg as $1) FOR UPDATE, removes them with their
-// permissions and requests, and returns how many it removed.
-func deleteConnections(ctx context.Context, tx pgx.Tx, cond string, arg any) (int, error) {
-	rows, err := tx.Query(ctx, `SELECT id FROM connections WHERE `+cond+` FOR UPDATE`, arg)
+// connections table, with arg as $1) FOR UPDATE (on PostgreSQL), removes
+// them with their permissions and requests, and returns how many it removed.
+func (s *Store) deleteConnections(ctx context.Context, tx Querier, cond string, arg any) (int, error) {
+	ids, err := collectStrings(tx.Query(ctx, `SELECT id FROM connections WHERE `+cond+s.d.ForUpdate, arg))
 	if err != nil {
 		return 0, err
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(ids) == 0 {
-		return 0, err
-	}
-	for _, q := range []string{
-		`DELETE FROM connection_pipelines WHERE connection_id = ANY($1)`,
-		`DELETE FROM permission_requests WHERE connection_id = ANY($1)`,
-		`DELETE FROM connections WHERE id = ANY($1)`,
-	} {
-		if _, err := tx.Exec(ctx, q, ids); err != nil {
-			return 0, err
+	for _, id := range ids {
+		for _, q := range []string{
+			`DELETE FROM connection_pipelines WHERE connection_id = $1`,
+			`DELETE FROM permission_requests WHERE connection_id = $1`,
+			`DELETE FROM connections WHERE id = $1`,
+		} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return len(ids), nil
@@ -279,20 +273,20 @@ func deleteConnections(ctx context.Context, tx pgx.Tx, cond string, arg any) (in
 // transaction. It returns not_found when the connection or the pipeline does
 // not exist. Permits of one connection run one after another, so each takes
 // its own position.
-func (db *DB) PermitPipeline(ctx context.Context, connectionID, pipelineID string) error {
-	return db.inTx(ctx, "permit pipeline", func(tx pgx.Tx) error {
-		if err := lockConnection(ctx, tx, connectionID, "NO KEY UPDATE"); err != nil {
+func (s *Store) PermitPipeline(ctx context.Context, connectionID, pipelineID string) error {
+	return s.inTx(ctx, "permit pipeline", func(tx Querier) error {
+		if err := lockConnection(ctx, tx, connectionID, s.d.ForNoKeyUpdate); err != nil {
 			return err
 		}
-		return permit(ctx, tx, connectionID, pipelineID)
+		return s.permit(ctx, tx, connectionID, pipelineID)
 	})
 }
 
 // ForbidPipeline removes the pipeline from the permitted list, a no-op when
 // it is not there; not_found when the connection does not exist.
-func (db *DB) ForbidPipeline(ctx context.Context, connectionID, pipelineID string) error {
-	return db.inTx(ctx, "forbid pipeline", func(tx pgx.Tx) error {
-		if err := lockConnection(ctx, tx, connectionID, "KEY SHARE"); err != nil {
+func (s *Store) ForbidPipeline(ctx context.Context, connectionID, pipelineID string) error {
+	return s.inTx(ctx, "forbid pipeline", func(tx Querier) error {
+		if err := lockConnection(ctx, tx, connectionID, s.d.ForKeyShare); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx,
@@ -307,12 +301,12 @@ func (db *DB) ForbidPipeline(ctx context.Context, connectionID, pipelineID strin
 // First and Last set to r.Last, or, when one is pending for the same
 // connection and pipeline, Count incremented and Last and Run set from r.
 // not_found when the connection or pipeline does not exist.
-func (db *DB) RecordPermissionRequest(ctx context.Context, r berth.PermissionRequest) error {
-	return db.inTx(ctx, "record permission request", func(tx pgx.Tx) error {
-		if err := lockConnection(ctx, tx, r.ConnectionID, "KEY SHARE"); err != nil {
+func (s *Store) RecordPermissionRequest(ctx context.Context, r berth.PermissionRequest) error {
+	return s.inTx(ctx, "record permission request", func(tx Querier) error {
+		if err := lockConnection(ctx, tx, r.ConnectionID, s.d.ForKeyShare); err != nil {
 			return err
 		}
-		if err := lockPipeline(ctx, tx, r.PipelineID); err != nil {
+		if err := s.lockPipeline(ctx, tx, r.PipelineID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
@@ -330,28 +324,18 @@ func (db *DB) RecordPermissionRequest(ctx context.Context, r berth.PermissionReq
 // FindPermissionRequests returns the requests pending on the connection,
 // ordered by First then pipeline id; an empty slice when there are none or
 // the connection does not exist.
-func (db *DB) FindPermissionRequests(ctx context.Context, connectionID string) ([]berth.PermissionRequest, error) {
-	rows, err := db.pool.Query(ctx, `
+func (s *Store) FindPermissionRequests(ctx context.Context, connectionID string) ([]berth.PermissionRequest, error) {
+	rows, err := s.c.Read().Query(ctx, `
 		SELECT pipeline_id, first, last, count, run FROM permission_requests
 		WHERE connection_id = $1 ORDER BY first, pipeline_id`, connectionID)
-	if err != nil {
-		return nil, fmt.Errorf("find permission requests of connection %s: %w", connectionID, err)
-	}
-	defer rows.Close()
-	out := []berth.PermissionRequest{}
-	for rows.Next() {
+	out, err := collect(rows, err, func(row Rows) (berth.PermissionRequest, error) {
 		r := berth.PermissionRequest{ConnectionID: connectionID}
-		var (
-			first, last time.Time
-			count       int64
-		)
-		if err := rows.Scan(&r.PipelineID, &first, &last, &count, &r.Run); err != nil {
-			return nil, fmt.Errorf("find permission requests of connection %s: %w", connectionID, err)
-		}
-		r.First, r.Last, r.Count = utc(first), utc(last), int(count)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		var count int64
+		err := row.Scan(&r.PipelineID, Time(&r.First), Time(&r.Last), &count, &r.Run)
+		r.Count = int(count)
+		return r, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("find permission requests of connection %s: %w", connectionID, err)
 	}
 	return out, nil

@@ -1,12 +1,9 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/berth-dev/berth"
 )
@@ -15,32 +12,24 @@ import (
 // given time that no manifest of the same repository references, ordered by
 // repository and digest. It is a snapshot: DeleteBlobLinkIfUnreferenced
 // checks each again before deleting.
-func (db *DB) FindUnreferencedBlobLinks(ctx context.Context, createdBefore time.Time) ([]berth.BlobLink, error) {
-	rows, err := db.pool.Query(ctx, `
+func (s *Store) FindUnreferencedBlobLinks(ctx context.Context, createdBefore time.Time) ([]berth.BlobLink, error) {
+	rows, err := s.c.Read().Query(ctx, `
 		SELECT r.name, l.digest, l.size, l.created
 		FROM blob_links l JOIN repositories r ON r.id = l.repo_id
 		WHERE l.created < $1
 		  AND NOT EXISTS (
 			SELECT 1 FROM manifest_refs mr WHERE mr.ref_digest = l.digest AND mr.repo_id = l.repo_id)
 		ORDER BY r.name, l.digest`, createdBefore)
-	if err != nil {
-		return nil, fmt.Errorf("find unreferenced blob links: %w", err)
-	}
-	defer rows.Close()
-	links := []berth.BlobLink{}
-	for rows.Next() {
+	links, err := collect(rows, err, func(r Rows) (berth.BlobLink, error) {
 		var (
 			link   berth.BlobLink
 			digest string
 		)
-		if err := rows.Scan(&link.Repository, &digest, &link.Size, &link.Created); err != nil {
-			return nil, fmt.Errorf("find unreferenced blob links: %w", err)
-		}
+		err := r.Scan(&link.Repository, &digest, &link.Size, Time(&link.Created))
 		link.Digest = berth.Digest(digest)
-		link.Created = utc(link.Created)
-		links = append(links, link)
-	}
-	if err := rows.Err(); err != nil {
+		return link, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("find unreferenced blob links: %w", err)
 	}
 	return links, nil
@@ -50,22 +39,22 @@ func (db *DB) FindUnreferencedBlobLinks(ctx context.Context, createdBefore time.
 // than createdBefore and no manifest of repo references d, and reports
 // whether it did.
 //
-// One statement would not do under read committed: a DELETE that waits for a
+// On SQLite the write transaction alone serialises this with every push.
+// On PostgreSQL one statement would not do under read committed: a DELETE that waits for a
 // push's lock re-reads the link but not manifest_refs, which it judges from
 // the snapshot it started with. So the link is locked FOR UPDATE first (a
 // push holds it FOR KEY SHARE until its commit; a re-link holds it until
 // its commit and moves created past the cutoff), and the references are
 // looked at after, in a statement that sees what the push committed.
-func (db *DB) DeleteBlobLinkIfUnreferenced(ctx context.Context, repo string, d berth.Digest, createdBefore time.Time) (bool, error) {
+func (s *Store) DeleteBlobLinkIfUnreferenced(ctx context.Context, repo string, d berth.Digest, createdBefore time.Time) (bool, error) {
 	var deleted bool
-	err := db.inTx(ctx, "delete unreferenced blob link", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "delete unreferenced blob link", func(tx Querier) error {
 		var id int64
 		err := tx.QueryRow(ctx, `
 			SELECT l.repo_id FROM repositories r JOIN blob_links l ON l.repo_id = r.id
-			WHERE r.name = $1 AND l.digest = $2 AND l.created < $3
-			FOR UPDATE OF l`, repo, string(d), createdBefore).Scan(&id)
+			WHERE r.name = $1 AND l.digest = $2 AND l.created < $3`+s.d.ForUpdateOf("l"), repo, string(d), createdBefore).Scan(&id)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case IsNoRows(err):
 			return nil
 		case err != nil:
 			return fmt.Errorf("delete unreferenced blob link %s from %s: %w", d, repo, err)
@@ -78,7 +67,7 @@ func (db *DB) DeleteBlobLinkIfUnreferenced(ctx context.Context, repo string, d b
 		if err != nil {
 			return fmt.Errorf("delete unreferenced blob link %s from %s: %w", d, repo, err)
 		}
-		deleted = res.RowsAffected() > 0
+		deleted = res > 0
 		return nil
 	})
 	if err != nil {
@@ -89,9 +78,9 @@ func (db *DB) DeleteBlobLinkIfUnreferenced(ctx context.Context, repo string, d b
 
 // BlobInUse reports whether any repository links d or any manifest
 // references it.
-func (db *DB) BlobInUse(ctx context.Context, d berth.Digest) (bool, error) {
+func (s *Store) BlobInUse(ctx context.Context, d berth.Digest) (bool, error) {
 	var inUse bool
-	err := db.pool.QueryRow(ctx, `
+	err := s.c.Read().QueryRow(ctx, `
 		SELECT EXISTS (SELECT 1 FROM blob_links WHERE digest = $1)
 		    OR EXISTS (SELECT 1 FROM manifest_refs WHERE ref_digest = $1)`,
 		string(d)).Scan(&inUse)

@@ -1,12 +1,9 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/berth-dev/berth"
 )
@@ -15,17 +12,17 @@ import (
 // store keeps a pipeline as the domain validated it; matching a token against
 // it is package berth's.
 
-var _ berth.PipelineStore = (*DB)(nil)
+var _ berth.PipelineStore = (*Store)(nil)
 
 const pipelineColumns = `id, name, issuer, subject, audience, claims, jwks, preset, created`
 
-func scanPipeline(row pgx.Row) (berth.Pipeline, error) {
+func scanPipeline(row Row) (berth.Pipeline, error) {
 	var (
 		p      berth.Pipeline
 		claims *string
 		jwks   []byte
 	)
-	if err := row.Scan(&p.ID, &p.Name, &p.Issuer, &p.Subject, &p.Audience, &claims, &jwks, &p.Preset, &p.Created); err != nil {
+	if err := row.Scan(&p.ID, &p.Name, &p.Issuer, &p.Subject, &p.Audience, &claims, &jwks, &p.Preset, Time(&p.Created)); err != nil {
 		return berth.Pipeline{}, err
 	}
 	if claims != nil {
@@ -38,31 +35,30 @@ func scanPipeline(row pgx.Row) (berth.Pipeline, error) {
 	if jwks != nil {
 		p.JWKS = json.RawMessage(jwks)
 	}
-	p.Created = utc(p.Created)
 	return p, nil
 }
 
 // CreatePipeline stores p, or returns conflict, changing nothing, when a
 // pipeline with its ID or Name exists.
-func (db *DB) CreatePipeline(ctx context.Context, p berth.Pipeline) error {
+func (s *Store) CreatePipeline(ctx context.Context, p berth.Pipeline) error {
 	var claims *string
 	if len(p.Claims) > 0 {
 		b, err := json.Marshal(p.Claims)
 		if err != nil {
 			return fmt.Errorf("create pipeline %s: %w", p.Name, err)
 		}
-		s := string(b)
-		claims = &s
+		str := string(b)
+		claims = &str
 	}
 	var jwks []byte // NULL when the pipeline has no key set of its own
 	if p.JWKS != nil {
-		jwks = nonNil([]byte(p.JWKS))
+		jwks = NonNil([]byte(p.JWKS))
 	}
-	_, err := db.pool.Exec(ctx,
+	_, err := s.c.Write().Exec(ctx,
 		`INSERT INTO pipelines (`+pipelineColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		p.ID, p.Name, p.Issuer, p.Subject, p.Audience, claims, jwks, p.Preset, p.Created)
 	switch {
-	case isUniqueViolation(err):
+	case s.d.IsUniqueViolation(err):
 		return berth.Errorf(berth.CodeConflict, "a pipeline named %s or with id %s exists", p.Name, p.ID).
 			WithDetail("pipeline", p.Name)
 	case err != nil:
@@ -72,22 +68,22 @@ func (db *DB) CreatePipeline(ctx context.Context, p berth.Pipeline) error {
 }
 
 // FindPipelineByID returns the pipeline with this ID, or not_found.
-func (db *DB) FindPipelineByID(ctx context.Context, id string) (berth.Pipeline, error) {
-	return db.findPipeline(ctx, "id", id)
+func (s *Store) FindPipelineByID(ctx context.Context, id string) (berth.Pipeline, error) {
+	return s.findPipeline(ctx, "id", id)
 }
 
 // FindPipelineByName returns the pipeline with this name, or not_found.
-func (db *DB) FindPipelineByName(ctx context.Context, name string) (berth.Pipeline, error) {
-	return db.findPipeline(ctx, "name", name)
+func (s *Store) FindPipelineByName(ctx context.Context, name string) (berth.Pipeline, error) {
+	return s.findPipeline(ctx, "name", name)
 }
 
 // findPipeline looks a pipeline up by one unique column; column is "id" or
 // "name", never input.
-func (db *DB) findPipeline(ctx context.Context, column, value string) (berth.Pipeline, error) {
-	p, err := scanPipeline(db.pool.QueryRow(ctx,
+func (s *Store) findPipeline(ctx context.Context, column, value string) (berth.Pipeline, error) {
+	p, err := scanPipeline(s.c.Read().QueryRow(ctx,
 		`SELECT `+pipelineColumns+` FROM pipelines WHERE `+column+` = $1`, value))
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case IsNoRows(err):
 		return berth.Pipeline{}, pipelineNotFound(column, value)
 	case err != nil:
 		return berth.Pipeline{}, fmt.Errorf("find pipeline by %s %s: %w", column, value, err)
@@ -104,25 +100,14 @@ func pipelineNotFound(column, value string) *berth.Error {
 
 // FindPipelines returns the pipelines f selects, ordered by name; an empty
 // slice when none is.
-func (db *DB) FindPipelines(ctx context.Context, f berth.PipelineFilter) ([]berth.Pipeline, error) {
+func (s *Store) FindPipelines(ctx context.Context, f berth.PipelineFilter) ([]berth.Pipeline, error) {
 	q, args := `SELECT `+pipelineColumns+` FROM pipelines`, []any{}
 	if f.Issuer != "" {
 		q, args = q+` WHERE issuer = $1`, append(args, f.Issuer)
 	}
-	rows, err := db.pool.Query(ctx, q+` ORDER BY name`, args...)
+	rows, err := s.c.Read().Query(ctx, q+` ORDER BY name`, args...)
+	out, err := collect(rows, err, func(r Rows) (berth.Pipeline, error) { return scanPipeline(r) })
 	if err != nil {
-		return nil, fmt.Errorf("find pipelines: %w", err)
-	}
-	defer rows.Close()
-	out := []berth.Pipeline{}
-	for rows.Next() {
-		p, err := scanPipeline(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find pipelines: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find pipelines: %w", err)
 	}
 	return out, nil
@@ -130,14 +115,14 @@ func (db *DB) FindPipelines(ctx context.Context, f berth.PipelineFilter) ([]bert
 
 // DeletePipeline removes the pipeline, its permissions on every connection
 // and its pending permission requests in one transaction, or returns
-// not_found. It locks the pipeline's row first, so a concurrent permit or
+// not_found. It locks the pipeline's row first (on PostgreSQL), so a concurrent permit or
 // request either lands before and is deleted, or after and is refused.
-func (db *DB) DeletePipeline(ctx context.Context, id string) error {
-	return db.inTx(ctx, "delete pipeline", func(tx pgx.Tx) error {
+func (s *Store) DeletePipeline(ctx context.Context, id string) error {
+	return s.inTx(ctx, "delete pipeline", func(tx Querier) error {
 		var ok bool
-		err := tx.QueryRow(ctx, `SELECT true FROM pipelines WHERE id = $1 FOR UPDATE`, id).Scan(&ok)
+		err := tx.QueryRow(ctx, `SELECT true FROM pipelines WHERE id = $1`+s.d.ForUpdate, id).Scan(&ok)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case IsNoRows(err):
 			return pipelineNotFound("id", id)
 		case err != nil:
 			return fmt.Errorf("delete pipeline %s: %w", id, err)
@@ -156,12 +141,12 @@ func (db *DB) DeletePipeline(ctx context.Context, id string) error {
 }
 
 // lockPipeline returns not_found unless a pipeline has this id, and keeps
-// its row locked FOR KEY SHARE until tx ends.
-func lockPipeline(ctx context.Context, tx pgx.Tx, id string) error {
+// its row locked FOR KEY SHARE until tx ends (on PostgreSQL).
+func (s *Store) lockPipeline(ctx context.Context, tx Querier, id string) error {
 	var ok bool
-	err := tx.QueryRow(ctx, `SELECT true FROM pipelines WHERE id = $1 FOR KEY SHARE`, id).Scan(&ok)
+	err := tx.QueryRow(ctx, `SELECT true FROM pipelines WHERE id = $1`+s.d.ForKeyShare, id).Scan(&ok)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case IsNoRows(err):
 		return pipelineNotFound("id", id)
 	case err != nil:
 		return fmt.Errorf("find pipeline %s: %w", id, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -36,6 +37,8 @@ var Dialect = &sqlstore.Dialect{
 	ForKeyShare:            " FOR KEY SHARE",
 	ForNoKeyUpdate:         " FOR NO KEY UPDATE",
 	ForUpdate:              " FOR UPDATE",
+	ForUpdateSkipLocked:    " FOR UPDATE SKIP LOCKED",
+	ZeroTime:               time.Time{},
 	IsUniqueViolation:      isUniqueViolation,
 	IsForeignKeyViolation:  isForeignKeyViolation,
 	IsSerializationFailure: isSerializationFailure,

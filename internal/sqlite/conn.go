@@ -31,6 +31,7 @@ var Dialect = &sqlstore.Dialect{
 		"strict":         " STRICT",
 		"strict_norowid": " STRICT, WITHOUT ROWID",
 	},
+	ZeroTime:               int64(0),
 	IsUniqueViolation:      isUniqueViolation,
 	IsForeignKeyViolation:  isForeignKeyViolation,
 	IsSerializationFailure: isBusy,

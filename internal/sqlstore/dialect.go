@@ -25,6 +25,16 @@ type Dialect struct {
 	// " FOR NO KEY UPDATE" and " FOR UPDATE" on PostgreSQL, empty on SQLite,
 	// whose write transactions run one at a time.
 	ForKeyShare, ForNoKeyUpdate, ForUpdate string
+	// ForUpdateSkipLocked locks the rows a queue's consumer claims and
+	// passes over those another consumer holds: " FOR UPDATE SKIP LOCKED"
+	// on PostgreSQL, empty on SQLite.
+	ForUpdateSkipLocked string
+
+	// ZeroTime is what an optional time column (a delivery's next attempt,
+	// "never" when zero) stores for the zero time: 0 on SQLite, the zero
+	// time itself on PostgreSQL. Bind through Store.optTime, read through
+	// OptTime.
+	ZeroTime any
 
 	// IsUniqueViolation reports whether err is the engine refusing a
 	// duplicate primary key or unique value, judged by its error code.

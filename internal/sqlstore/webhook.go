@@ -1,15 +1,12 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/berth-dev/berth"
 )
@@ -18,35 +15,35 @@ import (
 // migration 0007. Which webhook takes an event, when a delivery is due again
 // and when it is given up are decided in package berth and internal/webhook.
 
-var _ berth.WebhookStore = (*DB)(nil)
+var _ berth.WebhookStore = (*Store)(nil)
 
 const webhookColumns = `id, url, events, description, secret, created`
 
-func scanWebhook(row pgx.Row) (berth.Webhook, error) {
+func scanWebhook(row Row) (berth.Webhook, error) {
 	var (
 		w              berth.Webhook
 		events, secret string
 	)
-	if err := row.Scan(&w.ID, &w.URL, &events, &w.Description, &secret, &w.Created); err != nil {
+	if err := row.Scan(&w.ID, &w.URL, &events, &w.Description, &secret, Time(&w.Created)); err != nil {
 		return berth.Webhook{}, err
 	}
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
 		return berth.Webhook{}, fmt.Errorf("stored events of webhook %s: %v", w.ID, err)
 	}
-	w.Secret, w.Created = berth.WebhookSecretOf(secret), utc(w.Created)
+	w.Secret = berth.WebhookSecretOf(secret)
 	return w, nil
 }
 
 // CreateWebhook stores w with its secret, or returns conflict.
-func (db *DB) CreateWebhook(ctx context.Context, w berth.Webhook) error {
+func (s *Store) CreateWebhook(ctx context.Context, w berth.Webhook) error {
 	events, err := json.Marshal(w.Events)
 	if err != nil {
 		return fmt.Errorf("create webhook %s: %w", w.ID, err)
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err = s.c.Write().Exec(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		w.ID, w.URL, string(events), w.Description, w.Secret.Reveal(), w.Created)
 	switch {
-	case isUniqueViolation(err):
+	case s.d.IsUniqueViolation(err):
 		return berth.Errorf(berth.CodeConflict, "a webhook with id %s exists", w.ID)
 	case err != nil:
 		return fmt.Errorf("create webhook %s: %w", w.ID, err)
@@ -55,10 +52,10 @@ func (db *DB) CreateWebhook(ctx context.Context, w berth.Webhook) error {
 }
 
 // FindWebhookByID returns the webhook, or not_found.
-func (db *DB) FindWebhookByID(ctx context.Context, id string) (berth.Webhook, error) {
-	w, err := scanWebhook(db.pool.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1`, id))
+func (s *Store) FindWebhookByID(ctx context.Context, id string) (berth.Webhook, error) {
+	w, err := scanWebhook(s.c.Read().QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1`, id))
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case IsNoRows(err):
 		return berth.Webhook{}, berth.WebhookNotFound(id)
 	case err != nil:
 		return berth.Webhook{}, fmt.Errorf("find webhook %s: %w", id, err)
@@ -67,8 +64,8 @@ func (db *DB) FindWebhookByID(ctx context.Context, id string) (berth.Webhook, er
 }
 
 // FindWebhooks returns every webhook by Created then ID.
-func (db *DB) FindWebhooks(ctx context.Context) ([]berth.Webhook, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY created, id`)
+func (s *Store) FindWebhooks(ctx context.Context) ([]berth.Webhook, error) {
+	rows, err := s.c.Read().Query(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY created, id`)
 	if err != nil {
 		return nil, fmt.Errorf("find webhooks: %w", err)
 	}
@@ -88,14 +85,14 @@ func (db *DB) FindWebhooks(ctx context.Context) ([]berth.Webhook, error) {
 }
 
 // DeleteWebhook deletes the webhook and its deliveries, or returns
-// not_found. It locks the webhook's row first, so an enqueue meanwhile
+// not_found. It locks the webhook's row first (on PostgreSQL), so an enqueue meanwhile
 // either lands before (and is deleted) or is refused with not_found.
-func (db *DB) DeleteWebhook(ctx context.Context, id string) error {
-	return db.inTx(ctx, "delete webhook", func(tx pgx.Tx) error {
+func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
+	return s.inTx(ctx, "delete webhook", func(tx Querier) error {
 		var ok bool
-		err := tx.QueryRow(ctx, `SELECT true FROM webhooks WHERE id = $1 FOR UPDATE`, id).Scan(&ok)
+		err := tx.QueryRow(ctx, `SELECT true FROM webhooks WHERE id = $1`+s.d.ForUpdate, id).Scan(&ok)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case IsNoRows(err):
 			return berth.WebhookNotFound(id)
 		case err != nil:
 			return fmt.Errorf("delete webhook %s: %w", id, err)
@@ -113,21 +110,21 @@ func (db *DB) DeleteWebhook(ctx context.Context, id string) error {
 }
 
 // EnqueueDeliveries stores ds in one transaction, unless once was recorded.
-// It locks the webhooks named (FOR NO KEY UPDATE, in ID order so that two
+// On PostgreSQL it locks the webhooks named (FOR NO KEY UPDATE, in ID order so that two
 // enqueues never wait for each other in a circle) before drawing seqs: an
 // enqueue to the same webhook on another replica waits for this one's
 // commit, so a webhook's deliveries become visible in seq order and a
 // dispatcher never sees a later one as the head of its queue.
-func (db *DB) EnqueueDeliveries(ctx context.Context, once string, ds []berth.Delivery) (bool, error) {
+func (s *Store) EnqueueDeliveries(ctx context.Context, once string, ds []berth.Delivery) (bool, error) {
 	seqs := make([]int64, len(ds))
 	fresh := true
-	err := db.inTx(ctx, "enqueue deliveries", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "enqueue deliveries", func(tx Querier) error {
 		if once != "" {
 			res, err := tx.Exec(ctx, `INSERT INTO webhook_once (key) VALUES ($1) ON CONFLICT (key) DO NOTHING`, once)
 			if err != nil {
 				return fmt.Errorf("enqueue deliveries: record %s: %w", once, err)
 			}
-			if res.RowsAffected() == 0 {
+			if res == 0 {
 				fresh = false
 				return nil
 			}
@@ -139,9 +136,9 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, once string, ds []berth.Del
 		slices.Sort(hooks)
 		for _, id := range slices.Compact(hooks) {
 			var ok bool
-			err := tx.QueryRow(ctx, `SELECT true FROM webhooks WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&ok)
+			err := tx.QueryRow(ctx, `SELECT true FROM webhooks WHERE id = $1`+s.d.ForNoKeyUpdate, id).Scan(&ok)
 			switch {
-			case errors.Is(err, pgx.ErrNoRows):
+			case IsNoRows(err):
 				return berth.WebhookNotFound(id)
 			case err != nil:
 				return fmt.Errorf("enqueue deliveries to webhook %s: %w", id, err)
@@ -152,11 +149,11 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, once string, ds []berth.Del
 				INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, subject, body, status, attempts,
 					next_attempt, last_attempt, last_http_status, last_error, created, completed, redelivery_of)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`,
-				d.ID, d.WebhookID, d.EventID, string(d.EventType), d.Subject, nonNil(d.Body), string(d.Status), d.Attempts,
-				d.NextAttempt, d.LastAttempt, d.LastHTTPStatus, lastError(d.LastError), d.Created, d.Completed,
+				d.ID, d.WebhookID, d.EventID, string(d.EventType), d.Subject, NonNil(d.Body), string(d.Status), d.Attempts,
+				s.optTime(d.NextAttempt), s.optTime(d.LastAttempt), d.LastHTTPStatus, lastError(d.LastError), d.Created, s.optTime(d.Completed),
 				d.RedeliveryOf).Scan(&seqs[i])
 			switch {
-			case isUniqueViolation(err):
+			case s.d.IsUniqueViolation(err):
 				return berth.Errorf(berth.CodeConflict, "a delivery with id %s exists", d.ID)
 			case err != nil:
 				return fmt.Errorf("enqueue delivery %s: %w", d.ID, err)
@@ -174,8 +171,8 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, once string, ds []berth.Del
 }
 
 // ForgetOnce deletes key from webhook_once, if it is there.
-func (db *DB) ForgetOnce(ctx context.Context, key string) error {
-	if _, err := db.pool.Exec(ctx, `DELETE FROM webhook_once WHERE key = $1`, key); err != nil {
+func (s *Store) ForgetOnce(ctx context.Context, key string) error {
+	if _, err := s.c.Write().Exec(ctx, `DELETE FROM webhook_once WHERE key = $1`, key); err != nil {
 		return fmt.Errorf("forget once key %s: %w", key, err)
 	}
 	return nil
@@ -183,74 +180,58 @@ func (db *DB) ForgetOnce(ctx context.Context, key string) error {
 
 // lastError keeps what text can hold of an attempt's error: it quotes a
 // remote server, which may answer anything.
-func lastError(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "?"), "\x00", "?")
+func lastError(e string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(e, "?"), "\x00", "?")
 }
 
 const deliveryColumns = `seq, id, webhook_id, event_id, event_type, subject, body, status, attempts,
 	next_attempt, last_attempt, last_http_status, last_error, created, completed, redelivery_of`
 
-func scanDelivery(row pgx.Row) (berth.Delivery, error) {
+func scanDelivery(row Row) (berth.Delivery, error) {
 	var (
 		d           berth.Delivery
 		typ, status string
 	)
 	if err := row.Scan(&d.Seq, &d.ID, &d.WebhookID, &d.EventID, &typ, &d.Subject, &d.Body, &status, &d.Attempts,
-		&d.NextAttempt, &d.LastAttempt, &d.LastHTTPStatus, &d.LastError, &d.Created, &d.Completed, &d.RedeliveryOf); err != nil {
+		OptTime(&d.NextAttempt), OptTime(&d.LastAttempt), &d.LastHTTPStatus, &d.LastError, Time(&d.Created), OptTime(&d.Completed), &d.RedeliveryOf); err != nil {
 		return berth.Delivery{}, err
 	}
 	d.EventType, d.Status = berth.EventType(typ), berth.DeliveryStatus(status)
-	d.NextAttempt, d.LastAttempt, d.Created, d.Completed = utc(d.NextAttempt), utc(d.LastAttempt), utc(d.Created), utc(d.Completed)
 	return d, nil
 }
 
-func readDeliveries(rows pgx.Rows) ([]berth.Delivery, error) {
-	defer rows.Close()
-	out := []berth.Delivery{}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+func readDeliveries(rows Rows, err error) ([]berth.Delivery, error) {
+	return collect(rows, err, func(r Rows) (berth.Delivery, error) { return scanDelivery(r) })
 }
 
 // ClaimDueDeliveries returns the due heads of the webhooks' queues, leased.
-// The heads are locked FOR UPDATE SKIP LOCKED, and a row locked after
+// On PostgreSQL the heads are locked FOR UPDATE SKIP LOCKED, and a row locked after
 // another dispatcher's claim or attempt committed is judged again on its new
 // status and next_attempt, so dispatchers on several replicas never claim
 // one delivery twice within a lease.
-func (db *DB) ClaimDueDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]berth.Delivery, error) {
+func (s *Store) ClaimDueDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]berth.Delivery, error) {
 	if limit <= 0 {
 		return []berth.Delivery{}, nil
 	}
 	var out []berth.Delivery
-	err := db.inTx(ctx, "claim deliveries", func(tx pgx.Tx) error {
+	err := s.inTx(ctx, "claim deliveries", func(tx Querier) error {
 		rows, err := tx.Query(ctx, `
 			SELECT `+deliveryColumns+` FROM webhook_deliveries
 			WHERE seq IN (SELECT min(seq) FROM webhook_deliveries WHERE status = 'pending' GROUP BY webhook_id)
 				AND status = 'pending' AND next_attempt <= $1
-			ORDER BY next_attempt, seq LIMIT $2
-			FOR UPDATE SKIP LOCKED`, now, limit)
-		if err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
-		}
-		if out, err = readDeliveries(rows); err != nil {
+			ORDER BY next_attempt, seq LIMIT $2`+s.d.ForUpdateSkipLocked, now, limit)
+		if out, err = readDeliveries(rows, err); err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
 		if len(out) == 0 {
 			return nil
 		}
 		until := now.Add(lease).Truncate(time.Microsecond)
-		seqs := make([]int64, len(out))
 		for i := range out {
-			seqs[i] = out[i].Seq
+			if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET next_attempt = $1 WHERE seq = $2`, until, out[i].Seq); err != nil {
+				return fmt.Errorf("claim delivery %s: %w", out[i].ID, err)
+			}
 			out[i].NextAttempt = until.UTC()
-		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET next_attempt = $1 WHERE seq = ANY($2)`, until, seqs); err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
 		}
 		return nil
 	})
@@ -261,10 +242,10 @@ func (db *DB) ClaimDueDeliveries(ctx context.Context, now time.Time, lease time.
 }
 
 // FindDeliveryByID returns the delivery, or not_found.
-func (db *DB) FindDeliveryByID(ctx context.Context, id string) (berth.Delivery, error) {
-	d, err := scanDelivery(db.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = $1`, id))
+func (s *Store) FindDeliveryByID(ctx context.Context, id string) (berth.Delivery, error) {
+	d, err := scanDelivery(s.c.Read().QueryRow(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = $1`, id))
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case IsNoRows(err):
 		return berth.Delivery{}, berth.Errorf(berth.CodeNotFound, "no webhook delivery has id %s", id)
 	case err != nil:
 		return berth.Delivery{}, fmt.Errorf("find delivery %s: %w", id, err)
@@ -273,18 +254,14 @@ func (db *DB) FindDeliveryByID(ctx context.Context, id string) (berth.Delivery, 
 }
 
 // FindDeliveries returns the webhook's deliveries, newest first.
-func (db *DB) FindDeliveries(ctx context.Context, webhookID string, limit int) ([]berth.Delivery, error) {
+func (s *Store) FindDeliveries(ctx context.Context, webhookID string, limit int) ([]berth.Delivery, error) {
 	q := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY seq DESC`
 	args := []any{webhookID}
 	if limit > 0 {
 		q += ` LIMIT $2`
 		args = append(args, limit)
 	}
-	rows, err := db.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("find deliveries of webhook %s: %w", webhookID, err)
-	}
-	out, err := readDeliveries(rows)
+	out, err := readDeliveries(s.c.Read().Query(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("find deliveries of webhook %s: %w", webhookID, err)
 	}
@@ -292,17 +269,17 @@ func (db *DB) FindDeliveries(ctx context.Context, webhookID string, limit int) (
 }
 
 // UpdateDelivery stores the outcome of an attempt.
-func (db *DB) UpdateDelivery(ctx context.Context, d berth.Delivery) error {
-	res, err := db.pool.Exec(ctx, `
+func (s *Store) UpdateDelivery(ctx context.Context, d berth.Delivery) error {
+	res, err := s.c.Write().Exec(ctx, `
 		UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt = $3, last_attempt = $4,
 			last_http_status = $5, last_error = $6, completed = $7
 		WHERE id = $8`,
-		string(d.Status), d.Attempts, d.NextAttempt, d.LastAttempt, d.LastHTTPStatus,
-		lastError(d.LastError), d.Completed, d.ID)
+		string(d.Status), d.Attempts, s.optTime(d.NextAttempt), s.optTime(d.LastAttempt), d.LastHTTPStatus,
+		lastError(d.LastError), s.optTime(d.Completed), d.ID)
 	if err != nil {
 		return fmt.Errorf("update delivery %s: %w", d.ID, err)
 	}
-	if res.RowsAffected() == 0 {
+	if res == 0 {
 		return berth.Errorf(berth.CodeNotFound, "no webhook delivery has id %s", d.ID)
 	}
 	return nil

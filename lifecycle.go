@@ -178,7 +178,8 @@ type RetentionDeletion struct {
 }
 
 // PlanRetention returns which of images (those of repo) rule deletes at now,
-// oldest first, and never an image that holds an immutable tag: a tagged
+// oldest first except that an image comes after the planned images that need
+// it, and never an image that holds an immutable tag: a tagged
 // image outside the newest KeepLast, unless a tag outside rule.Tags or
 // matching KeepTags protects it or it was pulled within KeepPulledWithin; an
 // untagged image older than UntaggedAfter; and with each deleted image, the
@@ -298,6 +299,39 @@ func PlanRetention(rule RetentionRule, repo string, images []RetentionImage, imm
 		}
 		return a.Digest < b.Digest
 	})
+	return referrersFirst(out, byDigest)
+}
+
+// referrersFirst orders plan so that an image comes after every planned
+// image that needs it (an index listing it, a referrer naming it): deleting
+// in this order, each deletion finds nothing left that needs it.
+func referrersFirst(plan []RetentionDeletion, byDigest map[Digest]*RetentionImage) []RetentionDeletion {
+	needers := map[Digest][]int{}
+	for i, d := range plan {
+		im := byDigest[d.Digest]
+		if im.Subject != "" {
+			needers[im.Subject] = append(needers[im.Subject], i)
+		}
+		for _, c := range im.Children {
+			needers[c] = append(needers[c], i)
+		}
+	}
+	out := make([]RetentionDeletion, 0, len(plan))
+	done := make([]bool, len(plan))
+	var emit func(i int)
+	emit = func(i int) {
+		if done[i] {
+			return
+		}
+		done[i] = true
+		for _, j := range needers[plan[i].Digest] {
+			emit(j)
+		}
+		out = append(out, plan[i])
+	}
+	for i := range plan {
+		emit(i)
+	}
 	return out
 }
 

@@ -71,7 +71,7 @@ func testQuotaUsage(t *testing.T, s berth.MetadataStore) {
 	link(t, s, "team/a", shared, at(1))
 	link(t, s, "team/b", shared, at(1)) // the same blob in two repositories
 	link(t, s, "team/b", own, at(1))
-	link(t, s, "team0", own, at(1))        // sorts right after "team/": outside team/*
+	link(t, s, "team0", own, at(1))            // sorts right after "team/": outside team/*
 	link(t, s, "team_x/c", digest("x"), at(1)) // '_' is not a wildcard here
 	for scope, want := range map[string]berth.QuotaUsage{
 		"team/*":   {Bytes: 84, Repositories: 2},

@@ -113,6 +113,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	mtr := metrics.New(st.meta)
 	registry.Meter = mtr // blob and upload bytes
 	mtr.WatchOwners(st.meta, serveNow)
+	mtr.WatchQuotas(st.meta)
 	tlsConfig, err := serveTLS(cfg, logger)
 	if err != nil {
 		return err
@@ -179,7 +180,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	registry.Audit, registry.Events = decisions, hooks.publisher
 	// Lifecycle rules: immutable tags and quotas on every push, retention
 	// with garbage collection.
-	rules := &lifecycle.Enforcer{Store: st.meta, Meta: st.meta, Now: serveNow, Logger: logger}
+	rules := &lifecycle.Enforcer{Store: st.meta, Meta: st.meta, Now: serveNow, Logger: logger, Events: hooks.publisher}
 	registry.Lifecycle = rules
 	retention := &berth.Retention{Rules: st.meta, Meta: st.meta, Audit: decisions, Events: hooks.publisher}
 	discovery, err := oauth.NewDiscovery(issuer, keys)

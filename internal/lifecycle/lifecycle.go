@@ -23,6 +23,9 @@ type Enforcer struct {
 	Now   func() time.Time
 	// Logger hears of a pull batch it could not write.
 	Logger *slog.Logger
+	// Events, when set, hears quota.warning when a push takes a quota to 80
+	// or 95% of its size.
+	Events berth.EventPublisher
 
 	mu        sync.Mutex
 	read      time.Time // when the cached rules were read; zero: never
@@ -31,6 +34,9 @@ type Enforcer struct {
 
 	pullMu sync.Mutex
 	pulls  map[pullKey]time.Time
+
+	warnMu sync.Mutex
+	warned map[berth.Scope]int // the last warning level sent per scope
 }
 
 type pullKey struct {
@@ -156,8 +162,26 @@ func (e *Enforcer) CheckQuota(ctx context.Context, repo string, d berth.Digest, 
 		if q.Exceeds(usage, adding, newRepo) {
 			return berth.QuotaExceeded(q, usage, repo, adding, newRepo)
 		}
+		e.warn(ctx, q, usage.Bytes+adding, repo)
 	}
 	return nil
+}
+
+// warn publishes quota.warning when usage reaches a level of q above the
+// last one sent for its scope; a level falls back as usage does.
+func (e *Enforcer) warn(ctx context.Context, q berth.Quota, usage int64, repo string) {
+	level := berth.QuotaWarningLevel(usage, q.MaxSize)
+	e.warnMu.Lock()
+	if e.warned == nil {
+		e.warned = map[berth.Scope]int{}
+	}
+	last := e.warned[q.Scope]
+	e.warned[q.Scope] = level
+	e.warnMu.Unlock()
+	if level > last && e.Events != nil {
+		e.Events.Publish(ctx, berth.QuotaWarningEvent(berth.QuotaEventData{Scope: q.Scope, Percent: level,
+			LimitBytes: q.MaxSize, UsageBytes: usage, Repository: repo}))
+	}
 }
 
 // TagPushed records who pushed repo:tag at d. A failure is logged, not

@@ -234,19 +234,9 @@ func (h *handler) deletePrincipal(w http.ResponseWriter, r *http.Request, c *ber
 	if err := h.cfg.Store.DeletePrincipal(ctx, p.ID); err != nil {
 		return err
 	}
-	out := DeletedPrincipal{Principal: p, RefreshTokensRevoked: revoked}
-	for _, a := range as {
-		err := h.cfg.Store.DeleteRoleAssignment(ctx, a.PrincipalID, a.Role, a.Scope)
-		switch {
-		case err == nil:
-			out.RolesRemoved++
-		case berth.IsCode(err, berth.CodeNotFound):
-		default:
-			// The principal is gone; what remains is a dead row no one holds.
-			h.cfg.Logger.WarnContext(ctx, "remove a role assignment of a deleted principal", slog.String("principal_id", p.ID),
-				slog.String("role", string(a.Role)), slog.String("scope", a.Scope.String()), slog.Any("err", err))
-		}
-	}
+	// DeletePrincipal removed the assignments with the principal, in its
+	// transaction: none is left behind for a principal no one can be.
+	out := DeletedPrincipal{Principal: p, RefreshTokensRevoked: revoked, RolesRemoved: len(as)}
 	h.changed(r, c, "principal deleted", slog.String("principal", p.Name), slog.Int("roles_removed", out.RolesRemoved),
 		slog.Int("refresh_tokens_revoked", revoked))
 	return writeJSON(w, http.StatusOK, out)

@@ -60,6 +60,8 @@ type Config struct {
 	// the admin commands run remotely (admin.go); nil answers not_found.
 	Keys KeyRing
 	GC   Collector
+	// Lifecycle serves the lifecycle rules; nil answers not_found.
+	Lifecycle *Lifecycle
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -90,6 +92,14 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/enable":      berth.AuditConnectionEnable,
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
 	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
+
+	"POST /api/v1/retention":              berth.AuditLifecycleChange,
+	"DELETE /api/v1/retention/{scope...}": berth.AuditLifecycleChange,
+	"POST /api/v1/retention/run":          berth.AuditRetentionRun,
+	"POST /api/v1/immutable":              berth.AuditLifecycleChange,
+	"DELETE /api/v1/immutable":            berth.AuditLifecycleChange,
+	"POST /api/v1/quotas":                 berth.AuditLifecycleChange,
+	"DELETE /api/v1/quotas/{scope...}":    berth.AuditLifecycleChange,
 
 	"POST /api/v1/webhooks":                                      berth.AuditWebhookCreate,
 	"DELETE /api/v1/webhooks/{id}":                               berth.AuditWebhookDelete,
@@ -152,6 +162,7 @@ func New(cfg Config) http.Handler {
 	h.routeWebhooks()
 	h.routeAdmin()
 	h.routeRepositories()
+	h.routeLifecycle()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

@@ -95,7 +95,7 @@ func TestImmutableTagCheck(t *testing.T) {
 	must(t, st.PutImmutableRule(ctx, berth.ImmutableRule{Scope: scope(t, "team/*"), Tags: "v*", Created: c.Now()}))
 	e.TagPushed(ctx, berth.TagPush{Repository: "team/app", Tag: "v1", Digest: old.Digest, Pushed: c.Now(), PushedBy: "ci-web"})
 
-	err := e.CheckTag(ctx, "team/app", "v1", digest("other"))
+	_, err := e.CheckTag(ctx, "team/app", "v1", digest("other"))
 	if !berth.IsCode(err, berth.CodeTagImmutable) || berth.AsError(err).Detail["digest"] != old.Digest.String() {
 		t.Fatalf("moving v1: %v", err)
 	}
@@ -108,11 +108,11 @@ func TestImmutableTagCheck(t *testing.T) {
 		{"team/app", "latest", digest("new")}, // not immutable
 		{"other/app", "v1", digest("x")},      // outside the scope
 	} {
-		if err := e.CheckTag(ctx, c.repo, c.tag, c.d); err != nil {
+		if _, err := e.CheckTag(ctx, c.repo, c.tag, c.d); err != nil {
 			t.Errorf("%s:%s → %s: %v", c.repo, c.tag, c.d, err)
 		}
 	}
-	if err := e.CheckTag(ctx, "team/app", "v1", ""); !berth.IsCode(err, berth.CodeTagImmutable) {
+	if _, err := e.CheckTag(ctx, "team/app", "v1", ""); !berth.IsCode(err, berth.CodeTagImmutable) {
 		t.Errorf("deleting v1: %v", err)
 	}
 	if err := e.CheckManifestDelete(ctx, "team/app", old.Digest); !berth.IsCode(err, berth.CodeTagImmutable) {
@@ -124,20 +124,20 @@ func TestRulesAreCachedUntilChanged(t *testing.T) {
 	e, st, c, _ := setup(t)
 	ctx := t.Context()
 	push(t, st.DB, "team/app", "a", "v1", 10)
-	if err := e.CheckTag(ctx, "team/app", "v1", digest("b")); err != nil {
+	if _, err := e.CheckTag(ctx, "team/app", "v1", digest("b")); err != nil {
 		t.Fatal(err) // reads (and caches) no rules
 	}
 	must(t, st.PutImmutableRule(ctx, berth.ImmutableRule{Scope: scope(t, "team/*"), Tags: "v*", Created: c.Now()}))
-	if err := e.CheckTag(ctx, "team/app", "v1", digest("b")); err != nil {
+	if _, err := e.CheckTag(ctx, "team/app", "v1", digest("b")); err != nil {
 		t.Fatalf("a rule another replica added counted before RulesTTL: %v", err)
 	}
 	c.Add(lifecycle.RulesTTL)
-	if err := e.CheckTag(ctx, "team/app", "v1", digest("b")); !berth.IsCode(err, berth.CodeTagImmutable) {
+	if _, err := e.CheckTag(ctx, "team/app", "v1", digest("b")); !berth.IsCode(err, berth.CodeTagImmutable) {
 		t.Fatalf("after RulesTTL: %v", err)
 	}
 	must(t, st.DeleteImmutableRule(ctx, scope(t, "team/*"), "v*"))
 	e.Invalidate() // this process's own change counts at once
-	if err := e.CheckTag(ctx, "team/app", "v1", digest("b")); err != nil {
+	if _, err := e.CheckTag(ctx, "team/app", "v1", digest("b")); err != nil {
 		t.Fatalf("after Invalidate: %v", err)
 	}
 }

@@ -220,8 +220,8 @@ func (h *handler) deletePrincipal(w http.ResponseWriter, r *http.Request, c *ber
 	if err := h.ensureOtherOwner(ctx, p, "deleting"); err != nil {
 		return err
 	}
-	// The assignments are read before the principal goes: the store no longer
-	// returns those of a deleted principal.
+	// The assignments are counted before the principal goes: DeletePrincipal
+	// removes them with it.
 	as, err := h.cfg.Store.FindRoleAssignments(ctx, berth.RoleAssignmentFilter{PrincipalID: p.ID})
 	if err != nil {
 		return err
@@ -234,9 +234,7 @@ func (h *handler) deletePrincipal(w http.ResponseWriter, r *http.Request, c *ber
 	if err := h.cfg.Store.DeletePrincipal(ctx, p.ID); err != nil {
 		return err
 	}
-	// DeletePrincipal removed the assignments with the principal, in its
-	// transaction: none is left behind for a principal no one can be.
-	out := DeletedPrincipal{Principal: p, RefreshTokensRevoked: revoked, RolesRemoved: len(as)}
+	out := DeletedPrincipal{Principal: p, RolesRemoved: len(as), RefreshTokensRevoked: revoked}
 	h.changed(r, c, "principal deleted", slog.String("principal", p.Name), slog.Int("roles_removed", out.RolesRemoved),
 		slog.Int("refresh_tokens_revoked", revoked))
 	return writeJSON(w, http.StatusOK, out)

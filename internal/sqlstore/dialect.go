@@ -47,6 +47,9 @@ type Dialect struct {
 	// serialization failure and deadlock).
 	IsSerializationFailure func(err error) bool
 
+	// Audit is how the engine keeps the audit log (see AuditLayout).
+	Audit AuditLayout
+
 	// MigrationsTable creates schema_migrations when it does not exist.
 	MigrationsTable string
 	// LockMigrations, when set, runs first in the migration transaction and
@@ -94,7 +97,7 @@ func (d *Dialect) check() error {
 			return fmt.Errorf("dialect %s: no type {{%s}}", d.Name, n)
 		}
 	}
-	if d.IsUniqueViolation == nil || d.IsForeignKeyViolation == nil || d.IsSerializationFailure == nil || d.MigrationsTable == "" {
+	if d.Audit == 0 || d.IsUniqueViolation == nil || d.IsForeignKeyViolation == nil || d.IsSerializationFailure == nil || d.MigrationsTable == "" {
 		return fmt.Errorf("dialect %s: incomplete", d.Name)
 	}
 	return nil

@@ -314,7 +314,7 @@ func runGCSchedule(ctx context.Context, retention *berth.Retention, gc *berth.GC
 		start := time.Now()
 		var rep berth.GCReport
 		ran, err := once(ctx, "gc", func(ctx context.Context) (err error) {
-			if deleted, err := retention.Run(ctx, berth.Scope{}, start, false); err != nil {
+			if deleted, err := retention.Run(ctx, berth.Scope{}, start, false); err != nil && ctx.Err() == nil {
 				logger.Error("retention failed", slog.Any("err", err))
 			} else if len(deleted) > 0 {
 				logger.Info("retention deleted images", slog.Int("images", len(deleted)))

@@ -48,10 +48,18 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	if err := validateReference(rt.Ref); err != nil {
 		return err
 	}
+	if rt.Upstream != nil {
+		return h.cachedManifest(w, r, rt)
+	}
 	m, err := h.Meta.FindManifest(r.Context(), rt.Repo, rt.Ref)
 	if err != nil {
 		return manifestUnknown(err, rt)
 	}
+	return writeManifest(w, r, m)
+}
+
+// writeManifest answers a manifest GET or HEAD with m.
+func writeManifest(w http.ResponseWriter, r *http.Request, m *berth.Manifest) error {
 	hdr := w.Header()
 	hdr.Set("Content-Type", m.MediaType)
 	hdr.Set("Docker-Content-Digest", m.Digest.String())

@@ -26,6 +26,13 @@ const (
 	CodeCacheReadOnly Code = "cache_read_only"
 )
 
+// Audit actions of upstream changes. Target is the upstream's name; Detail
+// holds its url and namespace, never its credential.
+const (
+	AuditUpstreamCreate AuditAction = "upstream.create"
+	AuditUpstreamDelete AuditAction = "upstream.delete"
+)
+
 // DefaultTagTTL is how long a cached tag is served before it is checked
 // against the upstream again, when an upstream sets none.
 const DefaultTagTTL = time.Hour
@@ -101,6 +108,9 @@ type Upstream struct {
 	// or unknown.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	Created   time.Time  `json:"created_at"`
+	// decodedHasPassword is has_password of a decoded upstream, which
+	// holds no password itself.
+	decodedHasPassword bool
 }
 
 // MarshalJSON writes the upstream with tag_ttl as a Go duration string
@@ -111,7 +121,31 @@ func (u Upstream) MarshalJSON() ([]byte, error) {
 		plain
 		TagTTL      string `json:"tag_ttl"`
 		HasPassword bool   `json:"has_password"`
-	}{plain(u), u.TagTTL.String(), !u.Password.IsZero()})
+	}{plain(u), u.TagTTL.String(), !u.Password.IsZero() || u.decodedHasPassword})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; the password is never in
+// it, so a decoded upstream holds none, and only remembers has_password.
+func (u *Upstream) UnmarshalJSON(b []byte) error {
+	type plain Upstream
+	var v struct {
+		plain
+		TagTTL      string `json:"tag_ttl"`
+		HasPassword bool   `json:"has_password"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*u = Upstream(v.plain)
+	u.decodedHasPassword = v.HasPassword
+	if v.TagTTL != "" {
+		d, err := time.ParseDuration(v.TagTTL)
+		if err != nil {
+			return fmt.Errorf("tag_ttl: %w", err)
+		}
+		u.TagTTL = d
+	}
+	return nil
 }
 
 // NewUpstreamRequest is what an owner gives to register an upstream.

@@ -131,3 +131,17 @@ func TestUpstreamErrors(t *testing.T) {
 		t.Errorf("read only = %+v", ro)
 	}
 }
+
+func TestUpstreamJSONRoundTrip(t *testing.T) {
+	exp := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	u := berth.Upstream{Name: "hub", URL: "https://registry-1.docker.io", Namespace: "hub", Username: "bot",
+		Password: berth.UpstreamPasswordOf("x"), TagTTL: 90 * time.Minute, ExpiresAt: &exp, Created: exp.AddDate(0, -1, 0)}
+	b, _ := json.Marshal(u)
+	var got berth.Upstream
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != u.Name || got.URL != u.URL || got.TagTTL != u.TagTTL || !got.ExpiresAt.Equal(exp) || got.Username != "bot" || !got.Password.IsZero() {
+		t.Errorf("round trip: %+v", got)
+	}
+}

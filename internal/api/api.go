@@ -60,6 +60,11 @@ type Config struct {
 	// the admin commands run remotely (admin.go); nil answers not_found.
 	Keys KeyRing
 	GC   Collector
+	// Upstreams keeps the pull-through cache's upstreams, and
+	// UpstreamVerifier calls them for .../verify; with Upstreams nil,
+	// /api/v1/upstreams answers not_found.
+	Upstreams        UpstreamStore
+	UpstreamVerifier UpstreamVerifier
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -90,6 +95,9 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/enable":      berth.AuditConnectionEnable,
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
 	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
+
+	"POST /api/v1/upstreams":          berth.AuditUpstreamCreate,
+	"DELETE /api/v1/upstreams/{name}": berth.AuditUpstreamDelete,
 
 	"POST /api/v1/webhooks":                                      berth.AuditWebhookCreate,
 	"DELETE /api/v1/webhooks/{id}":                               berth.AuditWebhookDelete,
@@ -152,6 +160,7 @@ func New(cfg Config) http.Handler {
 	h.routeWebhooks()
 	h.routeAdmin()
 	h.routeRepositories()
+	h.routeUpstreams()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

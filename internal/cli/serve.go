@@ -29,6 +29,7 @@ import (
 	"github.com/berth-dev/berth/internal/postgres"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/upstream"
 )
 
 func newServeCommand(e *env) *cobra.Command {
@@ -109,6 +110,12 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Commits:         st.commits,
 		MaxManifestSize: cfg.MaxManifestSize,
 	}
+	ups, err := st.upstreams(cfg.Data)
+	if err != nil {
+		return err
+	}
+	upstreamClient := upstream.New(nil, serveNow)
+	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient}
 	mtr := metrics.New(st.meta)
 	registry.Meter = mtr // blob and upload bytes
 	mtr.WatchOwners(st.meta, serveNow)
@@ -189,7 +196,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		oauth.RevokePath:   oauth.RevokeHandler{Tokens: tokens},
 		"/api/v1/": st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
 			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
-			Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}})),
+			Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC},
+			Upstreams: ups, UpstreamVerifier: upstreamClient})),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 		"GET /metrics":                      mtr.Protected(provider),

@@ -86,7 +86,11 @@ type lockedWriter struct {
 	w  io.Writer
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.w.Write(p) }
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
 
 // pushUpstream puts img at repo:tag of the upstream.
 func pushUpstream(t *testing.T, up *upstreamtest.Registry, repo, tag string, img v1.Image) v1.Hash {

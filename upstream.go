@@ -361,3 +361,20 @@ func lastComponent(repo string) string {
 	}
 	return repo
 }
+
+// UpstreamNotice returns the expiry notice due for u's credential at now,
+// as SecretNotice decides for a client secret: secret.expiring at 60, 30,
+// 7 and 1 days, then secret.expired; ok is false when u records no expiry
+// or no notice is due. once keeps each notice to one per credential (a
+// credential replaced, by delete and create, is a new one).
+func UpstreamNotice(u Upstream, now time.Time) (t EventType, thresholdDays int, once string, ok bool) {
+	if u.ExpiresAt == nil {
+		return "", 0, "", false
+	}
+	return SecretNotice(Secret{ID: u.credentialID(), Expires: *u.ExpiresAt}, now)
+}
+
+// credentialID names the credential of u as created, in notice keys.
+func (u Upstream) credentialID() string {
+	return "upstream:" + u.Name + ":" + strconv.FormatInt(u.Created.UnixMicro(), 10)
+}

@@ -115,8 +115,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		return err
 	}
 	upstreamClient := upstream.New(nil, serveNow)
-	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient}
 	mtr := metrics.New(st.meta)
+	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient, Meter: mtr}
+	mtr.WatchUpstreams(ups)
 	registry.Meter = mtr // blob and upload bytes
 	mtr.WatchOwners(st.meta, serveNow)
 	tlsConfig, err := serveTLS(cfg, logger)
@@ -181,6 +182,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		sw.warnPlain(ctx, logger)
 	}
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
+	hooks.scheduler.Upstreams = ups // upstream credentials' expiry notices
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
 	discovery, err := oauth.NewDiscovery(issuer, keys)

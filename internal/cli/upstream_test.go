@@ -78,6 +78,16 @@ func TestUpstreamCommandsAndPull(t *testing.T) {
 		t.Errorf("verify: exit %d, %s", code, stdout)
 	}
 
+	// The credential is listed with berth's own secrets that expire soon.
+	code, stdout, _ = runCLI(t, env, "secret", "list", "--expiring-within", "30d", "-o", "json")
+	if code != 0 || !strings.Contains(stdout, `"kind": "upstream"`) || !strings.Contains(stdout, `"upstream": "hub"`) {
+		t.Errorf("secret list --expiring-within 30d: exit %d, %s", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, env, "secret", "list", "--expiring-within", "10d", "-o", "json")
+	if code != 0 || strings.Contains(stdout, `"upstream": "hub"`) {
+		t.Errorf("secret list --expiring-within 10d lists a credential 20 days from expiry: %s", stdout)
+	}
+
 	// A pull through the cache, with the registry's own credentials.
 	auth := remote.WithAuth(&authn.Basic{Username: id, Password: secret})
 	host := strings.TrimPrefix(s.url, "http://")
@@ -127,6 +137,21 @@ func TestUpstreamCommandsAndPull(t *testing.T) {
 		t.Errorf("pull through a refused credential: %v", err)
 	}
 
+	// Hits, misses, upstream errors and bytes are counted; the credential's
+	// expiry is a gauge.
+	_, metrics := s.do(t, "GET", "/metrics", nil, nil)
+	for _, series := range []string{`berth_cache_misses_total{kind="blob"} `, `berth_cache_misses_total{kind="manifest"} `,
+		`berth_cache_upstream_errors_total{reason="upstream_auth_failed"}`, `berth_upstream_credential_expiry_timestamp_seconds{upstream="hub"}`,
+		"berth_cache_upstream_bytes_total "} {
+		if !strings.Contains(string(metrics), series) {
+			t.Errorf("/metrics lacks %s:\n%s", series, grepLines(string(metrics), "berth_cache"))
+		}
+	}
+
+	if strings.Contains(string(metrics), "berth_cache_upstream_bytes_total 0\n") {
+		t.Error("berth_cache_upstream_bytes_total is 0 after a pull through the cache")
+	}
+
 	// A namespace that holds berth's own repositories is refused.
 	own, _ := name.ParseReference(host+"/team/app:v1", name.Insecure)
 	if err := remote.Write(own, img, auth); err != nil {
@@ -145,4 +170,14 @@ func TestUpstreamCommandsAndPull(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "no upstream is named hub") {
 		t.Errorf("show after delete: exit %d, %s", code, stderr)
 	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

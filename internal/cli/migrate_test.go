@@ -28,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-dev/berth/internal/s3test"
+	"github.com/berth-dev/berth/internal/upstreamtest"
 )
 
 // cliJSON runs a command with -o json and decodes its output.
@@ -95,6 +96,11 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	cliJSON(t, admin, nil, "connection", "create", "web", "--principal", "ci")
 	cliJSON(t, admin, nil, "connection", "authorize", "web", "--pipeline", "web-main")
 	cliJSON(t, admin, nil, "webhook", "create", "http://127.0.0.1:9/hook", "--events", "image.pushed")
+	up := upstreamtest.New(t, "bot", "pw-migrated")
+	if code, _, stderr := runUpstreamCLI(t, admin, "pw-migrated\n", "text", "create", "hub", "--url", up.URL, "--namespace", "hub",
+		"--username", "bot", "--password-stdin"); code != 0 {
+		t.Fatalf("upstream create: %s", stderr)
+	}
 
 	host := strings.TrimPrefix(src.url, "http://")
 	auth := remote.WithAuth(&authn.Basic{Username: "ci", Password: sec.Value})
@@ -245,6 +251,12 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	code, tok = tokenRequest(t, http.MethodGet, dst.url, url.Values{"service": {"berth"}}, "ci", old.Value)
 	if code == http.StatusOK || !strings.Contains(fmt.Sprint(tok), "secret_revoked") {
 		t.Errorf("the removed secret on the target: %d %v, want secret_revoked", code, tok)
+	}
+	// The upstream's credential, sealed again with the key encryption key,
+	// still opens and works on the target.
+	tadmin := map[string]string{"BERTH_URL": dst.url, "BERTH_CLIENT_ID": adminID, "BERTH_CLIENT_SECRET": adminSecret, "HOME": t.TempDir()}
+	if code, stdout, stderr := runCLI(t, tadmin, "upstream", "verify", "hub"); code != 0 {
+		t.Errorf("upstream verify on the target: exit %d: %s %s", code, stdout, stderr)
 	}
 	dst.stop(t)
 	pgOnly := map[string]string{"BERTH_DB": dsn, "BERTH_KEY_ENCRYPTION_KEY": menv["BERTH_KEY_ENCRYPTION_KEY"]}

@@ -24,11 +24,18 @@ import (
 // metadata.db alone never holds them readable.
 const upstreamKeyFile = "upstream-key"
 
+// folderSealedPrefix marks a credential sealed with the data folder's
+// upstream key rather than the key encryption key (sealedPrefix).
+const folderSealedPrefix = "sealed:folder:v1:"
+
 // sealedUpstreams keeps the upstream store's passwords sealed (AES-256-GCM,
-// bound to the upstream's name) and opens them as they are read.
+// bound to the upstream's name) and opens them as they are read: sealed
+// with the key encryption key when one is configured, else with the data
+// folder's upstream key; each stored value says which.
 type sealedUpstreams struct {
 	store  api.UpstreamStore
-	sealer *oauth.Sealer
+	kek    *oauth.Sealer // nil without a key encryption key
+	folder *oauth.Sealer // nil when the data folder has no upstream key
 }
 
 var (
@@ -36,15 +43,15 @@ var (
 	_ oci.UpstreamFinder = sealedUpstreams{}
 )
 
-// upstreamSealer returns the sealer of upstream credentials: the key
-// encryption key's, else the data folder's own key, created on first use.
-func (st *served) upstreamSealer(data string) (*oauth.Sealer, error) {
-	if st.sealer != nil {
-		return st.sealer, nil
-	}
+// folderSealer returns the sealer of the data folder's upstream key,
+// creating the key when create is set; nil when there is none.
+func folderSealer(data string, create bool) (*oauth.Sealer, error) {
 	path := filepath.Join(data, upstreamKeyFile)
 	key, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return nil, nil
+		}
 		key = make([]byte, 32)
 		if _, err := io.ReadFull(rand.Reader, key); err != nil {
 			return nil, fmt.Errorf("create %s: %w", path, err)
@@ -58,28 +65,40 @@ func (st *served) upstreamSealer(data string) (*oauth.Sealer, error) {
 	return oauth.NewSealer(key, rand.Reader)
 }
 
-// upstreams returns the upstream store of st, its passwords sealed.
+// upstreams returns the upstream store of st, its passwords sealed: with
+// the key encryption key when st has one, else with the data folder's key.
+// PostgreSQL always has the key encryption key, which every replica shares.
 func (st *served) upstreams(data string) (sealedUpstreams, error) {
 	store, ok := st.meta.(api.UpstreamStore)
 	if !ok {
 		return sealedUpstreams{}, fmt.Errorf("the metadata store %T keeps no upstreams", st.meta)
 	}
-	sealer, err := st.upstreamSealer(data)
-	if err != nil {
-		return sealedUpstreams{}, err
+	s := sealedUpstreams{store: store, kek: st.sealer}
+	if st.replica == nil { // the data folder is the installation's
+		var err error
+		if s.folder, err = folderSealer(data, st.sealer == nil); err != nil {
+			return sealedUpstreams{}, err
+		}
 	}
-	return sealedUpstreams{store: store, sealer: sealer}, nil
+	return s, nil
 }
 
 func upstreamAAD(name string) []byte { return []byte("berth upstream password " + name) }
 
 func (s sealedUpstreams) CreateUpstream(ctx context.Context, u berth.Upstream) error {
 	if !u.Password.IsZero() {
-		sealed, err := s.sealer.Seal([]byte(u.Password.Reveal()), upstreamAAD(u.Name))
+		sealer, prefix := s.kek, sealedPrefix
+		if sealer == nil {
+			sealer, prefix = s.folder, folderSealedPrefix
+		}
+		if sealer == nil {
+			return fmt.Errorf("no key to seal the credential of upstream %s with", u.Name)
+		}
+		sealed, err := sealer.Seal([]byte(u.Password.Reveal()), upstreamAAD(u.Name))
 		if err != nil {
 			return err
 		}
-		u.Password = berth.UpstreamPasswordOf(sealedPrefix + base64.StdEncoding.EncodeToString(sealed))
+		u.Password = berth.UpstreamPasswordOf(prefix + base64.StdEncoding.EncodeToString(sealed))
 	}
 	return s.store.CreateUpstream(ctx, u)
 }
@@ -114,7 +133,16 @@ func (s sealedUpstreams) open(u berth.Upstream) (berth.Upstream, error) {
 	if u.Password.IsZero() {
 		return u, nil
 	}
+	sealer := s.kek
 	v, ok := strings.CutPrefix(u.Password.Reveal(), sealedPrefix)
+	if !ok {
+		sealer = s.folder
+		v, ok = strings.CutPrefix(u.Password.Reveal(), folderSealedPrefix)
+	}
+	if ok && sealer == nil {
+		return u, berth.Errorf(berth.CodeInvalid, "the credential of upstream %s is sealed with a key this server does not have", u.Name).
+			WithHint("set the key encryption key the upstream was created under, or keep %s in the data folder; else berth upstream delete %s and create it again", upstreamKeyFile, u.Name)
+	}
 	if !ok {
 		return u, berth.Errorf(berth.CodeInvalid, "the stored credential of upstream %s is not sealed; berth never stores one so", u.Name).
 			WithHint("berth upstream delete %s, then create it again", u.Name)
@@ -124,7 +152,7 @@ func (s sealedUpstreams) open(u berth.Upstream) (berth.Upstream, error) {
 		return u, berth.Errorf(berth.CodeInvalid, "the stored credential of upstream %s is damaged", u.Name).
 			WithHint("berth upstream delete %s, then create it again", u.Name)
 	}
-	plain, err := s.sealer.Open(sealed, upstreamAAD(u.Name))
+	plain, err := sealer.Open(sealed, upstreamAAD(u.Name))
 	if err != nil {
 		return u, err
 	}

@@ -65,6 +65,8 @@ type Config struct {
 	// /api/v1/upstreams answers not_found.
 	Upstreams        UpstreamStore
 	UpstreamVerifier UpstreamVerifier
+	// Lifecycle serves the lifecycle rules; nil answers not_found.
+	Lifecycle *Lifecycle
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -96,8 +98,15 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
 	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
 
-	"POST /api/v1/upstreams":          berth.AuditUpstreamCreate,
-	"DELETE /api/v1/upstreams/{name}": berth.AuditUpstreamDelete,
+	"POST /api/v1/upstreams":              berth.AuditUpstreamCreate,
+	"DELETE /api/v1/upstreams/{name}":     berth.AuditUpstreamDelete,
+	"POST /api/v1/retention":              berth.AuditLifecycleChange,
+	"DELETE /api/v1/retention/{scope...}": berth.AuditLifecycleChange,
+	"POST /api/v1/retention/run":          berth.AuditRetentionRun,
+	"POST /api/v1/immutable":              berth.AuditLifecycleChange,
+	"DELETE /api/v1/immutable":            berth.AuditLifecycleChange,
+	"POST /api/v1/quotas":                 berth.AuditLifecycleChange,
+	"DELETE /api/v1/quotas/{scope...}":    berth.AuditLifecycleChange,
 
 	"POST /api/v1/webhooks":                                      berth.AuditWebhookCreate,
 	"DELETE /api/v1/webhooks/{id}":                               berth.AuditWebhookDelete,
@@ -161,6 +170,7 @@ func New(cfg Config) http.Handler {
 	h.routeAdmin()
 	h.routeRepositories()
 	h.routeUpstreams()
+	h.routeLifecycle()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

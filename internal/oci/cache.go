@@ -150,7 +150,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		m, err := c.local(ctx, h.Meta, rt.Repo, rt.Ref)
 		if err == nil {
 			c.hit("manifest")
-			return writeManifest(w, r, m)
+			return h.writeManifest(w, r, rt, m)
 		}
 		if !berth.IsCode(err, berth.CodeManifestUnknown) {
 			return err
@@ -160,7 +160,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		if err != nil {
 			return c.failed(err)
 		}
-		return writeManifest(w, r, m)
+		return h.writeManifest(w, r, rt, m)
 	}
 	tag := rt.Ref
 	m, err := c.local(ctx, h.Meta, rt.Repo, tag)
@@ -173,24 +173,24 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		if err != nil {
 			return c.failed(err)
 		}
-		return writeManifest(w, r, m)
+		return h.writeManifest(w, r, rt, m)
 	}
 	if c.fresh(rt.Repo, tag, u.TagTTL, h.Now()) {
 		c.hit("manifest")
-		return writeManifest(w, r, m)
+		return h.writeManifest(w, r, rt, m)
 	}
 	// The TTL has passed: a HEAD says whether the tag moved.
 	desc, err := h.Cache.Client.HeadManifest(ctx, u, remote, tag)
 	if err == nil && desc.Digest == m.Digest {
 		c.markChecked(rt.Repo, tag, h.Now())
 		c.hit("manifest")
-		return writeManifest(w, r, m)
+		return h.writeManifest(w, r, rt, m)
 	}
 	if err == nil {
 		c.miss("manifest")
 		var moved *berth.Manifest
 		if moved, err = h.fetchManifest(ctx, u, rt.Repo, remote, desc.Digest.String(), tag); err == nil {
-			return writeManifest(w, r, moved)
+			return h.writeManifest(w, r, rt, moved)
 		}
 	}
 	// The upstream failed: serve what berth holds, and say so.
@@ -200,7 +200,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		slog.String("repository", rt.Repo), slog.String("tag", tag), slog.String("upstream", u.Name),
 		slog.String("reason", string(codeOf(err))), slog.String("err", messageOf(err)))
 	w.Header().Set("Warning", staleWarning(u, err))
-	return writeManifest(w, r, m)
+	return h.writeManifest(w, r, rt, m)
 }
 
 // staleWarning is the Warning header of a response served from the cache

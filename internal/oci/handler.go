@@ -50,6 +50,26 @@ type Handler struct {
 	// Cache, when set, serves the cache namespaces of upstream registries
 	// (see Cache); pushes there are refused with cache_read_only.
 	Cache *Cache
+	// Lifecycle, when set, enforces immutable tags and quotas on pushes and
+	// deletes, and hears of each tag pushed and manifest pulled.
+	Lifecycle Lifecycle
+}
+
+// Lifecycle enforces the lifecycle rules; lifecycle.Enforcer implements it.
+type Lifecycle interface {
+	// CheckTag returns tag_immutable when pointing repo:tag at d (d "":
+	// deleting the tag) would move or remove an immutable tag.
+	CheckTag(ctx context.Context, repo, tag string, d berth.Digest) error
+	// CheckManifestDelete returns tag_immutable when deleting manifest d
+	// would remove an immutable tag.
+	CheckManifestDelete(ctx context.Context, repo string, d berth.Digest) error
+	// CheckQuota returns quota_exceeded when linking size bytes of blob d
+	// (d "": not known yet) into repo goes beyond a quota.
+	CheckQuota(ctx context.Context, repo string, d berth.Digest, size int64) error
+	// TagPushed records the push of a tag.
+	TagPushed(ctx context.Context, p berth.TagPush)
+	// Pulled notes a manifest pulled, cheaply: it must not write per call.
+	Pulled(repo string, d berth.Digest)
 }
 
 // Guard authenticates /v2/ requests and authorizes each Docker action they need.

@@ -55,11 +55,12 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	if err != nil {
 		return manifestUnknown(err, rt)
 	}
-	return writeManifest(w, r, m)
+	return h.writeManifest(w, r, rt, m)
 }
 
-// writeManifest answers a manifest GET or HEAD with m.
-func writeManifest(w http.ResponseWriter, r *http.Request, m *berth.Manifest) error {
+// writeManifest answers a manifest GET or HEAD of rt with m, and tells
+// Lifecycle of a GET.
+func (h *Handler) writeManifest(w http.ResponseWriter, r *http.Request, rt route, m *berth.Manifest) error {
 	hdr := w.Header()
 	hdr.Set("Content-Type", m.MediaType)
 	hdr.Set("Docker-Content-Digest", m.Digest.String())
@@ -68,6 +69,9 @@ func writeManifest(w http.ResponseWriter, r *http.Request, m *berth.Manifest) er
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(m.Content)
+		if h.Lifecycle != nil {
+			h.Lifecycle.Pulled(rt.Repo, m.Digest)
+		}
 	}
 	return nil
 }
@@ -92,26 +96,66 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 		return err
 	}
 	m.Repository, m.Created = rt.Repo, h.Now()
-	tag := rt.Ref
+	// The tags to point at the manifest: the reference when it is a tag;
+	// for a push by digest, the tag query parameters of the distribution
+	// spec after v1.1 (PUT …/manifests/DIGEST?tag=a&tag=b), answered with
+	// one OCI-Tag header each.
+	var tags []string
 	if berth.IsDigestReference(rt.Ref) {
 		want, _ := berth.ParseDigest(rt.Ref) // validated above
 		m.Digest = berth.DigestOf(want.Algorithm(), body)
 		if err := berth.VerifyDigest(want, m.Digest); err != nil {
 			return err
 		}
-		tag = ""
+		tags = r.URL.Query()["tag"]
+		for _, t := range tags {
+			if err := berth.ValidateTag(t); err != nil {
+				return err
+			}
+		}
 	} else {
 		m.Digest = berth.DigestOf(berth.SHA256, body)
+		tags = []string{rt.Ref}
 	}
 	if err := h.checkReferences(r, rt.Repo, m, sizes); err != nil {
 		return err
 	}
-	if err := h.Meta.PutManifest(ctx, m, tag); err != nil {
+	if h.Lifecycle != nil {
+		for _, t := range tags {
+			if err := h.Lifecycle.CheckTag(ctx, rt.Repo, t, m.Digest); err != nil {
+				return err
+			}
+		}
+	}
+	first := ""
+	if len(tags) > 0 {
+		first = tags[0]
+	}
+	if err := h.Meta.PutManifest(ctx, m, first); err != nil {
 		return err
 	}
-	h.publish(r, berth.EventImagePushed, berth.ImageEventData{Repository: rt.Repo, Digest: m.Digest, Tag: tag,
+	for _, t := range tags[min(1, len(tags)):] {
+		if err := h.Meta.PutManifest(ctx, m, t); err != nil {
+			return err
+		}
+	}
+	for _, t := range tags {
+		if h.Lifecycle != nil {
+			p := berth.TagPush{Repository: rt.Repo, Tag: t, Digest: m.Digest, Pushed: m.Created}
+			if rt.Caller != nil {
+				p.PushedBy = rt.Caller.Actor.Name
+			}
+			h.Lifecycle.TagPushed(ctx, p)
+		}
+	}
+	h.publish(r, berth.EventImagePushed, berth.ImageEventData{Repository: rt.Repo, Digest: m.Digest, Tag: first,
 		MediaType: m.MediaType, Size: m.Size()}, rt)
 	hdr := w.Header()
+	for _, t := range tags {
+		if berth.IsDigestReference(rt.Ref) {
+			hdr.Add("OCI-Tag", t)
+		}
+	}
 	hdr.Set("Location", "/v2/"+rt.Repo+"/manifests/"+m.Digest.String())
 	hdr.Set("Docker-Content-Digest", m.Digest.String())
 	if m.Subject != "" {
@@ -257,6 +301,16 @@ func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, rt rout
 		return err
 	}
 	var err error
+	if h.Lifecycle != nil {
+		if berth.IsDigestReference(rt.Ref) {
+			err = h.Lifecycle.CheckManifestDelete(r.Context(), rt.Repo, berth.Digest(rt.Ref))
+		} else {
+			err = h.Lifecycle.CheckTag(r.Context(), rt.Repo, rt.Ref, "")
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if berth.IsDigestReference(rt.Ref) {
 		err = h.Meta.DeleteManifest(r.Context(), rt.Repo, berth.Digest(rt.Ref))
 	} else {

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Open) {
 		{"WebhookStore", webhookTests},
 		{"AssertionStore", replayTests},
 		{"UpstreamStore", upstreamTests},
+		{"LifecycleStore", lifecycleTests},
 		{"Export", exportTests},
 		{"Concurrency", concurrencyTests},
 	}

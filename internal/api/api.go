@@ -60,6 +60,11 @@ type Config struct {
 	// the admin commands run remotely (admin.go); nil answers not_found.
 	Keys KeyRing
 	GC   Collector
+	// Upstreams keeps the pull-through cache's upstreams, and
+	// UpstreamVerifier calls them for .../verify; with Upstreams nil,
+	// /api/v1/upstreams answers not_found.
+	Upstreams        UpstreamStore
+	UpstreamVerifier UpstreamVerifier
 	// Lifecycle serves the lifecycle rules; nil answers not_found.
 	Lifecycle *Lifecycle
 }
@@ -93,6 +98,8 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
 	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
 
+	"POST /api/v1/upstreams":              berth.AuditUpstreamCreate,
+	"DELETE /api/v1/upstreams/{name}":     berth.AuditUpstreamDelete,
 	"POST /api/v1/retention":              berth.AuditLifecycleChange,
 	"DELETE /api/v1/retention/{scope...}": berth.AuditLifecycleChange,
 	"POST /api/v1/retention/run":          berth.AuditRetentionRun,
@@ -162,6 +169,7 @@ func New(cfg Config) http.Handler {
 	h.routeWebhooks()
 	h.routeAdmin()
 	h.routeRepositories()
+	h.routeUpstreams()
 	h.routeLifecycle()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)

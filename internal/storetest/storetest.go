@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 		{"AuditStore", auditTests},
 		{"WebhookStore", webhookTests},
 		{"AssertionStore", replayTests},
+		{"UpstreamStore", upstreamTests},
 		{"LifecycleStore", lifecycleTests},
 		{"Export", exportTests},
 		{"Concurrency", concurrencyTests},

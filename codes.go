@@ -520,7 +520,6 @@ var Codes = []CodeInfo{
 		},
 	},
 
-
 	// People signing in through an identity provider (the browser, or berth
 	// login's device authorization grant).
 	{

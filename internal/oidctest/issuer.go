@@ -38,9 +38,9 @@ type Issuer struct {
 	routes         map[string]http.HandlerFunc
 	discoveryExtra map[string]any
 	published      []*signingKey // in the JWKS, oldest first
-	current   *signingKey   // signs; the last of published
-	status    int           // when non-zero, every route answers it
-	serial    int
+	current        *signingKey   // signs; the last of published
+	status         int           // when non-zero, every route answers it
+	serial         int
 }
 
 type signingKey struct {

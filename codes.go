@@ -572,6 +572,17 @@ var Codes = []CodeInfo{
 		},
 	},
 	{
+		Code: CodeDeviceCodePending, Status: http.StatusBadRequest, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
+		Summary: "The device login waits for the person to approve it in the browser (RFC 8628 authorization_pending, or slow_down).",
+		Causes: []string{
+			"The client polled the token endpoint before anyone approved the code; it keeps polling at the interval given.",
+			"The client polled faster than the interval (slow_down): each time, the interval grows by 5 seconds.",
+		},
+		Fixes: []string{
+			"Open the link `berth login` printed, sign in and press Approve.",
+		},
+	},
+	{
 		Code: CodeDeviceCodeExpired, Status: http.StatusBadRequest, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
 		Summary: "The device login's code expired before it was approved.",
 		Causes: []string{

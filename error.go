@@ -75,6 +75,9 @@ const (
 	// CodeSignInStateInvalid is a sign-in callback or form whose state or
 	// CSRF field does not match the browser's: forged, replayed or stale.
 	CodeSignInStateInvalid Code = "signin_state_invalid"
+	// CodeDeviceCodePending is a device login polled before the person
+	// decided: RFC 8628's authorization_pending, or slow_down.
+	CodeDeviceCodePending Code = "device_code_pending"
 	// CodeDeviceCodeExpired is a device login whose code ran out before the
 	// person approved it.
 	CodeDeviceCodeExpired Code = "device_code_expired"

@@ -262,28 +262,41 @@ type GroupRoleStore interface {
 
 // UserLink ties a person's principal to the (issuer, subject) of the
 // provider they sign in through, with the groups of their latest sign-in or
-// refresh.
+// refresh, and the provider's refresh token (sealed) that lets berth re-read
+// them.
 type UserLink struct {
-	PrincipalID string    `json:"principal_id"`
-	ProviderID  string    `json:"idp_id"`
-	Issuer      string    `json:"issuer"`
-	Subject     string    `json:"subject"`
-	Groups      []Group   `json:"groups"`
-	Updated     time.Time `json:"updated_at"`
+	PrincipalID string  `json:"principal_id"`
+	ProviderID  string  `json:"idp_id"`
+	Issuer      string  `json:"issuer"`
+	Subject     string  `json:"subject"`
+	Groups      []Group `json:"groups"`
+	// SealedRefresh is the provider's refresh token sealed by the key
+	// encryption key, nil when it returned none; never shown.
+	SealedRefresh []byte `json:"-"`
+	// Refreshed is when the provider last confirmed the person: the sign-in
+	// or the latest refresh.
+	Refreshed time.Time `json:"refreshed_at"`
 }
 
-// UserLinkStore persists user links.
+// NeedsRefresh reports whether the provider should confirm the person again
+// at now: it returned a refresh token and UpstreamRefreshInterval has passed.
+func (l UserLink) NeedsRefresh(now time.Time) bool {
+	return len(l.SealedRefresh) > 0 && now.Sub(l.Refreshed) >= UpstreamRefreshInterval
+}
+
+// UserLinkStore persists people: their principals with their links.
 type UserLinkStore interface {
-	// CreateUserLink stores l; conflict when (Issuer, Subject) or
-	// PrincipalID is linked already.
-	CreateUserLink(ctx context.Context, l UserLink) error
+	// CreateUser stores the principal p (of kind user) and its link l in one
+	// transaction; conflict, changing nothing, when p's name, ID or client
+	// id, or l's (Issuer, Subject), exists.
+	CreateUser(ctx context.Context, p Principal, l UserLink) error
 	// FindUserLink returns the link of (issuer, subject), or not_found.
 	FindUserLink(ctx context.Context, issuer, subject string) (UserLink, error)
 	// FindUserLinkByPrincipal returns the link of the principal, or not_found.
 	FindUserLinkByPrincipal(ctx context.Context, principalID string) (UserLink, error)
-	// UpdateUserGroups replaces the groups of the principal's link, or
-	// returns not_found.
-	UpdateUserGroups(ctx context.Context, principalID string, groups []Group, at time.Time) error
+	// UpdateUserLink writes l's Groups, SealedRefresh and Refreshed to the
+	// link of l.PrincipalID, or returns not_found.
+	UpdateUserLink(ctx context.Context, l UserLink) error
 }
 
 // UserName returns the principal name derived from a username claim: lower

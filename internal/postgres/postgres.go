@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/sqlstore"
 )
 
 var _ berth.MetadataStore = (*DB)(nil)
@@ -19,6 +20,8 @@ var _ berth.MetadataStore = (*DB)(nil)
 // connection's search_path). It is safe for concurrent use, and several DBs,
 // in one process or many, may share the schema.
 type DB struct {
+	*sqlstore.Store // the queries shared with SQLite
+
 	pool *pgxpool.Pool
 	host string // for messages: the server, never the password
 }
@@ -57,10 +60,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", db.host, err)
 	}
-	if err := migrate(ctx, db.pool); err != nil {
+	if err := sqlstore.Migrate(ctx, conn{db.pool}, Dialect); err != nil {
 		db.pool.Close()
 		return nil, fmt.Errorf("migrate postgres %s: %w", db.host, err)
 	}
+	db.Store = sqlstore.New(Dialect, conn{db.pool})
 	return db, nil
 }
 
@@ -97,22 +101,6 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) err
 	}
 	return nil
 }
-
-// SQLSTATE codes this package translates.
-const (
-	uniqueViolation     = "23505"
-	foreignKeyViolation = "23503"
-)
-
-// hasCode reports whether err is PostgreSQL refusing with the SQLSTATE code.
-func hasCode(err error, code string) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == code
-}
-
-func isUniqueViolation(err error) bool { return hasCode(err, uniqueViolation) }
-
-func isForeignKeyViolation(err error) bool { return hasCode(err, foreignKeyViolation) }
 
 // Times are timestamptz, which keeps microseconds; what comes back is UTC.
 

@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/pgtest"
 	"github.com/berth-dev/berth/internal/postgres"
+	"github.com/berth-dev/berth/internal/sqlstore"
 	"github.com/berth-dev/berth/internal/storetest"
 )
 
@@ -42,11 +42,11 @@ func TestStore(t *testing.T) {
 // migrationFiles returns how many migration steps the package embeds.
 func migrationFiles(t testing.TB) int64 {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("list migrations: %v (%d files)", err, len(files))
+	steps, err := sqlstore.Steps(postgres.Dialect)
+	if err != nil || len(steps) == 0 {
+		t.Fatalf("list migrations: %v (%d steps)", err, len(steps))
 	}
-	return int64(len(files))
+	return int64(len(steps))
 }
 
 // TestOpenConcurrently checks that replicas opening one new schema at once

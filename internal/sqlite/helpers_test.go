@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"database/sql"
-	"path/filepath"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/sqlstore"
 )
 
 // rawDB opens path directly, beside the store, to look at or tamper with what
@@ -29,13 +31,13 @@ func countMigrations(t *testing.T, path string) int {
 
 // migrationFiles returns how many migration steps the package embeds: a
 // database opened once has applied them all, each once.
-func migrationFiles(t *testing.T) int {
+func migrationFiles(t testing.TB) int {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("list migrations: %v (%d files)", err, len(files))
+	steps, err := sqlstore.Steps(sqlite.Dialect)
+	if err != nil || len(steps) == 0 {
+		t.Fatalf("list migrations: %v (%d steps)", err, len(steps))
 	}
-	return len(files)
+	return int(len(steps))
 }
 
 func execRaw(t *testing.T, path, query string) {

@@ -10,10 +10,8 @@ import (
 	"runtime"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/sqlstore"
 )
 
 var _ berth.MetadataStore = (*DB)(nil)
@@ -25,9 +23,13 @@ const busyTimeout = 5 * time.Second
 
 // DB is a metadata store in one SQLite file. It is safe for concurrent use.
 type DB struct {
-	path  string
-	write *sql.DB // one connection; every transaction begins IMMEDIATE
-	read  *sql.DB // query-only connections
+	*sqlstore.Store // the queries shared with PostgreSQL
+
+	path   string
+	write  *sql.DB // one connection; every transaction begins IMMEDIATE
+	read   *sql.DB // query-only connections
+	writeQ *poolQ  // write, with its prepared statements
+	readQ  *poolQ  // read, with its prepared statements
 
 	// Prepared on the read pool: the manifest GET path, the hottest query.
 	findManifestByDigest *sql.Stmt
@@ -55,6 +57,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			"synchronous(FULL)",
 		},
 		"_txlock": {"immediate"},
+		// A time.Time argument is bound as Unix microseconds, the column
+		// encoding of every time (sqlstore.Time reads it back).
+		"_time_integer_format": {"unix_micro"},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", abs, err)
@@ -71,7 +76,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.write.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, db.write); err != nil {
+	db.writeQ = newPoolQ(db.write)
+	if err := sqlstore.Migrate(ctx, conn{db}, Dialect); err != nil {
 		db.write.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", abs, err)
 	}
@@ -81,6 +87,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()),
 			"query_only(1)",
 		},
+		"_time_integer_format": {"unix_micro"},
 	}))
 	if err != nil {
 		db.write.Close()
@@ -93,10 +100,12 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.read.SetConnMaxLifetime(0)
 	db.read.SetConnMaxIdleTime(0)
 
+	db.readQ = newPoolQ(db.read)
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", abs, err)
 	}
+	db.Store = sqlstore.New(Dialect, conn{db})
 	return db, nil
 }
 
@@ -174,6 +183,12 @@ func (db *DB) Close() error {
 			errs = append(errs, s.Close())
 		}
 	}
+	if db.readQ != nil {
+		errs = append(errs, db.readQ.close())
+	}
+	if db.writeQ != nil {
+		errs = append(errs, db.writeQ.close())
+	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
@@ -207,26 +222,6 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) er
 		return fmt.Errorf("%s: commit: %w", op, err)
 	}
 	return nil
-}
-
-// isUniqueViolation reports whether err is SQLite refusing a duplicate primary
-// key or unique value, judged by its extended result code.
-func isUniqueViolation(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	switch se.Code() {
-	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-		return true
-	}
-	return false
-}
-
-// isBusy reports whether err is SQLite failing to get a lock.
-func isBusy(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // Times are stored as Unix microseconds: exact for any time a registry meets,

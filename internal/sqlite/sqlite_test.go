@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -177,4 +178,42 @@ func BenchmarkFindManifest(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "finds/s")
+}
+
+// TestOpenRenumbersAssertionStep checks that a file migrated by a build
+// before the shared migration list, which recorded the assertion step as
+// version 8, opens: the step becomes 9 (its number on every engine) and 8
+// (PostgreSQL's cluster step, nothing on SQLite) is recorded without
+// applying anything twice.
+func TestOpenRenumbersAssertionStep(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "berth.db")
+	if err := open(t, path).Close(); err != nil {
+		t.Fatal(err)
+	}
+	execRaw(t, path, `DELETE FROM schema_migrations WHERE version IN (8, 9)`)
+	execRaw(t, path, `INSERT INTO schema_migrations (version, name) VALUES (8, '0008_assertions.sql')`)
+	db := open(t, path)
+	ctx := t.Context()
+	if ok, err := db.RememberAssertion(ctx, "k", time.Unix(100, 0), time.Unix(10, 0)); err != nil || !ok {
+		t.Fatalf("RememberAssertion after renumbering = %v, %v", ok, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	rows, err := rawDB(t, path).Query(`SELECT version || ' ' || name FROM schema_migrations WHERE version >= 8 ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	if want := []string{"8 0008_cluster.sql", "9 0009_assertions.sql"}; !slices.Equal(got, want) {
+		t.Errorf("schema_migrations from 8 = %q, want %q", got, want)
+	}
 }

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -8,27 +8,27 @@ import (
 	"github.com/berth-dev/berth"
 )
 
-var _ berth.AssertionStore = (*DB)(nil)
+var _ berth.AssertionStore = (*Store)(nil)
 
 // RememberAssertion records key until expires, or finds it recorded and
 // live, in one statement: of two racing callers (replicas included), one
 // inserts.
-func (db *DB) RememberAssertion(ctx context.Context, key string, expires, now time.Time) (bool, error) {
-	tag, err := db.pool.Exec(ctx, `
+func (s *Store) RememberAssertion(ctx context.Context, key string, expires, now time.Time) (bool, error) {
+	n, err := s.c.Write().Exec(ctx, `
 		INSERT INTO assertion_replays (key, expires) VALUES ($1, $2)
 		ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE assertion_replays.expires <= $3`,
-		key, expires.UTC(), now.UTC())
+		key, expires, now)
 	if err != nil {
 		return false, fmt.Errorf("remember assertion: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return n == 1, nil
 }
 
 // DeleteExpiredAssertions deletes the keys that expired before before.
-func (db *DB) DeleteExpiredAssertions(ctx context.Context, before time.Time) (int, error) {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM assertion_replays WHERE expires < $1`, before.UTC())
+func (s *Store) DeleteExpiredAssertions(ctx context.Context, before time.Time) (int, error) {
+	n, err := s.c.Write().Exec(ctx, `DELETE FROM assertion_replays WHERE expires < $1`, before)
 	if err != nil {
 		return 0, fmt.Errorf("delete expired assertions: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return int(n), nil
 }

@@ -5,18 +5,17 @@
 --
 -- principal_id is a principals.id without a foreign key, as in refresh_tokens
 -- (0004), so that deleting a principal is never blocked by its assignments:
--- CreateRoleAssignment checks that the principal exists in its transaction,
--- and FindRoleAssignments joins principals, so the assignments of a deleted
--- principal are never returned (IDs are never reused). DeletePrincipal should
--- delete them too; until it does they are dead rows.
+-- CreateRoleAssignment checks (and on PostgreSQL locks) the principal in its
+-- transaction, DeletePrincipal deletes the assignments with the principal, and
+-- FindRoleAssignments joins principals all the same.
 CREATE TABLE role_assignments (
-	principal_id TEXT    NOT NULL,
-	scope        TEXT    NOT NULL,
-	role         TEXT    NOT NULL,
-	created      INTEGER NOT NULL,
-	created_by   TEXT    NOT NULL, -- the assigning principal's ID, '' when berth assigned it
+	principal_id {{key}} NOT NULL,
+	scope        {{key}} NOT NULL,
+	role         {{key}} NOT NULL,
+	created      {{time}} NOT NULL,
+	created_by   {{text}} NOT NULL, -- the assigning principal's ID, '' when berth assigned it
 	PRIMARY KEY (principal_id, scope, role)
-) STRICT, WITHOUT ROWID;
+){{strict_norowid}};
 
 -- FindRoleAssignments by scope (who holds roles on team/*).
 CREATE INDEX role_assignments_scope ON role_assignments (scope, principal_id, role);

@@ -5,14 +5,14 @@
 -- and the caller revokes a principal's tokens when it deletes it).
 -- revoked is NULL while the token is not revoked.
 CREATE TABLE refresh_tokens (
-	id            TEXT    PRIMARY KEY,
-	hash          TEXT    NOT NULL UNIQUE,
-	principal_id  TEXT    NOT NULL,
-	credential_id TEXT    NOT NULL,
-	created       INTEGER NOT NULL,
-	expires       INTEGER NOT NULL,
-	revoked       INTEGER
-) STRICT, WITHOUT ROWID;
+	id            {{key}} PRIMARY KEY,
+	hash          {{key}} NOT NULL UNIQUE,
+	principal_id  {{key}} NOT NULL,
+	credential_id {{key}} NOT NULL,
+	created       {{time}} NOT NULL,
+	expires       {{time}} NOT NULL,
+	revoked       {{time}}
+){{strict_norowid}};
 
 -- Removing a secret or disabling a principal revokes the tokens bound to it.
 CREATE INDEX refresh_tokens_credential ON refresh_tokens (credential_id) WHERE revoked IS NULL;

@@ -118,5 +118,6 @@ type MetadataStore interface {
 	AuditStore
 	WebhookStore
 	AssertionStore
+	PeopleStore
 	Close() error
 }

@@ -126,6 +126,16 @@ type IdentityProviderStore interface {
 	DeleteIdentityProvider(ctx context.Context, id string) error
 }
 
+// PeopleStore is everything berth keeps about people: their providers,
+// principals' links, groups' assignments, sessions and device logins.
+type PeopleStore interface {
+	IdentityProviderStore
+	UserLinkStore
+	GroupRoleStore
+	SessionStore
+	DeviceAuthorizationStore
+}
+
 // IdPUnknown is the refusal of a sign-in through a provider nobody added.
 func IdPUnknown(name string) *Error {
 	return Errorf(CodeIdPUnknown, "no identity provider is named %q", truncate(name, 64)).

@@ -201,7 +201,7 @@ func TestOpenRenumbersAssertionStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	rows, err := rawDB(t, path).Query(`SELECT version || ' ' || name FROM schema_migrations WHERE version >= 8 ORDER BY version`)
+	rows, err := rawDB(t, path).Query(`SELECT version || ' ' || name FROM schema_migrations WHERE version IN (8, 9) ORDER BY version`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +214,6 @@ func TestOpenRenumbersAssertionStep(t *testing.T) {
 		got = append(got, s)
 	}
 	if want := []string{"8 0008_cluster.sql", "9 0009_assertions.sql"}; !slices.Equal(got, want) {
-		t.Errorf("schema_migrations from 8 = %q, want %q", got, want)
+		t.Errorf("schema_migrations 8 and 9 = %q, want %q", got, want)
 	}
 }

@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 		{"AuditStore", auditTests},
 		{"WebhookStore", webhookTests},
 		{"AssertionStore", replayTests},
+		{"PeopleStore", peopleTests},
 		{"Export", exportTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -51,6 +51,12 @@ type IdentityProvider struct {
 	Created      time.Time `json:"created_at"`
 }
 
+// IdPSecretAAD is the additional data a provider's client secret is sealed
+// with: the sealed bytes open only as this provider's.
+func IdPSecretAAD(providerID string) []byte {
+	return []byte("berth idp client secret " + providerID)
+}
+
 // NewIdentityProvider returns a provider with a fresh ID, the defaults filled
 // in, after checking its fields: invalid for a bad name, client id, claim or
 // scope list, and for an issuer that policy refuses (https, or plain http on

@@ -27,6 +27,7 @@ type Store interface {
 	berth.WebhookStore
 	berth.ManifestStore
 	berth.BlobLinkStore
+	berth.PeopleStore
 }
 
 // Config holds the API's dependencies.
@@ -60,6 +61,10 @@ type Config struct {
 	// the admin commands run remotely (admin.go); nil answers not_found.
 	Keys KeyRing
 	GC   Collector
+	// Sealer seals identity providers' client secrets; without it,
+	// POST /api/v1/idps is refused.
+	Sealer Sealer
+	// Outbound checks also identity providers' issuers.
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -78,6 +83,8 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/gc":                               berth.AuditGCRun,
 	"DELETE /api/v1/repositories/{name...}":         berth.AuditRegistryDelete,
 	"DELETE /api/v1/tags/{ref...}":                  berth.AuditRegistryDelete,
+	"POST /api/v1/idps":                             berth.AuditIdPAdd,
+	"DELETE /api/v1/idps/{name}":                    berth.AuditIdPRemove,
 
 	"POST /api/v1/pipelines":                      berth.AuditPipelineCreate,
 	"DELETE /api/v1/pipelines/{name}":             berth.AuditPipelineDelete,
@@ -152,6 +159,8 @@ func New(cfg Config) http.Handler {
 	h.routeWebhooks()
 	h.routeAdmin()
 	h.routeRepositories()
+
+	h.routeIdPs()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

@@ -61,12 +61,35 @@ type Provider struct {
 	// Repositories, when set, lets a refused pull of a repository that does
 	// not exist name the closest existing ones (unknownrepo.go).
 	Repositories RepositoryLister
+	// People, when set, lets people sign in (package signin): their
+	// sessions, device logins and the roles of their groups. Without it,
+	// credentials bound to a session are refused with session_ended.
+	People People
 
 	mu      sync.Mutex
 	gen     uint64
 	states  map[string]*principalState
 	conns   map[string]*connectionState
 	touched map[string]time.Time // secret id → last use recorded
+}
+
+// People is what the Provider asks of people who sign in through an
+// identity provider; package signin's Service is the one implementation.
+type People interface {
+	// CheckSession returns the session id while it is live (not ended, not
+	// expired, its person still confirmed by the provider), or
+	// session_ended.
+	CheckSession(ctx context.Context, id string) (berth.UserSession, error)
+	// SessionByCookie returns the live browser session of a cookie value,
+	// or session_ended.
+	SessionByCookie(ctx context.Context, value string) (berth.UserSession, error)
+	// GroupAssignments returns the group assignments principal p holds
+	// through its groups, as its own, and every group assignment.
+	GroupAssignments(ctx context.Context, p berth.Principal) ([]berth.RoleAssignment, []berth.GroupRoleAssignment, error)
+	// RedeemDeviceCode answers one poll of a device code: the session an
+	// approved login is bound to, or device_code_pending,
+	// device_code_expired, device_code_denied.
+	RedeemDeviceCode(ctx context.Context, value string) (berth.UserSession, error)
 }
 
 // connectionState is the cached view of one service connection; found is
@@ -84,6 +107,9 @@ type principalState struct {
 	principal berth.Principal
 	secrets   []berth.Secret
 	access    *berth.AccessIndex
+	// groups is every group assignment, for refusals of a person to name
+	// the groups that would allow; nil for other principals.
+	groups []berth.GroupRoleAssignment
 }
 
 // Invalidate drops every cached principal and connection state: call it
@@ -168,8 +194,16 @@ func (p *Provider) state(ctx context.Context, id string) (*principalState, error
 	if err != nil {
 		return nil, err
 	}
+	var groups []berth.GroupRoleAssignment
+	if p.People != nil && pr.Kind == berth.PrincipalUser {
+		var member []berth.RoleAssignment
+		if member, groups, err = p.People.GroupAssignments(ctx, pr); err != nil {
+			return nil, err
+		}
+		assignments = append(assignments, member...)
+	}
 	actor := berth.Actor{ID: pr.ID, Name: pr.Name}
-	st := &principalState{gen: gen, loaded: now, principal: pr, secrets: secrets, access: berth.NewAccessIndex(actor, assignments)}
+	st := &principalState{gen: gen, loaded: now, principal: pr, secrets: secrets, access: berth.NewAccessIndex(actor, assignments), groups: groups}
 	p.mu.Lock()
 	if p.gen == gen {
 		if p.states == nil {
@@ -525,7 +559,66 @@ func (p *Provider) live(ctx context.Context, id, credentialID string, gone berth
 			return nil, err
 		}
 	}
+	if sessionID, ok := berth.SessionIDOf(credentialID); ok {
+		if p.People == nil {
+			return nil, berth.Errorf(berth.CodeSessionEnded, "this registry no longer signs people in, so the session of this credential has ended").
+				WithHint("log in with a client secret: berth login HOST --client-id ID --client-secret-stdin")
+		}
+		if _, err := p.People.CheckSession(ctx, sessionID); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
+}
+
+// AuthenticateSession returns the caller a browser session's cookie value
+// acts as, by the rules of every other credential: the session must be live
+// (session_ended) and its principal enabled (principal_disabled). The web
+// console and the sign-in pages resolve their requests with it.
+func (p *Provider) AuthenticateSession(ctx context.Context, value string) (*berth.Caller, error) {
+	if p.People == nil {
+		return nil, berth.Errorf(berth.CodeSessionEnded, "this registry does not sign people in").
+			WithHint("berth idp add NAME --issuer URL --client-id ID --client-secret-stdin")
+	}
+	s, err := p.People.SessionByCookie(ctx, value)
+	if err != nil {
+		return nil, err
+	}
+	cred := berth.SessionCredentialID(s.ID)
+	st, err := p.live(ctx, s.PrincipalID, cred, berth.CodeSessionEnded)
+	if err != nil {
+		return nil, err
+	}
+	berth.Authenticated(ctx)
+	return callerOf(st, cred, nil), nil
+}
+
+// RedeemDeviceCode answers a poll of the token endpoint with a device code
+// (RFC 8628 section 3.4): once the person approved, the caller acting as
+// them through the session the login is bound to. Unknown codes count as
+// failed attempts of source; polls of a pending login do not.
+func (p *Provider) RedeemDeviceCode(ctx context.Context, value, source string) (*berth.Caller, error) {
+	if p.People == nil {
+		return nil, berth.Errorf(berth.CodeUnsupported, "this registry does not sign people in, so it has no device login").
+			WithHint("log in with a client secret: berth login HOST --client-id ID --client-secret-stdin")
+	}
+	if ok, wait := p.Addrs.Allow(source); !ok {
+		return nil, TooManyAttempts("address "+source, wait)
+	}
+	s, err := p.People.RedeemDeviceCode(ctx, value)
+	if err != nil {
+		if berth.IsCode(err, berth.CodeDeviceCodeExpired) {
+			p.Addrs.Fail(source)
+		}
+		return nil, err
+	}
+	cred := berth.SessionCredentialID(s.ID)
+	st, err := p.live(ctx, s.PrincipalID, cred, berth.CodeSessionEnded)
+	if err != nil {
+		return nil, err
+	}
+	berth.Authenticated(ctx)
+	return callerOf(st, cred, nil), nil
 }
 
 // access returns the access index deciding for caller (the anonymous
@@ -604,6 +697,15 @@ func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (bert
 	if _, ok := berth.ConnectionIDOf(c.CredentialID); ok {
 		return p.issueSession(ctx, c, now)
 	}
+	if sessionID, ok := berth.SessionIDOf(c.CredentialID); ok && p.People != nil {
+		// A person's refresh token ends with their session.
+		s, err := p.People.CheckSession(ctx, sessionID)
+		if err != nil {
+			return berth.RefreshTokenValue{}, time.Time{}, err
+		}
+		v, t, err := p.Refresh.IssueFor(ctx, berth.RefreshToken{PrincipalID: c.Actor.ID, CredentialID: c.CredentialID}, now, s.Expires)
+		return v, t.Expires, err
+	}
 	var notAfter time.Time
 	for _, s := range st.secrets {
 		if s.ID == c.CredentialID {
@@ -636,7 +738,7 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		return err
 	}
 	if idx == nil || !allows(idx, typ, name, action) {
-		err := p.denial(idx, c, typ, name, action)
+		err := p.nameGroups(ctx, c, p.denial(idx, c, typ, name, action))
 		// Naming other repositories is listing them: a token must have been
 		// issued for the catalog to do so.
 		if c.Token == nil || c.Token.Allows(berth.ResourceRegistry, berth.ResourceCatalog, berth.DockerActionAll) {
@@ -655,6 +757,28 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		return e
 	}
 	return nil
+}
+
+// nameGroups adds to a person's role_missing refusal the groups whose
+// members hold what is missing.
+func (p *Provider) nameGroups(ctx context.Context, c *berth.Caller, err error) error {
+	e := berth.AsError(err)
+	if e == nil || e.Code != berth.CodeRoleMissing || p.People == nil || c.Anonymous() {
+		return err
+	}
+	st, serr := p.state(ctx, c.Actor.ID)
+	if serr != nil || len(st.groups) == 0 {
+		return err
+	}
+	action, _ := e.Detail["action"].(string)
+	repo, _ := e.Detail["repository"].(string)
+	d := berth.Decision{Reason: e.Code, Message: e.Message}
+	d.NameGroups(berth.GroupsGranting(st.groups, berth.Action(action), repo))
+	if len(d.Groups) > 0 {
+		e.Message = d.Message
+		e.WithDetail("granting_groups", strings.Join(d.Groups, ","))
+	}
+	return err
 }
 
 // AuthorizeAPI returns nil when caller may call the management API with

@@ -254,3 +254,88 @@ func TestSignInRefusals(t *testing.T) {
 	r2, page = newBrowser(t).get(s.url + "/login/gone")
 	wantReason(t, "unreachable provider", r2, page, http.StatusBadGateway, berth.CodeIdPUnreachable)
 }
+
+func TestIdPCommands(t *testing.T) {
+	company := oidctest.NewCompany(t, "berth-app", "upstream-secret")
+	company.SetPerson(oidctest.Person{Subject: "00u-ada", Username: "ada", Groups: []string{"devs"}})
+	s := startServe(t, t.TempDir())
+	id, secret := s.admin(t)
+	vars := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret, "HOME": t.TempDir()}
+
+	add := func(stdin string, args ...string) (error, string) {
+		var out, errOut strings.Builder
+		e := &env{stdout: &out, stderr: &errOut, getenv: mapEnv(vars), output: "json"}
+		cmd := newIdPCommand(e)
+		cmd.SetIn(strings.NewReader(stdin))
+		cmd.SetArgs(append([]string{"add"}, args...))
+		cmd.SetOut(io.Discard)
+		err := cmd.ExecuteContext(t.Context())
+		return err, out.String()
+	}
+	err, out := add("upstream-secret\n", "corp", "--issuer", company.URL, "--client-id", "berth-app", "--client-secret-stdin", "--scopes", "openid profile groups")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created map[string]any
+	if json.Unmarshal([]byte(out), &created) != nil || created["redirect_uri"] != s.url+"/login/callback" || strings.Contains(out, "upstream-secret") {
+		t.Fatalf("idp add -o json: %s", out)
+	}
+	if err, _ := add("", "corp2", "--issuer", company.URL, "--client-id", "x"); !berth.IsCode(err, berth.CodeInvalid) {
+		t.Fatalf("without --client-secret-stdin: %v", err)
+	}
+	if err, _ := add("s\n", "corp", "--issuer", company.URL, "--client-id", "x", "--client-secret-stdin"); !berth.IsCode(err, berth.CodeConflict) {
+		t.Fatalf("same name: %v", err)
+	}
+	if err, _ := add("s\n", "ext", "--issuer", "http://idp.example.com", "--client-id", "x", "--client-secret-stdin"); !berth.IsCode(err, berth.CodeInvalid) {
+		t.Fatalf("plain http off loopback: %v", err)
+	}
+
+	code, out, stderr := runCLI(t, vars, "idp", "show", "corp", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"scopes": [`) || strings.Contains(out, "upstream-secret") {
+		t.Fatalf("idp show: %d %s %s", code, out, stderr)
+	}
+	if code, out, _ = runCLI(t, vars, "idp", "list"); code != 0 || !strings.Contains(out, "corp") {
+		t.Fatalf("idp list: %d %s", code, out)
+	}
+	if code, _, stderr = runCLI(t, vars, "idp", "show", "nope"); code != 1 || !strings.Contains(stderr, "[idp_unknown]") {
+		t.Fatalf("idp show nope: %d %s", code, stderr)
+	}
+
+	// Roles for a group of the provider; a group of an unknown provider
+	// is refused.
+	if code, out, stderr = runCLI(t, vars, "role", "assign", "--group", "corp:devs", "--role", "push", "--scope", "team/*"); code != 0 || !strings.Contains(out, "the members of corp:devs") {
+		t.Fatalf("role assign --group: %d %s %s", code, out, stderr)
+	}
+	if code, _, stderr = runCLI(t, vars, "role", "assign", "--group", "other:devs", "--role", "push", "--scope", "team/*"); code != 1 || !strings.Contains(stderr, "[idp_unknown]") {
+		t.Fatalf("group of an unknown provider: %d %s", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, vars, "role", "assign", "--group", "corp:devs", "--principal", "admin", "--role", "push", "--scope", "team/*"); code != 1 || !strings.Contains(stderr, "[invalid]") {
+		t.Fatalf("--group and --principal: %d %s", code, stderr)
+	}
+	if code, out, _ = runCLI(t, vars, "role", "list"); code != 0 || !strings.Contains(out, "group corp:devs") {
+		t.Fatalf("role list: %d %s", code, out)
+	}
+
+	// A person signs in; principal list --kind user lists only people.
+	if _, page := newBrowser(t).get(s.url + "/login/corp"); !strings.Contains(page, "Signed in as <strong>ada</strong>") {
+		t.Fatalf("sign-in: %s", page)
+	}
+	code, out, _ = runCLI(t, vars, "principal", "list", "--kind", "user", "-o", "json")
+	var people []berth.Principal
+	if code != 0 || json.Unmarshal([]byte(out), &people) != nil || len(people) != 1 || people[0].Name != "ada" || people[0].Kind != berth.PrincipalUser {
+		t.Fatalf("principal list --kind user: %d %s", code, out)
+	}
+	if code, out, stderr = runCLI(t, vars, "access", "check", "--principal", "ada", "--action", "push", "--repository", "team/app", "-o", "json"); code != 0 || !strings.Contains(out, `"group": "corp:devs"`) {
+		t.Fatalf("access check: %d %s %s", code, out, stderr)
+	}
+
+	if code, _, stderr = runCLI(t, vars, "role", "revoke", "--group", "corp:devs", "--role", "push", "--scope", "team/*"); code != 0 {
+		t.Fatalf("role revoke --group: %d %s", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, vars, "idp", "remove", "corp"); code != 0 {
+		t.Fatalf("idp remove: %d %s", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, vars, "idp", "remove", "corp"); code != 1 || !strings.Contains(stderr, "[idp_unknown]") {
+		t.Fatalf("idp remove twice: %d %s", code, stderr)
+	}
+}

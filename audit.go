@@ -88,6 +88,9 @@ const (
 	// Identity providers added and removed.
 	AuditIdPAdd    AuditAction = "idp.add"
 	AuditIdPRemove AuditAction = "idp.remove"
+	// Personal access tokens created and revoked.
+	AuditTokenCreate AuditAction = "token.create"
+	AuditTokenRevoke AuditAction = "token.revoke"
 	// AuditGCRun is a garbage collection asked for through the management
 	// API (Detail "dry_run", and what it removed).
 	AuditGCRun AuditAction = "gc.run"

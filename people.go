@@ -140,6 +140,7 @@ type PeopleStore interface {
 	GroupRoleStore
 	SessionStore
 	DeviceAuthorizationStore
+	PATStore
 }
 
 // IdPUnknown is the refusal of a sign-in through a provider nobody added.

@@ -61,6 +61,9 @@ type Config struct {
 	// the admin commands run remotely (admin.go); nil answers not_found.
 	Keys KeyRing
 	GC   Collector
+	// MaxTokenLifetime caps personal access tokens
+	// (berth.DefaultMaxPATLifetime when zero).
+	MaxTokenLifetime time.Duration
 	// Sealer seals identity providers' client secrets; without it,
 	// POST /api/v1/idps is refused.
 	Sealer Sealer
@@ -85,6 +88,8 @@ var auditActions = map[string]berth.AuditAction{
 	"DELETE /api/v1/tags/{ref...}":                  berth.AuditRegistryDelete,
 	"POST /api/v1/idps":                             berth.AuditIdPAdd,
 	"DELETE /api/v1/idps/{name}":                    berth.AuditIdPRemove,
+	"POST /api/v1/tokens":                           berth.AuditTokenCreate,
+	"DELETE /api/v1/tokens/{id}":                    berth.AuditTokenRevoke,
 
 	"POST /api/v1/pipelines":                      berth.AuditPipelineCreate,
 	"DELETE /api/v1/pipelines/{name}":             berth.AuditPipelineDelete,
@@ -161,6 +166,7 @@ func New(cfg Config) http.Handler {
 	h.routeRepositories()
 
 	h.routeIdPs()
+	h.routeTokens()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

@@ -98,6 +98,8 @@ type AuthConfig struct {
 	TokenLifetime time.Duration `yaml:"token_lifetime"`
 	// MaxSecretLifetime bounds what berth secret add --expires-in may ask.
 	MaxSecretLifetime time.Duration `yaml:"max_secret_lifetime"`
+	// MaxTokenLifetime bounds a personal access token's lifetime.
+	MaxTokenLifetime time.Duration `yaml:"max_token_lifetime"`
 	// UserSessionLifetime bounds a person's sign-in, in the browser and in
 	// the CLI (device login).
 	UserSessionLifetime time.Duration `yaml:"user_session_lifetime"`
@@ -136,6 +138,7 @@ func defaultConfig() Config {
 			TokenLifetime:       berth.DefaultAccessTokenLifetime,
 			MaxSecretLifetime:   berth.DefaultMaxSecretLifetime,
 			UserSessionLifetime: berth.DefaultUserSessionLifetime,
+			MaxTokenLifetime:    berth.DefaultMaxPATLifetime,
 		},
 		Audit:           AuditConfig{Retention: 90 * 24 * time.Hour},
 		Federation:      FederationConfig{SessionLifetime: berth.DefaultSessionLifetime},
@@ -225,6 +228,8 @@ func (c Config) validate() error {
 	case c.Federation.SessionLifetime < c.Auth.TokenLifetime || c.Federation.SessionLifetime > 7*24*time.Hour:
 		return berth.Errorf(berth.CodeInvalid, "federation.session_lifetime %s is outside auth.token_lifetime (%s) to 7 days", c.Federation.SessionLifetime, c.Auth.TokenLifetime).
 			WithHint("federation.session_lifetime: 6h is the default; make it the length of your longest CI job")
+	case c.Auth.MaxTokenLifetime <= 0:
+		return berth.Errorf(berth.CodeInvalid, "auth.max_token_lifetime must be positive").WithHint("auth.max_token_lifetime: 8760h is the default")
 	case c.Auth.UserSessionLifetime < c.Auth.TokenLifetime || c.Auth.UserSessionLifetime > 30*24*time.Hour:
 		return berth.Errorf(berth.CodeInvalid, "auth.user_session_lifetime %s is outside auth.token_lifetime (%s) to 30 days", c.Auth.UserSessionLifetime, c.Auth.TokenLifetime).
 			WithHint("auth.user_session_lifetime: 12h is the default")

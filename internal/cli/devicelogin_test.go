@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -272,4 +273,109 @@ func TestDeviceLoginDeniedAndExpired(t *testing.T) {
 	b.get(s.url + "/login/corp")
 	resp, page := b.get(m[1])
 	wantReason(t, "approving an expired code", resp, page, http.StatusBadRequest, berth.CodeDeviceCodeExpired)
+}
+
+// loginPerson runs berth login HOST by device code to the end, approving in
+// a fresh browser, and returns the environment the CLI then works in.
+func loginPerson(t *testing.T, s *running) map[string]string {
+	t.Helper()
+	home := t.TempDir()
+	env := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config"), "DOCKER_CONFIG": filepath.Join(home, "docker")}
+	cli := startDeviceLogin(t, env, strings.TrimPrefix(s.url, "http://"))
+	cli.wait()
+	approve(t, newBrowser(t), cli.stderr.String(), "approve")
+	cli.poll()
+	if code := cli.exit(); code != 0 {
+		t.Fatalf("berth login: exit %d\n%s", code, cli.stderr.String())
+	}
+	return env
+}
+
+func TestPersonalAccessTokens(t *testing.T) {
+	s, _ := peopleServer(t)
+	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "push", "scope": "team/*"}, http.StatusCreated)
+	env := loginPerson(t, s)
+
+	// The person's stored login makes the token; its value is shown once.
+	code, out, stderr := runCLI(t, env, "token", "create", "--scope", "repository:team/app:pull", "--expires-in", "7d", "--description", "laptop", "-o", "json")
+	var tok struct {
+		ID, Value, Hint string
+		Expires         time.Time `json:"expires_at"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &tok) != nil || !berth.IsPATValue(tok.Value) || tok.ID == "" {
+		t.Fatalf("token create: %d %s %s", code, out, stderr)
+	}
+	if d := time.Until(tok.Expires); d < 6*24*time.Hour || d > 7*24*time.Hour+time.Minute {
+		t.Fatalf("expires %s", tok.Expires)
+	}
+	if code, out, _ = runCLI(t, env, "token", "list"); code != 0 || !strings.Contains(out, tok.Hint) || strings.Contains(out, tok.Value) {
+		t.Fatalf("token list: %s", out)
+	}
+	// Never more than the person holds; never longer than the cap.
+	if code, _, stderr = runCLI(t, env, "token", "create", "--scope", "repository:other/app:pull"); code != 1 || !strings.Contains(stderr, "[role_missing]") {
+		t.Fatalf("a scope the person does not hold: %d %s", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, env, "token", "create", "--scope", "repository:team/app:pull", "--expires-in", "400d"); code != 1 || !strings.Contains(stderr, "[invalid]") {
+		t.Fatalf("past auth.max_token_lifetime: %d %s", code, stderr)
+	}
+	// A service principal has client secrets, not personal tokens.
+	if resp, b := s.do(t, http.MethodPost, "/api/v1/tokens", map[string]string{"Content-Type": "application/json"}, []byte(`{"scopes":["repository:team/app:pull"]}`)); resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"invalid"`) {
+		t.Fatalf("admin creating a personal token: %s %s", resp.Status, b)
+	}
+
+	// As a password: pull is granted, push is not, though the person may push.
+	basic := func(method, path string) (*http.Response, string) {
+		req, _ := http.NewRequest(method, s.url+path, nil)
+		req.SetBasicAuth("ada.lovelace", tok.Value)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := basic(http.MethodGet, "/oauth2/token?service=berth&scope=repository:team/app:pull,push")
+	var answer struct {
+		Token string `json:"token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &answer) != nil {
+		t.Fatalf("token endpoint with the token as password: %s %s", resp.Status, body)
+	}
+	if !grants(t, answer.Token, "team/app", "pull") || grants(t, answer.Token, "team/app", "push") {
+		t.Fatalf("the access token grants more or less than the personal token's scope: %s", body)
+	}
+	if resp, body = basic(http.MethodGet, "/v2/team/app/tags/list"); resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		t.Fatalf("pull with Basic and the token: %s %s", resp.Status, body)
+	}
+	if resp, body = basic(http.MethodPost, "/v2/team/app/blobs/uploads/"); (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) || !strings.Contains(body, `"reason":"scope_not_granted"`) {
+		t.Fatalf("push with a pull-only token: %s %s", resp.Status, body)
+	}
+	// Another principal's name with the token: refused.
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/v2/team/app/tags/list", nil)
+	req.SetBasicAuth("admin", tok.Value)
+	if r2, err := s.client.Do(req); err != nil || r2.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the token with another user name: %v %v", r2, err)
+	} else {
+		r2.Body.Close()
+	}
+
+	// Revoked: refused at once, as the access token it produced.
+	if code, _, stderr = runCLI(t, env, "token", "revoke", tok.ID); code != 0 {
+		t.Fatalf("token revoke: %d %s", code, stderr)
+	}
+	if resp, body = basic(http.MethodGet, "/v2/team/app/tags/list"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "secret_revoked") {
+		t.Fatalf("after revocation: %s %s", resp.Status, body)
+	}
+	req, _ = http.NewRequest(http.MethodGet, s.url+"/v2/team/app/tags/list", nil)
+	req.Header.Set("Authorization", "Bearer "+answer.Token)
+	r3, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b3, _ := io.ReadAll(r3.Body)
+	r3.Body.Close()
+	if r3.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b3), "secret_revoked") {
+		t.Fatalf("the access token of a revoked personal token: %s %s", r3.Status, b3)
+	}
 }

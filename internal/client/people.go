@@ -50,3 +50,25 @@ func (c *Client) RevokeGroupRole(ctx context.Context, group, role, scope string)
 	err := c.do(ctx, http.MethodDelete, "/roles", q, nil, &a)
 	return a, err
 }
+
+// CreateToken makes a personal access token for the calling person; the
+// answer holds its value, which the server never shows again.
+func (c *Client) CreateToken(ctx context.Context, req api.CreateTokenRequest) (api.Token, error) {
+	var t api.Token
+	err := c.do(ctx, http.MethodPost, "/tokens", nil, req, &t)
+	return t, err
+}
+
+// ListTokens returns the caller's personal access tokens.
+func (c *Client) ListTokens(ctx context.Context) ([]api.Token, error) {
+	var l api.TokenList
+	err := c.do(ctx, http.MethodGet, "/tokens", nil, nil, &l)
+	return l.Tokens, err
+}
+
+// RevokeToken revokes the personal access token with id.
+func (c *Client) RevokeToken(ctx context.Context, id string) (api.Token, error) {
+	var t api.Token
+	err := c.do(ctx, http.MethodDelete, "/tokens/"+pathEscape(id), nil, nil, &t)
+	return t, err
+}

@@ -266,6 +266,13 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 	if ok, wait := p.Addrs.Allow(source); !ok {
 		return nil, TooManyAttempts("address "+source, wait)
 	}
+	if strings.HasPrefix(secret, berth.PATPrefix) {
+		c, err := p.authenticatePAT(ctx, user, secret, now)
+		if berth.AsError(err) != nil {
+			p.Addrs.Fail(source)
+		}
+		return c, err
+	}
 	pr, err := berth.FindClient(ctx, p.Store, user)
 	if err != nil {
 		if berth.AsError(err) != nil {
@@ -294,6 +301,49 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 	p.touch(ctx, s, now)
 	berth.Authenticated(ctx)
 	return callerOf(st, s.ID, nil), nil
+}
+
+// authenticatePAT checks a personal access token sent as the password with
+// user, the principal's name or client id, and returns the caller it acts
+// as: the principal, limited to the token's scopes (Caller.Limit). A value
+// that is no token, or another principal's, is secret_invalid; a revoked or
+// expired one secret_revoked or secret_expired, naming its hint.
+func (p *Provider) authenticatePAT(ctx context.Context, user, value string, now time.Time) (*berth.Caller, error) {
+	invalid := berth.Errorf(berth.CodeSecretInvalid, "the personal access token is not one of %s's", user).
+		WithHint("berth token list shows your tokens' hints; berth token create --scope SCOPE makes a new one")
+	if p.People == nil || !berth.IsPATValue(value) {
+		if !berth.IsPATValue(value) {
+			invalid.Message = "the personal access token was mistyped or truncated: its checksum does not match"
+		}
+		return nil, invalid
+	}
+	store, ok := p.Store.(berth.PATStore)
+	if !ok {
+		return nil, invalid
+	}
+	t, err := store.FindPATByHash(ctx, berth.PATHash(value))
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return nil, invalid
+	} else if err != nil {
+		return nil, err
+	}
+	pr, err := berth.FindClient(ctx, p.Store, user)
+	if err != nil || pr.ID != t.PrincipalID {
+		return nil, invalid
+	}
+	st, err := p.live(ctx, t.PrincipalID, t.CredentialID(), berth.CodeSecretInvalid)
+	if err != nil {
+		return nil, err
+	}
+	if t.LastUsed == nil || now.Sub(*t.LastUsed) >= berth.SecretTouchInterval {
+		if err := store.TouchPAT(ctx, t.ID, now); err != nil && p.Logger != nil {
+			p.Logger.WarnContext(ctx, "record personal access token use", slog.String("token_id", t.ID), slog.Any("err", err))
+		}
+	}
+	berth.Authenticated(ctx)
+	c := callerOf(st, t.CredentialID(), nil)
+	c.Limit = t.Scopes
+	return c, nil
 }
 
 // AuthenticateBasic checks the user name and password of Basic credentials or
@@ -559,6 +609,22 @@ func (p *Provider) live(ctx context.Context, id, credentialID string, gone berth
 			return nil, err
 		}
 	}
+	if patID, ok := berth.PATIDOf(credentialID); ok {
+		store, ok := p.Store.(berth.PATStore)
+		if !ok {
+			return nil, berth.Errorf(gone, "this registry keeps no personal access tokens")
+		}
+		t, err := store.FindPATByID(ctx, patID)
+		if berth.IsCode(err, berth.CodeNotFound) {
+			return nil, berth.Errorf(berth.CodeSecretRevoked, "the personal access token this credential came from no longer exists").
+				WithHint("berth token create --scope SCOPE makes a new one")
+		} else if err != nil {
+			return nil, err
+		}
+		if err := t.Check(now); err != nil {
+			return nil, err
+		}
+	}
 	if sessionID, ok := berth.SessionIDOf(credentialID); ok {
 		if p.People == nil {
 			return nil, berth.Errorf(berth.CodeSessionEnded, "this registry no longer signs people in, so the session of this credential has ended").
@@ -647,11 +713,31 @@ func (p *Provider) Grant(ctx context.Context, c *berth.Caller, requested []berth
 	}
 	var granted []berth.ResourceActions
 	for _, ra := range requested {
+		if c.Limit != nil {
+			ra.Actions = limitActions(c.Limit, ra)
+		}
 		if acts := idx.DockerActions(ra.Type, ra.Name, ra.Actions); len(acts) > 0 {
 			granted = append(granted, berth.ResourceActions{Type: ra.Type, Class: ra.Class, Name: ra.Name, Actions: acts})
 		}
 	}
 	return granted, nil
+}
+
+// limitActions returns the actions of ra that limit allows on its resource
+// ("*" in limit allows every one; "*" asked is expanded first).
+func limitActions(limit []berth.ResourceActions, ra berth.ResourceActions) []string {
+	asked := ra.Actions
+	if slices.Contains(asked, berth.DockerActionAll) && ra.Type == berth.ResourceRepository {
+		asked = []string{berth.DockerActionPull, berth.DockerActionPush, berth.DockerActionDelete}
+	}
+	lim := berth.AccessClaims{Access: limit}
+	var out []string
+	for _, a := range asked {
+		if lim.Allows(ra.Type, ra.Name, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // IssueAccessToken signs an access token for caller carrying granted.
@@ -694,6 +780,11 @@ func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (bert
 		return berth.RefreshTokenValue{}, time.Time{}, err
 	}
 	now := p.Now()
+	if _, ok := berth.PATIDOf(c.CredentialID); ok {
+		// A token is used as it is: a refresh token would outlive its
+		// revocation's reach into the token's scopes.
+		return berth.RefreshTokenValue{}, time.Time{}, nil
+	}
 	if _, ok := berth.ConnectionIDOf(c.CredentialID); ok {
 		return p.issueSession(ctx, c, now)
 	}
@@ -745,6 +836,11 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 			err = p.explainUnknownRepository(ctx, idx, typ, name, action, err)
 		}
 		return err
+	}
+	if c.Limit != nil && !(berth.AccessClaims{Access: c.Limit}).Allows(typ, name, action) {
+		scope := typ + ":" + name + ":" + action
+		return berth.Errorf(berth.CodeScopeNotGranted, "the personal access token of %s was not created for %s", c.Actor.Name, scope).
+			WithHint("berth token create --scope %s makes a token that is", scope).WithDetail("scope", scope)
 	}
 	if c.Token != nil && !c.Token.Allows(typ, name, action) {
 		scope := typ + ":" + name + ":" + action

@@ -14,6 +14,7 @@ var peopleTests = []test{
 	{"GroupRoleAssignments", testGroupRoleAssignments},
 	{"Sessions", testSessions},
 	{"DeviceAuthorizations", testDeviceAuthorizations},
+	{"PersonalAccessTokens", testPATs},
 }
 
 func idpN(n int, name string) berth.IdentityProvider {
@@ -204,4 +205,40 @@ func testDeviceAuthorizations(t *testing.T, s berth.MetadataStore) {
 	if n != 1 {
 		t.Fatalf("deleted %d after its expiry", n)
 	}
+}
+
+func testPATs(t *testing.T, s berth.MetadataStore) {
+	scopes, err := berth.ParsePATScopes([]string{"repository:team/app:pull,push", "registry:catalog:*"})
+	must(t, err)
+	a := berth.PersonalAccessToken{ID: principalN(1, "x", 0).ID, PrincipalID: "p1", Hint: "brp_abcd", Hash: "h1", Scopes: scopes,
+		Description: "laptop", Created: at(1), Expires: at(100)}
+	b := berth.PersonalAccessToken{ID: principalN(2, "x", 0).ID, PrincipalID: "p1", Hint: "brp_efgh", Hash: "h2", Scopes: scopes[:1], Created: at(2), Expires: at(100)}
+	must(t, s.CreatePAT(ctx(t), a))
+	must(t, s.CreatePAT(ctx(t), b))
+	dup := b
+	dup.ID = principalN(3, "x", 0).ID
+	wantCode(t, "same hash", s.CreatePAT(ctx(t), dup), berth.CodeConflict)
+	got, err := s.FindPATByHash(ctx(t), "h1")
+	must(t, err)
+	if got.ID != a.ID || len(got.Scopes) != 2 || got.Scopes[0].String() != "repository:team/app:pull,push" || got.Description != "laptop" || got.LastUsed != nil || got.Revoked != nil {
+		t.Fatalf("read back: %+v", got)
+	}
+	wantTime(t, "expires", got.Expires, at(100))
+	_, err = s.FindPATByHash(ctx(t), "nope")
+	wantCode(t, "unknown hash", err, berth.CodeNotFound)
+	must(t, s.TouchPAT(ctx(t), a.ID, at(5)))
+	must(t, s.RevokePAT(ctx(t), a.ID, at(6)))
+	must(t, s.RevokePAT(ctx(t), a.ID, at(7)))
+	got, _ = s.FindPATByID(ctx(t), a.ID)
+	wantTimePtr(t, "last used", got.LastUsed, ptr(at(5)))
+	wantTimePtr(t, "revoked keeps its first time", got.Revoked, ptr(at(6)))
+	list, err := s.FindPATs(ctx(t), "p1")
+	must(t, err)
+	if len(list) != 2 || list[0].ID != a.ID || list[1].ID != b.ID {
+		t.Fatalf("list: %+v", list)
+	}
+	if list, _ := s.FindPATs(ctx(t), "p2"); len(list) != 0 {
+		t.Fatalf("another principal's: %+v", list)
+	}
+	wantCode(t, "revoke unknown", s.RevokePAT(ctx(t), principalN(9, "x", 0).ID, at(1)), berth.CodeNotFound)
 }

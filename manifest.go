@@ -123,5 +123,6 @@ type MetadataStore interface {
 	WebhookStore
 	AssertionStore
 	LifecycleStore
+	PeopleStore
 	Close() error
 }

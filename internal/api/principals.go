@@ -105,7 +105,14 @@ func (h *handler) listPrincipals(w http.ResponseWriter, r *http.Request, c *bert
 	if err != nil {
 		return err
 	}
-	ps, err := h.cfg.Store.FindPrincipals(ctx, berth.PrincipalFilter{After: q.Get("after"), Limit: limit})
+	f := berth.PrincipalFilter{After: q.Get("after"), Limit: limit}
+	if k := q.Get("kind"); k != "" {
+		if f.Kind = berth.PrincipalKind(k); !f.Kind.Valid() {
+			return berth.Errorf(berth.CodeInvalid, "kind %q is not %s or %s", truncate(k, 20), berth.PrincipalService, berth.PrincipalUser).
+				WithHint("berth principal list --kind user")
+		}
+	}
+	ps, err := h.cfg.Store.FindPrincipals(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -188,6 +195,13 @@ func (h *handler) setDisabled(w http.ResponseWriter, r *http.Request, c *berth.C
 	p, err = h.cfg.Store.UpdatePrincipal(ctx, p.ID, berth.PrincipalUpdate{Disabled: &disabled})
 	if err != nil {
 		return err
+	}
+	if disabled {
+		// A person's sessions end at once, not only fail while disabled:
+		// enabling the principal again does not bring them back.
+		if _, err := h.cfg.Store.EndSessionsOfPrincipal(ctx, p.ID, h.now()); err != nil {
+			return err
+		}
 	}
 	msg := "principal enabled"
 	if disabled {

@@ -176,8 +176,8 @@ type PrincipalStore interface {
 	UpdatePrincipal(ctx context.Context, id string, u PrincipalUpdate) (Principal, error)
 	// DeletePrincipal removes the principal, every secret it holds (tombstones
 	// included), its role assignments and its service connections with their
-	// permitted pipelines and pending permission requests, in one
-	// transaction, or returns not_found.
+	// permitted pipelines and pending permission requests, in one transaction,
+	// or returns not_found.
 	DeletePrincipal(ctx context.Context, id string) error
 }
 

@@ -27,6 +27,7 @@ type Store interface {
 	berth.WebhookStore
 	berth.ManifestStore
 	berth.BlobLinkStore
+	berth.PeopleStore
 }
 
 // Config holds the API's dependencies.
@@ -60,8 +61,19 @@ type Config struct {
 	// the admin commands run remotely (admin.go); nil answers not_found.
 	Keys KeyRing
 	GC   Collector
+	// Upstreams keeps the pull-through cache's upstreams, and
+	// UpstreamVerifier calls them for .../verify; with Upstreams nil,
+	// /api/v1/upstreams answers not_found.
+	Upstreams        UpstreamStore
+	UpstreamVerifier UpstreamVerifier
 	// Lifecycle serves the lifecycle rules; nil answers not_found.
 	Lifecycle *Lifecycle
+	// MaxTokenLifetime caps personal access tokens
+	// (berth.DefaultMaxPATLifetime when zero).
+	MaxTokenLifetime time.Duration
+	// Sealer seals identity providers' client secrets; without it,
+	// POST /api/v1/idps is refused.
+	Sealer Sealer
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -80,6 +92,10 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/gc":                               berth.AuditGCRun,
 	"DELETE /api/v1/repositories/{name...}":         berth.AuditRegistryDelete,
 	"DELETE /api/v1/tags/{ref...}":                  berth.AuditRegistryDelete,
+	"POST /api/v1/idps":                             berth.AuditIdPAdd,
+	"DELETE /api/v1/idps/{name}":                    berth.AuditIdPRemove,
+	"POST /api/v1/tokens":                           berth.AuditTokenCreate,
+	"DELETE /api/v1/tokens/{id}":                    berth.AuditTokenRevoke,
 
 	"POST /api/v1/pipelines":                      berth.AuditPipelineCreate,
 	"DELETE /api/v1/pipelines/{name}":             berth.AuditPipelineDelete,
@@ -93,6 +109,8 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
 	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
 
+	"POST /api/v1/upstreams":              berth.AuditUpstreamCreate,
+	"DELETE /api/v1/upstreams/{name}":     berth.AuditUpstreamDelete,
 	"POST /api/v1/retention":              berth.AuditLifecycleChange,
 	"DELETE /api/v1/retention/{scope...}": berth.AuditLifecycleChange,
 	"POST /api/v1/retention/run":          berth.AuditRetentionRun,
@@ -162,7 +180,11 @@ func New(cfg Config) http.Handler {
 	h.routeWebhooks()
 	h.routeAdmin()
 	h.routeRepositories()
+	h.routeUpstreams()
 	h.routeLifecycle()
+
+	h.routeIdPs()
+	h.routeTokens()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

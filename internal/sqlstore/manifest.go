@@ -25,6 +25,18 @@ import (
 // anew) or wait for this push and then see its references and its tag. On
 // SQLite the write transaction alone orders them.
 func (s *Store) PutManifest(ctx context.Context, m *berth.Manifest, tag string) error {
+	return s.putManifest(ctx, m, tag, false)
+}
+
+// PutManifestKeepingTag is PutManifest, except that when tag points at
+// another manifest it returns tag_immutable and changes nothing: the check
+// and the tag are one transaction, so of two pushes racing to create an
+// immutable tag one wins and the other is refused.
+func (s *Store) PutManifestKeepingTag(ctx context.Context, m *berth.Manifest, tag string) error {
+	return s.putManifest(ctx, m, tag, true)
+}
+
+func (s *Store) putManifest(ctx context.Context, m *berth.Manifest, tag string, keepTag bool) error {
 	if m == nil {
 		return errors.New("put manifest: nil manifest")
 	}
@@ -45,6 +57,27 @@ func (s *Store) PutManifest(ctx context.Context, m *berth.Manifest, tag string) 
 			return err
 		}
 		if tag == "" {
+			return nil
+		}
+		if keepTag {
+			n, err := tx.Exec(ctx, `
+				INSERT INTO tags (repo_id, name, digest) VALUES ($1, $2, $3)
+				ON CONFLICT (repo_id, name) DO NOTHING`,
+				id, tag, string(m.Digest))
+			if err != nil {
+				return fmt.Errorf("tag manifest %s in %s as %s: %w", m.Digest, m.Repository, tag, err)
+			}
+			if n > 0 {
+				return nil
+			}
+			var held string
+			if err := tx.QueryRow(ctx, `SELECT digest FROM tags WHERE repo_id = $1 AND name = $2`+s.d.ForKeyShare, id, tag).Scan(&held); err != nil {
+				return fmt.Errorf("tag manifest %s in %s as %s: %w", m.Digest, m.Repository, tag, err)
+			}
+			if held != string(m.Digest) {
+				return berth.Errorf(berth.CodeTagImmutable, "tag %s:%s holds %s and is kept there", m.Repository, tag, held).
+					WithDetail("digest", held)
+			}
 			return nil
 		}
 		if _, err := tx.Exec(ctx, `

@@ -34,7 +34,9 @@ func Run(t *testing.T, open Open) {
 		{"AuditStore", auditTests},
 		{"WebhookStore", webhookTests},
 		{"AssertionStore", replayTests},
+		{"UpstreamStore", upstreamTests},
 		{"LifecycleStore", lifecycleTests},
+		{"PeopleStore", peopleTests},
 		{"Export", exportTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -90,7 +90,7 @@ func (c conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &txQ{tx: tx, stmts: c.db.writeQ}, nil
+	return newTxQ(tx, c.db.writeQ), nil
 }
 
 func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
@@ -99,7 +99,7 @@ func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &txQ{tx: tx, stmts: c.db.readQ}, nil
+	return newTxQ(tx, c.db.readQ), nil
 }
 
 // maxStmts bounds the statements a pool keeps prepared. Every query text of
@@ -116,9 +116,14 @@ type poolQ struct {
 	mu     sync.Mutex
 	n      int  // statements kept, under mu
 	closed bool // under mu
+	run    run  // over db and stmt, made once: a method value allocates
 }
 
-func newPoolQ(db *sql.DB) *poolQ { return &poolQ{db: db} }
+func newPoolQ(db *sql.DB) *poolQ {
+	p := &poolQ{db: db}
+	p.run = run{db, p.stmt}
+	return p
+}
 
 // cached returns query prepared, or nil when it has not been.
 func (p *poolQ) cached(query string) *sql.Stmt {
@@ -181,42 +186,15 @@ func (p *poolQ) prepareLater(queries []string) {
 }
 
 func (p *poolQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	var (
-		res sql.Result
-		err error
-	)
-	if s := p.stmt(ctx, query); s != nil {
-		res, err = s.ExecContext(ctx, args...)
-	} else {
-		res, err = p.db.ExecContext(ctx, query, args...)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return p.run.Exec(ctx, query, args...)
 }
 
 func (p *poolQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	var (
-		rows *sql.Rows
-		err  error
-	)
-	if s := p.stmt(ctx, query); s != nil {
-		rows, err = s.QueryContext(ctx, args...)
-	} else {
-		rows, err = p.db.QueryContext(ctx, query, args...)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rows}, nil
+	return p.run.Query(ctx, query, args...)
 }
 
 func (p *poolQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	if s := p.stmt(ctx, query); s != nil {
-		return s.QueryRowContext(ctx, args...)
-	}
-	return p.db.QueryRowContext(ctx, query, args...)
+	return p.run.QueryRow(ctx, query, args...)
 }
 
 // txQ runs statements in a transaction, through its pool's statements
@@ -226,6 +204,13 @@ type txQ struct {
 	tx     *sql.Tx
 	stmts  *poolQ
 	missed []string
+	run    run // over tx and prepared
+}
+
+func newTxQ(tx *sql.Tx, stmts *poolQ) *txQ {
+	t := &txQ{tx: tx, stmts: stmts}
+	t.run = run{tx, t.prepared}
+	return t
 }
 
 // cached returns query prepared, or nil, noting it to prepare later.
@@ -237,43 +222,24 @@ func (t *txQ) cached(query string) *sql.Stmt {
 	return s
 }
 
-func (t *txQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	var (
-		res sql.Result
-		err error
-	)
+// prepared returns query's prepared statement for this transaction, or nil.
+func (t *txQ) prepared(ctx context.Context, query string) *sql.Stmt {
 	if s := t.cached(query); s != nil {
-		res, err = t.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
-	} else {
-		res, err = t.tx.ExecContext(ctx, query, args...)
+		return t.tx.StmtContext(ctx, s)
 	}
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return nil
+}
+
+func (t *txQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return t.run.Exec(ctx, query, args...)
 }
 
 func (t *txQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	var (
-		rows *sql.Rows
-		err  error
-	)
-	if s := t.cached(query); s != nil {
-		rows, err = t.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
-	} else {
-		rows, err = t.tx.QueryContext(ctx, query, args...)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rows}, nil
+	return t.run.Query(ctx, query, args...)
 }
 
 func (t *txQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	if s := t.cached(query); s != nil {
-		return t.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
-	}
-	return t.tx.QueryRowContext(ctx, query, args...)
+	return t.run.QueryRow(ctx, query, args...)
 }
 
 func (t *txQ) Commit(context.Context) error {
@@ -288,6 +254,56 @@ func (t *txQ) Rollback(context.Context) error {
 	t.stmts.prepareLater(t.missed)
 	t.missed = nil
 	return err
+}
+
+// run runs a statement through its prepared form when prepared has one,
+// else as text on text (a pool or a transaction).
+type run struct {
+	text interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}
+	prepared func(ctx context.Context, query string) *sql.Stmt
+}
+
+func (r run) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	var (
+		res sql.Result
+		err error
+	)
+	if s := r.prepared(ctx, query); s != nil {
+		res, err = s.ExecContext(ctx, args...)
+	} else {
+		res, err = r.text.ExecContext(ctx, query, args...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (r run) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if s := r.prepared(ctx, query); s != nil {
+		rows, err = s.QueryContext(ctx, args...)
+	} else {
+		rows, err = r.text.QueryContext(ctx, query, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (r run) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	if s := r.prepared(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return r.text.QueryRowContext(ctx, query, args...)
 }
 
 // sqlRows adapts *sql.Rows, whose Close error Err also reports.

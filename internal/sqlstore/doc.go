@@ -7,12 +7,13 @@
 //
 // An engine's adapter opens its database and hands New two things: a
 // *Dialect, which holds only what really differs between the engines (the
-// type names of the migrations, the row-locking clauses, how migrations are
-// serialised, how a driver error is classified), and a Conn, through which
-// every statement runs (Read for reads outside a transaction, Write for one
-// statement that writes, Begin for a write transaction: BEGIN IMMEDIATE on
-// SQLite's one write connection, a read-committed transaction on
-// PostgreSQL). Both adapters then run Migrate, the one ordered list of
+// type names of the migrations, the row-locking clauses, the audit log's
+// table layout, how migrations are serialised, how a driver error is
+// classified), and a Conn, through which every statement runs (Read for
+// reads outside a transaction, Write for one statement that writes, Begin
+// for a write transaction: BEGIN IMMEDIATE on SQLite's one write
+// connection, a read-committed transaction on PostgreSQL; BeginRead for a
+// read-only snapshot). Both adapters run Migrate, the one ordered list of
 // schema steps, before serving.
 //
 // Queries are written once, in PostgreSQL's spelling, which SQLite also

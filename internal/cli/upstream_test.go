@@ -181,3 +181,52 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestServeEvictsCache: with --max-size, serve's scheduled collection
+// evicts the cache namespace's least recently used images past the bound,
+// and collects their blobs.
+func TestServeEvictsCache(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(8<<10, 2)
+	ref, _ := name.ParseReference(up.PushHost+"/library/alpine:3.20", name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "log:\n  format: json\ngc:\n  interval: 5ms\n  grace: 5s\n") // longer than the pull: its links are not collected midway
+	s := startServe(t, t.TempDir(), "--config", cfg)
+	id, secret := s.admin(t)
+	env := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret}
+	if code, _, stderr := runUpstreamCLI(t, env, "", "text", "create", "hub", "--url", up.URL, "--namespace", "hub", "--max-size", "1KiB"); code != 0 {
+		t.Fatalf("create: %s", stderr)
+	}
+	host := strings.TrimPrefix(s.url, "http://")
+	cached, _ := name.ParseReference(host+"/hub/library/alpine:3.20", name.Insecure)
+	auth := remote.WithAuth(&authn.Basic{Username: id, Password: secret})
+	got, err := remote.Image(cached, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := got.RawConfigFile(); err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := got.Layers()
+	for _, l := range layers {
+		rc, _ := l.Compressed()
+		_, _ = io.Copy(io.Discard, rc)
+		rc.Close()
+	}
+	// The image is more than 1 KiB: the schedule evicts it, then collects.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.stderr.String(), `"msg":"cache eviction"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no eviction within 10 s; stderr:\n%s", s.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if resp, body := s.do(t, "GET", "/v2/hub/library/alpine/tags/list", nil, nil); strings.Contains(string(body), "3.20") {
+		t.Errorf("the evicted tag is still listed: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(s.stderr.String(), `"level":"ERROR"`) {
+		t.Errorf("errors logged:\n%s", s.stderr.String())
+	}
+}

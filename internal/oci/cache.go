@@ -266,6 +266,13 @@ func (h *Handler) fetchManifest(ctx context.Context, u berth.Upstream, repo, rem
 	c := h.Cache
 	var m *berth.Manifest
 	_, err := c.join(ctx, "manifest "+repo+"@"+ref, func() error {
+		// A fetch that ended between the caller's look and this one
+		// leaves nothing to fetch.
+		if tag == "" || tag == ref {
+			if _, err := c.local(ctx, h.Meta, repo, ref); err == nil {
+				return nil
+			}
+		}
 		got, err := c.Client.GetManifest(ctx, u, remote, ref)
 		if err != nil {
 			return err
@@ -433,6 +440,9 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 	}
 	var sent bool
 	led, err := c.join(ctx, "blob "+rt.Repo+"@"+d.String(), func() error {
+		if _, err := h.Meta.FindBlobLink(ctx, rt.Repo, d); err == nil {
+			return nil // a fetch ended between the caller's look and this one
+		}
 		var out io.Writer
 		if r.Header.Get("Range") == "" {
 			out = w
@@ -469,6 +479,15 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 		return false, err
 	}
 	defer body.Close()
+	// Held shared from the first byte to the link, so that garbage
+	// collection never deletes the bytes stored before the link exists. It
+	// holds d only (Commits); the process-wide CommitLock of handlers
+	// without Commits is held as long.
+	unlock, err := h.lockCommit(ctx, d)
+	if err != nil {
+		return false, err
+	}
+	defer func() { unlock() }() // the one unlock set when this returns
 	counted := &upstreamBody{r: body}
 	var src io.Reader = counted
 	var tee *lenientWriter
@@ -498,7 +517,13 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 	default:
 		return sent, err // the blob store failed: internal
 	}
-	return sent, h.linkFetched(ctx, repo, d, info.Size)
+	if err := h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: info.Size, Created: h.Now()}); err != nil {
+		return sent, err
+	}
+	unlock()
+	unlock = func() {}
+	h.storePending(ctx, repo)
+	return sent, nil
 }
 
 // linkFetched links blob d, stored, into repo and stores the manifests held

@@ -362,3 +362,64 @@ func TestCacheConcurrentFirstPulls(t *testing.T) {
 		t.Errorf("eight concurrent first pulls made %d blob GETs upstream, want 3", n)
 	}
 }
+
+// TestCacheEviction fills a cache namespace, then evicts it down to a
+// bound: the least recently pulled image goes, and a pull of it fetches it
+// again.
+func TestCacheEviction(t *testing.T) {
+	ctx := context.Background()
+	up := upstreamtest.New(t, "", "")
+	imgs := map[string]v1.Image{}
+	for i, tag := range []string{"a", "b", "c"} {
+		img, _ := random.Image(64<<10, 1, random.WithSource(rand.NewSource(int64(20+i))))
+		pushUpstream(t, up, "library/base", tag, img)
+		imgs[tag] = img
+	}
+	c := newCache(t, up, "", "")
+	for _, tag := range []string{"a", "b", "c"} {
+		pullAll(t, c.registry, "hub/library/base:"+tag)
+		c.clock.Add(time.Hour)
+	}
+	// a is pulled again last: b is now the least recently used.
+	da, _ := imgs["a"].Digest()
+	if err := c.meta.RecordPulls(ctx, []berth.ManifestPull{{Repository: "hub/library/base", Digest: berth.Digest(da.String()), Time: c.clock.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	scope, _ := berth.ParseScope("hub/*")
+	usage, err := c.meta.QuotaUsage(ctx, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := berth.Upstream{Name: "dockerhub", Namespace: "hub", MaxSize: usage.Bytes - 1}
+	plan, err := berth.EvictCache(ctx, c.meta, u, true)
+	if err != nil || len(plan) != 1 || plan[0].Tags[0] != "b" {
+		t.Fatalf("dry run: %+v, %v; want b, the least recently pulled", plan, err)
+	}
+	if _, err := c.meta.FindManifest(ctx, "hub/library/base", "b"); err != nil {
+		t.Fatalf("a dry run evicted: %v", err)
+	}
+	evicted, err := berth.EvictCache(ctx, c.meta, u, false)
+	if err != nil || len(evicted) != 1 {
+		t.Fatalf("evict: %+v, %v", evicted, err)
+	}
+	if _, err := c.meta.FindManifest(ctx, "hub/library/base", "b"); !berth.IsCode(err, berth.CodeManifestUnknown) {
+		t.Errorf("b is still cached: %v", err)
+	}
+	for _, tag := range []string{"a", "c"} {
+		if _, err := c.meta.FindManifest(ctx, "hub/library/base", tag); err != nil {
+			t.Errorf("%s was evicted too: %v", tag, err)
+		}
+	}
+	gets := up.ManifestGets.Load()
+	want, _ := imgs["b"].Digest()
+	if d, _ := pullAll(t, c.registry, "hub/library/base:b"); d != want {
+		t.Errorf("b after eviction: %s", d)
+	}
+	if up.ManifestGets.Load() != gets+1 {
+		t.Error("the evicted image was not fetched again")
+	}
+	// Without a bound, nothing is evicted.
+	if ev, err := berth.EvictCache(ctx, c.meta, berth.Upstream{Name: "dockerhub", Namespace: "hub"}, false); err != nil || len(ev) != 0 {
+		t.Errorf("no bound: %v, %v", ev, err)
+	}
+}

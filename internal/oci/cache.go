@@ -489,7 +489,6 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 	}
 	defer func() { unlock() }() // the one unlock set when this returns
 	counted := &upstreamBody{r: body}
-	var src io.Reader = counted
 	var tee *lenientWriter
 	if out != nil {
 		setBlobHeaders(w.Header(), d)
@@ -499,9 +498,8 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 		w.WriteHeader(http.StatusOK)
 		sent = true
 		tee = &lenientWriter{w: out}
-		src = io.TeeReader(counted, tee)
 	}
-	info, err := h.Blobs.Put(ctx, d, size, src)
+	info, err := h.putStreaming(ctx, d, size, counted, tee)
 	if h.Cache.Meter != nil {
 		h.Cache.Meter.UpstreamBytes(counted.n)
 	}
@@ -524,6 +522,51 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 	unlock = func() {}
 	h.storePending(ctx, repo)
 	return sent, nil
+}
+
+// streamBufferSize is how much of an upstream blob is read at a time.
+const streamBufferSize = 1 << 20
+
+// putStreaming stores src as blob d while it writes the same bytes to tee
+// (when not nil), in two stages that overlap: this goroutine reads the
+// upstream and writes the client, while the blob store hashes and writes
+// the chunk before. A first pull is then about as fast as a pull from the
+// upstream itself.
+func (h *Handler) putStreaming(ctx context.Context, d berth.Digest, size int64, src io.Reader, tee *lenientWriter) (berth.BlobInfo, error) {
+	if tee == nil {
+		return h.Blobs.Put(ctx, d, size, src)
+	}
+	pr, pw := io.Pipe()
+	type result struct {
+		info berth.BlobInfo
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		info, err := h.Blobs.Put(ctx, d, size, pr)
+		pr.CloseWithError(io.ErrClosedPipe) // a Put that stopped early unblocks the writer
+		done <- result{info, err}
+	}()
+	buf := make([]byte, streamBufferSize)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			_, _ = tee.Write(buf[:n])
+			if _, werr := pw.Write(buf[:n]); werr != nil {
+				break // Put stopped: its error says why
+			}
+		}
+		if rerr == io.EOF {
+			pw.Close()
+			break
+		}
+		if rerr != nil {
+			pw.CloseWithError(rerr)
+			break
+		}
+	}
+	res := <-done
+	return res.info, res.err
 }
 
 // linkFetched links blob d, stored, into repo and stores the manifests held

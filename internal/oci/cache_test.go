@@ -423,3 +423,38 @@ func TestCacheEviction(t *testing.T) {
 		t.Errorf("no bound: %v, %v", ev, err)
 	}
 }
+
+// TestCacheClientHangsUp: the first client of a blob goes away midway; the
+// fetch goes on, the blob is stored, and the next client is served from
+// berth without a second fetch.
+func TestCacheClientHangsUp(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(8<<20, 1, random.WithSource(rand.NewSource(30)))
+	pushUpstream(t, up, "library/big", "1", img)
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	c := newCache(t, up, "", "")
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("http://" + c.host + "/v2/hub/library/big/blobs/" + ld.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != ld.String() {
+		t.Fatalf("first GET: %d", resp.StatusCode)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // hangs up with most of the blob unread
+	tr.CloseIdleConnections()
+
+	resp2, body := c.do("GET", "/v2/hub/library/big/blobs/"+ld.String(), nil, nil)
+	if resp2.StatusCode != 200 || berth.DigestOf("", body) != berth.Digest(ld.String()) {
+		t.Fatalf("second GET: %d, %d bytes", resp2.StatusCode, len(body))
+	}
+	if n := up.BlobGets.Load(); n != 1 {
+		t.Errorf("%d blob GETs upstream, want 1: the first fetch went on without its client", n)
+	}
+}

@@ -55,6 +55,9 @@ type Decision struct {
 	// AccessIndex.Assignments. It shares the index's memory: read it, never
 	// modify it.
 	Held []RoleAssignment `json:"held,omitempty"`
+	// Groups, on a denial, are the groups whose members may do what was
+	// refused (Decision.NameGroups).
+	Groups []string `json:"granting_groups,omitempty"`
 	// Message states the facts of a denial: the principal, the action, the
 	// repository, the roles it holds and where, the roles that would allow it.
 	Message string `json:"message,omitempty"`
@@ -75,6 +78,9 @@ func (d Decision) Err() error {
 		e.WithDetail("scope", d.Scope.String())
 	} else {
 		e.WithDetail("repository", d.Repository)
+	}
+	if len(d.Groups) > 0 {
+		e.WithDetail("granting_groups", strings.Join(d.Groups, ","))
 	}
 	if d.Missing != "" {
 		e.WithDetail("missing_role", string(d.Missing))

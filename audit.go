@@ -39,6 +39,12 @@ const (
 	// berth logout, docker logout through the credential helper). Actor is
 	// the token's principal; Detail "refresh_token_id".
 	AuditAuthRevoke AuditAction = "auth.revoke"
+	// AuditAuthSignIn is a person's sign-in through an identity provider (its
+	// target the provider), made or refused; AuditAuthSignOut its end, and
+	// AuditAuthDevice the approval or denial of a device login.
+	AuditAuthSignIn  AuditAction = "auth.signin"
+	AuditAuthSignOut AuditAction = "auth.signout"
+	AuditAuthDevice  AuditAction = "auth.device"
 )
 
 // Registry decisions: one per /v2/ request, allowed or denied. Target is the
@@ -79,6 +85,12 @@ const (
 	// the pipeline): a pending request berth connection requests lists.
 	AuditPermissionRequested AuditAction = "pipeline.permission_requested"
 	AuditKeysRotate          AuditAction = "keys.rotate"
+	// Identity providers added and removed.
+	AuditIdPAdd    AuditAction = "idp.add"
+	AuditIdPRemove AuditAction = "idp.remove"
+	// Personal access tokens created and revoked.
+	AuditTokenCreate AuditAction = "token.create"
+	AuditTokenRevoke AuditAction = "token.revoke"
 	// AuditGCRun is a garbage collection asked for through the management
 	// API (Detail "dry_run", and what it removed).
 	AuditGCRun AuditAction = "gc.run"

@@ -547,6 +547,101 @@ var Codes = []CodeInfo{
 		},
 	},
 
+	// People signing in through an identity provider (the browser, or berth
+	// login's device authorization grant).
+	{
+		Code: CodeIdPUnknown, Status: http.StatusNotFound, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
+		Summary: "No identity provider has this name.",
+		Causes: []string{
+			"The sign-in link or the command names a provider that was never added, was removed, or is misspelled.",
+		},
+		Fixes: []string{
+			"List the providers: `berth idp list`; open `/login` on the registry to see the ones people can use.",
+			"Add it: `berth idp add NAME --issuer URL --client-id ID --client-secret-stdin`.",
+		},
+	},
+	{
+		Code: CodeIdPUnreachable, Status: http.StatusBadGateway, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
+		Summary: "berth could not reach the identity provider, or it gave no usable answer.",
+		Causes: []string{
+			"The provider's discovery document (`ISSUER/.well-known/openid-configuration`), its keys or its token endpoint did not answer, or answered with an error.",
+			"The issuer URL is wrong: it must be exactly the `iss` of the provider's tokens (for Entra ID `https://login.microsoftonline.com/TENANT/v2.0`).",
+			"A firewall or proxy stops berth's outbound https.",
+		},
+		Fixes: []string{
+			"Check the issuer: `berth idp show NAME`, and `curl ISSUER/.well-known/openid-configuration` from the server.",
+			"Re-add it with the right issuer: `berth idp remove NAME`, then `berth idp add NAME --issuer URL --client-id ID --client-secret-stdin`.",
+		},
+	},
+	{
+		Code: CodeSignInRefused, Status: http.StatusUnauthorized, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
+		Summary: "The identity provider refused the sign-in, or its answer could not be accepted.",
+		Causes: []string{
+			"The person cancelled, or the provider refused them (not assigned to berth's application, consent required); the message quotes the provider's `error`.",
+			"The provider refused berth's client id or client secret when berth redeemed the code (`invalid_client`): the secret expired or was rotated upstream.",
+			"The ID token's issuer, audience, nonce or signature did not verify, or it lacks the subject.",
+		},
+		Fixes: []string{
+			"Sign in again from `/login`; if it repeats, read the provider's error in the message.",
+			"Renew the client secret upstream and re-add the provider: `berth idp remove NAME`, then `berth idp add NAME --issuer URL --client-id ID --client-secret-stdin`.",
+		},
+	},
+	{
+		Code: CodeSignInStateInvalid, Status: http.StatusForbidden, OCI: "DENIED", Group: GroupAuthentication,
+		Summary: "The sign-in's state or CSRF field does not match this browser's: the request was forged, replayed or is stale.",
+		Causes: []string{
+			"The callback was opened in another browser, or after the sign-in had already completed or expired (10 minutes).",
+			"A page with a form was left open for longer than the session, or submitted from another site.",
+			"Cookies are blocked for the registry's host, so berth cannot match the answer to the browser.",
+		},
+		Fixes: []string{
+			"Start again from `/login` (or the link `berth login` printed) in one browser, with cookies allowed for the registry.",
+		},
+	},
+	{
+		Code: CodeDeviceCodePending, Status: http.StatusBadRequest, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
+		Summary: "The device login waits for the person to approve it in the browser (RFC 8628 authorization_pending, or slow_down).",
+		Causes: []string{
+			"The client polled the token endpoint before anyone approved the code; it keeps polling at the interval given.",
+			"The client polled faster than the interval (slow_down): each time, the interval grows by 5 seconds.",
+		},
+		Fixes: []string{
+			"Open the link `berth login` printed, sign in and press Approve.",
+		},
+	},
+	{
+		Code: CodeDeviceCodeExpired, Status: http.StatusBadRequest, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
+		Summary: "The device login's code expired before it was approved.",
+		Causes: []string{
+			"Nobody opened the printed URL and approved within the code's lifetime (10 minutes).",
+		},
+		Fixes: []string{
+			"Run `berth login HOST` again and approve the new code in the browser.",
+		},
+	},
+	{
+		Code: CodeDeviceCodeDenied, Status: http.StatusBadRequest, OCI: "DENIED", Group: GroupAuthentication,
+		Summary: "The person who opened the device login's URL denied it.",
+		Causes: []string{
+			"Deny was pressed on the approval page: the code, the client or the host it named was not what the person expected.",
+		},
+		Fixes: []string{
+			"If it was your own login, run `berth login HOST` again and approve; otherwise someone tried to log in as you: check `berth audit --code device_code_denied`.",
+		},
+	},
+	{
+		Code: CodeSessionEnded, Status: http.StatusUnauthorized, OCI: "UNAUTHORIZED", Group: GroupAuthentication,
+		Summary: "The person's session ended: signed out, expired, refused by the identity provider, or the principal was disabled.",
+		Causes: []string{
+			"The session reached `auth.user_session_lifetime` (12 hours by default) or the person signed out.",
+			"The identity provider refused to refresh it: the person was removed or disabled upstream.",
+			"An administrator disabled the person's principal: `berth principal disable NAME` ends every session at once.",
+		},
+		Fixes: []string{
+			"Sign in again: `berth login HOST` (device login), or `/login` in the browser.",
+		},
+	},
+
 	// The client machine is at fault: berth found it before any request.
 	{
 		Code: CodeCredentialHelperNotFound, Status: http.StatusNotFound, OCI: "UNKNOWN", Group: GroupAuthentication,

@@ -35,6 +35,9 @@ type Caller struct {
 	Pipeline   string
 	PipelineID string
 	Run        string
+	// Limit, when not nil, is what a personal access token was created for:
+	// the caller may do nothing outside it, whatever its roles allow.
+	Limit []ResourceActions
 }
 
 // Anonymous reports whether the caller presented no credentials.

@@ -66,6 +66,33 @@ const (
 	CodeAssertionReplayed     Code = "assertion_replayed"
 )
 
+// Sign-in codes: a person signing in through an identity provider, in the
+// browser or with the device authorization grant (RFC 8628).
+const (
+	// CodeIdPUnknown is a sign-in or command naming a provider nobody added.
+	CodeIdPUnknown Code = "idp_unknown"
+	// CodeIdPUnreachable is a provider whose discovery document, keys or
+	// token endpoint gave no usable answer.
+	CodeIdPUnreachable Code = "idp_unreachable"
+	// CodeSignInRefused is the provider refusing the sign-in, or answering
+	// with an ID token berth cannot accept.
+	CodeSignInRefused Code = "signin_refused"
+	// CodeSignInStateInvalid is a sign-in callback or form whose state or
+	// CSRF field does not match the browser's: forged, replayed or stale.
+	CodeSignInStateInvalid Code = "signin_state_invalid"
+	// CodeDeviceCodePending is a device login polled before the person
+	// decided: RFC 8628's authorization_pending, or slow_down.
+	CodeDeviceCodePending Code = "device_code_pending"
+	// CodeDeviceCodeExpired is a device login whose code ran out before the
+	// person approved it.
+	CodeDeviceCodeExpired Code = "device_code_expired"
+	// CodeDeviceCodeDenied is a device login the person denied.
+	CodeDeviceCodeDenied Code = "device_code_denied"
+	// CodeSessionEnded is a person's session that ended: signed out, expired,
+	// its principal disabled, or refused by the provider on refresh.
+	CodeSessionEnded Code = "session_ended"
+)
+
 // Client-side codes: the machine berth runs on is at fault, not a request.
 const (
 	// CodeCredentialHelperNotFound is docker-credential-berth not on PATH, so

@@ -324,10 +324,13 @@ type RoleAssignment struct {
 	// PrincipalName is the principal's current name, filled in by stores when
 	// they read an assignment and by callers for messages; it identifies
 	// nothing (PrincipalID does).
-	PrincipalName string    `json:"principal_name,omitempty"`
-	Role          Role      `json:"role"`
-	Scope         Scope     `json:"scope"`
-	Created       time.Time `json:"created_at"`
+	PrincipalName string `json:"principal_name,omitempty"`
+	// Group, when set, is the group the principal holds the role through
+	// (GroupRoleAssignment.For); stores never set it.
+	Group   Group     `json:"group,omitempty"`
+	Role    Role      `json:"role"`
+	Scope   Scope     `json:"scope"`
+	Created time.Time `json:"created_at"`
 	// CreatedBy is the id of the principal that made the assignment, or ""
 	// when berth made it itself (the first admin at first start).
 	CreatedBy string `json:"created_by,omitempty"`

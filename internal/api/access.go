@@ -17,7 +17,30 @@ func (h *handler) accessIndex(ctx context.Context, c *berth.Caller) (*berth.Acce
 	if err != nil {
 		return nil, err
 	}
+	if c.Principal != nil {
+		member, _, err := h.groupAssignments(ctx, *c.Principal)
+		if err != nil {
+			return nil, err
+		}
+		as = append(as, member...)
+	}
 	return berth.NewAccessIndex(c.Actor, as), nil
+}
+
+// groupAssignments returns what p holds through its groups (a person's
+// groups of their latest sign-in), and every group assignment.
+func (h *handler) groupAssignments(ctx context.Context, p berth.Principal) ([]berth.RoleAssignment, []berth.GroupRoleAssignment, error) {
+	all, err := h.cfg.Store.FindGroupRoleAssignments(ctx)
+	if err != nil || len(all) == 0 || p.Kind != berth.PrincipalUser {
+		return nil, all, err
+	}
+	link, err := h.cfg.Store.FindUserLinkByPrincipal(ctx, p.ID)
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return nil, all, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	return berth.MemberAssignments(all, link.Groups, p.ID, p.Name), all, nil
 }
 
 // requireAssign returns nil when the caller may assign roles on scope (it is an
@@ -123,6 +146,7 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 	}
 
 	target := c.Actor
+	targetPrincipal := c.Principal
 	disabled := false
 	if name != "" && name != c.Actor.Name {
 		if err := h.requireAssign(ctx, c, scope, "checking the access of another principal"); err != nil {
@@ -137,6 +161,7 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 			return err
 		default:
 			target = berth.Actor{ID: p.ID, Name: p.Name}
+			targetPrincipal = &p
 			disabled = p.Disabled
 		}
 	}
@@ -145,6 +170,14 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 		if assignments, err = h.cfg.Store.FindRoleAssignments(ctx, berth.RoleAssignmentFilter{PrincipalID: target.ID}); err != nil {
 			return err
 		}
+	}
+	var groups []berth.GroupRoleAssignment
+	if targetPrincipal != nil && target.ID != "" {
+		var member []berth.RoleAssignment
+		if member, groups, err = h.groupAssignments(ctx, *targetPrincipal); err != nil {
+			return err
+		}
+		assignments = append(assignments, member...)
 	}
 	idx := berth.NewAccessIndex(target, assignments)
 	d := idx.Decide(actions[0], repo)
@@ -155,6 +188,9 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 		if next := idx.Decide(a, repo); !next.Allowed {
 			d = next
 		}
+	}
+	if targetPrincipal != nil && targetPrincipal.Kind == berth.PrincipalUser {
+		d.NameGroups(berth.GroupsGranting(groups, d.Action, repo))
 	}
 	if disabled && target.Name != berth.AnonymousName {
 		// Authentication comes first: a disabled principal gets no further.

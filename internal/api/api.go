@@ -27,6 +27,7 @@ type Store interface {
 	berth.WebhookStore
 	berth.ManifestStore
 	berth.BlobLinkStore
+	berth.PeopleStore
 }
 
 // Config holds the API's dependencies.
@@ -67,6 +68,12 @@ type Config struct {
 	UpstreamVerifier UpstreamVerifier
 	// Lifecycle serves the lifecycle rules; nil answers not_found.
 	Lifecycle *Lifecycle
+	// MaxTokenLifetime caps personal access tokens
+	// (berth.DefaultMaxPATLifetime when zero).
+	MaxTokenLifetime time.Duration
+	// Sealer seals identity providers' client secrets; without it,
+	// POST /api/v1/idps is refused.
+	Sealer Sealer
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -85,6 +92,10 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/gc":                               berth.AuditGCRun,
 	"DELETE /api/v1/repositories/{name...}":         berth.AuditRegistryDelete,
 	"DELETE /api/v1/tags/{ref...}":                  berth.AuditRegistryDelete,
+	"POST /api/v1/idps":                             berth.AuditIdPAdd,
+	"DELETE /api/v1/idps/{name}":                    berth.AuditIdPRemove,
+	"POST /api/v1/tokens":                           berth.AuditTokenCreate,
+	"DELETE /api/v1/tokens/{id}":                    berth.AuditTokenRevoke,
 
 	"POST /api/v1/pipelines":                      berth.AuditPipelineCreate,
 	"DELETE /api/v1/pipelines/{name}":             berth.AuditPipelineDelete,
@@ -171,6 +182,9 @@ func New(cfg Config) http.Handler {
 	h.routeRepositories()
 	h.routeUpstreams()
 	h.routeLifecycle()
+
+	h.routeIdPs()
+	h.routeTokens()
 
 	h.handle("GET /api/v1/access/check", h.checkAccess)
 	h.handle("GET /api/v1/audit", h.listAudit)

@@ -105,7 +105,14 @@ func (h *handler) listPrincipals(w http.ResponseWriter, r *http.Request, c *bert
 	if err != nil {
 		return err
 	}
-	ps, err := h.cfg.Store.FindPrincipals(ctx, berth.PrincipalFilter{After: q.Get("after"), Limit: limit})
+	f := berth.PrincipalFilter{After: q.Get("after"), Limit: limit}
+	if k := q.Get("kind"); k != "" {
+		if f.Kind = berth.PrincipalKind(k); !f.Kind.Valid() {
+			return berth.Errorf(berth.CodeInvalid, "kind %q is not %s or %s", truncate(k, 20), berth.PrincipalService, berth.PrincipalUser).
+				WithHint("berth principal list --kind user")
+		}
+	}
+	ps, err := h.cfg.Store.FindPrincipals(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -189,6 +196,13 @@ func (h *handler) setDisabled(w http.ResponseWriter, r *http.Request, c *berth.C
 	if err != nil {
 		return err
 	}
+	if disabled {
+		// A person's sessions end at once, not only fail while disabled:
+		// enabling the principal again does not bring them back.
+		if _, err := h.cfg.Store.EndSessionsOfPrincipal(ctx, p.ID, h.now()); err != nil {
+			return err
+		}
+	}
 	msg := "principal enabled"
 	if disabled {
 		msg = "principal disabled"
@@ -220,8 +234,8 @@ func (h *handler) deletePrincipal(w http.ResponseWriter, r *http.Request, c *ber
 	if err := h.ensureOtherOwner(ctx, p, "deleting"); err != nil {
 		return err
 	}
-	// The assignments are read before the principal goes: the store no longer
-	// returns those of a deleted principal.
+	// The assignments are counted before the principal goes: DeletePrincipal
+	// removes them with it.
 	as, err := h.cfg.Store.FindRoleAssignments(ctx, berth.RoleAssignmentFilter{PrincipalID: p.ID})
 	if err != nil {
 		return err
@@ -234,19 +248,7 @@ func (h *handler) deletePrincipal(w http.ResponseWriter, r *http.Request, c *ber
 	if err := h.cfg.Store.DeletePrincipal(ctx, p.ID); err != nil {
 		return err
 	}
-	out := DeletedPrincipal{Principal: p, RefreshTokensRevoked: revoked}
-	for _, a := range as {
-		err := h.cfg.Store.DeleteRoleAssignment(ctx, a.PrincipalID, a.Role, a.Scope)
-		switch {
-		case err == nil:
-			out.RolesRemoved++
-		case berth.IsCode(err, berth.CodeNotFound):
-		default:
-			// The principal is gone; what remains is a dead row no one holds.
-			h.cfg.Logger.WarnContext(ctx, "remove a role assignment of a deleted principal", slog.String("principal_id", p.ID),
-				slog.String("role", string(a.Role)), slog.String("scope", a.Scope.String()), slog.Any("err", err))
-		}
-	}
+	out := DeletedPrincipal{Principal: p, RolesRemoved: len(as), RefreshTokensRevoked: revoked}
 	h.changed(r, c, "principal deleted", slog.String("principal", p.Name), slog.Int("roles_removed", out.RolesRemoved),
 		slog.Int("refresh_tokens_revoked", revoked))
 	return writeJSON(w, http.StatusOK, out)

@@ -13,11 +13,14 @@ import (
 // RoleAssignment is a role assignment as the API shows it: the principal by
 // name, the role and the scope in their text forms.
 type RoleAssignment struct {
-	Principal   string     `json:"principal"`
-	PrincipalID string     `json:"principal_id"`
-	Role        berth.Role `json:"role"`
-	Scope       string     `json:"scope"`
-	Created     time.Time  `json:"created_at"`
+	Principal   string `json:"principal,omitempty"`
+	PrincipalID string `json:"principal_id,omitempty"`
+	// Group is the group PROVIDER:GROUP an assignment gives to its members;
+	// "" for a principal's own.
+	Group   berth.Group `json:"group,omitempty"`
+	Role    berth.Role  `json:"role"`
+	Scope   string      `json:"scope"`
+	Created time.Time   `json:"created_at"`
 	// CreatedBy is the id of the principal that assigned it; "" when berth
 	// did (the first admin).
 	CreatedBy string `json:"created_by,omitempty"`
@@ -27,9 +30,12 @@ type RoleAssignment struct {
 
 // RoleRequest is the body of POST /api/v1/roles.
 type RoleRequest struct {
-	Principal string `json:"principal"`
-	Role      string `json:"role"`
-	Scope     string `json:"scope"`
+	Principal string `json:"principal,omitempty"`
+	// Group, instead of Principal, assigns the role to every member of the
+	// group PROVIDER:GROUP.
+	Group string `json:"group,omitempty"`
+	Role  string `json:"role"`
+	Scope string `json:"scope"`
 }
 
 // RoleList is the answer of GET /api/v1/roles.
@@ -96,8 +102,14 @@ func (h *handler) assignRole(w http.ResponseWriter, r *http.Request, c *berth.Ca
 	if err := h.requireAssign(ctx, c, scope, "assigning a role on "+scope.String()); err != nil {
 		return err
 	}
+	if req.Group != "" {
+		if req.Principal != "" {
+			return berth.Errorf(berth.CodeInvalid, "name a principal or a group, not both").WithHint("--principal NAME or --group PROVIDER:GROUP")
+		}
+		return h.assignGroupRole(w, r, c, req.Group, role, scope)
+	}
 	if req.Principal == "" {
-		return berth.Errorf(berth.CodeInvalid, "no principal was named").WithHint("--principal NAME")
+		return berth.Errorf(berth.CodeInvalid, "no principal was named").WithHint("--principal NAME, or --group PROVIDER:GROUP")
 	}
 	a := berth.RoleAssignment{PrincipalName: req.Principal, Role: role, Scope: scope, Created: h.now(), CreatedBy: c.Actor.ID}
 	p, err := h.principalByName(ctx, req.Principal)
@@ -169,8 +181,11 @@ func (h *handler) revokeRole(w http.ResponseWriter, r *http.Request, c *berth.Ca
 		return err
 	}
 	name := q.Get("principal")
+	if g := q.Get("group"); g != "" && name == "" {
+		return h.revokeGroupRole(w, r, c, g, role, scope)
+	}
 	if name == "" {
-		return berth.Errorf(berth.CodeInvalid, "no principal was named").WithHint("--principal NAME")
+		return berth.Errorf(berth.CodeInvalid, "no principal was named").WithHint("--principal NAME, or --group PROVIDER:GROUP")
 	}
 	p, err := h.principalByName(ctx, name)
 	if err != nil {
@@ -241,5 +256,63 @@ func (h *handler) listRoles(w http.ResponseWriter, r *http.Request, c *berth.Cal
 			visible = append(visible, a)
 		}
 	}
-	return writeJSON(w, http.StatusOK, RoleList{Roles: roleViews(visible)})
+	views := roleViews(visible)
+	if q.Get("principal") == "" {
+		// Group assignments, after the principals' own: those on scopes the
+		// caller owns, or of a group filtered for.
+		gs, err := h.cfg.Store.FindGroupRoleAssignments(ctx)
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			if want := q.Get("group"); want != "" && string(g.Group) != want {
+				continue
+			}
+			if (!f.Scope.IsZero() && g.Scope != f.Scope) || !idx.CanAssign(g.Scope).Allowed {
+				continue
+			}
+			views = append(views, RoleAssignment{Group: g.Group, Role: g.Role, Scope: g.Scope.String(), Created: g.Created, CreatedBy: g.CreatedBy})
+		}
+	}
+	return writeJSON(w, http.StatusOK, RoleList{Roles: views})
+}
+
+// assignGroupRole gives every member of a group a role on a scope: POST
+// /api/v1/roles {"group", "role", "scope"}. The caller's owner check is
+// assignRole's; conflict when the group already holds it.
+func (h *handler) assignGroupRole(w http.ResponseWriter, r *http.Request, c *berth.Caller, group string, role berth.Role, scope berth.Scope) error {
+	ctx := r.Context()
+	g := berth.GroupRoleAssignment{Group: berth.Group(group), Role: role, Scope: scope, Created: h.now(), CreatedBy: c.Actor.ID}
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	if _, err := h.cfg.Store.FindIdentityProviderByName(ctx, g.Group.Provider()); berth.IsCode(err, berth.CodeNotFound) {
+		return berth.IdPUnknown(g.Group.Provider())
+	} else if err != nil {
+		return err
+	}
+	if err := h.cfg.Store.CreateGroupRoleAssignment(ctx, g); err != nil {
+		return err
+	}
+	h.changed(r, c, "role assigned", slog.String("principal", string(g.Group)), slog.String("group", string(g.Group)),
+		slog.String("role", string(role)), slog.String("scope", scope.String()))
+	view := RoleAssignment{Group: g.Group, Role: role, Scope: scope.String(), Created: g.Created, CreatedBy: g.CreatedBy}
+	view.Warnings = h.scopeWarnings(ctx, scope)
+	return writeJSON(w, http.StatusCreated, view)
+}
+
+// revokeGroupRole removes a group's role on exactly a scope: DELETE
+// /api/v1/roles?group=G&role=R&scope=S.
+func (h *handler) revokeGroupRole(w http.ResponseWriter, r *http.Request, c *berth.Caller, group string, role berth.Role, scope berth.Scope) error {
+	ctx := r.Context()
+	g, err := berth.ParseGroup(group)
+	if err != nil {
+		return err
+	}
+	if err := h.cfg.Store.DeleteGroupRoleAssignment(ctx, g, role, scope); err != nil {
+		return err
+	}
+	h.changed(r, c, "role revoked", slog.String("principal", string(g)), slog.String("group", string(g)),
+		slog.String("role", string(role)), slog.String("scope", scope.String()))
+	return writeJSON(w, http.StatusOK, RoleAssignment{Group: g, Role: role, Scope: scope.String()})
 }

@@ -55,7 +55,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	root.AddCommand(newServeCommand(e), newGCCommand(e))
 	root.AddCommand(newKeysCommand(e), newMigrateCommand(e), newAdminCommand(e))
 	root.AddCommand(newPrincipalCommand(e), newSecretCommand(e), newRoleCommand(e), newAccessCommand(e))
-	root.AddCommand(newPipelineCommand(e), newConnectionCommand(e))
+	root.AddCommand(newPipelineCommand(e), newConnectionCommand(e), newIdPCommand(e), newTokenCommand(e))
 	root.AddCommand(newAuditCommand(e))
 	root.AddCommand(newWebhookCommand(e))
 	root.AddCommand(newUpstreamCommand(e))

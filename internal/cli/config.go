@@ -98,6 +98,14 @@ type AuthConfig struct {
 	TokenLifetime time.Duration `yaml:"token_lifetime"`
 	// MaxSecretLifetime bounds what berth secret add --expires-in may ask.
 	MaxSecretLifetime time.Duration `yaml:"max_secret_lifetime"`
+	// MaxTokenLifetime bounds a personal access token's lifetime.
+	MaxTokenLifetime time.Duration `yaml:"max_token_lifetime"`
+	// UserSessionLifetime bounds a person's sign-in, in the browser and in
+	// the CLI (device login).
+	UserSessionLifetime time.Duration `yaml:"user_session_lifetime"`
+	// OwnerGroups are groups PROVIDER:GROUP made owner on registry at
+	// start, so that people manage a fresh deployment from minute one.
+	OwnerGroups []string `yaml:"owner_groups"`
 }
 
 // FederationConfig tunes federated logins: SessionLifetime is how long the
@@ -126,9 +134,11 @@ func defaultConfig() Config {
 		Log:  LogConfig{Level: "info", Format: "text"},
 		GC:   GCConfig{Interval: time.Hour, Grace: berth.DefaultGCGrace},
 		Auth: AuthConfig{
-			Service:           "berth",
-			TokenLifetime:     berth.DefaultAccessTokenLifetime,
-			MaxSecretLifetime: berth.DefaultMaxSecretLifetime,
+			Service:             "berth",
+			TokenLifetime:       berth.DefaultAccessTokenLifetime,
+			MaxSecretLifetime:   berth.DefaultMaxSecretLifetime,
+			UserSessionLifetime: berth.DefaultUserSessionLifetime,
+			MaxTokenLifetime:    berth.DefaultMaxPATLifetime,
 		},
 		Audit:           AuditConfig{Retention: 90 * 24 * time.Hour},
 		Federation:      FederationConfig{SessionLifetime: berth.DefaultSessionLifetime},
@@ -218,6 +228,11 @@ func (c Config) validate() error {
 	case c.Federation.SessionLifetime < c.Auth.TokenLifetime || c.Federation.SessionLifetime > 7*24*time.Hour:
 		return berth.Errorf(berth.CodeInvalid, "federation.session_lifetime %s is outside auth.token_lifetime (%s) to 7 days", c.Federation.SessionLifetime, c.Auth.TokenLifetime).
 			WithHint("federation.session_lifetime: 6h is the default; make it the length of your longest CI job")
+	case c.Auth.MaxTokenLifetime <= 0:
+		return berth.Errorf(berth.CodeInvalid, "auth.max_token_lifetime must be positive").WithHint("auth.max_token_lifetime: 8760h is the default")
+	case c.Auth.UserSessionLifetime < c.Auth.TokenLifetime || c.Auth.UserSessionLifetime > 30*24*time.Hour:
+		return berth.Errorf(berth.CodeInvalid, "auth.user_session_lifetime %s is outside auth.token_lifetime (%s) to 30 days", c.Auth.UserSessionLifetime, c.Auth.TokenLifetime).
+			WithHint("auth.user_session_lifetime: 12h is the default")
 	case c.Webhooks.ScheduleInterval < time.Minute || c.Webhooks.ScheduleInterval > 24*time.Hour:
 		return berth.Errorf(berth.CodeInvalid, "webhooks.schedule_interval %s is outside 1m to 24h", c.Webhooks.ScheduleInterval).
 			WithHint("webhooks.schedule_interval: 15m is the default")
@@ -227,6 +242,11 @@ func (c Config) validate() error {
 		return berth.Errorf(berth.CodeInvalid, "shutdown_timeout must be positive")
 	case c.Limits.UnauthenticatedConnections < 0:
 		return berth.Errorf(berth.CodeInvalid, "limits.unauthenticated_connections_per_address must not be negative (0 is the default, 64)")
+	}
+	for _, g := range c.Auth.OwnerGroups {
+		if _, err := berth.ParseGroup(g); err != nil {
+			return berth.Errorf(berth.CodeInvalid, "auth.owner_groups: %s", berth.AsError(err).Message).WithHint("%s", berth.AsError(err).Hint)
+		}
 	}
 	if err := c.validateBlobs(); err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 // helperName is what `berth login` writes in docker's credHelpers: docker
@@ -31,9 +31,9 @@ const loginTimeout = 30 * time.Second
 
 func newLoginCommand(e *env) *cobra.Command {
 	var clientID, connection, idTokenFile, audience string
-	var secretStdin, expose bool
+	var secretStdin, expose, device bool
 	var scopes []string
-	const usage = "berth login HOST [--client-id ID --client-secret-stdin | --connection NAME [--id-token-file F] [--audience A]] [--expose-token]"
+	const usage = "berth login HOST [--device | --client-id ID --client-secret-stdin | --connection NAME [--id-token-file F] [--audience A]] [--expose-token]"
 	cmd := &cobra.Command{
 		Use:   "login HOST",
 		Short: "Log in to a berth registry and let docker, crane, skopeo and oras use it through docker-credential-berth",
@@ -54,7 +54,13 @@ BERTH_AZURE_SERVICE_CONNECTION_ID when set); the Kubernetes projected token
 /var/run/secrets/tokens/berth. Where berth chooses the token's audience (GitHub Actions),
 it asks for --audience, else for the registry's service name, the audience a pipeline
 registered without --audience expects. The login lasts the connection's session (6 h by
-default); docker-credential-berth refreshes access tokens within it.`,
+default); docker-credential-berth refreshes access tokens within it.
+
+With no credential at all (no --client-id, no BERTH_CLIENT_ID and BERTH_CLIENT_SECRET),
+or with --device, a person logs in through the company's identity provider: berth
+prints a URL and a code (OAuth 2.0 device authorization grant, RFC 8628), the person
+opens it in any browser, signs in and approves, and the login is stored as above. It
+lasts the person's session (auth.user_session_lifetime, 12 h by default).`,
 		Args: argsExactly(1, usage),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if connection == "" && (idTokenFile != "" || audience != "") {
@@ -82,6 +88,19 @@ default); docker-credential-berth refreshes access tokens within it.`,
 					return err
 				}
 				return e.loginConnection(ctx, hc, srv, ch, connection, idTokenFile, audience, expose, scopes)
+			}
+			if device || (clientID == "" && !secretStdin && e.getenv(envClientID) == "" && e.getenv(envClientSecret) == "") {
+				if clientID != "" || secretStdin || expose {
+					return berth.Errorf(berth.CodeInvalid, "--device logs a person in through the browser; it cannot be combined with --client-id, --client-secret-stdin or --expose-token").
+						WithHint("berth login %s --device", srv.host)
+				}
+				ch, err := discoverChallenge(ctx, hc, srv)
+				if err != nil {
+					return err
+				}
+				dctx, dcancel := context.WithTimeout(cmd.Context(), berth.DeviceCodeLifetime+loginTimeout)
+				defer dcancel()
+				return e.loginDevice(dctx, hc, srv, ch)
 			}
 			id, secret, err := loginCredentials(e, cmd, clientID, secretStdin)
 			if err != nil {
@@ -113,6 +132,7 @@ default); docker-credential-berth refreshes access tokens within it.`,
 	f.BoolVar(&secretStdin, "client-secret-stdin", false, "read the client secret from stdin; default BERTH_CLIENT_SECRET")
 	f.BoolVar(&expose, "expose-token", false, `print {"accessToken","loginServer","expiresOn"} instead of storing a login`)
 	f.StringSliceVar(&scopes, "scope", nil, "with --expose-token: a scope for the access token, such as repository:team/app:pull,push (repeatable)")
+	f.BoolVar(&device, "device", false, "log in as a person through the identity provider: print a URL and a code to approve in a browser (the default with no credential)")
 	f.StringVar(&connection, "connection", "", "inside a CI job: log in as this service connection with the job's OIDC ID token")
 	f.StringVar(&idTokenFile, "id-token-file", "", "with --connection: a file holding the CI job's OIDC ID token (default: found in the environment)")
 	f.StringVar(&audience, "audience", "", "with --connection: the audience to request the ID token for (default: the registry's service name)")
@@ -587,7 +607,7 @@ func registerHelper(getenv func(string) string, host string) (path string, remov
 			return nil
 		}
 		removed.backup = target + ".berth-backup-" + time.Now().UTC().Format("20060102T150405Z")
-		return disk.WriteFileAtomic(removed.backup, original) // mode 0600: it holds the credential
+		return atomicfile.Write(removed.backup, original) // mode 0600: it holds the credential
 	})
 	return path, removed, err
 }
@@ -669,7 +689,7 @@ func editDockerConfigRaw(getenv func(string) string, edit func([]byte, map[strin
 			return path, err
 		}
 	}
-	if err := disk.WriteFileAtomic(target, out); err != nil {
+	if err := atomicfile.Write(target, out); err != nil {
 		return path, err
 	}
 	return path, nil

@@ -382,7 +382,8 @@ func TestLoginOptions(t *testing.T) {
 		{"id token file without a connection", env, []string{"login", host, "--id-token-file", "/dev/null"}, "[invalid]"},
 		{"audience without a connection", env, []string{"login", host, "--audience", "x"}, "[invalid]"},
 		{"plain http off loopback", env, []string{"login", "http://registry.example.com"}, "[invalid]"},
-		{"no credentials", map[string]string{"HOME": home2}, []string{"login", host}, "[credentials_missing]"},
+		{"no credentials, and no identity provider for a device login", map[string]string{"HOME": home2}, []string{"login", host}, "[idp_unknown]"},
+		{"a client id without a secret", map[string]string{"HOME": home2}, []string{"login", host, "--client-id", id}, "[credentials_missing]"},
 		{"wrong secret", map[string]string{"HOME": home2, "DOCKER_CONFIG": home2, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": "brt_wrong"}, []string{"login", host}, "[secret_invalid]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,28 +40,7 @@ BERTH_CLIENT_SECRET.`,
 				})
 			},
 		},
-		&cobra.Command{
-			Use:   "list",
-			Short: "List principals",
-			Args:  argsExactly(0, "berth principal list"),
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				return e.withClient(func(c *client.Client) error {
-					ps, err := c.ListPrincipals(cmd.Context())
-					if err != nil {
-						return err
-					}
-					if e.output == "json" {
-						return e.printJSON(ps)
-					}
-					tw := e.table()
-					fmt.Fprintln(tw, "NAME\tCLIENT ID\tKIND\tSTATUS\tCREATED")
-					for _, p := range ps {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.ClientID, p.Kind, status(p), formatTime(p.Created))
-					}
-					return tw.Flush()
-				})
-			},
-		},
+		principalListCommand(e),
 		&cobra.Command{
 			Use:   "show NAME",
 			Short: "Show a principal, its client id and its roles",
@@ -162,4 +141,36 @@ func status(p berth.Principal) string {
 		return "disabled"
 	}
 	return "enabled"
+}
+
+func principalListCommand(e *env) *cobra.Command {
+	var kind string
+	cmd := &cobra.Command{
+		Use:   "list [--kind user|service]",
+		Short: "List principals: service principals and people (kind user)",
+		Args:  argsExactly(0, "berth principal list [--kind user|service]"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k := berth.PrincipalKind(kind)
+			if kind != "" && !k.Valid() {
+				return berth.Errorf(berth.CodeInvalid, "--kind %q is not user or service", kind).WithHint("berth principal list --kind user")
+			}
+			return e.withClient(func(c *client.Client) error {
+				ps, err := c.ListPrincipalsOfKind(cmd.Context(), k)
+				if err != nil {
+					return err
+				}
+				if e.output == "json" {
+					return e.printJSON(ps)
+				}
+				tw := e.table()
+				fmt.Fprintln(tw, "NAME\tCLIENT ID\tKIND\tSTATUS\tCREATED")
+				for _, p := range ps {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.ClientID, p.Kind, status(p), formatTime(p.Created))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&kind, "kind", "", "only principals of this kind: user (people who sign in) or service")
+	return cmd
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/client"
 )
 
@@ -18,6 +19,10 @@ registry, a namespace such as team/* (team/x and team/x/y, not teamx), or one
 repository such as team/app. Assignments add up; anything not assigned is
 denied. Only an owner of a scope (or of one containing it) assigns roles there.
 
+--group IDP:GROUP assigns a role to every person whose identity provider IDP
+puts GROUP in their groups claim (read at each sign-in and hourly refresh); a
+person's rights are the union of their own assignments and their groups'.
+
 The principal anonymous may be given pull on a scope, which makes that scope
 publicly pullable and nothing else.`,
 	}
@@ -30,24 +35,37 @@ publicly pullable and nothing else.`,
 }
 
 func roleChangeCommand(e *env, verb, short string) *cobra.Command {
-	var principal, role, scope string
-	usage := "berth role " + verb + " --principal P --role R --scope S"
+	var principal, group, role, scope string
+	usage := "berth role " + verb + " (--principal P | --group IDP:GROUP) --role R --scope S"
 	cmd := &cobra.Command{
-		Use:   verb + " --principal P --role R --scope S",
+		Use:   verb + " (--principal P | --group IDP:GROUP) --role R --scope S",
 		Short: short,
 		Args:  argsExactly(0, usage),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, f := range []struct{ name, value string }{{"principal", principal}, {"role", role}, {"scope", scope}} {
+			who := principal
+			if group != "" {
+				if principal != "" {
+					return berth.Errorf(berth.CodeInvalid, "--principal and --group name who holds the role; give one of them").WithHint("%s", usage)
+				}
+				who = group
+			}
+			for _, f := range []struct{ name, value string }{{"principal", who}, {"role", role}, {"scope", scope}} {
 				if err := requireFlag(f.name, f.value, usage); err != nil {
 					return err
 				}
 			}
 			return e.withClient(func(c *client.Client) error {
 				change, past := c.AssignRole, "Assigned role %s on %s to %s\n"
+				if group != "" {
+					change = c.AssignGroupRole
+				}
 				if verb == "revoke" {
 					change, past = c.RevokeRole, "Revoked role %s on %s from %s\n"
+					if group != "" {
+						change = c.RevokeGroupRole
+					}
 				}
-				a, err := change(cmd.Context(), principal, role, scope)
+				a, err := change(cmd.Context(), who, role, scope)
 				if err != nil {
 					return err
 				}
@@ -57,12 +75,17 @@ func roleChangeCommand(e *env, verb, short string) *cobra.Command {
 				if e.output == "json" {
 					return e.printJSON(a)
 				}
-				fmt.Fprintf(e.stdout, past, a.Role, a.Scope, a.Principal)
+				holder := a.Principal
+				if a.Group != "" {
+					holder = "the members of " + string(a.Group)
+				}
+				fmt.Fprintf(e.stdout, past, a.Role, a.Scope, holder)
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&principal, "principal", "", "the principal's name")
+	cmd.Flags().StringVar(&group, "group", "", "instead of --principal: a group IDP:GROUP of an identity provider's groups claim, whose members hold the role")
 	cmd.Flags().StringVar(&role, "role", "", "pull, push, delete, catalog or owner")
 	cmd.Flags().StringVar(&scope, "scope", "", "registry, a namespace such as team/*, or a repository such as team/app")
 	return cmd
@@ -90,7 +113,11 @@ func roleListCommand(e *env) *cobra.Command {
 				tw := e.table()
 				fmt.Fprintln(tw, "PRINCIPAL\tROLE\tSCOPE\tCREATED")
 				for _, a := range as {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Principal, a.Role, a.Scope, formatTime(a.Created))
+					holder := a.Principal
+					if a.Group != "" {
+						holder = "group " + string(a.Group)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", holder, a.Role, a.Scope, formatTime(a.Created))
 				}
 				return tw.Flush()
 			})

@@ -14,7 +14,7 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oci"
 )
@@ -56,7 +56,7 @@ func folderSealer(data string, create bool) (*oauth.Sealer, error) {
 		if _, err := io.ReadFull(rand.Reader, key); err != nil {
 			return nil, fmt.Errorf("create %s: %w", path, err)
 		}
-		if err := disk.WriteFileAtomic(path, key); err != nil {
+		if err := atomicfile.Write(path, key); err != nil {
 			return nil, err
 		}
 	} else if err != nil {

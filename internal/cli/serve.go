@@ -29,12 +29,14 @@ import (
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/postgres"
 	"github.com/berth-dev/berth/internal/server"
+	"github.com/berth-dev/berth/internal/signin"
 	"github.com/berth-dev/berth/internal/sqlite"
 	"github.com/berth-dev/berth/internal/upstream"
 )
 
 func newServeCommand(e *env) *cobra.Command {
 	var f configFlags
+	var ownerGroups []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the registry",
@@ -48,10 +50,17 @@ and listens on 127.0.0.1:5000.`,
 			if err != nil {
 				return err
 			}
+			if len(ownerGroups) > 0 {
+				cfg.Auth.OwnerGroups = append(cfg.Auth.OwnerGroups, ownerGroups...)
+				if err := cfg.validate(); err != nil {
+					return err
+				}
+			}
 			return serve(cmd.Context(), cfg, e)
 		},
 	}
 	f.register(cmd.Flags(), true)
+	cmd.Flags().StringSliceVar(&ownerGroups, "owner-group", nil, "make the group PROVIDER:GROUP owner on registry at start (repeatable; auth.owner_groups)")
 	return cmd
 }
 
@@ -168,6 +177,16 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Repositories:    st.meta,
 	}
 	registry.Guard = provider
+	sealer, err := st.peopleSealer(cfg)
+	if err != nil {
+		return err
+	}
+	people := &signin.Service{Store: st.meta, RP: &signin.RelyingParty{Outbound: outbound, Now: serveNow}, Sealer: sealer,
+		URL: cfg.URL, SessionLifetime: cfg.Auth.UserSessionLifetime, Now: serveNow, Logger: logger, Invalidate: provider.Invalidate}
+	provider.People = people
+	if err := ensureOwnerGroups(ctx, st.meta, cfg.Auth.OwnerGroups, logger); err != nil {
+		return err
+	}
 	auditLog := audit.New(st.meta, audit.Options{Logger: logger})
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -192,7 +211,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	rules := &lifecycle.Enforcer{Store: st.meta, Meta: st.meta, Now: serveNow, Logger: logger, Events: hooks.publisher}
 	registry.Lifecycle = rules
 	retention := &berth.Retention{Rules: st.meta, Meta: st.meta, Audit: decisions, Events: hooks.publisher}
-	discovery, err := oauth.NewDiscovery(issuer, keys)
+	people.Audit = decisions
+	(&signin.Handler{Service: people, Authenticate: provider.AuthenticateSession}).Routes(srv)
+	discovery, err := oauth.NewDiscovery(issuer, keys, oauth.WithDeviceAuthorization())
 	if err != nil {
 		return err
 	}
@@ -205,8 +226,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		oauth.RevokePath:   oauth.RevokeHandler{Tokens: tokens},
 		"/api/v1/": st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
 			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
-			Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC},
-			Upstreams: ups, UpstreamVerifier: upstreamClient,
+			Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}, Sealer: sealer,
+			MaxTokenLifetime: cfg.Auth.MaxTokenLifetime, Upstreams: ups, UpstreamVerifier: upstreamClient,
 			Lifecycle: &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}})),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
@@ -286,6 +307,9 @@ func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, st *served, aud
 			}
 			if _, err := st.meta.DeleteExpiredAssertions(ctx, now); err != nil && ctx.Err() == nil {
 				logger.Error("delete expired ID token records", slog.Any("err", err))
+			}
+			if _, err := st.meta.DeleteExpiredDeviceAuthorizations(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
+				logger.Error("delete expired device logins", slog.Any("err", err))
 			}
 			if retention > 0 {
 				if _, err := auditLog.Prune(ctx, now.Add(-retention)); err != nil && ctx.Err() == nil {

@@ -130,10 +130,19 @@ func (c *Client) CreatePrincipal(ctx context.Context, name string) (berth.Princi
 // ListPrincipals returns every principal, ordered by name, fetching as many
 // pages as there are.
 func (c *Client) ListPrincipals(ctx context.Context) ([]berth.Principal, error) {
+	return c.ListPrincipalsOfKind(ctx, "")
+}
+
+// ListPrincipalsOfKind returns the principals of kind (every one when ""),
+// ordered by name.
+func (c *Client) ListPrincipalsOfKind(ctx context.Context, kind berth.PrincipalKind) ([]berth.Principal, error) {
 	all := []berth.Principal{}
 	after := ""
 	for {
 		q := url.Values{}
+		if kind != "" {
+			q.Set("kind", string(kind))
+		}
 		if after != "" {
 			q.Set("after", after)
 		}

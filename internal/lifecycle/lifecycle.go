@@ -73,30 +73,32 @@ func (e *Enforcer) rules(ctx context.Context) ([]berth.ImmutableRule, []berth.Qu
 
 // CheckTag returns tag_immutable when pointing repo:tag at d (or, for d "",
 // deleting the tag) would move or remove a tag an immutable rule keeps.
-func (e *Enforcer) CheckTag(ctx context.Context, repo, tag string, d berth.Digest) error {
+// keep reports that the tag is immutable: a push must then store it with
+// PutManifestKeepingTag, so that a push racing to create it cannot move it.
+func (e *Enforcer) CheckTag(ctx context.Context, repo, tag string, d berth.Digest) (keep bool, err error) {
 	imm, _, err := e.rules(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	rule, ok := berth.ImmutableRuleFor(imm, repo, tag)
 	if !ok {
-		return nil
+		return false, nil
 	}
 	m, err := e.Meta.FindManifest(ctx, repo, tag)
 	if berth.IsCode(err, berth.CodeManifestUnknown) || berth.IsCode(err, berth.CodeNameUnknown) {
-		return nil // a new tag: its first push is allowed
+		return true, nil // a new tag: its first push is allowed
 	} else if err != nil {
-		return err
+		return true, err
 	}
 	if m.Digest == d {
-		return nil // the same image again moves nothing
+		return true, nil // the same image again moves nothing
 	}
 	held, _ := e.Store.FindTagPush(ctx, repo, tag)
 	action := "move"
 	if d == "" {
 		action = "delete"
 	}
-	return berth.TagImmutable(rule, repo, tag, m.Digest, held, action)
+	return true, berth.TagImmutable(rule, repo, tag, m.Digest, held, action)
 }
 
 // CheckManifestDelete returns tag_immutable when deleting manifest d of repo

@@ -48,19 +48,34 @@ type discoveryDocument struct {
 	ResponseTypesSupported           []string `json:"response_types_supported"`
 	SubjectTypesSupported            []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
+	// DeviceAuthorizationEndpoint is RFC 8628 section 4's, when people
+	// sign in.
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
+}
+
+// DiscoveryOption adds to the discovery document.
+type DiscoveryOption func(*discoveryDocument)
+
+// WithDeviceAuthorization names the device authorization endpoint and its
+// grant type: people sign in with berth login's device code.
+func WithDeviceAuthorization() DiscoveryOption {
+	return func(d *discoveryDocument) {
+		d.DeviceAuthorizationEndpoint = strings.TrimSuffix(d.Issuer, "/") + DeviceAuthorizationPath
+		d.GrantTypesSupported = append(d.GrantTypesSupported, GrantDeviceCode)
+	}
 }
 
 // NewDiscovery returns the handler for issuer, the registry's external URL
 // (https://registry.example.com, from the configuration), whose keys are
 // those of kr. It returns an error when issuer is not an absolute http(s) URL
 // without query or fragment, as RFC 8414 requires.
-func NewDiscovery(issuer string, kr *Keyring) (*Discovery, error) {
+func NewDiscovery(issuer string, kr *Keyring, opts ...DiscoveryOption) (*Discovery, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("issuer %q is not an absolute http(s) URL without query or fragment", issuer)
 	}
 	base := strings.TrimSuffix(issuer, "/")
-	doc, err := json.Marshal(discoveryDocument{
+	dd := discoveryDocument{
 		Issuer:             issuer,
 		TokenEndpoint:      base + TokenPath,
 		RevocationEndpoint: base + RevokePath,
@@ -78,7 +93,11 @@ func NewDiscovery(issuer string, kr *Keyring) (*Discovery, error) {
 		ResponseTypesSupported:            []string{"token"},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{"ES256", "EdDSA"},
-	})
+	}
+	for _, o := range opts {
+		o(&dd)
+	}
+	doc, err := json.Marshal(dd)
 	if err != nil {
 		return nil, fmt.Errorf("discovery document: %w", err)
 	}

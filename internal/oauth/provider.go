@@ -61,12 +61,35 @@ type Provider struct {
 	// Repositories, when set, lets a refused pull of a repository that does
 	// not exist name the closest existing ones (unknownrepo.go).
 	Repositories RepositoryLister
+	// People, when set, lets people sign in (package signin): their
+	// sessions, device logins and the roles of their groups. Without it,
+	// credentials bound to a session are refused with session_ended.
+	People People
 
 	mu      sync.Mutex
 	gen     uint64
 	states  map[string]*principalState
 	conns   map[string]*connectionState
 	touched map[string]time.Time // secret id → last use recorded
+}
+
+// People is what the Provider asks of people who sign in through an
+// identity provider; package signin's Service is the one implementation.
+type People interface {
+	// CheckSession returns the session id while it is live (not ended, not
+	// expired, its person still confirmed by the provider), or
+	// session_ended.
+	CheckSession(ctx context.Context, id string) (berth.UserSession, error)
+	// SessionByCookie returns the live browser session of a cookie value,
+	// or session_ended.
+	SessionByCookie(ctx context.Context, value string) (berth.UserSession, error)
+	// GroupAssignments returns the group assignments principal p holds
+	// through its groups, as its own, and every group assignment.
+	GroupAssignments(ctx context.Context, p berth.Principal) ([]berth.RoleAssignment, []berth.GroupRoleAssignment, error)
+	// RedeemDeviceCode answers one poll of a device code: the session an
+	// approved login is bound to, or device_code_pending,
+	// device_code_expired, device_code_denied.
+	RedeemDeviceCode(ctx context.Context, value string) (berth.UserSession, error)
 }
 
 // connectionState is the cached view of one service connection; found is
@@ -84,6 +107,9 @@ type principalState struct {
 	principal berth.Principal
 	secrets   []berth.Secret
 	access    *berth.AccessIndex
+	// groups is every group assignment, for refusals of a person to name
+	// the groups that would allow; nil for other principals.
+	groups []berth.GroupRoleAssignment
 }
 
 // Invalidate drops every cached principal and connection state: call it
@@ -168,8 +194,16 @@ func (p *Provider) state(ctx context.Context, id string) (*principalState, error
 	if err != nil {
 		return nil, err
 	}
+	var groups []berth.GroupRoleAssignment
+	if p.People != nil && pr.Kind == berth.PrincipalUser {
+		var member []berth.RoleAssignment
+		if member, groups, err = p.People.GroupAssignments(ctx, pr); err != nil {
+			return nil, err
+		}
+		assignments = append(assignments, member...)
+	}
 	actor := berth.Actor{ID: pr.ID, Name: pr.Name}
-	st := &principalState{gen: gen, loaded: now, principal: pr, secrets: secrets, access: berth.NewAccessIndex(actor, assignments)}
+	st := &principalState{gen: gen, loaded: now, principal: pr, secrets: secrets, access: berth.NewAccessIndex(actor, assignments), groups: groups}
 	p.mu.Lock()
 	if p.gen == gen {
 		if p.states == nil {
@@ -232,6 +266,13 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 	if ok, wait := p.Addrs.Allow(source); !ok {
 		return nil, TooManyAttempts("address "+source, wait)
 	}
+	if strings.HasPrefix(secret, berth.PATPrefix) {
+		c, err := p.authenticatePAT(ctx, user, secret, now)
+		if berth.AsError(err) != nil {
+			p.Addrs.Fail(source)
+		}
+		return c, err
+	}
 	pr, err := berth.FindClient(ctx, p.Store, user)
 	if err != nil {
 		if berth.AsError(err) != nil {
@@ -260,6 +301,49 @@ func (p *Provider) AuthenticateClient(ctx context.Context, user, secret, source 
 	p.touch(ctx, s, now)
 	berth.Authenticated(ctx)
 	return callerOf(st, s.ID, nil), nil
+}
+
+// authenticatePAT checks a personal access token sent as the password with
+// user, the principal's name or client id, and returns the caller it acts
+// as: the principal, limited to the token's scopes (Caller.Limit). A value
+// that is no token, or another principal's, is secret_invalid; a revoked or
+// expired one secret_revoked or secret_expired, naming its hint.
+func (p *Provider) authenticatePAT(ctx context.Context, user, value string, now time.Time) (*berth.Caller, error) {
+	invalid := berth.Errorf(berth.CodeSecretInvalid, "the personal access token is not one of %s's", user).
+		WithHint("berth token list shows your tokens' hints; berth token create --scope SCOPE makes a new one")
+	if p.People == nil || !berth.IsPATValue(value) {
+		if !berth.IsPATValue(value) {
+			invalid.Message = "the personal access token was mistyped or truncated: its checksum does not match"
+		}
+		return nil, invalid
+	}
+	store, ok := p.Store.(berth.PATStore)
+	if !ok {
+		return nil, invalid
+	}
+	t, err := store.FindPATByHash(ctx, berth.PATHash(value))
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return nil, invalid
+	} else if err != nil {
+		return nil, err
+	}
+	pr, err := berth.FindClient(ctx, p.Store, user)
+	if err != nil || pr.ID != t.PrincipalID {
+		return nil, invalid
+	}
+	st, err := p.live(ctx, t.PrincipalID, t.CredentialID(), berth.CodeSecretInvalid)
+	if err != nil {
+		return nil, err
+	}
+	if t.LastUsed == nil || now.Sub(*t.LastUsed) >= berth.SecretTouchInterval {
+		if err := store.TouchPAT(ctx, t.ID, now); err != nil && p.Logger != nil {
+			p.Logger.WarnContext(ctx, "record personal access token use", slog.String("token_id", t.ID), slog.Any("err", err))
+		}
+	}
+	berth.Authenticated(ctx)
+	c := callerOf(st, t.CredentialID(), nil)
+	c.Limit = t.Scopes
+	return c, nil
 }
 
 // AuthenticateBasic checks the user name and password of Basic credentials or
@@ -525,7 +609,82 @@ func (p *Provider) live(ctx context.Context, id, credentialID string, gone berth
 			return nil, err
 		}
 	}
+	if patID, ok := berth.PATIDOf(credentialID); ok {
+		store, ok := p.Store.(berth.PATStore)
+		if !ok {
+			return nil, berth.Errorf(gone, "this registry keeps no personal access tokens")
+		}
+		t, err := store.FindPATByID(ctx, patID)
+		if berth.IsCode(err, berth.CodeNotFound) {
+			return nil, berth.Errorf(berth.CodeSecretRevoked, "the personal access token this credential came from no longer exists").
+				WithHint("berth token create --scope SCOPE makes a new one")
+		} else if err != nil {
+			return nil, err
+		}
+		if err := t.Check(now); err != nil {
+			return nil, err
+		}
+	}
+	if sessionID, ok := berth.SessionIDOf(credentialID); ok {
+		if p.People == nil {
+			return nil, berth.Errorf(berth.CodeSessionEnded, "this registry no longer signs people in, so the session of this credential has ended").
+				WithHint("log in with a client secret: berth login HOST --client-id ID --client-secret-stdin")
+		}
+		if _, err := p.People.CheckSession(ctx, sessionID); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
+}
+
+// AuthenticateSession returns the caller a browser session's cookie value
+// acts as, by the rules of every other credential: the session must be live
+// (session_ended) and its principal enabled (principal_disabled). The web
+// console and the sign-in pages resolve their requests with it.
+func (p *Provider) AuthenticateSession(ctx context.Context, value string) (*berth.Caller, error) {
+	if p.People == nil {
+		return nil, berth.Errorf(berth.CodeSessionEnded, "this registry does not sign people in").
+			WithHint("berth idp add NAME --issuer URL --client-id ID --client-secret-stdin")
+	}
+	s, err := p.People.SessionByCookie(ctx, value)
+	if err != nil {
+		return nil, err
+	}
+	cred := berth.SessionCredentialID(s.ID)
+	st, err := p.live(ctx, s.PrincipalID, cred, berth.CodeSessionEnded)
+	if err != nil {
+		return nil, err
+	}
+	berth.Authenticated(ctx)
+	return callerOf(st, cred, nil), nil
+}
+
+// RedeemDeviceCode answers a poll of the token endpoint with a device code
+// (RFC 8628 section 3.4): once the person approved, the caller acting as
+// them through the session the login is bound to. Unknown codes count as
+// failed attempts of source; polls of a pending login do not.
+func (p *Provider) RedeemDeviceCode(ctx context.Context, value, source string) (*berth.Caller, error) {
+	if p.People == nil {
+		return nil, berth.Errorf(berth.CodeUnsupported, "this registry does not sign people in, so it has no device login").
+			WithHint("log in with a client secret: berth login HOST --client-id ID --client-secret-stdin")
+	}
+	if ok, wait := p.Addrs.Allow(source); !ok {
+		return nil, TooManyAttempts("address "+source, wait)
+	}
+	s, err := p.People.RedeemDeviceCode(ctx, value)
+	if err != nil {
+		if berth.IsCode(err, berth.CodeDeviceCodeExpired) {
+			p.Addrs.Fail(source)
+		}
+		return nil, err
+	}
+	cred := berth.SessionCredentialID(s.ID)
+	st, err := p.live(ctx, s.PrincipalID, cred, berth.CodeSessionEnded)
+	if err != nil {
+		return nil, err
+	}
+	berth.Authenticated(ctx)
+	return callerOf(st, cred, nil), nil
 }
 
 // access returns the access index deciding for caller (the anonymous
@@ -554,11 +713,31 @@ func (p *Provider) Grant(ctx context.Context, c *berth.Caller, requested []berth
 	}
 	var granted []berth.ResourceActions
 	for _, ra := range requested {
+		if c.Limit != nil {
+			ra.Actions = limitActions(c.Limit, ra)
+		}
 		if acts := idx.DockerActions(ra.Type, ra.Name, ra.Actions); len(acts) > 0 {
 			granted = append(granted, berth.ResourceActions{Type: ra.Type, Class: ra.Class, Name: ra.Name, Actions: acts})
 		}
 	}
 	return granted, nil
+}
+
+// limitActions returns the actions of ra that limit allows on its resource
+// ("*" in limit allows every one; "*" asked is expanded first).
+func limitActions(limit []berth.ResourceActions, ra berth.ResourceActions) []string {
+	asked := ra.Actions
+	if slices.Contains(asked, berth.DockerActionAll) && ra.Type == berth.ResourceRepository {
+		asked = []string{berth.DockerActionPull, berth.DockerActionPush, berth.DockerActionDelete}
+	}
+	lim := berth.AccessClaims{Access: limit}
+	var out []string
+	for _, a := range asked {
+		if lim.Allows(ra.Type, ra.Name, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // IssueAccessToken signs an access token for caller carrying granted.
@@ -601,8 +780,22 @@ func (p *Provider) IssueRefreshToken(ctx context.Context, c *berth.Caller) (bert
 		return berth.RefreshTokenValue{}, time.Time{}, err
 	}
 	now := p.Now()
+	if _, ok := berth.PATIDOf(c.CredentialID); ok {
+		// A token is used as it is: a refresh token would outlive its
+		// revocation's reach into the token's scopes.
+		return berth.RefreshTokenValue{}, time.Time{}, nil
+	}
 	if _, ok := berth.ConnectionIDOf(c.CredentialID); ok {
 		return p.issueSession(ctx, c, now)
+	}
+	if sessionID, ok := berth.SessionIDOf(c.CredentialID); ok && p.People != nil {
+		// A person's refresh token ends with their session.
+		s, err := p.People.CheckSession(ctx, sessionID)
+		if err != nil {
+			return berth.RefreshTokenValue{}, time.Time{}, err
+		}
+		v, t, err := p.Refresh.IssueFor(ctx, berth.RefreshToken{PrincipalID: c.Actor.ID, CredentialID: c.CredentialID}, now, s.Expires)
+		return v, t.Expires, err
 	}
 	var notAfter time.Time
 	for _, s := range st.secrets {
@@ -636,13 +829,18 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		return err
 	}
 	if idx == nil || !allows(idx, typ, name, action) {
-		err := p.denial(idx, c, typ, name, action)
+		err := p.nameGroups(ctx, c, p.denial(idx, c, typ, name, action))
 		// Naming other repositories is listing them: a token must have been
 		// issued for the catalog to do so.
 		if c.Token == nil || c.Token.Allows(berth.ResourceRegistry, berth.ResourceCatalog, berth.DockerActionAll) {
 			err = p.explainUnknownRepository(ctx, idx, typ, name, action, err)
 		}
 		return err
+	}
+	if c.Limit != nil && !(berth.AccessClaims{Access: c.Limit}).Allows(typ, name, action) {
+		scope := typ + ":" + name + ":" + action
+		return berth.Errorf(berth.CodeScopeNotGranted, "the personal access token of %s was not created for %s", c.Actor.Name, scope).
+			WithHint("berth token create --scope %s makes a token that is", scope).WithDetail("scope", scope)
 	}
 	if c.Token != nil && !c.Token.Allows(typ, name, action) {
 		scope := typ + ":" + name + ":" + action
@@ -655,6 +853,28 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		return e
 	}
 	return nil
+}
+
+// nameGroups adds to a person's role_missing refusal the groups whose
+// members hold what is missing.
+func (p *Provider) nameGroups(ctx context.Context, c *berth.Caller, err error) error {
+	e := berth.AsError(err)
+	if e == nil || e.Code != berth.CodeRoleMissing || p.People == nil || c.Anonymous() {
+		return err
+	}
+	st, serr := p.state(ctx, c.Actor.ID)
+	if serr != nil || len(st.groups) == 0 {
+		return err
+	}
+	action, _ := e.Detail["action"].(string)
+	repo, _ := e.Detail["repository"].(string)
+	d := berth.Decision{Reason: e.Code, Message: e.Message}
+	d.NameGroups(berth.GroupsGranting(st.groups, berth.Action(action), repo))
+	if len(d.Groups) > 0 {
+		e.Message = d.Message
+		e.WithDetail("granting_groups", strings.Join(d.Groups, ","))
+	}
+	return err
 }
 
 // AuthorizeAPI returns nil when caller may call the management API with

@@ -260,6 +260,19 @@ func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
 		if caller, err = h.redeem(r, f); err != nil {
 			return nil, err
 		}
+	case GrantDeviceCode:
+		// RFC 8628 section 3.4: the client polls with its device code
+		// until the person approved; then the tokens of the person's
+		// session, a refresh token included.
+		code := f.Get("device_code")
+		if code == "" {
+			return nil, berth.Errorf(berth.CodeInvalid, "the device_code grant needs the device_code parameter").
+				WithHint("send the device_code that %s answered", DeviceAuthorizationPath)
+		}
+		if caller, err = h.Provider.RedeemDeviceCode(ctx, code, source); err != nil {
+			return nil, err
+		}
+		offline = true
 	case grantTokenExchange:
 		if caller, err = h.tokenExchange(r, f); err != nil {
 			return nil, err
@@ -301,6 +314,11 @@ func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
 
 // Federation parameters: RFC 7523 section 2.2 and RFC 8693 section 3.
 const (
+	// GrantDeviceCode is RFC 8628's grant type, and DeviceAuthorizationPath
+	// its device authorization endpoint (served by package signin).
+	GrantDeviceCode         = "urn:ietf:params:oauth:grant-type:device_code"
+	DeviceAuthorizationPath = "/oauth2/device_authorization"
+
 	clientAssertionJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	grantTokenExchange       = "urn:ietf:params:oauth:grant-type:token-exchange"
 	tokenTypeIDToken         = "urn:ietf:params:oauth:token-type:id_token"
@@ -741,6 +759,19 @@ func errorStatus(err error, code berth.Code) (int, string) {
 			return oe.status, oe.name
 		}
 		return http.StatusBadRequest, oe.name
+	}
+	switch code {
+	case berth.CodeDeviceCodePending: // RFC 8628 section 3.5
+		if e := berth.AsError(err); e != nil && e.Detail["slow_down"] == true {
+			return http.StatusBadRequest, "slow_down"
+		}
+		return http.StatusBadRequest, "authorization_pending"
+	case berth.CodeDeviceCodeExpired:
+		return http.StatusBadRequest, "expired_token"
+	case berth.CodeDeviceCodeDenied:
+		return http.StatusBadRequest, "access_denied"
+	case berth.CodeSessionEnded:
+		return http.StatusBadRequest, "invalid_grant"
 	}
 	switch {
 	case clientAuthCodes[code]:

@@ -58,8 +58,9 @@ type Handler struct {
 // Lifecycle enforces the lifecycle rules; lifecycle.Enforcer implements it.
 type Lifecycle interface {
 	// CheckTag returns tag_immutable when pointing repo:tag at d (d "":
-	// deleting the tag) would move or remove an immutable tag.
-	CheckTag(ctx context.Context, repo, tag string, d berth.Digest) error
+	// deleting the tag) would move or remove an immutable tag; keep reports
+	// an immutable tag, which a push stores with PutManifestKeepingTag.
+	CheckTag(ctx context.Context, repo, tag string, d berth.Digest) (keep bool, err error)
 	// CheckManifestDelete returns tag_immutable when deleting manifest d
 	// would remove an immutable tag.
 	CheckManifestDelete(ctx context.Context, repo string, d berth.Digest) error

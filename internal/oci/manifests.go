@@ -2,6 +2,7 @@ package oci
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -120,22 +121,26 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	if err := h.checkReferences(r, rt.Repo, m, sizes); err != nil {
 		return err
 	}
-	if h.Lifecycle != nil {
-		for _, t := range tags {
-			if err := h.Lifecycle.CheckTag(ctx, rt.Repo, t, m.Digest); err != nil {
-				return err
-			}
-		}
-	}
 	first := ""
 	if len(tags) > 0 {
 		first = tags[0]
 	}
-	if err := h.Meta.PutManifest(ctx, m, first); err != nil {
-		return err
+	keep := make([]bool, len(tags))
+	if h.Lifecycle != nil {
+		for i, t := range tags {
+			var err error
+			if keep[i], err = h.Lifecycle.CheckTag(ctx, rt.Repo, t, m.Digest); err != nil {
+				return err
+			}
+		}
 	}
-	for _, t := range tags[min(1, len(tags)):] {
-		if err := h.Meta.PutManifest(ctx, m, t); err != nil {
+	if len(tags) == 0 {
+		if err := h.Meta.PutManifest(ctx, m, ""); err != nil {
+			return err
+		}
+	}
+	for i, t := range tags {
+		if err := h.putTagged(ctx, m, t, keep[i]); err != nil {
 			return err
 		}
 	}
@@ -164,6 +169,22 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	hdr.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 	return nil
+}
+
+// putTagged stores m under tag; an immutable tag (keep) only if it is new or
+// already holds m, checked in the store's transaction. A tag another push
+// created meanwhile is refused with the facts CheckTag states.
+func (h *Handler) putTagged(ctx context.Context, m *berth.Manifest, tag string, keep bool) error {
+	if !keep {
+		return h.Meta.PutManifest(ctx, m, tag)
+	}
+	err := h.Meta.PutManifestKeepingTag(ctx, m, tag)
+	if berth.IsCode(err, berth.CodeTagImmutable) {
+		if _, full := h.Lifecycle.CheckTag(ctx, m.Repository, tag, m.Digest); full != nil {
+			return full
+		}
+	}
+	return err
 }
 
 // checkReferences states which referenced blob or manifest is missing, and
@@ -305,7 +326,7 @@ func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, rt rout
 		if berth.IsDigestReference(rt.Ref) {
 			err = h.Lifecycle.CheckManifestDelete(r.Context(), rt.Repo, berth.Digest(rt.Ref))
 		} else {
-			err = h.Lifecycle.CheckTag(r.Context(), rt.Repo, rt.Ref, "")
+			_, err = h.Lifecycle.CheckTag(r.Context(), rt.Repo, rt.Ref, "")
 		}
 		if err != nil {
 			return err

@@ -4,6 +4,9 @@
 // mints them in the exact claim shapes of GitHub Actions, GitLab CI, Azure
 // Pipelines and Kubernetes service accounts, or broken on purpose (another key, an unknown kid, expired, for
 // another audience). It counts its JWKS fetches, so tests can assert caching.
+// A Company adds what a company's identity provider has for people: an
+// authorization endpoint that signs a configured person (with groups) in at
+// once, with PKCE, and a token endpoint for the code and refresh grants.
 //
 // It is for tests only: its keys are generated in memory, it trusts whatever
 // it is asked to mint, and nothing outside _test.go files may import it.

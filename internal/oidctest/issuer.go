@@ -32,11 +32,15 @@ type Issuer struct {
 	jwksFetches  atomic.Int64
 	discoFetches atomic.Int64
 
-	mu        sync.Mutex
-	published []*signingKey // in the JWKS, oldest first
-	current   *signingKey   // signs; the last of published
-	status    int           // when non-zero, every route answers it
-	serial    int
+	mu sync.Mutex
+	// routes are the extra endpoints of a Company (/authorize, /token),
+	// and discoveryExtra the fields they add to the discovery document.
+	routes         map[string]http.HandlerFunc
+	discoveryExtra map[string]any
+	published      []*signingKey // in the JWKS, oldest first
+	current        *signingKey   // signs; the last of published
+	status         int           // when non-zero, every route answers it
+	serial         int
 }
 
 type signingKey struct {
@@ -133,7 +137,13 @@ func (i *Issuer) JWKS() []byte {
 func (i *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 	i.mu.Lock()
 	status := i.status
+	route := i.routes[r.URL.Path]
+	extra := i.discoveryExtra
 	i.mu.Unlock()
+	if route != nil && status == 0 {
+		route(w, r)
+		return
+	}
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
 		i.discoFetches.Add(1)
@@ -157,7 +167,7 @@ func (i *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 		if i.JWKSURI != "" {
 			jwks = i.JWKSURI
 		}
-		body, _ = json.Marshal(map[string]any{
+		doc := map[string]any{
 			"issuer":                                i.URL,
 			"jwks_uri":                              jwks,
 			"subject_types_supported":               []string{"public", "pairwise"},
@@ -165,7 +175,11 @@ func (i *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 			"claims_supported":                      []string{"sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "repository", "run_id"},
 			"id_token_signing_alg_values_supported": []string{"RS256"},
 			"scopes_supported":                      []string{"openid"},
-		})
+		}
+		for k, v := range extra {
+			doc[k] = v
+		}
+		body, _ = json.Marshal(doc)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(body)

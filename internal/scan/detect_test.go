@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth"
 )
@@ -67,6 +68,14 @@ func berthWebhookSecret(t testing.TB) string {
 	return v.Reveal()
 }
 
+func berthPAT(t testing.TB) string {
+	_, v, err := berth.NewPAT(rand.Reader, "p", nil, "", time.Now(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func privateKeyPEM(t testing.TB) string {
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -92,6 +101,7 @@ func positives(t testing.TB) map[Kind][]string {
 		KindBerthSecret:       {berthSecret(t)},
 		KindBerthRefreshToken: {berthRefreshToken(t)},
 		KindBerthWebhookKey:   {berthWebhookSecret(t)},
+		KindBerthPAT:          {berthPAT(t)},
 		KindPrivateKey:        {strings.TrimSuffix(privateKeyPEM(t), "\n")},
 		KindDockerConfigAuth:  {base64.StdEncoding.EncodeToString([]byte("ci-web:" + berthSecret(t)))},
 		KindAWSAccessKeyID:    {"AKIA" + randomFrom(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16), "ASIA" + randomFrom(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)},
@@ -184,7 +194,7 @@ func lookAlikes(t testing.TB) []string {
 	enc := base64.StdEncoding.EncodeToString
 	return []string{
 		// berth: a bad checksum, wrong lengths, glued to a word, non-base62.
-		badSum(secret), badSum(refresh), badSum(berthWebhookSecret(t)), "brw_" + secret[4:],
+		badSum(secret), badSum(refresh), badSum(berthWebhookSecret(t)), "brw_" + secret[4:], badSum(berthPAT(t)), "brp_" + secret[4:],
 		secret[:len(secret)-1], secret + "Z", secret + "_x", "x" + secret, "my_" + secret[4:],
 		"brt_" + strings.Repeat("0", 38), "brt_" + secret[4:20] + "-" + secret[21:],
 		"brt_example_secret_value", "the brt_ prefix", "brr_" + refresh[4:len(refresh)-1],

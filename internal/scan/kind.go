@@ -9,6 +9,7 @@ const (
 	KindBerthSecret       Kind = "berth-client-secret"
 	KindBerthRefreshToken Kind = "berth-refresh-token"
 	KindBerthWebhookKey   Kind = "berth-webhook-secret"
+	KindBerthPAT          Kind = "berth-personal-access-token"
 	KindPrivateKey        Kind = "private-key"
 	KindDockerConfigAuth  Kind = "docker-config-auth"
 	KindAWSAccessKeyID    Kind = "aws-access-key-id"
@@ -39,6 +40,8 @@ var Rules = []Rule{
 		"Remove it; run berth logout on the machine it came from, or remove the secret it was obtained with, which revokes it.", true},
 	{KindBerthWebhookKey, "BerthWebhookSecret", "A berth webhook signing secret (brw_…), confirmed by its checksum.",
 		"Remove it; delete the webhook (berth webhook delete ID) and create it again for a new signing secret.", true},
+	{KindBerthPAT, "BerthPersonalAccessToken", "A berth personal access token (brp_…), confirmed by its checksum.",
+		"Remove it and revoke it: berth token list shows its id by its first characters, berth token revoke ID.", true},
 	{KindPrivateKey, "PrivateKey", "A PEM private key block (-----BEGIN … PRIVATE KEY-----).",
 		"Remove the key, replace it with a new one and revoke whatever trusted the old one.", true},
 	{KindDockerConfigAuth, "DockerConfigAuth", "A docker config auths entry holding user:password in its auth value.",

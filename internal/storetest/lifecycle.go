@@ -17,6 +17,27 @@ var lifecycleTests = []test{
 	{"RetentionImages", testRetentionImages},
 	{"DeleteImageIfUnchanged", testDeleteImageIfUnchanged},
 	{"PullsKeepTheLatest", testRecordPulls},
+	{"PutManifestKeepingTag", testPutManifestKeepingTag},
+}
+
+func testPutManifestKeepingTag(t *testing.T, s berth.MetadataStore) {
+	link(t, s, "app", digest("layer"), at(1))
+	a := newManifest("app", "a", at(2), blobRef(digest("layer")))
+	b := newManifest("app", "b", at(3), blobRef(digest("layer")))
+	must(t, s.PutManifestKeepingTag(ctx(t), a, "v1")) // a new tag
+	must(t, s.PutManifestKeepingTag(ctx(t), a, "v1")) // the same manifest again
+	err := s.PutManifestKeepingTag(ctx(t), b, "v1")
+	wantCode(t, "moving a kept tag", err, berth.CodeTagImmutable)
+	if d := berth.AsError(err).Detail["digest"]; d != a.Digest.String() {
+		t.Errorf("the refusal names %v, want the digest the tag holds, %s", d, a.Digest)
+	}
+	got, err := s.FindManifest(ctx(t), "app", "v1")
+	must(t, err)
+	if got.Digest != a.Digest {
+		t.Fatalf("v1 moved to %s", got.Digest)
+	}
+	_, err = s.FindManifest(ctx(t), "app", b.Digest.String())
+	wantCode(t, "the refused manifest", err, berth.CodeManifestUnknown)
 }
 
 func scopeOf(t *testing.T, s string) berth.Scope {

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Open) {
 		{"AssertionStore", replayTests},
 		{"UpstreamStore", upstreamTests},
 		{"LifecycleStore", lifecycleTests},
+		{"PeopleStore", peopleTests},
 		{"Export", exportTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -1,0 +1,381 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oidctest"
+)
+
+// deviceCLI is `berth login HOST` running in its own goroutine, polling
+// only when the test lets it (deviceWait replaced).
+type deviceCLI struct {
+	t       *testing.T
+	stderr  *lockedBuffer
+	stdout  *lockedBuffer
+	waits   chan time.Duration // the interval of each wait, as the CLI starts it
+	proceed chan struct{}
+	done    chan int
+}
+
+func startDeviceLogin(t *testing.T, env map[string]string, args ...string) *deviceCLI {
+	t.Helper()
+	d := &deviceCLI{t: t, stderr: &lockedBuffer{}, stdout: &lockedBuffer{}, waits: make(chan time.Duration, 1), proceed: make(chan struct{}), done: make(chan int, 1)}
+	orig := deviceWait
+	t.Cleanup(func() { deviceWait = orig })
+	deviceWait = func(ctx context.Context, interval time.Duration) error {
+		d.waits <- interval
+		select {
+		case <-d.proceed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	go func() {
+		d.done <- Run(context.Background(), append([]string{"login"}, args...), d.stdout, d.stderr, mapEnv(env))
+	}()
+	return d
+}
+
+// wait returns the interval of the CLI's next wait before a poll.
+func (d *deviceCLI) wait() time.Duration {
+	d.t.Helper()
+	select {
+	case w := <-d.waits:
+		return w
+	case code := <-d.done:
+		d.t.Fatalf("berth login exited %d before polling: %s", code, d.stderr.String())
+	case <-time.After(10 * time.Second):
+		d.t.Fatalf("berth login did not poll within 10 s: %s", d.stderr.String())
+	}
+	return 0
+}
+
+// poll lets the CLI poll once.
+func (d *deviceCLI) poll() { d.proceed <- struct{}{} }
+
+func (d *deviceCLI) exit() int {
+	d.t.Helper()
+	select {
+	case code := <-d.done:
+		return code
+	case <-time.After(10 * time.Second):
+		d.t.Fatalf("berth login did not finish within 10 s: %s", d.stderr.String())
+	}
+	return 0
+}
+
+var completeURI = regexp.MustCompile(`or open (http://\S+)`)
+
+// approve follows the verification_uri_complete the CLI printed in b's
+// browser: the person signs in on the way, and presses decision.
+func approve(t *testing.T, b *browser, stderr, decision string) {
+	t.Helper()
+	m := completeURI.FindStringSubmatch(stderr)
+	if m == nil || !strings.Contains(m[1], "user_code=") {
+		t.Fatalf("the CLI printed no verification_uri_complete with the user code: %s", stderr)
+	}
+	resp, page := b.get(m[1])
+	if link := regexp.MustCompile(`href="(/login/corp[^"]*)"`).FindStringSubmatch(page); link != nil {
+		// Not signed in yet: /device sent the browser to /login, which
+		// comes back to /device after the sign-in.
+		u, _ := url.Parse(m[1])
+		resp, page = b.get(u.Scheme + "://" + u.Host + html.UnescapeString(link[1]))
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "berth-cli") || !strings.Contains(page, `<form method="post" action="/device">`) {
+		t.Fatalf("approval page: %s\n%s", resp.Status, page)
+	}
+	code := regexp.MustCompile(`name="user_code" value="([A-Z-]+)"`).FindStringSubmatch(page)
+	if code == nil || !strings.Contains(m[1], code[1]) {
+		t.Fatalf("the approval page does not show the code of %s:\n%s", m[1], page)
+	}
+	u, _ := url.Parse(m[1])
+	resp, page = b.post(u.Scheme+"://"+u.Host+"/device", url.Values{"csrf": {csrfOf(t, page)}, "user_code": {code[1]}, "decision": {decision}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s\n%s", decision, resp.Status, page)
+	}
+}
+
+// grants reports whether the access token's access claim holds action on
+// the repository.
+func grants(t *testing.T, token, repo, action string) bool {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Access []berth.ResourceActions `json:"access"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, ra := range c.Access {
+		if ra.Type == "repository" && ra.Name == repo && slices.Contains(ra.Actions, action) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDeviceLogin(t *testing.T) {
+	var offset atomic.Int64
+	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	t.Cleanup(func() { serveNow = time.Now })
+	s, company := peopleServer(t)
+	company.Now = serveNow
+	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "push", "scope": "team/*"}, http.StatusCreated)
+	host := strings.TrimPrefix(s.url, "http://")
+	home := t.TempDir()
+	env := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config"), "DOCKER_CONFIG": filepath.Join(home, "docker")}
+
+	// The discovery document names the device authorization endpoint.
+	_, disco := s.do(t, http.MethodGet, "/.well-known/openid-configuration", map[string]string{"Authorization": ""}, nil)
+	if !strings.Contains(string(disco), `"device_authorization_endpoint":"`+s.url+`/oauth2/device_authorization"`) ||
+		!strings.Contains(string(disco), "urn:ietf:params:oauth:grant-type:device_code") {
+		t.Fatalf("discovery: %s", disco)
+	}
+
+	cli := startDeviceLogin(t, env, host)
+	if w := cli.wait(); w != 5*time.Second {
+		t.Fatalf("first interval %s, want the server's 5 s", w)
+	}
+	// Polled before the approval: authorization_pending, the interval kept.
+	cli.poll()
+	if w := cli.wait(); w != 5*time.Second {
+		t.Fatalf("interval after authorization_pending: %s", w)
+	}
+	// Polled again at once, sooner than the interval: slow_down, 5 s more.
+	cli.poll()
+	if w := cli.wait(); w != 10*time.Second {
+		t.Fatalf("interval after slow_down: %s, want 10 s", w)
+	}
+
+	// Tampering with the approval form: a forged csrf field is refused.
+	ada := newBrowser(t)
+	approveForged := func() {
+		m := completeURI.FindStringSubmatch(cli.stderr.String())
+		u, _ := url.Parse(m[1])
+		resp, page := ada.post(u.Scheme+"://"+u.Host+"/device", url.Values{"csrf": {strings.Repeat("a", 32)}, "user_code": {u.Query().Get("user_code")}, "decision": {"approve"}})
+		if resp.StatusCode == http.StatusOK {
+			t.Fatalf("an approval without a session was accepted: %s", page)
+		}
+	}
+	approveForged() // no session at all yet
+	approve(t, ada, cli.stderr.String(), "approve")
+	offset.Add(int64(11 * time.Second))
+	cli.poll()
+	if code := cli.exit(); code != 0 {
+		t.Fatalf("berth login: exit %d\n%s", code, cli.stderr.String())
+	}
+	if out := cli.stdout.String(); !strings.Contains(out, "Logged in to "+s.url+" as ada.lovelace") {
+		t.Fatalf("login output: %s", out)
+	}
+
+	// The stored login is the person's: its refresh token gets push on
+	// team/app through the group, and ends with the session.
+	b, err := os.ReadFile(filepath.Join(home, "config", "berth", "logins.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logins map[string]storedLogin
+	if err := json.Unmarshal(b, &logins); err != nil {
+		t.Fatalf("logins.json: %v\n%s", err, b)
+	}
+	l, ok := logins[host]
+	if !ok || !strings.HasPrefix(l.RefreshToken, "brr_") || l.ExpiresAt == nil || l.ExpiresAt.Sub(time.Now()) > 12*time.Hour+time.Minute {
+		t.Fatalf("stored login: %+v", l)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(home, "docker", "config.json"))
+	if !strings.Contains(string(cfg), `"credHelpers"`) || !strings.Contains(string(cfg), `"`+host+`": "berth"`) {
+		t.Fatalf("docker configuration: %s", cfg)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	tok, err := refreshAccessToken(t.Context(), hc, l, []string{"repository:team/app:pull,push"})
+	if err != nil || !grants(t, tok.access(), "team/app", "push") {
+		t.Fatalf("push through the person's login: %+v %v", tok, err)
+	}
+	if claims := readAccessClaims(tok.access()); claims.Name != "ada.lovelace" || !strings.HasPrefix(claims.CredentialID, berth.SessionCredentialPrefix) {
+		t.Fatalf("access token claims: %+v", claims)
+	}
+
+	// Removed from the group upstream: within the hour the refresh re-reads
+	// the groups, and push is gone, without a berth command.
+	company.SetPerson(oidctest.Person{Subject: "00u-ada", Username: "ada", Groups: []string{"others"}})
+	offset.Add(int64(61 * time.Minute))
+	tok, err = refreshAccessToken(t.Context(), hc, l, []string{"repository:team/app:pull,push"})
+	switch {
+	case err == nil && grants(t, tok.access(), "team/app", "push"):
+		t.Fatalf("push after the person left the group upstream: %+v", tok)
+	case err != nil && !berth.IsCode(err, berth.CodeRoleMissing):
+		t.Fatalf("refresh after the person left the group upstream: %v", err)
+	}
+	check := s.apiJSON(t, http.MethodGet, "/api/v1/access/check?principal=ada.lovelace&action=push&repository=team/app", nil, http.StatusOK)
+	if check["allowed"] != false || !strings.Contains(check["message"].(string), "members of corp:devs may") {
+		t.Fatalf("access check after leaving the group: %v", check)
+	}
+	// Refused upstream: the session ends.
+	company.RefuseRefresh(true)
+	offset.Add(int64(61 * time.Minute))
+	_, err = refreshAccessToken(t.Context(), hc, l, nil)
+	if !berth.IsCode(err, berth.CodeSessionEnded) {
+		t.Fatalf("refresh after the provider refused the person: %v", err)
+	}
+}
+
+func TestDeviceLoginDeniedAndExpired(t *testing.T) {
+	var offset atomic.Int64
+	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	t.Cleanup(func() { serveNow = time.Now })
+	s, company := peopleServer(t)
+	company.Now = serveNow
+	host := strings.TrimPrefix(s.url, "http://")
+	home := t.TempDir()
+	env := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config"), "DOCKER_CONFIG": filepath.Join(home, "docker")}
+
+	cli := startDeviceLogin(t, env, host, "--device")
+	cli.wait()
+	approve(t, newBrowser(t), cli.stderr.String(), "deny")
+	cli.poll()
+	if code := cli.exit(); code != 1 || !strings.Contains(cli.stderr.String(), "[device_code_denied]") {
+		t.Fatalf("denied login: exit %d\n%s", code, cli.stderr.String())
+	}
+
+	cli = startDeviceLogin(t, env, host)
+	cli.wait()
+	offset.Add(int64(11 * time.Minute))
+	cli.poll()
+	if code := cli.exit(); code != 1 || !strings.Contains(cli.stderr.String(), "[device_code_expired]") {
+		t.Fatalf("expired login: exit %d\n%s", code, cli.stderr.String())
+	}
+	// An expired code can no longer be approved either.
+	b := newBrowser(t)
+	m := completeURI.FindStringSubmatch(cli.stderr.String())
+	b.get(s.url + "/login/corp")
+	resp, page := b.get(m[1])
+	wantReason(t, "approving an expired code", resp, page, http.StatusBadRequest, berth.CodeDeviceCodeExpired)
+}
+
+// loginPerson runs berth login HOST by device code to the end, approving in
+// a fresh browser, and returns the environment the CLI then works in.
+func loginPerson(t *testing.T, s *running) map[string]string {
+	t.Helper()
+	home := t.TempDir()
+	env := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config"), "DOCKER_CONFIG": filepath.Join(home, "docker")}
+	cli := startDeviceLogin(t, env, strings.TrimPrefix(s.url, "http://"))
+	cli.wait()
+	approve(t, newBrowser(t), cli.stderr.String(), "approve")
+	cli.poll()
+	if code := cli.exit(); code != 0 {
+		t.Fatalf("berth login: exit %d\n%s", code, cli.stderr.String())
+	}
+	return env
+}
+
+func TestPersonalAccessTokens(t *testing.T) {
+	s, _ := peopleServer(t)
+	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "push", "scope": "team/*"}, http.StatusCreated)
+	env := loginPerson(t, s)
+
+	// The person's stored login makes the token; its value is shown once.
+	code, out, stderr := runCLI(t, env, "token", "create", "--scope", "repository:team/app:pull", "--expires-in", "7d", "--description", "laptop", "-o", "json")
+	var tok struct {
+		ID, Value, Hint string
+		Expires         time.Time `json:"expires_at"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &tok) != nil || !berth.IsPATValue(tok.Value) || tok.ID == "" {
+		t.Fatalf("token create: %d %s %s", code, out, stderr)
+	}
+	if d := time.Until(tok.Expires); d < 6*24*time.Hour || d > 7*24*time.Hour+time.Minute {
+		t.Fatalf("expires %s", tok.Expires)
+	}
+	if code, out, _ = runCLI(t, env, "token", "list"); code != 0 || !strings.Contains(out, tok.Hint) || strings.Contains(out, tok.Value) {
+		t.Fatalf("token list: %s", out)
+	}
+	// Never more than the person holds; never longer than the cap.
+	if code, _, stderr = runCLI(t, env, "token", "create", "--scope", "repository:other/app:pull"); code != 1 || !strings.Contains(stderr, "[role_missing]") {
+		t.Fatalf("a scope the person does not hold: %d %s", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, env, "token", "create", "--scope", "repository:team/app:pull", "--expires-in", "400d"); code != 1 || !strings.Contains(stderr, "[invalid]") {
+		t.Fatalf("past auth.max_token_lifetime: %d %s", code, stderr)
+	}
+	// A service principal has client secrets, not personal tokens.
+	if resp, b := s.do(t, http.MethodPost, "/api/v1/tokens", map[string]string{"Content-Type": "application/json"}, []byte(`{"scopes":["repository:team/app:pull"]}`)); resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"invalid"`) {
+		t.Fatalf("admin creating a personal token: %s %s", resp.Status, b)
+	}
+
+	// As a password: pull is granted, push is not, though the person may push.
+	basic := func(method, path string) (*http.Response, string) {
+		req, _ := http.NewRequest(method, s.url+path, nil)
+		req.SetBasicAuth("ada.lovelace", tok.Value)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := basic(http.MethodGet, "/oauth2/token?service=berth&scope=repository:team/app:pull,push")
+	var answer struct {
+		Token string `json:"token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &answer) != nil {
+		t.Fatalf("token endpoint with the token as password: %s %s", resp.Status, body)
+	}
+	if !grants(t, answer.Token, "team/app", "pull") || grants(t, answer.Token, "team/app", "push") {
+		t.Fatalf("the access token grants more or less than the personal token's scope: %s", body)
+	}
+	if resp, body = basic(http.MethodGet, "/v2/team/app/tags/list"); resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		t.Fatalf("pull with Basic and the token: %s %s", resp.Status, body)
+	}
+	if resp, body = basic(http.MethodPost, "/v2/team/app/blobs/uploads/"); (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) || !strings.Contains(body, `"reason":"scope_not_granted"`) {
+		t.Fatalf("push with a pull-only token: %s %s", resp.Status, body)
+	}
+	// Another principal's name with the token: refused.
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/v2/team/app/tags/list", nil)
+	req.SetBasicAuth("admin", tok.Value)
+	if r2, err := s.client.Do(req); err != nil || r2.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the token with another user name: %v %v", r2, err)
+	} else {
+		r2.Body.Close()
+	}
+
+	// Revoked: refused at once, as the access token it produced.
+	if code, _, stderr = runCLI(t, env, "token", "revoke", tok.ID); code != 0 {
+		t.Fatalf("token revoke: %d %s", code, stderr)
+	}
+	if resp, body = basic(http.MethodGet, "/v2/team/app/tags/list"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "secret_revoked") {
+		t.Fatalf("after revocation: %s %s", resp.Status, body)
+	}
+	req, _ = http.NewRequest(http.MethodGet, s.url+"/v2/team/app/tags/list", nil)
+	req.Header.Set("Authorization", "Bearer "+answer.Token)
+	r3, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b3, _ := io.ReadAll(r3.Body)
+	r3.Body.Close()
+	if r3.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b3), "secret_revoked") {
+		t.Fatalf("the access token of a revoked personal token: %s %s", r3.Status, b3)
+	}
+}

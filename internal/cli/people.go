@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/atomicfile"
+	"github.com/berth-dev/berth/internal/oauth"
+)
+
+// sealingKeyFile is the data folder's key that seals identity providers'
+// client secrets and refresh tokens when no key_encryption_key is set (a
+// single server on SQLite). Losing it makes the providers' secrets
+// unreadable: add them again.
+const sealingKeyFile = "sealing-key"
+
+// peopleSealer returns the sealer of people's secrets: the key encryption
+// key's when one is configured (always on PostgreSQL), else the data
+// folder's sealing key, created on first start.
+func (st *served) peopleSealer(cfg Config) (*oauth.Sealer, error) {
+	if st.sealer != nil {
+		return st.sealer, nil
+	}
+	path := filepath.Join(cfg.Data, sealingKeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b = make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, b); err != nil {
+			return nil, fmt.Errorf("create %s: %w", path, err)
+		}
+		if err := atomicfile.Write(path, b); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return oauth.NewSealer(b, rand.Reader)
+}
+
+// ensureOwnerGroups makes each group of groups owner on registry, unless it
+// is already (auth.owner_groups, berth serve --owner-group).
+func ensureOwnerGroups(ctx context.Context, meta berth.MetadataStore, groups []string, logger *slog.Logger) error {
+	for _, g := range groups {
+		a := berth.GroupRoleAssignment{Group: berth.Group(g), Role: berth.RoleOwner, Scope: berth.RegistryScope, Created: serveNow().UTC().Truncate(time.Microsecond)}
+		err := meta.CreateGroupRoleAssignment(ctx, a)
+		switch {
+		case berth.IsCode(err, berth.CodeConflict):
+		case err != nil:
+			return err
+		default:
+			logger.Info("group made owner on registry", slog.String("group", g))
+		}
+	}
+	return nil
+}

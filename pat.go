@@ -1,0 +1,160 @@
+package berth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// A personal access token is a person's own expiring secret, usable as a
+// password by every client with the person's principal name or client id as
+// the user name, and limited to the scopes named at its creation: never more
+// than the person holds, which every use checks again.
+//
+//	brp_ BODY CHECKSUM
+//
+// in the shape of every berth credential, so that berth scan finds one and
+// confirms it offline.
+const (
+	PATPrefix  = "brp_"
+	PATLength  = len(PATPrefix) + patBodyLength + credentialChecksumLength
+	PATPattern = `\bbrp_[0-9A-Za-z]{38}\b`
+	// PATCredentialPrefix starts the credential id of what a token proves
+	// (AccessClaims.CredentialID).
+	PATCredentialPrefix = "pat:"
+	// DefaultPATLifetime is a token's lifetime when none is asked, and
+	// DefaultMaxPATLifetime the longest one (auth.max_token_lifetime).
+	DefaultPATLifetime    = 30 * 24 * time.Hour
+	DefaultMaxPATLifetime = 365 * 24 * time.Hour
+	patBodyLength         = 32
+)
+
+// PersonalAccessToken is what berth stores of a token: its hash, never its
+// value.
+type PersonalAccessToken struct {
+	ID          string            `json:"id"`
+	PrincipalID string            `json:"principal_id"`
+	Hint        string            `json:"hint"` // the value's first SecretHintLength characters
+	Hash        string            `json:"-"`
+	Scopes      []ResourceActions `json:"scopes"`
+	Description string            `json:"description,omitempty"`
+	Created     time.Time         `json:"created_at"`
+	Expires     time.Time         `json:"expires_at"`
+	LastUsed    *time.Time        `json:"last_used_at,omitempty"`
+	Revoked     *time.Time        `json:"revoked_at,omitempty"`
+}
+
+// CredentialID is the credential id of what the token proves.
+func (t PersonalAccessToken) CredentialID() string { return PATCredentialPrefix + t.ID }
+
+// PATIDOf returns the token id a credential id names, and whether it names
+// one.
+func PATIDOf(credentialID string) (string, bool) {
+	return strings.CutPrefix(credentialID, PATCredentialPrefix)
+}
+
+// PATHash is what is stored of a token's value (hex SHA-256).
+func PATHash(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return hex.EncodeToString(sum[:])
+}
+
+// IsPATValue reports whether s has the shape and checksum of a personal
+// access token.
+func IsPATValue(s string) bool { return hasCredentialShape(s, PATPrefix, PATLength) }
+
+// ParsePATScopes reads the scopes of a new token ("repository:team/app:pull",
+// "registry:catalog:*"), as the token endpoint's scope grammar; invalid for
+// none or a malformed one, and for registry:api and registry:metrics, which
+// a token used as a password never needs.
+func ParsePATScopes(scopes []string) ([]ResourceActions, error) {
+	if len(scopes) == 0 {
+		return nil, Errorf(CodeInvalid, "a personal access token names at least one scope").
+			WithHint("berth token create --scope repository:team/app:pull")
+	}
+	ras, err := ParseDockerScope(strings.Join(scopes, " "))
+	if err != nil {
+		return nil, err
+	}
+	for _, ra := range ras {
+		if ra.Type == ResourceRegistry && ra.Name != ResourceCatalog {
+			return nil, Errorf(CodeInvalid, "scope %s is not for a personal access token, which clients use as a password for the registry", ra).
+				WithHint("name repositories (repository:team/app:pull,push) or the catalog (registry:catalog:*)")
+		}
+	}
+	return ras, nil
+}
+
+// NewPAT returns a token of principalID limited to scopes, expiring after
+// lifetime (DefaultPATLifetime when zero; invalid beyond max, or
+// DefaultMaxPATLifetime when max is zero), and its value, which only the
+// caller sees.
+func NewPAT(rand io.Reader, principalID string, scopes []ResourceActions, description string, now time.Time, lifetime, max time.Duration) (PersonalAccessToken, string, error) {
+	if max <= 0 {
+		max = DefaultMaxPATLifetime
+	}
+	if lifetime == 0 {
+		lifetime = min(DefaultPATLifetime, max)
+	}
+	if lifetime < 0 || lifetime > max {
+		return PersonalAccessToken{}, "", Errorf(CodeInvalid, "a personal access token lives at most %s (auth.max_token_lifetime); %s was asked", formatDays(max), formatDays(lifetime)).
+			WithHint("berth token create --expires-in %s", formatDays(min(DefaultPATLifetime, max)))
+	}
+	if len(description) > MaxSecretDescriptionLength {
+		return PersonalAccessToken{}, "", Errorf(CodeInvalid, "the description is %d bytes; the limit is %d", len(description), MaxSecretDescriptionLength)
+	}
+	value, err := newCredentialValue(rand, PATPrefix, patBodyLength)
+	if err != nil {
+		return PersonalAccessToken{}, "", fmt.Errorf("new personal access token: %w", err)
+	}
+	id, err := newUUID(rand)
+	if err != nil {
+		return PersonalAccessToken{}, "", fmt.Errorf("new personal access token: %w", err)
+	}
+	return PersonalAccessToken{ID: id, PrincipalID: principalID, Hint: value[:SecretHintLength], Hash: PATHash(value),
+		Scopes: slices.Clone(scopes), Description: description, Created: now, Expires: now.Add(lifetime)}, value, nil
+}
+
+func formatDays(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	return d.String()
+}
+
+// Check returns secret_revoked or secret_expired when t was revoked or has
+// expired at now, naming it by its hint.
+func (t PersonalAccessToken) Check(now time.Time) error {
+	if t.Revoked != nil {
+		return Errorf(CodeSecretRevoked, "personal access token '%s…' was revoked at %s", t.Hint, formatTime(*t.Revoked)).
+			WithHint("berth token create --scope SCOPE makes a new one").WithDetail("token_id", t.ID)
+	}
+	if !now.Before(t.Expires) {
+		return Errorf(CodeSecretExpired, "personal access token '%s…' expired at %s, %s ago", t.Hint, formatTime(t.Expires), ago(now.Sub(t.Expires))).
+			WithHint("berth token create --scope SCOPE --expires-in 30d makes a new one").WithDetail("token_id", t.ID)
+	}
+	return nil
+}
+
+// PATStore persists personal access tokens.
+type PATStore interface {
+	// CreatePAT stores t; conflict when its ID or Hash exists.
+	CreatePAT(ctx context.Context, t PersonalAccessToken) error
+	// FindPATByHash returns the token whose Hash is hash, or not_found.
+	FindPATByHash(ctx context.Context, hash string) (PersonalAccessToken, error)
+	// FindPATByID returns the token with id, or not_found.
+	FindPATByID(ctx context.Context, id string) (PersonalAccessToken, error)
+	// FindPATs returns the principal's tokens, revoked ones included, by
+	// Created then ID.
+	FindPATs(ctx context.Context, principalID string) ([]PersonalAccessToken, error)
+	// RevokePAT marks the token revoked at the given time (keeping an
+	// earlier revocation), or returns not_found.
+	RevokePAT(ctx context.Context, id string, at time.Time) error
+	// TouchPAT records a use at the given time, or returns not_found.
+	TouchPAT(ctx context.Context, id string, at time.Time) error
+}

@@ -133,14 +133,6 @@ func (c *Cache) failed(err error) error {
 	return err
 }
 
-// isUpstreamFailure reports an error that says the upstream, not the
-// content, is at fault: the cached copy is served instead.
-func isUpstreamFailure(err error) bool {
-	return berth.IsCode(err, berth.CodeUpstreamUnreachable) || berth.IsCode(err, berth.CodeUpstreamAuthFailed) ||
-		berth.IsCode(err, berth.CodeUpstreamRateLimited) || berth.IsCode(err, berth.CodeDigestInvalid) ||
-		berth.IsCode(err, berth.CodeManifestInvalid) || berth.IsCode(err, berth.CodeTooLarge)
-}
-
 // cachedManifest serves a manifest of a cache repository (GET or HEAD).
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
 func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt route) error {
@@ -417,11 +409,10 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 	// Bytes berth holds already (fetched through another repository) are
 	// linked once the upstream confirms this repository has them too.
 	if _, err := h.Blobs.Stat(ctx, d); err == nil {
-		size, err := c.Client.HeadBlob(ctx, u, remote, d)
-		if err != nil {
+		if _, err := c.Client.HeadBlob(ctx, u, remote, d); err != nil {
 			return c.failed(err)
 		}
-		if err := h.linkFetched(ctx, rt.Repo, d, size); err != nil {
+		if err := h.linkFetched(ctx, rt.Repo, d); err != nil {
 			return err
 		}
 		return h.getBlob(w, r, route{Repo: rt.Repo, Kind: kindBlob, Ref: rt.Ref})
@@ -572,7 +563,7 @@ func (h *Handler) putStreaming(ctx context.Context, d berth.Digest, size int64, 
 // linkFetched links blob d, stored, into repo and stores the manifests held
 // for it. Under the commit lock, the bytes seen are kept until the link
 // exists.
-func (h *Handler) linkFetched(ctx context.Context, repo string, d berth.Digest, size int64) error {
+func (h *Handler) linkFetched(ctx context.Context, repo string, d berth.Digest) error {
 	unlock, err := h.lockCommit(ctx, d)
 	if err != nil {
 		return err

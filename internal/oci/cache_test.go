@@ -14,9 +14,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/berth-dev/berth"
@@ -456,5 +459,37 @@ func TestCacheClientHangsUp(t *testing.T) {
 	}
 	if n := up.BlobGets.Load(); n != 1 {
 		t.Errorf("%d blob GETs upstream, want 1: the first fetch went on without its client", n)
+	}
+}
+
+// TestCacheSharedLayer: a layer berth holds already, fetched through
+// another repository, is linked into the next one once the upstream
+// confirms that repository has it (a HEAD), not fetched again.
+func TestCacheSharedLayer(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	layer := func() v1.Layer {
+		l, err := random.Layer(1024, types.DockerLayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	shared := layer()
+	a, _ := mutate.AppendLayers(empty.Image, shared, layer())
+	b, _ := mutate.AppendLayers(empty.Image, shared, layer())
+	pushUpstream(t, up, "library/a", "1", a)
+	want := pushUpstream(t, up, "library/b", "1", b)
+	c := newCache(t, up, "", "")
+	pullAll(t, c.registry, "hub/library/a:1")
+	gets, heads := up.BlobGets.Load(), up.BlobHeads.Load()
+	if d, _ := pullAll(t, c.registry, "hub/library/b:1"); d != want {
+		t.Fatalf("pulled %s, want %s", d, want)
+	}
+	// b's config and own layer are fetched; the shared layer only asked about.
+	if n := up.BlobGets.Load() - gets; n != 2 {
+		t.Errorf("%d blob GETs for the second image, want 2 (config and its own layer)", n)
+	}
+	if n := up.BlobHeads.Load() - heads; n != 1 {
+		t.Errorf("%d blob HEADs for the second image, want 1 (the shared layer)", n)
 	}
 }

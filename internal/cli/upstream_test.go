@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -228,5 +229,50 @@ func TestServeEvictsCache(t *testing.T) {
 	}
 	if strings.Contains(s.stderr.String(), `"level":"ERROR"`) {
 		t.Errorf("errors logged:\n%s", s.stderr.String())
+	}
+}
+
+// TestCachePullNeedsPullRole: reading through the cache needs pull on the
+// namespace, like any repository; the upstream is not asked before that.
+func TestCachePullNeedsPullRole(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(1024, 1)
+	ref, _ := name.ParseReference(up.PushHost+"/library/alpine:3.20", name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, t.TempDir())
+	id, secret := s.admin(t)
+	admin := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret}
+	if code, _, stderr := runUpstreamCLI(t, admin, "", "text", "create", "hub", "--url", up.URL, "--namespace", "hub"); code != 0 {
+		t.Fatal(stderr)
+	}
+	cliJSON(t, admin, nil, "principal", "create", "ci")
+	var sec struct {
+		Value string `json:"value"`
+	}
+	cliJSON(t, admin, &sec, "secret", "add", "ci")
+	auth := remote.WithAuth(&authn.Basic{Username: "ci", Password: sec.Value})
+	cached, _ := name.ParseReference(strings.TrimPrefix(s.url, "http://")+"/hub/library/alpine:3.20", name.Insecure)
+
+	if _, err := remote.Image(cached, auth); err == nil || !strings.Contains(err.Error(), "role_missing") {
+		t.Fatalf("pull without a role: %v, want role_missing", err)
+	}
+	if n := up.Fetches(); n != 0 {
+		t.Errorf("a refused pull reached the upstream (%d fetches)", n)
+	}
+	cliJSON(t, admin, nil, "role", "assign", "--principal", "ci", "--role", "pull", "--scope", "hub/*")
+	got, err := remote.Image(cached, auth)
+	if err != nil {
+		t.Fatalf("pull with pull on hub/*: %v", err)
+	}
+	if want, _ := img.Digest(); func() v1.Hash { d, _ := got.Digest(); return d }() != want {
+		t.Error("pulled another image")
+	}
+	// Push rights do not make the cache writable.
+	cliJSON(t, admin, nil, "role", "assign", "--principal", "ci", "--role", "push", "--scope", "hub/*")
+	other, _ := random.Image(512, 1)
+	if err := remote.Write(cached, other, auth); err == nil || !strings.Contains(err.Error(), "cache_read_only") {
+		t.Errorf("push with push on hub/*: %v, want cache_read_only", err)
 	}
 }

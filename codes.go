@@ -208,6 +208,32 @@ var Codes = []CodeInfo{
 	},
 
 	{
+		Code: CodeTagImmutable, Status: http.StatusConflict, OCI: "DENIED", Group: GroupContent,
+		Summary: "The tag is immutable: an immutable-tag rule keeps it where it points, so it cannot be moved or deleted.",
+		Causes: []string{
+			"A pipeline re-ran and pushed a release tag again (`v1.2.3`) with a rebuilt image, whose digest differs from the one the tag holds.",
+			"Someone tried to delete a release tag, or the manifest it points at, in a scope with `berth immutable add SCOPE --tags PATTERN`.",
+		},
+		Fixes: []string{
+			"Push the new build under a new tag (`v1.2.4`), or push by digest.",
+			"If the tag must move, an owner removes the rule: `berth immutable remove SCOPE --tags PATTERN` (see `berth immutable list`).",
+		},
+	},
+	{
+		Code: CodeQuotaExceeded, Status: http.StatusForbidden, OCI: "DENIED", Group: GroupContent,
+		Summary: "The push would take the repositories of a scope beyond their quota of bytes or repositories.",
+		Causes: []string{
+			"The scope holds images no one needs any more: every commit pushed a tag and nothing deletes old ones.",
+			"The quota is smaller than the images the scope's pipelines now build.",
+		},
+		Fixes: []string{
+			"See what a retention rule would free: `berth retention run SCOPE --dry-run`, then set one: `berth retention set SCOPE --keep-last 20`.",
+			"Delete unneeded images, then collect their blobs: `berth gc`.",
+			"An owner raises the quota: `berth quota set SCOPE --max-size 100GiB` (`berth quota list` shows usage).",
+		},
+	},
+
+	{
 		Code: CodeInvalid, Status: http.StatusBadRequest, OCI: "UNSUPPORTED", Group: GroupGeneric,
 		Summary: "The request is invalid.",
 		Causes: []string{

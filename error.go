@@ -25,6 +25,11 @@ const (
 	CodeRangeInvalid        Code = "range_invalid"
 	CodeUnsupported         Code = "unsupported"
 	CodeTooLarge            Code = "too_large"
+	// CodeTagImmutable is a push or delete that would move or remove a tag
+	// an immutable-tag rule keeps.
+	CodeTagImmutable Code = "tag_immutable"
+	// CodeQuotaExceeded is a push beyond a quota on its repository's scope.
+	CodeQuotaExceeded Code = "quota_exceeded"
 )
 
 // Generic codes.

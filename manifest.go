@@ -64,6 +64,10 @@ type ManifestStore interface {
 	// nothing changes. Putting a digest that exists again keeps the first copy and
 	// only moves the tag.
 	PutManifest(ctx context.Context, m *Manifest, tag string) error
+	// PutManifestKeepingTag is PutManifest, except that when tag points at
+	// another manifest it returns tag_immutable (detail "digest": the one it
+	// holds) and nothing changes, checked in the same transaction.
+	PutManifestKeepingTag(ctx context.Context, m *Manifest, tag string) error
 	// FindManifest returns the manifest that ref, a tag or a digest, names in
 	// repo, or manifest_unknown.
 	FindManifest(ctx context.Context, repo, ref string) (*Manifest, error)
@@ -119,5 +123,6 @@ type MetadataStore interface {
 	WebhookStore
 	AssertionStore
 	PeopleStore
+	LifecycleStore
 	Close() error
 }

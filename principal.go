@@ -175,8 +175,9 @@ type PrincipalStore interface {
 	// now is, or not_found. An update with no field set changes nothing.
 	UpdatePrincipal(ctx context.Context, id string, u PrincipalUpdate) (Principal, error)
 	// DeletePrincipal removes the principal, every secret it holds (tombstones
-	// included) and its service connections with their permitted pipelines and
-	// pending permission requests, in one transaction, or returns not_found.
+	// included), its role assignments and its service connections with their
+	// permitted pipelines and pending permission requests, in one transaction,
+	// or returns not_found.
 	DeletePrincipal(ctx context.Context, id string) error
 }
 

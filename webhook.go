@@ -75,12 +75,16 @@ const (
 	// EventImageDeleted: a manifest or a tag was deleted (DELETE, answered
 	// 202). Subject and data as EventImagePushed.
 	EventImageDeleted EventType = "image.deleted"
+	// EventQuotaWarning: a push took a quota's scope to 80% or 95% of its
+	// --max-size (once per level crossed, again after usage fell below it).
+	// Subject "quotas/SCOPE"; data QuotaEventData.
+	EventQuotaWarning EventType = "quota.warning"
 )
 
 // EventTypes are every event type, in the order berth documents them.
 var EventTypes = []EventType{
 	EventSecretExpiring, EventSecretExpired, EventConnectionVerifyFailed, EventPermissionRequested,
-	EventAuthDenied, EventImagePushed, EventImageDeleted,
+	EventAuthDenied, EventImagePushed, EventImageDeleted, EventQuotaWarning,
 }
 
 // CloudEventTypePrefix leads the CloudEvents type of every event.
@@ -173,6 +177,38 @@ type ImageEventData struct {
 func ImageEvent(t EventType, d ImageEventData) Event {
 	b, _ := json.Marshal(d) // strings and numbers only: it cannot fail
 	return Event{Type: t, Subject: "repositories/" + d.Repository, Data: b}
+}
+
+// QuotaEventData is the data of quota.warning.
+type QuotaEventData struct {
+	Scope Scope `json:"scope"`
+	// Percent is the level crossed: 80 or 95.
+	Percent    int   `json:"percent"`
+	LimitBytes int64 `json:"limit_bytes"`
+	UsageBytes int64 `json:"usage_bytes"`
+	// Repository is where the push that crossed it went.
+	Repository string `json:"repository"`
+}
+
+// QuotaWarningEvent returns the event (without ID and Time) of a quota
+// crossing a warning level.
+func QuotaWarningEvent(d QuotaEventData) Event {
+	b, _ := json.Marshal(d) // strings and numbers only: it cannot fail
+	return Event{Type: EventQuotaWarning, Subject: "quotas/" + d.Scope.String(), Data: b}
+}
+
+// QuotaWarningLevel returns the warning level (95, 80 or 0) usage bytes reach
+// of limit (0: no bound, no level).
+func QuotaWarningLevel(usage, limit int64) int {
+	switch {
+	case limit <= 0:
+		return 0
+	case usage*100 >= limit*95:
+		return 95
+	case usage*100 >= limit*80:
+		return 80
+	}
+	return 0
 }
 
 // SecretEventData is the data of secret.expiring and secret.expired.

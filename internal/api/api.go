@@ -67,7 +67,8 @@ type Config struct {
 	// Sealer seals identity providers' client secrets; without it,
 	// POST /api/v1/idps is refused.
 	Sealer Sealer
-	// Outbound checks also identity providers' issuers.
+	// Lifecycle serves the lifecycle rules; nil answers not_found.
+	Lifecycle *Lifecycle
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -102,6 +103,14 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/enable":      berth.AuditConnectionEnable,
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
 	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
+
+	"POST /api/v1/retention":              berth.AuditLifecycleChange,
+	"DELETE /api/v1/retention/{scope...}": berth.AuditLifecycleChange,
+	"POST /api/v1/retention/run":          berth.AuditRetentionRun,
+	"POST /api/v1/immutable":              berth.AuditLifecycleChange,
+	"DELETE /api/v1/immutable":            berth.AuditLifecycleChange,
+	"POST /api/v1/quotas":                 berth.AuditLifecycleChange,
+	"DELETE /api/v1/quotas/{scope...}":    berth.AuditLifecycleChange,
 
 	"POST /api/v1/webhooks":                                      berth.AuditWebhookCreate,
 	"DELETE /api/v1/webhooks/{id}":                               berth.AuditWebhookDelete,
@@ -164,6 +173,7 @@ func New(cfg Config) http.Handler {
 	h.routeWebhooks()
 	h.routeAdmin()
 	h.routeRepositories()
+	h.routeLifecycle()
 
 	h.routeIdPs()
 	h.routeTokens()

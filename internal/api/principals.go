@@ -234,8 +234,8 @@ func (h *handler) deletePrincipal(w http.ResponseWriter, r *http.Request, c *ber
 	if err := h.ensureOtherOwner(ctx, p, "deleting"); err != nil {
 		return err
 	}
-	// The assignments are read before the principal goes: the store no longer
-	// returns those of a deleted principal.
+	// The assignments are counted before the principal goes: DeletePrincipal
+	// removes them with it.
 	as, err := h.cfg.Store.FindRoleAssignments(ctx, berth.RoleAssignmentFilter{PrincipalID: p.ID})
 	if err != nil {
 		return err
@@ -248,19 +248,7 @@ func (h *handler) deletePrincipal(w http.ResponseWriter, r *http.Request, c *ber
 	if err := h.cfg.Store.DeletePrincipal(ctx, p.ID); err != nil {
 		return err
 	}
-	out := DeletedPrincipal{Principal: p, RefreshTokensRevoked: revoked}
-	for _, a := range as {
-		err := h.cfg.Store.DeleteRoleAssignment(ctx, a.PrincipalID, a.Role, a.Scope)
-		switch {
-		case err == nil:
-			out.RolesRemoved++
-		case berth.IsCode(err, berth.CodeNotFound):
-		default:
-			// The principal is gone; what remains is a dead row no one holds.
-			h.cfg.Logger.WarnContext(ctx, "remove a role assignment of a deleted principal", slog.String("principal_id", p.ID),
-				slog.String("role", string(a.Role)), slog.String("scope", a.Scope.String()), slog.Any("err", err))
-		}
-	}
+	out := DeletedPrincipal{Principal: p, RolesRemoved: len(as), RefreshTokensRevoked: revoked}
 	h.changed(r, c, "principal deleted", slog.String("principal", p.Name), slog.Int("roles_removed", out.RolesRemoved),
 		slog.Int("refresh_tokens_revoked", revoked))
 	return writeJSON(w, http.StatusOK, out)

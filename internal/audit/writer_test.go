@@ -16,29 +16,13 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/testclock"
 )
 
 var epoch = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 
 // clock is an injected clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: epoch} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testclock.Clock { return testclock.New(epoch) }
 
 // fakeStore is a store that can be held (gate), told to fail, and watched
 // (entered): the writer's failures cannot be forced on a real one.

@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/audit"
-	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/postgres"
 )
 
@@ -109,7 +109,7 @@ accepts the new secret within a second.`,
 			if err != nil {
 				return err
 			}
-			if err := disk.WriteFileAtomic(out, append(b, '\n')); err != nil {
+			if err := atomicfile.Write(out, append(b, '\n')); err != nil {
 				return err
 			}
 			if err := r.Apply(ctx, st.meta); err != nil {

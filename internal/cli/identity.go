@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/oauth"
 )
 
@@ -34,7 +34,7 @@ func loadPepper(data string) (*berth.SecretHasher, error) {
 		if _, err := io.ReadFull(rand.Reader, b); err != nil {
 			return nil, fmt.Errorf("create %s: %w", path, err)
 		}
-		if err := disk.WriteFileAtomic(path, b); err != nil {
+		if err := atomicfile.Write(path, b); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
@@ -98,7 +98,7 @@ func bootstrap(ctx context.Context, meta berth.MetadataStore, h *berth.SecretHas
 		return "", time.Time{}, fmt.Errorf("create data folder: %w", err)
 	}
 	path := filepath.Join(data, initialAdminFile)
-	if err := disk.WriteFileAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n')); err != nil {
 		return "", time.Time{}, err
 	}
 	if err := plan.Apply(ctx, meta); err != nil {

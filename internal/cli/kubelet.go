@@ -22,6 +22,7 @@ import (
 	credentialprovider "k8s.io/kubelet/pkg/apis/credentialprovider/v1"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/disk"
 )
 
@@ -603,7 +604,7 @@ func writeKubeletLogin(dir, key string, l kubeletLogin) error {
 	if err != nil {
 		return fmt.Errorf("encode the login: %w", err)
 	}
-	return disk.WriteFileAtomic(filepath.Join(dir, key+".json"), b) // mode 0600
+	return atomicfile.Write(filepath.Join(dir, key+".json"), b) // mode 0600
 }
 
 // pruneKubeletCache removes the logins the cache no longer serves, with their

@@ -19,7 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 // helperName is what `berth login` writes in docker's credHelpers: docker
@@ -607,7 +607,7 @@ func registerHelper(getenv func(string) string, host string) (path string, remov
 			return nil
 		}
 		removed.backup = target + ".berth-backup-" + time.Now().UTC().Format("20060102T150405Z")
-		return disk.WriteFileAtomic(removed.backup, original) // mode 0600: it holds the credential
+		return atomicfile.Write(removed.backup, original) // mode 0600: it holds the credential
 	})
 	return path, removed, err
 }
@@ -689,7 +689,7 @@ func editDockerConfigRaw(getenv func(string) string, edit func([]byte, map[strin
 			return path, err
 		}
 	}
-	if err := disk.WriteFileAtomic(target, out); err != nil {
+	if err := atomicfile.Write(target, out); err != nil {
 		return path, err
 	}
 	return path, nil

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/client"
-	"github.com/berth-dev/berth/internal/disk"
 )
 
 // The login store is where `berth login` keeps what it obtained, for the
@@ -155,7 +155,7 @@ func updateLogins(getenv func(string) string, change func(map[string]storedLogin
 	if err != nil {
 		return fmt.Errorf("encode the berth logins: %w", err)
 	}
-	return disk.WriteFileAtomic(path, append(b, '\n')) // mode 0600
+	return atomicfile.Write(path, append(b, '\n')) // mode 0600
 }
 
 // findLogin returns the stored login of server, which may be a host[:port]

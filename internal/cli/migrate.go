@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -130,6 +131,7 @@ func runMigrate(ctx context.Context, cfg Config, toDB, toBlobs string, e *env, h
 		{"connections", m.connections},
 		{"webhooks", m.webhooks},
 		{"repositories", m.repositories},
+		{"lifecycle rules", m.lifecycle},
 		{"audit log", m.audit},
 	}...)
 	for _, s := range steps {
@@ -474,6 +476,109 @@ func (m *migration) webhooks(ctx context.Context) error {
 	}
 	m.report("webhooks", n[0], n[1])
 	m.report("webhook deliveries", dn[0], dn[1])
+	return nil
+}
+
+// lifecycle copies the immutable-tag rules, retention rules and quotas, and
+// what retention reads of each repository: who pushed each tag when, and
+// when each manifest was last pulled. What the target holds already, equal,
+// is left as it is.
+func (m *migration) lifecycle(ctx context.Context) error {
+	var n [2]int
+	imm, err := m.src.meta.FindImmutableRules(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range imm {
+		ok, err := created(m.dst.meta.PutImmutableRule(ctx, r))
+		if err != nil {
+			return err
+		}
+		n[b2i(!ok)]++
+	}
+	ret, err := m.src.meta.FindRetentionRules(ctx)
+	if err != nil {
+		return err
+	}
+	dstRet, err := m.dst.meta.FindRetentionRules(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range ret {
+		if slices.Contains(dstRet, r) {
+			n[1]++
+			continue
+		}
+		if err := m.dst.meta.PutRetentionRule(ctx, r); err != nil {
+			return err
+		}
+		n[0]++
+	}
+	quotas, err := m.src.meta.FindQuotas(ctx)
+	if err != nil {
+		return err
+	}
+	dstQuotas, err := m.dst.meta.FindQuotas(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range quotas {
+		if slices.Contains(dstQuotas, q) {
+			n[1]++
+			continue
+		}
+		if err := m.dst.meta.PutQuota(ctx, q); err != nil {
+			return err
+		}
+		n[0]++
+	}
+	m.report("lifecycle rules", n[0], n[1])
+
+	repos, err := m.src.meta.FindRepositories(ctx, "", -1)
+	if err != nil {
+		return err
+	}
+	var f [2]int
+	for _, repo := range repos {
+		images, err := m.src.meta.FindRetentionImages(ctx, repo)
+		if err != nil {
+			return err
+		}
+		there, err := m.dst.meta.FindRetentionImages(ctx, repo)
+		if err != nil {
+			return err
+		}
+		pulledThere := map[berth.Digest]time.Time{}
+		for _, im := range there {
+			pulledThere[im.Digest] = im.LastPulled
+		}
+		var pulls []berth.ManifestPull
+		for _, im := range images {
+			for _, t := range im.Tags {
+				if p, err := m.dst.meta.FindTagPush(ctx, repo, t.Tag); err == nil && p == t {
+					f[1]++
+					continue
+				}
+				if err := m.dst.meta.RecordTagPush(ctx, t); err != nil {
+					return err
+				}
+				f[0]++
+			}
+			if im.LastPulled.IsZero() {
+				continue
+			}
+			if im.LastPulled.Equal(pulledThere[im.Digest]) {
+				f[1]++
+				continue
+			}
+			pulls = append(pulls, berth.ManifestPull{Repository: repo, Digest: im.Digest, Time: im.LastPulled})
+		}
+		if err := m.dst.meta.RecordPulls(ctx, pulls); err != nil {
+			return err
+		}
+		f[0] += len(pulls)
+	}
+	m.report("tag pushes and pull times", f[0], f[1])
 	return nil
 }
 

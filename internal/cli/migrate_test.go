@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,8 +27,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/s3test"
 )
 
@@ -95,6 +99,9 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	cliJSON(t, admin, nil, "connection", "create", "web", "--principal", "ci")
 	cliJSON(t, admin, nil, "connection", "authorize", "web", "--pipeline", "web-main")
 	cliJSON(t, admin, nil, "webhook", "create", "http://127.0.0.1:9/hook", "--events", "image.pushed")
+	cliJSON(t, admin, nil, "immutable", "add", "team/*", "--tags", "v*")
+	cliJSON(t, admin, nil, "retention", "set", "team/*", "--keep-last", "10", "--untagged-after", "7d")
+	cliJSON(t, admin, nil, "quota", "set", "team/*", "--max-size", "50GiB")
 
 	host := strings.TrimPrefix(src.url, "http://")
 	auth := remote.WithAuth(&authn.Basic{Username: "ci", Password: sec.Value})
@@ -211,6 +218,21 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	if _, err := remote.Index(ref(thost, "team/multi:latest"), auth); err != nil {
 		t.Errorf("pull the index: %v", err)
 	}
+	// The lifecycle rules came along, and hold on the target.
+	tadmin := maps.Clone(admin)
+	tadmin["BERTH_URL"] = dst.url
+	var imm []berth.ImmutableRule
+	var ret []berth.RetentionRule
+	var quotas []struct{ Scope, MaxSize any }
+	cliJSON(t, tadmin, &imm, "immutable", "list")
+	cliJSON(t, tadmin, &ret, "retention", "list")
+	cliJSON(t, tadmin, &quotas, "quota", "list")
+	if len(imm) != 1 || imm[0].Tags != "v*" || len(ret) != 1 || ret[0].KeepLast != 10 || ret[0].UntaggedAfter != 7*24*time.Hour || len(quotas) != 1 {
+		t.Errorf("lifecycle rules on the target: %+v %+v %+v", imm, ret, quotas)
+	}
+	if err := remote.Write(ref(thost, "team/app:v1"), images[1], auth); !berth.IsCode(apiReason(err), berth.CodeTagImmutable) {
+		t.Errorf("moving v1 on the target: %v", err)
+	}
 	tags, err := remote.List(ref(thost, "team/app").Context(), auth)
 	if err != nil || !slices.Equal(tags, []string{"v1", "v2"}) {
 		t.Errorf("tags on the target: %v, %v", tags, err)
@@ -308,4 +330,21 @@ func TestMigrateRefusesCorruptBlob(t *testing.T) {
 	if !strings.Contains(out, "blobs 3/3 (2 copied") {
 		t.Errorf("the other blobs were not copied:\n%s", out)
 	}
+}
+
+// apiReason returns the berth refusal a go-containerregistry error carries
+// (its reason code in the OCI error's detail), or err when it carries none.
+func apiReason(err error) error {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	for _, d := range te.Errors {
+		if m, ok := d.Detail.(map[string]any); ok {
+			if r, ok := m["reason"].(string); ok {
+				return &berth.Error{Code: berth.Code(r), Message: d.Message}
+			}
+		}
+	}
+	return err
 }

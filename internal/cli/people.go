@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/oauth"
 )
 
@@ -37,7 +37,7 @@ func (st *served) peopleSealer(cfg Config) (*oauth.Sealer, error) {
 		if _, err := io.ReadFull(rand.Reader, b); err != nil {
 			return nil, fmt.Errorf("create %s: %w", path, err)
 		}
-		if err := disk.WriteFileAtomic(path, b); err != nil {
+		if err := atomicfile.Write(path, b); err != nil {
 			return nil, err
 		}
 	} else if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/cluster"
 	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oci"
@@ -121,6 +122,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	mtr := metrics.New(st.meta)
 	registry.Meter = mtr // blob and upload bytes
 	mtr.WatchOwners(st.meta, serveNow)
+	mtr.WatchQuotas(st.meta)
 	tlsConfig, err := serveTLS(cfg, logger)
 	if err != nil {
 		return err
@@ -195,6 +197,11 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
+	// Lifecycle rules: immutable tags and quotas on every push, retention
+	// with garbage collection.
+	rules := &lifecycle.Enforcer{Store: st.meta, Meta: st.meta, Now: serveNow, Logger: logger, Events: hooks.publisher}
+	registry.Lifecycle = rules
+	retention := &berth.Retention{Rules: st.meta, Meta: st.meta, Audit: decisions, Events: hooks.publisher}
 	people.Audit = decisions
 	(&signin.Handler{Service: people, Authenticate: provider.AuthenticateSession}).Routes(srv)
 	discovery, err := oauth.NewDiscovery(issuer, keys, oauth.WithDeviceAuthorization())
@@ -211,7 +218,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		"/api/v1/": st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
 			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
 			Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}, Sealer: sealer,
-			MaxTokenLifetime: cfg.Auth.MaxTokenLifetime})),
+			MaxTokenLifetime: cfg.Auth.MaxTokenLifetime,
+			Lifecycle:        &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}})),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 		"GET /metrics":                      mtr.Protected(provider),
@@ -243,9 +251,10 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st, auditLog, cfg.Audit.Retention, logger) })
 	gcRunning.Go(func() { owners.run(gcCtx, ownerWatchInterval) })
 	hooks.start(gcCtx, &gcRunning) // webhooks: deliveries and expiry notices, until shutdown
+	gcRunning.Go(func() { rules.RunFlusher(gcCtx, pullFlushInterval) })
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: st.commits, Grace: gcGrace(cfg.GC.Grace)}
-		gcRunning.Go(func() { runGCSchedule(gcCtx, gc, st.once, cfg.GC.Interval, logger, mtr.ObserveGC) })
+		gcRunning.Go(func() { runGCSchedule(gcCtx, retention, gc, st.once, cfg.GC.Interval, logger, mtr.ObserveGC) })
 	}
 	return srv.Serve(ctx)
 }
@@ -310,10 +319,15 @@ func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, st *served, aud
 	}
 }
 
-// runGCSchedule collects garbage every interval until ctx is done; of
-// replicas, one at a time (once), and a collection that a killed replica
-// left unfinished is done again in full by the next one.
-func runGCSchedule(ctx context.Context, gc *berth.GC, once exclusive, interval time.Duration, logger *slog.Logger, observe func(time.Time, berth.GCReport, error)) {
+// pullFlushInterval is how often the pull times the registry noted are
+// written, in one transaction.
+const pullFlushInterval = 30 * time.Second
+
+// runGCSchedule applies the retention rules and collects garbage every
+// interval until ctx is done; of replicas, one at a time (once), and a
+// collection that a killed replica left unfinished is done again in full by
+// the next one.
+func runGCSchedule(ctx context.Context, retention *berth.Retention, gc *berth.GC, once exclusive, interval time.Duration, logger *slog.Logger, observe func(time.Time, berth.GCReport, error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -325,6 +339,11 @@ func runGCSchedule(ctx context.Context, gc *berth.GC, once exclusive, interval t
 		start := time.Now()
 		var rep berth.GCReport
 		ran, err := once(ctx, "gc", func(ctx context.Context) (err error) {
+			if deleted, err := retention.Run(ctx, berth.Scope{}, start, false); err != nil && ctx.Err() == nil {
+				logger.Error("retention failed", slog.Any("err", err))
+			} else if len(deleted) > 0 {
+				logger.Info("retention deleted images", slog.Int("images", len(deleted)))
+			}
 			rep, err = gc.Run(ctx, start)
 			return err
 		})

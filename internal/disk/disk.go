@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 var (
@@ -396,20 +397,7 @@ func ensureDir(dir string) error {
 }
 
 // syncDir makes the entries of dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }
 
 // readDirNames returns the names in dir, or none when dir does not exist.
 func readDirNames(dir string) ([]string, error) {

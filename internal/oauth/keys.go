@@ -26,7 +26,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 var (
@@ -264,7 +264,7 @@ func (dir dirKeyStore) SaveKey(_ context.Context, k StoredKey) error {
 	if err != nil {
 		return fmt.Errorf("write signing key %s: %w", k.ID, err)
 	}
-	if err := disk.WriteFileAtomic(filepath.Join(string(dir), k.ID+keyFileExt), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(string(dir), k.ID+keyFileExt), append(b, '\n')); err != nil {
 		return fmt.Errorf("write signing key: %w", err)
 	}
 	return nil

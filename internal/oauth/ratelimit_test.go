@@ -8,14 +8,10 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/oauth"
+	"github.com/berth-dev/berth/internal/testclock"
 )
 
 // clock is a settable time source.
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time          { return c.now }
-func (c *clock) Advance(d time.Duration) { c.now = c.now.Add(d) }
-
 func failN(l *oauth.Limiter, key string, n int) {
 	for range n {
 		l.Fail(key)
@@ -23,7 +19,7 @@ func failN(l *oauth.Limiter, key string, n int) {
 }
 
 func TestLimiterBlocksPastTheLimit(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	l := oauth.NewLimiter(10, time.Minute, 100, c.Now)
 
 	failN(l, "client-a", 9)
@@ -62,7 +58,7 @@ func TestLimiterBlocksPastTheLimit(t *testing.T) {
 }
 
 func TestLimiterKeysAreIsolated(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	clients := oauth.NewLimiter(10, time.Minute, 100, c.Now)
 	addresses := oauth.NewLimiter(10, time.Minute, 100, c.Now)
 
@@ -82,7 +78,7 @@ func TestLimiterKeysAreIsolated(t *testing.T) {
 }
 
 func TestLimiterSucceedForgets(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	l := oauth.NewLimiter(3, time.Minute, 100, c.Now)
 	failN(l, "k", 3)
 	l.Succeed("k")
@@ -96,7 +92,7 @@ func TestLimiterSucceedForgets(t *testing.T) {
 }
 
 func TestLimiterMemoryIsBounded(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.New(t0)
 	l := oauth.NewLimiter(10, time.Minute, 50, c.Now)
 	for i := range 1000 {
 		l.Fail(fmt.Sprint("key-", i))

@@ -25,26 +25,10 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/testclock"
 )
 
 // fakeClock is a clock the tests advance; the server's goroutines read it.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // lockedBuffer collects log output written from several goroutines.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -73,7 +57,7 @@ type tokenEnv struct {
 	p      *oauth.Provider
 	h      *oauth.TokenHandler
 	srv    *httptest.Server
-	clock  *fakeClock
+	clock  *testclock.Clock
 	hasher *berth.SecretHasher
 	rand   *rand.ChaCha8
 	logs   *lockedBuffer
@@ -109,7 +93,7 @@ func newTokenEnvWith(t testing.TB, o tokenEnvOptions) *tokenEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{now: t0}
+	clk := testclock.New(t0)
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := &oauth.Provider{

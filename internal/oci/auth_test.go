@@ -18,26 +18,15 @@ import (
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/testclock"
 )
 
 // clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // guarded is a registry with authentication on, and principals to act as.
 type guarded struct {
 	*registry
 	p     *oauth.Provider
-	clock *clock
+	clock *testclock.Clock
 	rand  *rand.ChaCha8
 	meta  *sqlite.DB
 	creds map[string][2]string // principal name → client id, secret
@@ -55,7 +44,7 @@ func newGuarded(t *testing.T) *guarded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	rnd := rand.NewChaCha8([32]byte{7})
 	keys, err := oauth.LoadKeyring(dir+"/keys", clk.Now(), rnd)
 	if err != nil {
@@ -274,7 +263,7 @@ func TestTokenOfRemovedSecretAndExpiry(t *testing.T) {
 	if resp, body := g.do("GET", "/v2/team/web/manifests/none", tok, nil); resp.StatusCode != 404 {
 		t.Fatalf("token works: %d %s", resp.StatusCode, body)
 	}
-	g.clock.Add(16 * time.Minute)
+	g.clock.Advance(16 * time.Minute)
 	resp, body := g.do("GET", "/v2/team/web/manifests/none", tok, nil)
 	expectError(t, resp, body, 401, berth.CodeTokenExpired)
 

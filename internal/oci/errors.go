@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/berth-dev/berth"
 )
@@ -60,5 +61,16 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rt route, e
 	if r.Method == http.MethodHead {
 		return
 	}
-	_ = json.NewEncoder(w).Encode(errorBody{Errors: []errorEntry{{Code: info.OCI, Message: e.Message, Detail: detail}}})
+	_ = json.NewEncoder(w).Encode(errorBody{Errors: []errorEntry{{Code: info.OCI, Message: ociMessage(e, info), Detail: detail}}})
+}
+
+// ociMessage is the message of e in the envelope. Where the OCI code does
+// not name berth's reason (DENIED stands for many), the message starts with
+// it: clients such as skopeo and docker print the message alone, and the
+// reason is what berth explain and the docs are indexed by.
+func ociMessage(e *berth.Error, info berth.CodeInfo) string {
+	if strings.EqualFold(info.OCI, string(e.Code)) {
+		return e.Message
+	}
+	return string(e.Code) + ": " + e.Message
 }

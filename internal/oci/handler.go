@@ -47,6 +47,27 @@ type Handler struct {
 	// Events, when set, is told of each manifest stored (image.pushed) and
 	// each manifest or tag deleted (image.deleted), after it succeeded.
 	Events berth.EventPublisher
+	// Lifecycle, when set, enforces immutable tags and quotas on pushes and
+	// deletes, and hears of each tag pushed and manifest pulled.
+	Lifecycle Lifecycle
+}
+
+// Lifecycle enforces the lifecycle rules; lifecycle.Enforcer implements it.
+type Lifecycle interface {
+	// CheckTag returns tag_immutable when pointing repo:tag at d (d "":
+	// deleting the tag) would move or remove an immutable tag; keep reports
+	// an immutable tag, which a push stores with PutManifestKeepingTag.
+	CheckTag(ctx context.Context, repo, tag string, d berth.Digest) (keep bool, err error)
+	// CheckManifestDelete returns tag_immutable when deleting manifest d
+	// would remove an immutable tag.
+	CheckManifestDelete(ctx context.Context, repo string, d berth.Digest) error
+	// CheckQuota returns quota_exceeded when linking size bytes of blob d
+	// (d "": not known yet) into repo goes beyond a quota.
+	CheckQuota(ctx context.Context, repo string, d berth.Digest, size int64) error
+	// TagPushed records the push of a tag.
+	TagPushed(ctx context.Context, p berth.TagPush)
+	// Pulled notes a manifest pulled, cheaply: it must not write per call.
+	Pulled(repo string, d berth.Digest)
 }
 
 // Guard authenticates /v2/ requests and authorizes each Docker action they need.

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,6 +61,9 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(m.Content)
+		if h.Lifecycle != nil {
+			h.Lifecycle.Pulled(rt.Repo, m.Digest)
+		}
 	}
 	return nil
 }
@@ -84,26 +88,70 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 		return err
 	}
 	m.Repository, m.Created = rt.Repo, h.Now()
-	tag := rt.Ref
+	// The tags to point at the manifest: the reference when it is a tag;
+	// for a push by digest, the tag query parameters of the distribution
+	// spec after v1.1 (PUT …/manifests/DIGEST?tag=a&tag=b), answered with
+	// one OCI-Tag header each.
+	var tags []string
 	if berth.IsDigestReference(rt.Ref) {
 		want, _ := berth.ParseDigest(rt.Ref) // validated above
 		m.Digest = berth.DigestOf(want.Algorithm(), body)
 		if err := berth.VerifyDigest(want, m.Digest); err != nil {
 			return err
 		}
-		tag = ""
+		tags = r.URL.Query()["tag"]
+		for _, t := range tags {
+			if err := berth.ValidateTag(t); err != nil {
+				return err
+			}
+		}
 	} else {
 		m.Digest = berth.DigestOf(berth.SHA256, body)
+		tags = []string{rt.Ref}
 	}
 	if err := h.checkReferences(r, rt.Repo, m, sizes); err != nil {
 		return err
 	}
-	if err := h.Meta.PutManifest(ctx, m, tag); err != nil {
-		return err
+	first := ""
+	if len(tags) > 0 {
+		first = tags[0]
 	}
-	h.publish(r, berth.EventImagePushed, berth.ImageEventData{Repository: rt.Repo, Digest: m.Digest, Tag: tag,
+	keep := make([]bool, len(tags))
+	if h.Lifecycle != nil {
+		for i, t := range tags {
+			var err error
+			if keep[i], err = h.Lifecycle.CheckTag(ctx, rt.Repo, t, m.Digest); err != nil {
+				return err
+			}
+		}
+	}
+	if len(tags) == 0 {
+		if err := h.Meta.PutManifest(ctx, m, ""); err != nil {
+			return err
+		}
+	}
+	for i, t := range tags {
+		if err := h.putTagged(ctx, m, t, keep[i]); err != nil {
+			return err
+		}
+	}
+	for _, t := range tags {
+		if h.Lifecycle != nil {
+			p := berth.TagPush{Repository: rt.Repo, Tag: t, Digest: m.Digest, Pushed: m.Created}
+			if rt.Caller != nil {
+				p.PushedBy = rt.Caller.Actor.Name
+			}
+			h.Lifecycle.TagPushed(ctx, p)
+		}
+	}
+	h.publish(r, berth.EventImagePushed, berth.ImageEventData{Repository: rt.Repo, Digest: m.Digest, Tag: first,
 		MediaType: m.MediaType, Size: m.Size()}, rt)
 	hdr := w.Header()
+	for _, t := range tags {
+		if berth.IsDigestReference(rt.Ref) {
+			hdr.Add("OCI-Tag", t)
+		}
+	}
 	hdr.Set("Location", "/v2/"+rt.Repo+"/manifests/"+m.Digest.String())
 	hdr.Set("Docker-Content-Digest", m.Digest.String())
 	if m.Subject != "" {
@@ -112,6 +160,22 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	hdr.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 	return nil
+}
+
+// putTagged stores m under tag; an immutable tag (keep) only if it is new or
+// already holds m, checked in the store's transaction. A tag another push
+// created meanwhile is refused with the facts CheckTag states.
+func (h *Handler) putTagged(ctx context.Context, m *berth.Manifest, tag string, keep bool) error {
+	if !keep {
+		return h.Meta.PutManifest(ctx, m, tag)
+	}
+	err := h.Meta.PutManifestKeepingTag(ctx, m, tag)
+	if berth.IsCode(err, berth.CodeTagImmutable) {
+		if _, full := h.Lifecycle.CheckTag(ctx, m.Repository, tag, m.Digest); full != nil {
+			return full
+		}
+	}
+	return err
 }
 
 // checkReferences states which referenced blob or manifest is missing, and
@@ -249,6 +313,16 @@ func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, rt rout
 		return err
 	}
 	var err error
+	if h.Lifecycle != nil {
+		if berth.IsDigestReference(rt.Ref) {
+			err = h.Lifecycle.CheckManifestDelete(r.Context(), rt.Repo, berth.Digest(rt.Ref))
+		} else {
+			_, err = h.Lifecycle.CheckTag(r.Context(), rt.Repo, rt.Ref, "")
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if berth.IsDigestReference(rt.Ref) {
 		err = h.Meta.DeleteManifest(r.Context(), rt.Repo, berth.Digest(rt.Ref))
 	} else {

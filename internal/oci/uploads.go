@@ -99,6 +99,11 @@ func (h *Handler) mount(ctx context.Context, rt route, d berth.Digest, from stri
 	} else if err != nil {
 		return false, err
 	}
+	if h.Lifecycle != nil {
+		if err := h.Lifecycle.CheckQuota(ctx, repo, d, link.Size); err != nil {
+			return false, err
+		}
+	}
 	err = h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: link.Size, Created: h.Now()})
 	return err == nil, err
 }
@@ -161,6 +166,12 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) er
 // commit lock, not the transfer.
 func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) error {
 	ctx := r.Context()
+	if h.Lifecycle != nil && r.ContentLength > 0 {
+		// The size is announced: refuse before the bytes are accepted.
+		if err := h.Lifecycle.CheckQuota(ctx, repo, d, r.ContentLength); err != nil {
+			return err
+		}
+	}
 	id := h.NewID()
 	if err := h.Uploads.CreateUpload(ctx, id); err != nil {
 		return err
@@ -187,6 +198,15 @@ func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest) e
 		return err
 	}
 	defer unlock()
+	if h.Lifecycle != nil {
+		up, err := h.Uploads.StatUpload(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := h.Lifecycle.CheckQuota(ctx, repo, d, up.Size); err != nil {
+			return err
+		}
+	}
 	info, err := h.Uploads.CommitUpload(ctx, id, d)
 	if err != nil {
 		return err
@@ -225,6 +245,13 @@ func (h *Handler) appendChunk(r *http.Request, rt route, isPatch bool) (int64, e
 		// A body without Content-Length (chunked) must hold exactly the
 		// range too: a chunk of another size is refused whole.
 		r.Body = &exactBody{ReadCloser: r.Body, left: end - start + 1, header: cr}
+	}
+	if h.Lifecycle != nil && r.ContentLength > 0 {
+		// The chunk's size is announced: refuse before its bytes are
+		// accepted, counting the upload so far (its digest is not known yet).
+		if err := h.Lifecycle.CheckQuota(ctx, rt.Repo, "", info.Size+r.ContentLength); err != nil {
+			return 0, err
+		}
 	}
 	return h.appendBody(r, rt.Ref, info.Size)
 }

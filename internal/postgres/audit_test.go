@@ -1,53 +1,32 @@
 package postgres_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/pgtest"
 	"github.com/berth-dev/berth/internal/postgres"
+	"github.com/berth-dev/berth/internal/storetest"
 )
 
 // Tampering needs raw access to the tables, so it is tested here rather than
 // in storetest: each test edits what the store wrote behind its back and
 // checks that reading the chain says where.
 
-var auditEpoch = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
-
-func auditEventAt(n int) berth.AuditEvent {
-	return berth.AuditEvent{
-		Time: auditEpoch.Add(time.Duration(n) * time.Second), Actor: "ci-web", Action: berth.AuditRegistryPush,
-		Target: "team/app", Result: berth.AuditDenied, Reason: berth.CodeRoleMissing,
-		Detail: map[string]string{"missing_role": "push", "n": fmt.Sprint(n)},
-	}
-}
-
 // auditLog opens a store in a new schema holding n events, one a second from
-// auditEpoch, appended one at a time, and returns it with its DSN.
+// storetest.AuditEpoch, appended one at a time, and returns it with its DSN.
 func auditLog(t *testing.T, n int) (*postgres.DB, string) {
 	t.Helper()
 	dsn := newSchema(t)
 	db := open(t, dsn)
 	t.Cleanup(func() { db.Close() })
 	for i := range n {
-		if err := db.AppendAuditEvents(t.Context(), []berth.AuditEvent{auditEventAt(i)}); err != nil {
+		if err := db.AppendAuditEvents(t.Context(), []berth.AuditEvent{storetest.TamperEvent(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return db, dsn
-}
-
-func wantBrokenAt(t *testing.T, what string, err error, seq int64) {
-	t.Helper()
-	e := berth.AsError(err)
-	if e == nil || e.Code != berth.CodeAuditTampered {
-		t.Fatalf("%s: returned %v, want audit_tampered", what, err)
-	}
-	if got, _ := e.Detail["seq"].(int64); got != seq {
-		t.Errorf("%s: first broken seq %v, want %d (%s)", what, e.Detail["seq"], seq, e.Message)
-	}
 }
 
 func verify(t *testing.T, db *postgres.DB) error {
@@ -77,7 +56,7 @@ func TestAuditTamperDetected(t *testing.T) {
 				t.Fatalf("before tampering: %v", err)
 			}
 			pgtest.Exec(t, dsn, tt.sql)
-			wantBrokenAt(t, "verify", verify(t, db), tt.seq)
+			storetest.WantTamperedAt(t, "verify", verify(t, db), tt.seq)
 		})
 	}
 }
@@ -88,7 +67,7 @@ func TestAuditHeadRowMissing(t *testing.T) {
 	pgtest.Exec(t, dsn, `DELETE FROM audit_head`)
 	for what, err := range map[string]error{
 		"verify": verify(t, db),
-		"append": db.AppendAuditEvents(t.Context(), []berth.AuditEvent{auditEventAt(9)}),
+		"append": db.AppendAuditEvents(t.Context(), []berth.AuditEvent{storetest.TamperEvent(9)}),
 	} {
 		if berth.ErrorCode(err) != berth.CodeAuditTampered {
 			t.Errorf("%s without a head row: %v, want audit_tampered", what, err)
@@ -101,15 +80,15 @@ func TestAuditFindRefusesUnreadableEvent(t *testing.T) {
 	db, dsn := auditLog(t, 3)
 	pgtest.Exec(t, dsn, `UPDATE audit_events SET event = '\x0102'::bytea WHERE seq = 2`)
 	_, err := db.FindAuditEvents(t.Context(), berth.AuditFilter{})
-	wantBrokenAt(t, "FindAuditEvents", err, 2)
+	storetest.WantTamperedAt(t, "FindAuditEvents", err, 2)
 }
 
 func TestAuditPruneRefusesGap(t *testing.T) {
 	t.Parallel()
 	db, dsn := auditLog(t, 6)
 	pgtest.Exec(t, dsn, `DELETE FROM audit_events WHERE seq = 2`)
-	n, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(time.Hour))
-	wantBrokenAt(t, "DeleteAuditEventsBefore", err, 2)
+	n, err := db.DeleteAuditEventsBefore(t.Context(), storetest.AuditEpoch.Add(time.Hour))
+	storetest.WantTamperedAt(t, "DeleteAuditEventsBefore", err, 2)
 	if n != 0 {
 		t.Errorf("a refused prune deleted %d", n)
 	}
@@ -127,9 +106,9 @@ func TestAuditPruneRefusesGap(t *testing.T) {
 func TestAuditFindOddText(t *testing.T) {
 	t.Parallel()
 	db, _ := auditLog(t, 0)
-	odd := auditEventAt(1)
+	odd := storetest.TamperEvent(1)
 	odd.Actor, odd.Target = "nul\x00actor", "team/\x00app"
-	other := auditEventAt(2)
+	other := storetest.TamperEvent(2)
 	other.Actor, other.Target = "nul\uFFFDactor", "team/\uFFFDapp" // what the columns hold for odd
 	written := []berth.AuditEvent{odd, other}
 	if err := db.AppendAuditEvents(t.Context(), written); err != nil {
@@ -170,13 +149,13 @@ func TestAuditPruneInChunks(t *testing.T) {
 	for i := 0; i < n; i += 1000 {
 		var batch []berth.AuditEvent
 		for j := i; j < i+1000; j++ {
-			batch = append(batch, auditEventAt(j))
+			batch = append(batch, storetest.TamperEvent(j))
 		}
 		if err := db.AppendAuditEvents(t.Context(), batch); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deleted, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add((n-10)*time.Second))
+	deleted, err := db.DeleteAuditEventsBefore(t.Context(), storetest.AuditEpoch.Add((n-10)*time.Second))
 	if err != nil || deleted != n-10 {
 		t.Fatalf("deleted %d, %v; want %d", deleted, err, n-10)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,7 +35,11 @@ var Dialect = &sqlstore.Dialect{
 		"strict_norowid": "",
 	},
 	ForKeyShare:            " FOR KEY SHARE",
+	ForNoKeyUpdate:         " FOR NO KEY UPDATE",
 	ForUpdate:              " FOR UPDATE",
+	ForUpdateSkipLocked:    " FOR UPDATE SKIP LOCKED",
+	ZeroTime:               time.Time{},
+	Audit:                  sqlstore.AuditRows,
 	IsUniqueViolation:      isUniqueViolation,
 	IsForeignKeyViolation:  isForeignKeyViolation,
 	IsSerializationFailure: isSerializationFailure,
@@ -104,6 +109,14 @@ func (c conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	return pgxTx{pgxQ{tx}, tx}, nil
 }
 
+func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
+	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	return pgxTx{pgxQ{tx}, tx}, nil
+}
+
 // pgxQ runs statements through pgx, which prepares each once per connection
 // and keeps it (pgx's default statement cache).
 type pgxQ struct{ q querier }
@@ -136,9 +149,9 @@ type pgxTx struct {
 func (t pgxTx) Commit(ctx context.Context) error { return t.tx.Commit(ctx) }
 
 func (t pgxTx) Rollback(ctx context.Context) error {
-	if err := t.tx.Rollback(ctx); errors.Is(err, pgx.ErrTxClosed) {
+	err := t.tx.Rollback(ctx)
+	if errors.Is(err, pgx.ErrTxClosed) {
 		return sqlstore.ErrTxDone
-	} else {
-		return err
 	}
+	return err
 }

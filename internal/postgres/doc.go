@@ -1,22 +1,21 @@
-// Package postgres is berth's metadata store on PostgreSQL: every store
-// interface of berth.MetadataStore, for installations that run several berth
-// replicas against one database. It passes the same storetest suite as the
-// SQLite store, so either can stand in for the other.
+// Package postgres is berth's metadata store on PostgreSQL, for
+// installations that run several berth replicas against one database, and
+// what those replicas share besides the metadata.
 //
-// The schema lives in embedded migrations (migrations/NNNN_what.sql, numbered
-// as the SQLite store's steps so a version means the same in both), applied
-// by Open in one transaction under an advisory lock, so that replicas
-// starting together migrate once. Identifiers and names are COLLATE "C", so
-// that ordering is byte order whatever the database's locale. Every write
-// that must see a row another transaction may change locks that row first
-// (FOR KEY SHARE to keep it, FOR UPDATE to delete it), so the read-committed
-// isolation PostgreSQL defaults to gives the same answers as SQLite's single
-// writer: a push racing garbage collection, a secret created while its
-// principal is deleted, two replicas appending to the audit chain.
+// The queries and the schema of the store interfaces are package sqlstore's,
+// written once for SQLite and PostgreSQL; this package holds PostgreSQL's
+// part of them: Dialect (timestamptz, boolean and bytea columns, identifiers
+// COLLATE "C" so that ordering is byte order whatever the database's locale,
+// rows locked FOR KEY SHARE or FOR UPDATE by the write transactions that
+// depend on them so that read committed gives the same answers as SQLite's
+// single writer, migrations serialised by an advisory lock, errors
+// classified by SQLSTATE) and the pgx pool the shared store runs on
+// directly, keeping pgx's statement cache and binary protocol.
 //
-// Errors are translated at this boundary by SQLSTATE, never by message text:
-// a unique violation is conflict, a missing referenced row not_found where
-// the contract says so; everything else is wrapped with what was being done.
+// What only PostgreSQL offers stays here, behind the interfaces it already
+// has: notifications between replicas (LISTEN/NOTIFY), the commit lock and
+// leases (advisory locks), and the sealed signing keys, cluster secrets and
+// attempt limits of migration 0008.
 //
 // This package must never hold a rule: expiry, hashing, matching,
 // authorization and audit chaining are package berth's; it only persists.

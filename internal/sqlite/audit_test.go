@@ -12,20 +12,11 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/storetest"
 )
 
-var auditEpoch = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
-
-func auditEventAt(n int) berth.AuditEvent {
-	return berth.AuditEvent{
-		Time: auditEpoch.Add(time.Duration(n) * time.Second), Actor: "ci-web", Action: berth.AuditRegistryPush,
-		Target: "team/app", Result: berth.AuditDenied, Reason: berth.CodeRoleMissing,
-		Detail: map[string]string{"missing_role": "push", "n": fmt.Sprint(n)},
-	}
-}
-
 // auditLog opens a store holding events appended in batches of the given
-// sizes, one a second from auditEpoch.
+// sizes, one a second from storetest.AuditEpoch.
 func auditLog(t *testing.T, sizes ...int) *sqlite.DB {
 	t.Helper()
 	db := open(t, filepath.Join(t.TempDir(), "berth.db"))
@@ -45,7 +36,7 @@ func appendEvents(t *testing.T, db *sqlite.DB, from, n int) {
 	for i := from; i < from+n; i += 1000 {
 		var events []berth.AuditEvent
 		for j := i; j < min(i+1000, from+n); j++ {
-			events = append(events, auditEventAt(j))
+			events = append(events, storetest.TamperEvent(j))
 		}
 		if err := db.AppendAuditEvents(t.Context(), events); err != nil {
 			t.Fatal(err)
@@ -56,17 +47,6 @@ func appendEvents(t *testing.T, db *sqlite.DB, from, n int) {
 func verify(t *testing.T, db *sqlite.DB) error {
 	t.Helper()
 	return db.AuditChain(t.Context(), &berth.AuditVerifier{})
-}
-
-func wantBrokenAt(t *testing.T, what string, err error, seq int64) {
-	t.Helper()
-	e := berth.AsError(err)
-	if e == nil || e.Code != berth.CodeAuditTampered {
-		t.Fatalf("%s: verify returned %v, want audit_tampered", what, err)
-	}
-	if got, _ := e.Detail["seq"].(int64); got != seq {
-		t.Errorf("%s: first broken seq %v, want %d (%s)", what, e.Detail["seq"], seq, e.Message)
-	}
 }
 
 // The block format, as 0005_audit.sql states it, for tampering by hand.
@@ -218,7 +198,7 @@ func TestAuditTamperDetected(t *testing.T) {
 				t.Fatalf("before tampering: %v", err)
 			}
 			tt.tamper(t, db)
-			wantBrokenAt(t, tt.name, verify(t, db), tt.seq)
+			storetest.WantTamperedAt(t, tt.name, verify(t, db), tt.seq)
 		})
 	}
 }
@@ -236,7 +216,7 @@ func TestAuditRewrittenEventDetected(t *testing.T) {
 		e.Result, e.Reason = berth.AuditAllowed, ""
 		*e = berth.ChainEvent(events[1].Link(), *e)
 	}))
-	wantBrokenAt(t, "rewritten event", verify(t, db), 4)
+	storetest.WantTamperedAt(t, "rewritten event", verify(t, db), 4)
 }
 
 func TestAuditHeadRowMissing(t *testing.T) {
@@ -246,7 +226,7 @@ func TestAuditHeadRowMissing(t *testing.T) {
 		t.Errorf("verify: %v, want audit_tampered", err)
 	}
 	// No event can be chained without the head; none is written.
-	err := db.AppendAuditEvents(t.Context(), []berth.AuditEvent{{Time: auditEpoch, Action: berth.AuditRegistryPull}})
+	err := db.AppendAuditEvents(t.Context(), []berth.AuditEvent{{Time: storetest.AuditEpoch, Action: berth.AuditRegistryPull}})
 	if !berth.IsCode(err, berth.CodeAuditTampered) {
 		t.Errorf("append: %v, want audit_tampered", err)
 	}
@@ -273,18 +253,18 @@ func TestAuditFindRefusesUnreadableBlock(t *testing.T) {
 func TestAuditPruneRefusesGap(t *testing.T) {
 	db := auditLog(t, 2, 2, 2)
 	execRaw(t, db.Path(), `DELETE FROM audit_blocks WHERE first_seq = 3`)
-	_, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(time.Hour))
+	_, err := db.DeleteAuditEventsBefore(t.Context(), storetest.AuditEpoch.Add(time.Hour))
 	if e := berth.AsError(err); e == nil || e.Code != berth.CodeAuditTampered || e.Detail["seq"] != int64(3) {
 		t.Fatalf("prune across a deleted block: %v, want audit_tampered at seq 3", err)
 	}
-	wantBrokenAt(t, "after the refused prune", verify(t, db), 3)
+	storetest.WantTamperedAt(t, "after the refused prune", verify(t, db), 3)
 }
 
 // TestAuditPruneKeepsBlocksWhole: a block holding an event not before t is
 // kept whole.
 func TestAuditPruneKeepsBlocksWhole(t *testing.T) {
 	db := auditLog(t, 2, 3) // seconds 0-1, 2-4
-	n, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(3*time.Second))
+	n, err := db.DeleteAuditEventsBefore(t.Context(), storetest.AuditEpoch.Add(3*time.Second))
 	if err != nil || n != 2 {
 		t.Fatalf("DeleteAuditEventsBefore = %d, %v; want 2 (the block 3-5 holds an event at 3 s)", n, err)
 	}
@@ -301,7 +281,7 @@ func TestAuditPruneKeepsBlocksWhole(t *testing.T) {
 func TestAuditPruneInChunks(t *testing.T) {
 	const n = 25_003
 	db := auditLog(t, n) // blocks of 1000, the last of 3
-	deleted, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add((n-3)*time.Second))
+	deleted, err := db.DeleteAuditEventsBefore(t.Context(), storetest.AuditEpoch.Add((n-3)*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +303,7 @@ func TestAuditSurvivesReopen(t *testing.T) {
 	db := open(t, path)
 	appendEvents(t, db, 0, 1)
 	appendEvents(t, db, 1, 3)
-	if _, err := db.DeleteAuditEventsBefore(t.Context(), auditEpoch.Add(time.Second)); err != nil {
+	if _, err := db.DeleteAuditEventsBefore(t.Context(), storetest.AuditEpoch.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -341,30 +321,14 @@ func TestAuditSurvivesReopen(t *testing.T) {
 	}
 }
 
-// BenchmarkAppendAuditEvents measures the store's share of auditing: events
-// of the size a /v2/ decision makes, appended in batches as internal/audit's
-// writer groups them. ns/op is per event.
+// BenchmarkAppendAuditEvents measures the store's share of auditing, per
+// event, by batch size (see storetest.BenchAppendAuditEvents).
 func BenchmarkAppendAuditEvents(b *testing.B) {
 	for _, size := range []int{1, 16, 128, 512} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			db := open(b, filepath.Join(b.TempDir(), "berth.db"))
 			defer db.Close()
-			batch := make([]berth.AuditEvent, size)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i += size {
-				for j := range batch {
-					batch[j] = berth.AuditEvent{
-						Time: auditEpoch.Add(time.Duration(i+j) * time.Millisecond), Actor: "ci-web",
-						ActorID: "0b6f6a52-5d2e-4f0e-9a57-3d1f7c9e2a01", Source: "10.1.2.3",
-						Action: berth.AuditRegistryPull, Target: "team/app", Result: berth.AuditAllowed,
-						RequestID: "9f86d081884c7d659a2feaa0c55ad015", CredentialID: "50000000-0000-4000-8000-000000000001",
-					}
-				}
-				if err := db.AppendAuditEvents(context.Background(), batch[:min(size, b.N-i)]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			storetest.BenchAppendAuditEvents(b, db, size, false)
 		})
 	}
 }

@@ -31,6 +31,8 @@ var Dialect = &sqlstore.Dialect{
 		"strict":         " STRICT",
 		"strict_norowid": " STRICT, WITHOUT ROWID",
 	},
+	ZeroTime:               int64(0),
+	Audit:                  sqlstore.AuditBlocks,
 	IsUniqueViolation:      isUniqueViolation,
 	IsForeignKeyViolation:  isForeignKeyViolation,
 	IsSerializationFailure: isBusy,
@@ -88,6 +90,15 @@ func (c conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 		return nil, err
 	}
 	return &txQ{tx: tx, stmts: c.db.writeQ}, nil
+}
+
+func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
+	// WAL: the transaction's snapshot is taken at its first read.
+	tx, err := c.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return &txQ{tx: tx, stmts: c.db.readQ}, nil
 }
 
 // maxStmts bounds the statements a pool keeps prepared. Every query text of

@@ -1,20 +1,19 @@
-// Package sqlite is berth's default metadata store: repositories, blob links,
-// manifests, tags, upload sessions, principals, client secrets, role
-// assignments, refresh tokens and the audit log in one SQLite file, through the
-// pure-Go modernc.org/sqlite driver (no cgo).
+// Package sqlite is berth's default metadata store: every store interface of
+// berth.MetadataStore in one SQLite file, through the pure-Go
+// modernc.org/sqlite driver (no cgo).
 //
-// A DB implements berth.MetadataStore and passes the storetest suite, as every
-// metadata store must. It keeps two connection pools on the same file in WAL
-// mode: one connection for writes, whose transactions begin IMMEDIATE so that
+// The queries and the schema are package sqlstore's, written once for
+// SQLite and PostgreSQL; this package holds only SQLite's part: Dialect (its
+// type names, its error codes, no row locks) and the connections the shared
+// store runs on. It keeps two pools on the same file in WAL mode: one
+// connection for writes, whose transactions begin IMMEDIATE so that
 // concurrent writers queue instead of failing on a lock upgrade, and several
-// query-only connections for reads, which WAL lets run beside the writer. The
-// schema lives in migrations/, embedded, applied in order at Open and recorded in
-// schema_migrations.
+// query-only connections for reads, which WAL lets run beside the writer.
+// Each pool prepares a statement once and keeps it, so the hot reads (the
+// manifest and blob GETs) are not parsed again. Times are bound as Unix
+// microseconds (the DSN's _time_integer_format).
 //
-// This package only persists. It enforces the referential checks the store
-// interfaces state (a manifest's references exist, a tag names a manifest), each
-// inside one transaction, and translates driver errors into berth codes by their
-// SQLite result code. It never decides anything the domain decides: it does not
-// validate names or digests, never reads the clock (callers set Created), and
-// holds no expiry, authorization or garbage-collection policy.
+// A DB passes the storetest suite, as every metadata store must. Like
+// sqlstore, this package only persists: it never decides anything the
+// domain decides.
 package sqlite

@@ -30,11 +30,6 @@ type DB struct {
 	read   *sql.DB // query-only connections
 	writeQ *poolQ  // write, with its prepared statements
 	readQ  *poolQ  // read, with its prepared statements
-
-	// Prepared on the read pool: the manifest GET path, the hottest query.
-	findManifestByDigest *sql.Stmt
-	findManifestByTag    *sql.Stmt
-	findBlobLink         *sql.Stmt // the blob GET path
 }
 
 // Open opens (creating when needed) the SQLite database at path, a file whose
@@ -101,10 +96,6 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.read.SetConnMaxIdleTime(0)
 
 	db.readQ = newPoolQ(db.read)
-	if err := db.prepare(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", abs, err)
-	}
 	db.Store = sqlstore.New(Dialect, conn{db})
 	return db, nil
 }
@@ -142,35 +133,6 @@ func (db *DB) setWAL(ctx context.Context) error {
 	}
 }
 
-func (db *DB) prepare(ctx context.Context) error {
-	var err error
-	db.findManifestByDigest, err = db.read.PrepareContext(ctx, `
-		SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.annotations, m.refs, m.created
-		FROM repositories r
-		JOIN manifests m ON m.repo_id = r.id
-		WHERE r.name = ? AND m.digest = ?`)
-	if err != nil {
-		return fmt.Errorf("prepare find manifest by digest: %w", err)
-	}
-	db.findManifestByTag, err = db.read.PrepareContext(ctx, `
-		SELECT m.digest, m.media_type, m.content, m.artifact_type, m.subject, m.annotations, m.refs, m.created
-		FROM repositories r
-		JOIN tags t ON t.repo_id = r.id
-		JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
-		WHERE r.name = ? AND t.name = ?`)
-	if err != nil {
-		return fmt.Errorf("prepare find manifest by tag: %w", err)
-	}
-	db.findBlobLink, err = db.read.PrepareContext(ctx, `
-		SELECT l.size, l.created
-		FROM repositories r JOIN blob_links l ON l.repo_id = r.id
-		WHERE r.name = ? AND l.digest = ?`)
-	if err != nil {
-		return fmt.Errorf("prepare find blob link: %w", err)
-	}
-	return nil
-}
-
 // Path returns the absolute path of the database file.
 func (db *DB) Path() string { return db.path }
 
@@ -178,11 +140,6 @@ func (db *DB) Path() string { return db.path }
 // statistics first, as SQLite recommends for long-lived connections.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.findManifestByDigest, db.findManifestByTag, db.findBlobLink} {
-		if s != nil {
-			errs = append(errs, s.Close())
-		}
-	}
 	if db.readQ != nil {
 		errs = append(errs, db.readQ.close())
 	}
@@ -202,67 +159,4 @@ func (db *DB) Close() error {
 		return fmt.Errorf("close sqlite %s: %w", db.path, err)
 	}
 	return nil
-}
-
-// inTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits when fn
-// returns nil; otherwise it rolls back and returns fn's error unchanged, so a
-// *berth.Error keeps its code.
-func (db *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: begin: %w", op, err)
-	}
-	if err := fn(tx); err != nil {
-		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			return errors.Join(err, fmt.Errorf("%s: rollback: %w", op, rbErr))
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", op, err)
-	}
-	return nil
-}
-
-// Times are stored as Unix microseconds: exact for any time a registry meets,
-// the zero time included, and the precision PostgreSQL keeps.
-
-func toDB(t time.Time) int64 { return t.UnixMicro() }
-
-func fromDB(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// repoID returns the id of the named repository, or ok false when it does not
-// exist.
-func repoID(ctx context.Context, q queryer, name string) (id int64, ok bool, err error) {
-	err = q.QueryRowContext(ctx, `SELECT id FROM repositories WHERE name = ?`, name).Scan(&id)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, false, nil
-	case err != nil:
-		return 0, false, fmt.Errorf("find repository %s: %w", name, err)
-	}
-	return id, true, nil
-}
-
-// ensureRepo returns the id of the named repository, creating it with the given
-// creation time when it does not exist. tx must be a write transaction.
-func ensureRepo(ctx context.Context, tx *sql.Tx, name string, created time.Time) (int64, error) {
-	id, ok, err := repoID(ctx, tx, name)
-	if err != nil || ok {
-		return id, err
-	}
-	err = tx.QueryRowContext(ctx,
-		`INSERT INTO repositories (name, created) VALUES (?, ?) RETURNING id`,
-		name, toDB(created)).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("create repository %s: %w", name, err)
-	}
-	return id, nil
-}
-
-// queryer is what *sql.DB and *sql.Tx share.
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }

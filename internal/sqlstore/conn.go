@@ -54,6 +54,10 @@ type Conn interface {
 	// lock; a read-committed transaction on PostgreSQL, where the queries
 	// lock the rows they depend on (Dialect.ForKeyShare, ForUpdate).
 	Begin(ctx context.Context) (Tx, error)
+	// BeginRead begins a read-only transaction that sees one snapshot from
+	// its first statement to its end: a read transaction of SQLite's WAL, a
+	// repeatable-read one on PostgreSQL. The caller rolls it back.
+	BeginRead(ctx context.Context) (Tx, error)
 }
 
 // IsNoRows reports whether err is a Row's "no row" answer, on either engine.

@@ -19,11 +19,22 @@ type Dialect struct {
 	// be present; a migration naming another fails to load.
 	Types map[string]string
 
-	// ForKeyShare and ForUpdate are appended to a SELECT that reads a row a
-	// write transaction depends on (to keep it) or is about to delete (to
-	// own it): " FOR KEY SHARE" and " FOR UPDATE" on PostgreSQL, empty on
-	// SQLite, whose write transactions run one at a time.
-	ForKeyShare, ForUpdate string
+	// ForKeyShare, ForNoKeyUpdate and ForUpdate are appended to a SELECT
+	// that reads a row a write transaction depends on (to keep it), is about
+	// to change (but not its key) or to delete (to own it): " FOR KEY SHARE",
+	// " FOR NO KEY UPDATE" and " FOR UPDATE" on PostgreSQL, empty on SQLite,
+	// whose write transactions run one at a time.
+	ForKeyShare, ForNoKeyUpdate, ForUpdate string
+	// ForUpdateSkipLocked locks the rows a queue's consumer claims and
+	// passes over those another consumer holds: " FOR UPDATE SKIP LOCKED"
+	// on PostgreSQL, empty on SQLite.
+	ForUpdateSkipLocked string
+
+	// ZeroTime is what an optional time column (a delivery's next attempt,
+	// "never" when zero) stores for the zero time: 0 on SQLite, the zero
+	// time itself on PostgreSQL. Bind through Store.optTime, read through
+	// OptTime.
+	ZeroTime any
 
 	// IsUniqueViolation reports whether err is the engine refusing a
 	// duplicate primary key or unique value, judged by its error code.
@@ -35,6 +46,9 @@ type Dialect struct {
 	// a race and may be retried as a whole (SQLite's busy, PostgreSQL's
 	// serialization failure and deadlock).
 	IsSerializationFailure func(err error) bool
+
+	// Audit is how the engine keeps the audit log (see AuditLayout).
+	Audit AuditLayout
 
 	// MigrationsTable creates schema_migrations when it does not exist.
 	MigrationsTable string
@@ -83,8 +97,18 @@ func (d *Dialect) check() error {
 			return fmt.Errorf("dialect %s: no type {{%s}}", d.Name, n)
 		}
 	}
-	if d.IsUniqueViolation == nil || d.IsForeignKeyViolation == nil || d.IsSerializationFailure == nil || d.MigrationsTable == "" {
+	if d.Audit == 0 || d.IsUniqueViolation == nil || d.IsForeignKeyViolation == nil || d.IsSerializationFailure == nil || d.MigrationsTable == "" {
 		return fmt.Errorf("dialect %s: incomplete", d.Name)
 	}
 	return nil
+}
+
+// ForUpdateOf returns d.ForUpdate restricted to the rows of one table of a
+// join (by its name or alias): " FOR UPDATE OF m" on PostgreSQL, empty on
+// SQLite.
+func (d *Dialect) ForUpdateOf(table string) string {
+	if d.ForUpdate == "" {
+		return ""
+	}
+	return d.ForUpdate + " OF " + table
 }

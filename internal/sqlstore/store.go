@@ -61,6 +61,29 @@ func (d nullTimeDest) Scan(v any) error {
 	return nil
 }
 
+// optTime is t as an optional time column stores it: Dialect.ZeroTime for
+// the zero time.
+func (s *Store) optTime(t time.Time) any {
+	if t.IsZero() {
+		return s.d.ZeroTime
+	}
+	return t
+}
+
+// OptTime returns a Scan destination for an optional time column: like
+// Time, and the zero time for what Store.optTime wrote for it (0 on SQLite).
+func OptTime(t *time.Time) sql.Scanner { return (*optTimeDest)(t) }
+
+type optTimeDest time.Time
+
+func (d *optTimeDest) Scan(v any) error {
+	if x, ok := v.(int64); ok && x == 0 {
+		*d = optTimeDest{}
+		return nil
+	}
+	return (*timeDest)(d).Scan(v)
+}
+
 // NonNil keeps an empty byte string a zero-length value rather than NULL.
 func NonNil(b []byte) []byte {
 	if b == nil {

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Open) {
 		{"WebhookStore", webhookTests},
 		{"AssertionStore", replayTests},
 		{"PeopleStore", peopleTests},
+		{"LifecycleStore", lifecycleTests},
 		{"Export", exportTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/testclock"
 	"github.com/berth-dev/berth/internal/webhook"
 )
 
@@ -130,7 +131,7 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 type verifying struct {
 	store  *sqlite.DB
 	hook   berth.Webhook
-	clock  *clock
+	clock  *testclock.Clock
 	broken bool
 }
 

@@ -15,30 +15,14 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/testclock"
 	"github.com/berth-dev/berth/internal/webhook"
 )
 
 var epoch = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 
 // clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: epoch} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *testclock.Clock { return testclock.New(epoch) }
 
 // received is one request the receiver took.
 type received struct {
@@ -54,7 +38,7 @@ type received struct {
 // the test's clock and answers fail[i] (or 204) to the i-th request.
 type receiver struct {
 	t      *testing.T
-	clock  *clock
+	clock  *testclock.Clock
 	secret string // set once the webhook exists
 	fail   []int
 	srv    *httptest.Server
@@ -64,7 +48,7 @@ type receiver struct {
 	seen chan struct{}
 }
 
-func newReceiver(t *testing.T, c *clock, fail ...int) *receiver {
+func newReceiver(t *testing.T, c *testclock.Clock, fail ...int) *receiver {
 	r := &receiver{t: t, clock: c, fail: fail, seen: make(chan struct{}, 100)}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
@@ -126,7 +110,7 @@ func newStore(t *testing.T) *sqlite.DB {
 	return openStore(t, filepath.Join(t.TempDir(), "metadata.db"))
 }
 
-func addWebhook(t *testing.T, s berth.WebhookStore, r *receiver, c *clock, events ...berth.EventType) berth.Webhook {
+func addWebhook(t *testing.T, s berth.WebhookStore, r *receiver, c *testclock.Clock, events ...berth.EventType) berth.Webhook {
 	t.Helper()
 	w, err := berth.NewWebhook(rand.Reader, r.srv.URL+"/hook", events, "test", c.Now())
 	if err != nil {
@@ -141,11 +125,11 @@ func addWebhook(t *testing.T, s berth.WebhookStore, r *receiver, c *clock, event
 
 const source = "https://registry.example.com"
 
-func newPublisher(s berth.WebhookStore, c *clock) *webhook.Publisher {
+func newPublisher(s berth.WebhookStore, c *testclock.Clock) *webhook.Publisher {
 	return webhook.NewPublisher(s, webhook.Options{Source: source, Now: c.Now})
 }
 
-func newDispatcher(s berth.WebhookStore, c *clock) *webhook.Dispatcher {
+func newDispatcher(s berth.WebhookStore, c *testclock.Clock) *webhook.Dispatcher {
 	return webhook.NewDispatcher(s, webhook.DispatcherOptions{Now: c.Now})
 }
 

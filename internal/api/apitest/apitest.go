@@ -24,30 +24,14 @@ import (
 	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/testclock"
 )
 
 // Epoch is when a Server's clock starts.
 var Epoch = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 
 // Clock is a settable clock, safe for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type Clock = testclock.Clock
 
 // Log is a buffer that the server's logger writes while a test reads it.
 type Log struct {
@@ -123,7 +107,7 @@ func NewWith(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &Clock{t: Epoch}
+	clock := testclock.New(Epoch)
 	keys, err := oauth.LoadKeyring(filepath.Join(dir, "keys"), clock.Now(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,256 @@
+package lifecycle
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+// RulesTTL is how long an Enforcer trusts the rules it read: another
+// replica's change takes effect within it; this process's own changes
+// (Invalidate) at once.
+const RulesTTL = 5 * time.Second
+
+// Enforcer checks pushes and deletes against the immutable-tag rules and the
+// quotas, and records tag pushes and manifest pulls. It is safe for
+// concurrent use.
+type Enforcer struct {
+	Store berth.LifecycleStore
+	Meta  berth.ManifestStore
+	Now   func() time.Time
+	// Logger hears of a pull batch it could not write.
+	Logger *slog.Logger
+	// Events, when set, hears quota.warning when a push takes a quota to 80
+	// or 95% of its size.
+	Events berth.EventPublisher
+
+	mu        sync.Mutex
+	read      time.Time // when the cached rules were read; zero: never
+	immutable []berth.ImmutableRule
+	quotas    []berth.Quota
+
+	pullMu sync.Mutex
+	pulls  map[pullKey]time.Time
+
+	warnMu sync.Mutex
+	warned map[berth.Scope]int // the last warning level sent per scope
+}
+
+type pullKey struct {
+	repo string
+	d    berth.Digest
+}
+
+// Invalidate makes the next check read the rules again.
+func (e *Enforcer) Invalidate() {
+	e.mu.Lock()
+	e.read = time.Time{}
+	e.mu.Unlock()
+}
+
+// rules returns the cached rules, read again when older than RulesTTL.
+func (e *Enforcer) rules(ctx context.Context) ([]berth.ImmutableRule, []berth.Quota, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.Now()
+	if !e.read.IsZero() && now.Sub(e.read) < RulesTTL && !now.Before(e.read) {
+		return e.immutable, e.quotas, nil
+	}
+	imm, err := e.Store.FindImmutableRules(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := e.Store.FindQuotas(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	e.immutable, e.quotas, e.read = imm, q, now
+	return imm, q, nil
+}
+
+// CheckTag returns tag_immutable when pointing repo:tag at d (or, for d "",
+// deleting the tag) would move or remove a tag an immutable rule keeps.
+// keep reports that the tag is immutable: a push must then store it with
+// PutManifestKeepingTag, so that a push racing to create it cannot move it.
+func (e *Enforcer) CheckTag(ctx context.Context, repo, tag string, d berth.Digest) (keep bool, err error) {
+	imm, _, err := e.rules(ctx)
+	if err != nil {
+		return false, err
+	}
+	rule, ok := berth.ImmutableRuleFor(imm, repo, tag)
+	if !ok {
+		return false, nil
+	}
+	m, err := e.Meta.FindManifest(ctx, repo, tag)
+	if berth.IsCode(err, berth.CodeManifestUnknown) || berth.IsCode(err, berth.CodeNameUnknown) {
+		return true, nil // a new tag: its first push is allowed
+	} else if err != nil {
+		return true, err
+	}
+	if m.Digest == d {
+		return true, nil // the same image again moves nothing
+	}
+	held, _ := e.Store.FindTagPush(ctx, repo, tag)
+	action := "move"
+	if d == "" {
+		action = "delete"
+	}
+	return true, berth.TagImmutable(rule, repo, tag, m.Digest, held, action)
+}
+
+// CheckManifestDelete returns tag_immutable when deleting manifest d of repo
+// would remove a tag an immutable rule keeps.
+func (e *Enforcer) CheckManifestDelete(ctx context.Context, repo string, d berth.Digest) error {
+	imm, _, err := e.rules(ctx)
+	if err != nil || len(imm) == 0 {
+		return err
+	}
+	images, err := e.Store.FindRetentionImages(ctx, repo)
+	if err != nil {
+		return err
+	}
+	for _, im := range images {
+		if im.Digest != d {
+			continue
+		}
+		for _, t := range im.Tags {
+			if rule, ok := berth.ImmutableRuleFor(imm, repo, t.Tag); ok {
+				return berth.TagImmutable(rule, repo, t.Tag, d, t, "delete the manifest holding")
+			}
+		}
+	}
+	return nil
+}
+
+// CheckQuota returns quota_exceeded when linking blob d of size bytes into
+// repo goes beyond a quota covering repo. A blob a scope already holds adds
+// nothing to it; d "" is a blob whose digest is not known yet (a chunk),
+// counted in full.
+func (e *Enforcer) CheckQuota(ctx context.Context, repo string, d berth.Digest, size int64) error {
+	_, quotas, err := e.rules(ctx)
+	if err != nil || len(quotas) == 0 {
+		return err
+	}
+	newRepo := false
+	if _, err := e.Meta.FindTags(ctx, repo, "", 0); berth.IsCode(err, berth.CodeNameUnknown) {
+		newRepo = true
+	} else if err != nil {
+		return err
+	}
+	for _, q := range quotas {
+		if !q.Scope.Covers(repo) {
+			continue
+		}
+		adding := size
+		if d != "" {
+			held, err := e.Store.ScopeHoldsBlob(ctx, q.Scope, d)
+			if err != nil {
+				return err
+			}
+			if held {
+				adding = 0
+			}
+		}
+		if adding == 0 && !newRepo {
+			continue
+		}
+		usage, err := e.Store.QuotaUsage(ctx, q.Scope)
+		if err != nil {
+			return err
+		}
+		if q.Exceeds(usage, adding, newRepo) {
+			return berth.QuotaExceeded(q, usage, repo, adding, newRepo)
+		}
+		e.warn(ctx, q, usage.Bytes+adding, repo)
+	}
+	return nil
+}
+
+// warn publishes quota.warning when usage reaches a level of q above the
+// last one sent for its scope; a level falls back as usage does.
+func (e *Enforcer) warn(ctx context.Context, q berth.Quota, usage int64, repo string) {
+	level := berth.QuotaWarningLevel(usage, q.MaxSize)
+	e.warnMu.Lock()
+	if e.warned == nil {
+		e.warned = map[berth.Scope]int{}
+	}
+	last := e.warned[q.Scope]
+	e.warned[q.Scope] = level
+	e.warnMu.Unlock()
+	if level > last && e.Events != nil {
+		e.Events.Publish(ctx, berth.QuotaWarningEvent(berth.QuotaEventData{Scope: q.Scope, Percent: level,
+			LimitBytes: q.MaxSize, UsageBytes: usage, Repository: repo}))
+	}
+}
+
+// TagPushed records who pushed repo:tag at d. A failure is logged, not
+// returned: the push itself succeeded.
+func (e *Enforcer) TagPushed(ctx context.Context, p berth.TagPush) {
+	if err := e.Store.RecordTagPush(ctx, p); err != nil && e.Logger != nil {
+		e.Logger.Warn("lifecycle: record tag push", "repository", p.Repository, "tag", p.Tag, "err", err)
+	}
+}
+
+// Pulled notes that manifest d of repo was pulled now; Flush writes the
+// notes in one transaction.
+func (e *Enforcer) Pulled(repo string, d berth.Digest) {
+	now := e.Now()
+	e.pullMu.Lock()
+	if e.pulls == nil {
+		e.pulls = map[pullKey]time.Time{}
+	}
+	e.pulls[pullKey{repo, d}] = now
+	e.pullMu.Unlock()
+}
+
+// Flush writes the pulls noted since the last Flush. On failure they are
+// kept for the next one.
+func (e *Enforcer) Flush(ctx context.Context) error {
+	e.pullMu.Lock()
+	batch := e.pulls
+	e.pulls = nil
+	e.pullMu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	pulls := make([]berth.ManifestPull, 0, len(batch))
+	for k, t := range batch {
+		pulls = append(pulls, berth.ManifestPull{Repository: k.repo, Digest: k.d, Time: t})
+	}
+	if err := e.Store.RecordPulls(ctx, pulls); err != nil {
+		e.pullMu.Lock()
+		if e.pulls == nil {
+			e.pulls = map[pullKey]time.Time{}
+		}
+		for k, t := range batch {
+			if t.After(e.pulls[k]) {
+				e.pulls[k] = t
+			}
+		}
+		e.pullMu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// RunFlusher flushes every interval until ctx ends, then once more.
+func (e *Enforcer) RunFlusher(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := e.Flush(context.WithoutCancel(ctx)); err != nil && e.Logger != nil {
+				e.Logger.Warn("lifecycle: record pulls", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := e.Flush(ctx); err != nil && e.Logger != nil {
+				e.Logger.Warn("lifecycle: record pulls", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package oci_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/lifecycle"
+	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/sqlite"
+)
+
+// newRuledRegistry is newRegistry with the lifecycle rules enforced; call
+// the Enforcer's Invalidate after changing rules in the store.
+func newRuledRegistry(t *testing.T) (*registry, *lifecycle.Enforcer) {
+	t.Helper()
+	dir := t.TempDir()
+	meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "metadata.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := disk.New(filepath.Join(dir, "storage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := &lifecycle.Enforcer{Store: meta, Meta: meta, Now: time.Now}
+	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) { h.Lifecycle = rules })
+	r.blob = blobs
+	return r, rules
+}
+
+// imageManifest returns an image manifest of layer (5 bytes) and a config
+// made from salt, pushing the config to repo.
+func imageManifest(t *testing.T, r *registry, repo string, layer berth.Digest, salt string) ([]byte, berth.Digest) {
+	t.Helper()
+	cfg := []byte(`{"salt":"` + salt + `"}`)
+	config := pushBlob(t, r, repo, cfg)
+	m := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":5}]}`, config, len(cfg), layer))
+	return m, berth.DigestOf("sha256", m)
+}
+
+var manifestType = http.Header{"Content-Type": {"application/vnd.oci.image.manifest.v1+json"}}
+
+// TestTagQueryParameters: a push by digest with ?tag= points each tag at the
+// manifest and answers one OCI-Tag header per tag; an immutable tag among
+// them refuses the whole push.
+func TestTagQueryParameters(t *testing.T) {
+	r, rules := newRuledRegistry(t)
+	layer := pushBlob(t, r, "app", []byte("layer"))
+	m, d := imageManifest(t, r, "app", layer, "first")
+	resp, body := r.do("PUT", "/v2/app/manifests/"+d.String()+"?tag=v1&tag=latest", manifestType, m)
+	if resp.StatusCode != http.StatusCreated || !slices.Equal(resp.Header.Values("OCI-Tag"), []string{"v1", "latest"}) {
+		t.Fatalf("push with ?tag=: %d, OCI-Tag %q: %s", resp.StatusCode, resp.Header.Values("OCI-Tag"), body)
+	}
+	for _, tag := range []string{"v1", "latest"} {
+		got, err := r.meta.FindManifest(t.Context(), "app", tag)
+		if err != nil || got.Digest != d {
+			t.Fatalf("tag %s: %v %v", tag, got, err)
+		}
+	}
+	resp, body = r.do("PUT", "/v2/app/manifests/"+d.String()+"?tag=-bad", manifestType, m)
+	expectError(t, resp, body, http.StatusBadRequest, berth.CodeTagInvalid)
+
+	must(t, r.meta.PutImmutableRule(t.Context(), berth.ImmutableRule{Scope: berth.RegistryScope, Tags: "v*", Created: time.Now()}))
+	rules.Invalidate()
+	other, od := imageManifest(t, r, "app", layer, "other")
+	resp, body = r.do("PUT", "/v2/app/manifests/"+od.String()+"?tag=latest&tag=v1", manifestType, other)
+	expectError(t, resp, body, http.StatusConflict, berth.CodeTagImmutable)
+	if got, _ := r.meta.FindManifest(t.Context(), "app", "latest"); got.Digest != d {
+		t.Fatal("a refused push moved another of its tags")
+	}
+	resp, body = r.do("PUT", "/v2/app/manifests/v1", manifestType, other)
+	expectError(t, resp, body, http.StatusConflict, berth.CodeTagImmutable)
+	resp, body = r.do("DELETE", "/v2/app/manifests/v1", nil, nil)
+	expectError(t, resp, body, http.StatusConflict, berth.CodeTagImmutable)
+	resp, body = r.do("DELETE", "/v2/app/manifests/"+d.String(), nil, nil)
+	expectError(t, resp, body, http.StatusConflict, berth.CodeTagImmutable)
+}
+
+// TestQuotaRefusedBeforeTheBytes: a monolithic push whose Content-Length is
+// beyond the quota is refused with quota_exceeded and nothing is stored; one
+// that fills the quota exactly is accepted.
+func TestQuotaRefusedBeforeTheBytes(t *testing.T) {
+	r, rules := newRuledRegistry(t)
+	pushBlob(t, r, "team/app", []byte("0123456789"))
+	must(t, r.meta.PutQuota(t.Context(), berth.Quota{Scope: berth.RegistryScope, MaxSize: 15, Updated: time.Now()}))
+	rules.Invalidate()
+	big := []byte("this body is longer than the five bytes left")
+	resp, body := r.do("POST", "/v2/team/app/blobs/uploads/?digest="+berth.DigestOf("sha256", big).String(), http.Header{"Content-Type": {"application/octet-stream"}}, big)
+	expectError(t, resp, body, http.StatusForbidden, berth.CodeQuotaExceeded)
+	if _, err := r.blob.Stat(t.Context(), berth.DigestOf("sha256", big)); !berth.IsCode(err, berth.CodeBlobUnknown) {
+		t.Fatalf("the refused blob was stored: %v", err)
+	}
+	pushBlob(t, r, "team/app", []byte("12345")) // exactly the five bytes left
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,134 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth"
+)
+
+// LinkBlob records that link.Repository holds link.Digest, creating the
+// repository when needed. Linking again refreshes Created and Size.
+func (s *Store) LinkBlob(ctx context.Context, link berth.BlobLink) error {
+	return s.inTx(ctx, "link blob", func(tx Querier) error {
+		id, err := ensureRepo(ctx, tx, link.Repository, link.Created)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO blob_links (repo_id, digest, size, created) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (repo_id, digest) DO UPDATE SET size = excluded.size, created = excluded.created`,
+			id, string(link.Digest), link.Size, link.Created)
+		if err != nil {
+			return fmt.Errorf("link blob %s to %s: %w", link.Digest, link.Repository, err)
+		}
+		return nil
+	})
+}
+
+// FindBlobLink returns blob_unknown unless repo holds d.
+func (s *Store) FindBlobLink(ctx context.Context, repo string, d berth.Digest) (berth.BlobLink, error) {
+	link := berth.BlobLink{Repository: repo, Digest: d}
+	err := s.c.Read().QueryRow(ctx, `
+		SELECT l.size, l.created
+		FROM repositories r JOIN blob_links l ON l.repo_id = r.id
+		WHERE r.name = $1 AND l.digest = $2`, repo, string(d)).Scan(&link.Size, Time(&link.Created))
+	switch {
+	case IsNoRows(err):
+		return berth.BlobLink{}, blobUnknown(repo, d)
+	case err != nil:
+		return berth.BlobLink{}, fmt.Errorf("find blob %s in %s: %w", d, repo, err)
+	}
+	return link, nil
+}
+
+// UnlinkBlob removes d from repo, or returns blob_unknown. Manifests that
+// reference d are left as they are: deciding whether that is allowed is not
+// the store's business.
+func (s *Store) UnlinkBlob(ctx context.Context, repo string, d berth.Digest) error {
+	res, err := s.c.Write().Exec(ctx, `
+		DELETE FROM blob_links
+		WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2`,
+		repo, string(d))
+	if err != nil {
+		return fmt.Errorf("unlink blob %s from %s: %w", d, repo, err)
+	}
+	if res == 0 {
+		return blobUnknown(repo, d)
+	}
+	return nil
+}
+
+// FindBlobRepositories returns the repositories holding d, sorted by name.
+func (s *Store) FindBlobRepositories(ctx context.Context, d berth.Digest) ([]string, error) {
+	names, err := collectStrings(s.c.Read().Query(ctx, `
+		SELECT r.name
+		FROM blob_links l JOIN repositories r ON r.id = l.repo_id
+		WHERE l.digest = $1
+		ORDER BY r.name`, string(d)))
+	if err != nil {
+		return nil, fmt.Errorf("find repositories of blob %s: %w", d, err)
+	}
+	return names, nil
+}
+
+func blobUnknown(repo string, d berth.Digest) *berth.Error {
+	return berth.Errorf(berth.CodeBlobUnknown, "blob %s is not in repository %s", d, repo).
+		WithDetail("digest", string(d))
+}
+
+// CreateUploadSession records s; conflict when the id exists.
+func (s *Store) CreateUploadSession(ctx context.Context, u berth.UploadSession) error {
+	_, err := s.c.Write().Exec(ctx,
+		`INSERT INTO upload_sessions (id, repository, created) VALUES ($1, $2, $3)`,
+		u.ID, u.Repository, u.Created)
+	switch {
+	case s.d.IsUniqueViolation(err):
+		return berth.Errorf(berth.CodeConflict, "an upload session with id %s already exists", u.ID)
+	case err != nil:
+		return fmt.Errorf("create upload session %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// FindUploadSession returns blob_upload_unknown when no session has id.
+func (s *Store) FindUploadSession(ctx context.Context, id string) (berth.UploadSession, error) {
+	u := berth.UploadSession{ID: id}
+	err := s.c.Read().QueryRow(ctx,
+		`SELECT repository, created FROM upload_sessions WHERE id = $1`, id).Scan(&u.Repository, Time(&u.Created))
+	switch {
+	case IsNoRows(err):
+		return berth.UploadSession{}, berth.Errorf(berth.CodeBlobUploadUnknown, "no upload session has id %s", id)
+	case err != nil:
+		return berth.UploadSession{}, fmt.Errorf("find upload session %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// DeleteUploadSession removes the session; deleting an absent one is not an
+// error.
+func (s *Store) DeleteUploadSession(ctx context.Context, id string) error {
+	if _, err := s.c.Write().Exec(ctx, `DELETE FROM upload_sessions WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("delete upload session %s: %w", id, err)
+	}
+	return nil
+}
+
+// FindUploadSessions returns the sessions created strictly before the given
+// time, oldest first.
+func (s *Store) FindUploadSessions(ctx context.Context, createdBefore time.Time) ([]berth.UploadSession, error) {
+	rows, err := s.c.Read().Query(ctx, `
+		SELECT id, repository, created FROM upload_sessions
+		WHERE created < $1
+		ORDER BY created, id`, createdBefore)
+	sessions, err := collect(rows, err, func(r Rows) (berth.UploadSession, error) {
+		var u berth.UploadSession
+		err := r.Scan(&u.ID, &u.Repository, Time(&u.Created))
+		return u, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find upload sessions: %w", err)
+	}
+	return sessions, nil
+}

@@ -307,6 +307,10 @@ type UserLinkStore interface {
 	// transaction; conflict, changing nothing, when p's name, ID or client
 	// id, or l's (Issuer, Subject), exists.
 	CreateUser(ctx context.Context, p Principal, l UserLink) error
+	// CreateUserLink stores the link of an existing principal (berth migrate
+	// copies them); conflict when the principal or (Issuer, Subject) is
+	// linked already.
+	CreateUserLink(ctx context.Context, l UserLink) error
 	// FindUserLink returns the link of (issuer, subject), or not_found.
 	FindUserLink(ctx context.Context, issuer, subject string) (UserLink, error)
 	// FindUserLinkByPrincipal returns the link of the principal, or not_found.

@@ -138,6 +138,18 @@ func (s *Store) CreateUser(ctx context.Context, p berth.Principal, l berth.UserL
 	})
 }
 
+// CreateUserLink stores the link of an existing principal.
+func (s *Store) CreateUserLink(ctx context.Context, l berth.UserLink) error {
+	_, err := s.c.Write().Exec(ctx, `INSERT INTO user_links (principal_id, idp_id, issuer, subject, group_list, sealed_refresh, refreshed) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		l.PrincipalID, l.ProviderID, l.Issuer, l.Subject, joinGroups(l.Groups), NonNil(l.SealedRefresh), l.Refreshed)
+	if s.d.IsUniqueViolation(err) {
+		return berth.Errorf(berth.CodeConflict, "principal %s or the person %s of %s is linked already", l.PrincipalID, l.Subject, l.Issuer)
+	} else if err != nil {
+		return fmt.Errorf("create user link: %w", err)
+	}
+	return nil
+}
+
 const linkColumns = `principal_id, idp_id, issuer, subject, group_list, sealed_refresh, refreshed`
 
 func (s *Store) findLink(ctx context.Context, where string, args ...any) (berth.UserLink, error) {

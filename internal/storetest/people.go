@@ -103,8 +103,19 @@ func testUsers(t *testing.T, s berth.MetadataStore) {
 	wantTime(t, "refreshed after update", again.Refreshed, at(5))
 	wantCode(t, "update unknown", s.UpdateUserLink(ctx(t), berth.UserLink{PrincipalID: q.ID}), berth.CodeNotFound)
 
-	// A deleted principal's link gives way to the person's next sign-in.
+	// Deleting the principal deletes the person's link, sessions and
+	// tokens; the person's next sign-in is a new principal.
+	sess := berth.UserSession{ID: principalN(40, "x", 0).ID, PrincipalID: p.ID, ProviderID: "idp1", Created: at(1), Expires: at(100)}
+	must(t, s.CreateSession(ctx(t), sess))
+	pat := berth.PersonalAccessToken{ID: principalN(41, "x", 0).ID, PrincipalID: p.ID, Hint: "brp_x", Hash: "ph", Created: at(1), Expires: at(100)}
+	must(t, s.CreatePAT(ctx(t), pat))
 	must(t, s.DeletePrincipal(ctx(t), p.ID))
+	_, err = s.FindUserLinkByPrincipal(ctx(t), p.ID)
+	wantCode(t, "link of a deleted principal", err, berth.CodeNotFound)
+	_, err = s.FindSessionByID(ctx(t), sess.ID)
+	wantCode(t, "session of a deleted principal", err, berth.CodeNotFound)
+	_, err = s.FindPATByID(ctx(t), pat.ID)
+	wantCode(t, "token of a deleted principal", err, berth.CodeNotFound)
 	must(t, s.CreateUser(ctx(t), q, berth.UserLink{PrincipalID: q.ID, Issuer: "https://idp", Subject: "sub-ada", Refreshed: at(6)}))
 	if l, err := s.FindUserLink(ctx(t), "https://idp", "sub-ada"); err != nil || l.PrincipalID != q.ID || len(l.Groups) != 0 {
 		t.Fatalf("relinked: %+v %v", l, err)

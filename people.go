@@ -124,6 +124,10 @@ type IdentityProviderStore interface {
 	FindIdentityProviderByName(ctx context.Context, name string) (IdentityProvider, error)
 	// FindIdentityProviderByID returns the provider with id, or not_found.
 	FindIdentityProviderByID(ctx context.Context, id string) (IdentityProvider, error)
+	// UpdateIdentityProvider writes p's issuer, client id, claims, scopes and
+	// sealed secret to the provider with p.ID, or returns not_found; its
+	// people stay linked.
+	UpdateIdentityProvider(ctx context.Context, p IdentityProvider) error
 	// FindIdentityProviders returns every provider, by name.
 	FindIdentityProviders(ctx context.Context) ([]IdentityProvider, error)
 	// DeleteIdentityProvider removes the provider, its user links and the

@@ -179,6 +179,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err := ensureOwnerGroups(ctx, st.meta, cfg.Auth.OwnerGroups, logger); err != nil {
 		return err
 	}
+	if err := ensureIdentityProviders(ctx, st.meta, cfg, sealer, e.getenv, logger); err != nil {
+		return err
+	}
 	auditLog := audit.New(st.meta, audit.Options{Logger: logger})
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -74,6 +74,19 @@ func (s *Store) FindIdentityProviders(ctx context.Context) ([]berth.IdentityProv
 	return out, rows.Err()
 }
 
+// UpdateIdentityProvider writes p's settings and sealed secret.
+func (s *Store) UpdateIdentityProvider(ctx context.Context, p berth.IdentityProvider) error {
+	n, err := s.c.Write().Exec(ctx, `UPDATE identity_providers SET issuer = $2, client_id = $3, groups_claim = $4, username_claim = $5, scopes = $6, sealed_secret = $7 WHERE id = $1`,
+		p.ID, p.Issuer, p.ClientID, p.GroupsClaim, p.UsernameClaim, strings.Join(p.Scopes, " "), NonNil(p.SealedSecret))
+	if err != nil {
+		return fmt.Errorf("update identity provider %s: %w", p.Name, err)
+	}
+	if n == 0 {
+		return berth.Errorf(berth.CodeNotFound, "no identity provider has the id %s", p.ID).WithHint("berth idp list")
+	}
+	return nil
+}
+
 // DeleteIdentityProvider removes the provider, its links and its sessions.
 func (s *Store) DeleteIdentityProvider(ctx context.Context, id string) error {
 	return s.inTx(ctx, "delete identity provider", func(tx Querier) error {

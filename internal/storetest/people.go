@@ -49,6 +49,14 @@ func testIdentityProviders(t *testing.T, s berth.MetadataStore) {
 	}
 	_, err = s.FindIdentityProviderByName(ctx(t), "nope")
 	wantCode(t, "unknown", err, berth.CodeNotFound)
+	changed := corp
+	changed.Issuer, changed.ClientID, changed.Scopes, changed.SealedSecret = "https://idp2.example.com", "other", []string{"openid"}, []byte{9}
+	must(t, s.UpdateIdentityProvider(ctx(t), changed))
+	got, _ = s.FindIdentityProviderByID(ctx(t), corp.ID)
+	if got.Issuer != changed.Issuer || got.ClientID != "other" || !slices.Equal(got.Scopes, []string{"openid"}) || !slices.Equal(got.SealedSecret, []byte{9}) || got.Name != "corp" {
+		t.Fatalf("updated: %+v", got)
+	}
+	wantCode(t, "update unknown", s.UpdateIdentityProvider(ctx(t), idpN(9, "x")), berth.CodeNotFound)
 
 	// Removing a provider removes its people's links and sessions.
 	p := principalN(1, "ada", 1)

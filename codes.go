@@ -11,11 +11,12 @@ const (
 	GroupContent        CodeGroup = "registry content"
 	GroupAuthentication CodeGroup = "authentication"
 	GroupAuthorization  CodeGroup = "authorization"
+	GroupCache          CodeGroup = "pull-through cache"
 	GroupGeneric        CodeGroup = "audit and generic"
 )
 
 // CodeGroups lists every group in display order.
-var CodeGroups = []CodeGroup{GroupContent, GroupAuthentication, GroupAuthorization, GroupGeneric}
+var CodeGroups = []CodeGroup{GroupContent, GroupAuthentication, GroupAuthorization, GroupCache, GroupGeneric}
 
 // CodeInfo describes one reason code: how transports render it, what it means,
 // why it usually happens and what fixes it.
@@ -665,6 +666,59 @@ var Codes = []CodeInfo{
 		Fixes: []string{
 			"Use the address berth serve prints: `berth login http://127.0.0.1:5000` for a local server without TLS.",
 			"Check the whole chain from this machine: `berth doctor HOST`.",
+		},
+	},
+
+	// A pull through a cache namespace needed its upstream, which failed; or
+	// a client wrote into a cache namespace.
+	{
+		Code: CodeUpstreamUnreachable, Status: http.StatusBadGateway, OCI: "UNKNOWN", Group: GroupCache,
+		Summary: "The image is not cached yet and its upstream registry gave no usable answer.",
+		Causes: []string{
+			"The upstream is down, or unreachable from the berth server: a firewall, a proxy, a name that does not resolve there.",
+			"The upstream answered with a server error (5xx) or something that is not a registry answer, such as a captive portal's page.",
+			"The upstream's URL is wrong: `berth upstream show NAME` shows the one berth calls.",
+		},
+		Fixes: []string{
+			"Check the upstream from the berth server: `berth upstream verify NAME` calls it with the stored credential and names what fails.",
+			"Images pulled through the cache before keep being served while the upstream is down, with a `Warning` header; pull the ones you need while it is up.",
+		},
+	},
+	{
+		Code: CodeUpstreamAuthFailed, Status: http.StatusBadGateway, OCI: "UNKNOWN", Group: GroupCache,
+		Summary: "The upstream registry refused the credential berth holds for it, so the image could not be fetched.",
+		Causes: []string{
+			"The upstream credential expired or was revoked (a Docker Hub access token, a robot account's password); `berth secret list --expiring-within 30d` lists upstream credentials with a recorded expiry.",
+			"The upstream needs a credential and none is stored, or the account has no read access to the repository.",
+			"The repository does not exist upstream: Docker Hub answers an unknown repository like a refused credential.",
+		},
+		Fixes: []string{
+			"Replace the credential: `berth upstream delete NAME`, then `berth upstream create NAME --url URL --namespace NS --username USER --password-stdin`.",
+			"Check it after the change: `berth upstream verify NAME`.",
+		},
+	},
+	{
+		Code: CodeUpstreamRateLimited, Status: http.StatusTooManyRequests, OCI: "TOOMANYREQUESTS", Group: GroupCache,
+		Summary: "The upstream registry is rate-limiting berth (HTTP 429), so an uncached image could not be fetched.",
+		Causes: []string{
+			"Docker Hub limits pulls per account or, for anonymous pulls, per address; many first pulls of new images in a short time reach it.",
+			"Tags re-checked far more often than needed: a very short `--tag-ttl`.",
+		},
+		Fixes: []string{
+			"Wait the seconds in `retry_after` (and the `Retry-After` header) when the upstream sent its reset time.",
+			"Store an account's credential for a higher limit: `berth upstream create NAME --url URL --namespace NS --username USER --password-stdin`.",
+			"Raise the TTL so cached tags are checked less often: `berth upstream create NAME … --tag-ttl 6h`.",
+		},
+	},
+	{
+		Code: CodeCacheReadOnly, Status: http.StatusForbidden, OCI: "DENIED", Group: GroupCache,
+		Summary: "The repository is in a cache namespace, whose content only its upstream fills; it cannot be pushed to.",
+		Causes: []string{
+			"A pipeline pushes to `hub/…` (or another cache namespace) by mistake, such as a retag of a base image under its cached name.",
+		},
+		Fixes: []string{
+			"Push to a repository outside the cache namespace: `docker tag HOST/hub/library/alpine:3.20 HOST/team/alpine:3.20`, then `docker push HOST/team/alpine:3.20`.",
+			"List the cache namespaces with `berth upstream list`.",
 		},
 	},
 

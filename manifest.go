@@ -122,7 +122,7 @@ type MetadataStore interface {
 	AuditStore
 	WebhookStore
 	AssertionStore
-	PeopleStore
 	LifecycleStore
+	PeopleStore
 	Close() error
 }

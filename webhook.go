@@ -211,12 +211,17 @@ func QuotaWarningLevel(usage, limit int64) int {
 	return 0
 }
 
-// SecretEventData is the data of secret.expiring and secret.expired.
+// SecretEventData is the data of secret.expiring and secret.expired. For
+// a client secret it names the principal and the secret; for an upstream
+// registry's credential, Upstream (and its Username), the principal fields
+// empty.
 type SecretEventData struct {
 	Principal   string    `json:"principal"`
 	PrincipalID string    `json:"principal_id"`
 	SecretID    string    `json:"secret_id"`
 	Hint        string    `json:"hint"`
+	Upstream    string    `json:"upstream,omitempty"`
+	Username    string    `json:"username,omitempty"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	// ThresholdDays is the notice's threshold (60, 30, 7, 1); 0 for
 	// secret.expired.

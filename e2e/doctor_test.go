@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,14 @@ import (
 // and returns its address. It stops at the end of the test.
 func startDistribution(t *testing.T, users map[string]string) string {
 	t.Helper()
+	addr, _ := runDistribution(t, users)
+	return addr
+}
+
+// runDistribution is startDistribution that also returns stop, which
+// stops the registry before the test ends (and may be called again).
+func runDistribution(t *testing.T, users map[string]string) (addr string, stop func()) {
+	t.Helper()
 	needServer(t)
 	if _, err := os.Stat("/usr/bin/docker-registry"); err != nil {
 		if strict {
@@ -37,7 +46,7 @@ func startDistribution(t *testing.T, users map[string]string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	conf := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n  secret: berth-e2e-doctor\n",
 		filepath.Join(dir, "storage"), addr)
 	if len(users) > 0 {
@@ -70,16 +79,20 @@ func startDistribution(t *testing.T, users map[string]string) string {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		log.Close()
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			log.Close()
+		})
+	}
+	t.Cleanup(stop)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		select {
@@ -90,11 +103,11 @@ func startDistribution(t *testing.T, users map[string]string) string {
 		}
 		if resp, err := client.Get("http://" + addr + "/v2/"); err == nil {
 			resp.Body.Close()
-			return addr
+			return addr, stop
 		}
 	}
 	t.Fatal("docker-registry did not answer within 30s")
-	return ""
+	return "", nil
 }
 
 // doctorReport is berth doctor -o json.

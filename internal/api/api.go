@@ -61,14 +61,19 @@ type Config struct {
 	// the admin commands run remotely (admin.go); nil answers not_found.
 	Keys KeyRing
 	GC   Collector
+	// Upstreams keeps the pull-through cache's upstreams, and
+	// UpstreamVerifier calls them for .../verify; with Upstreams nil,
+	// /api/v1/upstreams answers not_found.
+	Upstreams        UpstreamStore
+	UpstreamVerifier UpstreamVerifier
+	// Lifecycle serves the lifecycle rules; nil answers not_found.
+	Lifecycle *Lifecycle
 	// MaxTokenLifetime caps personal access tokens
 	// (berth.DefaultMaxPATLifetime when zero).
 	MaxTokenLifetime time.Duration
 	// Sealer seals identity providers' client secrets; without it,
 	// POST /api/v1/idps is refused.
 	Sealer Sealer
-	// Lifecycle serves the lifecycle rules; nil answers not_found.
-	Lifecycle *Lifecycle
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -104,6 +109,8 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
 	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
 
+	"POST /api/v1/upstreams":              berth.AuditUpstreamCreate,
+	"DELETE /api/v1/upstreams/{name}":     berth.AuditUpstreamDelete,
 	"POST /api/v1/retention":              berth.AuditLifecycleChange,
 	"DELETE /api/v1/retention/{scope...}": berth.AuditLifecycleChange,
 	"POST /api/v1/retention/run":          berth.AuditRetentionRun,
@@ -173,6 +180,7 @@ func New(cfg Config) http.Handler {
 	h.routeWebhooks()
 	h.routeAdmin()
 	h.routeRepositories()
+	h.routeUpstreams()
 	h.routeLifecycle()
 
 	h.routeIdPs()

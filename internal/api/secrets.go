@@ -61,6 +61,12 @@ type RemovedSecret struct {
 // it is, when it expires, and the service connections that stop working with
 // it. Never its value or hash.
 type ExpiringSecret struct {
+	// Kind is client_secret, or upstream for the credential berth holds for
+	// an upstream registry of the pull-through cache (which has Upstream
+	// and Username, and no principal, id or hint).
+	Kind        string     `json:"kind"`
+	Upstream    string     `json:"upstream,omitempty"`
+	Username    string     `json:"username,omitempty"`
 	Principal   string     `json:"principal"`
 	ID          string     `json:"id"`
 	Hint        string     `json:"hint"`
@@ -241,13 +247,26 @@ func (h *handler) listExpiringSecrets(w http.ResponseWriter, r *http.Request, c 
 			if conns == nil {
 				conns = []string{}
 			}
-			out.Secrets = append(out.Secrets, ExpiringSecret{Principal: p.Name, ID: s.ID, Hint: s.Hint, Description: s.Description,
+			out.Secrets = append(out.Secrets, ExpiringSecret{Kind: "client_secret", Principal: p.Name, ID: s.ID, Hint: s.Hint, Description: s.Description,
 				Created: s.Created, Expires: s.Expires, LastUsed: s.LastUsed,
 				DaysLeft: int(s.Expires.Sub(now) / (24 * time.Hour)), Connections: conns})
 		}
 	}
+	if q.Get("principal") == "" && h.cfg.Upstreams != nil {
+		ups, err := h.cfg.Upstreams.FindUpstreams(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range ups {
+			if u.ExpiresAt == nil || !u.ExpiresAt.After(now) || !until.IsZero() && u.ExpiresAt.After(until) {
+				continue
+			}
+			out.Secrets = append(out.Secrets, ExpiringSecret{Kind: "upstream", Upstream: u.Name, Username: u.Username,
+				Created: u.Created, Expires: *u.ExpiresAt, DaysLeft: int(u.ExpiresAt.Sub(now) / (24 * time.Hour)), Connections: []string{}})
+		}
+	}
 	slices.SortFunc(out.Secrets, func(a, b ExpiringSecret) int {
-		return cmp.Or(a.Expires.Compare(b.Expires), cmp.Compare(a.Principal, b.Principal), cmp.Compare(a.ID, b.ID))
+		return cmp.Or(a.Expires.Compare(b.Expires), cmp.Compare(a.Principal, b.Principal), cmp.Compare(a.Upstream, b.Upstream), cmp.Compare(a.ID, b.ID))
 	})
 	return writeJSON(w, http.StatusOK, out)
 }

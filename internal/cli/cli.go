@@ -58,6 +58,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	root.AddCommand(newPipelineCommand(e), newConnectionCommand(e), newIdPCommand(e), newTokenCommand(e))
 	root.AddCommand(newAuditCommand(e))
 	root.AddCommand(newWebhookCommand(e))
+	root.AddCommand(newUpstreamCommand(e))
 	root.AddCommand(newRetentionCommand(e), newImmutableCommand(e), newQuotaCommand(e))
 	root.AddCommand(newRepoCommand(e), newTagCommand(e))
 	root.AddCommand(newLoginCommand(e), newLogoutCommand(e), newCredentialHelperCommand(e))

@@ -131,6 +131,7 @@ func runMigrate(ctx context.Context, cfg Config, toDB, toBlobs string, e *env, h
 		{"pipelines", m.pipelines},
 		{"connections", m.connections},
 		{"webhooks", m.webhooks},
+		{"upstreams", m.upstreams},
 		{"repositories", m.repositories},
 		{"lifecycle rules", m.lifecycle},
 		{"people", m.people},
@@ -682,6 +683,34 @@ func (m *migration) lifecycle(ctx context.Context) error {
 		f[0] += len(pulls)
 	}
 	m.report("tag pushes and pull times", f[0], f[1])
+	return nil
+}
+
+// upstreams copies the pull-through cache's upstreams, each credential
+// unsealed with the source's key and sealed again with the target's key
+// encryption key.
+func (m *migration) upstreams(ctx context.Context) error {
+	src, err := m.src.upstreams(m.data)
+	if err != nil {
+		return err
+	}
+	dst, err := m.dst.upstreams(m.data)
+	if err != nil {
+		return err
+	}
+	us, err := src.FindUpstreams(ctx)
+	if err != nil {
+		return err
+	}
+	var n [2]int
+	for _, u := range us {
+		ok, err := created(dst.CreateUpstream(ctx, u))
+		if err != nil {
+			return err
+		}
+		n[b2i(!ok)]++
+	}
+	m.report("upstreams", n[0], n[1])
 	return nil
 }
 

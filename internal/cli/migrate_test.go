@@ -33,6 +33,7 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/oidctest"
 	"github.com/berth-dev/berth/internal/s3test"
+	"github.com/berth-dev/berth/internal/upstreamtest"
 )
 
 // cliJSON runs a command with -o json and decodes its output.
@@ -102,6 +103,11 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	cliJSON(t, admin, nil, "connection", "create", "web", "--principal", "ci")
 	cliJSON(t, admin, nil, "connection", "authorize", "web", "--pipeline", "web-main")
 	cliJSON(t, admin, nil, "webhook", "create", "http://127.0.0.1:9/hook", "--events", "image.pushed")
+	up := upstreamtest.New(t, "bot", "pw-migrated")
+	if code, _, stderr := runUpstreamCLI(t, admin, "pw-migrated\n", "text", "create", "hub", "--url", up.URL, "--namespace", "hub",
+		"--username", "bot", "--password-stdin"); code != 0 {
+		t.Fatalf("upstream create: %s", stderr)
+	}
 	cliJSON(t, admin, nil, "immutable", "add", "team/*", "--tags", "v*")
 	cliJSON(t, admin, nil, "retention", "set", "team/*", "--keep-last", "10", "--untagged-after", "7d")
 	cliJSON(t, admin, nil, "quota", "set", "team/*", "--max-size", "50GiB")
@@ -291,6 +297,11 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	cliJSON(t, tadmin, &people, "principal", "list", "--kind", "user")
 	if len(people) != 1 || people[0].Name != "ada" {
 		t.Errorf("people on the target: %+v", people)
+	}
+	// The upstream's credential, sealed again with the key encryption key,
+	// still opens and works on the target.
+	if code, stdout, stderr := runCLI(t, tadmin, "upstream", "verify", "hub"); code != 0 {
+		t.Errorf("upstream verify on the target: exit %d: %s %s", code, stdout, stderr)
 	}
 	dst.stop(t)
 	pgOnly := map[string]string{"BERTH_DB": dsn, "BERTH_KEY_ENCRYPTION_KEY": menv["BERTH_KEY_ENCRYPTION_KEY"]}

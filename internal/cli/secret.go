@@ -93,7 +93,9 @@ With --expiring-within (a duration such as 30d, 7d or 12h), list instead the
 active secrets of every principal (or of PRINCIPAL alone) that expire within
 it, soonest first, with the days left and the service connections that
 authenticate with each: what to renew (berth connection save NAME, or
-berth secret add PRINCIPAL) before a pipeline breaks. Listing every
+berth secret add PRINCIPAL) before a pipeline breaks. Without PRINCIPAL, the
+credentials of upstream registries (berth upstream create --expires-at)
+that expire within it are listed too. Listing every
 principal's secrets needs the role owner on registry.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if within != "" {
@@ -161,6 +163,10 @@ func printExpiringSecrets(e *env, l api.ExpiringSecretList) error {
 		conns := "-"
 		if len(s.Connections) > 0 {
 			conns = strings.Join(s.Connections, ", ")
+		}
+		if s.Kind == "upstream" {
+			fmt.Fprintf(tw, "upstream %s\t-\t%s\t%s\t%d\t-\tcredential of upstream %s (berth upstream verify %s)\n", s.Upstream, s.Username, formatTime(s.Expires), s.DaysLeft, s.Upstream, s.Upstream)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%d\t%s\t%s\n", s.Principal, s.ID, s.Hint, formatTime(s.Expires), s.DaysLeft, conns, s.Description)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/signin"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/upstream"
 )
 
 func newServeCommand(e *env) *cobra.Command {
@@ -119,7 +120,14 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Commits:         st.commits,
 		MaxManifestSize: cfg.MaxManifestSize,
 	}
+	ups, err := st.upstreams(cfg.Data)
+	if err != nil {
+		return err
+	}
+	upstreamClient := upstream.New(nil, serveNow)
 	mtr := metrics.New(st.meta)
+	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient, Meter: mtr}
+	mtr.WatchUpstreams(ups)
 	registry.Meter = mtr // blob and upload bytes
 	mtr.WatchOwners(st.meta, serveNow)
 	mtr.WatchQuotas(st.meta)
@@ -198,6 +206,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		sw.warnPlain(ctx, logger)
 	}
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
+	hooks.scheduler.Upstreams = ups // upstream credentials' expiry notices
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
 	// Lifecycle rules: immutable tags and quotas on every push, retention
@@ -221,8 +230,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		"/api/v1/": st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
 			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
 			Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}, Sealer: sealer,
-			MaxTokenLifetime: cfg.Auth.MaxTokenLifetime,
-			Lifecycle:        &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}})),
+			MaxTokenLifetime: cfg.Auth.MaxTokenLifetime, Upstreams: ups, UpstreamVerifier: upstreamClient,
+			Lifecycle: &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}})),
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 		"GET /metrics":                      mtr.Protected(provider),

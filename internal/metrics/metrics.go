@@ -32,6 +32,8 @@ type Metrics struct {
 	gcBytes       prometheus.Counter
 	gcLastRun     prometheus.Gauge
 	gcLastSuccess prometheus.Gauge
+
+	cache cacheMetrics
 }
 
 // SecretSource lists principals and their secrets for the expiry gauge.
@@ -99,6 +101,8 @@ func New(secrets SecretSource) *Metrics {
 			Help: "When the last successful garbage collection finished, as a Unix time; 0 before the first.",
 		}),
 	}
+	m.cache = newCacheMetrics()
+	m.registry.MustRegister(m.cache.collectors()...)
 	// Both results exist from the start, so that increase() and absent-run
 	// alerts work before the first collection.
 	m.gcRuns.WithLabelValues(gcSuccess)

@@ -17,6 +17,9 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	}
 	ctx := r.Context()
 	if _, err := h.Meta.FindBlobLink(ctx, rt.Repo, d); err != nil {
+		if rt.Upstream != nil && berth.IsCode(err, berth.CodeBlobUnknown) {
+			return h.cachedBlob(w, r, rt, d)
+		}
 		return blobUnknown(err, rt.Repo, d)
 	}
 	hdr := w.Header()

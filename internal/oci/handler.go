@@ -47,6 +47,9 @@ type Handler struct {
 	// Events, when set, is told of each manifest stored (image.pushed) and
 	// each manifest or tag deleted (image.deleted), after it succeeded.
 	Events berth.EventPublisher
+	// Cache, when set, serves the cache namespaces of upstream registries
+	// (see Cache); pushes there are refused with cache_read_only.
+	Cache *Cache
 	// Lifecycle, when set, enforces immutable tags and quotas on pushes and
 	// deletes, and hears of each tag pushed and manifest pulled.
 	Lifecycle Lifecycle
@@ -129,6 +132,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		if err := berth.ValidateRepositoryName(rt.Repo); err != nil {
 			return err
 		}
+		if h.Cache != nil {
+			up, err := h.Cache.upstreamFor(r.Context(), rt.Repo)
+			if err != nil {
+				return err
+			}
+			rt.Upstream = up
+		}
 	}
 	if h.Guard != nil {
 		caller, err := h.Guard.AuthenticateRequest(r)
@@ -137,11 +147,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 			return err
 		}
 		rt.Caller = caller
-		err = h.authorize(r, rt, caller)
+		// A write into a cache namespace is refused whatever the
+		// caller's roles: push rights there would not make it work.
+		err = refuseCacheWrite(r, rt)
+		if err == nil {
+			err = h.authorize(r, rt, caller)
+		}
 		h.auditDecision(r, rt, err)
 		if err != nil {
 			return err
 		}
+	} else if err := refuseCacheWrite(r, rt); err != nil {
+		return err
 	}
 	// Authorized to push: the body (a blob, a manifest) may take long, as
 	// long as it keeps arriving.

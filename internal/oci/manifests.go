@@ -49,10 +49,19 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	if err := validateReference(rt.Ref); err != nil {
 		return err
 	}
+	if rt.Upstream != nil {
+		return h.cachedManifest(w, r, rt)
+	}
 	m, err := h.Meta.FindManifest(r.Context(), rt.Repo, rt.Ref)
 	if err != nil {
 		return manifestUnknown(err, rt)
 	}
+	return h.writeManifest(w, r, rt, m)
+}
+
+// writeManifest answers a manifest GET or HEAD of rt with m, and tells
+// Lifecycle of a GET.
+func (h *Handler) writeManifest(w http.ResponseWriter, r *http.Request, rt route, m *berth.Manifest) error {
 	hdr := w.Header()
 	hdr.Set("Content-Type", m.MediaType)
 	hdr.Set("Docker-Content-Digest", m.Digest.String())

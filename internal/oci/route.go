@@ -30,6 +30,9 @@ type route struct {
 	// Caller is who the request acts as once the Guard authenticated it;
 	// nil without a Guard.
 	Caller *berth.Caller
+	// Upstream is the upstream whose cache namespace holds Repo; nil for
+	// a repository of berth's own.
+	Upstream *berth.Upstream
 }
 
 // parseRoute splits a request path into a route. References and upload ids

@@ -343,10 +343,18 @@ func (s *Store) FindRetentionImages(ctx context.Context, repo string) ([]berth.R
 func (s *Store) DeleteImageIfUnchanged(ctx context.Context, repo string, d berth.Digest, tags []string) (bool, error) {
 	deleted := false
 	err := s.inTx(ctx, "retention delete", func(tx Querier) error {
+		// Only the manifest's row is locked: its repository's row is what
+		// every push into the repository reads, and locking it would make a
+		// concurrent push wait on this delete while holding what it needs.
 		var repoID int64
-		err := tx.QueryRow(ctx, `
-			SELECT m.repo_id FROM repositories r JOIN manifests m ON m.repo_id = r.id
-			WHERE r.name = $1 AND m.digest = $2`+s.d.ForUpdate, repo, string(d)).Scan(&repoID)
+		err := tx.QueryRow(ctx, `SELECT id FROM repositories WHERE name = $1`, repo).Scan(&repoID)
+		if IsNoRows(err) {
+			return nil // gone already
+		} else if err != nil {
+			return err
+		}
+		var found bool
+		err = tx.QueryRow(ctx, `SELECT true FROM manifests WHERE repo_id = $1 AND digest = $2`+s.d.ForUpdate, repoID, string(d)).Scan(&found)
 		if IsNoRows(err) {
 			return nil // gone already
 		} else if err != nil {

@@ -34,8 +34,9 @@ func Run(t *testing.T, open Open) {
 		{"AuditStore", auditTests},
 		{"WebhookStore", webhookTests},
 		{"AssertionStore", replayTests},
-		{"PeopleStore", peopleTests},
+		{"UpstreamStore", upstreamTests},
 		{"LifecycleStore", lifecycleTests},
+		{"PeopleStore", peopleTests},
 		{"Export", exportTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -382,3 +382,59 @@ func TestImagePushed(t *testing.T) {
 		t.Errorf("image.deleted %+v data %+v", got, data)
 	}
 }
+
+// TestUpstreamExpiryNotices: an upstream credential with a recorded expiry
+// gets the notices of a client secret, naming the upstream; one without an
+// expiry gets none.
+func TestUpstreamExpiryNotices(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := newStore(t)
+	r := newReceiver(t, c)
+	w := addWebhook(t, s, r, c, berth.EventSecretExpiring, berth.EventSecretExpired)
+	exp := c.Now().Add(40 * 24 * time.Hour)
+	hub, err := berth.NewUpstream(berth.NewUpstreamRequest{Name: "hub", URL: "https://registry-1.docker.io", Namespace: "hub",
+		Username: "bot", Password: berth.UpstreamPasswordOf("x"), ExpiresAt: &exp}, c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon, _ := berth.NewUpstream(berth.NewUpstreamRequest{Name: "ghcr", URL: "https://ghcr.io", Namespace: "ghcr"}, c.Now())
+	for _, u := range []berth.Upstream{hub, anon} {
+		if err := s.CreateUpstream(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sched := &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, c), Now: c.Now, Upstreams: s}
+	sentOn := map[int]int{}
+	for day := 0; day <= 50; day++ {
+		for range 2 {
+			n, err := sched.RunOnce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sentOn[day] += n
+		}
+		c.Advance(24 * time.Hour)
+	}
+	want := map[int]int{0: 1, 10: 1, 33: 1, 39: 1, 40: 1} // 60 (reached at once), 30, 7, 1 days left; expired
+	for day := 0; day <= 50; day++ {
+		if sentOn[day] != want[day] {
+			t.Errorf("day %d: %d notices, want %d", day, sentOn[day], want[day])
+		}
+	}
+	log, err := s.FindDeliveries(ctx, w.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range log {
+		var ev webhook.CloudEvent
+		if err := json.Unmarshal(d.Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		var data berth.SecretEventData
+		_ = json.Unmarshal(ev.Data, &data)
+		if ev.Subject != "upstreams/hub" || data.Upstream != "hub" || data.Username != "bot" || !data.ExpiresAt.Equal(exp) || strings.Contains(string(d.Body), `"x"`) {
+			t.Errorf("notice %s %s", ev.Subject, ev.Data)
+		}
+	}
+}

@@ -40,6 +40,14 @@ type Scheduler struct {
 	// since the connection last passed, so that a connection that stays
 	// broken is announced once, not every Interval.
 	Verify func(ctx context.Context, c berth.Connection) error
+	// Upstreams, when set, lists the pull-through cache's upstreams, whose
+	// credentials with a recorded expiry get the same notices as secrets.
+	Upstreams UpstreamSource
+}
+
+// UpstreamSource lists the upstream registries of the pull-through cache.
+type UpstreamSource interface {
+	FindUpstreams(ctx context.Context) ([]berth.Upstream, error)
 }
 
 // pageSize is how many principals RunOnce reads at a time.
@@ -71,6 +79,13 @@ func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
 			break
 		}
 		after = ps[len(ps)-1].Name
+	}
+	if s.Upstreams != nil {
+		n, err := s.upstreams(ctx, now)
+		sent += n
+		if err != nil {
+			return sent, err
+		}
 	}
 	if s.Verify != nil {
 		if err := s.verifyConnections(ctx, now); err != nil {
@@ -105,6 +120,34 @@ func (s *Scheduler) principal(ctx context.Context, p berth.Principal, now time.T
 			}
 		}
 		e, err := berth.NewEvent(s.Publisher.rand, typ, "principals/"+p.Name+"/secrets/"+sec.ID, now, data)
+		if err != nil {
+			return sent, err
+		}
+		fresh, err := s.Publisher.Enqueue(ctx, e, once)
+		if err != nil {
+			return sent, err
+		}
+		if fresh {
+			sent++
+		}
+	}
+	return sent, nil
+}
+
+// upstreams publishes the expiry notices of upstream credentials.
+func (s *Scheduler) upstreams(ctx context.Context, now time.Time) (int, error) {
+	ups, err := s.Upstreams.FindUpstreams(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("expiry notices of upstreams: %w", err)
+	}
+	sent := 0
+	for _, u := range ups {
+		typ, threshold, once, ok := berth.UpstreamNotice(u, now)
+		if !ok {
+			continue
+		}
+		data := berth.SecretEventData{Upstream: u.Name, Username: u.Username, ExpiresAt: *u.ExpiresAt, ThresholdDays: threshold}
+		e, err := berth.NewEvent(s.Publisher.rand, typ, "upstreams/"+u.Name, now, data)
 		if err != nil {
 			return sent, err
 		}

@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/berth-dev/berth/internal/upstreamtest"
+)
+
+// runUpstreamCLI runs berth upstream ARGS… with stdin, as the CLI would.
+func runUpstreamCLI(t *testing.T, vars map[string]string, stdin, output string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := &env{stdout: &out, stderr: &errOut, getenv: mapEnv(vars), output: output}
+	cmd := newUpstreamCommand(e)
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		return 1, out.String(), errOut.String() + err.Error()
+	}
+	return 0, out.String(), errOut.String()
+}
+
+func TestUpstreamCommandsAndPull(t *testing.T) {
+	const password = "pw-Zq81xKv3"
+	up := upstreamtest.New(t, "bot", password)
+	img, _ := random.Image(2048, 2)
+	ref, _ := name.ParseReference(up.PushHost+"/library/alpine:3.20", name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+
+	s := startServe(t, t.TempDir())
+	id, secret := s.admin(t)
+	env := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret}
+	expires := time.Now().AddDate(0, 0, 20).UTC().Format("2006-01-02")
+
+	code, stdout, stderr := runUpstreamCLI(t, env, password+"\n", "json", "create", "hub", "--url", up.URL, "--namespace", "hub",
+		"--username", "bot", "--password-stdin", "--tag-ttl", "2h", "--expires-at", expires)
+	if code != 0 {
+		t.Fatalf("create: exit %d, %s", code, stderr)
+	}
+	created := decodeJSON[map[string]any](t, stdout)
+	keys(t, "upstream create -o json", created, "name", "url", "namespace", "username", "tag_ttl", "expires_at", "created_at", "has_password")
+	if created["has_password"] != true || created["tag_ttl"] != "2h0m0s" || strings.Contains(stdout, password) {
+		t.Errorf("create -o json: %s", stdout)
+	}
+
+	code, stdout, _ = runCLI(t, env, "upstream", "list", "-o", "json")
+	if code != 0 || !strings.Contains(stdout, `"hub"`) || strings.Contains(stdout, password) {
+		t.Errorf("list -o json: exit %d, %s", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, env, "upstream", "show", "hub")
+	if code != 0 || !strings.Contains(stdout, up.URL) || !strings.Contains(stdout, expires) || strings.Contains(stdout, password) {
+		t.Errorf("show: exit %d, %s", code, stdout)
+	}
+	resp, body := s.do(t, "GET", "/api/v1/upstreams", nil, nil)
+	if resp.StatusCode != 200 || strings.Contains(string(body), password) {
+		t.Errorf("GET /api/v1/upstreams: %d %s", resp.StatusCode, body)
+	}
+	// verify: the credential works, and its expiry, 20 days away, is warned of.
+	code, stdout, _ = runCLI(t, env, "upstream", "verify", "hub")
+	if code != 0 || !strings.Contains(stdout, "✓") || !strings.Contains(stdout, "⚠") || !strings.Contains(stdout, "credential expiry") {
+		t.Errorf("verify: exit %d, %s", code, stdout)
+	}
+
+	// The credential is listed with berth's own secrets that expire soon.
+	code, stdout, _ = runCLI(t, env, "secret", "list", "--expiring-within", "30d", "-o", "json")
+	if code != 0 || !strings.Contains(stdout, `"kind": "upstream"`) || !strings.Contains(stdout, `"upstream": "hub"`) {
+		t.Errorf("secret list --expiring-within 30d: exit %d, %s", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, env, "secret", "list", "--expiring-within", "10d", "-o", "json")
+	if code != 0 || strings.Contains(stdout, `"upstream": "hub"`) {
+		t.Errorf("secret list --expiring-within 10d lists a credential 20 days from expiry: %s", stdout)
+	}
+
+	// A pull through the cache, with the registry's own credentials.
+	auth := remote.WithAuth(&authn.Basic{Username: id, Password: secret})
+	host := strings.TrimPrefix(s.url, "http://")
+	cached, _ := name.ParseReference(host+"/hub/library/alpine:3.20", name.Insecure)
+	got, err := remote.Image(cached, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := got.Layers()
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, rc)
+		rc.Close()
+	}
+	if d, _ := got.Digest(); d != want {
+		t.Fatalf("pulled %s through the cache, want %s", d, want)
+	}
+	// Pushing there is refused with its own code.
+	other, _ := random.Image(512, 1)
+	if err := remote.Write(cached, other, auth); err == nil || !strings.Contains(err.Error(), "cache namespace hub") {
+		t.Errorf("push into the cache namespace: %v", err)
+	}
+
+	// The credential is sealed at rest: the database never holds it readable.
+	for _, f := range []string{metadataFile, metadataFile + "-wal"} {
+		b, _ := os.ReadFile(filepath.Join(s.dir, f))
+		if bytes.Contains(b, []byte(password)) {
+			t.Errorf("%s holds the upstream password in plain text", f)
+		}
+	}
+
+	// A wrong password: verify names the upstream and what it said.
+	code, _, stderr = runUpstreamCLI(t, env, "wrong\n", "text", "create", "bad", "--url", up.URL, "--namespace", "bad", "--username", "bot", "--password-stdin")
+	if code != 0 {
+		t.Fatalf("create bad: %s", stderr)
+	}
+	code, stdout, _ = runCLI(t, env, "upstream", "verify", "bad", "-o", "json")
+	check := decodeJSON[map[string]any](t, stdout)
+	if code != 1 || check["ok"] != false || check["reason"] != "upstream_auth_failed" || !strings.Contains(check["message"].(string), "incorrect username or password") {
+		t.Errorf("verify bad: exit %d, %s", code, stdout)
+	}
+	badRef, _ := name.ParseReference(host+"/bad/library/alpine:3.20", name.Insecure)
+	if _, err := remote.Image(badRef, auth); err == nil || !strings.Contains(err.Error(), "upstream bad") {
+		t.Errorf("pull through a refused credential: %v", err)
+	}
+
+	// Hits, misses, upstream errors and bytes are counted; the credential's
+	// expiry is a gauge.
+	_, metrics := s.do(t, "GET", "/metrics", nil, nil)
+	for _, series := range []string{`berth_cache_misses_total{kind="blob"} `, `berth_cache_misses_total{kind="manifest"} `,
+		`berth_cache_upstream_errors_total{reason="upstream_auth_failed"}`, `berth_upstream_credential_expiry_timestamp_seconds{upstream="hub"}`,
+		"berth_cache_upstream_bytes_total "} {
+		if !strings.Contains(string(metrics), series) {
+			t.Errorf("/metrics lacks %s:\n%s", series, grepLines(string(metrics), "berth_cache"))
+		}
+	}
+
+	if strings.Contains(string(metrics), "berth_cache_upstream_bytes_total 0\n") {
+		t.Error("berth_cache_upstream_bytes_total is 0 after a pull through the cache")
+	}
+
+	// A namespace that holds berth's own repositories is refused.
+	own, _ := name.ParseReference(host+"/team/app:v1", name.Insecure)
+	if err := remote.Write(own, img, auth); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runUpstreamCLI(t, env, "", "text", "create", "team", "--url", up.URL, "--namespace", "team")
+	if code != 1 || !strings.Contains(stderr, "team/app") {
+		t.Errorf("create over team/: exit %d, %s", code, stderr)
+	}
+
+	code, _, _ = runCLI(t, env, "upstream", "delete", "hub")
+	if code != 0 {
+		t.Errorf("delete: exit %d", code)
+	}
+	code, _, stderr = runCLI(t, env, "upstream", "show", "hub")
+	if code != 1 || !strings.Contains(stderr, "no upstream is named hub") {
+		t.Errorf("show after delete: exit %d, %s", code, stderr)
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,571 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/upstream"
+)
+
+// UpstreamFinder lists the upstreams whose cache namespaces the registry
+// serves, each with its credential readable (unsealed).
+type UpstreamFinder interface {
+	FindUpstreams(ctx context.Context) ([]berth.Upstream, error)
+}
+
+// CacheMeter counts what the pull-through cache does; metrics.Metrics
+// implements it.
+type CacheMeter interface {
+	// CacheHit counts a manifest or blob ("manifest", "blob") served from
+	// what berth holds; CacheMiss one fetched from its upstream.
+	CacheHit(kind string)
+	CacheMiss(kind string)
+	// UpstreamError counts an upstream failure by its reason code.
+	UpstreamError(code berth.Code)
+	// UpstreamBytes counts blob bytes fetched from upstreams.
+	UpstreamBytes(n int64)
+}
+
+// Cache is the pull-through cache: a repository in an upstream's cache
+// namespace (hub/library/alpine) is read from what berth holds, or fetched
+// from the upstream, stored and served. A blob fetched is streamed to the
+// client while it is stored; concurrent pulls of the same content fetch it
+// once. A tag is re-checked with a HEAD once its upstream's TagTTL has
+// passed since it was last known current; when the upstream fails then,
+// the cached manifest is served with a Warning header. Digests are never
+// re-checked.
+//
+// A fetched manifest is stored once every blob and manifest it references
+// is in the repository (as for a push); until its client has pulled those
+// through the cache, it is held in memory and served from there.
+type Cache struct {
+	Upstreams UpstreamFinder
+	Client    *upstream.Client
+	// Meter, when set, counts hits, misses, upstream errors and bytes.
+	Meter CacheMeter
+	// MaxPending bounds the manifests held in memory awaiting their blobs
+	// (1000 when zero); past it the oldest are forgotten, and fetched again
+	// when next asked for.
+	MaxPending int
+
+	mu      sync.Mutex
+	checked map[string]time.Time       // repo:tag → when it was last known current
+	pending map[string]*berth.Manifest // repo@digest → fetched, not yet stored
+	ptags   map[string]berth.Digest    // repo:tag → pending digest
+	order   []string                   // pending keys, oldest first
+	flights map[string]*flight
+}
+
+// flight is one fetch from an upstream that concurrent requests share.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// upstreamFor returns the upstream whose cache namespace holds repo.
+func (c *Cache) upstreamFor(ctx context.Context, repo string) (*berth.Upstream, error) {
+	ups, err := c.Upstreams.FindUpstreams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := berth.UpstreamFor(ups, repo); ok {
+		return &u, nil
+	}
+	return nil, nil
+}
+
+// join runs fn as the one fetch of key, or waits for the one running; led
+// reports whether this call ran it.
+func (c *Cache) join(ctx context.Context, key string, fn func() error) (led bool, err error) {
+	c.mu.Lock()
+	if c.flights == nil {
+		c.flights = map[string]*flight{}
+	}
+	if f, ok := c.flights[key]; ok {
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+			return false, f.err
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.flights, key)
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	f.err = fn()
+	return true, f.err
+}
+
+func (c *Cache) hit(kind string) {
+	if c.Meter != nil {
+		c.Meter.CacheHit(kind)
+	}
+}
+
+func (c *Cache) miss(kind string) {
+	if c.Meter != nil {
+		c.Meter.CacheMiss(kind)
+	}
+}
+
+// failed counts an upstream failure and returns err.
+func (c *Cache) failed(err error) error {
+	if e := berth.AsError(err); c.Meter != nil && e != nil {
+		switch e.Code {
+		case berth.CodeUpstreamUnreachable, berth.CodeUpstreamAuthFailed, berth.CodeUpstreamRateLimited, berth.CodeDigestInvalid:
+			c.Meter.UpstreamError(e.Code)
+		}
+	}
+	return err
+}
+
+// isUpstreamFailure reports an error that says the upstream, not the
+// content, is at fault: the cached copy is served instead.
+func isUpstreamFailure(err error) bool {
+	return berth.IsCode(err, berth.CodeUpstreamUnreachable) || berth.IsCode(err, berth.CodeUpstreamAuthFailed) ||
+		berth.IsCode(err, berth.CodeUpstreamRateLimited) || berth.IsCode(err, berth.CodeDigestInvalid) ||
+		berth.IsCode(err, berth.CodeManifestInvalid) || berth.IsCode(err, berth.CodeTooLarge)
+}
+
+// cachedManifest serves a manifest of a cache repository (GET or HEAD).
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
+func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt route) error {
+	c, u, ctx := h.Cache, *rt.Upstream, r.Context()
+	remote, _ := u.RemoteRepository(rt.Repo)
+	if berth.IsDigestReference(rt.Ref) {
+		m, err := c.local(ctx, h.Meta, rt.Repo, rt.Ref)
+		if err == nil {
+			c.hit("manifest")
+			return h.writeManifest(w, r, rt, m)
+		}
+		if !berth.IsCode(err, berth.CodeManifestUnknown) {
+			return err
+		}
+		c.miss("manifest")
+		m, err = h.fetchManifest(ctx, u, rt.Repo, remote, rt.Ref, "")
+		if err != nil {
+			return c.failed(err)
+		}
+		return h.writeManifest(w, r, rt, m)
+	}
+	tag := rt.Ref
+	m, err := c.local(ctx, h.Meta, rt.Repo, tag)
+	if err != nil && !berth.IsCode(err, berth.CodeManifestUnknown) {
+		return err
+	}
+	if err != nil { // not cached
+		c.miss("manifest")
+		m, err = h.fetchManifest(ctx, u, rt.Repo, remote, tag, tag)
+		if err != nil {
+			return c.failed(err)
+		}
+		return h.writeManifest(w, r, rt, m)
+	}
+	if c.fresh(rt.Repo, tag, u.TagTTL, h.Now()) {
+		c.hit("manifest")
+		return h.writeManifest(w, r, rt, m)
+	}
+	// The TTL has passed: a HEAD says whether the tag moved.
+	desc, err := h.Cache.Client.HeadManifest(ctx, u, remote, tag)
+	if err == nil && desc.Digest == m.Digest {
+		c.markChecked(rt.Repo, tag, h.Now())
+		c.hit("manifest")
+		return h.writeManifest(w, r, rt, m)
+	}
+	if err == nil {
+		c.miss("manifest")
+		var moved *berth.Manifest
+		if moved, err = h.fetchManifest(ctx, u, rt.Repo, remote, desc.Digest.String(), tag); err == nil {
+			return h.writeManifest(w, r, rt, moved)
+		}
+	}
+	// The upstream failed: serve what berth holds, and say so.
+	c.failed(err)
+	c.hit("manifest")
+	h.Logger.WarnContext(ctx, "serving a cached tag that could not be re-checked with its upstream",
+		slog.String("repository", rt.Repo), slog.String("tag", tag), slog.String("upstream", u.Name),
+		slog.String("reason", string(codeOf(err))), slog.String("err", messageOf(err)))
+	w.Header().Set("Warning", staleWarning(u, err))
+	return h.writeManifest(w, r, rt, m)
+}
+
+// staleWarning is the Warning header of a response served from the cache
+// because the upstream failed (RFC 9111 section 5.5, code 110).
+func staleWarning(u berth.Upstream, err error) string {
+	return "110 berth " + strconv.Quote(fmt.Sprintf("Response is stale: %s upstream %s (%s) failed the re-check: %s", codeOf(err), u.Name, u.Host(), messageOf(err)))
+}
+
+func codeOf(err error) berth.Code {
+	if e := berth.AsError(err); e != nil {
+		return e.Code
+	}
+	return berth.CodeInternal
+}
+
+func messageOf(err error) string {
+	if e := berth.AsError(err); e != nil {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// local returns the manifest ref names in repo: fetched and held until
+// its blobs are in the repository (newer than a stored tag it moved), or
+// stored.
+func (c *Cache) local(ctx context.Context, meta berth.ManifestStore, repo, ref string) (*berth.Manifest, error) {
+	c.mu.Lock()
+	key := repo + "@" + ref
+	if !berth.IsDigestReference(ref) {
+		key = ""
+		if d, ok := c.ptags[repo+":"+ref]; ok {
+			key = repo + "@" + d.String()
+		}
+	}
+	p, ok := c.pending[key]
+	c.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	return meta.FindManifest(ctx, repo, ref)
+}
+
+// fresh reports whether repo:tag was known current within ttl of now.
+func (c *Cache) fresh(repo, tag string, ttl time.Duration, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.checked[repo+":"+tag]
+	return ok && now.Sub(t) < ttl
+}
+
+func (c *Cache) markChecked(repo, tag string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.checked == nil {
+		c.checked = map[string]time.Time{}
+	}
+	c.checked[repo+":"+tag] = now
+}
+
+// fetchManifest fetches ref of the upstream's remote repository, once for
+// concurrent requests, and keeps it in repo under tag when tag is set.
+func (h *Handler) fetchManifest(ctx context.Context, u berth.Upstream, repo, remote, ref, tag string) (*berth.Manifest, error) {
+	c := h.Cache
+	var m *berth.Manifest
+	_, err := c.join(ctx, "manifest "+repo+"@"+ref, func() error {
+		got, err := c.Client.GetManifest(ctx, u, remote, ref)
+		if err != nil {
+			return err
+		}
+		m, _, err = parseManifest(got.MediaType, got.Content)
+		if err != nil && got.MediaType != "" {
+			m, _, err = parseManifest("", got.Content) // some registries label manifests loosely
+		}
+		if err != nil {
+			return err
+		}
+		m.Repository, m.Digest, m.Created = repo, got.Digest, h.Now()
+		return h.keepManifest(ctx, m, tag)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m == nil { // another request fetched it
+		return c.local(ctx, h.Meta, repo, ref)
+	}
+	return m, nil
+}
+
+// keepManifest stores m under tag, or, while a blob or manifest it
+// references is not yet in the repository, holds it until it is.
+func (h *Handler) keepManifest(ctx context.Context, m *berth.Manifest, tag string) error {
+	c := h.Cache
+	err := h.Meta.PutManifest(ctx, m, tag)
+	if berth.IsCode(err, berth.CodeManifestBlobUnknown) {
+		c.hold(m, tag)
+		err = nil
+	} else if err == nil {
+		c.release(m.Repository, m.Digest, tag)
+		h.storePending(ctx, m.Repository)
+	}
+	if err == nil && tag != "" {
+		c.markChecked(m.Repository, tag, h.Now())
+	}
+	return err
+}
+
+// hold keeps m in memory, under tag too when set.
+func (c *Cache) hold(m *berth.Manifest, tag string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		c.pending, c.ptags = map[string]*berth.Manifest{}, map[string]berth.Digest{}
+	}
+	key := m.Repository + "@" + m.Digest.String()
+	if _, ok := c.pending[key]; !ok {
+		c.order = append(c.order, key)
+	}
+	c.pending[key] = m
+	if tag != "" {
+		c.ptags[m.Repository+":"+tag] = m.Digest
+	}
+	limit := c.MaxPending
+	if limit <= 0 {
+		limit = 1000
+	}
+	for len(c.order) > limit {
+		old := c.order[0]
+		c.order = c.order[1:]
+		delete(c.pending, old)
+	}
+}
+
+// release forgets d of repo (now stored) and the pending tag, when set.
+func (c *Cache) release(repo string, d berth.Digest, tag string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pending, repo+"@"+d.String())
+	if tag != "" {
+		delete(c.ptags, repo+":"+tag)
+	}
+}
+
+// storePending stores the manifests of repo held in memory whose
+// references are all in the repository now, as long as one more can be.
+func (h *Handler) storePending(ctx context.Context, repo string) {
+	c := h.Cache
+	for progress := true; progress; {
+		progress = false
+		c.mu.Lock()
+		var ms []*berth.Manifest
+		tags := map[berth.Digest][]string{}
+		for _, m := range c.pending {
+			if m.Repository == repo {
+				ms = append(ms, m)
+			}
+		}
+		for k, d := range c.ptags {
+			if r, tag, ok := cutTagKey(k); ok && r == repo {
+				tags[d] = append(tags[d], tag)
+			}
+		}
+		c.mu.Unlock()
+		for _, m := range ms {
+			ts := tags[m.Digest]
+			if len(ts) == 0 {
+				ts = []string{""}
+			}
+			stored := true
+			for _, tag := range ts {
+				if err := h.Meta.PutManifest(ctx, m, tag); err != nil {
+					if !berth.IsCode(err, berth.CodeManifestBlobUnknown) {
+						h.Logger.ErrorContext(ctx, "store a cached manifest", slog.String("repository", repo), slog.String("digest", m.Digest.String()), slog.Any("err", err))
+					}
+					stored = false
+					break
+				}
+			}
+			if stored {
+				for _, tag := range ts {
+					c.release(repo, m.Digest, tag)
+				}
+				progress = true
+			}
+		}
+	}
+}
+
+// cutTagKey splits "repo:tag".
+func cutTagKey(k string) (repo, tag string, ok bool) {
+	for i := len(k) - 1; i >= 0; i-- {
+		if k[i] == ':' {
+			return k[:i], k[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+// cachedBlob serves a blob of a cache repository that the repository does
+// not hold yet: HEAD asks the upstream; GET fetches it, streaming it to the
+// client while it is stored and verified, unless another request is
+// fetching it already, whose end it waits for.
+// https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-blobs
+func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d berth.Digest) error {
+	c, u, ctx := h.Cache, *rt.Upstream, r.Context()
+	remote, _ := u.RemoteRepository(rt.Repo)
+	c.miss("blob")
+	// Bytes berth holds already (fetched through another repository) are
+	// linked once the upstream confirms this repository has them too.
+	if _, err := h.Blobs.Stat(ctx, d); err == nil {
+		size, err := c.Client.HeadBlob(ctx, u, remote, d)
+		if err != nil {
+			return c.failed(err)
+		}
+		if err := h.linkFetched(ctx, rt.Repo, d, size); err != nil {
+			return err
+		}
+		return h.getBlob(w, r, route{Repo: rt.Repo, Kind: kindBlob, Ref: rt.Ref})
+	}
+	if r.Method == http.MethodHead {
+		size, err := c.Client.HeadBlob(ctx, u, remote, d)
+		if err != nil {
+			return c.failed(err)
+		}
+		setBlobHeaders(w.Header(), d)
+		if size >= 0 {
+			w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	var sent bool
+	led, err := c.join(ctx, "blob "+rt.Repo+"@"+d.String(), func() error {
+		var out io.Writer
+		if r.Header.Get("Range") == "" {
+			out = w
+		}
+		var err error
+		sent, err = h.fetchBlob(ctx, w, out, u, rt.Repo, remote, d)
+		return err
+	})
+	if err != nil {
+		if sent {
+			// The status is sent: a broken body is all that is left to say.
+			h.Logger.ErrorContext(ctx, "a blob streamed from its upstream failed midway", slog.String("repository", rt.Repo),
+				slog.String("digest", d.String()), slog.String("upstream", u.Name), slog.String("err", messageOf(err)))
+			return nil
+		}
+		return c.failed(err)
+	}
+	if led && sent {
+		return nil
+	}
+	return h.getBlob(w, r, route{Repo: rt.Repo, Kind: kindBlob, Ref: rt.Ref})
+}
+
+// fetchBlob fetches d from the upstream and stores it, writing the bytes to
+// out as they arrive when out is not nil (its 200 is sent first: sent
+// reports whether it was). The blob store verifies the digest and makes the
+// blob visible only once it is complete; a client that hangs up does not
+// stop the fetch, which others may be waiting for.
+func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.Writer, u berth.Upstream, repo, remote string, d berth.Digest) (sent bool, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Hour)
+	defer cancel()
+	body, size, err := h.Cache.Client.GetBlob(ctx, u, remote, d)
+	if err != nil {
+		return false, err
+	}
+	defer body.Close()
+	counted := &upstreamBody{r: body}
+	var src io.Reader = counted
+	var tee *lenientWriter
+	if out != nil {
+		setBlobHeaders(w.Header(), d)
+		if size >= 0 {
+			w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		}
+		w.WriteHeader(http.StatusOK)
+		sent = true
+		tee = &lenientWriter{w: out}
+		src = io.TeeReader(counted, tee)
+	}
+	info, err := h.Blobs.Put(ctx, d, size, src)
+	if h.Cache.Meter != nil {
+		h.Cache.Meter.UpstreamBytes(counted.n)
+	}
+	if h.Meter != nil && tee != nil {
+		h.Meter.BlobBytesRead(tee.n)
+	}
+	switch {
+	case err == nil:
+	case counted.err != nil:
+		return sent, berth.UpstreamUnreachable(u, fmt.Sprintf("blob %s of %s broke off after %d bytes: %s", d.Short(), remote, counted.n, berth.RedactCredentials(counted.err.Error())))
+	case berth.IsCode(err, berth.CodeDigestInvalid) || berth.IsCode(err, berth.CodeSizeInvalid):
+		return sent, berth.Errorf(berth.CodeDigestInvalid, "upstream %s (%s) sent other content for blob %s of %s than its digest names; nothing was stored", u.Name, u.Host(), d, remote)
+	default:
+		return sent, err // the blob store failed: internal
+	}
+	return sent, h.linkFetched(ctx, repo, d, info.Size)
+}
+
+// linkFetched links blob d, stored, into repo and stores the manifests held
+// for it. Under the commit lock, the bytes seen are kept until the link
+// exists.
+func (h *Handler) linkFetched(ctx context.Context, repo string, d berth.Digest, size int64) error {
+	unlock, err := h.lockCommit(ctx, d)
+	if err != nil {
+		return err
+	}
+	info, err := h.Blobs.Stat(ctx, d)
+	if err == nil {
+		err = h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: info.Size, Created: h.Now()})
+	}
+	unlock()
+	if err != nil {
+		return err
+	}
+	h.storePending(ctx, repo)
+	return nil
+}
+
+// upstreamBody counts the bytes read from an upstream and keeps the error
+// that ended the reading, if one did, to tell a broken transfer from a
+// failing blob store.
+type upstreamBody struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// lenientWriter writes to w until a write fails (the client hung up), then
+// counts and drops the rest, so that the fetch it tees goes on.
+type lenientWriter struct {
+	w      io.Writer
+	n      int64
+	failed bool
+}
+
+func (l *lenientWriter) Write(p []byte) (int, error) {
+	if !l.failed {
+		n, err := l.w.Write(p)
+		l.n += int64(n)
+		if err != nil {
+			l.failed = true
+		}
+	}
+	return len(p), nil
+}
+
+// refuseCacheWrite returns cache_read_only for a request that would write
+// into a cache namespace (an upload, a manifest push).
+func refuseCacheWrite(r *http.Request, rt route) error {
+	if rt.Upstream == nil {
+		return nil
+	}
+	if rt.Kind == kindUploadStart || rt.Kind == kindUpload || (rt.Kind == kindManifest && r.Method == http.MethodPut) {
+		return berth.CacheReadOnly(*rt.Upstream, rt.Repo)
+	}
+	return nil
+}

@@ -1,0 +1,364 @@
+package oci_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/disk"
+	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/upstream"
+	"github.com/berth-dev/berth/internal/upstreamtest"
+)
+
+// upstreamList is the upstreams a test registers: configuration, not a store.
+type upstreamList []berth.Upstream
+
+func (l upstreamList) FindUpstreams(context.Context) ([]berth.Upstream, error) { return l, nil }
+
+// testClock is the one clock of a cache test; tests move it, never sleep.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type cacheEnv struct {
+	*registry
+	up    *upstreamtest.Registry
+	clock *testClock
+	logs  *strings.Builder
+}
+
+// newCache serves a berth registry whose namespace hub caches up, reached
+// with user and pass (none when user is ""), tags re-checked after an hour.
+func newCache(t *testing.T, up *upstreamtest.Registry, user, pass string) *cacheEnv {
+	t.Helper()
+	clock := &testClock{t: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
+	u, err := berth.NewUpstream(berth.NewUpstreamRequest{Name: "dockerhub", URL: up.URL, Namespace: "hub",
+		Username: user, Password: berth.UpstreamPasswordOf(pass), TagTTL: time.Hour}, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := disk.New(dir + "/storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	var logMu sync.Mutex
+	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
+		h.Now = clock.Now
+		h.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, logs}, nil))
+		h.Cache = &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(nil, clock.Now)}
+	})
+	return &cacheEnv{registry: r, up: up, clock: clock, logs: logs}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// pushUpstream puts img at repo:tag of the upstream.
+func pushUpstream(t *testing.T, up *upstreamtest.Registry, repo, tag string, img v1.Image) v1.Hash {
+	t.Helper()
+	ref, err := name.ParseReference(up.PushHost+"/"+repo+":"+tag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return d
+}
+
+// pullAll pulls ref through the cache, reads every layer and returns the
+// image's digest and the layers' bytes.
+func pullAll(t *testing.T, r *registry, ref string) (v1.Hash, [][]byte) {
+	t.Helper()
+	img, err := remote.Image(r.ref(ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	layers, _ := img.Layers()
+	var out [][]byte
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return d, out
+}
+
+func TestCachePullThrough(t *testing.T) {
+	up := upstreamtest.New(t, "bot", "right")
+	img, _ := random.Image(4096, 3, random.WithSource(rand.NewSource(7)))
+	want := pushUpstream(t, up, "library/alpine", "3.20", img)
+	c := newCache(t, up, "bot", "right")
+
+	// Docker Hub's shortening applies only to Docker Hub: here the full name.
+	got, layers := pullAll(t, c.registry, "hub/library/alpine:3.20")
+	if got != want {
+		t.Fatalf("pulled %s through the cache, upstream has %s", got, want)
+	}
+	wantLayers, _ := img.Layers()
+	for i, l := range wantLayers {
+		rc, _ := l.Compressed()
+		b, _ := io.ReadAll(rc)
+		if string(b) != string(layers[i]) {
+			t.Errorf("layer %d differs from the upstream's", i)
+		}
+	}
+	if n := c.up.ManifestGets.Load(); n != 1 {
+		t.Errorf("first pull: %d manifest GETs upstream, want 1", n)
+	}
+	if n := c.up.BlobGets.Load(); n != 4 { // config and three layers
+		t.Errorf("first pull: %d blob GETs upstream, want 4", n)
+	}
+
+	// The second pull, by tag and by digest, does not touch the upstream.
+	before := c.up.Fetches() + c.up.ManifestHeads.Load() + c.up.BlobHeads.Load()
+	if d, _ := pullAll(t, c.registry, "hub/library/alpine:3.20"); d != want {
+		t.Fatalf("second pull: %s", d)
+	}
+	if d, _ := pullAll(t, c.registry, "hub/library/alpine@"+want.String()); d != want {
+		t.Fatalf("pull by digest: %s", d)
+	}
+	if after := c.up.Fetches() + c.up.ManifestHeads.Load() + c.up.BlobHeads.Load(); after != before {
+		t.Errorf("the second pull made %d requests upstream", after-before)
+	}
+	// What the cache holds is stored as any pushed image is: the tag is listed.
+	resp, body := c.do("GET", "/v2/hub/library/alpine/tags/list", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"3.20"`) {
+		t.Errorf("tags list: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestCachePullIndexAnonymous(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	idx, _ := random.Index(512, 2, 2, random.WithSource(rand.NewSource(8)))
+	ref, _ := name.ParseReference(up.PushHost+"/library/multi:1", name.Insecure)
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	c := newCache(t, up, "", "")
+	got, err := remote.Index(c.ref("hub/library/multi:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(got); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := idx.Digest()
+	if d, _ := got.Digest(); d != want {
+		t.Fatalf("index %s, want %s", d, want)
+	}
+	before := c.up.Fetches()
+	got, err = remote.Index(c.ref("hub/library/multi:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(got); err != nil {
+		t.Fatal(err)
+	}
+	if after := c.up.Fetches(); after != before {
+		t.Errorf("the second pull of the index fetched %d times upstream", after-before)
+	}
+}
+
+func TestCacheTagTTL(t *testing.T) {
+	up := upstreamtest.New(t, "bot", "right")
+	first, _ := random.Image(512, 1, random.WithSource(rand.NewSource(1)))
+	second, _ := random.Image(512, 1, random.WithSource(rand.NewSource(2)))
+	d1 := pushUpstream(t, up, "team/base", "stable", first)
+	c := newCache(t, up, "bot", "right")
+	if d, _ := pullAll(t, c.registry, "hub/team/base:stable"); d != d1 {
+		t.Fatalf("first pull %s, want %s", d, d1)
+	}
+	d2 := pushUpstream(t, up, "team/base", "stable", second) // the tag moves upstream
+
+	c.clock.Add(59 * time.Minute)
+	if d, _ := pullAll(t, c.registry, "hub/team/base:stable"); d != d1 {
+		t.Errorf("within the TTL: %s, want the cached %s", d, d1)
+	}
+	if n := c.up.ManifestHeads.Load(); n != 0 {
+		t.Errorf("within the TTL: %d HEADs upstream", n)
+	}
+	c.clock.Add(2 * time.Minute)
+	if d, _ := pullAll(t, c.registry, "hub/team/base:stable"); d != d2 {
+		t.Errorf("after the TTL: %s, want the moved %s", d, d2)
+	}
+	if n := c.up.ManifestHeads.Load(); n != 1 {
+		t.Errorf("after the TTL: %d HEADs upstream, want 1", n)
+	}
+	// An unmoved tag costs one HEAD per TTL and no GET.
+	gets := c.up.ManifestGets.Load()
+	c.clock.Add(61 * time.Minute)
+	if d, _ := pullAll(t, c.registry, "hub/team/base:stable"); d != d2 {
+		t.Errorf("unmoved: %s", d)
+	}
+	if n := c.up.ManifestGets.Load(); n != gets {
+		t.Errorf("an unmoved tag was fetched again (%d GETs)", n-gets)
+	}
+}
+
+func TestCacheUpstreamDown(t *testing.T) {
+	up := upstreamtest.New(t, "bot", "right")
+	img, _ := random.Image(512, 2, random.WithSource(rand.NewSource(3)))
+	want := pushUpstream(t, up, "library/alpine", "3.20", img)
+	c := newCache(t, up, "bot", "right")
+	pullAll(t, c.registry, "hub/library/alpine:3.20")
+
+	up.Stop()
+	c.clock.Add(2 * time.Hour) // past the TTL: the re-check fails
+	if d, _ := pullAll(t, c.registry, "hub/library/alpine:3.20"); d != want {
+		t.Fatalf("cached image while the upstream is down: %s", d)
+	}
+	resp, _ := c.do("GET", "/v2/hub/library/alpine/manifests/3.20", http.Header{"Accept": {string(mustMediaType(t, img))}}, nil)
+	if w := resp.Header.Get("Warning"); resp.StatusCode != 200 || !strings.HasPrefix(w, "110 berth ") || !strings.Contains(w, "upstream_unreachable") || !strings.Contains(w, "dockerhub") {
+		t.Errorf("stale answer: %d, Warning %q", resp.StatusCode, w)
+	}
+	if !strings.Contains(c.logs.String(), "serving a cached tag that could not be re-checked") {
+		t.Errorf("no log line for the stale answer:\n%s", c.logs.String())
+	}
+	resp, body := c.do("GET", "/v2/hub/library/other/manifests/1", nil, nil)
+	expectError(t, resp, body, http.StatusBadGateway, berth.CodeUpstreamUnreachable)
+	if !strings.Contains(string(body), "dockerhub") {
+		t.Errorf("the refusal does not name the upstream: %s", body)
+	}
+}
+
+func mustMediaType(t *testing.T, img v1.Image) string {
+	mt, err := img.MediaType()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(mt)
+}
+
+func TestCacheUpstreamRefusals(t *testing.T) {
+	up := upstreamtest.New(t, "bot", "right")
+	img, _ := random.Image(512, 1, random.WithSource(rand.NewSource(4)))
+	pushUpstream(t, up, "library/alpine", "3.20", img)
+
+	c := newCache(t, up, "bot", "wrong")
+	resp, body := c.do("GET", "/v2/hub/library/alpine/manifests/3.20", nil, nil)
+	expectError(t, resp, body, http.StatusBadGateway, berth.CodeUpstreamAuthFailed)
+	for _, s := range []string{"dockerhub", "incorrect username or password", "--password-stdin"} {
+		if !strings.Contains(string(body), s) {
+			t.Errorf("upstream_auth_failed lacks %q: %s", s, body)
+		}
+	}
+	if strings.Contains(string(body), "wrong") {
+		t.Errorf("the refusal shows the stored password: %s", body)
+	}
+
+	ok := newCache(t, up, "bot", "right")
+	up.RateLimit("30")
+	resp, body = ok.do("GET", "/v2/hub/library/alpine/manifests/3.20", nil, nil)
+	expectError(t, resp, body, http.StatusTooManyRequests, berth.CodeUpstreamRateLimited)
+	if resp.Header.Get("Retry-After") != "30" {
+		t.Errorf("Retry-After %q, want the upstream's 30", resp.Header.Get("Retry-After"))
+	}
+	up.RateLimit("")
+	resp, body = ok.do("GET", "/v2/hub/library/nope/manifests/1", nil, nil)
+	expectError(t, resp, body, http.StatusNotFound, berth.CodeManifestUnknown)
+}
+
+func TestCacheRefusesPush(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	c := newCache(t, up, "", "")
+	img, _ := random.Image(256, 1)
+	err := remote.Write(c.ref("hub/library/alpine:mine"), img)
+	var te *transport.Error
+	if !errors.As(err, &te) || te.StatusCode != http.StatusForbidden || !strings.Contains(err.Error(), "cache namespace hub") {
+		t.Fatalf("push into the cache namespace: %v", err)
+	}
+	resp, body := c.do("POST", "/v2/hub/library/alpine/blobs/uploads/", nil, nil)
+	expectError(t, resp, body, http.StatusForbidden, berth.CodeCacheReadOnly)
+	resp, body = c.do("PUT", "/v2/hub/x/manifests/1", http.Header{"Content-Type": {"application/vnd.oci.image.manifest.v1+json"}}, []byte("{}"))
+	expectError(t, resp, body, http.StatusForbidden, berth.CodeCacheReadOnly)
+	// Outside the namespace, pushes work as ever.
+	if err := remote.Write(c.ref("team/alpine:mine"), img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCacheConcurrentFirstPulls(t *testing.T) {
+	up := upstreamtest.New(t, "bot", "right")
+	img, _ := random.Image(1<<20, 2, random.WithSource(rand.NewSource(5)))
+	want := pushUpstream(t, up, "library/alpine", "3.20", img)
+	c := newCache(t, up, "bot", "right")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			got, err := remote.Image(c.ref("hub/library/alpine:3.20"))
+			if err == nil {
+				err = validate.Image(got)
+			}
+			if d, _ := got.Digest(); err == nil && d != want {
+				err = errors.New("wrong digest " + d.String())
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := up.ManifestGets.Load(); n != 1 {
+		t.Errorf("eight concurrent first pulls made %d manifest GETs upstream, want 1", n)
+	}
+	if n := up.BlobGets.Load(); n != 3 {
+		t.Errorf("eight concurrent first pulls made %d blob GETs upstream, want 3", n)
+	}
+}

@@ -1,0 +1,131 @@
+package upstreamtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// Registry is an upstream registry on loopback. With Username set it asks
+// for Docker token authentication (a 401 Bearer challenge naming its
+// /token endpoint, which takes Basic credentials), else it is anonymous.
+type Registry struct {
+	// URL is the registry's base URL, http://127.0.0.1:PORT.
+	URL string
+	// PushHost is host:port of the same content without authentication
+	// and uncounted, for a test to put images there.
+	PushHost string
+
+	srv, push *httptest.Server
+
+	mu       sync.Mutex
+	username string
+	password string
+	tokens   map[string]bool
+	rateLim  string // Retry-After of a 429 on every request, when set
+
+	// Counters of requests that passed authentication.
+	ManifestGets, ManifestHeads, BlobGets, BlobHeads, TokenGets atomic.Int64
+}
+
+// New starts an upstream; username "" makes it anonymous. It stops when
+// the test ends.
+func New(t testing.TB, username, password string) *Registry {
+	t.Helper()
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	r := &Registry{username: username, password: password, tokens: map[string]bool{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.serve(w, req, inner) }))
+	r.push = httptest.NewServer(inner)
+	r.URL = r.srv.URL
+	r.PushHost = strings.TrimPrefix(r.push.URL, "http://")
+	t.Cleanup(func() { r.srv.Close(); r.push.Close() })
+	return r
+}
+
+// Stop closes the upstream's port: every later request is refused.
+func (r *Registry) Stop() { r.srv.Close() }
+
+// SetPassword changes the password the upstream accepts, and forgets every
+// token it issued.
+func (r *Registry) SetPassword(p string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.password, r.tokens = p, map[string]bool{}
+}
+
+// RateLimit makes every request answer 429 with Retry-After retryAfter;
+// "" stops it.
+func (r *Registry) RateLimit(retryAfter string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rateLim = retryAfter
+}
+
+// Fetches counts every GET of content: manifests and blobs.
+func (r *Registry) Fetches() int64 { return r.ManifestGets.Load() + r.BlobGets.Load() }
+
+func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Handler) {
+	r.mu.Lock()
+	user, pass, limited := r.username, r.password, r.rateLim
+	r.mu.Unlock()
+	if limited != "" {
+		w.Header().Set("Retry-After", limited)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}`)
+		return
+	}
+	if req.URL.Path == "/token" {
+		u, p, ok := req.BasicAuth()
+		if user != "" && (!ok || u != user || p != pass) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"details":"incorrect username or password"}`)
+			return
+		}
+		r.TokenGets.Add(1)
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		tok := hex.EncodeToString(b[:])
+		r.mu.Lock()
+		r.tokens[tok] = true
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "expires_in": 300})
+		return
+	}
+	if user != "" {
+		tok, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+		r.mu.Lock()
+		valid := r.tokens[tok]
+		r.mu.Unlock()
+		if !valid {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+r.URL+`/token",service="upstreamtest"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+			return
+		}
+	}
+	switch {
+	case strings.Contains(req.URL.Path, "/manifests/") && req.Method == http.MethodGet:
+		r.ManifestGets.Add(1)
+	case strings.Contains(req.URL.Path, "/manifests/") && req.Method == http.MethodHead:
+		r.ManifestHeads.Add(1)
+	case strings.Contains(req.URL.Path, "/blobs/") && req.Method == http.MethodGet:
+		r.BlobGets.Add(1)
+	case strings.Contains(req.URL.Path, "/blobs/") && req.Method == http.MethodHead:
+		r.BlobHeads.Add(1)
+	}
+	inner.ServeHTTP(w, req)
+}

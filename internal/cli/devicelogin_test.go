@@ -360,6 +360,12 @@ func TestPersonalAccessTokens(t *testing.T) {
 		r2.Body.Close()
 	}
 
+	// The token's expiry is a metric, as a secret's is.
+	if resp, metrics := s.do(t, http.MethodGet, "/metrics", nil, nil); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(string(metrics), `berth_personal_access_token_expiry_timestamp_seconds{principal="ada.lovelace",token_id="`+tok.ID+`"}`) {
+		t.Fatalf("metrics: %s\n%s", resp.Status, metrics)
+	}
+
 	// A leaked token, found by berth scan and revoked with --revoke.
 	var leaked struct{ ID, Value string }
 	cliJSON(t, env, &leaked, "token", "create", "--scope", "repository:team/app:pull")

@@ -128,6 +128,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	mtr := metrics.New(st.meta)
 	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient, Meter: mtr}
 	mtr.WatchUpstreams(ups)
+	mtr.WatchTokens(st.meta)
 	registry.Meter = mtr // blob and upload bytes
 	mtr.WatchOwners(st.meta, serveNow)
 	mtr.WatchQuotas(st.meta)
@@ -206,7 +207,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		sw.warnPlain(ctx, logger)
 	}
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
-	hooks.scheduler.Upstreams = ups // upstream credentials' expiry notices
+	hooks.scheduler.Upstreams = ups  // upstream credentials' expiry notices
+	hooks.scheduler.Tokens = st.meta // personal access tokens' expiry notices
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
 	// Lifecycle rules: immutable tags and quotas on every push, retention

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -37,11 +38,21 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	if done, err := h.redirectBlob(w, r, d); done || err != nil {
 		return err
 	}
-	rc, _, err := h.Blobs.Open(ctx, d)
-	if err != nil {
+	var rc io.ReadSeeker
+	small, ok, err := h.openSmall(ctx, d, link.Size)
+	switch {
+	case err != nil:
 		return err
+	case ok:
+		rc = small
+	default:
+		f, _, err := h.Blobs.Open(ctx, d)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		rc = f
 	}
-	defer rc.Close()
 	setBlobHeaders(hdr, d)
 	// ServeContent answers Range and If-None-Match and uses sendfile for files.
 	if h.Meter == nil {

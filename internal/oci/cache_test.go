@@ -493,3 +493,40 @@ func TestCacheSharedLayer(t *testing.T) {
 		t.Errorf("%d blob HEADs for the second image, want 1 (the shared layer)", n)
 	}
 }
+
+// hostRewriter sends every request to target, whatever host it names: a
+// Docker Hub upstream served by a loopback registry.
+type hostRewriter struct{ target string }
+
+func (h hostRewriter) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Scheme, r.URL.Host = "http", h.target
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestCacheDockerHubShortName: through a Docker Hub upstream, hub/alpine is
+// Docker Hub's library/alpine, as docker pull alpine is.
+func TestCacheDockerHubShortName(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(512, 1, random.WithSource(rand.NewSource(40)))
+	want := pushUpstream(t, up, "library/alpine", "3.20", img)
+	u, err := berth.NewUpstream(berth.NewUpstreamRequest{Name: "dockerhub", URL: "https://registry-1.docker.io", Namespace: "hub"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := disk.New(dir + "/storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
+		h.Cache = &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(hostRewriter{strings.TrimPrefix(up.URL, "http://")}, nil)}
+	})
+	if d, _ := pullAll(t, r, "hub/alpine:3.20"); d != want {
+		t.Fatalf("hub/alpine: %s, want Docker Hub's library/alpine %s", d, want)
+	}
+}

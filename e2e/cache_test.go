@@ -151,3 +151,21 @@ func TestCacheBerthUpstream(t *testing.T) {
 		t.Error("the server log holds the upstream credential")
 	}
 }
+
+// TestCacheAnonymousDistributionUpstream: docker-registry without
+// authentication, pulled through anonymously (no credential stored).
+func TestCacheAnonymousDistributionUpstream(t *testing.T) {
+	needBerth(t)
+	addr := startDistribution(t, nil)
+	want := pushTo(t, addr+"/team/app:v1", authn.Anonymous)
+	s := startServer(t, t.TempDir())
+	asAdmin(t, s, "upstream", "create", "open", "--url", "http://"+addr, "--namespace", "open")
+	out := asAdmin(t, s, "upstream", "show", "open", "-o", "json")
+	if !strings.Contains(out, `"has_password": false`) {
+		t.Errorf("upstream show: %s", out)
+	}
+	asAdmin(t, s, "upstream", "verify", "open")
+	if d, err := pullValid(t, s, "open/team/app:v1"); err != nil || d != want {
+		t.Fatalf("pull through an anonymous upstream: %s, %v", d, err)
+	}
+}

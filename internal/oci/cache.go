@@ -198,9 +198,13 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 	// The upstream failed: serve what berth holds, and say so.
 	c.failed(err)
 	c.hit("manifest")
+	detail := slog.String("err", messageOf(err))
+	if berth.AsError(err) == nil {
+		detail = slog.Any("err", err) // berth's own failure (the store): the log has it whole
+	}
 	h.Logger.WarnContext(ctx, "serving a cached tag that could not be re-checked with its upstream",
 		slog.String("repository", rt.Repo), slog.String("tag", tag), slog.String("upstream", u.Name),
-		slog.String("reason", string(codeOf(err))), slog.String("err", messageOf(err)))
+		slog.String("reason", string(codeOf(err))), detail)
 	w.Header().Set("Warning", staleWarning(u, err))
 	return h.writeManifest(w, r, rt, m)
 }

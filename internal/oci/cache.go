@@ -198,13 +198,9 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 	// The upstream failed: serve what berth holds, and say so.
 	c.failed(err)
 	c.hit("manifest")
-	detail := slog.String("err", messageOf(err))
-	if berth.AsError(err) == nil {
-		detail = slog.Any("err", err) // berth's own failure (the store): the log has it whole
-	}
 	h.Logger.WarnContext(ctx, "serving a cached tag that could not be re-checked with its upstream",
 		slog.String("repository", rt.Repo), slog.String("tag", tag), slog.String("upstream", u.Name),
-		slog.String("reason", string(codeOf(err))), detail)
+		slog.String("reason", string(codeOf(err))), errAttr(err))
 	w.Header().Set("Warning", staleWarning(u, err))
 	return h.writeManifest(w, r, rt, m)
 }
@@ -220,6 +216,15 @@ func codeOf(err error) berth.Code {
 		return e.Code
 	}
 	return berth.CodeInternal
+}
+
+// errAttr is err for the log: a refusal's message, or berth's own failure
+// (the store's) whole.
+func errAttr(err error) slog.Attr {
+	if e := berth.AsError(err); e != nil {
+		return slog.String("err", e.Message)
+	}
+	return slog.Any("err", err)
 }
 
 func messageOf(err error) string {
@@ -464,7 +469,7 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		if sent {
 			// The status is sent: a broken body is all that is left to say.
 			h.Logger.ErrorContext(ctx, "a blob streamed from its upstream failed midway", slog.String("repository", rt.Repo),
-				slog.String("digest", d.String()), slog.String("upstream", u.Name), slog.String("err", messageOf(err)))
+				slog.String("digest", d.String()), slog.String("upstream", u.Name), slog.String("reason", string(codeOf(err))), errAttr(err))
 			return nil
 		}
 		return c.failed(err)

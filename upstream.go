@@ -234,7 +234,11 @@ func normalizeUpstreamURL(s string) (string, error) {
 		return "", Errorf(CodeInvalid, "upstream URL %s must be the registry's base URL, without a path, query or user", RedactURL(s)).
 			WithHint("give the scheme and host only, such as --url https://registry-1.docker.io; the credential goes to --username and --password-stdin")
 	}
-	return u.Scheme + "://" + u.Host, nil
+	host := u.Host
+	if strings.EqualFold(host, "docker.io") {
+		host = "registry-1.docker.io" // docker.io names Docker Hub; its registry API answers here
+	}
+	return u.Scheme + "://" + host, nil
 }
 
 // RedactURL returns s without the user information it may carry.

@@ -23,6 +23,7 @@ func TestNewUpstream(t *testing.T) {
 		{"anonymous", func(*berth.NewUpstreamRequest) {}, ""},
 		{"with credential", func(r *berth.NewUpstreamRequest) { r.Username, r.Password, r.ExpiresAt = "bot", pw, &future }, ""},
 		{"loopback http", func(r *berth.NewUpstreamRequest) { r.URL = "http://127.0.0.1:5001" }, ""},
+		{"docker.io", func(r *berth.NewUpstreamRequest) { r.URL = "https://docker.io" }, ""},
 		{"name upper case", func(r *berth.NewUpstreamRequest) { r.Name = "Hub" }, berth.CodeInvalid},
 		{"plain http", func(r *berth.NewUpstreamRequest) { r.URL = "http://registry.example.com" }, berth.CodeInvalid},
 		{"path", func(r *berth.NewUpstreamRequest) { r.URL = "https://registry.example.com/v2/" }, berth.CodeInvalid},
@@ -44,7 +45,7 @@ func TestNewUpstream(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if strings.HasSuffix(u.URL, "/") || u.TagTTL != berth.DefaultTagTTL || !u.Created.Equal(now) {
+				if strings.HasSuffix(u.URL, "/") || u.URL == "https://docker.io" || u.TagTTL != berth.DefaultTagTTL || !u.Created.Equal(now) {
 					t.Errorf("upstream = %+v", u)
 				}
 				return

@@ -79,12 +79,17 @@ const (
 	// --max-size (once per level crossed, again after usage fell below it).
 	// Subject "quotas/SCOPE"; data QuotaEventData.
 	EventQuotaWarning EventType = "quota.warning"
+	// EventUpstreamVerifyFailed: the scheduled verification of a
+	// pull-through cache's upstream failed (it is down, or refuses the
+	// stored credential); sent once while it stays broken, again only
+	// after a verification passed. Subject "upstreams/NAME".
+	EventUpstreamVerifyFailed EventType = "upstream.verify_failed"
 )
 
 // EventTypes are every event type, in the order berth documents them.
 var EventTypes = []EventType{
 	EventSecretExpiring, EventSecretExpired, EventConnectionVerifyFailed, EventPermissionRequested,
-	EventAuthDenied, EventImagePushed, EventImageDeleted, EventQuotaWarning,
+	EventAuthDenied, EventImagePushed, EventImageDeleted, EventQuotaWarning, EventUpstreamVerifyFailed,
 }
 
 // CloudEventTypePrefix leads the CloudEvents type of every event.

@@ -95,6 +95,19 @@ func TestCacheDistributionUpstream(t *testing.T) {
 		t.Fatalf("pull through the cache: %s, %v", d, err)
 	}
 
+	// crane (a subtest: it skips where crane is not installed, unless
+	// BERTH_E2E=1) fills the cache with another image.
+	wantCrane := pushTo(t, addr+"/team/crane:v1", upAuth)
+	t.Run("crane", func(t *testing.T) {
+		crane := tool(t, "crane")
+		o := cmdOpts{env: craneLogin(t, crane, s, id, secret)}
+		pulled := filepath.Join(t.TempDir(), "pulled")
+		mustRunWith(t, o, crane, "pull", "--insecure", "--format", "oci", s.addr+"/dist/team/crane:v1", pulled)
+		if got := onlyManifestDigest(t, pulled); got != wantCrane {
+			t.Errorf("crane pull through the cache: %s, want %s", got, wantCrane)
+		}
+	})
+
 	// The wrong password: the refusal names the upstream and its code.
 	if _, err := pullValid(t, s, "distbad/team/app:v1"); err == nil || !strings.Contains(err.Error(), "upstream_auth_failed") || !strings.Contains(err.Error(), "upstream distbad") {
 		t.Errorf("pull through a wrong upstream password: %v", err)
@@ -136,5 +149,23 @@ func TestCacheBerthUpstream(t *testing.T) {
 	}
 	if strings.Contains(s.logAll(), mirror.secret) {
 		t.Error("the server log holds the upstream credential")
+	}
+}
+
+// TestCacheAnonymousDistributionUpstream: docker-registry without
+// authentication, pulled through anonymously (no credential stored).
+func TestCacheAnonymousDistributionUpstream(t *testing.T) {
+	needBerth(t)
+	addr := startDistribution(t, nil)
+	want := pushTo(t, addr+"/team/app:v1", authn.Anonymous)
+	s := startServer(t, t.TempDir())
+	asAdmin(t, s, "upstream", "create", "open", "--url", "http://"+addr, "--namespace", "open")
+	out := asAdmin(t, s, "upstream", "show", "open", "-o", "json")
+	if !strings.Contains(out, `"has_password": false`) {
+		t.Errorf("upstream show: %s", out)
+	}
+	asAdmin(t, s, "upstream", "verify", "open")
+	if d, err := pullValid(t, s, "open/team/app:v1"); err != nil || d != want {
+		t.Fatalf("pull through an anonymous upstream: %s, %v", d, err)
 	}
 }

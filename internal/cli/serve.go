@@ -212,7 +212,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		sw.warnPlain(ctx, logger)
 	}
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
-	hooks.scheduler.Upstreams = ups  // upstream credentials' expiry notices
+	hooks.scheduler.Upstreams = ups // upstream credentials' expiry notices, and their verification
+	hooks.scheduler.VerifyUpstream = func(ctx context.Context, u berth.Upstream) error { return upstreamClient.Verify(ctx, u, "") }
 	hooks.scheduler.Tokens = st.meta // personal access tokens' expiry notices
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher

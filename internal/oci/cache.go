@@ -50,6 +50,10 @@ type Cache struct {
 	Client    *upstream.Client
 	// Meter, when set, counts hits, misses, upstream errors and bytes.
 	Meter CacheMeter
+	// RecheckTimeout bounds the HEAD that re-checks a tag after its TTL
+	// (10 s when zero): past it the cached manifest is served, stale, so a
+	// hung upstream slows a pull by no more than that.
+	RecheckTimeout time.Duration
 	// MaxPending bounds the manifests held in memory awaiting their blobs
 	// (1000 when zero); past it the oldest are forgotten, and fetched again
 	// when next asked for.
@@ -172,7 +176,13 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		return h.writeManifest(w, r, rt, m)
 	}
 	// The TTL has passed: a HEAD says whether the tag moved.
-	desc, err := h.Cache.Client.HeadManifest(ctx, u, remote, tag)
+	recheck := c.RecheckTimeout
+	if recheck <= 0 {
+		recheck = 10 * time.Second
+	}
+	hctx, cancel := context.WithTimeout(ctx, recheck)
+	desc, err := h.Cache.Client.HeadManifest(hctx, u, remote, tag)
+	cancel()
 	if err == nil && desc.Digest == m.Digest {
 		c.markChecked(rt.Repo, tag, h.Now())
 		c.hit("manifest")
@@ -190,7 +200,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 	c.hit("manifest")
 	h.Logger.WarnContext(ctx, "serving a cached tag that could not be re-checked with its upstream",
 		slog.String("repository", rt.Repo), slog.String("tag", tag), slog.String("upstream", u.Name),
-		slog.String("reason", string(codeOf(err))), slog.String("err", messageOf(err)))
+		slog.String("reason", string(codeOf(err))), errAttr(err))
 	w.Header().Set("Warning", staleWarning(u, err))
 	return h.writeManifest(w, r, rt, m)
 }
@@ -206,6 +216,15 @@ func codeOf(err error) berth.Code {
 		return e.Code
 	}
 	return berth.CodeInternal
+}
+
+// errAttr is err for the log: a refusal's message, or berth's own failure
+// (the store's) whole.
+func errAttr(err error) slog.Attr {
+	if e := berth.AsError(err); e != nil {
+		return slog.String("err", e.Message)
+	}
+	return slog.Any("err", err)
 }
 
 func messageOf(err error) string {
@@ -258,6 +277,10 @@ func (h *Handler) fetchManifest(ctx context.Context, u berth.Upstream, repo, rem
 	c := h.Cache
 	var m *berth.Manifest
 	_, err := c.join(ctx, "manifest "+repo+"@"+ref, func() error {
+		// The fetch is shared: the client that started it hanging up
+		// must not fail the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
 		// A fetch that ended between the caller's look and this one
 		// leaves nothing to fetch.
 		if tag == "" || tag == ref {
@@ -446,7 +469,7 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		if sent {
 			// The status is sent: a broken body is all that is left to say.
 			h.Logger.ErrorContext(ctx, "a blob streamed from its upstream failed midway", slog.String("repository", rt.Repo),
-				slog.String("digest", d.String()), slog.String("upstream", u.Name), slog.String("err", messageOf(err)))
+				slog.String("digest", d.String()), slog.String("upstream", u.Name), slog.String("reason", string(codeOf(err))), errAttr(err))
 			return nil
 		}
 		return c.failed(err)

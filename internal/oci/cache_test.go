@@ -57,7 +57,7 @@ type cacheEnv struct {
 
 // newCache serves a berth registry whose namespace hub caches up, reached
 // with user and pass (none when user is ""), tags re-checked after an hour.
-func newCache(t *testing.T, up *upstreamtest.Registry, user, pass string) *cacheEnv {
+func newCache(t *testing.T, up *upstreamtest.Registry, user, pass string, edit ...func(*oci.Cache)) *cacheEnv {
 	t.Helper()
 	clock := &testClock{t: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
 	u, err := berth.NewUpstream(berth.NewUpstreamRequest{Name: "dockerhub", URL: up.URL, Namespace: "hub",
@@ -76,10 +76,14 @@ func newCache(t *testing.T, up *upstreamtest.Registry, user, pass string) *cache
 	}
 	logs := &strings.Builder{}
 	var logMu sync.Mutex
+	cache := &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(nil, clock.Now)}
+	for _, e := range edit {
+		e(cache)
+	}
 	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
 		h.Now = clock.Now
 		h.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, logs}, nil))
-		h.Cache = &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(nil, clock.Now)}
+		h.Cache = cache
 	})
 	return &cacheEnv{registry: r, up: up, clock: clock, logs: logs}
 }
@@ -491,5 +495,64 @@ func TestCacheSharedLayer(t *testing.T) {
 	}
 	if n := up.BlobHeads.Load() - heads; n != 1 {
 		t.Errorf("%d blob HEADs for the second image, want 1 (the shared layer)", n)
+	}
+}
+
+// hostRewriter sends every request to target, whatever host it names: a
+// Docker Hub upstream served by a loopback registry.
+type hostRewriter struct{ target string }
+
+func (h hostRewriter) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Scheme, r.URL.Host = "http", h.target
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestCacheDockerHubShortName: through a Docker Hub upstream, hub/alpine is
+// Docker Hub's library/alpine, as docker pull alpine is.
+func TestCacheDockerHubShortName(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(512, 1, random.WithSource(rand.NewSource(40)))
+	want := pushUpstream(t, up, "library/alpine", "3.20", img)
+	u, err := berth.NewUpstream(berth.NewUpstreamRequest{Name: "dockerhub", URL: "https://registry-1.docker.io", Namespace: "hub"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := disk.New(dir + "/storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
+		h.Cache = &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(hostRewriter{strings.TrimPrefix(up.URL, "http://")}, nil)}
+	})
+	if d, _ := pullAll(t, r, "hub/alpine:3.20"); d != want {
+		t.Fatalf("hub/alpine: %s, want Docker Hub's library/alpine %s", d, want)
+	}
+}
+
+// TestCacheUpstreamHangs: an upstream that accepts the re-check's HEAD and
+// answers nothing delays the pull by RecheckTimeout at most; the cached
+// manifest is then served, stale.
+func TestCacheUpstreamHangs(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(512, 1, random.WithSource(rand.NewSource(50)))
+	want := pushUpstream(t, up, "library/alpine", "3.20", img)
+	c := newCache(t, up, "", "", func(c *oci.Cache) { c.RecheckTimeout = 50 * time.Millisecond })
+	pullAll(t, c.registry, "hub/library/alpine:3.20")
+
+	up.Hang()
+	defer up.Release()
+	c.clock.Add(2 * time.Hour)
+	resp, body := c.do("GET", "/v2/hub/library/alpine/manifests/3.20", http.Header{"Accept": {mustMediaType(t, img)}}, nil)
+	if resp.StatusCode != 200 || berth.DigestOf("", body) != berth.Digest(want.String()) {
+		t.Fatalf("manifest while the upstream hangs: %d", resp.StatusCode)
+	}
+	if w := resp.Header.Get("Warning"); !strings.Contains(w, "upstream_unreachable") || !strings.Contains(w, "timed out") {
+		t.Errorf("Warning %q", w)
 	}
 }

@@ -32,7 +32,8 @@ type Registry struct {
 	username string
 	password string
 	tokens   map[string]bool
-	rateLim  string // Retry-After of a 429 on every request, when set
+	rateLim  string        // Retry-After of a 429 on every request, when set
+	hang     chan struct{} // while not nil, requests wait until it is closed or they are cancelled
 
 	// Counters of requests that passed authentication.
 	ManifestGets, ManifestHeads, BlobGets, BlobHeads, TokenGets atomic.Int64
@@ -71,13 +72,40 @@ func (r *Registry) RateLimit(retryAfter string) {
 	r.rateLim = retryAfter
 }
 
+// Hang makes every request wait, answering nothing, until Release or until
+// its client gives up: an upstream that accepts connections and hangs.
+func (r *Registry) Hang() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hang == nil {
+		r.hang = make(chan struct{})
+	}
+}
+
+// Release ends Hang: waiting requests are answered.
+func (r *Registry) Release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hang != nil {
+		close(r.hang)
+		r.hang = nil
+	}
+}
+
 // Fetches counts every GET of content: manifests and blobs.
 func (r *Registry) Fetches() int64 { return r.ManifestGets.Load() + r.BlobGets.Load() }
 
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Handler) {
 	r.mu.Lock()
-	user, pass, limited := r.username, r.password, r.rateLim
+	user, pass, limited, hang := r.username, r.password, r.rateLim, r.hang
 	r.mu.Unlock()
+	if hang != nil {
+		select {
+		case <-hang:
+		case <-req.Context().Done():
+			return
+		}
+	}
 	if limited != "" {
 		w.Header().Set("Retry-After", limited)
 		w.Header().Set("Content-Type", "application/json")

@@ -498,3 +498,59 @@ func TestTokenExpiryNotices(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamVerifyFailed: an upstream whose verification fails is
+// announced once while it stays broken, and again after it passed once.
+func TestUpstreamVerifyFailed(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := newStore(t)
+	r := newReceiver(t, c)
+	w := addWebhook(t, s, r, c, berth.EventUpstreamVerifyFailed)
+	hub, _ := berth.NewUpstream(berth.NewUpstreamRequest{Name: "hub", URL: "https://registry-1.docker.io", Namespace: "hub"}, c.Now())
+	if err := s.CreateUpstream(ctx, hub); err != nil {
+		t.Fatal(err)
+	}
+	broken := true
+	sched := &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, c), Now: c.Now, Upstreams: s,
+		VerifyUpstream: func(_ context.Context, u berth.Upstream) error {
+			if broken {
+				return berth.UpstreamAuthFailed(u, 401, "incorrect username or password")
+			}
+			return nil
+		}}
+	run := func() {
+		if _, err := sched.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		log, err := s.FindDeliveries(ctx, w.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(log)
+	}
+	run()
+	run()
+	if n := count(); n != 1 {
+		t.Fatalf("%d notices while broken, want 1", n)
+	}
+	broken = false
+	run()
+	broken = true
+	run()
+	if n := count(); n != 2 {
+		t.Fatalf("%d notices after a pass and a new failure, want 2", n)
+	}
+	log, _ := s.FindDeliveries(ctx, w.ID, 0)
+	var ev webhook.CloudEvent
+	if err := json.Unmarshal(log[0].Body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	var data webhook.UpstreamVerifyData
+	_ = json.Unmarshal(ev.Data, &data)
+	if ev.Subject != "upstreams/hub" || data.Reason != berth.CodeUpstreamAuthFailed || !strings.Contains(data.Message, "incorrect username") || data.Hint == "" {
+		t.Errorf("notice %s %s", ev.Subject, ev.Data)
+	}
+}

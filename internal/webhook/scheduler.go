@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -46,6 +47,10 @@ type Scheduler struct {
 	// Tokens, when set, lists people's personal access tokens, which get
 	// the same notices as secrets (data kind "personal_access_token").
 	Tokens TokenSource
+	// VerifyUpstream, when set with Upstreams, calls one upstream with its
+	// stored credential; an error is published as upstream.verify_failed,
+	// once per failure episode, as for connections.
+	VerifyUpstream func(ctx context.Context, u berth.Upstream) error
 }
 
 // TokenSource lists a person's personal access tokens.
@@ -93,6 +98,11 @@ func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
 		sent += n
 		if err != nil {
 			return sent, err
+		}
+		if s.VerifyUpstream != nil {
+			if err := s.verifyUpstreams(ctx, now); err != nil {
+				return sent, err
+			}
 		}
 	}
 	if s.Verify != nil {
@@ -204,6 +214,50 @@ func (s *Scheduler) upstreams(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return sent, nil
+}
+
+// UpstreamVerifyData is the data of upstream.verify_failed.
+type UpstreamVerifyData struct {
+	Upstream string     `json:"upstream"`
+	URL      string     `json:"url"`
+	Reason   berth.Code `json:"reason"`
+	Message  string     `json:"message"`
+	Hint     string     `json:"hint,omitempty"`
+}
+
+// verifyUpstreams calls every upstream and publishes upstream.verify_failed
+// for each that fails, once per failure episode (an upstream created
+// again, with a new credential, starts a new one).
+func (s *Scheduler) verifyUpstreams(ctx context.Context, now time.Time) error {
+	ups, err := s.Upstreams.FindUpstreams(ctx)
+	if err != nil {
+		return fmt.Errorf("verify upstreams: %w", err)
+	}
+	for _, u := range ups {
+		once := string(berth.EventUpstreamVerifyFailed) + "/" + u.Name + "/" + strconv.FormatInt(u.Created.UnixMicro(), 10)
+		verr := s.VerifyUpstream(ctx, u)
+		if verr == nil {
+			if err := s.Publisher.store.ForgetOnce(ctx, once); err != nil {
+				return fmt.Errorf("verify upstream %s: %w", u.Name, err)
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		data := UpstreamVerifyData{Upstream: u.Name, URL: u.URL, Reason: berth.ErrorCode(verr), Message: "internal error"}
+		if be := berth.AsError(verr); be != nil {
+			data.Message, data.Hint = be.Message, be.Hint
+		}
+		e, err := berth.NewEvent(s.Publisher.rand, berth.EventUpstreamVerifyFailed, "upstreams/"+u.Name, now, data)
+		if err != nil {
+			return err
+		}
+		if _, err := s.Publisher.Enqueue(ctx, e, once); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ConnectionVerifyData is the data of connection.verify_failed.

@@ -96,10 +96,17 @@ func (h *Handler) who(r *http.Request) (*berth.Caller, string) {
 	return caller, c.Value
 }
 
-// localNext returns next when it is a path on this server, else "".
+// localNext returns next when it is a path on this server, else "": never
+// "//host" nor "/\\host", and no control character, which browsers drop
+// ("/\t/host" would become "//host").
 func localNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') {
 		return ""
+	}
+	for i := 0; i < len(next); i++ {
+		if next[i] < 0x20 || next[i] == 0x7f {
+			return ""
+		}
 	}
 	return next
 }
@@ -227,7 +234,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: int(h.lifetime() / time.Second),
 		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
-	next := f.Next
+	next := localNext(f.Next)
 	if next == "" {
 		next = "/login"
 	}

@@ -106,3 +106,21 @@ func TestRelyingPartyUnreachable(t *testing.T) {
 		t.Fatalf("plain http off loopback: %v", err)
 	}
 }
+
+func TestLocalNext(t *testing.T) {
+	for in, want := range map[string]string{
+		"/device?user_code=BCDF-GHJK": "/device?user_code=BCDF-GHJK",
+		"/":                           "/",
+		"":                            "",
+		"https://evil.example":        "",
+		"//evil.example":              "",
+		"/\\evil.example":             "",
+		"/\t/evil.example":            "",
+		"/\n/evil.example":            "",
+		"device":                      "",
+	} {
+		if got := localNext(in); got != want {
+			t.Errorf("localNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

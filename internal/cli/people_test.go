@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -77,9 +78,15 @@ func wantReason(t *testing.T, what string, resp *http.Response, page string, sta
 // "corp" and returns both.
 func peopleServer(t *testing.T, args ...string) (*running, *oidctest.Company) {
 	t.Helper()
+	return peopleServerEnv(t, nil, args...)
+}
+
+// peopleServerEnv is peopleServer with the environment env (BERTH_DB…).
+func peopleServerEnv(t *testing.T, env map[string]string, args ...string) (*running, *oidctest.Company) {
+	t.Helper()
 	company := oidctest.NewCompany(t, "berth-app", "upstream-secret")
 	company.SetPerson(oidctest.Person{Subject: "00u-ada", Username: "Ada.Lovelace@corp.example", Email: "ada@corp.example", Groups: []string{"devs"}})
-	s := startServe(t, t.TempDir(), args...)
+	s := startServeEnv(t, env, t.TempDir(), args...)
 	body, _ := json.Marshal(map[string]any{"name": "corp", "issuer": company.URL, "client_id": "berth-app", "client_secret": "upstream-secret"})
 	resp, b := s.do(t, http.MethodPost, "/api/v1/idps", map[string]string{"Content-Type": "application/json"}, body)
 	if resp.StatusCode != http.StatusCreated {
@@ -389,5 +396,40 @@ identity_providers:
 	bad := writeConfig(t, "identity_providers:\n  - {name: corp, issuer: "+company.URL+", client_id: x}\n")
 	if code, _, stderr := runCLI(t, nil, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--config", bad); code != 1 || !strings.Contains(stderr, "[invalid]") {
 		t.Fatalf("a provider without its secret: %d %s", code, stderr)
+	}
+}
+
+// Two replicas on PostgreSQL: a person signs in on one and is signed in on
+// the other (the session is the database's, the sign-in's state the
+// browser's); a device login started on the second is approved there and
+// gets the person's group role.
+func TestPeopleOnPostgresReplicas(t *testing.T) {
+	env := pgEnv(pgSchema(t))
+	a, _ := peopleServerEnv(t, env)
+	b := startServeEnv(t, env, t.TempDir())
+	a.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "push", "scope": "team/*"}, http.StatusCreated)
+
+	ada := newBrowser(t)
+	if _, page := ada.get(a.url + "/login/corp"); !strings.Contains(page, "Signed in as <strong>ada.lovelace</strong>") {
+		t.Fatalf("sign-in on the first replica: %s", page)
+	}
+	if _, page := ada.get(b.url + "/login"); !strings.Contains(page, "Signed in as <strong>ada.lovelace</strong>") {
+		t.Fatalf("the session on the second replica: %s", page)
+	}
+
+	home := t.TempDir()
+	cliEnv := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config"), "DOCKER_CONFIG": filepath.Join(home, "docker")}
+	cli := startDeviceLogin(t, cliEnv, strings.TrimPrefix(b.url, "http://"))
+	cli.wait()
+	approve(t, ada, cli.stderr.String(), "approve")
+	cli.poll()
+	if code := cli.exit(); code != 0 {
+		t.Fatalf("device login on the second replica: %d %s", code, cli.stderr.String())
+	}
+	id, secret := a.admin(t)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+	resp, body := b.do(t, http.MethodGet, "/api/v1/access/check?principal=ada.lovelace&action=push&repository=team/app", map[string]string{"Authorization": basic}, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"allowed":true`) {
+		t.Fatalf("the group's role on the second replica: %s %s", resp.Status, body)
 	}
 }

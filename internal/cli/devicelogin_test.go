@@ -405,4 +405,40 @@ func TestPersonalAccessTokens(t *testing.T) {
 	if r3.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b3), "secret_revoked") {
 		t.Fatalf("the access token of a revoked personal token: %s %s", r3.Status, b3)
 	}
+
+	// berth logout ends the person's login: the access token it gave stops
+	// at once (session_ended), not when it expires.
+	logins, err := os.ReadFile(filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored map[string]storedLogin
+	if err := json.Unmarshal(logins, &stored); err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(s.url, "http://")
+	fresh, err := refreshAccessToken(t.Context(), &http.Client{Timeout: 10 * time.Second}, stored[host], []string{"repository:team/app:pull"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pull := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/v2/team/app/tags/list", nil)
+		req.Header.Set("Authorization", "Bearer "+fresh.access())
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := pull(); code == http.StatusUnauthorized || code == http.StatusForbidden {
+		t.Fatalf("the login's access token: %d %s", code, body)
+	}
+	if code, _, stderr := runCLI(t, env, "logout", host); code != 0 {
+		t.Fatalf("berth logout: %d %s", code, stderr)
+	}
+	if code, body := pull(); code != http.StatusUnauthorized || !strings.Contains(body, "session_ended") {
+		t.Fatalf("the access token after berth logout: %d %s", code, body)
+	}
 }

@@ -252,6 +252,11 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 	return nil
 }
 
+// EndSession ends the session id now; its tokens stop at their next use.
+func (s *Service) EndSession(ctx context.Context, id string) error {
+	return s.Store.EndSession(ctx, id, s.now())
+}
+
 // SessionByCookie returns the browser session whose cookie value is value,
 // after CheckSession; session_ended when none is, or it is not live.
 func (s *Service) SessionByCookie(ctx context.Context, value string) (berth.UserSession, error) {

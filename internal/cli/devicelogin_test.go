@@ -173,7 +173,7 @@ func TestDeviceLogin(t *testing.T) {
 	// Tampering with the approval form: a forged csrf field is refused.
 	ada := newBrowser(t)
 	approveForged := func() {
-		m := completeURI.FindStringSubmatch(cli.stderr.String())
+		m := completeURI.FindStringSubmatch(cli.stdout.String())
 		u, _ := url.Parse(m[1])
 		resp, page := ada.post(u.Scheme+"://"+u.Host+"/device", url.Values{"csrf": {strings.Repeat("a", 32)}, "user_code": {u.Query().Get("user_code")}, "decision": {"approve"}})
 		if resp.StatusCode == http.StatusOK {
@@ -181,7 +181,7 @@ func TestDeviceLogin(t *testing.T) {
 		}
 	}
 	approveForged() // no session at all yet
-	approve(t, ada, cli.stderr.String(), "approve")
+	approve(t, ada, cli.stdout.String(), "approve")
 	offset.Add(int64(11 * time.Second))
 	cli.poll()
 	if code := cli.exit(); code != 0 {
@@ -254,7 +254,7 @@ func TestDeviceLoginDeniedAndExpired(t *testing.T) {
 
 	cli := startDeviceLogin(t, env, host, "--device")
 	cli.wait()
-	approve(t, newBrowser(t), cli.stderr.String(), "deny")
+	approve(t, newBrowser(t), cli.stdout.String(), "deny")
 	cli.poll()
 	if code := cli.exit(); code != 1 || !strings.Contains(cli.stderr.String(), "[device_code_denied]") {
 		t.Fatalf("denied login: exit %d\n%s", code, cli.stderr.String())
@@ -269,7 +269,7 @@ func TestDeviceLoginDeniedAndExpired(t *testing.T) {
 	}
 	// An expired code can no longer be approved either.
 	b := newBrowser(t)
-	m := completeURI.FindStringSubmatch(cli.stderr.String())
+	m := completeURI.FindStringSubmatch(cli.stdout.String())
 	b.get(s.url + "/login/corp")
 	resp, page := b.get(m[1])
 	wantReason(t, "approving an expired code", resp, page, http.StatusBadRequest, berth.CodeDeviceCodeExpired)
@@ -283,7 +283,7 @@ func loginPerson(t *testing.T, s *running) map[string]string {
 	env := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config"), "DOCKER_CONFIG": filepath.Join(home, "docker")}
 	cli := startDeviceLogin(t, env, strings.TrimPrefix(s.url, "http://"))
 	cli.wait()
-	approve(t, newBrowser(t), cli.stderr.String(), "approve")
+	approve(t, newBrowser(t), cli.stdout.String(), "approve")
 	cli.poll()
 	if code := cli.exit(); code != 0 {
 		t.Fatalf("berth login: exit %d\n%s", code, cli.stderr.String())

@@ -421,7 +421,7 @@ func TestPeopleOnPostgresReplicas(t *testing.T) {
 	cliEnv := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config"), "DOCKER_CONFIG": filepath.Join(home, "docker")}
 	cli := startDeviceLogin(t, cliEnv, strings.TrimPrefix(b.url, "http://"))
 	cli.wait()
-	approve(t, ada, cli.stderr.String(), "approve")
+	approve(t, ada, cli.stdout.String(), "approve")
 	cli.poll()
 	if code := cli.exit(); code != 0 {
 		t.Fatalf("device login on the second replica: %d %s", code, cli.stderr.String())

@@ -337,6 +337,10 @@ func TestIdPCommands(t *testing.T) {
 	if code, out, stderr = runCLI(t, vars, "access", "check", "--principal", "ada", "--action", "push", "--repository", "team/app", "-o", "json"); code != 0 || !strings.Contains(out, `"group": "corp:devs"`) {
 		t.Fatalf("access check: %d %s %s", code, out, stderr)
 	}
+	if code, out, stderr = runCLI(t, vars, "principal", "show", "ada"); code != 0 || !strings.Contains(out, "signs in:   through corp") ||
+		!strings.Contains(out, "groups:     corp:devs") || !strings.Contains(out, "push on team/*, through corp:devs") {
+		t.Fatalf("principal show of a person: %d %s %s", code, out, stderr)
+	}
 
 	if code, _, stderr = runCLI(t, vars, "role", "revoke", "--group", "corp:devs", "--role", "push", "--scope", "team/*"); code != 0 {
 		t.Fatalf("role revoke --group: %d %s", code, stderr)

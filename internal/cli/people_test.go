@@ -262,6 +262,36 @@ func TestSignInRefusals(t *testing.T) {
 	s.apiJSON(t, http.MethodPost, "/api/v1/idps", body, http.StatusCreated)
 	r2, page = newBrowser(t).get(s.url + "/login/gone")
 	wantReason(t, "unreachable provider", r2, page, http.StatusBadGateway, berth.CodeIdPUnreachable)
+	if _, page = newBrowser(t).get(s.url + "/login/corp"); !strings.Contains(page, "Signed in as") {
+		t.Fatalf("sign-in after the refusals: %s", page)
+	}
+
+	// Every sign-in, made or refused, is in the audit log with its reason.
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	code, stdout, stderr := runCLI(t, nil, "audit", "--data", s.dir, "-o", "json")
+	var events []struct {
+		Action, Actor, Target, Result string
+		Reason                        berth.Code
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &events) != nil {
+		t.Fatalf("audit: %d %s %s", code, stdout, stderr)
+	}
+	seen := map[string]bool{}
+	for _, e := range events {
+		if e.Action == string(berth.AuditAuthSignIn) {
+			seen[e.Target+" "+e.Result+" "+string(e.Reason)+" "+e.Actor] = true
+		}
+	}
+	for _, want := range []string{"corp denied signin_state_invalid ", "corp denied signin_refused ", "gone denied idp_unreachable ", "nope denied idp_unknown ", "corp allowed  ada.lovelace"} {
+		if !seen[want] {
+			t.Errorf("no auth.signin event %q in %v", want, seen)
+		}
+	}
+	if strings.Contains(stdout, "upstream-secret") {
+		t.Error("the audit log holds the provider's client secret")
+	}
 }
 
 func TestIdPCommands(t *testing.T) {

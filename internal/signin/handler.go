@@ -145,6 +145,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	p, err := h.Store.FindIdentityProviderByName(ctx, name)
 	if berth.IsCode(err, berth.CodeNotFound) {
 		err = berth.IdPUnknown(name)
+		h.audit(berth.NewAuditEvent(ctx, berth.AuditAuthSignIn, truncate(name, 64), err))
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -154,6 +155,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		Next: localNext(r.URL.Query().Get("next")), Expires: h.now().Add(flowLifetime).Unix()}
 	u, err := h.RP.AuthCodeURL(ctx, p, h.baseURL(r)+CallbackPath, f.State, f.Nonce, f.Verifier)
 	if err != nil {
+		h.audit(berth.NewAuditEvent(ctx, berth.AuditAuthSignIn, p.Name, err))
 		h.fail(w, r, err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -216,6 +217,26 @@ func TestDeviceLogin(t *testing.T) {
 	}
 	if claims := readAccessClaims(tok.access()); claims.Name != "ada.lovelace" || !strings.HasPrefix(claims.CredentialID, berth.SessionCredentialPrefix) {
 		t.Fatalf("access token claims: %+v", claims)
+	}
+
+	// An hour on, many requests at once: the provider's refresh token is
+	// used once (the test provider rotates them, as Okta and Entra ID do),
+	// and no request reads the others' refresh as the person refused.
+	offset.Add(int64(61 * time.Minute))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, err := refreshAccessToken(t.Context(), hc, l, []string{"repository:team/app:pull"})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent refreshes when the provider's refresh is due: %v", err)
+		}
 	}
 
 	// Removed from the group upstream: within the hour the refresh re-reads

@@ -308,6 +308,8 @@ func TestIdPCommands(t *testing.T) {
 		cmd.SetIn(strings.NewReader(stdin))
 		cmd.SetArgs(append([]string{"add"}, args...))
 		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
 		err := cmd.ExecuteContext(t.Context())
 		return err, out.String()
 	}

@@ -146,3 +146,40 @@ func FuzzEscapeLine(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPeopleInputs: what a person's browser or an identity provider sends:
+// the user code typed on /device, groups claim values, username claims, the
+// session cookie and a personal access token.
+func FuzzPeopleInputs(f *testing.F) {
+	for _, s := range []string{"BCDF-GHJK", "bcdf ghjk", "corp:/team/ops", "Ada.Lovelace@corp.example", "brs_" + strings.Repeat("A", 38),
+		"brp_" + strings.Repeat("z", 38), "", "ÄÖ-ü", "a:b:c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if code, err := berth.NormalizeUserCode(s); err == nil {
+			if again, err := berth.NormalizeUserCode(code); err != nil || again != code || len(code) != 9 {
+				t.Fatalf("user code %q normalized to %q, which does not normalize to itself", s, code)
+			}
+		}
+		if g, err := berth.ParseGroup(s); err == nil {
+			if string(g) != s || berth.ValidatePrincipalName(g.Provider()) != nil && g.Provider() != "" {
+				t.Fatalf("group %q parsed as %q", s, g)
+			}
+		}
+		if groups, _ := berth.GroupsOf("corp", []string{s}); len(groups) == 1 {
+			if _, err := berth.ParseGroup(string(groups[0])); err != nil {
+				t.Fatalf("GroupsOf made %q, which ParseGroup refuses", groups[0])
+			}
+		}
+		name := berth.UserName(s, func(string) bool { return false })
+		if err := berth.ValidatePrincipalName(name); err != nil || name == berth.AdminName || name == berth.AnonymousName {
+			t.Fatalf("UserName(%q) = %q: %v", s, name, err)
+		}
+		if h := berth.SessionValueHash(s); h != "" && (len(h) != 64 || !strings.HasPrefix(s, berth.SessionValuePrefix)) {
+			t.Fatalf("SessionValueHash accepts %q", s)
+		}
+		if berth.IsPATValue(s) && (len(s) != berth.PATLength || !strings.HasPrefix(s, berth.PATPrefix)) {
+			t.Fatalf("IsPATValue accepts %q", s)
+		}
+	})
+}

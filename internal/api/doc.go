@@ -2,6 +2,10 @@
 // principals, their client secrets, role assignments and access checks, as
 // the CLI (through internal/client) and, later, the web console use it.
 //
+// It also manages people: identity providers (/api/v1/idps, their client
+// secrets sealed and never shown), group role assignments (/api/v1/roles
+// with "group"), and a person's personal access tokens (/api/v1/tokens).
+//
 // Every request is authenticated by the oauth.Provider (Basic CLIENT_ID:SECRET
 // or a Bearer access token) and authorized against the caller's current role
 // assignments: principals and secrets are managed by owners of the registry

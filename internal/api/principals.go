@@ -27,6 +27,12 @@ type PrincipalList struct {
 type PrincipalDetail struct {
 	berth.Principal
 	Roles []RoleAssignment `json:"roles"`
+	// IdP, Groups and GroupRoles describe a person: the provider they sign
+	// in through, their groups of the latest sign-in or refresh, and the
+	// roles those groups give them.
+	IdP        string           `json:"idp,omitempty"`
+	Groups     []berth.Group    `json:"groups,omitempty"`
+	GroupRoles []RoleAssignment `json:"group_roles,omitempty"`
 }
 
 // DeletedPrincipal is the answer of DELETE /api/v1/principals/{name}: the
@@ -143,7 +149,36 @@ func (h *handler) showPrincipal(w http.ResponseWriter, r *http.Request, c *berth
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, PrincipalDetail{Principal: p, Roles: roleViews(as)})
+	detail := PrincipalDetail{Principal: p, Roles: roleViews(as)}
+	if p.Kind == berth.PrincipalUser {
+		if err := h.describePerson(r, p, &detail); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, detail)
+}
+
+// describePerson fills in what a person's detail shows of their sign-ins.
+func (h *handler) describePerson(r *http.Request, p berth.Principal, d *PrincipalDetail) error {
+	ctx := r.Context()
+	link, err := h.cfg.Store.FindUserLinkByPrincipal(ctx, p.ID)
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if idp, err := h.cfg.Store.FindIdentityProviderByID(ctx, link.ProviderID); err == nil {
+		d.IdP = idp.Name
+	}
+	d.Groups = link.Groups
+	member, _, err := h.groupAssignments(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, a := range member {
+		d.GroupRoles = append(d.GroupRoles, RoleAssignment{Group: a.Group, Role: a.Role, Scope: a.Scope.String(), Created: a.Created, CreatedBy: a.CreatedBy})
+	}
+	return nil
 }
 
 // disablePrincipal stops a principal: its secrets, refresh tokens and access

@@ -98,11 +98,21 @@ func (e *env) loginDevice(ctx context.Context, hc *http.Client, srv registryAddr
 	if err := json.Unmarshal(b, &d); err != nil || d.DeviceCode == "" || d.UserCode == "" || d.VerificationURI == "" {
 		return berth.Errorf(berth.CodeInvalid, "%s answered without a device code; it may not be a berth server", endpoint)
 	}
-	fmt.Fprintf(e.stderr, "To log in to %s, open %s and enter the code %s\n", srv.url, d.VerificationURI, d.UserCode)
-	if d.VerificationURIComplete != "" {
-		fmt.Fprintf(e.stderr, "or open %s\n", d.VerificationURIComplete)
+	// The instructions go to stdout, where a person (or a script starting
+	// the login) reads them; with -o json stdout holds the one JSON answer,
+	// so they go to stderr.
+	say := e.stdout
+	if e.output == "json" {
+		say = e.stderr
 	}
-	fmt.Fprintf(e.stderr, "Waiting for the approval (the code expires in %d minutes)…\n", max(1, d.ExpiresIn/60))
+	fmt.Fprintf(say, "To log in to %s, open %s and enter the code %s\n", srv.url, d.VerificationURI, d.UserCode)
+	if d.VerificationURIComplete != "" {
+		fmt.Fprintf(say, "or open %s\n", d.VerificationURIComplete)
+	}
+	fmt.Fprintf(say, "Waiting for the approval (the code expires in %d minutes)…\n", max(1, d.ExpiresIn/60))
+	if f, ok := say.(interface{ Flush() error }); ok {
+		_ = f.Flush() // the person must see the code before the first wait
+	}
 
 	interval := time.Duration(max(d.Interval, 1)) * time.Second
 	for {

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,7 +174,7 @@ func TestDeviceLogin(t *testing.T) {
 	// Tampering with the approval form: a forged csrf field is refused.
 	ada := newBrowser(t)
 	approveForged := func() {
-		m := completeURI.FindStringSubmatch(cli.stderr.String())
+		m := completeURI.FindStringSubmatch(cli.stdout.String())
 		u, _ := url.Parse(m[1])
 		resp, page := ada.post(u.Scheme+"://"+u.Host+"/device", url.Values{"csrf": {strings.Repeat("a", 32)}, "user_code": {u.Query().Get("user_code")}, "decision": {"approve"}})
 		if resp.StatusCode == http.StatusOK {
@@ -181,7 +182,7 @@ func TestDeviceLogin(t *testing.T) {
 		}
 	}
 	approveForged() // no session at all yet
-	approve(t, ada, cli.stderr.String(), "approve")
+	approve(t, ada, cli.stdout.String(), "approve")
 	offset.Add(int64(11 * time.Second))
 	cli.poll()
 	if code := cli.exit(); code != 0 {
@@ -216,6 +217,26 @@ func TestDeviceLogin(t *testing.T) {
 	}
 	if claims := readAccessClaims(tok.access()); claims.Name != "ada.lovelace" || !strings.HasPrefix(claims.CredentialID, berth.SessionCredentialPrefix) {
 		t.Fatalf("access token claims: %+v", claims)
+	}
+
+	// An hour on, many requests at once: the provider's refresh token is
+	// used once (the test provider rotates them, as Okta and Entra ID do),
+	// and no request reads the others' refresh as the person refused.
+	offset.Add(int64(61 * time.Minute))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, err := refreshAccessToken(t.Context(), hc, l, []string{"repository:team/app:pull"})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent refreshes when the provider's refresh is due: %v", err)
+		}
 	}
 
 	// Removed from the group upstream: within the hour the refresh re-reads
@@ -254,7 +275,7 @@ func TestDeviceLoginDeniedAndExpired(t *testing.T) {
 
 	cli := startDeviceLogin(t, env, host, "--device")
 	cli.wait()
-	approve(t, newBrowser(t), cli.stderr.String(), "deny")
+	approve(t, newBrowser(t), cli.stdout.String(), "deny")
 	cli.poll()
 	if code := cli.exit(); code != 1 || !strings.Contains(cli.stderr.String(), "[device_code_denied]") {
 		t.Fatalf("denied login: exit %d\n%s", code, cli.stderr.String())
@@ -269,7 +290,7 @@ func TestDeviceLoginDeniedAndExpired(t *testing.T) {
 	}
 	// An expired code can no longer be approved either.
 	b := newBrowser(t)
-	m := completeURI.FindStringSubmatch(cli.stderr.String())
+	m := completeURI.FindStringSubmatch(cli.stdout.String())
 	b.get(s.url + "/login/corp")
 	resp, page := b.get(m[1])
 	wantReason(t, "approving an expired code", resp, page, http.StatusBadRequest, berth.CodeDeviceCodeExpired)
@@ -283,7 +304,7 @@ func loginPerson(t *testing.T, s *running) map[string]string {
 	env := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config"), "DOCKER_CONFIG": filepath.Join(home, "docker")}
 	cli := startDeviceLogin(t, env, strings.TrimPrefix(s.url, "http://"))
 	cli.wait()
-	approve(t, newBrowser(t), cli.stderr.String(), "approve")
+	approve(t, newBrowser(t), cli.stdout.String(), "approve")
 	cli.poll()
 	if code := cli.exit(); code != 0 {
 		t.Fatalf("berth login: exit %d\n%s", code, cli.stderr.String())
@@ -404,5 +425,41 @@ func TestPersonalAccessTokens(t *testing.T) {
 	r3.Body.Close()
 	if r3.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b3), "secret_revoked") {
 		t.Fatalf("the access token of a revoked personal token: %s %s", r3.Status, b3)
+	}
+
+	// berth logout ends the person's login: the access token it gave stops
+	// at once (session_ended), not when it expires.
+	logins, err := os.ReadFile(filepath.Join(env["XDG_CONFIG_HOME"], "berth", "logins.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored map[string]storedLogin
+	if err := json.Unmarshal(logins, &stored); err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(s.url, "http://")
+	fresh, err := refreshAccessToken(t.Context(), &http.Client{Timeout: 10 * time.Second}, stored[host], []string{"repository:team/app:pull"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pull := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/v2/team/app/tags/list", nil)
+		req.Header.Set("Authorization", "Bearer "+fresh.access())
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := pull(); code == http.StatusUnauthorized || code == http.StatusForbidden {
+		t.Fatalf("the login's access token: %d %s", code, body)
+	}
+	if code, _, stderr := runCLI(t, env, "logout", host); code != 0 {
+		t.Fatalf("berth logout: %d %s", code, stderr)
+	}
+	if code, body := pull(); code != http.StatusUnauthorized || !strings.Contains(body, "session_ended") {
+		t.Fatalf("the access token after berth logout: %d %s", code, body)
 	}
 }

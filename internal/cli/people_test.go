@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -77,9 +78,15 @@ func wantReason(t *testing.T, what string, resp *http.Response, page string, sta
 // "corp" and returns both.
 func peopleServer(t *testing.T, args ...string) (*running, *oidctest.Company) {
 	t.Helper()
+	return peopleServerEnv(t, nil, args...)
+}
+
+// peopleServerEnv is peopleServer with the environment env (BERTH_DB…).
+func peopleServerEnv(t *testing.T, env map[string]string, args ...string) (*running, *oidctest.Company) {
+	t.Helper()
 	company := oidctest.NewCompany(t, "berth-app", "upstream-secret")
 	company.SetPerson(oidctest.Person{Subject: "00u-ada", Username: "Ada.Lovelace@corp.example", Email: "ada@corp.example", Groups: []string{"devs"}})
-	s := startServe(t, t.TempDir(), args...)
+	s := startServeEnv(t, env, t.TempDir(), args...)
 	body, _ := json.Marshal(map[string]any{"name": "corp", "issuer": company.URL, "client_id": "berth-app", "client_secret": "upstream-secret"})
 	resp, b := s.do(t, http.MethodPost, "/api/v1/idps", map[string]string{"Content-Type": "application/json"}, body)
 	if resp.StatusCode != http.StatusCreated {
@@ -255,6 +262,36 @@ func TestSignInRefusals(t *testing.T) {
 	s.apiJSON(t, http.MethodPost, "/api/v1/idps", body, http.StatusCreated)
 	r2, page = newBrowser(t).get(s.url + "/login/gone")
 	wantReason(t, "unreachable provider", r2, page, http.StatusBadGateway, berth.CodeIdPUnreachable)
+	if _, page = newBrowser(t).get(s.url + "/login/corp"); !strings.Contains(page, "Signed in as") {
+		t.Fatalf("sign-in after the refusals: %s", page)
+	}
+
+	// Every sign-in, made or refused, is in the audit log with its reason.
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	code, stdout, stderr := runCLI(t, nil, "audit", "--data", s.dir, "-o", "json")
+	var events []struct {
+		Action, Actor, Target, Result string
+		Reason                        berth.Code
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &events) != nil {
+		t.Fatalf("audit: %d %s %s", code, stdout, stderr)
+	}
+	seen := map[string]bool{}
+	for _, e := range events {
+		if e.Action == string(berth.AuditAuthSignIn) {
+			seen[e.Target+" "+e.Result+" "+string(e.Reason)+" "+e.Actor] = true
+		}
+	}
+	for _, want := range []string{"corp denied signin_state_invalid ", "corp denied signin_refused ", "gone denied idp_unreachable ", "nope denied idp_unknown ", "corp allowed  ada.lovelace"} {
+		if !seen[want] {
+			t.Errorf("no auth.signin event %q in %v", want, seen)
+		}
+	}
+	if strings.Contains(stdout, "upstream-secret") {
+		t.Error("the audit log holds the provider's client secret")
+	}
 }
 
 func TestIdPCommands(t *testing.T) {
@@ -271,6 +308,8 @@ func TestIdPCommands(t *testing.T) {
 		cmd.SetIn(strings.NewReader(stdin))
 		cmd.SetArgs(append([]string{"add"}, args...))
 		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
 		err := cmd.ExecuteContext(t.Context())
 		return err, out.String()
 	}
@@ -329,6 +368,10 @@ func TestIdPCommands(t *testing.T) {
 	}
 	if code, out, stderr = runCLI(t, vars, "access", "check", "--principal", "ada", "--action", "push", "--repository", "team/app", "-o", "json"); code != 0 || !strings.Contains(out, `"group": "corp:devs"`) {
 		t.Fatalf("access check: %d %s %s", code, out, stderr)
+	}
+	if code, out, stderr = runCLI(t, vars, "principal", "show", "ada"); code != 0 || !strings.Contains(out, "signs in:   through corp") ||
+		!strings.Contains(out, "groups:     corp:devs") || !strings.Contains(out, "push on team/*, through corp:devs") {
+		t.Fatalf("principal show of a person: %d %s %s", code, out, stderr)
 	}
 
 	if code, _, stderr = runCLI(t, vars, "role", "revoke", "--group", "corp:devs", "--role", "push", "--scope", "team/*"); code != 0 {
@@ -389,5 +432,40 @@ identity_providers:
 	bad := writeConfig(t, "identity_providers:\n  - {name: corp, issuer: "+company.URL+", client_id: x}\n")
 	if code, _, stderr := runCLI(t, nil, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--config", bad); code != 1 || !strings.Contains(stderr, "[invalid]") {
 		t.Fatalf("a provider without its secret: %d %s", code, stderr)
+	}
+}
+
+// Two replicas on PostgreSQL: a person signs in on one and is signed in on
+// the other (the session is the database's, the sign-in's state the
+// browser's); a device login started on the second is approved there and
+// gets the person's group role.
+func TestPeopleOnPostgresReplicas(t *testing.T) {
+	env := pgEnv(pgSchema(t))
+	a, _ := peopleServerEnv(t, env)
+	b := startServeEnv(t, env, t.TempDir())
+	a.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "push", "scope": "team/*"}, http.StatusCreated)
+
+	ada := newBrowser(t)
+	if _, page := ada.get(a.url + "/login/corp"); !strings.Contains(page, "Signed in as <strong>ada.lovelace</strong>") {
+		t.Fatalf("sign-in on the first replica: %s", page)
+	}
+	if _, page := ada.get(b.url + "/login"); !strings.Contains(page, "Signed in as <strong>ada.lovelace</strong>") {
+		t.Fatalf("the session on the second replica: %s", page)
+	}
+
+	home := t.TempDir()
+	cliEnv := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config"), "DOCKER_CONFIG": filepath.Join(home, "docker")}
+	cli := startDeviceLogin(t, cliEnv, strings.TrimPrefix(b.url, "http://"))
+	cli.wait()
+	approve(t, ada, cli.stdout.String(), "approve")
+	cli.poll()
+	if code := cli.exit(); code != 0 {
+		t.Fatalf("device login on the second replica: %d %s", code, cli.stderr.String())
+	}
+	id, secret := a.admin(t)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+	resp, body := b.do(t, http.MethodGet, "/api/v1/access/check?principal=ada.lovelace&action=push&repository=team/app", map[string]string{"Authorization": basic}, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"allowed":true`) {
+		t.Fatalf("the group's role on the second replica: %s %s", resp.Status, body)
 	}
 }

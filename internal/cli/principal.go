@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -56,6 +57,16 @@ BERTH_CLIENT_SECRET.`,
 					}
 					fmt.Fprintf(e.stdout, "name:       %s\nclient id:  %s\nid:         %s\nkind:       %s\nstatus:     %s\ncreated:    %s\n",
 						p.Name, p.ClientID, p.ID, p.Kind, status(p.Principal), formatTime(p.Created))
+					if p.IdP != "" {
+						groups := make([]string, len(p.Groups))
+						for i, g := range p.Groups {
+							groups[i] = string(g)
+						}
+						fmt.Fprintf(e.stdout, "signs in:   through %s\ngroups:     %s\n", p.IdP, strings.Join(groups, " "))
+						for _, a := range p.GroupRoles {
+							fmt.Fprintf(e.stdout, "  %s on %s, through %s\n", a.Role, a.Scope, a.Group)
+						}
+					}
 					if len(p.Roles) == 0 {
 						fmt.Fprintln(e.stdout, "roles:      none")
 						return nil

@@ -86,6 +86,8 @@ type People interface {
 	// GroupAssignments returns the group assignments principal p holds
 	// through its groups, as its own, and every group assignment.
 	GroupAssignments(ctx context.Context, p berth.Principal) ([]berth.RoleAssignment, []berth.GroupRoleAssignment, error)
+	// EndSession ends the session id (berth logout of a person's login).
+	EndSession(ctx context.Context, id string) error
 	// RedeemDeviceCode answers one poll of a device code: the session an
 	// approved login is bound to, or device_code_pending,
 	// device_code_expired, device_code_denied.

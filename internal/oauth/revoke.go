@@ -94,6 +94,13 @@ func (h RevokeHandler) revoke(r *http.Request) error {
 	if err := p.Store.RevokeRefreshToken(ctx, t.ID, now); err != nil && !berth.IsCode(err, berth.CodeNotFound) {
 		return fmt.Errorf("revoke refresh token %s: %w", t.ID, err)
 	}
+	// A person's CLI login (berth logout) ends its session too: the
+	// tokens it issued stop with it, not when they expire.
+	if sessionID, ok := berth.SessionIDOf(t.CredentialID); ok && p.People != nil {
+		if err := p.People.EndSession(ctx, sessionID); err != nil && !berth.IsCode(err, berth.CodeNotFound) {
+			return fmt.Errorf("end session %s: %w", sessionID, err)
+		}
+	}
 	h.auditRevoked(ctx, r, t, now)
 	return nil
 }

@@ -5,6 +5,11 @@
 // verification (RFC 8628 section 3.3), and the creation of a person's
 // principal at their first sign-in, with their groups at each.
 //
+// The console builds on the session: the cookie SessionCookie, resolved by
+// oauth.Provider.AuthenticateSession to the *berth.Caller it acts as (with
+// the live checks of every credential), and berth.SessionCSRF(cookie) as
+// the csrf field of every form that changes something.
+//
 // Every page is plain HTML with forms, and works without JavaScript. Every
 // form that changes something carries a csrf field derived from the session
 // cookie. It never decides who may do what (package berth and the oauth

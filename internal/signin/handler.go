@@ -96,10 +96,17 @@ func (h *Handler) who(r *http.Request) (*berth.Caller, string) {
 	return caller, c.Value
 }
 
-// localNext returns next when it is a path on this server, else "".
+// localNext returns next when it is a path on this server, else "": never
+// "//host" nor "/\\host", and no control character, which browsers drop
+// ("/\t/host" would become "//host").
 func localNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') {
 		return ""
+	}
+	for i := 0; i < len(next); i++ {
+		if next[i] < 0x20 || next[i] == 0x7f {
+			return ""
+		}
 	}
 	return next
 }
@@ -138,6 +145,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	p, err := h.Store.FindIdentityProviderByName(ctx, name)
 	if berth.IsCode(err, berth.CodeNotFound) {
 		err = berth.IdPUnknown(name)
+		h.audit(berth.NewAuditEvent(ctx, berth.AuditAuthSignIn, truncate(name, 64), err))
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -147,6 +155,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		Next: localNext(r.URL.Query().Get("next")), Expires: h.now().Add(flowLifetime).Unix()}
 	u, err := h.RP.AuthCodeURL(ctx, p, h.baseURL(r)+CallbackPath, f.State, f.Nonce, f.Verifier)
 	if err != nil {
+		h.audit(berth.NewAuditEvent(ctx, berth.AuditAuthSignIn, p.Name, err))
 		h.fail(w, r, err)
 		return
 	}
@@ -227,7 +236,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: int(h.lifetime() / time.Second),
 		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
-	next := f.Next
+	next := localNext(f.Next)
 	if next == "" {
 		next = "/login"
 	}

@@ -29,11 +29,15 @@ type Identity struct {
 	RefreshToken string
 }
 
+// DiscoveryTTL is how long an issuer's discovery document is kept before
+// it is fetched again.
+const DiscoveryTTL = time.Hour
+
 // RelyingParty is berth as an OpenID Connect client of the identity
 // providers (github.com/coreos/go-oidc for discovery and ID token
 // verification, golang.org/x/oauth2 for the code and refresh grants). It
-// caches each issuer's discovery document for the life of the process and
-// calls only where the outbound policy allows.
+// keeps each issuer's discovery document for DiscoveryTTL and calls only
+// where the outbound policy allows.
 type RelyingParty struct {
 	// Client makes every call to a provider; one with the outbound policy's
 	// transport when nil.
@@ -42,7 +46,12 @@ type RelyingParty struct {
 	Now      func() time.Time
 
 	mu        sync.Mutex
-	providers map[string]*oidc.Provider
+	providers map[string]discovered
+}
+
+type discovered struct {
+	op      *oidc.Provider
+	fetched time.Time
 }
 
 func (rp *RelyingParty) client() *http.Client {
@@ -72,10 +81,10 @@ func (rp *RelyingParty) ctx(ctx context.Context) context.Context {
 // provider returns the discovered provider of p, or idp_unreachable.
 func (rp *RelyingParty) provider(ctx context.Context, p berth.IdentityProvider) (*oidc.Provider, error) {
 	rp.mu.Lock()
-	op := rp.providers[p.Issuer]
+	d, ok := rp.providers[p.Issuer]
 	rp.mu.Unlock()
-	if op != nil {
-		return op, nil
+	if ok && rp.now().Sub(d.fetched) < DiscoveryTTL {
+		return d.op, nil
 	}
 	if err := rp.Outbound.CheckURL("issuer of identity provider "+p.Name, p.Issuer); err != nil {
 		return nil, err
@@ -85,10 +94,10 @@ func (rp *RelyingParty) provider(ctx context.Context, p berth.IdentityProvider) 
 		return nil, unreachable(p, "its discovery document", err)
 	}
 	rp.mu.Lock()
-	if rp.providers == nil {
-		rp.providers = map[string]*oidc.Provider{}
+	if rp.providers == nil || len(rp.providers) > 1000 {
+		rp.providers = map[string]discovered{}
 	}
-	rp.providers[p.Issuer] = op
+	rp.providers[p.Issuer] = discovered{op: op, fetched: rp.now()}
 	rp.mu.Unlock()
 	return op, nil
 }

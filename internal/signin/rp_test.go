@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/oidctest"
@@ -104,5 +105,46 @@ func TestRelyingPartyUnreachable(t *testing.T) {
 	idp.Issuer = "http://idp.example.com"
 	if _, err := (&RelyingParty{}).AuthCodeURL(context.Background(), idp, "http://127.0.0.1:1/cb", "s", "n", "v"); !berth.IsCode(err, berth.CodeInvalid) {
 		t.Fatalf("plain http off loopback: %v", err)
+	}
+}
+
+func TestLocalNext(t *testing.T) {
+	for in, want := range map[string]string{
+		"/device?user_code=BCDF-GHJK": "/device?user_code=BCDF-GHJK",
+		"/":                           "/",
+		"":                            "",
+		"https://evil.example":        "",
+		"//evil.example":              "",
+		"/\\evil.example":             "",
+		"/\t/evil.example":            "",
+		"/\n/evil.example":            "",
+		"device":                      "",
+	} {
+		if got := localNext(in); got != want {
+			t.Errorf("localNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The discovery document is kept for DiscoveryTTL, then fetched again: a
+// provider that went away is idp_unreachable within the hour.
+func TestRelyingPartyDiscoveryTTL(t *testing.T) {
+	company := oidctest.NewCompany(t, "berth-app", "s")
+	idp := berth.IdentityProvider{Name: "corp", Issuer: company.URL, ClientID: "berth-app", Scopes: berth.DefaultIdPScopes}
+	now := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	rp := &RelyingParty{Now: func() time.Time { return now }}
+	ctx := context.Background()
+	if _, err := rp.AuthCodeURL(ctx, idp, "http://127.0.0.1:1/cb", "s", "n", "v"); err != nil {
+		t.Fatal(err)
+	}
+	fetches := company.DiscoveryFetches()
+	now = now.Add(DiscoveryTTL - time.Second)
+	if _, err := rp.AuthCodeURL(ctx, idp, "http://127.0.0.1:1/cb", "s", "n", "v"); err != nil || company.DiscoveryFetches() != fetches {
+		t.Fatalf("within the TTL: %v, %d fetches (was %d)", err, company.DiscoveryFetches(), fetches)
+	}
+	company.Close()
+	now = now.Add(time.Second)
+	if _, err := rp.AuthCodeURL(ctx, idp, "http://127.0.0.1:1/cb", "s", "n", "v"); !berth.IsCode(err, berth.CodeIdPUnreachable) {
+		t.Fatalf("after the TTL, the provider gone: %v", err)
 	}
 }

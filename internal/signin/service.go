@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -54,6 +55,8 @@ type Service struct {
 	// Invalidate, when set, is called after a person's groups change, so
 	// that their rights follow at once (oauth.Provider.Invalidate).
 	Invalidate func()
+
+	refreshing sync.Map // principal id → *sync.Mutex
 }
 
 func (s *Service) now() time.Time {
@@ -203,11 +206,21 @@ func (s *Service) CheckSession(ctx context.Context, id string) (berth.UserSessio
 	return sess, nil
 }
 
-// confirm refreshes the person's sign-in at the provider when due.
+// confirm refreshes the person's sign-in at the provider when due. One
+// refresh per person at a time in this process: providers that rotate
+// refresh tokens (Okta, Entra ID) refuse the second use of one, which must
+// not read as the person being refused.
 func (s *Service) confirm(ctx context.Context, principalID string, now time.Time) error {
 	link, err := s.Store.FindUserLinkByPrincipal(ctx, principalID)
 	if err != nil || !link.NeedsRefresh(now) || s.Sealer == nil {
 		return nil // a person without a link or a refresh token keeps the groups of the sign-in
+	}
+	mu, _ := s.refreshing.LoadOrStore(principalID, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	// Another request may have refreshed while this one waited.
+	if link, err = s.Store.FindUserLinkByPrincipal(ctx, principalID); err != nil || !link.NeedsRefresh(now) {
+		return nil
 	}
 	p, err := s.Store.FindIdentityProviderByID(ctx, link.ProviderID)
 	if err != nil {
@@ -223,6 +236,8 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 	}
 	id, err := s.RP.Refresh(ctx, p, secret, string(rt))
 	switch {
+	case berth.IsCode(err, berth.CodeSignInRefused) && s.refreshedElsewhere(ctx, link):
+		return nil // another replica used the token first, and got the next one
 	case berth.IsCode(err, berth.CodeSignInRefused):
 		n, eerr := s.Store.EndSessionsOfPrincipal(ctx, principalID, now)
 		if eerr != nil {
@@ -250,6 +265,18 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 	}
 	s.invalidate()
 	return nil
+}
+
+// EndSession ends the session id now; its tokens stop at their next use.
+func (s *Service) EndSession(ctx context.Context, id string) error {
+	return s.Store.EndSession(ctx, id, s.now())
+}
+
+// refreshedElsewhere reports whether the person's link changed since it was
+// read as link: another replica refreshed with the same token meanwhile.
+func (s *Service) refreshedElsewhere(ctx context.Context, link berth.UserLink) bool {
+	now, err := s.Store.FindUserLinkByPrincipal(ctx, link.PrincipalID)
+	return err == nil && now.Refreshed.After(link.Refreshed)
 }
 
 // SessionByCookie returns the browser session whose cookie value is value,

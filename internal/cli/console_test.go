@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -223,4 +224,95 @@ func section(t *testing.T, page, from, to string) string {
 		return rest[:j]
 	}
 	return rest
+}
+
+var secretValue = regexp.MustCompile(`<code id="secret-value">([^<]+)</code>`)
+
+// TestConsolePrincipals: the list and a principal's page; Add secret shows
+// the value once (not cached) with the login lines, and it works; Remove,
+// disable and enable, and role assignments go through the API; a person
+// without owner is refused.
+func TestConsolePrincipals(t *testing.T) {
+	s, _ := peopleServer(t)
+	s.apiJSON(t, http.MethodPost, "/api/v1/principals", map[string]string{"name": "ci-web"}, http.StatusCreated)
+	admin := newBrowser(t)
+	id, secret := s.admin(t)
+	consoleSignIn(t, s, admin, id, secret)
+
+	resp, page := admin.get(s.url + "/principals")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<a href="/principals/ci-web">ci-web</a></td><td>service</td>`) ||
+		!strings.Contains(page, "<code>owner</code> on <code>registry</code>") {
+		t.Fatalf("/principals: %s\n%s", resp.Status, page)
+	}
+	_, page = admin.get(s.url + "/principals/ci-web")
+	csrf := csrfOf(t, page)
+	if !strings.Contains(page, "No secrets.") || !strings.Contains(page, `<label for="expires_in">Expires in</label>`) {
+		t.Fatalf("ci-web's page:\n%s", page)
+	}
+
+	// Add secret: the value once, with the login lines, not cached.
+	resp, page = admin.post(s.url+"/principals/ci-web/secrets", url.Values{"csrf": {csrf}, "expires_in": {"30d"}, "description": {"web CI"}})
+	m := secretValue.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("Add secret: %s %v\n%s", resp.Status, resp.Header, page)
+	}
+	value := m[1]
+	if berth.CheckSecretFormat(value) != nil || !strings.Contains(page, "| docker login 127.0.0.1") || !strings.Contains(page, "--password-stdin") ||
+		!strings.Contains(page, "| berth login "+s.url+" --client-id ") {
+		t.Fatalf("the new secret's section:\n%s", page)
+	}
+	wantConsoleHeaders(t, "Add secret", resp)
+	if resp, _ := s.do(t, http.MethodGet, "/v2/", map[string]string{"Authorization": "Basic " + basicCredentials("ci-web", value)}, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the new secret at /v2/: %s", resp.Status)
+	}
+	if _, page = admin.get(s.url + "/principals/ci-web"); strings.Contains(page, value) || !strings.Contains(page, "web CI") {
+		t.Fatalf("the secret's value is shown again, or the secret is not listed:\n%s", page)
+	}
+
+	// Remove it: the API revokes it, and it stops working.
+	removeAt := regexp.MustCompile(`action="(/principals/ci-web/secrets/[^"]+/remove)"`).FindStringSubmatch(page)
+	if removeAt == nil {
+		t.Fatalf("no Remove form:\n%s", page)
+	}
+	if resp, page = admin.post(s.url+removeAt[1], url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusOK || !strings.Contains(page, `class="state-revoked">revoked`) {
+		t.Fatalf("Remove: %s\n%s", resp.Status, page)
+	}
+	if resp, _ := s.do(t, http.MethodGet, "/v2/", map[string]string{"Authorization": "Basic " + basicCredentials("ci-web", value)}, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a removed secret at /v2/: %s", resp.Status)
+	}
+
+	// Roles, disable and enable.
+	if _, page = admin.post(s.url+"/principals/ci-web/roles", url.Values{"csrf": {csrf}, "role": {"push"}, "scope": {"team/*"}}); !strings.Contains(page, "<code>push</code> on <code>team/*</code>") {
+		t.Fatalf("Assign role:\n%s", page)
+	}
+	if _, page = admin.post(s.url+"/principals/ci-web/roles/revoke", url.Values{"csrf": {csrf}, "role": {"push"}, "scope": {"team/*"}}); !strings.Contains(page, "No roles.") {
+		t.Fatalf("Revoke role:\n%s", page)
+	}
+	if _, page = admin.post(s.url+"/principals/ci-web/disable", url.Values{"csrf": {csrf}}); !strings.Contains(page, `class="state-disabled">disabled`) {
+		t.Fatalf("Disable:\n%s", page)
+	}
+	if p := s.apiJSON(t, http.MethodGet, "/api/v1/principals/ci-web", nil, http.StatusOK); p["disabled"] != true {
+		t.Fatalf("ci-web after Disable: %v", p)
+	}
+	if _, page = admin.post(s.url+"/principals/ci-web/enable", url.Values{"csrf": {csrf}}); !strings.Contains(page, `class="state-active">enabled`) {
+		t.Fatalf("Enable:\n%s", page)
+	}
+	// A refused change is the API's refusal, as a page.
+	resp, page = admin.post(s.url+"/principals/ci-web/roles", url.Values{"csrf": {csrf}, "role": {"push"}, "scope": {"../x"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `<a href="/errors/`) {
+		t.Fatalf("invalid scope: %s\n%s", resp.Status, page)
+	}
+
+	// A person without owner: refused, and a forged POST with her own
+	// session's csrf changes nothing.
+	ada := newBrowser(t)
+	ada.get(s.url + "/login/corp?next=/")
+	resp, page = ada.get(s.url + "/principals/ci-web")
+	wantReason(t, "ada's view of a principal", resp, page, http.StatusForbidden, berth.CodeRoleMissing)
+	_, page = ada.get(s.url + "/why-not")
+	resp, page = ada.post(s.url+"/principals/ci-web/secrets", url.Values{"csrf": {csrfOf(t, page)}, "expires_in": {"30d"}})
+	wantReason(t, "ada's Add secret", resp, page, http.StatusForbidden, berth.CodeRoleMissing)
+	if strings.Contains(page, "secret-value") {
+		t.Fatalf("a refused Add secret shows a value:\n%s", page)
+	}
 }

@@ -65,6 +65,7 @@ func (h *Handler) Routes(mux interface {
 	mux.Handle("GET /{$}", h.page(h.attention))
 	mux.Handle("POST /connections/{name}/permit", h.page(h.permit))
 	mux.Handle("GET /why-not", h.page(h.whyNot))
+	h.routeMore(mux)
 }
 
 func (h *Handler) now() time.Time {
@@ -112,6 +113,8 @@ type view struct {
 	CSRF  string
 	Owner bool
 	Data  any
+	// Page names the template when it is not the title's.
+	Page string
 	// NoStore marks a page that shows a secret value.
 	NoStore bool
 }
@@ -219,7 +222,10 @@ func refusalOf(err error) *refusal {
 
 // render writes v with the page template named after its title (or name).
 func (h *Handler) render(w http.ResponseWriter, status int, v *view, name ...string) {
-	n := pageNames[v.Title]
+	n := v.Page
+	if n == "" {
+		n = pageNames[v.Title]
+	}
 	if len(name) > 0 {
 		n = name[0]
 	}

@@ -316,3 +316,71 @@ func TestConsolePrincipals(t *testing.T) {
 		t.Fatalf("a refused Add secret shows a value:\n%s", page)
 	}
 }
+
+// TestConsoleConnections: the list; a connection's Verify checklist names
+// its expired secret; Save renews it, showing the new value once, and the
+// new value works; pipelines are authorized and unauthorized through the
+// API.
+func TestConsoleConnections(t *testing.T) {
+	offset := moveServeClock(t)
+	s, _ := peopleServer(t)
+	s.apiJSON(t, http.MethodPost, "/api/v1/principals", map[string]string{"name": "legacy-ci"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/connections", map[string]string{"name": "legacy", "principal": "legacy-ci", "auth": "secret", "expires_in": "1h"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/pipelines", map[string]string{"name": "web-main", "preset": berth.PresetGitHub, "spec": "org/web@main"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/connections", map[string]string{"name": "web", "principal": "legacy-ci"}, http.StatusCreated)
+	admin := newBrowser(t)
+	id, secret := s.admin(t)
+	consoleSignIn(t, s, admin, id, secret)
+	ada := newBrowser(t) // before the clock moves: the company's provider does not follow it
+	ada.get(s.url + "/login/corp?next=/")
+	// A person without owner is refused, Save included.
+	resp, page := ada.get(s.url + "/connections")
+	wantReason(t, "ada's connections", resp, page, http.StatusForbidden, berth.CodeRoleMissing)
+	_, page = ada.get(s.url + "/why-not")
+	resp, page = ada.post(s.url+"/connections/legacy/save", url.Values{"csrf": {csrfOf(t, page)}})
+	wantReason(t, "ada's Save", resp, page, http.StatusForbidden, berth.CodeRoleMissing)
+	offset.Store(int64(2 * time.Hour))
+
+	resp, page = admin.get(s.url + "/connections")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<a href="/connections/legacy">legacy</a></td><td>secret</td>`) || !strings.Contains(page, `class="state-expired">expired`) {
+		t.Fatalf("/connections: %s\n%s", resp.Status, page)
+	}
+	resp, page = admin.get(s.url + "/connections/legacy?verify=1")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(section(t, page, "verify", "pipelines"), `<code>secret_expired</code>`) {
+		t.Fatalf("Verify: %s\n%s", resp.Status, page)
+	}
+
+	// Save: a new secret, once, not cached; it works at once.
+	resp, page = admin.post(s.url+"/connections/legacy/save", url.Values{"csrf": {csrfOf(t, page)}})
+	m := secretValue.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("Save: %s %v\n%s\n%s", resp.Status, resp.Header, page, s.stderr.String())
+	}
+	if resp, _ := s.do(t, http.MethodGet, "/v2/", map[string]string{"Authorization": "Basic " + basicCredentials("legacy-ci", m[1])}, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the saved secret at /v2/: %s", resp.Status)
+	}
+	resp, page = admin.get(s.url + "/connections/legacy?verify=1")
+	if strings.Contains(page, m[1]) || strings.Contains(section(t, page, "verify", "pipelines"), "secret_expired") {
+		t.Fatalf("after Save: %s\n%s", resp.Status, page)
+	}
+
+	// Authorize and unauthorize a pipeline.
+	_, page = admin.get(s.url + "/connections/web")
+	csrf := csrfOf(t, page)
+	if _, page = admin.post(s.url+"/connections/web/authorize", url.Values{"csrf": {csrf}, "pipeline": {"web-main"}}); !strings.Contains(section(t, page, "pipelines", "requests"), "<li>web-main") {
+		t.Fatalf("Authorize:\n%s", page)
+	}
+	if _, page = admin.post(s.url+"/connections/web/unauthorize", url.Values{"csrf": {csrf}, "pipeline": {"web-main"}}); strings.Contains(section(t, page, "pipelines", "requests"), "<li>web-main") {
+		t.Fatalf("Unauthorize:\n%s", page)
+	}
+	if c := s.apiJSON(t, http.MethodGet, "/api/v1/connections/web", nil, http.StatusOK); len(c["pipelines"].([]any)) != 0 {
+		t.Fatalf("web after Unauthorize: %v", c)
+	}
+	// The history is the audit log's (restarting flushes it).
+	s.stop(t)
+	s = startServe(t, s.dir)
+	if _, page = admin.get(s.url + "/connections/web"); !strings.Contains(section(t, page, "history", "</main>"), "connection.unauthorize") {
+		t.Fatalf("history:\n%s", page)
+	}
+
+}

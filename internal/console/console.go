@@ -66,6 +66,7 @@ func (h *Handler) Routes(mux interface {
 	mux.Handle("POST /connections/{name}/permit", h.page(h.permit))
 	mux.Handle("GET /why-not", h.page(h.whyNot))
 	h.routeMore(mux)
+	h.routeConnections(mux)
 }
 
 func (h *Handler) now() time.Time {
@@ -181,6 +182,9 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(api.WithAuthenticated(req.Context(), t.caller))
 	req.Header.Del("Authorization")
 	req.RemoteAddr = "console"
+	if req.Body == nil {
+		req.Body = http.NoBody // a server's handler may read it; a client's request may lack it
+	}
 	rec := newRecorder()
 	t.api.ServeHTTP(rec, req)
 	return rec.response(req), nil

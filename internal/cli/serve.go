@@ -121,6 +121,11 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Commits:         st.commits,
 		MaxManifestSize: cfg.MaxManifestSize,
 	}
+	if cfg.Blobs != "" {
+		// A remote blob store: each Open is a request, which configs and
+		// small layers need not pay twice.
+		registry.SmallBlobs = &oci.SmallBlobs{MaxBlob: smallBlobMax, MaxTotal: smallBlobsTotal}
+	}
 	ups, err := st.upstreams(cfg.Data)
 	if err != nil {
 		return err
@@ -333,6 +338,13 @@ func runKeyMaintenance(ctx context.Context, keys *oauth.Keyring, st *served, aud
 		}
 	}
 }
+
+// Small blobs kept in memory in front of a remote blob store: up to 64 KiB
+// each, 16 MiB in all (within the memory budget of a replica).
+const (
+	smallBlobMax    = 64 << 10
+	smallBlobsTotal = 16 << 20
+)
 
 // pullFlushInterval is how often the pull times the registry noted are
 // written, in one transaction.

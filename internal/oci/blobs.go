@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,7 +17,8 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 		return err
 	}
 	ctx := r.Context()
-	if _, err := h.Meta.FindBlobLink(ctx, rt.Repo, d); err != nil {
+	link, err := h.Meta.FindBlobLink(ctx, rt.Repo, d)
+	if err != nil {
 		if rt.Upstream != nil && berth.IsCode(err, berth.CodeBlobUnknown) {
 			return h.cachedBlob(w, r, rt, d)
 		}
@@ -24,13 +26,11 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	}
 	hdr := w.Header()
 	if r.Method == http.MethodHead {
-		// Stat, not Open: an object store would start sending the bytes.
-		info, err := h.Blobs.Stat(ctx, d)
-		if err != nil {
-			return err
-		}
+		// The link records the blob's size, and bytes outlive every link to
+		// them (garbage collection deletes them only once none is left), so a
+		// HEAD asks the blob store nothing: no object-store request at all.
 		setBlobHeaders(hdr, d)
-		hdr.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+		hdr.Set("Content-Length", strconv.FormatInt(link.Size, 10))
 		hdr.Set("Accept-Ranges", "bytes")
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -38,11 +38,21 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	if done, err := h.redirectBlob(w, r, d); done || err != nil {
 		return err
 	}
-	rc, _, err := h.Blobs.Open(ctx, d)
-	if err != nil {
+	var rc io.ReadSeeker
+	small, ok, err := h.openSmall(ctx, d, link.Size)
+	switch {
+	case err != nil:
 		return err
+	case ok:
+		rc = small
+	default:
+		f, _, err := h.Blobs.Open(ctx, d)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		rc = f
 	}
-	defer rc.Close()
 	setBlobHeaders(hdr, d)
 	// ServeContent answers Range and If-None-Match and uses sendfile for files.
 	if h.Meter == nil {
@@ -63,9 +73,9 @@ func setBlobHeaders(hdr http.Header, d berth.Digest) {
 	hdr.Set("Cache-Control", "max-age=31536000")
 }
 
-// redirectBlob answers an authorized blob GET with 307 to a URL the blob
-// store hands out (berth.BlobRedirector), once Stat has confirmed the blob
-// is stored; done is false when the store offers none and the registry must
+// redirectBlob answers an authorized blob GET of a linked blob (whose bytes
+// a link guarantees) with 307 to a URL the blob store hands out
+// (berth.BlobRedirector); done is false when the store offers none and the registry must
 // send the bytes itself. The client follows the redirect with a plain GET:
 // its Authorization header is never part of the URL, and clients do not send
 // it to another host. A 307 keeps the method and any Range header. The bytes
@@ -78,9 +88,6 @@ func (h *Handler) redirectBlob(w http.ResponseWriter, r *http.Request, d berth.D
 	}
 	u, err := rd.BlobURL(r.Context(), d)
 	if err != nil || u == "" {
-		return false, err
-	}
-	if _, err := h.Blobs.Stat(r.Context(), d); err != nil {
 		return false, err
 	}
 	hdr := w.Header()

@@ -50,6 +50,9 @@ type Handler struct {
 	// Cache, when set, serves the cache namespaces of upstream registries
 	// (see Cache); pushes there are refused with cache_read_only.
 	Cache *Cache
+	// SmallBlobs, when set, serves small blobs from memory (for a remote
+	// blob store, where each Open is a request).
+	SmallBlobs *SmallBlobs
 	// Lifecycle, when set, enforces immutable tags and quotas on pushes and
 	// deletes, and hears of each tag pushed and manifest pulled.
 	Lifecycle Lifecycle

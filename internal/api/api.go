@@ -104,6 +104,7 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/authorize":   berth.AuditConnectionAuthorize,
 	"POST /api/v1/connections/{name}/permit":      berth.AuditConnectionAuthorize,
 	"POST /api/v1/connections/{name}/unauthorize": berth.AuditConnectionUnauthorize,
+	"POST /api/v1/connections/{name}/dismiss":     berth.AuditConnectionDismiss,
 	"POST /api/v1/connections/{name}/disable":     berth.AuditConnectionDisable,
 	"POST /api/v1/connections/{name}/enable":      berth.AuditConnectionEnable,
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,

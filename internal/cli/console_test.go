@@ -139,6 +139,7 @@ func TestConsoleAttention(t *testing.T) {
 	s.apiJSON(t, http.MethodPost, "/api/v1/principals", map[string]string{"name": "legacy-ci"}, http.StatusCreated)
 	s.apiJSON(t, http.MethodPost, "/api/v1/connections", map[string]string{"name": "legacy", "principal": "legacy-ci", "auth": "secret", "expires_in": "1h"}, http.StatusCreated)
 	s.apiJSON(t, http.MethodPost, "/api/v1/pipelines", map[string]string{"name": "web-pr", "preset": berth.PresetGitHub, "spec": "org/web"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/pipelines", map[string]string{"name": "web-fork", "preset": berth.PresetGitHub, "spec": "fork/web"}, http.StatusCreated)
 	s.apiJSON(t, http.MethodPost, "/api/v1/connections", map[string]string{"name": "web", "principal": "ci-web"}, http.StatusCreated)
 	// A refusal for the log: a wrong secret at the token endpoint.
 	resp, _ := s.do(t, http.MethodGet, "/v2/", map[string]string{"Authorization": "Basic " + basicCredentials("ci-web", "brs_not-it")}, nil)
@@ -155,6 +156,10 @@ func TestConsoleAttention(t *testing.T) {
 	conn, _ := db.FindConnectionByName(ctx, "web")
 	pl, _ := db.FindPipelineByName(ctx, "web-pr")
 	if err := db.RecordPermissionRequest(ctx, berth.PermissionRequest{ConnectionID: conn.ID, PipelineID: pl.ID, Last: time.Now(), Run: "4242"}); err != nil {
+		t.Fatal(err)
+	}
+	fork, _ := db.FindPipelineByName(ctx, "web-fork")
+	if err := db.RecordPermissionRequest(ctx, berth.PermissionRequest{ConnectionID: conn.ID, PipelineID: fork.ID, Last: time.Now(), Run: "666"}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -178,7 +183,8 @@ func TestConsoleAttention(t *testing.T) {
 		t.Fatalf("admin's secret (a year) is listed as expiring within 30 days:\n%s", secrets)
 	}
 	pending := section(t, page, "pending", "refusals")
-	if !strings.Contains(pending, "web-pr") || !strings.Contains(pending, "4242") || !strings.Contains(pending, ">Permit</button>") {
+	if !strings.Contains(pending, "web-pr") || !strings.Contains(pending, "4242") || !strings.Contains(pending, ">Permit</button>") ||
+		!strings.Contains(pending, "web-fork") || !strings.Contains(pending, ">Dismiss</button>") {
 		t.Fatalf("pending requests:\n%s", pending)
 	}
 	refusals := section(t, page, "refusals", "</main>")
@@ -195,6 +201,17 @@ func TestConsoleAttention(t *testing.T) {
 	if ps, _ := c["pipelines"].([]any); len(ps) != 1 || ps[0] != "web-pr" {
 		t.Fatalf("web after Permit: %v", c)
 	}
+	// Dismiss: the request is gone, the pipeline still not permitted.
+	resp, page = admin.post(s.url+"/connections/web/dismiss", url.Values{"csrf": {csrfOf(t, page)}, "pipeline": {"web-fork"}, "next": {"/"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(section(t, page, "pending", "refusals"), "None.") {
+		t.Fatalf("after Dismiss: %s\n%s", resp.Status, page)
+	}
+	c = s.apiJSON(t, http.MethodGet, "/api/v1/connections/web", nil, http.StatusOK)
+	if ps, _ := c["pipelines"].([]any); len(ps) != 1 || c["pending_requests"] != float64(0) {
+		t.Fatalf("web after Dismiss: %v", c)
+	}
+	resp, page = admin.post(s.url+"/connections/web/dismiss", url.Values{"csrf": {csrfOf(t, page)}, "pipeline": {"web-fork"}})
+	wantReason(t, "dismissing twice", resp, page, http.StatusNotFound, berth.CodeNotFound)
 
 	// Why not? names the missing role and the assignment that fixes it.
 	resp, page = admin.get(s.url + "/why-not?principal=ci-web&action=push&repository=team%2Fweb")

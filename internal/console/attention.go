@@ -100,6 +100,20 @@ func (h *Handler) attention(w http.ResponseWriter, r *http.Request, s *session) 
 	return &view{Title: "Attention", Data: d}, nil
 }
 
+// dismiss removes a pipeline's pending request without permitting it.
+func (h *Handler) dismiss(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
+	name := r.PathValue("name")
+	if _, err := s.api.DismissRequest(r.Context(), name, r.PostFormValue("pipeline")); err != nil {
+		return nil, err
+	}
+	next := localNext(r.PostFormValue("next"))
+	if next == "" {
+		next = "/connections/" + url.PathEscape(name)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil, nil
+}
+
 // permit grants a pipeline's pending permission request on a connection.
 func (h *Handler) permit(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
 	name := r.PathValue("name")

@@ -18,6 +18,7 @@ func (h *Handler) routeConnections(mux interface {
 	mux.Handle("POST /connections/{name}/save", h.page(h.saveConnection))
 	mux.Handle("POST /connections/{name}/authorize", h.page(h.authorize(true)))
 	mux.Handle("POST /connections/{name}/unauthorize", h.page(h.authorize(false)))
+	mux.Handle("POST /connections/{name}/dismiss", h.page(h.dismiss))
 }
 
 // connections lists every connection with its scheme, principal and the

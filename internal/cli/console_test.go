@@ -401,3 +401,35 @@ func TestConsoleConnections(t *testing.T) {
 	}
 
 }
+
+// TestConsoleAudit: the audit log filtered by result and code, each code
+// linking to its page, and Verify chain.
+func TestConsoleAudit(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, dir)
+	s.apiJSON(t, http.MethodPost, "/api/v1/principals", map[string]string{"name": "ci-web"}, http.StatusCreated)
+	if resp, _ := s.do(t, http.MethodGet, "/v2/", map[string]string{"Authorization": "Basic " + basicCredentials("ci-web", "brs_not-it")}, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong secret: %s", resp.Status)
+	}
+	admin := newBrowser(t)
+	id, secret := s.admin(t)
+	consoleSignIn(t, s, admin, id, secret)
+	s.stop(t) // flushes the audit log
+	s = startServe(t, dir)
+
+	resp, page := admin.get(s.url + "/audit?result=denied")
+	events := section(t, page, "events", "</main>")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(events, `<a href="/errors/secret_invalid"><code>secret_invalid</code></a>`) || strings.Contains(events, "principal.create") {
+		t.Fatalf("/audit?result=denied: %s\n%s", resp.Status, page)
+	}
+	if _, page = admin.get(s.url + "/audit"); !strings.Contains(section(t, page, "events", "</main>"), "principal.create") {
+		t.Fatalf("/audit:\n%s", page)
+	}
+	if _, page = admin.get(s.url + "/audit?verify=1"); !strings.Contains(page, "The chain verifies") {
+		t.Fatalf("Verify chain:\n%s", page)
+	}
+	resp, page = admin.get(s.url + "/audit?code=nonsense")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `href="/errors/`) {
+		t.Fatalf("a bad filter: %s\n%s", resp.Status, page)
+	}
+}

@@ -65,6 +65,7 @@ func (h *Handler) Routes(mux interface {
 	mux.Handle("GET /{$}", h.page(h.attention))
 	mux.Handle("POST /connections/{name}/permit", h.page(h.permit))
 	mux.Handle("GET /why-not", h.page(h.whyNot))
+	mux.Handle("GET /audit", h.page(h.audit))
 	h.routeMore(mux)
 	h.routeConnections(mux)
 }
@@ -253,7 +254,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, v *view, name ...str
 // pageNames maps a view's title to its template.
 var pageNames = map[string]string{
 	"Attention": "attention", "Sign in": "signin", "Why not?": "whynot", "Reason codes": "errors",
-	"Principals": "principals", "Connections": "connections",
+	"Principals": "principals", "Connections": "connections", "Audit": "audit",
 }
 
 var pages = map[string]*template.Template{}

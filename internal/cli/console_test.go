@@ -425,6 +425,9 @@ func TestConsoleAudit(t *testing.T) {
 	if _, page = admin.get(s.url + "/audit"); !strings.Contains(section(t, page, "events", "</main>"), "principal.create") {
 		t.Fatalf("/audit:\n%s", page)
 	}
+	if _, page = admin.get(s.url + "/principals/ci-web"); !strings.Contains(section(t, page, "refusals", "</main>"), `<code>secret_invalid</code>`) {
+		t.Fatalf("ci-web's recent refusals:\n%s", page)
+	}
 	if _, page = admin.get(s.url + "/audit?verify=1"); !strings.Contains(page, "The chain verifies") {
 		t.Fatalf("Verify chain:\n%s", page)
 	}

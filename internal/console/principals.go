@@ -61,8 +61,9 @@ type principalData struct {
 	// New is the secret just added: shown once, in this answer only.
 	New             *api.NewSecret
 	Host, URL       string
-	Removed         string
-	AssignedWarning []string
+	// Refusals are the principal's refusals of the last 24 hours, newest
+	// first.
+	Refusals []berth.AuditEvent
 }
 
 func (h *Handler) principalView(r *http.Request, s *session, name string) (*view, *principalData, error) {
@@ -76,8 +77,16 @@ func (h *Handler) principalView(r *http.Request, s *session, name string) (*view
 		return nil, nil, err
 	}
 	sort.Slice(secrets, func(i, j int) bool { return secrets[i].Expires.Before(secrets[j].Expires) })
+	page, err := s.api.Audit(ctx, url.Values{"since": {"24h"}, "principal": {name}, "result": {string(berth.AuditDenied)}, "limit": {"20"}, "last": {"true"}})
+	if err != nil {
+		return nil, nil, err
+	}
+	refusals := page.Events
+	for i, j := 0, len(refusals)-1; i < j; i, j = i+1, j-1 {
+		refusals[i], refusals[j] = refusals[j], refusals[i]
+	}
 	base := h.baseURL(r)
-	d := &principalData{PrincipalDetail: p, Secrets: secrets, Lifetimes: []string{"90d", "30d", "7d", "180d", "365d"},
+	d := &principalData{PrincipalDetail: p, Secrets: secrets, Refusals: refusals, Lifetimes: []string{"90d", "30d", "7d", "180d", "365d"},
 		Roles: berth.Roles, URL: base, Host: strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://")}
 	return &view{Title: "Principal " + p.Name, Page: "principal", Data: d}, d, nil
 }

@@ -436,3 +436,30 @@ func TestConsoleAudit(t *testing.T) {
 		t.Fatalf("a bad filter: %s\n%s", resp.Status, page)
 	}
 }
+
+// TestConsolePipelines: the list, registering with a preset through the
+// API (a refusal shown as its page), and the CI system's YAML.
+func TestConsolePipelines(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	admin := newBrowser(t)
+	id, secret := s.admin(t)
+	consoleSignIn(t, s, admin, id, secret)
+	_, page := admin.get(s.url + "/pipelines")
+	if !strings.Contains(page, "No pipelines.") || !strings.Contains(page, `<option value="gitlab">GitLab CI`) {
+		t.Fatalf("/pipelines:\n%s", page)
+	}
+	csrf := csrfOf(t, page)
+	resp, page := admin.post(s.url+"/pipelines", url.Values{"csrf": {csrf}, "name": {"api-main"}, "preset": {"gitlab"}, "spec": {"group/api@main"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "<h1>Pipeline api-main</h1>") || !strings.Contains(page, "id_tokens:") ||
+		!strings.Contains(page, "aud: berth") || !strings.Contains(page, "berth login 127.0.0.1:") {
+		t.Fatalf("after Register: %s\n%s", resp.Status, page)
+	}
+	if p := s.apiJSON(t, http.MethodGet, "/api/v1/pipelines/api-main", nil, http.StatusOK); p["issuer"] != berth.GitLabIssuer {
+		t.Fatalf("api-main: %v", p)
+	}
+	resp, page = admin.post(s.url+"/pipelines", url.Values{"csrf": {csrf}, "name": {"api-main"}, "preset": {"gitlab"}, "spec": {"group/api@main"}})
+	wantReason(t, "registering twice", resp, page, http.StatusConflict, berth.CodeConflict)
+	if _, page = admin.get(s.url + "/pipelines"); !strings.Contains(page, `<a href="/pipelines/api-main">api-main</a></td><td>gitlab</td>`) {
+		t.Fatalf("/pipelines after Register:\n%s", page)
+	}
+}

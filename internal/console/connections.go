@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strings"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
@@ -68,7 +67,7 @@ func (h *Handler) connectionView(r *http.Request, s *session, name string) (*vie
 	}
 	base := h.baseURL(r)
 	d := &connectionData{ConnectionDetail: c, Requests: reqs.Requests, History: hist.Events, URL: base,
-		Host: strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://")}
+		Host: hostOf(base)}
 	for _, p := range pls {
 		if !permitted[p.Name] {
 			d.Pipelines = append(d.Pipelines, p.Name)

@@ -46,10 +46,13 @@ type Handler struct {
 	Providers func(ctx context.Context) ([]berth.IdentityProvider, error)
 	// URL is the registry's public base URL, for the docker login lines;
 	// when empty, the URL each request came to.
-	URL    string
-	Now    func() time.Time
-	Logger *slog.Logger
-	Audit  berth.AuditRecorder
+	URL string
+	// Service is the registry's service name: the audience a pipeline
+	// registered without one expects.
+	Service string
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Audit   berth.AuditRecorder
 }
 
 // Routes registers the console's patterns on mux.
@@ -68,6 +71,7 @@ func (h *Handler) Routes(mux interface {
 	mux.Handle("GET /audit", h.page(h.audit))
 	h.routeMore(mux)
 	h.routeConnections(mux)
+	h.routePipelines(mux)
 }
 
 func (h *Handler) now() time.Time {
@@ -254,7 +258,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, v *view, name ...str
 // pageNames maps a view's title to its template.
 var pageNames = map[string]string{
 	"Attention": "attention", "Sign in": "signin", "Why not?": "whynot", "Reason codes": "errors",
-	"Principals": "principals", "Connections": "connections", "Audit": "audit",
+	"Principals": "principals", "Connections": "connections", "Audit": "audit", "Pipelines": "pipelines",
 }
 
 var pages = map[string]*template.Template{}

@@ -59,8 +59,8 @@ type principalData struct {
 	Lifetimes []string
 	Roles     []berth.Role
 	// New is the secret just added: shown once, in this answer only.
-	New             *api.NewSecret
-	Host, URL       string
+	New       *api.NewSecret
+	Host, URL string
 	// Refusals are the principal's refusals of the last 24 hours, newest
 	// first.
 	Refusals []berth.AuditEvent
@@ -87,7 +87,7 @@ func (h *Handler) principalView(r *http.Request, s *session, name string) (*view
 	}
 	base := h.baseURL(r)
 	d := &principalData{PrincipalDetail: p, Secrets: secrets, Refusals: refusals, Lifetimes: []string{"90d", "30d", "7d", "180d", "365d"},
-		Roles: berth.Roles, URL: base, Host: strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://")}
+		Roles: berth.Roles, URL: base, Host: hostOf(base)}
 	return &view{Title: "Principal " + p.Name, Page: "principal", Data: d}, d, nil
 }
 
@@ -159,6 +159,11 @@ func (h *Handler) revokeRole(w http.ResponseWriter, r *http.Request, s *session)
 func (h *Handler) back(w http.ResponseWriter, r *http.Request, page string) (*view, error) {
 	http.Redirect(w, r, page, http.StatusSeeOther)
 	return nil, nil
+}
+
+// hostOf is base without its scheme: the registry host of docker login.
+func hostOf(base string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://")
 }
 
 // baseURL is the registry's public URL, or the one the request came to.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"math/rand"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -9,6 +10,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/sqlite"
@@ -461,5 +467,46 @@ func TestConsolePipelines(t *testing.T) {
 	wantReason(t, "registering twice", resp, page, http.StatusConflict, berth.CodeConflict)
 	if _, page = admin.get(s.url + "/pipelines"); !strings.Contains(page, `<a href="/pipelines/api-main">api-main</a></td><td>gitlab</td>`) {
 		t.Fatalf("/pipelines after Register:\n%s", page)
+	}
+}
+
+// TestConsoleRepositories: a person sees the repositories they may list,
+// the tags with pull commands; Delete only where their delete role allows,
+// and a delete without it is the API's refusal.
+func TestConsoleRepositories(t *testing.T) {
+	s, _ := peopleServer(t)
+	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "pull", "scope": "team/*"}, http.StatusCreated)
+	id, secret := s.admin(t)
+	img, err := random.Image(1024, 1, random.WithSource(rand.NewSource(5)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"team/app:v1", "team/app:v2", "other/x:v1"} {
+		ref, _ := name.ParseReference(strings.TrimPrefix(s.url, "http://")+"/"+r, name.Insecure)
+		if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: id, Password: secret})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ada := newBrowser(t)
+	ada.get(s.url + "/login/corp?next=/")
+	resp, page := ada.get(s.url + "/repositories")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<a href="/repositories/team/app">team/app</a>`) || strings.Contains(page, "other/x") {
+		t.Fatalf("ada's repositories: %s\n%s", resp.Status, page)
+	}
+	resp, page = ada.get(s.url + "/repositories/team/app")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "docker pull 127.0.0.1:") || !strings.Contains(page, "/team/app:v2</code>") || strings.Contains(page, "/tags/delete") {
+		t.Fatalf("team/app for ada (pull only): %s\n%s", resp.Status, page)
+	}
+	resp, page = ada.post(s.url+"/tags/delete", url.Values{"csrf": {csrfOf(t, page)}, "repository": {"team/app"}, "tag": {"v1"}})
+	wantReason(t, "ada deletes a tag", resp, page, http.StatusForbidden, berth.CodeRoleMissing)
+
+	admin := newBrowser(t)
+	consoleSignIn(t, s, admin, id, secret)
+	_, page = admin.get(s.url + "/repositories/team/app")
+	if !strings.Contains(page, `aria-label="Delete tag v1"`) {
+		t.Fatalf("team/app for the owner:\n%s", page)
+	}
+	if resp, page = admin.post(s.url+"/tags/delete", url.Values{"csrf": {csrfOf(t, page)}, "repository": {"team/app"}, "tag": {"v1"}}); resp.StatusCode != http.StatusOK || strings.Contains(page, "/team/app:v1</code>") || !strings.Contains(page, "/team/app:v2</code>") {
+		t.Fatalf("after Delete: %s\n%s", resp.Status, page)
 	}
 }

@@ -72,6 +72,7 @@ func (h *Handler) Routes(mux interface {
 	h.routeMore(mux)
 	h.routeConnections(mux)
 	h.routePipelines(mux)
+	h.routeRepositories(mux)
 }
 
 func (h *Handler) now() time.Time {
@@ -258,7 +259,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, v *view, name ...str
 // pageNames maps a view's title to its template.
 var pageNames = map[string]string{
 	"Attention": "attention", "Sign in": "signin", "Why not?": "whynot", "Reason codes": "errors",
-	"Principals": "principals", "Connections": "connections", "Audit": "audit", "Pipelines": "pipelines",
+	"Principals": "principals", "Connections": "connections", "Audit": "audit", "Pipelines": "pipelines", "Repositories": "repositories",
 }
 
 var pages = map[string]*template.Template{}

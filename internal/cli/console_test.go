@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	crand "crypto/rand"
+	"errors"
 	"math/rand"
 	"net/http"
 	"net/url"
@@ -509,4 +511,51 @@ func TestConsoleRepositories(t *testing.T) {
 	if resp, page = admin.post(s.url+"/tags/delete", url.Values{"csrf": {csrfOf(t, page)}, "repository": {"team/app"}, "tag": {"v1"}}); resp.StatusCode != http.StatusOK || strings.Contains(page, "/team/app:v1</code>") || !strings.Contains(page, "/team/app:v2</code>") {
 		t.Fatalf("after Delete: %s\n%s", resp.Status, page)
 	}
+}
+
+// TestConsoleWebhooks: the endpoints, a delivery with the endpoint's
+// answer, Redeliver through the API, and an unknown delivery refused.
+func TestConsoleWebhooks(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, dir)
+	w := s.apiJSON(t, http.MethodPost, "/api/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"image.pushed"}, "description": "ops"}, http.StatusCreated)
+	id := w["id"].(string)
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, metadataFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One delivered, one failed once and queued again.
+	d, err := berth.NewDelivery(crand.Reader, id, berth.Event{ID: "ev-1", Type: berth.EventImagePushed}, []byte(`{}`), time.Now())
+	queued, err2 := berth.NewDelivery(crand.Reader, id, berth.Event{ID: "ev-2", Type: berth.EventImagePushed}, []byte(`{}`), time.Now())
+	err = errors.Join(err, err2)
+	if err == nil {
+		_, err = db.EnqueueDeliveries(ctx, "", []berth.Delivery{d, queued})
+	}
+	if err == nil {
+		err = errors.Join(db.UpdateDelivery(ctx, d.Attempted(time.Now(), 200, nil)), db.UpdateDelivery(ctx, queued.Attempted(time.Now(), 500, nil)))
+	}
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := newBrowser(t)
+	cid, secret := s.admin(t)
+	consoleSignIn(t, s, admin, cid, secret)
+	_, page := admin.get(s.url + "/webhooks")
+	if !strings.Contains(page, `<a href="/webhooks/`+id+`">http://127.0.0.1:9/hook</a>`) || strings.Contains(page, berth.WebhookSecretPrefix) {
+		t.Fatalf("/webhooks:\n%s", page)
+	}
+	_, page = admin.get(s.url + "/webhooks/" + id)
+	if !strings.Contains(page, "HTTP 500") || !strings.Contains(page, "HTTP 200") || !strings.Contains(page, "/deliveries/"+d.ID+"/redeliver") {
+		t.Fatalf("the webhook's page:\n%s", page)
+	}
+	resp, page := admin.post(s.url+"/webhooks/"+id+"/deliveries/"+d.ID+"/redeliver", url.Values{"csrf": {csrfOf(t, page)}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "<code>image.pushed</code>") {
+		t.Fatalf("Redeliver: %s\n%s", resp.Status, page)
+	}
+	resp, page = admin.post(s.url+"/webhooks/"+id+"/deliveries/"+queued.ID+"/redeliver", url.Values{"csrf": {csrfOf(t, page)}})
+	wantReason(t, "a queued delivery", resp, page, http.StatusConflict, berth.CodeConflict)
+	resp, page = admin.post(s.url+"/webhooks/"+id+"/deliveries/00000000-0000-0000-0000-000000000000/redeliver", url.Values{"csrf": {csrfOf(t, page)}})
+	wantReason(t, "an unknown delivery", resp, page, http.StatusNotFound, berth.CodeNotFound)
 }

@@ -73,6 +73,7 @@ func (h *Handler) Routes(mux interface {
 	h.routeConnections(mux)
 	h.routePipelines(mux)
 	h.routeRepositories(mux)
+	h.routeWebhooks(mux)
 }
 
 func (h *Handler) now() time.Time {
@@ -259,7 +260,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, v *view, name ...str
 // pageNames maps a view's title to its template.
 var pageNames = map[string]string{
 	"Attention": "attention", "Sign in": "signin", "Why not?": "whynot", "Reason codes": "errors",
-	"Principals": "principals", "Connections": "connections", "Audit": "audit", "Pipelines": "pipelines", "Repositories": "repositories",
+	"Principals": "principals", "Connections": "connections", "Audit": "audit", "Pipelines": "pipelines", "Repositories": "repositories", "Webhooks": "webhooks",
 }
 
 var pages = map[string]*template.Template{}

@@ -195,6 +195,13 @@ func TestConsoleAttention(t *testing.T) {
 		!strings.Contains(pending, "web-fork") || !strings.Contains(pending, ">Dismiss</button>") {
 		t.Fatalf("pending requests:\n%s", pending)
 	}
+	if strings.Contains(section(t, page, "failing", "pending"), "legacy") {
+		t.Fatalf("connections verified without being asked:\n%s", page)
+	}
+	_, verified := admin.get(s.url + "/?verify=1")
+	if failing := section(t, verified, "failing", "pending"); !strings.Contains(failing, `<a href="/connections/legacy">legacy</a>`) || !strings.Contains(failing, "<code>secret_expired</code>") {
+		t.Fatalf("connections failing verification:\n%s", failing)
+	}
 	refusals := section(t, page, "refusals", "</main>")
 	if !strings.Contains(refusals, `<a href="/errors/secret_invalid"><code>secret_invalid</code></a></td><td>ci-web</td><td>1</td>`) {
 		t.Fatalf("refusals:\n%s", refusals)
@@ -525,15 +532,20 @@ func TestConsoleWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One delivered, one failed once and queued again.
+	// One delivered, one failed once and queued again, one failed for good.
 	d, err := berth.NewDelivery(crand.Reader, id, berth.Event{ID: "ev-1", Type: berth.EventImagePushed}, []byte(`{}`), time.Now())
 	queued, err2 := berth.NewDelivery(crand.Reader, id, berth.Event{ID: "ev-2", Type: berth.EventImagePushed}, []byte(`{}`), time.Now())
-	err = errors.Join(err, err2)
+	failed, err3 := berth.NewDelivery(crand.Reader, id, berth.Event{ID: "ev-3", Type: berth.EventImagePushed}, []byte(`{}`), time.Now())
+	err = errors.Join(err, err2, err3)
 	if err == nil {
-		_, err = db.EnqueueDeliveries(ctx, "", []berth.Delivery{d, queued})
+		_, err = db.EnqueueDeliveries(ctx, "", []berth.Delivery{d, queued, failed})
+	}
+	for i := 0; i < 100 && failed.Status != berth.DeliveryFailed; i++ {
+		failed = failed.Attempted(time.Now(), 503, nil)
 	}
 	if err == nil {
-		err = errors.Join(db.UpdateDelivery(ctx, d.Attempted(time.Now(), 200, nil)), db.UpdateDelivery(ctx, queued.Attempted(time.Now(), 500, nil)))
+		err = errors.Join(db.UpdateDelivery(ctx, d.Attempted(time.Now(), 200, nil)), db.UpdateDelivery(ctx, queued.Attempted(time.Now(), 500, nil)),
+			db.UpdateDelivery(ctx, failed))
 	}
 	db.Close()
 	if err != nil {
@@ -542,7 +554,11 @@ func TestConsoleWebhooks(t *testing.T) {
 	admin := newBrowser(t)
 	cid, secret := s.admin(t)
 	consoleSignIn(t, s, admin, cid, secret)
-	_, page := admin.get(s.url + "/webhooks")
+	_, page := admin.get(s.url + "/")
+	if hooks := section(t, page, "hooks", "refusals"); !strings.Contains(hooks, `<a href="/webhooks/`+id+`">http://127.0.0.1:9/hook</a>: 1 failed`) || !strings.Contains(hooks, "HTTP 503") {
+		t.Fatalf("Attention's failing webhooks:\n%s", hooks)
+	}
+	_, page = admin.get(s.url + "/webhooks")
 	if !strings.Contains(page, `<a href="/webhooks/`+id+`">http://127.0.0.1:9/hook</a>`) || strings.Contains(page, berth.WebhookSecretPrefix) {
 		t.Fatalf("/webhooks:\n%s", page)
 	}

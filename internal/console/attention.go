@@ -36,6 +36,24 @@ type attentionData struct {
 	// Refused is the API's refusal of a non-owner: the page shows it
 	// instead of the lists.
 	Refused *refusal
+	// Verified is set when the page was asked to verify every connection
+	// (?verify=1: the checks reach the pipelines' issuers, so not on every
+	// visit); Failing lists the connections whose checklist fails.
+	Verified bool
+	Failing  []failingConnection
+	// Webhooks lists the endpoints with failed deliveries among their latest.
+	Webhooks []failingWebhook
+}
+
+type failingConnection struct {
+	Connection string
+	Check      berth.Check
+}
+
+type failingWebhook struct {
+	ID, URL string
+	Failed  int
+	Last    berth.Delivery
 }
 
 // attention is the home page: what needs someone now. Each list comes from
@@ -65,6 +83,43 @@ func (h *Handler) attention(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 		for _, pr := range reqs.Requests {
 			d.Pending = append(d.Pending, pendingRequest{Connection: c.Name, PermissionRequest: pr})
+		}
+	}
+	if r.URL.Query().Get("verify") != "" {
+		d.Verified = true
+		for _, c := range conns {
+			rep, err := s.api.VerifyConnection(ctx, c.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, ch := range rep.Checks {
+				if ch.Status == berth.CheckFail {
+					d.Failing = append(d.Failing, failingConnection{Connection: c.Name, Check: ch})
+					break
+				}
+			}
+		}
+	}
+	hooks, err := s.api.ListWebhooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, wh := range hooks {
+		ds, err := s.api.ListDeliveries(ctx, wh.ID, 20)
+		if err != nil {
+			return nil, err
+		}
+		f := failingWebhook{ID: wh.ID, URL: wh.URL}
+		for _, dl := range ds {
+			if dl.Status == berth.DeliveryFailed {
+				if f.Failed == 0 || dl.Created.After(f.Last.Created) {
+					f.Last = dl
+				}
+				f.Failed++
+			}
+		}
+		if f.Failed > 0 {
+			d.Webhooks = append(d.Webhooks, f)
 		}
 	}
 	page, err := s.api.Audit(ctx, url.Values{"since": {"24h"}, "result": {string(berth.AuditDenied)}, "limit": {"1000"}, "last": {"true"}})

@@ -337,11 +337,11 @@ var ForeignErrors = []ForeignError{
 			"ACR: the registry's SKU throughput is exceeded (ACR answers 429 too).",
 		},
 		Fixes: []string{
-			"Log in to Docker Hub in CI, mirror the base images to your own registry, or use a pull-through cache.",
+			"Log in to Docker Hub in CI, mirror the base images to your own registry, or use a pull-through cache: `berth upstream create hub --url https://registry-1.docker.io --namespace hub`, then pull `HOST/hub/alpine:3.20`.",
 			"Read the `ratelimit-limit` and `ratelimit-remaining` headers of a manifest HEAD: `berth doctor docker.io --repository library/alpine` shows them.",
 		},
-		Berth:   []Code{CodeTooManyAttempts},
-		InBerth: "berth limits only failed logins (`too_many_attempts`, with `retry_after`), never a pipeline that authenticates.",
+		Berth:   []Code{CodeTooManyAttempts, CodeUpstreamRateLimited},
+		InBerth: "berth limits only failed logins (`too_many_attempts`, with `retry_after`), never a pipeline that authenticates. Its pull-through cache fetches each image from Docker Hub once and re-checks tags with a HEAD, which Docker Hub does not count; when Docker Hub still refuses, cached images are served and uncached ones get `upstream_rate_limited` with Docker Hub's reset time.",
 	},
 	{
 		ID: "dockerhub-incorrect-password", System: SystemDockerHub,

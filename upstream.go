@@ -103,6 +103,9 @@ type Upstream struct {
 	// TagTTL is how long a cached tag is served before berth asks the
 	// upstream (a HEAD) whether it moved. Digests are never re-checked.
 	TagTTL time.Duration `json:"-"`
+	// MaxSize bounds the bytes the cache namespace holds: past it, garbage
+	// collection evicts the least recently pulled images. 0 for no bound.
+	MaxSize int64 `json:"max_size,omitempty"`
 	// ExpiresAt is when the credential stops working upstream, when its
 	// owner knows it (a Docker Hub access token's end, say); nil for never
 	// or unknown.
@@ -156,6 +159,7 @@ type NewUpstreamRequest struct {
 	Username  string
 	Password  UpstreamPassword
 	TagTTL    time.Duration // DefaultTagTTL when zero
+	MaxSize   int64         // 0 for no bound
 	ExpiresAt *time.Time
 }
 
@@ -188,6 +192,9 @@ func NewUpstream(req NewUpstreamRequest, now time.Time) (Upstream, error) {
 	if req.TagTTL == 0 {
 		req.TagTTL = DefaultTagTTL
 	}
+	if req.MaxSize < 0 {
+		return Upstream{}, Errorf(CodeInvalid, "max size %d is negative", req.MaxSize).WithHint("give a size such as --max-size 20GiB, or none for no bound")
+	}
 	if req.ExpiresAt != nil {
 		if req.Password.IsZero() {
 			return Upstream{}, Errorf(CodeInvalid, "upstream %s has an expiry but no credential to expire", req.Name).
@@ -201,7 +208,7 @@ func NewUpstream(req NewUpstreamRequest, now time.Time) (Upstream, error) {
 		req.ExpiresAt = &t
 	}
 	return Upstream{Name: req.Name, URL: base, Namespace: req.Namespace, Username: req.Username, Password: req.Password,
-		TagTTL: req.TagTTL, ExpiresAt: req.ExpiresAt, Created: now.UTC()}, nil
+		TagTTL: req.TagTTL, MaxSize: req.MaxSize, ExpiresAt: req.ExpiresAt, Created: now.UTC()}, nil
 }
 
 // ValidateUpstreamName applies the principal name rules to an upstream's name.

@@ -42,7 +42,10 @@ type CreateUpstreamRequest struct {
 	Password  string `json:"password,omitempty"`
 	// TagTTL is a duration such as 1h or 1d (berth.DefaultTagTTL when
 	// empty).
-	TagTTL    string     `json:"tag_ttl,omitempty"`
+	TagTTL string `json:"tag_ttl,omitempty"`
+	// MaxSize bounds the cache namespace, in bytes or with a unit such as
+	// 20GiB; empty for no bound.
+	MaxSize   string     `json:"max_size,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
@@ -131,8 +134,14 @@ func (h *handler) createUpstream(w http.ResponseWriter, r *http.Request, c *bert
 				WithHint("give a duration such as --tag-ttl 1h or --tag-ttl 1d")
 		}
 	}
+	var maxSize int64
+	if req.MaxSize != "" {
+		if maxSize, err = berth.ParseByteSize(req.MaxSize); err != nil {
+			return err
+		}
+	}
 	u, err := berth.NewUpstream(berth.NewUpstreamRequest{Name: req.Name, URL: req.URL, Namespace: req.Namespace,
-		Username: req.Username, Password: berth.UpstreamPasswordOf(req.Password), TagTTL: ttl, ExpiresAt: req.ExpiresAt}, h.now())
+		Username: req.Username, Password: berth.UpstreamPasswordOf(req.Password), TagTTL: ttl, MaxSize: maxSize, ExpiresAt: req.ExpiresAt}, h.now())
 	if err != nil {
 		return err
 	}

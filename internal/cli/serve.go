@@ -134,6 +134,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	mtr := metrics.New(st.meta)
 	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient, Meter: mtr}
 	mtr.WatchUpstreams(ups)
+	mtr.WatchTokens(st.meta)
 	registry.Meter = mtr // blob and upload bytes
 	mtr.WatchOwners(st.meta, serveNow)
 	mtr.WatchQuotas(st.meta)
@@ -193,6 +194,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err := ensureOwnerGroups(ctx, st.meta, cfg.Auth.OwnerGroups, logger); err != nil {
 		return err
 	}
+	if err := ensureIdentityProviders(ctx, st.meta, cfg, sealer, e.getenv, logger); err != nil {
+		return err
+	}
 	auditLog := audit.New(st.meta, audit.Options{Logger: logger})
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -209,7 +213,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		sw.warnPlain(ctx, logger)
 	}
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
-	hooks.scheduler.Upstreams = ups // upstream credentials' expiry notices
+	hooks.scheduler.Upstreams = ups  // upstream credentials' expiry notices
+	hooks.scheduler.Tokens = st.meta // personal access tokens' expiry notices
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
 	// Lifecycle rules: immutable tags and quotas on every push, retention
@@ -274,7 +279,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	gcRunning.Go(func() { rules.RunFlusher(gcCtx, pullFlushInterval) })
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: st.commits, Grace: gcGrace(cfg.GC.Grace)}
-		gcRunning.Go(func() { runGCSchedule(gcCtx, retention, gc, st.once, cfg.GC.Interval, logger, mtr.ObserveGC) })
+		evict := func(ctx context.Context) { evictCaches(ctx, st.meta, ups, logger) }
+		gcRunning.Go(func() { runGCSchedule(gcCtx, retention, evict, gc, st.once, cfg.GC.Interval, logger, mtr.ObserveGC) })
 	}
 	return srv.Serve(ctx)
 }
@@ -350,11 +356,12 @@ const (
 // written, in one transaction.
 const pullFlushInterval = 30 * time.Second
 
-// runGCSchedule applies the retention rules and collects garbage every
+// runGCSchedule applies the retention rules, evicts cache namespaces past
+// their bound (evict) and collects garbage every
 // interval until ctx is done; of replicas, one at a time (once), and a
 // collection that a killed replica left unfinished is done again in full by
 // the next one.
-func runGCSchedule(ctx context.Context, retention *berth.Retention, gc *berth.GC, once exclusive, interval time.Duration, logger *slog.Logger, observe func(time.Time, berth.GCReport, error)) {
+func runGCSchedule(ctx context.Context, retention *berth.Retention, evict func(context.Context), gc *berth.GC, once exclusive, interval time.Duration, logger *slog.Logger, observe func(time.Time, berth.GCReport, error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -371,6 +378,7 @@ func runGCSchedule(ctx context.Context, retention *berth.Retention, gc *berth.GC
 			} else if len(deleted) > 0 {
 				logger.Info("retention deleted images", slog.Int("images", len(deleted)))
 			}
+			evict(ctx)
 			rep, err = gc.Run(ctx, start)
 			return err
 		})
@@ -388,6 +396,33 @@ func runGCSchedule(ctx context.Context, retention *berth.Retention, gc *berth.GC
 		}
 		logger.Info("garbage collection done", slog.Int("links", len(rep.Links)), slog.Int("blobs", len(rep.Blobs)),
 			slog.Int64("blob_bytes", rep.BlobBytes), slog.Int("uploads", len(rep.Uploads)), slog.Duration("duration", time.Since(start)))
+	}
+}
+
+// evictCaches evicts, from each cache namespace with a bound (berth
+// upstream create --max-size), the least recently pulled images past it;
+// the garbage collection that follows frees their blobs.
+func evictCaches(ctx context.Context, meta berth.CacheEvictionStore, ups oci.UpstreamFinder, logger *slog.Logger) {
+	us, err := ups.FindUpstreams(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			logger.Error("cache eviction failed", slog.Any("err", err))
+		}
+		return
+	}
+	for _, u := range us {
+		evicted, err := berth.EvictCache(ctx, meta, u, false)
+		if err != nil && ctx.Err() == nil {
+			logger.Error("cache eviction failed", slog.String("upstream", u.Name), slog.Any("err", err))
+		}
+		if len(evicted) > 0 {
+			var bytes int64
+			for _, e := range evicted {
+				bytes += e.Size
+			}
+			logger.Info("cache eviction", slog.String("upstream", u.Name), slog.String("namespace", u.Namespace),
+				slog.Int("manifests", len(evicted)), slog.Int64("bytes", bytes), slog.Int64("max_size", u.MaxSize))
+		}
 	}
 }
 

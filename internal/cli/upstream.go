@@ -39,7 +39,7 @@ berth's own secrets. Managing upstreams needs the role owner on registry.`,
 	var passwordStdin bool
 	var expiresAt string
 	createCmd := &cobra.Command{
-		Use:   "create NAME --url URL --namespace NS [--username U --password-stdin] [--tag-ttl 1h] [--expires-at DATE]",
+		Use:   "create NAME --url URL --namespace NS [--username U --password-stdin] [--tag-ttl 1h] [--max-size 20GiB] [--expires-at DATE]",
 		Short: "Register an upstream registry and its cache namespace",
 		Example: `  berth upstream create hub --url https://registry-1.docker.io --namespace hub
   berth upstream create hub --url https://registry-1.docker.io --namespace hub \
@@ -92,6 +92,7 @@ berth's own secrets. Managing upstreams needs the role owner on registry.`,
 	f.StringVar(&create.Username, "username", "", "the upstream account; its password or token comes from stdin")
 	f.BoolVar(&passwordStdin, "password-stdin", false, "read the upstream password or access token from stdin")
 	f.StringVar(&create.TagTTL, "tag-ttl", "", "how long a cached tag is served before it is re-checked upstream (default 1h)")
+	f.StringVar(&create.MaxSize, "max-size", "", "bound the cache namespace's size, such as 20GiB: garbage collection evicts the least recently pulled images past it")
 	f.StringVar(&expiresAt, "expires-at", "", "when the upstream credential stops working: YYYY-MM-DD or RFC 3339")
 
 	var repo string
@@ -155,9 +156,9 @@ the upstream refuses or cannot be reached.`,
 						return e.printJSON(us)
 					}
 					tw := e.table()
-					fmt.Fprintln(tw, "NAME\tNAMESPACE\tURL\tUSERNAME\tTAG TTL\tEXPIRES\tCREATED")
+					fmt.Fprintln(tw, "NAME\tNAMESPACE\tURL\tUSERNAME\tTAG TTL\tMAX SIZE\tEXPIRES\tCREATED")
 					for _, u := range us {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Namespace, u.URL, orDash(u.Username), u.TagTTL, upstreamExpiry(u), formatTime(u.Created))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Namespace, u.URL, orDash(u.Username), u.TagTTL, upstreamMaxSize(u), upstreamExpiry(u), formatTime(u.Created))
 					}
 					return tw.Flush()
 				})
@@ -176,8 +177,8 @@ the upstream refuses or cannot be reached.`,
 					if e.output == "json" {
 						return e.printJSON(u)
 					}
-					fmt.Fprintf(e.stdout, "name:        %s\nurl:         %s\nnamespace:   %s\nusername:    %s\ntag ttl:     %s\nexpires:     %s\ncreated:     %s\n",
-						u.Name, u.URL, u.Namespace, orDash(u.Username), u.TagTTL, upstreamExpiry(u), formatTime(u.Created))
+					fmt.Fprintf(e.stdout, "name:        %s\nurl:         %s\nnamespace:   %s\nusername:    %s\ntag ttl:     %s\nmax size:    %s\nexpires:     %s\ncreated:     %s\n",
+						u.Name, u.URL, u.Namespace, orDash(u.Username), u.TagTTL, upstreamMaxSize(u), upstreamExpiry(u), formatTime(u.Created))
 					return nil
 				})
 			},
@@ -237,4 +238,11 @@ func upstreamExpiry(u berth.Upstream) string {
 		return "-"
 	}
 	return u.ExpiresAt.UTC().Format("2006-01-02")
+}
+
+func upstreamMaxSize(u berth.Upstream) string {
+	if u.MaxSize == 0 {
+		return "-"
+	}
+	return berth.FormatBytes(u.MaxSize)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -180,4 +181,98 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestServeEvictsCache: with --max-size, serve's scheduled collection
+// evicts the cache namespace's least recently used images past the bound,
+// and collects their blobs.
+func TestServeEvictsCache(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(8<<10, 2)
+	ref, _ := name.ParseReference(up.PushHost+"/library/alpine:3.20", name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "log:\n  format: json\ngc:\n  interval: 5ms\n  grace: 5s\n") // longer than the pull: its links are not collected midway
+	s := startServe(t, t.TempDir(), "--config", cfg)
+	id, secret := s.admin(t)
+	env := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret}
+	if code, _, stderr := runUpstreamCLI(t, env, "", "text", "create", "hub", "--url", up.URL, "--namespace", "hub", "--max-size", "1KiB"); code != 0 {
+		t.Fatalf("create: %s", stderr)
+	}
+	host := strings.TrimPrefix(s.url, "http://")
+	cached, _ := name.ParseReference(host+"/hub/library/alpine:3.20", name.Insecure)
+	auth := remote.WithAuth(&authn.Basic{Username: id, Password: secret})
+	got, err := remote.Image(cached, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := got.RawConfigFile(); err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := got.Layers()
+	for _, l := range layers {
+		rc, _ := l.Compressed()
+		_, _ = io.Copy(io.Discard, rc)
+		rc.Close()
+	}
+	// The image is more than 1 KiB: the schedule evicts it, then collects.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.stderr.String(), `"msg":"cache eviction"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no eviction within 10 s; stderr:\n%s", s.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if resp, body := s.do(t, "GET", "/v2/hub/library/alpine/tags/list", nil, nil); strings.Contains(string(body), "3.20") {
+		t.Errorf("the evicted tag is still listed: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(s.stderr.String(), `"level":"ERROR"`) {
+		t.Errorf("errors logged:\n%s", s.stderr.String())
+	}
+}
+
+// TestCachePullNeedsPullRole: reading through the cache needs pull on the
+// namespace, like any repository; the upstream is not asked before that.
+func TestCachePullNeedsPullRole(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(1024, 1)
+	ref, _ := name.ParseReference(up.PushHost+"/library/alpine:3.20", name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, t.TempDir())
+	id, secret := s.admin(t)
+	admin := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret}
+	if code, _, stderr := runUpstreamCLI(t, admin, "", "text", "create", "hub", "--url", up.URL, "--namespace", "hub"); code != 0 {
+		t.Fatal(stderr)
+	}
+	cliJSON(t, admin, nil, "principal", "create", "ci")
+	var sec struct {
+		Value string `json:"value"`
+	}
+	cliJSON(t, admin, &sec, "secret", "add", "ci")
+	auth := remote.WithAuth(&authn.Basic{Username: "ci", Password: sec.Value})
+	cached, _ := name.ParseReference(strings.TrimPrefix(s.url, "http://")+"/hub/library/alpine:3.20", name.Insecure)
+
+	if _, err := remote.Image(cached, auth); err == nil || !strings.Contains(err.Error(), "role_missing") {
+		t.Fatalf("pull without a role: %v, want role_missing", err)
+	}
+	if n := up.Fetches(); n != 0 {
+		t.Errorf("a refused pull reached the upstream (%d fetches)", n)
+	}
+	cliJSON(t, admin, nil, "role", "assign", "--principal", "ci", "--role", "pull", "--scope", "hub/*")
+	got, err := remote.Image(cached, auth)
+	if err != nil {
+		t.Fatalf("pull with pull on hub/*: %v", err)
+	}
+	if want, _ := img.Digest(); func() v1.Hash { d, _ := got.Digest(); return d }() != want {
+		t.Error("pulled another image")
+	}
+	// Push rights do not make the cache writable.
+	cliJSON(t, admin, nil, "role", "assign", "--principal", "ci", "--role", "push", "--scope", "hub/*")
+	other, _ := random.Image(512, 1)
+	if err := remote.Write(cached, other, auth); err == nil || !strings.Contains(err.Error(), "cache_read_only") {
+		t.Errorf("push with push on hub/*: %v, want cache_read_only", err)
+	}
 }

@@ -133,14 +133,6 @@ func (c *Cache) failed(err error) error {
 	return err
 }
 
-// isUpstreamFailure reports an error that says the upstream, not the
-// content, is at fault: the cached copy is served instead.
-func isUpstreamFailure(err error) bool {
-	return berth.IsCode(err, berth.CodeUpstreamUnreachable) || berth.IsCode(err, berth.CodeUpstreamAuthFailed) ||
-		berth.IsCode(err, berth.CodeUpstreamRateLimited) || berth.IsCode(err, berth.CodeDigestInvalid) ||
-		berth.IsCode(err, berth.CodeManifestInvalid) || berth.IsCode(err, berth.CodeTooLarge)
-}
-
 // cachedManifest serves a manifest of a cache repository (GET or HEAD).
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-manifests
 func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt route) error {
@@ -266,6 +258,13 @@ func (h *Handler) fetchManifest(ctx context.Context, u berth.Upstream, repo, rem
 	c := h.Cache
 	var m *berth.Manifest
 	_, err := c.join(ctx, "manifest "+repo+"@"+ref, func() error {
+		// A fetch that ended between the caller's look and this one
+		// leaves nothing to fetch.
+		if tag == "" || tag == ref {
+			if _, err := c.local(ctx, h.Meta, repo, ref); err == nil {
+				return nil
+			}
+		}
 		got, err := c.Client.GetManifest(ctx, u, remote, ref)
 		if err != nil {
 			return err
@@ -410,11 +409,10 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 	// Bytes berth holds already (fetched through another repository) are
 	// linked once the upstream confirms this repository has them too.
 	if _, err := h.Blobs.Stat(ctx, d); err == nil {
-		size, err := c.Client.HeadBlob(ctx, u, remote, d)
-		if err != nil {
+		if _, err := c.Client.HeadBlob(ctx, u, remote, d); err != nil {
 			return c.failed(err)
 		}
-		if err := h.linkFetched(ctx, rt.Repo, d, size); err != nil {
+		if err := h.linkFetched(ctx, rt.Repo, d); err != nil {
 			return err
 		}
 		return h.getBlob(w, r, route{Repo: rt.Repo, Kind: kindBlob, Ref: rt.Ref})
@@ -433,6 +431,9 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 	}
 	var sent bool
 	led, err := c.join(ctx, "blob "+rt.Repo+"@"+d.String(), func() error {
+		if _, err := h.Meta.FindBlobLink(ctx, rt.Repo, d); err == nil {
+			return nil // a fetch ended between the caller's look and this one
+		}
 		var out io.Writer
 		if r.Header.Get("Range") == "" {
 			out = w
@@ -469,8 +470,16 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 		return false, err
 	}
 	defer body.Close()
+	// Held shared from the first byte to the link, so that garbage
+	// collection never deletes the bytes stored before the link exists. It
+	// holds d only (Commits); the process-wide CommitLock of handlers
+	// without Commits is held as long.
+	unlock, err := h.lockCommit(ctx, d)
+	if err != nil {
+		return false, err
+	}
+	defer func() { unlock() }() // the one unlock set when this returns
 	counted := &upstreamBody{r: body}
-	var src io.Reader = counted
 	var tee *lenientWriter
 	if out != nil {
 		setBlobHeaders(w.Header(), d)
@@ -480,9 +489,8 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 		w.WriteHeader(http.StatusOK)
 		sent = true
 		tee = &lenientWriter{w: out}
-		src = io.TeeReader(counted, tee)
 	}
-	info, err := h.Blobs.Put(ctx, d, size, src)
+	info, err := h.putStreaming(ctx, d, size, counted, tee)
 	if h.Cache.Meter != nil {
 		h.Cache.Meter.UpstreamBytes(counted.n)
 	}
@@ -498,13 +506,64 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 	default:
 		return sent, err // the blob store failed: internal
 	}
-	return sent, h.linkFetched(ctx, repo, d, info.Size)
+	if err := h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: info.Size, Created: h.Now()}); err != nil {
+		return sent, err
+	}
+	unlock()
+	unlock = func() {}
+	h.storePending(ctx, repo)
+	return sent, nil
+}
+
+// streamBufferSize is how much of an upstream blob is read at a time.
+const streamBufferSize = 1 << 20
+
+// putStreaming stores src as blob d while it writes the same bytes to tee
+// (when not nil), in two stages that overlap: this goroutine reads the
+// upstream and writes the client, while the blob store hashes and writes
+// the chunk before. A first pull is then about as fast as a pull from the
+// upstream itself.
+func (h *Handler) putStreaming(ctx context.Context, d berth.Digest, size int64, src io.Reader, tee *lenientWriter) (berth.BlobInfo, error) {
+	if tee == nil {
+		return h.Blobs.Put(ctx, d, size, src)
+	}
+	pr, pw := io.Pipe()
+	type result struct {
+		info berth.BlobInfo
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		info, err := h.Blobs.Put(ctx, d, size, pr)
+		pr.CloseWithError(io.ErrClosedPipe) // a Put that stopped early unblocks the writer
+		done <- result{info, err}
+	}()
+	buf := make([]byte, streamBufferSize)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			_, _ = tee.Write(buf[:n])
+			if _, werr := pw.Write(buf[:n]); werr != nil {
+				break // Put stopped: its error says why
+			}
+		}
+		if rerr == io.EOF {
+			pw.Close()
+			break
+		}
+		if rerr != nil {
+			pw.CloseWithError(rerr)
+			break
+		}
+	}
+	res := <-done
+	return res.info, res.err
 }
 
 // linkFetched links blob d, stored, into repo and stores the manifests held
 // for it. Under the commit lock, the bytes seen are kept until the link
 // exists.
-func (h *Handler) linkFetched(ctx context.Context, repo string, d berth.Digest, size int64) error {
+func (h *Handler) linkFetched(ctx context.Context, repo string, d berth.Digest) error {
 	unlock, err := h.lockCommit(ctx, d)
 	if err != nil {
 		return err

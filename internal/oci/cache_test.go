@@ -14,9 +14,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/berth-dev/berth"
@@ -360,5 +363,133 @@ func TestCacheConcurrentFirstPulls(t *testing.T) {
 	}
 	if n := up.BlobGets.Load(); n != 3 {
 		t.Errorf("eight concurrent first pulls made %d blob GETs upstream, want 3", n)
+	}
+}
+
+// TestCacheEviction fills a cache namespace, then evicts it down to a
+// bound: the least recently pulled image goes, and a pull of it fetches it
+// again.
+func TestCacheEviction(t *testing.T) {
+	ctx := context.Background()
+	up := upstreamtest.New(t, "", "")
+	imgs := map[string]v1.Image{}
+	for i, tag := range []string{"a", "b", "c"} {
+		img, _ := random.Image(64<<10, 1, random.WithSource(rand.NewSource(int64(20+i))))
+		pushUpstream(t, up, "library/base", tag, img)
+		imgs[tag] = img
+	}
+	c := newCache(t, up, "", "")
+	for _, tag := range []string{"a", "b", "c"} {
+		pullAll(t, c.registry, "hub/library/base:"+tag)
+		c.clock.Add(time.Hour)
+	}
+	// a is pulled again last: b is now the least recently used.
+	da, _ := imgs["a"].Digest()
+	if err := c.meta.RecordPulls(ctx, []berth.ManifestPull{{Repository: "hub/library/base", Digest: berth.Digest(da.String()), Time: c.clock.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	scope, _ := berth.ParseScope("hub/*")
+	usage, err := c.meta.QuotaUsage(ctx, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := berth.Upstream{Name: "dockerhub", Namespace: "hub", MaxSize: usage.Bytes - 1}
+	plan, err := berth.EvictCache(ctx, c.meta, u, true)
+	if err != nil || len(plan) != 1 || plan[0].Tags[0] != "b" {
+		t.Fatalf("dry run: %+v, %v; want b, the least recently pulled", plan, err)
+	}
+	if _, err := c.meta.FindManifest(ctx, "hub/library/base", "b"); err != nil {
+		t.Fatalf("a dry run evicted: %v", err)
+	}
+	evicted, err := berth.EvictCache(ctx, c.meta, u, false)
+	if err != nil || len(evicted) != 1 {
+		t.Fatalf("evict: %+v, %v", evicted, err)
+	}
+	if _, err := c.meta.FindManifest(ctx, "hub/library/base", "b"); !berth.IsCode(err, berth.CodeManifestUnknown) {
+		t.Errorf("b is still cached: %v", err)
+	}
+	for _, tag := range []string{"a", "c"} {
+		if _, err := c.meta.FindManifest(ctx, "hub/library/base", tag); err != nil {
+			t.Errorf("%s was evicted too: %v", tag, err)
+		}
+	}
+	gets := up.ManifestGets.Load()
+	want, _ := imgs["b"].Digest()
+	if d, _ := pullAll(t, c.registry, "hub/library/base:b"); d != want {
+		t.Errorf("b after eviction: %s", d)
+	}
+	if up.ManifestGets.Load() != gets+1 {
+		t.Error("the evicted image was not fetched again")
+	}
+	// Without a bound, nothing is evicted.
+	if ev, err := berth.EvictCache(ctx, c.meta, berth.Upstream{Name: "dockerhub", Namespace: "hub"}, false); err != nil || len(ev) != 0 {
+		t.Errorf("no bound: %v, %v", ev, err)
+	}
+}
+
+// TestCacheClientHangsUp: the first client of a blob goes away midway; the
+// fetch goes on, the blob is stored, and the next client is served from
+// berth without a second fetch.
+func TestCacheClientHangsUp(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(8<<20, 1, random.WithSource(rand.NewSource(30)))
+	pushUpstream(t, up, "library/big", "1", img)
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	c := newCache(t, up, "", "")
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("http://" + c.host + "/v2/hub/library/big/blobs/" + ld.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != ld.String() {
+		t.Fatalf("first GET: %d", resp.StatusCode)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // hangs up with most of the blob unread
+	tr.CloseIdleConnections()
+
+	resp2, body := c.do("GET", "/v2/hub/library/big/blobs/"+ld.String(), nil, nil)
+	if resp2.StatusCode != 200 || berth.DigestOf("", body) != berth.Digest(ld.String()) {
+		t.Fatalf("second GET: %d, %d bytes", resp2.StatusCode, len(body))
+	}
+	if n := up.BlobGets.Load(); n != 1 {
+		t.Errorf("%d blob GETs upstream, want 1: the first fetch went on without its client", n)
+	}
+}
+
+// TestCacheSharedLayer: a layer berth holds already, fetched through
+// another repository, is linked into the next one once the upstream
+// confirms that repository has it (a HEAD), not fetched again.
+func TestCacheSharedLayer(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	layer := func() v1.Layer {
+		l, err := random.Layer(1024, types.DockerLayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	shared := layer()
+	a, _ := mutate.AppendLayers(empty.Image, shared, layer())
+	b, _ := mutate.AppendLayers(empty.Image, shared, layer())
+	pushUpstream(t, up, "library/a", "1", a)
+	want := pushUpstream(t, up, "library/b", "1", b)
+	c := newCache(t, up, "", "")
+	pullAll(t, c.registry, "hub/library/a:1")
+	gets, heads := up.BlobGets.Load(), up.BlobHeads.Load()
+	if d, _ := pullAll(t, c.registry, "hub/library/b:1"); d != want {
+		t.Fatalf("pulled %s, want %s", d, want)
+	}
+	// b's config and own layer are fetched; the shared layer only asked about.
+	if n := up.BlobGets.Load() - gets; n != 2 {
+		t.Errorf("%d blob GETs for the second image, want 2 (config and its own layer)", n)
+	}
+	if n := up.BlobHeads.Load() - heads; n != 1 {
+		t.Errorf("%d blob HEADs for the second image, want 1 (the shared layer)", n)
 	}
 }

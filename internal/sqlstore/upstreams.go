@@ -8,7 +8,7 @@ import (
 	"github.com/berth-dev/berth"
 )
 
-const upstreamColumns = `name, url, namespace, username, password, tag_ttl, expires, created`
+const upstreamColumns = `name, url, namespace, username, password, tag_ttl, max_size, expires, created`
 
 // CreateUpstream stores u as it is given (its password sealed by the
 // caller); conflict when its name or namespace is taken.
@@ -17,8 +17,8 @@ func (s *Store) CreateUpstream(ctx context.Context, u berth.Upstream) error {
 	if u.ExpiresAt != nil {
 		expires = *u.ExpiresAt
 	}
-	_, err := s.c.Write().Exec(ctx, `INSERT INTO upstreams (`+upstreamColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		u.Name, u.URL, u.Namespace, u.Username, u.Password.Reveal(), int64(u.TagTTL/time.Second), expires, u.Created)
+	_, err := s.c.Write().Exec(ctx, `INSERT INTO upstreams (`+upstreamColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		u.Name, u.URL, u.Namespace, u.Username, u.Password.Reveal(), int64(u.TagTTL/time.Second), u.MaxSize, expires, u.Created)
 	if s.d.IsUniqueViolation(err) {
 		return berth.Errorf(berth.CodeConflict, "an upstream named %s, or with namespace %s, exists", u.Name, u.Namespace)
 	}
@@ -77,7 +77,7 @@ func scanUpstream(row interface{ Scan(...any) error }) (berth.Upstream, error) {
 	var u berth.Upstream
 	var password string
 	var ttl int64
-	err := row.Scan(&u.Name, &u.URL, &u.Namespace, &u.Username, &password, &ttl, NullTime(&u.ExpiresAt), Time(&u.Created))
+	err := row.Scan(&u.Name, &u.URL, &u.Namespace, &u.Username, &password, &ttl, &u.MaxSize, NullTime(&u.ExpiresAt), Time(&u.Created))
 	u.Password = berth.UpstreamPasswordOf(password)
 	u.TagTTL = time.Duration(ttl) * time.Second
 	return u, err

@@ -25,7 +25,7 @@ var upstreamTests = []test{
 		}
 		exp := at(90 * 24 * 3600)
 		hub := berth.Upstream{Name: "hub", URL: "https://registry-1.docker.io", Namespace: "hub", Username: "bot",
-			Password: berth.UpstreamPasswordOf("sealed:v1:abc"), TagTTL: 90 * time.Minute, ExpiresAt: &exp, Created: at(0)}
+			Password: berth.UpstreamPasswordOf("sealed:v1:abc"), TagTTL: 90 * time.Minute, MaxSize: 20 << 30, ExpiresAt: &exp, Created: at(0)}
 		ghcr := berth.Upstream{Name: "ghcr", URL: "https://ghcr.io", Namespace: "ghcr", TagTTL: time.Hour, Created: at(1)}
 		must(t, st.CreateUpstream(ctx(t), hub))
 		must(t, st.CreateUpstream(ctx(t), ghcr))
@@ -33,7 +33,7 @@ var upstreamTests = []test{
 		got, err := st.FindUpstream(ctx(t), "hub")
 		must(t, err)
 		if got.Name != "hub" || got.URL != hub.URL || got.Namespace != "hub" || got.Username != "bot" || got.Password.Reveal() != "sealed:v1:abc" ||
-			got.TagTTL != 90*time.Minute || got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp) || !got.Created.Equal(at(0)) {
+			got.TagTTL != 90*time.Minute || got.MaxSize != 20<<30 || got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp) || !got.Created.Equal(at(0)) {
 			t.Errorf("FindUpstream(hub) = %#v", got)
 		}
 		anon, err := st.FindUpstream(ctx(t), "ghcr")

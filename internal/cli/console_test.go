@@ -89,6 +89,11 @@ func TestConsoleSkeleton(t *testing.T) {
 	if !strings.Contains(page, `href="/principals"`) || !strings.Contains(page, `href="/connections"`) {
 		t.Fatalf("the owner sees no administration links:\n%s", page)
 	}
+	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "pull", "scope": "team/*"}, http.StatusCreated)
+	if _, page := admin.get(s.url + "/access"); !strings.Contains(page, "<code>pull</code>: group <code>corp:devs</code>") ||
+		!strings.Contains(page, `<code>owner</code>: <a href="/principals/admin">admin</a>`) || !strings.Contains(page, `<h2 id="scope-team/*"><code>team/*</code></h2>`) {
+		t.Fatalf("/access:\n%s", page)
+	}
 	if _, page := admin.get(s.url + "/login"); !strings.Contains(page, "Signed in as <strong>admin</strong>") {
 		t.Fatalf("/login does not know the console's session:\n%s", page)
 	}

@@ -69,6 +69,7 @@ func (h *Handler) Routes(mux interface {
 	mux.Handle("POST /connections/{name}/permit", h.page(h.permit))
 	mux.Handle("GET /why-not", h.page(h.whyNot))
 	mux.Handle("GET /audit", h.page(h.audit))
+	mux.Handle("GET /access", h.page(h.access))
 	h.routeMore(mux)
 	h.routeConnections(mux)
 	h.routePipelines(mux)
@@ -260,7 +261,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, v *view, name ...str
 // pageNames maps a view's title to its template.
 var pageNames = map[string]string{
 	"Attention": "attention", "Sign in": "signin", "Why not?": "whynot", "Reason codes": "errors",
-	"Principals": "principals", "Connections": "connections", "Audit": "audit", "Pipelines": "pipelines", "Repositories": "repositories", "Webhooks": "webhooks",
+	"Principals": "principals", "Connections": "connections", "Audit": "audit", "Pipelines": "pipelines", "Repositories": "repositories", "Webhooks": "webhooks", "Access": "access",
 }
 
 var pages = map[string]*template.Template{}

@@ -340,6 +340,20 @@ func TestConsolePrincipals(t *testing.T) {
 		t.Fatalf("invalid scope: %s\n%s", resp.Status, page)
 	}
 
+	// A break-glass session ends with the secret it was signed in with.
+	ns := s.apiJSON(t, http.MethodPost, "/api/v1/principals/admin/secrets", map[string]string{"expires_in": "1d"}, http.StatusCreated)
+	glass := newBrowser(t)
+	if _, page := consoleSignIn(t, s, glass, id, ns["value"].(string)); !strings.Contains(page, "<h1>Attention</h1>") {
+		t.Fatalf("sign-in with a second secret:\n%s", page)
+	}
+	s.apiJSON(t, http.MethodDelete, "/api/v1/principals/admin/secrets/"+ns["id"].(string), nil, http.StatusOK)
+	if _, page := glass.get(s.url + "/"); !strings.Contains(page, "<h1>Sign in</h1>") {
+		t.Fatalf("the session outlived its secret:\n%s", page)
+	}
+	if _, page := admin.get(s.url + "/"); !strings.Contains(page, "<h1>Attention</h1>") {
+		t.Fatalf("removing another secret ended the session:\n%s", page)
+	}
+
 	// A person without owner: refused, and a forged POST with her own
 	// session's csrf changes nothing.
 	ada := newBrowser(t)

@@ -336,7 +336,8 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 
 // signin is the break-glass sign-in: a client id and secret, checked as the
 // token endpoint checks them (failures counted per address), start a session
-// like an identity provider's sign-in does.
+// like an identity provider's sign-in does, which ends when the secret is
+// removed or expires. Personal access tokens are refused.
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
@@ -347,9 +348,16 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller, err := h.AuthenticateClient(ctx, r.PostFormValue("client_id"), r.PostFormValue("client_secret"), oauth.SourceAddress(r))
+	if err == nil && caller.Limit != nil {
+		// A personal access token is narrower than its person: a console
+		// session would act with all their roles.
+		err = berth.Errorf(berth.CodeInvalid, "a personal access token cannot sign in to the console: it is limited to what it was created for").
+			WithHint("sign in through your identity provider at /signin")
+	}
 	var value string
 	if err == nil {
-		value, err = h.Sessions.StartSession(ctx, caller.Actor.ID, "")
+		// The session lives only as long as the secret it was signed in with.
+		value, err = h.Sessions.StartSession(ctx, caller.Actor.ID, berth.SignInCredentialPrefix+caller.CredentialID)
 	}
 	ev := berth.NewAuditEvent(ctx, berth.AuditAuthSignIn, "client-secret", err)
 	if err == nil {

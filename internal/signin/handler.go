@@ -247,8 +247,8 @@ func (h *Handler) newSession(ctx context.Context, who person, p berth.IdentityPr
 }
 
 // StartSession starts a browser session of the principal, signed in through
-// the identity provider providerID ("" for a client id and secret: the
-// console's break-glass sign-in), and returns the value of its cookie
+// the identity provider providerID (or with a credential: see
+// berth.SignInCredentialPrefix), and returns the value of its cookie
 // (SessionCookie), which only its hash is stored of. The session lasts
 // SessionLifetime and is checked on every use like every other session.
 func (s *Service) StartSession(ctx context.Context, principalID, providerID string) (string, error) {

@@ -112,6 +112,9 @@ func TestConsoleSkeleton(t *testing.T) {
 	if resp, _ := admin.get(s.url + "/assets/console.css"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
 		t.Fatalf("console.css: %s %s", resp.Status, resp.Header.Get("Content-Type"))
 	}
+	if resp, page := admin.get(s.url + "/assets/"); resp.StatusCode == http.StatusOK && strings.Contains(page, "console.js") {
+		t.Fatalf("/assets/ lists the files:\n%s", page)
+	}
 
 	// A person signed in through the identity provider without the owner
 	// role sees the refusal instead of the lists, and no administration.

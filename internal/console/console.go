@@ -60,7 +60,9 @@ func (h *Handler) Routes(mux interface {
 	Handle(pattern string, handler http.Handler)
 }) {
 	assets, _ := fs.Sub(files, "assets")
-	mux.Handle("GET /assets/", h.headers(http.StripPrefix("/assets/", http.FileServerFS(assets))))
+	mux.Handle("GET /assets/{file}", h.headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, assets, r.PathValue("file")) // files only: no listing
+	})))
 	mux.Handle("GET /signin", h.headers(http.HandlerFunc(h.signinPage)))
 	mux.Handle("POST /signin", h.headers(http.HandlerFunc(h.signin)))
 	mux.Handle("GET /errors", h.headers(http.HandlerFunc(h.errorIndex)))

@@ -75,11 +75,14 @@ const (
 	AuditConnectionCreate      AuditAction = "connection.create"
 	AuditConnectionAuthorize   AuditAction = "connection.authorize"
 	AuditConnectionUnauthorize AuditAction = "connection.unauthorize"
-	AuditConnectionSave        AuditAction = "connection.save"
-	AuditConnectionConvert     AuditAction = "connection.convert"
-	AuditConnectionDisable     AuditAction = "connection.disable"
-	AuditConnectionEnable      AuditAction = "connection.enable"
-	AuditConnectionDelete      AuditAction = "connection.delete"
+	// AuditConnectionDismiss records a pipeline's pending permission request
+	// dismissed without permitting it.
+	AuditConnectionDismiss AuditAction = "connection.dismiss"
+	AuditConnectionSave    AuditAction = "connection.save"
+	AuditConnectionConvert AuditAction = "connection.convert"
+	AuditConnectionDisable AuditAction = "connection.disable"
+	AuditConnectionEnable  AuditAction = "connection.enable"
+	AuditConnectionDelete  AuditAction = "connection.delete"
 	// AuditPermissionRequested records a registered pipeline refused by a
 	// connection that does not permit it (Target: the connection, Pipeline:
 	// the pipeline): a pending request berth connection requests lists.

@@ -215,6 +215,10 @@ type ConnectionStore interface {
 	// FindPermissionRequests returns the requests pending on the connection,
 	// ordered by First.
 	FindPermissionRequests(ctx context.Context, connectionID string) ([]PermissionRequest, error)
+	// DismissPermissionRequest removes the pipeline's pending request on the
+	// connection without permitting it (its next attempt records a new one);
+	// not_found when none is pending.
+	DismissPermissionRequest(ctx context.Context, connectionID, pipelineID string) error
 }
 
 // ConnectionFilter selects connections; the zero filter selects all.

@@ -44,6 +44,18 @@ func SessionIDOf(credentialID string) (string, bool) {
 	return strings.CutPrefix(credentialID, SessionCredentialPrefix)
 }
 
+// SignInCredentialPrefix starts the ProviderID of a session signed in with a
+// credential (the console's break-glass sign-in with a client secret) rather
+// than through an identity provider: such a session lives only as long as
+// that credential does.
+const SignInCredentialPrefix = "credential:"
+
+// SignInCredentialOf returns the credential a session was signed in with,
+// from its ProviderID, and whether it was signed in with one.
+func SignInCredentialOf(providerID string) (string, bool) {
+	return strings.CutPrefix(providerID, SignInCredentialPrefix)
+}
+
 // NewUserSession returns a session of principalID signed in through
 // providerID at now, lasting lifetime (DefaultUserSessionLifetime when not
 // positive), with a fresh ID; hash is the cookie's, or "" for the CLI.

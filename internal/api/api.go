@@ -104,6 +104,7 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/authorize":   berth.AuditConnectionAuthorize,
 	"POST /api/v1/connections/{name}/permit":      berth.AuditConnectionAuthorize,
 	"POST /api/v1/connections/{name}/unauthorize": berth.AuditConnectionUnauthorize,
+	"POST /api/v1/connections/{name}/dismiss":     berth.AuditConnectionDismiss,
 	"POST /api/v1/connections/{name}/disable":     berth.AuditConnectionDisable,
 	"POST /api/v1/connections/{name}/enable":      berth.AuditConnectionEnable,
 	"POST /api/v1/connections/{name}/save":        berth.AuditConnectionSave,
@@ -256,11 +257,27 @@ func (h *handler) auditAuthFailure(r *http.Request, err error) {
 	h.cfg.Audit.Record(berth.NewAuthFailureEvent(r, err))
 }
 
+// authenticatedKey carries a caller that a component of this process (the
+// web console) authenticated already, from a browser session.
+type authenticatedKey struct{}
+
+// WithAuthenticated returns ctx carrying c as the caller of requests made
+// with it in process (the web console calls the API's handler directly, as
+// the person of its session cookie): the API then takes c instead of reading
+// the Authorization header, and applies every other rule and audit as for
+// a request from the network. Requests from the network never carry it: the
+// server gives each a fresh context.
+func WithAuthenticated(ctx context.Context, c *berth.Caller) context.Context {
+	return context.WithValue(ctx, authenticatedKey{}, c)
+}
+
 // authenticate returns the caller of r, who must have presented credentials:
 // the management API has nothing for anonymous callers.
 func (h *handler) authenticate(r *http.Request) (*berth.Caller, error) {
-	c, err := h.cfg.Provider.AuthenticateRequest(r)
-	if err != nil {
+	c, err := (*berth.Caller)(nil), error(nil)
+	if pre, ok := r.Context().Value(authenticatedKey{}).(*berth.Caller); ok && pre != nil {
+		c = pre
+	} else if c, err = h.cfg.Provider.AuthenticateRequest(r); err != nil {
 		return nil, err
 	}
 	if c.Anonymous() {

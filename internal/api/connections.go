@@ -182,6 +182,7 @@ func (h *handler) routeConnections() {
 	h.handle("POST /api/v1/connections/{name}/authorize", h.authorizeConnection)
 	h.handle("POST /api/v1/connections/{name}/unauthorize", h.unauthorizeConnection)
 	h.handle("POST /api/v1/connections/{name}/permit", h.permitConnection)
+	h.handle("POST /api/v1/connections/{name}/dismiss", h.dismissRequest)
 	h.handle("GET /api/v1/connections/{name}/requests", h.connectionRequests)
 	h.handle("POST /api/v1/connections/{name}/disable", h.disableConnection)
 	h.handle("POST /api/v1/connections/{name}/enable", h.enableConnection)
@@ -630,6 +631,41 @@ func (h *handler) permitConnection(w http.ResponseWriter, r *http.Request, c *be
 			WithHint("berth connection permit %s --pipeline P (berth connection requests %s lists them)", conn.Name, conn.Name)
 	}
 	return h.permit(w, r, c, conn, req)
+}
+
+// dismissRequest removes a pipeline's pending permission request without
+// permitting it: the pipeline stays refused, and its next attempt is a new
+// request.
+//
+// POST /api/v1/connections/{name}/dismiss {"pipeline"} → 200 with the
+// connection. Needs owner on registry; not_found when no request of the
+// pipeline is pending.
+func (h *handler) dismissRequest(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
+	ctx := r.Context()
+	conn, err := h.changeConnection(r, c, "dismissing a pipeline's permission request")
+	if err != nil {
+		return err
+	}
+	var req PermissionChange
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.Pipeline == "" || req.AllPipelines {
+		return berth.Errorf(berth.CodeInvalid, "dismiss removes one pipeline's request, and names it").
+			WithHint("berth connection requests %s lists them", conn.Name)
+	}
+	p, err := h.pipelineByName(ctx, req.Pipeline)
+	if err != nil {
+		return err
+	}
+	if err := h.cfg.Store.DismissPermissionRequest(ctx, conn.ID, p.ID); berth.IsCode(err, berth.CodeNotFound) {
+		return berth.Errorf(berth.CodeNotFound, "pipeline %s has no pending request on service connection %s", p.Name, conn.Name).
+			WithHint("berth connection requests %s lists the pending requests", conn.Name)
+	} else if err != nil {
+		return err
+	}
+	h.changed(r, c, "permission request dismissed", slog.String("connection", conn.Name), slog.String("pipeline", p.Name))
+	return h.answerChange(ctx, w, http.StatusOK, conn, nil, nil)
 }
 
 func (h *handler) permit(w http.ResponseWriter, r *http.Request, c *berth.Caller, conn berth.Connection, req PermissionChange) error {

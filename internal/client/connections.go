@@ -87,6 +87,12 @@ func (c *Client) PermitPipeline(ctx context.Context, name, pipeline string) (api
 	return c.connectionChange(ctx, name, "permit", api.PermissionChange{Pipeline: pipeline})
 }
 
+// DismissRequest removes a pipeline's pending permission request without
+// permitting it.
+func (c *Client) DismissRequest(ctx context.Context, name, pipeline string) (api.ConnectionChange, error) {
+	return c.connectionChange(ctx, name, "dismiss", api.PermissionChange{Pipeline: pipeline})
+}
+
 // PermissionRequests returns the requests pending on the connection.
 func (c *Client) PermissionRequests(ctx context.Context, name string) (api.PermissionRequestList, error) {
 	var out api.PermissionRequestList

@@ -632,8 +632,15 @@ func (p *Provider) live(ctx context.Context, id, credentialID string, gone berth
 			return nil, berth.Errorf(berth.CodeSessionEnded, "this registry no longer signs people in, so the session of this credential has ended").
 				WithHint("log in with a client secret: berth login HOST --client-id ID --client-secret-stdin")
 		}
-		if _, err := p.People.CheckSession(ctx, sessionID); err != nil {
+		sess, err := p.People.CheckSession(ctx, sessionID)
+		if err != nil {
 			return nil, err
+		}
+		// A session signed in with a client secret ends with the secret.
+		if cred, ok := berth.SignInCredentialOf(sess.ProviderID); ok && !strings.HasPrefix(cred, berth.SessionCredentialPrefix) {
+			if _, err := p.live(ctx, id, cred, gone); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return st, nil

@@ -66,8 +66,8 @@ func (h *Handler) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (h *Handler) secure(r *http.Request) bool {
-	return r.TLS != nil || strings.HasPrefix(h.URL, "https://")
+func (s *Service) secure(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(s.URL, "https://")
 }
 
 // fail renders err as the error page, with its status from the code table;
@@ -234,8 +234,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: int(h.lifetime() / time.Second),
-		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
+	h.SetSessionCookie(w, r, value)
 	next := localNext(f.Next)
 	if next == "" {
 		next = "/login"
@@ -244,24 +243,46 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func (h *Handler) lifetime() time.Duration {
-	if h.SessionLifetime > 0 {
-		return h.SessionLifetime
+func (s *Service) lifetime() time.Duration {
+	if s.SessionLifetime > 0 {
+		return s.SessionLifetime
 	}
 	return berth.DefaultUserSessionLifetime
 }
 
 // newSession starts a browser session for who and returns its cookie value.
 func (h *Handler) newSession(ctx context.Context, who person, p berth.IdentityProvider) (string, error) {
-	value, err := berth.NewSessionValue(h.rand())
+	return h.StartSession(ctx, who.principal.ID, p.ID)
+}
+
+// StartSession starts a browser session of the principal, signed in through
+// the identity provider providerID (or with a credential: see
+// berth.SignInCredentialPrefix), and returns the value of its cookie
+// (SessionCookie), which only its hash is stored of. The session lasts
+// SessionLifetime and is checked on every use like every other session.
+func (s *Service) StartSession(ctx context.Context, principalID, providerID string) (string, error) {
+	value, err := berth.NewSessionValue(s.rand())
 	if err != nil {
 		return "", err
 	}
-	s, err := berth.NewUserSession(h.rand(), who.principal.ID, p.ID, berth.SessionValueHash(value), h.now(), h.lifetime())
+	sess, err := berth.NewUserSession(s.rand(), principalID, providerID, berth.SessionValueHash(value), s.now(), s.lifetime())
 	if err != nil {
 		return "", err
 	}
-	return value, h.Store.CreateSession(ctx, s)
+	return value, s.Store.CreateSession(ctx, sess)
+}
+
+// SetSessionCookie sets the session cookie of value on w, as the sign-in
+// callback does.
+func (s *Service) SetSessionCookie(w http.ResponseWriter, r *http.Request, value string) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: int(s.lifetime() / time.Second),
+		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+// CheckCSRF returns signin_state_invalid unless the form's csrf field is the
+// one derived from the session cookie value (berth.SessionCSRF).
+func CheckCSRF(r *http.Request, cookieValue string) error {
+	return checkCSRF(r, cookieValue)
 }
 
 // checkCSRF returns signin_state_invalid unless the form's csrf field is the

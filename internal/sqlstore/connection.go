@@ -321,6 +321,19 @@ func (s *Store) RecordPermissionRequest(ctx context.Context, r berth.PermissionR
 	})
 }
 
+// DismissPermissionRequest removes the pipeline's pending request on the
+// connection without permitting it; not_found when none is pending.
+func (s *Store) DismissPermissionRequest(ctx context.Context, connectionID, pipelineID string) error {
+	n, err := s.c.Write().Exec(ctx, `DELETE FROM permission_requests WHERE connection_id = $1 AND pipeline_id = $2`, connectionID, pipelineID)
+	if err != nil {
+		return fmt.Errorf("dismiss the request of pipeline %s on connection %s: %w", pipelineID, connectionID, err)
+	}
+	if n == 0 {
+		return berth.Errorf(berth.CodeNotFound, "pipeline %s has no pending request on connection %s", pipelineID, connectionID)
+	}
+	return nil
+}
+
 // FindPermissionRequests returns the requests pending on the connection,
 // ordered by First then pipeline id; an empty slice when there are none or
 // the connection does not exist.

@@ -270,6 +270,19 @@ var connectionTests = []test{
 		wantCode(t, "PermitPipeline of an unknown pipeline", s.PermitPipeline(ctx(t), other.ID, f.unknownPipe), berth.CodeNotFound)
 		wantStrings(t, "permitted on the other connection after the refusal", findConnection(t, s, other.ID).Pipelines, nil)
 	}},
+	{"DismissPermissionRequest", func(t *testing.T, s berth.MetadataStore) {
+		f := newConnectionFixture(t, s)
+		must(t, s.RecordPermissionRequest(ctx(t), berth.PermissionRequest{ConnectionID: f.conn.ID, PipelineID: f.api.ID, Last: at(10)}))
+		must(t, s.RecordPermissionRequest(ctx(t), berth.PermissionRequest{ConnectionID: f.conn.ID, PipelineID: f.db.ID, Last: at(11)}))
+		must(t, s.DismissPermissionRequest(ctx(t), f.conn.ID, f.api.ID))
+		wantStrings(t, "requests left after dismissing api's", requestPipelines(t, s, f.conn.ID), []string{f.db.ID})
+		wantStrings(t, "a dismissed pipeline is not permitted", findConnection(t, s, f.conn.ID).Pipelines, nil)
+		wantCode(t, "dismissing it again", s.DismissPermissionRequest(ctx(t), f.conn.ID, f.api.ID), berth.CodeNotFound)
+		wantCode(t, "dismissing on an unknown connection", s.DismissPermissionRequest(ctx(t), f.unknownConnRef, f.db.ID), berth.CodeNotFound)
+		// Its next attempt is a new request.
+		must(t, s.RecordPermissionRequest(ctx(t), berth.PermissionRequest{ConnectionID: f.conn.ID, PipelineID: f.api.ID, Last: at(12)}))
+		wantStrings(t, "after a new attempt", requestPipelines(t, s, f.conn.ID), []string{f.db.ID, f.api.ID})
+	}},
 	{"Forbid", func(t *testing.T, s berth.MetadataStore) {
 		f := newConnectionFixture(t, s)
 		for _, p := range []berth.Pipeline{f.web, f.api, f.db} {

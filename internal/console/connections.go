@@ -1,0 +1,131 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
+)
+
+func (h *Handler) routeConnections(mux interface {
+	Handle(pattern string, handler http.Handler)
+}) {
+	mux.Handle("GET /connections", h.page(h.connections))
+	mux.Handle("GET /connections/{name}", h.page(h.connection))
+	mux.Handle("POST /connections/{name}/save", h.page(h.saveConnection))
+	mux.Handle("POST /connections/{name}/authorize", h.page(h.authorize(true)))
+	mux.Handle("POST /connections/{name}/unauthorize", h.page(h.authorize(false)))
+	mux.Handle("POST /connections/{name}/dismiss", h.page(h.dismiss))
+}
+
+// connections lists every connection with its scheme, principal and the
+// state of its secret.
+func (h *Handler) connections(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
+	cs, err := s.api.ListConnections(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+	return &view{Title: "Connections", Data: cs}, nil
+}
+
+type connectionData struct {
+	api.ConnectionDetail
+	Requests  []api.PermissionRequest
+	History   []api.HistoryEvent
+	Pipelines []string // registered pipelines not yet permitted
+	// Report is the Verify checklist, when asked for.
+	Report *berth.ConnectionReport
+	// New is the secret Save just made: shown once, in this answer only.
+	New       *api.NewSecret
+	Host, URL string
+}
+
+func (h *Handler) connectionView(r *http.Request, s *session, name string) (*view, *connectionData, error) {
+	ctx := r.Context()
+	c, err := s.api.GetConnection(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	reqs, err := s.api.PermissionRequests(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	hist, err := s.api.ConnectionHistory(ctx, name, "", 50)
+	if err != nil {
+		return nil, nil, err
+	}
+	pls, err := s.api.ListPipelines(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	permitted := map[string]bool{}
+	for _, p := range c.Pipelines {
+		permitted[p] = true
+	}
+	base := h.baseURL(r)
+	d := &connectionData{ConnectionDetail: c, Requests: reqs.Requests, History: hist.Events, URL: base,
+		Host: hostOf(base)}
+	for _, p := range pls {
+		if !permitted[p.Name] {
+			d.Pipelines = append(d.Pipelines, p.Name)
+		}
+	}
+	// Newest first on the page.
+	for i, j := 0, len(d.History)-1; i < j; i, j = i+1, j-1 {
+		d.History[i], d.History[j] = d.History[j], d.History[i]
+	}
+	return &view{Title: "Connection " + c.Name, Page: "connection", Data: d}, d, nil
+}
+
+// connection shows one connection; with ?verify=1 (the Verify button, a GET
+// form: checking changes nothing) its checklist, as berth connection verify.
+func (h *Handler) connection(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
+	name := r.PathValue("name")
+	v, d, err := h.connectionView(r, s, name)
+	if err != nil {
+		return nil, err
+	}
+	if r.URL.Query().Get("verify") != "" {
+		rep, err := s.api.VerifyConnection(r.Context(), name)
+		if err != nil {
+			return nil, err
+		}
+		d.Report = &rep
+	}
+	return v, nil
+}
+
+// saveConnection re-saves the connection (berth connection save): a secret
+// connection gets a new secret, shown once in this answer.
+func (h *Handler) saveConnection(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
+	name := r.PathValue("name")
+	ch, err := s.api.SaveConnection(r.Context(), name, api.RenewRequest{})
+	if err != nil {
+		return nil, err
+	}
+	v, d, err := h.connectionView(r, s, name)
+	if err != nil {
+		return nil, err
+	}
+	d.New, v.NoStore = ch.NewSecret, true
+	return v, nil
+}
+
+func (h *Handler) authorize(permit bool) pageFunc {
+	return func(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
+		name := r.PathValue("name")
+		var err error
+		if permit {
+			_, err = s.api.AuthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), false)
+		} else {
+			_, err = s.api.UnauthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), false)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return h.back(w, r, "/connections/"+url.PathEscape(name))
+	}
+}

@@ -1,0 +1,18 @@
+// Package console is berth's web console, served at / by berth serve:
+// server-rendered pages (html/template, assets embedded with go:embed) for
+// the people who run the registry. What needs attention, principals and
+// their secrets, service connections, and "Why not?" for a refused access.
+//
+// It is an adapter of the management API, never a second implementation of
+// it: every page reads and every form changes through the /api/v1 handler,
+// called in process as the person of the browser's session
+// (api.WithAuthenticated), so that the same rules decide and the same audit
+// records. Sessions are the sign-in's (internal/signin); the console starts
+// one itself only for the break-glass sign-in with a client id and secret,
+// through signin.Service.StartSession.
+//
+// It must never show a secret value anywhere but in the answer to the form
+// that made it (with Cache-Control: no-store), never put one in a URL or a
+// log, and never change anything on a GET or without the session's csrf
+// field.
+package console

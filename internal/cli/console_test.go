@@ -266,7 +266,7 @@ func section(t *testing.T, page, from, to string) string {
 	return rest
 }
 
-var secretValue = regexp.MustCompile(`<code id="secret-value">([^<]+)</code>`)
+var secretValue = regexp.MustCompile(`<code id="secret-value"[^>]*>([^<]+)</code>`)
 
 // TestConsolePrincipals: the list and a principal's page; Add secret shows
 // the value once (not cached) with the login lines, and it works; Remove,

@@ -124,6 +124,10 @@ type IdentityProviderStore interface {
 	FindIdentityProviderByName(ctx context.Context, name string) (IdentityProvider, error)
 	// FindIdentityProviderByID returns the provider with id, or not_found.
 	FindIdentityProviderByID(ctx context.Context, id string) (IdentityProvider, error)
+	// UpdateIdentityProvider writes p's issuer, client id, claims, scopes and
+	// sealed secret to the provider with p.ID, or returns not_found; its
+	// people stay linked.
+	UpdateIdentityProvider(ctx context.Context, p IdentityProvider) error
 	// FindIdentityProviders returns every provider, by name.
 	FindIdentityProviders(ctx context.Context) ([]IdentityProvider, error)
 	// DeleteIdentityProvider removes the provider, its user links and the
@@ -307,6 +311,10 @@ type UserLinkStore interface {
 	// transaction; conflict, changing nothing, when p's name, ID or client
 	// id, or l's (Issuer, Subject), exists.
 	CreateUser(ctx context.Context, p Principal, l UserLink) error
+	// CreateUserLink stores the link of an existing principal (berth migrate
+	// copies them); conflict when the principal or (Issuer, Subject) is
+	// linked already.
+	CreateUserLink(ctx context.Context, l UserLink) error
 	// FindUserLink returns the link of (issuer, subject), or not_found.
 	FindUserLink(ctx context.Context, issuer, subject string) (UserLink, error)
 	// FindUserLinkByPrincipal returns the link of the principal, or not_found.

@@ -175,9 +175,10 @@ type PrincipalStore interface {
 	// now is, or not_found. An update with no field set changes nothing.
 	UpdatePrincipal(ctx context.Context, id string, u PrincipalUpdate) (Principal, error)
 	// DeletePrincipal removes the principal, every secret it holds (tombstones
-	// included), its role assignments and its service connections with their
-	// permitted pipelines and pending permission requests, in one transaction,
-	// or returns not_found.
+	// included), its role assignments, its service connections with their
+	// permitted pipelines and pending permission requests, and a person's
+	// link, sessions and personal access tokens, in one transaction, or
+	// returns not_found.
 	DeletePrincipal(ctx context.Context, id string) error
 }
 

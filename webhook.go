@@ -221,13 +221,16 @@ func QuotaWarningLevel(usage, limit int64) int {
 // registry's credential, Upstream (and its Username), the principal fields
 // empty.
 type SecretEventData struct {
-	Principal   string    `json:"principal"`
-	PrincipalID string    `json:"principal_id"`
-	SecretID    string    `json:"secret_id"`
-	Hint        string    `json:"hint"`
-	Upstream    string    `json:"upstream,omitempty"`
-	Username    string    `json:"username,omitempty"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	Principal   string `json:"principal"`
+	PrincipalID string `json:"principal_id"`
+	SecretID    string `json:"secret_id"`
+	Hint        string `json:"hint"`
+	// Kind is "personal_access_token" when the notice is about one of a
+	// person's tokens (SecretID is then its id); "" for a client secret.
+	Kind      string    `json:"kind,omitempty"`
+	Upstream  string    `json:"upstream,omitempty"`
+	Username  string    `json:"username,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
 	// ThresholdDays is the notice's threshold (60, 30, 7, 1); 0 for
 	// secret.expired.
 	ThresholdDays int `json:"threshold_days,omitempty"`
@@ -311,6 +314,12 @@ func SecretNotice(s Secret, now time.Time) (t EventType, thresholdDays int, once
 		}
 	}
 	return "", 0, "", false
+}
+
+// PATNotice is SecretNotice for a personal access token: the same
+// thresholds and the same once keys, on the token's id.
+func PATNotice(t PersonalAccessToken, now time.Time) (EventType, int, string, bool) {
+	return SecretNotice(Secret{ID: t.ID, Hint: t.Hint, Created: t.Created, Expires: t.Expires, Revoked: t.Revoked}, now)
 }
 
 // Webhook limits and retry schedule.

@@ -45,6 +45,9 @@ func (h *handler) revokeLeaked(w http.ResponseWriter, r *http.Request, c *berth.
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
+	if berth.IsPATValue(req.Value) {
+		return h.revokeLeakedPAT(w, r, c, req.Value)
+	}
 	if err := berth.CheckSecretFormat(req.Value); err != nil {
 		e := berth.AsError(err)
 		return berth.Errorf(berth.CodeInvalid, "%s", e.Message).
@@ -78,4 +81,33 @@ func (h *handler) revokeLeaked(w http.ResponseWriter, r *http.Request, c *berth.
 		slog.String("hint", s.Hint), slog.Bool("already_revoked", already), slog.Int("refresh_tokens_revoked", n))
 	return writeJSON(w, http.StatusOK, RevokedLeaked{Principal: p.Name, SecretID: s.ID, Hint: s.Hint,
 		AlreadyRevoked: already, Revoked: *s.Revoked, RefreshTokensRevoked: n})
+}
+
+// revokeLeakedPAT revokes the personal access token whose value is found,
+// as berth token revoke does.
+func (h *handler) revokeLeakedPAT(w http.ResponseWriter, r *http.Request, c *berth.Caller, value string) error {
+	ctx := r.Context()
+	t, err := h.cfg.Store.FindPATByHash(ctx, berth.PATHash(value))
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return berth.Errorf(berth.CodeNotFound, "berth knows no personal access token with this value").
+			WithHint("it may belong to another berth server, or its person was deleted")
+	} else if err != nil {
+		return err
+	}
+	p, err := h.cfg.Store.FindPrincipalByID(ctx, t.PrincipalID)
+	if err != nil {
+		return err
+	}
+	already := t.Revoked != nil
+	if !already {
+		if err := h.cfg.Store.RevokePAT(ctx, t.ID, h.now()); err != nil {
+			return err
+		}
+		if t, err = h.cfg.Store.FindPATByID(ctx, t.ID); err != nil {
+			return err
+		}
+	}
+	h.changed(r, c, "leaked personal access token revoked", slog.String("principal", p.Name), slog.String("token_id", t.ID),
+		slog.String("hint", t.Hint), slog.Bool("already_revoked", already))
+	return writeJSON(w, http.StatusOK, RevokedLeaked{Principal: p.Name, SecretID: t.ID, Hint: t.Hint, AlreadyRevoked: already, Revoked: *t.Revoked})
 }

@@ -57,6 +57,23 @@ type Config struct {
 	Limits LimitsConfig `yaml:"limits"`
 	// Outbound says which addresses berth may call (webhooks, issuers).
 	Outbound OutboundConfig `yaml:"outbound"`
+	// IdentityProviders are added (or brought up to date) at every start,
+	// as berth idp add would: people sign in through them.
+	IdentityProviders []IdPConfig `yaml:"identity_providers"`
+}
+
+// IdPConfig is one identity provider of the configuration file. Its client
+// secret is read from a file (client_secret_file) or an environment variable
+// (client_secret_env), never written in the configuration itself.
+type IdPConfig struct {
+	Name             string   `yaml:"name"`
+	Issuer           string   `yaml:"issuer"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	ClientSecretEnv  string   `yaml:"client_secret_env"`
+	GroupsClaim      string   `yaml:"groups_claim"`
+	UsernameClaim    string   `yaml:"username_claim"`
+	Scopes           []string `yaml:"scopes"`
 }
 
 // LimitsConfig bounds what a request may hold before it proved a
@@ -242,6 +259,19 @@ func (c Config) validate() error {
 		return berth.Errorf(berth.CodeInvalid, "shutdown_timeout must be positive")
 	case c.Limits.UnauthenticatedConnections < 0:
 		return berth.Errorf(berth.CodeInvalid, "limits.unauthenticated_connections_per_address must not be negative (0 is the default, 64)")
+	}
+	names := map[string]bool{}
+	for i, p := range c.IdentityProviders {
+		switch {
+		case p.Name == "" || p.Issuer == "" || p.ClientID == "":
+			return berth.Errorf(berth.CodeInvalid, "identity_providers[%d] needs name, issuer and client_id", i)
+		case (p.ClientSecretFile == "") == (p.ClientSecretEnv == ""):
+			return berth.Errorf(berth.CodeInvalid, "identity provider %s needs its client secret from exactly one of client_secret_file and client_secret_env", p.Name).
+				WithHint("client_secret_file: /run/secrets/%s (the secret is never written in the configuration)", p.Name)
+		case names[p.Name]:
+			return berth.Errorf(berth.CodeInvalid, "identity provider %s is listed twice", p.Name)
+		}
+		names[p.Name] = true
 	}
 	for _, g := range c.Auth.OwnerGroups {
 		if _, err := berth.ParseGroup(g); err != nil {

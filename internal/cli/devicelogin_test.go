@@ -360,6 +360,33 @@ func TestPersonalAccessTokens(t *testing.T) {
 		r2.Body.Close()
 	}
 
+	// The token's expiry is a metric, as a secret's is.
+	if resp, metrics := s.do(t, http.MethodGet, "/metrics", nil, nil); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(string(metrics), `berth_personal_access_token_expiry_timestamp_seconds{principal="ada.lovelace",token_id="`+tok.ID+`"}`) {
+		t.Fatalf("metrics: %s\n%s", resp.Status, metrics)
+	}
+
+	// A leaked token, found by berth scan and revoked with --revoke.
+	var leaked struct{ ID, Value string }
+	cliJSON(t, env, &leaked, "token", "create", "--scope", "repository:team/app:pull")
+	file := filepath.Join(t.TempDir(), "ci.env")
+	if err := os.WriteFile(file, []byte("REGISTRY_PASSWORD="+leaked.Value+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	adminID, adminSecret := s.admin(t)
+	admin := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": adminID, "BERTH_CLIENT_SECRET": adminSecret, "HOME": t.TempDir()}
+	code, out, stderr = runCLI(t, admin, "scan", file, "--revoke")
+	if !strings.Contains(out+stderr, "berth-personal-access-token") || !strings.Contains(out+stderr, "revoked") {
+		t.Fatalf("scan --revoke: %d %s %s", code, out, stderr)
+	}
+	req0, _ := http.NewRequest(http.MethodGet, s.url+"/v2/team/app/tags/list", nil)
+	req0.SetBasicAuth("ada.lovelace", leaked.Value)
+	if r0, err := s.client.Do(req0); err != nil || r0.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the leaked token after scan --revoke: %v %v", r0, err)
+	} else {
+		r0.Body.Close()
+	}
+
 	// Revoked: refused at once, as the access token it produced.
 	if code, _, stderr = runCLI(t, env, "token", "revoke", tok.ID); code != 0 {
 		t.Fatalf("token revoke: %d %s", code, stderr)

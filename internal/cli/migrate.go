@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/oauth"
+	"github.com/berth-dev/berth/internal/signin"
 )
 
 func newMigrateCommand(e *env) *cobra.Command {
@@ -133,6 +134,7 @@ func runMigrate(ctx context.Context, cfg Config, toDB, toBlobs string, e *env, h
 		{"upstreams", m.upstreams},
 		{"repositories", m.repositories},
 		{"lifecycle rules", m.lifecycle},
+		{"people", m.people},
 		{"audit log", m.audit},
 	}...)
 	for _, s := range steps {
@@ -477,6 +479,107 @@ func (m *migration) webhooks(ctx context.Context) error {
 	}
 	m.report("webhooks", n[0], n[1])
 	m.report("webhook deliveries", dn[0], dn[1])
+	return nil
+}
+
+// people copies the identity providers (their client secrets opened with
+// the source's sealing key and sealed again with the target's key
+// encryption key), the group role assignments, the people's links (with
+// their providers' refresh tokens, sealed again) and their personal access
+// tokens. Sessions and device logins in progress are not copied: people
+// sign in again on the target.
+func (m *migration) people(ctx context.Context) error {
+	// The source sealed with its data folder's key when it had one, else
+	// with the key encryption key it served with.
+	var from []*oauth.Sealer
+	if _, err := os.Stat(filepath.Join(m.data, sealingKeyFile)); err == nil {
+		local, err := (&served{}).peopleSealer(Config{Data: m.data})
+		if err != nil {
+			return err
+		}
+		from = append(from, local)
+	}
+	if m.src.sealer != nil {
+		from = append(from, m.src.sealer)
+	}
+	to := m.dst.sealer
+	reseal := func(sealed, aad []byte) ([]byte, error) {
+		if len(sealed) == 0 {
+			return sealed, nil
+		}
+		var plain []byte
+		err := errors.New("no key")
+		for _, f := range from {
+			if plain, err = f.Open(sealed, aad); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, berth.Errorf(berth.CodeInvalid, "a sealed secret of the source cannot be opened with its sealing key").
+				WithHint("check that %s is the key the source served with", filepath.Join(m.data, sealingKeyFile))
+		}
+		return to.Seal(plain, aad)
+	}
+	idps, err := m.src.meta.FindIdentityProviders(ctx)
+	if err != nil {
+		return err
+	}
+	var n, gn, ln, tn [2]int
+	for _, p := range idps {
+		if p.SealedSecret, err = reseal(p.SealedSecret, berth.IdPSecretAAD(p.ID)); err != nil {
+			return err
+		}
+		ok, err := created(m.dst.meta.CreateIdentityProvider(ctx, p))
+		if err != nil {
+			return err
+		}
+		n[b2i(!ok)]++
+	}
+	gs, err := m.src.meta.FindGroupRoleAssignments(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range gs {
+		ok, err := created(m.dst.meta.CreateGroupRoleAssignment(ctx, g))
+		if err != nil {
+			return err
+		}
+		gn[b2i(!ok)]++
+	}
+	people, err := m.src.meta.FindPrincipals(ctx, berth.PrincipalFilter{Kind: berth.PrincipalUser})
+	if err != nil {
+		return err
+	}
+	for _, p := range people {
+		l, err := m.src.meta.FindUserLinkByPrincipal(ctx, p.ID)
+		if err == nil {
+			if l.SealedRefresh, err = reseal(l.SealedRefresh, signin.RefreshAAD(p.ID)); err != nil {
+				return err
+			}
+			ok, err := created(m.dst.meta.CreateUserLink(ctx, l))
+			if err != nil {
+				return err
+			}
+			ln[b2i(!ok)]++
+		} else if !berth.IsCode(err, berth.CodeNotFound) {
+			return err
+		}
+		ts, err := m.src.meta.FindPATs(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			ok, err := created(m.dst.meta.CreatePAT(ctx, t))
+			if err != nil {
+				return err
+			}
+			tn[b2i(!ok)]++
+		}
+	}
+	m.report("identity providers", n[0], n[1])
+	m.report("group role assignments", gn[0], gn[1])
+	m.report("people's links", ln[0], ln[1])
+	m.report("personal access tokens", tn[0], tn[1])
 	return nil
 }
 

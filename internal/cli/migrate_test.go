@@ -31,6 +31,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oidctest"
 	"github.com/berth-dev/berth/internal/s3test"
 	"github.com/berth-dev/berth/internal/upstreamtest"
 )
@@ -84,6 +85,8 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 
 	// The source: a data folder served once, populated through the server.
 	dir := t.TempDir()
+	company := oidctest.NewCompany(t, "berth-app", "upstream-secret")
+	company.SetPerson(oidctest.Person{Subject: "00u-ada", Username: "ada", Groups: []string{"devs"}})
 	src := startServe(t, dir)
 	adminID, adminSecret := src.admin(t)
 	admin := map[string]string{"BERTH_URL": src.url, "BERTH_CLIENT_ID": adminID, "BERTH_CLIENT_SECRET": adminSecret, "HOME": t.TempDir()}
@@ -108,6 +111,13 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	cliJSON(t, admin, nil, "immutable", "add", "team/*", "--tags", "v*")
 	cliJSON(t, admin, nil, "retention", "set", "team/*", "--keep-last", "10", "--untagged-after", "7d")
 	cliJSON(t, admin, nil, "quota", "set", "team/*", "--max-size", "50GiB")
+	// People: a provider (its secret sealed by the data folder's key), a
+	// group's role, a person who signed in, and their token.
+	src.apiJSON(t, http.MethodPost, "/api/v1/idps", map[string]any{"name": "corp", "issuer": company.URL, "client_id": "berth-app", "client_secret": "upstream-secret"}, http.StatusCreated)
+	cliJSON(t, admin, nil, "role", "assign", "--group", "corp:devs", "--role", "pull", "--scope", "team/*")
+	person := loginPerson(t, src)
+	var pat struct{ Value string }
+	cliJSON(t, person, &pat, "token", "create", "--scope", "repository:team/app:pull")
 
 	host := strings.TrimPrefix(src.url, "http://")
 	auth := remote.WithAuth(&authn.Basic{Username: "ci", Password: sec.Value})
@@ -273,6 +283,20 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	code, tok = tokenRequest(t, http.MethodGet, dst.url, url.Values{"service": {"berth"}}, "ci", old.Value)
 	if code == http.StatusOK || !strings.Contains(fmt.Sprint(tok), "secret_revoked") {
 		t.Errorf("the removed secret on the target: %d %v, want secret_revoked", code, tok)
+	}
+	// People on the target: the provider's secret opens with the target's
+	// key, the person signs in as the same principal, their group's role
+	// and their token hold.
+	if _, page := newBrowser(t).get(dst.url + "/login/corp"); !strings.Contains(page, "Signed in as <strong>ada</strong>") {
+		t.Errorf("sign-in on the target:\n%s", page)
+	}
+	if _, err := remote.List(ref(thost, "team/app").Context(), remote.WithAuth(&authn.Basic{Username: "ada", Password: pat.Value})); err != nil {
+		t.Errorf("the personal access token on the target: %v", err)
+	}
+	var people []berth.Principal
+	cliJSON(t, tadmin, &people, "principal", "list", "--kind", "user")
+	if len(people) != 1 || people[0].Name != "ada" {
+		t.Errorf("people on the target: %+v", people)
 	}
 	// The upstream's credential, sealed again with the key encryption key,
 	// still opens and works on the target.

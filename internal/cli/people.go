@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -59,6 +60,53 @@ func ensureOwnerGroups(ctx context.Context, meta berth.MetadataStore, groups []s
 		default:
 			logger.Info("group made owner on registry", slog.String("group", g))
 		}
+	}
+	return nil
+}
+
+// ensureIdentityProviders adds the configuration's identity providers, or
+// brings those added before up to date (same name), keeping their people
+// linked. The client secrets are read now and sealed.
+func ensureIdentityProviders(ctx context.Context, meta berth.MetadataStore, cfg Config, sealer *oauth.Sealer, getenv func(string) string, logger *slog.Logger) error {
+	for _, c := range cfg.IdentityProviders {
+		secret := getenv(c.ClientSecretEnv)
+		if c.ClientSecretFile != "" {
+			b, err := os.ReadFile(c.ClientSecretFile)
+			if err != nil {
+				return berth.Errorf(berth.CodeInvalid, "identity provider %s: cannot read client_secret_file %s: %v", c.Name, c.ClientSecretFile, errors.Unwrap(err))
+			}
+			secret = string(b)
+		}
+		secret = strings.TrimSpace(secret)
+		if secret == "" {
+			return berth.Errorf(berth.CodeInvalid, "identity provider %s: its client secret is empty", c.Name).
+				WithHint("put the secret the provider issued in %s%s", c.ClientSecretFile, c.ClientSecretEnv)
+		}
+		p, err := berth.NewIdentityProvider(rand.Reader, berth.IdentityProvider{Name: c.Name, Issuer: c.Issuer, ClientID: c.ClientID,
+			GroupsClaim: c.GroupsClaim, UsernameClaim: c.UsernameClaim, Scopes: c.Scopes}, berth.OutboundPolicy{AllowPrivate: cfg.Outbound.AllowPrivate},
+			serveNow().UTC().Truncate(time.Microsecond))
+		if err != nil {
+			return err
+		}
+		old, err := meta.FindIdentityProviderByName(ctx, p.Name)
+		switch {
+		case err == nil:
+			p.ID, p.Created = old.ID, old.Created
+		case !berth.IsCode(err, berth.CodeNotFound):
+			return err
+		}
+		if p.SealedSecret, err = sealer.Seal([]byte(secret), berth.IdPSecretAAD(p.ID)); err != nil {
+			return err
+		}
+		if err == nil && old.ID != "" {
+			err = meta.UpdateIdentityProvider(ctx, p)
+		} else {
+			err = meta.CreateIdentityProvider(ctx, p)
+		}
+		if err != nil {
+			return err
+		}
+		logger.Info("identity provider from the configuration", slog.String("idp", p.Name), slog.String("issuer", p.Issuer))
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -337,5 +339,55 @@ func TestIdPCommands(t *testing.T) {
 	}
 	if code, _, stderr = runCLI(t, vars, "idp", "remove", "corp"); code != 1 || !strings.Contains(stderr, "[idp_unknown]") {
 		t.Fatalf("idp remove twice: %d %s", code, stderr)
+	}
+}
+
+// Providers and owner groups from the configuration file: added at start,
+// brought up to date at the next, their people kept.
+func TestIdentityProvidersFromConfig(t *testing.T) {
+	company := oidctest.NewCompany(t, "berth-app", "upstream-secret")
+	company.SetPerson(oidctest.Person{Subject: "00u-ada", Username: "ada", Groups: []string{"registry-admins"}})
+	secretFile := filepath.Join(t.TempDir(), "corp-secret")
+	if err := os.WriteFile(secretFile, []byte("upstream-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := func(scopes string) string {
+		return writeConfig(t, `
+auth:
+  owner_groups: [corp:registry-admins]
+identity_providers:
+  - name: corp
+    issuer: `+company.URL+`
+    client_id: berth-app
+    client_secret_file: `+secretFile+`
+    scopes: [`+scopes+`]
+`)
+	}
+	dir := t.TempDir()
+	s := startServe(t, dir, "--config", config("openid, profile, groups"))
+	if _, page := newBrowser(t).get(s.url + "/login/corp"); !strings.Contains(page, "Signed in as <strong>ada</strong>") {
+		t.Fatalf("sign-in through the configured provider: %s", page)
+	}
+	// The owner group holds owner on registry from the start.
+	check := s.apiJSON(t, http.MethodGet, "/api/v1/access/check?principal=ada&action=role:assign", nil, http.StatusOK)
+	if check["allowed"] != true || check["allowing"].(map[string]any)["group"] != "corp:registry-admins" {
+		t.Fatalf("owner through auth.owner_groups: %v", check)
+	}
+	s.stop(t)
+
+	s = startServe(t, dir, "--config", config("openid, groups"))
+	idp := s.apiJSON(t, http.MethodGet, "/api/v1/idps/corp", nil, http.StatusOK)
+	if scopes := idp["scopes"].([]any); len(scopes) != 2 {
+		t.Fatalf("the provider was not brought up to date: %v", idp)
+	}
+	if _, page := newBrowser(t).get(s.url + "/login/corp"); !strings.Contains(page, "Signed in as <strong>ada</strong>") {
+		t.Fatalf("the person is not the same principal after the update: %s", page)
+	}
+	s.stop(t)
+
+	// A provider without a secret source is refused at start.
+	bad := writeConfig(t, "identity_providers:\n  - {name: corp, issuer: "+company.URL+", client_id: x}\n")
+	if code, _, stderr := runCLI(t, nil, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--config", bad); code != 1 || !strings.Contains(stderr, "[invalid]") {
+		t.Fatalf("a provider without its secret: %d %s", code, stderr)
 	}
 }

@@ -133,6 +133,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	mtr := metrics.New(st.meta)
 	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient, Meter: mtr}
 	mtr.WatchUpstreams(ups)
+	mtr.WatchTokens(st.meta)
 	registry.Meter = mtr // blob and upload bytes
 	mtr.WatchOwners(st.meta, serveNow)
 	mtr.WatchQuotas(st.meta)
@@ -192,6 +193,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err := ensureOwnerGroups(ctx, st.meta, cfg.Auth.OwnerGroups, logger); err != nil {
 		return err
 	}
+	if err := ensureIdentityProviders(ctx, st.meta, cfg, sealer, e.getenv, logger); err != nil {
+		return err
+	}
 	auditLog := audit.New(st.meta, audit.Options{Logger: logger})
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -208,7 +212,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		sw.warnPlain(ctx, logger)
 	}
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
-	hooks.scheduler.Upstreams = ups // upstream credentials' expiry notices, and their verification
+	hooks.scheduler.Upstreams = ups  // upstream credentials' expiry notices, and their verification
+	hooks.scheduler.Tokens = st.meta // personal access tokens' expiry notices
 	hooks.scheduler.VerifyUpstream = func(ctx context.Context, u berth.Upstream) error { return upstreamClient.Verify(ctx, u, "") }
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher

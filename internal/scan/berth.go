@@ -18,11 +18,14 @@ type LeakedBerthSecret struct {
 	Excerpt     string
 }
 
-// BerthSecret returns the berth client secret f holds, if any.
+// BerthSecret returns the berth client secret (or personal access token) f
+// holds, if any: what berth scan --revoke revokes.
 func (f Finding) BerthSecret() (LeakedBerthSecret, bool) {
 	v := f.value
 	switch f.Kind {
 	case KindBerthSecret:
+	case KindBerthPAT:
+		return LeakedBerthSecret{Value: v, Fingerprint: Fingerprint(KindBerthPAT, v), Excerpt: excerpt(KindBerthPAT, v)}, true
 	case KindDockerConfigAuth:
 		dec, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {

@@ -28,7 +28,9 @@ type Sealer interface {
 	Open(sealed, aad []byte) ([]byte, error)
 }
 
-func refreshAAD(principalID string) []byte {
+// RefreshAAD binds a person's sealed provider refresh token to their
+// principal.
+func RefreshAAD(principalID string) []byte {
 	return []byte("berth idp refresh token " + principalID)
 }
 
@@ -170,7 +172,7 @@ func (s *Service) sealRefresh(l *berth.UserLink, token string) error {
 		l.SealedRefresh = nil
 		return nil
 	}
-	b, err := s.Sealer.Seal([]byte(token), refreshAAD(l.PrincipalID))
+	b, err := s.Sealer.Seal([]byte(token), RefreshAAD(l.PrincipalID))
 	if err != nil {
 		return err
 	}
@@ -215,7 +217,7 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 	if err != nil {
 		return nil
 	}
-	rt, err := s.Sealer.Open(link.SealedRefresh, refreshAAD(principalID))
+	rt, err := s.Sealer.Open(link.SealedRefresh, RefreshAAD(principalID))
 	if err != nil {
 		return nil
 	}

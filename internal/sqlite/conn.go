@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"sync"
 
 	"modernc.org/sqlite"
@@ -110,10 +111,11 @@ const maxStmts = 512
 // parses a statement in about as long as it runs a small one, so the
 // manifest and blob GETs read through statements prepared before.
 type poolQ struct {
-	db    *sql.DB
-	stmts sync.Map // query text → *sql.Stmt
-	mu    sync.Mutex
-	n     int // statements kept, under mu
+	db     *sql.DB
+	stmts  sync.Map // query text → *sql.Stmt
+	mu     sync.Mutex
+	n      int  // statements kept, under mu
+	closed bool // under mu
 }
 
 func newPoolQ(db *sql.DB) *poolQ { return &poolQ{db: db} }
@@ -139,7 +141,7 @@ func (p *poolQ) stmt(ctx context.Context, query string) *sql.Stmt {
 	if s := p.cached(query); s != nil {
 		return s
 	}
-	if p.n >= maxStmts {
+	if p.closed || p.n >= maxStmts {
 		return nil
 	}
 	s, err := p.db.PrepareContext(ctx, query)
@@ -160,8 +162,22 @@ func (p *poolQ) close() error {
 		p.stmts.Delete(q)
 		return true
 	})
-	p.n = 0
+	p.n, p.closed = 0, true
 	return errors.Join(errs...)
+}
+
+// prepareLater prepares queries in the background, for the transactions
+// that run them next: a transaction holds the write pool's one connection,
+// so what it runs for the first time cannot be prepared while it runs.
+func (p *poolQ) prepareLater(queries []string) {
+	if len(queries) == 0 {
+		return
+	}
+	go func() {
+		for _, q := range queries {
+			p.stmt(context.Background(), q)
+		}
+	}()
 }
 
 func (p *poolQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -203,11 +219,22 @@ func (p *poolQ) QueryRow(ctx context.Context, query string, args ...any) sqlstor
 	return p.db.QueryRowContext(ctx, query, args...)
 }
 
-// txQ runs statements in a write transaction, through the write pool's
-// statements prepared before (outside any transaction), else as text.
+// txQ runs statements in a transaction, through its pool's statements
+// prepared before (outside any transaction), else as text; what it ran as
+// text is prepared once it ends.
 type txQ struct {
-	tx    *sql.Tx
-	stmts *poolQ
+	tx     *sql.Tx
+	stmts  *poolQ
+	missed []string
+}
+
+// cached returns query prepared, or nil, noting it to prepare later.
+func (t *txQ) cached(query string) *sql.Stmt {
+	s := t.stmts.cached(query)
+	if s == nil && !slices.Contains(t.missed, query) {
+		t.missed = append(t.missed, query)
+	}
+	return s
 }
 
 func (t *txQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -215,7 +242,7 @@ func (t *txQ) Exec(ctx context.Context, query string, args ...any) (int64, error
 		res sql.Result
 		err error
 	)
-	if s := t.stmts.cached(query); s != nil {
+	if s := t.cached(query); s != nil {
 		res, err = t.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 	} else {
 		res, err = t.tx.ExecContext(ctx, query, args...)
@@ -231,7 +258,7 @@ func (t *txQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Ro
 		rows *sql.Rows
 		err  error
 	)
-	if s := t.stmts.cached(query); s != nil {
+	if s := t.cached(query); s != nil {
 		rows, err = t.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 	} else {
 		rows, err = t.tx.QueryContext(ctx, query, args...)
@@ -243,14 +270,25 @@ func (t *txQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Ro
 }
 
 func (t *txQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	if s := t.stmts.cached(query); s != nil {
+	if s := t.cached(query); s != nil {
 		return t.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
 	}
 	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
-func (t *txQ) Commit(context.Context) error   { return t.tx.Commit() }
-func (t *txQ) Rollback(context.Context) error { return t.tx.Rollback() }
+func (t *txQ) Commit(context.Context) error {
+	err := t.tx.Commit()
+	t.stmts.prepareLater(t.missed)
+	t.missed = nil
+	return err
+}
+
+func (t *txQ) Rollback(context.Context) error {
+	err := t.tx.Rollback()
+	t.stmts.prepareLater(t.missed)
+	t.missed = nil
+	return err
+}
 
 // sqlRows adapts *sql.Rows, whose Close error Err also reports.
 type sqlRows struct{ *sql.Rows }

@@ -149,6 +149,11 @@ func (s *Store) DeletePrincipal(ctx context.Context, id string) error {
 		for _, q := range []string{
 			`DELETE FROM client_secrets WHERE principal_id = $1`,
 			`DELETE FROM role_assignments WHERE principal_id = $1`,
+			// A person's link, sessions and tokens go with them: the same
+			// person signing in again becomes a new principal.
+			`DELETE FROM user_links WHERE principal_id = $1`,
+			`DELETE FROM user_sessions WHERE principal_id = $1`,
+			`DELETE FROM personal_access_tokens WHERE principal_id = $1`,
 			`DELETE FROM principals WHERE id = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,10 +19,11 @@ import (
 // detail "digest") and nothing changes. Putting a digest the repository holds
 // keeps the stored copy and only moves the tag.
 //
-// The rows checked are locked FOR KEY SHARE until the commit: garbage
-// collection and DeleteManifest lock what they delete FOR UPDATE, so they
-// either finish first (and the check fails, or the manifest is stored anew)
-// or wait for this push and then see its references and its tag.
+// On PostgreSQL the rows checked are locked FOR KEY SHARE until the commit:
+// garbage collection and DeleteManifest lock what they delete FOR UPDATE, so
+// they either finish first (and the check fails, or the manifest is stored
+// anew) or wait for this push and then see its references and its tag. On
+// SQLite the write transaction alone orders them.
 func (s *Store) PutManifest(ctx context.Context, m *berth.Manifest, tag string) error {
 	return s.putManifest(ctx, m, tag, false)
 }
@@ -89,9 +91,9 @@ func (s *Store) putManifest(ctx context.Context, m *berth.Manifest, tag string, 
 }
 
 // keepOrInsertManifest leaves the transaction holding m's row in repository
-// id, locked FOR KEY SHARE on PostgreSQL: the stored one when there is one, else m, stored
-// with its references after checking them. A stored row deleted meanwhile by
-// a DeleteManifest that held it is inserted again.
+// id (locked FOR KEY SHARE on PostgreSQL): the stored one when there is one,
+// else m, stored with its references after checking them. A stored row
+// deleted meanwhile by a DeleteManifest that held it is inserted again.
 func (s *Store) keepOrInsertManifest(ctx context.Context, tx Querier, id int64, m *berth.Manifest, annotations *string, refs string) error {
 	for range 3 {
 		var found bool
@@ -185,7 +187,7 @@ func (s *Store) FindManifest(ctx context.Context, repo, ref string) (*berth.Mani
 	m := &berth.Manifest{Repository: repo}
 	var (
 		digest, subject, refs string
-		annotations           *string
+		annotations           sql.NullString // not *string: no reflection in database/sql's Scan
 	)
 	err := s.c.Read().QueryRow(ctx, q, repo, ref).Scan(
 		&digest, &m.MediaType, &m.Content, &m.ArtifactType, &subject, &annotations, &refs, Time(&m.Created))
@@ -318,7 +320,7 @@ func (s *Store) FindReferrers(ctx context.Context, repo string, d berth.Digest, 
 		var (
 			desc        berth.Descriptor
 			digest      string
-			annotations *string
+			annotations sql.NullString
 		)
 		if err := r.Scan(&digest, &desc.MediaType, &desc.Size, &desc.ArtifactType, &annotations); err != nil {
 			return desc, err
@@ -347,12 +349,12 @@ func encodeAnnotations(a map[string]string) (*string, error) {
 	return &str, nil
 }
 
-func decodeAnnotations(s *string) (map[string]string, error) {
-	if s == nil {
+func decodeAnnotations(s sql.NullString) (map[string]string, error) {
+	if !s.Valid {
 		return nil, nil
 	}
 	var a map[string]string
-	if err := json.Unmarshal([]byte(*s), &a); err != nil {
+	if err := json.Unmarshal([]byte(s.String), &a); err != nil {
 		return nil, fmt.Errorf("decode annotations: %w", err)
 	}
 	return a, nil

@@ -74,6 +74,19 @@ func (s *Store) FindIdentityProviders(ctx context.Context) ([]berth.IdentityProv
 	return out, rows.Err()
 }
 
+// UpdateIdentityProvider writes p's settings and sealed secret.
+func (s *Store) UpdateIdentityProvider(ctx context.Context, p berth.IdentityProvider) error {
+	n, err := s.c.Write().Exec(ctx, `UPDATE identity_providers SET issuer = $2, client_id = $3, groups_claim = $4, username_claim = $5, scopes = $6, sealed_secret = $7 WHERE id = $1`,
+		p.ID, p.Issuer, p.ClientID, p.GroupsClaim, p.UsernameClaim, strings.Join(p.Scopes, " "), NonNil(p.SealedSecret))
+	if err != nil {
+		return fmt.Errorf("update identity provider %s: %w", p.Name, err)
+	}
+	if n == 0 {
+		return berth.Errorf(berth.CodeNotFound, "no identity provider has the id %s", p.ID).WithHint("berth idp list")
+	}
+	return nil
+}
+
 // DeleteIdentityProvider removes the provider, its links and its sessions.
 func (s *Store) DeleteIdentityProvider(ctx context.Context, id string) error {
 	return s.inTx(ctx, "delete identity provider", func(tx Querier) error {
@@ -136,6 +149,18 @@ func (s *Store) CreateUser(ctx context.Context, p berth.Principal, l berth.UserL
 		}
 		return nil
 	})
+}
+
+// CreateUserLink stores the link of an existing principal.
+func (s *Store) CreateUserLink(ctx context.Context, l berth.UserLink) error {
+	_, err := s.c.Write().Exec(ctx, `INSERT INTO user_links (principal_id, idp_id, issuer, subject, group_list, sealed_refresh, refreshed) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		l.PrincipalID, l.ProviderID, l.Issuer, l.Subject, joinGroups(l.Groups), NonNil(l.SealedRefresh), l.Refreshed)
+	if s.d.IsUniqueViolation(err) {
+		return berth.Errorf(berth.CodeConflict, "principal %s or the person %s of %s is linked already", l.PrincipalID, l.Subject, l.Issuer)
+	} else if err != nil {
+		return fmt.Errorf("create user link: %w", err)
+	}
+	return nil
 }
 
 const linkColumns = `principal_id, idp_id, issuer, subject, group_list, sealed_refresh, refreshed`

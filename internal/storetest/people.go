@@ -49,6 +49,14 @@ func testIdentityProviders(t *testing.T, s berth.MetadataStore) {
 	}
 	_, err = s.FindIdentityProviderByName(ctx(t), "nope")
 	wantCode(t, "unknown", err, berth.CodeNotFound)
+	changed := corp
+	changed.Issuer, changed.ClientID, changed.Scopes, changed.SealedSecret = "https://idp2.example.com", "other", []string{"openid"}, []byte{9}
+	must(t, s.UpdateIdentityProvider(ctx(t), changed))
+	got, _ = s.FindIdentityProviderByID(ctx(t), corp.ID)
+	if got.Issuer != changed.Issuer || got.ClientID != "other" || !slices.Equal(got.Scopes, []string{"openid"}) || !slices.Equal(got.SealedSecret, []byte{9}) || got.Name != "corp" {
+		t.Fatalf("updated: %+v", got)
+	}
+	wantCode(t, "update unknown", s.UpdateIdentityProvider(ctx(t), idpN(9, "x")), berth.CodeNotFound)
 
 	// Removing a provider removes its people's links and sessions.
 	p := principalN(1, "ada", 1)
@@ -103,8 +111,19 @@ func testUsers(t *testing.T, s berth.MetadataStore) {
 	wantTime(t, "refreshed after update", again.Refreshed, at(5))
 	wantCode(t, "update unknown", s.UpdateUserLink(ctx(t), berth.UserLink{PrincipalID: q.ID}), berth.CodeNotFound)
 
-	// A deleted principal's link gives way to the person's next sign-in.
+	// Deleting the principal deletes the person's link, sessions and
+	// tokens; the person's next sign-in is a new principal.
+	sess := berth.UserSession{ID: principalN(40, "x", 0).ID, PrincipalID: p.ID, ProviderID: "idp1", Created: at(1), Expires: at(100)}
+	must(t, s.CreateSession(ctx(t), sess))
+	pat := berth.PersonalAccessToken{ID: principalN(41, "x", 0).ID, PrincipalID: p.ID, Hint: "brp_x", Hash: "ph", Created: at(1), Expires: at(100)}
+	must(t, s.CreatePAT(ctx(t), pat))
 	must(t, s.DeletePrincipal(ctx(t), p.ID))
+	_, err = s.FindUserLinkByPrincipal(ctx(t), p.ID)
+	wantCode(t, "link of a deleted principal", err, berth.CodeNotFound)
+	_, err = s.FindSessionByID(ctx(t), sess.ID)
+	wantCode(t, "session of a deleted principal", err, berth.CodeNotFound)
+	_, err = s.FindPATByID(ctx(t), pat.ID)
+	wantCode(t, "token of a deleted principal", err, berth.CodeNotFound)
 	must(t, s.CreateUser(ctx(t), q, berth.UserLink{PrincipalID: q.ID, Issuer: "https://idp", Subject: "sub-ada", Refreshed: at(6)}))
 	if l, err := s.FindUserLink(ctx(t), "https://idp", "sub-ada"); err != nil || l.PrincipalID != q.ID || len(l.Groups) != 0 {
 		t.Fatalf("relinked: %+v %v", l, err)

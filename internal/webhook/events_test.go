@@ -439,6 +439,66 @@ func TestUpstreamExpiryNotices(t *testing.T) {
 	}
 }
 
+// A person's personal access tokens get the expiry notices of secrets, with
+// data kind personal_access_token; a revoked one gets none.
+func TestTokenExpiryNotices(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := newStore(t)
+	r := newReceiver(t, c)
+	w := addWebhook(t, s, r, c, berth.EventSecretExpiring, berth.EventSecretExpired)
+	p, _ := berth.NewPrincipal(rand.Reader, "ada", berth.PrincipalUser, c.Now())
+	if err := s.CreatePrincipal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := berth.NewPAT(rand.Reader, p.ID, nil, "laptop", c.Now(), 10*24*time.Hour, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, _, _ := berth.NewPAT(rand.Reader, p.ID, nil, "", c.Now(), 10*24*time.Hour, 0)
+	for _, x := range []berth.PersonalAccessToken{tok, gone} {
+		if err := s.CreatePAT(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokePAT(ctx, gone.ID, c.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sched := &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, c), Now: c.Now, Tokens: s}
+	sentOn := map[int]int{}
+	for day := 0; day <= 20; day++ {
+		for range 2 {
+			n, err := sched.RunOnce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sentOn[day] += n
+		}
+		c.Advance(24 * time.Hour)
+	}
+	want := map[int]int{0: 1, 3: 1, 9: 1, 10: 1} // 30 (reached at once), 7, 1 days left; expired
+	for day := 0; day <= 20; day++ {
+		if sentOn[day] != want[day] {
+			t.Errorf("day %d: %d notices, want %d", day, sentOn[day], want[day])
+		}
+	}
+	log, err := s.FindDeliveries(ctx, w.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range log {
+		var ev webhook.CloudEvent
+		if err := json.Unmarshal(d.Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		var data berth.SecretEventData
+		_ = json.Unmarshal(ev.Data, &data)
+		if ev.Subject != "principals/ada/tokens/"+tok.ID || data.Kind != "personal_access_token" || data.SecretID != tok.ID || data.Principal != "ada" {
+			t.Errorf("notice %s %s", ev.Subject, ev.Data)
+		}
+	}
+}
+
 // TestUpstreamVerifyFailed: an upstream whose verification fails is
 // announced once while it stays broken, and again after it passed once.
 func TestUpstreamVerifyFailed(t *testing.T) {

@@ -48,6 +48,14 @@ type Scheduler struct {
 	// stored credential; an error is published as upstream.verify_failed,
 	// once per failure episode, as for connections.
 	VerifyUpstream func(ctx context.Context, u berth.Upstream) error
+	// Tokens, when set, lists people's personal access tokens, which get
+	// the same notices as secrets (data kind "personal_access_token").
+	Tokens TokenSource
+}
+
+// TokenSource lists a person's personal access tokens.
+type TokenSource interface {
+	FindPATs(ctx context.Context, principalID string) ([]berth.PersonalAccessToken, error)
 }
 
 // UpstreamSource lists the upstream registries of the pull-through cache.
@@ -112,6 +120,13 @@ func (s *Scheduler) principal(ctx context.Context, p berth.Principal, now time.T
 	}
 	var conns []berth.Connection // read once a notice is due
 	sent := 0
+	if s.Tokens != nil && p.Kind == berth.PrincipalUser {
+		n, err := s.tokens(ctx, p, now)
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+	}
 	for _, sec := range secrets {
 		typ, threshold, once, ok := berth.SecretNotice(sec, now)
 		if !ok {
@@ -130,6 +145,35 @@ func (s *Scheduler) principal(ctx context.Context, p berth.Principal, now time.T
 			}
 		}
 		e, err := berth.NewEvent(s.Publisher.rand, typ, "principals/"+p.Name+"/secrets/"+sec.ID, now, data)
+		if err != nil {
+			return sent, err
+		}
+		fresh, err := s.Publisher.Enqueue(ctx, e, once)
+		if err != nil {
+			return sent, err
+		}
+		if fresh {
+			sent++
+		}
+	}
+	return sent, nil
+}
+
+// tokens publishes the expiry notices of a person's tokens.
+func (s *Scheduler) tokens(ctx context.Context, p berth.Principal, now time.Time) (int, error) {
+	ts, err := s.Tokens.FindPATs(ctx, p.ID)
+	if err != nil {
+		return 0, fmt.Errorf("expiry notices of %s's tokens: %w", p.Name, err)
+	}
+	sent := 0
+	for _, t := range ts {
+		typ, threshold, once, ok := berth.PATNotice(t, now)
+		if !ok {
+			continue
+		}
+		data := berth.SecretEventData{Principal: p.Name, PrincipalID: p.ID, SecretID: t.ID, Hint: t.Hint, Kind: "personal_access_token",
+			ExpiresAt: t.Expires, ThresholdDays: threshold}
+		e, err := berth.NewEvent(s.Publisher.rand, typ, "principals/"+p.Name+"/tokens/"+t.ID, now, data)
 		if err != nil {
 			return sent, err
 		}

@@ -44,13 +44,13 @@ type Scheduler struct {
 	// Upstreams, when set, lists the pull-through cache's upstreams, whose
 	// credentials with a recorded expiry get the same notices as secrets.
 	Upstreams UpstreamSource
-	// Tokens, when set, lists people's personal access tokens, which get
-	// the same notices as secrets (data kind "personal_access_token").
-	Tokens TokenSource
 	// VerifyUpstream, when set with Upstreams, calls one upstream with its
 	// stored credential; an error is published as upstream.verify_failed,
 	// once per failure episode, as for connections.
 	VerifyUpstream func(ctx context.Context, u berth.Upstream) error
+	// Tokens, when set, lists people's personal access tokens, which get
+	// the same notices as secrets (data kind "personal_access_token").
+	Tokens TokenSource
 }
 
 // TokenSource lists a person's personal access tokens.

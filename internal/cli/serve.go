@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/cluster"
+	"github.com/berth-dev/berth/internal/console"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/metrics"
@@ -212,9 +213,9 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		sw.warnPlain(ctx, logger)
 	}
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
-	hooks.scheduler.Upstreams = ups  // upstream credentials' expiry notices, and their verification
-	hooks.scheduler.Tokens = st.meta // personal access tokens' expiry notices
+	hooks.scheduler.Upstreams = ups // upstream credentials' expiry notices, and their verification
 	hooks.scheduler.VerifyUpstream = func(ctx context.Context, u berth.Upstream) error { return upstreamClient.Verify(ctx, u, "") }
+	hooks.scheduler.Tokens = st.meta // personal access tokens' expiry notices
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
 	// Lifecycle rules: immutable tags and quotas on every push, retention
@@ -228,24 +229,29 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
+	apiHandler := st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
+		Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
+		Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}, Sealer: sealer,
+		MaxTokenLifetime: cfg.Auth.MaxTokenLifetime, Upstreams: ups, UpstreamVerifier: upstreamClient,
+		Lifecycle: &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}}))
 	tokens := &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions}
 	for pattern, h := range map[string]http.Handler{
-		"/v2/":             registry,
-		"/v2":              registry,
-		oauth.TokenPath:    tokens,
-		oauth.ExchangePath: http.HandlerFunc(tokens.ServeExchange),
-		oauth.RevokePath:   oauth.RevokeHandler{Tokens: tokens},
-		"/api/v1/": st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
-			Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
-			Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}, Sealer: sealer,
-			MaxTokenLifetime: cfg.Auth.MaxTokenLifetime, Upstreams: ups, UpstreamVerifier: upstreamClient,
-			Lifecycle: &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}})),
+		"/v2/":                              registry,
+		"/v2":                               registry,
+		oauth.TokenPath:                     tokens,
+		oauth.ExchangePath:                  http.HandlerFunc(tokens.ServeExchange),
+		oauth.RevokePath:                    oauth.RevokeHandler{Tokens: tokens},
+		"/api/v1/":                          apiHandler,
 		"/.well-known/openid-configuration": discovery,
 		"/oauth2/jwks":                      discovery,
 		"GET /metrics":                      mtr.Protected(provider),
 	} {
 		srv.Handle(pattern, h)
 	}
+	// The web console at /: pages over the same API handler, as the person
+	// of the browser's session.
+	(&console.Handler{API: apiHandler, Authenticate: provider.AuthenticateSession, AuthenticateClient: provider.AuthenticateClient,
+		Sessions: people, Providers: st.meta.FindIdentityProviders, URL: cfg.URL, Service: cfg.Auth.Service, Now: serveNow, Logger: logger, Audit: decisions}).Routes(srv)
 
 	owners := &ownerWatch{meta: st.meta, now: serveNow, logger: logger, data: cfg.Data}
 	owners.check(ctx) // at start, before the first request

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/signin"
 )
 
 // attentionWindow is how soon a secret must expire to need attention.
@@ -161,7 +162,7 @@ func (h *Handler) dismiss(w http.ResponseWriter, r *http.Request, s *session) (*
 	if _, err := s.api.DismissRequest(r.Context(), name, r.PostFormValue("pipeline")); err != nil {
 		return nil, err
 	}
-	next := localNext(r.PostFormValue("next"))
+	next := signin.LocalNext(r.PostFormValue("next"))
 	if next == "" {
 		next = "/connections/" + url.PathEscape(name)
 	}
@@ -175,7 +176,7 @@ func (h *Handler) permit(w http.ResponseWriter, r *http.Request, s *session) (*v
 	if _, err := s.api.PermitPipeline(r.Context(), name, r.PostFormValue("pipeline")); err != nil {
 		return nil, err
 	}
-	next := localNext(r.PostFormValue("next"))
+	next := signin.LocalNext(r.PostFormValue("next"))
 	if next == "" {
 		next = "/connections/" + url.PathEscape(name)
 	}

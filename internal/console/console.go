@@ -333,7 +333,7 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 	}
 	token := berth.SessionCSRF(rand.Text()) // hex, like the session forms' values
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/signin", MaxAge: 600, HttpOnly: true, Secure: r.TLS != nil || strings.HasPrefix(h.URL, "https://"), SameSite: http.SameSiteStrictMode})
-	h.render(w, http.StatusOK, &view{Title: "Sign in", NoStore: true, Data: map[string]any{"Providers": ps, "Next": localNext(r.URL.Query().Get("next")), "CSRF": token}})
+	h.render(w, http.StatusOK, &view{Title: "Sign in", NoStore: true, Data: map[string]any{"Providers": ps, "Next": signin.LocalNext(r.URL.Query().Get("next")), "CSRF": token}})
 }
 
 // signin is the break-glass sign-in: a client id and secret, checked as the
@@ -374,20 +374,12 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/signin", MaxAge: -1})
 	h.Sessions.SetSessionCookie(w, r, value)
-	next := localNext(r.PostFormValue("next"))
+	next := signin.LocalNext(r.PostFormValue("next"))
 	if next == "" {
 		next = "/"
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-// localNext returns next when it is a path on this server, else "".
-func localNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return ""
-	}
-	return next
 }
 
 func truncate(s string, n int) string {

@@ -96,10 +96,11 @@ func (h *Handler) who(r *http.Request) (*berth.Caller, string) {
 	return caller, c.Value
 }
 
-// localNext returns next when it is a path on this server, else "": never
+// LocalNext returns next when it is a path on this server, else "": never
 // "//host" nor "/\\host", and no control character, which browsers drop
-// ("/\t/host" would become "//host").
-func localNext(next string) string {
+// ("/\t/host" would become "//host"). Every redirect to a page the client
+// named goes through it.
+func LocalNext(next string) string {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') {
 		return ""
 	}
@@ -117,7 +118,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	data := map[string]any{"Providers": ps, "Next": localNext(r.URL.Query().Get("next"))}
+	data := map[string]any{"Providers": ps, "Next": LocalNext(r.URL.Query().Get("next"))}
 	if c, value := h.who(r); c != nil {
 		data["Who"], data["CSRF"] = c.Actor.Name, berth.SessionCSRF(value)
 	}
@@ -152,7 +153,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := flow{IdP: p.Name, State: rand.Text(), Nonce: rand.Text(), Verifier: rand.Text() + rand.Text(),
-		Next: localNext(r.URL.Query().Get("next")), Expires: h.now().Add(flowLifetime).Unix()}
+		Next: LocalNext(r.URL.Query().Get("next")), Expires: h.now().Add(flowLifetime).Unix()}
 	u, err := h.RP.AuthCodeURL(ctx, p, h.baseURL(r)+CallbackPath, f.State, f.Nonce, f.Verifier)
 	if err != nil {
 		h.audit(berth.NewAuditEvent(ctx, berth.AuditAuthSignIn, p.Name, err))
@@ -235,7 +236,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.SetSessionCookie(w, r, value)
-	next := localNext(f.Next)
+	next := LocalNext(f.Next)
 	if next == "" {
 		next = "/login"
 	}

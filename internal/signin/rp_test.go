@@ -120,8 +120,8 @@ func TestLocalNext(t *testing.T) {
 		"/\n/evil.example":            "",
 		"device":                      "",
 	} {
-		if got := localNext(in); got != want {
-			t.Errorf("localNext(%q) = %q, want %q", in, got, want)
+		if got := LocalNext(in); got != want {
+			t.Errorf("LocalNext(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -144,11 +144,7 @@ func (s *Scheduler) principal(ctx context.Context, p berth.Principal, now time.T
 				data.Connections = append(data.Connections, c.Name)
 			}
 		}
-		e, err := berth.NewEvent(s.Publisher.rand, typ, "principals/"+p.Name+"/secrets/"+sec.ID, now, data)
-		if err != nil {
-			return sent, err
-		}
-		fresh, err := s.Publisher.Enqueue(ctx, e, once)
+		fresh, err := s.notify(ctx, typ, "principals/"+p.Name+"/secrets/"+sec.ID, now, data, once)
 		if err != nil {
 			return sent, err
 		}
@@ -173,11 +169,7 @@ func (s *Scheduler) tokens(ctx context.Context, p berth.Principal, now time.Time
 		}
 		data := berth.SecretEventData{Principal: p.Name, PrincipalID: p.ID, SecretID: t.ID, Hint: t.Hint, Kind: "personal_access_token",
 			ExpiresAt: t.Expires, ThresholdDays: threshold}
-		e, err := berth.NewEvent(s.Publisher.rand, typ, "principals/"+p.Name+"/tokens/"+t.ID, now, data)
-		if err != nil {
-			return sent, err
-		}
-		fresh, err := s.Publisher.Enqueue(ctx, e, once)
+		fresh, err := s.notify(ctx, typ, "principals/"+p.Name+"/tokens/"+t.ID, now, data, once)
 		if err != nil {
 			return sent, err
 		}
@@ -201,11 +193,7 @@ func (s *Scheduler) upstreams(ctx context.Context, now time.Time) (int, error) {
 			continue
 		}
 		data := berth.SecretEventData{Upstream: u.Name, Username: u.Username, ExpiresAt: *u.ExpiresAt, ThresholdDays: threshold}
-		e, err := berth.NewEvent(s.Publisher.rand, typ, "upstreams/"+u.Name, now, data)
-		if err != nil {
-			return sent, err
-		}
-		fresh, err := s.Publisher.Enqueue(ctx, e, once)
+		fresh, err := s.notify(ctx, typ, "upstreams/"+u.Name, now, data, once)
 		if err != nil {
 			return sent, err
 		}
@@ -249,11 +237,7 @@ func (s *Scheduler) verifyUpstreams(ctx context.Context, now time.Time) error {
 		if be := berth.AsError(verr); be != nil {
 			data.Message, data.Hint = be.Message, be.Hint
 		}
-		e, err := berth.NewEvent(s.Publisher.rand, berth.EventUpstreamVerifyFailed, "upstreams/"+u.Name, now, data)
-		if err != nil {
-			return err
-		}
-		if _, err := s.Publisher.Enqueue(ctx, e, once); err != nil {
+		if _, err := s.notify(ctx, berth.EventUpstreamVerifyFailed, "upstreams/"+u.Name, now, data, once); err != nil {
 			return err
 		}
 	}
@@ -290,11 +274,7 @@ func (s *Scheduler) verifyConnections(ctx context.Context, now time.Time) error 
 		if be := berth.AsError(verr); be != nil {
 			data.Message, data.Hint = be.Message, be.Hint
 		}
-		e, err := berth.NewEvent(s.Publisher.rand, berth.EventConnectionVerifyFailed, "connections/"+c.Name, now, data)
-		if err != nil {
-			return err
-		}
-		if _, err := s.Publisher.Enqueue(ctx, e, once); err != nil {
+		if _, err := s.notify(ctx, berth.EventConnectionVerifyFailed, "connections/"+c.Name, now, data, once); err != nil {
 			return err
 		}
 	}
@@ -329,4 +309,14 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// notify queues an event of typ about subject with data, at most once per
+// once key, and reports whether it was queued now (false: sent before).
+func (s *Scheduler) notify(ctx context.Context, typ berth.EventType, subject string, now time.Time, data any, once string) (bool, error) {
+	e, err := berth.NewEvent(s.Publisher.rand, typ, subject, now, data)
+	if err != nil {
+		return false, err
+	}
+	return s.Publisher.Enqueue(ctx, e, once)
 }

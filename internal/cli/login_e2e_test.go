@@ -23,14 +23,7 @@ func TestLoginOCIClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the berth binary")
 	}
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "berth"), "github.com/berth-dev/berth/cmd/berth")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	if err := os.Symlink("berth", filepath.Join(bin, "docker-credential-berth")); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildBerthWithHelper(t)
 
 	// The server's clock, moved forward below to expire the first tokens.
 	var offset atomic.Int64
@@ -139,4 +132,20 @@ func TestLoginOCIClients(t *testing.T) {
 	if d, err := remote.Head(copyRef, kc); err != nil || d.Digest != want {
 		t.Errorf("skopeo's copy: %v %v, want %s", d, err, want)
 	}
+}
+
+// buildBerthWithHelper builds the berth binary into a new folder beside a
+// docker-credential-berth link to it, as berth login sets up, and returns
+// the folder (for PATH).
+func buildBerthWithHelper(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "berth"), "github.com/berth-dev/berth/cmd/berth")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if err := os.Symlink("berth", filepath.Join(bin, "docker-credential-berth")); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }

@@ -66,6 +66,9 @@ type Config struct {
 	// /api/v1/upstreams answers not_found.
 	Upstreams        UpstreamStore
 	UpstreamVerifier UpstreamVerifier
+	// URL is the registry's public URL (url: in the configuration), under
+	// which identity providers redirect back; "" when unset.
+	URL string
 	// Lifecycle serves the lifecycle rules; nil answers not_found.
 	Lifecycle *Lifecycle
 	// MaxTokenLifetime caps personal access tokens

@@ -54,12 +54,18 @@ func (h *handler) routeIdPs() {
 	h.handle("DELETE /api/v1/idps/{name}", h.removeIdP)
 }
 
-func idpView(r *http.Request, p berth.IdentityProvider) IdP {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// idpView describes p, with the redirect URI to register at the provider:
+// under the registry's public URL (Config.URL), which sign-in sends, else
+// as this request reached the server.
+func (h *handler) idpView(r *http.Request, p berth.IdentityProvider) IdP {
+	base := strings.TrimSuffix(h.cfg.URL, "/")
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
 	}
-	base := scheme + "://" + r.Host
 	return IdP{ID: p.ID, Name: p.Name, Issuer: p.Issuer, ClientID: p.ClientID, GroupsClaim: p.GroupsClaim,
 		UsernameClaim: p.UsernameClaim, Scopes: p.Scopes, Created: p.Created,
 		RedirectURI: base + "/login/callback", SignInURL: base + "/login/" + p.Name}
@@ -101,7 +107,7 @@ func (h *handler) addIdP(w http.ResponseWriter, r *http.Request, c *berth.Caller
 		return err
 	}
 	h.changed(r, c, "identity provider added", slog.String("principal", p.Name), slog.String("issuer", p.Issuer))
-	return writeJSON(w, http.StatusCreated, idpView(r, p))
+	return writeJSON(w, http.StatusCreated, h.idpView(r, p))
 }
 
 // listIdPs lists the identity providers. GET /api/v1/idps; needs owner on
@@ -117,7 +123,7 @@ func (h *handler) listIdPs(w http.ResponseWriter, r *http.Request, c *berth.Call
 	}
 	out := IdPList{IdPs: make([]IdP, 0, len(ps))}
 	for _, p := range ps {
-		out.IdPs = append(out.IdPs, idpView(r, p))
+		out.IdPs = append(out.IdPs, h.idpView(r, p))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -141,7 +147,7 @@ func (h *handler) showIdP(w http.ResponseWriter, r *http.Request, c *berth.Calle
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, idpView(r, p))
+	return writeJSON(w, http.StatusOK, h.idpView(r, p))
 }
 
 // removeIdP removes a provider, with its people's links and sessions: no
@@ -162,5 +168,5 @@ func (h *handler) removeIdP(w http.ResponseWriter, r *http.Request, c *berth.Cal
 		return err
 	}
 	h.changed(r, c, "identity provider removed", slog.String("principal", p.Name))
-	return writeJSON(w, http.StatusOK, idpView(r, p))
+	return writeJSON(w, http.StatusOK, h.idpView(r, p))
 }

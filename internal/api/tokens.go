@@ -148,13 +148,25 @@ func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request, c *berth.C
 		return err
 	}
 	t, err := h.cfg.Store.FindPATByID(ctx, id)
-	if err != nil {
-		return err
-	}
-	if t.PrincipalID != c.Actor.ID {
-		if err := h.requireOwner(ctx, c, "revoking another person's token"); err != nil {
-			return err
+	owner := c.Actor.Name
+	if err == nil && t.PrincipalID != c.Actor.ID {
+		// Another person's token: only an owner of registry may revoke it,
+		// and to anyone else it is as unknown as a token that does not
+		// exist, so that ids cannot be probed.
+		if h.requireOwner(ctx, c, "revoking another person's token") != nil {
+			err = berth.Errorf(berth.CodeNotFound, "you hold no personal access token %s", id)
+		} else {
+			p, perr := h.cfg.Store.FindPrincipalByID(ctx, t.PrincipalID)
+			if perr != nil {
+				return perr
+			}
+			owner = p.Name
 		}
+	}
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return berth.Errorf(berth.CodeNotFound, "you hold no personal access token %s", id).WithHint("berth token list shows your tokens")
+	} else if err != nil {
+		return err
 	}
 	if err := h.cfg.Store.RevokePAT(ctx, t.ID, h.now()); err != nil {
 		return err
@@ -163,6 +175,7 @@ func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request, c *berth.C
 	if err != nil {
 		return err
 	}
-	h.changed(r, c, "personal access token revoked", slog.String("principal", c.Actor.Name), slog.String("token_id", t.ID))
-	return writeJSON(w, http.StatusOK, tokenView(c.Actor.Name, t))
+	noteTarget(r, owner)
+	h.changed(r, c, "personal access token revoked", slog.String("principal", owner), slog.String("token_id", t.ID))
+	return writeJSON(w, http.StatusOK, tokenView(owner, t))
 }

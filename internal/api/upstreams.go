@@ -254,7 +254,7 @@ func (h *handler) verifyUpstream(w http.ResponseWriter, r *http.Request, c *bert
 		return err
 	}
 	if h.cfg.UpstreamVerifier == nil {
-		return berth.Errorf(berth.CodeNotFound, "this server cannot call upstreams")
+		return unavailable("verification of upstreams")
 	}
 	repo := r.URL.Query().Get("repository")
 	if repo != "" {

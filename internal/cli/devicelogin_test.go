@@ -408,6 +408,14 @@ func TestPersonalAccessTokens(t *testing.T) {
 		r0.Body.Close()
 	}
 
+	// An owner revokes a person's token: the answer and the audit name the
+	// person, not the owner.
+	var another struct{ ID string }
+	cliJSON(t, env, &another, "token", "create", "--scope", "repository:team/app:pull")
+	if got := s.apiJSON(t, http.MethodDelete, "/api/v1/tokens/"+another.ID, nil, http.StatusOK); got["principal"] != "ada.lovelace" {
+		t.Fatalf("an owner's revocation names %v, want ada.lovelace", got["principal"])
+	}
+
 	// Revoked: refused at once, as the access token it produced.
 	if code, _, stderr = runCLI(t, env, "token", "revoke", tok.ID); code != 0 {
 		t.Fatalf("token revoke: %d %s", code, stderr)

@@ -145,7 +145,8 @@ func (h *Handler) deviceDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	decision := r.PostFormValue("decision")
 	if err == nil && decision != "approve" && decision != "deny" {
-		err = berth.Errorf(berth.CodeInvalid, "the decision is approve or deny")
+		err = berth.Errorf(berth.CodeInvalid, "the decision is approve or deny").
+			WithHint("open the verification page again and press Approve or Deny")
 	}
 	var browser berth.UserSession
 	if err == nil {

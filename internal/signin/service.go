@@ -95,7 +95,8 @@ func (s *Service) invalidate() {
 // clientSecret opens p's sealed client secret.
 func (s *Service) clientSecret(p berth.IdentityProvider) (string, error) {
 	if s.Sealer == nil {
-		return "", berth.Errorf(berth.CodeInternal, "no key encryption key to open the client secret of identity provider %s", p.Name)
+		return "", berth.Errorf(berth.CodeInternal, "no key encryption key to open the client secret of identity provider %s", p.Name).
+			WithHint("start berth serve with the key the secret was sealed with (BERTH_KEY_ENCRYPTION_KEY or key_encryption_key), or on SQLite with DATA/sealing-key in place")
 	}
 	b, err := s.Sealer.Open(p.SealedSecret, berth.IdPSecretAAD(p.ID))
 	if err != nil {
@@ -253,7 +254,8 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 		s.logger().WarnContext(ctx, "refresh a sign-in at the identity provider", slog.String("idp", p.Name), slog.Any("err", err))
 		return nil
 	case id.Subject != link.Subject:
-		return berth.Errorf(berth.CodeSessionEnded, "identity provider %s answered the refresh for another person", p.Name)
+		return berth.Errorf(berth.CodeSessionEnded, "identity provider %s answered the refresh for another person", p.Name).
+			WithHint("sign in again at /login; if it recurs, check the provider's client %s is not shared with another application", p.ClientID)
 	}
 	groups, _ := berth.GroupsOf(p.Name, id.Groups)
 	link.Groups, link.Refreshed = groups, now

@@ -82,13 +82,13 @@ func TestDeviceAuthorization(t *testing.T) {
 		t.Fatalf("first poll: %v %+v %v", ok, poll, err)
 	}
 	d.LastPoll = now
-	_, poll, _ = d.Poll(now.Add(2 * time.Second))
-	if !poll.SlowDown || poll.Interval != 10*time.Second {
-		t.Fatalf("fast poll: %+v", poll)
+	ok, poll, err = d.Poll(now.Add(2 * time.Second))
+	if ok || err != nil || !poll.SlowDown || poll.Interval != 10*time.Second {
+		t.Fatalf("fast poll: %v %+v %v", ok, poll, err)
 	}
-	_, poll, _ = d.Poll(now.Add(5 * time.Second))
-	if poll.SlowDown {
-		t.Fatalf("poll after the interval: %+v", poll)
+	ok, poll, err = d.Poll(now.Add(5 * time.Second))
+	if ok || err != nil || poll.SlowDown || poll.Interval == 0 {
+		t.Fatalf("poll after the interval: %v %+v %v", ok, poll, err)
 	}
 	if _, _, err := d.Poll(now.Add(10 * time.Minute)); !berth.IsCode(err, berth.CodeDeviceCodeExpired) {
 		t.Fatalf("expired: %v", err)

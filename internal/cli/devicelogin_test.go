@@ -203,7 +203,7 @@ func TestDeviceLogin(t *testing.T) {
 		t.Fatalf("logins.json: %v\n%s", err, b)
 	}
 	l, ok := logins[host]
-	if !ok || !strings.HasPrefix(l.RefreshToken, "brr_") || l.ExpiresAt == nil || l.ExpiresAt.Sub(time.Now()) > 12*time.Hour+time.Minute {
+	if !ok || !strings.HasPrefix(l.RefreshToken, "brr_") || l.ExpiresAt == nil || l.ExpiresAt.Sub(time.Now()) > 12*time.Hour+time.Minute || !l.ExpiresAt.After(serveNow()) {
 		t.Fatalf("stored login: %+v", l)
 	}
 	cfg, _ := os.ReadFile(filepath.Join(home, "docker", "config.json"))

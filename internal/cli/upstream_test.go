@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/upstreamtest"
 )
 
@@ -111,7 +112,7 @@ func TestUpstreamCommandsAndPull(t *testing.T) {
 	}
 	// Pushing there is refused with its own code.
 	other, _ := random.Image(512, 1)
-	if err := remote.Write(cached, other, auth); err == nil || !strings.Contains(err.Error(), "cache namespace hub") {
+	if err := remote.Write(cached, other, auth); err == nil || !strings.Contains(err.Error(), string(berth.CodeCacheReadOnly)) {
 		t.Errorf("push into the cache namespace: %v", err)
 	}
 
@@ -134,7 +135,7 @@ func TestUpstreamCommandsAndPull(t *testing.T) {
 		t.Errorf("verify bad: exit %d, %s", code, stdout)
 	}
 	badRef, _ := name.ParseReference(host+"/bad/library/alpine:3.20", name.Insecure)
-	if _, err := remote.Image(badRef, auth); err == nil || !strings.Contains(err.Error(), "upstream bad") {
+	if _, err := remote.Image(badRef, auth); err == nil || !strings.Contains(err.Error(), string(berth.CodeUpstreamAuthFailed)) || !strings.Contains(err.Error(), "upstream bad") {
 		t.Errorf("pull through a refused credential: %v", err)
 	}
 
@@ -159,7 +160,7 @@ func TestUpstreamCommandsAndPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr = runUpstreamCLI(t, env, "", "text", "create", "team", "--url", up.URL, "--namespace", "team")
-	if code != 1 || !strings.Contains(stderr, "team/app") {
+	if code != 1 || !strings.Contains(stderr, "conflict:") || !strings.Contains(stderr, "team/app") {
 		t.Errorf("create over team/: exit %d, %s", code, stderr)
 	}
 
@@ -168,7 +169,7 @@ func TestUpstreamCommandsAndPull(t *testing.T) {
 		t.Errorf("delete: exit %d", code)
 	}
 	code, _, stderr = runCLI(t, env, "upstream", "show", "hub")
-	if code != 1 || !strings.Contains(stderr, "no upstream is named hub") {
+	if code != 1 || !strings.Contains(stderr, "[not_found]") {
 		t.Errorf("show after delete: exit %d, %s", code, stderr)
 	}
 }

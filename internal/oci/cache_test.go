@@ -349,8 +349,10 @@ func TestCacheConcurrentFirstPulls(t *testing.T) {
 			if err == nil {
 				err = validate.Image(got)
 			}
-			if d, _ := got.Digest(); err == nil && d != want {
-				err = errors.New("wrong digest " + d.String())
+			if err == nil {
+				if d, _ := got.Digest(); d != want {
+					err = errors.New("wrong digest " + d.String())
+				}
 			}
 			errs <- err
 		})

@@ -91,7 +91,7 @@ func TestClientTokenAuth(t *testing.T) {
 
 	// A missing tag and blob are the registry's own codes, naming the upstream.
 	_, err = c.GetManifest(ctx, u, "library/alpine", "nope")
-	if !berth.IsCode(err, berth.CodeManifestUnknown) || !strings.Contains(err.Error(), "up") {
+	if !berth.IsCode(err, berth.CodeManifestUnknown) || !strings.Contains(err.Error(), "of upstream up (") {
 		t.Errorf("missing tag: %v", err)
 	}
 	_, _, err = c.GetBlob(ctx, u, "library/alpine", berth.DigestOf("", []byte("none")))

@@ -426,6 +426,9 @@ func TestUpstreamExpiryNotices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if total := sumNotices(want); len(log) != total {
+		t.Fatalf("%d deliveries stored, want %d", len(log), total)
+	}
 	for _, d := range log {
 		var ev webhook.CloudEvent
 		if err := json.Unmarshal(d.Body, &ev); err != nil {
@@ -485,6 +488,9 @@ func TestTokenExpiryNotices(t *testing.T) {
 	log, err := s.FindDeliveries(ctx, w.ID, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if total := sumNotices(want); len(log) != total {
+		t.Fatalf("%d deliveries stored, want %d", len(log), total)
 	}
 	for _, d := range log {
 		var ev webhook.CloudEvent
@@ -553,4 +559,13 @@ func TestUpstreamVerifyFailed(t *testing.T) {
 	if ev.Subject != "upstreams/hub" || data.Reason != berth.CodeUpstreamAuthFailed || !strings.Contains(data.Message, "incorrect username") || data.Hint == "" {
 		t.Errorf("notice %s %s", ev.Subject, ev.Data)
 	}
+}
+
+// sumNotices adds up the notices expected per day.
+func sumNotices(perDay map[int]int) int {
+	n := 0
+	for _, v := range perDay {
+		n += v
+	}
+	return n
 }

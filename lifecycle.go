@@ -211,19 +211,13 @@ func PlanRetention(rule RetentionRule, repo string, images []RetentionImage, imm
 			}
 			continue
 		}
-		protected, newest := false, time.Time{}
+		newest := time.Time{}
 		for _, t := range im.Tags {
-			if rule.Tags != "" && !MatchPattern(rule.Tags, t.Tag) || rule.KeepTags != "" && MatchPattern(rule.KeepTags, t.Tag) {
-				protected = true
-			}
-			if _, ok := ImmutableRuleFor(immutable, repo, t.Tag); ok {
-				protected = true
-			}
 			if t.Pushed.After(newest) {
 				newest = t.Pushed
 			}
 		}
-		if !protected {
+		if !holdsProtectedTag(im, rule, repo, immutable) {
 			candidates = append(candidates, ranked{im, newest})
 		}
 	}
@@ -349,7 +343,12 @@ func holdsProtectedTag(im *RetentionImage, rule RetentionRule, repo string, immu
 
 // retentionRuleText names a rule in audit events and plans, as its command.
 func retentionRuleText(r RetentionRule) string {
-	s := fmt.Sprintf("%s --keep-last %d", r.Scope, r.KeepLast)
+	return r.Scope.String() + " " + r.Flags()
+}
+
+// Flags writes the rule as the flags of berth retention set that make it.
+func (r RetentionRule) Flags() string {
+	s := fmt.Sprintf("--keep-last %d", r.KeepLast)
 	if r.Tags != "" {
 		s += " --tags '" + r.Tags + "'"
 	}

@@ -51,7 +51,7 @@ tagged in between.
 				if e.output == "json" {
 					return e.printJSON(r)
 				}
-				fmt.Fprintf(e.stdout, "Set retention on %s: %s\n", r.Scope, retentionSummary(r))
+				fmt.Fprintf(e.stdout, "Set retention on %s: %s\n", r.Scope, r.Flags())
 				return nil
 			})
 		},
@@ -120,7 +120,7 @@ tagged in between.
 					tw := e.table()
 					fmt.Fprintln(tw, "SCOPE\tRULE\tUPDATED\tBY")
 					for _, r := range rules {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Scope, retentionSummary(r), formatTime(r.Updated), r.UpdatedBy)
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Scope, r.Flags(), formatTime(r.Updated), r.UpdatedBy)
 					}
 					return tw.Flush()
 				})
@@ -139,7 +139,7 @@ tagged in between.
 					if e.output == "json" {
 						return e.printJSON(r)
 					}
-					fmt.Fprintf(e.stdout, "scope:    %s\nrule:     %s\nupdated:  %s by %s\n", r.Scope, retentionSummary(r), formatTime(r.Updated), r.UpdatedBy)
+					fmt.Fprintf(e.stdout, "scope:    %s\nrule:     %s\nupdated:  %s by %s\n", r.Scope, r.Flags(), formatTime(r.Updated), r.UpdatedBy)
 					return nil
 				})
 			},
@@ -160,24 +160,6 @@ tagged in between.
 		},
 	)
 	return cmd
-}
-
-// retentionSummary writes a rule as the flags that set it.
-func retentionSummary(r berth.RetentionRule) string {
-	s := fmt.Sprintf("--keep-last %d", r.KeepLast)
-	if r.Tags != "" {
-		s += " --tags '" + r.Tags + "'"
-	}
-	if r.KeepTags != "" {
-		s += " --keep-tags '" + r.KeepTags + "'"
-	}
-	if r.KeepPulledWithin > 0 {
-		s += " --keep-pulled-within " + berth.FormatLifetime(r.KeepPulledWithin)
-	}
-	if r.UntaggedAfter > 0 {
-		s += " --untagged-after " + berth.FormatLifetime(r.UntaggedAfter)
-	}
-	return s
 }
 
 func newImmutableCommand(e *env) *cobra.Command {

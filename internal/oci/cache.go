@@ -200,7 +200,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 	c.hit("manifest")
 	h.Logger.WarnContext(ctx, "serving a cached tag that could not be re-checked with its upstream",
 		slog.String("repository", rt.Repo), slog.String("tag", tag), slog.String("upstream", u.Name),
-		slog.String("reason", string(codeOf(err))), errAttr(err))
+		slog.String("reason", string(berth.ErrorCode(err))), errAttr(err))
 	w.Header().Set("Warning", staleWarning(u, err))
 	return h.writeManifest(w, r, rt, m)
 }
@@ -208,14 +208,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 // staleWarning is the Warning header of a response served from the cache
 // because the upstream failed (RFC 9111 section 5.5, code 110).
 func staleWarning(u berth.Upstream, err error) string {
-	return "110 berth " + strconv.Quote(fmt.Sprintf("Response is stale: %s upstream %s (%s) failed the re-check: %s", codeOf(err), u.Name, u.Host(), messageOf(err)))
-}
-
-func codeOf(err error) berth.Code {
-	if e := berth.AsError(err); e != nil {
-		return e.Code
-	}
-	return berth.CodeInternal
+	return "110 berth " + strconv.Quote(fmt.Sprintf("Response is stale: %s upstream %s (%s) failed the re-check: %s", berth.ErrorCode(err), u.Name, u.Host(), messageOf(err)))
 }
 
 // errAttr is err for the log: a refusal's message, or berth's own failure
@@ -469,7 +462,7 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		if sent {
 			// The status is sent: a broken body is all that is left to say.
 			h.Logger.ErrorContext(ctx, "a blob streamed from its upstream failed midway", slog.String("repository", rt.Repo),
-				slog.String("digest", d.String()), slog.String("upstream", u.Name), slog.String("reason", string(codeOf(err))), errAttr(err))
+				slog.String("digest", d.String()), slog.String("upstream", u.Name), slog.String("reason", string(berth.ErrorCode(err))), errAttr(err))
 			return nil
 		}
 		return c.failed(err)

@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/berth-dev/berth/internal/oidctest"
 )
@@ -75,6 +79,16 @@ func TestConsoleBrowser(t *testing.T) {
 	adminAPI(t, s, http.MethodPost, "/api/v1/principals", map[string]string{"name": "legacy-ci"}, http.StatusCreated)
 	adminAPI(t, s, http.MethodPost, "/api/v1/connections", map[string]string{"name": "legacy", "principal": "legacy-ci", "auth": "secret", "expires_in": "10d"}, http.StatusCreated)
 	base := "http://" + s.addr
+	// An image with a tag, for the repository pages.
+	id, secret := s.adminCreds(t)
+	img, err := random.Image(2048, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(s.addr+"/team/app:v1", name.Insecure)
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: id, Password: secret})); err != nil {
+		t.Fatal(err)
+	}
 
 	shots := os.Getenv("BERTH_SCREENSHOTS")
 	if shots == "" {
@@ -114,8 +128,9 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// Sign in through the company's provider: / sends the browser to
 	// /signin, whose link goes through the provider and back to /.
-	do("sign in", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#client_secret`)),
-		chromedp.Click(chromedp.CSS(`a[href^="/login/corp"]`)), chromedp.WaitVisible(chromedp.CSS(`#secrets`)))
+	do("sign-in page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#client_secret`)))
+	shot("signin.png")
+	do("sign in", chromedp.Click(chromedp.CSS(`a[href^="/login/corp"]`)), chromedp.WaitVisible(chromedp.CSS(`#secrets`)))
 	title, err := chromedp.Run(ctx, chromedp.Title())
 	if page := text(`body`); err != nil || title != "Attention · berth" || !strings.Contains(page, "Signed in as ada") || !strings.Contains(page, "legacy-ci") {
 		t.Fatalf("Attention: title %q %v\n%s", title, err, page)
@@ -144,10 +159,30 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	shot("why-not.png")
 
+	// Every other page an owner reaches from the header, each shown (and
+	// looked at: docs/console.md) without a refusal.
+	for _, p := range []struct{ path, title, shot string }{
+		{"/principals", "Principals", "principals.png"},
+		{"/principals/legacy-ci", "legacy-ci", "principal.png"},
+		{"/pipelines", "Pipelines", "pipelines.png"},
+		{"/repositories", "Repositories", "repositories.png"},
+		{"/repositories/team/app", "team/app", "repository.png"},
+		{"/access", "Access", "access.png"},
+		{"/audit", "Audit", "audit.png"},
+		{"/webhooks", "Webhooks", "webhooks.png"},
+		{"/errors/role_missing", "role_missing", "error-page.png"},
+	} {
+		do(p.path, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS(`#main`)))
+		if page := text(`#main`); strings.Contains(page, "Refused") || !strings.Contains(page, p.title) {
+			t.Fatalf("%s does not show %q:\n%s", p.path, p.title, page)
+		}
+		shot(p.shot)
+	}
+
 	// Sign out; Bob, without owner, signs in: no administration, and a
 	// form forged with a wrong csrf value is refused.
 	company.SetPerson(oidctest.Person{Subject: "00u-bob", Username: "bob", Email: "bob@corp.example", Groups: []string{"devs"}})
-	do("sign out", chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Signed out"]`)))
+	do("sign out", chromedp.Navigate(base+"/"), chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Signed out"]`)))
 	do("Bob signs in", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#client_secret`)),
 		chromedp.Click(chromedp.CSS(`a[href^="/login/corp"]`)), chromedp.WaitVisible(chromedp.CSS(`.refusal`)))
 	noAdmin, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('a[href="/principals"]') === null && document.querySelector('form[method="post"][action^="/principals"], form[action$="/permit"]') === null`))

@@ -189,7 +189,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		return err
 	}
 	people := &signin.Service{Store: st.meta, RP: &signin.RelyingParty{Outbound: outbound, Now: serveNow}, Sealer: sealer,
-		URL: cfg.URL, SessionLifetime: cfg.Auth.UserSessionLifetime, Now: serveNow, Logger: logger, Invalidate: provider.Invalidate}
+		URL: cfg.URL, SessionLifetime: cfg.Auth.UserSessionLifetime, Now: serveNow, Logger: logger, Invalidate: provider.Invalidate,
+		DeviceStarts: st.limiter("device")}
 	provider.People = people
 	if err := ensureOwnerGroups(ctx, st.meta, cfg.Auth.OwnerGroups, logger); err != nil {
 		return err

@@ -359,7 +359,7 @@ func parseLimit(q url.Values, def, maxN int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		return 0, berth.Errorf(berth.CodeInvalid, "limit %q is not a positive number", truncate(s, 20)).
+		return 0, berth.Errorf(berth.CodeInvalid, "limit %q is not a positive number", berth.Truncate(s, 20)).
 			WithHint("give a whole number such as ?limit=%d (at most %d are returned), or leave it out for %d", def, maxN, def)
 	}
 	return min(n, maxN), nil

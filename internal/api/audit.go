@@ -50,7 +50,7 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	f.Principal, f.Action = q.Get("principal"), berth.AuditAction(q.Get("action"))
 	if v := q.Get("after"); v != "" {
 		if f.After, err = strconv.ParseInt(v, 10, 64); err != nil || f.After < 0 {
-			return berth.Errorf(berth.CodeInvalid, "after %q is not an event number", truncate(v, 20))
+			return berth.Errorf(berth.CodeInvalid, "after %q is not an event number", berth.Truncate(v, 20))
 		}
 	}
 	if f.Limit, err = parseLimit(q, defaultPageSize, maxPageSize); err != nil {

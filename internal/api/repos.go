@@ -233,7 +233,7 @@ func (h *handler) repositoryTags(ctx context.Context, repo string) ([]Tag, error
 func splitTagRef(ref string) (repo, tag string, err error) {
 	i := strings.LastIndexByte(ref, ':')
 	if i < 0 || i < strings.LastIndexByte(ref, '/') || i == len(ref)-1 {
-		return "", "", berth.Errorf(berth.CodeInvalid, "%q is not REPOSITORY:TAG", truncate(ref, 200)).
+		return "", "", berth.Errorf(berth.CodeInvalid, "%q is not REPOSITORY:TAG", berth.Truncate(ref, 200)).
 			WithHint("berth tag delete team/app:v1")
 	}
 	return ref[:i], ref[i+1:], nil

@@ -210,7 +210,7 @@ func (h *handler) listExpiringSecrets(w http.ResponseWriter, r *http.Request, c 
 	if v := q.Get("expiring_within"); v != "" {
 		window, err := berth.ParseLifetime(v, maxExpiryWindow)
 		if err != nil {
-			return berth.Errorf(berth.CodeInvalid, "expiring_within %q is not a positive duration of at most %s", truncate(v, 40), berth.FormatLifetime(maxExpiryWindow)).
+			return berth.Errorf(berth.CodeInvalid, "expiring_within %q is not a positive duration of at most %s", berth.Truncate(v, 40), berth.FormatLifetime(maxExpiryWindow)).
 				WithHint("give a window such as 30d, 7d or 12h: berth secret list --expiring-within 30d")
 		}
 		until = now.Add(window)

@@ -948,7 +948,7 @@ func (p *Provider) AuthenticateRequest(r *http.Request) (*berth.Caller, error) {
 		}
 		return p.AuthenticateBasic(r.Context(), user, secret, SourceAddress(r))
 	}
-	return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Authorization scheme %q is not Bearer or Basic", truncate(scheme, 20)).
+	return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Authorization scheme %q is not Bearer or Basic", berth.Truncate(scheme, 20)).
 		WithHint("send a bearer token from /oauth2/token, or Basic credentials CLIENT_ID:SECRET")
 }
 

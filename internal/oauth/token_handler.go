@@ -130,7 +130,7 @@ func (h *TokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, err = h.serveOAuth(r)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		err = berth.Errorf(berth.CodeUnsupported, "the token endpoint answers GET (Docker token authentication) and POST (OAuth 2.0), not %s", truncate(r.Method, 20))
+		err = berth.Errorf(berth.CodeUnsupported, "the token endpoint answers GET (Docker token authentication) and POST (OAuth 2.0), not %s", berth.Truncate(r.Method, 20))
 	}
 	h.respond(w, r, body, err)
 }
@@ -603,7 +603,7 @@ func echo(s string) string {
 	if looksLikeCredential(s) || strings.Count(s, ".") == 2 && len(s) > 64 {
 		return "(a value shaped like a credential, not repeated here)"
 	}
-	return strconv.Quote(truncate(s, 64))
+	return strconv.Quote(berth.Truncate(s, 64))
 }
 
 // missing lists which of the named values are empty, for messages.
@@ -624,7 +624,7 @@ func postForm(r *http.Request) (url.Values, error) {
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
 		shown := "none"
 		if ct != "" {
-			shown = strconv.Quote(truncate(ct, 60))
+			shown = strconv.Quote(berth.Truncate(ct, 60))
 		}
 		return nil, berth.Errorf(berth.CodeInvalid, "a POST to the token endpoint carries an application/x-www-form-urlencoded body; this one has content type %s", shown).
 			WithHint("send the parameters as a form: Content-Type: application/x-www-form-urlencoded")
@@ -657,7 +657,7 @@ func basicCredentials(r *http.Request) (user, secret string, present bool, err e
 	}
 	scheme, _, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Basic") {
-		return "", "", true, berth.Errorf(berth.CodeCredentialsMissing, "the token endpoint takes Basic client credentials, not the Authorization scheme %q", truncate(scheme, 20)).
+		return "", "", true, berth.Errorf(berth.CodeCredentialsMissing, "the token endpoint takes Basic client credentials, not the Authorization scheme %q", berth.Truncate(scheme, 20)).
 			WithHint("send CLIENT_ID:SECRET as Basic credentials (docker login HOST -u CLIENT_ID --password-stdin)")
 	}
 	user, secret, ok := r.BasicAuth()

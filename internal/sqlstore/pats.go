@@ -77,19 +77,11 @@ func (s *Store) FindPATByID(ctx context.Context, id string) (berth.PersonalAcces
 // FindPATs returns the principal's tokens by creation.
 func (s *Store) FindPATs(ctx context.Context, principalID string) ([]berth.PersonalAccessToken, error) {
 	rows, err := s.c.Read().Query(ctx, `SELECT `+patColumns+` FROM personal_access_tokens WHERE principal_id = $1 ORDER BY created, id`, principalID)
+	out, err := collect(rows, err, func(r Rows) (berth.PersonalAccessToken, error) { return scanPAT(r) })
 	if err != nil {
 		return nil, fmt.Errorf("find personal access tokens: %w", err)
 	}
-	defer rows.Close()
-	out := []berth.PersonalAccessToken{}
-	for rows.Next() {
-		t, err := scanPAT(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RevokePAT marks the token revoked, keeping an earlier revocation.

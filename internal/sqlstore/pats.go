@@ -96,9 +96,10 @@ func (s *Store) RevokePAT(ctx context.Context, id string, at time.Time) error {
 	return nil
 }
 
-// TouchPAT records a use.
+// TouchPAT records a use at at, never moving LastUsed back (uses are
+// recorded concurrently and may arrive out of order).
 func (s *Store) TouchPAT(ctx context.Context, id string, at time.Time) error {
-	n, err := s.c.Write().Exec(ctx, `UPDATE personal_access_tokens SET last_used = $2 WHERE id = $1`, id, at)
+	n, err := s.c.Write().Exec(ctx, `UPDATE personal_access_tokens SET last_used = CASE WHEN last_used IS NULL OR last_used < $2 THEN $2 ELSE last_used END WHERE id = $1`, id, at)
 	if err != nil {
 		return fmt.Errorf("record use of personal access token: %w", err)
 	}

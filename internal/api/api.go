@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -142,6 +144,9 @@ type handler struct {
 	cfg  Config
 	rand io.Reader
 	mux  *http.ServeMux
+	// collections are the first path segments routed (/api/v1/principals…),
+	// in the order they were, for the hint of an unknown endpoint.
+	collections []string
 }
 
 // New returns the handler of everything under /api/v1/. Mount it at
@@ -206,6 +211,14 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *berth.Caller) e
 // handle routes pattern to fn behind authentication.
 func (h *handler) handle(pattern string, fn handlerFunc) {
 	action, audited := auditActions[pattern]
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		if rest, ok := strings.CutPrefix(path, "/api/v1/"); ok {
+			c := "/api/v1/" + strings.SplitN(rest, "/", 2)[0]
+			if !slices.Contains(h.collections, c) {
+				h.collections = append(h.collections, c)
+			}
+		}
+	}
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, err := (*berth.Caller)(nil), berth.RefuseQueryCredential(r.URL.Query()) // exposed: refused before anything else
 		if err == nil {
@@ -297,7 +310,7 @@ func (h *handler) authenticate(r *http.Request) (*berth.Caller, error) {
 
 func (h *handler) unknown(_ http.ResponseWriter, r *http.Request, _ *berth.Caller) error {
 	return berth.Errorf(berth.CodeNotFound, "the management API has no endpoint %s %s", r.Method, r.URL.Path).
-		WithHint("the endpoints are under /api/v1/principals, /api/v1/roles and /api/v1/access/check")
+		WithHint("the endpoints are under %s", strings.Join(h.collections, ", "))
 }
 
 // now returns the current time as the store keeps it: UTC, in microseconds.

@@ -41,11 +41,11 @@ func TestAuthentication(t *testing.T) {
 		r := call(t, s, adminCreds(s), "GET", "/api/v1/nothing", nil)
 		r.fails(t, berth.CodeNotFound)
 		// The hint lists every collection the API routes, not a few.
-		var e struct{ Hint string }
+		var e api.ErrorBody
 		_ = json.Unmarshal(r.body, &e)
 		for _, c := range []string{"/api/v1/principals", "/api/v1/pull-secrets", "/api/v1/upstreams", "/api/v1/retention"} {
-			if !strings.Contains(e.Hint, c) {
-				t.Errorf("the unknown endpoint's hint %q does not name %s", e.Hint, c)
+			if !strings.Contains(e.Error.Hint, c) {
+				t.Errorf("the unknown endpoint's hint %q does not name %s", e.Error.Hint, c)
 			}
 		}
 		call(t, s, adminCreds(s), "PUT", "/api/v1/principals", nil).fails(t, berth.CodeNotFound)

@@ -63,9 +63,6 @@ type UpstreamSource interface {
 	FindUpstreams(ctx context.Context) ([]berth.Upstream, error)
 }
 
-// pageSize is how many principals RunOnce reads at a time.
-const pageSize = 500
-
 // RunOnce publishes the notices due at the clock's time and returns how many
 // it queued for the first time.
 func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
@@ -75,23 +72,15 @@ func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	sent := 0
-	after := ""
-	for {
-		ps, err := s.Secrets.FindPrincipals(ctx, berth.PrincipalFilter{After: after, Limit: pageSize})
+	for p, err := range berth.AllPrincipals(ctx, s.Secrets, berth.PrincipalFilter{}) {
 		if err != nil {
 			return sent, fmt.Errorf("expiry notices: %w", err)
 		}
-		for _, p := range ps {
-			n, err := s.principal(ctx, p, now)
-			sent += n
-			if err != nil {
-				return sent, err
-			}
+		n, err := s.principal(ctx, p, now)
+		sent += n
+		if err != nil {
+			return sent, err
 		}
-		if len(ps) < pageSize {
-			break
-		}
-		after = ps[len(ps)-1].Name
 	}
 	if s.Upstreams != nil {
 		ups, err := s.Upstreams.FindUpstreams(ctx)

@@ -120,6 +120,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		NewID:           newID,
 		Commits:         st.commits,
 		MaxManifestSize: cfg.MaxManifestSize,
+		URL:             cfg.URL,
 	}
 	if cfg.Blobs != "" {
 		// A remote blob store: each Open is a request, which configs and

@@ -351,6 +351,7 @@ type errorBody struct {
 	ErrorCodes  []string `json:"error_codes"`
 	Hint        string   `json:"hint"`
 	RequestID   string   `json:"request_id"`
+	ErrorURI    string   `json:"error_uri"`
 	Errors      []struct {
 		Code    string         `json:"code"`
 		Message string         `json:"message"`
@@ -509,6 +510,26 @@ func TestTokenDockerGET(t *testing.T) {
 		if claims.Subject != c.ID || claims.CredentialID != c.Secret.ID || claims.ClientID != c.ClientID ||
 			claims.Audience != audience || claims.Issuer != issuer {
 			t.Errorf("claims %+v", claims)
+		}
+	}
+}
+
+// TestTokenRefusalLinksExplanation: with the public URL set, a refusal names
+// the page explaining its reason as RFC 6749's error_uri and in the errors
+// entry's detail (which berth login shows); without it, no link.
+func TestTokenRefusalLinksExplanation(t *testing.T) {
+	for _, base := range []string{"https://reg.example", ""} {
+		e := newTokenEnv(t)
+		e.p.URL = base
+		c := e.client("ci-web", 90*day, "pull team/*")
+		b := wantRefusal(t, e.get(scopeQuery("service", audience, "scope", "repository:team/app:pull"), c.ClientID, "brt_wrong"),
+			http.StatusUnauthorized, "invalid_client", berth.CodeSecretInvalid)
+		want := ""
+		if base != "" {
+			want = base + "/errors/secret_invalid"
+		}
+		if got, _ := b.Errors[0].Detail[berth.DetailExplain].(string); b.ErrorURI != want || got != want {
+			t.Errorf("url %q: error_uri %q, detail.explain %q; want %q", base, b.ErrorURI, got, want)
 		}
 	}
 }

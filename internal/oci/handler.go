@@ -56,6 +56,10 @@ type Handler struct {
 	// Lifecycle, when set, enforces immutable tags and quotas on pushes and
 	// deletes, and hears of each tag pushed and manifest pulled.
 	Lifecycle Lifecycle
+	// URL is the registry's public base URL (url: in the configuration);
+	// when set, every error's detail links to the page explaining its
+	// reason code (berth.ExplainURL). When empty there is no link.
+	URL string
 }
 
 // Lifecycle enforces the lifecycle rules; lifecycle.Enforcer implements it.

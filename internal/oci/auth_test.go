@@ -439,7 +439,9 @@ func TestRefusalsLinkTheirExplanation(t *testing.T) {
 		// challenge: the 401's challenge names the error's page
 		challenge bool
 	}{
-		{"role missing", func(g *guarded) (*http.Response, []byte) { return g.pushBlob(g.basic("reader"), "team/web", []byte("x")) }, 403, berth.CodeRoleMissing, false},
+		{"role missing", func(g *guarded) (*http.Response, []byte) {
+			return g.pushBlob(g.basic("reader"), "team/web", []byte("x"))
+		}, 403, berth.CodeRoleMissing, false},
 		{"manifest unknown", func(g *guarded) (*http.Response, []byte) {
 			return g.do("GET", "/v2/team/web/manifests/nope", g.basic("reader"), nil)
 		}, 404, berth.CodeManifestUnknown, false},

@@ -81,3 +81,27 @@ func TestClientConfigURL(t *testing.T) {
 		t.Error("loopback")
 	}
 }
+
+// TestRefusalLinksExplanation: a refusal from a server whose url is set
+// shows the link to its code's explanation on its own line (and as
+// "explain" with -o json); from a server without url, no link.
+func TestRefusalLinksExplanation(t *testing.T) {
+	linked := apitest.NewWith(t, apitest.Options{URL: "https://reg.example"})
+	_, secret := linked.AddPrincipal(t, "ci")
+	env := linked.Env("ci", secret)
+	code, _, stderr := runCLI(t, env, "audit")
+	if code != 1 || !strings.Contains(stderr, "[role_missing]") || !strings.Contains(stderr, "\n  see https://reg.example/errors/role_missing\n") {
+		t.Errorf("a refusal with url set: exit %d, stderr %q", code, stderr)
+	}
+	code, stdout, _ := runCLI(t, env, "audit", "-o", "json")
+	if code != 1 || !strings.Contains(stdout, `"explain":"https://reg.example/errors/role_missing"`) {
+		t.Errorf("-o json: exit %d, stdout %q", code, stdout)
+	}
+
+	bare := apitest.New(t)
+	_, secret = bare.AddPrincipal(t, "ci")
+	code, _, stderr = runCLI(t, bare.Env("ci", secret), "audit")
+	if code != 1 || !strings.Contains(stderr, "[role_missing]") || strings.Contains(stderr, "see ") || strings.Contains(stderr, "/errors/") {
+		t.Errorf("a refusal without url: exit %d, stderr %q", code, stderr)
+	}
+}

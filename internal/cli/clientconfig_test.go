@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -103,5 +104,20 @@ func TestRefusalLinksExplanation(t *testing.T) {
 	code, _, stderr = runCLI(t, bare.Env("ci", secret), "audit")
 	if code != 1 || !strings.Contains(stderr, "[role_missing]") || strings.Contains(stderr, "see ") || strings.Contains(stderr, "/errors/") {
 		t.Errorf("a refusal without url: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestLoginRefusalLinksExplanation: berth login refused by the token
+// endpoint of a server whose url is set prints the link to the reason's
+// explanation under the hint, as for API refusals.
+func TestLoginRefusalLinksExplanation(t *testing.T) {
+	port := freeLoopbackPort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	s := startServe(t, t.TempDir(), "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--config", writeConfig(t, "url: "+base+"\n"))
+	id, _ := s.admin(t)
+	env := map[string]string{"HOME": t.TempDir(), "DOCKER_CONFIG": t.TempDir(), "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": "brt_wrong"}
+	code, _, stderr := runCLI(t, env, "login", s.url)
+	if code != 1 || !strings.Contains(stderr, "[secret_invalid]") || !strings.Contains(stderr, "\n  see "+base+"/errors/secret_invalid\n") {
+		t.Errorf("a refused login with url set: exit %d, stderr %q", code, stderr)
 	}
 }

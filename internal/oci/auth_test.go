@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ import (
 // guarded is a registry with authentication on, and principals to act as.
 type guarded struct {
 	*registry
+	h     *oci.Handler
 	p     *oauth.Provider
 	clock *testclock.Clock
 	rand  *rand.ChaCha8
@@ -80,7 +82,7 @@ func newGuarded(t *testing.T, edits ...func(*oci.Handler, *oauth.Provider)) *gua
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; meta.Close() })
-	g := &guarded{registry: &registry{t: t, host: srv.Addr(), meta: meta, blob: blobs}, p: p, clock: clk, rand: rnd, meta: meta, creds: map[string][2]string{}}
+	g := &guarded{registry: &registry{t: t, host: srv.Addr(), meta: meta, blob: blobs}, h: h, p: p, clock: clk, rand: rnd, meta: meta, creds: map[string][2]string{}}
 	if err := berth.EnsureAnonymous(ctx, meta, rnd, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -470,5 +472,40 @@ func TestRefusalsLinkTheirExplanation(t *testing.T) {
 				t.Errorf("without url: a link in %q or %s", ch, body)
 			}
 		})
+	}
+}
+
+// TestServeAsDecidesForTheGivenCaller: a request an adapter makes in process
+// for a caller it authenticated is decided for that caller alone (whatever
+// Authorization header it carries), and its refusal is returned, not written.
+func TestServeAsDecidesForTheGivenCaller(t *testing.T) {
+	g := newGuarded(t)
+	h := g.h
+	g.principal("reader", "pull@team/*")
+	g.principal("cleaner", "delete@team/*")
+	as := func(name string) *berth.Caller {
+		c, err := g.p.AuthenticateClient(context.Background(), g.creds[name][0], g.creds[name][1], "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	del := func(caller *berth.Caller, header http.Header) (*httptest.ResponseRecorder, error) {
+		req := httptest.NewRequest(http.MethodDelete, "/v2/team/web/manifests/v1", nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		rec := httptest.NewRecorder()
+		return rec, h.ServeAs(rec, req, caller)
+	}
+	rec, err := del(as("reader"), g.basic("cleaner"))
+	if !berth.IsCode(err, berth.CodeRoleMissing) || rec.Body.Len() != 0 {
+		t.Errorf("reader, with cleaner's header: %v, body %q; want role_missing, returned", err, rec.Body)
+	}
+	if _, err := del(as("cleaner"), nil); !berth.IsCode(err, berth.CodeManifestUnknown) {
+		t.Errorf("cleaner: %v, want manifest_unknown (allowed to delete, no such tag)", err)
+	}
+	if _, err := del(nil, g.basic("cleaner")); err == nil || berth.AsError(err) != nil {
+		t.Errorf("no caller: %v, want an internal error", err)
 	}
 }

@@ -108,8 +108,9 @@ func TestRefusalLinksExplanation(t *testing.T) {
 }
 
 // TestLoginRefusalLinksExplanation: berth login refused by the token
-// endpoint of a server whose url is set prints the link to the reason's
-// explanation under the hint, as for API refusals.
+// endpoint, or by the device authorization endpoint, of a server whose url
+// is set prints the link to the reason's explanation under the hint, as for
+// API refusals.
 func TestLoginRefusalLinksExplanation(t *testing.T) {
 	port := freeLoopbackPort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -119,5 +120,13 @@ func TestLoginRefusalLinksExplanation(t *testing.T) {
 	code, _, stderr := runCLI(t, env, "login", s.url)
 	if code != 1 || !strings.Contains(stderr, "[secret_invalid]") || !strings.Contains(stderr, "\n  see "+base+"/errors/secret_invalid\n") {
 		t.Errorf("a refused login with url set: exit %d, stderr %q", code, stderr)
+	}
+	// No credential: the device login, refused since no identity provider
+	// was added.
+	delete(env, "BERTH_CLIENT_ID")
+	delete(env, "BERTH_CLIENT_SECRET")
+	code, _, stderr = runCLI(t, env, "login", s.url)
+	if code != 1 || !strings.Contains(stderr, "[idp_unknown]") || !strings.Contains(stderr, "\n  see "+base+"/errors/idp_unknown\n") {
+		t.Errorf("a refused device login with url set: exit %d, stderr %q", code, stderr)
 	}
 }

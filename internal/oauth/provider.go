@@ -973,8 +973,10 @@ func (p *Provider) Challenge(r *http.Request, scope string, err error) string {
 	// RFC 6750 section 3's error_uri: the page explaining the reason, under
 	// the configured public URL only (see berth.ExplainURL). A request that
 	// sent no credentials gets no error information (RFC 6750 section 3.1).
+	// A URL with a quote or comma is left out: some clients split the
+	// challenge at commas without reading quoted strings.
 	if code := berth.ErrorCode(err); code != berth.CodeCredentialsMissing {
-		if u := berth.ExplainURL(p.URL, code); u != "" {
+		if u := berth.ExplainURL(p.URL, code); u != "" && !strings.ContainsAny(u, `",\`) {
 			fmt.Fprintf(&b, `,error_uri="%s"`, u)
 		}
 	}

@@ -1187,3 +1187,26 @@ func benchTokens(b *testing.B, e *tokenEnv, newRequest func() *http.Request) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// TestChallengeErrorURI: a 401's challenge names the reason's page as
+// error_uri under the public URL, except for a request without credentials
+// and for a URL a comma-splitting client would cut.
+func TestChallengeErrorURI(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/v2/team/app/tags/list", nil)
+	for _, tc := range []struct {
+		url  string
+		code berth.Code
+		want string
+	}{
+		{"https://reg.example", berth.CodeSecretInvalid, `,error_uri="https://reg.example/errors/secret_invalid"`},
+		{"https://reg.example", berth.CodeCredentialsMissing, ""},
+		{"https://reg.example/a,b", berth.CodeSecretInvalid, ""},
+		{"", berth.CodeSecretInvalid, ""},
+	} {
+		p := &oauth.Provider{URL: tc.url, Service: audience}
+		got := p.Challenge(r, "repository:team/app:pull", berth.Errorf(tc.code, "refused"))
+		if tc.want != "" && !strings.HasSuffix(got, tc.want) || tc.want == "" && strings.Contains(got, "error_uri") {
+			t.Errorf("url %q, %s: challenge %q, want error_uri %q", tc.url, tc.code, got, tc.want)
+		}
+	}
+}

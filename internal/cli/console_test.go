@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand"
 	"net/http"
 	"net/url"
@@ -664,6 +665,29 @@ func TestConsoleIndexAndManifestDelete(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusOK || strings.Contains(page, "/manifests/delete") {
 		t.Fatalf("team/app for ada (pull only): %s\n%s", resp.Status, page)
+	}
+	// The index's tag counts what pulling every platform stores.
+	var detail struct {
+		Manifests []struct {
+			Digest    string `json:"digest"`
+			Size      int64  `json:"size"`
+			Platforms []struct {
+				Digest string `json:"digest"`
+			} `json:"platforms"`
+		} `json:"manifests"`
+	}
+	_, b := s.do(t, http.MethodGet, "/api/v1/repositories/team/app", nil, nil)
+	if err := json.Unmarshal(b, &detail); err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string]int64{}
+	for _, m := range detail.Manifests {
+		sizes[m.Digest] = m.Size
+	}
+	indexDigest, _ := idx.Digest()
+	total := sizes[indexDigest.String()] + sizes[children[0].String()] + sizes[children[1].String()]
+	if sizes[children[0].String()] == 0 || !strings.Contains(tags, fmt.Sprintf("<td>%d B</td>", total)) {
+		t.Fatalf("the index's tag does not show %d B, its size with its platforms':\n%s", total, tags)
 	}
 	resp, page = ada.post(s.url+"/manifests/delete", url.Values{"csrf": {csrfOf(t, page)}, "repository": {"team/app"}, "digest": {singleDigest.String()}})
 	wantReason(t, "ada deletes a manifest", resp, page, http.StatusForbidden, berth.CodeRoleMissing)

@@ -53,6 +53,8 @@ type repositoryData struct {
 
 type tagRow struct {
 	api.Tag
+	// Size is the manifest's size with its blobs; for an index, with its
+	// platform manifests' too: what pulling every platform stores.
 	Size      int64
 	Created   time.Time
 	Platforms []berth.IndexManifest
@@ -73,7 +75,11 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, s *session)
 	rows := make([]tagRow, 0, len(d.Tags))
 	for _, t := range d.Tags {
 		m := byDigest[t.Digest]
-		rows = append(rows, tagRow{Tag: t, Size: m.Size, Created: m.Created, Platforms: m.Platforms})
+		size := m.Size
+		for _, p := range m.Platforms {
+			size += byDigest[p.Digest.String()].Size
+		}
+		rows = append(rows, tagRow{Tag: t, Size: size, Created: m.Created, Platforms: m.Platforms})
 	}
 	check, err := s.api.CheckAccess(r.Context(), "", "delete", d.Name)
 	if err != nil {

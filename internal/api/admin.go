@@ -237,7 +237,7 @@ func (h *handler) collect(w http.ResponseWriter, r *http.Request, c *berth.Calle
 			h.cfg.Logger.ErrorContext(ctx, "garbage collection failed", slog.Any("err", err))
 			e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", berth.RequestID(ctx))
 		}
-		_ = enc.Encode(GCLine{Error: &ErrorEntry{Code: e.Code, Message: e.Message, Hint: e.Hint, RequestID: berth.RequestID(ctx)}})
+		_ = enc.Encode(GCLine{Error: new(h.errorEntry(e, berth.RequestID(ctx)))})
 		return nil
 	}
 	out := NewGCReport(rep, opts.DryRun)

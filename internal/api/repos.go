@@ -90,6 +90,9 @@ type ManifestSummary struct {
 	Tags         []string           `json:"tags"`
 	Subject      string             `json:"subject,omitempty"`
 	Referrers    []berth.Descriptor `json:"referrers"`
+	// Platforms are the manifests an image index names, with the platform
+	// of each; empty for an image manifest.
+	Platforms []berth.IndexManifest `json:"platforms,omitempty"`
 }
 
 // RepositoryDetail is the answer of GET /api/v1/repositories/{name}.
@@ -99,8 +102,8 @@ type RepositoryDetail struct {
 	Manifests []ManifestSummary `json:"manifests"`
 }
 
-// showRepository shows a repository's tags and manifests, with sizes and
-// referrers. It needs pull on it.
+// showRepository shows a repository's tags and manifests, with sizes,
+// referrers and, for an index, its platforms. It needs pull on it.
 //
 // GET /api/v1/repositories/{name...}
 func (h *handler) showRepository(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
@@ -130,7 +133,7 @@ func (h *handler) showRepository(w http.ResponseWriter, r *http.Request, c *bert
 			return err
 		}
 		s := ManifestSummary{Digest: d.String(), MediaType: m.MediaType, ArtifactType: m.ArtifactType, Size: m.Size(),
-			Created: m.Created.UTC(), Tags: tagsOf[d.String()], Referrers: []berth.Descriptor{}}
+			Created: m.Created.UTC(), Tags: tagsOf[d.String()], Referrers: []berth.Descriptor{}, Platforms: m.IndexManifests()}
 		if s.Tags == nil {
 			s.Tags = []string{}
 		}

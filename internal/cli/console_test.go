@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand"
 	"net/http"
 	"net/url"
@@ -15,6 +17,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -596,4 +601,139 @@ func TestConsoleWebhooks(t *testing.T) {
 	wantReason(t, "a queued delivery", resp, page, http.StatusConflict, berth.CodeConflict)
 	resp, page = admin.post(s.url+"/webhooks/"+id+"/deliveries/00000000-0000-0000-0000-000000000000/redeliver", url.Values{"csrf": {csrfOf(t, page)}})
 	wantReason(t, "an unknown delivery", resp, page, http.StatusNotFound, berth.CodeNotFound)
+}
+
+// TestConsoleIndexAndManifestDelete: a tag on an image index lists the
+// index's platforms with each child's digest; a manifest is deleted by
+// digest where the delete role allows, through the registry's own DELETE:
+// refused without delete (role_missing, as on /v2/), refused where an
+// immutable tag holds it (tag_immutable, for a tag as for a manifest), and
+// audited as registry.delete.
+func TestConsoleIndexAndManifestDelete(t *testing.T) {
+	s, _ := peopleServer(t)
+	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "pull", "scope": "team/*"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/immutable", map[string]string{"scope": "team/*", "tags": "release-*"}, http.StatusCreated)
+	id, secret := s.admin(t)
+	auth := remote.WithAuth(&authn.Basic{Username: id, Password: secret})
+	host := strings.TrimPrefix(s.url, "http://")
+	ref := func(r string) name.Reference {
+		t.Helper()
+		n, err := name.ParseReference(host+"/"+r, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	idx := v1.ImageIndex(empty.Index)
+	var children []v1.Hash
+	for i, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}} {
+		img, err := random.Image(256, 1, random.WithSource(rand.NewSource(int64(10+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		children = append(children, d)
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
+	}
+	if err := remote.WriteIndex(ref("team/app:multi"), idx, auth); err != nil {
+		t.Fatal(err)
+	}
+	single, err := random.Image(512, 1, random.WithSource(rand.NewSource(20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := random.Image(512, 1, random.WithSource(rand.NewSource(21)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, img := range map[string]v1.Image{"team/app:single": single, "team/app:release-1": kept} {
+		if err := remote.Write(ref(r), img, auth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	singleDigest, _ := single.Digest()
+	keptDigest, _ := kept.Digest()
+
+	ada := newBrowser(t)
+	ada.get(s.url + "/login/corp?next=/")
+	resp, page := ada.get(s.url + "/repositories/team/app")
+	tags := section(t, page, "tags", "manifests")
+	for i, p := range []string{"linux/amd64", "linux/arm64/v8"} {
+		if !strings.Contains(tags, "<li><code>"+p+"</code> <code>"+children[i].String()+"</code></li>") {
+			t.Fatalf("team/app's tags lack platform %s of the index (%s):\n%s", p, children[i], tags)
+		}
+	}
+	if resp.StatusCode != http.StatusOK || strings.Contains(page, "/manifests/delete") {
+		t.Fatalf("team/app for ada (pull only): %s\n%s", resp.Status, page)
+	}
+	// The index's tag counts what pulling every platform stores.
+	var detail struct {
+		Manifests []struct {
+			Digest    string `json:"digest"`
+			Size      int64  `json:"size"`
+			Platforms []struct {
+				Digest string `json:"digest"`
+			} `json:"platforms"`
+		} `json:"manifests"`
+	}
+	_, b := s.do(t, http.MethodGet, "/api/v1/repositories/team/app", nil, nil)
+	if err := json.Unmarshal(b, &detail); err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string]int64{}
+	for _, m := range detail.Manifests {
+		sizes[m.Digest] = m.Size
+	}
+	indexDigest, _ := idx.Digest()
+	total := sizes[indexDigest.String()] + sizes[children[0].String()] + sizes[children[1].String()]
+	if sizes[children[0].String()] == 0 || !strings.Contains(tags, fmt.Sprintf("<td>%d B</td>", total)) {
+		t.Fatalf("the index's tag does not show %d B, its size with its platforms':\n%s", total, tags)
+	}
+	resp, page = ada.post(s.url+"/manifests/delete", url.Values{"csrf": {csrfOf(t, page)}, "repository": {"team/app"}, "digest": {singleDigest.String()}})
+	wantReason(t, "ada deletes a manifest", resp, page, http.StatusForbidden, berth.CodeRoleMissing)
+	resp, page = ada.post(s.url+"/manifests/delete", url.Values{"repository": {"team/app"}, "digest": {singleDigest.String()}})
+	wantReason(t, "a delete without csrf", resp, page, http.StatusForbidden, berth.CodeSignInStateInvalid)
+
+	admin := newBrowser(t)
+	consoleSignIn(t, s, admin, id, secret)
+	_, page = admin.get(s.url + "/repositories/team/app")
+	if !strings.Contains(page, `aria-label="Delete manifest `+singleDigest.String()+`"`) {
+		t.Fatalf("team/app for the owner:\n%s", page)
+	}
+	csrf := csrfOf(t, page)
+	resp, page = admin.post(s.url+"/manifests/delete", url.Values{"csrf": {csrf}, "repository": {"team/app"}, "digest": {singleDigest.String()}})
+	if resp.StatusCode != http.StatusOK || strings.Contains(page, singleDigest.String()) || strings.Contains(page, "/team/app:single</code>") || !strings.Contains(page, "/team/app:multi</code>") {
+		t.Fatalf("after deleting the manifest: %s\n%s", resp.Status, page)
+	}
+	if _, err := remote.Get(ref("team/app@"+singleDigest.String()), auth); err == nil {
+		t.Fatal("the deleted manifest is still served on /v2/")
+	}
+	// The registry's lifecycle rules hold in the console too.
+	resp, page = admin.post(s.url+"/manifests/delete", url.Values{"csrf": {csrf}, "repository": {"team/app"}, "digest": {keptDigest.String()}})
+	wantReason(t, "deleting the manifest of an immutable tag", resp, page, http.StatusConflict, berth.CodeTagImmutable)
+	resp, page = admin.post(s.url+"/tags/delete", url.Values{"csrf": {csrf}, "repository": {"team/app"}, "tag": {"release-1"}})
+	wantReason(t, "deleting an immutable tag", resp, page, http.StatusConflict, berth.CodeTagImmutable)
+	resp, page = admin.post(s.url+"/manifests/delete", url.Values{"csrf": {csrf}, "repository": {"team/app"}, "digest": {"sha256:nothex"}})
+	wantReason(t, "a malformed digest", resp, page, http.StatusBadRequest, berth.CodeDigestInvalid)
+
+	// Stopping serve flushes the audit writer.
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	code, stdout, stderr := runCLI(t, nil, "audit", "--data", s.dir, "--action", "registry.delete", "-o", "json")
+	if code != 0 {
+		t.Fatalf("audit: exit %d: %s", code, stderr)
+	}
+	var events []berth.AuditEvent
+	if err := json.Unmarshal([]byte(stdout), &events); err != nil {
+		t.Fatalf("audit -o json: %v: %s", err, stdout)
+	}
+	var allowed, denied bool
+	for _, e := range events {
+		allowed = allowed || (e.Actor == berth.AdminName && e.Target == "team/app" && e.Result == berth.AuditAllowed)
+		denied = denied || (e.Actor != berth.AdminName && e.Target == "team/app" && e.Result == berth.AuditDenied && e.Reason == berth.CodeRoleMissing)
+	}
+	if !allowed || !denied {
+		t.Errorf("registry.delete events: allowed by admin %v, denied to ada %v:\n%s", allowed, denied, stdout)
+	}
 }

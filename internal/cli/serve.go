@@ -120,6 +120,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		NewID:           newID,
 		Commits:         st.commits,
 		MaxManifestSize: cfg.MaxManifestSize,
+		URL:             cfg.URL,
 	}
 	if cfg.Blobs != "" {
 		// A remote blob store: each Open is a request, which configs and
@@ -251,7 +252,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	// The web console at /: pages over the same API handler, as the person
 	// of the browser's session.
-	(&console.Handler{API: apiHandler, Authenticate: provider.AuthenticateSession, AuthenticateClient: provider.AuthenticateClient,
+	(&console.Handler{API: apiHandler, Registry: registry, Authenticate: provider.AuthenticateSession, AuthenticateClient: provider.AuthenticateClient,
 		Sessions: people, Providers: st.meta.FindIdentityProviders, URL: cfg.URL, Service: cfg.Auth.Service, Now: serveNow, Logger: logger, Audit: decisions}).Routes(srv)
 
 	owners := &ownerWatch{meta: st.meta, now: serveNow, logger: logger, data: cfg.Data}

@@ -33,8 +33,12 @@ type Sessions interface {
 
 // Handler serves the console's pages.
 type Handler struct {
-	// API is the /api/v1 handler; every page reads and changes through it.
+	// API is the /api/v1 handler; every page reads and changes through it,
+	// except content deletes, which go through Registry.
 	API http.Handler
+	// Registry is the /v2/ handler: deleting a tag or manifest goes through
+	// it, under the registry's rules; without one the console deletes none.
+	Registry Registry
 	// Authenticate resolves a session cookie's value to its caller
 	// (oauth.Provider.AuthenticateSession).
 	Authenticate signin.Authenticator

@@ -954,7 +954,8 @@ func (p *Provider) AuthenticateRequest(r *http.Request) (*berth.Caller, error) {
 
 // Challenge returns the WWW-Authenticate value of a 401 answering r: a Bearer
 // challenge naming the token realm, the service and, when set, the scope the
-// request needs, with an RFC 6750 error attribute for token and scope failures.
+// request needs, with an RFC 6750 error attribute for token and scope failures
+// and, when the public URL is set, an error_uri for every refusal's reason.
 func (p *Provider) Challenge(r *http.Request, scope string, err error) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `Bearer realm="%s/oauth2/token",service="%s"`, p.baseURL(r), p.Service)
@@ -968,6 +969,16 @@ func (p *Provider) Challenge(r *http.Request, scope string, err error) string {
 		}
 	case berth.CodeScopeNotGranted:
 		b.WriteString(`,error="insufficient_scope"`)
+	}
+	// RFC 6750 section 3's error_uri: the page explaining the reason, under
+	// the configured public URL only (see berth.ExplainURL). A request that
+	// sent no credentials gets no error information (RFC 6750 section 3.1).
+	// A URL with a quote or comma is left out: some clients split the
+	// challenge at commas without reading quoted strings.
+	if code := berth.ErrorCode(err); code != berth.CodeCredentialsMissing {
+		if u := berth.ExplainURL(p.URL, code); u != "" && !strings.ContainsAny(u, `",\`) {
+			fmt.Fprintf(&b, `,error_uri="%s"`, u)
+		}
 	}
 	return b.String()
 }

@@ -715,7 +715,7 @@ func (e *oauthError) Error() string { return e.err.Error() }
 func (e *oauthError) Unwrap() error { return e.err }
 
 // errorBody is the error response: RFC 6749 section 5.2 (error,
-// error_description), berth's reason, hint and request id, error_codes as
+// error_description, error_uri), berth's reason, hint and request id, error_codes as
 // other identity providers name them, and the distribution-spec errors array,
 // which Docker clients print.
 type errorBody struct {
@@ -725,7 +725,10 @@ type errorBody struct {
 	ErrorCodes  []berth.Code `json:"error_codes"`
 	Hint        string       `json:"hint,omitempty"`
 	RequestID   string       `json:"request_id,omitempty"`
-	Errors      []errorEntry `json:"errors"`
+	// ErrorURI is RFC 6749's error_uri: the page explaining the reason,
+	// when the registry's public URL is set (berth.ExplainURL).
+	ErrorURI string       `json:"error_uri,omitempty"`
+	Errors   []errorEntry `json:"errors"`
 }
 
 type errorEntry struct {
@@ -826,7 +829,7 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 	if retry, ok := e.Detail["retry_after"]; ok {
 		hdr.Set("Retry-After", fmt.Sprint(retry))
 	}
-	detail := e.Details(reqID)
+	detail := e.Details(reqID, h.Provider.URL)
 	body := errorBody{
 		Error:       name,
 		Description: e.Message,
@@ -834,6 +837,7 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 		ErrorCodes:  []berth.Code{e.Code},
 		Hint:        e.Hint,
 		RequestID:   reqID,
+		ErrorURI:    berth.ExplainURL(h.Provider.URL, e.Code),
 		// Docker prints code and message only: the message carries the
 		// reason and the hint too, so that "docker login" shows them.
 		Errors: []errorEntry{{Code: berth.LookupCode(e.Code).OCI, Message: e.Error(), Detail: detail}},

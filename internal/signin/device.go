@@ -67,7 +67,11 @@ func (h *Handler) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 			h.logger().ErrorContext(r.Context(), "device authorization", "err", err)
 			e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", berth.RequestID(r.Context()))
 		}
-		writeJSON(berth.LookupCode(e.Code).Status, map[string]string{"error": "invalid_request", "error_description": e.Message, "reason": string(e.Code), "hint": e.Hint})
+		body := map[string]string{"error": "invalid_request", "error_description": e.Message, "reason": string(e.Code), "hint": e.Hint}
+		if u := berth.ExplainURL(h.URL, e.Code); u != "" {
+			body["error_uri"] = u // RFC 6749 section 5.2, as the token endpoint
+		}
+		writeJSON(berth.LookupCode(e.Code).Status, body)
 		return
 	}
 	verify := h.baseURL(r) + VerificationPath

@@ -319,7 +319,7 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.fail(w, r, nil, berth.Errorf(berth.CodeNotFound, "berth has no reason code %q", truncate(string(code), 64)).WithHint("every code is listed at /errors, or: berth explain CODE"))
+	h.fail(w, r, nil, berth.Errorf(berth.CodeNotFound, "berth has no reason code %q", berth.Truncate(string(code), 64)).WithHint("every code is listed at /errors, or: berth explain CODE"))
 }
 
 // loginCookie carries the break-glass form's csrf value before there is a
@@ -386,9 +386,3 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

@@ -73,12 +73,26 @@ type Config struct {
 	URL string
 	// Lifecycle serves the lifecycle rules; nil answers not_found.
 	Lifecycle *Lifecycle
+	// Tags, when set, decides whether a tag may be deleted (immutable-tag
+	// rules), as it does for the registry's DELETE: tag and repository
+	// deletes through the API ask it first.
+	Tags TagRules
+	// Events, when set, hears image.deleted for each tag the API deletes,
+	// as webhooks hear it from the registry.
+	Events berth.EventPublisher
 	// MaxTokenLifetime caps personal access tokens
 	// (berth.DefaultMaxPATLifetime when zero).
 	MaxTokenLifetime time.Duration
 	// Sealer seals identity providers' client secrets; without it,
 	// POST /api/v1/idps is refused.
 	Sealer Sealer
+}
+
+// TagRules decides whether a tag may move or go: the registry's lifecycle
+// enforcer (oci.Lifecycle has the same method). d is the digest the tag
+// would point at, "" for a delete.
+type TagRules interface {
+	CheckTag(ctx context.Context, repo, tag string, d berth.Digest) (keep bool, err error)
 }
 
 // auditActions names the audit action of each endpoint that changes something.

@@ -235,7 +235,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
 		Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}, Sealer: sealer,
 		MaxTokenLifetime: cfg.Auth.MaxTokenLifetime, URL: cfg.URL, Upstreams: ups, UpstreamVerifier: upstreamClient,
-		Lifecycle: &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}}))
+		Lifecycle: &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}, Tags: rules, Events: hooks.publisher}))
 	tokens := &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions}
 	for pattern, h := range map[string]http.Handler{
 		"/v2/":                              registry,

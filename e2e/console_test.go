@@ -15,6 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -209,6 +212,26 @@ func TestConsoleBrowser(t *testing.T) {
 	do("Permit", chromedp.Navigate(base+"/"), chromedp.Click(chromedp.CSS(`button[aria-label="Permit ci-main on ci"]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`button[aria-label="Permit ci-main on ci"]`)), chromedp.WaitVisible(chromedp.CSS(`#secrets`)))
 	mustRunWith(t, cmdOpts{env: job.env}, berthBin, "login", s.addr, "--connection", "ci")
+
+	// The repository page lists an index's platforms, and Delete removes a
+	// manifest by digest.
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: withPlatform(t, randomOCIImage(t, 1, 1024), "linux", "amd64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: withPlatform(t, randomOCIImage(t, 1, 1024), "linux", "arm64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}})
+	multi, _ := name.ParseReference(s.addr+"/team/app:multi", name.Insecure)
+	if err := remote.WriteIndex(multi, idx, remote.WithAuth(&authn.Basic{Username: id, Password: secret})); err != nil {
+		t.Fatal(err)
+	}
+	do("platforms", chromedp.Navigate(base+"/repositories/team/app"), chromedp.WaitVisible(chromedp.CSS(`ul[aria-label="Platforms of multi"]`)))
+	if got := text(`ul[aria-label="Platforms of multi"]`); !strings.Contains(got, "linux/amd64") || !strings.Contains(got, "linux/arm64/v8") {
+		t.Fatalf("the platforms of team/app:multi: %q", got)
+	}
+	v1Digest := digestOf(t, img).String()
+	del := `button[aria-label="Delete manifest ` + v1Digest + `"]`
+	do("Delete manifest", chromedp.Click(chromedp.CSS(del)), chromedp.WaitNotPresent(chromedp.CSS(del)))
+	if _, err := remote.Head(s.ref(t, "team/app@"+v1Digest), s.remoteOpts(context.Background())...); err == nil {
+		t.Fatalf("team/app@%s is still served after Delete", v1Digest)
+	}
 
 	// Every other page an owner reaches from the header, each shown (and
 	// looked at: docs/console.md) without a refusal.

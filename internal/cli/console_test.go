@@ -737,3 +737,161 @@ func TestConsoleIndexAndManifestDelete(t *testing.T) {
 		t.Errorf("registry.delete events: allowed by admin %v, denied to ada %v:\n%s", allowed, denied, stdout)
 	}
 }
+
+var (
+	formTag    = regexp.MustCompile(`(?s)<form([^>]*)>(.*?)</form>`)
+	controlTag = regexp.MustCompile(`<(input|select|textarea)\b([^>]*)>`)
+	idAttr     = regexp.MustCompile(`\sid="([^"]*)"`)
+	inlineCode = regexp.MustCompile(`(?i)<script\b[^>]*>[^<]+</script>|<style\b|\sstyle=|\son[a-z]+=|javascript:`)
+	scriptTag  = regexp.MustCompile(`(?i)<script\b[^>]*>`)
+)
+
+// wantWellFormedPage checks what every console page must be: no inline
+// script or style (CSP without unsafe-inline), the csrf field in every POST
+// form, a label for every control, unique ids, the landmarks and the skip
+// link, and copy buttons that say what they copy.
+func wantWellFormedPage(t *testing.T, what, page string) {
+	t.Helper()
+	if m := inlineCode.FindString(page); m != "" {
+		t.Errorf("%s: inline script or style %q", what, m)
+	}
+	for _, sc := range scriptTag.FindAllString(page, -1) {
+		if !strings.Contains(sc, ` src="/assets/`) {
+			t.Errorf("%s: a script that is not one of the console's files: %s", what, sc)
+		}
+	}
+	for _, f := range formTag.FindAllStringSubmatch(page, -1) {
+		if strings.Contains(f[1], `method="post"`) && !regexp.MustCompile(`<input type="hidden" name="csrf" value="[0-9a-f]{16,}">`).MatchString(f[2]) {
+			t.Errorf("%s: a POST form without its csrf field: %s", what, f[0])
+		}
+		if !strings.Contains(f[1], `method="post"`) && !strings.Contains(f[1], `method="get"`) {
+			t.Errorf("%s: a form without an explicit method: %s", what, f[0])
+		}
+	}
+	for _, c := range controlTag.FindAllStringSubmatch(page, -1) {
+		if strings.Contains(c[2], `type="hidden"`) || strings.Contains(c[2], "aria-label=") || strings.Contains(c[2], "aria-labelledby=") {
+			continue
+		}
+		id := idAttr.FindStringSubmatch(c[0])
+		if id == nil || !strings.Contains(page, `<label for="`+id[1]+`"`) {
+			t.Errorf("%s: a control without a label: %s", what, c[0])
+		}
+	}
+	seen := map[string]bool{}
+	for _, id := range idAttr.FindAllStringSubmatch(page, -1) {
+		if seen[id[1]] {
+			t.Errorf("%s: the id %q twice", what, id[1])
+		}
+		seen[id[1]] = true
+	}
+	for _, want := range []string{`<html lang="en">`, `<a class="skip" href="#main">`, "<header>", `<main id="main">`, "<h1>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("%s: no %s", what, want)
+		}
+	}
+	for _, b := range regexp.MustCompile(`<button[^>]*data-copy[^>]*>`).FindAllString(page, -1) {
+		if !strings.Contains(b, "aria-label=") {
+			t.Errorf("%s: a copy button that does not say what it copies: %s", what, b)
+		}
+	}
+}
+
+// TestConsoleEveryPage visits every page an owner reaches, and the answers
+// that show a secret, with every security header and the structure every
+// page needs (wantWellFormedPage); then forges every state-changing form
+// without the session's csrf field: each is refused and changes nothing.
+func TestConsoleEveryPage(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	s.apiJSON(t, http.MethodPost, "/api/v1/principals", map[string]string{"name": "ci-web"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/principals/ci-web/secrets", map[string]string{"expires_in": "10d"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/principals", map[string]string{"name": "legacy-ci"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/connections", map[string]string{"name": "legacy", "principal": "legacy-ci", "auth": "secret"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/pipelines", map[string]string{"name": "web-main", "preset": berth.PresetGitHub, "spec": "org/web@main"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/connections", map[string]string{"name": "web", "principal": "ci-web"}, http.StatusCreated)
+	w := s.apiJSON(t, http.MethodPost, "/api/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"image.pushed"}}, http.StatusCreated)
+	id, secret := s.admin(t)
+	img, err := random.Image(256, 1, random.WithSource(rand.NewSource(3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(strings.TrimPrefix(s.url, "http://")+"/team/app:v1", name.Insecure)
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: id, Password: secret})); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+
+	anon := newBrowser(t)
+	resp, page := anon.get(s.url + "/signin")
+	wantConsoleHeaders(t, "/signin", resp)
+	wantWellFormedPage(t, "/signin", page)
+	admin := newBrowser(t)
+	consoleSignIn(t, s, admin, id, secret)
+	for _, p := range []string{"/", "/?verify=1", "/principals", "/principals/ci-web", "/connections", "/connections/legacy", "/connections/legacy?verify=1",
+		"/connections/web", "/pipelines", "/pipelines/web-main", "/access", "/why-not", "/why-not?principal=ci-web&action=push&repository=team%2Fapp",
+		"/repositories", "/repositories/team/app", "/audit", "/audit?verify=1", "/webhooks", "/webhooks/" + w["id"].(string), "/errors", "/errors/secret_expired"} {
+		resp, page := admin.get(s.url + p)
+		if resp.StatusCode != http.StatusOK || strings.Contains(page, `class="refusal"`) && p != "/why-not?principal=ci-web&action=push&repository=team%2Fapp" {
+			t.Errorf("%s: %s\n%s", p, resp.Status, page)
+		}
+		wantConsoleHeaders(t, p, resp)
+		wantWellFormedPage(t, p, page)
+		if resp.Header.Get("Cache-Control") == "no-store" || strings.Contains(page, "secret-value") {
+			t.Errorf("%s shows no secret, yet: Cache-Control %q", p, resp.Header.Get("Cache-Control"))
+		}
+	}
+	_, page = admin.get(s.url + "/")
+	csrf := csrfOf(t, page)
+	for _, p := range []string{"/principals/ci-web/secrets", "/connections/legacy/save"} {
+		resp, page := admin.post(s.url+p, url.Values{"csrf": {csrf}, "expires_in": {"30d"}})
+		if resp.StatusCode != http.StatusOK || !secretValue.MatchString(page) || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("POST %s: %s %q\n%s", p, resp.Status, resp.Header.Get("Cache-Control"), page)
+		}
+		wantConsoleHeaders(t, p, resp)
+		wantWellFormedPage(t, "POST "+p, page)
+	}
+
+	// Every state-changing form, forged: refused, and nothing changes.
+	before := s.apiJSON(t, http.MethodGet, "/api/v1/principals/ci-web/secrets", nil, http.StatusOK)
+	for _, f := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/principals/ci-web/secrets", url.Values{"expires_in": {"30d"}}},
+		{"/principals/ci-web/secrets/x/remove", nil},
+		{"/principals/ci-web/disable", nil},
+		{"/principals/admin/disable", nil},
+		{"/principals/ci-web/enable", nil},
+		{"/principals/ci-web/roles", url.Values{"role": {"owner"}, "scope": {"registry"}}},
+		{"/principals/admin/roles/revoke", url.Values{"role": {"owner"}, "scope": {"registry"}}},
+		{"/connections/legacy/save", nil},
+		{"/connections/web/authorize", url.Values{"pipeline": {"web-main"}}},
+		{"/connections/web/unauthorize", url.Values{"pipeline": {"web-main"}}},
+		{"/connections/web/permit", url.Values{"pipeline": {"web-main"}}},
+		{"/connections/web/dismiss", url.Values{"pipeline": {"web-main"}}},
+		{"/pipelines", url.Values{"name": {"forged"}, "preset": {"github"}, "spec": {"evil/repo"}}},
+		{"/tags/delete", url.Values{"repository": {"team/app"}, "tag": {"v1"}}},
+		{"/manifests/delete", url.Values{"repository": {"team/app"}, "digest": {digest.String()}}},
+		{"/webhooks/" + w["id"].(string) + "/deliveries/x/redeliver", nil},
+	} {
+		for _, forged := range []string{"", strings.Repeat("0", len(csrf))} {
+			form := url.Values{"csrf": {forged}}
+			for k, v := range f.form {
+				form[k] = v
+			}
+			resp, page := admin.post(s.url+f.path, form)
+			wantReason(t, "forged POST "+f.path, resp, page, http.StatusForbidden, berth.CodeSignInStateInvalid)
+			wantConsoleHeaders(t, "forged POST "+f.path, resp)
+		}
+	}
+	after := s.apiJSON(t, http.MethodGet, "/api/v1/principals/ci-web/secrets", nil, http.StatusOK)
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Errorf("forged forms changed ci-web's secrets:\n%v\n%v", before, after)
+	}
+	if p := s.apiJSON(t, http.MethodGet, "/api/v1/principals/admin", nil, http.StatusOK); p["disabled"] != false {
+		t.Errorf("a forged form disabled admin: %v", p)
+	}
+	if _, err := remote.Head(ref, remote.WithAuth(&authn.Basic{Username: id, Password: secret})); err != nil {
+		t.Errorf("a forged form deleted team/app:v1: %v", err)
+	}
+	s.apiJSON(t, http.MethodGet, "/api/v1/pipelines/forged", nil, http.StatusNotFound)
+}

@@ -418,6 +418,9 @@ func TestConsoleConnections(t *testing.T) {
 	if resp, _ := s.do(t, http.MethodGet, "/v2/", map[string]string{"Authorization": "Basic " + basicCredentials("legacy-ci", m[1])}, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the saved secret at /v2/: %s", resp.Status)
 	}
+	if !strings.Contains(page, "| docker login 127.0.0.1:") || !strings.Contains(page, "| berth login "+s.url+" --client-id legacy-ci --client-secret-stdin") {
+		t.Fatalf("Save shows no docker login and berth login lines:\n%s", page)
+	}
 	resp, page = admin.get(s.url + "/connections/legacy?verify=1")
 	if strings.Contains(page, m[1]) || strings.Contains(section(t, page, "verify", "pipelines"), "secret_expired") {
 		t.Fatalf("after Save: %s\n%s", resp.Status, page)
@@ -434,6 +437,23 @@ func TestConsoleConnections(t *testing.T) {
 	}
 	if c := s.apiJSON(t, http.MethodGet, "/api/v1/connections/web", nil, http.StatusOK); len(c["pipelines"].([]any)) != 0 {
 		t.Fatalf("web after Unauthorize: %v", c)
+	}
+	// Every pipeline, as --all-pipelines, and back; a federated connection
+	// has no secret to Save.
+	if strings.Contains(page, `action="/connections/web/save"`) {
+		t.Fatalf("a federated connection offers Save:\n%s", page)
+	}
+	if _, page = admin.post(s.url+"/connections/web/authorize", url.Values{"csrf": {csrf}, "all": {"1"}}); !strings.Contains(section(t, page, "pipelines", "requests"), "Every registered pipeline") {
+		t.Fatalf("Authorize every pipeline:\n%s", page)
+	}
+	if c := s.apiJSON(t, http.MethodGet, "/api/v1/connections/web", nil, http.StatusOK); c["all_pipelines"] != true {
+		t.Fatalf("web after Authorize every pipeline: %v", c)
+	}
+	if _, page = admin.post(s.url+"/connections/web/unauthorize", url.Values{"csrf": {csrf}, "all": {"1"}}); strings.Contains(section(t, page, "pipelines", "requests"), "Every registered pipeline") {
+		t.Fatalf("Unauthorize every pipeline:\n%s", page)
+	}
+	if c := s.apiJSON(t, http.MethodGet, "/api/v1/connections/web", nil, http.StatusOK); c["all_pipelines"] != false {
+		t.Fatalf("web after Unauthorize every pipeline: %v", c)
 	}
 	// The history is the audit log's (restarting flushes it).
 	s.stop(t)

@@ -117,11 +117,14 @@ func (h *Handler) saveConnection(w http.ResponseWriter, r *http.Request, s *sess
 func (h *Handler) authorize(permit bool) pageFunc {
 	return func(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
 		name := r.PathValue("name")
+		// all=1 permits (or withdraws) every registered pipeline, as
+		// --all-pipelines does.
+		all := r.PostFormValue("all") == "1"
 		var err error
 		if permit {
-			_, err = s.api.AuthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), false)
+			_, err = s.api.AuthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), all)
 		} else {
-			_, err = s.api.UnauthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), false)
+			_, err = s.api.UnauthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), all)
 		}
 		if err != nil {
 			return nil, err

@@ -404,6 +404,12 @@ func TestConsoleConnections(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<a href="/connections/legacy">legacy</a></td><td>secret</td>`) || !strings.Contains(page, `class="state-expired">expired`) {
 		t.Fatalf("/connections: %s\n%s", resp.Status, page)
 	}
+	// Health: legacy's secret has expired; web permits no pipeline.
+	rows := regexp.MustCompile(`(?s)<tr><td><a href="/connections/([a-z]+)">.*?</tr>`).FindAllStringSubmatch(page, -1)
+	if len(rows) != 2 || !strings.Contains(rows[0][0], `<span class="state-fail">secret expired</span>`) ||
+		!strings.Contains(rows[1][0], `<span class="state-fail">no pipeline permitted</span>`) || strings.Contains(rows[1][0], "state-ok") {
+		t.Fatalf("/connections' health:\n%s", page)
+	}
 	resp, page = admin.get(s.url + "/connections/legacy?verify=1")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(section(t, page, "verify", "pipelines"), `<code>secret_expired</code>`) {
 		t.Fatalf("Verify: %s\n%s", resp.Status, page)
@@ -438,6 +444,11 @@ func TestConsoleConnections(t *testing.T) {
 	if c := s.apiJSON(t, http.MethodGet, "/api/v1/connections/web", nil, http.StatusOK); len(c["pipelines"].([]any)) != 0 {
 		t.Fatalf("web after Unauthorize: %v", c)
 	}
+	admin.post(s.url+"/connections/web/authorize", url.Values{"csrf": {csrf}, "pipeline": {"web-main"}})
+	if _, page = admin.get(s.url + "/connections"); !strings.Contains(page, `<span class="state-ok">ok</span>`) {
+		t.Fatalf("/connections after web permits a pipeline and legacy is saved: no healthy connection:\n%s", page)
+	}
+	admin.post(s.url+"/connections/web/unauthorize", url.Values{"csrf": {csrf}, "pipeline": {"web-main"}})
 	// Every pipeline, as --all-pipelines, and back; a federated connection
 	// has no secret to Save.
 	if strings.Contains(page, `action="/connections/web/save"`) {

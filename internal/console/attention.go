@@ -10,8 +10,12 @@ import (
 	"github.com/berth-dev/berth/internal/signin"
 )
 
-// attentionWindow is how soon a secret must expire to need attention.
-const attentionWindow = "30d"
+// attentionWindow is how soon a secret must expire to need attention
+// (attentionDays days).
+const (
+	attentionWindow = "30d"
+	attentionDays   = 30
+)
 
 type pendingRequest struct {
 	Connection string

@@ -1,9 +1,11 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
+	"time"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
@@ -20,15 +22,58 @@ func (h *Handler) routeConnections(mux interface {
 	mux.Handle("POST /connections/{name}/dismiss", h.page(h.dismiss))
 }
 
-// connections lists every connection with its scheme, principal and the
-// state of its secret.
+type connectionRow struct {
+	api.Connection
+	// Health lists what stops or will stop the connection's pipelines from
+	// logging in, from what the API says of it; empty when nothing does.
+	// The checks that ask each pipeline's issuer are Verify's, on the
+	// connection's page.
+	Health []health
+}
+
+type health struct {
+	Text string
+	// Bad is set when logins fail now, unset when they will or may.
+	Bad bool
+}
+
+// connections lists every connection with its scheme, principal, the state
+// of its secret and its health.
 func (h *Handler) connections(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
-	cs, err := s.api.ListConnections(r.Context())
+	ctx := r.Context()
+	cs, err := s.api.ListConnections(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
-	return &view{Title: "Connections", Data: cs}, nil
+	now := h.now()
+	rows := make([]connectionRow, 0, len(cs))
+	for _, c := range cs {
+		row := connectionRow{Connection: c}
+		if c.Disabled {
+			row.Health = append(row.Health, health{Text: "disabled", Bad: true})
+		}
+		if sec := c.Secret; sec != nil {
+			switch days := int(sec.Expires.Sub(now) / (24 * time.Hour)); {
+			case sec.State != berth.SecretActive:
+				row.Health = append(row.Health, health{Text: "secret " + string(sec.State), Bad: true})
+			case days <= attentionDays:
+				row.Health = append(row.Health, health{Text: fmt.Sprintf("secret expires in %d days", days)})
+			}
+		}
+		if c.Auth == berth.ConnectionFederated && !c.AllPipelines && len(c.Pipelines) == 0 {
+			row.Health = append(row.Health, health{Text: "no pipeline permitted", Bad: true})
+		}
+		reqs, err := s.api.PermissionRequests(ctx, c.Name)
+		if err != nil {
+			return nil, err
+		}
+		if n := len(reqs.Requests); n > 0 {
+			row.Health = append(row.Health, health{Text: fmt.Sprintf("%d pending requests", n)})
+		}
+		rows = append(rows, row)
+	}
+	return &view{Title: "Connections", Data: rows}, nil
 }
 
 type connectionData struct {

@@ -501,6 +501,26 @@ func TestConsoleAudit(t *testing.T) {
 	if _, page = admin.get(s.url + "/principals/ci-web"); !strings.Contains(section(t, page, "refusals", "</main>"), `<code>secret_invalid</code>`) {
 		t.Fatalf("ci-web's recent refusals:\n%s", page)
 	}
+	// Each filter: time (since and until), principal, result, code,
+	// action and repository reach the API's query.
+	for q, want := range map[string][2]string{
+		"until=2000-01-01T00:00:00Z":                            {"No events match.", ""},
+		"since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z": {"No events match.", ""},
+		"action=principal.create":                               {"principal.create", "auth.basic"},
+		"code=secret_invalid":                                   {"secret_invalid", "principal.create"},
+		"principal=nobody":                                      {"No events match.", ""},
+		"repository=team%2Fapp":                                 {"No events match.", ""},
+		"result=allowed":                                        {"principal.create", "secret_invalid"},
+	} {
+		resp, page := admin.get(s.url + "/audit?" + q)
+		events := section(t, page, "events", "</main>")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(events, want[0]) || want[1] != "" && strings.Contains(events, want[1]) {
+			t.Errorf("/audit?%s: %s, want %q without %q:\n%s", q, resp.Status, want[0], want[1], events)
+		}
+		if v, _ := url.ParseQuery(q); !strings.Contains(page, `value="`+v[strings.Split(q, "=")[0]][0]+`"`) && !strings.Contains(page, "selected>"+v.Get("result")) {
+			t.Errorf("/audit?%s does not keep the filter in its form:\n%s", q, page)
+		}
+	}
 	if _, page = admin.get(s.url + "/audit?verify=1"); !strings.Contains(page, "The chain verifies") {
 		t.Fatalf("Verify chain:\n%s", page)
 	}

@@ -555,6 +555,39 @@ func TestConsolePipelines(t *testing.T) {
 	if _, page = admin.get(s.url + "/pipelines"); !strings.Contains(page, `<a href="/pipelines/api-main">api-main</a></td><td>gitlab</td>`) {
 		t.Fatalf("/pipelines after Register:\n%s", page)
 	}
+
+	// The four presets, each with its CI system's YAML; Azure Pipelines and
+	// Kubernetes need the issuer the form sends along.
+	for _, p := range []struct {
+		name, preset, spec, issuer, audience, subject, yaml string
+	}{
+		{"web-main", berth.PresetGitHub, "org/web@main", "", "", "repo:org/web:ref:refs/heads/main", "id-token: write"},
+		{"api-gl", berth.PresetGitLab, "group/api", "", "", "project_path:group/api:*", "BERTH_ID_TOKEN:"},
+		{"ado", berth.PresetAzureDevOps, "contoso/web/berth", "https://vstoken.dev.azure.com/0000-org", "api://AzureADTokenExchange", "sc://contoso/web/berth", "SYSTEM_ACCESSTOKEN: $(System.AccessToken)"},
+		{"k8s", berth.PresetKubernetes, "ci/builder", "https://kubernetes.default.svc.cluster.local", "", "system:serviceaccount:ci:builder", "serviceAccountToken:"},
+	} {
+		resp, page := admin.post(s.url+"/pipelines", url.Values{"csrf": {csrf}, "name": {p.name}, "preset": {p.preset}, "spec": {p.spec}, "issuer": {p.issuer}, "audience": {p.audience}})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "<h1>Pipeline "+p.name+"</h1>") || !strings.Contains(page, "<code>"+p.subject+"</code>") ||
+			!strings.Contains(section(t, page, "snippet", "</main>"), p.yaml) || !strings.Contains(page, "--connection CONNECTION") {
+			t.Errorf("Register %s (%s): %s\n%s", p.name, p.preset, resp.Status, page)
+		}
+		if strings.Contains(page, "mints ID tokens for the audience") {
+			t.Errorf("%s: a warning about Azure's audience:\n%s", p.name, page)
+		}
+	}
+	// A connection that permits it fills in the snippet.
+	s.apiJSON(t, http.MethodPost, "/api/v1/principals", map[string]string{"name": "ci-web"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/connections", map[string]string{"name": "web", "principal": "ci-web"}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/connections/web/authorize", map[string]string{"pipeline": "web-main"}, http.StatusOK)
+	if _, page = admin.get(s.url + "/pipelines/web-main"); !strings.Contains(page, "berth login 127.0.0.1:") || !strings.Contains(page, " --connection web\n") {
+		t.Errorf("web-main's snippet does not name web:\n%s", page)
+	}
+	// Azure Pipelines' tokens are for one audience: a pipeline registered
+	// for another is told so.
+	s.apiJSON(t, http.MethodPost, "/api/v1/pipelines", map[string]string{"name": "ado-wrong", "preset": berth.PresetAzureDevOps, "spec": "contoso/web/berth", "issuer": "https://vstoken.dev.azure.com/0000-org"}, http.StatusCreated)
+	if _, page = admin.get(s.url + "/pipelines/ado-wrong"); !strings.Contains(page, "mints ID tokens for the audience <code>api://AzureADTokenExchange</code> only") {
+		t.Errorf("ado-wrong's page does not warn of its audience:\n%s", page)
+	}
 }
 
 // TestConsoleRepositories: a person sees the repositories they may list,

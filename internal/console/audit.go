@@ -14,7 +14,7 @@ type auditData struct {
 	// Since and Until bound the time: RFC 3339 times, or durations back
 	// from now ("24h", "7d"), as berth audit --since and --until take them.
 	Since, Until, Principal, Result, Code, Action, Repository string
-	Events                                 []berth.AuditEvent
+	Events                                                    []berth.AuditEvent
 	// Next is the URL of the following page, "" on the last.
 	Next template.URL
 	// Chain is the Verify chain answer, when asked for.

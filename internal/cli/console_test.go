@@ -302,6 +302,10 @@ func TestConsolePrincipals(t *testing.T) {
 		t.Fatalf("Add secret: %s %v\n%s", resp.Status, resp.Header, page)
 	}
 	value := m[1]
+	// The expiry timeline: the new secret's time left, as text and meter.
+	if !regexp.MustCompile(`<meter min="0" max="30" value="(29|30)" [^>]*aria-label="Time left of secret [^"]+">(29|30) days left</meter>`).MatchString(section(t, page, "secrets", "roles")) {
+		t.Fatalf("the new secret's time left:\n%s", page)
+	}
 	if berth.CheckSecretFormat(value) != nil || !strings.Contains(page, "| docker login 127.0.0.1") || !strings.Contains(page, "--password-stdin") ||
 		!strings.Contains(page, "| berth login "+s.url+" --client-id ") {
 		t.Fatalf("the new secret's section:\n%s", page)

@@ -208,8 +208,12 @@ func TestConsoleAttention(t *testing.T) {
 		!strings.Contains(pending, "web-fork") || !strings.Contains(pending, ">Dismiss</button>") {
 		t.Fatalf("pending requests:\n%s", pending)
 	}
-	if strings.Contains(section(t, page, "failing", "pending"), "legacy") {
-		t.Fatalf("connections verified without being asked:\n%s", page)
+	// Before Verify: the connections that fail by what berth knows
+	// without asking an issuer, each with its fix; no check has run.
+	if failing := section(t, page, "failing", "pending"); strings.Contains(failing, "<code>secret_expired</code>") ||
+		!strings.Contains(failing, `<a href="/connections/legacy">legacy</a>: <span class="state-fail">secret expired</span><br>Fix: <code>berth connection save legacy</code>`) ||
+		!strings.Contains(failing, `<a href="/connections/web">web</a>: <span class="state-fail">no pipeline permitted</span><br>Fix: <code>berth connection authorize web --pipeline PIPELINE</code>`) {
+		t.Fatalf("connections failing before Verify:\n%s", failing)
 	}
 	_, verified := admin.get(s.url + "/?verify=1")
 	if failing := section(t, verified, "failing", "pending"); !strings.Contains(failing, `<a href="/connections/legacy">legacy</a>`) || !strings.Contains(failing, "<code>secret_expired</code>") {

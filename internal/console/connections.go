@@ -35,6 +35,33 @@ type health struct {
 	Text string
 	// Bad is set when logins fail now, unset when they will or may.
 	Bad bool
+	// Fix is the command that fixes it.
+	Fix string
+}
+
+// healthOf says what stops (Bad) or will stop c's pipelines from logging
+// in, from the API's view of c and its pending requests: what needs no
+// call to a pipeline's issuer.
+func (h *Handler) healthOf(c api.Connection, pending int) []health {
+	var out []health
+	if c.Disabled {
+		out = append(out, health{Text: "disabled", Bad: true, Fix: "berth connection enable " + c.Name})
+	}
+	if sec := c.Secret; sec != nil {
+		switch days := int(sec.Expires.Sub(h.now()) / (24 * time.Hour)); {
+		case sec.State != berth.SecretActive:
+			out = append(out, health{Text: "secret " + string(sec.State), Bad: true, Fix: "berth connection save " + c.Name})
+		case days <= attentionDays:
+			out = append(out, health{Text: fmt.Sprintf("secret expires in %d days", days), Fix: "berth connection save " + c.Name})
+		}
+	}
+	if c.Auth == berth.ConnectionFederated && !c.AllPipelines && len(c.Pipelines) == 0 {
+		out = append(out, health{Text: "no pipeline permitted", Bad: true, Fix: "berth connection authorize " + c.Name + " --pipeline PIPELINE"})
+	}
+	if pending > 0 {
+		out = append(out, health{Text: fmt.Sprintf("%d pending requests", pending)})
+	}
+	return out
 }
 
 // connections lists every connection with its scheme, principal, the state
@@ -46,31 +73,13 @@ func (h *Handler) connections(w http.ResponseWriter, r *http.Request, s *session
 		return nil, err
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
-	now := h.now()
 	rows := make([]connectionRow, 0, len(cs))
 	for _, c := range cs {
-		row := connectionRow{Connection: c}
-		if c.Disabled {
-			row.Health = append(row.Health, health{Text: "disabled", Bad: true})
-		}
-		if sec := c.Secret; sec != nil {
-			switch days := int(sec.Expires.Sub(now) / (24 * time.Hour)); {
-			case sec.State != berth.SecretActive:
-				row.Health = append(row.Health, health{Text: "secret " + string(sec.State), Bad: true})
-			case days <= attentionDays:
-				row.Health = append(row.Health, health{Text: fmt.Sprintf("secret expires in %d days", days)})
-			}
-		}
-		if c.Auth == berth.ConnectionFederated && !c.AllPipelines && len(c.Pipelines) == 0 {
-			row.Health = append(row.Health, health{Text: "no pipeline permitted", Bad: true})
-		}
 		reqs, err := s.api.PermissionRequests(ctx, c.Name)
 		if err != nil {
 			return nil, err
 		}
-		if n := len(reqs.Requests); n > 0 {
-			row.Health = append(row.Health, health{Text: fmt.Sprintf("%d pending requests", n)})
-		}
+		row := connectionRow{Connection: c, Health: h.healthOf(c, len(reqs.Requests))}
 		rows = append(rows, row)
 	}
 	return &view{Title: "Connections", Data: rows}, nil

@@ -682,7 +682,8 @@ func TestConsoleWebhooks(t *testing.T) {
 		t.Fatalf("/webhooks:\n%s", page)
 	}
 	_, page = admin.get(s.url + "/webhooks/" + id)
-	if !strings.Contains(page, "HTTP 500") || !strings.Contains(page, "HTTP 200") || !strings.Contains(page, "/deliveries/"+d.ID+"/redeliver") {
+	if !strings.Contains(page, "HTTP 500") || !strings.Contains(page, "HTTP 200") || !strings.Contains(page, "/deliveries/"+d.ID+"/redeliver") ||
+		!strings.Contains(page, `<th scope="col">Last attempt</th>`) || strings.Count(page, `<span class="muted">next `) != 1 {
 		t.Fatalf("the webhook's page:\n%s", page)
 	}
 	resp, page := admin.post(s.url+"/webhooks/"+id+"/deliveries/"+d.ID+"/redeliver", url.Values{"csrf": {csrfOf(t, page)}})
@@ -933,13 +934,25 @@ func TestConsoleEveryPage(t *testing.T) {
 	}
 	_, page = admin.get(s.url + "/")
 	csrf := csrfOf(t, page)
+	var shown []string
 	for _, p := range []string{"/principals/ci-web/secrets", "/connections/legacy/save"} {
 		resp, page := admin.post(s.url+p, url.Values{"csrf": {csrf}, "expires_in": {"30d"}})
-		if resp.StatusCode != http.StatusOK || !secretValue.MatchString(page) || resp.Header.Get("Cache-Control") != "no-store" {
-			t.Errorf("POST %s: %s %q\n%s", p, resp.Status, resp.Header.Get("Cache-Control"), page)
+		m := secretValue.FindStringSubmatch(page)
+		if resp.StatusCode != http.StatusOK || m == nil || resp.Header.Get("Cache-Control") != "no-store" || resp.Request.URL.Path != p {
+			t.Fatalf("POST %s: %s %q at %s\n%s", p, resp.Status, resp.Header.Get("Cache-Control"), resp.Request.URL, page)
 		}
+		shown = append(shown, m[1])
 		wantConsoleHeaders(t, p, resp)
 		wantWellFormedPage(t, "POST "+p, page)
+	}
+	// The values were in those answers only: not in the server's log, the
+	// audit log, nor any page since.
+	for _, v := range shown {
+		for _, p := range []string{"/", "/principals/ci-web", "/connections/legacy", "/audit"} {
+			if _, page := admin.get(s.url + p); strings.Contains(page, v) {
+				t.Errorf("%s shows a secret again", p)
+			}
+		}
 	}
 
 	// Every state-changing form, forged: refused, and nothing changes.
@@ -986,4 +999,19 @@ func TestConsoleEveryPage(t *testing.T) {
 		t.Errorf("a forged form deleted team/app:v1: %v", err)
 	}
 	s.apiJSON(t, http.MethodGet, "/api/v1/pipelines/forged", nil, http.StatusNotFound)
+
+	// Stopping serve flushes the audit log, which records the changes and
+	// never the values; nor does the server's log.
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	code, audit, stderr := runCLI(t, nil, "audit", "--data", s.dir, "--since", "1h", "-o", "json")
+	if code != 0 || !strings.Contains(audit, `"connection.save"`) || !strings.Contains(audit, `"secret.add"`) {
+		t.Fatalf("audit: exit %d: %s\n%s", code, stderr, audit)
+	}
+	for _, v := range shown {
+		if strings.Contains(s.stderr.String(), v) || strings.Contains(audit, v) {
+			t.Errorf("a secret shown once is in the server's log or the audit log")
+		}
+	}
 }

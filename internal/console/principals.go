@@ -204,8 +204,10 @@ func newSecretRow(s api.Secret, now time.Time) secretRow {
 	switch {
 	case s.State == berth.SecretRevoked:
 		r.Left = "revoked"
-	case left <= 0:
+	case left <= -day:
 		r.Left = "expired " + plural(int(-left/day), "day") + " ago"
+	case left <= 0:
+		r.Left = "expired today"
 	case left < day:
 		r.Left = "expires today"
 	default:

@@ -932,6 +932,15 @@ func TestConsoleEveryPage(t *testing.T) {
 			t.Errorf("%s shows no secret, yet: Cache-Control %q", p, resp.Header.Get("Cache-Control"))
 		}
 	}
+	// /errors/CODE for every reason code, as berth explain shows it, to
+	// anyone: no session needed.
+	for _, info := range berth.Codes {
+		resp, page := anon.get(s.url + "/errors/" + string(info.Code))
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "<h1>Reason code "+string(info.Code)+"</h1>") {
+			t.Errorf("/errors/%s: %s", info.Code, resp.Status)
+		}
+		wantConsoleHeaders(t, "/errors/"+string(info.Code), resp)
+	}
 	_, page = admin.get(s.url + "/")
 	csrf := csrfOf(t, page)
 	var shown []string

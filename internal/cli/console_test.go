@@ -928,6 +928,10 @@ func TestConsoleEveryPage(t *testing.T) {
 		}
 		wantConsoleHeaders(t, p, resp)
 		wantWellFormedPage(t, p, page)
+		if path, _, _ := strings.Cut(p, "?"); strings.Count(path, "/") == 1 && !strings.HasPrefix(path, "/errors") &&
+			!regexp.MustCompile(`<a href="`+regexp.QuoteMeta(path)+`" aria-current="page">`).MatchString(page) {
+			t.Errorf("%s: the navigation does not mark the page as current", p)
+		}
 		if resp.Header.Get("Cache-Control") == "no-store" || strings.Contains(page, "secret-value") {
 			t.Errorf("%s shows no secret, yet: Cache-Control %q", p, resp.Header.Get("Cache-Control"))
 		}

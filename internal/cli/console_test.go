@@ -886,6 +886,10 @@ func wantWellFormedPage(t *testing.T, what, page string) {
 		if !strings.Contains(b, "aria-label=") {
 			t.Errorf("%s: a copy button that does not say what it copies: %s", what, b)
 		}
+		// Without JavaScript a copy button does nothing: console.js shows it.
+		if !strings.Contains(b, " hidden>") {
+			t.Errorf("%s: a copy button shown without JavaScript: %s", what, b)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oidctest"
 	"github.com/berth-dev/berth/internal/sqlite"
 )
 
@@ -1030,5 +1032,36 @@ func TestConsoleEveryPage(t *testing.T) {
 		if strings.Contains(s.stderr.String(), v) || strings.Contains(audit, v) {
 			t.Errorf("a secret shown once is in the server's log or the audit log")
 		}
+	}
+}
+
+// TestConsoleHistoryLinksTheRun: a CI job's login through a connection
+// appears in the connection's history with a link to the job's run, taken
+// from its ID token's claims (GitHub's issuer, keys pinned: nothing is
+// fetched).
+func TestConsoleHistoryLinksTheRun(t *testing.T) {
+	f := startFederationWith(t, func(string) [][]string { return nil })
+	const github = "https://token.actions.githubusercontent.com"
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(jwks, f.iss.JWKS(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.cli(t, "principal", "create", "ci-bot")
+	f.cli(t, "pipeline", "create", "gh-main", "--github", "org/app@main", "--issuer", github, "--jwks-file", jwks)
+	f.cli(t, "connection", "create", "ci", "--principal", "ci-bot")
+	f.cli(t, "connection", "authorize", "ci", "--pipeline", "gh-main")
+	token := f.iss.GitHub(oidctest.GitHubJob{Audience: f.service, RunID: 31337}, oidctest.WithClaims(map[string]any{"iss": github}))
+	if code, _, stderr := runCLI(t, job(t, map[string]string{envIDToken: token}), "login", f.host, "--connection", "ci"); code != 0 {
+		t.Fatalf("berth login --connection ci: %s", stderr)
+	}
+	// The history is the audit log's (restarting flushes it).
+	f.s.stop(t)
+	s := startServe(t, f.s.dir)
+	admin := newBrowser(t)
+	id, secret := s.admin(t)
+	consoleSignIn(t, s, admin, id, secret)
+	_, page := admin.get(s.url + "/connections/ci")
+	if !strings.Contains(section(t, page, "history", "</main>"), `<a href="https://github.com/org/app/actions/runs/31337" rel="noopener noreferrer">build run 31337</a>`) {
+		t.Fatalf("the history does not link the run:\n%s", section(t, page, "history", "</main>"))
 	}
 }

@@ -529,7 +529,7 @@ func (p *Provider) Exchange(ctx context.Context, assertion, connectionName, sour
 	return c, err
 }
 
-func (p *Provider) exchange(ctx context.Context, assertion, connectionName string) (*berth.Caller, error) {
+func (p *Provider) exchange(ctx context.Context, assertion, connectionName string) (caller *berth.Caller, err error) {
 	if p.Federation == nil {
 		return nil, berth.Errorf(berth.CodeUnsupported, "this registry is not set up to accept CI ID tokens").
 			WithHint("log in with a client id and secret, or ask the registry's operator to enable federation")
@@ -546,7 +546,16 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 	if err != nil {
 		return nil, err
 	}
-	run := a.Run()
+	run, runURL := a.Run(), a.RunURL()
+	if runURL != "" {
+		// Every refusal from here on names the run's page too, for the
+		// connection's history.
+		defer func() {
+			if e := berth.AsError(err); e != nil {
+				e.WithDetail("ci_run_url", runURL)
+			}
+		}()
+	}
 	conn, err := p.connectionFor(ctx, pl, connectionName, run)
 	if err != nil {
 		return nil, err
@@ -569,7 +578,7 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 		return nil, withUse(berth.AssertionReplayed(a), pl.Name, run)
 	}
 	c := callerOf(st, conn.CredentialID(), nil)
-	c.Connection, c.Pipeline, c.PipelineID, c.Run = conn.Name, pl.Name, pl.ID, run
+	c.Connection, c.Pipeline, c.PipelineID, c.Run, c.RunURL = conn.Name, pl.Name, pl.ID, run, runURL
 	return c, nil
 }
 

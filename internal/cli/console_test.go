@@ -781,8 +781,8 @@ func TestConsoleIndexAndManifestDelete(t *testing.T) {
 	}
 	indexDigest, _ := idx.Digest()
 	total := sizes[indexDigest.String()] + sizes[children[0].String()] + sizes[children[1].String()]
-	if sizes[children[0].String()] == 0 || !strings.Contains(tags, fmt.Sprintf("<td>%d B</td>", total)) {
-		t.Fatalf("the index's tag does not show %d B, its size with its platforms':\n%s", total, tags)
+	if sizes[children[0].String()] == 0 || !strings.Contains(tags, "<td>"+berth.FormatBytes(total)+"</td>") {
+		t.Fatalf("the index's tag does not show %s, its size with its platforms':\n%s", berth.FormatBytes(total), tags)
 	}
 	resp, page = ada.post(s.url+"/manifests/delete", url.Values{"csrf": {csrfOf(t, page)}, "repository": {"team/app"}, "digest": {singleDigest.String()}})
 	wantReason(t, "ada deletes a manifest", resp, page, http.StatusForbidden, berth.CodeRoleMissing)

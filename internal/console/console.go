@@ -273,7 +273,7 @@ var pageNames = map[string]string{
 var pages = map[string]*template.Template{}
 
 func init() {
-	funcs := template.FuncMap{"md": md, "date": date}
+	funcs := template.FuncMap{"md": md, "date": date, "bytes": berth.FormatBytes, "kind": manifestKind}
 	layout := template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/layout.html"))
 	entries, _ := fs.Glob(files, "templates/*.html")
 	for _, e := range entries {
@@ -297,6 +297,22 @@ func md(s string) template.HTML {
 		}
 	}
 	return template.HTML(b.String())
+}
+
+// manifestKind names what a manifest holds for people: "image index",
+// "image", or the artifact type of anything else (a signature, an SBOM, a
+// Helm chart); the media type when it says nothing more.
+func manifestKind(mediaType, artifactType string) string {
+	switch {
+	case mediaType == "application/vnd.oci.image.index.v1+json" || mediaType == "application/vnd.docker.distribution.manifest.list.v2+json":
+		return "image index"
+	case artifactType == "" || artifactType == "application/vnd.oci.image.config.v1+json" || artifactType == "application/vnd.docker.container.image.v1+json":
+		if mediaType == "application/vnd.oci.image.manifest.v1+json" || mediaType == "application/vnd.docker.distribution.manifest.v2+json" {
+			return "image"
+		}
+		return mediaType
+	}
+	return artifactType
 }
 
 func date(t time.Time) string {

@@ -1,10 +1,12 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -216,7 +218,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	if id, ok := e.Detail["request_id"].(string); ok && reqID == "" {
 		reqID = id
 	}
-	v := &view{Title: "Refused", Data: refusal{Code: e.Code, Message: e.Message, Hint: e.Hint, RequestID: reqID}}
+	v := &view{Title: "Refused", Data: refusal{Code: e.Code, Message: e.Message, Hint: e.Hint}}
 	if s != nil {
 		v.Who, v.CSRF, v.Owner = s.caller.Actor.Name, s.csrf, s.owner
 	}
@@ -258,10 +260,21 @@ func (h *Handler) render(w http.ResponseWriter, status int, v *view, name ...str
 	} else if hd.Get("Cache-Control") == "" {
 		hd.Set("Cache-Control", "private, no-cache")
 	}
-	w.WriteHeader(status)
-	if err := t.ExecuteTemplate(w, "layout", v); err != nil {
+	// The page is rendered whole before anything is sent: a template that
+	// fails halfway is an internal error, not a page cut short with 200.
+	var b bytes.Buffer
+	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
 		h.logger().Error("console: render", slog.String("page", n), slog.Any("err", err))
+		b.Reset()
+		status = http.StatusInternalServerError
+		failed := &view{Title: "Refused", Data: refusal{Code: berth.CodeInternal, Message: "internal error: this page could not be shown"}}
+		if err := pages["error"].ExecuteTemplate(&b, "layout", failed); err != nil {
+			b.Reset()
+			b.WriteString("internal error")
+		}
 	}
+	w.WriteHeader(status)
+	_, _ = b.WriteTo(w)
 }
 
 // pageNames maps a view's title to its template.
@@ -273,7 +286,8 @@ var pageNames = map[string]string{
 var pages = map[string]*template.Template{}
 
 func init() {
-	funcs := template.FuncMap{"md": md, "date": date, "bytes": berth.FormatBytes, "kind": manifestKind}
+	funcs := template.FuncMap{"md": md, "date": date, "bytes": berth.FormatBytes, "kind": manifestKind,
+		"short": func(d any) string { return berth.Digest(fmt.Sprint(d)).Short() }}
 	layout := template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/layout.html"))
 	entries, _ := fs.Glob(files, "templates/*.html")
 	for _, e := range entries {

@@ -1,6 +1,13 @@
 package console
 
-import "testing"
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth"
+)
 
 func TestManifestKind(t *testing.T) {
 	for _, c := range []struct{ media, artifact, want string }{
@@ -15,5 +22,15 @@ func TestManifestKind(t *testing.T) {
 		if got := manifestKind(c.media, c.artifact); got != c.want {
 			t.Errorf("manifestKind(%q, %q) = %q, want %q", c.media, c.artifact, got, c.want)
 		}
+	}
+}
+
+// A page whose template fails halfway is answered as an internal error, not
+// sent cut short with 200.
+func TestRenderFailsWhole(t *testing.T) {
+	w := httptest.NewRecorder()
+	(&Handler{}).render(w, http.StatusOK, &view{Title: "Why not?", Data: 42})
+	if body := w.Body.String(); w.Code != http.StatusInternalServerError || !strings.Contains(body, string(berth.CodeInternal)) || strings.Contains(body, `id="principal"`) {
+		t.Fatalf("a failing template: %d\n%s", w.Code, body)
 	}
 }

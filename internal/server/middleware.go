@@ -11,6 +11,13 @@ import (
 	"github.com/berth-dev/berth"
 )
 
+// Header values middleware sets on every answer; never modified.
+var (
+	nosniff    = []string{"nosniff"}
+	noReferrer = []string{"no-referrer"}
+	noContent  = []string{"default-src 'none'; frame-ancestors 'none'"}
+)
+
 // middleware gives each request an id (the caller's X-Request-Id when it is
 // sane), logs one line when it ends, and turns a panic into a logged 500.
 func (s *Server) middleware(next http.Handler) http.Handler {
@@ -25,7 +32,14 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		r = r.WithContext(ctx)
 		limitBody(w, r, s.cfg.BodyTimeout)
-		w.Header().Set("X-Request-Id", id)
+		h := w.Header()
+		h.Set("X-Request-Id", id)
+		// Defaults every answer carries, the plain 404 of an unknown path
+		// included; a handler that serves pages (the console, sign-in)
+		// sets its own policy over them. Shared values: no allocation.
+		h["X-Content-Type-Options"] = nosniff
+		h["Referrer-Policy"] = noReferrer
+		h["Content-Security-Policy"] = noContent
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		defer func() {

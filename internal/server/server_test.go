@@ -529,3 +529,20 @@ func TestRequestLogOmitsQuery(t *testing.T) {
 		t.Fatal("the log holds the secret sent in the query string")
 	}
 }
+
+// Every answer carries the security defaults, an unknown path's plain 404
+// included; a handler sets its own policy over them.
+func TestSecurityHeaderDefaults(t *testing.T) {
+	ts := start(t, map[string]http.Handler{
+		"/page": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		}),
+	})
+	for path, csp := range map[string]string{"/nothing-here": "default-src 'none'; frame-ancestors 'none'", "/page": "default-src 'self'"} {
+		resp, _ := ts.get(t, path, nil)
+		h := resp.Header
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("Content-Security-Policy") != csp {
+			t.Errorf("%s: %d %v", path, resp.StatusCode, h)
+		}
+	}
+}

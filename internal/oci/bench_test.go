@@ -1,10 +1,16 @@
 package oci_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/berth-dev/berth"
@@ -53,4 +59,66 @@ func BenchmarkManifestGET(b *testing.B) {
 	}
 	b.Run("open", func(b *testing.B) { run(b, open, "") })
 	b.Run("bearer", func(b *testing.B) { run(b, guarded, bearer.Get("Authorization")) })
+}
+
+// BenchmarkTinyPush measures the push of a tiny image through the handler, as
+// crane sends it, with the guard and a bearer token, on SQLite and disk
+// blobs: for the config and one 1 KiB layer each, a POST opening an upload, a
+// PATCH with the bytes and a PUT closing it; then the manifest PUT. Eight
+// pushes run at a time (bench/run.sh's figure (c)); one op is one image.
+func BenchmarkTinyPush(b *testing.B) {
+	t := &testing.T{}
+	g := newGuarded(t)
+	g.principal("pusher", "push@bench/*")
+	auth := g.token("pusher", "repository:bench/tiny:pull,push").Get("Authorization")
+	var n sync.Mutex
+	var id int
+	h := &oci.Handler{Meta: g.meta, Blobs: g.blob, Uploads: g.blob, Logger: g.p.Logger, Now: g.clock.Now,
+		NewID:      func() string { n.Lock(); defer n.Unlock(); id++; return fmt.Sprintf("up-%d", id) },
+		CommitLock: &sync.RWMutex{}, MaxManifestSize: 4 << 20, Guard: g.p}
+	do := func(method, target string, body []byte, hdr ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, target, bytes.NewReader(body)).WithContext(context.Background())
+		req.Header.Set("Authorization", auth)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	push := func(b []byte) berth.Digest {
+		d := berth.DigestOf("sha256", b)
+		w := do("POST", "/v2/bench/tiny/blobs/uploads/", nil)
+		if w.Code != 202 {
+			panic(fmt.Sprintf("POST upload: %d %s", w.Code, w.Body))
+		}
+		loc := w.Header().Get("Location")
+		if w = do("PATCH", loc, b, "Content-Type", "application/octet-stream"); w.Code != 202 {
+			panic(fmt.Sprintf("PATCH upload: %d %s", w.Code, w.Body))
+		}
+		if w = do("PUT", loc+"?digest="+d.String(), nil); w.Code != 201 {
+			panic(fmt.Sprintf("PUT upload: %d %s", w.Code, w.Body))
+		}
+		return d
+	}
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8 / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		layer := make([]byte, 1024)
+		for pb.Next() {
+			i := seq.Add(1)
+			cfg := fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","n":%d}`, i)
+			cd := push(cfg)
+			binary.BigEndian.PutUint64(layer, uint64(i))
+			ld := push(layer)
+			manifest := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+				`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
+				`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":1024}]}`, cd, len(cfg), ld)
+			if w := do("PUT", fmt.Sprintf("/v2/bench/tiny/manifests/v%d", i), manifest, "Content-Type", "application/vnd.oci.image.manifest.v1+json"); w.Code != 201 {
+				panic(fmt.Sprintf("PUT manifest: %d %s", w.Code, w.Body))
+			}
+		}
+	})
 }

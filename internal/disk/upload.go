@@ -43,16 +43,14 @@ func (s *Store) CreateUpload(ctx context.Context, id string) error {
 		return fmt.Errorf("create upload %s: %w", id, err)
 	}
 	// A crash before the data file exists leaves a directory that no operation
-	// treats as an upload and CleanTemp removes.
+	// treats as an upload and CleanTemp removes. Neither directory is synced:
+	// an upload is no promise (the client stores nothing until it commits),
+	// so one lost to a power loss is blob_upload_unknown and the client starts
+	// it again, while the blob an upload becomes is made durable by its own
+	// fsyncs (the data's, then blobs/ALG/XX's once it is renamed there).
 	f, err := os.OpenFile(filepath.Join(dir, dataFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err == nil {
 		err = f.Close()
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err == nil {
-		err = syncDir(s.uploads)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -164,6 +162,10 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 	if d.Algorithm() == berth.SHA256 {
 		h = readSHA256State(dir, size)
 	}
+	// A saved state for all the data was saved by the append that wrote its
+	// last bytes, after that append's fsync, and the data only ever grows
+	// through such appends: it is durable already.
+	synced := h != nil
 	if h == nil {
 		h = berth.NewHash(d.Algorithm())
 		if err := hashFile(ctx, h, f, size); err != nil {
@@ -173,10 +175,12 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 	if err := berth.VerifyDigest(d, berth.DigestFromHash(d.Algorithm(), h)); err != nil {
 		return berth.BlobInfo{}, err
 	}
-	// Appends sync before they return; this covers data written before a crash
-	// whose append never finished.
-	if err := f.Sync(); err != nil {
-		return berth.BlobInfo{}, fmt.Errorf("commit upload %s: sync: %w", id, err)
+	// Without a saved state, this covers data written before a crash whose
+	// append never finished.
+	if !synced {
+		if err := f.Sync(); err != nil {
+			return berth.BlobInfo{}, fmt.Errorf("commit upload %s: sync: %w", id, err)
+		}
 	}
 	f.Close()
 

@@ -6,7 +6,8 @@
 //	blobs/ALG/XX/HEX   a blob, named by its digest (XX is the first two hex digits)
 //	uploads/ID/data    an unfinished upload's bytes
 //	uploads/ID/sha256  the sha256 hash state after those bytes, so a commit need
-//	                   not read them again
+//	                   not read them again (from 4 MiB; below that the state is
+//	                   kept in memory, and hashed again after a restart)
 //	tmp/               files being written, renamed into place when complete
 //
 // Contract: a blob becomes visible only by renaming a complete, fsynced file into

@@ -46,7 +46,7 @@ func linkBlob(ctx context.Context, tx Querier, link berth.BlobLink) error {
 // FindBlobLink returns blob_unknown unless repo holds d.
 func (s *Store) FindBlobLink(ctx context.Context, repo string, d berth.Digest) (berth.BlobLink, error) {
 	link := berth.BlobLink{Repository: repo, Digest: d}
-	err := s.c.Read().QueryRow(ctx, `
+	err := s.c.Read().QueryRow(pointRead(ctx), `
 		SELECT l.size, l.created
 		FROM repositories r JOIN blob_links l ON l.repo_id = r.id
 		WHERE r.name = $1 AND l.digest = $2`, repo, string(d)).Scan(&link.Size, Time(&link.Created))

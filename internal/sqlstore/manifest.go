@@ -189,7 +189,7 @@ func (s *Store) FindManifest(ctx context.Context, repo, ref string) (*berth.Mani
 		digest, subject, refs string
 		annotations           sql.NullString // not *string: no reflection in database/sql's Scan
 	)
-	err := s.c.Read().QueryRow(ctx, q, repo, ref).Scan(
+	err := s.c.Read().QueryRow(pointRead(ctx), q, repo, ref).Scan(
 		&digest, &m.MediaType, &m.Content, &m.ArtifactType, &subject, &annotations, &refs, Time(&m.Created))
 	switch {
 	case IsNoRows(err):

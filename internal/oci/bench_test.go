@@ -59,8 +59,13 @@ func BenchmarkManifestGET(b *testing.B) {
 			}
 		})
 	}
+	// As berth serve wires it: the pull-through cache asks, for every
+	// request, whether the repository is in an upstream's namespace.
+	served := &oci.Handler{Meta: g.meta, Blobs: g.blob, Uploads: g.blob, Logger: g.p.Logger, Now: g.clock.Now, NewID: func() string { return "x" }, Guard: g.p,
+		Cache: &oci.Cache{Upstreams: g.meta}}
 	b.Run("open", func(b *testing.B) { run(b, open, "") })
 	b.Run("bearer", func(b *testing.B) { run(b, guarded, bearer.Get("Authorization")) })
+	b.Run("bearer+cache", func(b *testing.B) { run(b, served, bearer.Get("Authorization")) })
 }
 
 // BenchmarkTinyPush measures the push of a tiny image through the handler, as

@@ -48,7 +48,7 @@ func newWALSyncer(dbPath string) *walSyncer {
 
 // durable notes a commit that has returned and waits until an fsync begun
 // after it has ended. After a failed fsync, the kernel may have dropped the
-// pages it could not write, so a later fsync proving nothing: every sync
+// pages it could not write, so a later fsync would prove nothing: every sync
 // from then on fails, and the process must start again (SQLite's recovery
 // reads the WAL as it is on disk).
 func (s *walSyncer) durable() error {

@@ -79,7 +79,10 @@ func TestFailedSyncIsSticky(t *testing.T) {
 	// sync fail as a failing disk would.
 	db.sync.mu.Lock()
 	db.sync.path = dir
-	db.sync.f = nil
+	if db.sync.f != nil {
+		db.sync.f.Close()
+		db.sync.f = nil
+	}
 	db.sync.mu.Unlock()
 	if err := db.CreateUploadSession(ctx, berth.UploadSession{ID: "u1", Repository: "app", Created: time.Unix(1, 0)}); err == nil {
 		t.Fatal("a write whose sync failed was reported done")

@@ -90,6 +90,9 @@ type BlobLinkStore interface {
 	// LinkBlob records the link, creating the repository when needed. Linking
 	// again refreshes Created.
 	LinkBlob(ctx context.Context, link BlobLink) error
+	// LinkUploadedBlob is LinkBlob and DeleteUploadSession(session) in one
+	// write: the end of a pushed upload.
+	LinkUploadedBlob(ctx context.Context, link BlobLink, session string) error
 	// FindBlobLink returns blob_unknown unless repo holds d.
 	FindBlobLink(ctx context.Context, repo string, d Digest) (BlobLink, error)
 	// UnlinkBlob removes d from repo, or returns blob_unknown.

@@ -12,6 +12,9 @@
 #   (c) 200 tiny images (one 1 KiB layer each) pushed by crane, 8 at a time;
 #   (d) manifest GETs/s and 4 KiB blob GETs/s with wrk (-t2 -c16, 10 s);
 #   (e) peak RSS (VmHWM): after the (a) pushes, and at the end of the run.
+# Beside each throughput, the server's CPU seconds per unit of work (utime +
+# stime of its process from /proc/PID/stat, before and after each measured
+# phase): per GiB pushed in (a), per tiny image in (c), per 1,000 requests in (d).
 # (a) to (c) run BENCH_REPS times (default 3) on new random content each time;
 # the median is reported. Scale-out: berth on PostgreSQL (127.0.0.1:5432, a
 # schema of its own) and S3 (versitygw on loopback over a local folder) runs
@@ -90,6 +93,12 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit 
 best() { sort -g | tail -n 1; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.3f", a / b }'; }
 vmhwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_s PID: the CPU seconds (user + system, all threads) PID has used so far.
+# The fields are counted after the command name's closing parenthesis, which
+# may hold spaces.
+cpu_s() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / hz }'; }
+add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
 
 log "building berth, mkimage and fileserve"
 mkdir -p "$work/bin"
@@ -150,6 +159,9 @@ wrk_rps() { # wrk_rps URL HEADER...: prints requests/s, fails on any error respo
 	for h in "$@"; do [ -z "$h" ] || args+=(-H "$h"); done
 	out=$(wrk "${args[@]}" "$url")
 	echo "$out" >>"$work/wrk.log"
+	# How many requests were answered, for the CPU per request (the caller
+	# runs this in a subshell, so it cannot set a variable).
+	awk '/requests in/ { print $1 }' <<<"$out" >"$work/wrk.requests"
 	if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
 		log "wrk saw error responses from $url:"
 		echo "$out" >&2
@@ -267,6 +279,9 @@ stop_scaleout() {
 	unset BERTH_SERVE_ARGS AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY BERTH_KEY_ENCRYPTION_KEY
 }
 
+# per_1000 CPU0 CPU1: CPU seconds per 1,000 requests of the last wrk run.
+per_1000() { div "$(awk -v a="$1" -v b="$2" 'BEGIN { print (b - a) * 1000 }')" "$(cat "$work/wrk.requests")"; }
+
 bench_server() { # bench_server NAME (berth|distribution)
 	local name=$1 dir=$work/$1 host pid seed rep t dig url hdr i
 	mkdir -p "$dir"
@@ -303,12 +318,14 @@ bench_server() { # bench_server NAME (berth|distribution)
 	case $name in berth) seed=1000 ;; distribution) seed=2000 ;; *) seed=3000 ;; esac
 
 	# (a) one 256 MiB layer.
-	local pushes=() pulls=()
+	local pushes=() pulls=() cpu=0 c0
 	for rep in $(seq 1 "$REPS"); do
 		"$work/bin/mkimage" -dir "$dir/big-$rep" -layers 1 -size $((256 << 20)) -seed $((seed + rep))
+		c0=$(cpu_s "$pid")
 		t=$(now)
 		crane push --insecure "$dir/big-$rep" "$host/bench/big-$rep:latest" 2>>"$dir/crane.log" >/dev/null
 		pushes+=("$(since "$t")")
+		cpu=$(add "$cpu" "$(awk -v a="$c0" -v b="$(cpu_s "$pid")" 'BEGIN { print b - a }')")
 		[ "$rep" = 1 ] || rm -rf "$dir/big-$rep"
 	done
 	R[$name.rss_push]=$(vmhwm_mib "$pid")
@@ -330,6 +347,7 @@ bench_server() { # bench_server NAME (berth|distribution)
 	R[$name.a_pull_s]=$(printf '%s\n' "${pulls[@]}" | median)
 	R[$name.a_push]=$(div "$(div "$big_bytes" $MB)" "${R[$name.a_push_s]}")
 	R[$name.a_pull]=$(div "$(div "$big_bytes" $MB)" "${R[$name.a_pull_s]}")
+	R[$name.a_push_cpu]=$(div "$cpu" "$(awk -v b="$big_bytes" -v n="$REPS" 'BEGIN { print b * n / 1073741824 }')")
 
 	# Raw GET of the 256 MiB blob, and the same file from a plain file server.
 	dig=$(jq -r '.layers[0].digest' "$dir/big-1/blobs/sha256/$(jq -r '.manifests[0].digest | ltrimstr("sha256:")' "$dir/big-1/index.json")")
@@ -378,14 +396,18 @@ bench_server() { # bench_server NAME (berth|distribution)
 
 	# (c) tiny images, 8 at a time.
 	local tinies=()
+	cpu=0
 	for rep in $(seq 1 "$REPS"); do
 		"$work/bin/mkimage" -dir "$dir/tiny-$rep" -count "$TINY" -layers 1 -size 1024 -seed $((seed + 200 + rep))
+		c0=$(cpu_s "$pid")
 		t=$(now)
 		seq 0 $((TINY - 1)) | xargs -P 8 -I{} crane push --insecure "$dir/tiny-$rep/{}" "$host/bench/tiny-$rep-{}:latest" 2>>"$dir/crane.log" >/dev/null
 		tinies+=("$(div "$TINY" "$(since "$t")")")
+		cpu=$(add "$cpu" "$(awk -v a="$c0" -v b="$(cpu_s "$pid")" 'BEGIN { print b - a }')")
 		rm -rf "$dir/tiny-$rep"
 	done
 	R[$name.c_tiny]=$(printf '%s\n' "${tinies[@]}" | median)
+	R[$name.c_tiny_cpu]=$(div "$cpu" $((REPS * TINY)))
 	if [ "$perf_ok" = 1 ] && [ "$name" = berth ]; then
 		"$work/bin/mkimage" -dir "$dir/tiny-prof" -count "$TINY" -layers 1 -size 1024 -seed $((seed + 250))
 		profile "$name" "$pid" "$TINY tiny images pushed 8 at a time" \
@@ -398,7 +420,9 @@ bench_server() { # bench_server NAME (berth|distribution)
 	url="http://$host/v2/bench/tiny-1-0/manifests/latest"
 	code=$(curl_auth "$hdr" -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$url")
 	[ "$code" = 200 ] || { log "$name: manifest GET answered $code"; return 1; }
+	c0=$(cpu_s "$pid")
 	R[$name.d_manifest]=$(wrk_rps "$url" "Accept: application/vnd.oci.image.manifest.v1+json" "$hdr")
+	R[$name.d_manifest_cpu]=$(per_1000 "$c0" "$(cpu_s "$pid")")
 	if [ "$name" = berth ]; then
 		profile "$name" "$pid" "wrk on a manifest" wrk_rps "$url" "Accept: application/vnd.oci.image.manifest.v1+json" "$hdr" >/dev/null
 	fi
@@ -414,7 +438,9 @@ bench_server() { # bench_server NAME (berth|distribution)
 	url="http://$host/v2/bench/small/blobs/$dig"
 	code=$(curl_auth "$hdr" -s -o /dev/null -w '%{http_code}' "$url")
 	[ "$code" = 200 ] || { log "$name: 4 KiB blob GET answered $code"; return 1; }
+	c0=$(cpu_s "$pid")
 	R[$name.d_blob]=$(wrk_rps "$url" "$hdr")
+	R[$name.d_blob_cpu]=$(per_1000 "$c0" "$(cpu_s "$pid")")
 	if [ "$name" = berth ]; then
 		profile "$name" "$pid" "wrk on a 4 KiB blob" wrk_rps "$url" "$hdr" >/dev/null
 	fi
@@ -489,13 +515,17 @@ Total benchmark time: $(fmt "$elapsed" 0) s; load average before it: $load_befor
 | | berth | distribution 2.8 | berth / distribution | target | |
 |---|---:|---:|---:|---|---|
 | (a) push, one 256 MiB layer (MB/s) | $(fmt "${R[berth.a_push]}") | $(fmt "${R[distribution.a_push]}") | $(fmt "$(ratio a_push)" 2)x | ≥ 2.5x | $(verdict "$(ratio a_push)" 2.5) |
+| (a) push: server CPU s per GiB pushed | $(fmt "${R[berth.a_push_cpu]}" 2) | $(fmt "${R[distribution.a_push_cpu]}" 2) | $(fmt "$(ratio a_push_cpu)" 2)x | | |
 | (a) pull, one 256 MiB layer (MB/s) | $(fmt "${R[berth.a_pull]}") | $(fmt "${R[distribution.a_pull]}") | $(fmt "$(ratio a_pull)" 2)x | | |
 | (a) raw blob GET, 256 MiB, curl (MB/s) | $(fmt "${R[berth.a_get]}") | $(fmt "${R[distribution.a_get]}") | $(fmt "$(ratio a_get)" 2)x | ≥ 90% of loopback ($(fmt "${R[loopback]}") MB/s): $(fmt "$(awk -v r="$get_ratio" 'BEGIN { print r * 100 }')" 0)% | $(verdict "$get_ratio" 0.9) |
 | (b) push, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_push_s]}" 2) | $(fmt "${R[distribution.b_push_s]}" 2) | $(fmt "$(inv_ratio b_push_s)" 2)x (speed) | | |
 | (b) pull, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_pull_s]}" 2) | $(fmt "${R[distribution.b_pull_s]}" 2) | $(fmt "$(inv_ratio b_pull_s)" 2)x (speed) | | |
 | (c) tiny images pushed, 8 at a time (images/s) | $(fmt "${R[berth.c_tiny]}") | $(fmt "${R[distribution.c_tiny]}") | $(fmt "$(ratio c_tiny)" 2)x | ≥ 3x | $(verdict "$(ratio c_tiny)" 3) |
+| (c) tiny images: server CPU s per image | $(fmt "${R[berth.c_tiny_cpu]}" 4) | $(fmt "${R[distribution.c_tiny_cpu]}" 4) | $(fmt "$(ratio c_tiny_cpu)" 2)x | | |
 | (d) manifest GETs/s | $(fmt "${R[berth.d_manifest]}" 0) | $(fmt "${R[distribution.d_manifest]}" 0) | $(fmt "$(ratio d_manifest)" 2)x | ≥ 10x | $(verdict "$(ratio d_manifest)" 10) |
+| (d) manifest GETs: server CPU s per 1,000 | $(fmt "${R[berth.d_manifest_cpu]}" 3) | $(fmt "${R[distribution.d_manifest_cpu]}" 3) | $(fmt "$(ratio d_manifest_cpu)" 2)x | | |
 | (d) 4 KiB blob GETs/s | $(fmt "${R[berth.d_blob]}" 0) | $(fmt "${R[distribution.d_blob]}" 0) | $(fmt "$(ratio d_blob)" 2)x | ≥ 10x | $(verdict "$(ratio d_blob)" 10) |
+| (d) 4 KiB blob GETs: server CPU s per 1,000 | $(fmt "${R[berth.d_blob_cpu]}" 3) | $(fmt "${R[distribution.d_blob_cpu]}" 3) | $(fmt "$(ratio d_blob_cpu)" 2)x | | |
 | (e) peak RSS after the 256 MiB pushes (MiB) | $(fmt "${R[berth.rss_push]}") | $(fmt "${R[distribution.rss_push]}") | $(fmt "$(ratio rss_push)" 2)x | berth < 64 MiB | $(verdict_max "${R[berth.rss_push]}" 64) |
 | (e) peak RSS over the whole run (MiB) | $(fmt "${R[berth.rss_end]}") | $(fmt "${R[distribution.rss_end]}") | $(fmt "$(ratio rss_end)" 2)x | | |
 
@@ -513,7 +543,10 @@ by \`bench/mkimage\` (uncompressed tar layers of random bytes) and \`crane pull 
 MB/s counts the layer and config bytes. The raw GET is \`curl -o /dev/null\` of the layer blob, best of 5; loopback
 is the same file from \`bench/fileserve\` (Go's http.ServeContent), best of 5. (c) is \`xargs -P 8 crane push\` of $TINY
 one-layer images. (d) is \`wrk -t2 -c16 -d${WRK_SECONDS}s\` on \`GET /v2/bench/tiny-1-0/manifests/latest\` and on a
-4096-byte blob. (e) is VmHWM from /proc/PID/status.
+4096-byte blob. (e) is VmHWM from /proc/PID/status. The CPU rows are the server process's user + system
+time (all its threads, from /proc/PID/stat) over the measured runs of that figure, divided by the work done:
+GiB of layer and config pushed, images pushed, requests wrk saw answered; less is better, and on a shared
+machine they are steadier than the throughputs.
 EOF
 	if [ "$scaleout" = 1 ]; then
 		sratio() { div "${R[scaleout.$1]}" "${R[berth.$1]}"; }
@@ -532,13 +565,17 @@ PostgreSQL and the object store run elsewhere, and the ratios show what the shar
 | | embedded | PostgreSQL + S3 | PostgreSQL + S3 / embedded |
 |---|---:|---:|---:|
 | (a) push, one 256 MiB layer (MB/s) | $(fmt "${R[berth.a_push]}") | $(fmt "${R[scaleout.a_push]}") | $(fmt "$(sratio a_push)" 2)x |
+| (a) push: berth CPU s per GiB pushed | $(fmt "${R[berth.a_push_cpu]}" 2) | $(fmt "${R[scaleout.a_push_cpu]}" 2) | $(fmt "$(sratio a_push_cpu)" 2)x |
 | (a) pull, one 256 MiB layer (MB/s) | $(fmt "${R[berth.a_pull]}") | $(fmt "${R[scaleout.a_pull]}") | $(fmt "$(sratio a_pull)" 2)x |
 | (a) raw blob GET, 256 MiB, curl (MB/s) | $(fmt "${R[berth.a_get]}") | $(fmt "${R[scaleout.a_get]}") | $(fmt "$(sratio a_get)" 2)x |
 | (b) push, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_push_s]}" 2) | $(fmt "${R[scaleout.b_push_s]}" 2) | $(fmt "$(sinv b_push_s)" 2)x (speed) |
 | (b) pull, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_pull_s]}" 2) | $(fmt "${R[scaleout.b_pull_s]}" 2) | $(fmt "$(sinv b_pull_s)" 2)x (speed) |
 | (c) tiny images pushed, 8 at a time (images/s) | $(fmt "${R[berth.c_tiny]}") | $(fmt "${R[scaleout.c_tiny]}") | $(fmt "$(sratio c_tiny)" 2)x |
+| (c) tiny images: berth CPU s per image | $(fmt "${R[berth.c_tiny_cpu]}" 4) | $(fmt "${R[scaleout.c_tiny_cpu]}" 4) | $(fmt "$(sratio c_tiny_cpu)" 2)x |
 | (d) manifest GETs/s | $(fmt "${R[berth.d_manifest]}" 0) | $(fmt "${R[scaleout.d_manifest]}" 0) | $(fmt "$(sratio d_manifest)" 2)x |
+| (d) manifest GETs: berth CPU s per 1,000 | $(fmt "${R[berth.d_manifest_cpu]}" 3) | $(fmt "${R[scaleout.d_manifest_cpu]}" 3) | $(fmt "$(sratio d_manifest_cpu)" 2)x |
 | (d) 4 KiB blob GETs/s | $(fmt "${R[berth.d_blob]}" 0) | $(fmt "${R[scaleout.d_blob]}" 0) | $(fmt "$(sratio d_blob)" 2)x |
+| (d) 4 KiB blob GETs: berth CPU s per 1,000 | $(fmt "${R[berth.d_blob_cpu]}" 3) | $(fmt "${R[scaleout.d_blob_cpu]}" 3) | $(fmt "$(sratio d_blob_cpu)" 2)x |
 | (e) peak RSS of berth after the 256 MiB pushes (MiB) | $(fmt "${R[berth.rss_push]}") | $(fmt "${R[scaleout.rss_push]}") | $(fmt "$(sratio rss_push)" 2)x |
 EOF
 	fi

@@ -36,6 +36,9 @@ type sealedUpstreams struct {
 	store  api.UpstreamStore
 	kek    *oauth.Sealer // nil without a key encryption key
 	folder *oauth.Sealer // nil when the data folder has no upstream key
+	// changed, when set, is called after an upstream was created or
+	// deleted: the registry's cache drops the upstreams it keeps.
+	changed func()
 }
 
 var (
@@ -100,7 +103,11 @@ func (s sealedUpstreams) CreateUpstream(ctx context.Context, u berth.Upstream) e
 		}
 		u.Password = berth.UpstreamPasswordOf(prefix + base64.StdEncoding.EncodeToString(sealed))
 	}
-	return s.store.CreateUpstream(ctx, u)
+	err := s.store.CreateUpstream(ctx, u)
+	if err == nil && s.changed != nil {
+		s.changed()
+	}
+	return err
 }
 
 func (s sealedUpstreams) FindUpstream(ctx context.Context, name string) (berth.Upstream, error) {
@@ -125,7 +132,11 @@ func (s sealedUpstreams) FindUpstreams(ctx context.Context) ([]berth.Upstream, e
 }
 
 func (s sealedUpstreams) DeleteUpstream(ctx context.Context, name string) error {
-	return s.store.DeleteUpstream(ctx, name)
+	err := s.store.DeleteUpstream(ctx, name)
+	if s.changed != nil {
+		s.changed() // even on failure: the store may have changed
+	}
+	return err
 }
 
 // open returns u with its password unsealed.

@@ -133,7 +133,10 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	upstreamClient := upstream.New(nil, serveNow)
 	mtr := metrics.New(st.meta)
-	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient, Meter: mtr}
+	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient, Meter: mtr, Now: serveNow}
+	// The cache keeps the upstreams between requests: what changes them
+	// here (the API) drops them, another replica's change by its notice.
+	ups.changed = registry.Cache.Invalidate
 	mtr.WatchUpstreams(ups)
 	mtr.WatchTokens(st.meta)
 	registry.Meter = mtr // blob and upload bytes
@@ -273,7 +276,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	defer stopGC()
 	if st.replica != nil { // replicas: apply the changes the others announce
 		gcRunning.Go(func() {
-			st.replica.Listen(gcCtx, provider.Invalidate, func() error { return keys.Reload(time.Now()) }, nil)
+			invalidate := func() { provider.Invalidate(); registry.Cache.Invalidate() }
+			st.replica.Listen(gcCtx, invalidate, func() error { return keys.Reload(time.Now()) }, nil)
 		})
 	}
 	gcRunning.Go(func() { runKeyMaintenance(gcCtx, keys, st, auditLog, cfg.Audit.Retention, logger) })

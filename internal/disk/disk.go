@@ -41,6 +41,13 @@ type Store struct {
 	tmp     string
 
 	locks uploadLocks
+	// states holds the sha256 state of each upload this process appended
+	// to, so that a commit reads no state file; stateFileMin is the size
+	// from which the state is saved in a file too, for a process that
+	// continues the upload after a restart (below it, hashing the data again
+	// then costs less than a file per append).
+	states       hashStates
+	stateFileMin int64
 }
 
 // New opens the store rooted at root, creating its directories when needed.
@@ -54,6 +61,8 @@ func New(root string) (*Store, error) {
 		blobs:   filepath.Join(root, "blobs"),
 		uploads: filepath.Join(root, "uploads"),
 		tmp:     filepath.Join(root, "tmp"),
+
+		stateFileMin: stateFileMin,
 	}
 	dirs := []string{s.uploads, s.tmp}
 	for _, alg := range algorithms {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -168,8 +169,9 @@ func TestRestartContinuesUpload(t *testing.T) {
 	}
 }
 
-// A hash state that is missing, older than the data, torn or foreign is never
-// trusted: the data is hashed again, for the commit and for further appends.
+// A hash state file that is missing, older than the data, torn or foreign is
+// never trusted by a process that continues the upload after a restart: the data
+// is hashed again, for the commit and for further appends.
 func TestHashStateRecovery(t *testing.T) {
 	data := randomBytes(4, 2<<20+77)
 	half := int64(1 << 20)
@@ -192,6 +194,7 @@ func TestHashStateRecovery(t *testing.T) {
 		for _, appendAfter := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/append=%v", name, appendAfter), func(t *testing.T) {
 				s := newStore(t)
+				s.stateFileMin = 0 // a state file at every size
 				statePath := filepath.Join(s.Root(), "uploads", "u", stateFile)
 				if err := s.CreateUpload(t.Context(), "u"); err != nil {
 					t.Fatal(err)
@@ -203,6 +206,12 @@ func TestHashStateRecovery(t *testing.T) {
 				}
 				mustAppend(t, s, "u", half/2, data[half/2:half])
 				damage(t, statePath, older)
+				// A restart: what this process kept in memory is gone.
+				s, err = New(s.Root())
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.stateFileMin = 0
 				content := data[:half]
 				if appendAfter {
 					mustAppend(t, s, "u", half, data[half:])
@@ -252,6 +261,7 @@ func TestCommitUsesSavedState(t *testing.T) {
 func TestFailedAppendTruncates(t *testing.T) {
 	ctx := t.Context()
 	s := newStore(t)
+	s.stateFileMin = 0 // the state file is checked too
 	data := randomBytes(6, 4<<20)
 	if err := s.CreateUpload(ctx, "u"); err != nil {
 		t.Fatal(err)
@@ -266,7 +276,7 @@ func TestFailedAppendTruncates(t *testing.T) {
 	if err != nil || info.Size != 1000 {
 		t.Fatalf("after a failed append: %+v, %v; want size 1000", info, err)
 	}
-	if readSHA256State(filepath.Join(s.Root(), "uploads", "u"), 1000) == nil {
+	if readSHA256State(filepath.Join(s.Root(), "uploads", "u"), 1000) == nil || s.states.get("u", 1000) == nil {
 		t.Fatal("the hash state does not describe the 1000 bytes left")
 	}
 
@@ -682,5 +692,30 @@ func remove(t *testing.T, path string) {
 	t.Helper()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An upload below stateFileMin keeps its hash state in memory only: no state
+// file is written, the commit needs none, and nothing is left in memory once
+// the upload is committed or deleted.
+func TestSmallUploadStateInMemory(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	data := randomBytes(8, 1024)
+	for _, id := range []string{"kept", "dropped"} {
+		if err := s.CreateUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, s, id, 0, data)
+		if _, err := os.Lstat(filepath.Join(s.Root(), "uploads", id, stateFile)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("a 1 KiB upload wrote a state file: %v", err)
+		}
+	}
+	mustCommit(t, s, "kept", berth.DigestOf(berth.SHA256, data))
+	if err := s.DeleteUpload(ctx, "dropped"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.states.m); n != 0 {
+		t.Fatalf("%d hash states kept after the uploads ended", n)
 	}
 }

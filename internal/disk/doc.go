@@ -6,14 +6,17 @@
 //	blobs/ALG/XX/HEX   a blob, named by its digest (XX is the first two hex digits)
 //	uploads/ID/data    an unfinished upload's bytes
 //	uploads/ID/sha256  the sha256 hash state after those bytes, so a commit need
-//	                   not read them again
+//	                   not read them again (from 4 MiB; below that the state is
+//	                   kept in memory, and hashed again after a restart)
 //	tmp/               files being written, renamed into place when complete
 //
 // Contract: a blob becomes visible only by renaming a complete, fsynced file into
 // place and fsyncing its directory, so a crash (kill -9, power loss) leaves either
 // the whole blob or none; every byte is hashed while it is written, so content is
 // never read twice for a Put, nor for a sha256 commit. All state that matters is on
-// disk: a new Store on the same root continues any upload.
+// disk: a new Store on the same root continues any upload. An upload is no promise
+// until it is committed, so a power loss may take away one not committed yet (its
+// directory is not synced when it is made): the client starts it again.
 //
 // It must never: expose a partial or unverified blob under a digest; build a path
 // from an unvalidated digest or upload id; decide by an error's message text (a

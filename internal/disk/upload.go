@@ -43,16 +43,14 @@ func (s *Store) CreateUpload(ctx context.Context, id string) error {
 		return fmt.Errorf("create upload %s: %w", id, err)
 	}
 	// A crash before the data file exists leaves a directory that no operation
-	// treats as an upload and CleanTemp removes.
+	// treats as an upload and CleanTemp removes. Neither directory is synced:
+	// an upload is no promise (the client stores nothing until it commits),
+	// so one lost to a power loss is blob_upload_unknown and the client starts
+	// it again, while the blob an upload becomes is made durable by its own
+	// fsyncs (the data's, then blobs/ALG/XX's once it is renamed there).
 	f, err := os.OpenFile(filepath.Join(dir, dataFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err == nil {
 		err = f.Close()
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err == nil {
-		err = syncDir(s.uploads)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -78,7 +76,8 @@ func (s *Store) StatUpload(ctx context.Context, id string) (berth.UploadInfo, er
 
 // AppendUpload writes r's bytes at offset, which must be the upload's size, else
 // range_invalid. It hashes the bytes as it writes them, fsyncs the data file, then
-// saves the sha256 state for the new size. On failure it truncates the upload back
+// keeps the sha256 state for the new size, in memory and, from stateFileMin bytes,
+// in a file. On failure it truncates the upload back
 // to offset, so the upload and its saved state still agree; r's error is returned
 // in the chain.
 func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
@@ -106,7 +105,7 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 			WithHint("ask for the upload's status and resume from the offset it reports").
 			WithDetail("size", size)
 	}
-	h, err := sha256State(ctx, dir, f, size)
+	h, err := s.sha256State(ctx, id, f, size)
 	if err != nil {
 		return size, fmt.Errorf("append to upload %s: %w", id, err)
 	}
@@ -126,8 +125,15 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 		return size, fmt.Errorf("append to upload %s at %d: %w", id, size, err)
 	}
 	size += n
-	if err := saveSHA256State(dir, size, h); err != nil {
-		return size, fmt.Errorf("append to upload %s: %w", id, err)
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return size, fmt.Errorf("append to upload %s: save hash state: %w", id, err)
+	}
+	s.states.put(id, size, state)
+	if size >= s.stateFileMin {
+		if err := saveSHA256State(dir, size, state); err != nil {
+			return size, fmt.Errorf("append to upload %s: %w", id, err)
+		}
 	}
 	return size, nil
 }
@@ -162,8 +168,14 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 	size := fi.Size()
 	var h hash.Hash
 	if d.Algorithm() == berth.SHA256 {
-		h = readSHA256State(dir, size)
+		if h = s.states.get(id, size); h == nil {
+			h = readSHA256State(dir, size)
+		}
 	}
+	// A state for all the data was kept by the append that wrote its last
+	// bytes, after that append's fsync, and the data only ever grows through
+	// such appends: it is durable already.
+	synced := h != nil
 	if h == nil {
 		h = berth.NewHash(d.Algorithm())
 		if err := hashFile(ctx, h, f, size); err != nil {
@@ -173,10 +185,12 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 	if err := berth.VerifyDigest(d, berth.DigestFromHash(d.Algorithm(), h)); err != nil {
 		return berth.BlobInfo{}, err
 	}
-	// Appends sync before they return; this covers data written before a crash
-	// whose append never finished.
-	if err := f.Sync(); err != nil {
-		return berth.BlobInfo{}, fmt.Errorf("commit upload %s: sync: %w", id, err)
+	// Without a saved state, this covers data written before a crash whose
+	// append never finished.
+	if !synced {
+		if err := f.Sync(); err != nil {
+			return berth.BlobInfo{}, fmt.Errorf("commit upload %s: sync: %w", id, err)
+		}
 	}
 	f.Close()
 
@@ -198,6 +212,7 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 		}
 		return berth.BlobInfo{}, fmt.Errorf("commit upload %s as %s: %w", id, d, err)
 	}
+	s.states.drop(id)
 	// What is left is the hash state, in tmp/: CleanTemp removes it if this fails.
 	_ = os.RemoveAll(moved)
 	return info, nil
@@ -213,6 +228,7 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	defer unlock()
 	// Rename first: a crash during the removal leaves debris in tmp/, never a
 	// half-deleted upload.
+	s.states.drop(id)
 	moved := s.tmpName("delete", id)
 	err := os.Rename(s.uploadDir(id), moved)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -268,11 +284,7 @@ var stateMagic = []byte("bsh1")
 
 const stateHeader = 4 + 8 + 4
 
-func saveSHA256State(dir string, size int64, h hash.Hash) error {
-	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("save hash state: %w", err)
-	}
+func saveSHA256State(dir string, size int64, state []byte) error {
 	b := make([]byte, 0, stateHeader+len(state))
 	b = append(b, stateMagic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(size))
@@ -302,6 +314,10 @@ func readSHA256State(dir string, size int64) hash.Hash {
 	if crc32.ChecksumIEEE(state) != binary.BigEndian.Uint32(b[12:16]) {
 		return nil
 	}
+	return unmarshalSHA256(state)
+}
+
+func unmarshalSHA256(state []byte) hash.Hash {
 	h := sha256.New()
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
 		return nil
@@ -309,10 +325,56 @@ func readSHA256State(dir string, size int64) hash.Hash {
 	return h
 }
 
-// sha256State returns the sha256 state after the first size bytes of f: the saved
-// one when it fits, else computed by reading them.
-func sha256State(ctx context.Context, dir string, f *os.File, size int64) (hash.Hash, error) {
-	if h := readSHA256State(dir, size); h != nil {
+// stateFileMin is a Store's default stateFileMin: hashing 4 MiB again after a
+// restart takes a few milliseconds.
+const stateFileMin = 4 << 20
+
+// hashStates are the sha256 states of the uploads this process appended to,
+// each for the size its data had after the append that kept it.
+type hashStates struct {
+	mu sync.Mutex
+	m  map[string]keptState
+}
+
+type keptState struct {
+	size  int64
+	state []byte // a marshaled sha256 state
+}
+
+func (k *hashStates) put(id string, size int64, state []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[string]keptState{}
+	}
+	k.m[id] = keptState{size, state}
+}
+
+// get returns the state kept for upload id when it was kept for size bytes.
+func (k *hashStates) get(id string, size int64) hash.Hash {
+	k.mu.Lock()
+	st, ok := k.m[id]
+	k.mu.Unlock()
+	if !ok || st.size != size {
+		return nil
+	}
+	return unmarshalSHA256(st.state)
+}
+
+func (k *hashStates) drop(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, id)
+}
+
+// sha256State returns the sha256 state after the first size bytes of upload
+// id's data f: the one kept in memory or saved when it fits, else computed by
+// reading them.
+func (s *Store) sha256State(ctx context.Context, id string, f *os.File, size int64) (hash.Hash, error) {
+	if h := s.states.get(id, size); h != nil {
+		return h, nil
+	}
+	if h := readSHA256State(s.uploadDir(id), size); h != nil {
 		return h, nil
 	}
 	h := sha256.New()

@@ -58,6 +58,18 @@ type Cache struct {
 	// (1000 when zero); past it the oldest are forgotten, and fetched again
 	// when next asked for.
 	MaxPending int
+	// UpstreamsTTL bounds how long the list of upstreams read from
+	// Upstreams serves every request before it is read again (a second,
+	// oauth.StateTTL, when zero): the bound for a change made by another
+	// replica whose notice was lost. Invalidate drops the list at once.
+	UpstreamsTTL time.Duration
+	// Now, when set, is the clock of UpstreamsTTL (time.Now otherwise).
+	Now func() time.Time
+
+	upsMu  sync.Mutex
+	ups    []berth.Upstream // read-only once kept
+	upsAt  time.Time        // when ups was read; zero: none kept
+	upsGen uint64           // counts Invalidate calls
 
 	mu      sync.Mutex
 	checked map[string]time.Time       // repo:tag → when it was last known current
@@ -75,7 +87,7 @@ type flight struct {
 
 // upstreamFor returns the upstream whose cache namespace holds repo.
 func (c *Cache) upstreamFor(ctx context.Context, repo string) (*berth.Upstream, error) {
-	ups, err := c.Upstreams.FindUpstreams(ctx)
+	ups, err := c.upstreams(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +95,48 @@ func (c *Cache) upstreamFor(ctx context.Context, repo string) (*berth.Upstream, 
 		return &u, nil
 	}
 	return nil, nil
+}
+
+// upstreams returns the upstreams, read from Upstreams at most once per
+// UpstreamsTTL: every /v2/ request asks, and they change seldom. The slice
+// is shared: never write to it.
+func (c *Cache) upstreams(ctx context.Context) ([]berth.Upstream, error) {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	ttl := c.UpstreamsTTL
+	if ttl <= 0 {
+		ttl = time.Second
+	}
+	t := now()
+	c.upsMu.Lock()
+	if !c.upsAt.IsZero() && !t.Before(c.upsAt) && t.Sub(c.upsAt) < ttl {
+		ups := c.ups
+		c.upsMu.Unlock()
+		return ups, nil
+	}
+	gen := c.upsGen
+	c.upsMu.Unlock()
+	ups, err := c.Upstreams.FindUpstreams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.upsMu.Lock()
+	if c.upsGen == gen { // no Invalidate since the read began
+		c.ups, c.upsAt = ups, t
+	}
+	c.upsMu.Unlock()
+	return ups, nil
+}
+
+// Invalidate drops the upstreams kept, so that the next request reads them
+// again: call it when an upstream was created or deleted.
+func (c *Cache) Invalidate() {
+	c.upsMu.Lock()
+	defer c.upsMu.Unlock()
+	c.upsGen++
+	c.ups, c.upsAt = nil, time.Time{}
 }
 
 // join runs fn as the one fetch of key, or waits for the one running; led

@@ -113,7 +113,7 @@ var endpoints = map[kind]map[string]handlerFunc{
 
 // ServeHTTP routes a /v2/ request and renders any error it returns.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	w.Header()["Docker-Distribution-Api-Version"] = apiVersionValue
 	rt := parseRoute(r.URL.Path)
 	if err := h.serve(w, r, rt, nil); err != nil {
 		h.writeError(w, r, rt, err)
@@ -138,9 +138,11 @@ func (h *Handler) ServeAs(w http.ResponseWriter, r *http.Request, caller *berth.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route, caller *berth.Caller) error {
 	// Before anything else, authentication included: the credential is
 	// exposed whatever the request would have done.
-	if err := berth.RefuseQueryCredential(r.URL.Query()); err != nil {
-		h.auditAuthFailure(r, err)
-		return err
+	if r.URL.RawQuery != "" {
+		if err := berth.RefuseQueryCredential(r.URL.Query()); err != nil {
+			h.auditAuthFailure(r, err)
+			return err
+		}
 	}
 	methods, ok := endpoints[rt.Kind]
 	if !ok {

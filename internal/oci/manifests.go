@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -63,10 +62,7 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 // Lifecycle of a GET.
 func (h *Handler) writeManifest(w http.ResponseWriter, r *http.Request, rt route, m *berth.Manifest) error {
 	hdr := w.Header()
-	hdr.Set("Content-Type", m.MediaType)
-	hdr.Set("Docker-Content-Digest", m.Digest.String())
-	hdr.Set("Etag", `"`+m.Digest.String()+`"`)
-	hdr.Set("Content-Length", strconv.Itoa(len(m.Content)))
+	setDigestHeaders(hdr, m.Digest, int64(len(m.Content)), m.MediaType)
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(m.Content)

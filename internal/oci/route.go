@@ -52,23 +52,39 @@ func parseRoute(path string) route {
 	if rest == "_catalog" {
 		return route{Kind: kindCatalog}
 	}
+	// The last three path elements, and what precedes each, read from the
+	// end without splitting the path (a GET allocates nothing here). A
+	// missing element is "" with ok false.
 	trailing := strings.HasSuffix(rest, "/")
-	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")
-	n := len(parts)
-	name := func(k int) string { return strings.Join(parts[:n-k], "/") }
+	s := strings.TrimSuffix(rest, "/")
+	before1, last, ok1 := cutLast(s)
+	before2, second, ok2 := cutLast(before1)
+	before3, third, ok3 := cutLast(before2)
+	ok2 = ok1 && ok2 // three elements at least
+	ok3 = ok2 && ok3 // four at least
 	switch {
-	case n >= 3 && parts[n-2] == "blobs" && parts[n-1] == "uploads":
-		return route{Repo: name(2), Kind: kindUploadStart}
-	case n >= 4 && !trailing && parts[n-3] == "blobs" && parts[n-2] == "uploads":
-		return route{Repo: name(3), Kind: kindUpload, Ref: parts[n-1]}
-	case n >= 3 && !trailing && parts[n-2] == "tags" && parts[n-1] == "list":
-		return route{Repo: name(2), Kind: kindTags}
-	case n >= 3 && !trailing && parts[n-2] == "manifests":
-		return route{Repo: name(2), Kind: kindManifest, Ref: parts[n-1]}
-	case n >= 3 && !trailing && parts[n-2] == "blobs":
-		return route{Repo: name(2), Kind: kindBlob, Ref: parts[n-1]}
-	case n >= 3 && !trailing && parts[n-2] == "referrers":
-		return route{Repo: name(2), Kind: kindReferrers, Ref: parts[n-1]}
+	case ok2 && second == "blobs" && last == "uploads":
+		return route{Repo: before2, Kind: kindUploadStart}
+	case ok3 && !trailing && third == "blobs" && second == "uploads":
+		return route{Repo: before3, Kind: kindUpload, Ref: last}
+	case ok2 && !trailing && second == "tags" && last == "list":
+		return route{Repo: before2, Kind: kindTags}
+	case ok2 && !trailing && second == "manifests":
+		return route{Repo: before2, Kind: kindManifest, Ref: last}
+	case ok2 && !trailing && second == "blobs":
+		return route{Repo: before2, Kind: kindBlob, Ref: last}
+	case ok2 && !trailing && second == "referrers":
+		return route{Repo: before2, Kind: kindReferrers, Ref: last}
 	}
 	return route{}
+}
+
+// cutLast splits s at its last '/': what precedes it and the element after
+// it; ok is false when s holds no '/' (then elem is s).
+func cutLast(s string) (before, elem string, ok bool) {
+	i := strings.LastIndexByte(s, '/')
+	if i < 0 {
+		return "", s, false
+	}
+	return s[:i], s[i+1:], true
 }

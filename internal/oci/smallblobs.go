@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"bytes"
 	"container/list"
 	"context"
 	"io"
@@ -71,15 +70,16 @@ func (c *SmallBlobs) put(d berth.Digest, b []byte) {
 	}
 }
 
-// openSmall returns a reader of blob d of the given size: from memory when
+// openSmall returns the bytes of blob d of the given size: from memory when
 // kept, else read whole from the blob store (verified against d) and kept.
-// ok is false when d is not small enough to keep; the caller opens it.
-func (h *Handler) openSmall(ctx context.Context, d berth.Digest, size int64) (r io.ReadSeeker, ok bool, err error) {
+// ok is false when d is not small enough to keep; the caller opens it. The
+// bytes may be shared with other requests: never write to them.
+func (h *Handler) openSmall(ctx context.Context, d berth.Digest, size int64) (blob []byte, ok bool, err error) {
 	if h.SmallBlobs == nil || size > h.SmallBlobs.MaxBlob {
 		return nil, false, nil
 	}
 	if b, ok := h.SmallBlobs.get(d); ok {
-		return bytes.NewReader(b), true, nil
+		return b, true, nil
 	}
 	rc, _, err := h.Blobs.Open(ctx, d)
 	if err != nil {
@@ -95,5 +95,5 @@ func (h *Handler) openSmall(ctx context.Context, d berth.Digest, size int64) (r 
 	if int64(len(b)) == size && berth.VerifyDigest(d, berth.DigestOf(d.Algorithm(), b)) == nil {
 		h.SmallBlobs.put(d, b)
 	}
-	return bytes.NewReader(b), true, nil
+	return b, true, nil
 }

@@ -152,10 +152,7 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) er
 	if _, err := h.appendChunk(r, rt, false); err != nil {
 		return err
 	}
-	if err := h.commit(ctx, rt.Repo, rt.Ref, d); err != nil {
-		return err
-	}
-	if err := h.Meta.DeleteUploadSession(ctx, rt.Ref); err != nil {
+	if err := h.commit(ctx, rt.Repo, rt.Ref, d, rt.Ref); err != nil {
 		return err
 	}
 	return blobCreated(w, rt.Repo, d)
@@ -181,7 +178,7 @@ func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) er
 		err = berth.Errorf(berth.CodeSizeInvalid, "Content-Length is %d but %d bytes arrived", r.ContentLength, size)
 	}
 	if err == nil {
-		err = h.commit(ctx, repo, id, d)
+		err = h.commit(ctx, repo, id, d, "")
 	}
 	if err != nil {
 		_ = h.Uploads.DeleteUpload(ctx, id)
@@ -189,10 +186,10 @@ func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) er
 	return err
 }
 
-// commit turns upload id into blob d and links it into repo. It holds the
-// commit lock shared, so garbage collection cannot delete the blob between
-// the two steps.
-func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest) error {
+// commit turns upload id into blob d and links it into repo, ending upload
+// session when not "" in the same write. It holds the commit lock shared, so
+// garbage collection cannot delete the blob between the two steps.
+func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, session string) error {
 	unlock, err := h.lockCommit(ctx, d)
 	if err != nil {
 		return err
@@ -214,7 +211,11 @@ func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest) e
 	if h.Meter != nil {
 		h.Meter.BlobBytesWritten(info.Size)
 	}
-	return h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: info.Size, Created: h.Now()})
+	link := berth.BlobLink{Repository: repo, Digest: d, Size: info.Size, Created: h.Now()}
+	if session != "" {
+		return h.Meta.LinkUploadedBlob(ctx, link, session)
+	}
+	return h.Meta.LinkBlob(ctx, link)
 }
 
 // appendChunk checks the session and Content-Range and appends the body. A PUT

@@ -83,14 +83,16 @@ func isBusy(err error) bool {
 type conn struct{ db *DB }
 
 func (c conn) Read() sqlstore.Querier  { return c.db.readQ }
-func (c conn) Write() sqlstore.Querier { return c.db.writeQ }
+func (c conn) Write() sqlstore.Querier { return durableQ{c.db.writeQ, c.db.sync} }
 
 func (c conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	tx, err := c.db.write.BeginTx(ctx, nil) // IMMEDIATE: the DSN's _txlock
 	if err != nil {
 		return nil, err
 	}
-	return newTxQ(tx, c.db.writeQ), nil
+	t := newTxQ(tx, c.db.writeQ)
+	t.sync = c.db.sync
+	return t, nil
 }
 
 func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
@@ -204,7 +206,8 @@ type txQ struct {
 	tx     *sql.Tx
 	stmts  *poolQ
 	missed []string
-	run    run // over tx and prepared
+	run    run        // over tx and prepared
+	sync   *walSyncer // a write transaction's: Commit returns once it is durable
 }
 
 func newTxQ(tx *sql.Tx, stmts *poolQ) *txQ {
@@ -246,6 +249,9 @@ func (t *txQ) Commit(context.Context) error {
 	err := t.tx.Commit()
 	t.stmts.prepareLater(t.missed)
 	t.missed = nil
+	if err == nil && t.sync != nil {
+		err = t.sync.durable()
+	}
 	return err
 }
 

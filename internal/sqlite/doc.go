@@ -11,7 +11,11 @@
 // query-only connections for reads, which WAL lets run beside the writer.
 // Each pool prepares a statement once and keeps it, so the hot reads (the
 // manifest and blob GETs) are not parsed again. Times are bound as Unix
-// microseconds (the DSN's _time_integer_format).
+// microseconds (the DSN's _time_integer_format). Writes are group-committed
+// (durable.go): a commit does not fsync, and every write returns only once
+// an fsync of the WAL begun after its commit has ended, one fsync serving
+// every writer that committed meanwhile, so a write that returned survives a
+// power loss.
 //
 // A DB passes the storetest suite, as every metadata store must. Like
 // sqlstore, this package only persists: it never decides anything the

@@ -22,7 +22,7 @@ func TestConnectionSettings(t *testing.T) {
 		{db.write, "journal_mode", "wal"},
 		{db.write, "foreign_keys", "1"},
 		{db.write, "busy_timeout", "5000"},
-		{db.write, "synchronous", "2"},
+		{db.write, "synchronous", "1"}, // NORMAL: walSyncer syncs after each commit
 		{db.write, "query_only", "0"},
 		{db.read, "journal_mode", "wal"},
 		{db.read, "busy_timeout", "5000"},

@@ -11,26 +11,42 @@ import (
 // LinkBlob records that link.Repository holds link.Digest, creating the
 // repository when needed. Linking again refreshes Created and Size.
 func (s *Store) LinkBlob(ctx context.Context, link berth.BlobLink) error {
-	return s.inTx(ctx, "link blob", func(tx Querier) error {
-		id, err := ensureRepo(ctx, tx, link.Repository, link.Created)
-		if err != nil {
+	return s.inTx(ctx, "link blob", func(tx Querier) error { return linkBlob(ctx, tx, link) })
+}
+
+// LinkUploadedBlob links the blob and deletes upload session in one
+// transaction: a push's commit costs one write, not two.
+func (s *Store) LinkUploadedBlob(ctx context.Context, link berth.BlobLink, session string) error {
+	return s.inTx(ctx, "link uploaded blob", func(tx Querier) error {
+		if err := linkBlob(ctx, tx, link); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO blob_links (repo_id, digest, size, created) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (repo_id, digest) DO UPDATE SET size = excluded.size, created = excluded.created`,
-			id, string(link.Digest), link.Size, link.Created)
-		if err != nil {
-			return fmt.Errorf("link blob %s to %s: %w", link.Digest, link.Repository, err)
+		if _, err := tx.Exec(ctx, `DELETE FROM upload_sessions WHERE id = $1`, session); err != nil {
+			return fmt.Errorf("delete upload session %s: %w", session, err)
 		}
 		return nil
 	})
 }
 
+func linkBlob(ctx context.Context, tx Querier, link berth.BlobLink) error {
+	id, err := ensureRepo(ctx, tx, link.Repository, link.Created)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO blob_links (repo_id, digest, size, created) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (repo_id, digest) DO UPDATE SET size = excluded.size, created = excluded.created`,
+		id, string(link.Digest), link.Size, link.Created)
+	if err != nil {
+		return fmt.Errorf("link blob %s to %s: %w", link.Digest, link.Repository, err)
+	}
+	return nil
+}
+
 // FindBlobLink returns blob_unknown unless repo holds d.
 func (s *Store) FindBlobLink(ctx context.Context, repo string, d berth.Digest) (berth.BlobLink, error) {
 	link := berth.BlobLink{Repository: repo, Digest: d}
-	err := s.c.Read().QueryRow(ctx, `
+	err := s.c.Read().QueryRow(pointRead(ctx), `
 		SELECT l.size, l.created
 		FROM repositories r JOIN blob_links l ON l.repo_id = r.id
 		WHERE r.name = $1 AND l.digest = $2`, repo, string(d)).Scan(&link.Size, Time(&link.Created))

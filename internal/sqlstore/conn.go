@@ -90,3 +90,14 @@ func InTx(ctx context.Context, c Conn, op string, fn func(tx Querier) error) err
 // ErrTxDone is what a Tx returns from Rollback or Commit when it has ended
 // already; adapters translate their driver's equivalent to it.
 var ErrTxDone = sql.ErrTxDone
+
+// pointRead returns ctx without its cancellation, for a read of one row by
+// its key on a hot path (a manifest or blob GET): it takes microseconds, so
+// cancelling it saves nothing, while a cancellable context costs
+// database/sql a goroutine per query, to watch it. Its values stay.
+func pointRead(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}

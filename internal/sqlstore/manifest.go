@@ -184,25 +184,29 @@ func (s *Store) FindManifest(ctx context.Context, repo, ref string) (*berth.Mani
 	if berth.IsDigestReference(ref) {
 		q = findManifestByDigest
 	}
-	m := &berth.Manifest{Repository: repo}
-	var (
+	// One allocation holds the manifest and every column scanned apart
+	// from it, which would each escape to the heap on their own.
+	row := &struct {
+		m                     berth.Manifest
 		digest, subject, refs string
 		annotations           sql.NullString // not *string: no reflection in database/sql's Scan
-	)
-	err := s.c.Read().QueryRow(ctx, q, repo, ref).Scan(
-		&digest, &m.MediaType, &m.Content, &m.ArtifactType, &subject, &annotations, &refs, Time(&m.Created))
+	}{m: berth.Manifest{Repository: repo}}
+	m := &row.m
+	digest, subject, refs, annotations := &row.digest, &row.subject, &row.refs, &row.annotations
+	err := s.c.Read().QueryRow(pointRead(ctx), q, repo, ref).Scan(
+		digest, &m.MediaType, &m.Content, &m.ArtifactType, subject, annotations, refs, Time(&m.Created))
 	switch {
 	case IsNoRows(err):
 		return nil, manifestUnknown(repo, ref)
 	case err != nil:
 		return nil, fmt.Errorf("find manifest %s in %s: %w", ref, repo, err)
 	}
-	m.Digest = berth.Digest(digest)
-	m.Subject = berth.Digest(subject)
-	if m.Annotations, err = decodeAnnotations(annotations); err != nil {
+	m.Digest = berth.Digest(*digest)
+	m.Subject = berth.Digest(*subject)
+	if m.Annotations, err = decodeAnnotations(*annotations); err != nil {
 		return nil, fmt.Errorf("find manifest %s in %s: %w", ref, repo, err)
 	}
-	if m.References, err = sqlcodec.DecodeReferences(refs); err != nil {
+	if m.References, err = sqlcodec.DecodeReferences(*refs); err != nil {
 		return nil, fmt.Errorf("find manifest %s in %s: %w", ref, repo, err)
 	}
 	return m, nil

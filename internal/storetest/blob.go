@@ -121,6 +121,28 @@ var uploadSessionTests = []test{
 		// The id is free again.
 		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(9)}))
 	}},
+	{"LinkUploadedBlobEndsTheSession", func(t *testing.T, s berth.MetadataStore) {
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(0)}))
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-2", Repository: "team/app", Created: at(0)}))
+		d := berth.DigestOf("sha256", []byte("pushed"))
+		must(t, s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: d, Size: 6, Created: at(3)}, "u-1"))
+		link, err := s.FindBlobLink(ctx(t), "team/app", d)
+		must(t, err)
+		if link.Size != 6 {
+			t.Errorf("linked size %d, want 6", link.Size)
+		}
+		wantTime(t, "Created of the link", link.Created, at(3))
+		_, err = s.FindUploadSession(ctx(t), "u-1")
+		wantCode(t, "FindUploadSession of the ended session", err, berth.CodeBlobUploadUnknown)
+		if _, err := s.FindUploadSession(ctx(t), "u-2"); err != nil {
+			t.Errorf("another session went with it: %v", err)
+		}
+		// A session already gone (a retried PUT) still links.
+		must(t, s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/web", Digest: d, Size: 6, Created: at(4)}, "u-1"))
+		if _, err := s.FindBlobLink(ctx(t), "team/web", d); err != nil {
+			t.Errorf("link with an absent session: %v", err)
+		}
+	}},
 	{"SessionDoesNotCreateRepository", func(t *testing.T, s berth.MetadataStore) {
 		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(0)}))
 		_, err := s.FindTags(ctx(t), "team/app", "", -1)

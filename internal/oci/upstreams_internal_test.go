@@ -1,0 +1,67 @@
+package oci
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/testclock"
+)
+
+// countingFinder returns its list as it is at each call, and counts them.
+type countingFinder struct {
+	list  []berth.Upstream
+	calls int
+}
+
+func (f *countingFinder) FindUpstreams(context.Context) ([]berth.Upstream, error) {
+	f.calls++
+	return append([]berth.Upstream(nil), f.list...), nil
+}
+
+// TestUpstreamsKeptUntilInvalidated checks that requests share one read of
+// the upstreams for UpstreamsTTL, that Invalidate makes the next request
+// see a change at once, and that without it a change is seen once the TTL
+// has passed.
+func TestUpstreamsKeptUntilInvalidated(t *testing.T) {
+	ctx := context.Background()
+	clock := testclock.New(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	f := &countingFinder{list: []berth.Upstream{{Name: "hub", Namespace: "hub"}}}
+	c := &Cache{Upstreams: f, Now: clock.Now}
+	route := func(repo string) string {
+		t.Helper()
+		u, err := c.upstreamFor(ctx, repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u == nil {
+			return ""
+		}
+		return u.Name
+	}
+	for range 3 {
+		if got := route("hub/library/alpine"); got != "hub" {
+			t.Fatalf("hub/library/alpine routed to %q", got)
+		}
+	}
+	if f.calls != 1 {
+		t.Fatalf("%d reads of the upstreams for three requests within the TTL", f.calls)
+	}
+	f.list = append(f.list, berth.Upstream{Name: "ghcr", Namespace: "ghcr"})
+	if got := route("ghcr/org/app"); got != "" {
+		t.Fatalf("a change seen before Invalidate or the TTL: routed to %q", got)
+	}
+	c.Invalidate()
+	if got := route("ghcr/org/app"); got != "ghcr" {
+		t.Fatalf("after Invalidate, ghcr/org/app routed to %q", got)
+	}
+	f.list = f.list[:1]
+	clock.Advance(time.Second)
+	if got := route("ghcr/org/app"); got != "" {
+		t.Fatalf("a deleted upstream still routed to once the TTL passed: %q", got)
+	}
+	if f.calls != 3 {
+		t.Fatalf("%d reads, want 3", f.calls)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -556,5 +557,51 @@ func TestCacheUpstreamHangs(t *testing.T) {
 	}
 	if w := resp.Header.Get("Warning"); !strings.Contains(w, "upstream_unreachable") || !strings.Contains(w, "timed out") {
 		t.Errorf("Warning %q", w)
+	}
+}
+
+// TestCacheUpstreamSendsOtherBytes: a blob whose bytes from the upstream do
+// not match its digest is not stored, and the client it was streamed to
+// gets a body short of its Content-Length (the last chunk waits for the
+// digest to be verified), so that no client takes it for a whole blob, even
+// one that does not check digests. Once the upstream sends the right bytes,
+// the blob is fetched again, stored and served.
+func TestCacheUpstreamSendsOtherBytes(t *testing.T) {
+	for _, size := range []int64{512, 3<<20 + 100} { // within one chunk, over several
+		t.Run(strconv.FormatInt(size, 10), func(t *testing.T) {
+			up := upstreamtest.New(t, "", "")
+			img, _ := random.Image(size, 1, random.WithSource(rand.NewSource(size)))
+			pushUpstream(t, up, "library/big", "1", img)
+			layers, _ := img.Layers()
+			ld, _ := layers[0].Digest()
+			c := newCache(t, up, "", "")
+			path := "/v2/hub/library/big/blobs/" + ld.String()
+
+			up.Corrupt(true)
+			resp, err := http.Get("http://" + c.host + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.ContentLength <= 0 {
+				t.Fatalf("GET of a corrupt blob: %d, Content-Length %d", resp.StatusCode, resp.ContentLength)
+			}
+			if !errors.Is(err, io.ErrUnexpectedEOF) || n >= resp.ContentLength {
+				t.Fatalf("the client read %d of %d bytes, then %v; want a body cut short", n, resp.ContentLength, err)
+			}
+			if logs := c.logs.String(); !strings.Contains(logs, "reason=digest_invalid") {
+				t.Errorf("no log line with reason digest_invalid:\n%s", logs)
+			}
+
+			up.Corrupt(false)
+			resp2, body := c.do("GET", path, nil, nil)
+			if resp2.StatusCode != 200 || berth.DigestOf("", body) != berth.Digest(ld.String()) {
+				t.Fatalf("GET once the upstream is right: %d, %d bytes", resp2.StatusCode, len(body))
+			}
+			if n := up.BlobGets.Load(); n != 2 {
+				t.Errorf("%d blob GETs upstream, want 2: the corrupt bytes were kept", n)
+			}
+		})
 	}
 }

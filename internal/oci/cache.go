@@ -55,6 +55,12 @@ type Cache struct {
 	// (10 s when zero): past it the cached manifest is served, stale, so a
 	// hung upstream slows a pull by no more than that.
 	RecheckTimeout time.Duration
+	// StallTimeout bounds how long the client a fetched blob is streamed
+	// to may take to accept one chunk of it (30 s when zero): past it, the
+	// client's body is cut short and the fetch goes on without it, so that
+	// a client that stops reading does not hold up the others waiting for
+	// the blob.
+	StallTimeout time.Duration
 	// MaxPending bounds the manifests held in memory awaiting their blobs
 	// (1000 when zero); past it the oldest are forgotten, and fetched again
 	// when next asked for.
@@ -566,7 +572,8 @@ type chunk struct {
 // receives a complete body that was not verified, and when the store
 // refuses the bytes, the client's body ends short (delivered reports
 // A client that hangs up does not stop the store; a client that reads
-// slowly slows it, as much as the chunks in memory do not absorb.
+// slowly slows it, as much as the chunks in memory do not absorb, and one
+// that stops reading for StallTimeout is dropped.
 func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d berth.Digest, size int64, src io.Reader, tee *lenientWriter) (berth.BlobInfo, error) {
 	if tee == nil {
 		return h.Blobs.Put(ctx, d, size, src)
@@ -583,11 +590,20 @@ func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d ber
 	toStore := make(chan *chunk, streamChunks) // never blocks: only streamChunks exist
 	toClient := make(chan *chunk, streamChunks)
 
-	// The client's writer.
+	// The client's writer. Write deadlines are the network's own, in real
+	// time.
+	stall := h.Cache.StallTimeout
+	if stall <= 0 {
+		stall = 30 * time.Second
+	}
+	rc := http.NewResponseController(w)
 	clientDone := make(chan struct{})
 	go func() {
 		defer close(clientDone)
 		for c := range toClient {
+			if !tee.failed {
+				_ = rc.SetWriteDeadline(time.Now().Add(stall))
+			}
 			_, _ = tee.Write(c.data)
 			release(c)
 		}
@@ -647,10 +663,12 @@ read:
 	}
 	close(toClient)
 	<-clientDone
-	if delivered {
+	if delivered && !tee.failed {
 		// The whole body reaches the client before the blob is linked.
-		_ = http.NewResponseController(w).Flush()
+		_ = rc.SetWriteDeadline(time.Now().Add(stall))
+		_ = rc.Flush()
 	}
+	_ = rc.SetWriteDeadline(time.Time{}) // the connection may serve more requests
 	// Buffers still held by a consumer that stopped are left to the
 	// garbage collector.
 	for len(free) > 0 {

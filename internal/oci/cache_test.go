@@ -2,10 +2,12 @@ package oci_test
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
 	"math/rand"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
@@ -603,5 +606,54 @@ func TestCacheUpstreamSendsOtherBytes(t *testing.T) {
 				t.Errorf("%d blob GETs upstream, want 2: the corrupt bytes were kept", n)
 			}
 		})
+	}
+}
+
+// TestCacheClientStalls: a client that stops reading the blob being
+// fetched for it is dropped after StallTimeout, and the fetch goes on for
+// the pull that waits for it, which gets the whole blob from one upstream
+// GET.
+func TestCacheClientStalls(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	data := make([]byte, 32<<20) // more than the sockets between berth and the client hold
+	if _, err := crand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(data, types.OCIUncompressedLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushUpstream(t, up, "library/big", "1", img)
+	d := berth.DigestOf(berth.SHA256, data)
+	c := newCache(t, up, "", "", func(c *oci.Cache) { c.StallTimeout = 200 * time.Millisecond })
+
+	conn, err := net.Dial("tcp", c.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
+	if _, err := io.WriteString(conn, "GET /v2/hub/library/big/blobs/"+d.String()+" HTTP/1.1\r\nHost: berth\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	status := make([]byte, len("HTTP/1.1 200"))
+	if _, err := io.ReadFull(conn, status); err != nil || string(status) != "HTTP/1.1 200" {
+		t.Fatalf("the stalling client's answer: %q, %v", status, err)
+	}
+	// It reads nothing more. The fetch is under way: a second GET waits for it.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+c.host+"/v2/hub/library/big/blobs/"+d.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the pull that waits for the stalled fetch: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || berth.DigestOf(berth.SHA256, body) != d {
+		t.Fatalf("the pull that waits for the stalled fetch: %d, %d bytes, %v", resp.StatusCode, len(body), err)
+	}
+	if n := up.BlobGets.Load(); n != 1 {
+		t.Errorf("%d blob GETs upstream, want 1", n)
 	}
 }

@@ -57,6 +57,14 @@ type cacheEnv struct {
 	up    *upstreamtest.Registry
 	clock *testClock
 	logs  *strings.Builder
+	logMu *sync.Mutex
+}
+
+// logged returns what the registry has logged so far.
+func (c *cacheEnv) logged() string {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	return c.logs.String()
 }
 
 // newCache serves a berth registry whose namespace hub caches up, reached
@@ -79,17 +87,17 @@ func newCache(t *testing.T, up *upstreamtest.Registry, user, pass string, edit .
 		t.Fatal(err)
 	}
 	logs := &strings.Builder{}
-	var logMu sync.Mutex
+	logMu := &sync.Mutex{}
 	cache := &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(nil, clock.Now)}
 	for _, e := range edit {
 		e(cache)
 	}
 	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
 		h.Now = clock.Now
-		h.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, logs}, nil))
+		h.Logger = slog.New(slog.NewTextHandler(lockedWriter{logMu, logs}, nil))
 		h.Cache = cache
 	})
-	return &cacheEnv{registry: r, up: up, clock: clock, logs: logs}
+	return &cacheEnv{registry: r, up: up, clock: clock, logs: logs, logMu: logMu}
 }
 
 type lockedWriter struct {
@@ -274,8 +282,8 @@ func TestCacheUpstreamDown(t *testing.T) {
 	if w := resp.Header.Get("Warning"); resp.StatusCode != 200 || !strings.HasPrefix(w, "110 berth ") || !strings.Contains(w, "upstream_unreachable") || !strings.Contains(w, "dockerhub") {
 		t.Errorf("stale answer: %d, Warning %q", resp.StatusCode, w)
 	}
-	if !strings.Contains(c.logs.String(), "serving a cached tag that could not be re-checked") {
-		t.Errorf("no log line for the stale answer:\n%s", c.logs.String())
+	if !strings.Contains(c.logged(), "serving a cached tag that could not be re-checked") {
+		t.Errorf("no log line for the stale answer:\n%s", c.logged())
 	}
 	resp, body := c.do("GET", "/v2/hub/library/other/manifests/1", nil, nil)
 	expectError(t, resp, body, http.StatusBadGateway, berth.CodeUpstreamUnreachable)
@@ -593,7 +601,7 @@ func TestCacheUpstreamSendsOtherBytes(t *testing.T) {
 			if !errors.Is(err, io.ErrUnexpectedEOF) || n >= resp.ContentLength {
 				t.Fatalf("the client read %d of %d bytes, then %v; want a body cut short", n, resp.ContentLength, err)
 			}
-			if logs := c.logs.String(); !strings.Contains(logs, "reason=digest_invalid") {
+			if logs := c.logged(); !strings.Contains(logs, "reason=digest_invalid") {
 				t.Errorf("no log line with reason digest_invalid:\n%s", logs)
 			}
 

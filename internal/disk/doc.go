@@ -13,13 +13,14 @@
 // place and fsyncing its directory, so a crash (kill -9, power loss) leaves either
 // the whole blob or none; every byte is hashed while it is written, so content is
 // never read twice for a Put, nor for a sha256 commit. All state that matters is on
-// disk: a new Store on the same root continues any upload. Put writes past the page
-// cache (direct I/O) where the file system allows, but for a blob's unaligned last
-// piece; uploads go through the page cache.
+// disk: a new Store on the same root continues any upload.
 //
 // It must never: expose a partial or unverified blob under a digest; build a path
 // from an unvalidated digest or upload id; decide by an error's message text (a
 // missing file is recognised with errors.Is(err, fs.ErrNotExist) and becomes
 // blob_unknown or blob_upload_unknown); or know about repositories, which are the
 // metadata store's business.
+//
+// Put writes past the page cache (direct I/O) where the file system allows, but for
+// a blob's unaligned last piece; uploads go through the page cache.
 package disk

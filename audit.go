@@ -228,6 +228,9 @@ func NewAuditEvent(ctx context.Context, action AuditAction, target string, err e
 		e.Connection, e.Pipeline = c.Connection, c.Pipeline
 		if c.Run != "" {
 			e.Detail = map[string]string{"ci_run": c.Run}
+			if c.RunURL != "" {
+				e.Detail["ci_run_url"] = c.RunURL
+			}
 		}
 	}
 	if err != nil {

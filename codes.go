@@ -481,6 +481,7 @@ var Codes = []CodeInfo{
 		Causes: []string{
 			"A client kept retrying with wrong credentials (10 failures in a burst per client id or source address), often a pipeline with an expired secret in a retry loop.",
 			"Many jobs behind one NAT address failed at once.",
+			"More than 10 device logins (`berth login HOST` without a secret) were started from one address within a minute: each start counts, because it writes a row for a caller nobody has authenticated yet.",
 		},
 		Fixes: []string{
 			"Fix the credential first: `berth doctor HOST` names what fails; `berth audit --result denied --since 1h` shows the earlier failures and their codes.",

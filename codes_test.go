@@ -291,3 +291,30 @@ type twoErrors struct{ first, second error }
 
 func (w *twoErrors) Error() string   { return w.first.Error() + "; " + w.second.Error() }
 func (w *twoErrors) Unwrap() []error { return []error{w.first, w.second} }
+
+// TestExplainURL: the link to a code's page is under the configured public
+// URL only; without one there is no link at all.
+func TestExplainURL(t *testing.T) {
+	for _, tc := range []struct {
+		base string
+		code berth.Code
+		want string
+	}{
+		{"https://reg.example", berth.CodeRoleMissing, "https://reg.example/errors/role_missing"},
+		{"https://reg.example/", berth.CodeSecretExpired, "https://reg.example/errors/secret_expired"},
+		{"https://reg.example/berth", berth.CodeRoleMissing, "https://reg.example/berth/errors/role_missing"},
+		{"", berth.CodeRoleMissing, ""},
+		{"https://reg.example", "", ""},
+	} {
+		if got := berth.ExplainURL(tc.base, tc.code); got != tc.want {
+			t.Errorf("ExplainURL(%q, %q) = %q, want %q", tc.base, tc.code, got, tc.want)
+		}
+	}
+	e := berth.Errorf(berth.CodeRoleMissing, "no")
+	if d := e.Details("r1", ""); d[berth.DetailExplain] != nil {
+		t.Errorf("Details without a base: %v", d)
+	}
+	if d := e.Details("r1", "https://reg.example"); d[berth.DetailExplain] != "https://reg.example/errors/role_missing" || d["reason"] != "role_missing" {
+		t.Errorf("Details with a base: %v", d)
+	}
+}

@@ -35,6 +35,9 @@ type Caller struct {
 	Pipeline   string
 	PipelineID string
 	Run        string
+	// RunURL is the CI run's web page when the ID token's claims name one
+	// (Assertion.RunURL): set at the exchange only, for its audit event.
+	RunURL string
 	// Limit, when not nil, is what a personal access token was created for:
 	// the caller may do nothing outside it, whatever its roles allow.
 	Limit []ResourceActions

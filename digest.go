@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"hash"
 	"strings"
+	"unicode/utf8"
 )
 
 // Digest is a content address, "algorithm:hex", as in the OCI image spec.
@@ -99,9 +100,16 @@ func VerifyDigest(want, got Digest) error {
 	return nil
 }
 
-func truncate(s string, n int) string {
+// Truncate returns s cut to at most n bytes, at a character boundary, with
+// "…" when anything was cut: how a refusal quotes what a caller sent.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
 	return s[:n] + "…"
 }
+
+func truncate(s string, n int) string { return Truncate(s, n) }

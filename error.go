@@ -3,6 +3,8 @@ package berth
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 )
 
 // Code is a stable reason code. Codes may be added, never renamed: clients, audit
@@ -194,9 +196,11 @@ func AsError(err error) *Error {
 func IsCode(err error, code Code) bool { return err != nil && ErrorCode(err) == code }
 
 // Details returns what a transport shows of e besides its message: its
-// detail, plus "reason" (the code), "hint" and "request_id" when set.
-func (e *Error) Details(requestID string) map[string]any {
-	d := make(map[string]any, len(e.Detail)+3)
+// detail, plus "reason" (the code), "hint" and "request_id" when set, and
+// "explain", the page that explains the code (ExplainURL), when the
+// registry's public URL base is set.
+func (e *Error) Details(requestID, base string) map[string]any {
+	d := make(map[string]any, len(e.Detail)+4)
 	for k, v := range e.Detail {
 		d[k] = v
 	}
@@ -207,5 +211,28 @@ func (e *Error) Details(requestID string) map[string]any {
 	if requestID != "" {
 		d["request_id"] = requestID
 	}
+	if u := ExplainURL(base, e.Code); u != "" {
+		d[DetailExplain] = u
+	}
 	return d
+}
+
+// DetailExplain is the detail key (and the API error's field) that holds
+// the link to the page explaining an error's code.
+const DetailExplain = "explain"
+
+// ExplainURL is the page explaining code on the registry whose public URL
+// is base (url: in the configuration): BASE/errors/CODE, which the console
+// serves, the same text as berth explain CODE. It is "" when base or code is
+// empty, and every transport then shows no link at all: a link guessed from
+// the request's Host header would name whatever host the client sent, which
+// an attacker (or a proxy's internal name) chooses, and would send a person
+// who follows a refusal's link to somebody else's page. Only the URL the
+// operator configured is trusted to be the registry's.
+func ExplainURL(base string, code Code) string {
+	base = strings.TrimRight(base, "/")
+	if base == "" || code == "" {
+		return ""
+	}
+	return base + "/errors/" + url.PathEscape(string(code))
 }

@@ -421,13 +421,16 @@ func (q Quota) Exceeds(usage QuotaUsage, adding int64, newRepo bool) bool {
 	return newRepo && q.MaxRepositories > 0 && usage.Repositories+1 > q.MaxRepositories
 }
 
-// ParseByteSize reads a size such as "50GiB", "512MiB", "10GB", "1024" (bytes).
+// ParseByteSize reads a size such as "50GiB", "512MiB", "10GB", "1024"
+// (bytes). Units ending in iB are binary, KB/MB/GB/TB decimal, and the single
+// letters K, M, G and T binary, as docker's --memory reads them.
 func ParseByteSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	units := []struct {
 		suffix string
 		n      int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"kB", 1e3}, {"B", 1}}
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"kB", 1e3}, {"B", 1},
+		{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}}
 	mult := int64(1)
 	for _, u := range units {
 		if strings.HasSuffix(t, u.suffix) {

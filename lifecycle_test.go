@@ -136,7 +136,7 @@ func TestQuotaEdges(t *testing.T) {
 }
 
 func TestParseByteSize(t *testing.T) {
-	for in, want := range map[string]int64{"50GiB": 50 << 30, "512MiB": 512 << 20, "10GB": 10e9, "1024": 1024, "1 KiB": 1024} {
+	for in, want := range map[string]int64{"50GiB": 50 << 30, "512MiB": 512 << 20, "10GB": 10e9, "1024": 1024, "1 KiB": 1024, "10MB": 10e6, "10M": 10 << 20, "2G": 2 << 30} {
 		got, err := berth.ParseByteSize(in)
 		if err != nil || got != want {
 			t.Errorf("%q: %d, %v; want %d", in, got, err, want)

@@ -2,6 +2,7 @@ package berth
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -30,6 +31,63 @@ func (m *Manifest) Size() int64 { return int64(len(m.Content)) }
 // Descriptor returns the manifest as a descriptor, as the referrers API lists it.
 func (m *Manifest) Descriptor() Descriptor {
 	return Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size(), ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+}
+
+// Platform is what an image index says one of its manifests runs on.
+type Platform struct {
+	OS           string `json:"os"`
+	Architecture string `json:"architecture"`
+	Variant      string `json:"variant,omitempty"`
+}
+
+// String is os/architecture[/variant], as docker --platform takes it.
+func (p Platform) String() string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// IndexManifest is one manifest an image index names.
+type IndexManifest struct {
+	Digest    Digest `json:"digest"`
+	MediaType string `json:"media_type"`
+	// Platform is nil when the index names none for it.
+	Platform *Platform `json:"platform,omitempty"`
+}
+
+// IndexManifests returns the manifests m names, in its order, when it is an
+// image index or a Docker manifest list (it references manifests); nil for
+// an image manifest. Entries whose digest does not parse are left out: the
+// registry checked every one when m was pushed.
+func (m *Manifest) IndexManifests() []IndexManifest {
+	isIndex := false
+	for _, r := range m.References {
+		isIndex = isIndex || r.Kind == ReferenceManifest
+	}
+	if !isIndex {
+		return nil
+	}
+	var doc struct {
+		Manifests []struct {
+			MediaType string    `json:"mediaType"`
+			Digest    string    `json:"digest"`
+			Platform  *Platform `json:"platform"`
+		} `json:"manifests"`
+	}
+	if json.Unmarshal(m.Content, &doc) != nil {
+		return nil
+	}
+	out := make([]IndexManifest, 0, len(doc.Manifests))
+	for _, e := range doc.Manifests {
+		d, err := ParseDigest(e.Digest)
+		if err != nil {
+			continue
+		}
+		out = append(out, IndexManifest{Digest: d, MediaType: e.MediaType, Platform: e.Platform})
+	}
+	return out
 }
 
 // ReferenceKind says what a manifest reference points at.

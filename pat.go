@@ -155,6 +155,7 @@ type PATStore interface {
 	// RevokePAT marks the token revoked at the given time (keeping an
 	// earlier revocation), or returns not_found.
 	RevokePAT(ctx context.Context, id string, at time.Time) error
-	// TouchPAT records a use at the given time, or returns not_found.
+	// TouchPAT records a use at the given time, never moving LastUsed back,
+	// or returns not_found.
 	TouchPAT(ctx context.Context, id string, at time.Time) error
 }

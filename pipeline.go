@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -516,6 +517,63 @@ func (a Assertion) Run() string {
 		return "token " + truncate(get("jti"), 100)
 	}
 	return ""
+}
+
+// RunURL is the web page of the CI run a's claims name, when they name one
+// on a CI system whose run pages berth knows: a GitHub Actions run
+// (https://github.com/REPO/actions/runs/ID[/attempts/N], or the GitHub
+// Enterprise Server host the issuer is on) or a GitLab CI job
+// (ISSUER/PROJECT/-/jobs/ID, else its pipeline). "" otherwise, and for
+// claims that would not make a plain https path.
+func (a Assertion) RunURL() string {
+	get := func(k string) string { v, _ := a.ClaimString(k); return v }
+	u, err := url.Parse(a.Issuer)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return ""
+	}
+	switch repo, run := get("repository"), get("run_id"); {
+	case repo != "" && run != "":
+		base := "https://" + u.Host
+		switch {
+		case u.Host == "token.actions.githubusercontent.com" && u.Path == "":
+			base = "https://github.com"
+		case u.Path != "/_services/token":
+			return "" // not an issuer of GitHub's
+		}
+		if !isRunPath(repo) || !runID.MatchString(run) {
+			return ""
+		}
+		out := base + "/" + repo + "/actions/runs/" + run
+		if at := get("run_attempt"); runID.MatchString(at) && at != "1" {
+			out += "/attempts/" + at
+		}
+		return out
+	}
+	project := get("project_path")
+	if !isRunPath(project) {
+		return ""
+	}
+	base := "https://" + u.Host + strings.TrimSuffix(u.Path, "/") + "/" + project
+	if job := get("job_id"); runID.MatchString(job) {
+		return base + "/-/jobs/" + job
+	}
+	if p := get("pipeline_id"); runID.MatchString(p) {
+		return base + "/-/pipelines/" + p
+	}
+	return ""
+}
+
+// runPath and runID are what RunURL puts into a path: a repository or
+// project path (names of letters, digits and ._- under slashes) and a number.
+var (
+	runPath = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$`)
+	runID   = regexp.MustCompile(`^[0-9]{1,20}$`)
+)
+
+// isRunPath reports whether p is a repository or project path RunURL may
+// put into a URL: runPath, and no segment "." or "..".
+func isRunPath(p string) bool {
+	return len(p) <= 300 && runPath.MatchString(p) && !slices.ContainsFunc(strings.Split(p, "/"), func(s string) bool { return s == "." || s == ".." })
 }
 
 // mismatch says why p does not accept a, or "" when it does. audience is set

@@ -608,3 +608,30 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestAssertionRunURL(t *testing.T) {
+	gh := "https://token.actions.githubusercontent.com"
+	for _, c := range []struct {
+		issuer string
+		claims map[string]any
+		want   string
+	}{
+		{gh, map[string]any{"repository": "org/app", "run_id": "4242", "run_attempt": "1"}, "https://github.com/org/app/actions/runs/4242"},
+		{gh, map[string]any{"repository": "org/app", "run_id": "4242", "run_attempt": "3"}, "https://github.com/org/app/actions/runs/4242/attempts/3"},
+		{"https://ghe.corp.example/_services/token", map[string]any{"repository": "org/app", "run_id": "7"}, "https://ghe.corp.example/org/app/actions/runs/7"},
+		{"https://gitlab.com", map[string]any{"project_path": "group/sub/app", "pipeline_id": "55", "job_id": "66"}, "https://gitlab.com/group/sub/app/-/jobs/66"},
+		{"https://gitlab.corp.example/gitlab", map[string]any{"project_path": "group/app", "pipeline_id": "55"}, "https://gitlab.corp.example/gitlab/group/app/-/pipelines/55"},
+		// No run page, or claims that would not make a plain path: no link.
+		{"https://login.microsoftonline.com/tenant/v2.0", map[string]any{"sub": "x"}, ""},
+		{gh, map[string]any{"repository": "org/app", "run_id": "42; drop"}, ""},
+		{gh, map[string]any{"repository": "org/../evil", "run_id": "42"}, ""},
+		{gh, map[string]any{"repository": "https://evil.example/x", "run_id": "42"}, ""},
+		{"https://other.example", map[string]any{"repository": "org/app", "run_id": "42"}, ""},
+		{"http://gitlab.local", map[string]any{"project_path": "g/app", "job_id": "1"}, ""},
+	} {
+		a := berth.Assertion{Issuer: c.issuer, Claims: c.claims}
+		if got := a.RunURL(); got != c.want {
+			t.Errorf("%s %v: RunURL %q, want %q", c.issuer, c.claims, got, c.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"iter"
 	"strings"
 	"time"
 )
@@ -304,4 +305,34 @@ func parseUUID(s string) (string, error) {
 		}
 	}
 	return strings.ToLower(s), nil
+}
+
+// principalPage is how many principals AllPrincipals reads at a time.
+const principalPage = 1000
+
+// AllPrincipals yields every principal f selects, in name order, reading
+// them from s a page at a time (it sets f.After and f.Limit itself). A read
+// error is yielded once, with the zero Principal, and ends the sequence.
+func AllPrincipals(ctx context.Context, s interface {
+	FindPrincipals(ctx context.Context, f PrincipalFilter) ([]Principal, error)
+}, f PrincipalFilter) iter.Seq2[Principal, error] {
+	return func(yield func(Principal, error) bool) {
+		f.After, f.Limit = "", principalPage
+		for {
+			ps, err := s.FindPrincipals(ctx, f)
+			if err != nil {
+				yield(Principal{}, err)
+				return
+			}
+			for _, p := range ps {
+				if !yield(p, nil) {
+					return
+				}
+			}
+			if len(ps) < principalPage {
+				return
+			}
+			f.After = ps[len(ps)-1].Name
+		}
+	}
 }

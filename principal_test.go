@@ -3,6 +3,7 @@ package berth_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -249,5 +250,40 @@ func TestFindClient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// pagedPrincipals answers FindPrincipals from a sorted list, as a store does,
+// counting the pages read.
+type pagedPrincipals struct {
+	all   []berth.Principal
+	pages int
+}
+
+func (s *pagedPrincipals) FindPrincipals(_ context.Context, f berth.PrincipalFilter) ([]berth.Principal, error) {
+	s.pages++
+	var out []berth.Principal
+	for _, p := range s.all {
+		if p.Name > f.After && (f.Kind == "" || p.Kind == f.Kind) && len(out) < f.Limit {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func TestAllPrincipalsReadsEveryPage(t *testing.T) {
+	s := &pagedPrincipals{}
+	for i := range 2500 {
+		s.all = append(s.all, berth.Principal{Name: fmt.Sprintf("p%05d", i), Kind: berth.PrincipalService})
+	}
+	n := 0
+	for p, err := range berth.AllPrincipals(context.Background(), s, berth.PrincipalFilter{After: "p02000", Limit: 1}) {
+		if err != nil || p.Name != s.all[n].Name {
+			t.Fatalf("principal %d: %+v %v", n, p, err)
+		}
+		n++
+	}
+	if n != 2500 || s.pages != 3 {
+		t.Fatalf("yielded %d of 2500 in %d pages, want 3 (the caller's After and Limit are ignored)", n, s.pages)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth"
 )
@@ -44,5 +45,22 @@ func TestDescriptionsAreVisibleText(t *testing.T) {
 	}
 	if _, _, err := berth.NewSecret(rnd, h, "p", now, time.Hour, "déploiement 日本 — ok"); err != nil {
 		t.Errorf("a plain description: %v", err)
+	}
+}
+
+func TestTruncateKeepsCharacters(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"team/app", 40, "team/app"},
+		{"abcdef", 3, "abc…"},
+		{"aé", 2, "a…"}, // é is two bytes: cutting inside it would leave invalid UTF-8
+		{"ééé", 3, "é…"},
+	} {
+		if got := berth.Truncate(c.in, c.n); got != c.want || !utf8.ValidString(got) {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
 	}
 }

@@ -167,7 +167,8 @@ type EventPublisher interface {
 // ImageEventData is the data of image.pushed and image.deleted.
 type ImageEventData struct {
 	Repository string `json:"repository"`
-	// Digest is the manifest's; "" when a tag was deleted by name.
+	// Digest is the manifest's; "" when the registry's DELETE removed a tag
+	// by name (a delete through the API names the digest the tag held).
 	Digest    Digest `json:"digest,omitempty"`
 	Tag       string `json:"tag,omitempty"`
 	MediaType string `json:"media_type,omitempty"`

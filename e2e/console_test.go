@@ -15,6 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -59,25 +62,32 @@ func adminAPI(t *testing.T, s *server, method, path string, body any, want int) 
 	return out
 }
 
-// TestConsoleBrowser drives the web console with headless Chromium: a
-// person signs in through the company's identity provider, sees Attention,
-// saves a connection's secret (the new value then works), and Why not? names
-// the missing role; a person without owner sees no administration, and a
-// forged POST is refused. Screenshots go to $BERTH_SCREENSHOTS when set
-// (docs/screenshots holds the ones docs/console.md shows).
+// TestConsoleBrowser drives the web console with headless Chromium through
+// the scenarios of the console's issue: a person signs in through the
+// company's identity provider; Attention shows a connection whose secret has
+// expired, Save renews it and skopeo pushes with the new value; a pending
+// pipeline request is permitted and the CI job's login then succeeds; Why
+// not? names the missing role and its hinted command fixes it; a person
+// without owner sees no administration, and a forged POST is refused.
+// Screenshots go to $BERTH_SCREENSHOTS when set (docs/screenshots holds the
+// ones docs/console.md shows).
 func TestConsoleBrowser(t *testing.T) {
 	needServer(t)
 	if serverKind() != "berth" {
 		t.Skip("the console is berth's")
 	}
 	exe := chromium(t)
+	skopeo := tool(t, "skopeo")
 	company := oidctest.NewCompany(t, "berth-app", "upstream-secret")
 	company.SetPerson(oidctest.Person{Subject: "00u-ada", Username: "ada", Email: "ada@corp.example", Groups: []string{"admins"}})
 	s := startServer(t, t.TempDir())
+	// legacy's secret lives two seconds: by the time the browser signs in
+	// it has expired, as a forgotten one does after months (the server's
+	// clock is real; the test waits for the state, not for a duration).
+	adminAPI(t, s, http.MethodPost, "/api/v1/principals", map[string]string{"name": "legacy-ci"}, http.StatusCreated)
+	adminAPI(t, s, http.MethodPost, "/api/v1/connections", map[string]string{"name": "legacy", "principal": "legacy-ci", "auth": "secret", "expires_in": "2s"}, http.StatusCreated)
 	adminAPI(t, s, http.MethodPost, "/api/v1/idps", map[string]string{"name": "corp", "issuer": company.URL, "client_id": "berth-app", "client_secret": "upstream-secret"}, http.StatusCreated)
 	adminAPI(t, s, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:admins", "role": "owner", "scope": "registry"}, http.StatusCreated)
-	adminAPI(t, s, http.MethodPost, "/api/v1/principals", map[string]string{"name": "legacy-ci"}, http.StatusCreated)
-	adminAPI(t, s, http.MethodPost, "/api/v1/connections", map[string]string{"name": "legacy", "principal": "legacy-ci", "auth": "secret", "expires_in": "10d"}, http.StatusCreated)
 	base := "http://" + s.addr
 	// An image with a tag, for the repository pages.
 	id, secret := s.adminCreds(t)
@@ -89,6 +99,24 @@ func TestConsoleBrowser(t *testing.T) {
 	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: id, Password: secret})); err != nil {
 		t.Fatal(err)
 	}
+	// A GitHub Actions pipeline the federated connection ci does not
+	// permit yet: its job's login is refused, which files a request.
+	iss := oidctest.New(t)
+	federationSetup(t, s, iss, false)
+	job := newCIJob(t, newGitHubEndpoint(t, iss, oidctest.GitHubJob{Repository: "org/app", Ref: "refs/heads/main"}))
+	if _, stderr, err := runWith(t, cmdOpts{env: job.env}, berthBin, "login", s.addr, "--connection", "ci"); err == nil || !strings.Contains(stderr, "pipeline_not_authorized") {
+		t.Fatalf("the CI job's login before Permit: %v\n%s", err, stderr)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		c := adminAPI(t, s, http.MethodGet, "/api/v1/connections/legacy", nil, http.StatusOK)
+		if sec, _ := c["secret"].(map[string]any); sec != nil && sec["state"] == "expired" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("legacy's two-second secret has not expired: %v", c)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	shots := os.Getenv("BERTH_SCREENSHOTS")
 	if shots == "" {
@@ -99,7 +127,7 @@ func TestConsoleBrowser(t *testing.T) {
 	defer cancel()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -132,32 +160,78 @@ func TestConsoleBrowser(t *testing.T) {
 	shot("signin.png")
 	do("sign in", chromedp.Click(chromedp.CSS(`a[href^="/login/corp"]`)), chromedp.WaitVisible(chromedp.CSS(`#secrets`)))
 	title, err := chromedp.Run(ctx, chromedp.Title())
-	if page := text(`body`); err != nil || title != "Attention · berth" || !strings.Contains(page, "Signed in as ada") || !strings.Contains(page, "legacy-ci") {
+	if page := text(`body`); err != nil || title != "Attention · berth" || !strings.Contains(page, "Signed in as ada") {
 		t.Fatalf("Attention: title %q %v\n%s", title, err, page)
 	}
+	// Attention lists legacy under the expired secrets and ci-main's
+	// request under the pending ones.
+	do("Attention lists", chromedp.WaitVisible(chromedp.Search(`//h2[@id="expired"]/following-sibling::table[1]//a[@href="/connections/legacy"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[aria-label="Permit ci-main on ci"]`)))
 	shot("attention.png")
 
-	// Save renews the connection's secret; the value is on the page once,
-	// and works at once.
-	do("Save", chromedp.Navigate(base+"/connections/legacy"), chromedp.Click(chromedp.Search(`//button[text()="Save"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#secret-value`)))
-	value := strings.TrimSpace(text(`#secret-value`))
-	shot("connection-save.png")
-	req, _ := http.NewRequest(http.MethodGet, base+"/v2/", nil)
-	req.SetBasicAuth("legacy-ci", value)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("the saved secret at /v2/: %v %v", resp, err)
+	// Why not? names the missing role, and its hinted command fixes it.
+	whyNot := func() {
+		t.Helper()
+		do("Why not?", chromedp.Navigate(base+"/why-not"),
+			chromedp.SetValue(chromedp.CSS(`#principal`), "legacy-ci"), chromedp.SetValue(chromedp.CSS(`#action`), "push"),
+			chromedp.SetValue(chromedp.CSS(`#repository`), "team/app"),
+			chromedp.Click(chromedp.Search(`//button[text()="Check"]`)), chromedp.WaitVisible(chromedp.CSS(`#decision`)))
 	}
-
-	// Why not? names the missing role.
-	do("Why not?", chromedp.Navigate(base+"/why-not"),
-		chromedp.SetValue(chromedp.CSS(`#principal`), "legacy-ci"), chromedp.SetValue(chromedp.CSS(`#action`), "push"),
-		chromedp.SetValue(chromedp.CSS(`#repository`), "team/app"),
-		chromedp.Click(chromedp.Search(`//button[text()="Check"]`)), chromedp.WaitVisible(chromedp.CSS(`#decision`)))
+	whyNot()
 	if page := text(`#main`); !strings.Contains(page, "role_missing") || !strings.Contains(page, "Missing role: push") {
 		t.Fatalf("Why not? does not name the missing role:\n%s", page)
 	}
 	shot("why-not.png")
+	fix := strings.Fields(text(`.refusal p:last-of-type code`))
+	if len(fix) < 3 || fix[0] != "berth" || fix[1] != "role" {
+		t.Fatalf("Why not? hints %q, not a berth role command", fix)
+	}
+	for i := range fix {
+		fix[i] = strings.Trim(fix[i], `'"`)
+	}
+	asAdmin(t, s, fix[1:]...)
+	whyNot()
+	if page := text(`#decision + *`); !strings.Contains(page, "Allowed") {
+		t.Fatalf("after the hinted %q, Why not? still refuses:\n%s", fix, text(`#main`))
+	}
+
+	// Save renews the expired secret; the value is on the page once, and
+	// skopeo pushes with it at once.
+	do("Save", chromedp.Navigate(base+"/connections/legacy"), chromedp.Click(chromedp.Search(`//button[text()="Save"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#secret-value`)))
+	value := strings.TrimSpace(text(`#secret-value`))
+	shot("connection-save.png")
+	layoutDir, pushed := writeRandomLayout(t, "v2")
+	run(t, "", skopeo, "--insecure-policy", "copy", "--dest-tls-verify=false", "--dest-creds", "legacy-ci:"+value,
+		"oci:"+layoutDir+":v2", "docker://"+s.addr+"/team/app:v2")
+	if desc, err := remote.Head(s.ref(t, "team/app:v2"), s.remoteOpts(context.Background())...); err != nil || desc.Digest != pushed {
+		t.Fatalf("team/app:v2 after the push with the saved secret: %v %v, pushed %s", desc, err, pushed)
+	}
+
+	// Permit, on Attention, lets the CI job log in.
+	do("Permit", chromedp.Navigate(base+"/"), chromedp.Click(chromedp.CSS(`button[aria-label="Permit ci-main on ci"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`button[aria-label="Permit ci-main on ci"]`)), chromedp.WaitVisible(chromedp.CSS(`#secrets`)))
+	mustRunWith(t, cmdOpts{env: job.env}, berthBin, "login", s.addr, "--connection", "ci")
+
+	// The repository page lists an index's platforms, and Delete removes a
+	// manifest by digest.
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: withPlatform(t, randomOCIImage(t, 1, 1024), "linux", "amd64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: withPlatform(t, randomOCIImage(t, 1, 1024), "linux", "arm64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}})
+	multi, _ := name.ParseReference(s.addr+"/team/app:multi", name.Insecure)
+	if err := remote.WriteIndex(multi, idx, remote.WithAuth(&authn.Basic{Username: id, Password: secret})); err != nil {
+		t.Fatal(err)
+	}
+	do("platforms", chromedp.Navigate(base+"/repositories/team/app"), chromedp.WaitVisible(chromedp.CSS(`ul[aria-label="Platforms of multi"]`)))
+	if got := text(`ul[aria-label="Platforms of multi"]`); !strings.Contains(got, "linux/amd64") || !strings.Contains(got, "linux/arm64/v8") {
+		t.Fatalf("the platforms of team/app:multi: %q", got)
+	}
+	v1Digest := digestOf(t, img).String()
+	del := `button[aria-label="Delete manifest ` + v1Digest + `"]`
+	do("Delete manifest", chromedp.Click(chromedp.CSS(del)), chromedp.WaitNotPresent(chromedp.CSS(del)))
+	if _, err := remote.Head(s.ref(t, "team/app@"+v1Digest), s.remoteOpts(context.Background())...); err == nil {
+		t.Fatalf("team/app@%s is still served after Delete", v1Digest)
+	}
 
 	// Every other page an owner reaches from the header, each shown (and
 	// looked at: docs/console.md) without a refusal.

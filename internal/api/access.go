@@ -109,7 +109,7 @@ func parseCheckAction(s string) ([]berth.Action, error) {
 	for i, a := range berth.Actions {
 		names[i] = string(a)
 	}
-	what := fmt.Sprintf("%q is not an action", truncate(s, 80))
+	what := fmt.Sprintf("%q is not an action", berth.Truncate(s, 80))
 	if s == "" {
 		what = "no action was named"
 	}
@@ -203,9 +203,3 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 }
 
 // truncate shortens s for messages.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

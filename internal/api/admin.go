@@ -191,14 +191,14 @@ func (h *handler) collect(w http.ResponseWriter, r *http.Request, c *berth.Calle
 	if v := q.Get("dry_run"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return berth.Errorf(berth.CodeInvalid, "dry_run %q is not true or false", truncate(v, 20))
+			return berth.Errorf(berth.CodeInvalid, "dry_run %q is not true or false", berth.Truncate(v, 20))
 		}
 		opts.DryRun = b
 	}
 	if v := q.Get("grace"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return berth.Errorf(berth.CodeInvalid, "grace %q is not a duration such as 1h", truncate(v, 20)).
+			return berth.Errorf(berth.CodeInvalid, "grace %q is not a duration such as 1h", berth.Truncate(v, 20)).
 				WithHint("berth gc --grace 1h")
 		}
 		opts.Grace = max(d, time.Nanosecond) // 0 asked for: no grace at all
@@ -237,7 +237,7 @@ func (h *handler) collect(w http.ResponseWriter, r *http.Request, c *berth.Calle
 			h.cfg.Logger.ErrorContext(ctx, "garbage collection failed", slog.Any("err", err))
 			e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", berth.RequestID(ctx))
 		}
-		_ = enc.Encode(GCLine{Error: &ErrorEntry{Code: e.Code, Message: e.Message, Hint: e.Hint, RequestID: berth.RequestID(ctx)}})
+		_ = enc.Encode(GCLine{Error: new(h.errorEntry(e, berth.RequestID(ctx)))})
 		return nil
 	}
 	out := NewGCReport(rep, opts.DryRun)

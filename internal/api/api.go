@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -71,12 +73,26 @@ type Config struct {
 	URL string
 	// Lifecycle serves the lifecycle rules; nil answers not_found.
 	Lifecycle *Lifecycle
+	// Tags, when set, decides whether a tag may be deleted (immutable-tag
+	// rules), as it does for the registry's DELETE: tag and repository
+	// deletes through the API ask it first.
+	Tags TagRules
+	// Events, when set, hears image.deleted for each tag the API deletes,
+	// as webhooks hear it from the registry.
+	Events berth.EventPublisher
 	// MaxTokenLifetime caps personal access tokens
 	// (berth.DefaultMaxPATLifetime when zero).
 	MaxTokenLifetime time.Duration
 	// Sealer seals identity providers' client secrets; without it,
 	// POST /api/v1/idps is refused.
 	Sealer Sealer
+}
+
+// TagRules decides whether a tag may move or go: the registry's lifecycle
+// enforcer (oci.Lifecycle has the same method). d is the digest the tag
+// would point at, "" for a delete.
+type TagRules interface {
+	CheckTag(ctx context.Context, repo, tag string, d berth.Digest) (keep bool, err error)
 }
 
 // auditActions names the audit action of each endpoint that changes something.
@@ -142,6 +158,9 @@ type handler struct {
 	cfg  Config
 	rand io.Reader
 	mux  *http.ServeMux
+	// collections are the first path segments routed (/api/v1/principals…),
+	// in the order they were, for the hint of an unknown endpoint.
+	collections []string
 }
 
 // New returns the handler of everything under /api/v1/. Mount it at
@@ -206,6 +225,14 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *berth.Caller) e
 // handle routes pattern to fn behind authentication.
 func (h *handler) handle(pattern string, fn handlerFunc) {
 	action, audited := auditActions[pattern]
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		if rest, ok := strings.CutPrefix(path, "/api/v1/"); ok {
+			c := "/api/v1/" + strings.SplitN(rest, "/", 2)[0]
+			if !slices.Contains(h.collections, c) {
+				h.collections = append(h.collections, c)
+			}
+		}
+	}
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, err := (*berth.Caller)(nil), berth.RefuseQueryCredential(r.URL.Query()) // exposed: refused before anything else
 		if err == nil {
@@ -297,7 +324,7 @@ func (h *handler) authenticate(r *http.Request) (*berth.Caller, error) {
 
 func (h *handler) unknown(_ http.ResponseWriter, r *http.Request, _ *berth.Caller) error {
 	return berth.Errorf(berth.CodeNotFound, "the management API has no endpoint %s %s", r.Method, r.URL.Path).
-		WithHint("the endpoints are under /api/v1/principals, /api/v1/roles and /api/v1/access/check")
+		WithHint("the endpoints are under %s", strings.Join(h.collections, ", "))
 }
 
 // now returns the current time as the store keeps it: UTC, in microseconds.
@@ -359,7 +386,7 @@ func parseLimit(q url.Values, def, maxN int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		return 0, berth.Errorf(berth.CodeInvalid, "limit %q is not a positive number", truncate(s, 20)).
+		return 0, berth.Errorf(berth.CodeInvalid, "limit %q is not a positive number", berth.Truncate(s, 20)).
 			WithHint("give a whole number such as ?limit=%d (at most %d are returned), or leave it out for %d", def, maxN, def)
 	}
 	return min(n, maxN), nil

@@ -16,8 +16,9 @@ type AuditPage struct {
 
 // listAudit pages through the audit log, filtered as berth audit filters it:
 // since and until (a duration back from now or an RFC 3339 time), principal,
-// repository (or NS/*), action, result, code, after (a Seq cursor), limit,
-// last.
+// repository (or NS/*), action, result, code, after and before (Seq
+// cursors), limit, last. With last=true and before=SEQ it pages backwards:
+// the last limit events before SEQ.
 //
 // GET /api/v1/audit. It needs owner on registry: the log names every
 // principal and repository.
@@ -50,7 +51,12 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	f.Principal, f.Action = q.Get("principal"), berth.AuditAction(q.Get("action"))
 	if v := q.Get("after"); v != "" {
 		if f.After, err = strconv.ParseInt(v, 10, 64); err != nil || f.After < 0 {
-			return berth.Errorf(berth.CodeInvalid, "after %q is not an event number", truncate(v, 20))
+			return berth.Errorf(berth.CodeInvalid, "after %q is not an event number", berth.Truncate(v, 20))
+		}
+	}
+	if v := q.Get("before"); v != "" {
+		if f.Before, err = strconv.ParseInt(v, 10, 64); err != nil || f.Before < 0 {
+			return berth.Errorf(berth.CodeInvalid, "before %q is not an event number", berth.Truncate(v, 20))
 		}
 	}
 	if f.Limit, err = parseLimit(q, defaultPageSize, maxPageSize); err != nil {

@@ -147,11 +147,13 @@ type PermissionRequestList struct {
 
 // HistoryEvent is one use of (or change to) a connection, from the audit log.
 type HistoryEvent struct {
-	Seq      int64             `json:"seq"`
-	Time     time.Time         `json:"time"`
-	Actor    string            `json:"actor"`
-	Pipeline string            `json:"pipeline"`
-	CIRun    string            `json:"ci_run"`
+	Seq      int64     `json:"seq"`
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor"`
+	Pipeline string    `json:"pipeline"`
+	CIRun    string    `json:"ci_run"`
+	// CIRunURL is the run's web page, when the ID token named one.
+	CIRunURL string            `json:"ci_run_url,omitempty"`
 	Action   berth.AuditAction `json:"action"`
 	Target   string            `json:"target"`
 	Result   berth.AuditResult `json:"result"`
@@ -1005,7 +1007,7 @@ func (h *handler) connectionHistory(w http.ResponseWriter, r *http.Request, c *b
 	out := ConnectionHistory{Connection: name, Events: make([]HistoryEvent, 0, len(events))}
 	for _, e := range events {
 		out.Events = append(out.Events, HistoryEvent{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Pipeline: e.Pipeline,
-			CIRun: e.Detail["ci_run"], Action: e.Action, Target: e.Target, Result: e.Result, Reason: e.Reason, Message: e.Detail["message"]})
+			CIRun: e.Detail["ci_run"], CIRunURL: e.Detail["ci_run_url"], Action: e.Action, Target: e.Target, Result: e.Result, Reason: e.Reason, Message: e.Detail["message"]})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -23,12 +23,16 @@ type ErrorEntry struct {
 	Detail map[string]any `json:"detail,omitempty"`
 	// RequestID names the request in the server log.
 	RequestID string `json:"request_id,omitempty"`
+	// Explain links to the page that explains Code, when the registry's
+	// public URL is set (berth.ExplainURL); never guessed without it.
+	Explain string `json:"explain,omitempty"`
 }
 
 // writeError renders err, the one place the API writes an error. A
 // *berth.Error keeps its code, facts and hint, with the status of the code
-// table; anything else is logged with the request id and shown only as an
-// internal error.
+// table, and links to its code's explanation when the public URL is set;
+// anything else is logged with the request id and shown only as an internal
+// error.
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	reqID := berth.RequestID(ctx)
@@ -52,7 +56,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if retry, ok := e.Detail["retry_after"]; ok {
 		w.Header().Set("Retry-After", fmt.Sprint(retry))
 	}
-	body := ErrorBody{Error: ErrorEntry{Code: e.Code, Message: e.Message, Hint: e.Hint, Detail: e.Detail, RequestID: reqID}}
+	body := ErrorBody{Error: h.errorEntry(e, reqID)}
 	b, merr := json.Marshal(body)
 	if merr != nil { // a detail value JSON cannot hold: drop the detail
 		body.Error.Detail = nil
@@ -62,4 +66,11 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// errorEntry is e as the API shows it, in an error answer or as the last
+// line of a streamed one.
+func (h *handler) errorEntry(e *berth.Error, reqID string) ErrorEntry {
+	return ErrorEntry{Code: e.Code, Message: e.Message, Hint: e.Hint, Detail: e.Detail, RequestID: reqID,
+		Explain: berth.ExplainURL(h.cfg.URL, e.Code)}
 }

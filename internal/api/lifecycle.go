@@ -137,7 +137,7 @@ func parseRuleDuration(flag, s string) (time.Duration, error) {
 	}
 	d, err := berth.ParseLifetime(s, 100*365*24*time.Hour)
 	if err != nil {
-		return 0, berth.Errorf(berth.CodeInvalid, "%s %q is not a duration", flag, truncate(s, 40)).WithHint("give a duration such as 30d, 12h or 90m")
+		return 0, berth.Errorf(berth.CodeInvalid, "%s %q is not a duration", flag, berth.Truncate(s, 40)).WithHint("give a duration such as 30d, 12h or 90m")
 	}
 	return d, nil
 }
@@ -335,7 +335,7 @@ func (h *handler) removeImmutable(w http.ResponseWriter, r *http.Request, c *ber
 	}
 	tags := q.Get("tags")
 	if err := lc.Store.DeleteImmutableRule(r.Context(), scope, tags); berth.IsCode(err, berth.CodeNotFound) {
-		return berth.Errorf(berth.CodeNotFound, "no immutable-tag rule on %s has the pattern %q", scope, truncate(tags, 140)).WithHint("berth immutable list")
+		return berth.Errorf(berth.CodeNotFound, "no immutable-tag rule on %s has the pattern %q", scope, berth.Truncate(tags, 140)).WithHint("berth immutable list")
 	} else if err != nil {
 		return err
 	}

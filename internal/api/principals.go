@@ -114,7 +114,7 @@ func (h *handler) listPrincipals(w http.ResponseWriter, r *http.Request, c *bert
 	f := berth.PrincipalFilter{After: q.Get("after"), Limit: limit}
 	if k := q.Get("kind"); k != "" {
 		if f.Kind = berth.PrincipalKind(k); !f.Kind.Valid() {
-			return berth.Errorf(berth.CodeInvalid, "kind %q is not %s or %s", truncate(k, 20), berth.PrincipalService, berth.PrincipalUser).
+			return berth.Errorf(berth.CodeInvalid, "kind %q is not %s or %s", berth.Truncate(k, 20), berth.PrincipalService, berth.PrincipalUser).
 				WithHint("berth principal list --kind user")
 		}
 	}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -37,7 +38,16 @@ func TestAuthentication(t *testing.T) {
 		callBearer(t, s, token, "GET", "/api/v1/principals", nil).ok(t, http.StatusOK, nil)
 	})
 	t.Run("unknown endpoint", func(t *testing.T) {
-		call(t, s, adminCreds(s), "GET", "/api/v1/nothing", nil).fails(t, berth.CodeNotFound)
+		r := call(t, s, adminCreds(s), "GET", "/api/v1/nothing", nil)
+		r.fails(t, berth.CodeNotFound)
+		// The hint lists every collection the API routes, not a few.
+		var e api.ErrorBody
+		_ = json.Unmarshal(r.body, &e)
+		for _, c := range []string{"/api/v1/principals", "/api/v1/pull-secrets", "/api/v1/upstreams", "/api/v1/retention"} {
+			if !strings.Contains(e.Error.Hint, c) {
+				t.Errorf("the unknown endpoint's hint %q does not name %s", e.Error.Hint, c)
+			}
+		}
 		call(t, s, adminCreds(s), "PUT", "/api/v1/principals", nil).fails(t, berth.CodeNotFound)
 		// Even a wrong path needs credentials.
 		call(t, s, creds{}, "GET", "/api/v1/nothing", nil).fails(t, berth.CodeCredentialsMissing)

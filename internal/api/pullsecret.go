@@ -148,16 +148,16 @@ func (req PullSecretRequest) validate() error {
 	const usage = "berth pull-secret NAME (--connection C | --principal P) [--namespace NS] [--expires-in 90d]"
 	switch {
 	case !berth.ValidKubernetesName(req.Name, true):
-		return berth.Errorf(berth.CodeInvalid, "the pull secret's name %q is not a Kubernetes object name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", truncate(req.Name, 64)).
+		return berth.Errorf(berth.CodeInvalid, "the pull secret's name %q is not a Kubernetes object name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", berth.Truncate(req.Name, 64)).
 			WithHint("%s, such as berth pull-secret berth-pull --principal P", usage)
 	case req.Namespace != "" && !berth.ValidKubernetesName(req.Namespace, false):
-		return berth.Errorf(berth.CodeInvalid, "the namespace %q is not a Kubernetes namespace name: lower-case letters, digits and '-', at most 63", truncate(req.Namespace, 64)).
+		return berth.Errorf(berth.CodeInvalid, "the namespace %q is not a Kubernetes namespace name: lower-case letters, digits and '-', at most 63", berth.Truncate(req.Namespace, 64)).
 			WithHint("%s", usage)
 	case (req.Connection == "") == (req.Principal == ""):
 		return berth.Errorf(berth.CodeInvalid, "a pull secret holds the credential of a connection or of a principal: give exactly one of them").
 			WithHint("%s", usage)
 	case req.Registry != "" && !validRegistryHost(req.Registry):
-		return berth.Errorf(berth.CodeInvalid, "the registry %q is not a host[:port], as pods name images by", truncate(req.Registry, 64)).
+		return berth.Errorf(berth.CodeInvalid, "the registry %q is not a host[:port], as pods name images by", berth.Truncate(req.Registry, 64)).
 			WithHint("--registry registry.example.com")
 	}
 	return nil

@@ -90,6 +90,9 @@ type ManifestSummary struct {
 	Tags         []string           `json:"tags"`
 	Subject      string             `json:"subject,omitempty"`
 	Referrers    []berth.Descriptor `json:"referrers"`
+	// Platforms are the manifests an image index names, with the platform
+	// of each; empty for an image manifest.
+	Platforms []berth.IndexManifest `json:"platforms,omitempty"`
 }
 
 // RepositoryDetail is the answer of GET /api/v1/repositories/{name}.
@@ -99,8 +102,8 @@ type RepositoryDetail struct {
 	Manifests []ManifestSummary `json:"manifests"`
 }
 
-// showRepository shows a repository's tags and manifests, with sizes and
-// referrers. It needs pull on it.
+// showRepository shows a repository's tags and manifests, with sizes,
+// referrers and, for an index, its platforms. It needs pull on it.
 //
 // GET /api/v1/repositories/{name...}
 func (h *handler) showRepository(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
@@ -130,7 +133,7 @@ func (h *handler) showRepository(w http.ResponseWriter, r *http.Request, c *bert
 			return err
 		}
 		s := ManifestSummary{Digest: d.String(), MediaType: m.MediaType, ArtifactType: m.ArtifactType, Size: m.Size(),
-			Created: m.Created.UTC(), Tags: tagsOf[d.String()], Referrers: []berth.Descriptor{}}
+			Created: m.Created.UTC(), Tags: tagsOf[d.String()], Referrers: []berth.Descriptor{}, Platforms: m.IndexManifests()}
 		if s.Tags == nil {
 			s.Tags = []string{}
 		}
@@ -178,9 +181,22 @@ func (h *handler) deleteRepository(w http.ResponseWriter, r *http.Request, c *be
 		return berth.Errorf(berth.CodeUnsupported, "this server's metadata store cannot delete a whole repository").
 			WithHint("delete its tags and manifests instead: berth tag delete %s:TAG", repo)
 	}
+	// Every tag goes with the repository, so each must be free to go.
+	tags, err := h.repositoryTags(ctx, repo)
+	if err != nil && !berth.IsCode(err, berth.CodeNameUnknown) {
+		return err
+	}
+	for _, t := range tags {
+		if err := h.mayDeleteTag(ctx, repo, t.Name); err != nil {
+			return err
+		}
+	}
 	d, err := del.DeleteRepository(ctx, repo)
 	if err != nil {
 		return err
+	}
+	for _, t := range tags {
+		h.deleted(ctx, c, repo, t)
 	}
 	h.changed(r, c, "repository deleted", slog.String("repository", repo), slog.String("manifests", strconv.Itoa(d.Manifests)),
 		slog.String("tags", strconv.Itoa(d.Tags)))
@@ -233,7 +249,7 @@ func (h *handler) repositoryTags(ctx context.Context, repo string) ([]Tag, error
 func splitTagRef(ref string) (repo, tag string, err error) {
 	i := strings.LastIndexByte(ref, ':')
 	if i < 0 || i < strings.LastIndexByte(ref, '/') || i == len(ref)-1 {
-		return "", "", berth.Errorf(berth.CodeInvalid, "%q is not REPOSITORY:TAG", truncate(ref, 200)).
+		return "", "", berth.Errorf(berth.CodeInvalid, "%q is not REPOSITORY:TAG", berth.Truncate(ref, 200)).
 			WithHint("berth tag delete team/app:v1")
 	}
 	return ref[:i], ref[i+1:], nil
@@ -258,9 +274,33 @@ func (h *handler) deleteTag(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	if err != nil {
 		return err
 	}
+	if err := h.mayDeleteTag(ctx, repo, tag); err != nil {
+		return err
+	}
 	if err := h.cfg.Store.DeleteTag(ctx, repo, tag); err != nil {
 		return err
 	}
+	t := Tag{Name: tag, Digest: m.Digest.String()}
+	h.deleted(ctx, c, repo, t)
 	h.changed(r, c, "tag deleted", slog.String("repository", repo), slog.String("tag", tag))
-	return writeJSON(w, http.StatusOK, Tag{Name: tag, Digest: m.Digest.String()})
+	return writeJSON(w, http.StatusOK, t)
+}
+
+// mayDeleteTag returns tag_immutable when a rule protects the tag, as the
+// registry's DELETE does.
+func (h *handler) mayDeleteTag(ctx context.Context, repo, tag string) error {
+	if h.cfg.Tags == nil {
+		return nil
+	}
+	_, err := h.cfg.Tags.CheckTag(ctx, repo, tag, "")
+	return err
+}
+
+// deleted tells Events that the tag t of repo is gone.
+func (h *handler) deleted(ctx context.Context, c *berth.Caller, repo string, t Tag) {
+	if h.cfg.Events == nil {
+		return
+	}
+	h.cfg.Events.Publish(ctx, berth.ImageEvent(berth.EventImageDeleted,
+		berth.ImageEventData{Repository: repo, Tag: t.Name, Digest: berth.Digest(t.Digest), Actor: c.Actor.Name}))
 }

@@ -210,7 +210,7 @@ func (h *handler) listExpiringSecrets(w http.ResponseWriter, r *http.Request, c 
 	if v := q.Get("expiring_within"); v != "" {
 		window, err := berth.ParseLifetime(v, maxExpiryWindow)
 		if err != nil {
-			return berth.Errorf(berth.CodeInvalid, "expiring_within %q is not a positive duration of at most %s", truncate(v, 40), berth.FormatLifetime(maxExpiryWindow)).
+			return berth.Errorf(berth.CodeInvalid, "expiring_within %q is not a positive duration of at most %s", berth.Truncate(v, 40), berth.FormatLifetime(maxExpiryWindow)).
 				WithHint("give a window such as 30d, 7d or 12h: berth secret list --expiring-within 30d")
 		}
 		until = now.Add(window)
@@ -273,19 +273,14 @@ func (h *handler) listExpiringSecrets(w http.ResponseWriter, r *http.Request, c 
 
 // allPrincipals returns every principal, read a page at a time.
 func (h *handler) allPrincipals(ctx context.Context) ([]berth.Principal, error) {
-	const page = 1000
 	var all []berth.Principal
-	for after := ""; ; {
-		ps, err := h.cfg.Store.FindPrincipals(ctx, berth.PrincipalFilter{After: after, Limit: page})
+	for p, err := range berth.AllPrincipals(ctx, h.cfg.Store, berth.PrincipalFilter{}) {
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, ps...)
-		if len(ps) < page {
-			return all, nil
-		}
-		after = ps[len(ps)-1].Name
+		all = append(all, p)
 	}
+	return all, nil
 }
 
 // secretDependents maps each secret id to the names of the secret service

@@ -130,7 +130,7 @@ func (h *handler) createUpstream(w http.ResponseWriter, r *http.Request, c *bert
 	var ttl time.Duration
 	if req.TagTTL != "" {
 		if ttl, err = berth.ParseLifetime(req.TagTTL, maxTagTTL); err != nil {
-			return berth.Errorf(berth.CodeInvalid, "tag TTL %q is not a positive duration of at most %s", truncate(req.TagTTL, 40), berth.FormatLifetime(maxTagTTL)).
+			return berth.Errorf(berth.CodeInvalid, "tag TTL %q is not a positive duration of at most %s", berth.Truncate(req.TagTTL, 40), berth.FormatLifetime(maxTagTTL)).
 				WithHint("give a duration such as --tag-ttl 1h or --tag-ttl 1d")
 		}
 	}

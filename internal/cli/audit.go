@@ -260,17 +260,49 @@ func formatAuditEvent(ev berth.AuditEvent) string {
 	return b.String()
 }
 
+// auditPage is how many events remoteAudit asks for at a time: the API's
+// largest page (a variable for tests).
+var auditPage = 1000
+
 // remoteAudit fetches what filter selects from the server's audit log, with
 // q its filters as GET /api/v1/audit reads them. Like the store, it returns
 // the last filter.Limit events when filter.Last is set, else the first after
 // filter.After (every one when Limit is 0), in Seq order.
 func remoteAudit(ctx context.Context, c *client.Client, q url.Values, filter berth.AuditFilter) ([]berth.AuditEvent, error) {
-	const page = 1000 // the API's largest page
-	if filter.Last && filter.Limit > 0 && filter.Limit <= page {
+	page := auditPage
+	if filter.Last && filter.Limit > 0 {
+		// The last Limit events: pages read backwards from the end, so
+		// that a long log is not read from its start.
+		var out []berth.AuditEvent
+		var before int64
 		q.Set("last", "true")
-		q.Set("limit", strconv.Itoa(filter.Limit))
-		p, err := c.Audit(ctx, q)
-		return p.Events, err
+		for len(out) < filter.Limit {
+			n := min(page, filter.Limit-len(out))
+			q.Set("limit", strconv.Itoa(n))
+			if before > 0 {
+				q.Set("before", strconv.FormatInt(before, 10))
+			}
+			p, err := c.Audit(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			if before > 0 && len(p.Events) > 0 && p.Events[len(p.Events)-1].Seq >= before {
+				// A server older than the before cursor answered the
+				// last page again: read forwards instead.
+				q.Del("last")
+				q.Del("before")
+				break
+			}
+			out = append(p.Events, out...)
+			if len(p.Events) < n {
+				return out, nil
+			}
+			before = p.Events[0].Seq
+		}
+		if len(out) >= filter.Limit {
+			return out, nil
+		}
+		out = nil
 	}
 	var out []berth.AuditEvent
 	after := filter.After

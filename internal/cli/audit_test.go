@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -277,5 +278,55 @@ func TestAuditVerifyEmpty(t *testing.T) {
 	}
 	if _, events, _ := runAuditJSON(t, dir); len(events) != 0 {
 		t.Errorf("audit of an empty log: %v", events)
+	}
+}
+
+// TestRemoteAuditReadsTheEndBackwards: berth audit --limit N through the
+// server reads the last N events in pages backwards from the end (before=
+// cursors), not the whole log from its start; --limit 0 still reads it all.
+func TestRemoteAuditReadsTheEndBackwards(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	env := adminEnv(t, s)
+	for i := range 9 {
+		if code, _, stderr := runCLI(t, env, "principal", "create", fmt.Sprintf("bot-%d", i)); code != 0 {
+			t.Fatal(stderr)
+		}
+	}
+	orig := auditPage
+	auditPage = 2
+	t.Cleanup(func() { auditPage = orig })
+	names := func(args ...string) []string {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, env, append([]string{"audit", "--action", "principal.create", "-o", "json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("audit %v: %s", args, stderr)
+		}
+		var evs []berth.AuditEvent
+		if err := json.Unmarshal([]byte(stdout), &evs); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.Target)
+		}
+		return out
+	}
+	// The log is written behind the requests: wait for all nine.
+	for deadline := time.Now().Add(5 * time.Second); len(names("--limit", "0")) < 9; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the audit log holds %v", names("--limit", "0"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	requests := func() int { return strings.Count(s.stderr.String(), "path=/api/v1/audit ") }
+	before := requests()
+	got := names("--limit", "5")
+	if want := []string{"bot-4", "bot-5", "bot-6", "bot-7", "bot-8"}; !slices.Equal(got, want) {
+		t.Fatalf("audit --limit 5: %v, want %v", got, want)
+	}
+	// Six events (one more tells whether the limit cut) in pages of two:
+	// three requests, where reading forwards would take five or more.
+	if n := requests() - before; n != 3 {
+		t.Errorf("audit --limit 5 sent %d requests, want 3 (pages of 2 read backwards)", n)
 	}
 }

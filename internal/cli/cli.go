@@ -87,16 +87,25 @@ type reported struct{ summary string }
 
 func (r reported) Error() string { return r.summary }
 
-// printError shows err with its reason code and hint; an error that is not a
-// *berth.Error is shown as it is, since on the command line it is the user's own.
+// printError shows err with its reason code and hint, and the server's link
+// to the code's explanation on its own line when the server sent one (it
+// does when its url is set); an error that is not a *berth.Error is shown as
+// it is, since on the command line it is the user's own.
 func (e *env) printError(err error) {
 	be := berth.AsError(err)
+	explain := ""
+	if be != nil {
+		explain, _ = be.Detail[berth.DetailExplain].(string)
+	}
 	if e.output == "json" {
 		out := map[string]any{"code": berth.ErrorCode(err), "message": err.Error()}
 		if be != nil {
 			out["message"] = be.Message
 			if be.Hint != "" {
 				out["hint"] = be.Hint
+			}
+			if explain != "" {
+				out[berth.DetailExplain] = explain
 			}
 		}
 		_ = json.NewEncoder(e.stdout).Encode(map[string]any{"error": out})
@@ -109,6 +118,9 @@ func (e *env) printError(err error) {
 	fmt.Fprintf(e.stderr, "error: %s [%s]\n", be.Message, be.Code)
 	if be.Hint != "" {
 		fmt.Fprintf(e.stderr, "Try: %s\n", be.Hint)
+	}
+	if explain != "" {
+		fmt.Fprintf(e.stderr, "  see %s\n", explain)
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -79,5 +80,53 @@ func TestClientConfigURL(t *testing.T) {
 	}
 	if loopback("example.com") || !loopback("localhost") || !loopback("::1") || !loopback("127.0.0.2") {
 		t.Error("loopback")
+	}
+}
+
+// TestRefusalLinksExplanation: a refusal from a server whose url is set
+// shows the link to its code's explanation on its own line (and as
+// "explain" with -o json); from a server without url, no link.
+func TestRefusalLinksExplanation(t *testing.T) {
+	linked := apitest.NewWith(t, apitest.Options{URL: "https://reg.example"})
+	_, secret := linked.AddPrincipal(t, "ci")
+	env := linked.Env("ci", secret)
+	code, _, stderr := runCLI(t, env, "audit")
+	if code != 1 || !strings.Contains(stderr, "[role_missing]") || !strings.Contains(stderr, "\n  see https://reg.example/errors/role_missing\n") {
+		t.Errorf("a refusal with url set: exit %d, stderr %q", code, stderr)
+	}
+	code, stdout, _ := runCLI(t, env, "audit", "-o", "json")
+	if code != 1 || !strings.Contains(stdout, `"explain":"https://reg.example/errors/role_missing"`) {
+		t.Errorf("-o json: exit %d, stdout %q", code, stdout)
+	}
+
+	bare := apitest.New(t)
+	_, secret = bare.AddPrincipal(t, "ci")
+	code, _, stderr = runCLI(t, bare.Env("ci", secret), "audit")
+	if code != 1 || !strings.Contains(stderr, "[role_missing]") || strings.Contains(stderr, "see ") || strings.Contains(stderr, "/errors/") {
+		t.Errorf("a refusal without url: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestLoginRefusalLinksExplanation: berth login refused by the token
+// endpoint, or by the device authorization endpoint, of a server whose url
+// is set prints the link to the reason's explanation under the hint, as for
+// API refusals.
+func TestLoginRefusalLinksExplanation(t *testing.T) {
+	port := freeLoopbackPort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	s := startServe(t, t.TempDir(), "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--config", writeConfig(t, "url: "+base+"\n"))
+	id, _ := s.admin(t)
+	env := map[string]string{"HOME": t.TempDir(), "DOCKER_CONFIG": t.TempDir(), "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": "brt_wrong"}
+	code, _, stderr := runCLI(t, env, "login", s.url)
+	if code != 1 || !strings.Contains(stderr, "[secret_invalid]") || !strings.Contains(stderr, "\n  see "+base+"/errors/secret_invalid\n") {
+		t.Errorf("a refused login with url set: exit %d, stderr %q", code, stderr)
+	}
+	// No credential: the device login, refused since no identity provider
+	// was added.
+	delete(env, "BERTH_CLIENT_ID")
+	delete(env, "BERTH_CLIENT_SECRET")
+	code, _, stderr = runCLI(t, env, "login", s.url)
+	if code != 1 || !strings.Contains(stderr, "[idp_unknown]") || !strings.Contains(stderr, "\n  see "+base+"/errors/idp_unknown\n") {
+		t.Errorf("a refused device login with url set: exit %d, stderr %q", code, stderr)
 	}
 }

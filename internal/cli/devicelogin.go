@@ -87,9 +87,14 @@ func (e *env) loginDevice(ctx context.Context, hc *http.Client, srv registryAddr
 			Description string     `json:"error_description"`
 			Reason      berth.Code `json:"reason"`
 			Hint        string     `json:"hint"`
+			ErrorURI    string     `json:"error_uri"`
 		}
 		if json.Unmarshal(b, &eb) == nil && eb.Reason != "" {
-			return &berth.Error{Code: eb.Reason, Message: eb.Description, Hint: eb.Hint}
+			e := &berth.Error{Code: eb.Reason, Message: eb.Description, Hint: eb.Hint}
+			if eb.ErrorURI != "" {
+				e.WithDetail(berth.DetailExplain, eb.ErrorURI) // printed under the hint
+			}
+			return e
 		}
 		return berth.Errorf(berth.CodeUnsupported, "%s answered %s: this server offers no device login", endpoint, resp.Status).
 			WithHint("log in with a client secret: berth login %s --client-id ID --client-secret-stdin", srv.host)

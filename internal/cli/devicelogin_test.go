@@ -471,3 +471,41 @@ func TestPersonalAccessTokens(t *testing.T) {
 		t.Fatalf("the access token after berth logout: %d %s", code, body)
 	}
 }
+
+// TestDeviceLoginStartsLimited: starting a device login writes a row for a
+// caller nobody has authenticated, so one address may start
+// oauth.DefaultFailureLimit of them per window; the next is refused with
+// too_many_attempts and a Retry-After, and the window frees it again.
+func TestDeviceLoginStartsLimited(t *testing.T) {
+	var offset atomic.Int64
+	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	t.Cleanup(func() { serveNow = time.Now })
+	s, _ := peopleServer(t)
+	start := func() (*http.Response, string) {
+		t.Helper()
+		resp, err := http.PostForm(s.url+"/oauth2/device_authorization", url.Values{"client_id": {"berth-cli"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	for i := range 10 {
+		if resp, body := start(); resp.StatusCode != http.StatusOK {
+			t.Fatalf("device login %d of the allowed 10: %s %s", i+1, resp.Status, body)
+		}
+	}
+	resp, body := start()
+	var refusal struct{ Reason berth.Code }
+	if err := json.Unmarshal([]byte(body), &refusal); err != nil || resp.StatusCode != http.StatusTooManyRequests || refusal.Reason != berth.CodeTooManyAttempts {
+		t.Fatalf("the eleventh device login in a minute: %s %s, want 429 too_many_attempts", resp.Status, body)
+	}
+	if resp.Header.Get("Retry-After") == "" {
+		t.Errorf("the refusal has no Retry-After: %v", resp.Header)
+	}
+	offset.Add(int64(time.Minute))
+	if resp, body := start(); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a device login a minute later: %s %s", resp.Status, body)
+	}
+}

@@ -240,6 +240,11 @@ added, never renamed. Beside the code, each error carries a message with the fac
 of the case and a hint naming the command that fixes it.
 
 ` + "`berth explain CODE`" + ` prints the same text as this page; ` + "`berth explain`" + ` lists every code.
+When the server's ` + "`url`" + ` is set, every error also links to ` + "`URL/errors/CODE`" + `, where the
+console shows this text: ` + "`detail.explain`" + ` on ` + "`/v2/`" + `, ` + "`error_uri`" + ` from ` + "`/oauth2/token`" + ` (and
+in a 401's Bearer challenge, unless the request sent no credentials), ` + "`explain`" + ` in
+management API errors; the CLI prints it under the hint. Without ` + "`url`" + ` there is no
+link: one built from the request's ` + "`Host`" + ` would name whatever host the client sent.
 `)
 	for _, g := range berth.CodeGroups {
 		fmt.Fprintf(&b, "\n## %s\n\n", groupTitle(g))

@@ -243,7 +243,7 @@ func (m *migration) blobs(ctx context.Context) error {
 		if now := time.Now(); final || now.Sub(last) >= time.Second {
 			last = now
 			fmt.Fprintf(m.w, "migrate: blobs %d/%d (%d copied, %d already there, %d refused), %s of %s\n",
-				copied+present+len(m.refused), len(all), copied, present, len(m.refused), byteSize(done), byteSize(total))
+				copied+present+len(m.refused), len(all), copied, present, len(m.refused), berth.FormatBytes(done), berth.FormatBytes(total))
 		}
 	}
 	for _, bi := range all {
@@ -284,20 +284,6 @@ func (m *migration) copyBlob(ctx context.Context, bi berth.BlobInfo) error {
 	defer rc.Close()
 	_, err = m.dst.blobs.Put(ctx, bi.Digest, info.Size, rc)
 	return err
-}
-
-// byteSize writes n in the largest binary unit that keeps it readable.
-func byteSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // created runs create and tells whether it created (false: conflict, it was

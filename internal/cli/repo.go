@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/client"
 )
 
@@ -67,7 +68,7 @@ show, delete to delete.`,
 						if m.ArtifactType != "" {
 							typ = m.ArtifactType
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", m.Digest, tags, typ, humanBytes(m.Size), formatTime(m.Created), len(m.Referrers))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", m.Digest, tags, typ, berth.FormatBytes(m.Size), formatTime(m.Created), len(m.Referrers))
 					}
 					return tw.Flush()
 				})

@@ -3,9 +3,12 @@ package cli
 import (
 	"encoding/json"
 	"math/rand"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -16,14 +19,48 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
 )
 
 // TestRepoAndTagCommands: berth repo list|show|delete and berth tag
-// list|delete through /api/v1, decided by the roles /v2/ uses.
+// list|delete through /api/v1, decided by the roles /v2/ uses, refused by
+// immutable-tag rules as the registry's DELETE is, and announced to webhooks
+// as image.deleted.
 func TestRepoAndTagCommands(t *testing.T) {
 	s := startServe(t, t.TempDir())
 	env := adminEnv(t, s)
+	deletions := make(chan berth.ImageEventData, 8)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Type string               `json:"type"`
+			Data berth.ImageEventData `json:"data"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&ev); err == nil && ev.Type == "dev.berth.image.deleted" {
+			deletions <- ev.Data
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	if code, _, stderr := runCLI(t, env, "webhook", "create", recv.URL, "--events", "image.deleted"); code != 0 {
+		t.Fatalf("webhook create: %s", stderr)
+	}
+	deleted := func(want ...string) {
+		t.Helper()
+		var got []string
+		for len(got) < len(want) {
+			select {
+			case d := <-deletions:
+				got = append(got, d.Repository+":"+d.Tag+"@"+string(d.Digest)[:13]+" by "+d.Actor)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("image.deleted received %v, want %v", got, want)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("image.deleted received %v, want %v", got, want)
+		}
+	}
 	host := strings.TrimPrefix(s.url, "http://")
 	admin := remote.WithAuth(&authn.Basic{Username: env[envClientID], Password: env[envClientSecret]})
 	ref := func(r string) name.Reference {
@@ -120,11 +157,28 @@ func TestRepoAndTagCommands(t *testing.T) {
 		}
 	}
 
+	// An immutable v1 stops the owner too: the tag, and the repository
+	// that holds it.
+	if code, out := run(env, nil, "immutable", "add", "team/*", "--tags", "v1"); code != 0 {
+		t.Fatalf("immutable add: %s", out)
+	}
+	for _, args := range [][]string{{"tag", "delete", "team/app:v1"}, {"repo", "delete", "team/app"}} {
+		code, out := run(env, nil, args...)
+		if code != 1 || jsonErrorCode(t, strings.SplitN(out, "\n", 2)[0]) != "tag_immutable" {
+			t.Errorf("berth %v with v1 immutable: %d %s, want tag_immutable", args, code, out)
+		}
+	}
+	if code, out := run(env, nil, "immutable", "remove", "team/*", "--tags", "v1"); code != 0 {
+		t.Fatalf("immutable remove: %s", out)
+	}
+
 	// The owner deletes a tag, then the repository.
-	var deleted api.Tag
-	if code, out := run(env, &deleted, "tag", "delete", "team/app:v2"); code != 0 {
+	var removed api.Tag
+	if code, out := run(env, &removed, "tag", "delete", "team/app:v2"); code != 0 {
 		t.Fatalf("tag delete: %s", out)
 	}
+	v2Digest, _ := images[1].Digest()
+	deleted("team/app:v2@" + v2Digest.String()[:13] + " by admin")
 	if code, _ := run(env, &tags, "tag", "list", "team/app"); code != 0 || len(tags.Tags) != 1 || tags.Tags[0].Name != "v1" {
 		t.Errorf("tags after the delete: %+v", tags)
 	}
@@ -132,6 +186,7 @@ func TestRepoAndTagCommands(t *testing.T) {
 	if code, out := run(env, &gone, "repo", "delete", "team/app"); code != 0 || gone.Manifests != 3 || gone.Tags != 1 {
 		t.Fatalf("repo delete: %d %+v %s", code, gone, out)
 	}
+	deleted("team/app:v1@" + v1Digest.String()[:13] + " by admin")
 	if code, _ := run(env, &repos, "repo", "list"); code != 0 || !slices.Equal(repos, []string{"team/other"}) {
 		t.Errorf("repo list after the delete: %v", repos)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -221,9 +220,9 @@ func scanSummary(r scan.Report, git bool) string {
 	}
 	var b strings.Builder
 	if n := len(r.Findings); n > 0 {
-		fmt.Fprintf(&b, "berth scan: %d credential%s found in %s (%s)", n, plural(n), what, humanBytes(r.Scanned.Bytes))
+		fmt.Fprintf(&b, "berth scan: %d credential%s found in %s (%s)", n, plural(n), what, berth.FormatBytes(r.Scanned.Bytes))
 	} else {
-		fmt.Fprintf(&b, "berth scan: no credentials found in %s (%s)", what, humanBytes(r.Scanned.Bytes))
+		fmt.Fprintf(&b, "berth scan: no credentials found in %s (%s)", what, berth.FormatBytes(r.Scanned.Bytes))
 	}
 	if r.Suppressed > 0 {
 		fmt.Fprintf(&b, "; %d accepted by the baseline", r.Suppressed)
@@ -267,9 +266,9 @@ func (e *env) scanProgress(opt *scan.Options, force bool) (stop func()) {
 	opt.Progress = func(s scan.Stats) {
 		mu.Lock()
 		defer mu.Unlock()
-		line := fmt.Sprintf("scanning: %d file%s, %s, %d found", s.Files, plural(int(s.Files)), humanBytes(s.Bytes), s.Findings)
+		line := fmt.Sprintf("scanning: %d file%s, %s, %d found", s.Files, plural(int(s.Files)), berth.FormatBytes(s.Bytes), s.Findings)
 		if s.Total > 0 {
-			line = fmt.Sprintf("scanning history: %d of %d blobs (%d%%), %s, %d found", s.Files, s.Total, s.Files*100/s.Total, humanBytes(s.Bytes), s.Findings)
+			line = fmt.Sprintf("scanning history: %d of %d blobs (%d%%), %s, %d found", s.Files, s.Total, s.Files*100/s.Total, berth.FormatBytes(s.Bytes), s.Findings)
 		}
 		if tty {
 			fmt.Fprintf(term, "\r\033[K%s", line)
@@ -299,40 +298,12 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-// parseSize reads a size such as --max-file-size takes: bytes, or a number
-// with KiB, MiB or GiB (K, M, G and KB, MB, GB mean the same).
+// parseSize reads a size such as --max-file-size takes (berth.ParseByteSize:
+// 10MiB, 10MB, 10M), positive and at most 1 TiB.
 func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{
-		{"GiB", 1 << 30}, {"GB", 1 << 30}, {"G", 1 << 30},
-		{"MiB", 1 << 20}, {"MB", 1 << 20}, {"M", 1 << 20},
-		{"KiB", 1 << 10}, {"KB", 1 << 10}, {"K", 1 << 10},
-		{"B", 1},
-	} {
-		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(rest), u.mult
-			break
-		}
+	n, err := berth.ParseByteSize(s)
+	if err != nil || n <= 0 || n > 1<<40 {
+		return 0, berth.Errorf(berth.CodeInvalid, "size %q is not a positive size of at most 1 TiB", s).WithHint("--max-file-size 10MiB")
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 || n > (1<<40)/mult {
-		return 0, berth.Errorf(berth.CodeInvalid, "size %q is not a positive number of bytes, KiB, MiB or GiB", s).WithHint("--max-file-size 10MiB")
-	}
-	return n * mult, nil
+	return n, nil
 }

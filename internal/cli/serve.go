@@ -120,6 +120,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		NewID:           newID,
 		Commits:         st.commits,
 		MaxManifestSize: cfg.MaxManifestSize,
+		URL:             cfg.URL,
 	}
 	if cfg.Blobs != "" {
 		// A remote blob store: each Open is a request, which configs and
@@ -189,7 +190,8 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		return err
 	}
 	people := &signin.Service{Store: st.meta, RP: &signin.RelyingParty{Outbound: outbound, Now: serveNow}, Sealer: sealer,
-		URL: cfg.URL, SessionLifetime: cfg.Auth.UserSessionLifetime, Now: serveNow, Logger: logger, Invalidate: provider.Invalidate}
+		URL: cfg.URL, SessionLifetime: cfg.Auth.UserSessionLifetime, Now: serveNow, Logger: logger, Invalidate: provider.Invalidate,
+		DeviceStarts: st.limiter("device")}
 	provider.People = people
 	if err := ensureOwnerGroups(ctx, st.meta, cfg.Auth.OwnerGroups, logger); err != nil {
 		return err
@@ -233,7 +235,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
 		Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}, Sealer: sealer,
 		MaxTokenLifetime: cfg.Auth.MaxTokenLifetime, URL: cfg.URL, Upstreams: ups, UpstreamVerifier: upstreamClient,
-		Lifecycle: &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}}))
+		Lifecycle: &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}, Tags: rules, Events: hooks.publisher}))
 	tokens := &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions}
 	for pattern, h := range map[string]http.Handler{
 		"/v2/":                              registry,
@@ -250,7 +252,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	// The web console at /: pages over the same API handler, as the person
 	// of the browser's session.
-	(&console.Handler{API: apiHandler, Authenticate: provider.AuthenticateSession, AuthenticateClient: provider.AuthenticateClient,
+	(&console.Handler{API: apiHandler, Registry: registry, Authenticate: provider.AuthenticateSession, AuthenticateClient: provider.AuthenticateClient,
 		Sessions: people, Providers: st.meta.FindIdentityProviders, URL: cfg.URL, Service: cfg.Auth.Service, Now: serveNow, Logger: logger, Audit: decisions}).Routes(srv)
 
 	owners := &ownerWatch{meta: st.meta, now: serveNow, logger: logger, data: cfg.Data}

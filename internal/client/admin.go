@@ -80,6 +80,9 @@ func (c *Client) Collect(ctx context.Context, opts api.GCOptions, progress func(
 			if line.Error.RequestID != "" {
 				e.WithDetail("request_id", line.Error.RequestID)
 			}
+			if line.Error.Explain != "" {
+				e.WithDetail(berth.DetailExplain, line.Error.Explain)
+			}
 			return api.GCReport{}, e
 		}
 	}

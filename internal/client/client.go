@@ -103,7 +103,9 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	return resp, nil
 }
 
-// serverError decodes the API's error envelope into the server's *berth.Error.
+// serverError decodes the API's error envelope into the server's *berth.Error,
+// with its request id and its explanation link (berth.DetailExplain) in the
+// detail.
 // An answer without one did not come from berth's API.
 func (c *Client) serverError(resp *http.Response, b []byte) error {
 	var env api.ErrorBody
@@ -111,6 +113,9 @@ func (c *Client) serverError(resp *http.Response, b []byte) error {
 		e := &berth.Error{Code: env.Error.Code, Message: env.Error.Message, Hint: env.Error.Hint, Detail: env.Error.Detail}
 		if env.Error.RequestID != "" {
 			e.WithDetail("request_id", env.Error.RequestID)
+		}
+		if env.Error.Explain != "" {
+			e.WithDetail(berth.DetailExplain, env.Error.Explain)
 		}
 		return e
 	}

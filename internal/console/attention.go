@@ -10,8 +10,12 @@ import (
 	"github.com/berth-dev/berth/internal/signin"
 )
 
-// attentionWindow is how soon a secret must expire to need attention.
-const attentionWindow = "30d"
+// attentionWindow is how soon a secret must expire to need attention
+// (attentionDays days).
+const (
+	attentionWindow = "30d"
+	attentionDays   = 30
+)
 
 type pendingRequest struct {
 	Connection string
@@ -42,8 +46,17 @@ type attentionData struct {
 	// visit); Failing lists the connections whose checklist fails.
 	Verified bool
 	Failing  []failingConnection
+	// Broken lists the connections that fail now by what the API says of
+	// them (disabled, secret expired, no pipeline permitted), with no
+	// call to an issuer: shown before Verify is asked for.
+	Broken []brokenConnection
 	// Webhooks lists the endpoints with failed deliveries among their latest.
 	Webhooks []failingWebhook
+}
+
+type brokenConnection struct {
+	Connection string
+	Health     health
 }
 
 type failingConnection struct {
@@ -84,6 +97,11 @@ func (h *Handler) attention(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 		for _, pr := range reqs.Requests {
 			d.Pending = append(d.Pending, pendingRequest{Connection: c.Name, PermissionRequest: pr})
+		}
+		for _, hl := range h.healthOf(c, 0) {
+			if hl.Bad {
+				d.Broken = append(d.Broken, brokenConnection{Connection: c.Name, Health: hl})
+			}
 		}
 	}
 	if r.URL.Query().Get("verify") != "" {

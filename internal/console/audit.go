@@ -11,8 +11,10 @@ import (
 )
 
 type auditData struct {
-	Since, Principal, Result, Code, Action string
-	Events                                 []berth.AuditEvent
+	// Since and Until bound the time: RFC 3339 times, or durations back
+	// from now ("24h", "7d"), as berth audit --since and --until take them.
+	Since, Until, Principal, Result, Code, Action, Repository string
+	Events                                                    []berth.AuditEvent
 	// Next is the URL of the following page, "" on the last.
 	Next template.URL
 	// Chain is the Verify chain answer, when asked for.
@@ -27,12 +29,14 @@ type auditData struct {
 func (h *Handler) audit(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	d := auditData{Since: q.Get("since"), Principal: q.Get("principal"), Result: q.Get("result"), Code: q.Get("code"), Action: q.Get("action")}
+	d := auditData{Since: q.Get("since"), Until: q.Get("until"), Principal: q.Get("principal"), Result: q.Get("result"), Code: q.Get("code"),
+		Action: q.Get("action"), Repository: q.Get("repository")}
 	if d.Since == "" {
 		d.Since = "24h"
 	}
 	f := url.Values{"since": {d.Since}, "limit": {"200"}}
-	for k, v := range map[string]string{"principal": d.Principal, "result": d.Result, "code": d.Code, "action": d.Action, "after": q.Get("after")} {
+	for k, v := range map[string]string{"until": d.Until, "principal": d.Principal, "result": d.Result, "code": d.Code, "action": d.Action,
+		"repository": d.Repository, "after": q.Get("after")} {
 		if v != "" {
 			f.Set(k, v)
 		}

@@ -1,9 +1,11 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
+	"time"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
@@ -20,15 +22,67 @@ func (h *Handler) routeConnections(mux interface {
 	mux.Handle("POST /connections/{name}/dismiss", h.page(h.dismiss))
 }
 
-// connections lists every connection with its scheme, principal and the
-// state of its secret.
+type connectionRow struct {
+	api.Connection
+	// Health lists what stops or will stop the connection's pipelines from
+	// logging in, from what the API says of it; empty when nothing does.
+	// The checks that ask each pipeline's issuer are Verify's, on the
+	// connection's page.
+	Health []health
+}
+
+type health struct {
+	Text string
+	// Bad is set when logins fail now, unset when they will or may.
+	Bad bool
+	// Fix is the command that fixes it.
+	Fix string
+}
+
+// healthOf says what stops (Bad) or will stop c's pipelines from logging
+// in, from the API's view of c and its pending requests: what needs no
+// call to a pipeline's issuer.
+func (h *Handler) healthOf(c api.Connection, pending int) []health {
+	var out []health
+	if c.Disabled {
+		out = append(out, health{Text: "disabled", Bad: true, Fix: "berth connection enable " + c.Name})
+	}
+	if sec := c.Secret; sec != nil {
+		switch days := int(sec.Expires.Sub(h.now()) / (24 * time.Hour)); {
+		case sec.State != berth.SecretActive:
+			out = append(out, health{Text: "secret " + string(sec.State), Bad: true, Fix: "berth connection save " + c.Name})
+		case days <= attentionDays:
+			out = append(out, health{Text: fmt.Sprintf("secret expires in %d days", days), Fix: "berth connection save " + c.Name})
+		}
+	}
+	if c.Auth == berth.ConnectionFederated && !c.AllPipelines && len(c.Pipelines) == 0 {
+		out = append(out, health{Text: "no pipeline permitted", Bad: true, Fix: "berth connection authorize " + c.Name + " --pipeline PIPELINE"})
+	}
+	if pending > 0 {
+		out = append(out, health{Text: fmt.Sprintf("%d pending requests", pending)})
+	}
+	return out
+}
+
+// connections lists every connection with its scheme, principal, the state
+// of its secret and its health.
 func (h *Handler) connections(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
-	cs, err := s.api.ListConnections(r.Context())
+	ctx := r.Context()
+	cs, err := s.api.ListConnections(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
-	return &view{Title: "Connections", Data: cs}, nil
+	rows := make([]connectionRow, 0, len(cs))
+	for _, c := range cs {
+		reqs, err := s.api.PermissionRequests(ctx, c.Name)
+		if err != nil {
+			return nil, err
+		}
+		row := connectionRow{Connection: c, Health: h.healthOf(c, len(reqs.Requests))}
+		rows = append(rows, row)
+	}
+	return &view{Title: "Connections", Data: rows}, nil
 }
 
 type connectionData struct {
@@ -117,11 +171,14 @@ func (h *Handler) saveConnection(w http.ResponseWriter, r *http.Request, s *sess
 func (h *Handler) authorize(permit bool) pageFunc {
 	return func(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
 		name := r.PathValue("name")
+		// all=1 permits (or withdraws) every registered pipeline, as
+		// --all-pipelines does.
+		all := r.PostFormValue("all") == "1"
 		var err error
 		if permit {
-			_, err = s.api.AuthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), false)
+			_, err = s.api.AuthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), all)
 		} else {
-			_, err = s.api.UnauthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), false)
+			_, err = s.api.UnauthorizeConnection(r.Context(), name, r.PostFormValue("pipeline"), all)
 		}
 		if err != nil {
 			return nil, err

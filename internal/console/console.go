@@ -33,8 +33,12 @@ type Sessions interface {
 
 // Handler serves the console's pages.
 type Handler struct {
-	// API is the /api/v1 handler; every page reads and changes through it.
+	// API is the /api/v1 handler; every page reads and changes through it,
+	// except content deletes, which go through Registry.
 	API http.Handler
+	// Registry is the /v2/ handler: deleting a tag or manifest goes through
+	// it, under the registry's rules; without one the console deletes none.
+	Registry Registry
 	// Authenticate resolves a session cookie's value to its caller
 	// (oauth.Provider.AuthenticateSession).
 	Authenticate signin.Authenticator
@@ -269,7 +273,7 @@ var pageNames = map[string]string{
 var pages = map[string]*template.Template{}
 
 func init() {
-	funcs := template.FuncMap{"md": md, "date": date}
+	funcs := template.FuncMap{"md": md, "date": date, "bytes": berth.FormatBytes, "kind": manifestKind}
 	layout := template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/layout.html"))
 	entries, _ := fs.Glob(files, "templates/*.html")
 	for _, e := range entries {
@@ -295,6 +299,22 @@ func md(s string) template.HTML {
 	return template.HTML(b.String())
 }
 
+// manifestKind names what a manifest holds for people: "image index",
+// "image", or the artifact type of anything else (a signature, an SBOM, a
+// Helm chart); the media type when it says nothing more.
+func manifestKind(mediaType, artifactType string) string {
+	switch {
+	case mediaType == "application/vnd.oci.image.index.v1+json" || mediaType == "application/vnd.docker.distribution.manifest.list.v2+json":
+		return "image index"
+	case artifactType == "" || artifactType == "application/vnd.oci.image.config.v1+json" || artifactType == "application/vnd.docker.container.image.v1+json":
+		if mediaType == "application/vnd.oci.image.manifest.v1+json" || mediaType == "application/vnd.docker.distribution.manifest.v2+json" {
+			return "image"
+		}
+		return mediaType
+	}
+	return artifactType
+}
+
 func date(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -315,7 +335,7 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.fail(w, r, nil, berth.Errorf(berth.CodeNotFound, "berth has no reason code %q", truncate(string(code), 64)).WithHint("every code is listed at /errors, or: berth explain CODE"))
+	h.fail(w, r, nil, berth.Errorf(berth.CodeNotFound, "berth has no reason code %q", berth.Truncate(string(code), 64)).WithHint("every code is listed at /errors, or: berth explain CODE"))
 }
 
 // loginCookie carries the break-glass form's csrf value before there is a
@@ -380,11 +400,4 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

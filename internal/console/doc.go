@@ -7,7 +7,11 @@
 // it: every page reads and every form changes through the /api/v1 handler,
 // called in process as the person of the browser's session
 // (api.WithAuthenticated), so that the same rules decide and the same audit
-// records. Sessions are the sign-in's (internal/signin); the console starts
+// records. Deleting a tag or a manifest is the one exception: it goes
+// through the /v2/ handler (Registry.ServeAs), as the person's own
+// DELETE /v2/NAME/manifests/REF would, so that the registry's authorization,
+// immutable-tag rules, audit event and webhooks apply, which the API's tag
+// delete does not know. Sessions are the sign-in's (internal/signin); the console starts
 // one itself only for the break-glass sign-in with a client id and secret,
 // through signin.Service.StartSession.
 //

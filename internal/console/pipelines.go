@@ -44,11 +44,13 @@ func (h *Handler) pipelines(w http.ResponseWriter, r *http.Request, s *session) 
 // createPipeline registers a pipeline from a preset and its spec, or from an
 // issuer and a subject pattern, as berth pipeline create does.
 func (h *Handler) createPipeline(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
-	req := api.CreatePipelineRequest{Name: r.PostFormValue("name"), Audience: r.PostFormValue("audience")}
+	// The issuer goes with a preset too: Azure Pipelines and Kubernetes
+	// need one, and a self-managed GitLab or GitHub Enterprise names its own.
+	req := api.CreatePipelineRequest{Name: r.PostFormValue("name"), Audience: r.PostFormValue("audience"), Issuer: r.PostFormValue("issuer")}
 	if p := r.PostFormValue("preset"); p != "" {
 		req.Preset, req.Spec = p, r.PostFormValue("spec")
 	} else {
-		req.Issuer, req.Subject = r.PostFormValue("issuer"), r.PostFormValue("subject")
+		req.Subject = r.PostFormValue("subject")
 	}
 	p, err := s.api.CreatePipeline(r.Context(), req)
 	if err != nil {
@@ -60,6 +62,9 @@ func (h *Handler) createPipeline(w http.ResponseWriter, r *http.Request, s *sess
 type pipelineData struct {
 	api.PipelineDetail
 	Host, Audience string
+	// Connection is the connection the snippet logs in with: the first
+	// that permits the pipeline, or CONNECTION.
+	Connection string
 }
 
 // pipeline shows one pipeline and the CI system's YAML that logs its jobs
@@ -69,7 +74,10 @@ func (h *Handler) pipeline(w http.ResponseWriter, r *http.Request, s *session) (
 	if err != nil {
 		return nil, err
 	}
-	d := pipelineData{PipelineDetail: p, Host: hostOf(h.baseURL(r)), Audience: p.Audience}
+	d := pipelineData{PipelineDetail: p, Host: hostOf(h.baseURL(r)), Audience: p.Audience, Connection: "CONNECTION"}
+	if len(p.Connections) > 0 {
+		d.Connection = p.Connections[0]
+	}
 	if d.Audience == "" {
 		d.Audience = h.Service
 	}

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
@@ -55,7 +57,9 @@ func (h *Handler) principals(w http.ResponseWriter, r *http.Request, s *session)
 
 type principalData struct {
 	api.PrincipalDetail
-	Secrets   []api.Secret
+	// Secrets is the expiry timeline: soonest first, each with the time it
+	// has left.
+	Secrets   []secretRow
 	Lifetimes []string
 	Roles     []berth.Role
 	// New is the secret just added: shown once, in this answer only.
@@ -86,7 +90,11 @@ func (h *Handler) principalView(r *http.Request, s *session, name string) (*view
 		refusals[i], refusals[j] = refusals[j], refusals[i]
 	}
 	base := h.baseURL(r)
-	d := &principalData{PrincipalDetail: p, Secrets: secrets, Refusals: refusals, Lifetimes: []string{"90d", "30d", "7d", "180d", "365d"},
+	rows := make([]secretRow, 0, len(secrets))
+	for _, sec := range secrets {
+		rows = append(rows, newSecretRow(sec, h.now()))
+	}
+	d := &principalData{PrincipalDetail: p, Secrets: rows, Refusals: refusals, Lifetimes: []string{"90d", "30d", "7d", "180d", "365d"},
 		Roles: berth.Roles, URL: base, Host: hostOf(base)}
 	return &view{Title: "Principal " + p.Name, Page: "principal", Data: d}, d, nil
 }
@@ -176,4 +184,42 @@ func (h *Handler) baseURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// secretRow is a secret on its principal's expiry timeline.
+type secretRow struct {
+	api.Secret
+	// Left says how long it has, or had: "12 days left", "expired 3 days
+	// ago", "revoked".
+	Left string
+	// Days is the whole days left (0 once past), of Span, its lifetime in
+	// days: the meter's value and maximum.
+	Days, Span int
+}
+
+func newSecretRow(s api.Secret, now time.Time) secretRow {
+	const day = 24 * time.Hour
+	r := secretRow{Secret: s, Span: max(1, int(s.Expires.Sub(s.Created)/day))}
+	left := s.Expires.Sub(now)
+	switch {
+	case s.State == berth.SecretRevoked:
+		r.Left = "revoked"
+	case left <= -day:
+		r.Left = "expired " + plural(int(-left/day), "day") + " ago"
+	case left <= 0:
+		r.Left = "expired today"
+	case left < day:
+		r.Left = "expires today"
+	default:
+		r.Days = min(int(left/day), r.Span)
+		r.Left = plural(int(left/day), "day") + " left"
+	}
+	return r
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
 }

@@ -4,9 +4,20 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"time"
 
+	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
 )
+
+// Registry is the /v2/ handler, through which the console deletes content
+// as the person would with their own client (*oci.Handler is one).
+type Registry interface {
+	// ServeAs answers a /v2/ request for caller, authenticated already,
+	// with the registry's own authorization, audit, lifecycle rules and
+	// webhook events, and returns its refusal.
+	ServeAs(w http.ResponseWriter, r *http.Request, caller *berth.Caller) error
+}
 
 func (h *Handler) routeRepositories(mux interface {
 	Handle(pattern string, handler http.Handler)
@@ -14,6 +25,7 @@ func (h *Handler) routeRepositories(mux interface {
 	mux.Handle("GET /repositories", h.page(h.repositories))
 	mux.Handle("GET /repositories/{name...}", h.page(h.repository))
 	mux.Handle("POST /tags/delete", h.page(h.deleteTag))
+	mux.Handle("POST /manifests/delete", h.page(h.deleteManifest))
 }
 
 // repositories lists the repositories the person may list (the API filters
@@ -30,32 +42,95 @@ func (h *Handler) repositories(w http.ResponseWriter, r *http.Request, s *sessio
 
 type repositoryData struct {
 	api.RepositoryDetail
+	// Rows are the tags with what their manifest is: size, push time and,
+	// for an index, its platforms.
+	Rows []tagRow
 	Host string
 	// CanDelete shows the Delete buttons: the person's own access check
 	// allows delete here.
 	CanDelete bool
 }
 
-// repository shows a repository's tags and manifests with their referrers
-// and pull commands (pull access needed: the API decides).
+type tagRow struct {
+	api.Tag
+	// Size is the manifest's size with its blobs; for an index, with its
+	// platform manifests' too: what pulling every platform stores.
+	Size      int64
+	Created   time.Time
+	Platforms []berth.IndexManifest
+}
+
+// repository shows a repository's tags and manifests with their platforms,
+// referrers and pull commands (pull access needed: the API decides).
 func (h *Handler) repository(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
 	d, err := s.api.GetRepository(r.Context(), r.PathValue("name"))
 	if err != nil {
 		return nil, err
 	}
 	sort.Slice(d.Manifests, func(i, j int) bool { return d.Manifests[i].Created.After(d.Manifests[j].Created) })
+	byDigest := make(map[string]api.ManifestSummary, len(d.Manifests))
+	for _, m := range d.Manifests {
+		byDigest[m.Digest] = m
+	}
+	rows := make([]tagRow, 0, len(d.Tags))
+	for _, t := range d.Tags {
+		m := byDigest[t.Digest]
+		size := m.Size
+		for _, p := range m.Platforms {
+			size += byDigest[p.Digest.String()].Size
+		}
+		rows = append(rows, tagRow{Tag: t, Size: size, Created: m.Created, Platforms: m.Platforms})
+	}
 	check, err := s.api.CheckAccess(r.Context(), "", "delete", d.Name)
 	if err != nil {
 		return nil, err
 	}
-	return &view{Title: "Repository " + d.Name, Page: "repository", Data: repositoryData{RepositoryDetail: d, Host: hostOf(h.baseURL(r)), CanDelete: check.Allowed}}, nil
+	return &view{Title: "Repository " + d.Name, Page: "repository", Data: repositoryData{RepositoryDetail: d, Rows: rows, Host: hostOf(h.baseURL(r)), CanDelete: check.Allowed}}, nil
 }
 
-// deleteTag deletes one tag (the delete role decides, in the API).
+// deleteTag deletes one tag, leaving its manifest.
 func (h *Handler) deleteTag(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
-	repo := r.PostFormValue("repository")
-	if _, err := s.api.DeleteTag(r.Context(), repo+":"+r.PostFormValue("tag")); err != nil {
+	repo, tag := r.PostFormValue("repository"), r.PostFormValue("tag")
+	if err := berth.ValidateTag(tag); err != nil {
+		return nil, err
+	}
+	if err := h.deleteContent(r, s, repo, tag); err != nil {
 		return nil, err
 	}
 	return h.back(w, r, "/repositories/"+(&url.URL{Path: repo}).EscapedPath())
+}
+
+// deleteManifest deletes one manifest by digest, with every tag on it.
+func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
+	repo := r.PostFormValue("repository")
+	d, err := berth.ParseDigest(r.PostFormValue("digest"))
+	if err != nil {
+		return nil, err
+	}
+	if err := h.deleteContent(r, s, repo, d.String()); err != nil {
+		return nil, err
+	}
+	return h.back(w, r, "/repositories/"+(&url.URL{Path: repo}).EscapedPath())
+}
+
+// deleteContent deletes ref, a tag or a digest, of repo as
+// DELETE /v2/REPO/manifests/REF from the person's own client does: the
+// registry's handler decides (delete role), checks the lifecycle rules
+// (an immutable tag is kept), audits and tells the webhooks, and its
+// refusal is the page. repo and ref are checked first, so the path names
+// exactly them.
+func (h *Handler) deleteContent(r *http.Request, s *session, repo, ref string) error {
+	if err := berth.ValidateRepositoryName(repo); err != nil {
+		return err
+	}
+	if h.Registry == nil {
+		return berth.Errorf(berth.CodeUnsupported, "this console has no registry to delete content through").
+			WithHint("delete with a registry client: crane delete HOST/%s@DIGEST, or berth tag delete %s:TAG", repo, repo)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodDelete, "/v2/"+repo+"/manifests/"+ref, http.NoBody)
+	if err != nil {
+		return err
+	}
+	req.RemoteAddr, req.Host = r.RemoteAddr, r.Host
+	return h.Registry.ServeAs(newRecorder(), req, s.caller)
 }

@@ -20,7 +20,7 @@ type whyNotData struct {
 func (h *Handler) whyNot(w http.ResponseWriter, r *http.Request, s *session) (*view, error) {
 	q := r.URL.Query()
 	d := whyNotData{Principal: q.Get("principal"), Action: q.Get("action"), Repository: q.Get("repository"),
-		Actions: []string{"pull", "push", "delete"}}
+		Actions: []string{berth.DockerActionPull, berth.DockerActionPush, berth.DockerActionDelete}}
 	for _, a := range berth.Actions {
 		d.Actions = append(d.Actions, string(a))
 	}

@@ -221,29 +221,20 @@ func (c *expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- expiryDes
 func (c *expiryCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	after := ""
-	for {
-		ps, err := c.src.FindPrincipals(ctx, berth.PrincipalFilter{After: after, Limit: 1000})
+	for p, err := range berth.AllPrincipals(ctx, c.src, berth.PrincipalFilter{}) {
+		var secrets []berth.Secret
+		if err == nil {
+			secrets, err = c.src.FindSecrets(ctx, p.ID)
+		}
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(expiryDesc, err)
 			return
 		}
-		for _, p := range ps {
-			secrets, err := c.src.FindSecrets(ctx, p.ID)
-			if err != nil {
-				ch <- prometheus.NewInvalidMetric(expiryDesc, err)
-				return
-			}
-			for _, s := range secrets {
-				if s.Revoked == nil {
-					ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, float64(s.Expires.Unix()), p.Name, s.ID)
-				}
+		for _, s := range secrets {
+			if s.Revoked == nil {
+				ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, float64(s.Expires.Unix()), p.Name, s.ID)
 			}
 		}
-		if len(ps) < 1000 {
-			return
-		}
-		after = ps[len(ps)-1].Name
 	}
 }
 

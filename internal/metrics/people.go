@@ -32,28 +32,19 @@ func (c *tokenExpiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- toke
 func (c *tokenExpiryCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	after := ""
-	for {
-		ps, err := c.src.FindPrincipals(ctx, berth.PrincipalFilter{Kind: berth.PrincipalUser, After: after, Limit: 1000})
+	for p, err := range berth.AllPrincipals(ctx, c.src, berth.PrincipalFilter{Kind: berth.PrincipalUser}) {
+		var ts []berth.PersonalAccessToken
+		if err == nil {
+			ts, err = c.src.FindPATs(ctx, p.ID)
+		}
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(tokenExpiryDesc, err)
 			return
 		}
-		for _, p := range ps {
-			ts, err := c.src.FindPATs(ctx, p.ID)
-			if err != nil {
-				ch <- prometheus.NewInvalidMetric(tokenExpiryDesc, err)
-				return
-			}
-			for _, t := range ts {
-				if t.Revoked == nil {
-					ch <- prometheus.MustNewConstMetric(tokenExpiryDesc, prometheus.GaugeValue, float64(t.Expires.Unix()), p.Name, t.ID)
-				}
+		for _, t := range ts {
+			if t.Revoked == nil {
+				ch <- prometheus.MustNewConstMetric(tokenExpiryDesc, prometheus.GaugeValue, float64(t.Expires.Unix()), p.Name, t.ID)
 			}
 		}
-		if len(ps) < 1000 {
-			return
-		}
-		after = ps[len(ps)-1].Name
 	}
 }

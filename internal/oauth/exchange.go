@@ -46,7 +46,7 @@ func (h *TokenHandler) ServeExchange(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		err = berth.Errorf(berth.CodeUnsupported, "%s answers POST with a form body, not %s", ExchangePath, truncate(r.Method, 20)).
+		err = berth.Errorf(berth.CodeUnsupported, "%s answers POST with a form body, not %s", ExchangePath, berth.Truncate(r.Method, 20)).
 			WithHint("POST grant_type=access_token&service=SERVICE&access_token=TOKEN as application/x-www-form-urlencoded")
 	} else {
 		r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestSize)

@@ -203,7 +203,7 @@ func parseAssertion(token string) (*jose.JSONWebSignature, string, error) {
 	jws, err := jose.ParseSignedCompact(token, assertionAlgorithms)
 	if err != nil {
 		if alg, ok := errors.AsType[*jose.ErrUnexpectedSignatureAlgorithm](err); ok {
-			return nil, "", assertionInvalid("the ID token is signed with algorithm %q; berth accepts only asymmetric signatures (RS256, PS256, ES256, EdDSA and their larger variants)", truncate(string(alg.Got), 20))
+			return nil, "", assertionInvalid("the ID token is signed with algorithm %q; berth accepts only asymmetric signatures (RS256, PS256, ES256, EdDSA and their larger variants)", berth.Truncate(string(alg.Got), 20))
 		}
 		return nil, "", assertionInvalid("the client assertion is not a well-formed JWT")
 	}
@@ -234,7 +234,7 @@ func (f *Federation) unknownIssuer(ctx context.Context, jws *jose.JSONWebSignatu
 	}
 	_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims)
 	sub, _ := claims.Subject.(string)
-	iss, sub = truncate(iss, 200), truncate(sub, 200)
+	iss, sub = berth.Truncate(iss, 200), berth.Truncate(sub, 200)
 	all, err := pipelinesOf(ctx, "")
 	if err != nil {
 		return err
@@ -409,7 +409,7 @@ func (k *issuerKeys) remote() bool { return k.jwksURL != "" }
 // discover fetches the issuer's discovery document and returns its jwks_uri.
 func (k *issuerKeys) discover(ctx context.Context) (string, error) {
 	if err := berth.ValidateOutboundURL("issuer", k.issuer); err != nil {
-		return "", assertionInvalid("the issuer %s cannot be called: %s", truncate(k.issuer, 120), berth.AsError(err).Message)
+		return "", assertionInvalid("the issuer %s cannot be called: %s", berth.Truncate(k.issuer, 120), berth.AsError(err).Message)
 	}
 	where := strings.TrimSuffix(k.issuer, "/") + "/.well-known/openid-configuration"
 	body, err := k.f.get(berth.WithOutboundTrusted(ctx), where) // the issuer an owner registered
@@ -426,7 +426,7 @@ func (k *issuerKeys) discover(ctx context.Context) (string, error) {
 	switch {
 	case doc.Issuer != k.issuer:
 		// OpenID Connect Discovery section 4.3: they must be identical.
-		return "", assertionInvalid("the discovery document at %s names the issuer %q, not %q", where, truncate(doc.Issuer, 120), k.issuer).
+		return "", assertionInvalid("the discovery document at %s names the issuer %q, not %q", where, berth.Truncate(doc.Issuer, 120), k.issuer).
 			WithHint("register the pipeline with --issuer set to exactly the iss of the ID tokens and of the discovery document").
 			WithDetail("issuer", k.issuer)
 	case doc.JWKSURI == "":
@@ -543,16 +543,16 @@ func (k *issuerKeys) verifySignature(ctx context.Context, token string) ([]byte,
 	if len(candidates) == 0 {
 		kids := make([]string, 0, len(keys))
 		for _, key := range keys {
-			kids = append(kids, strconv.Quote(truncate(key.KeyID, 64)))
+			kids = append(kids, strconv.Quote(berth.Truncate(key.KeyID, 64)))
 		}
 		source := "its published key set, fetched at " + fetched.UTC().Format(time.RFC3339)
 		if !k.remote() {
 			source = "the key set registered with the pipeline"
 		}
 		e := assertionInvalid("the ID token was signed with key %q, which issuer %s does not have in %s (key ids: %s)",
-			truncate(kid, 64), k.issuer, source, strings.Join(kids, ", ")).
+			berth.Truncate(kid, 64), k.issuer, source, strings.Join(kids, ", ")).
 			WithHint("if the issuer rotated its keys, retry in %s; for a pipeline registered with --jwks-file, register the issuer's current key set", KeyRefetchInterval).
-			WithDetail("issuer", k.issuer).WithDetail("kid", truncate(kid, 64))
+			WithDetail("issuer", k.issuer).WithDetail("kid", berth.Truncate(kid, 64))
 		return nil, keyMiss{e}
 	}
 	for i := range candidates {
@@ -560,9 +560,9 @@ func (k *issuerKeys) verifySignature(ctx context.Context, token string) ([]byte,
 			return payload, nil
 		}
 	}
-	return nil, assertionInvalid("the ID token's signature does not verify with key %q of issuer %s: the token was altered, or signed by another key under that kid", truncate(kid, 64), k.issuer).
+	return nil, assertionInvalid("the ID token's signature does not verify with key %q of issuer %s: the token was altered, or signed by another key under that kid", berth.Truncate(kid, 64), k.issuer).
 		WithHint("present the ID token exactly as the CI system issued it").
-		WithDetail("issuer", k.issuer).WithDetail("kid", truncate(kid, 64))
+		WithDetail("issuer", k.issuer).WithDetail("kid", berth.Truncate(kid, 64))
 }
 
 // keysFor returns the keys that may have signed a token naming kid: those

@@ -618,3 +618,28 @@ func TestFederationReplay(t *testing.T) {
 	wantRefusal(t, f.assertion(token, "other"), http.StatusUnauthorized, "invalid_client", berth.CodeAssertionReplayed)
 	f.oauthToken(t, f.assertion(f.iss.GitHub(oidctest.GitHubJob{Audience: audience}), "deploy"))
 }
+
+// TestFederationRunURL: a login from a GitHub Actions job records its run's
+// page in the audit event (the connection's history links it), and so does
+// a refusal of that job.
+func TestFederationRunURL(t *testing.T) {
+	f := newFedEnv(t)
+	const github = "https://token.actions.githubusercontent.com"
+	// GitHub's real issuer, with its keys pinned: nothing is fetched.
+	gh := f.pipeline(berth.PipelineSpec{Name: "gh", Preset: berth.PresetGitHub, Spec: "org/app@main", Issuer: github, JWKS: f.iss.JWKS()})
+	f.connection("deploy", gh)
+	f.connection("other")
+	job := func(attempt int) string {
+		return f.iss.GitHub(oidctest.GitHubJob{Audience: audience, RunID: 77, RunAttempt: attempt}, oidctest.WithClaims(map[string]any{"iss": github}))
+	}
+	f.oauthToken(t, f.assertion(job(2), "deploy"))
+	ev, _ := f.audit.last(berth.AuditAuthToken)
+	if ev.Result != berth.AuditAllowed || ev.Detail["ci_run_url"] != "https://github.com/org/app/actions/runs/77/attempts/2" {
+		t.Errorf("the login's audit event: %+v", ev)
+	}
+	wantRefusal(t, f.assertion(job(1), "other"), http.StatusBadRequest, "unauthorized_client", berth.CodePipelineNotAuthorized)
+	ev, _ = f.audit.last(berth.AuditAuthToken)
+	if ev.Reason != berth.CodePipelineNotAuthorized || ev.Detail["ci_run_url"] != "https://github.com/org/app/actions/runs/77" {
+		t.Errorf("the refusal's audit event: %+v", ev)
+	}
+}

@@ -190,7 +190,7 @@ func (kr *Keyring) verify(token string, now time.Time) (verified, uint64, error)
 	if err != nil {
 		var alg *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &alg) {
-			return verified{}, 0, tokenInvalid("the access token is signed with algorithm %q; this registry signs with ES256 or EdDSA", truncate(string(alg.Got), 20))
+			return verified{}, 0, tokenInvalid("the access token is signed with algorithm %q; this registry signs with ES256 or EdDSA", berth.Truncate(string(alg.Got), 20))
 		}
 		return verified{}, 0, tokenInvalid("the access token is malformed")
 	}
@@ -206,12 +206,12 @@ func (kr *Keyring) verify(token string, now time.Time) (verified, uint64, error)
 	case h.KeyID == "":
 		return verified{}, 0, tokenInvalid("the access token names no signing key (kid)")
 	case k == nil:
-		return verified{}, 0, tokenInvalid("the access token was signed with key %q, which this registry does not hold: it was retired long ago, or the token comes from another registry", truncate(h.KeyID, 64))
+		return verified{}, 0, tokenInvalid("the access token was signed with key %q, which this registry does not hold: it was retired long ago, or the token comes from another registry", berth.Truncate(h.KeyID, 64))
 	case jose.SignatureAlgorithm(h.Algorithm) != k.alg:
 		return verified{}, 0, tokenInvalid("the access token says algorithm %s, but its key %s is an %s key", h.Algorithm, k.kid, k.alg)
 	}
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(strings.TrimPrefix(strings.ToLower(typ), "application/"), accessTokenType) {
-		return verified{}, 0, tokenInvalid("the token is not an access token (its typ is %q, not %q)", truncate(typ, 40), accessTokenType)
+		return verified{}, 0, tokenInvalid("the token is not an access token (its typ is %q, not %q)", berth.Truncate(typ, 40), accessTokenType)
 	}
 	payload, err := jws.Verify(k.public)
 	if err != nil {
@@ -223,9 +223,9 @@ func (kr *Keyring) verify(token string, now time.Time) (verified, uint64, error)
 	}
 	switch {
 	case w.Issuer != kr.Issuer:
-		return verified{}, 0, tokenInvalid("the access token was issued by %q, not by this registry (%s)", truncate(w.Issuer, 80), kr.Issuer)
+		return verified{}, 0, tokenInvalid("the access token was issued by %q, not by this registry (%s)", berth.Truncate(w.Issuer, 80), kr.Issuer)
 	case !slices.Contains(w.Audience, kr.Audience):
-		return verified{}, 0, tokenInvalid("the access token is for service %q, not %q", truncate(strings.Join(w.Audience, ","), 80), kr.Audience)
+		return verified{}, 0, tokenInvalid("the access token is for service %q, not %q", berth.Truncate(strings.Join(w.Audience, ","), 80), kr.Audience)
 	case w.Subject == "" || w.Expires == 0 || w.IssuedAt == 0:
 		return verified{}, 0, tokenInvalid("the access token lacks sub, exp or iat")
 	}
@@ -294,13 +294,6 @@ func randomID(r io.Reader) (string, error) {
 		return "", fmt.Errorf("read random bytes: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // verifiedCacheSize bounds the tokens Verify remembers: at about 1.2 KB each

@@ -529,7 +529,7 @@ func (p *Provider) Exchange(ctx context.Context, assertion, connectionName, sour
 	return c, err
 }
 
-func (p *Provider) exchange(ctx context.Context, assertion, connectionName string) (*berth.Caller, error) {
+func (p *Provider) exchange(ctx context.Context, assertion, connectionName string) (caller *berth.Caller, err error) {
 	if p.Federation == nil {
 		return nil, berth.Errorf(berth.CodeUnsupported, "this registry is not set up to accept CI ID tokens").
 			WithHint("log in with a client id and secret, or ask the registry's operator to enable federation")
@@ -546,7 +546,16 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 	if err != nil {
 		return nil, err
 	}
-	run := a.Run()
+	run, runURL := a.Run(), a.RunURL()
+	if runURL != "" {
+		// Every refusal from here on names the run's page too, for the
+		// connection's history.
+		defer func() {
+			if e := berth.AsError(err); e != nil {
+				e.WithDetail("ci_run_url", runURL)
+			}
+		}()
+	}
 	conn, err := p.connectionFor(ctx, pl, connectionName, run)
 	if err != nil {
 		return nil, err
@@ -569,7 +578,7 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 		return nil, withUse(berth.AssertionReplayed(a), pl.Name, run)
 	}
 	c := callerOf(st, conn.CredentialID(), nil)
-	c.Connection, c.Pipeline, c.PipelineID, c.Run = conn.Name, pl.Name, pl.ID, run
+	c.Connection, c.Pipeline, c.PipelineID, c.Run, c.RunURL = conn.Name, pl.Name, pl.ID, run, runURL
 	return c, nil
 }
 
@@ -948,13 +957,14 @@ func (p *Provider) AuthenticateRequest(r *http.Request) (*berth.Caller, error) {
 		}
 		return p.AuthenticateBasic(r.Context(), user, secret, SourceAddress(r))
 	}
-	return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Authorization scheme %q is not Bearer or Basic", truncate(scheme, 20)).
+	return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Authorization scheme %q is not Bearer or Basic", berth.Truncate(scheme, 20)).
 		WithHint("send a bearer token from /oauth2/token, or Basic credentials CLIENT_ID:SECRET")
 }
 
 // Challenge returns the WWW-Authenticate value of a 401 answering r: a Bearer
 // challenge naming the token realm, the service and, when set, the scope the
-// request needs, with an RFC 6750 error attribute for token and scope failures.
+// request needs, with an RFC 6750 error attribute for token and scope failures
+// and, when the public URL is set, an error_uri for every refusal's reason.
 func (p *Provider) Challenge(r *http.Request, scope string, err error) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `Bearer realm="%s/oauth2/token",service="%s"`, p.baseURL(r), p.Service)
@@ -968,6 +978,16 @@ func (p *Provider) Challenge(r *http.Request, scope string, err error) string {
 		}
 	case berth.CodeScopeNotGranted:
 		b.WriteString(`,error="insufficient_scope"`)
+	}
+	// RFC 6750 section 3's error_uri: the page explaining the reason, under
+	// the configured public URL only (see berth.ExplainURL). A request that
+	// sent no credentials gets no error information (RFC 6750 section 3.1).
+	// A URL with a quote or comma is left out: some clients split the
+	// challenge at commas without reading quoted strings.
+	if code := berth.ErrorCode(err); code != berth.CodeCredentialsMissing {
+		if u := berth.ExplainURL(p.URL, code); u != "" && !strings.ContainsAny(u, `",\`) {
+			fmt.Fprintf(&b, `,error_uri="%s"`, u)
+		}
 	}
 	return b.String()
 }

@@ -33,7 +33,7 @@ func (h RevokeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		h.Tokens.writeError(w, r, berth.Errorf(berth.CodeUnsupported, "token revocation answers POST (RFC 7009), not %s", truncate(r.Method, 20)))
+		h.Tokens.writeError(w, r, berth.Errorf(berth.CodeUnsupported, "token revocation answers POST (RFC 7009), not %s", berth.Truncate(r.Method, 20)))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestSize)

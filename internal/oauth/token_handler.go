@@ -130,7 +130,7 @@ func (h *TokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, err = h.serveOAuth(r)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		err = berth.Errorf(berth.CodeUnsupported, "the token endpoint answers GET (Docker token authentication) and POST (OAuth 2.0), not %s", truncate(r.Method, 20))
+		err = berth.Errorf(berth.CodeUnsupported, "the token endpoint answers GET (Docker token authentication) and POST (OAuth 2.0), not %s", berth.Truncate(r.Method, 20))
 	}
 	h.respond(w, r, body, err)
 }
@@ -603,7 +603,7 @@ func echo(s string) string {
 	if looksLikeCredential(s) || strings.Count(s, ".") == 2 && len(s) > 64 {
 		return "(a value shaped like a credential, not repeated here)"
 	}
-	return strconv.Quote(truncate(s, 64))
+	return strconv.Quote(berth.Truncate(s, 64))
 }
 
 // missing lists which of the named values are empty, for messages.
@@ -624,7 +624,7 @@ func postForm(r *http.Request) (url.Values, error) {
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
 		shown := "none"
 		if ct != "" {
-			shown = strconv.Quote(truncate(ct, 60))
+			shown = strconv.Quote(berth.Truncate(ct, 60))
 		}
 		return nil, berth.Errorf(berth.CodeInvalid, "a POST to the token endpoint carries an application/x-www-form-urlencoded body; this one has content type %s", shown).
 			WithHint("send the parameters as a form: Content-Type: application/x-www-form-urlencoded")
@@ -657,7 +657,7 @@ func basicCredentials(r *http.Request) (user, secret string, present bool, err e
 	}
 	scheme, _, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Basic") {
-		return "", "", true, berth.Errorf(berth.CodeCredentialsMissing, "the token endpoint takes Basic client credentials, not the Authorization scheme %q", truncate(scheme, 20)).
+		return "", "", true, berth.Errorf(berth.CodeCredentialsMissing, "the token endpoint takes Basic client credentials, not the Authorization scheme %q", berth.Truncate(scheme, 20)).
 			WithHint("send CLIENT_ID:SECRET as Basic credentials (docker login HOST -u CLIENT_ID --password-stdin)")
 	}
 	user, secret, ok := r.BasicAuth()
@@ -715,7 +715,7 @@ func (e *oauthError) Error() string { return e.err.Error() }
 func (e *oauthError) Unwrap() error { return e.err }
 
 // errorBody is the error response: RFC 6749 section 5.2 (error,
-// error_description), berth's reason, hint and request id, error_codes as
+// error_description, error_uri), berth's reason, hint and request id, error_codes as
 // other identity providers name them, and the distribution-spec errors array,
 // which Docker clients print.
 type errorBody struct {
@@ -725,7 +725,10 @@ type errorBody struct {
 	ErrorCodes  []berth.Code `json:"error_codes"`
 	Hint        string       `json:"hint,omitempty"`
 	RequestID   string       `json:"request_id,omitempty"`
-	Errors      []errorEntry `json:"errors"`
+	// ErrorURI is RFC 6749's error_uri: the page explaining the reason,
+	// when the registry's public URL is set (berth.ExplainURL).
+	ErrorURI string       `json:"error_uri,omitempty"`
+	Errors   []errorEntry `json:"errors"`
 }
 
 type errorEntry struct {
@@ -826,7 +829,7 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 	if retry, ok := e.Detail["retry_after"]; ok {
 		hdr.Set("Retry-After", fmt.Sprint(retry))
 	}
-	detail := e.Details(reqID)
+	detail := e.Details(reqID, h.Provider.URL)
 	body := errorBody{
 		Error:       name,
 		Description: e.Message,
@@ -834,6 +837,7 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 		ErrorCodes:  []berth.Code{e.Code},
 		Hint:        e.Hint,
 		RequestID:   reqID,
+		ErrorURI:    berth.ExplainURL(h.Provider.URL, e.Code),
 		// Docker prints code and message only: the message carries the
 		// reason and the hint too, so that "docker login" shows them.
 		Errors: []errorEntry{{Code: berth.LookupCode(e.Code).OCI, Message: e.Error(), Detail: detail}},

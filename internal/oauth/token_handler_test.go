@@ -351,6 +351,7 @@ type errorBody struct {
 	ErrorCodes  []string `json:"error_codes"`
 	Hint        string   `json:"hint"`
 	RequestID   string   `json:"request_id"`
+	ErrorURI    string   `json:"error_uri"`
 	Errors      []struct {
 		Code    string         `json:"code"`
 		Message string         `json:"message"`
@@ -509,6 +510,26 @@ func TestTokenDockerGET(t *testing.T) {
 		if claims.Subject != c.ID || claims.CredentialID != c.Secret.ID || claims.ClientID != c.ClientID ||
 			claims.Audience != audience || claims.Issuer != issuer {
 			t.Errorf("claims %+v", claims)
+		}
+	}
+}
+
+// TestTokenRefusalLinksExplanation: with the public URL set, a refusal names
+// the page explaining its reason as RFC 6749's error_uri and in the errors
+// entry's detail (which berth login shows); without it, no link.
+func TestTokenRefusalLinksExplanation(t *testing.T) {
+	for _, base := range []string{"https://reg.example", ""} {
+		e := newTokenEnv(t)
+		e.p.URL = base
+		c := e.client("ci-web", 90*day, "pull team/*")
+		b := wantRefusal(t, e.get(scopeQuery("service", audience, "scope", "repository:team/app:pull"), c.ClientID, "brt_wrong"),
+			http.StatusUnauthorized, "invalid_client", berth.CodeSecretInvalid)
+		want := ""
+		if base != "" {
+			want = base + "/errors/secret_invalid"
+		}
+		if got, _ := b.Errors[0].Detail[berth.DetailExplain].(string); b.ErrorURI != want || got != want {
+			t.Errorf("url %q: error_uri %q, detail.explain %q; want %q", base, b.ErrorURI, got, want)
 		}
 	}
 }
@@ -1165,4 +1186,27 @@ func benchTokens(b *testing.B, e *tokenEnv, newRequest func() *http.Request) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// TestChallengeErrorURI: a 401's challenge names the reason's page as
+// error_uri under the public URL, except for a request without credentials
+// and for a URL a comma-splitting client would cut.
+func TestChallengeErrorURI(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/v2/team/app/tags/list", nil)
+	for _, tc := range []struct {
+		url  string
+		code berth.Code
+		want string
+	}{
+		{"https://reg.example", berth.CodeSecretInvalid, `,error_uri="https://reg.example/errors/secret_invalid"`},
+		{"https://reg.example", berth.CodeCredentialsMissing, ""},
+		{"https://reg.example/a,b", berth.CodeSecretInvalid, ""},
+		{"", berth.CodeSecretInvalid, ""},
+	} {
+		p := &oauth.Provider{URL: tc.url, Service: audience}
+		got := p.Challenge(r, "repository:team/app:pull", berth.Errorf(tc.code, "refused"))
+		if tc.want != "" && !strings.HasSuffix(got, tc.want) || tc.want == "" && strings.Contains(got, "error_uri") {
+			t.Errorf("url %q, %s: challenge %q, want error_uri %q", tc.url, tc.code, got, tc.want)
+		}
+	}
 }

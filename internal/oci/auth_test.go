@@ -2,11 +2,13 @@ package oci_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +27,7 @@ import (
 // guarded is a registry with authentication on, and principals to act as.
 type guarded struct {
 	*registry
+	h     *oci.Handler
 	p     *oauth.Provider
 	clock *testclock.Clock
 	rand  *rand.ChaCha8
@@ -32,7 +35,9 @@ type guarded struct {
 	creds map[string][2]string // principal name → client id, secret
 }
 
-func newGuarded(t *testing.T) *guarded {
+// newGuarded serves a guarded registry; edits, when given, change the
+// handler and its provider before it serves (a public URL, say).
+func newGuarded(t *testing.T, edits ...func(*oci.Handler, *oauth.Provider)) *guarded {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
@@ -67,6 +72,9 @@ func newGuarded(t *testing.T) *guarded {
 	newID := func() string { mu.Lock(); defer mu.Unlock(); n++; return fmt.Sprintf("id-%d", n) }
 	h := &oci.Handler{Meta: meta, Blobs: blobs, Uploads: blobs, Logger: logger, Now: clk.Now, NewID: newID,
 		CommitLock: &sync.RWMutex{}, MaxManifestSize: 4 << 20, Guard: p}
+	for _, edit := range edits {
+		edit(h, p)
+	}
 	srv := server.New(server.Config{Addr: "127.0.0.1:0", Handlers: map[string]http.Handler{"/v2/": h}, Logger: logger, NewID: newID})
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
@@ -74,7 +82,7 @@ func newGuarded(t *testing.T) *guarded {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; meta.Close() })
-	g := &guarded{registry: &registry{t: t, host: srv.Addr(), meta: meta, blob: blobs}, p: p, clock: clk, rand: rnd, meta: meta, creds: map[string][2]string{}}
+	g := &guarded{registry: &registry{t: t, host: srv.Addr(), meta: meta, blob: blobs}, h: h, p: p, clock: clk, rand: rnd, meta: meta, creds: map[string][2]string{}}
 	if err := berth.EnsureAnonymous(ctx, meta, rnd, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -395,5 +403,109 @@ func TestErrorsNeverEchoASecret(t *testing.T) {
 		if strings.Contains(string(body)+resp.Header.Get("WWW-Authenticate"), secret[:12]) {
 			t.Errorf("GET …%s echoes the secret: %s", path[len(path)-10:], body)
 		}
+	}
+}
+
+// TestRefusalsLinkTheirExplanation: with the public URL set, every OCI error
+// links to the page explaining its reason (detail.explain), and a 401's
+// challenge carries it as RFC 6750's error_uri unless the request sent no
+// credentials; without the URL no link appears, whatever Host was sent.
+func TestRefusalsLinkTheirExplanation(t *testing.T) {
+	explain := func(t *testing.T, body []byte) any {
+		t.Helper()
+		var env struct {
+			Errors []struct {
+				Detail map[string]any `json:"detail"`
+			} `json:"errors"`
+		}
+		if err := json.Unmarshal(body, &env); err != nil || len(env.Errors) != 1 {
+			t.Fatalf("not an OCI error body: %s", body)
+		}
+		return env.Errors[0].Detail[berth.DetailExplain]
+	}
+	linked := newGuarded(t, func(h *oci.Handler, p *oauth.Provider) { h.URL, p.URL = "https://reg.example/", "https://reg.example/" })
+	bare := newGuarded(t)
+	for _, g := range []*guarded{linked, bare} {
+		g.principal("reader", "pull@team/*")
+	}
+	wrong := func(g *guarded) http.Header {
+		req, _ := http.NewRequest("GET", "/", nil)
+		req.SetBasicAuth(g.creds["reader"][0], "brt_wrong")
+		return http.Header{"Authorization": req.Header["Authorization"], "Host": {"evil.example"}}
+	}
+	cases := []struct {
+		name   string
+		do     func(g *guarded) (*http.Response, []byte)
+		status int
+		code   berth.Code
+		// challenge: the 401's challenge names the error's page
+		challenge bool
+	}{
+		{"role missing", func(g *guarded) (*http.Response, []byte) {
+			return g.pushBlob(g.basic("reader"), "team/web", []byte("x"))
+		}, 403, berth.CodeRoleMissing, false},
+		{"manifest unknown", func(g *guarded) (*http.Response, []byte) {
+			return g.do("GET", "/v2/team/web/manifests/nope", g.basic("reader"), nil)
+		}, 404, berth.CodeManifestUnknown, false},
+		{"wrong secret", func(g *guarded) (*http.Response, []byte) { return g.do("GET", "/v2/team/web/tags/list", wrong(g), nil) }, 401, berth.CodeSecretInvalid, true},
+		{"no credentials", func(g *guarded) (*http.Response, []byte) { return g.do("GET", "/v2/team/web/tags/list", nil, nil) }, 401, berth.CodeCredentialsMissing, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := c.do(linked)
+			expectError(t, resp, body, c.status, c.code)
+			want := "https://reg.example/errors/" + string(c.code)
+			if got := explain(t, body); got != want {
+				t.Errorf("detail.explain %v, want %s: %s", got, want, body)
+			}
+			ch := resp.Header.Get("WWW-Authenticate")
+			if got := strings.Contains(ch, `,error_uri="`+want+`"`); got != c.challenge || (!c.challenge && strings.Contains(ch, "error_uri")) {
+				t.Errorf("challenge %q: error_uri %v, want %v", ch, got, c.challenge)
+			}
+
+			resp, body = c.do(bare)
+			expectError(t, resp, body, c.status, c.code)
+			if got := explain(t, body); got != nil {
+				t.Errorf("without url: detail.explain %v: %s", got, body)
+			}
+			if ch := resp.Header.Get("WWW-Authenticate"); strings.Contains(ch, "error_uri") || strings.Contains(string(body), "/errors/") {
+				t.Errorf("without url: a link in %q or %s", ch, body)
+			}
+		})
+	}
+}
+
+// TestServeAsDecidesForTheGivenCaller: a request an adapter makes in process
+// for a caller it authenticated is decided for that caller alone (whatever
+// Authorization header it carries), and its refusal is returned, not written.
+func TestServeAsDecidesForTheGivenCaller(t *testing.T) {
+	g := newGuarded(t)
+	h := g.h
+	g.principal("reader", "pull@team/*")
+	g.principal("cleaner", "delete@team/*")
+	as := func(name string) *berth.Caller {
+		c, err := g.p.AuthenticateClient(context.Background(), g.creds[name][0], g.creds[name][1], "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	del := func(caller *berth.Caller, header http.Header) (*httptest.ResponseRecorder, error) {
+		req := httptest.NewRequest(http.MethodDelete, "/v2/team/web/manifests/v1", nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		rec := httptest.NewRecorder()
+		return rec, h.ServeAs(rec, req, caller)
+	}
+	rec, err := del(as("reader"), g.basic("cleaner"))
+	if !berth.IsCode(err, berth.CodeRoleMissing) || rec.Body.Len() != 0 {
+		t.Errorf("reader, with cleaner's header: %v, body %q; want role_missing, returned", err, rec.Body)
+	}
+	if _, err := del(as("cleaner"), nil); !berth.IsCode(err, berth.CodeManifestUnknown) {
+		t.Errorf("cleaner: %v, want manifest_unknown (allowed to delete, no such tag)", err)
+	}
+	if _, err := del(nil, g.basic("cleaner")); err == nil || berth.AsError(err) != nil {
+		t.Errorf("no caller: %v, want an internal error", err)
 	}
 }

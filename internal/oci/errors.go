@@ -23,7 +23,8 @@ type errorEntry struct {
 }
 
 // writeError renders err in the OCI envelope. A *berth.Error keeps its code,
-// facts and hint (in detail.reason and detail.hint); anything else is logged
+// facts and hint (in detail.reason and detail.hint) and, when the public URL
+// is set, the link to its explanation (detail.explain); anything else is logged
 // with the request id and shown only as an internal error.
 //
 // A 401 carries the Guard's challenge for the scope the request needed. A
@@ -47,7 +48,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rt route, e
 		// token endpoint's 400 invalid_grant.
 		status = http.StatusUnauthorized
 	}
-	detail := e.Details(reqID)
+	detail := e.Details(reqID, h.URL)
 	if status == http.StatusUnauthorized && h.Guard != nil {
 		w.Header().Set("WWW-Authenticate", h.Guard.Challenge(r, scopeOf(r, rt), e))
 	}

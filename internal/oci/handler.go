@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -56,6 +57,10 @@ type Handler struct {
 	// Lifecycle, when set, enforces immutable tags and quotas on pushes and
 	// deletes, and hears of each tag pushed and manifest pulled.
 	Lifecycle Lifecycle
+	// URL is the registry's public base URL (url: in the configuration);
+	// when set, every error's detail links to the page explaining its
+	// reason code (berth.ExplainURL). When empty there is no link.
+	URL string
 }
 
 // Lifecycle enforces the lifecycle rules; lifecycle.Enforcer implements it.
@@ -110,12 +115,27 @@ var endpoints = map[kind]map[string]handlerFunc{
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(r.URL.Path)
-	if err := h.serve(w, r, rt); err != nil {
+	if err := h.serve(w, r, rt, nil); err != nil {
 		h.writeError(w, r, rt, err)
 	}
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+// ServeAs answers r, a /v2/ request an adapter makes in process for caller,
+// whom it authenticated itself (the console, for the person of a session):
+// the same authorization, audit event, lifecycle rules and webhook events as
+// ServeHTTP gives caller's own request. It returns the error instead of
+// rendering it, so that the adapter shows the same *berth.Error in its own
+// envelope. Without a Guard, as in ServeHTTP, nothing is authorized.
+func (h *Handler) ServeAs(w http.ResponseWriter, r *http.Request, caller *berth.Caller) error {
+	if caller == nil {
+		return fmt.Errorf("oci: ServeAs %s %s without a caller", r.Method, r.URL.Path)
+	}
+	return h.serve(w, r, parseRoute(r.URL.Path), caller)
+}
+
+// serve answers r for caller, or for the caller the Guard authenticates
+// from r when caller is nil.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route, caller *berth.Caller) error {
 	// Before anything else, authentication included: the credential is
 	// exposed whatever the request would have done.
 	if err := berth.RefuseQueryCredential(r.URL.Query()); err != nil {
@@ -144,15 +164,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		}
 	}
 	if h.Guard != nil {
-		caller, err := h.Guard.AuthenticateRequest(r)
-		if err != nil {
-			h.auditAuthFailure(r, err)
-			return err
+		if caller == nil {
+			var err error
+			if caller, err = h.Guard.AuthenticateRequest(r); err != nil {
+				h.auditAuthFailure(r, err)
+				return err
+			}
 		}
 		rt.Caller = caller
 		// A write into a cache namespace is refused whatever the
 		// caller's roles: push rights there would not make it work.
-		err = refuseCacheWrite(r, rt)
+		err := refuseCacheWrite(r, rt)
 		if err == nil {
 			err = h.authorize(r, rt, caller)
 		}

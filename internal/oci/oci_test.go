@@ -122,6 +122,9 @@ func (r *registry) do(method, path string, header http.Header, body []byte) (*ht
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	if h := header.Get("Host"); h != "" {
+		req.Host = h // a Host header is the request's Host
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		r.t.Fatal(err)

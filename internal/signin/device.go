@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -27,6 +28,16 @@ func (h *Handler) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(v)
+	}
+	if h.DeviceStarts != nil {
+		source := oauth.SourceAddress(r)
+		if ok, wait := h.DeviceStarts.Allow(source); !ok {
+			e := tooManyDeviceStarts(source, wait)
+			w.Header().Set("Retry-After", strconv.Itoa(oauth.RetryAfterSeconds(wait)))
+			writeJSON(berth.LookupCode(e.Code).Status, map[string]string{"error": "slow_down", "error_description": e.Message, "reason": string(e.Code), "hint": e.Hint})
+			return
+		}
+		h.DeviceStarts.Fail(source)
 	}
 	if err := r.ParseForm(); err != nil {
 		writeJSON(http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "the body is not a form", "reason": string(berth.CodeInvalid)})
@@ -56,7 +67,11 @@ func (h *Handler) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 			h.logger().ErrorContext(r.Context(), "device authorization", "err", err)
 			e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", berth.RequestID(r.Context()))
 		}
-		writeJSON(berth.LookupCode(e.Code).Status, map[string]string{"error": "invalid_request", "error_description": e.Message, "reason": string(e.Code), "hint": e.Hint})
+		body := map[string]string{"error": "invalid_request", "error_description": e.Message, "reason": string(e.Code), "hint": e.Hint}
+		if u := berth.ExplainURL(h.URL, e.Code); u != "" {
+			body["error_uri"] = u // RFC 6749 section 5.2, as the token endpoint
+		}
+		writeJSON(berth.LookupCode(e.Code).Status, body)
 		return
 	}
 	verify := h.baseURL(r) + VerificationPath
@@ -68,6 +83,15 @@ func (h *Handler) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		"expires_in":                int(d.Expires.Sub(d.Created) / time.Second),
 		"interval":                  int(d.Interval / time.Second),
 	})
+}
+
+// tooManyDeviceStarts refuses a device login start from an address that
+// started too many in the limiter's window.
+func tooManyDeviceStarts(source string, wait time.Duration) *berth.Error {
+	secs := oauth.RetryAfterSeconds(wait)
+	return berth.Errorf(berth.CodeTooManyAttempts, "too many device logins started from address %s; try again in %d seconds", source, secs).
+		WithHint("finish the device login already started (open the link berth login printed), or wait %d seconds and run berth login HOST again", secs).
+		WithDetail("retry_after", secs)
 }
 
 // findPending returns the pending device login of the user code typed or

@@ -146,7 +146,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	p, err := h.Store.FindIdentityProviderByName(ctx, name)
 	if berth.IsCode(err, berth.CodeNotFound) {
 		err = berth.IdPUnknown(name)
-		h.audit(berth.NewAuditEvent(ctx, berth.AuditAuthSignIn, truncate(name, 64), err))
+		h.audit(berth.NewAuditEvent(ctx, berth.AuditAuthSignIn, berth.Truncate(name, 64), err))
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -208,8 +208,8 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err == nil && q.Get("error") != "" {
-		err = refused(p, "it answered %s: %s", truncate(q.Get("error"), 64), truncate(q.Get("error_description"), 200)).
-			WithDetail("idp_error", truncate(q.Get("error"), 64))
+		err = refused(p, "it answered %s: %s", berth.Truncate(q.Get("error"), 64), berth.Truncate(q.Get("error_description"), 200)).
+			WithDetail("idp_error", berth.Truncate(q.Get("error"), 64))
 	}
 	var id Identity
 	if err == nil {
@@ -331,11 +331,4 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	render(w, http.StatusOK, "done", map[string]string{"Title": "Signed out", "Text": "The session has ended."})
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -1,9 +1,22 @@
 package signin
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"html/template"
 	"net/http"
 )
+
+// style is the pages' one stylesheet, inline; the Content-Security-Policy
+// allows exactly it by its hash, and nothing else inline.
+const style = `body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
+code,kbd{font-size:1.1em}.code{font-size:1.6rem;letter-spacing:.2em;font-family:monospace}button{font-size:1rem;padding:.4rem 1rem;margin-right:.5rem}`
+
+// csp is the pages' Content-Security-Policy: no script, the one style.
+var csp = func() string {
+	sum := sha256.Sum256([]byte(style))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+}()
 
 // The pages are plain HTML: links and forms, no script, so that every step
 // works without JavaScript (and in a terminal browser).
@@ -11,8 +24,7 @@ var pages = template.Must(template.New("").Parse(`
 {{define "head"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.}} · berth</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
-code,kbd{font-size:1.1em}.code{font-size:1.6rem;letter-spacing:.2em;font-family:monospace}button{font-size:1rem;padding:.4rem 1rem;margin-right:.5rem}</style>
+<style>` + style + `</style>
 </head><body>{{end}}
 {{define "foot"}}</body></html>{{end}}
 
@@ -68,7 +80,8 @@ func render(w http.ResponseWriter, status int, name string, data any) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY") // the approval form must not be framed (clickjacking)
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	_ = pages.ExecuteTemplate(w, name, data)

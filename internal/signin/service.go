@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oauth"
 )
 
 // Store is what signing people in reads and writes.
@@ -55,6 +56,10 @@ type Service struct {
 	// Invalidate, when set, is called after a person's groups change, so
 	// that their rights follow at once (oauth.Provider.Invalidate).
 	Invalidate func()
+	// DeviceStarts, when set, limits the device logins started per source
+	// address: each start counts, because each one writes a row for an
+	// unauthenticated caller. Nil leaves the endpoint unlimited.
+	DeviceStarts *oauth.Limiter
 
 	refreshing sync.Map // principal id → *sync.Mutex
 }

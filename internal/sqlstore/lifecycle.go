@@ -28,23 +28,22 @@ func (s *Store) PutImmutableRule(ctx context.Context, r berth.ImmutableRule) err
 // FindImmutableRules returns every immutable-tag rule, by scope then pattern.
 func (s *Store) FindImmutableRules(ctx context.Context) ([]berth.ImmutableRule, error) {
 	rows, err := s.c.Read().Query(ctx, `SELECT scope, tags, created, created_by FROM immutable_rules ORDER BY scope, tags`)
+	out, err := collect(rows, err, func(r Rows) (berth.ImmutableRule, error) {
+		var rule berth.ImmutableRule
+		var scope string
+		if err := r.Scan(&scope, &rule.Tags, Time(&rule.Created), &rule.CreatedBy); err != nil {
+			return rule, err
+		}
+		var err error
+		if rule.Scope, err = berth.ParseScope(scope); err != nil {
+			return rule, fmt.Errorf("stored scope %q: %w", scope, err)
+		}
+		return rule, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("find immutable rules: %w", err)
 	}
-	defer rows.Close()
-	var out []berth.ImmutableRule
-	for rows.Next() {
-		var r berth.ImmutableRule
-		var scope string
-		if err := rows.Scan(&scope, &r.Tags, Time(&r.Created), &r.CreatedBy); err != nil {
-			return nil, fmt.Errorf("find immutable rules: %w", err)
-		}
-		if r.Scope, err = berth.ParseScope(scope); err != nil {
-			return nil, fmt.Errorf("find immutable rules: stored scope %q: %w", scope, err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteImmutableRule removes one rule, or returns not_found.
@@ -79,25 +78,24 @@ func (s *Store) FindRetentionRules(ctx context.Context) ([]berth.RetentionRule, 
 	rows, err := s.c.Read().Query(ctx, `
 		SELECT scope, keep_last, tags, keep_tags, keep_pulled_within, untagged_after, updated, updated_by
 		FROM retention_rules ORDER BY scope`)
-	if err != nil {
-		return nil, fmt.Errorf("find retention rules: %w", err)
-	}
-	defer rows.Close()
-	var out []berth.RetentionRule
-	for rows.Next() {
+	out, err := collect(rows, err, func(row Rows) (berth.RetentionRule, error) {
 		var r berth.RetentionRule
 		var scope string
 		var keepLast, pulled, untagged int64
-		if err := rows.Scan(&scope, &keepLast, &r.Tags, &r.KeepTags, &pulled, &untagged, Time(&r.Updated), &r.UpdatedBy); err != nil {
-			return nil, fmt.Errorf("find retention rules: %w", err)
+		if err := row.Scan(&scope, &keepLast, &r.Tags, &r.KeepTags, &pulled, &untagged, Time(&r.Updated), &r.UpdatedBy); err != nil {
+			return r, err
 		}
+		var err error
 		if r.Scope, err = berth.ParseScope(scope); err != nil {
-			return nil, fmt.Errorf("find retention rules: stored scope %q: %w", scope, err)
+			return r, fmt.Errorf("stored scope %q: %w", scope, err)
 		}
 		r.KeepLast, r.KeepPulledWithin, r.UntaggedAfter = int(keepLast), time.Duration(pulled)*time.Second, time.Duration(untagged)*time.Second
-		out = append(out, r)
+		return r, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find retention rules: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteRetentionRule removes the rule on scope, or returns not_found.
@@ -128,25 +126,24 @@ func (s *Store) PutQuota(ctx context.Context, q berth.Quota) error {
 // FindQuotas returns every quota, by scope.
 func (s *Store) FindQuotas(ctx context.Context) ([]berth.Quota, error) {
 	rows, err := s.c.Read().Query(ctx, `SELECT scope, max_size, max_repositories, updated, updated_by FROM quotas ORDER BY scope`)
-	if err != nil {
-		return nil, fmt.Errorf("find quotas: %w", err)
-	}
-	defer rows.Close()
-	var out []berth.Quota
-	for rows.Next() {
+	out, err := collect(rows, err, func(row Rows) (berth.Quota, error) {
 		var q berth.Quota
 		var scope string
 		var repos int64
-		if err := rows.Scan(&scope, &q.MaxSize, &repos, Time(&q.Updated), &q.UpdatedBy); err != nil {
-			return nil, fmt.Errorf("find quotas: %w", err)
+		if err := row.Scan(&scope, &q.MaxSize, &repos, Time(&q.Updated), &q.UpdatedBy); err != nil {
+			return q, err
 		}
+		var err error
 		if q.Scope, err = berth.ParseScope(scope); err != nil {
-			return nil, fmt.Errorf("find quotas: stored scope %q: %w", scope, err)
+			return q, fmt.Errorf("stored scope %q: %w", scope, err)
 		}
 		q.MaxRepositories = int(repos)
-		out = append(out, q)
+		return q, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find quotas: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteQuota removes the quota on scope, or returns not_found.

@@ -77,19 +77,11 @@ func (s *Store) FindPATByID(ctx context.Context, id string) (berth.PersonalAcces
 // FindPATs returns the principal's tokens by creation.
 func (s *Store) FindPATs(ctx context.Context, principalID string) ([]berth.PersonalAccessToken, error) {
 	rows, err := s.c.Read().Query(ctx, `SELECT `+patColumns+` FROM personal_access_tokens WHERE principal_id = $1 ORDER BY created, id`, principalID)
+	out, err := collect(rows, err, func(r Rows) (berth.PersonalAccessToken, error) { return scanPAT(r) })
 	if err != nil {
 		return nil, fmt.Errorf("find personal access tokens: %w", err)
 	}
-	defer rows.Close()
-	out := []berth.PersonalAccessToken{}
-	for rows.Next() {
-		t, err := scanPAT(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RevokePAT marks the token revoked, keeping an earlier revocation.
@@ -104,9 +96,10 @@ func (s *Store) RevokePAT(ctx context.Context, id string, at time.Time) error {
 	return nil
 }
 
-// TouchPAT records a use.
+// TouchPAT records a use at at, never moving LastUsed back (uses are
+// recorded concurrently and may arrive out of order).
 func (s *Store) TouchPAT(ctx context.Context, id string, at time.Time) error {
-	n, err := s.c.Write().Exec(ctx, `UPDATE personal_access_tokens SET last_used = $2 WHERE id = $1`, id, at)
+	n, err := s.c.Write().Exec(ctx, `UPDATE personal_access_tokens SET last_used = CASE WHEN last_used IS NULL OR last_used < $2 THEN $2 ELSE last_used END WHERE id = $1`, id, at)
 	if err != nil {
 		return fmt.Errorf("record use of personal access token: %w", err)
 	}

@@ -59,19 +59,11 @@ func (s *Store) FindIdentityProviderByID(ctx context.Context, id string) (berth.
 // FindIdentityProviders returns every provider by name.
 func (s *Store) FindIdentityProviders(ctx context.Context) ([]berth.IdentityProvider, error) {
 	rows, err := s.c.Read().Query(ctx, `SELECT `+idpColumns+` FROM identity_providers ORDER BY name`)
+	out, err := collect(rows, err, func(r Rows) (berth.IdentityProvider, error) { return scanIdP(r) })
 	if err != nil {
 		return nil, fmt.Errorf("find identity providers: %w", err)
 	}
-	defer rows.Close()
-	out := []berth.IdentityProvider{}
-	for rows.Next() {
-		p, err := scanIdP(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find identity providers: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // UpdateIdentityProvider writes p's settings and sealed secret.

@@ -43,19 +43,8 @@ func (s *Store) FindUpstream(ctx context.Context, name string) (berth.Upstream, 
 // FindUpstreams returns every upstream, ordered by name.
 func (s *Store) FindUpstreams(ctx context.Context) ([]berth.Upstream, error) {
 	rows, err := s.c.Read().Query(ctx, `SELECT `+upstreamColumns+` FROM upstreams ORDER BY name`)
+	out, err := collect(rows, err, func(r Rows) (berth.Upstream, error) { return scanUpstream(r) })
 	if err != nil {
-		return nil, fmt.Errorf("find upstreams: %w", err)
-	}
-	defer rows.Close()
-	var out []berth.Upstream
-	for rows.Next() {
-		u, err := scanUpstream(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find upstreams: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find upstreams: %w", err)
 	}
 	return out, nil

@@ -66,19 +66,8 @@ func (s *Store) FindWebhookByID(ctx context.Context, id string) (berth.Webhook, 
 // FindWebhooks returns every webhook by Created then ID.
 func (s *Store) FindWebhooks(ctx context.Context) ([]berth.Webhook, error) {
 	rows, err := s.c.Read().Query(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY created, id`)
+	out, err := collect(rows, err, func(r Rows) (berth.Webhook, error) { return scanWebhook(r) })
 	if err != nil {
-		return nil, fmt.Errorf("find webhooks: %w", err)
-	}
-	defer rows.Close()
-	out := []berth.Webhook{}
-	for rows.Next() {
-		w, err := scanWebhook(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find webhooks: %w", err)
-		}
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find webhooks: %w", err)
 	}
 	return out, nil

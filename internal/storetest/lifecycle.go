@@ -48,6 +48,16 @@ func scopeOf(t *testing.T, s string) berth.Scope {
 }
 
 func testLifecycleRules(t *testing.T, s berth.MetadataStore) {
+	// Empty lists are empty, not nil: the API shows them as [], not null.
+	if r, err := s.FindImmutableRules(ctx(t)); err != nil || r == nil {
+		t.Fatalf("FindImmutableRules of a new store = %#v, %v", r, err)
+	}
+	if r, err := s.FindRetentionRules(ctx(t)); err != nil || r == nil {
+		t.Fatalf("FindRetentionRules of a new store = %#v, %v", r, err)
+	}
+	if q, err := s.FindQuotas(ctx(t)); err != nil || q == nil {
+		t.Fatalf("FindQuotas of a new store = %#v, %v", q, err)
+	}
 	team := scopeOf(t, "team/*")
 	imm := berth.ImmutableRule{Scope: team, Tags: "v*", Created: at(1), CreatedBy: "admin"}
 	must(t, s.PutImmutableRule(ctx(t), imm))

@@ -246,6 +246,7 @@ func testPATs(t *testing.T, s berth.MetadataStore) {
 	_, err = s.FindPATByHash(ctx(t), "nope")
 	wantCode(t, "unknown hash", err, berth.CodeNotFound)
 	must(t, s.TouchPAT(ctx(t), a.ID, at(5)))
+	must(t, s.TouchPAT(ctx(t), a.ID, at(4))) // a use recorded late never moves last used back
 	must(t, s.RevokePAT(ctx(t), a.ID, at(6)))
 	must(t, s.RevokePAT(ctx(t), a.ID, at(7)))
 	got, _ = s.FindPATByID(ctx(t), a.ID)

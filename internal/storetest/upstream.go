@@ -23,6 +23,10 @@ var upstreamTests = []test{
 		if !ok {
 			t.Fatalf("%T does not store upstreams", s)
 		}
+		// An empty list is empty, not nil: the API shows it as [], not null.
+		if none, err := st.FindUpstreams(ctx(t)); err != nil || none == nil {
+			t.Fatalf("FindUpstreams of a new store = %#v, %v; want an empty list", none, err)
+		}
 		exp := at(90 * 24 * 3600)
 		hub := berth.Upstream{Name: "hub", URL: "https://registry-1.docker.io", Namespace: "hub", Username: "bot",
 			Password: berth.UpstreamPasswordOf("sealed:v1:abc"), TagTTL: 90 * time.Minute, MaxSize: 20 << 30, ExpiresAt: &exp, Created: at(0)}

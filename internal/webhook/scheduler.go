@@ -63,9 +63,6 @@ type UpstreamSource interface {
 	FindUpstreams(ctx context.Context) ([]berth.Upstream, error)
 }
 
-// pageSize is how many principals RunOnce reads at a time.
-const pageSize = 500
-
 // RunOnce publishes the notices due at the clock's time and returns how many
 // it queued for the first time.
 func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
@@ -75,32 +72,28 @@ func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	sent := 0
-	after := ""
-	for {
-		ps, err := s.Secrets.FindPrincipals(ctx, berth.PrincipalFilter{After: after, Limit: pageSize})
+	for p, err := range berth.AllPrincipals(ctx, s.Secrets, berth.PrincipalFilter{}) {
 		if err != nil {
 			return sent, fmt.Errorf("expiry notices: %w", err)
 		}
-		for _, p := range ps {
-			n, err := s.principal(ctx, p, now)
-			sent += n
-			if err != nil {
-				return sent, err
-			}
+		n, err := s.principal(ctx, p, now)
+		sent += n
+		if err != nil {
+			return sent, err
 		}
-		if len(ps) < pageSize {
-			break
-		}
-		after = ps[len(ps)-1].Name
 	}
 	if s.Upstreams != nil {
-		n, err := s.upstreams(ctx, now)
+		ups, err := s.Upstreams.FindUpstreams(ctx)
+		if err != nil {
+			return sent, fmt.Errorf("upstreams: %w", err)
+		}
+		n, err := s.upstreams(ctx, ups, now)
 		sent += n
 		if err != nil {
 			return sent, err
 		}
 		if s.VerifyUpstream != nil {
-			if err := s.verifyUpstreams(ctx, now); err != nil {
+			if err := s.verifyUpstreams(ctx, ups, now); err != nil {
 				return sent, err
 			}
 		}
@@ -181,11 +174,7 @@ func (s *Scheduler) tokens(ctx context.Context, p berth.Principal, now time.Time
 }
 
 // upstreams publishes the expiry notices of upstream credentials.
-func (s *Scheduler) upstreams(ctx context.Context, now time.Time) (int, error) {
-	ups, err := s.Upstreams.FindUpstreams(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("expiry notices of upstreams: %w", err)
-	}
+func (s *Scheduler) upstreams(ctx context.Context, ups []berth.Upstream, now time.Time) (int, error) {
 	sent := 0
 	for _, u := range ups {
 		typ, threshold, once, ok := berth.UpstreamNotice(u, now)
@@ -216,32 +205,39 @@ type UpstreamVerifyData struct {
 // verifyUpstreams calls every upstream and publishes upstream.verify_failed
 // for each that fails, once per failure episode (an upstream created
 // again, with a new credential, starts a new one).
-func (s *Scheduler) verifyUpstreams(ctx context.Context, now time.Time) error {
-	ups, err := s.Upstreams.FindUpstreams(ctx)
-	if err != nil {
-		return fmt.Errorf("verify upstreams: %w", err)
-	}
+func (s *Scheduler) verifyUpstreams(ctx context.Context, ups []berth.Upstream, now time.Time) error {
 	for _, u := range ups {
 		once := string(berth.EventUpstreamVerifyFailed) + "/" + u.Name + "/" + strconv.FormatInt(u.Created.UnixMicro(), 10)
-		verr := s.VerifyUpstream(ctx, u)
-		if verr == nil {
-			if err := s.Publisher.store.ForgetOnce(ctx, once); err != nil {
-				return fmt.Errorf("verify upstream %s: %w", u.Name, err)
-			}
-			continue
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		data := UpstreamVerifyData{Upstream: u.Name, URL: u.URL, Reason: berth.ErrorCode(verr), Message: "internal error"}
-		if be := berth.AsError(verr); be != nil {
-			data.Message, data.Hint = be.Message, be.Hint
-		}
-		if _, err := s.notify(ctx, berth.EventUpstreamVerifyFailed, "upstreams/"+u.Name, now, data, once); err != nil {
-			return err
+		err := s.episode(ctx, berth.EventUpstreamVerifyFailed, "upstreams/"+u.Name, once, now, s.VerifyUpstream(ctx, u),
+			func(code berth.Code, message, hint string) any {
+				return UpstreamVerifyData{Upstream: u.Name, URL: u.URL, Reason: code, Message: message, Hint: hint}
+			})
+		if err != nil {
+			return fmt.Errorf("verify upstream %s: %w", u.Name, err)
 		}
 	}
 	return nil
+}
+
+// episode follows one verification's failure episode: a pass (verr nil)
+// forgets the once key, so that the next failure is announced again; a
+// failure queues the event of typ about subject once per episode, with the
+// data data makes of the refusal (an error that is not a *berth.Error is
+// "internal error": its text is not for webhook receivers).
+func (s *Scheduler) episode(ctx context.Context, typ berth.EventType, subject, once string, now time.Time, verr error,
+	data func(code berth.Code, message, hint string) any) error {
+	if verr == nil {
+		return s.Publisher.store.ForgetOnce(ctx, once)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	message, hint := "internal error", ""
+	if be := berth.AsError(verr); be != nil {
+		message, hint = be.Message, be.Hint
+	}
+	_, err := s.notify(ctx, typ, subject, now, data(berth.ErrorCode(verr), message, hint), once)
+	return err
 }
 
 // ConnectionVerifyData is the data of connection.verify_failed.
@@ -252,6 +248,8 @@ type ConnectionVerifyData struct {
 	Hint       string     `json:"hint,omitempty"`
 }
 
+// verifyConnections verifies every enabled connection and publishes
+// connection.verify_failed for each that fails, once per failure episode.
 func (s *Scheduler) verifyConnections(ctx context.Context, now time.Time) error {
 	conns, err := s.Secrets.FindConnections(ctx, berth.ConnectionFilter{})
 	if err != nil {
@@ -261,21 +259,12 @@ func (s *Scheduler) verifyConnections(ctx context.Context, now time.Time) error 
 		if c.Disabled {
 			continue
 		}
-		once := verifyFailedOnce(c)
-		verr := s.Verify(ctx, c)
-		if verr == nil {
-			// The episode is over: the next failure is announced again.
-			if err := s.Publisher.store.ForgetOnce(ctx, once); err != nil {
-				return fmt.Errorf("verify connection %s: %w", c.Name, err)
-			}
-			continue
-		}
-		data := ConnectionVerifyData{Connection: c.Name, Reason: berth.ErrorCode(verr), Message: "internal error"}
-		if be := berth.AsError(verr); be != nil {
-			data.Message, data.Hint = be.Message, be.Hint
-		}
-		if _, err := s.notify(ctx, berth.EventConnectionVerifyFailed, "connections/"+c.Name, now, data, once); err != nil {
-			return err
+		err := s.episode(ctx, berth.EventConnectionVerifyFailed, "connections/"+c.Name, verifyFailedOnce(c), now, s.Verify(ctx, c),
+			func(code berth.Code, message, hint string) any {
+				return ConnectionVerifyData{Connection: c.Name, Reason: code, Message: message, Hint: hint}
+			})
+		if err != nil {
+			return fmt.Errorf("verify connection %s: %w", c.Name, err)
 		}
 	}
 	return nil

@@ -80,6 +80,9 @@ type Options struct {
 	// Issuers checks pipelines' issuers for GET …/verify; nil means the
 	// Server's Federation.
 	Issuers berth.IssuerChecker
+	// URL, when set, is the API's configured public URL (api.Config.URL),
+	// under which its errors link to their explanation.
+	URL string
 }
 
 // New starts a Server, stopped and removed at the end of the test.
@@ -140,6 +143,7 @@ func NewWith(t testing.TB, opts Options) *Server {
 		MaxSecretLifetime: MaxSecretLifetime,
 		Logger:            logger,
 		Issuers:           opts.Issuers,
+		URL:               opts.URL,
 	}
 	if opts.Audit {
 		cfg.Audit = &syncAudit{t: t, store: db, now: clock.Now}

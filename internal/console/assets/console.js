@@ -5,6 +5,10 @@ document.addEventListener("click", function (ev) {
   if (!b || !navigator.clipboard) return;
   var el = document.getElementById(b.getAttribute("data-copy"));
   if (!el) return;
-  navigator.clipboard.writeText(el.textContent).then(function () { b.textContent = "Copied"; });
+  navigator.clipboard.writeText(el.textContent).then(function () {
+    b.textContent = "Copied";
+    var l = b.getAttribute("aria-label");
+    if (l) b.setAttribute("aria-label", l.replace(/^Copy/, "Copied"));
+  });
 });
 document.querySelectorAll("button[data-copy]").forEach(function (b) { b.hidden = false; });

@@ -570,8 +570,8 @@ type chunk struct {
 // (when not nil). The last chunk is written to the client only once the
 // blob store has verified the digest and stored the blob: a client never
 // receives a complete body that was not verified, and when the store
-// refuses the bytes, the client's body ends short (delivered reports
-// A client that hangs up does not stop the store; a client that reads
+// refuses the bytes (or the upstream breaks off), the client's body ends
+// short. A client that hangs up does not stop the store; a client that reads
 // slowly slows it, as much as the chunks in memory do not absorb, and one
 // that stops reading for StallTimeout is dropped.
 func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d berth.Digest, size int64, src io.Reader, tee *lenientWriter) (berth.BlobInfo, error) {
@@ -634,7 +634,7 @@ read:
 		case <-storeDone: // Put stopped early: its error says why
 			break read
 		}
-		n, err := io.ReadFull(src, (*c.buf)[:streamChunkSize])
+		n, err := fill(src, (*c.buf)[:streamChunkSize])
 		if n > 0 {
 			c.data = (*c.buf)[:n]
 			c.refs.Store(2)
@@ -646,7 +646,7 @@ read:
 		} else {
 			free <- c
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
@@ -675,6 +675,21 @@ read:
 		streamBuffers.Put((<-free).buf)
 	}
 	return res.info, res.err
+}
+
+// fill reads from r until b is full or r ends; unlike io.ReadFull, it
+// returns r's own error, io.EOF only when r ended cleanly, so that an
+// upstream body cut short (io.ErrUnexpectedEOF) is not taken for its end.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // chunkReader reads a stream of chunks until its channel is closed, then

@@ -665,3 +665,39 @@ func TestCacheClientStalls(t *testing.T) {
 		t.Errorf("%d blob GETs upstream, want 1", n)
 	}
 }
+
+// TestCacheUpstreamBreaksOff: an upstream that cuts a blob's body short
+// leaves nothing stored; the client's body ends short too, and the log says
+// upstream_unreachable. The next pull fetches the blob again, whole.
+func TestCacheUpstreamBreaksOff(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(3<<20, 1, random.WithSource(rand.NewSource(60)))
+	pushUpstream(t, up, "library/big", "1", img)
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	c := newCache(t, up, "", "")
+	path := "/v2/hub/library/big/blobs/" + ld.String()
+
+	up.BreakOff(2<<20 + 5)
+	resp, err := http.Get("http://" + c.host + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !errors.Is(err, io.ErrUnexpectedEOF) || n >= resp.ContentLength {
+		t.Fatalf("GET of a blob the upstream cuts short: %d, read %d of %d bytes, then %v; want a body cut short", resp.StatusCode, n, resp.ContentLength, err)
+	}
+	if logs := c.logged(); !strings.Contains(logs, "reason=upstream_unreachable") {
+		t.Errorf("no log line with reason upstream_unreachable:\n%s", logs)
+	}
+
+	up.BreakOff(0)
+	resp2, body := c.do("GET", path, nil, nil)
+	if resp2.StatusCode != 200 || berth.DigestOf("", body) != berth.Digest(ld.String()) {
+		t.Fatalf("GET once the upstream is whole: %d, %d bytes", resp2.StatusCode, len(body))
+	}
+	if n := up.BlobGets.Load(); n != 2 {
+		t.Errorf("%d blob GETs upstream, want 2", n)
+	}
+}

@@ -35,6 +35,7 @@ type Registry struct {
 	tokens   map[string]bool
 	rateLim  string        // Retry-After of a 429 on every request, when set
 	corrupt  bool          // blob bodies have their last byte changed
+	breakOff int64         // blob bodies are cut after this many bytes, when > 0
 	hang     chan struct{} // while not nil, requests wait until it is closed or they are cancelled
 
 	// Counters of requests that passed authentication.
@@ -83,6 +84,14 @@ func (r *Registry) Corrupt(on bool) {
 	r.corrupt = on
 }
 
+// BreakOff makes every blob GET stop after n bytes of its body, the
+// connection cut short of its Content-Length; 0 stops it.
+func (r *Registry) BreakOff(n int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.breakOff = n
+}
+
 // Hang makes every request wait, answering nothing, until Release or until
 // its client gives up: an upstream that accepts connections and hangs.
 func (r *Registry) Hang() {
@@ -108,7 +117,7 @@ func (r *Registry) Fetches() int64 { return r.ManifestGets.Load() + r.BlobGets.L
 
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Handler) {
 	r.mu.Lock()
-	user, pass, limited, hang, corrupt := r.username, r.password, r.rateLim, r.hang, r.corrupt
+	user, pass, limited, hang, corrupt, breakOff := r.username, r.password, r.rateLim, r.hang, r.corrupt, r.breakOff
 	r.mu.Unlock()
 	if hang != nil {
 		select {
@@ -166,6 +175,9 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Ha
 		if corrupt {
 			w = &corruptWriter{ResponseWriter: w}
 		}
+		if breakOff > 0 {
+			w = &breakingWriter{ResponseWriter: w, left: breakOff}
+		}
 	case strings.Contains(req.URL.Path, "/blobs/") && req.Method == http.MethodHead:
 		r.BlobHeads.Add(1)
 	}
@@ -187,4 +199,22 @@ func (c *corruptWriter) Write(p []byte) (int, error) {
 	}
 	c.n += int64(len(p))
 	return c.ResponseWriter.Write(p)
+}
+
+// breakingWriter writes left bytes of a body, then cuts the connection.
+type breakingWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (b *breakingWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) <= b.left {
+		b.left -= int64(len(p))
+		return b.ResponseWriter.Write(p)
+	}
+	_, _ = b.ResponseWriter.Write(p[:b.left])
+	if f, ok := b.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+	panic(http.ErrAbortHandler)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,8 @@ import (
 // The pull-through cache against real upstreams: Debian's docker-registry
 // (CNCF Distribution 2.8) with htpasswd Basic authentication, and a second
 // berth, whose Docker token authentication the cache passes as a service
-// principal. Clients pull through the cache with skopeo and
-// go-containerregistry.
+// principal. Clients pull through the cache with skopeo, crane, podman
+// and go-containerregistry.
 
 // createUpstream runs berth upstream create as the admin of s, the
 // password on stdin, and fails the test when it fails.
@@ -105,6 +106,28 @@ func TestCacheDistributionUpstream(t *testing.T) {
 		mustRunWith(t, o, crane, "pull", "--insecure", "--format", "oci", s.addr+"/dist/team/crane:v1", pulled)
 		if got := onlyManifestDigest(t, pulled); got != wantCrane {
 			t.Errorf("crane pull through the cache: %s, want %s", got, wantCrane)
+		}
+	})
+
+	// podman (skipped where it is not installed, unless BERTH_E2E=1) pulls
+	// a third image into a store of its own: vfs, no daemon, no mounts.
+	wantPodman := pushTo(t, addr+"/team/podman:v1", upAuth)
+	t.Run("podman", func(t *testing.T) {
+		podman := tool(t, "podman")
+		dir := t.TempDir()
+		run, err := os.MkdirTemp("", "podman") // podman takes a runroot of 50 characters at most
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(run) })
+		global := []string{"--root", filepath.Join(dir, "root"), "--runroot", run,
+			"--storage-driver", "vfs", "--events-backend", "none"}
+		o := cmdOpts{env: []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_RUNTIME_DIR=" + run}}
+		ref := s.addr + "/dist/team/podman:v1"
+		mustRunWith(t, o, podman, append(global, "pull", "--tls-verify=false", "--creds", id+":"+secret, ref)...)
+		got := strings.TrimSpace(mustRunWith(t, o, podman, append(global, "image", "inspect", "--format", "{{.Digest}}", ref)...))
+		if got != wantPodman.String() {
+			t.Errorf("podman pull through the cache: %s, want %s", got, wantPodman)
 		}
 	})
 

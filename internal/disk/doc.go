@@ -23,4 +23,7 @@
 // missing file is recognised with errors.Is(err, fs.ErrNotExist) and becomes
 // blob_unknown or blob_upload_unknown); or know about repositories, which are the
 // metadata store's business.
+//
+// Put writes past the page cache (direct I/O) where the file system allows, but for
+// a blob's unaligned last piece; uploads go through the page cache.
 package disk

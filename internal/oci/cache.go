@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -54,6 +55,12 @@ type Cache struct {
 	// (10 s when zero): past it the cached manifest is served, stale, so a
 	// hung upstream slows a pull by no more than that.
 	RecheckTimeout time.Duration
+	// StallTimeout bounds how long the client a fetched blob is streamed
+	// to may take to accept one chunk of it (30 s when zero): past it, the
+	// client's body is cut short and the fetch goes on without it, so that
+	// a client that stops reading does not hold up the others waiting for
+	// the blob.
+	StallTimeout time.Duration
 	// MaxPending bounds the manifests held in memory awaiting their blobs
 	// (1000 when zero); past it the oldest are forgotten, and fetched again
 	// when next asked for.
@@ -515,8 +522,14 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 	if err != nil {
 		if sent {
 			// The status is sent: a broken body is all that is left to say.
+			// The body is short of its Content-Length, which closes the
+			// connection; without one, the connection is cut so that the
+			// client does not take the body for a whole one.
 			h.Logger.ErrorContext(ctx, "a blob streamed from its upstream failed midway", slog.String("repository", rt.Repo),
 				slog.String("digest", d.String()), slog.String("upstream", u.Name), slog.String("reason", string(berth.ErrorCode(err))), errAttr(err))
+			if w.Header().Get("Content-Length") == "" {
+				panic(http.ErrAbortHandler)
+			}
 			return nil
 		}
 		return c.failed(err)
@@ -560,7 +573,7 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 		sent = true
 		tee = &lenientWriter{w: out}
 	}
-	info, err := h.putStreaming(ctx, d, size, counted, tee)
+	info, err := h.putStreaming(ctx, w, d, size, counted, tee)
 	if h.Cache.Meter != nil {
 		h.Cache.Meter.UpstreamBytes(counted.n)
 	}
@@ -585,49 +598,182 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 	return sent, nil
 }
 
-// streamBufferSize is how much of an upstream blob is read at a time.
-const streamBufferSize = 1 << 20
+// Streaming a blob from its upstream: the bytes are read in chunks of
+// streamChunkSize, at most streamChunks of them in memory per fetch, and
+// each chunk goes to two consumers at once: the blob store (hashing and
+// writing) and the client. Neither waits for the other chunk by chunk, so
+// the upstream read, the client write, the hash and the disk write all
+// overlap; the slower consumer sets the pace once the chunks in memory are
+// all in use.
+const (
+	streamChunkSize = 1 << 20
+	streamChunks    = 8
+)
+
+var streamBuffers = sync.Pool{New: func() any { b := make([]byte, streamChunkSize); return &b }}
+
+// chunk is one buffer of a blob being fetched, held by the consumers that
+// have yet to use it.
+type chunk struct {
+	buf  *[]byte
+	data []byte
+	refs atomic.Int32
+}
 
 // putStreaming stores src as blob d while it writes the same bytes to tee
-// (when not nil), in two stages that overlap: this goroutine reads the
-// upstream and writes the client, while the blob store hashes and writes
-// the chunk before. A first pull is then about as fast as a pull from the
-// upstream itself.
-func (h *Handler) putStreaming(ctx context.Context, d berth.Digest, size int64, src io.Reader, tee *lenientWriter) (berth.BlobInfo, error) {
+// (when not nil). The last chunk is written to the client only once the
+// blob store has verified the digest and stored the blob: a client never
+// receives a complete body that was not verified, and when the store
+// refuses the bytes (or the upstream breaks off), the client's body ends
+// short. A client that hangs up does not stop the store; a client that reads
+// slowly slows it, as much as the chunks in memory do not absorb, and one
+// that stops reading for StallTimeout is dropped.
+func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d berth.Digest, size int64, src io.Reader, tee *lenientWriter) (berth.BlobInfo, error) {
 	if tee == nil {
 		return h.Blobs.Put(ctx, d, size, src)
 	}
-	pr, pw := io.Pipe()
+	free := make(chan *chunk, streamChunks)
+	for range streamChunks {
+		free <- &chunk{buf: streamBuffers.Get().(*[]byte)}
+	}
+	release := func(c *chunk) {
+		if c.refs.Add(-1) == 0 {
+			free <- c
+		}
+	}
+	toStore := make(chan *chunk, streamChunks) // never blocks: only streamChunks exist
+	toClient := make(chan *chunk, streamChunks)
+
+	// The client's writer. Write deadlines are the network's own, in real
+	// time.
+	stall := h.Cache.StallTimeout
+	if stall <= 0 {
+		stall = 30 * time.Second
+	}
+	rc := http.NewResponseController(w)
+	clientDone := make(chan struct{})
+	go func() {
+		defer close(clientDone)
+		for c := range toClient {
+			if !tee.failed {
+				_ = rc.SetWriteDeadline(time.Now().Add(stall))
+			}
+			_, _ = tee.Write(c.data)
+			release(c)
+		}
+	}()
+	// The blob store, reading the chunks as one stream.
+	sr := &chunkReader{chunks: toStore, release: release}
 	type result struct {
 		info berth.BlobInfo
 		err  error
 	}
-	done := make(chan result, 1)
+	stored := make(chan result, 1)
+	storeDone := make(chan struct{})
 	go func() {
-		info, err := h.Blobs.Put(ctx, d, size, pr)
-		pr.CloseWithError(io.ErrClosedPipe) // a Put that stopped early unblocks the writer
-		done <- result{info, err}
+		info, err := h.Blobs.Put(ctx, d, size, sr)
+		stored <- result{info, err}
+		close(storeDone)
 	}()
-	buf := make([]byte, streamBufferSize)
+
+	// This goroutine reads the upstream. The client gets each chunk once
+	// the next one is read, so that the last one is still held at the end.
+	var held *chunk
+	var rerr error
+read:
 	for {
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			_, _ = tee.Write(buf[:n])
-			if _, werr := pw.Write(buf[:n]); werr != nil {
-				break // Put stopped: its error says why
-			}
+		var c *chunk
+		select {
+		case c = <-free:
+		case <-storeDone: // Put stopped early: its error says why
+			break read
 		}
-		if rerr == io.EOF {
-			pw.Close()
+		n, err := fill(src, (*c.buf)[:streamChunkSize])
+		if n > 0 {
+			c.data = (*c.buf)[:n]
+			c.refs.Store(2)
+			toStore <- c
+			if held != nil {
+				toClient <- held
+			}
+			held = c
+		} else {
+			free <- c
+		}
+		if err == io.EOF {
 			break
 		}
-		if rerr != nil {
-			pw.CloseWithError(rerr)
+		if err != nil {
+			rerr = err
 			break
 		}
 	}
-	res := <-done
+	sr.err = rerr // read by Put after the close below
+	close(toStore)
+	res := <-stored
+	delivered := res.err == nil && held != nil
+	if delivered {
+		toClient <- held
+	}
+	close(toClient)
+	<-clientDone
+	if delivered && !tee.failed {
+		// The whole body reaches the client before the blob is linked.
+		_ = rc.SetWriteDeadline(time.Now().Add(stall))
+		_ = rc.Flush()
+	}
+	_ = rc.SetWriteDeadline(time.Time{}) // the connection may serve more requests
+	// Buffers still held by a consumer that stopped are left to the
+	// garbage collector.
+	for len(free) > 0 {
+		streamBuffers.Put((<-free).buf)
+	}
 	return res.info, res.err
+}
+
+// fill reads from r until b is full or r ends; unlike io.ReadFull, it
+// returns r's own error, io.EOF only when r ended cleanly, so that an
+// upstream body cut short (io.ErrUnexpectedEOF) is not taken for its end.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// chunkReader reads a stream of chunks until its channel is closed, then
+// returns err, or io.EOF when err is nil.
+type chunkReader struct {
+	chunks  <-chan *chunk
+	release func(*chunk)
+	cur     *chunk
+	off     int
+	err     error
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if r.cur == nil {
+		c, ok := <-r.chunks
+		if !ok {
+			if r.err != nil {
+				return 0, r.err
+			}
+			return 0, io.EOF
+		}
+		r.cur, r.off = c, 0
+	}
+	n := copy(p, r.cur.data[r.off:])
+	r.off += n
+	if r.off == len(r.cur.data) {
+		r.release(r.cur)
+		r.cur = nil
+	}
+	return n, nil
 }
 
 // linkFetched links blob d, stored, into repo and stores the manifests held

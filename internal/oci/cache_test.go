@@ -2,11 +2,14 @@ package oci_test
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
 	"math/rand"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
@@ -53,6 +57,14 @@ type cacheEnv struct {
 	up    *upstreamtest.Registry
 	clock *testClock
 	logs  *strings.Builder
+	logMu *sync.Mutex
+}
+
+// logged returns what the registry has logged so far.
+func (c *cacheEnv) logged() string {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	return c.logs.String()
 }
 
 // newCache serves a berth registry whose namespace hub caches up, reached
@@ -75,17 +87,17 @@ func newCache(t *testing.T, up *upstreamtest.Registry, user, pass string, edit .
 		t.Fatal(err)
 	}
 	logs := &strings.Builder{}
-	var logMu sync.Mutex
+	logMu := &sync.Mutex{}
 	cache := &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(nil, clock.Now)}
 	for _, e := range edit {
 		e(cache)
 	}
 	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
 		h.Now = clock.Now
-		h.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, logs}, nil))
+		h.Logger = slog.New(slog.NewTextHandler(lockedWriter{logMu, logs}, nil))
 		h.Cache = cache
 	})
-	return &cacheEnv{registry: r, up: up, clock: clock, logs: logs}
+	return &cacheEnv{registry: r, up: up, clock: clock, logs: logs, logMu: logMu}
 }
 
 type lockedWriter struct {
@@ -270,8 +282,8 @@ func TestCacheUpstreamDown(t *testing.T) {
 	if w := resp.Header.Get("Warning"); resp.StatusCode != 200 || !strings.HasPrefix(w, "110 berth ") || !strings.Contains(w, "upstream_unreachable") || !strings.Contains(w, "dockerhub") {
 		t.Errorf("stale answer: %d, Warning %q", resp.StatusCode, w)
 	}
-	if !strings.Contains(c.logs.String(), "serving a cached tag that could not be re-checked") {
-		t.Errorf("no log line for the stale answer:\n%s", c.logs.String())
+	if !strings.Contains(c.logged(), "serving a cached tag that could not be re-checked") {
+		t.Errorf("no log line for the stale answer:\n%s", c.logged())
 	}
 	resp, body := c.do("GET", "/v2/hub/library/other/manifests/1", nil, nil)
 	expectError(t, resp, body, http.StatusBadGateway, berth.CodeUpstreamUnreachable)
@@ -556,5 +568,136 @@ func TestCacheUpstreamHangs(t *testing.T) {
 	}
 	if w := resp.Header.Get("Warning"); !strings.Contains(w, "upstream_unreachable") || !strings.Contains(w, "timed out") {
 		t.Errorf("Warning %q", w)
+	}
+}
+
+// TestCacheUpstreamSendsOtherBytes: a blob whose bytes from the upstream do
+// not match its digest is not stored, and the client it was streamed to
+// gets a body short of its Content-Length (the last chunk waits for the
+// digest to be verified), so that no client takes it for a whole blob, even
+// one that does not check digests. Once the upstream sends the right bytes,
+// the blob is fetched again, stored and served.
+func TestCacheUpstreamSendsOtherBytes(t *testing.T) {
+	for _, size := range []int64{512, 3<<20 + 100} { // within one chunk, over several
+		t.Run(strconv.FormatInt(size, 10), func(t *testing.T) {
+			up := upstreamtest.New(t, "", "")
+			img, _ := random.Image(size, 1, random.WithSource(rand.NewSource(size)))
+			pushUpstream(t, up, "library/big", "1", img)
+			layers, _ := img.Layers()
+			ld, _ := layers[0].Digest()
+			c := newCache(t, up, "", "")
+			path := "/v2/hub/library/big/blobs/" + ld.String()
+
+			up.Corrupt(true)
+			resp, err := http.Get("http://" + c.host + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.ContentLength <= 0 {
+				t.Fatalf("GET of a corrupt blob: %d, Content-Length %d", resp.StatusCode, resp.ContentLength)
+			}
+			if !errors.Is(err, io.ErrUnexpectedEOF) || n >= resp.ContentLength {
+				t.Fatalf("the client read %d of %d bytes, then %v; want a body cut short", n, resp.ContentLength, err)
+			}
+			if logs := c.logged(); !strings.Contains(logs, "reason=digest_invalid") {
+				t.Errorf("no log line with reason digest_invalid:\n%s", logs)
+			}
+
+			up.Corrupt(false)
+			resp2, body := c.do("GET", path, nil, nil)
+			if resp2.StatusCode != 200 || berth.DigestOf("", body) != berth.Digest(ld.String()) {
+				t.Fatalf("GET once the upstream is right: %d, %d bytes", resp2.StatusCode, len(body))
+			}
+			if n := up.BlobGets.Load(); n != 2 {
+				t.Errorf("%d blob GETs upstream, want 2: the corrupt bytes were kept", n)
+			}
+		})
+	}
+}
+
+// TestCacheClientStalls: a client that stops reading the blob being
+// fetched for it is dropped after StallTimeout, and the fetch goes on for
+// the pull that waits for it, which gets the whole blob from one upstream
+// GET.
+func TestCacheClientStalls(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	data := make([]byte, 32<<20) // more than the sockets between berth and the client hold
+	if _, err := crand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(data, types.OCIUncompressedLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushUpstream(t, up, "library/big", "1", img)
+	d := berth.DigestOf(berth.SHA256, data)
+	c := newCache(t, up, "", "", func(c *oci.Cache) { c.StallTimeout = 200 * time.Millisecond })
+
+	conn, err := net.Dial("tcp", c.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
+	if _, err := io.WriteString(conn, "GET /v2/hub/library/big/blobs/"+d.String()+" HTTP/1.1\r\nHost: berth\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	status := make([]byte, len("HTTP/1.1 200"))
+	if _, err := io.ReadFull(conn, status); err != nil || string(status) != "HTTP/1.1 200" {
+		t.Fatalf("the stalling client's answer: %q, %v", status, err)
+	}
+	// It reads nothing more. The fetch is under way: a second GET waits for it.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+c.host+"/v2/hub/library/big/blobs/"+d.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the pull that waits for the stalled fetch: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || berth.DigestOf(berth.SHA256, body) != d {
+		t.Fatalf("the pull that waits for the stalled fetch: %d, %d bytes, %v", resp.StatusCode, len(body), err)
+	}
+	if n := up.BlobGets.Load(); n != 1 {
+		t.Errorf("%d blob GETs upstream, want 1", n)
+	}
+}
+
+// TestCacheUpstreamBreaksOff: an upstream that cuts a blob's body short
+// leaves nothing stored; the client's body ends short too, and the log says
+// upstream_unreachable. The next pull fetches the blob again, whole.
+func TestCacheUpstreamBreaksOff(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(3<<20, 1, random.WithSource(rand.NewSource(60)))
+	pushUpstream(t, up, "library/big", "1", img)
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	c := newCache(t, up, "", "")
+	path := "/v2/hub/library/big/blobs/" + ld.String()
+
+	up.BreakOff(2<<20 + 5)
+	resp, err := http.Get("http://" + c.host + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !errors.Is(err, io.ErrUnexpectedEOF) || n >= resp.ContentLength {
+		t.Fatalf("GET of a blob the upstream cuts short: %d, read %d of %d bytes, then %v; want a body cut short", resp.StatusCode, n, resp.ContentLength, err)
+	}
+	if logs := c.logged(); !strings.Contains(logs, "reason=upstream_unreachable") {
+		t.Errorf("no log line with reason upstream_unreachable:\n%s", logs)
+	}
+
+	up.BreakOff(0)
+	resp2, body := c.do("GET", path, nil, nil)
+	if resp2.StatusCode != 200 || berth.DigestOf("", body) != berth.Digest(ld.String()) {
+		t.Fatalf("GET once the upstream is whole: %d, %d bytes", resp2.StatusCode, len(body))
+	}
+	if n := up.BlobGets.Load(); n != 2 {
+		t.Errorf("%d blob GETs upstream, want 2", n)
 	}
 }

@@ -35,7 +35,7 @@ import (
 
 // registry is a real berth registry on a random loopback port.
 type registry struct {
-	t    *testing.T
+	t    testing.TB
 	host string // 127.0.0.1:PORT
 	meta *sqlite.DB
 	blob *disk.Store
@@ -66,7 +66,7 @@ type blobUploadStore interface {
 // serveRegistry serves /v2/ without a guard from meta and blobs on a random
 // loopback port until the test ends, then closes meta. edit, when set, adds
 // to the handler (a Meter, say) before it serves.
-func serveRegistry(t *testing.T, meta *sqlite.DB, blobs blobUploadStore, edit func(*oci.Handler)) *registry {
+func serveRegistry(t testing.TB, meta *sqlite.DB, blobs blobUploadStore, edit func(*oci.Handler)) *registry {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(server.LogHandler(slog.NewTextHandler(io.Discard, nil)))

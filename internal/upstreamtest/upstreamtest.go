@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,8 @@ type Registry struct {
 	password string
 	tokens   map[string]bool
 	rateLim  string        // Retry-After of a 429 on every request, when set
+	corrupt  bool          // blob bodies have their last byte changed
+	breakOff int64         // blob bodies are cut after this many bytes, when > 0
 	hang     chan struct{} // while not nil, requests wait until it is closed or they are cancelled
 
 	// Counters of requests that passed authentication.
@@ -72,6 +75,23 @@ func (r *Registry) RateLimit(retryAfter string) {
 	r.rateLim = retryAfter
 }
 
+// Corrupt makes every blob GET answer other bytes than its digest names
+// (the same length, its last byte changed), or, with false, the right ones
+// again.
+func (r *Registry) Corrupt(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.corrupt = on
+}
+
+// BreakOff makes every blob GET stop after n bytes of its body, the
+// connection cut short of its Content-Length; 0 stops it.
+func (r *Registry) BreakOff(n int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.breakOff = n
+}
+
 // Hang makes every request wait, answering nothing, until Release or until
 // its client gives up: an upstream that accepts connections and hangs.
 func (r *Registry) Hang() {
@@ -97,7 +117,7 @@ func (r *Registry) Fetches() int64 { return r.ManifestGets.Load() + r.BlobGets.L
 
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Handler) {
 	r.mu.Lock()
-	user, pass, limited, hang := r.username, r.password, r.rateLim, r.hang
+	user, pass, limited, hang, corrupt, breakOff := r.username, r.password, r.rateLim, r.hang, r.corrupt, r.breakOff
 	r.mu.Unlock()
 	if hang != nil {
 		select {
@@ -152,8 +172,49 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Ha
 		r.ManifestHeads.Add(1)
 	case strings.Contains(req.URL.Path, "/blobs/") && req.Method == http.MethodGet:
 		r.BlobGets.Add(1)
+		if corrupt {
+			w = &corruptWriter{ResponseWriter: w}
+		}
+		if breakOff > 0 {
+			w = &breakingWriter{ResponseWriter: w, left: breakOff}
+		}
 	case strings.Contains(req.URL.Path, "/blobs/") && req.Method == http.MethodHead:
 		r.BlobHeads.Add(1)
 	}
 	inner.ServeHTTP(w, req)
+}
+
+// corruptWriter changes the last byte of a body whose Content-Length is
+// set.
+type corruptWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *corruptWriter) Write(p []byte) (int, error) {
+	size, err := strconv.ParseInt(c.Header().Get("Content-Length"), 10, 64)
+	if last := size - 1 - c.n; err == nil && last >= 0 && last < int64(len(p)) {
+		p = append([]byte(nil), p...)
+		p[last] ^= 0xff
+	}
+	c.n += int64(len(p))
+	return c.ResponseWriter.Write(p)
+}
+
+// breakingWriter writes left bytes of a body, then cuts the connection.
+type breakingWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (b *breakingWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) <= b.left {
+		b.left -= int64(len(p))
+		return b.ResponseWriter.Write(p)
+	}
+	_, _ = b.ResponseWriter.Write(p[:b.left])
+	if f, ok := b.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+	panic(http.ErrAbortHandler)
 }

@@ -1,0 +1,23 @@
+//go:build !linux
+
+package disk
+
+import (
+	"errors"
+	"os"
+)
+
+// setDirect turns nothing on where berth does not use direct I/O: writes go
+// through the page cache.
+func setDirect(f *os.File, on bool) error {
+	if on {
+		return errors.ErrUnsupported
+	}
+	return nil
+}
+
+func isDirect(f *os.File) bool { return false }
+
+func directAligned(b []byte) bool { return false }
+
+func alignedBuffer(n int) []byte { return make([]byte, n) }

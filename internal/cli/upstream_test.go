@@ -232,8 +232,13 @@ func TestServeEvictsCache(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if !strings.Contains(s.stderr.String(), `"msg":"cache eviction"`) {
-		t.Errorf("the eviction was not logged:\n%s", s.stderr.String())
+	// The eviction logs its line once it has finished, which may be after
+	// the tag is gone from the listing.
+	for !strings.Contains(s.stderr.String(), `"msg":"cache eviction"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the eviction was not logged:\n%s", s.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if strings.Contains(s.stderr.String(), `"level":"ERROR"`) {
 		t.Errorf("errors logged:\n%s", s.stderr.String())

@@ -16,6 +16,9 @@ type AssertionStore interface {
 	// key is recorded with an expiry after now: then it records nothing and
 	// reports false. Two callers racing with one key get one true.
 	RememberAssertion(ctx context.Context, key string, expires, now time.Time) (bool, error)
+	// AssertionRemembered reports whether key is recorded with an expiry
+	// after now, recording nothing.
+	AssertionRemembered(ctx context.Context, key string, now time.Time) (bool, error)
 	// DeleteExpiredAssertions removes the keys that expired strictly before
 	// the given time, and returns how many.
 	DeleteExpiredAssertions(ctx context.Context, before time.Time) (int, error)
@@ -27,6 +30,22 @@ func AssertionKey(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
+
+// AssertionSourceKey is what an AssertionStore keeps of an Entra access
+// token exchanged from the address source: the hex SHA-256 of both. The
+// ACR-shaped exchange accepts such a token again from that address only
+// (see AssertionReusable).
+func AssertionSourceKey(token, source string) string {
+	sum := sha256.Sum256([]byte("source\x00" + source + "\x00" + token))
+	return hex.EncodeToString(sum[:])
+}
+
+// AssertionReusable reports whether a token that matched pl may be
+// exchanged again at the ACR-shaped endpoint from the address that first
+// exchanged it: an Entra access token is a bearer token its holder presents
+// for as long as it lives (az acr login sends the one the Azure CLI cached,
+// once per step), unlike a CI job's ID token, which starts one session.
+func AssertionReusable(pl Pipeline) bool { return pl.Preset == PresetEntra }
 
 // AssertionRememberedUntil is how long a is remembered: until it can no
 // longer pass Assertion.CheckTime, at most MaxAssertionMemory.

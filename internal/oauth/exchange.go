@@ -90,7 +90,7 @@ func (h *TokenHandler) serveExchange(r *http.Request) (any, error) {
 		return nil, err
 	}
 	ctx := r.Context()
-	caller, err := h.Provider.Exchange(ctx, token, f.Get("connection"), SourceAddress(r))
+	caller, err := h.Provider.ExchangeAccessToken(ctx, token, f.Get("connection"), SourceAddress(r))
 	if err != nil {
 		return nil, err
 	}

@@ -222,3 +222,32 @@ func TestNullClientIDRefusals(t *testing.T) {
 	}
 	a.dockerToken(t, a.get(scopeQuery("service", audience, "scope", "repository:team/app:pull"), berth.NullClientID, rt))
 }
+
+// TestACRExchangeSameTokenAgain: az acr login sends the Entra access token
+// the Azure CLI cached, once per pipeline step: from the address that first
+// exchanged it, the same token is exchanged again; from another address it
+// is a replay, and so is a second exchange of it at the token endpoint, or
+// of a CI job's ID token at the exchange endpoint.
+func TestACRExchangeSameTokenAgain(t *testing.T) {
+	a := newACREnv(t)
+	tok := a.iss.Entra(oidctest.EntraToken{Audience: entraAudience})
+	refreshToken(t, a.acrExchange(entraForm(tok)))
+	refreshToken(t, a.acrExchange(entraForm(tok))) // the next step, the same agent
+	ctx := t.Context()
+	if _, err := a.p.ExchangeAccessToken(ctx, tok, "", "192.0.2.7"); !berth.IsCode(err, berth.CodeAssertionReplayed) {
+		t.Errorf("the token from another address: %v, want assertion_replayed", err)
+	}
+	if _, err := a.p.Exchange(ctx, tok, "", "127.0.0.1"); !berth.IsCode(err, berth.CodeAssertionReplayed) {
+		t.Errorf("the token again at the token endpoint: %v, want assertion_replayed", err)
+	}
+	// A CI job's ID token starts one session, whichever endpoint takes it.
+	gh := a.github("gh-main")
+	a.connection("deploy", gh)
+	job := a.iss.GitHub(oidctest.GitHubJob{Audience: audience})
+	if _, err := a.p.ExchangeAccessToken(ctx, job, "deploy", "127.0.0.1"); err != nil {
+		t.Fatalf("a job's ID token at the exchange endpoint: %v", err)
+	}
+	if _, err := a.p.ExchangeAccessToken(ctx, job, "deploy", "127.0.0.1"); !berth.IsCode(err, berth.CodeAssertionReplayed) {
+		t.Errorf("a job's ID token again from the same address: %v, want assertion_replayed", err)
+	}
+}

@@ -517,10 +517,29 @@ func withUse(err error, pipeline, run string) error {
 // assertion_replayed when the token was exchanged before. Failures are
 // counted per source address, as for AuthenticateClient.
 func (p *Provider) Exchange(ctx context.Context, assertion, connectionName, source string) (*berth.Caller, error) {
+	return p.exchangeFrom(ctx, assertion, connectionName, source, false)
+}
+
+// ExchangeAccessToken is Exchange for the ACR-shaped endpoint
+// (ExchangePath), where an Entra access token may come again: one that
+// matched an Entra pipeline (berth.AssertionReusable) is accepted again
+// from the address that first exchanged it, for as long as it is
+// remembered, as az acr login sends the token the Azure CLI cached once per
+// pipeline step. From any other address, and for every other token, a
+// second exchange is assertion_replayed.
+func (p *Provider) ExchangeAccessToken(ctx context.Context, assertion, connectionName, source string) (*berth.Caller, error) {
+	return p.exchangeFrom(ctx, assertion, connectionName, source, true)
+}
+
+func (p *Provider) exchangeFrom(ctx context.Context, assertion, connectionName, source string, reusable bool) (*berth.Caller, error) {
 	if ok, wait := p.Addrs.Allow(source); !ok {
 		return nil, TooManyAttempts("address "+source, wait)
 	}
-	c, err := p.exchange(ctx, assertion, connectionName)
+	reuseFrom := ""
+	if reusable {
+		reuseFrom = source
+	}
+	c, err := p.exchange(ctx, assertion, connectionName, reuseFrom)
 	if berth.AsError(err) != nil {
 		p.Addrs.Fail(source)
 	} else if err == nil {
@@ -529,7 +548,9 @@ func (p *Provider) Exchange(ctx context.Context, assertion, connectionName, sour
 	return c, err
 }
 
-func (p *Provider) exchange(ctx context.Context, assertion, connectionName string) (caller *berth.Caller, err error) {
+// exchange is Exchange; reuseFrom, when set, is the source address from
+// which an Entra access token may be exchanged again (ExchangeAccessToken).
+func (p *Provider) exchange(ctx context.Context, assertion, connectionName, reuseFrom string) (caller *berth.Caller, err error) {
 	if p.Federation == nil {
 		return nil, berth.Errorf(berth.CodeUnsupported, "this registry is not set up to accept CI ID tokens").
 			WithHint("log in with a client id and secret, or ask the registry's operator to enable federation")
@@ -570,11 +591,27 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName strin
 	// Last, once everything else would let it in: one ID token, one session.
 	// A refused exchange does not use the token up.
 	now := p.Now()
-	first, err := p.Store.RememberAssertion(ctx, berth.AssertionKey(assertion), berth.AssertionRememberedUntil(a, now), now)
+	until := berth.AssertionRememberedUntil(a, now)
+	first, err := p.Store.RememberAssertion(ctx, berth.AssertionKey(assertion), until, now)
 	if err != nil {
 		return nil, err
 	}
-	if !first {
+	reusable := reuseFrom != "" && berth.AssertionReusable(pl)
+	switch {
+	case first && reusable:
+		// Remember where it came from, for its holder's next exchange.
+		if _, err := p.Store.RememberAssertion(ctx, berth.AssertionSourceKey(assertion, reuseFrom), until, now); err != nil {
+			return nil, err
+		}
+	case !first && reusable:
+		same, err := p.Store.AssertionRemembered(ctx, berth.AssertionSourceKey(assertion, reuseFrom), now)
+		if err != nil {
+			return nil, err
+		}
+		if !same {
+			return nil, withUse(berth.AssertionReplayed(a), pl.Name, run)
+		}
+	case !first:
 		return nil, withUse(berth.AssertionReplayed(a), pl.Name, run)
 	}
 	c := callerOf(st, conn.CredentialID(), nil)

@@ -24,6 +24,16 @@ func (s *Store) RememberAssertion(ctx context.Context, key string, expires, now 
 	return n == 1, nil
 }
 
+// AssertionRemembered reports whether key is recorded and live at now.
+func (s *Store) AssertionRemembered(ctx context.Context, key string, now time.Time) (bool, error) {
+	var n int
+	err := s.c.Read().QueryRow(ctx, `SELECT count(*) FROM assertion_replays WHERE key = $1 AND expires > $2`, key, now).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("find assertion: %w", err)
+	}
+	return n > 0, nil
+}
+
 // DeleteExpiredAssertions deletes the keys that expired before before.
 func (s *Store) DeleteExpiredAssertions(ctx context.Context, before time.Time) (int, error) {
 	n, err := s.c.Write().Exec(ctx, `DELETE FROM assertion_replays WHERE expires < $1`, before)

@@ -14,6 +14,33 @@ var replayTests = []test{
 	{"RememberAssertionAfterExpiry", testRememberAssertionAfterExpiry},
 	{"RememberAssertionRace", testRememberAssertionRace},
 	{"DeleteExpiredAssertions", testDeleteExpiredAssertions},
+	{"AssertionRemembered", testAssertionRemembered},
+}
+
+// AssertionRemembered finds a live key, not an expired or unknown one, and
+// records nothing.
+func testAssertionRemembered(t *testing.T, s berth.MetadataStore) {
+	ctx := context.Background()
+	found := func(key string, now time.Time) bool {
+		t.Helper()
+		ok, err := s.AssertionRemembered(ctx, key, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if found("k1", at(0)) {
+		t.Fatal("an unknown key was found")
+	}
+	if !remember(t, s, "k1", at(300), at(0)) {
+		t.Fatal("AssertionRemembered recorded the key it looked for")
+	}
+	if !found("k1", at(299)) {
+		t.Error("a live key was not found")
+	}
+	if found("k1", at(300)) {
+		t.Error("an expired key was found")
+	}
 }
 
 func remember(t *testing.T, s berth.AssertionStore, key string, expires, now time.Time) bool {

@@ -616,6 +616,7 @@ var FromACR = []FromACRStep{
 			"Federated, with no secret: `berth login HOST --connection NAME` finds the job's ID token (SYSTEM_OIDCREQUESTURI) and stores a session behind `docker-credential-berth`.",
 			"ACR-shaped scripts keep working: `POST /oauth2/exchange` with `grant_type=access_token&service=HOST&access_token=ENTRA_TOKEN` answers `{\"refresh_token\": …}`, and `docker login HOST -u 00000000-0000-0000-0000-000000000000 -p REFRESH_TOKEN` takes it.",
 			"Register the Entra identity once: `berth pipeline create NAME --entra TENANT/APP_OR_OBJECT_ID --audience AUDIENCE`, and permit it: `berth connection authorize CONNECTION --pipeline NAME`.",
+			"`az acr login` once per step works as on ACR: the Azure CLI sends the Entra token it cached, and berth exchanges that token again when it comes from the address that first exchanged it. From any other address it is refused as `assertion_replayed` (a copied token), and so is any CI job's ID token presented a second time, whichever endpoint takes it.",
 		},
 	},
 	{

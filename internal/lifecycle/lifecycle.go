@@ -37,6 +37,11 @@ type Enforcer struct {
 
 	warnMu sync.Mutex
 	warned map[berth.Scope]int // the last warning level sent per scope
+
+	// reserveMu orders the commits that reserve quota, and reserved holds
+	// the bytes of those checked but not yet linked, per scope.
+	reserveMu sync.Mutex
+	reserved  map[berth.Scope]int64
 }
 
 type pullKey struct {
@@ -130,16 +135,57 @@ func (e *Enforcer) CheckManifestDelete(ctx context.Context, repo string, d berth
 // nothing to it; d "" is a blob whose digest is not known yet (a chunk),
 // counted in full.
 func (e *Enforcer) CheckQuota(ctx context.Context, repo string, d berth.Digest, size int64) error {
+	_, err := e.checkQuota(ctx, repo, d, size, nil)
+	return err
+}
+
+// ReserveQuota is CheckQuota for a commit: the bytes it lets in count
+// against their quotas, for the commits of this process that check after
+// it, until release is called (once the blob is linked, or the commit
+// failed). Two pushes racing into the last bytes of a quota so cannot both
+// pass. Replicas do not see each other's reservations.
+func (e *Enforcer) ReserveQuota(ctx context.Context, repo string, d berth.Digest, size int64) (release func(), err error) {
+	e.reserveMu.Lock()
+	defer e.reserveMu.Unlock()
+	if e.reserved == nil {
+		e.reserved = map[berth.Scope]int64{}
+	}
+	held, err := e.checkQuota(ctx, repo, d, size, e.reserved)
+	if err != nil {
+		return func() {}, err
+	}
+	for sc, n := range held {
+		e.reserved[sc] += n
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			e.reserveMu.Lock()
+			defer e.reserveMu.Unlock()
+			for sc, n := range held {
+				if e.reserved[sc] -= n; e.reserved[sc] <= 0 {
+					delete(e.reserved, sc)
+				}
+			}
+		})
+	}, nil
+}
+
+// checkQuota checks, counting reserved bytes per scope as used when
+// reserved is not nil, and returns the bytes the blob adds to each quota's
+// scope.
+func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, size int64, reserved map[berth.Scope]int64) (map[berth.Scope]int64, error) {
 	_, quotas, err := e.rules(ctx)
 	if err != nil || len(quotas) == 0 {
-		return err
+		return nil, err
 	}
 	newRepo := false
 	if _, err := e.Meta.FindTags(ctx, repo, "", 0); berth.IsCode(err, berth.CodeNameUnknown) {
 		newRepo = true
 	} else if err != nil {
-		return err
+		return nil, err
 	}
+	adds := map[berth.Scope]int64{}
 	for _, q := range quotas {
 		if !q.Scope.Covers(repo) {
 			continue
@@ -148,7 +194,7 @@ func (e *Enforcer) CheckQuota(ctx context.Context, repo string, d berth.Digest, 
 		if d != "" {
 			held, err := e.Store.ScopeHoldsBlob(ctx, q.Scope, d)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if held {
 				adding = 0
@@ -159,14 +205,16 @@ func (e *Enforcer) CheckQuota(ctx context.Context, repo string, d berth.Digest, 
 		}
 		usage, err := e.Store.QuotaUsage(ctx, q.Scope)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		usage.Bytes += reserved[q.Scope] // pushes checked before, not linked yet
 		if q.Exceeds(usage, adding, newRepo) {
-			return berth.QuotaExceeded(q, usage, repo, adding, newRepo)
+			return nil, berth.QuotaExceeded(q, usage, repo, adding, newRepo)
 		}
 		e.warn(ctx, q, usage.Bytes+adding, repo)
+		adds[q.Scope] += adding
 	}
-	return nil
+	return adds, nil
 }
 
 // warn publishes quota.warning when usage reaches a level of q above the

@@ -315,3 +315,30 @@ func TestRetentionDuringConcurrentPushes(t *testing.T) {
 		}
 	})
 }
+
+// TestQuotaReservedUntilLinked: two commits racing into the last bytes of a
+// quota cannot both pass: the first one's bytes count until it releases
+// them, after which the quota is as the store says.
+func TestQuotaReservedUntilLinked(t *testing.T) {
+	engines(t, func(t *testing.T, open func(*testing.T) berth.MetadataStore) {
+		e, st, c, _ := setup(t, open)
+		ctx := t.Context()
+		push(t, st.MetadataStore, "team/a", "a", "v1", 400)
+		must(t, st.PutQuota(ctx, berth.Quota{Scope: scope(t, "team/*"), MaxSize: 1000, Updated: c.Now()}))
+
+		release, err := e.ReserveQuota(ctx, "team/a", digest("first"), 500)
+		if err != nil {
+			t.Fatalf("the first commit: %v", err)
+		}
+		if _, err := e.ReserveQuota(ctx, "team/a", digest("second"), 200); !berth.IsCode(err, berth.CodeQuotaExceeded) {
+			t.Fatalf("a second commit past what the first reserved: %v, want quota_exceeded", err)
+		}
+		release()
+		release() // twice is harmless
+		again, err := e.ReserveQuota(ctx, "team/a", digest("second"), 200)
+		if err != nil {
+			t.Fatalf("once the first let go: %v", err)
+		}
+		again()
+	})
+}

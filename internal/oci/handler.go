@@ -75,6 +75,10 @@ type Lifecycle interface {
 	// CheckQuota returns quota_exceeded when linking size bytes of blob d
 	// (d "": not known yet) into repo goes beyond a quota.
 	CheckQuota(ctx context.Context, repo string, d berth.Digest, size int64) error
+	// ReserveQuota is CheckQuota for a commit: what it lets in counts
+	// against the quotas for later commits until release, called once the
+	// blob is linked or the commit failed.
+	ReserveQuota(ctx context.Context, repo string, d berth.Digest, size int64) (release func(), err error)
 	// TagPushed records the push of a tag.
 	TagPushed(ctx context.Context, p berth.TagPush)
 	// Pulled notes a manifest pulled, cheaply: it must not write per call.

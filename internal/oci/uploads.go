@@ -100,9 +100,11 @@ func (h *Handler) mount(ctx context.Context, rt route, d berth.Digest, from stri
 		return false, err
 	}
 	if h.Lifecycle != nil {
-		if err := h.Lifecycle.CheckQuota(ctx, repo, d, link.Size); err != nil {
+		release, err := h.Lifecycle.ReserveQuota(ctx, repo, d, link.Size)
+		if err != nil {
 			return false, err
 		}
+		defer release()
 	}
 	err = h.Meta.LinkBlob(ctx, berth.BlobLink{Repository: repo, Digest: d, Size: link.Size, Created: h.Now()})
 	return err == nil, err
@@ -200,9 +202,11 @@ func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, s
 		if err != nil {
 			return err
 		}
-		if err := h.Lifecycle.CheckQuota(ctx, repo, d, up.Size); err != nil {
+		release, err := h.Lifecycle.ReserveQuota(ctx, repo, d, up.Size)
+		if err != nil {
 			return err
 		}
+		defer release()
 	}
 	info, err := h.Uploads.CommitUpload(ctx, id, d)
 	if err != nil {

@@ -253,6 +253,23 @@ func TestConsoleBrowser(t *testing.T) {
 		shot(p.shot)
 	}
 
+	// At 360 px wide (a phone), no page is wider than the screen: wide
+	// tables scroll inside themselves, long values wrap.
+	do("360 px", chromedp.EmulateViewport(360, 800))
+	for _, path := range []string{"/", "/principals", "/principals/legacy-ci", "/connections", "/connections/legacy", "/pipelines",
+		"/repositories/team/app", "/access", "/audit", "/webhooks", "/why-not", "/errors/role_missing"} {
+		do(path+" at 360 px", chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`#main`)))
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		if err != nil || width > 360 {
+			shot("narrow-" + strings.NewReplacer("/", "_").Replace(path) + ".png")
+			t.Errorf("%s at 360 px is %d px wide (%v)", path, width, err)
+		}
+		if path == "/repositories/team/app" {
+			shot("narrow-repository.png")
+		}
+	}
+	do("back to 1100 px", chromedp.EmulateViewport(1100, 900))
+
 	// Sign out; Bob, without owner, signs in: no administration, and a
 	// form forged with a wrong csrf value is refused.
 	company.SetPerson(oidctest.Person{Subject: "00u-bob", Username: "bob", Email: "bob@corp.example", Groups: []string{"devs"}})

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -68,13 +67,7 @@ func (e *env) apiClient() (*client.Client, error) {
 }
 
 // loopback reports whether host is this machine: localhost, 127.0.0.0/8, ::1.
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func loopback(host string) bool { return berth.IsLoopbackHost(host) }
 
 func joinAnd(s []string) string {
 	switch len(s) {

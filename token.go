@@ -461,3 +461,39 @@ type RefreshTokenStore interface {
 	// none. (berth migrate copies them with it.)
 	FindRefreshTokens(ctx context.Context, principalID string) ([]RefreshToken, error)
 }
+
+// ParseChallenge reads one WWW-Authenticate challenge (RFC 9110 section
+// 11.6.1): its scheme in lower case and its parameters, names in lower case,
+// quoted values unquoted. What does not parse ends the parameters.
+func ParseChallenge(v string) (scheme string, params map[string]string) {
+	params = map[string]string{}
+	v = strings.TrimSpace(v)
+	s, rest, _ := strings.Cut(v, " ")
+	scheme = strings.ToLower(s)
+	for rest = strings.TrimSpace(rest); rest != ""; {
+		k, r, ok := strings.Cut(rest, "=")
+		if !ok {
+			break
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		r = strings.TrimSpace(r)
+		var val string
+		if strings.HasPrefix(r, `"`) {
+			end := 1
+			for end < len(r) && r[end] != '"' {
+				if r[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			val = strings.ReplaceAll(r[1:min(end, len(r))], `\"`, `"`)
+			r = r[min(end+1, len(r)):]
+		} else {
+			val, r, _ = strings.Cut(r, ",")
+			r = "," + r
+		}
+		params[k] = val
+		rest = strings.TrimLeft(strings.TrimSpace(r), ", ")
+	}
+	return scheme, params
+}

@@ -326,3 +326,14 @@ func TestRefreshTokenCheck(t *testing.T) {
 
 // tokenRand returns a deterministic random source.
 func tokenRand(n byte) *rand.ChaCha8 { return rand.NewChaCha8([32]byte{n}) }
+
+func TestParseChallenge(t *testing.T) {
+	scheme, p := berth.ParseChallenge(`Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push"`)
+	if scheme != "bearer" || p["realm"] != "https://auth.example.com/token" || p["service"] != "registry.example.com" || p["scope"] != "repository:a/b:pull,push" {
+		t.Errorf("parseChallenge = %q %v", scheme, p)
+	}
+	scheme, p = berth.ParseChallenge(`Basic realm=plain, charset="UTF-8"`)
+	if scheme != "basic" || p["realm"] != "plain" || p["charset"] != "UTF-8" {
+		t.Errorf("parseChallenge = %q %v", scheme, p)
+	}
+}

@@ -351,35 +351,10 @@ func discoverChallenge(ctx context.Context, hc *http.Client, srv registryAddr) (
 // berth's challenge, so a simple parser is enough.
 func parseBearerChallenge(values []string) (challenge, bool) {
 	for _, v := range values {
-		scheme, params, _ := strings.Cut(strings.TrimSpace(v), " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			continue
+		scheme, params := berth.ParseChallenge(v)
+		if scheme == "bearer" {
+			return challenge{realm: params["realm"], service: params["service"]}, true
 		}
-		var ch challenge
-		for params != "" {
-			var kv string
-			params = strings.TrimLeft(params, " ,")
-			key, rest, ok := strings.Cut(params, "=")
-			if !ok {
-				break
-			}
-			if strings.HasPrefix(rest, `"`) {
-				end := strings.IndexByte(rest[1:], '"')
-				if end < 0 {
-					break
-				}
-				kv, params = rest[1:1+end], rest[2+end:]
-			} else {
-				kv, params, _ = strings.Cut(rest, ",")
-			}
-			switch strings.ToLower(strings.TrimSpace(key)) {
-			case "realm":
-				ch.realm = kv
-			case "service":
-				ch.service = kv
-			}
-		}
-		return ch, true
 	}
 	return challenge{}, false
 }

@@ -309,7 +309,7 @@ func basicAuth(u berth.Upstream) string {
 // or a Docker token from the challenge's realm, fetched with the stored
 // credential (or none). https://distribution.github.io/distribution/spec/auth/token/
 func (c *Client) authenticate(ctx context.Context, u berth.Upstream, scope, challenge string) (string, error) {
-	scheme, params := parseChallenge(challenge)
+	scheme, params := berth.ParseChallenge(challenge)
 	switch scheme {
 	case "basic":
 		if u.Username == "" {
@@ -386,41 +386,6 @@ func (c *Client) authenticate(ctx context.Context, u berth.Upstream, scope, chal
 	c.tokens[tokenKey(u, scope)] = bearer{value: value, expires: c.now().Add(life - 10*time.Second)}
 	c.mu.Unlock()
 	return "Bearer " + value, nil
-}
-
-// parseChallenge reads a WWW-Authenticate value: its scheme in lower case
-// and its parameters.
-func parseChallenge(v string) (scheme string, params map[string]string) {
-	params = map[string]string{}
-	v = strings.TrimSpace(v)
-	s, rest, _ := strings.Cut(v, " ")
-	scheme = strings.ToLower(s)
-	for rest = strings.TrimSpace(rest); rest != ""; {
-		k, r, ok := strings.Cut(rest, "=")
-		if !ok {
-			break
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		r = strings.TrimSpace(r)
-		var val string
-		if strings.HasPrefix(r, `"`) {
-			end := 1
-			for end < len(r) && r[end] != '"' {
-				if r[end] == '\\' {
-					end++
-				}
-				end++
-			}
-			val = strings.ReplaceAll(r[1:min(end, len(r))], `\"`, `"`)
-			r = r[min(end+1, len(r)):]
-		} else {
-			val, r, _ = strings.Cut(r, ",")
-			r = "," + r
-		}
-		params[k] = val
-		rest = strings.TrimLeft(strings.TrimSpace(r), ", ")
-	}
-	return scheme, params
 }
 
 // message returns what an upstream's error answer says, from the

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth"
 )
 
 // FuzzParseChallenge feeds the WWW-Authenticate and rate-limit header
@@ -20,18 +22,7 @@ func FuzzParseChallenge(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		_, _ = parseChallenge(s)
+		_, _ = berth.ParseChallenge(s)
 		_ = resetTime(http.Header{"Retry-After": {s}, "X-Ratelimit-Reset": {s}}, time.Unix(0, 0))
 	})
-}
-
-func TestParseChallenge(t *testing.T) {
-	scheme, p := parseChallenge(`Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push"`)
-	if scheme != "bearer" || p["realm"] != "https://auth.example.com/token" || p["service"] != "registry.example.com" || p["scope"] != "repository:a/b:pull,push" {
-		t.Errorf("parseChallenge = %q %v", scheme, p)
-	}
-	scheme, p = parseChallenge(`Basic realm=plain, charset="UTF-8"`)
-	if scheme != "basic" || p["realm"] != "plain" || p["charset"] != "UTF-8" {
-		t.Errorf("parseChallenge = %q %v", scheme, p)
-	}
 }

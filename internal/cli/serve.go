@@ -256,7 +256,15 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	// The web console at /: pages over the same API handler, as the person
 	// of the browser's session.
 	(&console.Handler{API: apiHandler, Registry: registry, Authenticate: provider.AuthenticateSession, AuthenticateClient: provider.AuthenticateClient,
-		Sessions: people, Providers: st.meta.FindIdentityProviders, URL: cfg.URL, Service: cfg.Auth.Service, Now: serveNow, Logger: logger, Audit: decisions}).Routes(srv)
+		Sessions: people, Providers: st.meta.FindIdentityProviders, URL: cfg.URL, Service: cfg.Auth.Service, Now: serveNow, Logger: logger, Audit: decisions,
+		LastVerification: func() (map[string]berth.Check, time.Time) {
+			failing, at := hooks.scheduler.LastVerification()
+			m := make(map[string]berth.Check, len(failing))
+			for _, f := range failing {
+				m[f.Connection] = berth.Check{Name: "scheduled verification", Status: berth.CheckFail, Code: f.Reason, Message: f.Message, Hint: f.Hint}
+			}
+			return m, at
+		}}).Routes(srv)
 
 	owners := &ownerWatch{meta: st.meta, now: serveNow, logger: logger, data: cfg.Data}
 	owners.check(ctx) // at start, before the first request

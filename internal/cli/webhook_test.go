@@ -217,7 +217,7 @@ func TestServeVerifiesConnections(t *testing.T) {
 		}
 	}
 	s.stop(t)
-	startServe(t, dir) // verifies every connection as it starts
+	s = startServe(t, dir) // verifies every connection as it starts
 
 	select {
 	case ev := <-got:
@@ -233,5 +233,17 @@ func TestServeVerifiesConnections(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("no connection.verify_failed event")
+	}
+	// Attention shows what the scheduled run found, without asking anyone
+	// again: a disabled principal, which the connection's own state does
+	// not tell.
+	admin := newBrowser(t)
+	id, secret = s.admin(t)
+	consoleSignIn(t, s, admin, id, secret)
+	_, page := admin.get(s.url + "/")
+	failing := section(t, page, "failing", "pending")
+	if !strings.Contains(failing, `<a href="/connections/web">web</a>: scheduled verification:`) || !strings.Contains(failing, "<code>principal_disabled</code>") ||
+		!strings.Contains(failing, "As of the server's scheduled check") {
+		t.Fatalf("Attention's failing connections:\n%s", failing)
 	}
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 
 	"github.com/berth-dev/berth"
@@ -46,6 +47,9 @@ type attentionData struct {
 	// visit); Failing lists the connections whose checklist fails.
 	Verified bool
 	Failing  []failingConnection
+	// ScheduledAt, when Verified is not set, is when the server's own
+	// scheduled verification last ran, and Failing is what it found.
+	ScheduledAt string
 	// Broken lists the connections that fail now by what the API says of
 	// them (disabled, secret expired, no pipeline permitted), with no
 	// call to an issuer: shown before Verify is asked for.
@@ -102,6 +106,22 @@ func (h *Handler) attention(w http.ResponseWriter, r *http.Request, s *session) 
 			if hl.Bad {
 				d.Broken = append(d.Broken, brokenConnection{Connection: c.Name, Health: hl})
 			}
+		}
+	}
+	if r.URL.Query().Get("verify") == "" && h.LastVerification != nil {
+		failing, at := h.LastVerification()
+		if !at.IsZero() {
+			d.ScheduledAt = date(at)
+			for _, c := range conns {
+				if ch, ok := failing[c.Name]; ok && !c.Disabled {
+					d.Failing = append(d.Failing, failingConnection{Connection: c.Name, Check: ch})
+				}
+			}
+			// A connection the scheduled check names is listed once.
+			d.Broken = slices.DeleteFunc(d.Broken, func(b brokenConnection) bool {
+				_, ok := failing[b.Connection]
+				return ok
+			})
 		}
 	}
 	if r.URL.Query().Get("verify") != "" {

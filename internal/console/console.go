@@ -59,6 +59,11 @@ type Handler struct {
 	Now     func() time.Time
 	Logger  *slog.Logger
 	Audit   berth.AuditRecorder
+	// LastVerification, when set, returns what the server's scheduled
+	// verification of every connection last found failing, by connection
+	// name, and when it ran (the zero time: not yet). Attention shows it
+	// without asking the issuers again.
+	LastVerification func() (failing map[string]berth.Check, at time.Time)
 }
 
 // Routes registers the console's patterns on mux.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -51,6 +53,19 @@ type Scheduler struct {
 	// Tokens, when set, lists people's personal access tokens, which get
 	// the same notices as secrets (data kind "personal_access_token").
 	Tokens TokenSource
+
+	lastMu      sync.Mutex
+	lastFailing []ConnectionVerifyData // the connections the last run found failing
+	lastRun     time.Time              // when that run verified; zero: none has
+}
+
+// LastVerification returns the connections the last completed run of
+// Verify found failing, by name, and when that run was; the zero time when
+// no run has completed.
+func (s *Scheduler) LastVerification() ([]ConnectionVerifyData, time.Time) {
+	s.lastMu.Lock()
+	defer s.lastMu.Unlock()
+	return slices.Clone(s.lastFailing), s.lastRun
 }
 
 // TokenSource lists a person's personal access tokens.
@@ -255,18 +270,24 @@ func (s *Scheduler) verifyConnections(ctx context.Context, now time.Time) error 
 	if err != nil {
 		return fmt.Errorf("verify connections: %w", err)
 	}
+	failing := []ConnectionVerifyData{}
 	for _, c := range conns {
 		if c.Disabled {
 			continue
 		}
 		err := s.episode(ctx, berth.EventConnectionVerifyFailed, "connections/"+c.Name, verifyFailedOnce(c), now, s.Verify(ctx, c),
 			func(code berth.Code, message, hint string) any {
-				return ConnectionVerifyData{Connection: c.Name, Reason: code, Message: message, Hint: hint}
+				d := ConnectionVerifyData{Connection: c.Name, Reason: code, Message: message, Hint: hint}
+				failing = append(failing, d)
+				return d
 			})
 		if err != nil {
 			return fmt.Errorf("verify connection %s: %w", c.Name, err)
 		}
 	}
+	s.lastMu.Lock()
+	s.lastFailing, s.lastRun = failing, now
+	s.lastMu.Unlock()
 	return nil
 }
 

@@ -270,6 +270,17 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	do("back to 1100 px", chromedp.EmulateViewport(1100, 900))
 
+	// Keyboard: the first Tab reaches "Skip to content", and Enter on it
+	// moves on to the page's main landmark.
+	do("Tab", chromedp.Navigate(base+"/principals"), chromedp.WaitVisible(chromedp.CSS(`#main`)), chromedp.KeyEvent("\t"))
+	if focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.textContent`)); err != nil || focused != "Skip to content" {
+		t.Errorf("the first Tab focuses %q (%v), want the skip link", focused, err)
+	}
+	do("Enter on the skip link", chromedp.KeyEvent("\r"))
+	if hash, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash`)); err != nil || hash != "#main" {
+		t.Errorf("Enter on the skip link went to %q (%v), want #main", hash, err)
+	}
+
 	// Sign out; Bob, without owner, signs in: no administration, and a
 	// form forged with a wrong csrf value is refused.
 	company.SetPerson(oidctest.Person{Subject: "00u-bob", Username: "bob", Email: "bob@corp.example", Groups: []string{"devs"}})

@@ -701,3 +701,41 @@ func TestCacheUpstreamBreaksOff(t *testing.T) {
 		t.Errorf("%d blob GETs upstream, want 2", n)
 	}
 }
+
+// TestCacheStreamsWhileFetching: a first pull's client gets a blob's bytes
+// while the upstream is still sending it, not once berth has stored it all:
+// with the upstream paused two thirds in, the client has read half.
+func TestCacheStreamsWhileFetching(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	data := make([]byte, 12<<20)
+	if _, err := crand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(data, types.OCIUncompressedLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushUpstream(t, up, "library/slow", "1", img)
+	d := berth.DigestOf(berth.SHA256, data)
+	c := newCache(t, up, "", "")
+	resume := up.PauseAfter(8 << 20)
+	defer resume()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+c.host+"/v2/hub/library/slow/blobs/"+d.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("no answer while the upstream is paused: %v", err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 6<<20)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatalf("the client got less than 6 MiB while the upstream, paused at 8 MiB, was still sending: %v", err)
+	}
+	resume()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || berth.DigestOf(berth.SHA256, append(first, rest...)) != d {
+		t.Fatalf("the whole blob: %d, %d bytes, %v", resp.StatusCode, len(first)+len(rest), err)
+	}
+}

@@ -37,6 +37,8 @@ type Registry struct {
 	corrupt  bool          // blob bodies have their last byte changed
 	breakOff int64         // blob bodies are cut after this many bytes, when > 0
 	hang     chan struct{} // while not nil, requests wait until it is closed or they are cancelled
+	pauseAt  int64         // blob bodies stop after this many bytes until paused is closed, when > 0
+	paused   chan struct{}
 
 	// Counters of requests that passed authentication.
 	ManifestGets, ManifestHeads, BlobGets, BlobHeads, TokenGets atomic.Int64
@@ -112,12 +114,32 @@ func (r *Registry) Release() {
 	}
 }
 
+// PauseAfter makes every blob GET send n bytes of its body, flushed, and
+// then wait until the returned function is called (or its client gives
+// up): an upstream in the middle of a slow transfer.
+func (r *Registry) PauseAfter(n int64) (resume func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	r.pauseAt, r.paused = n, ch
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			r.pauseAt, r.paused = 0, nil
+			r.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
 // Fetches counts every GET of content: manifests and blobs.
 func (r *Registry) Fetches() int64 { return r.ManifestGets.Load() + r.BlobGets.Load() }
 
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Handler) {
 	r.mu.Lock()
 	user, pass, limited, hang, corrupt, breakOff := r.username, r.password, r.rateLim, r.hang, r.corrupt, r.breakOff
+	pauseAt, paused := r.pauseAt, r.paused
 	r.mu.Unlock()
 	if hang != nil {
 		select {
@@ -178,6 +200,9 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Ha
 		if breakOff > 0 {
 			w = &breakingWriter{ResponseWriter: w, left: breakOff}
 		}
+		if pauseAt > 0 {
+			w = &pausingWriter{ResponseWriter: w, left: pauseAt, paused: paused, done: req.Context().Done()}
+		}
 	case strings.Contains(req.URL.Path, "/blobs/") && req.Method == http.MethodHead:
 		r.BlobHeads.Add(1)
 	}
@@ -199,6 +224,39 @@ func (c *corruptWriter) Write(p []byte) (int, error) {
 	}
 	c.n += int64(len(p))
 	return c.ResponseWriter.Write(p)
+}
+
+// pausingWriter writes left bytes of a body, flushes them, and waits until
+// paused is closed before it writes the rest.
+type pausingWriter struct {
+	http.ResponseWriter
+	left   int64
+	paused <-chan struct{}
+	done   <-chan struct{}
+}
+
+func (p *pausingWriter) Write(b []byte) (int, error) {
+	if p.left < 0 || int64(len(b)) <= p.left {
+		if p.left >= 0 {
+			p.left -= int64(len(b))
+		}
+		return p.ResponseWriter.Write(b)
+	}
+	n, err := p.ResponseWriter.Write(b[:p.left])
+	if err != nil {
+		return n, err
+	}
+	if f, ok := p.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+	select {
+	case <-p.paused:
+	case <-p.done:
+		return n, http.ErrAbortHandler
+	}
+	p.left = -1
+	m, err := p.ResponseWriter.Write(b[n:])
+	return n + m, err
 }
 
 // breakingWriter writes left bytes of a body, then cuts the connection.

@@ -338,8 +338,8 @@ func (s *Store) assemble(ctx context.Context, u upload, key string) (time.Time, 
 		}
 	}()
 	a := assembler{s: s, ctx: ctx, key: key, uploadID: uploadID}
-	bp := s.buffers.Get().(*[]byte)
-	defer s.buffers.Put(bp)
+	bp := s.buffers.get()
+	defer s.buffers.put(bp)
 	a.buf.b = (*bp)[:0]
 	for _, sg := range u.segs {
 		if err := a.add(sg); err != nil {

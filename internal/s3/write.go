@@ -55,8 +55,8 @@ func (s *Store) write(ctx context.Context, key string, r io.Reader, h hash.Hash,
 	n, err := io.ReadFull(r, *head)
 	body := (*head)[:n]
 	if err == nil && s.partSize > int64(len(*head)) {
-		first := s.buffers.Get().(*[]byte)
-		defer s.buffers.Put(first)
+		first := s.buffers.get()
+		defer s.buffers.put(first)
 		copy(*first, body)
 		var m int
 		m, err = io.ReadFull(r, (*first)[n:])
@@ -119,8 +119,8 @@ func (s *Store) sendParts(ctx context.Context, key, uploadID string, first []byt
 		num int
 		buf []byte
 	}
-	second := s.buffers.Get().(*[]byte)
-	defer s.buffers.Put(second)
+	second := s.buffers.get()
+	defer s.buffers.put(second)
 	free := make(chan []byte, 2) // never blocks: only two buffers exist
 	free <- *second
 	jobs := make(chan job, 1)

@@ -509,6 +509,7 @@ if [ "$scaleout" = 1 ]; then
 		r=$(div "${R[scaleout.$key]}" "${R[berth.$key]}")
 		miss "$(verdict "$r" "$target")" "scale-out $what" "PostgreSQL + S3 is $(fmt "$r" 2)x embedded, target ${target}x"
 	done
+	miss "$(verdict_max "${R[scaleout.rss_push]}" 64)" "scale-out (e) peak RSS" "$(fmt "${R[scaleout.rss_push]}") MiB while pushing 256 MiB to S3, target under 64 MiB"
 fi
 miss "$(verdict_max "${R[berth.rss_push]}" 64)" "(e) peak RSS" "$(fmt "${R[berth.rss_push]}") MiB while pushing 256 MiB, target under 64 MiB"
 mkdir -p "$(dirname "$OUT")"

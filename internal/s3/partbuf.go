@@ -2,21 +2,21 @@ package s3
 
 import "sync"
 
-// residentParts is how many part buffers a Store keeps outside the Go heap:
-// enough for one large write reading a part while it sends another, and a
-// second one doing the same.
+// residentParts is how many part buffers of one size the process keeps
+// outside the Go heap: enough for one large write reading a part while it
+// sends another, and a second one doing the same.
 const residentParts = 4
 
 // partBuffers hands out the part buffers of multipart writes and assemblies.
 // The first residentParts are mapped outside the Go heap (where the platform
-// allows) and reused for the life of the Store: buffers on the heap count
-// towards the garbage collector's goal, which lets the heap grow to twice
-// what is live, so two 8 MiB parts in flight raised a push's peak RSS by
-// about 32 MiB more than their size, and a buffer the collector took from a
-// sync.Pool between two parts was allocated again. Buffers beyond those
-// come from the heap, through a sync.Pool. A resident buffer is never
-// unmapped: a request that failed may still be reading it, as a pooled heap
-// buffer may be.
+// allows) and reused for the life of the process (see partBuffersOf):
+// buffers on the heap count towards the garbage collector's goal, which lets
+// the heap grow to twice what is live, so two 8 MiB parts in flight raised a
+// push's peak RSS by about 32 MiB more than their size, and a buffer the
+// collector took from a sync.Pool between two parts was allocated again.
+// Buffers beyond those come from the heap, through a sync.Pool. A resident
+// buffer is never unmapped: a request that failed may still be reading it,
+// as a pooled heap buffer may be.
 type partBuffers struct {
 	size int64
 
@@ -29,6 +29,30 @@ type partBuffers struct {
 func newPartBuffers(size int64) *partBuffers {
 	p := &partBuffers{size: size}
 	p.heap.New = func() any { b := make([]byte, size); return &b }
+	return p
+}
+
+// sharedParts holds the process's part buffers by part size: Stores of one
+// size share them, so that the resident buffers, never unmapped, stay at
+// residentParts per size however many Stores a process opens (tests open
+// dozens).
+var sharedParts struct {
+	mu sync.Mutex
+	m  map[int64]*partBuffers
+}
+
+// partBuffersOf returns the process's part buffers of the given size.
+func partBuffersOf(size int64) *partBuffers {
+	sharedParts.mu.Lock()
+	defer sharedParts.mu.Unlock()
+	p := sharedParts.m[size]
+	if p == nil {
+		if sharedParts.m == nil {
+			sharedParts.m = map[int64]*partBuffers{}
+		}
+		p = newPartBuffers(size)
+		sharedParts.m[size] = p
+	}
 	return p
 }
 

@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Prefix != "" {
 		s.prefix = cfg.Prefix + "/"
 	}
-	s.buffers = newPartBuffers(s.partSize)
+	s.buffers = partBuffersOf(s.partSize)
 	ok, err := client.BucketExists(ctx, cfg.Bucket)
 	if isCredentialRefused(err) {
 		return nil, berth.Errorf(berth.CodeInvalid, "blob store s3://%s at %s refused %s: %s", cfg.Bucket, cfg.Endpoint, cr, minio.ToErrorResponse(err).Code).

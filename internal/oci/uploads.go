@@ -151,10 +151,11 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) er
 	if err != nil {
 		return err
 	}
-	if _, err := h.appendChunk(r, rt, false); err != nil {
+	size, err := h.appendChunk(r, rt, false)
+	if err != nil {
 		return err
 	}
-	if err := h.commit(ctx, rt.Repo, rt.Ref, d, rt.Ref); err != nil {
+	if err := h.commit(ctx, rt.Repo, rt.Ref, d, rt.Ref, size); err != nil {
 		return err
 	}
 	return blobCreated(w, rt.Repo, d)
@@ -180,7 +181,7 @@ func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) er
 		err = berth.Errorf(berth.CodeSizeInvalid, "Content-Length is %d but %d bytes arrived", r.ContentLength, size)
 	}
 	if err == nil {
-		err = h.commit(ctx, repo, id, d, "")
+		err = h.commit(ctx, repo, id, d, "", size)
 	}
 	if err != nil {
 		_ = h.Uploads.DeleteUpload(ctx, id)
@@ -190,19 +191,17 @@ func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) er
 
 // commit turns upload id into blob d and links it into repo, ending upload
 // session when not "" in the same write. It holds the commit lock shared, so
-// garbage collection cannot delete the blob between the two steps.
-func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, session string) error {
+// garbage collection cannot delete the blob between the two steps. size is
+// what the upload holds, as the request just saw it (the quota is checked
+// against it; asking the upload store again costs a remote store a request).
+func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, session string, size int64) error {
 	unlock, err := h.lockCommit(ctx, d)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	if h.Lifecycle != nil {
-		up, err := h.Uploads.StatUpload(ctx, id)
-		if err != nil {
-			return err
-		}
-		release, err := h.Lifecycle.ReserveQuota(ctx, repo, d, up.Size)
+		release, err := h.Lifecycle.ReserveQuota(ctx, repo, d, size)
 		if err != nil {
 			return err
 		}

@@ -139,7 +139,8 @@ func TestUploadAcrossReplicas(t *testing.T) {
 }
 
 // A sha256 commit uses the hash state the appends saved, and still refuses
-// content that does not match; without the state it reads the data.
+// content that does not match; without the state it reads the data. A first
+// append under stateFree saves no state; the next one hashes its data again.
 func TestCommitHashState(t *testing.T) {
 	s := newTestStore(t)
 	ctx := t.Context()
@@ -150,6 +151,10 @@ func TestCommitHashState(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustAppend(t, s, id, 0, data[:1000])
+		if u, err := s.loadUpload(ctx, id); err != nil || len(u.states) != 0 {
+			t.Fatalf("an upload of 1000 bytes saved states %v (%v); it is under stateFree", u.states, err)
+		}
+		// The next append reads the first 1000 bytes again to continue the hash.
 		mustAppend(t, s, id, 1000, data[1000:])
 		u, err := s.loadUpload(ctx, id)
 		if err != nil {
@@ -304,7 +309,7 @@ func TestCleanTemp(t *testing.T) {
 	if err := s.CleanTemp(past); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(keys(t, s)); n != 1+3+2 { // blob; live marker, data, state; debris
+	if n := len(keys(t, s)); n != 1+2+1 { // blob; live marker and data; debris (no states: the uploads are under stateFree)
 		t.Fatalf("CleanTemp with a past cutoff removed something: %v", keys(t, s))
 	}
 	if err := s.CleanTemp(mustNow(t, s).Add(time.Hour)); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -36,7 +35,7 @@ type Store struct {
 	presign       bool
 	presignExpiry time.Duration
 
-	buffers sync.Pool // *[]byte of partSize
+	buffers *partBuffers // of partSize
 }
 
 // New returns a store on the bucket cfg names and checks that the bucket
@@ -72,7 +71,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Prefix != "" {
 		s.prefix = cfg.Prefix + "/"
 	}
-	s.buffers.New = func() any { b := make([]byte, s.partSize); return &b }
+	s.buffers = partBuffersOf(s.partSize)
 	ok, err := client.BucketExists(ctx, cfg.Bucket)
 	if isCredentialRefused(err) {
 		return nil, berth.Errorf(berth.CodeInvalid, "blob store s3://%s at %s refused %s: %s", cfg.Bucket, cfg.Endpoint, cr, minio.ToErrorResponse(err).Code).

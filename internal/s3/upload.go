@@ -161,9 +161,10 @@ var errEmpty = errors.New("nothing to append")
 // created only if no object has that key: of two appends at one offset, on
 // any replicas, exactly one succeeds and the other gets range_invalid. A large
 // body is streamed as a multipart upload of that object, never held whole.
-// The bytes are hashed as they pass; when the sha256 state after offset was
-// saved (or offset is 0), the state after the new end is saved beside them,
-// so that a sha256 commit need not read the data. On an error nothing of r
+// The bytes are hashed as they pass; when the sha256 state after offset is
+// known (saved, offset is 0, or the data before offset is at most stateFree
+// bytes, read again), the state after the new end is saved beside them once
+// that end is past stateFree, so that a sha256 commit need not read the data. On an error nothing of r
 // is kept: the upload holds what it held, and r's error is in the chain.
 func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
 	if !berth.ValidUploadID(id) {
@@ -184,6 +185,9 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 		h = sha256.New()
 	} else {
 		h = s.loadState(ctx, u, offset)
+		if h == nil && offset <= stateFree {
+			h = s.hashData(ctx, u) // no state is saved this short
+		}
 	}
 	key := s.uploadPrefix(id) + dataDir + offsetName(offset)
 	info, n, err := s.write(ctx, key, r, h, true, func(n int64) error {
@@ -206,7 +210,7 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 		return offset, fmt.Errorf("append to upload %s at %d: %w", id, offset, err)
 	}
 	size := offset + n
-	if h != nil {
+	if h != nil && size > stateFree {
 		// Best effort: without it a commit reads the data to hash it.
 		_ = s.saveState(ctx, id, size, trimETag(info.ETag), h)
 	}
@@ -338,8 +342,8 @@ func (s *Store) assemble(ctx context.Context, u upload, key string) (time.Time, 
 		}
 	}()
 	a := assembler{s: s, ctx: ctx, key: key, uploadID: uploadID}
-	bp := s.buffers.Get().(*[]byte)
-	defer s.buffers.Put(bp)
+	bp := s.buffers.get()
+	defer s.buffers.put(bp)
 	a.buf.b = (*bp)[:0]
 	for _, sg := range u.segs {
 		if err := a.add(sg); err != nil {
@@ -578,6 +582,25 @@ func (s *Store) saveState(ctx context.Context, id string, end int64, etag string
 	key := s.uploadPrefix(id) + stateDir + offsetName(end)
 	_, err = s.putBytes(ctx, key, b, minio.PutObjectOptions{})
 	return err
+}
+
+// stateFree is the longest upload that saves no sha256 state: a commit (or
+// the next append) reads data this short in one GET, as it would read the
+// state, and an object fewer is one file and folder fewer for a service such
+// as versitygw's posix backend to create and remove, per blob of a small
+// image. The saved marker, data and blob objects are unchanged.
+const stateFree = smallWrite
+
+// hashData returns the sha256 state after all of u's data, read from its
+// data objects, or nil when one cannot be read.
+func (s *Store) hashData(ctx context.Context, u upload) hash.Hash {
+	h := sha256.New()
+	for _, sg := range u.segs {
+		if err := s.readSegment(ctx, sg, 0, sg.size, h); err != nil {
+			return nil
+		}
+	}
+	return h
 }
 
 // loadState returns the sha256 state after the first end bytes of u when one

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -16,6 +17,13 @@ import (
 
 // errExists is returned by an exclusive write whose key exists.
 var errExists = errors.New("key exists")
+
+// smallBuffers hold the first bytes of every write: smallWrite bytes.
+var smallBuffers = sync.Pool{New: func() any { b := make([]byte, smallWrite); return &b }}
+
+// smallWrite is the size of the buffer a write reads its body's first bytes
+// into; a body that fits is sent from there.
+const smallWrite = 64 << 10
 
 // write stores r's bytes at key. When they fit in one part it reads them into
 // memory and sends one PUT; else it sends them as a multipart upload, reading
@@ -38,22 +46,38 @@ func (s *Store) write(ctx context.Context, key string, r io.Reader, h hash.Hash,
 		}
 		return err
 	}
-	first := s.buffers.Get().(*[]byte)
-	defer s.buffers.Put(first)
-	n, err := io.ReadFull(r, *first)
+	// Most bodies are small (configs, the layers of small images, small
+	// chunks): they are read into a small buffer, and a part buffer is taken
+	// only for a body larger than that, so that many small writes at once do
+	// not hold a part buffer (8 MiB by default) each.
+	head := smallBuffers.Get().(*[]byte)
+	defer smallBuffers.Put(head)
+	n, err := io.ReadFull(r, *head)
+	body := (*head)[:n]
+	if err == nil && s.partSize > int64(len(*head)) {
+		first := s.buffers.get()
+		defer s.buffers.put(first)
+		copy(*first, body)
+		var m int
+		m, err = io.ReadFull(r, (*first)[n:])
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the head was read: the body is not empty
+		}
+		body = (*first)[:n+m]
+	}
 	if h != nil {
-		h.Write((*first)[:n])
+		h.Write(body)
 	}
 	switch err {
 	case io.EOF, io.ErrUnexpectedEOF:
-		if err := check(int64(n)); err != nil {
+		if err := check(int64(len(body))); err != nil {
 			return minio.UploadInfo{}, 0, err
 		}
-		info, err := s.putBytes(ctx, key, (*first)[:n], opts)
+		info, err := s.putBytes(ctx, key, body, opts)
 		if err != nil {
 			return minio.UploadInfo{}, 0, exists(err)
 		}
-		return info, int64(n), nil
+		return info, int64(len(body)), nil
 	case nil:
 	default:
 		return minio.UploadInfo{}, 0, err
@@ -70,7 +94,7 @@ func (s *Store) write(ctx context.Context, key string, r io.Reader, h hash.Hash,
 			_ = s.core.AbortMultipartUpload(context.WithoutCancel(ctx), s.bucket, key, uploadID)
 		}
 	}()
-	parts, total, err := s.sendParts(ctx, key, uploadID, *first, r, h)
+	parts, total, err := s.sendParts(ctx, key, uploadID, body, r, h)
 	if err != nil {
 		return minio.UploadInfo{}, 0, err
 	}
@@ -95,8 +119,8 @@ func (s *Store) sendParts(ctx context.Context, key, uploadID string, first []byt
 		num int
 		buf []byte
 	}
-	second := s.buffers.Get().(*[]byte)
-	defer s.buffers.Put(second)
+	second := s.buffers.get()
+	defer s.buffers.put(second)
 	free := make(chan []byte, 2) // never blocks: only two buffers exist
 	free <- *second
 	jobs := make(chan job, 1)

@@ -325,7 +325,19 @@ func TestRemoteAuditReadsTheEndBackwards(t *testing.T) {
 		t.Fatalf("audit --limit 5: %v, want %v", got, want)
 	}
 	// Six events (one more tells whether the limit cut) in pages of two:
-	// three requests, where reading forwards would take five or more.
+	// three requests, where reading forwards would take five or more. A
+	// request's log line is written once it has been answered, so the
+	// last may come just after the command ends: wait for three, then
+	// make sure no more follow.
+	deadline := time.Now().Add(5 * time.Second)
+	for requests()-before < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for settle := time.Now().Add(200 * time.Millisecond); time.Now().Before(settle); time.Sleep(5 * time.Millisecond) {
+		if requests()-before > 3 {
+			break
+		}
+	}
 	if n := requests() - before; n != 3 {
 		t.Errorf("audit --limit 5 sent %d requests, want 3 (pages of 2 read backwards)", n)
 	}

@@ -589,18 +589,7 @@ func TestCacheUpstreamSendsOtherBytes(t *testing.T) {
 			path := "/v2/hub/library/big/blobs/" + ld.String()
 
 			up.Corrupt(true)
-			resp, err := http.Get("http://" + c.host + path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, err := io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || resp.ContentLength <= 0 {
-				t.Fatalf("GET of a corrupt blob: %d, Content-Length %d", resp.StatusCode, resp.ContentLength)
-			}
-			if !errors.Is(err, io.ErrUnexpectedEOF) || n >= resp.ContentLength {
-				t.Fatalf("the client read %d of %d bytes, then %v; want a body cut short", n, resp.ContentLength, err)
-			}
+			wantShortBody(t, "a corrupt blob", "http://"+c.host+path)
 			if logs := c.logged(); !strings.Contains(logs, "reason=digest_invalid") {
 				t.Errorf("no log line with reason digest_invalid:\n%s", logs)
 			}
@@ -617,13 +606,11 @@ func TestCacheUpstreamSendsOtherBytes(t *testing.T) {
 	}
 }
 
-// TestCacheClientStalls: a client that stops reading the blob being
-// fetched for it is dropped after StallTimeout, and the fetch goes on for
-// the pull that waits for it, which gets the whole blob from one upstream
-// GET.
-func TestCacheClientStalls(t *testing.T) {
-	up := upstreamtest.New(t, "", "")
-	data := make([]byte, 32<<20) // more than the sockets between berth and the client hold
+// upstreamBlob pushes to up, as repo:1, an image of one uncompressed layer of
+// size random bytes, and returns the layer's digest.
+func upstreamBlob(t *testing.T, up *upstreamtest.Registry, repo string, size int) berth.Digest {
+	t.Helper()
+	data := make([]byte, size)
 	if _, err := crand.Read(data); err != nil {
 		t.Fatal(err)
 	}
@@ -631,8 +618,32 @@ func TestCacheClientStalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pushUpstream(t, up, "library/big", "1", img)
-	d := berth.DigestOf(berth.SHA256, data)
+	pushUpstream(t, up, repo, "1", img)
+	return berth.DigestOf(berth.SHA256, data)
+}
+
+// wantShortBody GETs url and fails unless the answer is a 200 whose body
+// ends before its Content-Length.
+func wantShortBody(t *testing.T, what, url string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength <= 0 || !errors.Is(err, io.ErrUnexpectedEOF) || n >= resp.ContentLength {
+		t.Fatalf("GET of %s: %d, read %d of %d bytes, then %v; want a body cut short", what, resp.StatusCode, n, resp.ContentLength, err)
+	}
+}
+
+// TestCacheClientStalls: a client that stops reading the blob being
+// fetched for it is dropped after StallTimeout, and the fetch goes on for
+// the pull that waits for it, which gets the whole blob from one upstream
+// GET.
+func TestCacheClientStalls(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	d := upstreamBlob(t, up, "library/big", 32<<20) // more than the sockets between berth and the client hold
 	c := newCache(t, up, "", "", func(c *oci.Cache) { c.StallTimeout = 200 * time.Millisecond })
 
 	conn, err := net.Dial("tcp", c.host)
@@ -679,15 +690,7 @@ func TestCacheUpstreamBreaksOff(t *testing.T) {
 	path := "/v2/hub/library/big/blobs/" + ld.String()
 
 	up.BreakOff(2<<20 + 5)
-	resp, err := http.Get("http://" + c.host + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !errors.Is(err, io.ErrUnexpectedEOF) || n >= resp.ContentLength {
-		t.Fatalf("GET of a blob the upstream cuts short: %d, read %d of %d bytes, then %v; want a body cut short", resp.StatusCode, n, resp.ContentLength, err)
-	}
+	wantShortBody(t, "a blob the upstream cuts short", "http://"+c.host+path)
 	if logs := c.logged(); !strings.Contains(logs, "reason=upstream_unreachable") {
 		t.Errorf("no log line with reason upstream_unreachable:\n%s", logs)
 	}
@@ -707,16 +710,7 @@ func TestCacheUpstreamBreaksOff(t *testing.T) {
 // with the upstream paused two thirds in, the client has read half.
 func TestCacheStreamsWhileFetching(t *testing.T) {
 	up := upstreamtest.New(t, "", "")
-	data := make([]byte, 12<<20)
-	if _, err := crand.Read(data); err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(data, types.OCIUncompressedLayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushUpstream(t, up, "library/slow", "1", img)
-	d := berth.DigestOf(berth.SHA256, data)
+	d := upstreamBlob(t, up, "library/slow", 12<<20)
 	c := newCache(t, up, "", "")
 	resume := up.PauseAfter(8 << 20)
 	defer resume()

@@ -89,6 +89,7 @@ func TestConsoleBrowser(t *testing.T) {
 	adminAPI(t, s, http.MethodPost, "/api/v1/idps", map[string]string{"name": "corp", "issuer": company.URL, "client_id": "berth-app", "client_secret": "upstream-secret"}, http.StatusCreated)
 	adminAPI(t, s, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:admins", "role": "owner", "scope": "registry"}, http.StatusCreated)
 	base := "http://" + s.addr
+	hook, _ := adminAPI(t, s, http.MethodPost, "/api/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"image.pushed"}}, http.StatusCreated)["id"].(string)
 	// An image with a tag, for the repository pages.
 	id, secret := s.adminCreds(t)
 	img, err := random.Image(2048, 2)
@@ -245,6 +246,10 @@ func TestConsoleBrowser(t *testing.T) {
 		{"/audit", "Audit", "audit.png"},
 		{"/webhooks", "Webhooks", "webhooks.png"},
 		{"/errors/role_missing", "role_missing", "error-page.png"},
+		{"/errors", "Reason codes", "errors.png"},
+		{"/connections", "legacy", "connections.png"},
+		{"/connections/ci", "ci-main", "connection.png"},
+		{"/webhooks/" + hook, "127.0.0.1:9", "webhook.png"},
 	} {
 		do(p.path, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS(`#main`)))
 		if page := text(`#main`); strings.Contains(page, "Refused") || !strings.Contains(page, p.title) {
@@ -285,6 +290,14 @@ func TestConsoleBrowser(t *testing.T) {
 	// form forged with a wrong csrf value is refused.
 	company.SetPerson(oidctest.Person{Subject: "00u-bob", Username: "bob", Email: "bob@corp.example", Groups: []string{"devs"}})
 	do("sign out", chromedp.Navigate(base+"/"), chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Signed out"]`)))
+	shot("signed-out.png")
+	// The sign-in service's own page is styled: its policy allows its one
+	// inline style by hash (a wrong hash would leave it unstyled).
+	do("login page", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS(`h1`)))
+	if w, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.body).maxWidth`)); err != nil || w == "none" {
+		t.Errorf("/login is unstyled (max-width %q, %v): its Content-Security-Policy refused its style", w, err)
+	}
+	shot("login.png")
 	do("Bob signs in", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#client_secret`)),
 		chromedp.Click(chromedp.CSS(`a[href^="/login/corp"]`)), chromedp.WaitVisible(chromedp.CSS(`.refusal`)))
 	noAdmin, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('a[href="/principals"]') === null && document.querySelector('form[method="post"][action^="/principals"], form[action$="/permit"]') === null`))

@@ -206,13 +206,12 @@ func TestGCRefusesBadConfig(t *testing.T) {
 }
 
 // TestServeScheduledGC: serve collects garbage on its own schedule, and stops
-// its collector quietly before it returns. The grace is short but not zero:
-// berth.GC hands its cutoff to disk.CleanTemp, so a zero grace also removes
-// the temp file of a push in flight, which then fails with a 500; 2 s
-// leaves a loaded machine time for the push (50 ms did not, now and then).
+// its collector quietly before it returns. The grace is an hour; the test
+// moves serve's clock past it once the push is done, rather than waiting.
 func TestServeScheduledGC(t *testing.T) {
+	offset := moveServeClock(t)
 	dir := t.TempDir()
-	cfg := writeConfig(t, "log:\n  format: json\ngc:\n  interval: 1ms\n  grace: 2s\n")
+	cfg := writeConfig(t, "log:\n  format: json\ngc:\n  interval: 1ms\n  grace: 1h\n")
 	s := startServe(t, dir, "--config", cfg)
 	blob := []byte("collected by the schedule")
 	digest := sha256Digest(blob)
@@ -221,7 +220,13 @@ func TestServeScheduledGC(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("push = %d %s\nstderr:\n%s", resp.StatusCode, body, s.stderr.String())
 	}
+	// Within the grace the orphan stays, however many collections run.
+	if resp, _ := s.do(t, "GET", "/v2/gc/scheduled/blobs/"+digest, nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the orphan was collected within its grace: %d", resp.StatusCode)
+	}
+	offset.Store(int64(2 * time.Hour))
 
+	// The schedule runs on its own: wait for what a client sees.
 	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -231,7 +236,7 @@ func TestServeScheduledGC(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the scheduled gc did not remove an orphan blob within 30 s (GET = %d)", resp.StatusCode)
+			t.Fatalf("the scheduled gc did not remove an orphan blob past its grace within 30 s (GET = %d)", resp.StatusCode)
 		}
 		<-tick.C
 	}

@@ -385,7 +385,7 @@ func runGCSchedule(ctx context.Context, retention *berth.Retention, evict func(c
 			return
 		case <-t.C:
 		}
-		start := time.Now()
+		start := serveNow() // the rules' and the grace's clock, which tests move
 		var rep berth.GCReport
 		ran, err := once(ctx, "gc", func(ctx context.Context) (err error) {
 			if deleted, err := retention.Run(ctx, berth.Scope{}, start, false); err != nil && ctx.Err() == nil {
@@ -404,7 +404,7 @@ func runGCSchedule(ctx context.Context, retention *berth.Retention, evict func(c
 			logger.Debug("garbage collection skipped: another replica is collecting")
 			continue
 		}
-		observe(time.Now(), rep, err)
+		observe(serveNow(), rep, err)
 		if err != nil {
 			logger.Error("garbage collection failed", slog.Any("err", err))
 			continue

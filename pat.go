@@ -159,3 +159,10 @@ type PATStore interface {
 	// or returns not_found.
 	TouchPAT(ctx context.Context, id string, at time.Time) error
 }
+
+// ViaPAT reports whether c authenticated with a personal access token, or
+// with an access token issued for one: such a caller is limited to what the
+// token was created for, and may not create tokens, which would widen it.
+func (c *Caller) ViaPAT() bool {
+	return c != nil && (c.Limit != nil || strings.HasPrefix(c.CredentialID, PATCredentialPrefix))
+}

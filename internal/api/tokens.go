@@ -3,6 +3,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -67,6 +68,10 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request, c *berth.C
 		return berth.Errorf(berth.CodeInvalid, "personal access tokens are for people; principal %s is a service principal", c.Actor.Name).
 			WithHint("give a service principal a client secret: berth secret add %s --expires-in 90d", c.Actor.Name)
 	}
+	if c.ViaPAT() {
+		return berth.Errorf(berth.CodeScopeNotGranted, "a personal access token of %s cannot create personal access tokens: a new one could hold more than it was created for", c.Actor.Name).
+			WithHint("create tokens after signing in: berth login HOST, then berth token create --scope SCOPE")
+	}
 	var req CreateTokenRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -92,7 +97,7 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request, c *berth.C
 	for _, ra := range scopes {
 		granted := idx.DockerActions(ra.Type, ra.Name, ra.Actions)
 		for _, a := range ra.Actions {
-			if contains(granted, a) || (a == berth.DockerActionAll && ra.Type == berth.ResourceRepository && len(granted) == 3) {
+			if slices.Contains(granted, a) || (a == berth.DockerActionAll && ra.Type == berth.ResourceRepository && len(granted) == 3) {
 				continue
 			}
 			if ra.Type == berth.ResourceRepository && a != berth.DockerActionAll {
@@ -115,14 +120,6 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request, c *berth.C
 	return writeJSON(w, http.StatusCreated, view)
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
 
 // listTokens lists the caller's personal access tokens, revoked ones
 // included: GET /api/v1/tokens.

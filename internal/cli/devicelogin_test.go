@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/oidctest"
 )
 
@@ -372,8 +373,23 @@ func TestPersonalAccessTokens(t *testing.T) {
 	if resp, body = basic(http.MethodPost, "/v2/team/app/blobs/uploads/"); (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) || !strings.Contains(body, `"reason":"scope_not_granted"`) {
 		t.Fatalf("push with a pull-only token: %s %s", resp.Status, body)
 	}
+	// A personal token cannot make another, which would hold what the
+	// person does, not what this token does.
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/api/v1/tokens", strings.NewReader(`{"scopes":["repository:team/app:pull,push"]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("ada.lovelace", tok.Value)
+	wider, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusal api.ErrorBody
+	_ = json.NewDecoder(wider.Body).Decode(&refusal)
+	wider.Body.Close()
+	if refusal.Error.Code != berth.CodeScopeNotGranted {
+		t.Fatalf("a personal token creating a wider one: %s %+v", wider.Status, refusal)
+	}
 	// Another principal's name with the token: refused.
-	req, _ := http.NewRequest(http.MethodGet, s.url+"/v2/team/app/tags/list", nil)
+	req, _ = http.NewRequest(http.MethodGet, s.url+"/v2/team/app/tags/list", nil)
 	req.SetBasicAuth("admin", tok.Value)
 	if r2, err := s.client.Do(req); err != nil || r2.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the token with another user name: %v %v", r2, err)

@@ -120,7 +120,6 @@ func (h *handler) createToken(w http.ResponseWriter, r *http.Request, c *berth.C
 	return writeJSON(w, http.StatusCreated, view)
 }
 
-
 // listTokens lists the caller's personal access tokens, revoked ones
 // included: GET /api/v1/tokens.
 func (h *handler) listTokens(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {

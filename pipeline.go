@@ -197,19 +197,31 @@ func ValidateOutboundURL(what, s string) error {
 	case s == "":
 		return Errorf(CodeInvalid, "the %s URL is empty", what).WithHint("%s", hint)
 	case err != nil || u.Host == "" || !u.IsAbs():
-		return Errorf(CodeInvalid, "the %s %q is not an absolute URL", what, truncate(s, 120)).WithHint("%s", hint)
+		return Errorf(CodeInvalid, "the %s %q is not an absolute URL", what, shownURL(s)).WithHint("%s", hint)
 	case u.User != nil:
 		return Errorf(CodeInvalid, "the %s URL holds user information; credentials never go in a URL", what).WithHint("%s", hint)
 	case u.RawQuery != "" || u.Fragment != "":
-		return Errorf(CodeInvalid, "the %s %q has a query or fragment", what, truncate(s, 120)).WithHint("%s", hint)
+		return Errorf(CodeInvalid, "the %s %q has a query or fragment", what, shownURL(s)).WithHint("%s", hint)
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && IsLoopbackHost(u.Hostname()):
 		return nil
 	case u.Scheme == "http":
-		return Errorf(CodeInvalid, "the %s %q is plain http; berth calls out over https only, except on loopback", what, truncate(s, 120)).WithHint("%s", hint)
+		return Errorf(CodeInvalid, "the %s %q is plain http; berth calls out over https only, except on loopback", what, shownURL(s)).WithHint("%s", hint)
 	}
-	return Errorf(CodeInvalid, "the %s %q has the scheme %q; it must be https", what, truncate(s, 120), u.Scheme).WithHint("%s", hint)
+	return Errorf(CodeInvalid, "the %s %q has the scheme %q; it must be https", what, shownURL(s), u.Scheme).WithHint("%s", hint)
+}
+
+// shownURL is how a refusal quotes a URL it was given: without what may be a
+// credential (anything before an '@', a query or fragment), shortened.
+func shownURL(s string) string {
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = "…@" + s[i+1:]
+	}
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?…"
+	}
+	return truncate(s, 120)
 }
 
 // IsLoopbackHost reports whether host (without port) is localhost or a

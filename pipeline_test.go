@@ -635,3 +635,14 @@ func TestAssertionRunURL(t *testing.T) {
 		}
 	}
 }
+
+// A refused URL is quoted without what may be a credential in it.
+func TestValidateOutboundURLQuotesNoCredential(t *testing.T) {
+	for _, u := range []string{"user:s3cr3t-value@ghcr.io", "http://ghcr.example/v2?token=s3cr3t-value", "ftp://bot:s3cr3t-value@x.example/", "https://x.example/#s3cr3t-value"} {
+		err := berth.ValidateOutboundURL("upstream", u)
+		e := berth.AsError(err)
+		if e == nil || e.Code != berth.CodeInvalid || strings.Contains(e.Message+e.Hint, "s3cr3t-value") {
+			t.Errorf("%q: %v", u, err)
+		}
+	}
+}

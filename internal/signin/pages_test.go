@@ -2,12 +2,15 @@ package signin
 
 import (
 	"crypto/sha256"
+	"errors"
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth"
 )
 
 // The sign-in pages carry the console's security headers, and their policy
@@ -33,5 +36,16 @@ func TestPagesSecurityHeaders(t *testing.T) {
 		if want := "style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(policy, want) {
 			t.Errorf("%s: the policy %q does not allow the page's style (%s)", name, policy, want)
 		}
+	}
+}
+
+// The cause of a provider that did not answer goes to the audit log, not to
+// the page of whoever opened the sign-in: it names addresses and TLS
+// details.
+func TestUnreachableKeepsTheCauseForOwners(t *testing.T) {
+	e := unreachable(berth.IdentityProvider{Name: "corp", Issuer: "https://idp.example"}, "its discovery document",
+		errors.New("dial tcp 10.0.0.5:443: connect: connection refused"))
+	if e.Code != berth.CodeIdPUnreachable || strings.Contains(e.Message+e.Hint, "10.0.0.5") || !strings.Contains(e.Private["cause"], "10.0.0.5") {
+		t.Fatalf("%+v", e)
 	}
 }

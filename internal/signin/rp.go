@@ -102,12 +102,15 @@ func (rp *RelyingParty) provider(ctx context.Context, p berth.IdentityProvider) 
 	return op, nil
 }
 
+// unreachable refuses a sign-in whose provider did not answer. The cause
+// (go-oidc's or net/http's text: addresses, DNS, TLS) is for the audit log,
+// which owners read, not for whoever opened the sign-in page.
 func unreachable(p berth.IdentityProvider, what string, err error) *berth.Error {
-	// go-oidc's and net/http's messages name URLs and statuses, never a
-	// secret.
-	return berth.Errorf(berth.CodeIdPUnreachable, "identity provider %s (%s) did not answer for %s: %v", p.Name, p.Issuer, what, err).
-		WithHint("check the issuer with berth idp show %s, and that the server reaches %s/.well-known/openid-configuration", p.Name, p.Issuer).
+	e := berth.Errorf(berth.CodeIdPUnreachable, "identity provider %s (%s) did not answer for %s", p.Name, p.Issuer, what).
+		WithHint("check the issuer with berth idp show %s, and that the server reaches %s/.well-known/openid-configuration; the audit log has the cause (berth audit --code idp_unreachable)", p.Name, p.Issuer).
 		WithDetail("idp", p.Name)
+	e.Private = map[string]string{"cause": berth.RedactCredentials(err.Error())}
+	return e
 }
 
 func refused(p berth.IdentityProvider, format string, args ...any) *berth.Error {
@@ -208,7 +211,9 @@ func (rp *RelyingParty) verify(ctx context.Context, op *oidc.Provider, p berth.I
 	}
 	idt, err := op.VerifierContext(rp.ctx(ctx), &oidc.Config{ClientID: p.ClientID, Now: rp.now}).Verify(rp.ctx(ctx), raw)
 	if err != nil {
-		return verified{}, refused(p, "its ID token does not verify: %v", err)
+		e := refused(p, "its ID token does not verify")
+		e.Private = map[string]string{"cause": berth.RedactCredentials(err.Error())}
+		return verified{}, e
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {

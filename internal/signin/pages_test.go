@@ -2,8 +2,8 @@ package signin
 
 import (
 	"crypto/sha256"
-	"errors"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"regexp"

@@ -13,7 +13,7 @@ import (
 // metadata database and its journal files (webhook signing secrets, secret
 // hashes), the secret-hashing pepper and the first admin's credentials.
 var privateFiles = []string{metadataFile, metadataFile + "-wal", metadataFile + "-shm", metadataFile + "-journal",
-	pepperFile, initialAdminFile, upstreamKeyFile}
+	pepperFile, initialAdminFile, upstreamKeyFile, sealingKeyFile}
 
 // tightenDataFolder makes the data folder readable by its owner only (0700)
 // and each private file 0600, whatever the umask or an earlier installation

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,8 @@ type sealedUpstreams struct {
 	// changed, when set, is called after an upstream was created or
 	// deleted: the registry's cache drops the upstreams it keeps.
 	changed func()
+	// logger hears of an upstream whose credential cannot be unsealed.
+	logger *slog.Logger
 }
 
 var (
@@ -124,9 +127,18 @@ func (s sealedUpstreams) FindUpstreams(ctx context.Context) ([]berth.Upstream, e
 		return nil, err
 	}
 	for i := range us {
-		if us[i], err = s.open(us[i]); err != nil {
-			return nil, err
+		opened, err := s.open(us[i])
+		if err != nil {
+			// One upstream's credential must not stop the others: this one
+			// stays a (read-only) cache namespace, asked anonymously, and
+			// its upstream's refusal names it.
+			if s.logger != nil {
+				s.logger.Error("the credential of an upstream cannot be unsealed; it is used without one", slog.String("upstream", us[i].Name), slog.Any("err", err))
+			}
+			opened = us[i]
+			opened.Password = berth.UpstreamPassword{}
 		}
+		us[i] = opened
 	}
 	return us, nil
 }

@@ -131,6 +131,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	if err != nil {
 		return err
 	}
+	ups.logger = logger
 	upstreamClient := upstream.New(nil, serveNow)
 	mtr := metrics.New(st.meta)
 	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient, Meter: mtr, Now: serveNow}

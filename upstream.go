@@ -308,11 +308,22 @@ func UpstreamUnknown(name string) *Error {
 	return Errorf(CodeNotFound, "no upstream is named %s", name).WithHint("list the upstreams with berth upstream list")
 }
 
+// Redact returns s, what an upstream said or an error about it, without the
+// upstream's stored password (an upstream may echo it, and its formats, such
+// as Docker Hub's dckr_pat_ tokens, are not berth's) or any credential berth
+// knows the shape of.
+func (u Upstream) Redact(s string) string {
+	if p := u.Password.Reveal(); len(p) >= 4 {
+		s = strings.ReplaceAll(s, p, "[redacted]")
+	}
+	return RedactCredentials(s)
+}
+
 // UpstreamUnreachable is the refusal of a pull that needed the upstream
 // while it gave no usable answer; cause says what happened (never a
 // credential).
 func UpstreamUnreachable(u Upstream, cause string) *Error {
-	return Errorf(CodeUpstreamUnreachable, "%s did not answer usably: %s", u.describe(), cause).
+	return Errorf(CodeUpstreamUnreachable, "%s did not answer usably: %s", u.describe(), u.Redact(cause)).
 		WithHint("check that %s is up and reachable from berth, then berth upstream verify %s", u.URL, u.Name).
 		WithDetail("upstream", u.Name)
 }
@@ -325,7 +336,7 @@ func UpstreamAuthFailed(u Upstream, status int, said string) *Error {
 		who = "the stored credential of user " + u.Username
 	}
 	msg := fmt.Sprintf("%s refused %s (HTTP %d)", u.describe(), who, status)
-	if said = strings.TrimSpace(said); said != "" {
+	if said = strings.TrimSpace(u.Redact(said)); said != "" {
 		msg += ": " + truncate(said, 200)
 	}
 	e := Errorf(CodeUpstreamAuthFailed, "%s", msg).WithDetail("upstream", u.Name)
@@ -340,7 +351,7 @@ func UpstreamAuthFailed(u Upstream, status int, said string) *Error {
 // reset, when the upstream said, is when it allows requests again.
 func UpstreamRateLimited(u Upstream, said string, reset time.Time, now time.Time) *Error {
 	msg := u.describe() + " is rate-limiting berth (HTTP 429)"
-	if said = strings.TrimSpace(said); said != "" {
+	if said = strings.TrimSpace(u.Redact(said)); said != "" {
 		msg += ": " + truncate(said, 200)
 	}
 	e := Errorf(CodeUpstreamRateLimited, "%s", msg).WithDetail("upstream", u.Name)

@@ -146,3 +146,18 @@ func TestUpstreamJSONRoundTrip(t *testing.T) {
 		t.Errorf("round trip: %+v", got)
 	}
 }
+
+// What an upstream says back reaches logs, Warning headers and webhooks
+// without the upstream's own password, whatever its format.
+func TestUpstreamRefusalsHideItsPassword(t *testing.T) {
+	u := berth.Upstream{Name: "hub", URL: "https://registry-1.docker.io", Username: "bot", Password: berth.UpstreamPasswordOf("dckr_pat_0123456789abcdef")}
+	for _, e := range []*berth.Error{
+		berth.UpstreamAuthFailed(u, 401, `{"details":"incorrect password dckr_pat_0123456789abcdef"}`),
+		berth.UpstreamUnreachable(u, "dial: user bot:dckr_pat_0123456789abcdef"),
+		berth.UpstreamRateLimited(u, "token dckr_pat_0123456789abcdef over its limit", time.Time{}, time.Now()),
+	} {
+		if strings.Contains(e.Message+e.Hint, "dckr_pat_0123456789abcdef") {
+			t.Errorf("%s: %s", e.Code, e.Message)
+		}
+	}
+}

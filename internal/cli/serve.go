@@ -133,6 +133,10 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	ups.logger = logger
 	upstreamClient := upstream.New(nil, serveNow)
+	// Verification forgets what it knew of an upstream (its tokens) to
+	// check the credential afresh: its own client, so that pulls keep
+	// theirs.
+	verifyClient := upstream.New(nil, serveNow)
 	mtr := metrics.New(st.meta)
 	registry.Cache = &oci.Cache{Upstreams: ups, Client: upstreamClient, Meter: mtr, Now: serveNow}
 	// The cache keeps the upstreams between requests: what changes them
@@ -220,7 +224,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
 	hooks.scheduler.Upstreams = ups // upstream credentials' expiry notices, and their verification
-	hooks.scheduler.VerifyUpstream = func(ctx context.Context, u berth.Upstream) error { return upstreamClient.Verify(ctx, u, "") }
+	hooks.scheduler.VerifyUpstream = func(ctx context.Context, u berth.Upstream) error { return verifyClient.Verify(ctx, u, "") }
 	hooks.scheduler.Tokens = st.meta // personal access tokens' expiry notices
 	decisions = hooks.publisher.Recorder(decisions)
 	registry.Audit, registry.Events = decisions, hooks.publisher
@@ -238,7 +242,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	apiHandler := st.invalidating(api.New(api.Config{Store: hookStore, Provider: provider, Hasher: hasher, Now: serveNow,
 		Rand: rand.Reader, MaxSecretLifetime: cfg.Auth.MaxSecretLifetime, Logger: logger, Audit: decisions, Issuers: federation,
 		Outbound: outbound, Keys: serverKeys{keys, st, cfg, issuer}, GC: serverGC{st, cfg.GC.Grace, mtr.ObserveGC}, Sealer: sealer,
-		MaxTokenLifetime: cfg.Auth.MaxTokenLifetime, URL: cfg.URL, Upstreams: ups, UpstreamVerifier: upstreamClient,
+		MaxTokenLifetime: cfg.Auth.MaxTokenLifetime, URL: cfg.URL, Upstreams: ups, UpstreamVerifier: verifyClient,
 		Lifecycle: &api.Lifecycle{Store: st.meta, Retention: retention, Changed: rules.Invalidate}, Tags: rules, Events: hooks.publisher}))
 	tokens := &oauth.TokenHandler{Provider: provider, Logger: logger, Audit: decisions}
 	for pattern, h := range map[string]http.Handler{

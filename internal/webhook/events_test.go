@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/json"
 	"io"
@@ -568,4 +569,27 @@ func sumNotices(perDay map[int]int) int {
 		n += v
 	}
 	return n
+}
+
+// failingUpstreams is an upstream list that cannot be read.
+type failingUpstreams struct{}
+
+func (failingUpstreams) FindUpstreams(context.Context) ([]berth.Upstream, error) {
+	return nil, errors.New("upstreams unreadable")
+}
+
+// TestUpstreamFailureStillVerifiesConnections: upstreams that cannot be read
+// are reported, and the connections are verified all the same.
+func TestUpstreamFailureStillVerifiesConnections(t *testing.T) {
+	c := newClock()
+	s := newStore(t)
+	verified := 0
+	sched := &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, c), Now: c.Now, Upstreams: failingUpstreams{},
+		Verify: func(context.Context, berth.Connection) error { verified++; return nil }}
+	if _, err := sched.RunOnce(context.Background()); err == nil {
+		t.Error("unreadable upstreams were not reported")
+	}
+	if _, at := sched.LastVerification(); at.IsZero() {
+		t.Error("the connections were not verified after the upstreams failed")
+	}
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -87,6 +88,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	sent := 0
+	var upErr error // an upstream failure, reported after the connections are verified
 	for p, err := range berth.AllPrincipals(ctx, s.Secrets, berth.PrincipalFilter{}) {
 		if err != nil {
 			return sent, fmt.Errorf("expiry notices: %w", err)
@@ -98,27 +100,31 @@ func (s *Scheduler) RunOnce(ctx context.Context) (int, error) {
 		}
 	}
 	if s.Upstreams != nil {
-		ups, err := s.Upstreams.FindUpstreams(ctx)
-		if err != nil {
-			return sent, fmt.Errorf("upstreams: %w", err)
-		}
-		n, err := s.upstreams(ctx, ups, now)
-		sent += n
-		if err != nil {
-			return sent, err
-		}
-		if s.VerifyUpstream != nil {
-			if err := s.verifyUpstreams(ctx, ups, now); err != nil {
-				return sent, err
-			}
-		}
+		// A failure here is reported, and does not stop the connections'
+		// verification below.
+		n, err := s.upstreamNotices(ctx, now)
+		sent, upErr = sent+n, err
 	}
 	if s.Verify != nil {
 		if err := s.verifyConnections(ctx, now); err != nil {
-			return sent, err
+			return sent, errors.Join(upErr, err)
 		}
 	}
-	return sent, nil
+	return sent, upErr
+}
+
+// upstreamNotices publishes the upstreams' expiry notices and, with
+// VerifyUpstream, their verification failures.
+func (s *Scheduler) upstreamNotices(ctx context.Context, now time.Time) (int, error) {
+	ups, err := s.Upstreams.FindUpstreams(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("upstreams: %w", err)
+	}
+	n, err := s.upstreams(ctx, ups, now)
+	if err != nil || s.VerifyUpstream == nil {
+		return n, err
+	}
+	return n, s.verifyUpstreams(ctx, ups, now)
 }
 
 func (s *Scheduler) principal(ctx context.Context, p berth.Principal, now time.Time) (int, error) {

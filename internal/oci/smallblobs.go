@@ -90,9 +90,14 @@ func (h *Handler) openSmall(ctx context.Context, d berth.Digest, size int64) (bl
 	if err != nil {
 		return nil, true, err
 	}
+	if int64(len(b)) != size {
+		// The store holds another size than the link says: not ours to
+		// answer from memory under a Content-Length of size.
+		return nil, false, nil
+	}
 	// What is kept is served to every later client: keep only what hashes
 	// to its digest.
-	if int64(len(b)) == size && berth.VerifyDigest(d, berth.DigestOf(d.Algorithm(), b)) == nil {
+	if berth.VerifyDigest(d, berth.DigestOf(d.Algorithm(), b)) == nil {
 		h.SmallBlobs.put(d, b)
 	}
 	return b, true, nil

@@ -356,6 +356,9 @@ func copyHashed(ctx context.Context, f *os.File, off int64, h hash.Hash, r io.Re
 			}
 			pending += int64(len(b))
 			if direct {
+				// Already on the disk: nothing to start, but the next
+				// writeback's range begins after it.
+				off += pending
 				pending = 0
 			} else if pending >= writebackEvery {
 				startWriteback(f, off, pending)

@@ -18,6 +18,24 @@ type CacheEvictionStore interface {
 	DeleteImageIfUnchanged(ctx context.Context, repo string, d Digest, tags []string) (bool, error)
 }
 
+// AuditCacheEvict is one manifest evicted from a cache namespace past its
+// bound (Target REPO@DIGEST; Detail "upstream", "tags", "size").
+const AuditCacheEvict AuditAction = "cache.evict"
+
+// Record tells audit and events, when set, that e was evicted from u's
+// cache namespace, as retention tells of what it deletes.
+func (e CacheEviction) Record(ctx context.Context, u Upstream, audit AuditRecorder, events EventPublisher) {
+	if audit != nil {
+		ev := NewAuditEvent(ctx, AuditCacheEvict, e.Repository+"@"+e.Digest.String(), nil)
+		ev.Actor = "cache eviction"
+		ev.Detail = map[string]string{"upstream": u.Name, "tags": strings.Join(e.Tags, ","), "size": fmt.Sprint(e.Size)}
+		audit.Record(ev)
+	}
+	if events != nil {
+		events.Publish(ctx, ImageEvent(EventImageDeleted, ImageEventData{Repository: e.Repository, Digest: e.Digest, Actor: "cache eviction"}))
+	}
+}
+
 // CacheEviction is one manifest evicted from a cache namespace.
 type CacheEviction struct {
 	Repository string   `json:"repository"`

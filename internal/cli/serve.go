@@ -299,7 +299,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	gcRunning.Go(func() { rules.RunFlusher(gcCtx, pullFlushInterval) })
 	if cfg.GC.Interval > 0 {
 		gc := &berth.GC{Meta: st.meta, Blobs: st.blobs, Uploads: st.blobs, Lock: st.commits, Grace: gcGrace(cfg.GC.Grace)}
-		evict := func(ctx context.Context) { evictCaches(ctx, st.meta, ups, logger) }
+		evict := func(ctx context.Context) { evictCaches(ctx, st.meta, ups, decisions, hooks.publisher, logger) }
 		gcRunning.Go(func() { runGCSchedule(gcCtx, retention, evict, gc, st.once, cfg.GC.Interval, logger, mtr.ObserveGC) })
 	}
 	return srv.Serve(ctx)
@@ -422,7 +422,7 @@ func runGCSchedule(ctx context.Context, retention *berth.Retention, evict func(c
 // evictCaches evicts, from each cache namespace with a bound (berth
 // upstream create --max-size), the least recently pulled images past it;
 // the garbage collection that follows frees their blobs.
-func evictCaches(ctx context.Context, meta berth.CacheEvictionStore, ups oci.UpstreamFinder, logger *slog.Logger) {
+func evictCaches(ctx context.Context, meta berth.CacheEvictionStore, ups oci.UpstreamFinder, audit berth.AuditRecorder, events berth.EventPublisher, logger *slog.Logger) {
 	us, err := ups.FindUpstreams(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -439,6 +439,7 @@ func evictCaches(ctx context.Context, meta berth.CacheEvictionStore, ups oci.Ups
 			var bytes int64
 			for _, e := range evicted {
 				bytes += e.Size
+				e.Record(ctx, u, audit, events)
 			}
 			logger.Info("cache eviction", slog.String("upstream", u.Name), slog.String("namespace", u.Namespace),
 				slog.Int("manifests", len(evicted)), slog.Int64("bytes", bytes), slog.Int64("max_size", u.MaxSize))

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -239,6 +240,22 @@ func TestServeEvictsCache(t *testing.T) {
 			t.Fatalf("the eviction was not logged:\n%s", s.stderr.String())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	// Each evicted image is audited, as retention's deletions are (the
+	// audit log is written behind: wait for it).
+	for {
+		code, out, _ := runCLI(t, env, "audit", "--action", string(berth.AuditCacheEvict), "-o", "json")
+		var evs []berth.AuditEvent
+		if code == 0 && json.Unmarshal([]byte(out), &evs) == nil && len(evs) > 0 {
+			if evs[0].Actor != "cache eviction" || evs[0].Detail["upstream"] != "hub" || !strings.HasPrefix(evs[0].Target, "hub/library/alpine@sha256:") {
+				t.Fatalf("the eviction's audit event: %+v", evs[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s audit event: %s", berth.AuditCacheEvict, out)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if strings.Contains(s.stderr.String(), `"level":"ERROR"`) {
 		t.Errorf("errors logged:\n%s", s.stderr.String())

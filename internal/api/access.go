@@ -201,5 +201,3 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 	}
 	return writeJSON(w, http.StatusOK, AccessCheck{Decision: d, RequestedAction: actionText})
 }
-
-// truncate shortens s for messages.

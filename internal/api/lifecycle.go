@@ -259,7 +259,12 @@ func (h *handler) runRetention(w http.ResponseWriter, r *http.Request, c *berth.
 	if err != nil {
 		return err
 	}
+	noteTarget(r, "retention "+scope.String())
+	noteDetail(r, "dry_run", strconv.FormatBool(req.DryRun))
 	deletions, err := lc.Retention.Run(r.Context(), scope, h.now(), req.DryRun)
+	// A run that failed midway may have deleted some: its audit event says
+	// how many.
+	noteDetail(r, "deleted", strconv.Itoa(len(deletions)))
 	out := RetentionRun{DryRun: req.DryRun, Deletions: deletions}
 	if out.Deletions == nil {
 		out.Deletions = []berth.RetentionDeletion{}
@@ -270,9 +275,6 @@ func (h *handler) runRetention(w http.ResponseWriter, r *http.Request, c *berth.
 	if err != nil {
 		return err
 	}
-	noteTarget(r, "retention "+scope.String())
-	noteDetail(r, "dry_run", strconv.FormatBool(req.DryRun))
-	noteDetail(r, "deleted", strconv.Itoa(len(deletions)))
 	return writeJSON(w, http.StatusOK, out)
 }
 

@@ -167,8 +167,12 @@ func (h *handler) describePerson(r *http.Request, p berth.Principal, d *Principa
 	} else if err != nil {
 		return err
 	}
-	if idp, err := h.cfg.Store.FindIdentityProviderByID(ctx, link.ProviderID); err == nil {
+	idp, err := h.cfg.Store.FindIdentityProviderByID(ctx, link.ProviderID)
+	switch {
+	case err == nil:
 		d.IdP = idp.Name
+	case !berth.IsCode(err, berth.CodeNotFound): // a removed provider leaves its people
+		return err
 	}
 	d.Groups = link.Groups
 	member, _, err := h.groupAssignments(ctx, p)

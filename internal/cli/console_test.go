@@ -637,6 +637,9 @@ func TestConsoleRepositories(t *testing.T) {
 	}
 	resp, page = ada.post(s.url+"/tags/delete", url.Values{"csrf": {csrfOf(t, page)}, "repository": {"team/app"}, "tag": {"v1"}})
 	wantReason(t, "ada deletes a tag", resp, page, http.StatusForbidden, berth.CodeRoleMissing)
+	if id := resp.Header.Get("X-Request-Id"); id == "" || !strings.Contains(page, "Request id "+id) {
+		t.Errorf("the refusal page does not name its request id %q, which the log has:\n%s", id, page)
+	}
 
 	admin := newBrowser(t)
 	consoleSignIn(t, s, admin, id, secret)

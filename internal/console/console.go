@@ -223,7 +223,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	if id, ok := e.Detail["request_id"].(string); ok && reqID == "" {
 		reqID = id
 	}
-	v := &view{Title: "Refused", Data: refusal{Code: e.Code, Message: e.Message, Hint: e.Hint}}
+	v := &view{Title: "Refused", Data: refusal{Code: e.Code, Message: e.Message, Hint: e.Hint, RequestID: reqID}}
 	if s != nil {
 		v.Who, v.CSRF, v.Owner = s.caller.Actor.Name, s.csrf, s.owner
 	}

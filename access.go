@@ -227,7 +227,7 @@ func (idx *AccessIndex) Decide(action Action, repo string) Decision {
 	bit := action.bit()
 	if bit == 0 {
 		d.Reason = CodeInvalid
-		d.Message = fmt.Sprintf("%q is not an action", truncate(string(action), 80))
+		d.Message = fmt.Sprintf("%q is not an action", Truncate(string(action), 80))
 		d.Hint = "use one of: " + joinActions(Actions)
 		return d
 	}
@@ -428,7 +428,7 @@ func (idx *AccessIndex) DecideDocker(action, repo string) Decision {
 	needs, ok := dockerNeeds[action]
 	if !ok {
 		return Decision{Actor: idx.actor, Repository: repo, Reason: CodeInvalid,
-			Message: fmt.Sprintf("%q is not a Docker action on a repository", truncate(action, 40)),
+			Message: fmt.Sprintf("%q is not a Docker action on a repository", Truncate(action, 40)),
 			Hint:    "use pull, push or delete"}
 	}
 	for _, a := range needs {

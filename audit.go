@@ -129,7 +129,7 @@ func AuditRegistryAction(dockerAction string) AuditAction {
 	case DockerActionAll:
 		return AuditRegistryCatalog
 	}
-	return AuditAction("registry." + truncate(dockerAction, 20))
+	return AuditAction("registry." + Truncate(dockerAction, 20))
 }
 
 // AuditResult is the outcome an audit event records.
@@ -150,7 +150,7 @@ func ParseAuditResult(s string) (AuditResult, error) {
 	case AuditAllowed, AuditDenied, AuditChallenged:
 		return r, nil
 	}
-	return "", Errorf(CodeInvalid, "%q is not an audit result", truncate(s, 40)).
+	return "", Errorf(CodeInvalid, "%q is not an audit result", Truncate(s, 40)).
 		WithHint("use allowed, denied or challenged")
 }
 
@@ -588,7 +588,7 @@ func (e *AuditEvent) UnmarshalBinary(data []byte) error {
 	d := auditDecoder{b: data}
 	if v := d.str(); v != auditHashVersion {
 		if d.err == nil {
-			d.err = fmt.Errorf("version %q, not %s", truncate(v, 20), auditHashVersion)
+			d.err = fmt.Errorf("version %q, not %s", Truncate(v, 20), auditHashVersion)
 		}
 		return fmt.Errorf("decode audit event: %w", d.err)
 	}
@@ -773,7 +773,7 @@ func short(h string) string {
 	if h == "" {
 		return `""`
 	}
-	return truncate(h, 12)
+	return Truncate(h, 12)
 }
 
 // VerifyChain verifies events, in Seq order, as the chain from anchor to head;

@@ -144,12 +144,12 @@ func ValidUploadID(id string) bool {
 // UploadIDInvalid is the refusal of an upload created with an id that
 // ValidUploadID refuses.
 func UploadIDInvalid(id string) *Error {
-	return Errorf(CodeBlobUploadInvalid, "upload id %q is not 1 to %d characters of [A-Za-z0-9-]", truncate(id, MaxUploadIDLength), MaxUploadIDLength).
+	return Errorf(CodeBlobUploadInvalid, "upload id %q is not 1 to %d characters of [A-Za-z0-9-]", Truncate(id, MaxUploadIDLength), MaxUploadIDLength).
 		WithHint("upload ids come from the registry: start the upload with POST /v2/NAME/blobs/uploads/ and follow its Location")
 }
 
 // UploadUnknown is the refusal of an upload id the store does not hold.
 func UploadUnknown(id string) *Error {
-	return Errorf(CodeBlobUploadUnknown, "upload %q does not exist", truncate(id, MaxUploadIDLength)).
+	return Errorf(CodeBlobUploadUnknown, "upload %q does not exist", Truncate(id, MaxUploadIDLength)).
 		WithHint("start a new upload with POST /v2/NAME/blobs/uploads/")
 }

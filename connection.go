@@ -27,7 +27,7 @@ func ParseConnectionAuth(s string) (ConnectionAuth, error) {
 	case ConnectionFederated, ConnectionSecret:
 		return a, nil
 	}
-	return "", Errorf(CodeInvalid, "connection authentication %q is unknown; it is %s or %s", truncate(s, 40), ConnectionFederated, ConnectionSecret)
+	return "", Errorf(CodeInvalid, "connection authentication %q is unknown; it is %s or %s", Truncate(s, 40), ConnectionFederated, ConnectionSecret)
 }
 
 // DefaultSessionLifetime is how long a federated login lasts: the refresh
@@ -116,7 +116,7 @@ func NewConnection(rand io.Reader, name, principalID string, auth ConnectionAuth
 // namespace pattern, NS/*) and at least one of pull, push and delete.
 func (in ConnectionIntent) Validate() error {
 	if s, err := ParseScope(in.Repository); err != nil || s.Kind() == ScopeRegistry {
-		return Errorf(CodeInvalid, "the connection's repository %q is not a repository or a pattern such as team/*", truncate(in.Repository, 80)).
+		return Errorf(CodeInvalid, "the connection's repository %q is not a repository or a pattern such as team/*", Truncate(in.Repository, 80)).
 			WithHint("write --repository team/app --actions pull,push")
 	}
 	if len(in.Actions) == 0 {
@@ -125,7 +125,7 @@ func (in ConnectionIntent) Validate() error {
 	}
 	for _, a := range in.Actions {
 		if DockerActionNeeds(a) == nil {
-			return Errorf(CodeInvalid, "the connection's action %q on %s is not pull, push or delete", truncate(a, 40), in.Repository).
+			return Errorf(CodeInvalid, "the connection's action %q on %s is not pull, push or delete", Truncate(a, 40), in.Repository).
 				WithHint("write --actions pull,push")
 		}
 	}
@@ -164,9 +164,9 @@ func ConnectionUnknown(name string) *Error {
 		return Errorf(CodeConnectionUnknown, "the request names no service connection").
 			WithHint("send connection=NAME (or client_id=NAME) with the client assertion; berth connection list shows the names")
 	}
-	return Errorf(CodeConnectionUnknown, "no service connection is named %q", truncate(name, 64)).
-		WithHint("berth connection list shows the connections; berth connection create %s --principal P creates it", truncate(name, 64)).
-		WithDetail("connection", truncate(name, 64))
+	return Errorf(CodeConnectionUnknown, "no service connection is named %q", Truncate(name, 64)).
+		WithHint("berth connection list shows the connections; berth connection create %s --principal P creates it", Truncate(name, 64)).
+		WithDetail("connection", Truncate(name, 64))
 }
 
 // PermissionRequest is a registered pipeline's attempt to use a connection

@@ -27,23 +27,23 @@ var digestHexLen = map[string]int{SHA256: 64, SHA512: 128}
 func ParseDigest(s string) (Digest, error) {
 	alg, enc, ok := strings.Cut(s, ":")
 	if !ok || alg == "" || enc == "" {
-		return "", Errorf(CodeDigestInvalid, "%q is not a digest: want ALGORITHM:HEX such as sha256:e3b0c442…", truncate(s, 80))
+		return "", Errorf(CodeDigestInvalid, "%q is not a digest: want ALGORITHM:HEX such as sha256:e3b0c442…", Truncate(s, 80))
 	}
 	for _, r := range alg {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '.' || r == '_' || r == '-') {
-			return "", Errorf(CodeDigestInvalid, "digest algorithm %q holds characters outside [a-z0-9+._-]", truncate(alg, 40))
+			return "", Errorf(CodeDigestInvalid, "digest algorithm %q holds characters outside [a-z0-9+._-]", Truncate(alg, 40))
 		}
 	}
 	want, known := digestHexLen[alg]
 	if !known {
-		return "", Errorf(CodeDigestInvalid, "digest algorithm %q is not supported: use sha256 or sha512", truncate(alg, 40))
+		return "", Errorf(CodeDigestInvalid, "digest algorithm %q is not supported: use sha256 or sha512", Truncate(alg, 40))
 	}
 	if len(enc) != want {
-		return "", Errorf(CodeDigestInvalid, "a %s digest has %d hex characters, %q has %d", alg, want, truncate(s, 80), len(enc))
+		return "", Errorf(CodeDigestInvalid, "a %s digest has %d hex characters, %q has %d", alg, want, Truncate(s, 80), len(enc))
 	}
 	for _, r := range enc {
 		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return "", Errorf(CodeDigestInvalid, "digest %q holds characters other than lower-case hex", truncate(s, 80))
+			return "", Errorf(CodeDigestInvalid, "digest %q holds characters other than lower-case hex", Truncate(s, 80))
 		}
 	}
 	return Digest(s), nil
@@ -112,4 +112,9 @@ func Truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-func truncate(s string, n int) string { return Truncate(s, n) }
+// sha256Hex is the hex SHA-256 of s: how berth keeps a value it must
+// recognise but never store (a token, a device code, an assertion).
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

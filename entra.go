@@ -44,7 +44,7 @@ func expandEntra(spec, issuer string) (string, string, map[string]string, error)
 	tenant, terr := parseUUID(tenantArg)
 	id, ierr := parseUUID(idArg)
 	if !ok || terr != nil || ierr != nil {
-		return "", "", nil, Errorf(CodeInvalid, "the entra preset %q does not have the form TENANT/APP_OR_OBJECT_ID, two GUIDs", truncate(spec, 120)).
+		return "", "", nil, Errorf(CodeInvalid, "the entra preset %q does not have the form TENANT/APP_OR_OBJECT_ID, two GUIDs", Truncate(spec, 120)).
 			WithHint("the tenant id (az account show --query tenantId; a domain name is not what tokens carry), then the application (client) id or the object id of the service principal or managed identity: --entra 72f988bf-86f1-41af-91ab-2d7cd011db47/5d3ca3b8-0a8a-4d5c-9b8e-3b0f4e2d1c7a")
 	}
 	if issuer == "" {
@@ -64,7 +64,7 @@ func validateClaimKey(key, pattern string) error {
 	for _, n := range names {
 		switch {
 		case n == "" || strings.ContainsAny(n, "= \t\n"):
-			return Errorf(CodeInvalid, "claim condition %q has no valid claim name", truncate(key+"="+pattern, 80)).
+			return Errorf(CodeInvalid, "claim condition %q has no valid claim name", Truncate(key+"="+pattern, 80)).
 				WithHint("write --claim NAME=PATTERN, such as --claim ref_protected=true, or NAME|NAME=PATTERN for either claim")
 		case n == "sub" && len(names) > 1:
 		case slices.Contains(reservedClaims, n):
@@ -87,7 +87,7 @@ func (a Assertion) matchClaim(key, pattern string) string {
 		if MatchPattern(pattern, v) {
 			return ""
 		}
-		seen = append(seen, n+"="+truncate(v, 80))
+		seen = append(seen, n+"="+Truncate(v, 80))
 	}
 	if len(seen) == 0 {
 		return fmt.Sprintf("condition %s=%s: the token has no %s claim", key, pattern, strings.Join(claimAlternatives(key), " or "))

@@ -40,7 +40,7 @@ func validateTagPattern(flag, p string) error {
 		return Errorf(CodeInvalid, "the %s pattern is empty", flag).WithHint("give a tag or a pattern with *, such as %s 'v*'", flag)
 	}
 	if ValidateTag(strings.ReplaceAll(p, "*", "x")) != nil {
-		return Errorf(CodeInvalid, "the %s pattern %q cannot match a tag: a tag is 1 to 128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'", flag, truncate(p, 140)).
+		return Errorf(CodeInvalid, "the %s pattern %q cannot match a tag: a tag is 1 to 128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'", flag, Truncate(p, 140)).
 			WithHint("give a pattern such as %s 'v*' or %s 'release-*'", flag, flag)
 	}
 	return nil
@@ -440,7 +440,7 @@ func ParseByteSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, Errorf(CodeInvalid, "%q is not a size", truncate(s, 40)).WithHint("give a size such as 50GiB, 512MiB or 10GB")
+		return 0, Errorf(CodeInvalid, "%q is not a size", Truncate(s, 40)).WithHint("give a size such as 50GiB, 512MiB or 10GB")
 	}
 	return n * mult, nil
 }

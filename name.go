@@ -20,7 +20,7 @@ func ValidateRepositoryName(name string) error {
 		return Errorf(CodeNameInvalid, "repository name is %d characters long; the limit is %d", len(name), MaxRepositoryNameLength)
 	}
 	if !repositoryNameRE.MatchString(name) {
-		return Errorf(CodeNameInvalid, "repository name %q is invalid: use lower-case letters and digits in path components separated by '/', joined within a component by '.', '_', '__' or dashes", truncate(name, 80))
+		return Errorf(CodeNameInvalid, "repository name %q is invalid: use lower-case letters and digits in path components separated by '/', joined within a component by '.', '_', '__' or dashes", Truncate(name, 80))
 	}
 	return nil
 }
@@ -28,7 +28,7 @@ func ValidateRepositoryName(name string) error {
 // ValidateTag returns tag_invalid unless tag follows the distribution-spec grammar.
 func ValidateTag(tag string) error {
 	if !tagRE.MatchString(tag) {
-		return Errorf(CodeTagInvalid, "tag %q is invalid: up to 128 characters of [a-zA-Z0-9_.-], not starting with '.' or '-'", truncate(tag, 80))
+		return Errorf(CodeTagInvalid, "tag %q is invalid: up to 128 characters of [a-zA-Z0-9_.-], not starting with '.' or '-'", Truncate(tag, 80))
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package berth
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"slices"
@@ -59,10 +57,7 @@ func PATIDOf(credentialID string) (string, bool) {
 }
 
 // PATHash is what is stored of a token's value (hex SHA-256).
-func PATHash(value string) string {
-	sum := sha256.Sum256([]byte(value))
-	return hex.EncodeToString(sum[:])
-}
+func PATHash(value string) string { return sha256Hex(value) }
 
 // IsPATValue reports whether s has the shape and checksum of a personal
 // access token.
@@ -102,8 +97,8 @@ func NewPAT(rand io.Reader, principalID string, scopes []ResourceActions, descri
 		lifetime = min(DefaultPATLifetime, max)
 	}
 	if lifetime < 0 || lifetime > max {
-		return PersonalAccessToken{}, "", Errorf(CodeInvalid, "a personal access token lives at most %s (auth.max_token_lifetime); %s was asked", formatDays(max), formatDays(lifetime)).
-			WithHint("berth token create --expires-in %s", formatDays(min(DefaultPATLifetime, max)))
+		return PersonalAccessToken{}, "", Errorf(CodeInvalid, "a personal access token lives at most %s (auth.max_token_lifetime); %s was asked", FormatLifetime(max), FormatLifetime(lifetime)).
+			WithHint("berth token create --expires-in %s", FormatLifetime(min(DefaultPATLifetime, max)))
 	}
 	if len(description) > MaxSecretDescriptionLength {
 		return PersonalAccessToken{}, "", Errorf(CodeInvalid, "the description is %d bytes; the limit is %d", len(description), MaxSecretDescriptionLength)
@@ -118,13 +113,6 @@ func NewPAT(rand io.Reader, principalID string, scopes []ResourceActions, descri
 	}
 	return PersonalAccessToken{ID: id, PrincipalID: principalID, Hint: value[:SecretHintLength], Hash: PATHash(value),
 		Scopes: slices.Clone(scopes), Description: description, Created: now, Expires: now.Add(lifetime)}, value, nil
-}
-
-func formatDays(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
-	}
-	return d.String()
 }
 
 // Check returns secret_revoked or secret_expired when t was revoked or has

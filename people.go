@@ -80,7 +80,7 @@ func NewIdentityProvider(rand io.Reader, p IdentityProvider, policy OutboundPoli
 	}
 	for _, c := range []string{p.GroupsClaim, p.UsernameClaim} {
 		if !claimName(c) {
-			return IdentityProvider{}, Errorf(CodeInvalid, "claim name %q is not 1 to 64 letters, digits, '_', '-', '.', ':' or '/'", truncate(c, 40))
+			return IdentityProvider{}, Errorf(CodeInvalid, "claim name %q is not 1 to 64 letters, digits, '_', '-', '.', ':' or '/'", Truncate(c, 40))
 		}
 	}
 	if len(p.Scopes) == 0 {
@@ -92,7 +92,7 @@ func NewIdentityProvider(rand io.Reader, p IdentityProvider, policy OutboundPoli
 	}
 	for _, s := range p.Scopes {
 		if !claimName(s) {
-			return IdentityProvider{}, Errorf(CodeInvalid, "scope %q is not 1 to 64 letters, digits, '_', '-', '.', ':' or '/'", truncate(s, 40))
+			return IdentityProvider{}, Errorf(CodeInvalid, "scope %q is not 1 to 64 letters, digits, '_', '-', '.', ':' or '/'", Truncate(s, 40))
 		}
 	}
 	id, err := newUUID(rand)
@@ -149,9 +149,9 @@ type PeopleStore interface {
 
 // IdPUnknown is the refusal of a sign-in through a provider nobody added.
 func IdPUnknown(name string) *Error {
-	return Errorf(CodeIdPUnknown, "no identity provider is named %q", truncate(name, 64)).
+	return Errorf(CodeIdPUnknown, "no identity provider is named %q", Truncate(name, 64)).
 		WithHint("berth idp list shows the providers; berth idp add NAME --issuer URL --client-id ID --client-secret-stdin adds one").
-		WithDetail("idp", truncate(name, 64))
+		WithDetail("idp", Truncate(name, 64))
 }
 
 // Group is a group of an identity provider, written PROVIDER:GROUP: the
@@ -169,17 +169,17 @@ func ParseGroup(s string) (Group, error) {
 	const hint = "name a group as PROVIDER:GROUP, such as corp:registry-admins (berth idp list shows the providers)"
 	idp, g, ok := strings.Cut(s, ":")
 	if !ok {
-		return "", Errorf(CodeInvalid, "group %q has no provider; it is PROVIDER:GROUP", truncate(s, 80)).WithHint(hint)
+		return "", Errorf(CodeInvalid, "group %q has no provider; it is PROVIDER:GROUP", Truncate(s, 80)).WithHint(hint)
 	}
 	if err := validateName("identity provider", idp); err != nil {
-		return "", Errorf(CodeInvalid, "group %q: %s", truncate(s, 80), AsError(err).Message).WithHint(hint)
+		return "", Errorf(CodeInvalid, "group %q: %s", Truncate(s, 80), AsError(err).Message).WithHint(hint)
 	}
 	if g == "" || len(s) > MaxGroupLength {
-		return "", Errorf(CodeInvalid, "group %q: the group after the provider is empty or longer than %d characters", truncate(s, 80), MaxGroupLength).WithHint(hint)
+		return "", Errorf(CodeInvalid, "group %q: the group after the provider is empty or longer than %d characters", Truncate(s, 80), MaxGroupLength).WithHint(hint)
 	}
 	for _, r := range g {
 		if r <= ' ' || r == 0x7f || r == '"' || r == '\'' || r == '`' || r == '\\' {
-			return "", Errorf(CodeInvalid, "group %q holds a space, a quote, a backslash or a control character", truncate(s, 80)).WithHint(hint)
+			return "", Errorf(CodeInvalid, "group %q holds a space, a quote, a backslash or a control character", Truncate(s, 80)).WithHint(hint)
 		}
 	}
 	return Group(s), nil
@@ -365,4 +365,25 @@ func UserName(claim string, taken func(string) bool) string {
 		name = fmt.Sprintf("%s-%d", base, n)
 	}
 	return name
+}
+
+// GroupAssignments returns the group role assignments that principal p
+// holds through the groups of its latest sign-in, as its own, and every
+// group assignment (for refusals to name the groups that would allow). Only
+// a person (PrincipalUser) has groups.
+func GroupAssignments(ctx context.Context, s interface {
+	FindGroupRoleAssignments(ctx context.Context) ([]GroupRoleAssignment, error)
+	FindUserLinkByPrincipal(ctx context.Context, principalID string) (UserLink, error)
+}, p Principal) ([]RoleAssignment, []GroupRoleAssignment, error) {
+	all, err := s.FindGroupRoleAssignments(ctx)
+	if err != nil || len(all) == 0 || p.Kind != PrincipalUser {
+		return nil, all, err
+	}
+	link, err := s.FindUserLinkByPrincipal(ctx, p.ID)
+	if IsCode(err, CodeNotFound) {
+		return nil, all, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	return MemberAssignments(all, link.Groups, p.ID, p.Name), all, nil
 }

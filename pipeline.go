@@ -221,7 +221,7 @@ func shownURL(s string) string {
 	if i := strings.IndexAny(s, "?#"); i >= 0 {
 		s = s[:i] + "?…"
 	}
-	return truncate(s, 120)
+	return Truncate(s, 120)
 }
 
 // IsLoopbackHost reports whether host (without port) is localhost or a
@@ -266,7 +266,7 @@ func MatchPattern(pattern, s string) bool {
 // expandPreset returns the issuer and subject pattern a CI preset stands for.
 func expandPreset(preset, spec, issuer string) (string, string, error) {
 	bad := func(form, example string) (string, string, error) {
-		return "", "", Errorf(CodeInvalid, "the %s preset %q does not have the form %s", preset, truncate(spec, 120), form).
+		return "", "", Errorf(CodeInvalid, "the %s preset %q does not have the form %s", preset, Truncate(spec, 120), form).
 			WithHint("such as --%s %s", preset, example)
 	}
 	needIssuer := func(example string) (string, string, error) {
@@ -336,7 +336,7 @@ func expandPreset(preset, spec, issuer string) (string, string, error) {
 		return issuer, subject, err
 	}
 	return "", "", Errorf(CodeInvalid, "the preset %q is unknown; berth knows %s, %s, %s, %s, %s and %s",
-		truncate(preset, 40), PresetGitHub, PresetGitLab, PresetAzureDevOps, PresetKubernetes, PresetKubernetesNamespace, PresetEntra)
+		Truncate(preset, 40), PresetGitHub, PresetGitLab, PresetAzureDevOps, PresetKubernetes, PresetKubernetesNamespace, PresetEntra)
 }
 
 // Claims of the kubernetes.io claim of a service-account token, as the API
@@ -518,15 +518,15 @@ func (a Assertion) Run() string {
 		if wf := get("workflow"); wf != "" {
 			r = wf + " " + r
 		}
-		return truncate(r, 200)
+		return Truncate(r, 200)
 	case get("pipeline_id") != "":
 		r := "pipeline " + get("pipeline_id")
 		if j := get("job_id"); j != "" {
 			r += " job " + j
 		}
-		return truncate(r, 200)
+		return Truncate(r, 200)
 	case get("jti") != "":
-		return "token " + truncate(get("jti"), 100)
+		return "token " + Truncate(get("jti"), 100)
 	}
 	return ""
 }

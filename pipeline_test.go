@@ -646,3 +646,11 @@ func TestValidateOutboundURLQuotesNoCredential(t *testing.T) {
 		}
 	}
 }
+
+func TestIsLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{"localhost": true, "LOCALHOST": true, "127.0.0.2": true, "::1": true, "[::1]": true, "example.com": false, "10.0.0.1": false, "": false} {
+		if got := berth.IsLoopbackHost(host); got != want {
+			t.Errorf("IsLoopbackHost(%q) = %v", host, got)
+		}
+	}
+}

@@ -69,7 +69,7 @@ func validateName(what, name string) error {
 		return Errorf(CodeInvalid, "the %s name is empty", what).WithHint(hint)
 	case len(name) > MaxPrincipalNameLength:
 		return Errorf(CodeInvalid, "%s name %q is %d characters long; the limit is %d",
-			what, truncate(name, 40), len(name), MaxPrincipalNameLength).WithHint(hint)
+			what, Truncate(name, 40), len(name), MaxPrincipalNameLength).WithHint(hint)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -78,17 +78,17 @@ func validateName(what, name string) error {
 		case (c == '.' || c == '_' || c == '-') && i > 0:
 		case c == '.' || c == '_' || c == '-':
 			return Errorf(CodeInvalid, "%s name %q starts with %q; it must start with a letter or digit",
-				what, truncate(name, 40), c).WithHint(hint)
+				what, Truncate(name, 40), c).WithHint(hint)
 		case c >= 'A' && c <= 'Z':
 			e := Errorf(CodeInvalid, "%s name %q holds the upper-case letter %q at position %d; names are lower case",
-				what, truncate(name, 40), c, i+1).WithHint(hint)
+				what, Truncate(name, 40), c, i+1).WithHint(hint)
 			if lower := strings.ToLower(name); validateName(what, lower) == nil {
 				e.Hint = "use " + lower
 			}
 			return e
 		default:
 			return Errorf(CodeInvalid, "%s name %q holds %q at position %d, which is not allowed",
-				what, truncate(name, 40), nameRune(name, i), i+1).WithHint(hint)
+				what, Truncate(name, 40), nameRune(name, i), i+1).WithHint(hint)
 		}
 	}
 	return nil
@@ -113,7 +113,7 @@ func NewPrincipal(rand io.Reader, name string, kind PrincipalKind, now time.Time
 	}
 	if !kind.Valid() {
 		return Principal{}, Errorf(CodeInvalid, "principal kind %q is unknown; it is %q or %q",
-			truncate(string(kind), 40), PrincipalService, PrincipalUser)
+			Truncate(string(kind), 40), PrincipalService, PrincipalUser)
 	}
 	id, err := newUUID(rand)
 	if err != nil {

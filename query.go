@@ -27,7 +27,7 @@ func QueryCredential(q url.Values) string {
 		}
 		for _, v := range values {
 			if holdsCredential(v) {
-				return "the value of parameter " + strconv.Quote(truncate(name, 40))
+				return "the value of parameter " + strconv.Quote(Truncate(name, 40))
 			}
 		}
 	}

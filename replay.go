@@ -2,8 +2,6 @@ package berth
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 )
 
@@ -26,18 +24,14 @@ type AssertionStore interface {
 
 // AssertionKey is what an AssertionStore keeps of an ID token: the hex
 // SHA-256 of the token as it was presented, never the token.
-func AssertionKey(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
+func AssertionKey(token string) string { return sha256Hex(token) }
 
 // AssertionSourceKey is what an AssertionStore keeps of an Entra access
 // token exchanged from the address source: the hex SHA-256 of both. The
 // ACR-shaped exchange accepts such a token again from that address only
 // (see AssertionReusable).
 func AssertionSourceKey(token, source string) string {
-	sum := sha256.Sum256([]byte("source\x00" + source + "\x00" + token))
-	return hex.EncodeToString(sum[:])
+	return sha256Hex("source\x00" + source + "\x00" + token)
 }
 
 // AssertionReusable reports whether a token that matched pl may be

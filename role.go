@@ -70,9 +70,9 @@ func ParseAction(s string) (Action, error) {
 	if a := Action(s); a.Valid() {
 		return a, nil
 	}
-	return "", Errorf(CodeInvalid, "%q is not an action", truncate(s, 80)).
+	return "", Errorf(CodeInvalid, "%q is not an action", Truncate(s, 80)).
 		WithHint("use one of: %s", joinActions(Actions)).
-		WithDetail("action", truncate(s, 80))
+		WithDetail("action", Truncate(s, 80))
 }
 
 // Role is a named set of actions. Only the built-in roles exist.
@@ -134,9 +134,9 @@ func ParseRole(s string) (Role, error) {
 	for i, r := range Roles {
 		names[i] = string(r)
 	}
-	return "", Errorf(CodeInvalid, "%q is not a role", truncate(s, 80)).
+	return "", Errorf(CodeInvalid, "%q is not a role", Truncate(s, 80)).
 		WithHint("use one of: %s", strings.Join(names, ", ")).
-		WithDetail("role", truncate(s, 80))
+		WithDetail("role", Truncate(s, 80))
 }
 
 // narrowestRole returns the first role of Roles that allows a.
@@ -219,9 +219,9 @@ func ParseScope(s string) (Scope, error) {
 }
 
 func scopeInvalid(s, why string) *Error {
-	return Errorf(CodeInvalid, "scope %q is invalid: %s", truncate(s, 80), why).
+	return Errorf(CodeInvalid, "scope %q is invalid: %s", Truncate(s, 80), why).
 		WithHint(`use "registry", a namespace such as "team/*", or a repository such as "team/app" (lower-case letters and digits, path components separated by '/')`).
-		WithDetail("scope", truncate(s, 80))
+		WithDetail("scope", Truncate(s, 80))
 }
 
 // NamespaceOf returns the scope of the namespace that directly holds repo

@@ -342,15 +342,15 @@ func ParseLifetime(s string, max time.Duration) (time.Duration, error) {
 	}
 	const hint = "give a positive duration such as 30s, 12h or 90d"
 	malformed := func() error {
-		return Errorf(CodeInvalid, "lifetime %q is not a duration", truncate(s, 40)).WithHint(hint)
+		return Errorf(CodeInvalid, "lifetime %q is not a duration", Truncate(s, 40)).WithHint(hint)
 	}
 	tooLong := func() error {
-		return Errorf(CodeInvalid, "requested %s; the maximum is %s", truncate(s, 40), FormatLifetime(max)).
+		return Errorf(CodeInvalid, "requested %s; the maximum is %s", Truncate(s, 40), FormatLifetime(max)).
 			WithHint("ask for at most %s (--expires-in %s) and add a new secret before it expires; the maximum is part of the server's configuration",
 				FormatLifetime(max), FormatLifetime(max))
 	}
 	if strings.HasPrefix(s, "-") {
-		return 0, Errorf(CodeInvalid, "lifetime %s is negative; it must be positive", truncate(s, 40)).WithHint(hint)
+		return 0, Errorf(CodeInvalid, "lifetime %s is negative; it must be positive", Truncate(s, 40)).WithHint(hint)
 	}
 	const day = 24 * time.Hour
 	var d time.Duration
@@ -381,7 +381,7 @@ func ParseLifetime(s string, max time.Duration) (time.Duration, error) {
 		d += r
 	}
 	if d <= 0 {
-		return 0, Errorf(CodeInvalid, "lifetime %s is zero; it must be positive", truncate(s, 40)).WithHint(hint)
+		return 0, Errorf(CodeInvalid, "lifetime %s is zero; it must be positive", Truncate(s, 40)).WithHint(hint)
 	}
 	return d, nil
 }

@@ -229,10 +229,7 @@ func newUserCode(rand io.Reader) (string, error) {
 }
 
 // DeviceCodeHash is what is stored of a device code's value (hex SHA-256).
-func DeviceCodeHash(v string) string {
-	sum := sha256.Sum256([]byte(v))
-	return hex.EncodeToString(sum[:])
-}
+func DeviceCodeHash(v string) string { return sha256Hex(v) }
 
 // NormalizeUserCode returns a user code as stored (XXXX-XXXX, upper case)
 // from what a person typed (any case, with or without '-' or spaces), or
@@ -245,7 +242,7 @@ func NormalizeUserCode(s string) (string, error) {
 		case strings.ContainsRune(userCodeAlphabet, r) && b.Len() < userCodeLength:
 			b.WriteRune(r)
 		default:
-			return "", Errorf(CodeInvalid, "the code is 8 letters such as BCDF-GHJK; it holds %q", truncate(string(r), 4)).
+			return "", Errorf(CodeInvalid, "the code is 8 letters such as BCDF-GHJK; it holds %q", Truncate(string(r), 4)).
 				WithHint("type the code berth login printed, or open the link it printed")
 		}
 	}

@@ -131,9 +131,9 @@ var scopeActions = []string{DockerActionPull, DockerActionPush, DockerActionDele
 
 func parseScopeEntry(entry string) (ResourceActions, error) {
 	fail := func(why string, args ...any) (ResourceActions, error) {
-		return ResourceActions{}, Errorf(CodeInvalid, "scope %q is invalid: %s", truncate(entry, 120), fmt.Sprintf(why, args...)).
+		return ResourceActions{}, Errorf(CodeInvalid, "scope %q is invalid: %s", Truncate(entry, 120), fmt.Sprintf(why, args...)).
 			WithHint(`use TYPE:NAME:ACTIONS, such as "repository:team/app:pull,push" or "registry:catalog:*"`).
-			WithDetail("scope", truncate(entry, 120))
+			WithDetail("scope", Truncate(entry, 120))
 	}
 	typ, rest, ok := strings.Cut(entry, ":")
 	i := strings.LastIndexByte(rest, ':')
@@ -153,14 +153,14 @@ func parseScopeEntry(entry string) (ResourceActions, error) {
 	switch typ {
 	case ResourceRepository:
 		if strings.Contains(name, ":") {
-			return fail("the repository name %q holds a registry host and port; name the repository without the host, as in team/app", truncate(name, 80))
+			return fail("the repository name %q holds a registry host and port; name the repository without the host, as in team/app", Truncate(name, 80))
 		}
 		if err := ValidateRepositoryName(name); err != nil {
 			return fail("%s", AsError(err).Message)
 		}
 	case ResourceRegistry:
 		if name != ResourceCatalog && name != ResourceAPI && name != ResourceMetrics {
-			return fail("the registry resources are catalog, api and metrics, not %q", truncate(name, 40))
+			return fail("the registry resources are catalog, api and metrics, not %q", Truncate(name, 40))
 		}
 	default:
 		if !scopeTypeWord(typ) {
@@ -175,7 +175,7 @@ func parseScopeEntry(entry string) (ResourceActions, error) {
 		case a == "":
 			continue // the grammar allows empty actions; they ask for nothing
 		case !slices.Contains(scopeActions, a):
-			return fail("the action %q is not pull, push, delete or *", truncate(a, 40))
+			return fail("the action %q is not pull, push, delete or *", Truncate(a, 40))
 		case !slices.Contains(ra.Actions, a): // at most four
 			ra.Actions = append(ra.Actions, a)
 		}

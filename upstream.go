@@ -218,7 +218,7 @@ func ValidateUpstreamName(name string) error { return validateName("upstream", n
 // component: lower-case letters and digits, joined by '.', '_', '__' or '-'.
 func ValidateCacheNamespace(ns string) error {
 	if ns == "" || strings.Contains(ns, "/") || ValidateRepositoryName(ns) != nil {
-		return Errorf(CodeInvalid, "cache namespace %q is not one repository path component", truncate(ns, 80)).
+		return Errorf(CodeInvalid, "cache namespace %q is not one repository path component", Truncate(ns, 80)).
 			WithHint("use lower-case letters and digits such as hub; pulls then name hub/library/alpine")
 	}
 	return nil
@@ -337,7 +337,7 @@ func UpstreamAuthFailed(u Upstream, status int, said string) *Error {
 	}
 	msg := fmt.Sprintf("%s refused %s (HTTP %d)", u.describe(), who, status)
 	if said = strings.TrimSpace(u.Redact(said)); said != "" {
-		msg += ": " + truncate(said, 200)
+		msg += ": " + Truncate(said, 200)
 	}
 	e := Errorf(CodeUpstreamAuthFailed, "%s", msg).WithDetail("upstream", u.Name)
 	if u.ExpiresAt != nil {
@@ -352,7 +352,7 @@ func UpstreamAuthFailed(u Upstream, status int, said string) *Error {
 func UpstreamRateLimited(u Upstream, said string, reset time.Time, now time.Time) *Error {
 	msg := u.describe() + " is rate-limiting berth (HTTP 429)"
 	if said = strings.TrimSpace(u.Redact(said)); said != "" {
-		msg += ": " + truncate(said, 200)
+		msg += ": " + Truncate(said, 200)
 	}
 	e := Errorf(CodeUpstreamRateLimited, "%s", msg).WithDetail("upstream", u.Name)
 	if !reset.IsZero() {

@@ -115,7 +115,7 @@ func ParseEventTypes(names []string) ([]EventType, error) {
 		}
 		t := EventType(strings.TrimPrefix(n, CloudEventTypePrefix))
 		if !slices.Contains(EventTypes, t) {
-			return nil, Errorf(CodeInvalid, "%q is not a webhook event type", truncate(n, 60)).WithHint("%s", hint)
+			return nil, Errorf(CodeInvalid, "%q is not a webhook event type", Truncate(n, 60)).WithHint("%s", hint)
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
@@ -477,7 +477,7 @@ func (w Webhook) Subscribes(t EventType) bool { return slices.Contains(w.Events,
 func ParseWebhookID(what, id string) (string, error) {
 	s, err := parseUUID(id)
 	if err != nil {
-		return "", Errorf(CodeInvalid, "%s id %q is not a UUID: %v", what, truncate(id, 40), err).
+		return "", Errorf(CodeInvalid, "%s id %q is not a UUID: %v", what, Truncate(id, 40), err).
 			WithHint("berth webhook list shows the ids of webhooks; berth webhook deliveries ID those of its deliveries")
 	}
 	return s, nil
@@ -563,7 +563,7 @@ func (d Delivery) Attempted(now time.Time, httpStatus int, err error) Delivery {
 	}
 	switch {
 	case err != nil:
-		d.LastError = truncate(err.Error(), MaxDeliveryErrorLength)
+		d.LastError = Truncate(err.Error(), MaxDeliveryErrorLength)
 	default:
 		d.LastError = fmt.Sprintf("answered HTTP %d, not 2xx", httpStatus)
 	}

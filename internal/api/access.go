@@ -30,17 +30,7 @@ func (h *handler) accessIndex(ctx context.Context, c *berth.Caller) (*berth.Acce
 // groupAssignments returns what p holds through its groups (a person's
 // groups of their latest sign-in), and every group assignment.
 func (h *handler) groupAssignments(ctx context.Context, p berth.Principal) ([]berth.RoleAssignment, []berth.GroupRoleAssignment, error) {
-	all, err := h.cfg.Store.FindGroupRoleAssignments(ctx)
-	if err != nil || len(all) == 0 || p.Kind != berth.PrincipalUser {
-		return nil, all, err
-	}
-	link, err := h.cfg.Store.FindUserLinkByPrincipal(ctx, p.ID)
-	if berth.IsCode(err, berth.CodeNotFound) {
-		return nil, all, nil
-	} else if err != nil {
-		return nil, nil, err
-	}
-	return berth.MemberAssignments(all, link.Groups, p.ID, p.Name), all, nil
+	return berth.GroupAssignments(ctx, h.cfg.Store, p)
 }
 
 // requireAssign returns nil when the caller may assign roles on scope (it is an

@@ -262,7 +262,7 @@ func (f *idTokenFinder) fromAzure(ctx context.Context) (ciToken, error) {
 // http on loopback only, since the job's bearer token travels with it.
 func requestURL(name, raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || !(u.Scheme == "https" || u.Scheme == "http" && loopback(u.Hostname())) {
+	if err != nil || u.Host == "" || u.User != nil || !(u.Scheme == "https" || u.Scheme == "http" && berth.IsLoopbackHost(u.Hostname())) {
 		return nil, berth.Errorf(berth.CodeInvalid, "%s is not an https URL (or http on loopback), so berth does not send the job's token there", name).
 			WithHint("leave %s as the CI system sets it", name)
 	}

@@ -60,14 +60,11 @@ func (e *env) apiClient() (*client.Client, error) {
 		return nil, berth.Errorf(berth.CodeInvalid, "%s is not an http or https URL of a berth server", envURL).
 			WithHint("%s=https://registry.example.com, or http://127.0.0.1:5000 for a local server", envURL)
 	}
-	if u.Scheme == "http" && !loopback(u.Hostname()) {
+	if u.Scheme == "http" && !berth.IsLoopbackHost(u.Hostname()) {
 		fmt.Fprintf(e.stderr, "warning: %s uses plain http to %s: the client secret travels unencrypted; use https\n", envURL, u.Host)
 	}
 	return client.New(base, id, secret, &http.Client{Timeout: apiTimeout}), nil
 }
-
-// loopback reports whether host is this machine: localhost, 127.0.0.0/8, ::1.
-func loopback(host string) bool { return berth.IsLoopbackHost(host) }
 
 func joinAnd(s []string) string {
 	switch len(s) {

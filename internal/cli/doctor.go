@@ -418,7 +418,7 @@ func (d *doctor) target() (*url.URL, error) {
 			raw = l.URL
 		} else if u, err := url.Parse(envURL); err == nil && u.Host == raw {
 			raw = envURL
-		} else if h, _, err := net.SplitHostPort(raw); (err == nil && loopback(h)) || loopback(raw) {
+		} else if h, _, err := net.SplitHostPort(raw); (err == nil && berth.IsLoopbackHost(h)) || berth.IsLoopbackHost(raw) {
 			raw = "http://" + raw
 		} else {
 			raw = "https://" + raw
@@ -505,7 +505,7 @@ func (d *doctor) checkTLS() {
 		return
 	}
 	if d.base.Scheme == "http" {
-		if loopback(d.base.Hostname()) {
+		if berth.IsLoopbackHost(d.base.Hostname()) {
 			d.add(doctorCheckTLS, doctorStatusOK, "", "plain http to %s, which is loopback: nothing leaves this machine", d.base.Host)
 			return
 		}

@@ -190,7 +190,7 @@ func (d *doctor) checkRegistryChallenge(r *registryDoctor) {
 		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 			d.add(doctorCheckChallenge, doctorStatusFail, "", "the Bearer challenge names the realm %q, which is not a URL clients can call", r.realm)
 			r.scheme = ""
-		case u.Scheme == "http" && !loopback(u.Hostname()):
+		case u.Scheme == "http" && !berth.IsLoopbackHost(u.Hostname()):
 			d.add(doctorCheckChallenge, doctorStatusWarn, "ask the registry's operator to serve the token endpoint over https",
 				"Bearer realm=%q service=%q (%s): the token endpoint is plain http off loopback, so credentials travel unencrypted", r.realm, r.service, name)
 		default:

@@ -296,7 +296,7 @@ func parseServer(arg string) (registryAddr, error) {
 			h = h[:i]
 		}
 		scheme := "https"
-		if u, err := url.Parse("http://" + h); err == nil && loopback(u.Hostname()) {
+		if u, err := url.Parse("http://" + h); err == nil && berth.IsLoopbackHost(u.Hostname()) {
 			scheme = "http"
 		}
 		s = scheme + "://" + s
@@ -307,7 +307,7 @@ func parseServer(arg string) (registryAddr, error) {
 		return registryAddr{}, berth.Errorf(berth.CodeInvalid, "%q is not a registry host[:port] or an http(s) URL of one", arg).
 			WithHint("berth login registry.example.com, or berth login http://127.0.0.1:5000 for a local server")
 	}
-	if u.Scheme == "http" && !loopback(u.Hostname()) {
+	if u.Scheme == "http" && !berth.IsLoopbackHost(u.Hostname()) {
 		return registryAddr{}, berth.Errorf(berth.CodeInvalid, "%s uses plain http to %s, which is not this machine: the client secret and tokens would travel unencrypted", arg, u.Host).
 			WithHint("berth login https://%s", u.Host)
 	}
@@ -339,7 +339,7 @@ func discoverChallenge(ctx context.Context, hc *http.Client, srv registryAddr) (
 			WithHint("berth doctor %s", srv.host)
 	}
 	ru, err := url.Parse(ch.realm)
-	if err != nil || (ru.Scheme != "https" && !(ru.Scheme == "http" && loopback(ru.Hostname()))) {
+	if err != nil || (ru.Scheme != "https" && !(ru.Scheme == "http" && berth.IsLoopbackHost(ru.Hostname()))) {
 		return challenge{}, berth.Errorf(berth.CodeInvalid, "%s names the token endpoint %q, which is not https (or http on loopback); berth does not send a secret there", srv.url, ch.realm).
 			WithHint("set the server's public URL to https://%s", srv.host)
 	}

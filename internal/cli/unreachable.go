@@ -26,7 +26,7 @@ func unreachable(rawURL string, err error) *berth.Error {
 	}
 	var rec tls.RecordHeaderError
 	if u.Scheme == "https" && (errors.As(err, &rec) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")) {
-		if loopback(u.Hostname()) {
+		if berth.IsLoopbackHost(u.Hostname()) {
 			return e.WithHint("the server at %s speaks plain http: berth login http://%s", u.Host, u.Host)
 		}
 		return e.WithHint("the server at %s speaks plain http, not https: serve berth with TLS (tls.cert_file and tls.key_file, or tls.acme)", u.Host)

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/berth-dev/berth"
 )
 
 // IsGitRepository reports whether dir is the top of a git work tree or a
@@ -117,7 +119,7 @@ func listBlobs(ctx context.Context, repo string, s *scanner) ([]string, map[stri
 	for sc.Scan() {
 		line := sc.Text()
 		if id, ok := strings.CutPrefix(line, "~"); ok {
-			s.skip(repo+"@"+id, fmt.Sprintf("blob larger than %s", formatSize(s.opt.MaxFileSize)))
+			s.skip(repo+"@"+id, fmt.Sprintf("blob larger than %s", berth.FormatBytes(s.opt.MaxFileSize)))
 			continue
 		}
 		id, path, ok := strings.Cut(line, " ")

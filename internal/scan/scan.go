@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/berth-dev/berth"
 )
 
 // Finding is one credential found. It never holds the credential: Excerpt is
@@ -339,7 +341,7 @@ func (s *scanner) scanFile(path string, buf []byte, ms []match) ([]byte, []match
 		return buf, ms
 	}
 	if size := info.Size(); size > s.opt.MaxFileSize {
-		s.skip(path, fmt.Sprintf("larger than %s (%s)", formatSize(s.opt.MaxFileSize), formatSize(size)))
+		s.skip(path, fmt.Sprintf("larger than %s (%s)", berth.FormatBytes(s.opt.MaxFileSize), berth.FormatBytes(size)))
 		return buf, ms
 	}
 	// Read one byte more than the size, to notice a file that grew.
@@ -359,16 +361,6 @@ func (s *scanner) scanFile(path string, buf []byte, ms []match) ([]byte, []match
 		return buf, ms
 	}
 	return buf, s.scanBuffer(path, data, ms, nil)
-}
-
-func formatSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // readError is err without the path a skipped entry already names.

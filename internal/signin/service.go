@@ -308,15 +308,5 @@ func (s *Service) SessionByCookie(ctx context.Context, value string) (berth.User
 // through its groups, as its own, and every group assignment (for refusals
 // to name the groups that would allow).
 func (s *Service) GroupAssignments(ctx context.Context, p berth.Principal) ([]berth.RoleAssignment, []berth.GroupRoleAssignment, error) {
-	all, err := s.Store.FindGroupRoleAssignments(ctx)
-	if err != nil || len(all) == 0 || p.Kind != berth.PrincipalUser {
-		return nil, all, err
-	}
-	link, err := s.Store.FindUserLinkByPrincipal(ctx, p.ID)
-	if berth.IsCode(err, berth.CodeNotFound) {
-		return nil, all, nil
-	} else if err != nil {
-		return nil, nil, err
-	}
-	return berth.MemberAssignments(all, link.Groups, p.ID, p.Name), all, nil
+	return berth.GroupAssignments(ctx, s.Store, p)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/berth-dev/berth/internal/oidctest"
 )
@@ -230,8 +232,9 @@ func TestConsoleBrowser(t *testing.T) {
 	v1Digest := digestOf(t, img).String()
 	del := `button[aria-label="Delete manifest ` + v1Digest + `"]`
 	do("Delete manifest", chromedp.Click(chromedp.CSS(del)), chromedp.WaitNotPresent(chromedp.CSS(del)))
-	if _, err := remote.Head(s.ref(t, "team/app@"+v1Digest), s.remoteOpts(context.Background())...); err == nil {
-		t.Fatalf("team/app@%s is still served after Delete", v1Digest)
+	var gone *transport.Error
+	if _, err := remote.Head(s.ref(t, "team/app@"+v1Digest), s.remoteOpts(context.Background())...); !errors.As(err, &gone) || gone.StatusCode != http.StatusNotFound {
+		t.Fatalf("team/app@%s after Delete: %v, want 404", v1Digest, err)
 	}
 
 	// Every other page an owner reaches from the header, each shown (and

@@ -811,8 +811,8 @@ func TestConsoleIndexAndManifestDelete(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || strings.Contains(page, singleDigest.String()) || strings.Contains(page, "/team/app:single</code>") || !strings.Contains(page, "/team/app:multi</code>") {
 		t.Fatalf("after deleting the manifest: %s\n%s", resp.Status, page)
 	}
-	if _, err := remote.Get(ref("team/app@"+singleDigest.String()), auth); err == nil {
-		t.Fatal("the deleted manifest is still served on /v2/")
+	if _, err := remote.Get(ref("team/app@"+singleDigest.String()), auth); !berth.IsCode(apiReason(err), berth.CodeManifestUnknown) {
+		t.Fatalf("the deleted manifest on /v2/: %v, want manifest_unknown", err)
 	}
 	// The registry's lifecycle rules hold in the console too.
 	resp, page = admin.post(s.url+"/manifests/delete", url.Values{"csrf": {csrf}, "repository": {"team/app"}, "digest": {keptDigest.String()}})

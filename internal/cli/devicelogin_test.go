@@ -172,17 +172,14 @@ func TestDeviceLogin(t *testing.T) {
 		t.Fatalf("interval after slow_down: %s, want 10 s", w)
 	}
 
-	// Tampering with the approval form: a forged csrf field is refused.
+	// Tampering with the approval form: a person signed in, with a forged
+	// csrf field, is refused, and the login stays pending.
 	ada := newBrowser(t)
-	approveForged := func() {
-		m := completeURI.FindStringSubmatch(cli.stdout.String())
-		u, _ := url.Parse(m[1])
-		resp, page := ada.post(u.Scheme+"://"+u.Host+"/device", url.Values{"csrf": {strings.Repeat("a", 32)}, "user_code": {u.Query().Get("user_code")}, "decision": {"approve"}})
-		if resp.StatusCode == http.StatusOK {
-			t.Fatalf("an approval without a session was accepted: %s", page)
-		}
-	}
-	approveForged() // no session at all yet
+	ada.get(s.url + "/login/corp?next=/")
+	m := completeURI.FindStringSubmatch(cli.stdout.String())
+	u, _ := url.Parse(m[1])
+	resp, page := ada.post(u.Scheme+"://"+u.Host+"/device", url.Values{"csrf": {strings.Repeat("a", 32)}, "user_code": {u.Query().Get("user_code")}, "decision": {"approve"}})
+	wantReason(t, "an approval with a forged csrf field", resp, page, http.StatusForbidden, berth.CodeSignInStateInvalid)
 	approve(t, ada, cli.stdout.String(), "approve")
 	offset.Add(int64(11 * time.Second))
 	cli.poll()

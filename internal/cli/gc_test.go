@@ -220,7 +220,15 @@ func TestServeScheduledGC(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("push = %d %s\nstderr:\n%s", resp.StatusCode, body, s.stderr.String())
 	}
-	// Within the grace the orphan stays, however many collections run.
+	// Within the grace the orphan stays: once a collection begun after the
+	// push has run (two done: the first may have begun before), it is still
+	// there.
+	collections := func() int { return strings.Count(s.stderr.String(), `"msg":"garbage collection done"`) }
+	for after, deadline := collections(), time.Now().Add(30*time.Second); collections() < after+2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no scheduled collection ran within 30 s")
+		}
+	}
 	if resp, _ := s.do(t, "GET", "/v2/gc/scheduled/blobs/"+digest, nil, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the orphan was collected within its grace: %d", resp.StatusCode)
 	}

@@ -13,3 +13,6 @@ func (l *LocalCommitLocker) WritersWaiting(d Digest) int {
 
 // HoldsCredential exposes the credential detector to the fuzz tests.
 func HoldsCredential(s string) bool { return holdsCredential(s) }
+
+// PrincipalPage is how many principals AllPrincipals reads at a time.
+const PrincipalPage = principalPage

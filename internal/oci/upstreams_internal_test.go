@@ -57,7 +57,11 @@ func TestUpstreamsKeptUntilInvalidated(t *testing.T) {
 		t.Fatalf("after Invalidate, ghcr/org/app routed to %q", got)
 	}
 	f.list = f.list[:1]
-	clock.Advance(time.Second)
+	clock.Advance(time.Second - time.Nanosecond) // the default TTL, all but its end
+	if got := route("ghcr/org/app"); got != "ghcr" {
+		t.Fatalf("the list was read again before its TTL passed: routed to %q", got)
+	}
+	clock.Advance(time.Nanosecond)
 	if got := route("ghcr/org/app"); got != "" {
 		t.Fatalf("a deleted upstream still routed to once the TTL passed: %q", got)
 	}

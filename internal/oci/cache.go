@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -405,7 +406,25 @@ func (c *Cache) hold(m *berth.Manifest, tag string) {
 	for len(c.order) > limit {
 		old := c.order[0]
 		c.order = c.order[1:]
-		delete(c.pending, old)
+		c.forget(old)
+	}
+}
+
+// forget drops the held manifest of key (REPO@DIGEST) and the tags that
+// named it, which are then no longer known current: the next pull of such
+// a tag asks the upstream again rather than taking an older stored one.
+// c.mu is held.
+func (c *Cache) forget(key string) {
+	m, ok := c.pending[key]
+	if !ok {
+		return
+	}
+	delete(c.pending, key)
+	for k, d := range c.ptags {
+		if repo, _, ok := cutTagKey(k); ok && repo == m.Repository && d == m.Digest {
+			delete(c.ptags, k)
+			delete(c.checked, k)
+		}
 	}
 }
 
@@ -413,7 +432,9 @@ func (c *Cache) hold(m *berth.Manifest, tag string) {
 func (c *Cache) release(repo string, d berth.Digest, tag string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.pending, repo+"@"+d.String())
+	key := repo + "@" + d.String()
+	delete(c.pending, key)
+	c.order = slices.DeleteFunc(c.order, func(k string) bool { return k == key })
 	if tag != "" {
 		delete(c.ptags, repo+":"+tag)
 	}

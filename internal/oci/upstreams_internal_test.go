@@ -69,3 +69,26 @@ func TestUpstreamsKeptUntilInvalidated(t *testing.T) {
 		t.Fatalf("%d reads, want 3", f.calls)
 	}
 }
+
+// A held manifest pushed out by the bound takes its tags with it, and they
+// are no longer known current: the next pull asks the upstream, instead of
+// serving an older stored manifest as fresh. A released one leaves the
+// order, so that holding it again does not count it twice.
+func TestHeldManifestsForgetTheirTags(t *testing.T) {
+	now := time.Now()
+	c := &Cache{MaxPending: 1}
+	first := &berth.Manifest{Repository: "hub/library/alpine", Digest: berth.DigestOf(berth.SHA256, []byte("first"))}
+	c.hold(first, "3.20")
+	c.markChecked(first.Repository, "3.20", now)
+	c.release("hub/other", berth.DigestOf(berth.SHA256, []byte("none")), "")
+	c.hold(&berth.Manifest{Repository: "hub/library/busybox", Digest: berth.DigestOf(berth.SHA256, []byte("second"))}, "1")
+	if _, ok := c.ptags["hub/library/alpine:3.20"]; ok || c.fresh(first.Repository, "3.20", time.Hour, now) {
+		t.Fatalf("the evicted manifest's tag is still held (%v) or fresh", c.ptags)
+	}
+	second := &berth.Manifest{Repository: "hub/library/busybox", Digest: berth.DigestOf(berth.SHA256, []byte("second"))}
+	c.release(second.Repository, second.Digest, "1")
+	c.hold(second, "1")
+	if len(c.order) != 1 {
+		t.Fatalf("order %v after a release and a new hold, want one entry", c.order)
+	}
+}

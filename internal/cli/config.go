@@ -264,12 +264,14 @@ func (c Config) validate() error {
 	for i, p := range c.IdentityProviders {
 		switch {
 		case p.Name == "" || p.Issuer == "" || p.ClientID == "":
-			return berth.Errorf(berth.CodeInvalid, "identity_providers[%d] needs name, issuer and client_id", i)
+			return berth.Errorf(berth.CodeInvalid, "identity_providers[%d] needs name, issuer and client_id", i).
+				WithHint("identity_providers: [{name: corp, issuer: https://login.example.com, client_id: berth, client_secret_file: /run/secrets/corp}]")
 		case (p.ClientSecretFile == "") == (p.ClientSecretEnv == ""):
 			return berth.Errorf(berth.CodeInvalid, "identity provider %s needs its client secret from exactly one of client_secret_file and client_secret_env", p.Name).
 				WithHint("client_secret_file: /run/secrets/%s (the secret is never written in the configuration)", p.Name)
 		case names[p.Name]:
-			return berth.Errorf(berth.CodeInvalid, "identity provider %s is listed twice", p.Name)
+			return berth.Errorf(berth.CodeInvalid, "identity provider %s is listed twice", p.Name).
+				WithHint("keep one entry named %s under identity_providers", p.Name)
 		}
 		names[p.Name] = true
 	}

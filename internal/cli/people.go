@@ -73,7 +73,8 @@ func ensureIdentityProviders(ctx context.Context, meta berth.MetadataStore, cfg 
 		if c.ClientSecretFile != "" {
 			b, err := os.ReadFile(c.ClientSecretFile)
 			if err != nil {
-				return berth.Errorf(berth.CodeInvalid, "identity provider %s: cannot read client_secret_file %s: %v", c.Name, c.ClientSecretFile, errors.Unwrap(err))
+				return berth.Errorf(berth.CodeInvalid, "identity provider %s: cannot read client_secret_file %s: %v", c.Name, c.ClientSecretFile, errors.Unwrap(err)).
+					WithHint("make %s readable by the user berth runs as (chmod 0400, owned by that user), or give client_secret_env instead", c.ClientSecretFile)
 			}
 			secret = string(b)
 		}

@@ -98,7 +98,8 @@ func (s sealedUpstreams) CreateUpstream(ctx context.Context, u berth.Upstream) e
 			sealer, prefix = s.folder, folderSealedPrefix
 		}
 		if sealer == nil {
-			return fmt.Errorf("no key to seal the credential of upstream %s with", u.Name)
+			return berth.Errorf(berth.CodeUnsupported, "this server has no key to seal the credential of upstream %s with", u.Name).
+				WithHint("export BERTH_KEY_ENCRYPTION_KEY=$(openssl rand -base64 32) (key_encryption_key in the configuration file), or run berth serve with a data folder, which keeps %s", upstreamKeyFile)
 		}
 		sealed, err := sealer.Seal([]byte(u.Password.Reveal()), upstreamAAD(u.Name))
 		if err != nil {

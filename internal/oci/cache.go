@@ -606,7 +606,8 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 	case counted.err != nil:
 		return sent, berth.UpstreamUnreachable(u, fmt.Sprintf("blob %s of %s broke off after %d bytes: %s", d.Short(), remote, counted.n, berth.RedactCredentials(counted.err.Error())))
 	case berth.IsCode(err, berth.CodeDigestInvalid) || berth.IsCode(err, berth.CodeSizeInvalid):
-		return sent, berth.Errorf(berth.CodeDigestInvalid, "upstream %s (%s) sent other content for blob %s of %s than its digest names; nothing was stored", u.Name, u.Host(), d, remote)
+		return sent, berth.Errorf(berth.CodeDigestInvalid, "upstream %s (%s) sent other content for blob %s of %s than its digest names; nothing was stored", u.Name, u.Host(), d, remote).
+			WithHint("pull again; if it repeats, check the upstream with berth upstream verify %s", u.Name).WithDetail("upstream", u.Name)
 	default:
 		return sent, err // the blob store failed: internal
 	}

@@ -97,7 +97,8 @@ func (c *Client) GetManifest(ctx context.Context, u berth.Upstream, repo, ref st
 		return nil, berth.UpstreamUnreachable(u, "reading manifest "+repo+":"+ref+": "+cause(err))
 	}
 	if len(body) > MaxManifestSize {
-		return nil, berth.Errorf(berth.CodeTooLarge, "upstream %s sent a manifest of more than %d bytes for %s:%s", u.Name, MaxManifestSize, repo, ref)
+		return nil, berth.Errorf(berth.CodeTooLarge, "upstream %s sent a manifest of more than %d bytes for %s:%s", u.Name, MaxManifestSize, repo, ref).
+			WithHint("pull that image from %s directly; berth keeps no manifest that large", u.URL).WithDetail("upstream", u.Name)
 	}
 	alg := berth.SHA256
 	var want berth.Digest
@@ -114,7 +115,8 @@ func (c *Client) GetManifest(ctx context.Context, u berth.Upstream, repo, ref st
 	}
 	got := berth.DigestOf(alg, body)
 	if want != "" && got != want {
-		return nil, berth.Errorf(berth.CodeDigestInvalid, "upstream %s sent a manifest for %s:%s whose digest is %s, not %s", u.Name, repo, ref, got, want)
+		return nil, berth.Errorf(berth.CodeDigestInvalid, "upstream %s sent a manifest for %s:%s whose digest is %s, not %s", u.Name, repo, ref, got, want).
+			WithHint("nothing was kept; pull again, and if it repeats check the upstream with berth upstream verify %s", u.Name).WithDetail("upstream", u.Name)
 	}
 	mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
 	return &Manifest{Digest: got, MediaType: strings.TrimSpace(mt), Content: body}, nil
@@ -194,7 +196,8 @@ func manifestMissing(err error, u berth.Upstream, repo, ref string) error {
 
 func blobMissing(err error, u berth.Upstream, repo string, d berth.Digest) error {
 	if berth.IsCode(err, codeNotFound) {
-		return berth.Errorf(berth.CodeBlobUnknown, "blob %s is not in repository %s of upstream %s (%s)", d, repo, u.Name, u.Host()).WithDetail("digest", d.String())
+		return berth.Errorf(berth.CodeBlobUnknown, "blob %s is not in repository %s of upstream %s (%s)", d, repo, u.Name, u.Host()).
+			WithHint("the upstream no longer has it: pull the image by a tag it serves now").WithDetail("digest", d.String()).WithDetail("upstream", u.Name)
 	}
 	return err
 }

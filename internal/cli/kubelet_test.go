@@ -189,7 +189,11 @@ func TestKubeletProviderServiceAccountToken(t *testing.T) {
 	if err := pull(image, resp.Auth[c.host].Username, password); err != nil {
 		t.Fatalf("pulling with the provider's credential: %v", err)
 	}
-	if err := pull(image, berth.IdentityTokenUser, password[:len(password)-1]+"x"); err == nil {
+	mangled := password[:len(password)-1] + "x"
+	if mangled == password {
+		mangled = password[:len(password)-1] + "y"
+	}
+	if err := pull(image, berth.IdentityTokenUser, mangled); err == nil {
 		t.Fatal("a mangled credential pulled too")
 	}
 

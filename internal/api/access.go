@@ -182,6 +182,19 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 	if targetPrincipal != nil && targetPrincipal.Kind == berth.PrincipalUser {
 		d.NameGroups(berth.GroupsGranting(groups, d.Action, repo))
 	}
+	if d.Allowed && writes(actions) && h.cfg.Upstreams != nil {
+		// As the registry decides: a write into a cache namespace is
+		// refused whatever the roles allow.
+		ups, err := h.cfg.Upstreams.FindUpstreams(ctx)
+		if err != nil {
+			return err
+		}
+		if u, ok := berth.UpstreamFor(ups, repo); ok {
+			e := berth.CacheReadOnly(u, repo)
+			d.Allowed, d.Allowing = false, nil
+			d.Reason, d.Message, d.Hint = e.Code, e.Message, e.Hint
+		}
+	}
 	if disabled && target.Name != berth.AnonymousName {
 		// Authentication comes first: a disabled principal gets no further.
 		d.Allowed = false
@@ -190,4 +203,15 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 		d.Hint = "berth principal enable " + target.Name
 	}
 	return writeJSON(w, http.StatusOK, AccessCheck{Decision: d, RequestedAction: actionText})
+}
+
+// writes reports whether actions include one that writes into a
+// repository: what a cache namespace refuses (cache_read_only).
+func writes(actions []berth.Action) bool {
+	for _, a := range actions {
+		if a == berth.ActionContentWrite || a == berth.ActionMetadataWrite {
+			return true
+		}
+	}
+	return false
 }

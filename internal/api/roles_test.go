@@ -193,3 +193,29 @@ func TestAccessCheck(t *testing.T) {
 		t.Errorf("decision for a disabled principal: %+v", d)
 	}
 }
+
+// The access check decides as the registry does: a push into a cache
+// namespace is refused with cache_read_only even for an owner, and a pull
+// there is not.
+func TestAccessCheckCacheNamespace(t *testing.T) {
+	s := apitest.New(t)
+	admin := adminCreds(s)
+	call(t, s, admin, "POST", "/api/v1/upstreams", api.CreateUpstreamRequest{Name: "hub", URL: "https://registry-1.docker.io", Namespace: "hub"}).ok(t, http.StatusCreated, nil)
+	check := func(action, repo string) api.AccessCheck {
+		t.Helper()
+		var d api.AccessCheck
+		call(t, s, admin, "GET", "/api/v1/access/check?"+url.Values{"action": {action}, "repository": {repo}}.Encode(), nil).ok(t, http.StatusOK, &d)
+		return d
+	}
+	for _, action := range []string{"push", "content:write", "metadata:write"} {
+		d := check(action, "hub/library/alpine")
+		if d.Allowed || d.Reason != berth.CodeCacheReadOnly || d.Allowing != nil || d.Hint == "" {
+			t.Errorf("%s into the cache namespace: %+v", action, d)
+		}
+	}
+	for _, c := range []struct{ action, repo string }{{"pull", "hub/library/alpine"}, {"delete", "hub/library/alpine"}, {"push", "team/alpine"}, {"push", "hubble/app"}} {
+		if d := check(c.action, c.repo); !d.Allowed {
+			t.Errorf("%s %s: %+v", c.action, c.repo, d)
+		}
+	}
+}

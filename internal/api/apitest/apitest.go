@@ -144,6 +144,7 @@ func NewWith(t testing.TB, opts Options) *Server {
 		Logger:            logger,
 		Issuers:           opts.Issuers,
 		URL:               opts.URL,
+		Upstreams:         db,
 	}
 	if opts.Audit {
 		cfg.Audit = &syncAudit{t: t, store: db, now: clock.Now}

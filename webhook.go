@@ -666,6 +666,10 @@ type WebhookStore interface {
 	// FindWebhooks returns every webhook, secrets included, ordered by Created
 	// then ID; an empty slice when there is none.
 	FindWebhooks(ctx context.Context) ([]Webhook, error)
+	// SetWebhookSecret replaces the stored secret of webhook id, or returns
+	// not_found. It changes how the secret is kept (sealing one stored in
+	// plain text), never the value receivers verify signatures with.
+	SetWebhookSecret(ctx context.Context, id string, secret WebhookSecret) error
 	// DeleteWebhook deletes the webhook and all its deliveries, or returns
 	// not_found.
 	DeleteWebhook(ctx context.Context, id string) error

@@ -44,33 +44,78 @@ func TestServeRestrictsTheDataFolder(t *testing.T) {
 	}
 }
 
-// TestWebhookSecretsSealed: with a key encryption key, a webhook's signing
-// secret is stored sealed; berth reads it back whole.
-func TestWebhookSecretsSealed(t *testing.T) {
+// TestPlainWebhookSecretsSealedAtStart: a webhook secret stored before a key
+// encryption key was configured is sealed when berth next starts with one,
+// and keeps its value.
+func TestPlainWebhookSecretsSealedAtStart(t *testing.T) {
 	dir := t.TempDir()
+	s := startServe(t, dir)
+	created := createWebhook(t, s)
+	s.stop(t)
+	if stored := storedWebhookSecret(t, dir, created.ID); stored != created.Secret {
+		t.Fatalf("without a key the secret is stored as %.20q…, want it in plain text", stored)
+	}
+
 	kek := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
-	s := startServeEnv(t, map[string]string{"BERTH_KEY_ENCRYPTION_KEY": kek}, dir)
+	s = startServeEnv(t, map[string]string{"BERTH_KEY_ENCRYPTION_KEY": kek}, dir)
+	s.stop(t)
+	if stored := storedWebhookSecret(t, dir, created.ID); !strings.HasPrefix(stored, sealedPrefix) || strings.Contains(stored, created.Secret[4:]) {
+		t.Errorf("stored secret %.20q…, want it sealed", stored)
+	}
+	st, err := openServed(context.Background(), Config{Data: dir, KeyEncryptionKey: kek}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w, err := withSealedWebhooks(st.meta, st.sealer).FindWebhookByID(context.Background(), created.ID)
+	if err != nil || w.Secret.Reveal() != created.Secret {
+		t.Errorf("read back: %v, secret matches: %v", err, w.Secret.Reveal() == created.Secret)
+	}
+}
+
+// createdWebhook is the answer to a webhook's creation.
+type createdWebhook struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+}
+
+// createWebhook creates a webhook on s and returns its id and secret.
+func createWebhook(t *testing.T, s *running) createdWebhook {
+	t.Helper()
 	resp, body := s.do(t, "POST", "/api/v1/webhooks", map[string]string{"Content-Type": "application/json"},
 		[]byte(`{"url":"http://127.0.0.1:9/hook","events":["secret.expiring"]}`))
-	var created struct {
-		ID     string `json:"id"`
-		Secret string `json:"secret"`
-	}
+	var created createdWebhook
 	if resp.StatusCode != 201 || json.Unmarshal(body, &created) != nil || !strings.HasPrefix(created.Secret, "brw_") {
 		t.Fatalf("create webhook: %d %s", resp.StatusCode, body)
 	}
-	s.stop(t)
+	return created
+}
 
+// storedWebhookSecret reads the secret column of webhook id in the data
+// folder dir's database, as someone with a copy of it would.
+func storedWebhookSecret(t *testing.T, dir, id string) string {
+	t.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(dir, metadataFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	var stored string
-	if err := db.QueryRowContext(context.Background(), "SELECT secret FROM webhooks WHERE id = ?", created.ID).Scan(&stored); err != nil {
+	if err := db.QueryRowContext(context.Background(), "SELECT secret FROM webhooks WHERE id = ?", id).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(stored, sealedPrefix) || strings.Contains(stored, created.Secret[4:]) {
+	return stored
+}
+
+// TestWebhookSecretsSealed: with a key encryption key, a webhook's signing
+// secret is stored sealed; berth reads it back whole.
+func TestWebhookSecretsSealed(t *testing.T) {
+	dir := t.TempDir()
+	kek := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	s := startServeEnv(t, map[string]string{"BERTH_KEY_ENCRYPTION_KEY": kek}, dir)
+	created := createWebhook(t, s)
+	s.stop(t)
+	if stored := storedWebhookSecret(t, dir, created.ID); !strings.HasPrefix(stored, sealedPrefix) || strings.Contains(stored, created.Secret[4:]) {
 		t.Errorf("stored secret %.20q…, want it sealed", stored)
 	}
 

@@ -12,7 +12,7 @@ import (
 
 // sealedPrefix marks a webhook secret stored sealed by the key encryption
 // key; a value without it was stored in plain text (before a key was
-// configured) and is read as it is.
+// configured), is read as it is, and is sealed at the next start with a key.
 const sealedPrefix = "sealed:v1:"
 
 // sealedWebhooks is a metadata store whose webhook signing secrets are kept
@@ -36,14 +36,32 @@ func withSealedWebhooks(meta berth.MetadataStore, sealer *oauth.Sealer) berth.Me
 func webhookAAD(id string) []byte { return []byte("berth webhook secret " + id) }
 
 func (s sealedWebhooks) CreateWebhook(ctx context.Context, w berth.Webhook) error {
-	if !w.Secret.IsZero() {
-		sealed, err := s.sealer.Seal([]byte(w.Secret.Reveal()), webhookAAD(w.ID))
-		if err != nil {
-			return err
-		}
-		w.Secret = berth.WebhookSecretOf(sealedPrefix + base64.StdEncoding.EncodeToString(sealed))
+	w, err := s.seal(w)
+	if err != nil {
+		return err
 	}
 	return s.MetadataStore.CreateWebhook(ctx, w)
+}
+
+func (s sealedWebhooks) SetWebhookSecret(ctx context.Context, id string, secret berth.WebhookSecret) error {
+	w, err := s.seal(berth.Webhook{ID: id, Secret: secret})
+	if err != nil {
+		return err
+	}
+	return s.MetadataStore.SetWebhookSecret(ctx, id, w.Secret)
+}
+
+// seal returns w with its secret, when it has one, sealed.
+func (s sealedWebhooks) seal(w berth.Webhook) (berth.Webhook, error) {
+	if w.Secret.IsZero() {
+		return w, nil
+	}
+	sealed, err := s.sealer.Seal([]byte(w.Secret.Reveal()), webhookAAD(w.ID))
+	if err != nil {
+		return w, err
+	}
+	w.Secret = berth.WebhookSecretOf(sealedPrefix + base64.StdEncoding.EncodeToString(sealed))
+	return w, nil
 }
 
 func (s sealedWebhooks) FindWebhookByID(ctx context.Context, id string) (berth.Webhook, error) {
@@ -85,17 +103,29 @@ func (s sealedWebhooks) open(w berth.Webhook) (berth.Webhook, error) {
 	return w, nil
 }
 
-// warnPlain logs the webhooks whose secret was stored before a key
-// encryption key was configured: they stay in plain text until re-created.
-func (s sealedWebhooks) warnPlain(ctx context.Context, logger *slog.Logger) {
+// sealPlain seals the webhook secrets stored in plain text, from before a
+// key encryption key was configured. The values do not change, so
+// receivers go on verifying signatures as before. A secret it cannot seal
+// is logged and stays as it is; berth reads it either way.
+func (s sealedWebhooks) sealPlain(ctx context.Context, logger *slog.Logger) {
 	ws, err := s.MetadataStore.FindWebhooks(ctx)
 	if err != nil {
+		logger.Warn("look for webhook secrets stored in plain text", slog.Any("err", err))
 		return
 	}
 	for _, w := range ws {
-		if !w.Secret.IsZero() && !strings.HasPrefix(w.Secret.Reveal(), sealedPrefix) {
-			logger.Warn("a webhook's signing secret is stored in plain text, from before the key encryption key was set; delete and create the webhook again to seal it",
-				slog.String("webhook", w.ID))
+		if w.Secret.IsZero() || strings.HasPrefix(w.Secret.Reveal(), sealedPrefix) {
+			continue
 		}
+		sealed, err := s.seal(w)
+		if err == nil {
+			err = s.MetadataStore.SetWebhookSecret(ctx, w.ID, sealed.Secret)
+		}
+		if err != nil {
+			logger.Warn("a webhook's signing secret is stored in plain text, from before the key encryption key was set, and sealing it failed; berth tries again at the next start",
+				slog.String("webhook", w.ID), slog.Any("err", err))
+			continue
+		}
+		logger.Info("sealed a webhook's signing secret stored in plain text before the key encryption key was set", slog.String("webhook", w.ID))
 	}
 }

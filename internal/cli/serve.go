@@ -220,7 +220,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	// Webhooks (see webhook.go): the audit stream and the registry publish events.
 	hookStore := withSealedWebhooks(st.meta, st.sealer) // webhook secrets sealed at rest
 	if sw, ok := hookStore.(sealedWebhooks); ok {
-		sw.warnPlain(ctx, logger)
+		sw.sealPlain(ctx, logger)
 	}
 	hooks := newWebhooks(hookStore, issuer, federation, outbound, cfg.Webhooks.ScheduleInterval, serveNow, logger)
 	hooks.scheduler.Upstreams = ups // upstream credentials' expiry notices, and their verification

@@ -73,6 +73,19 @@ func (s *Store) FindWebhooks(ctx context.Context) ([]berth.Webhook, error) {
 	return out, nil
 }
 
+// SetWebhookSecret replaces the webhook's stored secret, or returns
+// not_found.
+func (s *Store) SetWebhookSecret(ctx context.Context, id string, secret berth.WebhookSecret) error {
+	n, err := s.c.Write().Exec(ctx, `UPDATE webhooks SET secret = $2 WHERE id = $1`, id, secret.Reveal())
+	switch {
+	case err != nil:
+		return fmt.Errorf("set the secret of webhook %s: %w", id, err)
+	case n == 0:
+		return berth.WebhookNotFound(id)
+	}
+	return nil
+}
+
 // DeleteWebhook deletes the webhook and its deliveries, or returns
 // not_found. It locks the webhook's row first (on PostgreSQL), so an enqueue meanwhile
 // either lands before (and is deleted) or is refused with not_found.

@@ -84,6 +84,22 @@ func wantDelivery(t *testing.T, what string, got, want berth.Delivery) {
 }
 
 var webhookTests = []test{
+	{"SetSecret", func(t *testing.T, s berth.MetadataStore) {
+		w1, w2 := webhookN(1, 10), webhookN(2, 20)
+		must(t, s.CreateWebhook(ctx(t), w1))
+		must(t, s.CreateWebhook(ctx(t), w2))
+		must(t, s.SetWebhookSecret(ctx(t), w1.ID, berth.WebhookSecretOf("sealed:v1:abc")))
+		got, err := s.FindWebhookByID(ctx(t), w1.ID)
+		must(t, err)
+		if got.Secret.Reveal() != "sealed:v1:abc" || got.URL != w1.URL {
+			t.Errorf("after SetWebhookSecret: %+v", got)
+		}
+		if got, err := s.FindWebhookByID(ctx(t), w2.ID); err != nil || got.Secret.Reveal() != w2.Secret.Reveal() {
+			t.Errorf("the other webhook changed: %+v, %v", got, err)
+		}
+		wantCode(t, "SetWebhookSecret of an unknown id",
+			s.SetWebhookSecret(ctx(t), "d1000000-0000-4000-8000-000000000009", berth.WebhookSecretOf("x")), berth.CodeNotFound)
+	}},
 	{"CreateFindDelete", func(t *testing.T, s berth.MetadataStore) {
 		if ws, err := s.FindWebhooks(ctx(t)); err != nil || ws == nil || len(ws) != 0 {
 			t.Fatalf("FindWebhooks on an empty store = %v, %v; want an empty slice", ws, err)

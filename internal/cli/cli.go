@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -129,4 +131,15 @@ func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// readStdinLine reads the first line of in, what --…-stdin gives a
+// secret: at most 8 KiB, without its line ending. what names the value in
+// the error of a failed read.
+func readStdinLine(in io.Reader, what string) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(in, 8192)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read %s from stdin: %w", what, err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -56,9 +53,9 @@ func idpAddCommand(e *env) *cobra.Command {
 			if !secretStdin {
 				return berth.Errorf(berth.CodeInvalid, "the client secret is read from stdin only, never from the command line").WithHint("%s < secret-file", usage)
 			}
-			line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 8192)).ReadString('\n')
-			if err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("read the client secret from stdin: %w", err)
+			line, err := readStdinLine(cmd.InOrStdin(), "the client secret")
+			if err != nil {
+				return err
 			}
 			req.ClientSecret = strings.TrimSpace(line)
 			if scopes != "" {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -256,9 +255,9 @@ func loginCredentials(e *env, cmd *cobra.Command, clientID string, secretStdin b
 	}
 	var secret string
 	if secretStdin {
-		line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return "", "", fmt.Errorf("read the client secret from stdin: %w", err)
+		line, err := readStdinLine(cmd.InOrStdin(), "the client secret")
+		if err != nil {
+			return "", "", err
 		}
 		secret = strings.TrimSpace(line)
 	} else {

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -208,11 +205,10 @@ the upstream refuses or cannot be reached.`,
 
 // readPasswordStdin reads one line, the upstream password, from stdin.
 func readPasswordStdin(in io.Reader) (string, error) {
-	line, err := bufio.NewReader(io.LimitReader(in, 8192)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read the upstream password from stdin: %w", err)
+	line, err := readStdinLine(in, "the upstream password")
+	if err != nil {
+		return "", err
 	}
-	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
 		return "", berth.Errorf(berth.CodeInvalid, "--password-stdin read nothing from stdin").
 			WithHint("pipe the password or access token in: berth upstream create NAME … --password-stdin < password-file")

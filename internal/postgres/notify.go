@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/berth-dev/berth/internal/sqlstore"
 )
 
 // ChannelInvalidate is the PostgreSQL notification channel on which replicas
@@ -29,7 +31,7 @@ const (
 const notifySQL = `SELECT pg_notify($1, current_schema() || ' ' || $2)`
 
 // notifyTx announces what on ChannelInvalidate when tx commits.
-func notifyTx(ctx context.Context, tx pgx.Tx, what string) error {
+func notifyTx(ctx context.Context, tx sqlstore.Querier, what string) error {
 	if _, err := tx.Exec(ctx, notifySQL, ChannelInvalidate, what); err != nil {
 		return fmt.Errorf("notify %s: %w", what, err)
 	}

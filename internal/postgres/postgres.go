@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -77,30 +76,6 @@ func (db *DB) Close() error {
 // Pool returns the connection pool, for what shares the database without
 // being a store (notifications, leases).
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
-
-// inTx runs fn in a read-committed transaction and commits when fn returns
-// nil; otherwise it rolls back and returns fn's error unchanged, so a
-// *berth.Error keeps its code.
-func (db *DB) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: begin: %w", op, err)
-	}
-	if err := fn(tx); err != nil {
-		// Rollback with a context of its own: a cancelled ctx must not leave
-		// the connection in an aborted transaction (pgx closes it then anyway).
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if rbErr := tx.Rollback(rctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
-			return errors.Join(err, fmt.Errorf("%s: rollback: %w", op, rbErr))
-		}
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("%s: commit: %w", op, err)
-	}
-	return nil
-}
 
 // Times are timestamptz, which keeps microseconds; what comes back is UTC.
 

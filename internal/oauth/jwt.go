@@ -177,6 +177,13 @@ func (kr *Keyring) Verify(token string, now time.Time) (berth.AccessClaims, erro
 	return copyClaims(e.claims), nil
 }
 
+// Remembers reports whether token verified before and is still remembered:
+// Verify then costs a map lookup, not a signature verification.
+func (kr *Keyring) Remembers(token string) bool {
+	_, ok := kr.cache.get(token)
+	return ok
+}
+
 func retiredKeyUntrusted(kid string, retired time.Time) *berth.Error {
 	return tokenInvalid("the access token was signed with key %s, retired at %s, which this registry no longer trusts",
 		kid, retired.UTC().Format(time.RFC3339))

@@ -985,7 +985,7 @@ func (p *Provider) AuthenticateRequest(r *http.Request) (*berth.Caller, error) {
 	case h == "":
 		return &berth.Caller{Actor: berth.Actor{Name: berth.AnonymousName}}, nil
 	case strings.EqualFold(scheme, "Bearer"):
-		return p.AuthenticateToken(r.Context(), strings.TrimSpace(value))
+		return p.authenticateBearer(r, strings.TrimSpace(value))
 	case strings.EqualFold(scheme, "Basic"):
 		user, secret, ok := r.BasicAuth()
 		if !ok {
@@ -996,6 +996,32 @@ func (p *Provider) AuthenticateRequest(r *http.Request) (*berth.Caller, error) {
 	}
 	return nil, berth.Errorf(berth.CodeCredentialsMissing, "the Authorization scheme %q is not Bearer or Basic", berth.Truncate(scheme, 20)).
 		WithHint("send a bearer token from /oauth2/token, or Basic credentials CLIENT_ID:SECRET")
+}
+
+// authenticateBearer is AuthenticateToken for a request's bearer token,
+// with the failed attempts of its source address limited: a token that is
+// not one this process verified before costs a signature verification,
+// and an address whose tokens keep failing it (forged, altered, or signed
+// by another registry) is refused with too_many_attempts before the
+// verification, as wrong secrets are at the token endpoint. A remembered
+// token is never slowed, so clients with valid tokens behind the same
+// address go on working.
+func (p *Provider) authenticateBearer(r *http.Request, token string) (*berth.Caller, error) {
+	if p.Addrs == nil || p.Keys.Remembers(token) {
+		return p.AuthenticateToken(r.Context(), token)
+	}
+	addr := SourceAddress(r)
+	if ok, wait := p.Addrs.AllowLocal(addr); !ok {
+		secs := RetryAfterSeconds(wait)
+		return nil, berth.Errorf(berth.CodeTooManyAttempts, "too many invalid access tokens from address %s; try again in %d seconds", addr, secs).
+			WithHint("get a new token from the registry's token endpoint (docker login, berth login), then wait %d seconds", secs).
+			WithDetail("retry_after", secs)
+	}
+	c, err := p.AuthenticateToken(r.Context(), token)
+	if berth.IsCode(err, berth.CodeTokenInvalid) {
+		p.Addrs.Fail(addr)
+	}
+	return c, err
 }
 
 // Challenge returns the WWW-Authenticate value of a 401 answering r: a Bearer

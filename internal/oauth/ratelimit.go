@@ -156,6 +156,14 @@ func (l *Limiter) merge(key string, tat time.Time) {
 	l.buckets[key] = l.lru.PushFront(&bucket{key: key, tat: tat})
 }
 
+// AllowLocal is Allow without asking the shared store: what this process
+// knows of key's failures, its own and those Fail and Allow learnt from the
+// other processes. For a check on every request, where a round trip to the
+// shared store would cost more than the check saves.
+func (l *Limiter) AllowLocal(key string) (ok bool, retryAfter time.Duration) {
+	return l.allowLocal(key)
+}
+
 func (l *Limiter) allowLocal(key string) (ok bool, retryAfter time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

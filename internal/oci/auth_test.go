@@ -320,6 +320,37 @@ func TestBasicRefusalsAndAttemptLimit(t *testing.T) {
 	}
 }
 
+// Forged bearer tokens each cost a signature verification: past the
+// failure limit of their address they are refused before it, while a token
+// that verified before goes on working from that address.
+func TestInvalidBearerTokensLimited(t *testing.T) {
+	g := newGuarded(t)
+	g.principal("ci-web", "pull@team/web")
+	valid := g.token("ci-web", "repository:team/web:pull")
+	if resp, body := g.do("GET", "/v2/team/web/manifests/none", valid, nil); resp.StatusCode != 404 {
+		t.Fatalf("a valid token: %d %s", resp.StatusCode, body)
+	}
+	// The same claims, the signature of another token: it does not verify.
+	other := g.token("ci-web", "repository:team/web:pull,push")
+	v, o := strings.Split(strings.TrimPrefix(valid.Get("Authorization"), "Bearer "), "."), strings.Split(strings.TrimPrefix(other.Get("Authorization"), "Bearer "), ".")
+	forged := http.Header{"Authorization": {"Bearer " + v[0] + "." + v[1] + "." + o[2]}}
+	for i := 0; i < oauth.DefaultFailureLimit; i++ {
+		resp, body := g.do("GET", "/v2/team/web/manifests/none", forged, nil)
+		expectError(t, resp, body, 401, berth.CodeTokenInvalid)
+	}
+	resp, body := g.do("GET", "/v2/team/web/manifests/none", forged, nil)
+	expectError(t, resp, body, 429, berth.CodeTooManyAttempts)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	if resp, body := g.do("GET", "/v2/team/web/manifests/none", valid, nil); resp.StatusCode != 404 {
+		t.Errorf("the token that verified before, from the limited address: %d %s", resp.StatusCode, body)
+	}
+	g.clock.Advance(time.Minute)
+	resp, body = g.do("GET", "/v2/team/web/manifests/none", forged, nil)
+	expectError(t, resp, body, 401, berth.CodeTokenInvalid)
+}
+
 func TestCatalogListsWhatCallerMaySee(t *testing.T) {
 	g := newGuarded(t)
 	g.principal("admin", "owner@registry")

@@ -59,18 +59,7 @@ func TestPlainWebhookSecretsSealedAtStart(t *testing.T) {
 	kek := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
 	s = startServeEnv(t, map[string]string{"BERTH_KEY_ENCRYPTION_KEY": kek}, dir)
 	s.stop(t)
-	if stored := storedWebhookSecret(t, dir, created.ID); !strings.HasPrefix(stored, sealedPrefix) || strings.Contains(stored, created.Secret[4:]) {
-		t.Errorf("stored secret %.20q…, want it sealed", stored)
-	}
-	st, err := openServed(context.Background(), Config{Data: dir, KeyEncryptionKey: kek}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	w, err := withSealedWebhooks(st.meta, st.sealer).FindWebhookByID(context.Background(), created.ID)
-	if err != nil || w.Secret.Reveal() != created.Secret {
-		t.Errorf("read back: %v, secret matches: %v", err, w.Secret.Reveal() == created.Secret)
-	}
+	wantWebhookSecretSealed(t, dir, kek, created)
 }
 
 // createdWebhook is the answer to a webhook's creation.
@@ -115,10 +104,16 @@ func TestWebhookSecretsSealed(t *testing.T) {
 	s := startServeEnv(t, map[string]string{"BERTH_KEY_ENCRYPTION_KEY": kek}, dir)
 	created := createWebhook(t, s)
 	s.stop(t)
+	wantWebhookSecretSealed(t, dir, kek, created)
+}
+
+// wantWebhookSecretSealed checks that the data folder dir stores the secret
+// of the webhook created sealed, and that berth with kek reads it back whole.
+func wantWebhookSecretSealed(t *testing.T, dir, kek string, created createdWebhook) {
+	t.Helper()
 	if stored := storedWebhookSecret(t, dir, created.ID); !strings.HasPrefix(stored, sealedPrefix) || strings.Contains(stored, created.Secret[4:]) {
 		t.Errorf("stored secret %.20q…, want it sealed", stored)
 	}
-
 	st, err := openServed(context.Background(), Config{Data: dir, KeyEncryptionKey: kek}, nil)
 	if err != nil {
 		t.Fatal(err)

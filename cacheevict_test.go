@@ -43,3 +43,21 @@ func TestPlanCacheEviction(t *testing.T) {
 		t.Errorf("free everything: %d evictions, want 5", len(got))
 	}
 }
+
+// TestPlanCacheEvictionIndexWithMissingChild: an index stored with one of
+// its children goes with that one; the child never pulled is nothing to
+// evict.
+func TestPlanCacheEvictionIndexWithMissingChild(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	d := func(s string) berth.Digest { return berth.DigestOf("", []byte(s)) }
+	images := map[string][]berth.RetentionImage{
+		"hub/library/multi": {
+			{Digest: d("index"), Size: 10, Created: t0, Children: []berth.Digest{d("amd64"), d("arm64")}, Tags: []berth.TagPush{{Tag: "1"}}},
+			{Digest: d("arm64"), Size: 50, Created: t0},
+		},
+	}
+	got := berth.PlanCacheEviction(images, 1)
+	if len(got) != 2 || got[0].Digest != d("index") || got[1].Digest != d("arm64") {
+		t.Fatalf("free 1: %+v, want the index, then the child it holds", got)
+	}
+}

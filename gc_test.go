@@ -857,3 +857,43 @@ func TestGCConcurrentPush(t *testing.T) {
 		wantBlobs("at the end", m)
 	}
 }
+
+// TestGCKeepsCachedIndexWithMissingChild: an index the pull-through cache
+// stored with one of its two children survives collection, and so do the
+// child it holds and that child's blobs; what nothing references goes.
+func TestGCKeepsCachedIndexWithMissingChild(t *testing.T) {
+	e := newGCEnv(t)
+	config := e.blob("config of arm64", e.old)
+	layer := e.blob("layer of arm64", e.old)
+	loose := e.blob("loose", e.old)
+	for _, b := range []berth.BlobInfo{config, layer, loose} {
+		e.link("hub/library/alpine", b, e.old)
+	}
+	child := e.manifest("hub/library/alpine", "", config, layer)
+	missing := berth.DigestOf("", []byte("the amd64 manifest, never pulled"))
+	content := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[`+
+		`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":1},`+
+		`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":1}]}`, missing, child.Digest)
+	index := &berth.Manifest{
+		Repository: "hub/library/alpine", Digest: berth.DigestOf("", []byte(content)),
+		MediaType: "application/vnd.oci.image.index.v1+json", Content: []byte(content), Created: e.old,
+		References: []berth.Reference{{Digest: missing, Kind: berth.ReferenceManifest}, {Digest: child.Digest, Kind: berth.ReferenceManifest}},
+	}
+	if err := e.meta.PutCachedManifest(e.ctx, index, "3.20"); err != nil {
+		t.Fatal(err)
+	}
+
+	rep := e.run(e.gc())
+	links, blobs, _ := reported(rep)
+	wantReported(t, "links", links, linkLine(berth.BlobLink{Repository: "hub/library/alpine", Digest: loose.Digest, Size: loose.Size, Created: e.old}))
+	wantReported(t, "blobs", blobs, blobLine(loose))
+	for _, b := range []berth.BlobInfo{config, layer} {
+		e.wantBlob(b, true)
+		e.wantLink("hub/library/alpine", b, true)
+	}
+	for _, ref := range []string{"3.20", index.Digest.String(), child.Digest.String()} {
+		if _, err := e.meta.FindManifest(e.ctx, "hub/library/alpine", ref); err != nil {
+			t.Errorf("manifest %s after GC: %v", ref, err)
+		}
+	}
+}

@@ -170,3 +170,26 @@ func TestImmutableRules(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 }
+
+// TestPlanRetentionIndexWithMissingChild: an index the pull-through cache
+// stored lists children it does not hold. Deleting it deletes the child it
+// holds, after it, and plans nothing for the missing one; a kept index
+// keeps the child it holds.
+func TestPlanRetentionIndexWithMissingChild(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	rule := berth.RetentionRule{Scope: mustScope(t, "hub/*"), KeepLast: 1}
+	newest := image("newest", now, 1, "2")
+	index := image("index", now, 10, "1")
+	held := image("arm64", now, 10)
+	index.Children = []berth.Digest{digestOf("amd64"), held.Digest}
+	images := []berth.RetentionImage{newest, index, held}
+
+	plan := berth.PlanRetention(rule, "hub/library/alpine", images, nil, now)
+	if len(plan) != 2 || plan[0].Digest != index.Digest || plan[1].Digest != held.Digest {
+		t.Fatalf("plan %+v, want the index, then the child it holds", plan)
+	}
+	rule.KeepLast = 2
+	if plan := berth.PlanRetention(rule, "hub/library/alpine", images, nil, now); len(plan) != 0 {
+		t.Fatalf("plan %+v, want nothing: the kept index keeps its child", plan)
+	}
+}

@@ -21,6 +21,8 @@ type Manifest struct {
 	Annotations map[string]string
 	// References are the blobs and manifests this manifest needs; each must exist
 	// in the repository when it is pushed, and keeps its target alive in GC.
+	// (An index the pull-through cache stores may name children it does not
+	// hold yet: see PutCachedManifest.)
 	References []Reference
 	Created    time.Time
 }
@@ -126,6 +128,16 @@ type ManifestStore interface {
 	// another manifest it returns tag_immutable (detail "digest": the one it
 	// holds) and nothing changes, checked in the same transaction.
 	PutManifestKeepingTag(ctx context.Context, m *Manifest, tag string) error
+	// PutCachedManifest is PutManifest for the pull-through cache, which
+	// stores what an upstream serves as its client pulls it: the manifests m
+	// references (an index's children) need not be in the repository, since
+	// a client pulls only its own platform's. Blob references must be, as
+	// for PutManifest. The references to children not held are recorded all
+	// the same, so a child stored later is linked to its index from then
+	// on, by digest (kept by it in retention and eviction), with nothing
+	// more to do. Every reader takes an index's child as possibly missing
+	// (DeleteManifest may remove one as well). Pushes never use it.
+	PutCachedManifest(ctx context.Context, m *Manifest, tag string) error
 	// FindManifest returns the manifest that ref, a tag or a digest, names in
 	// repo, or manifest_unknown.
 	FindManifest(ctx context.Context, repo, ref string) (*Manifest, error)

@@ -739,10 +739,21 @@ func (m *migration) repositories(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			// A child the source does not hold (a platform of a cached
+			// index never pulled, or a child deleted) is not copied; the
+			// index is put without it, as the cache stored it.
+			childMissing := false
 			for _, r := range man.References {
 				switch r.Kind {
 				case berth.ReferenceManifest:
-					if err := put(r.Digest, depth+1); err != nil {
+					// manifest_unknown is put's own look-up of the child:
+					// what a child lacks is put's to handle, a level down.
+					err := put(r.Digest, depth+1)
+					if berth.IsCode(err, berth.CodeManifestUnknown) {
+						childMissing = true
+						continue
+					}
+					if err != nil {
 						return err
 					}
 				case berth.ReferenceBlob:
@@ -756,7 +767,11 @@ func (m *migration) repositories(ctx context.Context) error {
 					links++
 				}
 			}
-			if err := m.dst.meta.PutManifest(ctx, man, ""); err != nil {
+			putManifest := m.dst.meta.PutManifest
+			if childMissing {
+				putManifest = m.dst.meta.PutCachedManifest
+			}
+			if err := putManifest(ctx, man, ""); err != nil {
 				return err
 			}
 			done[d] = true

@@ -158,6 +158,46 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	if err := remote.Write(ref(host, "team/app@"+sbomDigest.String()), sbom, auth); err != nil {
 		t.Fatal(err)
 	}
+	// Through the cache namespace, one platform of a multi-platform index:
+	// the source holds the index and that platform's image, not the other.
+	adminAuth := remote.WithAuth(&authn.Basic{Username: adminID, Password: adminSecret})
+	platforms := []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
+	var adds []mutate.IndexAddendum
+	for i := range platforms {
+		img, err := random.Image(1024, 1, random.WithSource(rnd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &platforms[i]}})
+	}
+	if err := remote.WriteIndex(ref(up.PushHost, "library/multi:1"), mutate.AppendManifests(empty.Index, adds...)); err != nil {
+		t.Fatal(err)
+	}
+	pullPlatform := func(host string) v1.Hash {
+		t.Helper()
+		img, err := remote.Image(ref(host, "hub/library/multi:1"), adminAuth, remote.WithPlatform(platforms[1]))
+		if err != nil {
+			t.Fatalf("pull linux/arm64 of hub/library/multi:1 from %s: %v", host, err)
+		}
+		// The whole image, its config too: the cache stores an image
+		// manifest once its blobs are in.
+		if _, err := img.RawConfigFile(); err != nil {
+			t.Fatalf("config of linux/arm64 of hub/library/multi:1 from %s: %v", host, err)
+		}
+		layers, _ := img.Layers()
+		for _, l := range layers {
+			rc, err := l.Compressed()
+			if err == nil {
+				_, err = io.ReadAll(rc)
+			}
+			if err != nil {
+				t.Fatalf("layer of linux/arm64 of hub/library/multi:1 from %s: %v", host, err)
+			}
+		}
+		d, _ := img.Digest()
+		return d
+	}
+	cachedPlatform := pullPlatform(host)
 	// Tokens made before the move: an access token and a refresh token.
 	code, tok := tokenRequest(t, http.MethodGet, src.url, url.Values{"service": {"berth"}, "scope": {"repository:team/app:pull"}, "offline_token": {"true"}}, "ci", sec.Value)
 	access, _ := tok["token"].(string)
@@ -302,6 +342,11 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	// still opens and works on the target.
 	if code, stdout, stderr := runCLI(t, tadmin, "upstream", "verify", "hub"); code != 0 {
 		t.Errorf("upstream verify on the target: exit %d: %s %s", code, stdout, stderr)
+	}
+	// The cached index and platform came along: served with the upstream down.
+	up.Stop()
+	if d := pullPlatform(thost); d != cachedPlatform {
+		t.Errorf("the cached platform on the target is %s, want %s", d, cachedPlatform)
 	}
 	dst.stop(t)
 	pgOnly := map[string]string{"BERTH_DB": dsn, "BERTH_KEY_ENCRYPTION_KEY": menv["BERTH_KEY_ENCRYPTION_KEY"]}

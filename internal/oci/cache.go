@@ -44,9 +44,14 @@ type CacheMeter interface {
 // the cached manifest is served with a Warning header. Digests are never
 // re-checked.
 //
-// A fetched manifest is stored once every blob and manifest it references
-// is in the repository (as for a push); until its client has pulled those
-// through the cache, it is held in memory and served from there.
+// A fetched image manifest is stored once every blob it references is in
+// the repository (as for a push); until its client has pulled those
+// through the cache, it is held in memory and served from there. An index
+// is stored at once, through PutCachedManifest: its clients pull one
+// platform's manifest of it each, seldom all, and an index held in memory
+// would be lost at a restart or pushed out by MaxPending, leaving its tag
+// to the upstream again (its rate limit; its outages). A child it names
+// that was never pulled is fetched when first asked for, by digest.
 type Cache struct {
 	Upstreams UpstreamFinder
 	Client    *upstream.Client
@@ -62,7 +67,7 @@ type Cache struct {
 	// a client that stops reading does not hold up the others waiting for
 	// the blob.
 	StallTimeout time.Duration
-	// MaxPending bounds the manifests held in memory awaiting their blobs
+	// MaxPending bounds the image manifests held in memory awaiting their blobs
 	// (1000 when zero); past it the oldest are forgotten, and fetched again
 	// when next asked for.
 	MaxPending int
@@ -366,11 +371,12 @@ func (h *Handler) fetchManifest(ctx context.Context, u berth.Upstream, repo, rem
 	return m, nil
 }
 
-// keepManifest stores m under tag, or, while a blob or manifest it
-// references is not yet in the repository, holds it until it is.
+// keepManifest stores m under tag, or, while a blob it references is not
+// yet in the repository, holds it until it is. The manifests m references
+// (an index's children) need not be there: see Cache.
 func (h *Handler) keepManifest(ctx context.Context, m *berth.Manifest, tag string) error {
 	c := h.Cache
-	err := h.Meta.PutManifest(ctx, m, tag)
+	err := h.Meta.PutCachedManifest(ctx, m, tag)
 	if berth.IsCode(err, berth.CodeManifestBlobUnknown) {
 		c.hold(m, tag)
 		err = nil
@@ -440,46 +446,43 @@ func (c *Cache) release(repo string, d berth.Digest, tag string) {
 	}
 }
 
-// storePending stores the manifests of repo held in memory whose
-// references are all in the repository now, as long as one more can be.
+// storePending stores the manifests of repo held in memory whose blobs
+// are all in the repository now. One pass does: what is held waits for
+// blobs only, never for another manifest held.
 func (h *Handler) storePending(ctx context.Context, repo string) {
 	c := h.Cache
-	for progress := true; progress; {
-		progress = false
-		c.mu.Lock()
-		var ms []*berth.Manifest
-		tags := map[berth.Digest][]string{}
-		for _, m := range c.pending {
-			if m.Repository == repo {
-				ms = append(ms, m)
+	c.mu.Lock()
+	var ms []*berth.Manifest
+	tags := map[berth.Digest][]string{}
+	for _, m := range c.pending {
+		if m.Repository == repo {
+			ms = append(ms, m)
+		}
+	}
+	for k, d := range c.ptags {
+		if r, tag, ok := cutTagKey(k); ok && r == repo {
+			tags[d] = append(tags[d], tag)
+		}
+	}
+	c.mu.Unlock()
+	for _, m := range ms {
+		ts := tags[m.Digest]
+		if len(ts) == 0 {
+			ts = []string{""}
+		}
+		stored := true
+		for _, tag := range ts {
+			if err := h.Meta.PutCachedManifest(ctx, m, tag); err != nil {
+				if !berth.IsCode(err, berth.CodeManifestBlobUnknown) {
+					h.Logger.ErrorContext(ctx, "store a cached manifest", slog.String("repository", repo), slog.String("digest", m.Digest.String()), slog.Any("err", err))
+				}
+				stored = false
+				break
 			}
 		}
-		for k, d := range c.ptags {
-			if r, tag, ok := cutTagKey(k); ok && r == repo {
-				tags[d] = append(tags[d], tag)
-			}
-		}
-		c.mu.Unlock()
-		for _, m := range ms {
-			ts := tags[m.Digest]
-			if len(ts) == 0 {
-				ts = []string{""}
-			}
-			stored := true
+		if stored {
 			for _, tag := range ts {
-				if err := h.Meta.PutManifest(ctx, m, tag); err != nil {
-					if !berth.IsCode(err, berth.CodeManifestBlobUnknown) {
-						h.Logger.ErrorContext(ctx, "store a cached manifest", slog.String("repository", repo), slog.String("digest", m.Digest.String()), slog.Any("err", err))
-					}
-					stored = false
-					break
-				}
-			}
-			if stored {
-				for _, tag := range ts {
-					c.release(repo, m.Digest, tag)
-				}
-				progress = true
+				c.release(repo, m.Digest, tag)
 			}
 		}
 	}

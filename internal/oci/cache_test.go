@@ -58,6 +58,11 @@ type cacheEnv struct {
 	clock *testClock
 	logs  *strings.Builder
 	logMu *sync.Mutex
+	// What a restart keeps: the data folder and the configuration.
+	dir   string
+	ups   upstreamList
+	edit  []func(*oci.Cache)
+	blobs *disk.Store
 }
 
 // logged returns what the registry has logged so far.
@@ -77,27 +82,41 @@ func newCache(t *testing.T, up *upstreamtest.Registry, user, pass string, edit .
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
+	return serveCache(t, &cacheEnv{up: up, clock: clock, dir: t.TempDir(), ups: upstreamList{u}, edit: edit})
+}
+
+// serveCache serves a registry over the data folder and configuration of
+// c, with a new cache, and returns it.
+func serveCache(t *testing.T, c *cacheEnv) *cacheEnv {
+	t.Helper()
+	meta, err := sqlite.Open(context.Background(), c.dir+"/metadata.db")
 	if err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := disk.New(dir + "/storage")
+	blobs, err := disk.New(c.dir + "/storage")
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &strings.Builder{}
 	logMu := &sync.Mutex{}
-	cache := &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(nil, clock.Now)}
-	for _, e := range edit {
+	cache := &oci.Cache{Upstreams: c.ups, Client: upstream.New(nil, c.clock.Now)}
+	for _, e := range c.edit {
 		e(cache)
 	}
 	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
-		h.Now = clock.Now
+		h.Now = c.clock.Now
 		h.Logger = slog.New(slog.NewTextHandler(lockedWriter{logMu, logs}, nil))
 		h.Cache = cache
 	})
-	return &cacheEnv{registry: r, up: up, clock: clock, logs: logs, logMu: logMu}
+	return &cacheEnv{registry: r, up: c.up, clock: c.clock, logs: logs, logMu: logMu, dir: c.dir, ups: c.ups, edit: c.edit, blobs: blobs}
+}
+
+// restart serves what c holds as a registry started anew would: new
+// metadata and blob stores over the same data folder, a new cache (with
+// nothing in memory), the same upstreams and clock. c goes on serving.
+func (c *cacheEnv) restart(t *testing.T) *cacheEnv {
+	t.Helper()
+	return serveCache(t, c)
 }
 
 type lockedWriter struct {
@@ -125,11 +144,12 @@ func pushUpstream(t *testing.T, up *upstreamtest.Registry, repo, tag string, img
 	return d
 }
 
-// pullAll pulls ref through the cache, reads every layer and returns the
-// image's digest and the layers' bytes.
-func pullAll(t *testing.T, r *registry, ref string) (v1.Hash, [][]byte) {
+// pullAll pulls ref through the cache (one platform's image of an index,
+// with remote.WithPlatform), reads every layer and returns the image's
+// digest and the layers' bytes.
+func pullAll(t *testing.T, r *registry, ref string, opts ...remote.Option) (v1.Hash, [][]byte) {
 	t.Helper()
-	img, err := remote.Image(r.ref(ref))
+	img, err := remote.Image(r.ref(ref), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,6 +248,123 @@ func TestCachePullIndexAnonymous(t *testing.T) {
 	if after := c.up.Fetches(); after != before {
 		t.Errorf("the second pull of the index fetched %d times upstream", after-before)
 	}
+}
+
+// pushIndexUpstream puts at repo:tag of up an index of one random image
+// per platform, as Docker Hub serves almost every tag, and returns the
+// index's digest and the images, in the order of platforms.
+func pushIndexUpstream(t *testing.T, up *upstreamtest.Registry, repo, tag string, seed int64, platforms ...v1.Platform) (v1.Hash, []v1.Image) {
+	t.Helper()
+	var adds []mutate.IndexAddendum
+	var imgs []v1.Image
+	for i, p := range platforms {
+		img, err := random.Image(1024, 2, random.WithSource(rand.NewSource(seed+int64(i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
+	}
+	idx := mutate.AppendManifests(empty.Index, adds...)
+	ref, err := name.ParseReference(up.PushHost+"/"+repo+":"+tag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := idx.Digest()
+	return d, imgs
+}
+
+func imageDigest(t *testing.T, img v1.Image) v1.Hash {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+var (
+	linuxAMD64 = v1.Platform{OS: "linux", Architecture: "amd64"}
+	linuxARM64 = v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
+	linuxS390X = v1.Platform{OS: "linux", Architecture: "s390x"}
+)
+
+// TestCacheIndexStoredAtOnce: the index of a multi-platform tag is stored
+// with the first pull of one platform, not held until every child it names
+// is in (which, with clients pulling one platform each, is never). Another
+// platform pulled later costs the upstream its own manifest only.
+func TestCacheIndexStoredAtOnce(t *testing.T) {
+	ctx := context.Background()
+	up := upstreamtest.New(t, "", "")
+	idx, imgs := pushIndexUpstream(t, up, "library/alpine", "3.20", 70, linuxAMD64, linuxARM64)
+	c := newCache(t, up, "", "")
+	if d, _ := pullAll(t, c.registry, "hub/library/alpine:3.20", remote.WithPlatform(linuxAMD64)); d != imageDigest(t, imgs[0]) {
+		t.Fatalf("pulled %s for linux/amd64, want %s", d, imageDigest(t, imgs[0]))
+	}
+	m, err := c.meta.FindManifest(ctx, "hub/library/alpine", "3.20")
+	if err != nil || m.Digest.String() != idx.String() {
+		t.Fatalf("the index in the metadata store: %v, %v; want %s stored under its tag", m, err, idx)
+	}
+	if _, err := c.meta.FindManifest(ctx, "hub/library/alpine", imageDigest(t, imgs[1]).String()); !berth.IsCode(err, berth.CodeManifestUnknown) {
+		t.Fatalf("the child never pulled: %v, want manifest_unknown", err)
+	}
+
+	gets := up.ManifestGets.Load()
+	if d, _ := pullAll(t, c.registry, "hub/library/alpine:3.20", remote.WithPlatform(linuxARM64)); d != imageDigest(t, imgs[1]) {
+		t.Fatalf("pulled %s for linux/arm64, want %s", d, imageDigest(t, imgs[1]))
+	}
+	if n := up.ManifestGets.Load() - gets; n != 1 {
+		t.Errorf("the second platform made %d manifest GETs upstream, want 1 (its own)", n)
+	}
+	for _, img := range imgs {
+		if _, err := c.meta.FindManifest(ctx, "hub/library/alpine", imageDigest(t, img).String()); err != nil {
+			t.Errorf("child %s once pulled: %v", imageDigest(t, img), err)
+		}
+	}
+}
+
+// TestCacheIndexSurvivesRestart: one platform of a multi-platform tag is
+// pulled; garbage collection runs; berth restarts while the upstream is
+// down. The tag is served from what berth stored, stale (the re-check
+// failed), and so are the pulled platform's manifest and blobs; a platform
+// never pulled is upstream_unreachable.
+func TestCacheIndexSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	up := upstreamtest.New(t, "", "")
+	idx, imgs := pushIndexUpstream(t, up, "library/alpine", "3.20", 80, linuxAMD64, linuxARM64, linuxS390X)
+	c := newCache(t, up, "", "")
+	if d, _ := pullAll(t, c.registry, "hub/library/alpine:3.20", remote.WithPlatform(linuxARM64)); d != imageDigest(t, imgs[1]) {
+		t.Fatalf("pulled %s for linux/arm64, want %s", d, imageDigest(t, imgs[1]))
+	}
+
+	// Everything is past its grace period: GC keeps what the index needs.
+	now := c.clock.Now()
+	if real := time.Now(); real.After(now) {
+		now = real // the disk store's files carry real times
+	}
+	rep, err := (&berth.GC{Meta: c.meta, Blobs: c.blobs, Uploads: c.blobs, Grace: time.Hour}).Run(ctx, now.Add(48*time.Hour))
+	if err != nil || len(rep.Links) != 0 || len(rep.Blobs) != 0 {
+		t.Fatalf("GC: %v; removed links %v and blobs %v, want none", err, rep.Links, rep.Blobs)
+	}
+
+	up.Stop()
+	c.clock.Add(2 * time.Hour) // past the TTL: the tag is re-checked, and that fails
+	r := c.restart(t)
+	if d, layers := pullAll(t, r.registry, "hub/library/alpine:3.20", remote.WithPlatform(linuxARM64)); d != imageDigest(t, imgs[1]) || len(layers) != 2 {
+		t.Fatalf("after the restart, with the upstream down: %s and %d layers, want %s and 2", d, len(layers), imageDigest(t, imgs[1]))
+	}
+	resp, body := r.do("GET", "/v2/hub/library/alpine/manifests/3.20", http.Header{"Accept": {string(types.OCIImageIndex)}}, nil)
+	if resp.StatusCode != 200 || berth.DigestOf("", body).String() != idx.String() {
+		t.Fatalf("the tag after the restart: %d %s, want the index %s", resp.StatusCode, body, idx)
+	}
+	if w := resp.Header.Get("Warning"); !strings.HasPrefix(w, "110 berth ") || !strings.Contains(w, string(berth.CodeUpstreamUnreachable)) {
+		t.Errorf("the stale index's Warning %q, want 110 with upstream_unreachable", w)
+	}
+	resp, body = r.do("GET", "/v2/hub/library/alpine/manifests/"+imageDigest(t, imgs[2]).String(), nil, nil)
+	expectError(t, resp, body, http.StatusBadGateway, berth.CodeUpstreamUnreachable)
 }
 
 func TestCacheTagTTL(t *testing.T) {

@@ -25,7 +25,7 @@ import (
 // anew) or wait for this push and then see its references and its tag. On
 // SQLite the write transaction alone orders them.
 func (s *Store) PutManifest(ctx context.Context, m *berth.Manifest, tag string) error {
-	return s.putManifest(ctx, m, tag, false)
+	return s.putManifest(ctx, m, tag, putOptions{})
 }
 
 // PutManifestKeepingTag is PutManifest, except that when tag points at
@@ -33,10 +33,27 @@ func (s *Store) PutManifest(ctx context.Context, m *berth.Manifest, tag string) 
 // and the tag are one transaction, so of two pushes racing to create an
 // immutable tag one wins and the other is refused.
 func (s *Store) PutManifestKeepingTag(ctx context.Context, m *berth.Manifest, tag string) error {
-	return s.putManifest(ctx, m, tag, true)
+	return s.putManifest(ctx, m, tag, putOptions{keepTag: true})
 }
 
-func (s *Store) putManifest(ctx context.Context, m *berth.Manifest, tag string, keepTag bool) error {
+// PutCachedManifest is PutManifest, except that the manifests m references
+// need not be in the repository: the pull-through cache stores an index
+// whose children its clients have not all pulled. Its blob references are
+// checked as PutManifest checks them. Every reference is recorded in
+// manifest_refs, the missing children's too (nothing there refers to the
+// manifests table by ref_digest), so a child stored later is referenced
+// from that moment: retention and eviction keep it while the index stays.
+func (s *Store) PutCachedManifest(ctx context.Context, m *berth.Manifest, tag string) error {
+	return s.putManifest(ctx, m, tag, putOptions{childrenMayBeMissing: true})
+}
+
+// putOptions are what set the three ways of storing a manifest apart.
+type putOptions struct {
+	keepTag              bool // tag_immutable rather than moving tag
+	childrenMayBeMissing bool // the manifests m references are not checked
+}
+
+func (s *Store) putManifest(ctx context.Context, m *berth.Manifest, tag string, opt putOptions) error {
 	if m == nil {
 		return errors.New("put manifest: nil manifest")
 	}
@@ -53,13 +70,13 @@ func (s *Store) putManifest(ctx context.Context, m *berth.Manifest, tag string, 
 		if err != nil {
 			return err
 		}
-		if err := s.keepOrInsertManifest(ctx, tx, id, m, annotations, refs); err != nil {
+		if err := s.keepOrInsertManifest(ctx, tx, id, m, annotations, refs, opt.childrenMayBeMissing); err != nil {
 			return err
 		}
 		if tag == "" {
 			return nil
 		}
-		if keepTag {
+		if opt.keepTag {
 			n, err := tx.Exec(ctx, `
 				INSERT INTO tags (repo_id, name, digest) VALUES ($1, $2, $3)
 				ON CONFLICT (repo_id, name) DO NOTHING`,
@@ -92,9 +109,10 @@ func (s *Store) putManifest(ctx context.Context, m *berth.Manifest, tag string, 
 
 // keepOrInsertManifest leaves the transaction holding m's row in repository
 // id (locked FOR KEY SHARE on PostgreSQL): the stored one when there is one,
-// else m, stored with its references after checking them. A stored row
-// deleted meanwhile by a DeleteManifest that held it is inserted again.
-func (s *Store) keepOrInsertManifest(ctx context.Context, tx Querier, id int64, m *berth.Manifest, annotations *string, refs string) error {
+// else m, stored with its references after checking them (its blobs only
+// when childrenMayBeMissing). A stored row deleted meanwhile by a
+// DeleteManifest that held it is inserted again.
+func (s *Store) keepOrInsertManifest(ctx context.Context, tx Querier, id int64, m *berth.Manifest, annotations *string, refs string, childrenMayBeMissing bool) error {
 	for range 3 {
 		var found bool
 		err := tx.QueryRow(ctx, `
@@ -106,7 +124,7 @@ func (s *Store) keepOrInsertManifest(ctx context.Context, tx Querier, id int64, 
 		case !IsNoRows(err):
 			return fmt.Errorf("put manifest %s in %s: %w", m.Digest, m.Repository, err)
 		}
-		if err := s.checkReferences(ctx, tx, id, m); err != nil {
+		if err := s.checkReferences(ctx, tx, id, m, childrenMayBeMissing); err != nil {
 			return err
 		}
 		// A concurrent push of the same digest may insert first: then this
@@ -138,9 +156,14 @@ func (s *Store) keepOrInsertManifest(ctx context.Context, tx Querier, id int64, 
 
 // checkReferences returns manifest_blob_unknown naming the first of m's
 // references that repository id does not hold, and locks those it holds FOR
-// KEY SHARE on PostgreSQL.
-func (s *Store) checkReferences(ctx context.Context, tx Querier, id int64, m *berth.Manifest) error {
+// KEY SHARE on PostgreSQL. With childrenMayBeMissing it looks at blob
+// references only: a child manifest need not be there, so neither it nor
+// its deletion concerns this put.
+func (s *Store) checkReferences(ctx context.Context, tx Querier, id int64, m *berth.Manifest, childrenMayBeMissing bool) error {
 	for _, ref := range m.References {
+		if childrenMayBeMissing && ref.Kind == berth.ReferenceManifest {
+			continue
+		}
 		q := `SELECT true FROM blob_links WHERE repo_id = $1 AND digest = $2` + s.d.ForKeyShare
 		if ref.Kind == berth.ReferenceManifest {
 			q = `SELECT true FROM manifests WHERE repo_id = $1 AND digest = $2` + s.d.ForKeyShare

@@ -141,6 +141,28 @@ var gcTests = []test{
 			t.Errorf("GC deleted a link refreshed after its cutoff")
 		}
 	}},
+	{"CachedIndexWithMissingChild", func(t *testing.T, s berth.MetadataStore) {
+		// An index the cache stored with one of its two children: the child
+		// held keeps its blobs; the one missing keeps nothing (a link that
+		// happens to have its digest is no reference to a blob).
+		amd64 := pushImage(t, s, "hub/app", "amd64", "", at(0), digest("config-amd64"), digest("layer-amd64"))
+		arm64 := newManifest("hub/app", "arm64", at(0), blobRef(digest("layer-arm64")))
+		must(t, s.PutCachedManifest(ctx(t), newIndex("hub/app", "index", at(0), amd64.Digest, arm64.Digest), "latest"))
+		link(t, s, "hub/app", digest("loose"), at(0))
+		link(t, s, "hub/app", digest("layer-arm64"), at(0)) // fetched, its manifest not stored yet
+		wantStrings(t, "unreferenced", unreferenced(t, s, 50),
+			[]string{key("hub/app", digest("layer-arm64")), key("hub/app", digest("loose"))})
+		wantInUse(t, s, digest("layer-amd64"), true, "referenced by the child held")
+
+		// The missing child stored later holds its blob from then on.
+		must(t, s.PutCachedManifest(ctx(t), arm64, ""))
+		wantStrings(t, "unreferenced once the child is in", unreferenced(t, s, 50), []string{key("hub/app", digest("loose"))})
+		deleted, err := s.DeleteBlobLinkIfUnreferenced(ctx(t), "hub/app", digest("layer-arm64"), at(50))
+		must(t, err)
+		if deleted {
+			t.Error("GC deleted the link of a blob of the child stored later")
+		}
+	}},
 	{"BlobInUse", func(t *testing.T, s berth.MetadataStore) {
 		d := digest("layer")
 		wantInUse(t, s, d, false, "in an empty store")

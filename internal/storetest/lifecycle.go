@@ -18,6 +18,56 @@ var lifecycleTests = []test{
 	{"DeleteImageIfUnchanged", testDeleteImageIfUnchanged},
 	{"PullsKeepTheLatest", testRecordPulls},
 	{"PutManifestKeepingTag", testPutManifestKeepingTag},
+	{"CachedIndexWithMissingChild", testRetentionCachedIndex},
+}
+
+// testRetentionCachedIndex: an index the cache stored before all its
+// children lists them all to retention; each child held or stored later is
+// kept while the index stays, and the index itself deletes as any image.
+func testRetentionCachedIndex(t *testing.T, s berth.MetadataStore) {
+	amd64 := pushImage(t, s, "hub/app", "amd64", "", at(0), digest("layer-amd64"))
+	arm64 := newManifest("hub/app", "arm64", at(0), blobRef(digest("layer-arm64")))
+	index := newIndex("hub/app", "index", at(1), amd64.Digest, arm64.Digest)
+	must(t, s.PutCachedManifest(ctx(t), index, "latest"))
+
+	images, err := s.FindRetentionImages(ctx(t), "hub/app")
+	must(t, err)
+	if len(images) != 2 {
+		t.Fatalf("%d images, want the index and the child held: %+v", len(images), images)
+	}
+	for _, im := range images {
+		if im.Digest != index.Digest {
+			continue
+		}
+		if !slices.Equal(im.Children, []berth.Digest{amd64.Digest, arm64.Digest}) {
+			t.Errorf("the index's children %v, want both, the missing one too", im.Children)
+		}
+		if im.Size != int64(len(index.Content)) {
+			t.Errorf("the index's size %d, want its own %d bytes", im.Size, len(index.Content))
+		}
+	}
+	if ok, err := s.DeleteImageIfUnchanged(ctx(t), "hub/app", amd64.Digest, nil); err != nil || ok {
+		t.Fatalf("deleted the child held while its index stays: %v %v", ok, err)
+	}
+	link(t, s, "hub/app", digest("layer-arm64"), at(2))
+	must(t, s.PutCachedManifest(ctx(t), arm64, ""))
+	if ok, err := s.DeleteImageIfUnchanged(ctx(t), "hub/app", arm64.Digest, nil); err != nil || ok {
+		t.Fatalf("deleted the child stored later while its index stays: %v %v", ok, err)
+	}
+
+	if ok, err := s.DeleteImageIfUnchanged(ctx(t), "hub/app", index.Digest, []string{"latest"}); err != nil || !ok {
+		t.Fatalf("the index was not deleted: %v %v", ok, err)
+	}
+	for _, d := range []berth.Digest{amd64.Digest, arm64.Digest} {
+		if ok, err := s.DeleteImageIfUnchanged(ctx(t), "hub/app", d, nil); err != nil || !ok {
+			t.Fatalf("child %s not deleted once its index is gone: %v %v", d.Short(), ok, err)
+		}
+	}
+	images, err = s.FindRetentionImages(ctx(t), "hub/app")
+	must(t, err)
+	if len(images) != 0 {
+		t.Errorf("images left: %+v", images)
+	}
 }
 
 func testPutManifestKeepingTag(t *testing.T, s berth.MetadataStore) {

@@ -184,6 +184,72 @@ var manifestTests = []test{
 		must(t, err)
 		wantManifest(t, "FindManifest of the index", got, index)
 	}},
+	{"PutCachedManifestWithMissingChildren", func(t *testing.T, s berth.MetadataStore) {
+		amd64 := pushImage(t, s, "hub/app", "amd64", "", at(0), digest("layer-amd64"))
+		arm64 := newManifest("hub/app", "arm64", at(0), blobRef(digest("layer-arm64")))
+		index := newIndex("hub/app", "index", at(1), amd64.Digest, arm64.Digest)
+
+		// The cache stores the index although arm64 was never pulled.
+		must(t, s.PutCachedManifest(ctx(t), index, "latest"))
+		for _, ref := range []string{"latest", string(index.Digest)} {
+			got, err := s.FindManifest(ctx(t), "hub/app", ref)
+			must(t, err)
+			wantManifest(t, "FindManifest "+ref+" of the cached index", got, index)
+		}
+		_, err := s.FindManifest(ctx(t), "hub/app", string(arm64.Digest))
+		wantCode(t, "FindManifest of the child never stored", err, berth.CodeManifestUnknown)
+		// Again, under another tag: the stored copy stays, the tag is set.
+		must(t, s.PutCachedManifest(ctx(t), index, "1"))
+		wantStrings(t, "FindTags", findTags(t, s, "hub/app"), []string{"1", "latest"})
+
+		// Its blobs are checked as PutManifest checks them.
+		wantMissing(t, "PutCachedManifest of a manifest whose blob is missing",
+			s.PutCachedManifest(ctx(t), arm64, ""), digest("layer-arm64"))
+		_, err = s.FindManifest(ctx(t), "hub/app", string(arm64.Digest))
+		wantCode(t, "FindManifest of the refused manifest", err, berth.CodeManifestUnknown)
+		bad := newIndex("hub/app", "bad", at(1), amd64.Digest)
+		bad.References = append(bad.References, blobRef(digest("stray")))
+		wantMissing(t, "PutCachedManifest of an index with a missing blob", s.PutCachedManifest(ctx(t), bad, "bad"), digest("stray"))
+		_, err = s.FindManifest(ctx(t), "hub/app", "bad")
+		wantCode(t, "FindManifest of the refused index's tag", err, berth.CodeManifestUnknown)
+
+		// The child pulled later is stored as ever; the index is as it was.
+		link(t, s, "hub/app", digest("layer-arm64"), at(2))
+		must(t, s.PutCachedManifest(ctx(t), arm64, ""))
+		got, err := s.FindManifest(ctx(t), "hub/app", string(arm64.Digest))
+		must(t, err)
+		wantManifest(t, "FindManifest of the child stored later", got, arm64)
+		got, err = s.FindManifest(ctx(t), "hub/app", "latest")
+		must(t, err)
+		wantManifest(t, "FindManifest of the index once its child is in", got, index)
+
+		// The index can be deleted, and so can its children after it.
+		must(t, s.DeleteManifest(ctx(t), "hub/app", index.Digest))
+		wantStrings(t, "FindTags after deleting the index", findTags(t, s, "hub/app"), nil)
+		must(t, s.DeleteManifest(ctx(t), "hub/app", arm64.Digest))
+		must(t, s.DeleteManifest(ctx(t), "hub/app", amd64.Digest))
+		// And stored again, as the cache would, with no child at all.
+		must(t, s.PutCachedManifest(ctx(t), index, "latest"))
+		got, err = s.FindManifest(ctx(t), "hub/app", "latest")
+		must(t, err)
+		wantManifest(t, "the index stored again without its children", got, index)
+	}},
+	{"PutCachedManifestInNewRepository", func(t *testing.T, s berth.MetadataStore) {
+		index := newIndex("hub/app", "index", at(0), digest("child-1"), digest("child-2"))
+		must(t, s.PutCachedManifest(ctx(t), index, "latest"))
+		repos, err := s.FindRepositories(ctx(t), "", -1)
+		must(t, err)
+		wantStrings(t, "FindRepositories", repos, []string{"hub/app"})
+		del, ok := s.(berth.RepositoryDeleter)
+		if !ok {
+			t.Fatalf("%T does not implement berth.RepositoryDeleter", s)
+		}
+		got, err := del.DeleteRepository(ctx(t), "hub/app")
+		must(t, err)
+		if want := (berth.RepositoryDeletion{Tags: 1, Manifests: 1}); got != want {
+			t.Errorf("DeleteRepository = %+v, want %+v", got, want)
+		}
+	}},
 	{"PutSameDigestKeepsFirstCopyAndMovesTag", func(t *testing.T, s berth.MetadataStore) {
 		link(t, s, "team/app", digest("layer"), at(0))
 		first := newManifest("team/app", "one", at(0), blobRef(digest("layer")))

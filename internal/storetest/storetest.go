@@ -132,6 +132,18 @@ func wantStrings(t *testing.T, what string, got, want []string) {
 	}
 }
 
+// newIndex returns an image index of repo, made from name, that lists the
+// manifests children.
+func newIndex(repo, name string, created time.Time, children ...berth.Digest) *berth.Manifest {
+	var refs []berth.Reference
+	for _, d := range children {
+		refs = append(refs, manifestRef(d))
+	}
+	m := newManifest(repo, name, created, refs...)
+	m.MediaType, m.ArtifactType = imageIndex, ""
+	return m
+}
+
 // link links d (of the given size) into repo at created.
 func link(t *testing.T, s berth.MetadataStore, repo string, d berth.Digest, created time.Time) {
 	t.Helper()

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,66 +50,100 @@ func (st *served) peopleSealer(cfg Config) (*oauth.Sealer, error) {
 }
 
 // ensureOwnerGroups makes each group of groups owner on registry, unless it
-// is already (auth.owner_groups, berth serve --owner-group).
-func ensureOwnerGroups(ctx context.Context, meta berth.MetadataStore, groups []string, logger *slog.Logger) error {
+// is already (auth.owner_groups, berth serve --owner-group), and returns
+// the audit events of the assignments it made.
+func ensureOwnerGroups(ctx context.Context, meta berth.MetadataStore, groups []string, logger *slog.Logger) ([]berth.AuditEvent, error) {
+	var made []berth.AuditEvent
 	for _, g := range groups {
 		a := berth.GroupRoleAssignment{Group: berth.Group(g), Role: berth.RoleOwner, Scope: berth.RegistryScope, Created: serveNow().UTC().Truncate(time.Microsecond)}
 		err := meta.CreateGroupRoleAssignment(ctx, a)
 		switch {
 		case berth.IsCode(err, berth.CodeConflict):
 		case err != nil:
-			return err
+			return nil, err
 		default:
 			logger.Info("group made owner on registry", slog.String("group", g))
+			made = append(made, configurationEvent(ctx, berth.AuditRoleAssign, g, map[string]string{
+				"group": g, "role": string(berth.RoleOwner), "scope": berth.RegistryScope.String(), "from": "auth.owner_groups or --owner-group"}))
 		}
 	}
-	return nil
+	return made, nil
+}
+
+// configurationEvent is the audit event of a change berth serve made at
+// start from its configuration: no principal acted, so the actor is
+// "configuration" and the source this host.
+func configurationEvent(ctx context.Context, action berth.AuditAction, target string, detail map[string]string) berth.AuditEvent {
+	ev := berth.NewAuditEvent(ctx, action, target, nil)
+	ev.Actor, ev.Detail = "configuration", detail
+	if h, err := os.Hostname(); err == nil {
+		ev.Source = h
+	}
+	return ev
 }
 
 // ensureIdentityProviders adds the configuration's identity providers, or
 // brings those added before up to date (same name), keeping their people
-// linked. The client secrets are read now and sealed.
-func ensureIdentityProviders(ctx context.Context, meta berth.MetadataStore, cfg Config, sealer *oauth.Sealer, getenv func(string) string, logger *slog.Logger) error {
+// linked. The client secrets are read now and sealed. It returns the audit
+// events of the providers it added or changed (not of those it found as
+// configured).
+func ensureIdentityProviders(ctx context.Context, meta berth.MetadataStore, cfg Config, sealer *oauth.Sealer, getenv func(string) string, logger *slog.Logger) ([]berth.AuditEvent, error) {
+	var changed []berth.AuditEvent
 	for _, c := range cfg.IdentityProviders {
 		secret := getenv(c.ClientSecretEnv)
 		if c.ClientSecretFile != "" {
 			b, err := os.ReadFile(c.ClientSecretFile)
 			if err != nil {
-				return berth.Errorf(berth.CodeInvalid, "identity provider %s: cannot read client_secret_file %s: %v", c.Name, c.ClientSecretFile, errors.Unwrap(err)).
+				return nil, berth.Errorf(berth.CodeInvalid, "identity provider %s: cannot read client_secret_file %s: %v", c.Name, c.ClientSecretFile, errors.Unwrap(err)).
 					WithHint("make %s readable by the user berth runs as (chmod 0400, owned by that user), or give client_secret_env instead", c.ClientSecretFile)
 			}
 			secret = string(b)
 		}
 		secret = strings.TrimSpace(secret)
 		if secret == "" {
-			return berth.Errorf(berth.CodeInvalid, "identity provider %s: its client secret is empty", c.Name).
+			return nil, berth.Errorf(berth.CodeInvalid, "identity provider %s: its client secret is empty", c.Name).
 				WithHint("put the secret the provider issued in %s%s", c.ClientSecretFile, c.ClientSecretEnv)
 		}
 		p, err := berth.NewIdentityProvider(rand.Reader, berth.IdentityProvider{Name: c.Name, Issuer: c.Issuer, ClientID: c.ClientID,
 			GroupsClaim: c.GroupsClaim, UsernameClaim: c.UsernameClaim, Scopes: c.Scopes}, berth.OutboundPolicy{AllowPrivate: cfg.Outbound.AllowPrivate},
 			serveNow().UTC().Truncate(time.Microsecond))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		old, err := meta.FindIdentityProviderByName(ctx, p.Name)
 		switch {
 		case err == nil:
 			p.ID, p.Created = old.ID, old.Created
 		case !berth.IsCode(err, berth.CodeNotFound):
-			return err
+			return nil, err
 		}
 		if p.SealedSecret, err = sealer.Seal([]byte(secret), berth.IdPSecretAAD(p.ID)); err != nil {
-			return err
+			return nil, err
 		}
-		if err == nil && old.ID != "" {
+		if old.ID != "" {
 			err = meta.UpdateIdentityProvider(ctx, p)
 		} else {
 			err = meta.CreateIdentityProvider(ctx, p)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		logger.Info("identity provider from the configuration", slog.String("idp", p.Name), slog.String("issuer", p.Issuer))
+		if old.ID == "" || idpChanged(old, p, secret, sealer) {
+			changed = append(changed, configurationEvent(ctx, berth.AuditIdPAdd, p.Name, map[string]string{
+				"issuer": p.Issuer, "client_id": p.ClientID, "updated": strconv.FormatBool(old.ID != ""), "from": "identity_providers"}))
+		}
 	}
-	return nil
+	return changed, nil
+}
+
+// idpChanged reports whether p, with its client secret secret, differs from
+// old as stored (a secret that no longer opens counts as changed).
+func idpChanged(old, p berth.IdentityProvider, secret string, sealer *oauth.Sealer) bool {
+	if old.Issuer != p.Issuer || old.ClientID != p.ClientID || old.GroupsClaim != p.GroupsClaim ||
+		old.UsernameClaim != p.UsernameClaim || !slices.Equal(old.Scopes, p.Scopes) {
+		return true
+	}
+	was, err := sealer.Open(old.SealedSecret, berth.IdPSecretAAD(old.ID))
+	return err != nil || string(was) != secret
 }

@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/oidctest"
 )
 
@@ -416,6 +418,8 @@ identity_providers:
 	if check["allowed"] != true || check["allowing"].(map[string]any)["group"] != "corp:registry-admins" {
 		t.Fatalf("owner through auth.owner_groups: %v", check)
 	}
+	wantConfigured(t, s, berth.AuditRoleAssign, "corp:registry-admins")
+	wantConfigured(t, s, berth.AuditIdPAdd, "corp:false")
 	s.stop(t)
 
 	s = startServe(t, dir, "--config", config("openid, groups"))
@@ -427,11 +431,42 @@ identity_providers:
 		t.Fatalf("the person is not the same principal after the update: %s", page)
 	}
 	s.stop(t)
+	// A start that changes nothing records nothing.
+	s = startServe(t, dir, "--config", config("openid, groups"))
+	wantConfigured(t, s, berth.AuditRoleAssign, "corp:registry-admins")
+	wantConfigured(t, s, berth.AuditIdPAdd, "corp:false", "corp:true")
+	s.stop(t)
 
 	// A provider without a secret source is refused at start.
 	bad := writeConfig(t, "identity_providers:\n  - {name: corp, issuer: "+company.URL+", client_id: x}\n")
 	if code, _, stderr := runCLI(t, nil, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--config", bad); code != 1 || !strings.Contains(stderr, "[invalid]") {
 		t.Fatalf("a provider without its secret: %d %s", code, stderr)
+	}
+}
+
+// wantConfigured checks the audit events of action that berth serve
+// recorded for its configuration, oldest first, as TARGET (and
+// TARGET:UPDATED for a provider).
+func wantConfigured(t *testing.T, s *running, action berth.AuditAction, want ...string) {
+	t.Helper()
+	resp, b := s.do(t, http.MethodGet, "/api/v1/audit?action="+string(action), nil, nil)
+	var page api.AuditPage
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &page) != nil {
+		t.Fatalf("audit: %s %s", resp.Status, b)
+	}
+	var got []string
+	for _, ev := range page.Events {
+		if ev.Actor != "configuration" {
+			continue
+		}
+		if u, ok := ev.Detail["updated"]; ok {
+			got = append(got, ev.Target+":"+u)
+		} else {
+			got = append(got, ev.Target)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s events of the configuration: %q, want %q", action, got, want)
 	}
 }
 

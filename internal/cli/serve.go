@@ -201,13 +201,18 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		URL: cfg.URL, SessionLifetime: cfg.Auth.UserSessionLifetime, Now: serveNow, Logger: logger, Invalidate: provider.Invalidate,
 		DeviceStarts: st.limiter("device")}
 	provider.People = people
-	if err := ensureOwnerGroups(ctx, st.meta, cfg.Auth.OwnerGroups, logger); err != nil {
+	configured, err := ensureOwnerGroups(ctx, st.meta, cfg.Auth.OwnerGroups, logger)
+	if err != nil {
 		return err
 	}
-	if err := ensureIdentityProviders(ctx, st.meta, cfg, sealer, e.getenv, logger); err != nil {
+	idps, err := ensureIdentityProviders(ctx, st.meta, cfg, sealer, e.getenv, logger)
+	if err != nil {
 		return err
 	}
 	auditLog := audit.New(st.meta, audit.Options{Logger: logger})
+	for _, ev := range append(configured, idps...) {
+		auditLog.Record(ev)
+	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

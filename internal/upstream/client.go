@@ -289,6 +289,31 @@ func (c *Client) cachedAuth(u berth.Upstream, scope string) string {
 	return ""
 }
 
+// maxTokens bounds the bearer tokens a Client remembers: one per upstream
+// and repository pulled through it in the last few minutes.
+const maxTokens = 4096
+
+// keepToken remembers t under key. Past maxTokens it first forgets the
+// expired tokens, and when none has expired, any one: a token forgotten is
+// asked for again. c.mu is held.
+func (c *Client) keepToken(key string, t bearer) {
+	if _, ok := c.tokens[key]; !ok && len(c.tokens) >= maxTokens {
+		now := c.now()
+		for k, old := range c.tokens {
+			if !now.Before(old.expires) {
+				delete(c.tokens, k)
+			}
+		}
+		for k := range c.tokens {
+			if len(c.tokens) < maxTokens {
+				break
+			}
+			delete(c.tokens, k)
+		}
+	}
+	c.tokens[key] = t
+}
+
 // forget drops what the client remembers of u's authentication.
 func (c *Client) forget(u berth.Upstream) {
 	prefix := tokenKey(u, "")
@@ -386,7 +411,7 @@ func (c *Client) authenticate(ctx context.Context, u berth.Upstream, scope, chal
 		life = time.Minute // the spec's default when expires_in is absent
 	}
 	c.mu.Lock()
-	c.tokens[tokenKey(u, scope)] = bearer{value: value, expires: c.now().Add(life - 10*time.Second)}
+	c.keepToken(tokenKey(u, scope), bearer{value: value, expires: c.now().Add(life - 10*time.Second)})
 	c.mu.Unlock()
 	return "Bearer " + value, nil
 }

@@ -510,8 +510,13 @@ func TestDeviceLoginStartsLimited(t *testing.T) {
 		}
 	}
 	resp, body := start()
-	var refusal struct{ Reason berth.Code }
-	if err := json.Unmarshal([]byte(body), &refusal); err != nil || resp.StatusCode != http.StatusTooManyRequests || refusal.Reason != berth.CodeTooManyAttempts {
+	// The refusal is the token endpoint's: RFC 6749's error and berth's reason.
+	var refusal struct {
+		Error  string
+		Reason berth.Code
+	}
+	if err := json.Unmarshal([]byte(body), &refusal); err != nil || resp.StatusCode != http.StatusTooManyRequests ||
+		refusal.Reason != berth.CodeTooManyAttempts || refusal.Error != "temporarily_unavailable" {
 		t.Fatalf("the eleventh device login in a minute: %s %s, want 429 too_many_attempts", resp.Status, body)
 	}
 	if resp.Header.Get("Retry-After") == "" {

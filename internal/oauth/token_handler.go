@@ -796,12 +796,19 @@ func errorStatus(err error, code berth.Code) (int, string) {
 	return status, "invalid_request"
 }
 
-// writeError renders every refusal of the token endpoint. A *berth.Error
-// keeps its code, facts and hint; anything else is logged with the request id
-// and shown only as "internal error (request id X)".
+// writeError renders every refusal of the token endpoint (see WriteError).
 func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	WriteError(w, r, err, h.Provider.URL, h.logger())
+}
+
+// WriteError renders a refusal of an OAuth 2.0 endpoint (the token endpoint,
+// the device authorization endpoint) as errorBody, with the status and
+// error name errorStatus gives it. A *berth.Error keeps its code, facts and
+// hint; anything else is logged to log with the request id and shown only
+// as "internal error (request id X)". publicURL is the registry's
+// configured public URL, for error_uri.
+func WriteError(w http.ResponseWriter, r *http.Request, err error, publicURL string, log *slog.Logger) {
 	ctx := r.Context()
-	log := h.logger()
 	reqID := berth.RequestID(ctx)
 	e := berth.AsError(err)
 	if e == nil {
@@ -829,7 +836,7 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 	if retry, ok := e.Detail["retry_after"]; ok {
 		hdr.Set("Retry-After", fmt.Sprint(retry))
 	}
-	detail := e.Details(reqID, h.Provider.URL)
+	detail := e.Details(reqID, publicURL)
 	body := errorBody{
 		Error:       name,
 		Description: e.Message,
@@ -837,7 +844,7 @@ func (h *TokenHandler) writeError(w http.ResponseWriter, r *http.Request, err er
 		ErrorCodes:  []berth.Code{e.Code},
 		Hint:        e.Hint,
 		RequestID:   reqID,
-		ErrorURI:    berth.ExplainURL(h.Provider.URL, e.Code),
+		ErrorURI:    berth.ExplainURL(publicURL, e.Code),
 		// Docker prints code and message only: the message carries the
 		// reason and the hint too, so that "docker login" shows them.
 		Errors: []errorEntry{{Code: berth.LookupCode(e.Code).OCI, Message: e.Error(), Detail: detail}},

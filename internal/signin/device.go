@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -24,24 +23,37 @@ var _ oauth.People = (*Service)(nil)
 func (h *Handler) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON := func(status int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(v)
+	d, code, err := h.startDeviceLogin(r)
+	if err != nil {
+		oauth.WriteError(w, r, err, h.URL, h.logger())
+		return
 	}
+	verify := h.baseURL(r) + VerificationPath
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"device_code":               code,
+		"user_code":                 d.UserCode,
+		"verification_uri":          verify,
+		"verification_uri_complete": verify + "?" + url.Values{"user_code": {d.UserCode}}.Encode(),
+		"expires_in":                int(d.Expires.Sub(d.Created) / time.Second),
+		"interval":                  int(d.Interval / time.Second),
+	})
+}
+
+// startDeviceLogin stores a new device login for the client of r, unless
+// r's address started too many, the form is bad or no person could approve
+// it (no identity provider).
+func (h *Handler) startDeviceLogin(r *http.Request) (berth.DeviceAuthorization, string, error) {
 	if h.DeviceStarts != nil {
 		source := oauth.SourceAddress(r)
 		if ok, wait := h.DeviceStarts.Allow(source); !ok {
-			e := tooManyDeviceStarts(source, wait)
-			w.Header().Set("Retry-After", strconv.Itoa(oauth.RetryAfterSeconds(wait)))
-			writeJSON(berth.LookupCode(e.Code).Status, map[string]string{"error": "slow_down", "error_description": e.Message, "reason": string(e.Code), "hint": e.Hint})
-			return
+			return berth.DeviceAuthorization{}, "", tooManyDeviceStarts(source, wait)
 		}
 		h.DeviceStarts.Fail(source)
 	}
 	if err := r.ParseForm(); err != nil {
-		writeJSON(http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "the body is not a form", "reason": string(berth.CodeInvalid)})
-		return
+		return berth.DeviceAuthorization{}, "", berth.Errorf(berth.CodeInvalid, "the body is not a form").
+			WithHint("POST client_id=berth-cli as application/x-www-form-urlencoded")
 	}
 	ps, err := h.Store.FindIdentityProviders(r.Context())
 	if err == nil && len(ps) == 0 {
@@ -61,28 +73,7 @@ func (h *Handler) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		}
 		break
 	}
-	if err != nil {
-		e := berth.AsError(err)
-		if e == nil {
-			h.logger().ErrorContext(r.Context(), "device authorization", "err", err)
-			e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", berth.RequestID(r.Context()))
-		}
-		body := map[string]string{"error": "invalid_request", "error_description": e.Message, "reason": string(e.Code), "hint": e.Hint}
-		if u := berth.ExplainURL(h.URL, e.Code); u != "" {
-			body["error_uri"] = u // RFC 6749 section 5.2, as the token endpoint
-		}
-		writeJSON(berth.LookupCode(e.Code).Status, body)
-		return
-	}
-	verify := h.baseURL(r) + VerificationPath
-	writeJSON(http.StatusOK, map[string]any{
-		"device_code":               code,
-		"user_code":                 d.UserCode,
-		"verification_uri":          verify,
-		"verification_uri_complete": verify + "?" + url.Values{"user_code": {d.UserCode}}.Encode(),
-		"expires_in":                int(d.Expires.Sub(d.Created) / time.Second),
-		"interval":                  int(d.Interval / time.Second),
-	})
+	return d, code, err
 }
 
 // tooManyDeviceStarts refuses a device login start from an address that

@@ -39,9 +39,25 @@ type Enforcer struct {
 	warned map[berth.Scope]int // the last warning level sent per scope
 
 	// reserveMu orders the commits that reserve quota, and reserved holds
-	// the bytes of those checked but not yet linked, per scope.
+	// what those checked but not yet linked add, per scope.
 	reserveMu sync.Mutex
-	reserved  map[berth.Scope]int64
+	reserved  map[berth.Scope]*reservation
+}
+
+// reservation is what the commits checked but not yet linked add to a
+// quota's scope: bytes, and the new repositories they create (by name, with
+// how many commits into each are pending).
+type reservation struct {
+	bytes int64
+	repos map[string]int
+}
+
+// held is what one commit reserved: bytes per scope, and the scopes it
+// counts repo in as a new repository.
+type held struct {
+	repo  string
+	bytes map[berth.Scope]int64
+	repos []berth.Scope
 }
 
 type pullKey struct {
@@ -139,64 +155,93 @@ func (e *Enforcer) CheckQuota(ctx context.Context, repo string, d berth.Digest, 
 	return err
 }
 
-// ReserveQuota is CheckQuota for a commit: the bytes it lets in count
-// against their quotas, for the commits of this process that check after
-// it, until release is called (once the blob is linked, or the commit
-// failed). Two pushes racing into the last bytes of a quota so cannot both
-// pass. Replicas do not see each other's reservations.
+// ReserveQuota is CheckQuota for a commit: the bytes it lets in, and the
+// repository when the commit creates it, count against their quotas for
+// the commits of this process that check after it, until release is
+// called (once the blob is linked, or the commit failed). Two pushes racing
+// into the last bytes of a quota, or into its last repository, so cannot
+// both pass. Replicas do not see each other's reservations.
 func (e *Enforcer) ReserveQuota(ctx context.Context, repo string, d berth.Digest, size int64) (release func(), err error) {
 	e.reserveMu.Lock()
 	defer e.reserveMu.Unlock()
 	if e.reserved == nil {
-		e.reserved = map[berth.Scope]int64{}
+		e.reserved = map[berth.Scope]*reservation{}
 	}
-	held, err := e.checkQuota(ctx, repo, d, size, e.reserved)
+	h, err := e.checkQuota(ctx, repo, d, size, e.reserved)
 	if err != nil {
 		return func() {}, err
 	}
-	for sc, n := range held {
-		e.reserved[sc] += n
-	}
+	e.reserve(h)
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			e.reserveMu.Lock()
-			defer e.reserveMu.Unlock()
-			for sc, n := range held {
-				if e.reserved[sc] -= n; e.reserved[sc] <= 0 {
-					delete(e.reserved, sc)
-				}
-			}
-		})
-	}, nil
+	return func() { once.Do(func() { e.unreserve(h) }) }, nil
 }
 
-// checkQuota checks, counting reserved bytes per scope as used when
-// reserved is not nil, and returns the bytes the blob adds to each quota's
-// scope.
-func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, size int64, reserved map[berth.Scope]int64) (map[berth.Scope]int64, error) {
+// reserve adds h to e.reserved; e.reserveMu is held.
+func (e *Enforcer) reserve(h held) {
+	at := func(sc berth.Scope) *reservation {
+		r := e.reserved[sc]
+		if r == nil {
+			r = &reservation{repos: map[string]int{}}
+			e.reserved[sc] = r
+		}
+		return r
+	}
+	for sc, n := range h.bytes {
+		at(sc).bytes += n
+	}
+	for _, sc := range h.repos {
+		at(sc).repos[h.repo]++
+	}
+}
+
+// unreserve takes h back out of e.reserved.
+func (e *Enforcer) unreserve(h held) {
+	e.reserveMu.Lock()
+	defer e.reserveMu.Unlock()
+	for sc, n := range h.bytes {
+		if r := e.reserved[sc]; r != nil {
+			r.bytes -= n
+		}
+	}
+	for _, sc := range h.repos {
+		if r := e.reserved[sc]; r != nil {
+			if r.repos[h.repo]--; r.repos[h.repo] <= 0 {
+				delete(r.repos, h.repo)
+			}
+		}
+	}
+	for sc, r := range e.reserved {
+		if r.bytes <= 0 && len(r.repos) == 0 {
+			delete(e.reserved, sc)
+		}
+	}
+}
+
+// checkQuota checks, counting what reserved holds per scope as used when
+// it is not nil, and returns what the blob adds to each quota's scope.
+func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, size int64, reserved map[berth.Scope]*reservation) (held, error) {
+	h := held{repo: repo}
 	_, quotas, err := e.rules(ctx)
 	if err != nil || len(quotas) == 0 {
-		return nil, err
+		return h, err
 	}
 	newRepo := false
 	if _, err := e.Meta.FindTags(ctx, repo, "", 0); berth.IsCode(err, berth.CodeNameUnknown) {
 		newRepo = true
 	} else if err != nil {
-		return nil, err
+		return h, err
 	}
-	adds := map[berth.Scope]int64{}
 	for _, q := range quotas {
 		if !q.Scope.Covers(repo) {
 			continue
 		}
 		adding := size
 		if d != "" {
-			held, err := e.Store.ScopeHoldsBlob(ctx, q.Scope, d)
+			inScope, err := e.Store.ScopeHoldsBlob(ctx, q.Scope, d)
 			if err != nil {
-				return nil, err
+				return h, err
 			}
-			if held {
+			if inScope {
 				adding = 0
 			}
 		}
@@ -205,16 +250,31 @@ func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, 
 		}
 		usage, err := e.Store.QuotaUsage(ctx, q.Scope)
 		if err != nil {
-			return nil, err
+			return h, err
 		}
-		usage.Bytes += reserved[q.Scope] // pushes checked before, not linked yet
-		if q.Exceeds(usage, adding, newRepo) {
-			return nil, berth.QuotaExceeded(q, usage, repo, adding, newRepo)
+		creates := newRepo
+		if r := reserved[q.Scope]; r != nil { // commits checked before, not linked yet
+			usage.Bytes += r.bytes
+			usage.Repositories += len(r.repos)
+			if r.repos[repo] > 0 {
+				creates = false // counted already, as another commit's
+			}
+		}
+		if q.Exceeds(usage, adding, creates) {
+			return h, berth.QuotaExceeded(q, usage, repo, adding, creates)
 		}
 		e.warn(ctx, q, usage.Bytes+adding, repo)
-		adds[q.Scope] += adding
+		if adding > 0 {
+			if h.bytes == nil {
+				h.bytes = map[berth.Scope]int64{}
+			}
+			h.bytes[q.Scope] += adding
+		}
+		if newRepo {
+			h.repos = append(h.repos, q.Scope)
+		}
 	}
-	return adds, nil
+	return h, nil
 }
 
 // warn publishes quota.warning when usage reaches a level of q above the

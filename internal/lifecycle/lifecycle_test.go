@@ -13,23 +13,12 @@ import (
 	"github.com/berth-dev/berth/internal/pgtest"
 	"github.com/berth-dev/berth/internal/postgres"
 	"github.com/berth-dev/berth/internal/sqlite"
+	"github.com/berth-dev/berth/internal/testclock"
 )
 
 // These tests run the Enforcer and retention on real stores, SQLite and
 // PostgreSQL (each test once per engine); the store's own behaviour is
 // internal/storetest's.
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type events struct {
 	mu  sync.Mutex
@@ -77,10 +66,10 @@ func engines(t *testing.T, test func(t *testing.T, open func(t *testing.T) berth
 	})
 }
 
-func setup(t *testing.T, open func(t *testing.T) berth.MetadataStore) (*lifecycle.Enforcer, *countingStore, *clock, *events) {
+func setup(t *testing.T, open func(t *testing.T) berth.MetadataStore) (*lifecycle.Enforcer, *countingStore, *testclock.Clock, *events) {
 	t.Helper()
 	db := open(t)
-	c := &clock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	ev := &events{}
 	st := &countingStore{MetadataStore: db}
 	return &lifecycle.Enforcer{Store: st, Meta: db, Now: c.Now, Events: ev}, st, c, ev
@@ -157,7 +146,7 @@ func TestRulesAreCachedUntilChanged(t *testing.T) {
 		if _, err := e.CheckTag(ctx, "team/app", "v1", digest("b")); err != nil {
 			t.Fatalf("a rule another replica added counted before RulesTTL: %v", err)
 		}
-		c.Add(lifecycle.RulesTTL)
+		c.Advance(lifecycle.RulesTTL)
 		if _, err := e.CheckTag(ctx, "team/app", "v1", digest("b")); !berth.IsCode(err, berth.CodeTagImmutable) {
 			t.Fatalf("after RulesTTL: %v", err)
 		}
@@ -218,7 +207,7 @@ func TestPullsAreBatched(t *testing.T) {
 		m := push(t, st.MetadataStore, "app", "a", "v1", 1)
 		for range 100 {
 			e.Pulled("app", m.Digest)
-			c.Add(time.Second)
+			c.Advance(time.Second)
 		}
 		if st.pullWrites != 0 {
 			t.Fatalf("%d writes before Flush", st.pullWrites)
@@ -340,5 +329,40 @@ func TestQuotaReservedUntilLinked(t *testing.T) {
 			t.Fatalf("once the first let go: %v", err)
 		}
 		again()
+	})
+}
+
+// TestQuotaReservesNewRepositories: commits creating repositories race for
+// the last one a quota allows: the first reserves it, further commits into
+// the same new repository pass, one into another new repository is refused
+// until the first lets go.
+func TestQuotaReservesNewRepositories(t *testing.T) {
+	engines(t, func(t *testing.T, open func(*testing.T) berth.MetadataStore) {
+		e, st, c, _ := setup(t, open)
+		ctx := t.Context()
+		push(t, st.MetadataStore, "team/a", "a", "v1", 10)
+		must(t, st.PutQuota(ctx, berth.Quota{Scope: scope(t, "team/*"), MaxRepositories: 2, Updated: c.Now()}))
+
+		first, err := e.ReserveQuota(ctx, "team/b", digest("b-config"), 10)
+		if err != nil {
+			t.Fatalf("the first commit into a new repository: %v", err)
+		}
+		second, err := e.ReserveQuota(ctx, "team/b", digest("b-layer"), 10)
+		if err != nil {
+			t.Fatalf("a second commit into the same new repository: %v", err)
+		}
+		if _, err := e.ReserveQuota(ctx, "team/c", digest("c-layer"), 10); !berth.IsCode(err, berth.CodeQuotaExceeded) {
+			t.Fatalf("a commit into a third repository while team/b is reserved: %v, want quota_exceeded", err)
+		}
+		first()
+		if _, err := e.ReserveQuota(ctx, "team/c", digest("c-layer"), 10); !berth.IsCode(err, berth.CodeQuotaExceeded) {
+			t.Fatalf("team/b still has a commit pending: %v, want quota_exceeded", err)
+		}
+		second()
+		third, err := e.ReserveQuota(ctx, "team/c", digest("c-layer"), 10)
+		if err != nil {
+			t.Fatalf("once team/b's commits let go: %v", err)
+		}
+		third()
 	})
 }

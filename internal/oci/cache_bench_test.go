@@ -37,6 +37,14 @@ import (
 // (upstream, berth and client all in one) spent per GB of each. ns/op is
 // a round's four pulls.
 //
+// It runs once with the upstream sending as fast as loopback and the CPU
+// allow (upstream=loopback: upstream, berth and client share the cores, so
+// the first pull, which does the most work, is bound by the CPU), and once
+// for each of a few WAN-like bandwidths the upstream's blob bodies are
+// limited to (upstream=100MBps, upstream=400MBps; MB is 10^6 bytes): the
+// case of a real upstream, where the first pull should run at the
+// upstream's pace.
+//
 //	go test ./internal/oci -run '^$' -bench CachePull -benchtime 3x
 func BenchmarkCachePull(b *testing.B) {
 	mib := 256
@@ -57,6 +65,21 @@ func BenchmarkCachePull(b *testing.B) {
 	if err := remote.Write(ref, img); err != nil {
 		b.Fatal(err)
 	}
+	for _, limit := range []struct {
+		name string
+		rate int64 // bytes a second; 0: unlimited
+	}{{"upstream=loopback", 0}, {"upstream=100MBps", 100e6}, {"upstream=400MBps", 400e6}} {
+		b.Run(limit.name, func(b *testing.B) {
+			up.Throttle(limit.rate)
+			defer up.Throttle(0)
+			benchmarkCachePull(b, up, len(data))
+		})
+	}
+}
+
+// benchmarkCachePull is a round of BenchmarkCachePull's pulls of
+// library/big:1 from up, whose layer has size bytes.
+func benchmarkCachePull(b *testing.B, up *upstreamtest.Registry, size int) {
 	pull := func(b *testing.B, s string) {
 		r, err := name.ParseReference(s, name.Insecure)
 		if err != nil {
@@ -124,7 +147,7 @@ func BenchmarkCachePull(b *testing.B) {
 		timed(&second, r.host+"/hub/library/big:1")
 		timed(&third, r.host+"/hub/library/big:1")
 	}
-	mbps := func(d time.Duration) float64 { return float64(b.N) * float64(len(data)) / 1e6 / d.Seconds() }
+	mbps := func(d time.Duration) float64 { return float64(b.N) * float64(size) / 1e6 / d.Seconds() }
 	b.ReportMetric(mbps(direct), "direct-MB/s")
 	b.ReportMetric(mbps(first), "first-MB/s")
 	b.ReportMetric(mbps(second), "second-MB/s")
@@ -133,7 +156,7 @@ func BenchmarkCachePull(b *testing.B) {
 	// CPU seconds of the whole process (upstream, berth and client) per
 	// GB pulled: when a pull's CPU time is near the machine's cores times
 	// its duration, the pull is bound by the CPU, not by waiting.
-	gb := float64(b.N) * float64(len(data)) / 1e9
+	gb := float64(b.N) * float64(size) / 1e9
 	b.ReportMetric(directCPU.Seconds()/gb, "direct-cpu-s/GB")
 	b.ReportMetric(firstCPU.Seconds()/gb, "first-cpu-s/GB")
 }

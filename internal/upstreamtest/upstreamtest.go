@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 )
@@ -39,6 +40,7 @@ type Registry struct {
 	hang     chan struct{} // while not nil, requests wait until it is closed or they are cancelled
 	pauseAt  int64         // blob bodies stop after this many bytes until paused is closed, when > 0
 	paused   chan struct{}
+	link     *link // blob bodies share this bandwidth, when not nil
 
 	// Counters of requests that passed authentication.
 	ManifestGets, ManifestHeads, BlobGets, BlobHeads, TokenGets atomic.Int64
@@ -133,13 +135,26 @@ func (r *Registry) PauseAfter(n int64) (resume func()) {
 	}
 }
 
+// Throttle limits the blob bodies the upstream sends to bytesPerSecond,
+// shared by all of them as a network link's bandwidth is, or, with 0,
+// lifts the limit. It paces in real time, for benchmarks of a pull from
+// an upstream slower than loopback; tests keep to PauseAfter.
+func (r *Registry) Throttle(bytesPerSecond int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.link = nil
+	if bytesPerSecond > 0 {
+		r.link = &link{rate: bytesPerSecond}
+	}
+}
+
 // Fetches counts every GET of content: manifests and blobs.
 func (r *Registry) Fetches() int64 { return r.ManifestGets.Load() + r.BlobGets.Load() }
 
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Handler) {
 	r.mu.Lock()
 	user, pass, limited, hang, corrupt, breakOff := r.username, r.password, r.rateLim, r.hang, r.corrupt, r.breakOff
-	pauseAt, paused := r.pauseAt, r.paused
+	pauseAt, paused, link := r.pauseAt, r.paused, r.link
 	r.mu.Unlock()
 	if hang != nil {
 		select {
@@ -202,6 +217,9 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Ha
 		}
 		if pauseAt > 0 {
 			w = &pausingWriter{ResponseWriter: w, left: pauseAt, paused: paused, done: req.Context().Done()}
+		}
+		if link != nil {
+			w = &throttledWriter{ResponseWriter: w, link: link}
 		}
 	case strings.Contains(req.URL.Path, "/blobs/") && req.Method == http.MethodHead:
 		r.BlobHeads.Add(1)
@@ -275,4 +293,64 @@ func (b *breakingWriter) Write(p []byte) (int, error) {
 		f.Flush()
 	}
 	panic(http.ErrAbortHandler)
+}
+
+// link is a bandwidth the bodies written through it share: a token bucket
+// that fills at rate bytes a second and holds at most linkBurst of them,
+// so that a body is sent at the rate from its first bytes, and an idle
+// link saves up no more than a burst.
+type link struct {
+	rate int64
+
+	mu  sync.Mutex
+	tat time.Time // when the bytes granted so far are all sent, at the rate
+}
+
+// linkBurst is the most bytes a link sends ahead of its rate: about a TCP
+// window on a WAN path (100 MB/s × 10 ms), and enough that the pacing does
+// not depend on sleeps shorter than a millisecond.
+const linkBurst = 1 << 20
+
+// linkPiece is the size of the writes a body is cut into.
+const linkPiece = 64 << 10
+
+// wait blocks until n more bytes may be sent.
+func (l *link) wait(n int) {
+	take := func(n int) time.Duration { return time.Duration(int64(n) * int64(time.Second) / l.rate) } // n bytes at the rate
+	l.mu.Lock()
+	now := time.Now()
+	l.tat = later(l.tat, now).Add(take(n))
+	due := l.tat.Add(-take(linkBurst))
+	l.mu.Unlock()
+	if d := due.Sub(now); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// throttledWriter writes a body through a link, in pieces of linkPiece
+// bytes, each sent once the link grants it.
+type throttledWriter struct {
+	http.ResponseWriter
+	link *link
+}
+
+func (t *throttledWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m := min(len(p)-n, linkPiece)
+		t.link.wait(m)
+		k, err := t.ResponseWriter.Write(p[n : n+m])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

@@ -307,9 +307,10 @@ type link struct {
 }
 
 // linkBurst is the most bytes a link sends ahead of its rate: about a TCP
-// window on a WAN path (100 MB/s × 10 ms), and enough that the pacing does
-// not depend on sleeps shorter than a millisecond.
-const linkBurst = 1 << 20
+// window on a WAN path (100 MB/s × 40 ms), and enough that a writer the
+// scheduler wakes late on a loaded machine catches up rather than losing
+// bandwidth.
+const linkBurst = 4 << 20
 
 // linkPiece is the size of the writes a body is cut into.
 const linkPiece = 64 << 10

@@ -645,14 +645,23 @@ type chunk struct {
 	refs atomic.Int32
 }
 
+// piece is the part of a chunk the client is handed at once.
+type piece struct {
+	c    *chunk
+	data []byte
+}
+
 // putStreaming stores src as blob d while it writes the same bytes to tee
-// (when not nil). The last chunk is written to the client only once the
-// blob store has verified the digest and stored the blob: a client never
-// receives a complete body that was not verified, and when the store
-// refuses the bytes (or the upstream breaks off), the client's body ends
-// short. A client that hangs up does not stop the store; a client that reads
-// slowly slows it, as much as the chunks in memory do not absorb, and one
-// that stops reading for StallTimeout is dropped.
+// (when not nil). The client is handed each chunk as soon as it is read,
+// except the blob's last byte, which it gets only once the blob store has
+// verified the digest and stored the blob: a client never receives a
+// complete body that was not verified, and when the store refuses the
+// bytes (or the upstream breaks off), the client's body ends short. When
+// the upstream did not say the size (size < 0), where the body ends is
+// known only at its end: each chunk waits for the next to be read. A
+// client that hangs up does not stop the store; a client that reads slowly
+// slows it, as much as the chunks in memory do not absorb, and one that
+// stops reading for StallTimeout is dropped.
 func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d berth.Digest, size int64, src io.Reader, tee *lenientWriter) (berth.BlobInfo, error) {
 	if tee == nil {
 		return h.Blobs.Put(ctx, d, size, src)
@@ -666,8 +675,8 @@ func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d ber
 			free <- c
 		}
 	}
-	toStore := make(chan *chunk, streamChunks) // never blocks: only streamChunks exist
-	toClient := make(chan *chunk, streamChunks)
+	toStore := make(chan *chunk, streamChunks)   // never blocks: only streamChunks exist
+	toClient := make(chan piece, 2*streamChunks) // never blocks: at most two pieces a chunk
 
 	// The client's writer. Write deadlines are the network's own, in real
 	// time.
@@ -679,12 +688,12 @@ func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d ber
 	clientDone := make(chan struct{})
 	go func() {
 		defer close(clientDone)
-		for c := range toClient {
+		for p := range toClient {
 			if !tee.failed {
 				_ = rc.SetWriteDeadline(time.Now().Add(stall))
 			}
-			_, _ = tee.Write(c.data)
-			release(c)
+			_, _ = tee.Write(p.data)
+			release(p.c)
 		}
 	}()
 	// The blob store, reading the chunks as one stream.
@@ -701,9 +710,11 @@ func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d ber
 		close(storeDone)
 	}()
 
-	// This goroutine reads the upstream. The client gets each chunk once
-	// the next one is read, so that the last one is still held at the end.
-	var held *chunk
+	// This goroutine reads the upstream and hands each chunk to the store
+	// and the client, but for held: the bytes the client gets only once
+	// the blob is verified.
+	var read int64 // bytes read from src
+	var held piece
 	var rerr error
 read:
 	for {
@@ -716,12 +727,36 @@ read:
 		n, err := fill(src, (*c.buf)[:streamChunkSize])
 		if n > 0 {
 			c.data = (*c.buf)[:n]
-			c.refs.Store(2)
-			toStore <- c
-			if held != nil {
-				toClient <- held
+			var now, later []byte
+			switch {
+			case size < 0:
+				if held.c != nil {
+					toClient <- held
+				}
+				later = c.data
+			case held.c == nil:
+				// All but the body's last byte go out now. (Bytes past
+				// the declared size, once the last is held, never do:
+				// the store refuses them.)
+				k := int(min(max(size-1-read, 0), int64(n)))
+				now, later = c.data[:k], c.data[k:]
 			}
-			held = c
+			refs := int32(1)
+			if len(now) > 0 {
+				refs++
+			}
+			if len(later) > 0 {
+				refs++
+			}
+			c.refs.Store(refs)
+			toStore <- c
+			if len(now) > 0 {
+				toClient <- piece{c, now}
+			}
+			if len(later) > 0 {
+				held = piece{c, later}
+			}
+			read += int64(n)
 		} else {
 			free <- c
 		}
@@ -736,7 +771,7 @@ read:
 	sr.err = rerr // read by Put after the close below
 	close(toStore)
 	res := <-stored
-	delivered := res.err == nil && held != nil
+	delivered := res.err == nil && held.c != nil
 	if delivered {
 		toClient <- held
 	}

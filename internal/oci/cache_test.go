@@ -710,7 +710,7 @@ func TestCacheUpstreamHangs(t *testing.T) {
 
 // TestCacheUpstreamSendsOtherBytes: a blob whose bytes from the upstream do
 // not match its digest is not stored, and the client it was streamed to
-// gets a body short of its Content-Length (the last chunk waits for the
+// gets a body short of its Content-Length (its last byte waits for the
 // digest to be verified), so that no client takes it for a whole blob, even
 // one that does not check digests. Once the upstream sends the right bytes,
 // the blob is fetched again, stored and served.
@@ -844,7 +844,8 @@ func TestCacheUpstreamBreaksOff(t *testing.T) {
 
 // TestCacheStreamsWhileFetching: a first pull's client gets a blob's bytes
 // while the upstream is still sending it, not once berth has stored it all:
-// with the upstream paused two thirds in, the client has read half.
+// with the upstream paused two thirds in (at a multiple of the 1 MiB the
+// cache reads at a time), the client has read every byte it sent.
 func TestCacheStreamsWhileFetching(t *testing.T) {
 	up := upstreamtest.New(t, "", "")
 	d := upstreamBlob(t, up, "library/slow", 12<<20)
@@ -860,9 +861,9 @@ func TestCacheStreamsWhileFetching(t *testing.T) {
 		t.Fatalf("no answer while the upstream is paused: %v", err)
 	}
 	defer resp.Body.Close()
-	first := make([]byte, 6<<20)
+	first := make([]byte, 8<<20)
 	if _, err := io.ReadFull(resp.Body, first); err != nil {
-		t.Fatalf("the client got less than 6 MiB while the upstream, paused at 8 MiB, was still sending: %v", err)
+		t.Fatalf("the client got less than 8 MiB while the upstream, paused at 8 MiB, was still sending: %v", err)
 	}
 	resume()
 	rest, err := io.ReadAll(resp.Body)

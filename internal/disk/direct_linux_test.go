@@ -2,10 +2,13 @@ package disk
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"unsafe"
 
 	"github.com/berth-dev/berth"
@@ -126,4 +129,119 @@ func residentPages(t *testing.T, path string, n int) int {
 		resident += int(v & 1)
 	}
 	return resident
+}
+
+// Put from a source that hands out its own buffers (an io.WriterTo) stores
+// exactly its bytes, whatever the pieces' lengths and alignment, past the
+// page cache but for the last piece; it refuses a body longer or shorter
+// than declared, and a source that fails, leaving nothing behind. A piece
+// direct I/O takes as it is is written without a copy.
+func TestPutFromWriterTo(t *testing.T) {
+	s := newStore(t)
+	probe, err := os.CreateTemp(s.tmp, "probe-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = setDirect(probe, true)
+	probe.Close()
+	os.Remove(probe.Name())
+	if err != nil {
+		t.Skipf("the file system of the test's temp dir takes no direct I/O: %v", err)
+	}
+	data := randomBytes(11, 6<<20+3*directAlign+107)
+	mem := alignedBuffer(len(data) + 8*directAlign) // each piece at its own aligned place, or one byte past it
+	var pieces [][]byte
+	off, at := 0, 0
+	for _, p := range []struct{ shift, n int }{
+		{0, 1 << 20},           // aligned
+		{1, 1 << 20},           // unaligned memory
+		{0, 100},               // odd length
+		{0, 2 << 20},           // aligned, after buffered bytes
+		{0, 3*directAlign + 7}, // aligned memory, odd length
+		{0, len(data) - (4<<20 + 107 + 3*directAlign)}, // the rest
+	} {
+		b := mem[at+p.shift : at+p.shift+p.n]
+		copy(b, data[off:])
+		pieces = append(pieces, b)
+		off += p.n
+		at += (p.shift + p.n + directAlign - 1) &^ (directAlign - 1)
+	}
+	if off != len(data) {
+		t.Fatalf("pieces of %d bytes, data of %d", off, len(data))
+	}
+	d := berth.DigestOf(berth.SHA256, data)
+
+	for _, tc := range []struct {
+		name string
+		size int64
+		err  error
+		want berth.Code
+	}{
+		{"declared one byte short", int64(len(data)) - 1, nil, berth.CodeSizeInvalid},
+		{"declared one byte long", int64(len(data)) + 1, nil, berth.CodeSizeInvalid},
+		{"the source fails", -1, io.ErrUnexpectedEOF, berth.CodeInternal},
+	} {
+		_, err := s.Put(t.Context(), d, tc.size, &piecesSource{pieces: pieces, err: tc.err})
+		if err == nil || berth.ErrorCode(err) != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.want)
+		}
+		wantTempEmpty(t, s)
+	}
+	wantNoBlobs(t, s)
+
+	if _, err := s.Put(t.Context(), d, int64(len(data)), &piecesSource{pieces: pieces}); err != nil {
+		t.Fatal(err)
+	}
+	if resident, limit := residentPages(t, s.blobPath(d), len(data)), 1+(bufferSize/os.Getpagesize())/4; resident > limit {
+		t.Errorf("%d pages of the stored blob are in the page cache, want at most %d", resident, limit)
+	}
+	got, err := os.ReadFile(s.blobPath(d))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes (%v), not the %d put", len(got), err, len(data))
+	}
+
+	f, err := os.CreateTemp(s.tmp, "nocopy-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := setDirect(f, true); err != nil {
+		t.Fatal(err)
+	}
+	w := &hashedFile{ctx: t.Context(), f: f, h: sha256.New(), limit: -1, direct: true}
+	if n, err := w.Write(pieces[0]); n != len(pieces[0]) || err != nil || w.buf != nil {
+		t.Fatalf("an aligned piece: %d, %v, copied to a buffer: %t", n, err, w.buf != nil)
+	}
+}
+
+// piecesSource writes its pieces, then returns err; read, it is their
+// concatenation.
+type piecesSource struct {
+	pieces [][]byte
+	err    error
+	r      io.Reader
+}
+
+func (p *piecesSource) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for _, b := range p.pieces {
+		m, err := w.Write(b)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, p.err
+}
+
+func (p *piecesSource) Read(b []byte) (int, error) {
+	if p.r == nil {
+		rs := []io.Reader{bytes.NewReader(bytes.Join(p.pieces, nil))}
+		if p.err != nil {
+			rs = append(rs, iotest.ErrReader(p.err))
+		}
+		p.r = io.MultiReader(rs...)
+	}
+	return p.r.Read(b)
 }

@@ -164,12 +164,21 @@ func (s *Store) Put(ctx context.Context, d berth.Digest, size int64, r io.Reader
 	_ = setDirect(f, true) // else through the page cache
 
 	h := berth.NewHash(d.Algorithm())
+	// Read one byte more than declared, to notice a longer body without
+	// storing all of it.
+	limit := int64(-1)
 	if size >= 0 {
-		// Read one byte more than declared, to notice a longer body without
-		// storing all of it.
-		r = io.LimitReader(r, size+1)
+		limit = size + 1
 	}
-	n, err := copyHashed(ctx, f, 0, h, r)
+	var n int64
+	if wt, ok := r.(io.WriterTo); ok && isDirect(f) {
+		n, err = copyHashedFrom(ctx, f, h, wt, limit)
+	} else {
+		if limit >= 0 {
+			r = io.LimitReader(r, limit)
+		}
+		n, err = copyHashed(ctx, f, 0, h, r)
+	}
 	if err != nil {
 		return berth.BlobInfo{}, fmt.Errorf("put blob %s: %w", d, err)
 	}
@@ -404,6 +413,115 @@ func copyHashed(ctx context.Context, f *os.File, off int64, h hash.Hash, r io.Re
 			return finish(n, rerr)
 		}
 	}
+}
+
+// copyHashedFrom is copyHashed for a source that hands out its own buffers
+// (an io.WriterTo, such as the chunks of a blob the pull-through cache
+// streams), to a file with direct I/O on: a piece that direct I/O can take
+// as it is (aligned memory, a multiple of directAlign bytes) is hashed
+// while it is written, without being copied; other bytes go through an
+// aligned buffer, written once full, and the last piece, which direct I/O
+// cannot take when its length is not aligned, through the page cache. It
+// takes at most limit bytes of src (no limit when limit < 0) and stops there
+// without an error, as io.LimitReader would. It stops with ctx's error
+// when ctx is done. It returns the bytes taken from src; when it returns an
+// error, any prefix of them may have been written.
+func copyHashedFrom(ctx context.Context, f *os.File, h hash.Hash, src io.WriterTo, limit int64) (int64, error) {
+	w := &hashedFile{ctx: ctx, f: f, h: h, limit: limit, direct: true}
+	_, err := src.WriteTo(w)
+	if errors.Is(err, errLimit) {
+		err = nil
+	}
+	if err == nil {
+		err = w.flush()
+	}
+	if w.buf != nil {
+		buffers.Put(w.buf)
+	}
+	return w.n, err
+}
+
+// errLimit stops the source of a copyHashedFrom at its limit.
+var errLimit = errors.New("past the limit")
+
+// hashedFile is the writer copyHashedFrom gives its source.
+type hashedFile struct {
+	ctx    context.Context
+	f      *os.File
+	h      hash.Hash
+	limit  int64 // < 0: none
+	direct bool  // direct I/O is still on for f
+	n      int64 // bytes taken
+	buf    *[]byte
+	fill   int   // bytes in buf
+	end    int64 // bytes written to f
+	off    int64 // where the bytes not yet handed to writeback begin
+}
+
+func (w *hashedFile) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	var over error
+	if w.limit >= 0 && int64(len(p)) > w.limit-w.n {
+		p, over = p[:w.limit-w.n], errLimit
+	}
+	taken := 0
+	for len(p) > 0 {
+		if k := len(p) &^ (directAlign - 1); w.fill == 0 && k > 0 && directAligned(p[:k]) {
+			if err := w.write(p[:k]); err != nil {
+				return taken, err
+			}
+			w.n += int64(k)
+			taken += k
+			p = p[k:]
+			continue
+		}
+		if w.buf == nil {
+			w.buf = buffers.Get().(*[]byte)
+		}
+		m := copy((*w.buf)[w.fill:], p)
+		w.fill += m
+		w.n += int64(m)
+		taken += m
+		p = p[m:]
+		if w.fill == len(*w.buf) {
+			if err := w.flush(); err != nil {
+				return taken, err
+			}
+		}
+	}
+	return taken, over
+}
+
+// flush writes the bytes in w's buffer.
+func (w *hashedFile) flush() error {
+	if w.fill == 0 {
+		return nil
+	}
+	err := w.write((*w.buf)[:w.fill])
+	w.fill = 0
+	return err
+}
+
+// write hashes b while it writes it to f. Once direct I/O is off (a file
+// system that refused it after all), it starts the writeback of every
+// writebackEvery bytes, as copyHashed does.
+func (w *hashedFile) write(b []byte) error {
+	done := make(chan error, 1)
+	go func() { done <- writeChunk(w.f, b, &w.direct) }()
+	w.h.Write(b)
+	if err := <-done; err != nil {
+		return err
+	}
+	w.end += int64(len(b))
+	if w.direct {
+		w.off = w.end
+	} else if w.end-w.off >= writebackEvery {
+		startWriteback(w.f, w.off, w.end-w.off)
+		w.off = w.end
+	}
+	return nil
 }
 
 // writeChunk writes b at f's offset. With direct I/O on (*direct), a piece that

@@ -635,6 +635,9 @@ const (
 	streamChunks    = 8
 )
 
+// streamBuffers hold chunks. A buffer this large has memory of its own,
+// aligned to a page, which a blob store writing with direct I/O takes as
+// it is.
 var streamBuffers = sync.Pool{New: func() any { b := make([]byte, streamChunkSize); return &b }}
 
 // chunk is one buffer of a blob being fetched, held by the consumers that
@@ -807,7 +810,8 @@ func fill(r io.Reader, b []byte) (int, error) {
 }
 
 // chunkReader reads a stream of chunks until its channel is closed, then
-// returns err, or io.EOF when err is nil.
+// returns err, or io.EOF when err is nil. Its WriteTo hands the chunks
+// themselves to a blob store that takes them so, without a copy.
 type chunkReader struct {
 	chunks  <-chan *chunk
 	release func(*chunk)
@@ -834,6 +838,30 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		r.cur = nil
 	}
 	return n, nil
+}
+
+// WriteTo writes each chunk to w as it comes, releasing it once w has
+// taken it, until the channel is closed; then it returns err.
+func (r *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	if r.cur != nil { // partly read
+		m, err := w.Write(r.cur.data[r.off:])
+		n += int64(m)
+		r.release(r.cur)
+		r.cur = nil
+		if err != nil {
+			return n, err
+		}
+	}
+	for c := range r.chunks {
+		m, err := w.Write(c.data)
+		n += int64(m)
+		r.release(c)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, r.err
 }
 
 // linkFetched links blob d, stored, into repo and stores the manifests held

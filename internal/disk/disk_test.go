@@ -719,3 +719,34 @@ func TestSmallUploadStateInMemory(t *testing.T) {
 		t.Fatalf("%d hash states kept after the uploads ended", n)
 	}
 }
+
+// Put tells a body with a Verified method that it matched its size and
+// digest, before it syncs the blob; a body that did not is never told.
+func TestPutCallsVerified(t *testing.T) {
+	s := newStore(t)
+	data := randomBytes(12, 1<<20+5)
+	d := berth.DigestOf(berth.SHA256, data)
+	for _, tc := range []struct {
+		name string
+		d    berth.Digest
+		size int64
+		want int
+	}{
+		{"other digest", berth.DigestOf(berth.SHA256, data[1:]), -1, 0},
+		{"other size", d, int64(len(data)) + 1, 0},
+		{"matching", d, int64(len(data)), 1},
+	} {
+		r := &verifiedReader{Reader: bytes.NewReader(data)}
+		_, err := s.Put(t.Context(), tc.d, tc.size, r)
+		if r.calls != tc.want || (err == nil) != (tc.want == 1) {
+			t.Errorf("%s: Verified called %d times, Put: %v", tc.name, r.calls, err)
+		}
+	}
+}
+
+type verifiedReader struct {
+	io.Reader
+	calls int
+}
+
+func (v *verifiedReader) Verified() { v.calls++ }

@@ -657,9 +657,11 @@ type piece struct {
 // putStreaming stores src as blob d while it writes the same bytes to tee
 // (when not nil). The client is handed each chunk as soon as it is read,
 // except the blob's last byte, which it gets only once the blob store has
-// verified the digest and stored the blob: a client never receives a
-// complete body that was not verified, and when the store refuses the
-// bytes (or the upstream breaks off), the client's body ends short. When
+// verified the digest (as soon as the store says so through the reader's
+// Verified, as disk.Store does before its fsyncs; else once Put returns):
+// a client never receives a complete body that was not verified, and when
+// the store refuses the bytes (or the upstream breaks off), the client's
+// body ends short. When
 // the upstream did not say the size (size < 0), where the body ends is
 // known only at its end: each chunk waits for the next to be read. A
 // client that hangs up does not stop the store; a client that reads slowly
@@ -700,7 +702,7 @@ func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d ber
 		}
 	}()
 	// The blob store, reading the chunks as one stream.
-	sr := &chunkReader{chunks: toStore, release: release}
+	sr := &chunkReader{chunks: toStore, release: release, verified: make(chan struct{})}
 	type result struct {
 		info berth.BlobInfo
 		err  error
@@ -773,8 +775,17 @@ read:
 	}
 	sr.err = rerr // read by Put after the close below
 	close(toStore)
-	res := <-stored
-	delivered := res.err == nil && held.c != nil
+	// The held bytes go out once the store has verified the digest: a
+	// store that says so (disk) before it syncs the blob, else when Put
+	// returns.
+	var res result
+	returned := false
+	select {
+	case <-sr.verified:
+	case res = <-stored:
+		returned = true
+	}
+	delivered := held.c != nil && (!returned || res.err == nil)
 	if delivered {
 		toClient <- held
 	}
@@ -786,6 +797,9 @@ read:
 		_ = rc.Flush()
 	}
 	_ = rc.SetWriteDeadline(time.Time{}) // the connection may serve more requests
+	if !returned {
+		res = <-stored
+	}
 	// Buffers still held by a consumer that stopped are left to the
 	// garbage collector.
 	for len(free) > 0 {
@@ -813,12 +827,18 @@ func fill(r io.Reader, b []byte) (int, error) {
 // returns err, or io.EOF when err is nil. Its WriteTo hands the chunks
 // themselves to a blob store that takes them so, without a copy.
 type chunkReader struct {
-	chunks  <-chan *chunk
-	release func(*chunk)
-	cur     *chunk
-	off     int
-	err     error
+	chunks   <-chan *chunk
+	release  func(*chunk)
+	cur      *chunk
+	off      int
+	err      error
+	verified chan struct{} // closed by Verified
+	once     sync.Once
 }
+
+// Verified is the blob store saying that the chunks it read matched the
+// digest (disk.Store.Put calls it before it syncs the blob).
+func (r *chunkReader) Verified() { r.once.Do(func() { close(r.verified) }) }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
 	if r.cur == nil {

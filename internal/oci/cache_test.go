@@ -871,3 +871,56 @@ func TestCacheStreamsWhileFetching(t *testing.T) {
 		t.Fatalf("the whole blob: %d, %d bytes, %v", resp.StatusCode, len(first)+len(rest), err)
 	}
 }
+
+// TestCacheClientGetsBlobBeforeSync: a first pull's client gets the whole
+// blob once the blob store has verified its digest, without waiting for
+// the store to make it durable (the disk store's fsyncs wait for the file
+// system's journal): here the store's Put does not return until the
+// client has read the whole body.
+func TestCacheClientGetsBlobBeforeSync(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	d := upstreamBlob(t, up, "library/big", 3<<20+100)
+	u, err := berth.NewUpstream(berth.NewUpstreamRequest{Name: "dockerhub", URL: up.URL, Namespace: "hub"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := disk.New(dir + "/storage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := &heldPut{blobUploadStore: inner, release: make(chan struct{})}
+	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
+		h.Cache = &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(nil, nil)}
+	})
+	t.Cleanup(func() { close(blobs.release) }) // before the server stops
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+r.host+"/v2/hub/library/big/blobs/"+d.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || berth.DigestOf(berth.SHA256, body) != d {
+		t.Fatalf("GET while the blob store's Put has yet to return: %d, %d bytes, %v", resp.StatusCode, len(body), err)
+	}
+}
+
+// heldPut is a blob store whose Put returns only once release is closed.
+type heldPut struct {
+	blobUploadStore
+	release chan struct{}
+}
+
+func (h *heldPut) Put(ctx context.Context, d berth.Digest, size int64, r io.Reader) (berth.BlobInfo, error) {
+	info, err := h.blobUploadStore.Put(ctx, d, size, r)
+	<-h.release
+	return info, err
+}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -159,13 +158,4 @@ func benchmarkCachePull(b *testing.B, up *upstreamtest.Registry, size int) {
 	gb := float64(b.N) * float64(size) / 1e9
 	b.ReportMetric(directCPU.Seconds()/gb, "direct-cpu-s/GB")
 	b.ReportMetric(firstCPU.Seconds()/gb, "first-cpu-s/GB")
-}
-
-// processCPU is the CPU time (user and system) this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

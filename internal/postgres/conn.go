@@ -39,6 +39,7 @@ var Dialect = &sqlstore.Dialect{
 	ForUpdate:              " FOR UPDATE",
 	ForUpdateSkipLocked:    " FOR UPDATE SKIP LOCKED",
 	ZeroTime:               time.Time{},
+	WritableCTE:            true,
 	Audit:                  sqlstore.AuditRows,
 	IsUniqueViolation:      isUniqueViolation,
 	IsForeignKeyViolation:  isForeignKeyViolation,

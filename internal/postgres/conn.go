@@ -40,6 +40,7 @@ var Dialect = &sqlstore.Dialect{
 	ForUpdateSkipLocked:    " FOR UPDATE SKIP LOCKED",
 	ZeroTime:               time.Time{},
 	WritableCTE:            true,
+	Arrays:                 true,
 	Audit:                  sqlstore.AuditRows,
 	IsUniqueViolation:      isUniqueViolation,
 	IsForeignKeyViolation:  isForeignKeyViolation,

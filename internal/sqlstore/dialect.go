@@ -52,6 +52,11 @@ type Dialect struct {
 	// several rows then needs no transaction of its own, so one round trip.
 	WritableCTE bool
 
+	// Arrays tells an engine that binds a Go slice as an array and reads it
+	// back with unnest or = ANY (PostgreSQL): a statement then writes or
+	// checks a list of rows at once, in one round trip.
+	Arrays bool
+
 	// Audit is how the engine keeps the audit log (see AuditLayout).
 	Audit AuditLayout
 

@@ -51,6 +51,18 @@ type UploadInfo struct {
 	ModTime time.Time
 }
 
+// SizedReader is a body whose length was announced before it is read, as an
+// HTTP request's Content-Length is: R holds exactly N bytes. An UploadStore
+// given one to append may rely on N to send the bytes to its backend in one
+// request of that length rather than in parts; a body that holds fewer or
+// more bytes than N is then an error of the append.
+type SizedReader struct {
+	R io.Reader
+	N int64
+}
+
+func (s *SizedReader) Read(p []byte) (int, error) { return s.R.Read(p) }
+
 // UploadStore holds the bytes of unfinished uploads and turns a finished one into
 // a blob of the BlobStore it belongs to. Upload ids are chosen by the caller and
 // are safe path components ([A-Za-z0-9-]).

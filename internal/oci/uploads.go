@@ -284,14 +284,22 @@ func (b *exactBody) Read(p []byte) (int, error) {
 }
 
 // appendBody appends r's body to upload id at offset, and counts the bytes
-// that arrived.
+// that arrived. A body of announced length is handed over as a
+// berth.SizedReader, which a remote store sends in one request.
 func (h *Handler) appendBody(r *http.Request, id string, offset int64) (int64, error) {
-	if h.Meter == nil {
-		return h.Uploads.AppendUpload(r.Context(), id, offset, r.Body)
+	var body io.Reader = r.Body
+	var counted *countingReader
+	if h.Meter != nil {
+		counted = &countingReader{r: r.Body}
+		body = counted
 	}
-	body := &countingReader{r: r.Body}
+	if r.ContentLength > 0 {
+		body = &berth.SizedReader{R: body, N: r.ContentLength}
+	}
 	size, err := h.Uploads.AppendUpload(r.Context(), id, offset, body)
-	h.Meter.UploadBytesReceived(body.n)
+	if counted != nil {
+		h.Meter.UploadBytesReceived(counted.n)
+	}
 	return size, err
 }
 

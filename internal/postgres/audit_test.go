@@ -1,6 +1,8 @@
 package postgres_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,5 +164,65 @@ func TestAuditPruneInChunks(t *testing.T) {
 	v := &berth.AuditVerifier{}
 	if err := db.AuditChain(t.Context(), v); err != nil || v.Events() != 10 || v.Anchor().Seq != n-10 {
 		t.Errorf("after pruning: %d events from anchor %d, %v; want 10 from %d", v.Events(), v.Anchor().Seq, err, n-10)
+	}
+}
+
+// Two replicas append to one log, in turns and at once: each remembers the
+// head it last wrote, which the other's appends make stale, and still every
+// event is chained once, after the one before it.
+func TestAuditAppendAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	n := 0
+	appendTo := func(db *postgres.DB) error {
+		n++
+		return db.AppendAuditEvents(t.Context(), []berth.AuditEvent{storetest.TamperEvent(n)})
+	}
+	for _, db := range []*postgres.DB{a, a, b, a, b, b, a} {
+		if err := appendTo(db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, db := range []*postgres.DB{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				batch := []berth.AuditEvent{storetest.TamperEvent(100 + i), storetest.TamperEvent(200 + i)}
+				if err := db.AppendAuditEvents(t.Context(), batch); err != nil {
+					errs <- err
+					return
+				}
+				if batch[1].Seq != batch[0].Seq+1 {
+					errs <- fmt.Errorf("a batch written as seqs %d and %d", batch[0].Seq, batch[1].Seq)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	v := &berth.AuditVerifier{}
+	if err := a.AuditChain(t.Context(), v); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	events, err := b.FindAuditEvents(t.Context(), berth.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 7 + 2*2*20; len(events) != want {
+		t.Fatalf("%d events stored, want %d", len(events), want)
+	}
+	for i, e := range events {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d", i, e.Seq)
+		}
 	}
 }

@@ -39,6 +39,8 @@ var Dialect = &sqlstore.Dialect{
 	ForUpdate:              " FOR UPDATE",
 	ForUpdateSkipLocked:    " FOR UPDATE SKIP LOCKED",
 	ZeroTime:               time.Time{},
+	WritableCTE:            true,
+	Arrays:                 true,
 	Audit:                  sqlstore.AuditRows,
 	IsUniqueViolation:      isUniqueViolation,
 	IsForeignKeyViolation:  isForeignKeyViolation,

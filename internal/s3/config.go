@@ -3,6 +3,7 @@ package s3
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -60,6 +61,9 @@ type Config struct {
 	PartSize int64
 
 	Credentials Credentials
+
+	// transport, when set, carries the requests (tests count them).
+	transport http.RoundTripper
 }
 
 // Credentials sign requests. Empty credentials make anonymous requests.

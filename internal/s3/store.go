@@ -56,6 +56,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		Secure:       !cfg.Insecure,
 		Region:       cfg.Region,
 		BucketLookup: lookup,
+		Transport:    cfg.transport,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob store s3://%s: %w", cfg.Bucket, err)

@@ -159,8 +159,10 @@ var errEmpty = errors.New("nothing to append")
 
 // AppendUpload writes r's bytes as one new object, uploads/ID/data/OFFSET,
 // created only if no object has that key: of two appends at one offset, on
-// any replicas, exactly one succeeds and the other gets range_invalid. A large
-// body is streamed as a multipart upload of that object, never held whole.
+// any replicas, exactly one succeeds and the other gets range_invalid. A
+// berth.SizedReader of more than smallWrite bytes (and at most the 5 GiB one
+// PUT may carry) is streamed in one PUT of its length; another large body is
+// streamed as a multipart upload of that object; neither is held whole.
 // The bytes are hashed as they pass; when the sha256 state after offset is
 // known (saved, offset is 0, or the data before offset is at most stateFree
 // bytes, read again), the state after the new end is saved beside them once
@@ -190,12 +192,21 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 		}
 	}
 	key := s.uploadPrefix(id) + dataDir + offsetName(offset)
-	info, n, err := s.write(ctx, key, r, h, true, func(n int64) error {
-		if n == 0 {
-			return errEmpty
-		}
-		return nil
-	})
+	var (
+		info minio.UploadInfo
+		n    int64
+	)
+	if sr, ok := r.(*berth.SizedReader); ok && sr.N > smallWrite && sr.N <= maxPartSize {
+		info, err = s.putStream(ctx, key, sr.R, sr.N, h, true)
+		n = sr.N
+	} else {
+		info, n, err = s.write(ctx, key, r, h, true, func(n int64) error {
+			if n == 0 {
+				return errEmpty
+			}
+			return nil
+		})
+	}
 	switch {
 	case errors.Is(err, errEmpty):
 		return offset, nil

@@ -109,6 +109,77 @@ func (s *Store) write(ctx context.Context, key string, r io.Reader, h hash.Hash,
 	return info, total, nil
 }
 
+// putStream sends the n bytes of r to key in one PUT of that length, streamed
+// as r is read, with no part buffer: an append whose length was announced
+// (berth.SizedReader) costs one request, and a service such as versitygw's
+// posix backend writes its bytes once, where a multipart upload's parts are
+// written and then assembled. Every byte is fed to h when h is not nil. The
+// object appears only once the service has all n bytes: a body that ends
+// early, or that holds more (seen before its last byte is handed over),
+// fails the request and nothing is at key. When exclusive, as in write. A
+// streamed request cannot be sent again, so unlike putBytes it is not
+// retried on isFolderRemoved: the multipart path it replaces was not either.
+func (s *Store) putStream(ctx context.Context, key string, r io.Reader, n int64, h hash.Hash, exclusive bool) (minio.UploadInfo, error) {
+	var opts minio.PutObjectOptions
+	if exclusive {
+		opts.SetMatchETagExcept("*")
+	}
+	body := &exactReader{r: r, n: n, left: n, h: h}
+	info, err := s.core.PutObject(ctx, s.bucket, key, body, n, "", "", opts)
+	if body.err != nil {
+		return minio.UploadInfo{}, body.err // the body's own failure, not the request's
+	}
+	if exclusive && isPreconditionFailed(err) {
+		return minio.UploadInfo{}, errExists
+	}
+	return info, err
+}
+
+// exactReader reads exactly left bytes of r, feeding them to h. It fails when
+// r ends before them and, before it returns the last of them, when r holds
+// more: a request that sends what it reads then never completes with other
+// bytes than r's. Its first failure is kept in err.
+type exactReader struct {
+	r       io.Reader
+	n, left int64
+	h       hash.Hash
+	err     error
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if e.h != nil {
+		e.h.Write(p[:n])
+	}
+	switch {
+	case e.left == 0:
+		var one [1]byte
+		if m, perr := io.ReadFull(e.r, one[:]); m > 0 {
+			e.err = berth.Errorf(berth.CodeSizeInvalid, "the body holds more than the %d bytes its length announced", e.n)
+		} else if perr != io.EOF {
+			e.err = perr
+		}
+	case err == io.EOF:
+		e.err = io.ErrUnexpectedEOF
+	case err != nil:
+		e.err = err
+	}
+	if e.err != nil {
+		return 0, e.err
+	}
+	return n, nil
+}
+
 // sendParts uploads first as part 1, then the rest of r in parts of
 // s.partSize, each read (and hashed) while the previous one is sent. It
 // returns the parts and the bytes read.

@@ -24,6 +24,42 @@ type auditRows struct{}
 // insert stores the events in one statement: PostgreSQL's unnest of one
 // array per column.
 func (auditRows) insert(ctx context.Context, tx Querier, chained []berth.AuditEvent) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO audit_events (seq, time, actor, actor_id, action, target, result, reason, connection, hash, event)
+		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+			$7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[])`,
+		auditRowArrays(chained)...)
+	return err
+}
+
+// insertAfter stores chained and moves the head from prev to the last of
+// them in one statement, only while the head is prev: it returns false, and
+// changes nothing, when the head has moved (another appender, on any
+// replica) or its row is gone. The UPDATE locks the head row as SELECT …
+// FOR UPDATE does, and a writer that waited for it sees the head another
+// moved, so two appenders never chain after the same event.
+func (auditRows) insertAfter(ctx context.Context, q Querier, prev berth.AuditLink, chained []berth.AuditEvent) (bool, error) {
+	head := chained[len(chained)-1].Link()
+	args := append(auditRowArrays(chained), head.Seq, head.Hash, prev.Seq, prev.Hash)
+	n, err := q.Exec(ctx, `
+		WITH h AS (
+			UPDATE audit_head SET head_seq = $12, head_hash = $13
+			WHERE id = 1 AND head_seq = $14 AND head_hash = $15
+			RETURNING 1)
+		INSERT INTO audit_events (seq, time, actor, actor_id, action, target, result, reason, connection, hash, event)
+		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+			$7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[])
+		WHERE EXISTS (SELECT 1 FROM h)`,
+		args...)
+	if err != nil {
+		return false, err
+	}
+	return n == int64(len(chained)), nil
+}
+
+// auditRowArrays returns the eleven arrays, one per column of audit_events,
+// that insert and insertAfter unnest into rows.
+func auditRowArrays(chained []berth.AuditEvent) []any {
 	var (
 		n                                   = len(chained)
 		seqs                                = make([]int64, 0, n)
@@ -41,12 +77,7 @@ func (auditRows) insert(ctx context.Context, tx Querier, chained []berth.AuditEv
 		results, reasons = append(results, cols.result), append(reasons, cols.reason)
 		connections, hash = append(connections, cols.connection), append(hash, c.Hash)
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO audit_events (seq, time, actor, actor_id, action, target, result, reason, connection, hash, event)
-		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-			$7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[])`,
-		seqs, times, actors, actorIDs, actions, targets, results, reasons, connections, hash, bins)
-	return err
+	return []any{seqs, times, actors, actorIDs, actions, targets, results, reasons, connections, hash, bins}
 }
 
 // auditColumns are the text columns of audit_events: fields of the event, as

@@ -47,6 +47,16 @@ type Dialect struct {
 	// serialization failure and deadlock).
 	IsSerializationFailure func(err error) bool
 
+	// WritableCTE tells an engine that runs INSERT, UPDATE and DELETE in a
+	// WITH clause, as parts of one statement (PostgreSQL): a write of
+	// several rows then needs no transaction of its own, so one round trip.
+	WritableCTE bool
+
+	// Arrays tells an engine that binds a Go slice as an array and reads it
+	// back with unnest or = ANY (PostgreSQL): a statement then writes or
+	// checks a list of rows at once, in one round trip.
+	Arrays bool
+
 	// Audit is how the engine keeps the audit log (see AuditLayout).
 	Audit AuditLayout
 

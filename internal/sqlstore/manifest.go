@@ -141,6 +141,12 @@ func (s *Store) keepOrInsertManifest(ctx context.Context, tx Querier, id int64, 
 		if tag == 0 {
 			continue // SQLite's one writer never gets here
 		}
+		if s.d.Arrays {
+			if err := insertRefs(ctx, tx, id, m); err != nil {
+				return err
+			}
+			return nil
+		}
 		for _, ref := range m.References {
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO manifest_refs (repo_id, manifest_digest, ref_digest, kind) VALUES ($1, $2, $3, $4)
@@ -154,12 +160,36 @@ func (s *Store) keepOrInsertManifest(ctx context.Context, tx Querier, id int64, 
 	return fmt.Errorf("put manifest %s in %s: it was deleted and stored again by others three times meanwhile", m.Digest, m.Repository)
 }
 
+// insertRefs records every reference of m in one statement (Dialect.Arrays).
+func insertRefs(ctx context.Context, tx Querier, id int64, m *berth.Manifest) error {
+	if len(m.References) == 0 {
+		return nil
+	}
+	digests, kinds := make([]string, len(m.References)), make([]string, len(m.References))
+	for i, ref := range m.References {
+		digests[i], kinds[i] = string(ref.Digest), string(ref.Kind)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO manifest_refs (repo_id, manifest_digest, ref_digest, kind)
+		SELECT $1, $2, d, k FROM unnest($3::text[], $4::text[]) AS u(d, k)
+		ON CONFLICT DO NOTHING`,
+		id, string(m.Digest), digests, kinds); err != nil {
+		return fmt.Errorf("put manifest %s in %s: record %d references: %w", m.Digest, m.Repository, len(digests), err)
+	}
+	return nil
+}
+
 // checkReferences returns manifest_blob_unknown naming the first of m's
 // references that repository id does not hold, and locks those it holds FOR
 // KEY SHARE on PostgreSQL. With childrenMayBeMissing it looks at blob
 // references only: a child manifest need not be there, so neither it nor
-// its deletion concerns this put.
+// its deletion concerns this put. Where the engine takes arrays
+// (Dialect.Arrays) it checks all the blobs in one statement and all the
+// manifests in another, rather than one statement per reference.
 func (s *Store) checkReferences(ctx context.Context, tx Querier, id int64, m *berth.Manifest, childrenMayBeMissing bool) error {
+	if s.d.Arrays {
+		return s.checkReferencesAtOnce(ctx, tx, id, m, childrenMayBeMissing)
+	}
 	for _, ref := range m.References {
 		if childrenMayBeMissing && ref.Kind == berth.ReferenceManifest {
 			continue
@@ -180,6 +210,63 @@ func (s *Store) checkReferences(ctx context.Context, tx Querier, id int64, m *be
 		case err != nil:
 			return fmt.Errorf("put manifest %s in %s: check %s %s: %w", m.Digest, m.Repository, ref.Kind, ref.Digest, err)
 		}
+	}
+	return nil
+}
+
+// checkReferencesAtOnce is checkReferences in a statement per table.
+func (s *Store) checkReferencesAtOnce(ctx context.Context, tx Querier, id int64, m *berth.Manifest, childrenMayBeMissing bool) error {
+	var blobs, manifests []string
+	for _, ref := range m.References {
+		switch {
+		case ref.Kind == berth.ReferenceManifest && !childrenMayBeMissing:
+			manifests = append(manifests, string(ref.Digest))
+		case ref.Kind != berth.ReferenceManifest:
+			blobs = append(blobs, string(ref.Digest))
+		}
+	}
+	// held[blob or manifest?][digest]: a digest held as a blob is not a
+	// manifest held, nor the reverse.
+	held := map[bool]map[string]bool{false: {}, true: {}}
+	for _, c := range []struct {
+		manifest bool
+		digests  []string
+		query    string
+	}{
+		{false, blobs, `SELECT digest FROM blob_links WHERE repo_id = $1 AND digest = ANY($2::text[])`},
+		{true, manifests, `SELECT digest FROM manifests WHERE repo_id = $1 AND digest = ANY($2::text[])`},
+	} {
+		if len(c.digests) == 0 {
+			continue
+		}
+		rows, err := tx.Query(ctx, c.query+s.d.ForKeyShare, id, c.digests)
+		if err != nil {
+			return fmt.Errorf("put manifest %s in %s: check references: %w", m.Digest, m.Repository, err)
+		}
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return fmt.Errorf("put manifest %s in %s: check references: %w", m.Digest, m.Repository, err)
+			}
+			held[c.manifest][d] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("put manifest %s in %s: check references: %w", m.Digest, m.Repository, err)
+		}
+	}
+	for _, ref := range m.References {
+		isManifest := ref.Kind == berth.ReferenceManifest
+		if childrenMayBeMissing && isManifest || held[isManifest][string(ref.Digest)] {
+			continue
+		}
+		return berth.Errorf(berth.CodeManifestBlobUnknown,
+			"manifest %s references %s %s, which repository %s does not hold",
+			m.Digest.Short(), ref.Kind, ref.Digest, m.Repository).
+			WithHint("push the %s %s to %s before the manifest that references it", ref.Kind, ref.Digest.Short(), m.Repository).
+			WithDetail("digest", string(ref.Digest))
 	}
 	return nil
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"time"
+
+	"github.com/berth-dev/berth"
 )
 
 // Store is the metadata store written once for every SQL engine. An
@@ -12,6 +15,11 @@ import (
 type Store struct {
 	d *Dialect
 	c Conn
+
+	// auditMu orders this process's audit appends; auditHead, when not
+	// nil, is the head the last of them wrote (see AppendAuditEvents).
+	auditMu   sync.Mutex
+	auditHead *berth.AuditLink
 }
 
 // New returns the store over c, whose database Migrate has brought up to

@@ -143,6 +143,35 @@ var uploadSessionTests = []test{
 			t.Errorf("link with an absent session: %v", err)
 		}
 	}},
+	{"LinkUploadedBlobIntoExistingRepository", func(t *testing.T, s berth.MetadataStore) {
+		// The repository exists (the common push): the link and the end of
+		// the session still go together, and another session stays.
+		first := berth.DigestOf("sha256", []byte("first"))
+		must(t, s.LinkBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: first, Size: 5, Created: at(0)}))
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(1)}))
+		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-2", Repository: "team/app", Created: at(1)}))
+		d := berth.DigestOf("sha256", []byte("pushed"))
+		must(t, s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: d, Size: 6, Created: at(3)}, "u-1"))
+		link, err := s.FindBlobLink(ctx(t), "team/app", d)
+		must(t, err)
+		if link.Size != 6 {
+			t.Errorf("linked size %d, want 6", link.Size)
+		}
+		wantTime(t, "Created of the link", link.Created, at(3))
+		_, err = s.FindUploadSession(ctx(t), "u-1")
+		wantCode(t, "FindUploadSession of the ended session", err, berth.CodeBlobUploadUnknown)
+		if _, err := s.FindUploadSession(ctx(t), "u-2"); err != nil {
+			t.Errorf("another session went with it: %v", err)
+		}
+		// Linking again (a retried PUT, its session gone) refreshes the link.
+		must(t, s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: d, Size: 6, Created: at(5)}, "u-1"))
+		link, err = s.FindBlobLink(ctx(t), "team/app", d)
+		must(t, err)
+		wantTime(t, "Created of the refreshed link", link.Created, at(5))
+		if _, err := s.FindBlobLink(ctx(t), "team/app", first); err != nil {
+			t.Errorf("the earlier link went: %v", err)
+		}
+	}},
 	{"SessionDoesNotCreateRepository", func(t *testing.T, s berth.MetadataStore) {
 		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(0)}))
 		_, err := s.FindTags(ctx(t), "team/app", "", -1)

@@ -151,6 +151,35 @@ var manifestTests = []test{
 			t.Errorf("BlobInUse(%s) after the refused push: the refused manifest's reference was kept", missing2.Short())
 		}
 	}},
+	{"ReferenceKindsAreCheckedApart", func(t *testing.T, s berth.MetadataStore) {
+		// One digest referenced both as a blob and as a manifest: its blob
+		// link does not stand for the manifest, checked in one manifest.
+		layer := digest("layer")
+		link(t, s, "team/app", layer, at(0))
+		m := newManifest("team/app", "both", at(1), blobRef(layer), manifestRef(layer))
+		wantMissing(t, "PutManifest", s.PutManifest(ctx(t), m, "v1"), layer)
+		// Many references, one missing in the middle: it is the one named.
+		var refs []berth.Reference
+		for i := range 20 {
+			d := digest(fmt.Sprintf("layer-%d", i))
+			if i != 13 {
+				link(t, s, "team/app", d, at(0))
+			}
+			refs = append(refs, blobRef(d))
+		}
+		m = newManifest("team/app", "many", at(2), refs...)
+		wantMissing(t, "PutManifest of 20 layers", s.PutManifest(ctx(t), m, "v2"), digest("layer-13"))
+		link(t, s, "team/app", digest("layer-13"), at(3))
+		must(t, s.PutManifest(ctx(t), m, "v2"))
+		got, err := s.FindManifest(ctx(t), "team/app", "v2")
+		must(t, err)
+		wantManifest(t, "the manifest of 20 layers", got, m)
+		inUse, err := s.BlobInUse(ctx(t), digest("layer-13"))
+		must(t, err)
+		if !inUse {
+			t.Errorf("BlobInUse(layer-13) after the push: its reference was not recorded")
+		}
+	}},
 	{"MissingBlobInNewRepositoryCreatesNothing", func(t *testing.T, s berth.MetadataStore) {
 		link(t, s, "team/web", digest("layer"), at(0))
 		m := newManifest("team/app", "broken", at(0), blobRef(digest("layer")))

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"os"
 	"strconv"
 	"sync"
@@ -27,8 +28,10 @@ import (
 // that returned has committed, so the next read sees the new counter: what
 // this process wrote, garbage collection run beside it, anything a break-
 // glass command wrote, counts on the next request, as without the cache.
-// The price: every commit (audit batches included) empties the cache, and
-// each lookup reads 16 bytes of a file the page cache holds.
+// The price: every commit (audit batches included) empties the cache.
+//
+// The header is read through a read-only shared mapping of the file's first
+// page where the system has mmap (no system call), else with pread.
 //
 // The -shm file is the wal-index only while this process has the database
 // open (no other process may truncate or remove it while one of our
@@ -55,7 +58,8 @@ type linkKey struct {
 
 // readCache holds point reads valid at one value of the commit counter.
 type readCache struct {
-	shm *os.File // the -shm file, read-only; nil: no cache
+	shm    *os.File // the -shm file, read-only; nil: no cache
+	mapped []byte   // its first page, mapped where the system can
 
 	mu        sync.RWMutex
 	gen       uint32 // the counter every entry was read at
@@ -69,6 +73,10 @@ type readCache struct {
 func (c *readCache) counter() (uint32, bool) {
 	if c == nil || c.shm == nil {
 		return 0, false
+	}
+	if c.mapped != nil {
+		version, isInit, change, ok := readMapped(c.mapped)
+		return change, ok && version == walIndexVersion && isInit == 1
 	}
 	var h [16]byte
 	if n, err := c.shm.ReadAt(h[:], 0); n != len(h) || err != nil {
@@ -143,7 +151,11 @@ func (c *readCache) close() error {
 	if c == nil || c.shm == nil {
 		return nil
 	}
-	return c.shm.Close() // a read after this misses: ReadAt fails
+	var err error
+	if c.mapped != nil {
+		err = unmapHeader(c.mapped) // a read after Close faults: a miss
+	}
+	return errors.Join(err, c.shm.Close())
 }
 
 // openReadCache opens the read cache of db, or returns nil (no cache) when the wal-index cannot
@@ -154,7 +166,7 @@ func openReadCache(ctx context.Context, db *DB) *readCache {
 	if err != nil {
 		return nil
 	}
-	c := &readCache{shm: f}
+	c := &readCache{shm: f, mapped: mapHeader(f)}
 	before, ok := c.counter()
 	if ok {
 		// Setting user_version to its own value commits a write that
@@ -169,7 +181,7 @@ func openReadCache(ctx context.Context, db *DB) *readCache {
 		}
 	}
 	if !ok {
-		f.Close()
+		c.close()
 		return nil
 	}
 	return c

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -14,7 +15,14 @@ import (
 // DB on the same file (as a break-glass berth gc, in another process, is)
 // and this one wrote: a tag moved, a manifest and a tag deleted, a blob
 // unlinked.
+// It runs with the header mapped (unix) and read with pread (elsewhere).
 func TestReadCacheFollowsEveryWriter(t *testing.T) {
+	for _, mapped := range []bool{true, false} {
+		t.Run(map[bool]string{true: "mapped", false: "pread"}[mapped], func(t *testing.T) { testReadCacheFollows(t, mapped) })
+	}
+}
+
+func testReadCacheFollows(t *testing.T, mapped bool) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "berth.db")
 	a, err := Open(ctx, path)
@@ -24,6 +32,17 @@ func TestReadCacheFollowsEveryWriter(t *testing.T) {
 	defer a.Close()
 	if a.cache == nil {
 		t.Fatal("no read cache on a WAL database")
+	}
+	switch {
+	case mapped && a.cache.mapped == nil && runtime.GOOS != "windows":
+		t.Fatal("the wal-index header is not mapped")
+	case mapped && a.cache.mapped == nil:
+		t.Skip("no mapping here")
+	case !mapped && a.cache.mapped != nil:
+		if err := unmapHeader(a.cache.mapped); err != nil {
+			t.Fatal(err)
+		}
+		a.cache.mapped = nil
 	}
 	b, err := Open(ctx, path)
 	if err != nil {

@@ -121,8 +121,13 @@ func (c *readCache) at(n uint32) bool {
 		return false
 	}
 	c.gen, c.bytes = n, 0
-	c.manifests = map[manifestKey]*berth.Manifest{}
-	c.links = map[linkKey]berth.BlobLink{}
+	// Emptied, not made anew: commits come often while pushes run, and
+	// the maps never hold more than the bounds.
+	if c.manifests == nil {
+		c.manifests, c.links = map[manifestKey]*berth.Manifest{}, map[linkKey]berth.BlobLink{}
+	}
+	clear(c.manifests)
+	clear(c.links)
 	return true
 }
 

@@ -49,6 +49,11 @@ type Store struct {
 	// then costs less than a file per append).
 	states       hashStates
 	stateFileMin int64
+	// fanout holds the blobs/ALG/XX directories known to exist (made, or
+	// found, by this process): a commit into one skips the mkdir. The
+	// store never removes them; if something else did, the rename fails
+	// and the directory is made again.
+	fanout sync.Map
 }
 
 // New opens the store rooted at root, creating its directories when needed.
@@ -231,10 +236,25 @@ func sizeInvalid(d berth.Digest, declared, got int64) error {
 func (s *Store) moveIntoPlace(src string, d berth.Digest) (berth.BlobInfo, error) {
 	dst := s.blobPath(d)
 	dir := filepath.Dir(dst)
-	if err := ensureDir(dir); err != nil {
-		return berth.BlobInfo{}, err
+	_, known := s.fanout.Load(dir)
+	if !known {
+		if err := ensureDir(dir); err != nil {
+			return berth.BlobInfo{}, err
+		}
+		s.fanout.Store(dir, struct{}{})
 	}
-	if err := os.Rename(src, dst); err != nil {
+	err := os.Rename(src, dst)
+	if known && errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(src); serr == nil { // the directory went away
+			s.fanout.Delete(dir)
+			if err := ensureDir(dir); err != nil {
+				return berth.BlobInfo{}, err
+			}
+			s.fanout.Store(dir, struct{}{})
+			err = os.Rename(src, dst)
+		}
+	}
+	if err != nil {
 		return berth.BlobInfo{}, err
 	}
 	if err := syncDir(dir); err != nil {

@@ -750,3 +750,55 @@ type verifiedReader struct {
 }
 
 func (v *verifiedReader) Verified() { v.calls++ }
+
+// TestFanOutDirectoryRemovedBehindTheStore checks that a blob still lands when
+// its blobs/ALG/XX directory, which the store remembers having made, was
+// removed by something else meanwhile: by Put and by an upload's commit.
+func TestFanOutDirectoryRemovedBehindTheStore(t *testing.T) {
+	ctx := context.Background()
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Contents whose digests share a fan-out directory.
+	var same [][]byte
+	seen := map[string][][]byte{}
+	for i := 0; len(same) < 3; i++ {
+		b := fmt.Appendf(nil, "blob %d", i)
+		dir := filepath.Dir(s.blobPath(berth.DigestOf(berth.SHA256, b)))
+		seen[dir] = append(seen[dir], b)
+		if len(seen[dir]) == 3 {
+			same = seen[dir]
+		}
+	}
+	dir := filepath.Dir(s.blobPath(berth.DigestOf(berth.SHA256, same[0])))
+	if _, err := s.Put(ctx, berth.DigestOf(berth.SHA256, same[0]), int64(len(same[0])), bytes.NewReader(same[0])); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	d1 := berth.DigestOf(berth.SHA256, same[1])
+	if _, err := s.Put(ctx, d1, int64(len(same[1])), bytes.NewReader(same[1])); err != nil {
+		t.Fatalf("Put after its directory was removed: %v", err)
+	}
+	if _, err := s.Stat(ctx, d1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	d2 := berth.DigestOf(berth.SHA256, same[2])
+	if err := s.CreateUpload(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendUpload(ctx, "u1", 0, bytes.NewReader(same[2])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CommitUpload(ctx, "u1", d2); err != nil {
+		t.Fatalf("commit after its directory was removed: %v", err)
+	}
+	if _, err := s.Stat(ctx, d2); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -104,10 +104,13 @@ func (c *Cache) upstreamFor(ctx context.Context, repo string) (*berth.Upstream, 
 	if err != nil {
 		return nil, err
 	}
-	if u, ok := berth.UpstreamFor(ups, repo); ok {
-		return &u, nil
+	u, ok := berth.UpstreamFor(ups, repo)
+	if !ok {
+		return nil, nil // most requests: no allocation
 	}
-	return nil, nil
+	found := new(berth.Upstream)
+	*found = u
+	return found, nil
 }
 
 // upstreams returns the upstreams, read from Upstreams at most once per

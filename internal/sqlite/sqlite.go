@@ -31,6 +31,7 @@ type DB struct {
 	writeQ *poolQ     // write, with its prepared statements
 	sync   *walSyncer // makes the write connection's commits durable
 	readQ  *poolQ     // read, with its prepared statements
+	cache  *readCache // the hot point reads while nothing changed; nil: none
 }
 
 // Open opens (creating when needed) the SQLite database at path, a file whose
@@ -101,6 +102,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 	db.readQ = newPoolQ(db.read)
 	db.Store = sqlstore.New(Dialect, conn{db})
+	db.cache = openReadCache(ctx, db)
 	return db, nil
 }
 
@@ -144,6 +146,9 @@ func (db *DB) Path() string { return db.path }
 // statistics first, as SQLite recommends for long-lived connections.
 func (db *DB) Close() error {
 	var errs []error
+	if err := db.cache.close(); err != nil {
+		errs = append(errs, err)
+	}
 	if db.readQ != nil {
 		errs = append(errs, db.readQ.close())
 	}

@@ -68,9 +68,16 @@ type Cache struct {
 	// the blob.
 	StallTimeout time.Duration
 	// MaxPending bounds the image manifests held in memory awaiting their blobs
-	// (1000 when zero); past it the oldest are forgotten, and fetched again
-	// when next asked for.
-	MaxPending int
+	// (1000 when zero), and MaxPendingBytes their content (64 MiB when
+	// zero): past either the oldest are forgotten, and fetched again when
+	// next asked for.
+	MaxPending      int
+	MaxPendingBytes int64
+	// MaxChecked bounds the tags remembered as known current (100 000 when
+	// zero). A tag is forgotten once its TagTTL has passed (it would be
+	// re-checked anyway); past the bound, those closest to that go first,
+	// and are re-checked with a HEAD at their next pull.
+	MaxChecked int
 	// UpstreamsTTL bounds how long the list of upstreams read from
 	// Upstreams serves every request before it is read again (a second,
 	// oauth.StateTTL, when zero): the bound for a change made by another
@@ -85,8 +92,10 @@ type Cache struct {
 	upsGen uint64           // counts Invalidate calls
 
 	mu      sync.Mutex
-	checked map[string]time.Time       // repo:tag → when it was last known current
+	checked map[string]time.Time       // repo:tag → until when it is known current
+	sweepAt int                        // len(checked) past which it is pruned
 	pending map[string]*berth.Manifest // repo@digest → fetched, not yet stored
+	pbytes  int64                      // the content of pending, in bytes
 	ptags   map[string]berth.Digest    // repo:tag → pending digest
 	order   []string                   // pending keys, oldest first
 	flights map[string]*flight
@@ -238,7 +247,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		}
 		return h.writeManifest(w, r, rt, m)
 	}
-	if c.fresh(rt.Repo, tag, u.TagTTL, h.Now()) {
+	if c.fresh(rt.Repo, tag, h.Now()) {
 		c.hit("manifest")
 		return h.writeManifest(w, r, rt, m)
 	}
@@ -251,7 +260,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 	desc, err := h.Cache.Client.HeadManifest(hctx, u, remote, tag)
 	cancel()
 	if err == nil && desc.Digest == m.Digest {
-		c.markChecked(rt.Repo, tag, h.Now())
+		c.markChecked(rt.Repo, tag, h.Now(), u.TagTTL)
 		c.hit("manifest")
 		return h.writeManifest(w, r, rt, m)
 	}
@@ -314,21 +323,61 @@ func (c *Cache) local(ctx context.Context, meta berth.ManifestStore, repo, ref s
 	return meta.FindManifest(ctx, repo, ref)
 }
 
-// fresh reports whether repo:tag was known current within ttl of now.
-func (c *Cache) fresh(repo, tag string, ttl time.Duration, now time.Time) bool {
+// fresh reports whether repo:tag is still known current at now.
+func (c *Cache) fresh(repo, tag string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.checked[repo+":"+tag]
-	return ok && now.Sub(t) < ttl
+	until, ok := c.checked[repo+":"+tag]
+	return ok && now.Before(until)
 }
 
-func (c *Cache) markChecked(repo, tag string, now time.Time) {
+// markChecked notes that repo:tag was current at now, and is taken to be
+// for ttl, its upstream's TagTTL (a TagTTL changed applies from the next
+// check). Nothing is kept when ttl is not positive: such a tag is
+// re-checked at every pull.
+func (c *Cache) markChecked(repo, tag string, now time.Time, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	key := repo + ":" + tag
+	if ttl <= 0 {
+		delete(c.checked, key)
+		return
+	}
 	if c.checked == nil {
 		c.checked = map[string]time.Time{}
 	}
-	c.checked[repo+":"+tag] = now
+	c.checked[key] = now.Add(ttl)
+	if len(c.checked) > c.sweepAt {
+		c.pruneChecked(now)
+	}
+}
+
+// pruneChecked drops the tags whose TTL has passed at now and, past
+// MaxChecked, those closest to it, down to three quarters of MaxChecked.
+// It runs once checked has doubled since the last run (or reached
+// MaxChecked), so that its cost, a pass over them all, is spread over the
+// tags added in between. c.mu is held.
+func (c *Cache) pruneChecked(now time.Time) {
+	limit := c.MaxChecked
+	if limit <= 0 {
+		limit = 100_000
+	}
+	for k, until := range c.checked {
+		if !now.Before(until) {
+			delete(c.checked, k)
+		}
+	}
+	if len(c.checked) > limit {
+		keys := make([]string, 0, len(c.checked))
+		for k := range c.checked {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b string) int { return c.checked[a].Compare(c.checked[b]) })
+		for _, k := range keys[:len(keys)-limit*3/4] {
+			delete(c.checked, k)
+		}
+	}
+	c.sweepAt = min(max(2*len(c.checked), 1024), limit)
 }
 
 // fetchManifest fetches ref of the upstream's remote repository, once for
@@ -360,7 +409,7 @@ func (h *Handler) fetchManifest(ctx context.Context, u berth.Upstream, repo, rem
 			return err
 		}
 		m.Repository, m.Digest, m.Created = repo, got.Digest, h.Now()
-		return h.keepManifest(ctx, m, tag)
+		return h.keepManifest(ctx, m, tag, u.TagTTL)
 	})
 	if err != nil {
 		return nil, err
@@ -374,7 +423,7 @@ func (h *Handler) fetchManifest(ctx context.Context, u berth.Upstream, repo, rem
 // keepManifest stores m under tag, or, while a blob it references is not
 // yet in the repository, holds it until it is. The manifests m references
 // (an index's children) need not be there: see Cache.
-func (h *Handler) keepManifest(ctx context.Context, m *berth.Manifest, tag string) error {
+func (h *Handler) keepManifest(ctx context.Context, m *berth.Manifest, tag string, ttl time.Duration) error {
 	c := h.Cache
 	err := h.Meta.PutCachedManifest(ctx, m, tag)
 	if berth.IsCode(err, berth.CodeManifestBlobUnknown) {
@@ -385,7 +434,7 @@ func (h *Handler) keepManifest(ctx context.Context, m *berth.Manifest, tag strin
 		h.storePending(ctx, m.Repository)
 	}
 	if err == nil && tag != "" {
-		c.markChecked(m.Repository, tag, h.Now())
+		c.markChecked(m.Repository, tag, h.Now(), ttl)
 	}
 	return err
 }
@@ -398,18 +447,24 @@ func (c *Cache) hold(m *berth.Manifest, tag string) {
 		c.pending, c.ptags = map[string]*berth.Manifest{}, map[string]berth.Digest{}
 	}
 	key := m.Repository + "@" + m.Digest.String()
-	if _, ok := c.pending[key]; !ok {
+	if old, ok := c.pending[key]; ok {
+		c.pbytes -= old.Size()
+	} else {
 		c.order = append(c.order, key)
 	}
 	c.pending[key] = m
+	c.pbytes += m.Size()
 	if tag != "" {
 		c.ptags[m.Repository+":"+tag] = m.Digest
 	}
-	limit := c.MaxPending
+	limit, maxBytes := c.MaxPending, c.MaxPendingBytes
 	if limit <= 0 {
 		limit = 1000
 	}
-	for len(c.order) > limit {
+	if maxBytes <= 0 {
+		maxBytes = 64 << 20
+	}
+	for len(c.order) > limit || (len(c.order) > 0 && c.pbytes > maxBytes) {
 		old := c.order[0]
 		c.order = c.order[1:]
 		c.forget(old)
@@ -426,6 +481,7 @@ func (c *Cache) forget(key string) {
 		return
 	}
 	delete(c.pending, key)
+	c.pbytes -= m.Size()
 	for k, d := range c.ptags {
 		if repo, _, ok := cutTagKey(k); ok && repo == m.Repository && d == m.Digest {
 			delete(c.ptags, k)
@@ -439,7 +495,10 @@ func (c *Cache) release(repo string, d berth.Digest, tag string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := repo + "@" + d.String()
-	delete(c.pending, key)
+	if m, ok := c.pending[key]; ok {
+		c.pbytes -= m.Size()
+		delete(c.pending, key)
+	}
 	c.order = slices.DeleteFunc(c.order, func(k string) bool { return k == key })
 	if tag != "" {
 		delete(c.ptags, repo+":"+tag)

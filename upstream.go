@@ -271,10 +271,11 @@ func (u Upstream) Host() string {
 }
 
 // Holds reports whether repo lies in u's cache namespace: it is
-// NAMESPACE/REST, REST not empty. It is the one test of that.
+// NAMESPACE/REST, REST not empty. It is the one test of that, and
+// allocates nothing: every /v2/ request asks.
 func (u Upstream) Holds(repo string) bool {
-	rest, ok := strings.CutPrefix(repo, u.Namespace+"/")
-	return ok && rest != "" && u.Namespace != ""
+	n := len(u.Namespace)
+	return n > 0 && len(repo) > n+1 && repo[n] == '/' && repo[:n] == u.Namespace
 }
 
 // RemoteRepository returns the upstream's name for the local repository

@@ -88,6 +88,9 @@ func TestUpstreamRemoteRepository(t *testing.T) {
 			t.Errorf("UpstreamFor([%s], %q) found %v, want %v", tc.u.Name, tc.repo, found, tc.ok)
 		}
 	}
+	if n := testing.AllocsPerRun(100, func() { berth.UpstreamFor([]berth.Upstream{ghcr, hub}, "hub/library/alpine") }); n != 0 {
+		t.Errorf("UpstreamFor of a repository in a namespace allocates %v times", n)
+	}
 	if u, ok := berth.UpstreamFor([]berth.Upstream{ghcr, hub}, "hub/alpine"); !ok || u.Name != "hub" {
 		t.Errorf("UpstreamFor(hub/alpine) = %v, %v", u.Name, ok)
 	}

@@ -149,15 +149,16 @@ func EvictCache(ctx context.Context, st CacheEvictionStore, u Upstream, dryRun b
 		return nil, nil
 	}
 	images := map[string][]RetentionImage{}
-	prefix := u.Namespace + "/"
-	for last := prefix; ; {
+	// The namespace's repositories are the ones listed after NAMESPACE/,
+	// up to the first it does not hold.
+	for last := u.Namespace + "/"; ; {
 		repos, err := st.FindRepositories(ctx, last, 1000)
 		if err != nil {
 			return nil, fmt.Errorf("evict cache %s: %w", u.Namespace, err)
 		}
 		done := len(repos) < 1000
 		for _, repo := range repos {
-			if !strings.HasPrefix(repo, prefix) {
+			if !u.Holds(repo) {
 				done = true
 				break
 			}

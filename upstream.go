@@ -270,16 +270,24 @@ func (u Upstream) Host() string {
 	return p.Host
 }
 
+// Holds reports whether repo lies in u's cache namespace: it is
+// NAMESPACE/REST, REST not empty. It is the one test of that, and
+// allocates nothing: every /v2/ request asks.
+func (u Upstream) Holds(repo string) bool {
+	n := len(u.Namespace)
+	return n > 0 && len(repo) > n+1 && repo[n] == '/' && repo[:n] == u.Namespace
+}
+
 // RemoteRepository returns the upstream's name for the local repository
 // repo, which must lie in the cache namespace (NAMESPACE/REST): REST, and on
 // Docker Hub library/REST when REST has one component (hub/alpine is
 // library/alpine, as docker pull alpine is). ok is false outside the
 // namespace.
 func (u Upstream) RemoteRepository(repo string) (remote string, ok bool) {
-	rest, ok := strings.CutPrefix(repo, u.Namespace+"/")
-	if !ok || rest == "" {
+	if !u.Holds(repo) {
 		return "", false
 	}
+	rest := repo[len(u.Namespace)+1:]
 	if u.IsDockerHub() && !strings.Contains(rest, "/") {
 		rest = "library/" + rest
 	}
@@ -288,12 +296,9 @@ func (u Upstream) RemoteRepository(repo string) (remote string, ok bool) {
 
 // UpstreamFor returns the upstream among ups whose namespace holds repo.
 func UpstreamFor(ups []Upstream, repo string) (Upstream, bool) {
-	ns, _, ok := strings.Cut(repo, "/")
-	if !ok {
-		return Upstream{}, false
-	}
+	ns, _, _ := strings.Cut(repo, "/")
 	for _, u := range ups {
-		if u.Namespace == ns {
+		if u.Namespace == ns && u.Holds(repo) {
 			return u, true
 		}
 	}

@@ -72,11 +72,24 @@ func TestUpstreamRemoteRepository(t *testing.T) {
 		{hub, "hubx/alpine", "", false},
 		{hub, "hub", "", false},
 		{hub, "team/hub/alpine", "", false},
+		{hub, "hub/", "", false},
+		{berth.Upstream{Name: "none"}, "/alpine", "", false},
 	} {
 		got, ok := tc.u.RemoteRepository(tc.repo)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("%s.RemoteRepository(%q) = %q, %v; want %q, %v", tc.u.Name, tc.repo, got, ok, tc.want, tc.ok)
 		}
+		// The one namespace test: Holds, RemoteRepository and UpstreamFor
+		// agree on every repository.
+		if held := tc.u.Holds(tc.repo); held != tc.ok {
+			t.Errorf("%s.Holds(%q) = %v, want %v", tc.u.Name, tc.repo, held, tc.ok)
+		}
+		if _, found := berth.UpstreamFor([]berth.Upstream{tc.u}, tc.repo); found != tc.ok {
+			t.Errorf("UpstreamFor([%s], %q) found %v, want %v", tc.u.Name, tc.repo, found, tc.ok)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { berth.UpstreamFor([]berth.Upstream{ghcr, hub}, "hub/library/alpine") }); n != 0 {
+		t.Errorf("UpstreamFor of a repository in a namespace allocates %v times", n)
 	}
 	if u, ok := berth.UpstreamFor([]berth.Upstream{ghcr, hub}, "hub/alpine"); !ok || u.Name != "hub" {
 		t.Errorf("UpstreamFor(hub/alpine) = %v, %v", u.Name, ok)

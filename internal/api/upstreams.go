@@ -177,7 +177,7 @@ func (h *handler) refuseUsedNamespace(ctx context.Context, st UpstreamStore, u b
 	if err != nil {
 		return err
 	}
-	if len(repos) == 1 && len(repos[0]) > len(u.Namespace)+1 && repos[0][:len(u.Namespace)+1] == u.Namespace+"/" {
+	if len(repos) == 1 && u.Holds(repos[0]) {
 		return berth.Errorf(berth.CodeConflict, "namespace %s holds repositories pushed to berth, such as %s; as a cache namespace they could not be pushed to any more", u.Namespace, repos[0]).
 			WithHint("choose another --namespace, such as %s-cache", u.Namespace)
 	}

@@ -1,7 +1,9 @@
 package oci
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,8 +41,9 @@ type CacheMeter interface {
 // namespace (hub/library/alpine) is read from what berth holds, or fetched
 // from the upstream, stored and served. A blob fetched is streamed to the
 // client while it is stored; concurrent pulls of the same content fetch it
-// once. A tag is re-checked with a HEAD once its upstream's TagTTL has
-// passed since it was last known current; when the upstream fails then,
+// once, and those of a blob get its bytes as they arrive too (followBlob).
+// A tag is re-checked with a HEAD once its upstream's TagTTL has passed
+// since it was last known current; when the upstream fails then,
 // the cached manifest is served with a Warning header. Digests are never
 // re-checked.
 //
@@ -65,12 +68,20 @@ type Cache struct {
 	// to may take to accept one chunk of it (30 s when zero): past it, the
 	// client's body is cut short and the fetch goes on without it, so that
 	// a client that stops reading does not hold up the others waiting for
-	// the blob.
+	// the blob. (A request that joined the fetch holds up no one; it is
+	// dropped past StallTimeout all the same.)
 	StallTimeout time.Duration
 	// MaxPending bounds the image manifests held in memory awaiting their blobs
-	// (1000 when zero); past it the oldest are forgotten, and fetched again
-	// when next asked for.
-	MaxPending int
+	// (1000 when zero), and MaxPendingBytes their content (64 MiB when
+	// zero): past either the oldest are forgotten, and fetched again when
+	// next asked for.
+	MaxPending      int
+	MaxPendingBytes int64
+	// MaxChecked bounds the tags remembered as known current (100 000 when
+	// zero). A tag is forgotten once its TagTTL has passed (it would be
+	// re-checked anyway); past the bound, those closest to that go first,
+	// and are re-checked with a HEAD at their next pull.
+	MaxChecked int
 	// UpstreamsTTL bounds how long the list of upstreams read from
 	// Upstreams serves every request before it is read again (a second,
 	// oauth.StateTTL, when zero): the bound for a change made by another
@@ -85,8 +96,10 @@ type Cache struct {
 	upsGen uint64           // counts Invalidate calls
 
 	mu      sync.Mutex
-	checked map[string]time.Time       // repo:tag → when it was last known current
+	checked map[string]time.Time       // repo:tag → until when it is known current
+	sweepAt int                        // len(checked) past which it is pruned
 	pending map[string]*berth.Manifest // repo@digest → fetched, not yet stored
+	pbytes  int64                      // the content of pending, in bytes
 	ptags   map[string]berth.Digest    // repo:tag → pending digest
 	order   []string                   // pending keys, oldest first
 	flights map[string]*flight
@@ -96,7 +109,25 @@ type Cache struct {
 type flight struct {
 	done chan struct{}
 	err  error
+	// A blob's fetch that streams the blob to its client streams it to the
+	// requests that join it too (see blobStream): stream is set, once,
+	// before started is closed; started is closed without one when the
+	// fetch ends first.
+	started   chan struct{}
+	startOnce sync.Once
+	stream    *blobStream
 }
+
+// start sets the flight's stream, or none, at most once.
+func (f *flight) start(s *blobStream) {
+	f.startOnce.Do(func() {
+		f.stream = s
+		close(f.started)
+	})
+}
+
+// errFetchAborted ends a flight whose leader ended abnormally (a panic).
+var errFetchAborted = errors.New("the shared upstream fetch ended abnormally")
 
 // upstreamFor returns the upstream whose cache namespace holds repo.
 func (c *Cache) upstreamFor(ctx context.Context, repo string) (*berth.Upstream, error) {
@@ -158,12 +189,8 @@ func (c *Cache) Invalidate() {
 // join runs fn as the one fetch of key, or waits for the one running; led
 // reports whether this call ran it.
 func (c *Cache) join(ctx context.Context, key string, fn func() error) (led bool, err error) {
-	c.mu.Lock()
-	if c.flights == nil {
-		c.flights = map[string]*flight{}
-	}
-	if f, ok := c.flights[key]; ok {
-		c.mu.Unlock()
+	f, led := c.board(key)
+	if !led {
 		select {
 		case <-f.done:
 			return false, f.err
@@ -171,17 +198,36 @@ func (c *Cache) join(ctx context.Context, key string, fn func() error) (led bool
 			return false, ctx.Err()
 		}
 	}
-	f := &flight{done: make(chan struct{})}
+	err = errFetchAborted
+	defer func() { c.land(key, f, err) }()
+	err = fn()
+	return true, err
+}
+
+// board returns the flight of key, and whether this call started it; the
+// call that did must land it.
+func (c *Cache) board(key string) (f *flight, led bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flights == nil {
+		c.flights = map[string]*flight{}
+	}
+	if f, ok := c.flights[key]; ok {
+		return f, false
+	}
+	f = &flight{done: make(chan struct{}), started: make(chan struct{})}
 	c.flights[key] = f
+	return f, true
+}
+
+// land ends flight f of key with err.
+func (c *Cache) land(key string, f *flight, err error) {
+	c.mu.Lock()
+	delete(c.flights, key)
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.flights, key)
-		c.mu.Unlock()
-		close(f.done)
-	}()
-	f.err = fn()
-	return true, f.err
+	f.err = err
+	f.start(nil)
+	close(f.done)
 }
 
 func (c *Cache) hit(kind string) {
@@ -241,7 +287,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		}
 		return h.writeManifest(w, r, rt, m)
 	}
-	if c.fresh(rt.Repo, tag, u.TagTTL, h.Now()) {
+	if c.fresh(rt.Repo, tag, h.Now()) {
 		c.hit("manifest")
 		return h.writeManifest(w, r, rt, m)
 	}
@@ -254,7 +300,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 	desc, err := h.Cache.Client.HeadManifest(hctx, u, remote, tag)
 	cancel()
 	if err == nil && desc.Digest == m.Digest {
-		c.markChecked(rt.Repo, tag, h.Now())
+		c.markChecked(rt.Repo, tag, h.Now(), u.TagTTL)
 		c.hit("manifest")
 		return h.writeManifest(w, r, rt, m)
 	}
@@ -317,21 +363,61 @@ func (c *Cache) local(ctx context.Context, meta berth.ManifestStore, repo, ref s
 	return meta.FindManifest(ctx, repo, ref)
 }
 
-// fresh reports whether repo:tag was known current within ttl of now.
-func (c *Cache) fresh(repo, tag string, ttl time.Duration, now time.Time) bool {
+// fresh reports whether repo:tag is still known current at now.
+func (c *Cache) fresh(repo, tag string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.checked[repo+":"+tag]
-	return ok && now.Sub(t) < ttl
+	until, ok := c.checked[repo+":"+tag]
+	return ok && now.Before(until)
 }
 
-func (c *Cache) markChecked(repo, tag string, now time.Time) {
+// markChecked notes that repo:tag was current at now, and is taken to be
+// for ttl, its upstream's TagTTL (a TagTTL changed applies from the next
+// check). Nothing is kept when ttl is not positive: such a tag is
+// re-checked at every pull.
+func (c *Cache) markChecked(repo, tag string, now time.Time, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	key := repo + ":" + tag
+	if ttl <= 0 {
+		delete(c.checked, key)
+		return
+	}
 	if c.checked == nil {
 		c.checked = map[string]time.Time{}
 	}
-	c.checked[repo+":"+tag] = now
+	c.checked[key] = now.Add(ttl)
+	if len(c.checked) > c.sweepAt {
+		c.pruneChecked(now)
+	}
+}
+
+// pruneChecked drops the tags whose TTL has passed at now and, past
+// MaxChecked, those closest to it, down to three quarters of MaxChecked.
+// It runs once checked has doubled since the last run (or reached
+// MaxChecked), so that its cost, a pass over them all, is spread over the
+// tags added in between. c.mu is held.
+func (c *Cache) pruneChecked(now time.Time) {
+	limit := c.MaxChecked
+	if limit <= 0 {
+		limit = 100_000
+	}
+	for k, until := range c.checked {
+		if !now.Before(until) {
+			delete(c.checked, k)
+		}
+	}
+	if len(c.checked) > limit {
+		keys := make([]string, 0, len(c.checked))
+		for k := range c.checked {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b string) int { return c.checked[a].Compare(c.checked[b]) })
+		for _, k := range keys[:len(keys)-limit*3/4] {
+			delete(c.checked, k)
+		}
+	}
+	c.sweepAt = min(max(2*len(c.checked), 1024), limit)
 }
 
 // fetchManifest fetches ref of the upstream's remote repository, once for
@@ -363,7 +449,7 @@ func (h *Handler) fetchManifest(ctx context.Context, u berth.Upstream, repo, rem
 			return err
 		}
 		m.Repository, m.Digest, m.Created = repo, got.Digest, h.Now()
-		return h.keepManifest(ctx, m, tag)
+		return h.keepManifest(ctx, m, tag, u.TagTTL)
 	})
 	if err != nil {
 		return nil, err
@@ -377,7 +463,7 @@ func (h *Handler) fetchManifest(ctx context.Context, u berth.Upstream, repo, rem
 // keepManifest stores m under tag, or, while a blob it references is not
 // yet in the repository, holds it until it is. The manifests m references
 // (an index's children) need not be there: see Cache.
-func (h *Handler) keepManifest(ctx context.Context, m *berth.Manifest, tag string) error {
+func (h *Handler) keepManifest(ctx context.Context, m *berth.Manifest, tag string, ttl time.Duration) error {
 	c := h.Cache
 	err := h.Meta.PutCachedManifest(ctx, m, tag)
 	if berth.IsCode(err, berth.CodeManifestBlobUnknown) {
@@ -388,7 +474,7 @@ func (h *Handler) keepManifest(ctx context.Context, m *berth.Manifest, tag strin
 		h.storePending(ctx, m.Repository)
 	}
 	if err == nil && tag != "" {
-		c.markChecked(m.Repository, tag, h.Now())
+		c.markChecked(m.Repository, tag, h.Now(), ttl)
 	}
 	return err
 }
@@ -401,18 +487,24 @@ func (c *Cache) hold(m *berth.Manifest, tag string) {
 		c.pending, c.ptags = map[string]*berth.Manifest{}, map[string]berth.Digest{}
 	}
 	key := m.Repository + "@" + m.Digest.String()
-	if _, ok := c.pending[key]; !ok {
+	if old, ok := c.pending[key]; ok {
+		c.pbytes -= old.Size()
+	} else {
 		c.order = append(c.order, key)
 	}
 	c.pending[key] = m
+	c.pbytes += m.Size()
 	if tag != "" {
 		c.ptags[m.Repository+":"+tag] = m.Digest
 	}
-	limit := c.MaxPending
+	limit, maxBytes := c.MaxPending, c.MaxPendingBytes
 	if limit <= 0 {
 		limit = 1000
 	}
-	for len(c.order) > limit {
+	if maxBytes <= 0 {
+		maxBytes = 64 << 20
+	}
+	for len(c.order) > limit || (len(c.order) > 0 && c.pbytes > maxBytes) {
 		old := c.order[0]
 		c.order = c.order[1:]
 		c.forget(old)
@@ -429,6 +521,7 @@ func (c *Cache) forget(key string) {
 		return
 	}
 	delete(c.pending, key)
+	c.pbytes -= m.Size()
 	for k, d := range c.ptags {
 		if repo, _, ok := cutTagKey(k); ok && repo == m.Repository && d == m.Digest {
 			delete(c.ptags, k)
@@ -442,7 +535,10 @@ func (c *Cache) release(repo string, d berth.Digest, tag string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := repo + "@" + d.String()
-	delete(c.pending, key)
+	if m, ok := c.pending[key]; ok {
+		c.pbytes -= m.Size()
+		delete(c.pending, key)
+	}
 	c.order = slices.DeleteFunc(c.order, func(k string) bool { return k == key })
 	if tag != "" {
 		delete(c.ptags, repo+":"+tag)
@@ -504,7 +600,7 @@ func cutTagKey(k string) (repo, tag string, ok bool) {
 // cachedBlob serves a blob of a cache repository that the repository does
 // not hold yet: HEAD asks the upstream; GET fetches it, streaming it to the
 // client while it is stored and verified, unless another request is
-// fetching it already, whose end it waits for.
+// fetching it already, which it follows (followBlob).
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pulling-blobs
 func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d berth.Digest) error {
 	c, u, ctx := h.Cache, *rt.Upstream, r.Context()
@@ -533,8 +629,15 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
+	key := "blob " + rt.Repo + "@" + d.String()
+	f, led := c.board(key)
+	if !led {
+		return h.followBlob(w, r, rt, d, f)
+	}
 	var sent bool
-	led, err := c.join(ctx, "blob "+rt.Repo+"@"+d.String(), func() error {
+	err := func() (err error) {
+		err = errFetchAborted
+		defer func() { c.land(key, f, err) }()
 		if _, err := h.Meta.FindBlobLink(ctx, rt.Repo, d); err == nil {
 			return nil // a fetch ended between the caller's look and this one
 		}
@@ -542,10 +645,9 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		if r.Header.Get("Range") == "" {
 			out = w
 		}
-		var err error
-		sent, err = h.fetchBlob(ctx, w, out, u, rt.Repo, remote, d)
+		sent, err = h.fetchBlob(ctx, w, out, f, u, rt.Repo, remote, d)
 		return err
-	})
+	}()
 	if err != nil {
 		if sent {
 			// The status is sent: a broken body is all that is left to say.
@@ -561,10 +663,135 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		}
 		return c.failed(err)
 	}
-	if led && sent {
+	if sent {
 		return nil
 	}
 	return h.getBlob(w, r, route{Repo: rt.Repo, Kind: kindBlob, Ref: rt.Ref})
+}
+
+// followBlob serves blob d to a GET that joined flight f, the fetch of d
+// another request leads. When that fetch streams the blob to its own
+// client and this request arrived before the fetch's first bytes left the
+// followers' window (blobStream), it streams the same bytes as they are
+// read from the upstream, and the last one once the digest is verified;
+// otherwise (a Range request, a late one, a fetch not streamed) it waits
+// for the fetch to end, then serves the blob from the store, or the
+// fetch's refusal. A follower that falls behind the window waits for the
+// fetch to end too, then sends the rest from the store; one whose fetch
+// fails has its body cut short.
+func (h *Handler) followBlob(w http.ResponseWriter, r *http.Request, rt route, d berth.Digest, f *flight) error {
+	ctx := r.Context()
+	select {
+	case <-f.started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s := f.stream; s != nil && r.Header.Get("Range") == "" && s.subscribe() {
+		return h.streamFollowed(w, r, rt, d, f, s)
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f.err != nil {
+		return h.Cache.failed(f.err)
+	}
+	return h.getBlob(w, r, route{Repo: rt.Repo, Kind: kindBlob, Ref: rt.Ref})
+}
+
+// streamFollowed writes the blob of stream s to a follower of flight f,
+// which s.subscribe admitted: see followBlob. Each write has StallTimeout;
+// a follower that stalls past it only has its own body cut short, since
+// the bytes it has yet to send are copies it alone still holds.
+func (h *Handler) streamFollowed(w http.ResponseWriter, r *http.Request, rt route, d berth.Digest, f *flight, s *blobStream) error {
+	ctx := r.Context()
+	subscribed := true
+	defer func() {
+		if subscribed {
+			s.leave()
+		}
+	}()
+	setBlobHeaders(w.Header(), d)
+	if s.size >= 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(s.size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	stall := h.Cache.StallTimeout
+	if stall <= 0 {
+		stall = 30 * time.Second
+	}
+	rc := http.NewResponseController(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }() // the connection may serve more requests
+	// n counts the bytes written.
+	var n int64
+	defer func() {
+		if h.Meter != nil {
+			h.Meter.BlobBytesRead(n)
+		}
+	}()
+	cut := func() error {
+		// The status is sent: a body short of its Content-Length closes
+		// the connection; without one, the connection is cut so that the
+		// client does not take the body for a whole one.
+		if w.Header().Get("Content-Length") == "" {
+			panic(http.ErrAbortHandler)
+		}
+		return nil
+	}
+	for i := 0; ; i++ {
+		p, err := s.next(ctx, i)
+		if err == io.EOF {
+			break
+		}
+		if err == errBehind {
+			s.leave()
+			subscribed = false
+			return h.sendRest(w, r, rt, d, f, &n, cut)
+		}
+		if err != nil { // the fetch failed (the leader logs it), or the client left
+			return cut()
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(stall))
+		m, err := w.Write(p)
+		n += int64(m)
+		if err != nil { // hung up or stalled: its body ends short
+			return nil
+		}
+	}
+	_ = rc.SetWriteDeadline(time.Now().Add(stall))
+	_ = rc.Flush()
+	return nil
+}
+
+// sendRest writes blob d from byte *n on, from the store, once flight f
+// has stored it, counting the bytes in *n; cut ends the body short when
+// the fetch failed.
+func (h *Handler) sendRest(w http.ResponseWriter, r *http.Request, rt route, d berth.Digest, f *flight, n *int64, cut func() error) error {
+	ctx := r.Context()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return cut()
+	}
+	if f.err != nil {
+		return cut()
+	}
+	rc, _, err := h.Blobs.Open(ctx, d)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "open a blob just fetched from its upstream", slog.String("repository", rt.Repo), slog.String("digest", d.String()), errAttr(err))
+		return cut()
+	}
+	defer rc.Close()
+	if _, err := rc.Seek(*n, io.SeekStart); err != nil {
+		return cut()
+	}
+	m, err := io.Copy(w, rc)
+	*n += m
+	if err != nil {
+		return cut()
+	}
+	return nil
 }
 
 // fetchBlob fetches d from the upstream and stores it, writing the bytes to
@@ -572,7 +799,10 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 // reports whether it was). The blob store verifies the digest and makes the
 // blob visible only once it is complete; a client that hangs up does not
 // stop the fetch, which others may be waiting for.
-func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.Writer, u berth.Upstream, repo, remote string, d berth.Digest) (sent bool, err error) {
+//
+// When out is set, the bytes go to the requests that join flight f too
+// (followBlob), through the stream it sets.
+func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.Writer, f *flight, u berth.Upstream, repo, remote string, d berth.Digest) (sent bool, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Hour)
 	defer cancel()
 	body, size, err := h.Cache.Client.GetBlob(ctx, u, remote, d)
@@ -591,6 +821,7 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 	defer func() { unlock() }() // the one unlock set when this returns
 	counted := &upstreamBody{r: body}
 	var tee *lenientWriter
+	var followers *blobStream
 	if out != nil {
 		setBlobHeaders(w.Header(), d)
 		if size >= 0 {
@@ -599,8 +830,11 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 		w.WriteHeader(http.StatusOK)
 		sent = true
 		tee = &lenientWriter{w: out}
+		followers = newBlobStream(size)
+		defer followers.end(errFetchAborted) // unless putStreaming ended it
+		f.start(followers)
 	}
-	info, err := h.putStreaming(ctx, w, d, size, counted, tee)
+	info, err := h.putStreaming(ctx, w, d, size, counted, tee, followers)
 	if h.Cache.Meter != nil {
 		h.Cache.Meter.UpstreamBytes(counted.n)
 	}
@@ -670,7 +904,10 @@ type piece struct {
 // client that hangs up does not stop the store; a client that reads slowly
 // slows it, as much as the chunks in memory do not absorb, and one that
 // stops reading for StallTimeout is dropped.
-func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d berth.Digest, size int64, src io.Reader, tee *lenientWriter) (berth.BlobInfo, error) {
+//
+// followers, when set, is handed every byte the client is, when the client
+// is (its end: once the store's verdict is known).
+func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d berth.Digest, size int64, src io.Reader, tee *lenientWriter, followers *blobStream) (berth.BlobInfo, error) {
 	if tee == nil {
 		return h.Blobs.Put(ctx, d, size, src)
 	}
@@ -739,6 +976,7 @@ read:
 			switch {
 			case size < 0:
 				if held.c != nil {
+					followers.publish(held.data)
 					toClient <- held
 				}
 				later = c.data
@@ -759,6 +997,7 @@ read:
 			c.refs.Store(refs)
 			toStore <- c
 			if len(now) > 0 {
+				followers.publish(now)
 				toClient <- piece{c, now}
 			}
 			if len(later) > 0 {
@@ -790,6 +1029,8 @@ read:
 	}
 	delivered := held.c != nil && (!returned || res.err == nil)
 	if delivered {
+		followers.publish(held.data)
+		followers.end(nil)
 		toClient <- held
 	}
 	close(toClient)
@@ -803,12 +1044,142 @@ read:
 	if !returned {
 		res = <-stored
 	}
+	if !delivered {
+		followers.end(res.err)
+	}
 	// Buffers still held by a consumer that stopped are left to the
 	// garbage collector.
 	for len(free) > 0 {
 		streamBuffers.Put((<-free).buf)
 	}
 	return res.info, res.err
+}
+
+// blobStream hands the bytes of a blob being fetched to the requests that
+// joined the fetch (followers) as they are read from the upstream, as the
+// fetching request's client gets them: the last byte only once the digest
+// is verified, none more when the fetch fails.
+//
+// Memory is bounded per fetch, not per follower: the stream keeps the last
+// streamWindow pieces it was handed (each at most a chunk, 1 MiB), copied,
+// so that the fetch's own buffers never wait for a follower. A follower
+// reads them at its pace; one that falls behind the window stops following
+// and waits for the fetch to end, then sends the rest from the store (the
+// partially written file is the blob store's own, and not every store has
+// one). A request that arrives once the window has moved past the blob's
+// first byte waits so from the start; a stream that has no follower then
+// stops copying at all.
+type blobStream struct {
+	size int64 // as the upstream said, or -1
+
+	mu     sync.Mutex
+	window [][]byte // pieces base … base+len(window)-1
+	base   int
+	subs   int  // followers reading
+	shut   bool // the window moved on without followers: none more are taken
+	ended  bool
+	err    error         // why the stream ended short; nil: whole
+	wake   chan struct{} // closed when a piece comes or the stream ends
+}
+
+// streamWindow is the count of pieces a blobStream keeps.
+const streamWindow = streamChunks
+
+// errBehind is blobStream.next's answer to a follower the window moved
+// past.
+var errBehind = errors.New("the follower fell behind the stream")
+
+func newBlobStream(size int64) *blobStream {
+	return &blobStream{size: size, wake: make(chan struct{})}
+}
+
+// publish hands the followers a copy of p, the next piece of the blob.
+func (s *blobStream) publish(p []byte) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut || s.ended {
+		return
+	}
+	if len(s.window) == streamWindow {
+		if s.subs == 0 {
+			s.shut, s.window = true, nil
+			return
+		}
+		s.window[0] = nil
+		s.window = s.window[1:]
+		s.base++
+	}
+	s.window = append(s.window, bytes.Clone(p))
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+// end ends the stream: whole when err is nil, else short. Only the first
+// call counts.
+func (s *blobStream) end(err error) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended, s.err = true, err
+	close(s.wake)
+}
+
+// subscribe admits a follower, unless the blob's first byte has left the
+// window or the stream ended short; one admitted calls leave when done.
+func (s *blobStream) subscribe() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut || s.base > 0 || (s.ended && s.err != nil) {
+		return false
+	}
+	s.subs++
+	return true
+}
+
+func (s *blobStream) leave() {
+	s.mu.Lock()
+	s.subs--
+	s.mu.Unlock()
+}
+
+// next returns piece i once it is published, io.EOF past the last piece
+// of a whole stream, the stream's error past the last of a short one,
+// errBehind when the window moved past i, or ctx's error.
+func (s *blobStream) next(ctx context.Context, i int) ([]byte, error) {
+	for {
+		s.mu.Lock()
+		switch {
+		case s.shut || i < s.base:
+			s.mu.Unlock()
+			return nil, errBehind
+		case i < s.base+len(s.window):
+			p := s.window[i-s.base]
+			s.mu.Unlock()
+			return p, nil
+		case s.ended:
+			err := s.err
+			s.mu.Unlock()
+			if err == nil {
+				err = io.EOF
+			}
+			return nil, err
+		}
+		wake := s.wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // fill reads from r until b is full or r ends; unlike io.ReadFull, it

@@ -1,6 +1,8 @@
 package oci_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"errors"
@@ -923,4 +925,159 @@ func (h *heldPut) Put(ctx context.Context, d berth.Digest, size int64, r io.Read
 	info, err := h.blobUploadStore.Put(ctx, d, size, r)
 	<-h.release
 	return info, err
+}
+
+// firstPulls starts n GETs of blob d of hub/library/big through c while
+// the upstream is paused after paused bytes: the first leads the fetch
+// (its 200 says the fetch is under way), the others join it. It returns
+// their responses, each read up to paused bytes (all the upstream has
+// sent), with those bytes.
+func firstPulls(t *testing.T, ctx context.Context, c *cacheEnv, d berth.Digest, n int, paused int) ([]*http.Response, [][]byte) {
+	t.Helper()
+	var resps []*http.Response
+	var bodies [][]byte
+	for i := range n {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+c.host+"/v2/hub/library/big/blobs/"+d.String(), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("pull %d got no answer while the upstream was paused: %v", i, err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("pull %d: %d", i, resp.StatusCode)
+		}
+		resps = append(resps, resp)
+	}
+	for i, resp := range resps {
+		b := make([]byte, paused)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			t.Fatalf("pull %d got less than the %d bytes the paused upstream had sent: %v", i, paused, err)
+		}
+		bodies = append(bodies, b)
+	}
+	return resps, bodies
+}
+
+// TestCacheConcurrentFirstPullsStream: eight concurrent first pulls of
+// one uncached blob make one upstream GET, and every one of them, not
+// only the one that leads the fetch, receives the bytes as the upstream
+// sends them: with the upstream paused a third of the way in, all eight
+// have read every byte it sent. (PauseAfter, not Throttle: no clock.)
+func TestCacheConcurrentFirstPullsStream(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	d := upstreamBlob(t, up, "library/big", 12<<20)
+	c := newCache(t, up, "", "")
+	resume := up.PauseAfter(4 << 20)
+	defer resume()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	resps, bodies := firstPulls(t, ctx, c, d, 8, 4<<20)
+	resume()
+	var wg sync.WaitGroup
+	errs := make([]error, len(resps))
+	for i, resp := range resps {
+		wg.Go(func() {
+			rest, err := io.ReadAll(resp.Body)
+			bodies[i] = append(bodies[i], rest...)
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i := range resps {
+		if errs[i] != nil || berth.DigestOf(berth.SHA256, bodies[i]) != d {
+			t.Errorf("pull %d: %d bytes, %v; want the blob", i, len(bodies[i]), errs[i])
+		}
+	}
+	if n := up.BlobGets.Load(); n != 1 {
+		t.Errorf("eight concurrent first pulls made %d blob GETs upstream, want 1", n)
+	}
+}
+
+// TestCacheConcurrentFirstPullsCorrupt: when the upstream's bytes do not
+// match the digest, every pull that followed the fetch has its body cut
+// short, as the one that led it does: none gets a whole body unverified.
+func TestCacheConcurrentFirstPullsCorrupt(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	d := upstreamBlob(t, up, "library/big", 6<<20)
+	c := newCache(t, up, "", "")
+	up.Corrupt(true)
+	resume := up.PauseAfter(2 << 20)
+	defer resume()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	resps, _ := firstPulls(t, ctx, c, d, 4, 2<<20)
+	resume()
+	for i, resp := range resps {
+		n, err := io.Copy(io.Discard, resp.Body)
+		if !errors.Is(err, io.ErrUnexpectedEOF) || 2<<20+n >= resp.ContentLength {
+			t.Errorf("pull %d of a corrupt blob: %d more bytes, then %v; want a body cut short", i, n, err)
+		}
+	}
+	if logs := c.logged(); !strings.Contains(logs, "reason=digest_invalid") {
+		t.Errorf("no log line with reason digest_invalid:\n%s", logs)
+	}
+}
+
+// TestCacheFollowerStalls: a pull that joined a fetch and stops reading
+// slows neither the fetch nor the other pulls: with StallTimeout far
+// beyond the test's own bound, the leading pull and another follower get
+// the whole blob while it still reads nothing. When it reads again, far
+// behind what the fetch keeps in memory for its followers, it gets the
+// rest from the store: the whole blob too.
+func TestCacheFollowerStalls(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	d := upstreamBlob(t, up, "library/big", 32<<20) // more than the sockets between berth and the client hold
+	c := newCache(t, up, "", "", func(c *oci.Cache) { c.StallTimeout = time.Hour })
+	resume := up.PauseAfter(1 << 20)
+	defer resume()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	resps, bodies := firstPulls(t, ctx, c, d, 1, 1<<20)
+	conn, err := net.Dial("tcp", c.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(64 << 10) // fixed: the sockets hold far less than the blob
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(conn, "GET /v2/hub/library/big/blobs/"+d.String()+" HTTP/1.1\r\nHost: berth\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	status := make([]byte, len("HTTP/1.1 200"))
+	if _, err := io.ReadFull(conn, status); err != nil || string(status) != "HTTP/1.1 200" {
+		t.Fatalf("the stalling follower's answer: %q, %v", status, err)
+	}
+	more, more1 := firstPulls(t, ctx, c, d, 1, 1<<20)
+	resps, bodies = append(resps, more...), append(bodies, more1...)
+	resume()
+	var wg sync.WaitGroup
+	errs := make([]error, len(resps))
+	for i, resp := range resps {
+		wg.Go(func() {
+			rest, err := io.ReadAll(resp.Body)
+			bodies[i] = append(bodies[i], rest...)
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i := range resps {
+		if errs[i] != nil || berth.DigestOf(berth.SHA256, bodies[i]) != d {
+			t.Errorf("pull %d beside a stalled one: %d bytes, %v; want the blob", i, len(bodies[i]), errs[i])
+		}
+	}
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	stalled, err := http.ReadResponse(bufio.NewReader(io.MultiReader(bytes.NewReader(status), conn)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(stalled.Body)
+	if err != nil || berth.DigestOf(berth.SHA256, body) != d {
+		t.Errorf("the stalled follower, reading again: %d bytes, %v; want the blob", len(body), err)
+	}
+	if n := up.BlobGets.Load(); n != 1 {
+		t.Errorf("%d blob GETs upstream, want 1", n)
+	}
 }

@@ -974,6 +974,16 @@ func TestCacheConcurrentFirstPullsStream(t *testing.T) {
 
 	resps, bodies := firstPulls(t, ctx, c, d, 8, 4<<20)
 	resume()
+	readRest(t, resps, bodies, d, "")
+	if n := up.BlobGets.Load(); n != 1 {
+		t.Errorf("eight concurrent first pulls made %d blob GETs upstream, want 1", n)
+	}
+}
+
+// readRest reads the rest of each pull's body at once, after what bodies
+// holds of it, and checks that each is the whole blob d.
+func readRest(t *testing.T, resps []*http.Response, bodies [][]byte, d berth.Digest, what string) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make([]error, len(resps))
 	for i, resp := range resps {
@@ -986,11 +996,8 @@ func TestCacheConcurrentFirstPullsStream(t *testing.T) {
 	wg.Wait()
 	for i := range resps {
 		if errs[i] != nil || berth.DigestOf(berth.SHA256, bodies[i]) != d {
-			t.Errorf("pull %d: %d bytes, %v; want the blob", i, len(bodies[i]), errs[i])
+			t.Errorf("pull %d%s: %d bytes, %v; want the blob", i, what, len(bodies[i]), errs[i])
 		}
-	}
-	if n := up.BlobGets.Load(); n != 1 {
-		t.Errorf("eight concurrent first pulls made %d blob GETs upstream, want 1", n)
 	}
 }
 
@@ -1053,21 +1060,7 @@ func TestCacheFollowerStalls(t *testing.T) {
 	more, more1 := firstPulls(t, ctx, c, d, 1, 1<<20)
 	resps, bodies = append(resps, more...), append(bodies, more1...)
 	resume()
-	var wg sync.WaitGroup
-	errs := make([]error, len(resps))
-	for i, resp := range resps {
-		wg.Go(func() {
-			rest, err := io.ReadAll(resp.Body)
-			bodies[i] = append(bodies[i], rest...)
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for i := range resps {
-		if errs[i] != nil || berth.DigestOf(berth.SHA256, bodies[i]) != d {
-			t.Errorf("pull %d beside a stalled one: %d bytes, %v; want the blob", i, len(bodies[i]), errs[i])
-		}
-	}
+	readRest(t, resps, bodies, d, " beside a stalled one")
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	stalled, err := http.ReadResponse(bufio.NewReader(io.MultiReader(bytes.NewReader(status), conn)), nil)
 	if err != nil {

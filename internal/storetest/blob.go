@@ -122,21 +122,7 @@ var uploadSessionTests = []test{
 		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(9)}))
 	}},
 	{"LinkUploadedBlobEndsTheSession", func(t *testing.T, s berth.MetadataStore) {
-		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(0)}))
-		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-2", Repository: "team/app", Created: at(0)}))
-		d := berth.DigestOf("sha256", []byte("pushed"))
-		must(t, s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: d, Size: 6, Created: at(3)}, "u-1"))
-		link, err := s.FindBlobLink(ctx(t), "team/app", d)
-		must(t, err)
-		if link.Size != 6 {
-			t.Errorf("linked size %d, want 6", link.Size)
-		}
-		wantTime(t, "Created of the link", link.Created, at(3))
-		_, err = s.FindUploadSession(ctx(t), "u-1")
-		wantCode(t, "FindUploadSession of the ended session", err, berth.CodeBlobUploadUnknown)
-		if _, err := s.FindUploadSession(ctx(t), "u-2"); err != nil {
-			t.Errorf("another session went with it: %v", err)
-		}
+		d := linkEndsSession(t, s)
 		// A session already gone (a retried PUT) still links.
 		must(t, s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/web", Digest: d, Size: 6, Created: at(4)}, "u-1"))
 		if _, err := s.FindBlobLink(ctx(t), "team/web", d); err != nil {
@@ -148,24 +134,10 @@ var uploadSessionTests = []test{
 		// the session still go together, and another session stays.
 		first := berth.DigestOf("sha256", []byte("first"))
 		must(t, s.LinkBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: first, Size: 5, Created: at(0)}))
-		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(1)}))
-		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-2", Repository: "team/app", Created: at(1)}))
-		d := berth.DigestOf("sha256", []byte("pushed"))
-		must(t, s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: d, Size: 6, Created: at(3)}, "u-1"))
-		link, err := s.FindBlobLink(ctx(t), "team/app", d)
-		must(t, err)
-		if link.Size != 6 {
-			t.Errorf("linked size %d, want 6", link.Size)
-		}
-		wantTime(t, "Created of the link", link.Created, at(3))
-		_, err = s.FindUploadSession(ctx(t), "u-1")
-		wantCode(t, "FindUploadSession of the ended session", err, berth.CodeBlobUploadUnknown)
-		if _, err := s.FindUploadSession(ctx(t), "u-2"); err != nil {
-			t.Errorf("another session went with it: %v", err)
-		}
+		d := linkEndsSession(t, s)
 		// Linking again (a retried PUT, its session gone) refreshes the link.
 		must(t, s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: d, Size: 6, Created: at(5)}, "u-1"))
-		link, err = s.FindBlobLink(ctx(t), "team/app", d)
+		link, err := s.FindBlobLink(ctx(t), "team/app", d)
 		must(t, err)
 		wantTime(t, "Created of the refreshed link", link.Created, at(5))
 		if _, err := s.FindBlobLink(ctx(t), "team/app", first); err != nil {
@@ -210,4 +182,28 @@ var uploadSessionTests = []test{
 			}
 		}
 	}},
+}
+
+// linkEndsSession opens upload sessions u-1 and u-2 in team/app, links a
+// blob uploaded through u-1, and checks that the link is there with its
+// size and time, u-1 has ended and u-2 has not. It returns the blob's
+// digest.
+func linkEndsSession(t *testing.T, s berth.MetadataStore) berth.Digest {
+	t.Helper()
+	must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(1)}))
+	must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-2", Repository: "team/app", Created: at(1)}))
+	d := berth.DigestOf("sha256", []byte("pushed"))
+	must(t, s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: d, Size: 6, Created: at(3)}, "u-1"))
+	link, err := s.FindBlobLink(ctx(t), "team/app", d)
+	must(t, err)
+	if link.Size != 6 {
+		t.Errorf("linked size %d, want 6", link.Size)
+	}
+	wantTime(t, "Created of the link", link.Created, at(3))
+	_, err = s.FindUploadSession(ctx(t), "u-1")
+	wantCode(t, "FindUploadSession of the ended session", err, berth.CodeBlobUploadUnknown)
+	if _, err := s.FindUploadSession(ctx(t), "u-2"); err != nil {
+		t.Errorf("another session went with it: %v", err)
+	}
+	return d
 }

@@ -1,7 +1,6 @@
 package oci_test
 
 import (
-	"context"
 	"crypto/rand"
 	"io"
 	"os"
@@ -17,9 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oci"
-	"github.com/berth-dev/berth/internal/sqlite"
 	"github.com/berth-dev/berth/internal/upstream"
 	"github.com/berth-dev/berth/internal/upstreamtest"
 )
@@ -107,15 +104,7 @@ func benchmarkCachePull(b *testing.B, up *upstreamtest.Registry, size int) {
 		}
 	}
 	newCacheServer := func(b *testing.B) *registry {
-		dir := b.TempDir()
-		meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
-		if err != nil {
-			b.Fatal(err)
-		}
-		blobs, err := disk.New(dir + "/storage")
-		if err != nil {
-			b.Fatal(err)
-		}
+		meta, blobs := openStores(b, b.TempDir())
 		u, _ := berth.NewUpstream(berth.NewUpstreamRequest{Name: "hub", URL: up.URL, Namespace: "hub"}, time.Now())
 		r := serveRegistry(b, meta, blobs, func(h *oci.Handler) {
 			h.Cache = &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(nil, nil)}

@@ -671,15 +671,7 @@ func TestCacheDockerHubShortName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := disk.New(dir + "/storage")
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, blobs := openStores(t, t.TempDir())
 	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
 		h.Cache = &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(hostRewriter{strings.TrimPrefix(up.URL, "http://")}, nil)}
 	})
@@ -886,15 +878,7 @@ func TestCacheClientGetsBlobBeforeSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner, err := disk.New(dir + "/storage")
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, inner := openStores(t, t.TempDir())
 	blobs := &heldPut{blobUploadStore: inner, release: make(chan struct{})}
 	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) {
 		h.Cache = &oci.Cache{Upstreams: upstreamList{u}, Client: upstream.New(nil, nil)}

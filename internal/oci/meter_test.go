@@ -2,15 +2,12 @@ package oci_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"sync/atomic"
 	"testing"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oci"
-	"github.com/berth-dev/berth/internal/sqlite"
 )
 
 // meter adds up what the registry reports.
@@ -23,15 +20,7 @@ func (m *meter) BlobBytesRead(n int64)       { m.read.Add(n) }
 // newMetered is a registry without a guard whose Meter is m.
 func newMetered(t *testing.T, m oci.Meter) *registry {
 	t.Helper()
-	dir := t.TempDir()
-	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := disk.New(dir + "/storage")
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, blobs := openStores(t, t.TempDir())
 	return serveRegistry(t, meta, blobs, func(h *oci.Handler) { h.Meter = m })
 }
 

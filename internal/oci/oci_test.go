@@ -43,7 +43,16 @@ type registry struct {
 
 func newRegistry(t *testing.T) *registry {
 	t.Helper()
-	dir := t.TempDir()
+	meta, blobs := openStores(t, t.TempDir())
+	r := serveRegistry(t, meta, blobs, nil)
+	r.blob = blobs
+	return r
+}
+
+// openStores opens the embedded stores in dir, as berth serve lays them
+// out: metadata.db and storage/.
+func openStores(t testing.TB, dir string) (*sqlite.DB, *disk.Store) {
+	t.Helper()
 	meta, err := sqlite.Open(context.Background(), dir+"/metadata.db")
 	if err != nil {
 		t.Fatal(err)
@@ -52,9 +61,7 @@ func newRegistry(t *testing.T) *registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := serveRegistry(t, meta, blobs, nil)
-	r.blob = blobs
-	return r
+	return meta, blobs
 }
 
 // blobUploadStore is what a registry keeps its bytes in: disk or s3.

@@ -747,7 +747,7 @@ func (h *Handler) streamFollowed(w http.ResponseWriter, r *http.Request, rt rout
 		if err == errBehind {
 			s.leave()
 			subscribed = false
-			return h.sendRest(w, r, rt, d, f, &n, cut)
+			return h.sendRest(stallWriter{w: w, rc: rc, stall: stall}, r, rt, d, f, &n, cut)
 		}
 		if err != nil { // the fetch failed (the leader logs it), or the client left
 			return cut()
@@ -764,10 +764,24 @@ func (h *Handler) streamFollowed(w http.ResponseWriter, r *http.Request, rt rout
 	return nil
 }
 
-// sendRest writes blob d from byte *n on, from the store, once flight f
-// has stored it, counting the bytes in *n; cut ends the body short when
+// stallWriter writes to w giving each write stall to complete, as the
+// streamed part of a follower's body had: the deadline of the last write
+// before a wait must not cut the writes after it.
+type stallWriter struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (s stallWriter) Write(p []byte) (int, error) {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall))
+	return s.w.Write(p)
+}
+
+// sendRest writes blob d from byte *n on to w, from the store, once flight
+// f has stored it, counting the bytes in *n; cut ends the body short when
 // the fetch failed.
-func (h *Handler) sendRest(w http.ResponseWriter, r *http.Request, rt route, d berth.Digest, f *flight, n *int64, cut func() error) error {
+func (h *Handler) sendRest(w io.Writer, r *http.Request, rt route, d berth.Digest, f *flight, n *int64, cut func() error) error {
 	ctx := r.Context()
 	select {
 	case <-f.done:

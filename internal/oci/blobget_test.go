@@ -2,15 +2,11 @@ package oci_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
-	"path/filepath"
 	"testing"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oci"
-	"github.com/berth-dev/berth/internal/sqlite"
 )
 
 // TestBlobGETAnswers checks a blob GET's answers, with the blob opened from
@@ -20,15 +16,7 @@ import (
 func TestBlobGETAnswers(t *testing.T) {
 	for _, small := range []*oci.SmallBlobs{nil, {MaxBlob: 64 << 10, MaxTotal: 1 << 20}} {
 		t.Run(map[bool]string{true: "store", false: "memory"}[small == nil], func(t *testing.T) {
-			dir := t.TempDir()
-			meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "metadata.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			blobs, err := disk.New(filepath.Join(dir, "storage"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			meta, blobs := openStores(t, t.TempDir())
 			r := serveRegistry(t, meta, blobs, func(h *oci.Handler) { h.SmallBlobs = small })
 			data := bytes.Repeat([]byte("0123456789"), 500)
 			d := berth.DigestOf("sha256", data)

@@ -1,34 +1,22 @@
 package oci_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/lifecycle"
 	"github.com/berth-dev/berth/internal/oci"
-	"github.com/berth-dev/berth/internal/sqlite"
 )
 
 // newRuledRegistry is newRegistry with the lifecycle rules enforced; call
 // the Enforcer's Invalidate after changing rules in the store.
 func newRuledRegistry(t *testing.T) (*registry, *lifecycle.Enforcer) {
 	t.Helper()
-	dir := t.TempDir()
-	meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := disk.New(filepath.Join(dir, "storage"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, blobs := openStores(t, t.TempDir())
 	rules := &lifecycle.Enforcer{Store: meta, Meta: meta, Now: time.Now}
 	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) { h.Lifecycle = rules })
 	r.blob = blobs

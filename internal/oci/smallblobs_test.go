@@ -7,14 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/disk"
 	"github.com/berth-dev/berth/internal/oci"
-	"github.com/berth-dev/berth/internal/sqlite"
 )
 
 // countingStore counts the blob store's Stat and Open calls: on an object
@@ -38,15 +36,7 @@ func (s *countingStore) Open(ctx context.Context, d berth.Digest) (io.ReadSeekCl
 // served from memory when small is set.
 func countingRegistry(t *testing.T, small *oci.SmallBlobs) (*registry, *countingStore) {
 	t.Helper()
-	dir := t.TempDir()
-	meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "metadata.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := disk.New(filepath.Join(dir, "storage"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, store := openStores(t, t.TempDir())
 	blobs := &countingStore{Store: store}
 	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) { h.SmallBlobs = small })
 	return r, blobs
@@ -109,16 +99,8 @@ func BenchmarkSmallBlobGET(b *testing.B) {
 		small *oci.SmallBlobs
 	}{{"open", nil}, {"memory", &oci.SmallBlobs{MaxBlob: 64 << 10, MaxTotal: 32 << 20}}} {
 		b.Run(c.name, func(b *testing.B) {
-			dir := b.TempDir()
-			meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "metadata.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
+			meta, store := openStores(b, b.TempDir())
 			defer meta.Close()
-			store, err := disk.New(filepath.Join(dir, "storage"))
-			if err != nil {
-				b.Fatal(err)
-			}
 			payload := make([]byte, 4096)
 			rand.Read(payload)
 			d := berth.DigestOf("sha256", payload)

@@ -84,9 +84,9 @@ func configurationEvent(ctx context.Context, action berth.AuditAction, target st
 
 // ensureIdentityProviders adds the configuration's identity providers, or
 // brings those added before up to date (same name), keeping their people
-// linked. The client secrets are read now and sealed. It returns the audit
-// events of the providers it added or changed (not of those it found as
-// configured).
+// linked. The client secrets are read now and sealed. A provider found as
+// configured is left alone. It returns the audit events of the providers it
+// added or changed.
 func ensureIdentityProviders(ctx context.Context, meta berth.MetadataStore, cfg Config, sealer *oauth.Sealer, getenv func(string) string, logger *slog.Logger) ([]berth.AuditEvent, error) {
 	var changed []berth.AuditEvent
 	for _, c := range cfg.IdentityProviders {
@@ -117,6 +117,9 @@ func ensureIdentityProviders(ctx context.Context, meta berth.MetadataStore, cfg 
 		case !berth.IsCode(err, berth.CodeNotFound):
 			return nil, err
 		}
+		if old.ID != "" && !idpChanged(old, p, secret, sealer) {
+			continue // as configured already: nothing to write or audit
+		}
 		if p.SealedSecret, err = sealer.Seal([]byte(secret), berth.IdPSecretAAD(p.ID)); err != nil {
 			return nil, err
 		}
@@ -129,10 +132,8 @@ func ensureIdentityProviders(ctx context.Context, meta berth.MetadataStore, cfg 
 			return nil, err
 		}
 		logger.Info("identity provider from the configuration", slog.String("idp", p.Name), slog.String("issuer", p.Issuer))
-		if old.ID == "" || idpChanged(old, p, secret, sealer) {
-			changed = append(changed, configurationEvent(ctx, berth.AuditIdPAdd, p.Name, map[string]string{
-				"issuer": p.Issuer, "client_id": p.ClientID, "updated": strconv.FormatBool(old.ID != ""), "from": "identity_providers"}))
-		}
+		changed = append(changed, configurationEvent(ctx, berth.AuditIdPAdd, p.Name, map[string]string{
+			"issuer": p.Issuer, "client_id": p.ClientID, "updated": strconv.FormatBool(old.ID != ""), "from": "identity_providers"}))
 	}
 	return changed, nil
 }

@@ -210,10 +210,19 @@ func (e *Enforcer) unreserve(h held) {
 			}
 		}
 	}
-	for sc, r := range e.reserved {
-		if r.bytes <= 0 && len(r.repos) == 0 {
-			delete(e.reserved, sc)
-		}
+	for sc := range h.bytes {
+		e.dropEmpty(sc)
+	}
+	for _, sc := range h.repos {
+		e.dropEmpty(sc)
+	}
+}
+
+// dropEmpty forgets sc's reservation once nothing is reserved there;
+// e.reserveMu is held.
+func (e *Enforcer) dropEmpty(sc berth.Scope) {
+	if r := e.reserved[sc]; r != nil && r.bytes <= 0 && len(r.repos) == 0 {
+		delete(e.reserved, sc)
 	}
 }
 

@@ -181,6 +181,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Refresh:       &oauth.RefreshTokens{Store: st.meta, Rand: rand.Reader},
 		Clients:       st.limiter("client"),
 		Addrs:         st.limiter("addr"),
+		Bearers:       oauth.NewLimiter(oauth.BearerFailureLimit, time.Minute, 0, serveNow),
 		Now:           serveNow,
 		TokenLifetime: cfg.Auth.TokenLifetime,
 		Service:       cfg.Auth.Service,

@@ -64,7 +64,7 @@ func newGuarded(t *testing.T, edits ...func(*oci.Handler, *oauth.Provider)) *gua
 	p := &oauth.Provider{
 		Store: meta, Hasher: hasher, Keys: keys,
 		Refresh: &oauth.RefreshTokens{Store: meta, Rand: rnd},
-		Clients: oauth.NewLimiter(0, 0, 0, clk.Now), Addrs: oauth.NewLimiter(0, 0, 0, clk.Now),
+		Clients: oauth.NewLimiter(0, 0, 0, clk.Now), Addrs: oauth.NewLimiter(0, 0, 0, clk.Now), Bearers: oauth.NewLimiter(0, 0, 0, clk.Now),
 		Now: clk.Now, Service: "berth", Logger: logger,
 	}
 	var n int
@@ -345,6 +345,11 @@ func TestInvalidBearerTokensLimited(t *testing.T) {
 	}
 	if resp, body := g.do("GET", "/v2/team/web/manifests/none", valid, nil); resp.StatusCode != 404 {
 		t.Errorf("the token that verified before, from the limited address: %d %s", resp.StatusCode, body)
+	}
+	// The address's sign-in is not limited by them: its Basic credentials
+	// still work.
+	if resp, body := g.do("GET", "/v2/team/web/manifests/none", g.basic("ci-web"), nil); resp.StatusCode != 404 {
+		t.Errorf("Basic credentials from the address that sent forged tokens: %d %s", resp.StatusCode, body)
 	}
 	g.clock.Advance(time.Minute)
 	resp, body = g.do("GET", "/v2/team/web/manifests/none", forged, nil)

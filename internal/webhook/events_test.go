@@ -583,13 +583,21 @@ func (failingUpstreams) FindUpstreams(context.Context) ([]berth.Upstream, error)
 func TestUpstreamFailureStillVerifiesConnections(t *testing.T) {
 	c := newClock()
 	s := newStore(t)
+	p, _ := berth.NewPrincipal(rand.Reader, "ci", berth.PrincipalService, c.Now())
+	if err := s.CreatePrincipal(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := berth.NewConnection(rand.Reader, "deploy", p.ID, berth.ConnectionFederated, nil, c.Now())
+	if err := s.CreateConnection(context.Background(), conn); err != nil {
+		t.Fatal(err)
+	}
 	verified := 0
 	sched := &webhook.Scheduler{Secrets: s, Publisher: newPublisher(s, c), Now: c.Now, Upstreams: failingUpstreams{},
 		Verify: func(context.Context, berth.Connection) error { verified++; return nil }}
 	if _, err := sched.RunOnce(context.Background()); err == nil {
 		t.Error("unreadable upstreams were not reported")
 	}
-	if _, at := sched.LastVerification(); at.IsZero() {
-		t.Error("the connections were not verified after the upstreams failed")
+	if _, at := sched.LastVerification(); at.IsZero() || verified != 1 {
+		t.Errorf("after the upstreams failed: %d connections verified, last verification at %v; want 1", verified, at)
 	}
 }

@@ -251,12 +251,12 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 		}
 		link.SealedRefresh = nil
 		_ = s.Store.UpdateUserLink(ctx, link)
-		s.logger().InfoContext(ctx, "identity provider refused to refresh a sign-in: sessions ended", slog.String("idp", p.Name), slog.String("principal_id", principalID), slog.Int("sessions", n))
+		s.logger().InfoContext(ctx, "identity provider refused to refresh a sign-in: sessions ended", slog.String("idp", p.Name), slog.String("principal_id", principalID), slog.Int("sessions", n), causeAttr(err))
 		s.invalidate()
 		return berth.Errorf(berth.CodeSessionEnded, "identity provider %s no longer confirms this person: %s", p.Name, berth.AsError(err).Message).
 			WithHint("sign in again: berth login HOST, or /login in the browser")
 	case err != nil:
-		s.logger().WarnContext(ctx, "refresh a sign-in at the identity provider", slog.String("idp", p.Name), slog.Any("err", err))
+		s.logger().WarnContext(ctx, "refresh a sign-in at the identity provider", slog.String("idp", p.Name), slog.Any("err", err), causeAttr(err))
 		return nil
 	case id.Subject != link.Subject:
 		return berth.Errorf(berth.CodeSessionEnded, "identity provider %s answered the refresh for another person", p.Name).
@@ -309,4 +309,14 @@ func (s *Service) SessionByCookie(ctx context.Context, value string) (berth.User
 // to name the groups that would allow).
 func (s *Service) GroupAssignments(ctx context.Context, p berth.Principal) ([]berth.RoleAssignment, []berth.GroupRoleAssignment, error) {
 	return berth.GroupAssignments(ctx, s.Store, p)
+}
+
+// causeAttr is the provider's own words behind err (its private "cause",
+// credentials already redacted), for the log line of a refresh: no audit
+// event carries it there.
+func causeAttr(err error) slog.Attr {
+	if e := berth.AsError(err); e != nil && e.Private["cause"] != "" {
+		return slog.String("cause", e.Private["cause"])
+	}
+	return slog.Attr{}
 }

@@ -139,7 +139,8 @@ func (e *env) printJSON(v any) error {
 func readStdinLine(in io.Reader, what string) (string, error) {
 	line, err := bufio.NewReader(io.LimitReader(in, 8192)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read %s from stdin: %w", what, err)
+		return "", berth.Errorf(berth.CodeInvalid, "cannot read %s from stdin: %v", what, err).
+			WithHint("pipe it in from a file: … < FILE")
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -79,7 +79,7 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	if ok {
 		rc = bytes.NewReader(small)
 	}
-	setBlobHeaders(hdr, d)
+	setBlobHeaders(hdr, d, -1)
 	// ServeContent answers Range and If-None-Match and uses sendfile for files.
 	if h.Meter == nil {
 		http.ServeContent(w, r, "", time.Time{}, rc)
@@ -91,11 +91,12 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	return nil
 }
 
-// setBlobHeaders sets what every answer about blob d says.
-func setBlobHeaders(hdr http.Header, d berth.Digest) {
+// setBlobHeaders sets what every answer about blob d says, and its
+// Content-Length when size is not negative.
+func setBlobHeaders(hdr http.Header, d berth.Digest, size int64) {
 	hdr["Content-Type"] = octetStreamValue
 	hdr["Cache-Control"] = cacheForeverValue
-	setDigestHeaders(hdr, d, -1, "")
+	setDigestHeaders(hdr, d, size, "")
 }
 
 // redirectBlob answers an authorized blob GET of a linked blob (whose bytes

@@ -622,10 +622,7 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		if err != nil {
 			return c.failed(err)
 		}
-		setBlobHeaders(w.Header(), d)
-		if size >= 0 {
-			w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-		}
+		setBlobHeaders(w.Header(), d, size)
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
@@ -712,10 +709,7 @@ func (h *Handler) streamFollowed(w http.ResponseWriter, r *http.Request, rt rout
 			s.leave()
 		}
 	}()
-	setBlobHeaders(w.Header(), d)
-	if s.size >= 0 {
-		w.Header().Set("Content-Length", strconv.FormatInt(s.size, 10))
-	}
+	setBlobHeaders(w.Header(), d, s.size)
 	w.WriteHeader(http.StatusOK)
 	stall := h.Cache.StallTimeout
 	if stall <= 0 {
@@ -837,10 +831,7 @@ func (h *Handler) fetchBlob(ctx context.Context, w http.ResponseWriter, out io.W
 	var tee *lenientWriter
 	var followers *blobStream
 	if out != nil {
-		setBlobHeaders(w.Header(), d)
-		if size >= 0 {
-			w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-		}
+		setBlobHeaders(w.Header(), d, size)
 		w.WriteHeader(http.StatusOK)
 		sent = true
 		tee = &lenientWriter{w: out}

@@ -202,11 +202,7 @@ func (s *Store) checkReferences(ctx context.Context, tx Querier, id int64, m *be
 		err := tx.QueryRow(ctx, q, id, string(ref.Digest)).Scan(&ok)
 		switch {
 		case IsNoRows(err):
-			return berth.Errorf(berth.CodeManifestBlobUnknown,
-				"manifest %s references %s %s, which repository %s does not hold",
-				m.Digest.Short(), ref.Kind, ref.Digest, m.Repository).
-				WithHint("push the %s %s to %s before the manifest that references it", ref.Kind, ref.Digest.Short(), m.Repository).
-				WithDetail("digest", string(ref.Digest))
+			return referenceUnknown(m, ref)
 		case err != nil:
 			return fmt.Errorf("put manifest %s in %s: check %s %s: %w", m.Digest, m.Repository, ref.Kind, ref.Digest, err)
 		}
@@ -239,22 +235,12 @@ func (s *Store) checkReferencesAtOnce(ctx context.Context, tx Querier, id int64,
 		if len(c.digests) == 0 {
 			continue
 		}
-		rows, err := tx.Query(ctx, c.query+s.d.ForKeyShare, id, c.digests)
+		found, err := collectStrings(tx.Query(ctx, c.query+s.d.ForKeyShare, id, c.digests))
 		if err != nil {
 			return fmt.Errorf("put manifest %s in %s: check references: %w", m.Digest, m.Repository, err)
 		}
-		for rows.Next() {
-			var d string
-			if err := rows.Scan(&d); err != nil {
-				rows.Close()
-				return fmt.Errorf("put manifest %s in %s: check references: %w", m.Digest, m.Repository, err)
-			}
+		for _, d := range found {
 			held[c.manifest][d] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("put manifest %s in %s: check references: %w", m.Digest, m.Repository, err)
 		}
 	}
 	for _, ref := range m.References {
@@ -262,13 +248,19 @@ func (s *Store) checkReferencesAtOnce(ctx context.Context, tx Querier, id int64,
 		if childrenMayBeMissing && isManifest || held[isManifest][string(ref.Digest)] {
 			continue
 		}
-		return berth.Errorf(berth.CodeManifestBlobUnknown,
-			"manifest %s references %s %s, which repository %s does not hold",
-			m.Digest.Short(), ref.Kind, ref.Digest, m.Repository).
-			WithHint("push the %s %s to %s before the manifest that references it", ref.Kind, ref.Digest.Short(), m.Repository).
-			WithDetail("digest", string(ref.Digest))
+		return referenceUnknown(m, ref)
 	}
 	return nil
+}
+
+// referenceUnknown is manifest_blob_unknown for ref, which m references and
+// its repository does not hold.
+func referenceUnknown(m *berth.Manifest, ref berth.Reference) error {
+	return berth.Errorf(berth.CodeManifestBlobUnknown,
+		"manifest %s references %s %s, which repository %s does not hold",
+		m.Digest.Short(), ref.Kind, ref.Digest, m.Repository).
+		WithHint("push the %s %s to %s before the manifest that references it", ref.Kind, ref.Digest.Short(), m.Repository).
+		WithDetail("digest", string(ref.Digest))
 }
 
 // The pull path: one indexed query each, prepared once per connection (by

@@ -75,6 +75,9 @@ func (r *Replica) Listen(ctx context.Context, invalidate func(), reloadKeys func
 			if err := reloadKeys(); err != nil {
 				r.Logger.Error("reload signing keys after a notification", slog.Any("err", err))
 			}
+		case postgres.PayloadRegistry:
+			// The DB's read cache has dropped what it kept; the identity
+			// provider's state did not change.
 		case postgres.PayloadReconnected:
 			invalidate()
 			if err := reloadKeys(); err != nil {

@@ -97,18 +97,22 @@ func isSerializationFailure(err error) bool {
 	return hasCode(err, serializationFailure) || hasCode(err, deadlockDetected)
 }
 
-// conn is the shared store's view of the pool.
-type conn struct{ pool *pgxpool.Pool }
+// conn is the shared store's view of the pool. Each write moves ch, the
+// read cache's counter, once it has committed.
+type conn struct {
+	pool *pgxpool.Pool
+	ch   *changes
+}
 
 func (c conn) Read() sqlstore.Querier  { return pgxQ{c.pool} }
-func (c conn) Write() sqlstore.Querier { return pgxQ{c.pool} }
+func (c conn) Write() sqlstore.Querier { return writeQ{pgxQ{c.pool}, c.ch} }
 
 func (c conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return pgxTx{pgxQ{tx}, tx}, nil
+	return pgxTx{pgxQ{tx}, tx, c.ch}, nil
 }
 
 func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
@@ -116,7 +120,7 @@ func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgxTx{pgxQ{tx}, tx}, nil
+	return pgxTx{pgxQ{tx}, tx, nil}, nil
 }
 
 // pgxQ runs statements through pgx, which prepares each once per connection
@@ -143,12 +147,65 @@ func (p pgxQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.
 	return p.q.QueryRow(ctx, query, args...)
 }
 
+// writeQ runs one statement that writes, outside a transaction, and moves
+// ch after it (a QueryRow's statement runs to its end in Scan).
+type writeQ struct {
+	pgxQ
+	ch *changes
+}
+
+func (w writeQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	defer w.ch.moved()
+	return w.pgxQ.Exec(ctx, query, args...)
+}
+
+func (w writeQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	defer w.ch.moved()
+	rows, err := w.pgxQ.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return movingRows{rows, w.ch}, nil
+}
+
+func (w writeQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return movingRow{w.pgxQ.QueryRow(ctx, query, args...), w.ch}
+}
+
+type movingRow struct {
+	sqlstore.Row
+	ch *changes
+}
+
+func (r movingRow) Scan(dest ...any) error {
+	defer r.ch.moved()
+	return r.Row.Scan(dest...)
+}
+
+type movingRows struct {
+	sqlstore.Rows
+	ch *changes
+}
+
+func (r movingRows) Close() {
+	r.Rows.Close()
+	r.ch.moved()
+}
+
+// pgxTx is a transaction; ch, set for a write transaction, moves when it
+// commits, or when a commit's outcome is unknown.
 type pgxTx struct {
 	pgxQ
 	tx pgx.Tx
+	ch *changes
 }
 
-func (t pgxTx) Commit(ctx context.Context) error { return t.tx.Commit(ctx) }
+func (t pgxTx) Commit(ctx context.Context) error {
+	if t.ch != nil {
+		defer t.ch.moved()
+	}
+	return t.tx.Commit(ctx)
+}
 
 func (t pgxTx) Rollback(ctx context.Context) error {
 	err := t.tx.Rollback(ctx)

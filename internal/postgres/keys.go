@@ -42,7 +42,7 @@ func (s *KeyStore) LoadKeys(ctx context.Context) ([]oauth.StoredKey, error) {
 }
 
 func (s *KeyStore) SaveKey(ctx context.Context, k oauth.StoredKey) error {
-	return sqlstore.InTx(ctx, conn{s.db.pool}, "save signing key", func(tx sqlstore.Querier) error {
+	return sqlstore.InTx(ctx, conn{s.db.pool, s.db.changes}, "save signing key", func(tx sqlstore.Querier) error {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO signing_keys (id, created, retired, sealed) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (id) DO UPDATE SET created = excluded.created, retired = excluded.retired, sealed = excluded.sealed`,
@@ -54,7 +54,7 @@ func (s *KeyStore) SaveKey(ctx context.Context, k oauth.StoredKey) error {
 }
 
 func (s *KeyStore) DeleteKey(ctx context.Context, id string) error {
-	return sqlstore.InTx(ctx, conn{s.db.pool}, "delete signing key", func(tx sqlstore.Querier) error {
+	return sqlstore.InTx(ctx, conn{s.db.pool, s.db.changes}, "delete signing key", func(tx sqlstore.Querier) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("delete signing key %s: %w", id, err)
 		}

@@ -97,6 +97,11 @@ func (db *DB) listenOnce(ctx context.Context, listening func(), fn func(string))
 	if _, err := conn.Exec(ctx, "LISTEN "+ChannelInvalidate); err != nil {
 		return err
 	}
+	// While LISTEN is in place the read cache may serve (see changes);
+	// what was announced before it is not known, so the counter moves.
+	db.changes.moved()
+	db.changes.listeners.Add(1)
+	defer db.changes.listeners.Add(-1)
 	listening()
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -104,6 +109,7 @@ func (db *DB) listenOnce(ctx context.Context, listening func(), fn func(string))
 			return err
 		}
 		if s, what, ok := strings.Cut(n.Payload, " "); ok && s == schema {
+			db.changes.moved()
 			fn(what)
 		}
 	}

@@ -21,8 +21,9 @@ var _ berth.MetadataStore = (*DB)(nil)
 type DB struct {
 	*sqlstore.Store // the queries shared with SQLite
 
-	pool *pgxpool.Pool
-	host string // for messages: the server, never the password
+	pool    *pgxpool.Pool
+	host    string   // for messages: the server, never the password
+	changes *changes // the read cache's counter
 }
 
 // Option changes how Open connects.
@@ -54,16 +55,18 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	for _, o := range opts {
 		o(cfg)
 	}
-	db := &DB{host: fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)}
+	db := &DB{host: fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database), changes: &changes{now: time.Now}}
 	db.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", db.host, err)
 	}
-	if err := sqlstore.Migrate(ctx, conn{db.pool}, Dialect); err != nil {
+	c := conn{db.pool, db.changes}
+	if err := sqlstore.Migrate(ctx, c, Dialect); err != nil {
 		db.pool.Close()
 		return nil, fmt.Errorf("migrate postgres %s: %w", db.host, err)
 	}
-	db.Store = sqlstore.New(Dialect, conn{db.pool})
+	db.Store = sqlstore.New(Dialect, c)
+	db.Store.CacheReads(db.changes.counter)
 	return db, nil
 }
 

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -356,4 +357,107 @@ func TestReplicasClaimOnce(t *testing.T) {
 			t.Errorf("delivery %s claimed %d times within its lease", id, n)
 		}
 	}
+}
+
+// TestReadCacheFollowsEveryWriter checks that FindManifest and FindBlobLink,
+// served from the read cache, see at once what this DB wrote and, once its
+// notification arrives, what another DB on the schema (another replica)
+// wrote. The clock stands still, so a missing notification is not hidden by
+// the second the counter also moves with.
+func TestReadCacheFollowsEveryWriter(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dsn := newSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	postgres.StopClock(a, time.Unix(1e9, 0))
+	listening := listen(t, ctx, a)
+	storetest.ReadCacheFollows(t, a, b, func(write func() error) error {
+		before := postgres.Moves(a)
+		if err := write(); err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(10 * time.Second); postgres.Moves(a) == before; {
+			if time.Now().After(deadline) {
+				return errors.New("no notification of the other DB's write reached the listener in 10 s")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
+
+	// A DB that stopped listening no longer hears of the other's writes,
+	// so it must not serve what it kept.
+	bg := context.Background()
+	c1, c2 := []byte(`{"schemaVersion":2,"n":"a"}`), []byte(`{"schemaVersion":2,"n":"b"}`)
+	m1 := &berth.Manifest{Repository: "app", Digest: berth.DigestOf(berth.SHA256, c1), MediaType: "application/vnd.oci.image.manifest.v1+json", Content: c1, Created: time.Unix(1, 0)}
+	m2 := &berth.Manifest{Repository: "app", Digest: berth.DigestOf(berth.SHA256, c2), MediaType: "application/vnd.oci.image.manifest.v1+json", Content: c2, Created: time.Unix(1, 0)}
+	if err := a.PutManifest(bg, m1, "latest"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := a.FindManifest(bg, "app", "latest"); err != nil || got.Digest != m1.Digest {
+			t.Fatalf("latest = %v, %v", got, err)
+		}
+	}
+	cancel()
+	<-listening
+	if err := b.PutManifest(bg, m2, "latest"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.FindManifest(bg, "app", "latest"); err != nil || got.Digest != m2.Digest {
+		t.Fatalf("after the listener stopped, latest = %v, %v; want %s", got, err, m2.Digest)
+	}
+}
+
+// TestReadCacheOnlyWhileListening checks that a DB that does not listen
+// reads every time: nothing would tell it of another replica's writes.
+func TestReadCacheOnlyWhileListening(t *testing.T) {
+	t.Parallel()
+	db := open(t, newSchema(t))
+	defer db.Close()
+	storetest.ReadCacheCopiesManifest(t, withListener(t, db))
+	db2 := open(t, newSchema(t))
+	defer db2.Close()
+	ctx := context.Background()
+	c := []byte(`{"schemaVersion":2}`)
+	m := &berth.Manifest{Repository: "app", Digest: berth.DigestOf(berth.SHA256, c), MediaType: "application/vnd.oci.image.manifest.v1+json", Content: c, Created: time.Unix(1, 0)}
+	if err := db2.PutManifest(ctx, m, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := db2.FindManifest(ctx, "app", "v1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := db2.ReadCacheHeld(); n != 0 {
+		t.Fatalf("a DB that does not listen keeps %d manifests", n)
+	}
+}
+
+// listen runs db.Listen until ctx is done, and returns once its LISTEN is in
+// place; the channel it returns is closed when Listen returned.
+func listen(t *testing.T, ctx context.Context, db *postgres.DB) <-chan struct{} {
+	t.Helper()
+	ready, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		db.Listen(ctx, func(string) {}, func(err error) { t.Logf("listen: %v", err) }, ready)
+	}()
+	select {
+	case <-ready:
+	case <-done:
+		t.Fatal("Listen returned before listening")
+	}
+	return done
+}
+
+// withListener returns db, listening until the test ends.
+func withListener(t *testing.T, db *postgres.DB) *postgres.DB {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := listen(t, ctx, db)
+	t.Cleanup(func() { cancel(); <-done })
+	return db
 }

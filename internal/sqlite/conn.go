@@ -85,6 +85,10 @@ type conn struct{ db *DB }
 func (c conn) Read() sqlstore.Querier  { return c.db.readQ }
 func (c conn) Write() sqlstore.Querier { return durableQ{c.db.writeQ, c.db.sync} }
 
+// Changed does nothing: the read cache's counter, the wal-index's, moves
+// at every commit of every process.
+func (conn) Changed(context.Context, sqlstore.Querier) error { return nil }
+
 func (c conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	tx, err := c.db.write.BeginTx(ctx, nil) // IMMEDIATE: the DSN's _txlock
 	if err != nil {

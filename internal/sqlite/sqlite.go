@@ -31,7 +31,7 @@ type DB struct {
 	writeQ *poolQ     // write, with its prepared statements
 	sync   *walSyncer // makes the write connection's commits durable
 	readQ  *poolQ     // read, with its prepared statements
-	cache  *readCache // the hot point reads while nothing changed; nil: none
+	cache  *walIndex  // the read cache's counter; nil: no read cache
 }
 
 // Open opens (creating when needed) the SQLite database at path, a file whose
@@ -102,7 +102,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 	db.readQ = newPoolQ(db.read)
 	db.Store = sqlstore.New(Dialect, conn{db})
-	db.cache = openReadCache(ctx, db)
+	if db.cache = openWALIndex(ctx, db); db.cache != nil {
+		wal := db.cache
+		db.Store.CacheReads(func() (uint64, bool) {
+			n, ok := wal.counter()
+			return uint64(n), ok
+		})
+	}
 	return db, nil
 }
 

@@ -74,8 +74,8 @@ func linkBlob(ctx context.Context, tx Querier, link berth.BlobLink) error {
 	return nil
 }
 
-// FindBlobLink returns blob_unknown unless repo holds d.
-func (s *Store) FindBlobLink(ctx context.Context, repo string, d berth.Digest) (berth.BlobLink, error) {
+// findBlobLink is FindBlobLink's query.
+func (s *Store) findBlobLink(ctx context.Context, repo string, d berth.Digest) (berth.BlobLink, error) {
 	link := berth.BlobLink{Repository: repo, Digest: d}
 	err := s.c.Read().QueryRow(pointRead(ctx), `
 		SELECT l.size, l.created
@@ -104,7 +104,7 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, d berth.Digest) err
 	if res == 0 {
 		return blobUnknown(repo, d)
 	}
-	return nil
+	return s.c.Changed(ctx, s.c.Write())
 }
 
 // FindBlobRepositories returns the repositories holding d, sorted by name.

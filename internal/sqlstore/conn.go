@@ -58,6 +58,13 @@ type Conn interface {
 	// its first statement to its end: a read transaction of SQLite's WAL, a
 	// repeatable-read one on PostgreSQL. The caller rolls it back.
 	BeginRead(ctx context.Context) (Tx, error)
+	// Changed announces, from a write that may have made a read kept by
+	// Store.CacheReads stale (a tag moved, a manifest, tag, blob link or
+	// repository deleted), that the other processes sharing the database
+	// must drop what they keep: when q's transaction commits, or at once
+	// when q is Write(). Engines whose counter sees every commit of every
+	// process (SQLite's) do nothing.
+	Changed(ctx context.Context, q Querier) error
 }
 
 // IsNoRows reports whether err is a Row's "no row" answer, on either engine.

@@ -67,7 +67,9 @@ func (s *Store) DeleteBlobLinkIfUnreferenced(ctx context.Context, repo string, d
 		if err != nil {
 			return fmt.Errorf("delete unreferenced blob link %s from %s: %w", d, repo, err)
 		}
-		deleted = res > 0
+		if deleted = res > 0; deleted {
+			return s.c.Changed(ctx, tx)
+		}
 		return nil
 	})
 	if err != nil {

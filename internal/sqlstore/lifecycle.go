@@ -388,14 +388,8 @@ func (s *Store) DeleteImageIfUnchanged(ctx context.Context, repo string, d berth
 		if needed {
 			return nil // an index or a referrer pushed since the plan needs it
 		}
-		for _, q := range []string{
-			`DELETE FROM tags WHERE repo_id = $1 AND digest = $2`,
-			`DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2`,
-			`DELETE FROM manifests WHERE repo_id = $1 AND digest = $2`,
-		} {
-			if _, err := tx.Exec(ctx, q, repoID, string(d)); err != nil {
-				return err
-			}
+		if err := s.deleteManifestRows(ctx, tx, repoID, d); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM manifest_pulls WHERE repository = $1 AND digest = $2`, repo, string(d)); err != nil {
 			return err

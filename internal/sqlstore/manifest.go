@@ -97,13 +97,14 @@ func (s *Store) putManifest(ctx context.Context, m *berth.Manifest, tag string, 
 			}
 			return nil
 		}
+		// The tag may have moved: the read caches must not serve where it was.
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO tags (repo_id, name, digest) VALUES ($1, $2, $3)
 			ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest`,
 			id, tag, string(m.Digest)); err != nil {
 			return fmt.Errorf("tag manifest %s in %s as %s: %w", m.Digest, m.Repository, tag, err)
 		}
-		return nil
+		return s.c.Changed(ctx, tx)
 	})
 }
 
@@ -279,9 +280,8 @@ const (
 		WHERE r.name = $1 AND t.name = $2`
 )
 
-// FindManifest returns the manifest that ref, a tag or a digest, names in
-// repo, or manifest_unknown.
-func (s *Store) FindManifest(ctx context.Context, repo, ref string) (*berth.Manifest, error) {
+// findManifest is FindManifest's query.
+func (s *Store) findManifest(ctx context.Context, repo, ref string) (*berth.Manifest, error) {
 	q := findManifestByTag
 	if berth.IsDigestReference(ref) {
 		q = findManifestByDigest
@@ -337,17 +337,26 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d berth.Digest)
 		case err != nil:
 			return fmt.Errorf("delete manifest %s from %s: %w", d, repo, err)
 		}
-		for _, q := range []string{
-			`DELETE FROM tags WHERE repo_id = $1 AND digest = $2`,
-			`DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2`,
-			`DELETE FROM manifests WHERE repo_id = $1 AND digest = $2`,
-		} {
-			if _, err := tx.Exec(ctx, q, id, string(d)); err != nil {
-				return fmt.Errorf("delete manifest %s from %s: %w", d, repo, err)
-			}
+		if err := s.deleteManifestRows(ctx, tx, id, d); err != nil {
+			return fmt.Errorf("delete manifest %s from %s: %w", d, repo, err)
 		}
 		return nil
 	})
+}
+
+// deleteManifestRows deletes manifest d of repository id, its references
+// and its tags, in tx, and announces the change to the read caches.
+func (s *Store) deleteManifestRows(ctx context.Context, tx Querier, id int64, d berth.Digest) error {
+	for _, q := range []string{
+		`DELETE FROM tags WHERE repo_id = $1 AND digest = $2`,
+		`DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2`,
+		`DELETE FROM manifests WHERE repo_id = $1 AND digest = $2`,
+	} {
+		if _, err := tx.Exec(ctx, q, id, string(d)); err != nil {
+			return err
+		}
+	}
+	return s.c.Changed(ctx, tx)
 }
 
 // DeleteTag removes one tag, leaving its manifest, or returns
@@ -362,7 +371,7 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 	if res == 0 {
 		return manifestUnknown(repo, tag)
 	}
-	return nil
+	return s.c.Changed(ctx, s.c.Write())
 }
 
 // FindTags returns up to n of repo's tags in byte order, those after last

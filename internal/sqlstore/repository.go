@@ -41,7 +41,7 @@ func (s *Store) DeleteRepository(ctx context.Context, repo string) (berth.Reposi
 				*d.n = int(n)
 			}
 		}
-		return nil
+		return s.c.Changed(ctx, tx)
 	})
 	return out, err
 }

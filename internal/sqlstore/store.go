@@ -13,8 +13,9 @@ import (
 // Store is the metadata store written once for every SQL engine. An
 // adapter embeds it, so the adapter's DB has its methods.
 type Store struct {
-	d *Dialect
-	c Conn
+	d     *Dialect
+	c     Conn
+	cache *readCache // see CacheReads; nil: none
 
 	// auditMu orders this process's audit appends; auditHead, when not
 	// nil, is the head the last of them wrote (see AppendAuditEvents).

@@ -1,0 +1,57 @@
+package postgres
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/berth-dev/berth/internal/sqlstore"
+)
+
+// The read cache on PostgreSQL (see sqlstore.Store.CacheReads): manifest
+// and blob GETs are answered without a round trip while nothing they read
+// can have changed. Its counter is this DB's own, and it moves
+//
+//   - after each commit of this DB's writes, before the write returns: what
+//     this replica wrote is read back at once;
+//   - on each notification of this schema on ChannelInvalidate, which the
+//     writes that can make a kept read stale (Conn.Changed: a tag moved, a
+//     manifest, tag, blob link or repository deleted) send, so that it is
+//     delivered when they commit: another replica's change is seen as soon
+//     as PostgreSQL delivers it, within milliseconds;
+//   - at each whole second, so that a notice lost on a connection that
+//     failed unnoticed costs at most a second of staleness, the bound the
+//     identity provider's cached state has too (oauth.StateTTL).
+//
+// The counter is trusted only while Listen has its LISTEN in place: a DB
+// that does not listen (a break-glass command, a test) reads every time.
+
+// PayloadRegistry is what a notification on ChannelInvalidate says when a
+// tag, manifest, blob link or repository changed under the read caches.
+const PayloadRegistry = "registry"
+
+// changes is the read cache's counter.
+type changes struct {
+	n         atomic.Uint64 // moves at each change
+	listeners atomic.Int32  // Listen connections with LISTEN in place
+	now       func() time.Time
+}
+
+// moved records a change.
+func (c *changes) moved() { c.n.Add(1) }
+
+// counter is a sqlstore.Counter: the changes in the high bits, the second
+// in the low 34.
+func (c *changes) counter() (uint64, bool) {
+	if c.listeners.Load() <= 0 {
+		return 0, false
+	}
+	return c.n.Load()<<34 | uint64(c.now().Unix())&(1<<34-1), true
+}
+
+// Changed announces on ChannelInvalidate, when q's transaction commits (at
+// once when q is not in one), that the read caches must drop what they
+// keep. This DB's own counter moves when the write commits.
+func (c conn) Changed(ctx context.Context, q sqlstore.Querier) error {
+	return notifyTx(ctx, q, PayloadRegistry)
+}

@@ -191,6 +191,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 		Federation:      federation,
 		SessionLifetime: cfg.Federation.SessionLifetime,
 		Repositories:    st.meta,
+		CacheNamespace:  registry.Cache.ReadOnly,
 	}
 	registry.Guard = provider
 	sealer, err := st.peopleSealer(cfg)

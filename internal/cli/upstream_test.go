@@ -2,11 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -305,4 +308,46 @@ func TestCachePullNeedsPullRole(t *testing.T) {
 	if err := remote.Write(cached, other, auth); err == nil || !strings.Contains(err.Error(), "cache_read_only") {
 		t.Errorf("push with push on hub/*: %v, want cache_read_only", err)
 	}
+	// Nor does a token carry push there: it would grant what the registry refuses.
+	cliJSON(t, admin, nil, "role", "assign", "--principal", "ci", "--role", "push", "--scope", "team/*")
+	code, tok := tokenRequest(t, http.MethodGet, s.url, url.Values{"service": {"berth"},
+		"scope": {"repository:hub/library/alpine:pull,push", "repository:team/app:pull,push"}}, "ci", sec.Value)
+	if code != http.StatusOK {
+		t.Fatalf("token: %d %v", code, tok)
+	}
+	access := tokenAccess(t, tok["token"].(string))
+	if got := access["repository:hub/library/alpine"]; !slices.Equal(got, []string{"pull"}) {
+		t.Errorf("the token carries %v on the cache namespace, want [pull]", got)
+	}
+	if got := access["repository:team/app"]; !slices.Equal(got, []string{"pull", "push"}) {
+		t.Errorf("the token carries %v on team/app, want [pull push]", got)
+	}
+}
+
+// tokenAccess returns the access claim of a berth access token (its
+// signature unchecked), by TYPE:NAME.
+func tokenAccess(t *testing.T, token string) map[string][]string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Access []struct {
+			Type, Name string
+			Actions    []string
+		} `json:"access"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, a := range claims.Access {
+		out[a.Type+":"+a.Name] = a.Actions
+	}
+	return out
 }

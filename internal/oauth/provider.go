@@ -70,6 +70,10 @@ type Provider struct {
 	// sessions, device logins and the roles of their groups. Without it,
 	// credentials bound to a session are refused with session_ended.
 	People People
+	// CacheNamespace, when set, reports whether repo lies in the namespace
+	// of a pull-through cache, which nothing may be pushed to
+	// (cache_read_only): tokens never carry push there, whatever the roles.
+	CacheNamespace func(ctx context.Context, repo string) bool
 
 	mu      sync.Mutex
 	gen     uint64
@@ -764,8 +768,9 @@ func (p *Provider) access(ctx context.Context, c *berth.Caller) (*berth.AccessIn
 }
 
 // Grant returns what a token for caller may carry of what was requested: the
-// intersection with what its roles permit now, as the Docker token spec asks.
-// Resources nothing is granted on are left out.
+// intersection with what its roles permit now, as the Docker token spec asks,
+// without push on a cache namespace. Resources nothing is granted on are
+// left out.
 func (p *Provider) Grant(ctx context.Context, c *berth.Caller, requested []berth.ResourceActions) ([]berth.ResourceActions, error) {
 	idx, err := p.access(ctx, c)
 	if err != nil || idx == nil {
@@ -776,7 +781,12 @@ func (p *Provider) Grant(ctx context.Context, c *berth.Caller, requested []berth
 		if c.Limit != nil {
 			ra.Actions = limitActions(c.Limit, ra)
 		}
-		if acts := idx.DockerActions(ra.Type, ra.Name, ra.Actions); len(acts) > 0 {
+		acts := idx.DockerActions(ra.Type, ra.Name, ra.Actions)
+		if ra.Type == berth.ResourceRepository && slices.Contains(acts, berth.DockerActionPush) &&
+			p.CacheNamespace != nil && p.CacheNamespace(ctx, ra.Name) {
+			acts = slices.DeleteFunc(acts, func(a string) bool { return a == berth.DockerActionPush })
+		}
+		if len(acts) > 0 {
 			granted = append(granted, berth.ResourceActions{Type: ra.Type, Class: ra.Class, Name: ra.Name, Actions: acts})
 		}
 	}

@@ -144,6 +144,14 @@ func (c *Cache) upstreamFor(ctx context.Context, repo string) (*berth.Upstream, 
 	return found, nil
 }
 
+// ReadOnly reports whether repo lies in the cache namespace of an upstream,
+// which only the cache fills; false when the upstreams cannot be read (the
+// registry then refuses the write itself when it can).
+func (c *Cache) ReadOnly(ctx context.Context, repo string) bool {
+	u, err := c.upstreamFor(ctx, repo)
+	return err == nil && u != nil
+}
+
 // upstreams returns the upstreams, read from Upstreams at most once per
 // UpstreamsTTL: every /v2/ request asks, and they change seldom. The slice
 // is shared: never write to it.

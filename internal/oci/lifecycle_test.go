@@ -1,9 +1,13 @@
 package oci_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,5 +98,69 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// statCounter counts the upload store's StatUpload calls.
+type statCounter struct {
+	berth.UploadStore
+	n atomic.Int32
+}
+
+func (s *statCounter) StatUpload(ctx context.Context, id string) (berth.UploadInfo, error) {
+	s.n.Add(1)
+	return s.UploadStore.StatUpload(ctx, id)
+}
+
+// TestQuotaRefusedAtCommit: an upload streamed without a length is checked
+// against the quota when it is closed by a PUT without bytes, which does not
+// ask the upload store what it holds (a request to a remote store); the
+// refused blob is not linked, and the upload session ends.
+func TestQuotaRefusedAtCommit(t *testing.T) {
+	meta, blobs := openStores(t, t.TempDir())
+	rules := &lifecycle.Enforcer{Store: meta, Meta: meta, Now: time.Now}
+	uploads := &statCounter{UploadStore: blobs}
+	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) { h.Lifecycle, h.Uploads = rules, uploads })
+	pushBlob(t, r, "team/app", []byte("0123456789"))
+	must(t, meta.PutQuota(t.Context(), berth.Quota{Scope: berth.RegistryScope, MaxSize: 15, Updated: time.Now()}))
+	rules.Invalidate()
+
+	stream := func(b []byte) (berth.Digest, string) {
+		t.Helper()
+		resp, body := r.do("POST", "/v2/team/app/blobs/uploads/", nil, nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("start: %d %s", resp.StatusCode, body)
+		}
+		loc := resp.Header.Get("Location")
+		req, _ := http.NewRequest("PATCH", "http://"+r.host+loc, io.MultiReader(bytes.NewReader(b))) // no length
+		req.Header.Set("Content-Type", "application/octet-stream")
+		presp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		presp.Body.Close()
+		if presp.StatusCode != http.StatusAccepted || presp.Request.ContentLength > 0 {
+			t.Fatalf("streamed chunk: %d (length %d)", presp.StatusCode, presp.Request.ContentLength)
+		}
+		return berth.DigestOf("sha256", b), loc
+	}
+	big := []byte("this body is longer than the five bytes left")
+	d, loc := stream(big)
+	before := uploads.n.Load()
+	resp, body := r.do("PUT", loc+"?digest="+d.String(), nil, nil)
+	expectError(t, resp, body, http.StatusForbidden, berth.CodeQuotaExceeded)
+	if n := uploads.n.Load() - before; n != 0 {
+		t.Errorf("the PUT without bytes asked the upload store what it holds %d times", n)
+	}
+	if resp, _ := r.do("HEAD", "/v2/team/app/blobs/"+d.String(), nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the refused blob is in the repository: HEAD %d", resp.StatusCode)
+	}
+	resp, body = r.do("GET", loc, nil, nil)
+	expectError(t, resp, body, http.StatusNotFound, berth.CodeBlobUploadUnknown)
+
+	small := []byte("12345") // exactly the five bytes left
+	d, loc = stream(small)
+	if resp, body := r.do("PUT", loc+"?digest="+d.String(), nil, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("commit within the quota: %d %s", resp.StatusCode, body)
 	}
 }

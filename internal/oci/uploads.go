@@ -132,7 +132,7 @@ func (h *Handler) mayRead(ctx context.Context, caller *berth.Caller, repo string
 // patchUpload appends a chunk, or the whole stream when no Content-Range is sent.
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-a-blob-in-chunks
 func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) error {
-	size, err := h.appendChunk(r, rt, true)
+	size, err := h.appendChunk(r, rt)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,15 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) er
 	if err != nil {
 		return err
 	}
-	size, err := h.appendChunk(r, rt, false)
+	// A PUT without bytes only closes the upload: the upload store is not
+	// asked what it holds, which CommitUpload finds out anyway (a request
+	// fewer on a remote store, for the PUT most clients send).
+	size := int64(-1)
+	if r.ContentLength != 0 || r.Header.Get("Content-Range") != "" {
+		size, err = h.appendChunk(r, rt)
+	} else {
+		err = h.ownSession(ctx, rt)
+	}
 	if err != nil {
 		return err
 	}
@@ -192,24 +200,35 @@ func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) er
 // commit turns upload id into blob d and links it into repo, ending upload
 // session when not "" in the same write. It holds the commit lock shared, so
 // garbage collection cannot delete the blob between the two steps. size is
-// what the upload holds, as the request just saw it (the quota is checked
-// against it; asking the upload store again costs a remote store a request).
+// what the upload holds, as the request just saw it, or -1 when it did not
+// ask: the quota is checked against it before the commit (asking the upload
+// store again costs a remote store a request), or after it, before the link,
+// when it is not known; a blob refused then is left unlinked, for garbage
+// collection, and the session ends.
 func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, session string, size int64) error {
 	unlock, err := h.lockCommit(ctx, d)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if h.Lifecycle != nil {
-		release, err := h.Lifecycle.ReserveQuota(ctx, repo, d, size)
-		if err != nil {
+	release := func() {}
+	defer func() { release() }() // once linked, the usage counts the blob
+	if size >= 0 && h.Lifecycle != nil {
+		if release, err = h.Lifecycle.ReserveQuota(ctx, repo, d, size); err != nil {
 			return err
 		}
-		defer release()
 	}
 	info, err := h.Uploads.CommitUpload(ctx, id, d)
 	if err != nil {
 		return err
+	}
+	if size < 0 && h.Lifecycle != nil {
+		if release, err = h.Lifecycle.ReserveQuota(ctx, repo, d, info.Size); err != nil {
+			if session != "" {
+				_ = h.Meta.DeleteUploadSession(ctx, session)
+			}
+			return err
+		}
 	}
 	if h.Meter != nil {
 		h.Meter.BlobBytesWritten(info.Size)
@@ -221,18 +240,15 @@ func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, s
 	return h.Meta.LinkBlob(ctx, link)
 }
 
-// appendChunk checks the session and Content-Range and appends the body. A PUT
-// may carry no body; a PATCH always appends, even nothing.
-func (h *Handler) appendChunk(r *http.Request, rt route, isPatch bool) (int64, error) {
+// appendChunk checks the session and Content-Range and appends the body of
+// a PATCH (always, even nothing) or of a PUT that carries one.
+func (h *Handler) appendChunk(r *http.Request, rt route) (int64, error) {
 	ctx := r.Context()
 	info, err := h.session(ctx, rt)
 	if err != nil {
 		return 0, err
 	}
 	cr := r.Header.Get("Content-Range")
-	if !isPatch && cr == "" && r.ContentLength == 0 {
-		return info.Size, nil
-	}
 	if cr != "" {
 		start, end, err := parseContentRange(cr)
 		if err != nil {
@@ -305,18 +321,27 @@ func (h *Handler) appendBody(r *http.Request, id string, offset int64) (int64, e
 
 // session returns the state of upload rt.Ref, which must belong to rt.Repo.
 func (h *Handler) session(ctx context.Context, rt route) (berth.UploadInfo, error) {
+	if err := h.ownSession(ctx, rt); err != nil {
+		return berth.UploadInfo{}, err
+	}
+	return h.Uploads.StatUpload(ctx, rt.Ref)
+}
+
+// ownSession checks that upload rt.Ref is a session of rt.Repo, without
+// asking the upload store what it holds.
+func (h *Handler) ownSession(ctx context.Context, rt route) error {
 	s, err := h.Meta.FindUploadSession(ctx, rt.Ref)
 	if err == nil && s.Repository != rt.Repo {
 		err = berth.Errorf(berth.CodeBlobUploadUnknown, "upload %s does not belong to repository %s", rt.Ref, rt.Repo)
 	}
 	if err != nil {
 		if berth.IsCode(err, berth.CodeBlobUploadUnknown) {
-			return berth.UploadInfo{}, berth.Errorf(berth.CodeBlobUploadUnknown, "no upload %s in repository %s: it finished, was cancelled or expired", rt.Ref, rt.Repo).
+			return berth.Errorf(berth.CodeBlobUploadUnknown, "no upload %s in repository %s: it finished, was cancelled or expired", rt.Ref, rt.Repo).
 				WithHint("start a new upload with POST /v2/%s/blobs/uploads/", rt.Repo)
 		}
-		return berth.UploadInfo{}, err
+		return err
 	}
-	return h.Uploads.StatUpload(ctx, rt.Ref)
+	return nil
 }
 
 // uploadStatus reports how many bytes an upload holds.
@@ -333,7 +358,7 @@ func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route)
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#canceling-an-upload
 func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) error {
 	ctx := r.Context()
-	if _, err := h.session(ctx, rt); err != nil {
+	if err := h.ownSession(ctx, rt); err != nil {
 		return err
 	}
 	if err := h.Uploads.DeleteUpload(ctx, rt.Ref); err != nil {

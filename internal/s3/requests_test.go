@@ -169,3 +169,27 @@ func TestSizedAppendOfWrongLength(t *testing.T) {
 		t.Errorf("keys left: %v", ks)
 	}
 }
+
+// A commit sends what it must and no more: the listing, the data read back
+// to hash it (a small upload saves no hash state), the copy to the blob's
+// key, and one deletion of the upload's objects, marker included.
+func TestCommitRequests(t *testing.T) {
+	s, c := newCountedStore(t)
+	data := randomBytes(23, 1000)
+	d := berth.DigestOf(berth.SHA256, data)
+	if err := s.CreateUpload(t.Context(), "small"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "small", 0, data)
+	c.take()
+	if _, err := s.CommitUpload(t.Context(), "small", d); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"ListObjects": 1, "GetObject": 1, "CopyObject": 1, "DeleteObjects": 1}
+	if got := c.take(); !maps.Equal(got, want) {
+		t.Errorf("requests of the commit: %v, want %v", got, want)
+	}
+	if ks := keys(t, s); len(ks) != 1 {
+		t.Errorf("keys after the commit: %v, want the blob's alone", ks)
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
-	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/oidctest"
 )
 
@@ -418,9 +417,9 @@ identity_providers:
 	if check["allowed"] != true || check["allowing"].(map[string]any)["group"] != "corp:registry-admins" {
 		t.Fatalf("owner through auth.owner_groups: %v", check)
 	}
-	wantConfigured(t, s, berth.AuditRoleAssign, "corp:registry-admins")
-	wantConfigured(t, s, berth.AuditIdPAdd, "corp:false")
 	s.stop(t)
+	wantConfigured(t, dir, berth.AuditRoleAssign, "corp:registry-admins")
+	wantConfigured(t, dir, berth.AuditIdPAdd, "corp:false")
 
 	s = startServe(t, dir, "--config", config("openid, groups"))
 	idp := s.apiJSON(t, http.MethodGet, "/api/v1/idps/corp", nil, http.StatusOK)
@@ -433,9 +432,9 @@ identity_providers:
 	s.stop(t)
 	// A start that changes nothing records nothing.
 	s = startServe(t, dir, "--config", config("openid, groups"))
-	wantConfigured(t, s, berth.AuditRoleAssign, "corp:registry-admins")
-	wantConfigured(t, s, berth.AuditIdPAdd, "corp:false", "corp:true")
 	s.stop(t)
+	wantConfigured(t, dir, berth.AuditRoleAssign, "corp:registry-admins")
+	wantConfigured(t, dir, berth.AuditIdPAdd, "corp:false", "corp:true")
 
 	// A provider without a secret source is refused at start.
 	bad := writeConfig(t, "identity_providers:\n  - {name: corp, issuer: "+company.URL+", client_id: x}\n")
@@ -446,16 +445,14 @@ identity_providers:
 
 // wantConfigured checks the audit events of action that berth serve
 // recorded for its configuration, oldest first, as TARGET (and
-// TARGET:UPDATED for a provider).
-func wantConfigured(t *testing.T, s *running, action berth.AuditAction, want ...string) {
+// TARGET:UPDATED for a provider), reading the audit log of the data folder
+// dir once the server stopped: the log is written asynchronously, and a
+// stopped server has written all of it.
+func wantConfigured(t *testing.T, dir string, action berth.AuditAction, want ...string) {
 	t.Helper()
-	resp, b := s.do(t, http.MethodGet, "/api/v1/audit?action="+string(action), nil, nil)
-	var page api.AuditPage
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &page) != nil {
-		t.Fatalf("audit: %s %s", resp.Status, b)
-	}
+	_, events, _ := runAuditJSON(t, dir, "--action", string(action))
 	var got []string
-	for _, ev := range page.Events {
+	for _, ev := range events {
 		if ev.Actor != "configuration" {
 			continue
 		}

@@ -45,18 +45,24 @@ type Enforcer struct {
 }
 
 // reservation is what the commits checked but not yet linked add to a
-// quota's scope: bytes, and the new repositories they create (by name, with
-// how many commits into each are pending).
+// quota's scope: bytes (a blob's once, however many commits of it are
+// pending), and the new repositories they create (by name, with how many
+// commits into each are pending).
 type reservation struct {
 	bytes int64
+	blobs map[berth.Digest]int // pending commits per blob, whose size is in bytes once
 	repos map[string]int
 }
 
-// held is what one commit reserved: bytes per scope, and the scopes it
+// held is what one commit reserved: bytes per scope (of a blob whose digest
+// is not known), the scopes it holds blob d of size in, and the scopes it
 // counts repo in as a new repository.
 type held struct {
 	repo  string
+	d     berth.Digest
+	size  int64
 	bytes map[berth.Scope]int64
+	blobs []berth.Scope
 	repos []berth.Scope
 }
 
@@ -181,13 +187,19 @@ func (e *Enforcer) reserve(h held) {
 	at := func(sc berth.Scope) *reservation {
 		r := e.reserved[sc]
 		if r == nil {
-			r = &reservation{repos: map[string]int{}}
+			r = &reservation{blobs: map[berth.Digest]int{}, repos: map[string]int{}}
 			e.reserved[sc] = r
 		}
 		return r
 	}
 	for sc, n := range h.bytes {
 		at(sc).bytes += n
+	}
+	for _, sc := range h.blobs {
+		r := at(sc)
+		if r.blobs[h.d]++; r.blobs[h.d] == 1 {
+			r.bytes += h.size
+		}
 	}
 	for _, sc := range h.repos {
 		at(sc).repos[h.repo]++
@@ -203,6 +215,14 @@ func (e *Enforcer) unreserve(h held) {
 			r.bytes -= n
 		}
 	}
+	for _, sc := range h.blobs {
+		if r := e.reserved[sc]; r != nil {
+			if r.blobs[h.d]--; r.blobs[h.d] <= 0 {
+				delete(r.blobs, h.d)
+				r.bytes -= h.size
+			}
+		}
+	}
 	for _, sc := range h.repos {
 		if r := e.reserved[sc]; r != nil {
 			if r.repos[h.repo]--; r.repos[h.repo] <= 0 {
@@ -213,7 +233,7 @@ func (e *Enforcer) unreserve(h held) {
 	for sc := range h.bytes {
 		e.dropEmpty(sc)
 	}
-	for _, sc := range h.repos {
+	for _, sc := range append(h.blobs, h.repos...) {
 		e.dropEmpty(sc)
 	}
 }
@@ -221,7 +241,7 @@ func (e *Enforcer) unreserve(h held) {
 // dropEmpty forgets sc's reservation once nothing is reserved there;
 // e.reserveMu is held.
 func (e *Enforcer) dropEmpty(sc berth.Scope) {
-	if r := e.reserved[sc]; r != nil && r.bytes <= 0 && len(r.repos) == 0 {
+	if r := e.reserved[sc]; r != nil && r.bytes <= 0 && len(r.blobs) == 0 && len(r.repos) == 0 {
 		delete(e.reserved, sc)
 	}
 }
@@ -229,7 +249,7 @@ func (e *Enforcer) dropEmpty(sc berth.Scope) {
 // checkQuota checks, counting what reserved holds per scope as used when
 // it is not nil, and returns what the blob adds to each quota's scope.
 func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, size int64, reserved map[berth.Scope]*reservation) (held, error) {
-	h := held{repo: repo}
+	h := held{repo: repo, d: d, size: size}
 	_, quotas, err := e.rules(ctx)
 	if err != nil || len(quotas) == 0 {
 		return h, err
@@ -254,7 +274,15 @@ func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, 
 				adding = 0
 			}
 		}
+		r := reserved[q.Scope] // commits checked before, not linked yet
+		pending := d != "" && adding > 0 && r != nil && r.blobs[d] > 0
+		if pending {
+			adding = 0 // another commit of the blob reserved its bytes
+		}
 		if adding == 0 && !newRepo {
+			if pending {
+				h.blobs = append(h.blobs, q.Scope) // its bytes stay reserved while this commit is pending
+			}
 			continue
 		}
 		usage, err := e.Store.QuotaUsage(ctx, q.Scope)
@@ -262,7 +290,7 @@ func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, 
 			return h, err
 		}
 		creates := newRepo
-		if r := reserved[q.Scope]; r != nil { // commits checked before, not linked yet
+		if r != nil {
 			usage.Bytes += r.bytes
 			usage.Repositories += len(r.repos)
 			if r.repos[repo] > 0 {
@@ -273,7 +301,10 @@ func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, 
 			return h, berth.QuotaExceeded(q, usage, repo, adding, creates)
 		}
 		e.warn(ctx, q, usage.Bytes+adding, repo)
-		if adding > 0 {
+		switch {
+		case d != "" && (adding > 0 || pending):
+			h.blobs = append(h.blobs, q.Scope)
+		case adding > 0:
 			if h.bytes == nil {
 				h.bytes = map[berth.Scope]int64{}
 			}

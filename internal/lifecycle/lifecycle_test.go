@@ -332,6 +332,37 @@ func TestQuotaReservedUntilLinked(t *testing.T) {
 	})
 }
 
+// TestQuotaReservesABlobOnce: commits of the same blob (two pushes sharing a
+// layer) reserve its bytes once, as the usage will count them once, and
+// keep them reserved until the last of them lets go.
+func TestQuotaReservesABlobOnce(t *testing.T) {
+	engines(t, func(t *testing.T, open func(*testing.T) berth.MetadataStore) {
+		e, st, c, _ := setup(t, open)
+		ctx := t.Context()
+		push(t, st.MetadataStore, "team/a", "a", "v1", 400)
+		must(t, st.PutQuota(ctx, berth.Quota{Scope: scope(t, "team/*"), MaxSize: 1000, Updated: c.Now()}))
+
+		first, err := e.ReserveQuota(ctx, "team/a", digest("shared"), 500)
+		if err != nil {
+			t.Fatalf("the first commit of the blob: %v", err)
+		}
+		second, err := e.ReserveQuota(ctx, "team/a", digest("shared"), 500)
+		if err != nil {
+			t.Fatalf("a second commit of the same blob: %v, want it to fit (the blob counts once)", err)
+		}
+		first()
+		if _, err := e.ReserveQuota(ctx, "team/a", digest("other"), 200); !berth.IsCode(err, berth.CodeQuotaExceeded) {
+			t.Fatalf("another blob while the shared one is still pending: %v, want quota_exceeded", err)
+		}
+		second()
+		other, err := e.ReserveQuota(ctx, "team/a", digest("other"), 200)
+		if err != nil {
+			t.Fatalf("once both let go: %v", err)
+		}
+		other()
+	})
+}
+
 // TestQuotaReservesNewRepositories: commits creating repositories race for
 // the last one a quota allows: the first reserves it, further commits into
 // the same new repository pass, one into another new repository is refused

@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/upstreamtest"
@@ -350,4 +351,72 @@ func tokenAccess(t *testing.T, token string) map[string][]string {
 		out[a.Type+":"+a.Name] = a.Actions
 	}
 	return out
+}
+
+// The console's repository page marks the platforms of a cached index that
+// nobody pulled yet as not held, and says the tag's size leaves them out,
+// rather than counting them as nothing.
+func TestConsoleMarksPlatformsNotHeld(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	idx, err := random.Index(512, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(up.PushHost+"/library/multi:1", name.Insecure)
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	pulled, skipped := im.Manifests[0].Digest, im.Manifests[1].Digest
+
+	s := startServe(t, t.TempDir())
+	id, secret := s.admin(t)
+	admin := map[string]string{"BERTH_URL": s.url, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": secret}
+	if code, _, stderr := runUpstreamCLI(t, admin, "", "text", "create", "hub", "--url", up.URL, "--namespace", "hub"); code != 0 {
+		t.Fatalf("upstream create: %d %s", code, stderr)
+	}
+	auth := remote.WithAuth(&authn.Basic{Username: id, Password: secret})
+	host := strings.TrimPrefix(s.url, "http://")
+	cachedIndex, _ := name.ParseReference(host+"/hub/library/multi:1", name.Insecure)
+	if _, err := remote.Index(cachedIndex, auth); err != nil {
+		t.Fatal(err)
+	}
+	one, _ := name.ParseReference(host+"/hub/library/multi@"+pulled.String(), name.Insecure)
+	img, err := remote.Image(one, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil { // pulls its blobs: then the cache stores it
+		t.Fatal(err)
+	}
+
+	// The cache stores the platform's manifest once the last of its blobs
+	// is stored, which may end after the client read the blob's last byte.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, b := s.do(t, "GET", "/api/v1/repositories/hub/library/multi", nil, nil)
+		var detail struct {
+			Manifests []struct{ Digest string } `json:"manifests"`
+		}
+		if json.Unmarshal(b, &detail) == nil && slices.ContainsFunc(detail.Manifests, func(m struct{ Digest string }) bool { return m.Digest == pulled.String() }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pulled platform was not stored: %s", b)
+		}
+	}
+	b := newBrowser(t)
+	consoleSignIn(t, s, b, id, secret)
+	resp, page := b.get(s.url + "/repositories/hub/library/multi")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("repository page: %s\n%s", resp.Status, page)
+	}
+	tags := section(t, page, "tags", "manifests")
+	heldItem := `<code title="` + pulled.String() + `">` + berth.Digest(pulled.String()).Short() + `…</code></li>`
+	missingItem := `<code title="` + skipped.String() + `">` + berth.Digest(skipped.String()).Short() + `…</code> <span class="muted">not held</span></li>`
+	if !strings.Contains(tags, heldItem) || !strings.Contains(tags, missingItem) {
+		t.Errorf("the tag's platforms do not mark the one not pulled as not held:\n%s", tags)
+	}
+	if !strings.Contains(tags, "(not counting 1 platform not held)") {
+		t.Errorf("the tag's size does not say it leaves a platform out:\n%s", tags)
+	}
 }

@@ -49,15 +49,23 @@ type repositoryData struct {
 	// CanDelete shows the Delete buttons: the person's own access check
 	// allows delete here.
 	CanDelete bool
+	// Held holds the digests of the repository's manifests, so that an
+	// index's platforms the repository does not hold (a pull-through
+	// cache stores an index before its clients pulled every platform) are
+	// marked "not held".
+	Held map[berth.Digest]bool
 }
 
 type tagRow struct {
 	api.Tag
 	// Size is the manifest's size with its blobs; for an index, with its
-	// platform manifests' too: what pulling every platform stores.
+	// held platform manifests' too: what pulling every platform stores,
+	// when NotHeld is 0.
 	Size      int64
 	Created   time.Time
 	Platforms []berth.IndexManifest
+	// NotHeld counts the index's platforms the repository does not hold.
+	NotHeld int
 }
 
 // repository shows a repository's tags and manifests with their platforms,
@@ -69,23 +77,29 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	sort.Slice(d.Manifests, func(i, j int) bool { return d.Manifests[i].Created.After(d.Manifests[j].Created) })
 	byDigest := make(map[string]api.ManifestSummary, len(d.Manifests))
+	held := make(map[berth.Digest]bool, len(d.Manifests))
 	for _, m := range d.Manifests {
 		byDigest[m.Digest] = m
+		held[berth.Digest(m.Digest)] = true
 	}
 	rows := make([]tagRow, 0, len(d.Tags))
 	for _, t := range d.Tags {
 		m := byDigest[t.Digest]
-		size := m.Size
+		row := tagRow{Tag: t, Size: m.Size, Created: m.Created, Platforms: m.Platforms}
 		for _, p := range m.Platforms {
-			size += byDigest[p.Digest.String()].Size
+			if pm, ok := byDigest[p.Digest.String()]; ok {
+				row.Size += pm.Size
+			} else {
+				row.NotHeld++
+			}
 		}
-		rows = append(rows, tagRow{Tag: t, Size: size, Created: m.Created, Platforms: m.Platforms})
+		rows = append(rows, row)
 	}
 	check, err := s.api.CheckAccess(r.Context(), "", "delete", d.Name)
 	if err != nil {
 		return nil, err
 	}
-	return &view{Title: "Repository " + d.Name, Page: "repository", Data: repositoryData{RepositoryDetail: d, Rows: rows, Host: hostOf(h.baseURL(r)), CanDelete: check.Allowed}}, nil
+	return &view{Title: "Repository " + d.Name, Page: "repository", Data: repositoryData{RepositoryDetail: d, Rows: rows, Host: hostOf(h.baseURL(r)), CanDelete: check.Allowed, Held: held}}, nil
 }
 
 // deleteTag deletes one tag, leaving its manifest.

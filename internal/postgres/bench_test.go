@@ -8,22 +8,41 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/berth-dev/berth/internal/postgres"
 	"github.com/berth-dev/berth/internal/storetest"
 )
 
 // The benchmarks are storetest's, as the SQLite store runs them, so the two
 // compare in one run: go test -run '^$' -bench . ./internal/sqlite ./internal/postgres
 
+// BenchmarkFindManifest and BenchmarkFindBlobLink run on a DB that does not
+// listen (every read a round trip) and on one that does (served by the
+// read cache, as berth serve's are).
 func BenchmarkFindManifest(b *testing.B) {
-	db := open(b, newSchema(b))
-	defer db.Close()
-	storetest.BenchFindManifest(b, db)
+	for _, listening := range []bool{false, true} {
+		b.Run(map[bool]string{false: "uncached", true: "cached"}[listening], func(b *testing.B) {
+			storetest.BenchFindManifest(b, openBench(b, listening))
+		})
+	}
 }
 
 func BenchmarkFindBlobLink(b *testing.B) {
+	for _, listening := range []bool{false, true} {
+		b.Run(map[bool]string{false: "uncached", true: "cached"}[listening], func(b *testing.B) {
+			storetest.BenchFindBlobLink(b, openBench(b, listening))
+		})
+	}
+}
+
+// openBench opens a DB on a new schema, listening for the other replicas'
+// changes when listening, closed when b ends.
+func openBench(b *testing.B, listening bool) *postgres.DB {
 	db := open(b, newSchema(b))
-	defer db.Close()
-	storetest.BenchFindBlobLink(b, db)
+	b.Cleanup(func() { db.Close() })
+	if listening {
+		withListener(b, db)
+	}
+	return db
 }
 
 func BenchmarkTinyPush(b *testing.B) {

@@ -439,7 +439,7 @@ func TestReadCacheOnlyWhileListening(t *testing.T) {
 
 // listen runs db.Listen until ctx is done, and returns once its LISTEN is in
 // place; the channel it returns is closed when Listen returned.
-func listen(t *testing.T, ctx context.Context, db *postgres.DB) <-chan struct{} {
+func listen(t testing.TB, ctx context.Context, db *postgres.DB) <-chan struct{} {
 	t.Helper()
 	ready, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -455,7 +455,7 @@ func listen(t *testing.T, ctx context.Context, db *postgres.DB) <-chan struct{} 
 }
 
 // withListener returns db, listening until the test ends.
-func withListener(t *testing.T, db *postgres.DB) *postgres.DB {
+func withListener(t testing.TB, db *postgres.DB) *postgres.DB {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := listen(t, ctx, db)
 	t.Cleanup(func() { cancel(); <-done })

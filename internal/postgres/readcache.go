@@ -49,9 +49,9 @@ func (c *changes) counter() (uint64, bool) {
 	return c.n.Load()<<34 | uint64(c.now().Unix())&(1<<34-1), true
 }
 
-// Changed announces on ChannelInvalidate, when q's transaction commits (at
-// once when q is not in one), that the read caches must drop what they
-// keep. This DB's own counter moves when the write commits.
+// Changed announces on ChannelInvalidate, when q's transaction commits,
+// that the read caches must drop what they keep. This DB's own counter
+// moves when the write commits.
 func (c conn) Changed(ctx context.Context, q sqlstore.Querier) error {
 	return notifyTx(ctx, q, PayloadRegistry)
 }

@@ -94,17 +94,21 @@ func (s *Store) findBlobLink(ctx context.Context, repo string, d berth.Digest) (
 // reference d are left as they are: deciding whether that is allowed is not
 // the store's business.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d berth.Digest) error {
-	res, err := s.c.Write().Exec(ctx, `
-		DELETE FROM blob_links
-		WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2`,
-		repo, string(d))
-	if err != nil {
-		return fmt.Errorf("unlink blob %s from %s: %w", d, repo, err)
-	}
-	if res == 0 {
-		return blobUnknown(repo, d)
-	}
-	return s.c.Changed(ctx, s.c.Write())
+	// In a transaction, so that the read caches are told exactly when the
+	// unlink commits.
+	return s.inTx(ctx, "unlink blob", func(tx Querier) error {
+		res, err := tx.Exec(ctx, `
+			DELETE FROM blob_links
+			WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2`,
+			repo, string(d))
+		if err != nil {
+			return fmt.Errorf("unlink blob %s from %s: %w", d, repo, err)
+		}
+		if res == 0 {
+			return blobUnknown(repo, d)
+		}
+		return s.c.Changed(ctx, tx)
+	})
 }
 
 // FindBlobRepositories returns the repositories holding d, sorted by name.

@@ -61,9 +61,9 @@ type Conn interface {
 	// Changed announces, from a write that may have made a read kept by
 	// Store.CacheReads stale (a tag moved, a manifest, tag, blob link or
 	// repository deleted), that the other processes sharing the database
-	// must drop what they keep: when q's transaction commits, or at once
-	// when q is Write(). Engines whose counter sees every commit of every
-	// process (SQLite's) do nothing.
+	// must drop what they keep, when q's transaction commits. Engines
+	// whose counter sees every commit of every process (SQLite's) do
+	// nothing.
 	Changed(ctx context.Context, q Querier) error
 }
 

@@ -362,16 +362,20 @@ func (s *Store) deleteManifestRows(ctx context.Context, tx Querier, id int64, d 
 // DeleteTag removes one tag, leaving its manifest, or returns
 // manifest_unknown.
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
-	res, err := s.c.Write().Exec(ctx, `
-		DELETE FROM tags
-		WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2`, repo, tag)
-	if err != nil {
-		return fmt.Errorf("delete tag %s from %s: %w", tag, repo, err)
-	}
-	if res == 0 {
-		return manifestUnknown(repo, tag)
-	}
-	return s.c.Changed(ctx, s.c.Write())
+	// In a transaction, so that the read caches are told exactly when the
+	// deletion commits.
+	return s.inTx(ctx, "delete tag", func(tx Querier) error {
+		res, err := tx.Exec(ctx, `
+			DELETE FROM tags
+			WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2`, repo, tag)
+		if err != nil {
+			return fmt.Errorf("delete tag %s from %s: %w", tag, repo, err)
+		}
+		if res == 0 {
+			return manifestUnknown(repo, tag)
+		}
+		return s.c.Changed(ctx, tx)
+	})
 }
 
 // FindTags returns up to n of repo's tags in byte order, those after last

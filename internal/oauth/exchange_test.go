@@ -234,8 +234,9 @@ func TestACRExchangeSameTokenAgain(t *testing.T) {
 	refreshToken(t, a.acrExchange(entraForm(tok)))
 	refreshToken(t, a.acrExchange(entraForm(tok))) // the next step, the same agent
 	ctx := t.Context()
-	if _, err := a.p.ExchangeAccessToken(ctx, tok, "", "192.0.2.7"); !berth.IsCode(err, berth.CodeAssertionReplayed) {
-		t.Errorf("the token from another address: %v, want assertion_replayed", err)
+	_, err := a.p.ExchangeAccessToken(ctx, tok, "", "192.0.2.7")
+	if e := berth.AsError(err); e == nil || e.Code != berth.CodeAssertionReplayed || e.Detail["source"] != "192.0.2.7" || e.Hint == "" {
+		t.Errorf("the token from another address: %v, want assertion_replayed naming the address it came from", err)
 	}
 	if _, err := a.p.Exchange(ctx, tok, "", "127.0.0.1"); !berth.IsCode(err, berth.CodeAssertionReplayed) {
 		t.Errorf("the token again at the token endpoint: %v, want assertion_replayed", err)

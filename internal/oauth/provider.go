@@ -618,7 +618,7 @@ func (p *Provider) exchange(ctx context.Context, assertion, connectionName, reus
 			return nil, err
 		}
 		if !same {
-			return nil, withUse(berth.AssertionReplayed(a), pl.Name, run)
+			return nil, withUse(berth.AssertionReplayedElsewhere(a, reuseFrom), pl.Name, run)
 		}
 	case !first:
 		return nil, withUse(berth.AssertionReplayed(a), pl.Name, run)

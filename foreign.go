@@ -616,7 +616,7 @@ var FromACR = []FromACRStep{
 			"Federated, with no secret: `berth login HOST --connection NAME` finds the job's ID token (SYSTEM_OIDCREQUESTURI) and stores a session behind `docker-credential-berth`.",
 			"ACR-shaped scripts keep working: `POST /oauth2/exchange` with `grant_type=access_token&service=HOST&access_token=ENTRA_TOKEN` answers `{\"refresh_token\": …}`, and `docker login HOST -u 00000000-0000-0000-0000-000000000000 -p REFRESH_TOKEN` takes it.",
 			"Register the Entra identity once: `berth pipeline create NAME --entra TENANT/APP_OR_OBJECT_ID --audience AUDIENCE`, and permit it: `berth connection authorize CONNECTION --pipeline NAME`.",
-			"`az acr login` once per step works as on ACR: the Azure CLI sends the Entra token it cached, and berth exchanges that token again when it comes from the address that first exchanged it. From any other address it is refused as `assertion_replayed` (a copied token), and so is any CI job's ID token presented a second time, whichever endpoint takes it.",
+			"`az acr login` once per step works as on ACR: the Azure CLI sends the Entra token it cached, and berth exchanges that token again when it comes from the address that first exchanged it. From any other address it is refused as `assertion_replayed` (a copied token; the refusal says the rule and the address it came from), and so is any CI job's ID token presented a second time, whichever endpoint takes it. The address is the one berth sees: behind a proxy or a NAT gateway every agent shares it, so the rule tells agents apart only where they reach berth from addresses of their own.",
 		},
 	},
 	{

@@ -50,8 +50,17 @@ type Enforcer struct {
 // commits into each are pending).
 type reservation struct {
 	bytes int64
-	blobs map[berth.Digest]int // pending commits per blob, whose size is in bytes once
+	blobs map[berth.Digest]*blobHold // pending commits per blob, whose size is in bytes once
 	repos map[string]int
+}
+
+// blobHold is the commits of one blob pending in a scope, and the size the
+// first of them reserved for all: a later commit shares it only when it
+// claims no more (a commit's size is what its upload holds, checked against
+// the digest only by the commit).
+type blobHold struct {
+	commits int
+	size    int64
 }
 
 // held is what one commit reserved: bytes per scope (of a blob whose digest
@@ -152,6 +161,20 @@ func (e *Enforcer) CheckManifestDelete(ctx context.Context, repo string, d berth
 	return nil
 }
 
+// QuotaCovers reports whether a quota covers repo.
+func (e *Enforcer) QuotaCovers(ctx context.Context, repo string) (bool, error) {
+	_, quotas, err := e.rules(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, q := range quotas {
+		if q.Scope.Covers(repo) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // CheckQuota returns quota_exceeded when linking blob d of size bytes into
 // repo goes beyond a quota covering repo. A blob a scope already holds adds
 // nothing to it; d "" is a blob whose digest is not known yet (a chunk),
@@ -187,7 +210,7 @@ func (e *Enforcer) reserve(h held) {
 	at := func(sc berth.Scope) *reservation {
 		r := e.reserved[sc]
 		if r == nil {
-			r = &reservation{blobs: map[berth.Digest]int{}, repos: map[string]int{}}
+			r = &reservation{blobs: map[berth.Digest]*blobHold{}, repos: map[string]int{}}
 			e.reserved[sc] = r
 		}
 		return r
@@ -197,9 +220,13 @@ func (e *Enforcer) reserve(h held) {
 	}
 	for _, sc := range h.blobs {
 		r := at(sc)
-		if r.blobs[h.d]++; r.blobs[h.d] == 1 {
+		b := r.blobs[h.d]
+		if b == nil {
+			b = &blobHold{size: h.size}
+			r.blobs[h.d] = b
 			r.bytes += h.size
 		}
+		b.commits++
 	}
 	for _, sc := range h.repos {
 		at(sc).repos[h.repo]++
@@ -217,9 +244,11 @@ func (e *Enforcer) unreserve(h held) {
 	}
 	for _, sc := range h.blobs {
 		if r := e.reserved[sc]; r != nil {
-			if r.blobs[h.d]--; r.blobs[h.d] <= 0 {
-				delete(r.blobs, h.d)
-				r.bytes -= h.size
+			if b := r.blobs[h.d]; b != nil {
+				if b.commits--; b.commits <= 0 {
+					delete(r.blobs, h.d)
+					r.bytes -= b.size
+				}
 			}
 		}
 	}
@@ -275,7 +304,7 @@ func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, 
 			}
 		}
 		r := reserved[q.Scope] // commits checked before, not linked yet
-		pending := d != "" && adding > 0 && r != nil && r.blobs[d] > 0
+		pending := d != "" && adding > 0 && r != nil && r.blobs[d] != nil && size <= r.blobs[d].size
 		if pending {
 			adding = 0 // another commit of the blob reserved its bytes
 		}
@@ -302,8 +331,8 @@ func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, 
 		}
 		e.warn(ctx, q, usage.Bytes+adding, repo)
 		switch {
-		case d != "" && (adding > 0 || pending):
-			h.blobs = append(h.blobs, q.Scope)
+		case pending || d != "" && adding > 0 && (r == nil || r.blobs[d] == nil):
+			h.blobs = append(h.blobs, q.Scope) // the blob's first pending commit, or one sharing it
 		case adding > 0:
 			if h.bytes == nil {
 				h.bytes = map[berth.Scope]int64{}

@@ -360,6 +360,29 @@ func TestQuotaReservesABlobOnce(t *testing.T) {
 			t.Fatalf("once both let go: %v", err)
 		}
 		other()
+
+		// A commit's size is what its upload holds, which only the commit
+		// checks against the digest: a small claim of a digest does not let
+		// a larger one of the same digest in unchecked, and whatever the
+		// order they let go in, nothing stays reserved.
+		claim, err := e.ReserveQuota(ctx, "team/a", digest("claimed"), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.ReserveQuota(ctx, "team/a", digest("claimed"), 5000); !berth.IsCode(err, berth.CodeQuotaExceeded) {
+			t.Fatalf("a 5000 B commit of a digest a 10 B commit claims: %v, want quota_exceeded", err)
+		}
+		honest, err := e.ReserveQuota(ctx, "team/a", digest("claimed"), 500)
+		if err != nil {
+			t.Fatalf("a 500 B commit beside a 10 B claim of its digest: %v", err)
+		}
+		claim()
+		honest()
+		last, err := e.ReserveQuota(ctx, "team/a", digest("last"), 600)
+		if err != nil {
+			t.Fatalf("after every commit let go, 600 B of the 600 free: %v", err)
+		}
+		last()
 	})
 }
 

@@ -75,6 +75,9 @@ type Lifecycle interface {
 	// CheckQuota returns quota_exceeded when linking size bytes of blob d
 	// (d "": not known yet) into repo goes beyond a quota.
 	CheckQuota(ctx context.Context, repo string, d berth.Digest, size int64) error
+	// QuotaCovers reports whether a quota covers repo: a commit into it
+	// then needs the upload's size before it.
+	QuotaCovers(ctx context.Context, repo string) (bool, error)
 	// ReserveQuota is CheckQuota for a commit: what it lets in counts
 	// against the quotas for later commits until release, called once the
 	// blob is linked or the commit failed.

@@ -113,21 +113,23 @@ func (s *statCounter) StatUpload(ctx context.Context, id string) (berth.UploadIn
 }
 
 // TestQuotaRefusedAtCommit: an upload streamed without a length is checked
-// against the quota when it is closed by a PUT without bytes, which does not
-// ask the upload store what it holds (a request to a remote store); the
-// refused blob is not linked, and the upload session ends.
+// against the quota when a PUT without bytes closes it, before the commit
+// (the upload stays, as it was); a PUT that closes an upload no quota covers
+// does not ask the upload store what it holds (a request to a remote store).
 func TestQuotaRefusedAtCommit(t *testing.T) {
 	meta, blobs := openStores(t, t.TempDir())
 	rules := &lifecycle.Enforcer{Store: meta, Meta: meta, Now: time.Now}
 	uploads := &statCounter{UploadStore: blobs}
 	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) { h.Lifecycle, h.Uploads = rules, uploads })
 	pushBlob(t, r, "team/app", []byte("0123456789"))
-	must(t, meta.PutQuota(t.Context(), berth.Quota{Scope: berth.RegistryScope, MaxSize: 15, Updated: time.Now()}))
+	team, err := berth.ParseScope("team/*")
+	must(t, err)
+	must(t, meta.PutQuota(t.Context(), berth.Quota{Scope: team, MaxSize: 15, Updated: time.Now()}))
 	rules.Invalidate()
 
-	stream := func(b []byte) (berth.Digest, string) {
+	stream := func(repo string, b []byte) (berth.Digest, string) {
 		t.Helper()
-		resp, body := r.do("POST", "/v2/team/app/blobs/uploads/", nil, nil)
+		resp, body := r.do("POST", "/v2/"+repo+"/blobs/uploads/", nil, nil)
 		if resp.StatusCode != http.StatusAccepted {
 			t.Fatalf("start: %d %s", resp.StatusCode, body)
 		}
@@ -145,22 +147,27 @@ func TestQuotaRefusedAtCommit(t *testing.T) {
 		return berth.DigestOf("sha256", b), loc
 	}
 	big := []byte("this body is longer than the five bytes left")
-	d, loc := stream(big)
-	before := uploads.n.Load()
+	d, loc := stream("team/app", big)
 	resp, body := r.do("PUT", loc+"?digest="+d.String(), nil, nil)
 	expectError(t, resp, body, http.StatusForbidden, berth.CodeQuotaExceeded)
-	if n := uploads.n.Load() - before; n != 0 {
-		t.Errorf("the PUT without bytes asked the upload store what it holds %d times", n)
-	}
 	if resp, _ := r.do("HEAD", "/v2/team/app/blobs/"+d.String(), nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("the refused blob is in the repository: HEAD %d", resp.StatusCode)
 	}
-	resp, body = r.do("GET", loc, nil, nil)
-	expectError(t, resp, body, http.StatusNotFound, berth.CodeBlobUploadUnknown)
-
+	if resp, body := r.do("GET", loc, nil, nil); resp.StatusCode != http.StatusNoContent || resp.Header.Get("Range") != fmt.Sprintf("0-%d", len(big)-1) {
+		t.Errorf("the refused upload is gone: %d %q %s", resp.StatusCode, resp.Header.Get("Range"), body)
+	}
 	small := []byte("12345") // exactly the five bytes left
-	d, loc = stream(small)
+	d, loc = stream("team/app", small)
 	if resp, body := r.do("PUT", loc+"?digest="+d.String(), nil, nil); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("commit within the quota: %d %s", resp.StatusCode, body)
+	}
+
+	d, loc = stream("other/app", big) // no quota covers other/
+	before := uploads.n.Load()
+	if resp, body := r.do("PUT", loc+"?digest="+d.String(), nil, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("commit where no quota applies: %d %s", resp.StatusCode, body)
+	}
+	if n := uploads.n.Load() - before; n != 0 {
+		t.Errorf("the PUT without bytes asked the upload store what it holds %d times", n)
 	}
 }

@@ -151,13 +151,24 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) er
 	if err != nil {
 		return err
 	}
-	// A PUT without bytes only closes the upload: the upload store is not
-	// asked what it holds, which CommitUpload finds out anyway (a request
-	// fewer on a remote store, for the PUT most clients send).
+	// A PUT without bytes only closes the upload: unless a quota needs the
+	// upload's size, the upload store is not asked what it holds, which
+	// CommitUpload finds out anyway (a request fewer on a remote store, for
+	// the PUT most clients send).
 	size := int64(-1)
-	if r.ContentLength != 0 || r.Header.Get("Content-Range") != "" {
+	switch {
+	case r.ContentLength != 0 || r.Header.Get("Content-Range") != "":
 		size, err = h.appendChunk(r, rt)
-	} else {
+	case h.Lifecycle != nil:
+		var covered bool
+		if covered, err = h.Lifecycle.QuotaCovers(ctx, rt.Repo); err == nil && covered {
+			var info berth.UploadInfo
+			info, err = h.session(ctx, rt)
+			size = info.Size
+		} else if err == nil {
+			err = h.ownSession(ctx, rt)
+		}
+	default:
 		err = h.ownSession(ctx, rt)
 	}
 	if err != nil {
@@ -200,35 +211,25 @@ func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) er
 // commit turns upload id into blob d and links it into repo, ending upload
 // session when not "" in the same write. It holds the commit lock shared, so
 // garbage collection cannot delete the blob between the two steps. size is
-// what the upload holds, as the request just saw it, or -1 when it did not
-// ask: the quota is checked against it before the commit (asking the upload
-// store again costs a remote store a request), or after it, before the link,
-// when it is not known; a blob refused then is left unlinked, for garbage
-// collection, and the session ends.
+// what the upload holds, as the request just saw it (the quota is checked
+// against it; asking the upload store again costs a remote store a
+// request), or -1 when no quota covers repo and the request did not ask.
 func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, session string, size int64) error {
 	unlock, err := h.lockCommit(ctx, d)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	release := func() {}
-	defer func() { release() }() // once linked, the usage counts the blob
-	if size >= 0 && h.Lifecycle != nil {
-		if release, err = h.Lifecycle.ReserveQuota(ctx, repo, d, size); err != nil {
+	if h.Lifecycle != nil && size >= 0 {
+		release, err := h.Lifecycle.ReserveQuota(ctx, repo, d, size)
+		if err != nil {
 			return err
 		}
+		defer release()
 	}
 	info, err := h.Uploads.CommitUpload(ctx, id, d)
 	if err != nil {
 		return err
-	}
-	if size < 0 && h.Lifecycle != nil {
-		if release, err = h.Lifecycle.ReserveQuota(ctx, repo, d, info.Size); err != nil {
-			if session != "" {
-				_ = h.Meta.DeleteUploadSession(ctx, session)
-			}
-			return err
-		}
 	}
 	if h.Meter != nil {
 		h.Meter.BlobBytesWritten(info.Size)

@@ -11,7 +11,6 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -271,9 +270,7 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 	if err != nil {
 		return berth.BlobInfo{}, fmt.Errorf("commit upload %s as %s: %w", id, d, err)
 	}
-	if err := s.removeCommitted(ctx, u); err != nil {
-		return berth.BlobInfo{}, fmt.Errorf("commit upload %s: blob %s is stored but the upload remains: %w", id, d.Short(), err)
-	}
+	s.removeCommitted(ctx, u)
 	return berth.BlobInfo{Digest: d, Size: u.size, ModTime: mod}, nil
 }
 
@@ -511,31 +508,15 @@ func (s *Store) removeUpload(ctx context.Context, u upload) error {
 }
 
 // removeCommitted deletes the objects of u, committed, in one request:
-// the blob is stored, so the order removeUpload keeps is not needed to keep
-// a reader from a half-deleted upload (its session has ended with the
-// commit). It fails only when the marker remains; other objects left are
-// debris that CleanTemp removes.
-func (s *Store) removeCommitted(ctx context.Context, u upload) error {
-	marker := s.uploadPrefix(u.id) + markerName
-	err := s.removeKeys(ctx, u.keys)
-	var kept *keptError
-	if err == nil || !errors.As(err, &kept) || !slices.Contains(kept.keys, marker) {
-		return nil
-	}
-	return err
+// the blob is stored and the commit ends the upload's session, so the
+// order removeUpload keeps is not needed. Whatever a failure leaves (even
+// the marker, without the data) is debris that the collection of stale
+// uploads and CleanTemp remove; the commit stands.
+func (s *Store) removeCommitted(ctx context.Context, u upload) {
+	_ = s.removeKeys(ctx, u.keys)
 }
 
-// keptError lists the keys a batch deletion failed to delete.
-type keptError struct {
-	keys []string
-	err  error
-}
-
-func (e *keptError) Error() string { return e.err.Error() }
-func (e *keptError) Unwrap() error { return e.err }
-
-// removeKeys deletes keys in batches; what it could not delete is listed in
-// the *keptError it returns.
+// removeKeys deletes keys in batches.
 func (s *Store) removeKeys(ctx context.Context, keys []string) error {
 	if len(keys) == 0 {
 		return nil
@@ -545,19 +526,13 @@ func (s *Store) removeKeys(ctx context.Context, keys []string) error {
 		ch <- minio.ObjectInfo{Key: k}
 	}
 	close(ch)
-	var kept keptError
 	var errs []error
 	for e := range s.client.RemoveObjects(ctx, s.bucket, ch, minio.RemoveObjectsOptions{}) {
 		if e.Err != nil && !isNotFound(e.Err) {
-			kept.keys = append(kept.keys, e.ObjectName)
 			errs = append(errs, fmt.Errorf("remove %s: %w", e.ObjectName, e.Err))
 		}
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	kept.err = errors.Join(errs...)
-	return &kept
+	return errors.Join(errs...)
 }
 
 // WalkUploads lists uploads/ once and calls fn for every upload whose marker

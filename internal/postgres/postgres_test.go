@@ -372,9 +372,35 @@ func TestReadCacheFollowsEveryWriter(t *testing.T) {
 	a, b := open(t, dsn), open(t, dsn)
 	defer a.Close()
 	defer b.Close()
-	postgres.StopClock(a, time.Unix(1e9, 0))
-	listening := listen(t, ctx, a)
+	postgres.StopClock(a)
+	heard := make(chan string, 1024)
+	listening := listenWith(t, ctx, a, func(what string) {
+		select {
+		case heard <- what:
+		default:
+		}
+	})
+	barriers := 0
 	storetest.ReadCacheFollows(t, a, b, func(write func() error) error {
+		// What a announced of its own writes is delivered before a barrier
+		// it sends after them: once the barrier arrived, the next move is
+		// b's write's.
+		barriers++
+		barrier := fmt.Sprintf("test-barrier-%d", barriers)
+		if err := a.Notify(ctx, barrier); err != nil {
+			return err
+		}
+		for timeout := time.After(10 * time.Second); ; {
+			select {
+			case what := <-heard:
+				if what != barrier {
+					continue
+				}
+			case <-timeout:
+				return errors.New("the barrier notification did not arrive in 10 s")
+			}
+			break
+		}
 		before := postgres.Moves(a)
 		if err := write(); err != nil {
 			return err
@@ -441,10 +467,16 @@ func TestReadCacheOnlyWhileListening(t *testing.T) {
 // place; the channel it returns is closed when Listen returned.
 func listen(t testing.TB, ctx context.Context, db *postgres.DB) <-chan struct{} {
 	t.Helper()
+	return listenWith(t, ctx, db, func(string) {})
+}
+
+// listenWith is listen, handing each notification to fn.
+func listenWith(t testing.TB, ctx context.Context, db *postgres.DB, fn func(what string)) <-chan struct{} {
+	t.Helper()
 	ready, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		db.Listen(ctx, func(string) {}, func(err error) { t.Logf("listen: %v", err) }, ready)
+		db.Listen(ctx, fn, func(err error) { t.Logf("listen: %v", err) }, ready)
 	}()
 	select {
 	case <-ready:

@@ -35,18 +35,20 @@ type changes struct {
 	n         atomic.Uint64 // moves at each change
 	listeners atomic.Int32  // Listen connections with LISTEN in place
 	now       func() time.Time
+	start     time.Time // seconds are counted from it, on the monotonic clock
 }
 
 // moved records a change.
 func (c *changes) moved() { c.n.Add(1) }
 
-// counter is a sqlstore.Counter: the changes in the high bits, the second
-// in the low 34.
+// counter is a sqlstore.Counter: the changes in the high 30 bits, the
+// whole seconds since start in the low 34 (monotonic: a wall clock set
+// back cannot bring an older value back).
 func (c *changes) counter() (uint64, bool) {
 	if c.listeners.Load() <= 0 {
 		return 0, false
 	}
-	return c.n.Load()<<34 | uint64(c.now().Unix())&(1<<34-1), true
+	return c.n.Load()<<34 | uint64(c.now().Sub(c.start)/time.Second)&(1<<34-1), true
 }
 
 // Changed announces on ChannelInvalidate, when q's transaction commits,

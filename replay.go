@@ -65,12 +65,12 @@ func AssertionReplayed(a Assertion) *Error {
 }
 
 // AssertionReplayedElsewhere is the refusal of an Entra access token that
-// was exchanged before from another address than source: the ACR-shaped
-// exchange accepts it again only from the address that first exchanged it
-// (AssertionReusable). The first address is not said: whoever presents a
+// was exchanged before, but not at the ACR-shaped exchange from source: it
+// accepts such a token again only from the address that first exchanged it
+// there (AssertionReusable). The first address is not said: whoever presents a
 // copied token learns nothing of its holder.
 func AssertionReplayedElsewhere(a Assertion, source string) *Error {
-	return Errorf(CodeAssertionReplayed, "this Entra access token (issuer %s, subject %q) was already exchanged from another address than %s; berth accepts such a token again only from the address that first exchanged it", a.Issuer, a.Subject, source).
+	return Errorf(CodeAssertionReplayed, "this Entra access token (issuer %s, subject %q) was exchanged before, but not at this endpoint from %s, the address this exchange came from; berth accepts such a token again only from the address that first exchanged it here", a.Issuer, a.Subject, source).
 		WithHint("request a fresh token (az account get-access-token, or az acr login again) on the machine that logs in; behind a proxy or NAT every client shares the address berth sees, so the rule holds per egress address; if no one logged in with this token, treat it as stolen: berth audit --code assertion_replayed").
 		WithDetail("issuer", a.Issuer).WithDetail("subject", a.Subject).WithDetail("source", source)
 }

@@ -719,11 +719,8 @@ func (h *Handler) streamFollowed(w http.ResponseWriter, r *http.Request, rt rout
 	}()
 	setBlobHeaders(w.Header(), d, s.size)
 	w.WriteHeader(http.StatusOK)
-	stall := h.Cache.StallTimeout
-	if stall <= 0 {
-		stall = 30 * time.Second
-	}
 	rc := http.NewResponseController(w)
+	sw := stallWriter{w: w, rc: rc, stall: h.Cache.stallTimeout()}
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }() // the connection may serve more requests
 	// n counts the bytes written.
 	var n int64
@@ -749,21 +746,18 @@ func (h *Handler) streamFollowed(w http.ResponseWriter, r *http.Request, rt rout
 		if err == errBehind {
 			s.leave()
 			subscribed = false
-			return h.sendRest(stallWriter{w: w, rc: rc, stall: stall}, r, rt, d, f, &n, cut)
+			return h.sendRest(sw, r, rt, d, f, &n, cut)
 		}
 		if err != nil { // the fetch failed (the leader logs it), or the client left
 			return cut()
 		}
-		_ = rc.SetWriteDeadline(time.Now().Add(stall))
-		m, err := w.Write(p)
+		m, err := sw.Write(p)
 		n += int64(m)
 		if err != nil { // hung up or stalled: its body ends short
 			return nil
 		}
 	}
-	_ = rc.SetWriteDeadline(time.Now().Add(stall))
-	_ = rc.Flush()
-	return nil
+	return sw.flush()
 }
 
 // stallWriter writes to w giving each write stall to complete, as the
@@ -778,6 +772,21 @@ type stallWriter struct {
 func (s stallWriter) Write(p []byte) (int, error) {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall))
 	return s.w.Write(p)
+}
+
+// flush sends what is buffered, giving it stall to complete.
+func (s stallWriter) flush() error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall))
+	_ = s.rc.Flush()
+	return nil
+}
+
+// stallTimeout is StallTimeout, or its default.
+func (c *Cache) stallTimeout() time.Duration {
+	if c.StallTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return c.StallTimeout
 }
 
 // sendRest writes blob d from byte *n on to w, from the store, once flight
@@ -938,10 +947,7 @@ func (h *Handler) putStreaming(ctx context.Context, w http.ResponseWriter, d ber
 
 	// The client's writer. Write deadlines are the network's own, in real
 	// time.
-	stall := h.Cache.StallTimeout
-	if stall <= 0 {
-		stall = 30 * time.Second
-	}
+	stall := h.Cache.stallTimeout()
 	rc := http.NewResponseController(w)
 	clientDone := make(chan struct{})
 	go func() {

@@ -282,12 +282,20 @@ func (s *Store) uploadDigest(ctx context.Context, u upload, alg string) (berth.D
 		}
 	}
 	h := berth.NewHash(alg)
-	for _, sg := range u.segs {
-		if err := s.readSegment(ctx, sg, 0, sg.size, h); err != nil {
-			return "", err
-		}
+	if err := s.hashSegments(ctx, u, h); err != nil {
+		return "", err
 	}
 	return berth.DigestFromHash(alg, h), nil
+}
+
+// hashSegments writes u's data, read from its data objects, to h.
+func (s *Store) hashSegments(ctx context.Context, u upload, h hash.Hash) error {
+	for _, sg := range u.segs {
+		if err := s.readSegment(ctx, sg, 0, sg.size, h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readSegment copies length bytes of sg from off to w, reading the object
@@ -613,10 +621,8 @@ const stateFree = smallWrite
 // data objects, or nil when one cannot be read.
 func (s *Store) hashData(ctx context.Context, u upload) hash.Hash {
 	h := sha256.New()
-	for _, sg := range u.segs {
-		if err := s.readSegment(ctx, sg, 0, sg.size, h); err != nil {
-			return nil
-		}
+	if s.hashSegments(ctx, u, h) != nil {
+		return nil
 	}
 	return h
 }

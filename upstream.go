@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -372,6 +373,18 @@ func UpstreamRateLimited(u Upstream, said string, reset time.Time, now time.Time
 			u.Name, u.Name, u.URL, u.Namespace)
 	}
 	return e.WithHint("%s", hint)
+}
+
+// CacheRefuses reports whether a cache namespace refuses a request that
+// needs action: every write into it (content or metadata), since only its
+// upstream fills it. Reading, and deleting (an owner evicting), are as
+// anywhere.
+func CacheRefuses(a Action) bool { return a == ActionContentWrite || a == ActionMetadataWrite }
+
+// CacheRefusesDocker is CacheRefuses for a Docker repository action
+// ("push" is refused).
+func CacheRefusesDocker(action string) bool {
+	return slices.ContainsFunc(dockerNeeds[action], CacheRefuses)
 }
 
 // CacheReadOnly is the refusal of a write into repo, which lies in the

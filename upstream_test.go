@@ -174,3 +174,11 @@ func TestUpstreamRefusalsHideItsPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheRefuses(t *testing.T) {
+	for action, want := range map[string]bool{"push": true, "pull": false, "delete": false, "*": false, "": false} {
+		if got := berth.CacheRefusesDocker(action); got != want {
+			t.Errorf("CacheRefusesDocker(%q) = %v, want %v", action, got, want)
+		}
+	}
+}

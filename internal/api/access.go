@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/berth-dev/berth"
@@ -182,7 +183,7 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 	if targetPrincipal != nil && targetPrincipal.Kind == berth.PrincipalUser {
 		d.NameGroups(berth.GroupsGranting(groups, d.Action, repo))
 	}
-	if d.Allowed && writes(actions) && h.cfg.Upstreams != nil {
+	if d.Allowed && slices.ContainsFunc(actions, berth.CacheRefuses) && h.cfg.Upstreams != nil {
 		// As the registry decides: a write into a cache namespace is
 		// refused whatever the roles allow.
 		ups, err := h.cfg.Upstreams.FindUpstreams(ctx)
@@ -203,15 +204,4 @@ func (h *handler) checkAccess(w http.ResponseWriter, r *http.Request, c *berth.C
 		d.Hint = "berth principal enable " + target.Name
 	}
 	return writeJSON(w, http.StatusOK, AccessCheck{Decision: d, RequestedAction: actionText})
-}
-
-// writes reports whether actions include one that writes into a
-// repository: what a cache namespace refuses (cache_read_only).
-func writes(actions []berth.Action) bool {
-	for _, a := range actions {
-		if a == berth.ActionContentWrite || a == berth.ActionMetadataWrite {
-			return true
-		}
-	}
-	return false
 }

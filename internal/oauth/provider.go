@@ -782,9 +782,9 @@ func (p *Provider) Grant(ctx context.Context, c *berth.Caller, requested []berth
 			ra.Actions = limitActions(c.Limit, ra)
 		}
 		acts := idx.DockerActions(ra.Type, ra.Name, ra.Actions)
-		if ra.Type == berth.ResourceRepository && slices.Contains(acts, berth.DockerActionPush) &&
+		if ra.Type == berth.ResourceRepository && slices.ContainsFunc(acts, berth.CacheRefusesDocker) &&
 			p.CacheNamespace != nil && p.CacheNamespace(ctx, ra.Name) {
-			acts = slices.DeleteFunc(acts, func(a string) bool { return a == berth.DockerActionPush })
+			acts = slices.DeleteFunc(acts, berth.CacheRefusesDocker)
 		}
 		if len(acts) > 0 {
 			granted = append(granted, berth.ResourceActions{Type: ra.Type, Class: ra.Class, Name: ra.Name, Actions: acts})

@@ -1334,13 +1334,14 @@ func (l *lenientWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// refuseCacheWrite returns cache_read_only for a request that would write
-// into a cache namespace (an upload, a manifest push).
+// refuseCacheWrite returns cache_read_only for a request into a cache
+// namespace that berth.CacheRefusesDocker refuses (an upload, a manifest
+// push).
 func refuseCacheWrite(r *http.Request, rt route) error {
 	if rt.Upstream == nil {
 		return nil
 	}
-	if rt.Kind == kindUploadStart || rt.Kind == kindUpload || (rt.Kind == kindManifest && r.Method == http.MethodPut) {
+	if _, _, action := required(r.Method, rt); berth.CacheRefusesDocker(action) {
 		return berth.CacheReadOnly(*rt.Upstream, rt.Repo)
 	}
 	return nil

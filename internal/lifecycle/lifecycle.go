@@ -304,14 +304,13 @@ func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, 
 			}
 		}
 		r := reserved[q.Scope] // commits checked before, not linked yet
-		pending := d != "" && adding > 0 && r != nil && r.blobs[d] != nil && size <= r.blobs[d].size
-		if pending {
-			adding = 0 // another commit of the blob reserved its bytes
+		if d != "" && adding > 0 && r != nil && r.blobs[d] != nil && size <= r.blobs[d].size {
+			// Another commit of the blob reserved its bytes: they stay
+			// reserved while this one is pending too.
+			adding = 0
+			h.blobs = append(h.blobs, q.Scope)
 		}
 		if adding == 0 && !newRepo {
-			if pending {
-				h.blobs = append(h.blobs, q.Scope) // its bytes stay reserved while this commit is pending
-			}
 			continue
 		}
 		usage, err := e.Store.QuotaUsage(ctx, q.Scope)
@@ -331,8 +330,8 @@ func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, 
 		}
 		e.warn(ctx, q, usage.Bytes+adding, repo)
 		switch {
-		case pending || d != "" && adding > 0 && (r == nil || r.blobs[d] == nil):
-			h.blobs = append(h.blobs, q.Scope) // the blob's first pending commit, or one sharing it
+		case adding > 0 && d != "" && (r == nil || r.blobs[d] == nil):
+			h.blobs = append(h.blobs, q.Scope) // the blob's first pending commit
 		case adding > 0:
 			if h.bytes == nil {
 				h.bytes = map[berth.Scope]int64{}

@@ -216,42 +216,43 @@ func (s *Store) checkReferencesAtOnce(ctx context.Context, tx Querier, id int64,
 	var blobs, manifests []string
 	for _, ref := range m.References {
 		switch {
-		case ref.Kind == berth.ReferenceManifest && !childrenMayBeMissing:
-			manifests = append(manifests, string(ref.Digest))
 		case ref.Kind != berth.ReferenceManifest:
 			blobs = append(blobs, string(ref.Digest))
+		case !childrenMayBeMissing:
+			manifests = append(manifests, string(ref.Digest))
 		}
 	}
-	// held[blob or manifest?][digest]: a digest held as a blob is not a
-	// manifest held, nor the reverse.
-	held := map[bool]map[string]bool{false: {}, true: {}}
-	for _, c := range []struct {
-		manifest bool
-		digests  []string
-		query    string
-	}{
-		{false, blobs, `SELECT digest FROM blob_links WHERE repo_id = $1 AND digest = ANY($2::text[])`},
-		{true, manifests, `SELECT digest FROM manifests WHERE repo_id = $1 AND digest = ANY($2::text[])`},
-	} {
-		if len(c.digests) == 0 {
-			continue
-		}
-		found, err := collectStrings(tx.Query(ctx, c.query+s.d.ForKeyShare, id, c.digests))
-		if err != nil {
-			return fmt.Errorf("put manifest %s in %s: check references: %w", m.Digest, m.Repository, err)
-		}
-		for _, d := range found {
-			held[c.manifest][d] = true
-		}
+	// A digest held as a blob is not a manifest held, nor the reverse.
+	heldBlobs, err := s.heldAmong(ctx, tx, `SELECT digest FROM blob_links WHERE repo_id = $1 AND digest = ANY($2::text[])`, id, blobs)
+	if err != nil {
+		return fmt.Errorf("put manifest %s in %s: check its blobs: %w", m.Digest, m.Repository, err)
+	}
+	heldManifests, err := s.heldAmong(ctx, tx, `SELECT digest FROM manifests WHERE repo_id = $1 AND digest = ANY($2::text[])`, id, manifests)
+	if err != nil {
+		return fmt.Errorf("put manifest %s in %s: check its manifests: %w", m.Digest, m.Repository, err)
 	}
 	for _, ref := range m.References {
-		isManifest := ref.Kind == berth.ReferenceManifest
-		if childrenMayBeMissing && isManifest || held[isManifest][string(ref.Digest)] {
-			continue
+		switch {
+		case ref.Kind != berth.ReferenceManifest && !heldBlobs[string(ref.Digest)],
+			ref.Kind == berth.ReferenceManifest && !childrenMayBeMissing && !heldManifests[string(ref.Digest)]:
+			return referenceUnknown(m, ref)
 		}
-		return referenceUnknown(m, ref)
 	}
 	return nil
+}
+
+// heldAmong returns which of digests query, of repository id and the
+// digests, finds, locking their rows FOR KEY SHARE.
+func (s *Store) heldAmong(ctx context.Context, tx Querier, query string, id int64, digests []string) (map[string]bool, error) {
+	held := map[string]bool{}
+	if len(digests) == 0 {
+		return held, nil
+	}
+	found, err := collectStrings(tx.Query(ctx, query+s.d.ForKeyShare, id, digests))
+	for _, d := range found {
+		held[d] = true
+	}
+	return held, err
 }
 
 // referenceUnknown is manifest_blob_unknown for ref, which m references and

@@ -229,6 +229,25 @@ func TestConsoleBrowser(t *testing.T) {
 	if got := text(`ul[aria-label="Platforms of multi"]`); !strings.Contains(got, "linux/amd64") || !strings.Contains(got, "linux/arm64/v8") {
 		t.Fatalf("the platforms of team/app:multi: %q", got)
 	}
+	// A platform the repository no longer holds (deleted by digest, or
+	// never pulled through a cache) is marked, and the tag's size says it
+	// leaves it out.
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm := im.Manifests[1].Digest
+	if err := remote.Delete(s.ref(t, "team/app@"+arm.String()), remote.WithAuth(&authn.Basic{Username: id, Password: secret})); err != nil {
+		t.Fatal(err)
+	}
+	do("a platform not held", chromedp.Navigate(base+"/repositories/team/app"), chromedp.WaitVisible(chromedp.CSS(`ul[aria-label="Platforms of multi"]`)))
+	if got := text(`ul[aria-label="Platforms of multi"]`); !strings.Contains(got, "linux/arm64/v8 "+arm.String()[:19]+"… not held") || strings.Count(got, "not held") != 1 {
+		t.Fatalf("the platforms of team/app:multi after linux/arm64's manifest was deleted: %q", got)
+	}
+	if got := text(`section[aria-labelledby="tags"]`); !strings.Contains(got, "(not counting 1 platform not held)") {
+		t.Fatalf("the tags of team/app do not say multi's size leaves a platform out: %q", got)
+	}
+	shot("repository-not-held.png")
 	v1Digest := digestOf(t, img).String()
 	del := `button[aria-label="Delete manifest ` + v1Digest + `"]`
 	do("Delete manifest", chromedp.Click(chromedp.CSS(del)), chromedp.WaitNotPresent(chromedp.CSS(del)))

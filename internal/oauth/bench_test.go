@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -127,12 +128,42 @@ func TestVerifiedCacheIsBounded(t *testing.T) {
 	}
 }
 
+// TestSignRemembers: a token this keyring signed is remembered as one that
+// verified, with the claims a verification reads from it, and is still
+// refused once expired.
+func TestSignRemembers(t *testing.T) {
+	kr := benchKeyring(t)
+	token, err := kr.Sign(benchClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !kr.Remembers(token) {
+		t.Fatal("a token just signed is not remembered")
+	}
+	cached, err := kr.Verify(token, benchNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr.cache.clear()
+	verified, err := kr.Verify(token, benchNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cached, verified) {
+		t.Errorf("the claims remembered at signing differ from those verified:\n%+v\n%+v", cached, verified)
+	}
+	if _, err := kr.Verify(token, benchNow.Add(time.Hour)); !berth.IsCode(err, berth.CodeTokenExpired) {
+		t.Errorf("the remembered token an hour later: %v, want token_expired", err)
+	}
+}
+
 func TestVerifyCachesOnlySuccesses(t *testing.T) {
 	kr := benchKeyring(t)
 	token, err := kr.Sign(benchClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
+	kr.cache.clear() // Sign remembers it: start from a token never verified
 	if _, err := kr.Verify(token, benchNow.Add(time.Hour)); err == nil {
 		t.Fatal("an expired token verified")
 	}

@@ -115,15 +115,17 @@ func (kr *Keyring) Sign(c berth.AccessClaims) (string, error) {
 	if access == nil {
 		access = []berth.ResourceActions{} // the Docker shape has the array, even empty
 	}
-	payload, err := json.Marshal(wireClaims{
+	wire := wireClaims{
 		Issuer: c.Issuer, Subject: c.Subject, Audience: audience{c.Audience},
 		Expires: c.Expires.Unix(), NotBefore: c.NotBefore.Unix(), IssuedAt: c.IssuedAt.Unix(),
 		ID: c.ID, Name: c.Name, ClientID: c.ClientID, CredentialID: c.CredentialID,
 		Connection: c.Connection, Pipeline: c.Pipeline, PipelineID: c.PipelineID, Run: c.Run, Access: access,
-	})
+	}
+	payload, err := json.Marshal(wire)
 	if err != nil {
 		return "", fmt.Errorf("sign access token: %w", err)
 	}
+	gen := kr.cache.generation()
 	kr.mu.RLock()
 	k := kr.keys[len(kr.keys)-1]
 	kr.mu.RUnlock()
@@ -134,6 +136,12 @@ func (kr *Keyring) Sign(c berth.AccessClaims) (string, error) {
 	token, err := jws.CompactSerialize()
 	if err != nil {
 		return "", fmt.Errorf("sign access token with key %s: %w", k.kid, err)
+	}
+	// Remembered as one that verified: its first use costs no verification,
+	// and the limit on tokens that fail theirs (Provider.Bearers) never
+	// holds it up, whatever forged tokens its client's address sent.
+	if c.Audience == kr.Audience {
+		kr.cache.put(token, verified{claims: wire.claims(kr.Audience), kid: k.kid}, gen)
 	}
 	return token, nil
 }
@@ -236,15 +244,7 @@ func (kr *Keyring) verify(token string, now time.Time) (verified, uint64, error)
 	case w.Subject == "" || w.Expires == 0 || w.IssuedAt == 0:
 		return verified{}, 0, tokenInvalid("the access token lacks sub, exp or iat")
 	}
-	c := berth.AccessClaims{
-		Issuer: w.Issuer, Audience: kr.Audience, Subject: w.Subject, Name: w.Name,
-		ClientID: w.ClientID, CredentialID: w.CredentialID, Access: w.Access,
-		Connection: w.Connection, Pipeline: w.Pipeline, PipelineID: w.PipelineID, Run: w.Run,
-		IssuedAt: time.Unix(w.IssuedAt, 0).UTC(), Expires: time.Unix(w.Expires, 0).UTC(), ID: w.ID,
-	}
-	if w.NotBefore != 0 {
-		c.NotBefore = time.Unix(w.NotBefore, 0).UTC()
-	}
+	c := w.claims(kr.Audience)
 	if !k.retired.IsZero() {
 		// A retired key signs nothing new: a token it "issued" later, or any
 		// token once all it signed has expired, is a forgery with a leaked key.
@@ -263,6 +263,20 @@ func (kr *Keyring) verify(token string, now time.Time) (verified, uint64, error)
 		e.keyRetired, e.keyTrustedUntil = k.retired, kr.trustedUntil(k)
 	}
 	return e, gen, nil
+}
+
+// claims returns the access claims w carries, for audience.
+func (w wireClaims) claims(audience string) berth.AccessClaims {
+	c := berth.AccessClaims{
+		Issuer: w.Issuer, Audience: audience, Subject: w.Subject, Name: w.Name,
+		ClientID: w.ClientID, CredentialID: w.CredentialID, Access: w.Access,
+		Connection: w.Connection, Pipeline: w.Pipeline, PipelineID: w.PipelineID, Run: w.Run,
+		IssuedAt: time.Unix(w.IssuedAt, 0).UTC(), Expires: time.Unix(w.Expires, 0).UTC(), ID: w.ID,
+	}
+	if w.NotBefore != 0 {
+		c.NotBefore = time.Unix(w.NotBefore, 0).UTC()
+	}
+	return c
 }
 
 // verified is a token that verified: its claims, and for a token of a retired

@@ -346,6 +346,11 @@ func TestInvalidBearerTokensLimited(t *testing.T) {
 	if resp, body := g.do("GET", "/v2/team/web/manifests/none", valid, nil); resp.StatusCode != 404 {
 		t.Errorf("the token that verified before, from the limited address: %d %s", resp.StatusCode, body)
 	}
+	// Nor is a token this registry issued since, used for the first time:
+	// clients behind the address of a forger keep working.
+	if resp, body := g.do("GET", "/v2/team/web/manifests/none", g.token("ci-web", "repository:team/web:pull"), nil); resp.StatusCode != 404 {
+		t.Errorf("a token issued after the limit was reached, from the limited address: %d %s", resp.StatusCode, body)
+	}
 	// The address's sign-in is not limited by them: its Basic credentials
 	// still work.
 	if resp, body := g.do("GET", "/v2/team/web/manifests/none", g.basic("ci-web"), nil); resp.StatusCode != 404 {

@@ -233,6 +233,7 @@ func (c *Cache) land(key string, f *flight, err error) {
 	c.mu.Lock()
 	delete(c.flights, key)
 	c.mu.Unlock()
+	c.failed(err) // once per fetch, however many requests shared it
 	f.err = err
 	f.start(nil)
 	close(f.done)
@@ -278,7 +279,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		c.miss("manifest")
 		m, err = h.fetchManifest(ctx, u, rt.Repo, remote, rt.Ref, "")
 		if err != nil {
-			return c.failed(err)
+			return err // counted by the fetch
 		}
 		return h.writeManifest(w, r, rt, m)
 	}
@@ -291,7 +292,7 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		c.miss("manifest")
 		m, err = h.fetchManifest(ctx, u, rt.Repo, remote, tag, tag)
 		if err != nil {
-			return c.failed(err)
+			return err // counted by the fetch
 		}
 		return h.writeManifest(w, r, rt, m)
 	}
@@ -312,7 +313,9 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		c.hit("manifest")
 		return h.writeManifest(w, r, rt, m)
 	}
-	if err == nil {
+	if err != nil {
+		c.failed(err) // a fetch's failure is counted by the fetch
+	} else {
 		c.miss("manifest")
 		var moved *berth.Manifest
 		if moved, err = h.fetchManifest(ctx, u, rt.Repo, remote, desc.Digest.String(), tag); err == nil {
@@ -320,7 +323,6 @@ func (h *Handler) cachedManifest(w http.ResponseWriter, r *http.Request, rt rout
 		}
 	}
 	// The upstream failed: serve what berth holds, and say so.
-	c.failed(err)
 	c.hit("manifest")
 	h.Logger.WarnContext(ctx, "serving a cached tag that could not be re-checked with its upstream",
 		slog.String("repository", rt.Repo), slog.String("tag", tag), slog.String("upstream", u.Name),
@@ -666,7 +668,7 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 			}
 			return nil
 		}
-		return c.failed(err)
+		return err // counted by land
 	}
 	if sent {
 		return nil
@@ -700,7 +702,7 @@ func (h *Handler) followBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		return ctx.Err()
 	}
 	if f.err != nil {
-		return h.Cache.failed(f.err)
+		return f.err // counted by the fetch's leader
 	}
 	return h.getBlob(w, r, route{Repo: rt.Repo, Kind: kindBlob, Ref: rt.Ref})
 }

@@ -1060,3 +1060,61 @@ func TestCacheFollowerStalls(t *testing.T) {
 		t.Errorf("%d blob GETs upstream, want 1", n)
 	}
 }
+
+// upstreamErrors counts the upstream failures a cache reports, by code.
+type upstreamErrors struct {
+	mu sync.Mutex
+	n  map[berth.Code]int
+}
+
+func (m *upstreamErrors) CacheHit(string)     {}
+func (m *upstreamErrors) CacheMiss(string)    {}
+func (m *upstreamErrors) UpstreamBytes(int64) {}
+func (m *upstreamErrors) UpstreamError(code berth.Code) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.n[code]++
+}
+
+func (m *upstreamErrors) take() map[berth.Code]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.n
+	m.n = map[berth.Code]int{}
+	return n
+}
+
+// TestCacheCountsAnUpstreamFailureOnce: a failed fetch of a manifest or a
+// blob, and a failed re-check of a cached tag, each count one upstream
+// error, not one where the fetch failed and another where its caller
+// answers.
+func TestCacheCountsAnUpstreamFailureOnce(t *testing.T) {
+	up := upstreamtest.New(t, "", "")
+	img, _ := random.Image(256, 1)
+	pushUpstream(t, up, "library/alpine", "3.20", img)
+	m := &upstreamErrors{n: map[berth.Code]int{}}
+	c := newCache(t, up, "", "", func(c *oci.Cache) { c.Meter = m })
+	pullAll(t, c.registry, "hub/library/alpine:3.20")
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+
+	up.RateLimit("30")
+	defer up.RateLimit("")
+	resp, body := c.do("GET", "/v2/hub/library/other/manifests/1", nil, nil)
+	expectError(t, resp, body, http.StatusTooManyRequests, berth.CodeUpstreamRateLimited)
+	if got := m.take(); got[berth.CodeUpstreamRateLimited] != 1 || len(got) != 1 {
+		t.Errorf("a failed manifest fetch counted %v, want one upstream_rate_limited", got)
+	}
+	resp, body = c.do("GET", "/v2/hub/library/other/blobs/"+ld.String(), nil, nil)
+	expectError(t, resp, body, http.StatusTooManyRequests, berth.CodeUpstreamRateLimited)
+	if got := m.take(); got[berth.CodeUpstreamRateLimited] != 1 || len(got) != 1 {
+		t.Errorf("a failed blob fetch counted %v, want one upstream_rate_limited", got)
+	}
+	c.clock.Add(2 * time.Hour) // past the TTL: the tag is re-checked, and that fails
+	if resp, _ := c.do("GET", "/v2/hub/library/alpine/manifests/3.20", http.Header{"Accept": {mustMediaType(t, img)}}, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the stale tag: %d", resp.StatusCode)
+	}
+	if got := m.take(); got[berth.CodeUpstreamRateLimited] != 1 || len(got) != 1 {
+		t.Errorf("a failed re-check counted %v, want one upstream_rate_limited", got)
+	}
+}

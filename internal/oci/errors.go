@@ -1,7 +1,9 @@
 package oci
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -33,6 +35,9 @@ type errorEntry struct {
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, rt route, err error) {
 	e := berth.AsError(err)
 	reqID := berth.RequestID(r.Context())
+	if e == nil && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client left while the request waited: no one to answer
+	}
 	if e == nil {
 		h.Logger.ErrorContext(r.Context(), "internal error", slog.String("method", r.Method), slog.String("path", berth.RedactCredential(r.URL.Path)), slog.Any("err", err))
 		e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", reqID)

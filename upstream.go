@@ -297,9 +297,8 @@ func (u Upstream) RemoteRepository(repo string) (remote string, ok bool) {
 
 // UpstreamFor returns the upstream among ups whose namespace holds repo.
 func UpstreamFor(ups []Upstream, repo string) (Upstream, bool) {
-	ns, _, _ := strings.Cut(repo, "/")
 	for _, u := range ups {
-		if u.Namespace == ns && u.Holds(repo) {
+		if u.Holds(repo) {
 			return u, true
 		}
 	}

@@ -141,8 +141,8 @@ func TestQuotaRefusedAtCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		presp.Body.Close()
-		if presp.StatusCode != http.StatusAccepted || presp.Request.ContentLength > 0 {
-			t.Fatalf("streamed chunk: %d (length %d)", presp.StatusCode, presp.Request.ContentLength)
+		if presp.StatusCode != http.StatusAccepted {
+			t.Fatalf("streamed chunk: %d", presp.StatusCode)
 		}
 		return berth.DigestOf("sha256", b), loc
 	}

@@ -151,24 +151,13 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) er
 	if err != nil {
 		return err
 	}
-	// A PUT without bytes only closes the upload: unless a quota needs the
-	// upload's size, the upload store is not asked what it holds, which
-	// CommitUpload finds out anyway (a request fewer on a remote store, for
-	// the PUT most clients send).
+	// A PUT without bytes only closes the upload: the upload store is not
+	// asked what it holds (a request to a remote store) unless a quota
+	// needs it, which commit finds out.
 	size := int64(-1)
-	switch {
-	case r.ContentLength != 0 || r.Header.Get("Content-Range") != "":
+	if r.ContentLength != 0 || r.Header.Get("Content-Range") != "" {
 		size, err = h.appendChunk(r, rt)
-	case h.Lifecycle != nil:
-		var covered bool
-		if covered, err = h.Lifecycle.QuotaCovers(ctx, rt.Repo); err == nil && covered {
-			var info berth.UploadInfo
-			info, err = h.session(ctx, rt)
-			size = info.Size
-		} else if err == nil {
-			err = h.ownSession(ctx, rt)
-		}
-	default:
+	} else {
 		err = h.ownSession(ctx, rt)
 	}
 	if err != nil {
@@ -213,19 +202,27 @@ func (h *Handler) putMonolithic(r *http.Request, repo string, d berth.Digest) er
 // garbage collection cannot delete the blob between the two steps. size is
 // what the upload holds, as the request just saw it (the quota is checked
 // against it; asking the upload store again costs a remote store a
-// request), or -1 when no quota covers repo and the request did not ask.
+// request), or -1 when the request did not ask: then the upload store is
+// asked only when a quota covers repo.
 func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, session string, size int64) error {
 	unlock, err := h.lockCommit(ctx, d)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if h.Lifecycle != nil && size >= 0 {
-		release, err := h.Lifecycle.ReserveQuota(ctx, repo, d, size)
-		if err != nil {
-			return err
+	if h.Lifecycle != nil {
+		if size < 0 {
+			if size, err = h.quotaSize(ctx, repo, id); err != nil {
+				return err
+			}
 		}
-		defer release()
+		if size >= 0 {
+			release, err := h.Lifecycle.ReserveQuota(ctx, repo, d, size)
+			if err != nil {
+				return err
+			}
+			defer release()
+		}
 	}
 	info, err := h.Uploads.CommitUpload(ctx, id, d)
 	if err != nil {
@@ -239,6 +236,16 @@ func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, s
 		return h.Meta.LinkUploadedBlob(ctx, link, session)
 	}
 	return h.Meta.LinkBlob(ctx, link)
+}
+
+// quotaSize returns what upload id holds when a quota covers repo, else -1.
+func (h *Handler) quotaSize(ctx context.Context, repo, id string) (int64, error) {
+	covered, err := h.Lifecycle.QuotaCovers(ctx, repo)
+	if err != nil || !covered {
+		return -1, err
+	}
+	info, err := h.Uploads.StatUpload(ctx, id)
+	return info.Size, err
 }
 
 // appendChunk checks the session and Content-Range and appends the body of

@@ -270,7 +270,11 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 	if err != nil {
 		return berth.BlobInfo{}, fmt.Errorf("commit upload %s as %s: %w", id, d, err)
 	}
-	s.removeCommitted(ctx, u)
+	// The blob is stored and the commit ends the upload's session, so the
+	// order removeUpload keeps is not needed: one request takes every
+	// object. Whatever a failure leaves (even the marker without the data)
+	// is debris for the stale-upload collection and CleanTemp.
+	_ = s.removeKeys(ctx, u.keys)
 	return berth.BlobInfo{Digest: d, Size: u.size, ModTime: mod}, nil
 }
 
@@ -513,15 +517,6 @@ func (s *Store) removeUpload(ctx context.Context, u upload) error {
 	}
 	_ = s.removeKeys(ctx, rest)
 	return nil
-}
-
-// removeCommitted deletes the objects of u, committed, in one request:
-// the blob is stored and the commit ends the upload's session, so the
-// order removeUpload keeps is not needed. Whatever a failure leaves (even
-// the marker, without the data) is debris that the collection of stale
-// uploads and CleanTemp remove; the commit stands.
-func (s *Store) removeCommitted(ctx context.Context, u upload) {
-	_ = s.removeKeys(ctx, u.keys)
 }
 
 // removeKeys deletes keys in batches.

@@ -52,13 +52,13 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	if v := q.Get("after"); v != "" {
 		if f.After, err = strconv.ParseInt(v, 10, 64); err != nil || f.After < 0 {
 			return berth.Errorf(berth.CodeInvalid, "after %q is not an event number", berth.Truncate(v, 20)).
-				WithHint("after=SEQ takes the seq of the last event of the page you have")
+				WithHint("pass the seq of the last event of the page you have, as berth audit --after SEQ does")
 		}
 	}
 	if v := q.Get("before"); v != "" {
 		if f.Before, err = strconv.ParseInt(v, 10, 64); err != nil || f.Before < 0 {
 			return berth.Errorf(berth.CodeInvalid, "before %q is not an event number", berth.Truncate(v, 20)).
-				WithHint("before=SEQ takes the seq of the first event of the page you have")
+				WithHint("pass the seq of the first event of the page you have, or leave before out: berth audit --limit N reads the last N events")
 		}
 	}
 	if f.Limit, err = parseLimit(q, defaultPageSize, maxPageSize); err != nil {

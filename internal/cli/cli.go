@@ -134,13 +134,13 @@ func (e *env) printJSON(v any) error {
 }
 
 // readStdinLine reads the first line of in, what --…-stdin gives a
-// secret: at most 8 KiB, without its line ending. what names the value in
-// the error of a failed read.
-func readStdinLine(in io.Reader, what string) (string, error) {
+// secret: at most 8 KiB, without its line ending. what names the value, and
+// usage is the command that reads it, in the refusal of a failed read.
+func readStdinLine(in io.Reader, what, usage string) (string, error) {
 	line, err := bufio.NewReader(io.LimitReader(in, 8192)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", berth.Errorf(berth.CodeInvalid, "cannot read %s from stdin: %v", what, err).
-			WithHint("pipe it in from a file: … < FILE")
+			WithHint("pipe it in from a file: %s < FILE", usage)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }

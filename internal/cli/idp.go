@@ -53,7 +53,7 @@ func idpAddCommand(e *env) *cobra.Command {
 			if !secretStdin {
 				return berth.Errorf(berth.CodeInvalid, "the client secret is read from stdin only, never from the command line").WithHint("%s < secret-file", usage)
 			}
-			line, err := readStdinLine(cmd.InOrStdin(), "the client secret")
+			line, err := readStdinLine(cmd.InOrStdin(), "the client secret", usage)
 			if err != nil {
 				return err
 			}

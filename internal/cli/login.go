@@ -255,7 +255,7 @@ func loginCredentials(e *env, cmd *cobra.Command, clientID string, secretStdin b
 	}
 	var secret string
 	if secretStdin {
-		line, err := readStdinLine(cmd.InOrStdin(), "the client secret")
+		line, err := readStdinLine(cmd.InOrStdin(), "the client secret", cmd.CommandPath()+" HOST --client-id ID --client-secret-stdin")
 		if err != nil {
 			return "", "", err
 		}

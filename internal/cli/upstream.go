@@ -52,7 +52,7 @@ berth's own secrets. Managing upstreams needs the role owner on registry.`,
 			}
 			create.Name = args[0]
 			if passwordStdin {
-				p, err := readPasswordStdin(cmd.InOrStdin())
+				p, err := readPasswordStdin(cmd.InOrStdin(), cmd.CommandPath()+" NAME --url URL --namespace NS --username USER --password-stdin")
 				if err != nil {
 					return err
 				}
@@ -203,9 +203,10 @@ the upstream refuses or cannot be reached.`,
 	return cmd
 }
 
-// readPasswordStdin reads one line, the upstream password, from stdin.
-func readPasswordStdin(in io.Reader) (string, error) {
-	line, err := readStdinLine(in, "the upstream password")
+// readPasswordStdin reads one line, the upstream password, from stdin for
+// the command usage shows.
+func readPasswordStdin(in io.Reader, usage string) (string, error) {
+	line, err := readStdinLine(in, "the upstream password", usage)
 	if err != nil {
 		return "", err
 	}

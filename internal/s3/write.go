@@ -165,7 +165,8 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	case e.left == 0:
 		var one [1]byte
 		if m, perr := io.ReadFull(e.r, one[:]); m > 0 {
-			e.err = berth.Errorf(berth.CodeSizeInvalid, "the body holds more than the %d bytes its length announced", e.n)
+			e.err = berth.Errorf(berth.CodeSizeInvalid, "the body holds more than the %d bytes its length announced", e.n).
+				WithHint("send the chunk again with a Content-Length equal to its size, or without one (chunked)")
 		} else if perr != io.EOF {
 			e.err = perr
 		}

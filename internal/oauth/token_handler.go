@@ -819,12 +819,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, publicURL str
 			reqID = rand.Text()
 			attrs = append(attrs, slog.String("request_id", reqID))
 		}
-		log.LogAttrs(ctx, slog.LevelError, "token endpoint: internal error", attrs...)
+		log.LogAttrs(ctx, slog.LevelError, "OAuth endpoint: internal error", attrs...)
 		e = berth.Errorf(berth.CodeInternal, "internal error (request id %s)", reqID)
 	}
 	status, name := errorStatus(err, e.Code)
 	if e.Code != berth.CodeInternal {
-		log.LogAttrs(ctx, slog.LevelInfo, "token request refused",
+		log.LogAttrs(ctx, slog.LevelInfo, "OAuth request refused", slog.String("path", berth.RedactCredential(r.URL.Path)),
 			slog.String("method", r.Method), slog.String("reason", string(e.Code)), slog.Int("status", status),
 			slog.String("message", e.Message), slog.String("source", SourceAddress(r)))
 	}

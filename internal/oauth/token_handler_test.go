@@ -1144,7 +1144,7 @@ func TestTokenNoCredentialInLogsOrErrors(t *testing.T) {
 			t.Errorf("a refusal without reason: %s", r.Body)
 		}
 	}
-	if !strings.Contains(e.logs.String(), "token request refused") || !strings.Contains(e.logs.String(), "token issued") {
+	if !strings.Contains(e.logs.String(), "OAuth request refused") || !strings.Contains(e.logs.String(), "token issued") {
 		t.Errorf("the log lacks the refusals and issues it should hold:\n%s", e.logs.String())
 	}
 }

@@ -51,6 +51,15 @@ type IdentityProvider struct {
 	Created      time.Time `json:"created_at"`
 }
 
+// SameSettings reports whether p and q would sign people in alike: the
+// same issuer, client, claims and scopes (the client secret, sealed, is
+// compared by whoever can open it; ID, Name and Created say nothing of how
+// sign-in works).
+func (p IdentityProvider) SameSettings(q IdentityProvider) bool {
+	return p.Issuer == q.Issuer && p.ClientID == q.ClientID && p.GroupsClaim == q.GroupsClaim &&
+		p.UsernameClaim == q.UsernameClaim && slices.Equal(p.Scopes, q.Scopes)
+}
+
 // IdPSecretAAD is the additional data a provider's client secret is sealed
 // with: the sealed bytes open only as this provider's.
 func IdPSecretAAD(providerID string) []byte {

@@ -153,3 +153,27 @@ func TestGroupRoleAssignmentValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestIdentityProviderSameSettings(t *testing.T) {
+	p := berth.IdentityProvider{ID: "1", Name: "corp", Issuer: "https://idp.example", ClientID: "berth",
+		GroupsClaim: "groups", UsernameClaim: "preferred_username", Scopes: []string{"openid", "groups"}}
+	same := p
+	same.ID, same.Name, same.Created = "2", "other", time.Unix(1, 0)
+	if !p.SameSettings(same) {
+		t.Error("an ID, name or creation time changed the settings")
+	}
+	for name, change := range map[string]func(*berth.IdentityProvider){
+		"issuer":         func(q *berth.IdentityProvider) { q.Issuer = "https://other.example" },
+		"client id":      func(q *berth.IdentityProvider) { q.ClientID = "x" },
+		"groups claim":   func(q *berth.IdentityProvider) { q.GroupsClaim = "roles" },
+		"username claim": func(q *berth.IdentityProvider) { q.UsernameClaim = "email" },
+		"scopes":         func(q *berth.IdentityProvider) { q.Scopes = []string{"openid"} },
+	} {
+		q := p
+		q.Scopes = slices.Clone(p.Scopes)
+		change(&q)
+		if p.SameSettings(q) {
+			t.Errorf("a changed %s left the settings the same", name)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,8 +140,7 @@ func ensureIdentityProviders(ctx context.Context, meta berth.MetadataStore, cfg 
 // idpChanged reports whether p, with its client secret secret, differs from
 // old as stored (a secret that no longer opens counts as changed).
 func idpChanged(old, p berth.IdentityProvider, secret string, sealer *oauth.Sealer) bool {
-	if old.Issuer != p.Issuer || old.ClientID != p.ClientID || old.GroupsClaim != p.GroupsClaim ||
-		old.UsernameClaim != p.UsernameClaim || !slices.Equal(old.Scopes, p.Scopes) {
+	if !old.SameSettings(p) {
 		return true
 	}
 	was, err := sealer.Open(old.SealedSecret, berth.IdPSecretAAD(old.ID))

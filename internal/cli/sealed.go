@@ -117,11 +117,7 @@ func (s sealedWebhooks) sealPlain(ctx context.Context, logger *slog.Logger) {
 		if w.Secret.IsZero() || strings.HasPrefix(w.Secret.Reveal(), sealedPrefix) {
 			continue
 		}
-		sealed, err := s.seal(w)
-		if err == nil {
-			err = s.MetadataStore.SetWebhookSecret(ctx, w.ID, sealed.Secret)
-		}
-		if err != nil {
+		if err := s.SetWebhookSecret(ctx, w.ID, w.Secret); err != nil {
 			logger.Warn("a webhook's signing secret is stored in plain text, from before the key encryption key was set, and sealing it failed; berth tries again at the next start",
 				slog.String("webhook", w.ID), slog.Any("err", err))
 			continue

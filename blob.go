@@ -24,6 +24,7 @@ type BlobStore interface {
 	// the blob visible only once it is complete and synced to disk: a crash leaves
 	// either the whole blob or none. On a mismatch it returns digest_invalid and
 	// stores nothing; when size >= 0 and the length differs, size_invalid.
+	// A store may tell a VerifiedReader r when it matched.
 	Put(ctx context.Context, d Digest, size int64, r io.Reader) (BlobInfo, error)
 	// Delete removes d. Deleting an absent blob is not an error.
 	Delete(ctx context.Context, d Digest) error
@@ -62,6 +63,17 @@ type SizedReader struct {
 }
 
 func (s *SizedReader) Read(p []byte) (int, error) { return s.R.Read(p) }
+
+// VerifiedReader is a body given to BlobStore.Put that wants to know as
+// soon as the store has read it whole and found it matches the size and
+// digest, before the store makes the blob durable: the pull-through cache
+// then hands its client the last byte of a blob it streams without making
+// it wait for the disk. A store that can tell calls Verified once; the blob
+// is stored only if Put returns no error.
+type VerifiedReader interface {
+	io.Reader
+	Verified()
+}
 
 // UploadStore holds the bytes of unfinished uploads and turns a finished one into
 // a blob of the BlobStore it belongs to. Upload ids are chosen by the caller and

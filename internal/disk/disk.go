@@ -151,12 +151,10 @@ func (s *Store) Open(ctx context.Context, d berth.Digest) (io.ReadSeekCloser, be
 // the direct write took a fifth of that). The first read of the blob then comes
 // from the disk rather than the cache.
 //
-// When r has a method Verified(), Put calls it once r was read whole and
-// matched the size and digest, before the fsyncs: the pull-through cache
-// then hands its client the last byte of a blob it streams, rather than
-// making the client wait for the disk (on ext4 an fsync waits for a journal
-// commit, which may wait for what other processes wrote: 5 to 200 ms on a
-// shared machine). The blob is stored only if Put returns no error.
+// When r is a berth.VerifiedReader, Put calls its Verified once r was read
+// whole and matched the size and digest, before the fsyncs (on ext4 an
+// fsync waits for a journal commit, which may wait for what other
+// processes wrote: 5 to 200 ms on a shared machine).
 func (s *Store) Put(ctx context.Context, d berth.Digest, size int64, r io.Reader) (berth.BlobInfo, error) {
 	src := r
 	d, err := parseDigest(d)
@@ -201,7 +199,7 @@ func (s *Store) Put(ctx context.Context, d berth.Digest, size int64, r io.Reader
 	if err := berth.VerifyDigest(d, berth.DigestFromHash(d.Algorithm(), h)); err != nil {
 		return berth.BlobInfo{}, err
 	}
-	if v, ok := src.(interface{ Verified() }); ok {
+	if v, ok := src.(berth.VerifiedReader); ok {
 		v.Verified()
 	}
 	if err := f.Sync(); err != nil {

@@ -1231,8 +1231,10 @@ type chunkReader struct {
 	once     sync.Once
 }
 
+var _ berth.VerifiedReader = (*chunkReader)(nil)
+
 // Verified is the blob store saying that the chunks it read matched the
-// digest (disk.Store.Put calls it before it syncs the blob).
+// digest (berth.VerifiedReader).
 func (r *chunkReader) Verified() { r.once.Do(func() { close(r.verified) }) }
 
 func (r *chunkReader) Read(p []byte) (int, error) {

@@ -1053,6 +1053,13 @@ read:
 		followers.publish(held.data)
 		followers.end(nil)
 		toClient <- held
+	} else {
+		// The followers learn the outcome now, not once this request's
+		// client, maybe a slow one, has read what it was sent.
+		if !returned {
+			res, returned = <-stored, true
+		}
+		followers.end(res.err)
 	}
 	close(toClient)
 	<-clientDone
@@ -1064,9 +1071,6 @@ read:
 	_ = rc.SetWriteDeadline(time.Time{}) // the connection may serve more requests
 	if !returned {
 		res = <-stored
-	}
-	if !delivered {
-		followers.end(res.err)
 	}
 	// Buffers still held by a consumer that stopped are left to the
 	// garbage collector.

@@ -206,10 +206,15 @@ func (c *Cache) join(ctx context.Context, key string, fn func() error) (led bool
 			return false, ctx.Err()
 		}
 	}
+	return true, c.lead(key, f, fn)
+}
+
+// lead runs fn as flight f of key, which this call boarded first, and
+// lands it with fn's outcome (errFetchAborted when fn panics).
+func (c *Cache) lead(key string, f *flight, fn func() error) (err error) {
 	err = errFetchAborted
 	defer func() { c.land(key, f, err) }()
-	err = fn()
-	return true, err
+	return fn()
 }
 
 // board returns the flight of key, and whether this call started it; the
@@ -642,9 +647,7 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		return h.followBlob(w, r, rt, d, f)
 	}
 	var sent bool
-	err := func() (err error) {
-		err = errFetchAborted
-		defer func() { c.land(key, f, err) }()
+	err := c.lead(key, f, func() (err error) {
 		if _, err := h.Meta.FindBlobLink(ctx, rt.Repo, d); err == nil {
 			return nil // a fetch ended between the caller's look and this one
 		}
@@ -654,19 +657,13 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, rt route, d
 		}
 		sent, err = h.fetchBlob(ctx, w, out, f, u, rt.Repo, remote, d)
 		return err
-	}()
+	})
 	if err != nil {
 		if sent {
 			// The status is sent: a broken body is all that is left to say.
-			// The body is short of its Content-Length, which closes the
-			// connection; without one, the connection is cut so that the
-			// client does not take the body for a whole one.
 			h.Logger.ErrorContext(ctx, "a blob streamed from its upstream failed midway", slog.String("repository", rt.Repo),
 				slog.String("digest", d.String()), slog.String("upstream", u.Name), slog.String("reason", string(berth.ErrorCode(err))), errAttr(err))
-			if w.Header().Get("Content-Length") == "" {
-				panic(http.ErrAbortHandler)
-			}
-			return nil
+			return cutShort(w)
 		}
 		return err // counted by land
 	}
@@ -731,15 +728,7 @@ func (h *Handler) streamFollowed(w http.ResponseWriter, r *http.Request, rt rout
 			h.Meter.BlobBytesRead(n)
 		}
 	}()
-	cut := func() error {
-		// The status is sent: a body short of its Content-Length closes
-		// the connection; without one, the connection is cut so that the
-		// client does not take the body for a whole one.
-		if w.Header().Get("Content-Length") == "" {
-			panic(http.ErrAbortHandler)
-		}
-		return nil
-	}
+	cut := func() error { return cutShort(w) }
 	for i := 0; ; i++ {
 		p, err := s.next(ctx, i)
 		if err == io.EOF {
@@ -760,6 +749,17 @@ func (h *Handler) streamFollowed(w http.ResponseWriter, r *http.Request, rt rout
 		}
 	}
 	return sw.flush()
+}
+
+// cutShort ends a blob's body, its status sent, before its end: a body
+// short of its Content-Length closes the connection; without one, the
+// connection is cut so that the client does not take the body for a whole
+// one.
+func cutShort(w http.ResponseWriter) error {
+	if w.Header().Get("Content-Length") == "" {
+		panic(http.ErrAbortHandler)
+	}
+	return nil
 }
 
 // stallWriter writes to w giving each write stall to complete, as the

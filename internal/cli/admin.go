@@ -167,13 +167,9 @@ func recoveredPath(cfg Config) string {
 // the stores (no principal acted).
 func auditRecovery(ctx context.Context, st *served, rec recoveredAdmin, file string) error {
 	w := audit.New(st.meta, audit.Options{})
-	ev := berth.NewAuditEvent(ctx, berth.AuditAdminRecover, rec.Name, nil)
-	ev.Actor, ev.CredentialID = "break-glass", rec.SecretID
-	ev.Detail = map[string]string{"secret_id": rec.SecretID, "file": file, "created": strconv.FormatBool(rec.Created),
-		"enabled": strconv.FormatBool(rec.Enabled), "assigned": strconv.FormatBool(rec.Assigned)}
-	if h, err := os.Hostname(); err == nil {
-		ev.Source = h
-	}
+	ev := operatorEvent(ctx, "break-glass", berth.AuditAdminRecover, rec.Name, map[string]string{"secret_id": rec.SecretID, "file": file,
+		"created": strconv.FormatBool(rec.Created), "enabled": strconv.FormatBool(rec.Enabled), "assigned": strconv.FormatBool(rec.Assigned)})
+	ev.CredentialID = rec.SecretID
 	w.Record(ev)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -325,4 +326,16 @@ func remoteAudit(ctx context.Context, c *client.Client, q url.Values, filter ber
 		}
 		after = p.Next
 	}
+}
+
+// operatorEvent is an audit event that no principal caused: actor names
+// what acted (the configuration file, a break-glass command run by whoever
+// holds the stores), and its source is this machine's host name.
+func operatorEvent(ctx context.Context, actor string, action berth.AuditAction, target string, detail map[string]string) berth.AuditEvent {
+	ev := berth.NewAuditEvent(ctx, action, target, nil)
+	ev.Actor, ev.Detail = actor, detail
+	if h, err := os.Hostname(); err == nil {
+		ev.Source = h
+	}
+	return ev
 }

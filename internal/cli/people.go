@@ -62,23 +62,11 @@ func ensureOwnerGroups(ctx context.Context, meta berth.MetadataStore, groups []s
 			return nil, err
 		default:
 			logger.Info("group made owner on registry", slog.String("group", g))
-			made = append(made, configurationEvent(ctx, berth.AuditRoleAssign, g, map[string]string{
+			made = append(made, operatorEvent(ctx, "configuration", berth.AuditRoleAssign, g, map[string]string{
 				"group": g, "role": string(berth.RoleOwner), "scope": berth.RegistryScope.String(), "from": "auth.owner_groups or --owner-group"}))
 		}
 	}
 	return made, nil
-}
-
-// configurationEvent is the audit event of a change berth serve made at
-// start from its configuration: no principal acted, so the actor is
-// "configuration" and the source this host.
-func configurationEvent(ctx context.Context, action berth.AuditAction, target string, detail map[string]string) berth.AuditEvent {
-	ev := berth.NewAuditEvent(ctx, action, target, nil)
-	ev.Actor, ev.Detail = "configuration", detail
-	if h, err := os.Hostname(); err == nil {
-		ev.Source = h
-	}
-	return ev
 }
 
 // ensureIdentityProviders adds the configuration's identity providers, or
@@ -131,7 +119,7 @@ func ensureIdentityProviders(ctx context.Context, meta berth.MetadataStore, cfg 
 			return nil, err
 		}
 		logger.Info("identity provider from the configuration", slog.String("idp", p.Name), slog.String("issuer", p.Issuer))
-		changed = append(changed, configurationEvent(ctx, berth.AuditIdPAdd, p.Name, map[string]string{
+		changed = append(changed, operatorEvent(ctx, "configuration", berth.AuditIdPAdd, p.Name, map[string]string{
 			"issuer": p.Issuer, "client_id": p.ClientID, "updated": strconv.FormatBool(old.ID != ""), "from": "identity_providers"}))
 	}
 	return changed, nil

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -181,18 +182,8 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 		}
 		// The whole image, its config too: the cache stores an image
 		// manifest once its blobs are in.
-		if _, err := img.RawConfigFile(); err != nil {
-			t.Fatalf("config of linux/arm64 of hub/library/multi:1 from %s: %v", host, err)
-		}
-		layers, _ := img.Layers()
-		for _, l := range layers {
-			rc, err := l.Compressed()
-			if err == nil {
-				_, err = io.ReadAll(rc)
-			}
-			if err != nil {
-				t.Fatalf("layer of linux/arm64 of hub/library/multi:1 from %s: %v", host, err)
-			}
+		if err := validate.Image(img); err != nil {
+			t.Fatalf("linux/arm64 of hub/library/multi:1 from %s: %v", host, err)
 		}
 		d, _ := img.Digest()
 		return d

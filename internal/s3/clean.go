@@ -11,7 +11,8 @@ import (
 // last touched before olderThan: multipart uploads never completed or
 // aborted (of Puts, large appends and commits; invisible, but billed), and
 // the objects of uploads whose marker is gone (a delete or commit that
-// stopped halfway). Garbage collection calls it with a cutoff well in the
+// stopped halfway), but for the data a blob's pointer names: each such
+// upload costs a request at the blob's key. Garbage collection calls it with a cutoff well in the
 // past, so that writes in progress are left alone.
 func (s *Store) CleanTemp(olderThan time.Time) error {
 	ctx := context.Background()
@@ -38,7 +39,7 @@ func (s *Store) CleanTemp(olderThan time.Time) error {
 		if u.exists || !u.modTime.Before(olderThan) {
 			continue
 		}
-		if err := s.removeKeys(ctx, u.keys); err != nil {
+		if err := s.removeKeys(ctx, s.disposable(ctx, u)); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -6,19 +6,25 @@
 //
 // Layout under the prefix:
 //
-//	blobs/ALG/XX/HEX          a blob, named by its digest (XX: first two hex digits)
+//	blobs/ALG/XX/HEX          a blob, named by its digest (XX: first two hex digits),
+//	                          or an empty pointer to the data object holding its bytes
 //	uploads/ID/upload         an empty marker: the upload exists
 //	uploads/ID/data/START     the bytes one append wrote at offset START (20 digits)
 //	uploads/ID/sha256/END     the sha256 hash state after the first END bytes
+//	uploads/ID/blob/ALG.HEX   an empty marker: this committed upload's one data
+//	                          object is that blob's bytes (see pointer.go)
 //
 // Contract: every upload's state is in the bucket, so an upload begun through one
 // Store continues through any other on the same bucket and prefix. Data and
 // marker objects are created with If-None-Match: *, so of two appends at one
 // offset exactly one wins, across processes. A blob appears at its key only by
 // the last request of a write whose digest (and, for Put, size) was already
-// verified: a single PUT, a server-side copy, or the completion of a multipart
-// upload; a crash leaves at most an incomplete multipart upload, which no reader
-// sees and CleanTemp aborts. A commit reads and copies data objects pinned to the
+// verified: a single PUT, a server-side copy, the completion of a multipart
+// upload, or a pointer to an upload's one data object (of at least 16 MiB,
+// which is then not copied); a crash leaves at most an incomplete multipart
+// upload, which no reader sees and CleanTemp aborts, or an upload no pointer
+// names, which CleanTemp removes. Data a pointer names is never removed
+// before the pointer. A commit reads and copies data objects pinned to the
 // ETags it listed, so the blob holds exactly the bytes it verified. A create
 // that a service keeping objects as files refuses because a concurrent delete
 // removed its folder (versitygw's ExistingObjectIsDirectory; S3 has no

@@ -34,6 +34,7 @@ type Store struct {
 	partSize      int64
 	presign       bool
 	presignExpiry time.Duration
+	pointerMin    int64 // see pointer.go; tests lower it
 
 	buffers *partBuffers // of partSize
 }
@@ -68,6 +69,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		partSize:      cfg.PartSize,
 		presign:       cfg.Presign,
 		presignExpiry: cfg.PresignExpiry,
+		pointerMin:    pointerMin,
 	}
 	if cfg.Prefix != "" {
 		s.prefix = cfg.Prefix + "/"
@@ -104,18 +106,13 @@ func (s *Store) Stat(ctx context.Context, d berth.Digest) (berth.BlobInfo, error
 	if err != nil {
 		return berth.BlobInfo{}, err
 	}
-	oi, err := s.client.StatObject(ctx, s.bucket, s.blobKey(d), minio.StatObjectOptions{})
-	if isNotFound(err) {
-		return berth.BlobInfo{}, blobUnknown(d)
-	}
-	if err != nil {
-		return berth.BlobInfo{}, fmt.Errorf("stat blob %s: %w", d, err)
-	}
-	return berth.BlobInfo{Digest: d, Size: oi.Size, ModTime: oi.LastModified}, nil
+	info, _, _, err := s.statBlob(ctx, d)
+	return info, err
 }
 
 // Open returns the blob's content, or blob_unknown. The reader streams one GET
-// and issues a ranged GET after a Seek; Seek itself costs no request.
+// and issues a ranged GET after a Seek; Seek itself costs no request. A
+// pointer costs one GET more, of the data it names.
 func (s *Store) Open(ctx context.Context, d berth.Digest) (io.ReadSeekCloser, berth.BlobInfo, error) {
 	d, err := berth.ParseDigest(string(d))
 	if err != nil {
@@ -132,6 +129,10 @@ func (s *Store) Open(ctx context.Context, d berth.Digest) (io.ReadSeekCloser, be
 			return nil, berth.BlobInfo{}, blobUnknown(d)
 		}
 		return nil, berth.BlobInfo{}, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	if p, ok := s.pointerOf(oi); ok {
+		obj.Close()
+		return s.openPointed(ctx, d, p, oi.LastModified)
 	}
 	return obj, berth.BlobInfo{Digest: d, Size: oi.Size, ModTime: oi.LastModified}, nil
 }
@@ -179,20 +180,34 @@ func sizeInvalid(d berth.Digest, declared, got int64) error {
 		WithHint("declare the length of the exact bytes the digest was computed from")
 }
 
-// Delete removes d. Deleting an absent blob is not an error.
+// Delete removes d. Deleting an absent blob is not an error. A pointer is
+// removed before the data it names, so that no pointer names missing data.
 func (s *Store) Delete(ctx context.Context, d berth.Digest) error {
 	d, err := berth.ParseDigest(string(d))
 	if err != nil {
 		return err
 	}
+	_, p, isPointer, err := s.statBlob(ctx, d)
+	if berth.IsCode(err, berth.CodeBlobUnknown) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete blob %s: %w", d, err)
+	}
 	if err := s.client.RemoveObject(ctx, s.bucket, s.blobKey(d), minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
 		return fmt.Errorf("delete blob %s: %w", d, err)
+	}
+	if isPointer {
+		upload, _, _ := strings.Cut(strings.TrimPrefix(p.key, s.uploadsPrefix()), "/")
+		// What a failure leaves, CleanTemp removes: no pointer names it now.
+		_ = s.removeKeys(ctx, []string{p.key, s.uploadPrefix(upload) + keptName(d)})
 	}
 	return nil
 }
 
 // Walk lists the blobs/ keys and calls fn for each that names a digest. A blob
-// deleted after its listing page was read may still be reported.
+// deleted after its listing page was read may still be reported. The size of
+// a pointer costs a request: the listing shows the pointer's, which is 0.
 func (s *Store) Walk(ctx context.Context, fn func(berth.BlobInfo) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the listing goroutine when fn stops the walk
@@ -205,7 +220,18 @@ func (s *Store) Walk(ctx context.Context, fn func(berth.BlobInfo) error) error {
 		if !ok {
 			continue
 		}
-		if err := fn(berth.BlobInfo{Digest: d, Size: oi.Size, ModTime: oi.LastModified}); err != nil {
+		info := berth.BlobInfo{Digest: d, Size: oi.Size, ModTime: oi.LastModified}
+		if mayBePointer(d, oi.Size) {
+			pi, _, _, err := s.statBlob(ctx, d)
+			if berth.IsCode(err, berth.CodeBlobUnknown) {
+				continue // deleted since it was listed
+			}
+			if err != nil {
+				return fmt.Errorf("walk blobs: %w", err)
+			}
+			info.Size = pi.Size
+		}
+		if err := fn(info); err != nil {
 			return err
 		}
 	}
@@ -225,8 +251,9 @@ func parseBlobKey(k string) (berth.Digest, bool) {
 	return d, true
 }
 
-// BlobURL returns a presigned GET URL of d's key, valid for the configured
-// expiry, or "" when the store was configured without presign.
+// BlobURL returns a presigned GET URL of d's key (of the data a pointer
+// names), valid for the configured expiry, or "" when the store was
+// configured without presign. It reads d's key to tell a pointer.
 func (s *Store) BlobURL(ctx context.Context, d berth.Digest) (string, error) {
 	if !s.presign {
 		return "", nil
@@ -235,7 +262,13 @@ func (s *Store) BlobURL(ctx context.Context, d berth.Digest) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	u, err := s.client.PresignedGetObject(ctx, s.bucket, s.blobKey(d), s.presignExpiry, nil)
+	key := s.blobKey(d)
+	if _, p, isPointer, err := s.statBlob(ctx, d); err != nil {
+		return "", err
+	} else if isPointer {
+		key = p.key
+	}
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, s.presignExpiry, nil)
 	if err != nil {
 		return "", fmt.Errorf("presign blob %s: %w", d, err)
 	}

@@ -49,6 +49,7 @@ type upload struct {
 	segs    []segment        // contiguous from 0, in order
 	size    int64            // the end of segs
 	states  map[int64]string // END -> key of a saved sha256 state
+	kept    []kept           // kept markers: the data may be a blob's bytes
 	keys    []string         // every key under uploads/ID/
 }
 
@@ -70,6 +71,10 @@ func parseUpload(id, prefix string, objs []minio.ObjectInfo) upload {
 		case strings.HasPrefix(name, dataDir):
 			if off, ok := parseOffset(strings.TrimPrefix(name, dataDir)); ok && o.Size > 0 {
 				segs = append(segs, segment{start: off, size: o.Size, key: o.Key, etag: trimETag(o.ETag)})
+			}
+		case strings.HasPrefix(name, keptDir):
+			if d, ok := parseKept(strings.TrimPrefix(name, keptDir)); ok {
+				u.kept = append(u.kept, kept{key: o.Key, d: d})
 			}
 		case strings.HasPrefix(name, stateDir):
 			if off, ok := parseOffset(strings.TrimPrefix(name, stateDir)); ok {
@@ -266,6 +271,13 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 	if err := berth.VerifyDigest(d, got); err != nil {
 		return berth.BlobInfo{}, err
 	}
+	if sg, ok := s.pointable(u); ok {
+		mod, err := s.point(ctx, u, sg, d)
+		if err != nil {
+			return berth.BlobInfo{}, fmt.Errorf("commit upload %s as %s: %w", id, d, err)
+		}
+		return berth.BlobInfo{Digest: d, Size: u.size, ModTime: mod}, nil
+	}
 	mod, err := s.assemble(ctx, u, s.blobKey(d))
 	if err != nil {
 		return berth.BlobInfo{}, fmt.Errorf("commit upload %s as %s: %w", id, d, err)
@@ -274,7 +286,7 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 	// order removeUpload keeps is not needed: one request takes every
 	// object. Whatever a failure leaves (even the marker without the data)
 	// is debris for the stale-upload collection and CleanTemp.
-	_ = s.removeKeys(ctx, u.keys)
+	_ = s.removeKeys(ctx, s.disposable(ctx, u))
 	return berth.BlobInfo{Digest: d, Size: u.size, ModTime: mod}, nil
 }
 
@@ -510,7 +522,7 @@ func (s *Store) removeUpload(ctx context.Context, u upload) error {
 		}
 	}
 	var rest []string
-	for _, k := range u.keys {
+	for _, k := range s.disposable(ctx, u) {
 		if k != marker {
 			rest = append(rest, k)
 		}

@@ -1,0 +1,220 @@
+package s3
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/blobtest"
+)
+
+// newPointingStore returns a store that points to the data of every
+// one-object upload, however small, instead of copying it.
+func newPointingStore(t testing.TB) *Store {
+	s := newTestStore(t)
+	s.pointerMin = 1
+	return s
+}
+
+// The shared suite again, with every committed upload of one data object a
+// pointer: Stat, Open, Seek, Walk, Delete and a commit over an existing blob
+// behave as for a blob at its own key.
+func TestStorePointing(t *testing.T) {
+	blobtest.Run(t, func(t *testing.T) blobtest.Store { return newPointingStore(t) })
+}
+
+// pushPointed commits data through a one-append upload id, which the store
+// points to.
+func pushPointed(t *testing.T, s *Store, id string, data []byte) berth.Digest {
+	t.Helper()
+	d := berth.DigestOf(berth.SHA256, data)
+	if err := s.CreateUpload(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, id, 0, data)
+	info, err := s.CommitUpload(t.Context(), id, d)
+	if err != nil {
+		t.Fatalf("CommitUpload: %v", err)
+	}
+	if info.Size != int64(len(data)) {
+		t.Fatalf("CommitUpload size %d, want %d", info.Size, len(data))
+	}
+	return d
+}
+
+// A commit of one data object writes no copy of it: the blob's key holds an
+// empty pointer, the data stays with a kept marker, the upload's marker and
+// states go; the blob reads, stats and walks with its own size.
+func TestCommitPoints(t *testing.T) {
+	s := newPointingStore(t)
+	data := randomBytes(41, 300_000) // past stateFree: a state is saved and removed
+	d := pushPointed(t, s, "big", data)
+
+	data0 := "uploads/big/" + dataDir + offsetName(0)
+	want := []string{s.blobKey(d)[len(s.prefix):], "uploads/big/" + keptName(d), data0}
+	got := keys(t, s)
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("keys after the commit: %v, want %v", got, want)
+	}
+	if oi := stat(t, s, s.blobKey(d)); oi.Size != 0 {
+		t.Fatalf("the blob's key holds %d bytes, want an empty pointer", oi.Size)
+	}
+	if b := readAll(t, s, d); !bytes.Equal(b, data) {
+		t.Fatal("the pointed blob reads other bytes")
+	}
+	if info, err := s.Stat(t.Context(), d); err != nil || info.Size != int64(len(data)) {
+		t.Fatalf("Stat: %+v, %v", info, err)
+	}
+	var walked []berth.BlobInfo
+	if err := s.Walk(t.Context(), func(b berth.BlobInfo) error { walked = append(walked, b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(walked) != 1 || walked[0].Digest != d || walked[0].Size != int64(len(data)) {
+		t.Fatalf("Walk: %+v", walked)
+	}
+	if _, err := s.StatUpload(t.Context(), "big"); !berth.IsCode(err, berth.CodeBlobUploadUnknown) {
+		t.Fatalf("StatUpload after the commit: %v, want blob_upload_unknown", err)
+	}
+
+	// Nothing that cleans uploads removes the data while the pointer names it.
+	if err := s.CleanTemp(mustNow(t, s).Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUpload(t.Context(), "big"); err != nil {
+		t.Fatal(err)
+	}
+	if b := readAll(t, s, d); !bytes.Equal(b, data) {
+		t.Fatal("the pointed blob changed after CleanTemp and DeleteUpload")
+	}
+
+	if err := s.Delete(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(t, s); len(got) != 0 {
+		t.Fatalf("keys after Delete: %v", got)
+	}
+}
+
+// A commit that stopped after the pointer was written, leaving the upload's
+// marker: the upload may be committed again (it is the same blob), and
+// deleting the upload, as the stale-upload collection does, keeps the data.
+func TestCommitStoppedAfterPointer(t *testing.T) {
+	s := newPointingStore(t)
+	data := randomBytes(42, 100_000)
+	d := pushPointed(t, s, "once", data)
+	recreateMarker(t, s, "once")
+
+	if _, err := s.CommitUpload(t.Context(), "once", d); err != nil {
+		t.Fatalf("the commit sent again: %v", err)
+	}
+	if b := readAll(t, s, d); !bytes.Equal(b, data) {
+		t.Fatal("the blob changed after the commit was sent again")
+	}
+	recreateMarker(t, s, "once")
+	if err := s.DeleteUpload(t.Context(), "once"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StatUpload(t.Context(), "once"); !berth.IsCode(err, berth.CodeBlobUploadUnknown) {
+		t.Fatalf("StatUpload after DeleteUpload: %v", err)
+	}
+	if b := readAll(t, s, d); !bytes.Equal(b, data) {
+		t.Fatal("DeleteUpload removed the data a pointer names")
+	}
+}
+
+// A Delete that stopped after removing the pointer leaves data no pointer
+// names: CleanTemp removes it once it is past the cutoff.
+func TestDeleteStoppedAfterPointer(t *testing.T) {
+	s := newPointingStore(t)
+	d := pushPointed(t, s, "gone", randomBytes(43, 100_000))
+	if err := s.removeKeys(t.Context(), []string{s.blobKey(d)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CleanTemp(mustNow(t, s).Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys(t, s)) != 2 {
+		t.Fatalf("CleanTemp with a past cutoff removed something: %v", keys(t, s))
+	}
+	if err := s.CleanTemp(mustNow(t, s).Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(t, s); len(got) != 0 {
+		t.Fatalf("keys left: %v", got)
+	}
+}
+
+// A second upload of a stored blob leaves the stored one as it is and
+// removes itself whole; a pointer whose data is gone is replaced.
+func TestCommitOverPointer(t *testing.T) {
+	s := newPointingStore(t)
+	data := randomBytes(44, 100_000)
+	d := pushPointed(t, s, "first", data)
+	pushPointed(t, s, "second", data)
+	for _, k := range keys(t, s) {
+		if strings.HasPrefix(k, "uploads/second/") {
+			t.Fatalf("the second upload left %s", k)
+		}
+	}
+	if b := readAll(t, s, d); !bytes.Equal(b, data) {
+		t.Fatal("the blob changed")
+	}
+
+	// The first data object lost (a Delete racing the commit, or a bucket
+	// edited by hand): the next commit of the blob writes a new pointer.
+	if err := s.removeKeys(t.Context(), []string{s.prefix + "uploads/first/" + dataDir + offsetName(0)}); err != nil {
+		t.Fatal(err)
+	}
+	pushPointed(t, s, "third", data)
+	if b := readAll(t, s, d); !bytes.Equal(b, data) {
+		t.Fatal("the blob does not read after a commit over a pointer to missing data")
+	}
+}
+
+// A presigned URL of a pointed blob is that of its data.
+func TestBlobURLPointed(t *testing.T) {
+	cfg := config(t)
+	cfg.Presign = true
+	s := openStore(t, cfg)
+	s.pointerMin = 1
+	data := randomBytes(45, 100_000)
+	d := pushPointed(t, s, "url", data)
+	u, err := s.BlobURL(t.Context(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+		t.Fatalf("GET of the presigned URL: %s, %d bytes", resp.Status, len(body))
+	}
+}
+
+func recreateMarker(t *testing.T, s *Store, id string) {
+	t.Helper()
+	if _, err := s.putBytes(t.Context(), s.uploadPrefix(id)+markerName, nil, minioPutOptions()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func stat(t *testing.T, s *Store, key string) minio.ObjectInfo {
+	t.Helper()
+	oi, err := s.client.StatObject(t.Context(), s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return oi
+}

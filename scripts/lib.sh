@@ -25,7 +25,7 @@ wait_http() {
 		if ! kill -0 "$pid" 2>/dev/null; then
 			return 2
 		fi
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
+		code=$(curl -s ${CURL_EXTRA:-} -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
 		if [ "$want" = any ]; then
 			case $code in 2??|3??|4??) return 0 ;; esac
 		elif [ "$code" = "$want" ]; then

@@ -75,16 +75,25 @@ type VerifiedReader interface {
 	Verified()
 }
 
+// AppendAtEnd, as UploadStore.AppendUpload's offset, appends at the upload's
+// current end: a caller with no offset of its own to check (a PATCH without
+// Content-Range) need not ask StatUpload first, which costs a remote store
+// a request.
+const AppendAtEnd int64 = -1
+
 // UploadStore holds the bytes of unfinished uploads and turns a finished one into
-// a blob of the BlobStore it belongs to. Upload ids are chosen by the caller and
-// are safe path components ([A-Za-z0-9-]).
+// a blob of the BlobStore it belongs to. Upload ids are chosen by the caller,
+// are safe path components ([A-Za-z0-9-]), and are fresh: an id is created
+// once (berth's are 128 random bits), so a store need not look for what an
+// earlier upload of the same id left behind.
 type UploadStore interface {
 	// CreateUpload starts an empty upload.
 	CreateUpload(ctx context.Context, id string) error
 	// StatUpload returns the upload's size, or blob_upload_unknown.
 	StatUpload(ctx context.Context, id string) (UploadInfo, error)
 	// AppendUpload writes r's bytes at offset and returns the new size. offset must
-	// equal the current size, else range_invalid and nothing is written. The bytes
+	// equal the current size, else range_invalid and nothing is written; or be
+	// AppendAtEnd, for the current size whatever it is. The bytes
 	// are durable when it returns without error; after an error the upload holds
 	// the previous content plus possibly a prefix of r, and StatUpload tells how
 	// much, so a client can resume.

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"UploadSmallReads", testUploadSmallReads},
 		{"UploadEmpty", testUploadEmpty},
 		{"UploadWrongOffset", testUploadWrongOffset},
+		{"UploadAppendAtEnd", testUploadAppendAtEnd},
 		{"UploadAppendError", testUploadAppendError},
 		{"UploadConcurrentAppend", testUploadConcurrentAppend},
 		{"UploadCommitWrongDigest", testUploadCommitWrongDigest},
@@ -555,12 +556,37 @@ func testUploadWrongOffset(t *testing.T, s Store) {
 	wantCode(t, err, berth.CodeRangeInvalid, "AppendUpload at 1 to an empty upload")
 	wantUpload(t, s, id, 0)
 	mustAppend(t, s, id, 0, data[:1000])
-	for _, off := range []int64{0, 999, 1001, 5000, -1} {
+	for _, off := range []int64{0, 999, 1001, 5000, -2} {
 		_, err := s.AppendUpload(ctx, id, off, bytes.NewReader(data[1000:]))
 		wantCode(t, err, berth.CodeRangeInvalid, "AppendUpload at %d to an upload of 1000 bytes", off)
 		wantUpload(t, s, id, 1000)
 	}
 	mustAppend(t, s, id, 1000, data[1000:])
+	mustCommit(t, s, id, berth.DigestOf(berth.SHA256, data), data)
+}
+
+// UploadAppendAtEnd: berth.AppendAtEnd appends at the upload's end whatever
+// it is, mixed with appends at an offset, and to an unknown upload it is
+// blob_upload_unknown.
+func testUploadAppendAtEnd(t *testing.T, s Store) {
+	ctx := t.Context()
+	r := newRand(t)
+	id := newID(r)
+	data := randomBytes(r, 3000)
+	_, err := s.AppendUpload(ctx, id, berth.AppendAtEnd, bytes.NewReader(data))
+	wantCode(t, err, berth.CodeBlobUploadUnknown, "AppendUpload at the end of an upload never created")
+	mustCreate(t, s, id)
+	for _, chunk := range [][2]int{{0, 1000}, {1000, 1500}, {1500, 3000}} {
+		off := berth.AppendAtEnd
+		if chunk[0] == 1000 {
+			off = 1000 // an offset of its own between appends at the end
+		}
+		n, err := s.AppendUpload(ctx, id, off, bytes.NewReader(data[chunk[0]:chunk[1]]))
+		if err != nil || n != int64(chunk[1]) {
+			t.Fatalf("AppendUpload of bytes %d to %d at %d = %d, %v; want %d", chunk[0], chunk[1], off, n, err, chunk[1])
+		}
+	}
+	wantUpload(t, s, id, 3000)
 	mustCommit(t, s, id, berth.DigestOf(berth.SHA256, data), data)
 }
 

@@ -74,8 +74,8 @@ func (s *Store) StatUpload(ctx context.Context, id string) (berth.UploadInfo, er
 	return berth.UploadInfo{ID: id, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
-// AppendUpload writes r's bytes at offset, which must be the upload's size, else
-// range_invalid. It hashes the bytes as it writes them, fsyncs the data file, then
+// AppendUpload writes r's bytes at offset, which must be the upload's size
+// (or berth.AppendAtEnd), else range_invalid. It hashes the bytes as it writes them, fsyncs the data file, then
 // keeps the sha256 state for the new size, in memory and, from stateFileMin bytes,
 // in a file. On failure it truncates the upload back
 // to offset, so the upload and its saved state still agree; r's error is returned
@@ -100,6 +100,9 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 		return 0, fmt.Errorf("append to upload %s: %w", id, err)
 	}
 	size := fi.Size()
+	if offset == berth.AppendAtEnd {
+		offset = size
+	}
 	if offset != size {
 		return size, berth.Errorf(berth.CodeRangeInvalid, "upload %s holds %d bytes, so the next chunk starts at %d, not %d", id, size, size, offset).
 			WithHint("ask for the upload's status and resume from the offset it reports").

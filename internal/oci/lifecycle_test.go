@@ -171,3 +171,58 @@ func TestQuotaRefusedAtCommit(t *testing.T) {
 		t.Errorf("the PUT without bytes asked the upload store what it holds %d times", n)
 	}
 }
+
+// TestChunkWithoutRangeAsksNoSize: a PATCH without Content-Range goes at the
+// upload's end without the handler asking the upload store its size first
+// (a request to a remote store), twice in a row; where a quota covers the
+// repository, a chunk of announced length is still counted against it
+// before its bytes are accepted.
+func TestChunkWithoutRangeAsksNoSize(t *testing.T) {
+	meta, blobs := openStores(t, t.TempDir())
+	rules := &lifecycle.Enforcer{Store: meta, Meta: meta, Now: time.Now}
+	uploads := &statCounter{UploadStore: blobs}
+	r := serveRegistry(t, meta, blobs, func(h *oci.Handler) { h.Lifecycle, h.Uploads = rules, uploads })
+	team, err := berth.ParseScope("team/*")
+	must(t, err)
+	must(t, meta.PutQuota(t.Context(), berth.Quota{Scope: team, MaxSize: 15, Updated: time.Now()}))
+	rules.Invalidate()
+
+	patch := func(loc string, b []byte) (*http.Response, []byte) {
+		t.Helper()
+		return r.do("PATCH", loc, http.Header{"Content-Type": {"application/octet-stream"}}, b)
+	}
+	start := func(repo string) string {
+		t.Helper()
+		resp, body := r.do("POST", "/v2/"+repo+"/blobs/uploads/", nil, nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("start: %d %s", resp.StatusCode, body)
+		}
+		return resp.Header.Get("Location")
+	}
+
+	loc := start("other/app")
+	before := uploads.n.Load()
+	first, second := []byte("the first chunk, "), []byte("and the second")
+	for i, chunk := range [][]byte{first, second} {
+		resp, body := patch(loc, chunk)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("chunk %d: %d %s", i+1, resp.StatusCode, body)
+		}
+		loc = resp.Header.Get("Location")
+	}
+	if n := uploads.n.Load() - before; n != 0 {
+		t.Errorf("two PATCHes without Content-Range asked the upload store its size %d times", n)
+	}
+	whole := append(append([]byte(nil), first...), second...)
+	if resp, body := r.do("PUT", loc+"?digest="+berth.DigestOf("sha256", whole).String(), nil, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("commit of both chunks: %d %s", resp.StatusCode, body)
+	}
+
+	loc = start("team/app")
+	before = uploads.n.Load()
+	resp, body := patch(loc, []byte("sixteen bytes!!!"))
+	expectError(t, resp, body, http.StatusForbidden, berth.CodeQuotaExceeded)
+	if uploads.n.Load() == before {
+		t.Error("a chunk under a quota was not counted against what the upload holds")
+	}
+}

@@ -238,6 +238,15 @@ func (h *Handler) commit(ctx context.Context, repo, id string, d berth.Digest, s
 	return h.Meta.LinkBlob(ctx, link)
 }
 
+// quotaChecksChunk reports whether a chunk of announced length must be
+// counted against a quota covering repo before its bytes are accepted.
+func (h *Handler) quotaChecksChunk(ctx context.Context, r *http.Request, repo string) (bool, error) {
+	if h.Lifecycle == nil || r.ContentLength <= 0 {
+		return false, nil
+	}
+	return h.Lifecycle.QuotaCovers(ctx, repo)
+}
+
 // quotaSize returns what upload id holds when a quota covers repo, else -1.
 func (h *Handler) quotaSize(ctx context.Context, repo, id string) (int64, error) {
 	covered, err := h.Lifecycle.QuotaCovers(ctx, repo)
@@ -252,11 +261,26 @@ func (h *Handler) quotaSize(ctx context.Context, repo, id string) (int64, error)
 // a PATCH (always, even nothing) or of a PUT that carries one.
 func (h *Handler) appendChunk(r *http.Request, rt route) (int64, error) {
 	ctx := r.Context()
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		quota, err := h.quotaChecksChunk(ctx, r, rt.Repo)
+		if err != nil {
+			return 0, err
+		}
+		if !quota {
+			// No offset to check and no quota to count the upload's size
+			// against: the bytes go at the upload's end, and the upload
+			// store is not asked its size first (a request to a remote one).
+			if err := h.ownSession(ctx, rt); err != nil {
+				return 0, err
+			}
+			return h.appendBody(r, rt.Ref, berth.AppendAtEnd)
+		}
+	}
 	info, err := h.session(ctx, rt)
 	if err != nil {
 		return 0, err
 	}
-	cr := r.Header.Get("Content-Range")
 	if cr != "" {
 		start, end, err := parseContentRange(cr)
 		if err != nil {

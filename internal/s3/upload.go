@@ -117,23 +117,18 @@ func (s *Store) loadUpload(ctx context.Context, id string) (upload, error) {
 }
 
 // CreateUpload starts an empty upload by creating its marker object, only if
-// nothing is stored under the upload's prefix. An id that is not 1 to 64
+// there is none: one request. It does not look for what an earlier upload of
+// the id left, since ids are fresh (berth.UploadStore); were one reused over
+// such debris, its appends would be refused with range_invalid and its
+// commit would verify the digest as always. An id that is not 1 to 64
 // characters of [A-Za-z0-9-] is blob_upload_invalid; an id in use is conflict.
 func (s *Store) CreateUpload(ctx context.Context, id string) error {
 	if !berth.ValidUploadID(id) {
 		return berth.UploadIDInvalid(id)
 	}
-	u, err := s.loadUpload(ctx, id)
-	if err != nil {
-		return fmt.Errorf("create upload %s: %w", id, err)
-	}
-	if len(u.keys) > 0 {
-		// Debris of an upload deleted halfway is not reused: CleanTemp removes it.
-		return berth.Errorf(berth.CodeConflict, "upload %s exists", id)
-	}
 	var opts minio.PutObjectOptions
 	opts.SetMatchETagExcept("*")
-	_, err = s.putBytes(ctx, s.uploadPrefix(id)+markerName, nil, opts)
+	_, err := s.putBytes(ctx, s.uploadPrefix(id)+markerName, nil, opts)
 	if isPreconditionFailed(err) {
 		return berth.Errorf(berth.CodeConflict, "upload %s exists", id)
 	}
@@ -183,6 +178,9 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 	}
 	if !u.exists {
 		return 0, berth.UploadUnknown(id)
+	}
+	if offset == berth.AppendAtEnd {
+		offset = u.size
 	}
 	if offset != u.size {
 		return u.size, rangeInvalid(id, u.size, offset)

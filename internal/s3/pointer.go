@@ -188,19 +188,7 @@ func (s *Store) disposable(ctx context.Context, u upload) []string {
 // openPointed opens the data object p names, pinned to its ETag, as d's
 // content.
 func (s *Store) openPointed(ctx context.Context, d berth.Digest, p pointer, mod time.Time) (io.ReadSeekCloser, berth.BlobInfo, error) {
-	var opts minio.GetObjectOptions
-	if p.etag != "" {
-		if err := opts.SetMatchETag(p.etag); err != nil {
-			return nil, berth.BlobInfo{}, err
-		}
-	}
-	obj, err := s.client.GetObject(ctx, s.bucket, p.key, opts)
-	if err == nil {
-		_, err = obj.Stat()
-		if err != nil {
-			obj.Close()
-		}
-	}
+	obj, _, err := s.getObject(ctx, p.key, p.etag)
 	if err != nil {
 		return nil, berth.BlobInfo{}, fmt.Errorf("open blob %s at %s: %w", d, strings.TrimPrefix(p.key, s.prefix), err)
 	}

@@ -180,6 +180,10 @@ func TestCommitRequests(t *testing.T) {
 	if err := s.CreateUpload(t.Context(), "small"); err != nil {
 		t.Fatal(err)
 	}
+	// The marker alone: ids are fresh, so nothing is listed first.
+	if got, want := c.take(), map[string]int{"PutObject": 1}; !maps.Equal(got, want) {
+		t.Errorf("requests of CreateUpload: %v, want %v", got, want)
+	}
 	mustAppend(t, s, "small", 0, data)
 	c.take()
 	if _, err := s.CommitUpload(t.Context(), "small", d); err != nil {
@@ -191,5 +195,47 @@ func TestCommitRequests(t *testing.T) {
 	}
 	if ks := keys(t, s); len(ks) != 1 {
 		t.Errorf("keys after the commit: %v, want the blob's alone", ks)
+	}
+}
+
+// A commit of one data object of pointerMin bytes or more copies nothing:
+// the listing, the kept marker, the pointer, and one deletion of the
+// marker and states. Its blob then reads in two GETs: the pointer's and the
+// data's; a blob at its own key, in one.
+func TestPointedCommitRequests(t *testing.T) {
+	s, c := newCountedStore(t)
+	s.pointerMin = 100_000
+	data := randomBytes(24, 200_000)
+	d := berth.DigestOf(berth.SHA256, data)
+	if err := s.CreateUpload(t.Context(), "big"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "big", 0, data)
+	c.take()
+	if _, err := s.CommitUpload(t.Context(), "big", d); err != nil {
+		t.Fatal(err)
+	}
+	// The hash state saved by the append is read rather than the data.
+	want := map[string]int{"ListObjects": 1, "GetObject": 1, "PutObject": 2, "DeleteObjects": 1}
+	if got := c.take(); !maps.Equal(got, want) {
+		t.Errorf("requests of the commit: %v, want %v", got, want)
+	}
+	if got := readAll(t, s, d); !bytes.Equal(got, data) {
+		t.Fatal("the pointed blob reads other bytes")
+	}
+	if got, want := c.take(), map[string]int{"GetObject": 2}; !maps.Equal(got, want) {
+		t.Errorf("requests of reading the pointed blob: %v, want %v", got, want)
+	}
+	small := randomBytes(25, 1000)
+	ds := berth.DigestOf(berth.SHA256, small)
+	if _, err := s.Put(t.Context(), ds, int64(len(small)), bytes.NewReader(small)); err != nil {
+		t.Fatal(err)
+	}
+	c.take()
+	if got := readAll(t, s, ds); !bytes.Equal(got, small) {
+		t.Fatal("the blob reads other bytes")
+	}
+	if got, want := c.take(), map[string]int{"GetObject": 1}; !maps.Equal(got, want) {
+		t.Errorf("requests of reading a blob: %v, want %v", got, want)
 	}
 }

@@ -110,24 +110,20 @@ func (s *Store) Stat(ctx context.Context, d berth.Digest) (berth.BlobInfo, error
 	return info, err
 }
 
-// Open returns the blob's content, or blob_unknown. The reader streams one GET
-// and issues a ranged GET after a Seek; Seek itself costs no request. A
-// pointer costs one GET more, of the data it names.
+// Open returns the blob's content, or blob_unknown, in one GET: its
+// response tells the size, and its body is what the reader returns. After a
+// Seek elsewhere the next Read sends a ranged GET; Seek itself costs no
+// request. A pointer costs one GET more, of the data it names.
 func (s *Store) Open(ctx context.Context, d berth.Digest) (io.ReadSeekCloser, berth.BlobInfo, error) {
 	d, err := berth.ParseDigest(string(d))
 	if err != nil {
 		return nil, berth.BlobInfo{}, err
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, s.blobKey(d), minio.GetObjectOptions{})
-	if err != nil {
-		return nil, berth.BlobInfo{}, fmt.Errorf("open blob %s: %w", d, err)
+	obj, oi, err := s.getObject(ctx, s.blobKey(d), "")
+	if isNotFound(err) {
+		return nil, berth.BlobInfo{}, blobUnknown(d)
 	}
-	oi, err := obj.Stat() // the first request: the GET whose body Read returns
 	if err != nil {
-		obj.Close()
-		if isNotFound(err) {
-			return nil, berth.BlobInfo{}, blobUnknown(d)
-		}
 		return nil, berth.BlobInfo{}, fmt.Errorf("open blob %s: %w", d, err)
 	}
 	if p, ok := s.pointerOf(oi); ok {

@@ -73,7 +73,8 @@ type Provider struct {
 	// CacheNamespace, when set, reports whether repo lies in the namespace
 	// of a pull-through cache, which nothing may be pushed to
 	// (cache_read_only): tokens never carry push there, whatever the roles.
-	CacheNamespace func(ctx context.Context, repo string) bool
+	// When it cannot tell, a token that would carry push is not issued.
+	CacheNamespace func(ctx context.Context, repo string) (bool, error)
 
 	mu      sync.Mutex
 	gen     uint64
@@ -782,9 +783,15 @@ func (p *Provider) Grant(ctx context.Context, c *berth.Caller, requested []berth
 			ra.Actions = limitActions(c.Limit, ra)
 		}
 		acts := idx.DockerActions(ra.Type, ra.Name, ra.Actions)
-		if ra.Type == berth.ResourceRepository && slices.ContainsFunc(acts, berth.CacheRefusesDocker) &&
-			p.CacheNamespace != nil && p.CacheNamespace(ctx, ra.Name) {
-			acts = slices.DeleteFunc(acts, berth.CacheRefusesDocker)
+		if ra.Type == berth.ResourceRepository && slices.ContainsFunc(acts, berth.CacheRefusesDocker) && p.CacheNamespace != nil {
+			cached, err := p.CacheNamespace(ctx, ra.Name)
+			if err != nil {
+				// Push is not granted where a cache may refuse it.
+				return nil, fmt.Errorf("tell whether %s is a cache namespace: %w", ra.Name, err)
+			}
+			if cached {
+				acts = slices.DeleteFunc(acts, berth.CacheRefusesDocker)
+			}
 		}
 		if len(acts) > 0 {
 			granted = append(granted, berth.ResourceActions{Type: ra.Type, Class: ra.Class, Name: ra.Name, Actions: acts})

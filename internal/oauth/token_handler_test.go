@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -1209,4 +1210,29 @@ func TestChallengeErrorURI(t *testing.T) {
 			t.Errorf("url %q, %s: challenge %q, want error_uri %q", tc.url, tc.code, got, tc.want)
 		}
 	}
+}
+
+// TestTokenCacheNamespace: a token never carries push in a pull-through
+// cache's namespace, whatever the roles; when the registry cannot tell
+// whether a repository is in one, a token that would carry push there is
+// not issued (a pull-only one is), rather than carrying push on a guess.
+func TestTokenCacheNamespace(t *testing.T) {
+	e := newTokenEnv(t)
+	c := e.client("ci-web", 90*day, "push hub/*", "push team/*")
+	unreadable := false
+	e.p.CacheNamespace = func(_ context.Context, repo string) (bool, error) {
+		if unreadable {
+			return false, errors.New("upstreams unreadable")
+		}
+		return strings.HasPrefix(repo, "hub/"), nil
+	}
+	tok := e.dockerToken(t, e.get(scopeQuery("scope", "repository:hub/library/alpine:pull,push repository:team/app:pull,push"), c.ClientID, c.Value))
+	wantAccess(t, e.verify(t, tok.Token), "repository:hub/library/alpine:pull", "repository:team/app:pull,push")
+
+	unreadable = true
+	if r := e.get(scopeQuery("scope", "repository:team/app:pull,push"), c.ClientID, c.Value); r.Status != http.StatusInternalServerError {
+		t.Errorf("a push token while the cache namespaces are unreadable: status %d %s, want 500", r.Status, r.Body)
+	}
+	tok = e.dockerToken(t, e.get(scopeQuery("scope", "repository:team/app:pull"), c.ClientID, c.Value))
+	wantAccess(t, e.verify(t, tok.Token), "repository:team/app:pull")
 }

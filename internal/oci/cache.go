@@ -145,11 +145,10 @@ func (c *Cache) upstreamFor(ctx context.Context, repo string) (*berth.Upstream, 
 }
 
 // ReadOnly reports whether repo lies in the cache namespace of an upstream,
-// which only the cache fills; false when the upstreams cannot be read (the
-// registry then refuses the write itself when it can).
-func (c *Cache) ReadOnly(ctx context.Context, repo string) bool {
+// which only the cache fills, or the error that kept it from telling.
+func (c *Cache) ReadOnly(ctx context.Context, repo string) (bool, error) {
 	u, err := c.upstreamFor(ctx, repo)
-	return err == nil && u != nil
+	return u != nil, err
 }
 
 // upstreams returns the upstreams, read from Upstreams at most once per

@@ -289,7 +289,7 @@ start_scaleout() {
 	export AWS_ACCESS_KEY_ID=bench-access AWS_SECRET_ACCESS_KEY=bench-secret-key-0123456789
 	BERTH_KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64 -w0)
 	export BERTH_KEY_ENCRYPTION_KEY
-	BERTH_SERVE_ARGS="--db $dsn --blobs s3://bench?endpoint=127.0.0.1:$port&region=us-east-1$insecure"
+	BERTH_SERVE_ARGS="--db $dsn --blobs s3://bench?endpoint=127.0.0.1:$port&region=us-east-1&pointers=true$insecure"
 }
 
 stop_scaleout() {
@@ -596,7 +596,7 @@ The same berth binary, measured in the same run right after the embedded one (SQ
 in the data folder), with \`--db\` a fresh schema of the PostgreSQL $(psql -qtA "$PG_BASE" -c 'SHOW server_version' 2>/dev/null | cut -d' ' -f1) on 127.0.0.1:5432 and
 \`--blobs s3://…\` a bucket of versitygw (its posix backend over the same local disk, with \`--keep-alive\`) on loopback
 over ${S3_SCHEME:-http} ($( [ "${S3_SCHEME:-http}" = https ] && echo "BENCH_S3_TLS=1, a self-signed certificate: payloads are sent unsigned, TLS protects them" || echo "every 64 KiB chunk of a payload is signed by berth and checked by versitygw; BENCH_S3_TLS=1 measures https")),
-presigned redirects off (the default), so every blob byte passes through berth and then versitygw.
+presigned redirects off (the default), so every blob byte passes through berth and then versitygw, and \`pointers=true\` (docs/deploy.md).
 Everything shares the machine's $(nproc) cores: the figures are a floor for a deployment where
 PostgreSQL and the object store run elsewhere, and the ratios show what the shared stores cost one replica.
 

@@ -59,6 +59,13 @@ type Config struct {
 	PresignExpiry time.Duration
 	// PartSize is the multipart part size for streams; DefaultPartSize when zero.
 	PartSize int64
+	// Pointers lets a commit of an upload that is one large data object
+	// write a pointer to that object at the blob's key instead of copying
+	// it (pointer.go). Every berth reading the bucket follows pointers
+	// whatever this says; a berth older than pointers serves one as an
+	// empty blob and removes the data it names, so it is turned on only once
+	// every replica runs a berth that knows them.
+	Pointers bool
 
 	Credentials Credentials
 
@@ -100,12 +107,13 @@ func CredentialsFromEnv(getenv func(string) string) Credentials {
 }
 
 // urlFormat is shown in the hints of ParseURL's errors.
-const urlFormat = "s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&region=REGION&insecure=true&path_style=true&presign=true&presign_expiry=15m&part_size=8388608"
+const urlFormat = "s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&region=REGION&insecure=true&path_style=true&presign=true&presign_expiry=15m&part_size=8388608&pointers=true"
 
 // ParseURL parses
 //
 //	s3://BUCKET[/PREFIX][?endpoint=HOST[:PORT]][&region=R][&insecure=true]
 //	    [&path_style=true][&presign=true][&presign_expiry=DURATION][&part_size=BYTES]
+//	    [&pointers=true]
 //
 // into a Config without credentials. Every parameter is optional; an unknown
 // parameter, credentials in the URL, or an invalid value is invalid.
@@ -164,6 +172,8 @@ func ParseURL(s string) (Config, error) {
 			c.PresignExpiry, err = time.ParseDuration(v)
 		case "part_size":
 			c.PartSize, err = strconv.ParseInt(v, 10, 64)
+		case "pointers":
+			c.Pointers, err = strconv.ParseBool(v)
 		default:
 			return Config{}, invalid("unknown parameter %q", k)
 		}

@@ -19,8 +19,8 @@ func TestParseURL(t *testing.T) {
 	}{
 		{"s3://blobs", Config{Bucket: "blobs", Endpoint: "s3.amazonaws.com", PresignExpiry: DefaultPresignExpiry, PartSize: DefaultPartSize}},
 		{"s3://my.bucket-1/berth/prod/?region=eu-west-1", Config{Bucket: "my.bucket-1", Prefix: "berth/prod", Endpoint: "s3.amazonaws.com", Region: "eu-west-1", PresignExpiry: DefaultPresignExpiry, PartSize: DefaultPartSize}},
-		{"s3://b01/p?endpoint=127.0.0.1:9000&region=us-east-1&insecure=true&path_style=true&presign=true&presign_expiry=1h&part_size=16777216",
-			Config{Bucket: "b01", Prefix: "p", Endpoint: "127.0.0.1:9000", Region: "us-east-1", Insecure: true, PathStyle: true, Presign: true, PresignExpiry: time.Hour, PartSize: 16 << 20}},
+		{"s3://b01/p?endpoint=127.0.0.1:9000&region=us-east-1&insecure=true&path_style=true&presign=true&presign_expiry=1h&part_size=16777216&pointers=true",
+			Config{Bucket: "b01", Prefix: "p", Endpoint: "127.0.0.1:9000", Region: "us-east-1", Insecure: true, PathStyle: true, Presign: true, PresignExpiry: time.Hour, PartSize: 16 << 20, Pointers: true}},
 	}
 	for _, tc := range tests {
 		got, err := ParseURL(tc.url)

@@ -19,8 +19,10 @@ type object struct {
 	key, etag string
 	size      int64
 
-	body io.ReadCloser // reads from pos; nil until the next Read sends a GET
-	pos  int64
+	body    io.ReadCloser // the open GET's body, or nil
+	bodyPos int64         // the offset body reads from next
+	pos     int64         // the offset of the next Read
+	closed  bool
 }
 
 // getObject sends the GET that opens key (pinned to etag when not empty)
@@ -40,6 +42,13 @@ func (s *Store) getObject(ctx context.Context, key, etag string) (*object, minio
 }
 
 func (o *object) Read(p []byte) (int, error) {
+	if o.closed {
+		return 0, errors.New("read of a closed blob")
+	}
+	if o.body != nil && o.bodyPos != o.pos {
+		o.body.Close()
+		o.body = nil
+	}
 	if o.body == nil {
 		if o.pos >= o.size {
 			return 0, io.EOF
@@ -55,18 +64,20 @@ func (o *object) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("read %s from %d: %w", o.key, o.pos, err)
 		}
-		o.body = body
+		o.body, o.bodyPos = body, o.pos
 	}
 	n, err := o.body.Read(p)
 	o.pos += int64(n)
+	o.bodyPos += int64(n)
 	if err == io.EOF && o.pos < o.size {
 		err = io.ErrUnexpectedEOF
 	}
 	return n, err
 }
 
-// Seek moves the offset of the next Read; it costs no request, and one to
-// the offset already reached keeps the body being read.
+// Seek moves the offset of the next Read. It costs no request: the body
+// open is kept, and is read on if the next Read starts where it is (as
+// after http.ServeContent's Seek to the end to learn the size and back).
 func (o *object) Seek(offset int64, whence int) (int64, error) {
 	switch whence {
 	case io.SeekStart:
@@ -80,15 +91,12 @@ func (o *object) Seek(offset int64, whence int) (int64, error) {
 	if offset < 0 {
 		return o.pos, errors.New("seek: negative position")
 	}
-	if offset != o.pos && o.body != nil {
-		o.body.Close()
-		o.body = nil
-	}
 	o.pos = offset
 	return offset, nil
 }
 
 func (o *object) Close() error {
+	o.closed = true
 	if o.body == nil {
 		return nil
 	}

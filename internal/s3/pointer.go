@@ -18,7 +18,8 @@ import (
 // written, and hashed for its ETag), which made a commit take as long as
 // the push. Its key holds an empty pointer object instead, whose metadata
 // names the data object, which stays where the append wrote it, beside a
-// kept marker uploads/ID/blob/ALG.HEX that names the blob.
+// kept marker uploads/ID/blob/ALG.HEX that names the blob. Pointers are
+// written only with Config.Pointers; they are always followed.
 //
 // Order keeps every crash safe. A commit writes the kept marker, then the
 // pointer (only if nothing is at the blob's key), then removes the upload's
@@ -85,7 +86,7 @@ func (s *Store) pointerOf(oi minio.ObjectInfo) (pointer, bool) {
 
 // pointable returns u's one data object when a commit should point to it.
 func (s *Store) pointable(u upload) (segment, bool) {
-	if len(u.segs) != 1 || u.size < s.pointerMin {
+	if s.pointerMin <= 0 || len(u.segs) != 1 || u.size < s.pointerMin {
 		return segment{}, false
 	}
 	return u.segs[0], true
@@ -133,6 +134,16 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 	} else if err != nil {
 		return time.Time{}, err
 	}
+	// A DeleteUpload may have run since u was listed: it removes the
+	// marker first, then what it lists. If the marker is gone, that delete
+	// may not have seen the pointer, so the commit is undone: the upload
+	// is gone, as it would be had the delete come first.
+	if _, err := s.client.StatObject(ctx, s.bucket, s.uploadPrefix(u.id)+markerName, minio.StatObjectOptions{}); isNotFound(err) {
+		s.unpoint(ctx, d, sg.key)
+		return time.Time{}, berth.UploadUnknown(u.id)
+	} else if err != nil {
+		return time.Time{}, err
+	}
 	var rest []string
 	for _, k := range s.disposable(ctx, u) {
 		if k != sg.key && k != keptKey {
@@ -143,6 +154,38 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 	// commit be sent again, or states, which disposable leaves the data of.
 	_ = s.removeKeys(ctx, rest)
 	return mod, nil
+}
+
+// unpoint removes d's pointer if it names data (best effort: what is left
+// is an upload that CleanTemp removes, or a pointer whose data a next
+// commit of d replaces).
+func (s *Store) unpoint(ctx context.Context, d berth.Digest, data string) {
+	oi, err := s.client.StatObject(ctx, s.bucket, s.blobKey(d), minio.StatObjectOptions{})
+	if err != nil {
+		return
+	}
+	if p, ok := s.pointerOf(oi); ok && p.key == data {
+		_ = s.client.RemoveObject(ctx, s.bucket, s.blobKey(d), minio.RemoveObjectOptions{})
+	}
+}
+
+// removePointed removes, once d's pointer p is gone, the data p named and
+// d's kept marker, unless another pointer names the same data (one upload
+// committed under two digests at once).
+func (s *Store) removePointed(ctx context.Context, p pointer, d berth.Digest) {
+	id, _, _ := strings.Cut(strings.TrimPrefix(p.key, s.uploadsPrefix()), "/")
+	u, err := s.loadUpload(ctx, id)
+	if err != nil {
+		return // what is left, CleanTemp removes
+	}
+	ours := map[string]bool{p.key: true, s.uploadPrefix(id) + keptName(d): true}
+	var rm []string
+	for _, k := range s.disposable(ctx, u) {
+		if ours[k] {
+			rm = append(rm, k)
+		}
+	}
+	_ = s.removeKeys(ctx, rm)
 }
 
 // pointedExists tells whether p's data object is there (any doubt: yes).

@@ -169,14 +169,117 @@ func TestCommitOverPointer(t *testing.T) {
 		t.Fatal("the blob changed")
 	}
 
-	// The first data object lost (a Delete racing the commit, or a bucket
-	// edited by hand): the next commit of the blob writes a new pointer.
+	// The first data object lost (a bucket edited by hand, or a berth
+	// older than pointers cleaning it): the next commit of the blob writes
+	// a new pointer.
 	if err := s.removeKeys(t.Context(), []string{s.prefix + "uploads/first/" + dataDir + offsetName(0)}); err != nil {
 		t.Fatal(err)
 	}
 	pushPointed(t, s, "third", data)
 	if b := readAll(t, s, d); !bytes.Equal(b, data) {
 		t.Fatal("the blob does not read after a commit over a pointer to missing data")
+	}
+}
+
+// A DeleteUpload racing the commit of the same upload never leaves a
+// pointer naming data it removed: a delete that listed the upload before
+// the commit finished lists it again once its marker is gone, and a commit
+// that finds its marker gone once its pointer is written undoes itself.
+func TestCommitRacingDeleteUpload(t *testing.T) {
+	s := newPointingStore(t)
+	data := randomBytes(46, 100_000)
+	d := berth.DigestOf(berth.SHA256, data)
+
+	// The delete listed first; the commit finished before it went on.
+	if err := s.CreateUpload(t.Context(), "late-delete"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "late-delete", 0, data)
+	stale, err := s.loadUpload(t.Context(), "late-delete")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CommitUpload(t.Context(), "late-delete", d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.removeUpload(t.Context(), stale); err != nil {
+		t.Fatal(err)
+	}
+	if b := readAll(t, s, d); !bytes.Equal(b, data) {
+		t.Fatal("a delete that listed the upload before its commit removed the blob's data")
+	}
+	if err := s.Delete(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+
+	// The commit listed first; the delete removed the marker before the
+	// commit wrote its pointer.
+	if err := s.CreateUpload(t.Context(), "early-delete"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "early-delete", 0, data)
+	u, err := s.loadUpload(t.Context(), "early-delete")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.removeKeys(t.Context(), []string{s.uploadPrefix("early-delete") + markerName}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.point(t.Context(), u, u.segs[0], d); !berth.IsCode(err, berth.CodeBlobUploadUnknown) {
+		t.Fatalf("a commit whose upload was deleted meanwhile: %v, want blob_upload_unknown", err)
+	}
+	if _, err := s.Stat(t.Context(), d); !berth.IsCode(err, berth.CodeBlobUnknown) {
+		t.Fatalf("the undone commit left the blob: %v", err)
+	}
+}
+
+// One upload committed under two digests at once (sha256 and sha512 of the
+// same bytes) has two pointers to one data object: deleting one blob keeps
+// the data the other names.
+func TestDeleteOneOfTwoPointers(t *testing.T) {
+	s := newPointingStore(t)
+	data := randomBytes(47, 100_000)
+	d256 := pushPointed(t, s, "twice", data)
+	recreateMarker(t, s, "twice") // the second commit listed the upload before the first removed its marker
+	d512 := berth.DigestOf(berth.SHA512, data)
+	if _, err := s.CommitUpload(t.Context(), "twice", d512); err != nil {
+		t.Fatalf("the second commit: %v", err)
+	}
+	if err := s.Delete(t.Context(), d512); err != nil {
+		t.Fatal(err)
+	}
+	if b := readAll(t, s, d256); !bytes.Equal(b, data) {
+		t.Fatal("deleting one pointer removed the data another names")
+	}
+	if err := s.Delete(t.Context(), d256); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(t, s); len(got) != 0 {
+		t.Fatalf("keys left: %v", got)
+	}
+}
+
+// Pointers are written only when the configuration turns them on: a berth
+// older than them would serve one as an empty blob.
+func TestPointersAreOptIn(t *testing.T) {
+	cfg := config(t)
+	off := openStore(t, cfg)
+	cfg.Pointers = true
+	on := openStore(t, cfg)
+	data := randomBytes(48, pointerMin)
+	d := berth.DigestOf(berth.SHA256, data)
+	for _, tc := range []struct {
+		name   string
+		s      *Store
+		stored int64 // bytes at the blob's key
+	}{{"off", off, pointerMin}, {"on", on, 0}} {
+		pushPointed(t, tc.s, "opt-"+tc.name, data)
+		if oi := stat(t, tc.s, tc.s.blobKey(d)); oi.Size != tc.stored {
+			t.Errorf("pointers %s: the blob's key holds %d bytes, want %d", tc.name, oi.Size, tc.stored)
+		}
+		if err := tc.s.Delete(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

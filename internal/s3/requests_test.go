@@ -199,8 +199,8 @@ func TestCommitRequests(t *testing.T) {
 }
 
 // A commit of one data object of pointerMin bytes or more copies nothing:
-// the listing, the kept marker, the pointer, and one deletion of the
-// marker and states. Its blob then reads in two GETs: the pointer's and the
+// the listing, the kept marker, the pointer, a look at the upload's marker,
+// and one deletion of the marker and states. Its blob then reads in two GETs: the pointer's and the
 // data's; a blob at its own key, in one.
 func TestPointedCommitRequests(t *testing.T) {
 	s, c := newCountedStore(t)
@@ -215,8 +215,9 @@ func TestPointedCommitRequests(t *testing.T) {
 	if _, err := s.CommitUpload(t.Context(), "big", d); err != nil {
 		t.Fatal(err)
 	}
-	// The hash state saved by the append is read rather than the data.
-	want := map[string]int{"ListObjects": 1, "GetObject": 1, "PutObject": 2, "DeleteObjects": 1}
+	// The hash state saved by the append is read rather than the data; the
+	// HEAD makes sure no DeleteUpload removed the marker meanwhile.
+	want := map[string]int{"ListObjects": 1, "GetObject": 1, "PutObject": 2, "HeadObject": 1, "DeleteObjects": 1}
 	if got := c.take(); !maps.Equal(got, want) {
 		t.Errorf("requests of the commit: %v, want %v", got, want)
 	}
@@ -237,5 +238,33 @@ func TestPointedCommitRequests(t *testing.T) {
 	}
 	if got, want := c.take(), map[string]int{"GetObject": 1}; !maps.Equal(got, want) {
 		t.Errorf("requests of reading a blob: %v, want %v", got, want)
+	}
+	// http.ServeContent seeks to the end to learn the size, then back: the
+	// body of the GET that opened the blob is still the one read.
+	rc, _, err := s.Open(t.Context(), ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if n, err := rc.Seek(0, io.SeekEnd); err != nil || n != int64(len(small)) {
+		t.Fatalf("Seek to the end = %d, %v", n, err)
+	}
+	if _, err := rc.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("read after seeking to the end and back: %d bytes, %v", len(got), err)
+	}
+	if got, want := c.take(), map[string]int{"GetObject": 1}; !maps.Equal(got, want) {
+		t.Errorf("requests of a read after seeking to the end and back: %v, want %v", got, want)
+	}
+	if _, err := rc.Seek(500, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, small[500:]) {
+		t.Fatalf("read from 500: %d bytes, %v", len(got), err)
+	}
+	if got, want := c.take(), map[string]int{"GetObject": 1}; !maps.Equal(got, want) {
+		t.Errorf("requests of a read from elsewhere: %v, want one ranged %v", got, want)
 	}
 }

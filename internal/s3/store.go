@@ -34,7 +34,7 @@ type Store struct {
 	partSize      int64
 	presign       bool
 	presignExpiry time.Duration
-	pointerMin    int64 // see pointer.go; tests lower it
+	pointerMin    int64 // see pointer.go; 0: no pointers are written; tests lower it
 
 	buffers *partBuffers // of partSize
 }
@@ -69,7 +69,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		partSize:      cfg.PartSize,
 		presign:       cfg.Presign,
 		presignExpiry: cfg.PresignExpiry,
-		pointerMin:    pointerMin,
+	}
+	if cfg.Pointers {
+		s.pointerMin = pointerMin
 	}
 	if cfg.Prefix != "" {
 		s.prefix = cfg.Prefix + "/"
@@ -194,9 +196,7 @@ func (s *Store) Delete(ctx context.Context, d berth.Digest) error {
 		return fmt.Errorf("delete blob %s: %w", d, err)
 	}
 	if isPointer {
-		upload, _, _ := strings.Cut(strings.TrimPrefix(p.key, s.uploadsPrefix()), "/")
-		// What a failure leaves, CleanTemp removes: no pointer names it now.
-		_ = s.removeKeys(ctx, []string{p.key, s.uploadPrefix(upload) + keptName(d)})
+		s.removePointed(ctx, p, d)
 	}
 	return nil
 }

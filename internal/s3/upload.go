@@ -518,6 +518,13 @@ func (s *Store) removeUpload(ctx context.Context, u upload) error {
 		if err := s.client.RemoveObject(ctx, s.bucket, marker, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
 			return err
 		}
+		// A commit running since u was listed may have made its data a
+		// blob's bytes: listed again now that the marker is gone, its kept
+		// marker shows, and a commit that finishes later finds the marker
+		// gone and undoes itself (point).
+		if fresh, err := s.loadUpload(ctx, u.id); err == nil {
+			u = fresh
+		}
 	}
 	var rest []string
 	for _, k := range s.disposable(ctx, u) {

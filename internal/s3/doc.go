@@ -20,10 +20,10 @@
 // offset exactly one wins, across processes. A blob appears at its key only by
 // the last request of a write whose digest (and, for Put, size) was already
 // verified: a single PUT, a server-side copy, the completion of a multipart
-// upload, or (with Config.Pointers) a pointer to an upload's one data object
-// (of at least 16 MiB, which is then not copied); a crash leaves at most an incomplete multipart
-// upload, which no reader sees and CleanTemp aborts, or an upload no pointer
-// names, which CleanTemp removes. Data a pointer names is never removed
+// upload, or (with Config.Pointers) a pointer to an upload's one data
+// object (of at least 16 MiB, which is then not copied); a crash leaves at
+// most an incomplete multipart upload, which no reader sees and CleanTemp
+// aborts, or an upload no pointer names, which CleanTemp removes. Data a pointer names is never removed
 // before the pointer. A commit reads and copies data objects pinned to the
 // ETags it listed, so the blob holds exactly the bytes it verified. A create
 // that a service keeping objects as files refuses because a concurrent delete

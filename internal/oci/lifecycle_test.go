@@ -203,10 +203,15 @@ func TestChunkWithoutRangeAsksNoSize(t *testing.T) {
 	loc := start("other/app")
 	before := uploads.n.Load()
 	first, second := []byte("the first chunk, "), []byte("and the second")
+	held := 0
 	for i, chunk := range [][]byte{first, second} {
 		resp, body := patch(loc, chunk)
 		if resp.StatusCode != http.StatusAccepted {
 			t.Fatalf("chunk %d: %d %s", i+1, resp.StatusCode, body)
+		}
+		held += len(chunk)
+		if got, want := resp.Header.Get("Range"), fmt.Sprintf("0-%d", held-1); got != want {
+			t.Errorf("chunk %d: Range %q, want %q", i+1, got, want)
 		}
 		loc = resp.Header.Get("Location")
 	}
@@ -218,9 +223,15 @@ func TestChunkWithoutRangeAsksNoSize(t *testing.T) {
 		t.Fatalf("commit of both chunks: %d %s", resp.StatusCode, body)
 	}
 
+	// Ten bytes fit the quota of 15; ten more do not, counting the ten the
+	// upload holds.
 	loc = start("team/app")
+	resp, body := patch(loc, []byte("ten bytes!"))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("a chunk within the quota: %d %s", resp.StatusCode, body)
+	}
 	before = uploads.n.Load()
-	resp, body := patch(loc, []byte("sixteen bytes!!!"))
+	resp, body = patch(resp.Header.Get("Location"), []byte("ten more!!"))
 	expectError(t, resp, body, http.StatusForbidden, berth.CodeQuotaExceeded)
 	if uploads.n.Load() == before {
 		t.Error("a chunk under a quota was not counted against what the upload holds")

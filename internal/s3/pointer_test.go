@@ -2,7 +2,6 @@ package s3
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -295,15 +294,11 @@ func TestBlobURLPointed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(u)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
-		t.Fatalf("GET of the presigned URL: %s, %d bytes", resp.Status, len(body))
-	}
+	wantGET(t, req, data)
 }
 
 func recreateMarker(t *testing.T, s *Store, id string) {

@@ -251,15 +251,7 @@ func TestBlobURL(t *testing.T) {
 	if req.Header.Get("Authorization") != "" {
 		t.Fatal("the request carries an Authorization header")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
-		t.Fatalf("GET of the presigned URL: %s, %d bytes", resp.Status, len(body))
-	}
+	wantGET(t, req, data)
 	if strings.Contains(u, s3test.SecretKey) {
 		t.Fatal("the URL holds the secret key")
 	}
@@ -272,6 +264,21 @@ func TestBlobURL(t *testing.T) {
 	resp2.Body.Close()
 	if resp2.StatusCode == http.StatusOK {
 		t.Fatal("a presigned URL edited to name another key was accepted")
+	}
+}
+
+// wantGET sends req, a GET of a presigned URL, and fails the test unless it
+// answers 200 with want.
+func wantGET(t *testing.T, req *http.Request, want []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
+		t.Fatalf("GET of the presigned URL: %s, %d bytes", resp.Status, len(body))
 	}
 }
 

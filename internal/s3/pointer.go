@@ -109,6 +109,7 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 	opts.SetMatchETagExcept("*")
 	info, err := s.putBytes(ctx, s.blobKey(d), nil, opts)
 	mod := modTime(info.LastModified)
+	created := err == nil // this call wrote the pointer, so it may undo it
 	if isPreconditionFailed(err) {
 		// Something is at d's key: this upload's own pointer (a commit
 		// that stopped after writing it, sent again), or the blob stored by
@@ -129,19 +130,27 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 			if info, err = s.putBytes(ctx, s.blobKey(d), nil, opts); err != nil {
 				return time.Time{}, err
 			}
-			mod = modTime(info.LastModified)
+			mod, created = modTime(info.LastModified), true
 		}
 	} else if err != nil {
 		return time.Time{}, err
 	}
 	// A DeleteUpload may have run since u was listed: it removes the
-	// marker first, then what it lists. If the marker is gone, that delete
-	// may not have seen the pointer, so the commit is undone: the upload
-	// is gone, as it would be had the delete come first.
-	if _, err := s.client.StatObject(ctx, s.bucket, s.uploadPrefix(u.id)+markerName, minio.StatObjectOptions{}); isNotFound(err) {
-		s.unpoint(ctx, d, sg.key)
-		return time.Time{}, berth.UploadUnknown(u.id)
-	} else if err != nil {
+	// marker first, then what it lists. If the marker is gone (or this
+	// cannot tell), that delete may not have seen the pointer, so a pointer
+	// this call wrote is removed again and the commit fails: the upload is
+	// gone, as it would be had the delete come first. A pointer this call
+	// found is another commit of the upload's, which makes the same check:
+	// it is left to that commit, and this one fails (the upload was
+	// committed, or deleted, meanwhile).
+	keep := context.WithoutCancel(ctx) // an undo must not stop halfway with the request
+	if _, err := s.client.StatObject(keep, s.bucket, s.uploadPrefix(u.id)+markerName, minio.StatObjectOptions{}); err != nil {
+		if created {
+			s.unpoint(keep, d, sg.key)
+		}
+		if isNotFound(err) {
+			return time.Time{}, berth.UploadUnknown(u.id)
+		}
 		return time.Time{}, err
 	}
 	var rest []string
@@ -171,12 +180,15 @@ func (s *Store) unpoint(ctx context.Context, d berth.Digest, data string) {
 
 // removePointed removes, once d's pointer p is gone, the data p named and
 // d's kept marker, unless another pointer names the same data (one upload
-// committed under two digests at once).
+// committed under two digests at once) or the upload's marker is there.
 func (s *Store) removePointed(ctx context.Context, p pointer, d berth.Digest) {
 	id, _, _ := strings.Cut(strings.TrimPrefix(p.key, s.uploadsPrefix()), "/")
 	u, err := s.loadUpload(ctx, id)
-	if err != nil {
-		return // what is left, CleanTemp removes
+	if err != nil || u.exists {
+		// What is left, CleanTemp removes; an upload whose marker is still
+		// there (a commit's removal that failed) may be committed again,
+		// so its data goes only with the upload.
+		return
 	}
 	ours := map[string]bool{p.key: true, s.uploadPrefix(id) + keptName(d): true}
 	var rm []string

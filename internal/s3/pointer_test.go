@@ -232,6 +232,33 @@ func TestCommitRacingDeleteUpload(t *testing.T) {
 	}
 }
 
+// Two commits of one upload under one digest (a PUT sent again while the
+// first is running): the second listed the upload before the first removed
+// its marker, finds the first's pointer and the marker gone, and fails
+// without undoing the first, whose blob stays.
+func TestRetriedCommitKeepsTheFirst(t *testing.T) {
+	s := newPointingStore(t)
+	data := randomBytes(49, 100_000)
+	d := berth.DigestOf(berth.SHA256, data)
+	if err := s.CreateUpload(t.Context(), "retry"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "retry", 0, data)
+	second, err := s.loadUpload(t.Context(), "retry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CommitUpload(t.Context(), "retry", d); err != nil {
+		t.Fatalf("the first commit: %v", err)
+	}
+	if _, err := s.point(t.Context(), second, second.segs[0], d); !berth.IsCode(err, berth.CodeBlobUploadUnknown) {
+		t.Fatalf("the second commit: %v, want blob_upload_unknown", err)
+	}
+	if b := readAll(t, s, d); !bytes.Equal(b, data) {
+		t.Fatal("the first commit's blob does not read after the second failed")
+	}
+}
+
 // One upload committed under two digests at once (sha256 and sha512 of the
 // same bytes) has two pointers to one data object: deleting one blob keeps
 // the data the other names.

@@ -522,9 +522,11 @@ func (s *Store) removeUpload(ctx context.Context, u upload) error {
 		// blob's bytes: listed again now that the marker is gone, its kept
 		// marker shows, and a commit that finishes later finds the marker
 		// gone and undoes itself (point).
-		if fresh, err := s.loadUpload(ctx, u.id); err == nil {
-			u = fresh
+		fresh, err := s.loadUpload(ctx, u.id)
+		if err != nil {
+			return nil // the upload is gone; what is left, CleanTemp removes
 		}
+		u = fresh
 	}
 	var rest []string
 	for _, k := range s.disposable(ctx, u) {

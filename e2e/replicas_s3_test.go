@@ -18,8 +18,9 @@ import (
 // schema and one S3 bucket (versitygw), with presigned blob redirects on,
 // and no blob folder shared between them: a push through A pulls through B,
 // a chunked upload started on A continues on B, a role revoked through A is
-// refused by B, and garbage collection killed midway on one finishes on the
-// other.
+// refused by B, garbage collection killed midway on one finishes on the
+// other, and a large layer pushed in one request is committed as a pointer
+// (pointers=true) that the other replica serves.
 func TestReplicasS3(t *testing.T) {
 	needBerth(t)
 	dsn := replicaSchema(t)
@@ -29,7 +30,7 @@ func TestReplicasS3(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v) // the replicas inherit the environment
 	}
-	a, b := startReplicas(t, dsn, "blobs: "+gw.URL(bucket, "presign=true")+"\n", nil)
+	a, b := startReplicas(t, dsn, "blobs: "+gw.URL(bucket, "presign=true", "pointers=true")+"\n", nil)
 	r := replicas{a: a, b: b, dsn: dsn, blobs: gw.Dir(bucket)}
 	if log := a.logAll() + b.logAll(); strings.Contains(log, s3test.SecretKey) || !strings.Contains(grepLine(log, "blobs="), "s3://") {
 		t.Errorf("the logs show the S3 secret key, or do not name the blob store: %q", grepLine(log, "blobs="))
@@ -84,4 +85,38 @@ func TestReplicasS3(t *testing.T) {
 	t.Run("a role revoked through A is refused by B within a second", func(t *testing.T) { replicasRevoke(t, r) })
 
 	t.Run("GC survives the collecting replica being killed", func(t *testing.T) { replicasGCKilled(t, r, want) })
+
+	t.Run("a large layer committed through A as a pointer, read through B", func(t *testing.T) {
+		body := randomBytes(t, 17<<20) // one PATCH of 16 MiB or more: pointed to, not copied
+		d := sha256Digest(body)
+		ca := authedClient(t, a, ctx, "team/large", transport.PushScope)
+		cb := authedClient(t, b, ctx, "team/large", transport.PullScope)
+		loc := startUpload(t, ca, a, "team/large")
+		loc = patchChunk(t, ca, a, loc, body, 0)
+		finishUpload(t, ca, a, loc, d)
+		enc := strings.TrimPrefix(d, "sha256:")
+		fi, err := os.Stat(filepath.Join(gw.Dir(bucket), "blobs", "sha256", enc[:2], enc))
+		if err != nil || fi.Size() != 0 {
+			t.Fatalf("the blob's key in the bucket: %v, %v; want an empty pointer", fi, err)
+		}
+		noFollow := *cb
+		noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := noFollow.Get(blobURL(b, "team/large", d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect || !strings.Contains(loc, "/uploads/") {
+			t.Fatalf("GET through B: %s, Location %q; want a redirect to the upload's data the pointer names", resp.Status, loc)
+		}
+		resp, err = cb.Get(blobURL(b, "team/large", d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+			t.Fatalf("GET through B, following the redirect: %s, %d bytes (want %d)", resp.Status, len(got), len(body))
+		}
+	})
 }

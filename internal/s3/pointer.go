@@ -27,7 +27,13 @@ import (
 // reachable and is never removed while the pointer names it (disposable
 // asks). Delete removes the pointer, then the data and the kept marker; a
 // crash between leaves an upload that CleanTemp removes once it finds no
-// pointer naming its data.
+// pointer naming its data. Races: a DeleteUpload removes the marker first
+// and lists the upload again after, and a commit checks the marker once its
+// pointer is written, removing a pointer it wrote if the marker is gone; so
+// either the delete sees the pointer and keeps the data, or the commit
+// fails. The one window left: between a DeleteUpload and that undo, a
+// mount or another commit of the same digest may take the pointer for the
+// stored blob.
 const (
 	keptDir = "blob/" // uploads/ID/blob/ALG.HEX: the blob whose bytes this upload's data is
 

@@ -225,6 +225,29 @@ func TestPullsAreBatched(t *testing.T) {
 	})
 }
 
+// mustReserve reserves size bytes of digest(d) in repo, failing the test
+// with why when the quota refuses; it returns the release.
+func mustReserve(t *testing.T, e *lifecycle.Enforcer, repo, d string, size int64, why string) func() {
+	t.Helper()
+	release, err := e.ReserveQuota(t.Context(), repo, digest(d), size)
+	if err != nil {
+		t.Fatalf("%s: %v", why, err)
+	}
+	return release
+}
+
+// wantQuotaExceeded fails the test with why unless reserving size bytes of
+// digest(d) in repo is refused with quota_exceeded.
+func wantQuotaExceeded(t *testing.T, e *lifecycle.Enforcer, repo, d string, size int64, why string) {
+	t.Helper()
+	if release, err := e.ReserveQuota(t.Context(), repo, digest(d), size); !berth.IsCode(err, berth.CodeQuotaExceeded) {
+		if err == nil {
+			release()
+		}
+		t.Fatalf("%s: %v, want quota_exceeded", why, err)
+	}
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -315,19 +338,11 @@ func TestQuotaReservedUntilLinked(t *testing.T) {
 		push(t, st.MetadataStore, "team/a", "a", "v1", 400)
 		must(t, st.PutQuota(ctx, berth.Quota{Scope: scope(t, "team/*"), MaxSize: 1000, Updated: c.Now()}))
 
-		release, err := e.ReserveQuota(ctx, "team/a", digest("first"), 500)
-		if err != nil {
-			t.Fatalf("the first commit: %v", err)
-		}
-		if _, err := e.ReserveQuota(ctx, "team/a", digest("second"), 200); !berth.IsCode(err, berth.CodeQuotaExceeded) {
-			t.Fatalf("a second commit past what the first reserved: %v, want quota_exceeded", err)
-		}
+		release := mustReserve(t, e, "team/a", "first", 500, "the first commit")
+		wantQuotaExceeded(t, e, "team/a", "second", 200, "a second commit past what the first reserved")
 		release()
 		release() // twice is harmless
-		again, err := e.ReserveQuota(ctx, "team/a", digest("second"), 200)
-		if err != nil {
-			t.Fatalf("once the first let go: %v", err)
-		}
+		again := mustReserve(t, e, "team/a", "second", 200, "once the first let go")
 		again()
 	})
 }
@@ -342,46 +357,24 @@ func TestQuotaReservesABlobOnce(t *testing.T) {
 		push(t, st.MetadataStore, "team/a", "a", "v1", 400)
 		must(t, st.PutQuota(ctx, berth.Quota{Scope: scope(t, "team/*"), MaxSize: 1000, Updated: c.Now()}))
 
-		first, err := e.ReserveQuota(ctx, "team/a", digest("shared"), 500)
-		if err != nil {
-			t.Fatalf("the first commit of the blob: %v", err)
-		}
-		second, err := e.ReserveQuota(ctx, "team/a", digest("shared"), 500)
-		if err != nil {
-			t.Fatalf("a second commit of the same blob: %v, want it to fit (the blob counts once)", err)
-		}
+		first := mustReserve(t, e, "team/a", "shared", 500, "the first commit of the blob")
+		second := mustReserve(t, e, "team/a", "shared", 500, "a second commit of the same blob")
 		first()
-		if _, err := e.ReserveQuota(ctx, "team/a", digest("other"), 200); !berth.IsCode(err, berth.CodeQuotaExceeded) {
-			t.Fatalf("another blob while the shared one is still pending: %v, want quota_exceeded", err)
-		}
+		wantQuotaExceeded(t, e, "team/a", "other", 200, "another blob while the shared one is still pending")
 		second()
-		other, err := e.ReserveQuota(ctx, "team/a", digest("other"), 200)
-		if err != nil {
-			t.Fatalf("once both let go: %v", err)
-		}
+		other := mustReserve(t, e, "team/a", "other", 200, "once both let go")
 		other()
 
 		// A commit's size is what its upload holds, which only the commit
 		// checks against the digest: a small claim of a digest does not let
 		// a larger one of the same digest in unchecked, and whatever the
 		// order they let go in, nothing stays reserved.
-		claim, err := e.ReserveQuota(ctx, "team/a", digest("claimed"), 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.ReserveQuota(ctx, "team/a", digest("claimed"), 5000); !berth.IsCode(err, berth.CodeQuotaExceeded) {
-			t.Fatalf("a 5000 B commit of a digest a 10 B commit claims: %v, want quota_exceeded", err)
-		}
-		honest, err := e.ReserveQuota(ctx, "team/a", digest("claimed"), 500)
-		if err != nil {
-			t.Fatalf("a 500 B commit beside a 10 B claim of its digest: %v", err)
-		}
+		claim := mustReserve(t, e, "team/a", "claimed", 10, "a 10 B commit")
+		wantQuotaExceeded(t, e, "team/a", "claimed", 5000, "a 5000 B commit of a digest a 10 B commit claims")
+		honest := mustReserve(t, e, "team/a", "claimed", 500, "a 500 B commit beside a 10 B claim of its digest")
 		claim()
 		honest()
-		last, err := e.ReserveQuota(ctx, "team/a", digest("last"), 600)
-		if err != nil {
-			t.Fatalf("after every commit let go, 600 B of the 600 free: %v", err)
-		}
+		last := mustReserve(t, e, "team/a", "last", 600, "after every commit let go, 600 B of the 600 free")
 		last()
 	})
 }
@@ -397,26 +390,13 @@ func TestQuotaReservesNewRepositories(t *testing.T) {
 		push(t, st.MetadataStore, "team/a", "a", "v1", 10)
 		must(t, st.PutQuota(ctx, berth.Quota{Scope: scope(t, "team/*"), MaxRepositories: 2, Updated: c.Now()}))
 
-		first, err := e.ReserveQuota(ctx, "team/b", digest("b-config"), 10)
-		if err != nil {
-			t.Fatalf("the first commit into a new repository: %v", err)
-		}
-		second, err := e.ReserveQuota(ctx, "team/b", digest("b-layer"), 10)
-		if err != nil {
-			t.Fatalf("a second commit into the same new repository: %v", err)
-		}
-		if _, err := e.ReserveQuota(ctx, "team/c", digest("c-layer"), 10); !berth.IsCode(err, berth.CodeQuotaExceeded) {
-			t.Fatalf("a commit into a third repository while team/b is reserved: %v, want quota_exceeded", err)
-		}
+		first := mustReserve(t, e, "team/b", "b-config", 10, "the first commit into a new repository")
+		second := mustReserve(t, e, "team/b", "b-layer", 10, "a second commit into the same new repository")
+		wantQuotaExceeded(t, e, "team/c", "c-layer", 10, "a commit into a third repository while team/b is reserved")
 		first()
-		if _, err := e.ReserveQuota(ctx, "team/c", digest("c-layer"), 10); !berth.IsCode(err, berth.CodeQuotaExceeded) {
-			t.Fatalf("team/b still has a commit pending: %v, want quota_exceeded", err)
-		}
+		wantQuotaExceeded(t, e, "team/c", "c-layer", 10, "team/b still has a commit pending")
 		second()
-		third, err := e.ReserveQuota(ctx, "team/c", digest("c-layer"), 10)
-		if err != nil {
-			t.Fatalf("once team/b's commits let go: %v", err)
-		}
+		third := mustReserve(t, e, "team/c", "c-layer", 10, "once team/b's commits let go")
 		third()
 	})
 }

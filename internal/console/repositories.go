@@ -45,15 +45,20 @@ type repositoryData struct {
 	// Rows are the tags with what their manifest is: size, push time and,
 	// for an index, its platforms.
 	Rows []tagRow
-	Host string
+	// Manifests are the repository's manifests, newest first.
+	Manifests []manifestRow
+	Host      string
 	// CanDelete shows the Delete buttons: the person's own access check
 	// allows delete here.
 	CanDelete bool
-	// Held holds the digests of the repository's manifests, so that an
-	// index's platforms the repository does not hold (a pull-through
-	// cache stores an index before its clients pulled every platform) are
-	// marked "not held".
-	Held map[berth.Digest]bool
+}
+
+// platformRow is one platform of an index. NotHeld marks a platform
+// manifest the repository does not hold (a pull-through cache stores an
+// index before its clients have pulled every platform).
+type platformRow struct {
+	berth.IndexManifest
+	NotHeld bool
 }
 
 type tagRow struct {
@@ -63,9 +68,16 @@ type tagRow struct {
 	// when NotHeld is 0.
 	Size      int64
 	Created   time.Time
-	Platforms []berth.IndexManifest
+	Label     string // what the platforms are of
+	Platforms []platformRow
 	// NotHeld counts the index's platforms the repository does not hold.
 	NotHeld int
+}
+
+type manifestRow struct {
+	api.ManifestSummary
+	Label     string
+	Platforms []platformRow
 }
 
 // repository shows a repository's tags and manifests with their platforms,
@@ -77,20 +89,30 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	sort.Slice(d.Manifests, func(i, j int) bool { return d.Manifests[i].Created.After(d.Manifests[j].Created) })
 	byDigest := make(map[string]api.ManifestSummary, len(d.Manifests))
-	held := make(map[berth.Digest]bool, len(d.Manifests))
 	for _, m := range d.Manifests {
 		byDigest[m.Digest] = m
-		held[berth.Digest(m.Digest)] = true
+	}
+	platforms := func(of []berth.IndexManifest) []platformRow {
+		rows := make([]platformRow, len(of))
+		for i, p := range of {
+			_, held := byDigest[p.Digest.String()]
+			rows[i] = platformRow{IndexManifest: p, NotHeld: !held}
+		}
+		return rows
+	}
+	manifests := make([]manifestRow, len(d.Manifests))
+	for i, m := range d.Manifests {
+		manifests[i] = manifestRow{ManifestSummary: m, Label: m.Digest, Platforms: platforms(m.Platforms)}
 	}
 	rows := make([]tagRow, 0, len(d.Tags))
 	for _, t := range d.Tags {
 		m := byDigest[t.Digest]
-		row := tagRow{Tag: t, Size: m.Size, Created: m.Created, Platforms: m.Platforms}
-		for _, p := range m.Platforms {
-			if pm, ok := byDigest[p.Digest.String()]; ok {
-				row.Size += pm.Size
-			} else {
+		row := tagRow{Tag: t, Size: m.Size, Created: m.Created, Label: t.Name, Platforms: platforms(m.Platforms)}
+		for _, p := range row.Platforms {
+			if p.NotHeld {
 				row.NotHeld++
+			} else {
+				row.Size += byDigest[p.Digest.String()].Size
 			}
 		}
 		rows = append(rows, row)
@@ -99,7 +121,7 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, s *session)
 	if err != nil {
 		return nil, err
 	}
-	return &view{Title: "Repository " + d.Name, Page: "repository", Data: repositoryData{RepositoryDetail: d, Rows: rows, Host: hostOf(h.baseURL(r)), CanDelete: check.Allowed, Held: held}}, nil
+	return &view{Title: "Repository " + d.Name, Page: "repository", Data: repositoryData{RepositoryDetail: d, Rows: rows, Host: hostOf(h.baseURL(r)), CanDelete: check.Allowed, Manifests: manifests}}, nil
 }
 
 // deleteTag deletes one tag, leaving its manifest.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand"
 	"net"
 	"net/http"
@@ -990,10 +991,13 @@ func readRest(t *testing.T, resps []*http.Response, bodies [][]byte, d berth.Dig
 // TestCacheConcurrentFirstPullsCorrupt: when the upstream's bytes do not
 // match the digest, every pull that followed the fetch has its body cut
 // short, as the one that led it does: none gets a whole body unverified.
+// The failed fetch counts one upstream error, not one per pull that
+// shared it.
 func TestCacheConcurrentFirstPullsCorrupt(t *testing.T) {
 	up := upstreamtest.New(t, "", "")
 	d := upstreamBlob(t, up, "library/big", 6<<20)
-	c := newCache(t, up, "", "")
+	m := &upstreamErrors{n: map[berth.Code]int{}}
+	c := newCache(t, up, "", "", func(c *oci.Cache) { c.Meter = m })
 	up.Corrupt(true)
 	resume := up.PauseAfter(2 << 20)
 	defer resume()
@@ -1010,6 +1014,15 @@ func TestCacheConcurrentFirstPullsCorrupt(t *testing.T) {
 	}
 	if logs := c.logged(); !strings.Contains(logs, "reason=digest_invalid") {
 		t.Errorf("no log line with reason digest_invalid:\n%s", logs)
+	}
+	// The fetch is counted when it lands, which may come a moment after
+	// the bodies were cut short.
+	counted := map[berth.Code]int{}
+	for deadline := time.Now().Add(5 * time.Second); counted[berth.CodeDigestInvalid] == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		maps.Copy(counted, m.take())
+	}
+	if counted[berth.CodeDigestInvalid] != 1 || len(counted) != 1 {
+		t.Errorf("one failed fetch shared by 4 pulls counted %v, want one digest_invalid", counted)
 	}
 }
 
@@ -1087,7 +1100,8 @@ func (m *upstreamErrors) take() map[berth.Code]int {
 // TestCacheCountsAnUpstreamFailureOnce: a failed fetch of a manifest or a
 // blob, and a failed re-check of a cached tag, each count one upstream
 // error, not one where the fetch failed and another where its caller
-// answers.
+// answers. (TestCacheConcurrentFirstPullsCorrupt: one failed fetch shared
+// by several pulls counts once too.)
 func TestCacheCountsAnUpstreamFailureOnce(t *testing.T) {
 	up := upstreamtest.New(t, "", "")
 	img, _ := random.Image(256, 1)
@@ -1095,8 +1109,7 @@ func TestCacheCountsAnUpstreamFailureOnce(t *testing.T) {
 	m := &upstreamErrors{n: map[berth.Code]int{}}
 	c := newCache(t, up, "", "", func(c *oci.Cache) { c.Meter = m })
 	pullAll(t, c.registry, "hub/library/alpine:3.20")
-	layers, _ := img.Layers()
-	ld, _ := layers[0].Digest()
+	never := upstreamBlob(t, up, "library/other", 1000) // not in the cache: the GET fetches it
 
 	up.RateLimit("30")
 	defer up.RateLimit("")
@@ -1105,7 +1118,7 @@ func TestCacheCountsAnUpstreamFailureOnce(t *testing.T) {
 	if got := m.take(); got[berth.CodeUpstreamRateLimited] != 1 || len(got) != 1 {
 		t.Errorf("a failed manifest fetch counted %v, want one upstream_rate_limited", got)
 	}
-	resp, body = c.do("GET", "/v2/hub/library/other/blobs/"+ld.String(), nil, nil)
+	resp, body = c.do("GET", "/v2/hub/library/other/blobs/"+never.String(), nil, nil)
 	expectError(t, resp, body, http.StatusTooManyRequests, berth.CodeUpstreamRateLimited)
 	if got := m.take(); got[berth.CodeUpstreamRateLimited] != 1 || len(got) != 1 {
 		t.Errorf("a failed blob fetch counted %v, want one upstream_rate_limited", got)

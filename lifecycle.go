@@ -378,6 +378,18 @@ type Quota struct {
 	UpdatedBy       string    `json:"updated_by,omitempty"`
 }
 
+// QuotasFor returns the quotas that cover repo: every one binds a push
+// into it, from the registry's down to the repository's own.
+func QuotasFor(quotas []Quota, repo string) []Quota {
+	var out []Quota
+	for _, q := range quotas {
+		if q.Scope.Covers(repo) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
 // QuotaUsage is what a scope holds.
 type QuotaUsage struct {
 	Bytes        int64 `json:"bytes"`

@@ -1,6 +1,7 @@
 package berth_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -111,6 +112,29 @@ func TestRetentionRuleForMostSpecific(t *testing.T) {
 	}
 	if _, ok := berth.RetentionRuleFor(rules[1:], "other"); ok {
 		t.Error("a rule on team/* covers other")
+	}
+}
+
+// TestQuotasFor: every quota whose scope covers the repository binds a
+// push into it, not only the most specific one.
+func TestQuotasFor(t *testing.T) {
+	quotas := []berth.Quota{
+		{Scope: mustScope(t, "registry"), MaxSize: 100},
+		{Scope: mustScope(t, "team/*"), MaxSize: 20},
+		{Scope: mustScope(t, "team/web/api"), MaxSize: 5},
+		{Scope: mustScope(t, "other/*"), MaxSize: 7},
+	}
+	for repo, want := range map[string][]int64{"team/web/api": {100, 20, 5}, "team/x": {100, 20}, "lone": {100}} {
+		var got []int64
+		for _, q := range berth.QuotasFor(quotas, repo) {
+			got = append(got, q.MaxSize)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: quotas %v, want %v", repo, got, want)
+		}
+	}
+	if got := berth.QuotasFor(quotas[1:3], "lone"); len(got) != 0 {
+		t.Errorf("quotas on team/ cover lone: %v", got)
 	}
 }
 

@@ -167,12 +167,7 @@ func (e *Enforcer) QuotaCovers(ctx context.Context, repo string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for _, q := range quotas {
-		if q.Scope.Covers(repo) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return len(berth.QuotasFor(quotas, repo)) > 0, nil
 }
 
 // CheckQuota returns quota_exceeded when linking blob d of size bytes into
@@ -262,7 +257,10 @@ func (e *Enforcer) unreserve(h held) {
 	for sc := range h.bytes {
 		e.dropEmpty(sc)
 	}
-	for _, sc := range append(h.blobs, h.repos...) {
+	for _, sc := range h.blobs {
+		e.dropEmpty(sc)
+	}
+	for _, sc := range h.repos {
 		e.dropEmpty(sc)
 	}
 }
@@ -280,7 +278,8 @@ func (e *Enforcer) dropEmpty(sc berth.Scope) {
 func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, size int64, reserved map[berth.Scope]*reservation) (held, error) {
 	h := held{repo: repo, d: d, size: size}
 	_, quotas, err := e.rules(ctx)
-	if err != nil || len(quotas) == 0 {
+	covering := berth.QuotasFor(quotas, repo)
+	if err != nil || len(covering) == 0 {
 		return h, err
 	}
 	newRepo := false
@@ -289,10 +288,7 @@ func (e *Enforcer) checkQuota(ctx context.Context, repo string, d berth.Digest, 
 	} else if err != nil {
 		return h, err
 	}
-	for _, q := range quotas {
-		if !q.Scope.Covers(repo) {
-			continue
-		}
+	for _, q := range covering {
 		adding := size
 		if d != "" {
 			inScope, err := e.Store.ScopeHoldsBlob(ctx, q.Scope, d)

@@ -262,20 +262,18 @@ func (h *Handler) quotaSize(ctx context.Context, repo, id string) (int64, error)
 func (h *Handler) appendChunk(r *http.Request, rt route) (int64, error) {
 	ctx := r.Context()
 	cr := r.Header.Get("Content-Range")
-	if cr == "" {
-		quota, err := h.quotaChecksChunk(ctx, r, rt.Repo)
-		if err != nil {
+	quota, err := h.quotaChecksChunk(ctx, r, rt.Repo)
+	if err != nil {
+		return 0, err
+	}
+	if cr == "" && !quota {
+		// No offset to check and no quota to count the upload's size
+		// against: the bytes go at the upload's end, and the upload store
+		// is not asked its size first (a request to a remote one).
+		if err := h.ownSession(ctx, rt); err != nil {
 			return 0, err
 		}
-		if !quota {
-			// No offset to check and no quota to count the upload's size
-			// against: the bytes go at the upload's end, and the upload
-			// store is not asked its size first (a request to a remote one).
-			if err := h.ownSession(ctx, rt); err != nil {
-				return 0, err
-			}
-			return h.appendBody(r, rt.Ref, berth.AppendAtEnd)
-		}
+		return h.appendBody(r, rt.Ref, berth.AppendAtEnd)
 	}
 	info, err := h.session(ctx, rt)
 	if err != nil {
@@ -298,7 +296,7 @@ func (h *Handler) appendChunk(r *http.Request, rt route) (int64, error) {
 		// range too: a chunk of another size is refused whole.
 		r.Body = &exactBody{ReadCloser: r.Body, left: end - start + 1, header: cr}
 	}
-	if h.Lifecycle != nil && r.ContentLength > 0 {
+	if quota {
 		// The chunk's size is announced: refuse before its bytes are
 		// accepted, counting the upload so far (its digest is not known yet).
 		if err := h.Lifecycle.CheckQuota(ctx, rt.Repo, "", info.Size+r.ContentLength); err != nil {

@@ -38,13 +38,13 @@ type walIndex struct {
 
 // counter returns the wal-index's commit counter, or false when it cannot be
 // read (then nothing is served from the cache or kept in it).
-func (c *walIndex) counter() (uint32, bool) {
+func (c *walIndex) counter() (uint64, bool) {
 	if c == nil {
 		return 0, false
 	}
 	if c.mapped != nil {
 		version, isInit, change, ok := readMapped(c.mapped)
-		return change, ok && version == walIndexVersion && isInit == 1
+		return uint64(change), ok && version == walIndexVersion && isInit == 1
 	}
 	var h [16]byte
 	if n, err := c.shm.ReadAt(h[:], 0); n != len(h) || err != nil {
@@ -53,7 +53,7 @@ func (c *walIndex) counter() (uint32, bool) {
 	if binary.NativeEndian.Uint32(h[0:]) != walIndexVersion || h[12] != 1 { // iVersion, isInit
 		return 0, false
 	}
-	return binary.NativeEndian.Uint32(h[8:]), true
+	return uint64(binary.NativeEndian.Uint32(h[8:])), true
 }
 
 func (c *walIndex) close() error {

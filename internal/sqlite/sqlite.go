@@ -113,11 +113,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.readQ = newPoolQ(db.read)
 	db.Store = sqlstore.New(Dialect, conn{db})
 	if db.cache = openWALIndex(ctx, db); db.cache != nil {
-		wal := db.cache
-		db.Store.CacheReads(func() (uint64, bool) {
-			n, ok := wal.counter()
-			return uint64(n), ok
-		})
+		db.Store.CacheReads(db.cache.counter)
 	}
 	return db, nil
 }

@@ -52,6 +52,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					http.Error(rec, "internal error (request id "+id+")", http.StatusInternalServerError)
 				}
 			}
+			if !rec.wrote && ctx.Err() != nil {
+				// The client left before anything was written: nothing was
+				// answered, which a 200 would misstate. 499 is the status
+				// access logs use for it (nginx's "client closed request").
+				rec.status = statusClientClosed
+			}
 			level := slog.LevelInfo
 			if rec.status >= 500 {
 				level = slog.LevelError
@@ -93,6 +99,10 @@ func saneRequestID(id string) bool {
 
 // recorder notes the status and size of a response. It keeps io.ReaderFrom so
 // that blob downloads still use sendfile.
+// statusClientClosed is logged for a request whose client left before any
+// answer; it is never sent.
+const statusClientClosed = 499
+
 type recorder struct {
 	http.ResponseWriter
 	status int

@@ -546,3 +546,34 @@ func TestSecurityHeaderDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestLogClientLeft: a request whose client left before anything
+// was answered is logged with 499, not with the 200 nothing was sent as.
+func TestRequestLogClientLeft(t *testing.T) {
+	entered := make(chan struct{})
+	ended := make(chan struct{})
+	ts := start(t, map[string]http.Handler{"/slow": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-r.Context().Done() // waits for something the client gives up on
+		close(ended)
+	})})
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+"/slow", nil)
+	req.Header.Set("X-Request-Id", "left")
+	go func() {
+		<-entered
+		cancel()
+	}()
+	if resp, err := ts.client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the cancelled request was answered: %s", resp.Status)
+	}
+	<-ended
+	var rec map[string]any
+	for deadline := time.Now().Add(5 * time.Second); rec == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		rec = ts.logs.requestRecord(t, "left") // logged as the handler returns
+	}
+	if rec == nil || rec["status"] != float64(499) {
+		t.Fatalf("request log of the request whose client left: %v, want status 499", rec)
+	}
+}

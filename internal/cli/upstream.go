@@ -212,7 +212,7 @@ func readPasswordStdin(in io.Reader, usage string) (string, error) {
 	}
 	if line == "" {
 		return "", berth.Errorf(berth.CodeInvalid, "--password-stdin read nothing from stdin").
-			WithHint("pipe the password or access token in: berth upstream create NAME … --password-stdin < password-file")
+			WithHint("pipe the password or access token in: %s < password-file", usage)
 	}
 	return line, nil
 }

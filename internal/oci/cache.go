@@ -747,7 +747,8 @@ func (h *Handler) streamFollowed(w http.ResponseWriter, r *http.Request, rt rout
 			return nil
 		}
 	}
-	return sw.flush()
+	sw.flush()
+	return nil
 }
 
 // cutShort ends a blob's body, its status sent, before its end: a body
@@ -763,7 +764,10 @@ func cutShort(w http.ResponseWriter) error {
 
 // stallWriter writes to w giving each write stall to complete, as the
 // streamed part of a follower's body had: the deadline of the last write
-// before a wait must not cut the writes after it.
+// before a wait must not cut the writes after it. It hides the response's
+// ReadFrom, so the part of a follower's body sent from the store goes out
+// through copies rather than sendfile: followers are few, and the deadline
+// per write is what keeps a stalled client from holding the fetch.
 type stallWriter struct {
 	w     io.Writer
 	rc    *http.ResponseController
@@ -775,11 +779,11 @@ func (s stallWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// flush sends what is buffered, giving it stall to complete.
-func (s stallWriter) flush() error {
+// flush sends what is buffered, giving it stall to complete; a client
+// that does not take it ends its own body, which is no error of the fetch.
+func (s stallWriter) flush() {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall))
 	_ = s.rc.Flush()
-	return nil
 }
 
 // stallTimeout is StallTimeout, or its default.

@@ -19,7 +19,9 @@ import (
 // that may outlast the write deadline of its last streamed write. Each
 // write of the rest gets StallTimeout of its own, so the body is whole;
 // with that old deadline it was cut short (seen under the race detector:
-// TestCacheClientStalls' second pull ended at 26 of 32 MiB).
+// TestCacheClientStalls' second pull ended at 26 of 32 MiB). It covers
+// sendRest through a stallWriter; that streamFollowed hands sendRest its
+// stallWriter, not the bare response, is TestCacheClientStalls' to show.
 func TestSendRestOutlivesTheStreamedDeadline(t *testing.T) {
 	blobs, err := disk.New(t.TempDir())
 	if err != nil {

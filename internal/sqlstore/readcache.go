@@ -19,8 +19,13 @@ import (
 // it, and served only while the counter still has that value: a change
 // committed after that read makes it a miss, even one the query already
 // saw. Misses (unknown manifests and blobs) are never kept, so a write that
-// only adds needs to move nothing; the counter may move more often than
-// needed, which only costs misses.
+// only adds a row needs to move nothing. One that changes a kept row does:
+// linking a blob again refreshes its link's Created, which on PostgreSQL
+// moves the counter of the replica that wrote it, but not another's, whose
+// entry shows the old time until its counter next moves (at the latest
+// within a second); nothing that reads a link through the cache uses that
+// time. The counter may move more often than needed, which only costs
+// misses.
 
 // Bounds of what the cache holds between two moves of the counter; past
 // them an entry is not kept (the read still answers).

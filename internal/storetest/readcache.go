@@ -1,9 +1,7 @@
 package storetest
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth"
 )
@@ -22,17 +20,12 @@ type CachingStore interface {
 // deleted. elsewhere runs one of b's writes and returns once a may see it
 // (at once on SQLite; on PostgreSQL once a's notification arrived).
 func ReadCacheFollows(t *testing.T, a, b CachingStore, elsewhere func(write func() error) error) {
-	ctx := context.Background()
+	ctx := t.Context()
 	byB := func(write func() error) {
 		t.Helper()
 		if err := elsewhere(write); err != nil {
 			t.Fatal(err)
 		}
-	}
-	manifest := func(s string) *berth.Manifest {
-		c := []byte(`{"schemaVersion":2,"n":"` + s + `"}`)
-		return &berth.Manifest{Repository: "team/app", Digest: berth.DigestOf(berth.SHA256, c),
-			MediaType: "application/vnd.oci.image.manifest.v1+json", Content: c, Created: time.Unix(1, 0)}
 	}
 	tagged := func(s CachingStore, want berth.Digest) {
 		t.Helper()
@@ -43,10 +36,8 @@ func ReadCacheFollows(t *testing.T, a, b CachingStore, elsewhere func(write func
 			}
 		}
 	}
-	one, two := manifest("1"), manifest("2")
-	if err := a.PutManifest(ctx, one, "v1"); err != nil {
-		t.Fatal(err)
-	}
+	one, two := newManifest("team/app", "1", at(1)), newManifest("team/app", "2", at(1))
+	must(t, a.PutManifest(ctx, one, "v1"))
 	tagged(a, one.Digest)
 	if n, _ := a.ReadCacheHeld(); n != 1 {
 		t.Fatalf("the cache holds %d manifests after a read, want 1", n)
@@ -54,9 +45,7 @@ func ReadCacheFollows(t *testing.T, a, b CachingStore, elsewhere func(write func
 
 	byB(func() error { return b.PutManifest(ctx, two, "v1") }) // the other writer moves the tag
 	tagged(a, two.Digest)
-	if err := a.PutManifest(ctx, one, "v1"); err != nil { // and this one back
-		t.Fatal(err)
-	}
+	must(t, a.PutManifest(ctx, one, "v1")) // and this one back
 	tagged(a, one.Digest)
 	tagged(b, one.Digest)
 
@@ -74,11 +63,9 @@ func ReadCacheFollows(t *testing.T, a, b CachingStore, elsewhere func(write func
 		t.Fatalf("deleted manifest: %v, want manifest_unknown", err)
 	}
 
-	d := berth.DigestOf(berth.SHA256, []byte("layer"))
-	link := berth.BlobLink{Repository: "team/app", Digest: d, Size: 5, Created: time.Unix(1, 0)}
-	if err := a.LinkBlob(ctx, link); err != nil {
-		t.Fatal(err)
-	}
+	d := digest("layer")
+	link := berth.BlobLink{Repository: "team/app", Digest: d, Size: 5, Created: at(1)}
+	must(t, a.LinkBlob(ctx, link))
 	for range 2 {
 		if l, err := a.FindBlobLink(ctx, "team/app", d); err != nil || l.Size != 5 {
 			t.Fatalf("link = %v, %v", l, err)
@@ -92,12 +79,8 @@ func ReadCacheFollows(t *testing.T, a, b CachingStore, elsewhere func(write func
 		t.Fatalf("unlinked blob: %v, want blob_unknown", err)
 	}
 
-	if err := a.LinkBlob(ctx, link); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.PutManifest(ctx, two, "v2"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, a.LinkBlob(ctx, link))
+	must(t, a.PutManifest(ctx, two, "v2"))
 	for range 2 {
 		if _, err := a.FindBlobLink(ctx, "team/app", d); err != nil {
 			t.Fatal(err)
@@ -118,12 +101,9 @@ func ReadCacheFollows(t *testing.T, a, b CachingStore, elsewhere func(write func
 // ReadCacheCopiesManifest checks that a caller changing the manifest it got
 // does not change what the next caller gets.
 func ReadCacheCopiesManifest(t *testing.T, s CachingStore) {
-	ctx := context.Background()
-	c := []byte(`{"schemaVersion":2}`)
-	m := &berth.Manifest{Repository: "app", Digest: berth.DigestOf(berth.SHA256, c), MediaType: "application/vnd.oci.image.manifest.v1+json", Content: c, Created: time.Unix(1, 0)}
-	if err := s.PutManifest(ctx, m, "v1"); err != nil {
-		t.Fatal(err)
-	}
+	ctx := t.Context()
+	m := newManifest("app", "copied", at(1))
+	must(t, s.PutManifest(ctx, m, "v1"))
 	for i := range 3 {
 		got, err := s.FindManifest(ctx, "app", "v1")
 		if err != nil || got.Digest != m.Digest || got.Repository != "app" {

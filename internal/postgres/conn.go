@@ -159,10 +159,12 @@ func (w writeQ) Exec(ctx context.Context, query string, args ...any) (int64, err
 	return w.pgxQ.Exec(ctx, query, args...)
 }
 
+// Query moves ch when its rows are closed: its statement runs as they are
+// read.
 func (w writeQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	defer w.ch.moved()
 	rows, err := w.pgxQ.Query(ctx, query, args...)
 	if err != nil {
+		w.ch.moved() // the statement may have run before it failed
 		return nil, err
 	}
 	return movingRows{rows, w.ch}, nil

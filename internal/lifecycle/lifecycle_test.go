@@ -225,6 +225,17 @@ func TestPullsAreBatched(t *testing.T) {
 	})
 }
 
+// quotaOnTeam sets up an enforcer whose store holds team/a, pushed with a
+// layer of used bytes, and q on team/*.
+func quotaOnTeam(t *testing.T, open func(*testing.T) berth.MetadataStore, used int64, q berth.Quota) *lifecycle.Enforcer {
+	t.Helper()
+	e, st, c, _ := setup(t, open)
+	push(t, st.MetadataStore, "team/a", "a", "v1", used)
+	q.Scope, q.Updated = scope(t, "team/*"), c.Now()
+	must(t, st.PutQuota(t.Context(), q))
+	return e
+}
+
 // mustReserve reserves size bytes of digest(d) in repo, failing the test
 // with why when the quota refuses; it returns the release.
 func mustReserve(t *testing.T, e *lifecycle.Enforcer, repo, d string, size int64, why string) func() {
@@ -333,10 +344,7 @@ func TestRetentionDuringConcurrentPushes(t *testing.T) {
 // them, after which the quota is as the store says.
 func TestQuotaReservedUntilLinked(t *testing.T) {
 	engines(t, func(t *testing.T, open func(*testing.T) berth.MetadataStore) {
-		e, st, c, _ := setup(t, open)
-		ctx := t.Context()
-		push(t, st.MetadataStore, "team/a", "a", "v1", 400)
-		must(t, st.PutQuota(ctx, berth.Quota{Scope: scope(t, "team/*"), MaxSize: 1000, Updated: c.Now()}))
+		e := quotaOnTeam(t, open, 400, berth.Quota{MaxSize: 1000})
 
 		release := mustReserve(t, e, "team/a", "first", 500, "the first commit")
 		wantQuotaExceeded(t, e, "team/a", "second", 200, "a second commit past what the first reserved")
@@ -352,10 +360,7 @@ func TestQuotaReservedUntilLinked(t *testing.T) {
 // keep them reserved until the last of them lets go.
 func TestQuotaReservesABlobOnce(t *testing.T) {
 	engines(t, func(t *testing.T, open func(*testing.T) berth.MetadataStore) {
-		e, st, c, _ := setup(t, open)
-		ctx := t.Context()
-		push(t, st.MetadataStore, "team/a", "a", "v1", 400)
-		must(t, st.PutQuota(ctx, berth.Quota{Scope: scope(t, "team/*"), MaxSize: 1000, Updated: c.Now()}))
+		e := quotaOnTeam(t, open, 400, berth.Quota{MaxSize: 1000})
 
 		first := mustReserve(t, e, "team/a", "shared", 500, "the first commit of the blob")
 		second := mustReserve(t, e, "team/a", "shared", 500, "a second commit of the same blob")
@@ -385,10 +390,7 @@ func TestQuotaReservesABlobOnce(t *testing.T) {
 // until the first lets go.
 func TestQuotaReservesNewRepositories(t *testing.T) {
 	engines(t, func(t *testing.T, open func(*testing.T) berth.MetadataStore) {
-		e, st, c, _ := setup(t, open)
-		ctx := t.Context()
-		push(t, st.MetadataStore, "team/a", "a", "v1", 10)
-		must(t, st.PutQuota(ctx, berth.Quota{Scope: scope(t, "team/*"), MaxRepositories: 2, Updated: c.Now()}))
+		e := quotaOnTeam(t, open, 10, berth.Quota{MaxRepositories: 2})
 
 		first := mustReserve(t, e, "team/b", "b-config", 10, "the first commit into a new repository")
 		second := mustReserve(t, e, "team/b", "b-layer", 10, "a second commit into the same new repository")

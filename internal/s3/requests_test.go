@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -170,9 +171,10 @@ func TestSizedAppendOfWrongLength(t *testing.T) {
 	}
 }
 
-// A commit sends what it must and no more: the listing, the data read back
-// to hash it (a small upload saves no hash state), the copy to the blob's
-// key, and one deletion of the upload's objects, marker included.
+// A commit sends what it must and no more: the listing, the copy to the
+// blob's key, and one deletion of the upload's objects, marker included. The
+// hash state comes from the store that appended (a small upload saves none);
+// a commit on another replica reads the data back to hash it.
 func TestCommitRequests(t *testing.T) {
 	s, c := newCountedStore(t)
 	data := randomBytes(23, 1000)
@@ -189,13 +191,48 @@ func TestCommitRequests(t *testing.T) {
 	if _, err := s.CommitUpload(t.Context(), "small", d); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"ListObjects": 1, "GetObject": 1, "CopyObject": 1, "DeleteObjects": 1}
+	want := map[string]int{"ListObjects": 1, "CopyObject": 1, "DeleteObjects": 1}
 	if got := c.take(); !maps.Equal(got, want) {
 		t.Errorf("requests of the commit: %v, want %v", got, want)
 	}
 	if ks := keys(t, s); len(ks) != 1 {
 		t.Errorf("keys after the commit: %v, want the blob's alone", ks)
 	}
+
+	// The same on a replica that did not append.
+	other := randomBytes(26, 1000)
+	do := berth.DigestOf(berth.SHA256, other)
+	if err := s.CreateUpload(t.Context(), "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "elsewhere", 0, other)
+	r, rc := newCountedStoreOn(t, s)
+	if _, err := r.CommitUpload(t.Context(), "elsewhere", berth.DigestOf(berth.SHA256, other[1:])); !berth.IsCode(err, berth.CodeDigestInvalid) {
+		t.Fatalf("commit on the other replica under a wrong digest: %v, want digest_invalid", err)
+	}
+	rc.take()
+	if _, err := r.CommitUpload(t.Context(), "elsewhere", do); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]int{"ListObjects": 1, "GetObject": 1, "CopyObject": 1, "DeleteObjects": 1}
+	if got := rc.take(); !maps.Equal(got, want) {
+		t.Errorf("requests of the commit on another replica: %v, want %v", got, want)
+	}
+}
+
+// newCountedStoreOn returns a second store on s's bucket and prefix, another
+// replica, whose requests the returned counter counts.
+func newCountedStoreOn(t *testing.T, s *Store) (*Store, *requestCounter) {
+	t.Helper()
+	c := &requestCounter{n: map[string]int{}}
+	cfg := config(t)
+	cfg.Prefix = strings.TrimSuffix(s.prefix, "/")
+	cfg.transport = c
+	cfg.PartSize = s.partSize
+	r := openStore(t, cfg)
+	r.pointerMin = s.pointerMin
+	c.take()
+	return r, c
 }
 
 // A commit of one data object of pointerMin bytes or more copies nothing:
@@ -215,9 +252,10 @@ func TestPointedCommitRequests(t *testing.T) {
 	if _, err := s.CommitUpload(t.Context(), "big", d); err != nil {
 		t.Fatal(err)
 	}
-	// The hash state saved by the append is read rather than the data; the
-	// HEAD makes sure no DeleteUpload removed the marker meanwhile.
-	want := map[string]int{"ListObjects": 1, "GetObject": 1, "PutObject": 2, "HeadObject": 1, "DeleteObjects": 1}
+	// The hash state is the one the append remembered (another replica
+	// would read the one it saved rather than the data); the HEAD makes
+	// sure no DeleteUpload removed the marker meanwhile.
+	want := map[string]int{"ListObjects": 1, "PutObject": 2, "HeadObject": 1, "DeleteObjects": 1}
 	if got := c.take(); !maps.Equal(got, want) {
 		t.Errorf("requests of the commit: %v, want %v", got, want)
 	}

@@ -140,9 +140,12 @@ func TestUploadAcrossReplicas(t *testing.T) {
 
 // A sha256 commit uses the hash state the appends saved, and still refuses
 // content that does not match; without the state it reads the data. A first
-// append under stateFree saves no state; the next one hashes its data again.
+// append under stateFree saves no state; the next one, on another replica
+// (which does not remember the state either), hashes its data again. The
+// commits run on a third replica, which remembers nothing.
 func TestCommitHashState(t *testing.T) {
-	s := newTestStore(t)
+	cfg := config(t)
+	s, r := openStore(t, cfg), openStore(t, cfg)
 	ctx := t.Context()
 	data := randomBytes(9, 6*mib+7)
 	for _, keepState := range []bool{true, false} {
@@ -155,7 +158,8 @@ func TestCommitHashState(t *testing.T) {
 			t.Fatalf("an upload of 1000 bytes saved states %v (%v); it is under stateFree", u.states, err)
 		}
 		// The next append reads the first 1000 bytes again to continue the hash.
-		mustAppend(t, s, id, 1000, data[1000:])
+		mustAppend(t, r, id, 1000, data[1000:])
+		s = openStore(t, cfg)
 		u, err := s.loadUpload(ctx, id)
 		if err != nil {
 			t.Fatal(err)

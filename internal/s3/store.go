@@ -37,6 +37,7 @@ type Store struct {
 	pointerMin    int64 // see pointer.go; 0: no pointers are written; tests lower it
 
 	buffers *partBuffers // of partSize
+	states  stateMemo    // sha256 states after the data objects written here
 }
 
 // New returns a store on the bucket cfg names and checks that the bucket

@@ -224,6 +224,9 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 		return offset, fmt.Errorf("append to upload %s at %d: %w", id, offset, err)
 	}
 	size := offset + n
+	if h != nil {
+		s.states.remember(key, trimETag(info.ETag), h)
+	}
 	if h != nil && size > stateFree {
 		// Best effort: without it a commit reads the data to hash it.
 		_ = s.saveState(ctx, id, size, trimETag(info.ETag), h)
@@ -240,8 +243,9 @@ func rangeInvalid(id string, size, offset int64) error {
 // CommitUpload verifies the upload against d, then assembles its data objects
 // at d's key, server-side where S3 allows it, and only then removes the
 // upload. The digest is checked before anything is written at d's key: a
-// sha256 digest against the saved hash state when one matches the upload's
-// last data object, else by reading every data object. Reads and copies are
+// sha256 digest against the hash state this Store remembers or saved when
+// one matches the upload's last data object, else by reading every data
+// object. Reads and copies are
 // pinned to the ETags listed, so the blob holds exactly the bytes verified.
 // The blob appears at once when the assembly completes; a crash before leaves
 // no blob and the upload intact, a crash after leaves the blob and an upload
@@ -274,6 +278,7 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 		if err != nil {
 			return berth.BlobInfo{}, fmt.Errorf("commit upload %s as %s: %w", id, d, err)
 		}
+		s.states.forget(u)
 		return berth.BlobInfo{Digest: d, Size: u.size, ModTime: mod}, nil
 	}
 	mod, err := s.assemble(ctx, u, s.blobKey(d))
@@ -285,6 +290,7 @@ func (s *Store) CommitUpload(ctx context.Context, id string, d berth.Digest) (be
 	// object. Whatever a failure leaves (even the marker without the data)
 	// is debris for the stale-upload collection and CleanTemp.
 	_ = s.removeKeys(ctx, s.disposable(ctx, u))
+	s.states.forget(u)
 	return berth.BlobInfo{Digest: d, Size: u.size, ModTime: mod}, nil
 }
 
@@ -501,6 +507,7 @@ func (s *Store) DeleteUpload(ctx context.Context, id string) error {
 	}
 	u, err := s.loadUpload(ctx, id)
 	if err == nil {
+		s.states.forget(u)
 		err = s.removeUpload(ctx, u)
 	}
 	if err != nil {
@@ -625,8 +632,9 @@ func (s *Store) saveState(ctx context.Context, id string, end int64, etag string
 }
 
 // stateFree is the longest upload that saves no sha256 state: a commit (or
-// the next append) reads data this short in one GET, as it would read the
-// state, and an object fewer is one file and folder fewer for a service such
+// the next append) on another replica than the one that wrote it reads data
+// this short in one GET, as it would read the state (the writer remembers
+// the state, stateMemo), and an object fewer is one file and folder fewer for a service such
 // as versitygw's posix backend to create and remove, per blob of a small
 // image. The saved marker, data and blob objects are unchanged.
 const stateFree = smallWrite
@@ -641,25 +649,30 @@ func (s *Store) hashData(ctx context.Context, u upload) hash.Hash {
 	return h
 }
 
-// loadState returns the sha256 state after the first end bytes of u when one
-// was saved and matches u's data object ending at end, else nil.
+// loadState returns the sha256 state after the first end bytes of u when
+// this Store remembers it (stateMemo) or one was saved, and it matches u's
+// data object ending at end; else nil.
 func (s *Store) loadState(ctx context.Context, u upload, end int64) hash.Hash {
 	if end == 0 {
 		return sha256.New()
+	}
+	var last segment // the data object ending at end
+	for _, sg := range u.segs {
+		if sg.start+sg.size == end {
+			last = sg
+		}
+	}
+	if last.etag == "" {
+		return nil
+	}
+	if h := s.states.recall(last.key, last.etag); h != nil {
+		return h
 	}
 	key, ok := u.states[end]
 	if !ok {
 		return nil
 	}
-	var etag string
-	for _, sg := range u.segs {
-		if sg.start+sg.size == end {
-			etag = sg.etag
-		}
-	}
-	if etag == "" {
-		return nil
-	}
+	etag := last.etag
 	body, _, _, err := s.core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil

@@ -778,7 +778,7 @@ func TestCacheClientStalls(t *testing.T) {
 	d := upstreamBlob(t, up, "library/big", 32<<20) // more than the sockets between berth and the client hold
 	// Long enough that the pull which reads does not stall on a loaded
 	// machine, short enough to cut the one that does not read.
-	c := newCache(t, up, "", "", func(c *oci.Cache) { c.StallTimeout = 2 * time.Second })
+	c := newCache(t, up, "", "", func(c *oci.Cache) { c.StallTimeout = 5 * time.Second })
 
 	conn, err := net.Dial("tcp", c.host)
 	if err != nil {

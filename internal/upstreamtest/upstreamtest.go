@@ -1,6 +1,7 @@
 package upstreamtest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -219,7 +220,7 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, inner http.Ha
 			w = &pausingWriter{ResponseWriter: w, left: pauseAt, paused: paused, done: req.Context().Done()}
 		}
 		if link != nil {
-			w = &throttledWriter{ResponseWriter: w, link: link}
+			w = &throttledWriter{ResponseWriter: w, link: link, ctx: req.Context()}
 		}
 	case strings.Contains(req.URL.Path, "/blobs/") && req.Method == http.MethodHead:
 		r.BlobHeads.Add(1)
@@ -315,16 +316,25 @@ const linkBurst = 4 << 20
 // linkPiece is the size of the writes a body is cut into.
 const linkPiece = 64 << 10
 
-// wait blocks until n more bytes may be sent.
-func (l *link) wait(n int) {
+// wait blocks until n more bytes may be sent, or ctx ends.
+func (l *link) wait(ctx context.Context, n int) error {
 	take := func(n int) time.Duration { return time.Duration(int64(n) * int64(time.Second) / l.rate) } // n bytes at the rate
 	l.mu.Lock()
 	now := time.Now()
 	l.tat = later(l.tat, now).Add(take(n))
 	due := l.tat.Add(-take(linkBurst))
 	l.mu.Unlock()
-	if d := due.Sub(now); d > 0 {
-		time.Sleep(d)
+	d := due.Sub(now)
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -336,17 +346,21 @@ func later(a, b time.Time) time.Time {
 }
 
 // throttledWriter writes a body through a link, in pieces of linkPiece
-// bytes, each sent once the link grants it.
+// bytes, each sent once the link grants it; it stops when the request's
+// client has gone.
 type throttledWriter struct {
 	http.ResponseWriter
 	link *link
+	ctx  context.Context
 }
 
 func (t *throttledWriter) Write(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		m := min(len(p)-n, linkPiece)
-		t.link.wait(m)
+		if err := t.link.wait(t.ctx, m); err != nil {
+			return n, err
+		}
 		k, err := t.ResponseWriter.Write(p[n : n+m])
 		n += k
 		if err != nil {

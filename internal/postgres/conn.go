@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -97,22 +98,24 @@ func isSerializationFailure(err error) bool {
 	return hasCode(err, serializationFailure) || hasCode(err, deadlockDetected)
 }
 
-// conn is the shared store's view of the pool. Each write moves ch, the
-// read cache's counter, once it has committed.
+// conn is the shared store's view of the pool. A write transaction that
+// announced a change (Changed) moves ch, the read cache's counter, once it
+// has committed; other writes leave it, so that the entries this replica
+// keeps outlive its pushes, audit records and sessions.
 type conn struct {
 	pool *pgxpool.Pool
 	ch   *changes
 }
 
 func (c conn) Read() sqlstore.Querier  { return pgxQ{c.pool} }
-func (c conn) Write() sqlstore.Querier { return writeQ{pgxQ{c.pool}, c.ch} }
+func (c conn) Write() sqlstore.Querier { return pgxQ{c.pool} }
 
 func (c conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return pgxTx{pgxQ{tx}, tx, c.ch}, nil
+	return pgxTx{pgxQ{tx}, tx, c.ch, new(atomic.Bool)}, nil
 }
 
 func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
@@ -120,7 +123,7 @@ func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgxTx{pgxQ{tx}, tx, nil}, nil
+	return pgxTx{pgxQ{tx}, tx, nil, nil}, nil
 }
 
 // pgxQ runs statements through pgx, which prepares each once per connection
@@ -147,63 +150,27 @@ func (p pgxQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.
 	return p.q.QueryRow(ctx, query, args...)
 }
 
-// writeQ runs one statement that writes, outside a transaction, and moves
-// ch after it (a QueryRow's statement runs to its end in Scan).
-type writeQ struct {
-	pgxQ
-	ch *changes
-}
-
-func (w writeQ) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	defer w.ch.moved()
-	return w.pgxQ.Exec(ctx, query, args...)
-}
-
-// Query moves ch when its rows are closed: its statement runs as they are
-// read.
-func (w writeQ) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := w.pgxQ.Query(ctx, query, args...)
-	if err != nil {
-		w.ch.moved() // the statement may have run before it failed
-		return nil, err
-	}
-	return movingRows{rows, w.ch}, nil
-}
-
-func (w writeQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	return movingRow{w.pgxQ.QueryRow(ctx, query, args...), w.ch}
-}
-
-type movingRow struct {
-	sqlstore.Row
-	ch *changes
-}
-
-func (r movingRow) Scan(dest ...any) error {
-	defer r.ch.moved()
-	return r.Row.Scan(dest...)
-}
-
-type movingRows struct {
-	sqlstore.Rows
-	ch *changes
-}
-
-func (r movingRows) Close() {
-	r.Rows.Close()
-	r.ch.moved()
-}
-
-// pgxTx is a transaction; ch, set for a write transaction, moves when it
-// commits, or when a commit's outcome is unknown.
+// pgxTx is a transaction. ch, set for a write transaction, moves when one
+// that announced a change (changed) commits, or when its commit's outcome
+// is unknown.
 type pgxTx struct {
 	pgxQ
-	tx pgx.Tx
-	ch *changes
+	tx      pgx.Tx
+	ch      *changes
+	changed *atomic.Bool
+}
+
+// markChanged records that the transaction announced a change.
+func (t pgxTx) markChanged() bool {
+	if t.changed == nil {
+		return false
+	}
+	t.changed.Store(true)
+	return true
 }
 
 func (t pgxTx) Commit(ctx context.Context) error {
-	if t.ch != nil {
+	if t.ch != nil && t.changed.Load() {
 		defer t.ch.moved()
 	}
 	return t.tx.Commit(ctx)

@@ -444,6 +444,64 @@ func TestReadCacheFollowsEveryWriter(t *testing.T) {
 	}
 }
 
+// TestReadCacheOutlivesOtherWrites checks that the writes of a push that
+// change nothing a read keeps (an upload session, a blob linked) leave the
+// read cache's counter where it was, so the replica taking the push goes
+// on answering GETs from memory, while a tag it deletes is gone at once
+// for its own reads.
+func TestReadCacheOutlivesOtherWrites(t *testing.T) {
+	t.Parallel()
+	db := open(t, newSchema(t))
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	notices := make(chan string, 16)
+	done := listenWith(t, ctx, db, func(what string) { notices <- what })
+	t.Cleanup(func() { cancel(); <-done })
+	postgres.StopClock(db)
+	c := []byte(`{"schemaVersion":2,"n":"kept"}`)
+	m := &berth.Manifest{Repository: "app", Digest: berth.DigestOf(berth.SHA256, c), MediaType: "application/vnd.oci.image.manifest.v1+json", Content: c, Created: time.Unix(1, 0)}
+	if err := db.PutManifest(ctx, m, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	// The tag's own notice comes back through LISTEN and moves the counter
+	// once more; what is read before it arrives is not kept.
+	select {
+	case <-notices:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tag's own notice did not come back within 10s")
+	}
+	if _, err := db.FindManifest(ctx, "app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	before := postgres.Moves(db)
+	session := berth.UploadSession{ID: "u1", Repository: "app", Created: time.Unix(2, 0)}
+	if err := db.CreateUploadSession(ctx, session); err != nil {
+		t.Fatal(err)
+	}
+	layer := berth.DigestOf(berth.SHA256, []byte("layer"))
+	if err := db.LinkUploadedBlob(ctx, berth.BlobLink{Repository: "app", Digest: layer, Size: 5, Created: time.Unix(2, 0)}, session.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.LinkBlob(ctx, berth.BlobLink{Repository: "app", Digest: berth.DigestOf(berth.SHA256, []byte("config")), Size: 6, Created: time.Unix(2, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := postgres.Moves(db) - before; n != 0 {
+		t.Fatalf("a session and two blob links moved the read cache's counter %d times, want 0", n)
+	}
+	if n, _ := db.ReadCacheHeld(); n != 1 {
+		t.Fatalf("the cache holds %d manifests after the push's writes, want 1", n)
+	}
+	if err := db.DeleteTag(ctx, "app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if postgres.Moves(db) == before {
+		t.Fatal("deleting a tag did not move the counter")
+	}
+	if _, err := db.FindManifest(ctx, "app", "v1"); !berth.IsCode(err, berth.CodeManifestUnknown) {
+		t.Fatalf("v1 read right after its deletion: %v, want manifest_unknown", err)
+	}
+}
+
 // TestReadCacheOnlyWhileListening checks that a DB that does not listen
 // reads every time: nothing would tell it of another replica's writes.
 func TestReadCacheOnlyWhileListening(t *testing.T) {

@@ -12,13 +12,15 @@ import (
 // and blob GETs are answered without a round trip while nothing they read
 // can have changed. Its counter is this DB's own, and it moves
 //
-//   - after each commit of this DB's writes, before the write returns: what
-//     this replica wrote is read back at once;
 //   - on each notification of this schema on ChannelInvalidate, which the
 //     writes that can make a kept read stale (Conn.Changed: a tag moved, a
 //     manifest, tag, blob link or repository deleted) send, so that it is
 //     delivered when they commit: another replica's change is seen as soon
 //     as PostgreSQL delivers it, within milliseconds;
+//   - when such a write of this DB commits, before it returns: what this
+//     replica changed is read back at once. Other writes (blobs linked,
+//     uploads, audit records, tokens) move nothing, so a replica taking
+//     pushes keeps serving GETs from memory;
 //   - at each whole second, so that a notice lost on a connection that
 //     failed unnoticed costs at most a second of staleness, the bound the
 //     identity provider's cached state has too (oauth.StateTTL).
@@ -53,7 +55,11 @@ func (c *changes) counter() (uint64, bool) {
 
 // Changed announces on ChannelInvalidate, when q's transaction commits,
 // that the read caches must drop what they keep. This DB's own counter
-// moves when the write commits.
+// moves when the transaction commits; for q outside a transaction, whose
+// writes have committed, at once.
 func (c conn) Changed(ctx context.Context, q sqlstore.Querier) error {
+	if t, ok := q.(interface{ markChanged() bool }); !ok || !t.markChanged() {
+		defer c.ch.moved()
+	}
 	return notifyTx(ctx, q, PayloadRegistry)
 }

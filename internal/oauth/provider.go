@@ -908,8 +908,9 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 	if idx == nil || !allows(idx, typ, name, action) {
 		err := p.nameGroups(ctx, c, p.denial(idx, c, typ, name, action))
 		// Naming other repositories is listing them: a token must have been
-		// issued for the catalog to do so.
-		if c.Token == nil || c.Token.Allows(berth.ResourceRegistry, berth.ResourceCatalog, berth.DockerActionAll) {
+		// issued for the catalog to do so, and a personal access token
+		// created for it.
+		if grantsCatalog(c) {
 			err = p.explainUnknownRepository(ctx, idx, typ, name, action, err)
 		}
 		return err
@@ -930,6 +931,17 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		return e
 	}
 	return nil
+}
+
+// grantsCatalog reports whether what caller presented, an access token or a
+// personal access token, allows listing the catalog; Basic client
+// credentials and sessions act with their roles alone.
+func grantsCatalog(c *berth.Caller) bool {
+	const typ, name, action = berth.ResourceRegistry, berth.ResourceCatalog, berth.DockerActionAll
+	if c.Token != nil && !c.Token.Allows(typ, name, action) {
+		return false
+	}
+	return c.Limit == nil || (berth.AccessClaims{Access: c.Limit}).Allows(typ, name, action)
 }
 
 // nameGroups adds to a person's role_missing refusal the groups whose

@@ -68,14 +68,20 @@ and listens on 127.0.0.1:5000.`,
 // newLogger writes to w, the stderr that Run was given, never straight to
 // os.Stderr: Run's caller decides where logs go.
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
+	return slog.New(server.LogHandler(logFormat(cfg)(w)))
+}
+
+// logFormat returns how records are written: cfg's level and format.
+func logFormat(cfg LogConfig) func(io.Writer) slog.Handler {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level)) // validated
 	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
-	if cfg.Format == "json" {
-		h = slog.NewJSONHandler(w, opts)
+	return func(w io.Writer) slog.Handler {
+		if cfg.Format == "json" {
+			return slog.NewJSONHandler(w, opts)
+		}
+		return slog.NewTextHandler(w, opts)
 	}
-	return slog.New(server.LogHandler(h))
 }
 
 // newID returns 128 random bits in hex: upload ids and request ids.
@@ -92,7 +98,11 @@ var serveNow = time.Now
 
 // serve is the composition root: configuration in, a running registry out.
 func serve(ctx context.Context, cfg Config, e *env) error {
-	logger := newLogger(cfg.Log, e.stderr)
+	// The access log's lines are gathered (server.LogBuffer); what is held
+	// is written when serve returns, after the shutdown's own records.
+	logs := server.NewLogBuffer(e.stderr)
+	defer logs.Close()
+	logger := slog.New(server.LogHandler(logs.Handler(logFormat(cfg.Log))))
 	st, err := openServed(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -63,7 +63,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				level = slog.LevelError
 			}
 			d := time.Since(start)
-			s.cfg.Logger.LogAttrs(ctx, level, "request",
+			s.cfg.Logger.LogAttrs(ctx, level, accessLogMessage,
 				slog.String("method", r.Method), slog.String("path", berth.RedactCredential(r.URL.Path)),
 				slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 				slog.Duration("duration", d))

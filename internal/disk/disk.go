@@ -27,7 +27,8 @@ const (
 	dirPerm  = 0o700 // content is access-controlled by berth, not by the file system
 	filePerm = 0o600
 
-	bufferSize = 1 << 20
+	bufferSize      = 1 << 20
+	smallBufferSize = 64 << 10
 )
 
 // algorithms are the digest algorithms a blob may be stored under, each a
@@ -376,11 +377,15 @@ func (s *Store) CleanTemp(olderThan time.Time) error {
 // with ctx's error when ctx is done. It returns the bytes read from r; when it
 // returns an error, any prefix of them may have been written.
 func copyHashed(ctx context.Context, f *os.File, off int64, h hash.Hash, r io.Reader) (int64, error) {
-	b1, b2 := buffers.Get().(*[]byte), buffers.Get().(*[]byte)
+	// The first read goes into a small buffer: most blobs (configs, small
+	// layers) fit, and a push of many at once then holds 64 KiB each rather
+	// than two of bufferSize. A body that fills it goes on in two large
+	// buffers, the small one retired when it comes back.
+	small := smallBuffers.Get().(*[]byte)
+	var large []*[]byte
 	free := make(chan []byte, 2)
-	free <- *b1
-	free <- *b2
-	full := make(chan []byte, 2) // never blocks: only two buffers exist
+	free <- *small
+	full := make(chan []byte, 2) // never blocks: at most two buffers circulate
 
 	var werr error
 	wdone := make(chan struct{})
@@ -409,8 +414,10 @@ func copyHashed(ctx context.Context, f *os.File, off int64, h hash.Hash, r io.Re
 	finish := func(n int64, err error) (int64, error) {
 		close(full)
 		<-wdone
-		buffers.Put(b1)
-		buffers.Put(b2)
+		smallBuffers.Put(small)
+		for _, b := range large {
+			buffers.Put(b)
+		}
 		if err == nil {
 			err = werr
 		}
@@ -420,10 +427,17 @@ func copyHashed(ctx context.Context, f *os.File, off int64, h hash.Hash, r io.Re
 	var n int64
 	for {
 		var buf []byte
-		select {
-		case buf = <-free:
-		case <-wdone:
-			return finish(n, nil) // the writer failed
+		if n > 0 && len(large) == 0 {
+			buf = takeLarge(&large)
+		} else {
+			select {
+			case buf = <-free:
+			case <-wdone:
+				return finish(n, nil) // the writer failed
+			}
+			if n > 0 && cap(buf) == smallBufferSize {
+				buf = takeLarge(&large)
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return finish(n, err)
@@ -442,6 +456,13 @@ func copyHashed(ctx context.Context, f *os.File, off int64, h hash.Hash, r io.Re
 			return finish(n, rerr)
 		}
 	}
+}
+
+// takeLarge returns a buffer of bufferSize from the pool, added to held.
+func takeLarge(held *[]*[]byte) []byte {
+	b := buffers.Get().(*[]byte)
+	*held = append(*held, b)
+	return *b
 }
 
 // copyHashedFrom is copyHashed for a source that hands out its own buffers
@@ -580,6 +601,10 @@ const writebackEvery = 8 << 20
 
 // buffers are aligned for direct I/O.
 var buffers = sync.Pool{New: func() any { b := alignedBuffer(bufferSize); return &b }}
+
+// smallBuffers hold a body's first smallBufferSize bytes (see copyHashed),
+// aligned as buffers are.
+var smallBuffers = sync.Pool{New: func() any { b := alignedBuffer(smallBufferSize); return &b }}
 
 // ensureDir creates dir when it is missing and syncs its parent, so that a blob
 // renamed into a new directory survives a crash along with the directory.

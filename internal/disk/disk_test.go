@@ -802,3 +802,34 @@ func TestFanOutDirectoryRemovedBehindTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCopyHashedSizes checks that bodies on each side of the small first
+// buffer and of the large ones are written and hashed whole, arriving in
+// reads of any size, and that the bytes returned count them all.
+func TestCopyHashedSizes(t *testing.T) {
+	for _, size := range []int{0, 1, smallBufferSize - 1, smallBufferSize, smallBufferSize + 1,
+		smallBufferSize + bufferSize, smallBufferSize + bufferSize + 1, 3*bufferSize + 5} {
+		data := randomBytes(uint64(size), size)
+		path := filepath.Join(t.TempDir(), "f")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		n, err := copyHashed(t.Context(), f, 0, h, iotest.HalfReader(bytes.NewReader(data)))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil || n != int64(size) {
+			t.Fatalf("size %d: copied %d, %v", size, n, err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := sha256.Sum256(data)
+		if !bytes.Equal(got, data) || !bytes.Equal(h.Sum(nil), want[:]) {
+			t.Fatalf("size %d: the file or the hash differs from the body", size)
+		}
+	}
+}

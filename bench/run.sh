@@ -518,8 +518,8 @@ ratio() { div "${R[berth.$1]}" "${R[distribution.$1]}"; }
 inv_ratio() { div "${R[distribution.$1]}" "${R[berth.$1]}"; } # for durations: speedup
 fmt() { awk -v v="$1" -v d="${2:-1}" 'BEGIN { if (v == "nan" || v == "") print "n/a"; else printf "%.*f", d, v }'; }
 # verdict ACTUAL TARGET: "met" or "missed by N%"
-verdict() { awk -v a="$1" -v t="$2" 'BEGIN { if (a == "nan") print "n/a"; else if (a >= t) print "met"; else printf "**missed** by %.0f%%", (t - a) / t * 100 }'; }
-verdict_max() { awk -v a="$1" -v t="$2" 'BEGIN { if (a == "nan") print "n/a"; else if (a < t) print "met"; else printf "**missed** by %.0f%%", (a - t) / t * 100 }'; }
+verdict() { awk -v a="$1" -v t="$2" 'BEGIN { if (a == "nan") print "n/a"; else if (a >= t) print "met"; else { m = (t - a) / t * 100; printf "**missed** by %.*f%%", (m < 1 ? 1 : 0), m } }'; }
+verdict_max() { awk -v a="$1" -v t="$2" 'BEGIN { if (a == "nan") print "n/a"; else if (a < t) print "met"; else { m = (a - t) / t * 100; printf "**missed** by %.*f%%", (m < 1 ? 1 : 0), m } }'; }
 
 get_ratio=$(div "${R[berth.a_get]}" "${R[loopback]}")
 disk_ratio=$(div "${R[berth.a_push]}" "${R[disk]:-nan}")

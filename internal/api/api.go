@@ -325,7 +325,7 @@ func (h *handler) authenticate(r *http.Request) (*berth.Caller, error) {
 	return c, nil
 }
 
-// refuseCrossSite returns signin_state_invalid for a change (any method but
+// refuseCrossSite returns cross_site_refused for a change (any method but
 // GET and HEAD) that a browser says another site sent: Sec-Fetch-Site other
 // than same-origin or none, or, without it, an Origin that is not the
 // registry's. A browser keeps Basic credentials it was once given for the
@@ -347,8 +347,15 @@ func (h *handler) refuseCrossSite(r *http.Request) error {
 	case site == "" && (origin == "" || h.sameOrigin(r, origin)):
 		return nil
 	}
-	return berth.Errorf(berth.CodeSignInStateInvalid, "the management API makes no change that a browser sent from another site (its Sec-Fetch-Site or Origin header says so)").
-		WithHint("call the API with the berth CLI or another client that is no browser page; change things in the browser through the console's own pages")
+	err := berth.Errorf(berth.CodeCrossSiteRefused, "the management API makes no change that a browser sent from another site (its Sec-Fetch-Site or Origin header says so)").
+		WithHint("make changes with the berth CLI or a client that is no web page, or in berth's console; behind a proxy, set url: to the address browsers use")
+	if site != "" {
+		err = err.WithDetail("sec_fetch_site", berth.Truncate(site, 32))
+	}
+	if origin != "" {
+		err = err.WithDetail("origin", berth.Truncate(origin, 200))
+	}
+	return err
 }
 
 // sameOrigin reports whether origin, a request's Origin header, is the

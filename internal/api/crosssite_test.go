@@ -40,9 +40,12 @@ func TestAPIRefusesChangesSentFromAnotherSite(t *testing.T) {
 		{"a sandboxed page (Origin null)", map[string]string{"Content-Type": "text/plain", "Origin": "null"}},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
-			send(t, s, "POST", "/api/v1/roles", forged, browser(tc.headers)).fails(t, berth.CodeSignInStateInvalid)
-			send(t, s, "POST", "/api/v1/principals/ci/disable", "", browser(tc.headers)).fails(t, berth.CodeSignInStateInvalid)
-			send(t, s, "DELETE", "/api/v1/principals/ci", nil, browser(tc.headers)).fails(t, berth.CodeSignInStateInvalid)
+			refusal := send(t, s, "POST", "/api/v1/roles", forged, browser(tc.headers)).fails(t, berth.CodeCrossSiteRefused)
+			if d, _ := refusal["detail"].(map[string]any); d["origin"] != tc.headers["Origin"] {
+				t.Errorf("the refusal's facts %v do not name the Origin %q", refusal["detail"], tc.headers["Origin"])
+			}
+			send(t, s, "POST", "/api/v1/principals/ci/disable", "", browser(tc.headers)).fails(t, berth.CodeCrossSiteRefused)
+			send(t, s, "DELETE", "/api/v1/principals/ci", nil, browser(tc.headers)).fails(t, berth.CodeCrossSiteRefused)
 		})
 	}
 	// Nothing happened: the anonymous principal holds nothing, ci is enabled.

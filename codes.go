@@ -601,14 +601,14 @@ var Codes = []CodeInfo{
 	},
 	{
 		Code: CodeCrossSiteRefused, Status: http.StatusForbidden, OCI: "DENIED", Group: GroupAuthentication,
-		Summary: "A change to the management API came from a web page of another site; berth refuses it before it reads any credential.",
+		Summary: "A change (to the management API or the registry) came from a web page of another site; berth refuses it before it reads any credential.",
 		Causes: []string{
-			"A page on another site posted a form or ran a script against `/api/v1` while the browser held credentials for the registry (the Basic credentials the API's challenge asked for): a forged request.",
-			"An internal tool's web page, served from another origin, calls the API from the browser.",
+			"A page on another site posted a form or ran a script against `/api/v1` or `/v2/` while the browser held credentials for the registry (the Basic credentials a challenge asked for): a forged request.",
+			"An internal tool's web page, served from another origin, calls the API or the registry from the browser.",
 			"berth's own address differs from the one browsers use (a proxy), no `url:` is configured, and an old browser sent only `Origin`.",
 		},
 		Fixes: []string{
-			"Make changes with the berth CLI, a script or a server-side client (`BERTH_URL`, `BERTH_CLIENT_ID`, `BERTH_CLIENT_SECRET`), or in berth's console; not from another site's page.",
+			"Make changes with the berth CLI, a registry client (docker, crane, oras), a script or a server-side client, or in berth's console; not from another site's page.",
 			"Behind a proxy, set `url:` in berth's configuration to the address browsers use.",
 		},
 	},

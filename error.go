@@ -82,8 +82,8 @@ const (
 	// CodeSignInStateInvalid is a sign-in callback or form whose state or
 	// CSRF field does not match the browser's: forged, replayed or stale.
 	CodeSignInStateInvalid Code = "signin_state_invalid"
-	// CodeCrossSiteRefused is a change to the management API that a browser
-	// says another site sent.
+	// CodeCrossSiteRefused is a change (management API or registry) that a
+	// browser says another site sent.
 	CodeCrossSiteRefused Code = "cross_site_refused"
 	// CodeDeviceCodePending is a device login polled before the person
 	// decided: RFC 8628's authorization_pending, or slow_down.

@@ -236,7 +236,7 @@ func (h *handler) handle(pattern string, fn handlerFunc) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, err := (*berth.Caller)(nil), berth.RefuseQueryCredential(r.URL.Query()) // exposed: refused before anything else
 		if err == nil {
-			err = h.refuseCrossSite(r)
+			err = berth.RefuseCrossSite(r, h.cfg.URL)
 		}
 		if err == nil {
 			c, err = h.authenticate(r)
@@ -323,56 +323,6 @@ func (h *handler) authenticate(r *http.Request) (*berth.Caller, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// refuseCrossSite returns cross_site_refused for a change (any method but
-// GET and HEAD) that a browser says another site sent: Sec-Fetch-Site other
-// than same-origin or none, or, without it, an Origin that is not the
-// registry's. A browser keeps Basic credentials it was once given for the
-// registry (the API and /metrics challenge with Basic) and sends them with
-// such a request too, and a form with enctype text/plain can carry a JSON
-// body: without this, any page an owner visits could change the registry as
-// them. The CLI, the Go client and the console (in process) send neither
-// header.
-func (h *handler) refuseCrossSite(r *http.Request) error {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return nil
-	}
-	// Sec-Fetch-Site, which no page can set, decides when a browser sent
-	// it; older browsers send Origin only.
-	site, origin := r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin")
-	switch {
-	case site == "same-origin" || site == "none":
-		return nil
-	case site == "" && (origin == "" || h.sameOrigin(r, origin)):
-		return nil
-	}
-	err := berth.Errorf(berth.CodeCrossSiteRefused, "the management API makes no change that a browser sent from another site (its Sec-Fetch-Site or Origin header says so)").
-		WithHint("make changes with the berth CLI or a client that is no web page, or in berth's console; behind a proxy, set url: to the address browsers use")
-	if site != "" {
-		err = err.WithDetail("sec_fetch_site", berth.Truncate(site, 32))
-	}
-	if origin != "" {
-		err = err.WithDetail("origin", berth.Truncate(origin, 200))
-	}
-	return err
-}
-
-// sameOrigin reports whether origin, a request's Origin header, is the
-// registry's: its public URL, or the scheme and host the request came to.
-func (h *handler) sameOrigin(r *http.Request, origin string) bool {
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" || u.Path != "" || u.User != nil {
-		return false
-	}
-	if pub, err := url.Parse(h.cfg.URL); err == nil && pub.Host != "" && strings.EqualFold(u.Scheme, pub.Scheme) && strings.EqualFold(u.Host, pub.Host) {
-		return true
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, r.Host)
 }
 
 func (h *handler) unknown(_ http.ResponseWriter, r *http.Request, _ *berth.Caller) error {

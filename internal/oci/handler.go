@@ -151,6 +151,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route, caller
 			return err
 		}
 	}
+	if err := berth.RefuseCrossSite(r, h.URL); err != nil {
+		h.auditAuthFailure(r, err)
+		return err
+	}
 	methods, ok := endpoints[rt.Kind]
 	if !ok {
 		return berth.Errorf(berth.CodeNotFound, "no registry endpoint at %s", r.URL.Path).

@@ -161,11 +161,15 @@ type handler struct {
 	// collections are the first path segments routed (/api/v1/principals…),
 	// in the order they were, for the hint of an unknown endpoint.
 	collections []string
+	// patterns are the endpoints routed, as registered on mux.
+	patterns []string
 }
 
 // New returns the handler of everything under /api/v1/. Mount it at
 // "/api/v1/"; paths outside it answer not_found.
-func New(cfg Config) http.Handler {
+func New(cfg Config) http.Handler { return newHandler(cfg).mux }
+
+func newHandler(cfg Config) *handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -215,7 +219,7 @@ func New(cfg Config) http.Handler {
 	// Everything else, including a known path with another method, is
 	// answered in the API's envelope rather than the mux's plain text.
 	h.handle("/", h.unknown)
-	return h.mux
+	return h
 }
 
 // handlerFunc is an endpoint: it writes a success itself and returns any
@@ -225,6 +229,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *berth.Caller) e
 // handle routes pattern to fn behind authentication.
 func (h *handler) handle(pattern string, fn handlerFunc) {
 	action, audited := auditActions[pattern]
+	h.patterns = append(h.patterns, pattern)
 	if _, path, ok := strings.Cut(pattern, " "); ok {
 		if rest, ok := strings.CutPrefix(path, "/api/v1/"); ok {
 			c := "/api/v1/" + strings.SplitN(rest, "/", 2)[0]

@@ -2,10 +2,12 @@ package api_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/apitest"
 )
 
@@ -86,6 +88,27 @@ var apiRoutes = []string{
 	"DELETE /api/v1/webhooks/0b5c7e3a-8f0e-4c56-9d6e-2f4b1a9c3d70",
 	"GET /api/v1/webhooks/0b5c7e3a-8f0e-4c56-9d6e-2f4b1a9c3d70/deliveries",
 	"POST /api/v1/webhooks/0b5c7e3a-8f0e-4c56-9d6e-2f4b1a9c3d70/deliveries/0b5c7e3a-8f0e-4c56-9d6e-2f4b1a9c3d71/redeliver",
+}
+
+// TestSweepCoversEveryEndpoint: apiRoutes names each endpoint New routes,
+// and nothing else, so that an endpoint added later fails here until the
+// sweep below covers it.
+func TestSweepCoversEveryEndpoint(t *testing.T) {
+	mux := api.New(api.Config{}).(*http.ServeMux)
+	swept := map[string]bool{}
+	for _, route := range apiRoutes {
+		method, path, _ := strings.Cut(route, " ")
+		_, pattern := mux.Handler(httptest.NewRequest(method, path, nil))
+		if pattern == "/" {
+			t.Errorf("%s reaches no endpoint", route)
+		}
+		swept[pattern] = true
+	}
+	for _, p := range api.Patterns() {
+		if p != "/" && !swept[p] {
+			t.Errorf("endpoint %s is not in apiRoutes: TestEveryEndpointNeedsTheAPIScope does not try it", p)
+		}
+	}
 }
 
 // TestEveryEndpointNeedsTheAPIScope: an owner's access token narrowed to

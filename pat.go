@@ -148,6 +148,44 @@ type PATStore interface {
 	TouchPAT(ctx context.Context, id string, at time.Time) error
 }
 
+// LimitAllows reports whether the personal access token c acts through
+// (Limit) was created for action on typ:name; true for a caller without one.
+func (c *Caller) LimitAllows(typ, name, action string) bool {
+	return c.Limit == nil || (AccessClaims{Access: c.Limit}).Allows(typ, name, action)
+}
+
+// CredentialAllows reports whether what c presented allows action on
+// typ:name: the access token it sent, if any, and the personal access
+// token behind it, if any. Basic client credentials and sessions carry no
+// such limit. The principal's roles are the other half of every decision,
+// checked apart.
+func (c *Caller) CredentialAllows(typ, name, action string) bool {
+	return (c.Token == nil || c.Token.Allows(typ, name, action)) && c.LimitAllows(typ, name, action)
+}
+
+// MayCreatePATs returns nil when c may create personal access tokens: a
+// person, signed in or logged in as themselves. A service principal is
+// invalid (it has client secrets); a pipeline acting as a person through a
+// service connection, and a personal access token, are scope_not_granted:
+// the first would leave a credential that outlives the pipeline's
+// permission, the second one that holds more than it was created for.
+func (c *Caller) MayCreatePATs() error {
+	if c.Principal == nil || c.Principal.Kind != PrincipalUser {
+		return Errorf(CodeInvalid, "personal access tokens are for people; principal %s is a service principal", c.Actor.Name).
+			WithHint("give a service principal a client secret: berth secret add %s --expires-in 90d", c.Actor.Name)
+	}
+	if c.Connection != "" {
+		return Errorf(CodeScopeNotGranted, "a pipeline acting as %s through service connection %s cannot create personal access tokens: one would outlive the pipeline's permission", c.Actor.Name, c.Connection).
+			WithDetail("connection", c.Connection).
+			WithHint("the person creates tokens after signing in: berth login HOST, then berth token create --scope SCOPE; a pipeline needs none, its ID token is its credential")
+	}
+	if c.ViaPAT() {
+		return Errorf(CodeScopeNotGranted, "a personal access token of %s cannot create personal access tokens: a new one could hold more than it was created for", c.Actor.Name).
+			WithHint("create tokens after signing in: berth login HOST, then berth token create --scope SCOPE")
+	}
+	return nil
+}
+
 // ViaPAT reports whether c authenticated with a personal access token, or
 // with an access token issued for one: such a caller is limited to what the
 // token was created for, and may not create tokens, which would widen it.

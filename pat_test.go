@@ -56,3 +56,57 @@ func TestPAT(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialAllows: what a caller presented allows an action only when
+// both its access token and its personal access token's scopes do; a
+// caller with neither (Basic credentials, a session) is not limited here.
+func TestCredentialAllows(t *testing.T) {
+	appPull := []berth.ResourceActions{{Type: berth.ResourceRepository, Name: "team/app", Actions: []string{"pull"}}}
+	catalog := []berth.ResourceActions{{Type: berth.ResourceRegistry, Name: berth.ResourceCatalog, Actions: []string{"*"}}}
+	both := append(append([]berth.ResourceActions{}, appPull...), catalog...)
+	for _, tc := range []struct {
+		what         string
+		token, limit []berth.ResourceActions
+		want         bool
+	}{
+		{"no limit at all", nil, nil, true},
+		{"a token for the catalog", catalog, nil, true},
+		{"a token for one repository", appPull, nil, false},
+		{"a personal token for one repository", nil, appPull, false},
+		{"a personal token for the catalog", nil, catalog, true},
+		{"a wide token, a narrow personal token", both, appPull, false},
+		{"a narrow token, a wide personal token", appPull, both, false},
+		{"both for the catalog", both, both, true},
+	} {
+		c := &berth.Caller{Limit: tc.limit}
+		if tc.token != nil {
+			c.Token = &berth.AccessClaims{Access: tc.token}
+		}
+		if got := c.CredentialAllows(berth.ResourceRegistry, berth.ResourceCatalog, "*"); got != tc.want {
+			t.Errorf("%s: CredentialAllows(catalog) = %v, want %v", tc.what, got, tc.want)
+		}
+	}
+}
+
+// TestMayCreatePATs: only a person acting as themselves creates personal
+// access tokens.
+func TestMayCreatePATs(t *testing.T) {
+	person := &berth.Principal{Name: "ada", Kind: berth.PrincipalUser}
+	service := &berth.Principal{Name: "ci", Kind: berth.PrincipalService}
+	for _, tc := range []struct {
+		what string
+		c    berth.Caller
+		want berth.Code
+	}{
+		{"a person", berth.Caller{Principal: person}, ""},
+		{"a service principal", berth.Caller{Principal: service}, berth.CodeInvalid},
+		{"a pipeline acting as a person", berth.Caller{Principal: person, Connection: "web"}, berth.CodeScopeNotGranted},
+		{"a person's personal access token", berth.Caller{Principal: person, CredentialID: berth.PATCredentialPrefix + "x"}, berth.CodeScopeNotGranted},
+		{"the anonymous caller", berth.Caller{}, berth.CodeInvalid},
+	} {
+		err := tc.c.MayCreatePATs()
+		if tc.want == "" && err != nil || tc.want != "" && !berth.IsCode(err, tc.want) {
+			t.Errorf("%s: %v, want %q", tc.what, err, tc.want)
+		}
+	}
+}

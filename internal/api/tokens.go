@@ -64,20 +64,8 @@ func (h *handler) routeTokens() {
 // auth.max_token_lifetime.
 func (h *handler) createToken(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
 	ctx := r.Context()
-	if c.Principal == nil || c.Principal.Kind != berth.PrincipalUser {
-		return berth.Errorf(berth.CodeInvalid, "personal access tokens are for people; principal %s is a service principal", c.Actor.Name).
-			WithHint("give a service principal a client secret: berth secret add %s --expires-in 90d", c.Actor.Name)
-	}
-	if c.Connection != "" {
-		// A pipeline acting as a person (a connection whose principal is a
-		// user) would leave behind a credential that outlives its permission.
-		return berth.Errorf(berth.CodeScopeNotGranted, "a pipeline acting as %s through service connection %s cannot create personal access tokens: one would outlive the pipeline's permission", c.Actor.Name, c.Connection).
-			WithDetail("connection", c.Connection).
-			WithHint("the person creates tokens after signing in: berth login HOST, then berth token create --scope SCOPE; a pipeline needs none, its ID token is its credential")
-	}
-	if c.ViaPAT() {
-		return berth.Errorf(berth.CodeScopeNotGranted, "a personal access token of %s cannot create personal access tokens: a new one could hold more than it was created for", c.Actor.Name).
-			WithHint("create tokens after signing in: berth login HOST, then berth token create --scope SCOPE")
+	if err := c.MayCreatePATs(); err != nil {
+		return err
 	}
 	var req CreateTokenRequest
 	if err := decode(w, r, &req); err != nil {

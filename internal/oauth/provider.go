@@ -910,12 +910,12 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		// Naming other repositories is listing them: a token must have been
 		// issued for the catalog to do so, and a personal access token
 		// created for it.
-		if grantsCatalog(c) {
+		if c.CredentialAllows(berth.ResourceRegistry, berth.ResourceCatalog, berth.DockerActionAll) {
 			err = p.explainUnknownRepository(ctx, idx, typ, name, action, err)
 		}
 		return err
 	}
-	if c.Limit != nil && !(berth.AccessClaims{Access: c.Limit}).Allows(typ, name, action) {
+	if !c.LimitAllows(typ, name, action) {
 		scope := typ + ":" + name + ":" + action
 		return berth.Errorf(berth.CodeScopeNotGranted, "the personal access token of %s was not created for %s", c.Actor.Name, scope).
 			WithHint("berth token create --scope %s makes a token that is", scope).WithDetail("scope", scope)
@@ -931,17 +931,6 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		return e
 	}
 	return nil
-}
-
-// grantsCatalog reports whether what caller presented, an access token or a
-// personal access token, allows listing the catalog; Basic client
-// credentials and sessions act with their roles alone.
-func grantsCatalog(c *berth.Caller) bool {
-	const typ, name, action = berth.ResourceRegistry, berth.ResourceCatalog, berth.DockerActionAll
-	if c.Token != nil && !c.Token.Allows(typ, name, action) {
-		return false
-	}
-	return c.Limit == nil || (berth.AccessClaims{Access: c.Limit}).Allows(typ, name, action)
 }
 
 // nameGroups adds to a person's role_missing refusal the groups whose

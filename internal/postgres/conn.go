@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -115,7 +114,7 @@ func (c conn) Begin(ctx context.Context) (sqlstore.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgxTx{pgxQ{tx}, tx, c.ch, new(atomic.Bool)}, nil
+	return &pgxTx{pgxQ: pgxQ{tx}, tx: tx, ch: c.ch}, nil
 }
 
 func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
@@ -123,7 +122,7 @@ func (c conn) BeginRead(ctx context.Context) (sqlstore.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgxTx{pgxQ{tx}, tx, nil, nil}, nil
+	return &pgxTx{pgxQ: pgxQ{tx}, tx: tx}, nil
 }
 
 // pgxQ runs statements through pgx, which prepares each once per connection
@@ -150,33 +149,24 @@ func (p pgxQ) QueryRow(ctx context.Context, query string, args ...any) sqlstore.
 	return p.q.QueryRow(ctx, query, args...)
 }
 
-// pgxTx is a transaction. ch, set for a write transaction, moves when one
-// that announced a change (changed) commits, or when its commit's outcome
-// is unknown.
+// pgxTx is a transaction, used by one goroutine. ch, set for a write
+// transaction, moves when one that announced a change (Changed) commits, or
+// when its commit's outcome is unknown.
 type pgxTx struct {
 	pgxQ
 	tx      pgx.Tx
 	ch      *changes
-	changed *atomic.Bool
+	changed bool
 }
 
-// markChanged records that the transaction announced a change.
-func (t pgxTx) markChanged() bool {
-	if t.changed == nil {
-		return false
-	}
-	t.changed.Store(true)
-	return true
-}
-
-func (t pgxTx) Commit(ctx context.Context) error {
-	if t.ch != nil && t.changed.Load() {
+func (t *pgxTx) Commit(ctx context.Context) error {
+	if t.ch != nil && t.changed {
 		defer t.ch.moved()
 	}
 	return t.tx.Commit(ctx)
 }
 
-func (t pgxTx) Rollback(ctx context.Context) error {
+func (t *pgxTx) Rollback(ctx context.Context) error {
 	err := t.tx.Rollback(ctx)
 	if errors.Is(err, pgx.ErrTxClosed) {
 		return sqlstore.ErrTxDone

@@ -58,7 +58,9 @@ func (c *changes) counter() (uint64, bool) {
 // moves when the transaction commits; for q outside a transaction, whose
 // writes have committed, at once.
 func (c conn) Changed(ctx context.Context, q sqlstore.Querier) error {
-	if t, ok := q.(interface{ markChanged() bool }); !ok || !t.markChanged() {
+	if t, ok := q.(*pgxTx); ok && t.ch != nil {
+		t.changed = true
+	} else {
 		defer c.ch.moved()
 	}
 	return notifyTx(ctx, q, PayloadRegistry)

@@ -366,21 +366,20 @@ func (s *Store) CleanTemp(olderThan time.Time) error {
 }
 
 // copyHashed copies r to the end of f, which is at offset off, and to h. It
-// reads in large buffers, filling each before it is used so that a body
-// arriving in small reads still costs few system calls, and works in two stages
-// over two buffers: while one buffer is written to f, the next is read and
-// hashed. Every writebackEvery bytes it asks the kernel to start writing back
-// what was written, so that the final fsync has little left to do; with direct
-// I/O on for f (setDirect), there is nothing to write back, and the last piece
+// fills each buffer before it is used, so that a body arriving in small
+// reads still costs few system calls, and works in two stages: while one
+// buffer is written to f, the next is read and hashed. The first buffer is
+// small (smallBufferSize), which most blobs fit, so that many small pushes
+// at once do not each hold two of bufferSize; a body that fills it goes on
+// in two large buffers, the small one retired when it comes back. Every
+// writebackEvery bytes it asks the kernel to start writing back what was
+// written, so that the final fsync has little left to do; with direct I/O
+// on for f (setDirect), there is nothing to write back, and the last piece
 // of the data, which direct I/O cannot take when its length is not aligned,
-// goes through the page cache. It stops
-// with ctx's error when ctx is done. It returns the bytes read from r; when it
-// returns an error, any prefix of them may have been written.
+// goes through the page cache. It stops with ctx's error when ctx is done.
+// It returns the bytes read from r; when it returns an error, any prefix of
+// them may have been written.
 func copyHashed(ctx context.Context, f *os.File, off int64, h hash.Hash, r io.Reader) (int64, error) {
-	// The first read goes into a small buffer: most blobs (configs, small
-	// layers) fit, and a push of many at once then holds 64 KiB each rather
-	// than two of bufferSize. A body that fills it goes on in two large
-	// buffers, the small one retired when it comes back.
 	small := smallBuffers.Get().(*[]byte)
 	var large []*[]byte
 	free := make(chan []byte, 2)

@@ -23,8 +23,8 @@ const logBufferMax = 32 << 10
 // one record per request, below warning) gathered for at most LogFlushDelay
 // or logBufferMax bytes, every other record at once together with the lines
 // held before it, so that records keep their order. Under load that is one
-// write for many requests instead of one each (a sixth of a manifest GET's
-// CPU on a 2-core machine). What a crash loses is the held lines: at most the
+// write for many requests instead of one each (7 to 10% of a manifest
+// GET's CPU on a 2-core machine, docs/benchmarks.md). What a crash loses is the held lines: at most the
 // delay's worth of access log, never a warning or an error.
 //
 // Close writes what is held; records logged after it are written at once.
@@ -99,7 +99,7 @@ func (b *LogBuffer) write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.buf) > 0 {
-		// One write for both, as long as it is small.
+		// One write for both.
 		b.buf = append(b.buf, p...)
 		err := b.flushLocked()
 		if err != nil {

@@ -9,7 +9,8 @@
 #   (a) crane push / pull of an image with one 256 MiB random layer, plus a raw
 #       GET of that blob with curl, compared with a plain file server (loopback);
 #   (b) crane push / pull of an image with 50 random 1 MiB layers;
-#   (c) 200 tiny images (one 1 KiB layer each) pushed by crane, 8 at a time;
+#   (c) 200 tiny images (one 1 KiB layer each) pushed 8 at a time, from one
+#       client process (bench/tinypush) and with a crane process per image;
 #   (d) manifest GETs/s and 4 KiB blob GETs/s with wrk (-t2 -c16, 10 s);
 #   (e) peak RSS (VmHWM): after the (a) pushes, during the GETs of (d) (the
 #       peak reset before them), and at the end of the run.
@@ -100,15 +101,23 @@ CLK_TCK=$(getconf CLK_TCK)
 # may hold spaces.
 cpu_s() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / hz }'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
+# children_cpu sets CHILD_CPU to the CPU seconds (user + system) of the clients
+# this shell has run and waited for so far, grandchildren included. It must not
+# run in a subshell ($(...)): bash's times builtin reports the calling shell's
+# children.
+children_cpu() {
+	times >"$work/times"
+	CHILD_CPU=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$work/times")
+}
 
-log "building berth, mkimage and fileserve"
+log "building berth, mkimage, fileserve and tinypush"
 mkdir -p "$work/bin"
 if [ -n "${BERTH_BIN:-}" ]; then
 	cp "$BERTH_BIN" "$work/bin/berth"
 else
 	(cd "$root" && go build -o "$work/bin/berth" ./cmd/berth)
 fi
-(cd "$root" && go build -o "$work/bin/mkimage" ./bench/mkimage && go build -o "$work/bin/fileserve" ./bench/fileserve)
+(cd "$root" && go build -o "$work/bin/mkimage" ./bench/mkimage && go build -o "$work/bin/fileserve" ./bench/fileserve && go build -o "$work/bin/tinypush" ./bench/tinypush)
 MB=1000000
 
 # Credentials: once berth has authentication, its initial admin is used
@@ -430,24 +439,44 @@ bench_server() { # bench_server NAME (berth|distribution)
 	R[$name.b_push_s]=$(printf '%s\n' "${pushes[@]}" | median)
 	R[$name.b_pull_s]=$(printf '%s\n' "${pulls[@]}" | median)
 
-	# (c) tiny images, 8 at a time.
-	local tinies=()
+	# (c) tiny images, 8 at a time: first from one client process (bench/tinypush,
+	# each image an independent client with its own connections and token), the
+	# figure the target is for; then with a crane process per image, which on 2
+	# cores is bound by crane's own start-up and is reported beside it.
+	local tinies=() cranes=() k0
 	cpu=0
+	local client=0 client_crane=0
 	for rep in $(seq 1 "$REPS"); do
 		"$work/bin/mkimage" -dir "$dir/tiny-$rep" -count "$TINY" -layers 1 -size 1024 -seed $((seed + 200 + rep))
 		c0=$(cpu_s "$pid")
+		children_cpu
+		k0=$CHILD_CPU
 		t=$(now)
-		seq 0 $((TINY - 1)) | xargs -P 8 -I{} crane push --insecure "$dir/tiny-$rep/{}" "$host/bench/tiny-$rep-{}:latest" 2>>"$dir/crane.log" >/dev/null
+		"$work/bin/tinypush" -dir "$dir/tiny-$rep" -count "$TINY" -parallel 8 -ref "$host/bench/tiny-$rep-%d:latest" >/dev/null
 		tinies+=("$(div "$TINY" "$(since "$t")")")
 		cpu=$(add "$cpu" "$(awk -v a="$c0" -v b="$(cpu_s "$pid")" 'BEGIN { print b - a }')")
+		children_cpu
+		client=$(add "$client" "$(awk -v a="$k0" -v b="$CHILD_CPU" 'BEGIN { print b - a }')")
 		rm -rf "$dir/tiny-$rep"
+		"$work/bin/mkimage" -dir "$dir/tinyc-$rep" -count "$TINY" -layers 1 -size 1024 -seed $((seed + 300 + rep))
+		children_cpu
+		k0=$CHILD_CPU
+		t=$(now)
+		seq 0 $((TINY - 1)) | xargs -P 8 -I{} crane push --insecure "$dir/tinyc-$rep/{}" "$host/bench/tinyc-$rep-{}:latest" 2>>"$dir/crane.log" >/dev/null
+		cranes+=("$(div "$TINY" "$(since "$t")")")
+		children_cpu
+		client_crane=$(add "$client_crane" "$(awk -v a="$k0" -v b="$CHILD_CPU" 'BEGIN { print b - a }')")
+		rm -rf "$dir/tinyc-$rep"
 	done
 	R[$name.c_tiny]=$(printf '%s\n' "${tinies[@]}" | median)
 	R[$name.c_tiny_cpu]=$(div "$cpu" $((REPS * TINY)))
+	R[$name.c_tiny_client_cpu]=$(div "$client" $((REPS * TINY)))
+	R[$name.c_tiny_crane]=$(printf '%s\n' "${cranes[@]}" | median)
+	R[$name.c_tiny_crane_cpu]=$(div "$client_crane" $((REPS * TINY)))
 	if [ "$perf_ok" = 1 ] && [ "$name" = berth ]; then
 		"$work/bin/mkimage" -dir "$dir/tiny-prof" -count "$TINY" -layers 1 -size 1024 -seed $((seed + 250))
 		profile "$name" "$pid" "$TINY tiny images pushed 8 at a time" \
-			bash -c 'seq 0 $(($2 - 1)) | xargs -P 8 -I{} crane push --insecure "$1/{}" "$3/bench/tiny-prof-{}:latest" >/dev/null 2>&1' _ "$dir/tiny-prof" "$TINY" "$host"
+			"$work/bin/tinypush" -dir "$dir/tiny-prof" -count "$TINY" -parallel 8 -ref "$host/bench/tiny-prof-%d:latest" >/dev/null
 		rm -rf "$dir/tiny-prof"
 	fi
 
@@ -582,6 +611,9 @@ Total benchmark time: $(fmt "$elapsed" 0) s; load average before it: $load_befor
 | (b) pull, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_pull_s]}" 2) | $(fmt "${R[distribution.b_pull_s]}" 2) | $(fmt "$(inv_ratio b_pull_s)" 2)x (speed) | | |
 | (c) tiny images pushed, 8 at a time (images/s) | $(fmt "${R[berth.c_tiny]}") | $(fmt "${R[distribution.c_tiny]}") | $(fmt "$(ratio c_tiny)" 2)x | ≥ 3x | $(verdict "$(ratio c_tiny)" 3) |
 | (c) tiny images: server CPU s per image | $(fmt "${R[berth.c_tiny_cpu]}" 4) | $(fmt "${R[distribution.c_tiny_cpu]}" 4) | $(fmt "$(ratio c_tiny_cpu)" 2)x | | |
+| (c) tiny images: client CPU s per image | $(fmt "${R[berth.c_tiny_client_cpu]}" 4) | $(fmt "${R[distribution.c_tiny_client_cpu]}" 4) | | | |
+| (c) tiny images, a crane process each (images/s) | $(fmt "${R[berth.c_tiny_crane]}") | $(fmt "${R[distribution.c_tiny_crane]}") | $(fmt "$(ratio c_tiny_crane)" 2)x | | |
+| (c) tiny images, a crane process each: client CPU s per image | $(fmt "${R[berth.c_tiny_crane_cpu]}" 4) | $(fmt "${R[distribution.c_tiny_crane_cpu]}" 4) | | | |
 | (d) manifest GETs/s | $(fmt "${R[berth.d_manifest]}" 0) | $(fmt "${R[distribution.d_manifest]}" 0) | $(fmt "$(ratio d_manifest)" 2)x | ≥ 15x | $(verdict "$(ratio d_manifest)" 15) |
 | (d) manifest GETs: server CPU s per 1,000 | $(fmt "${R[berth.d_manifest_cpu]}" 3) | $(fmt "${R[distribution.d_manifest_cpu]}" 3) | $(fmt "$(ratio d_manifest_cpu)" 2)x | | |
 | (d) 4 KiB blob GETs/s | $(fmt "${R[berth.d_blob]}" 0) | $(fmt "${R[distribution.d_blob]}" 0) | $(fmt "$(ratio d_blob)" 2)x | ≥ 20x | $(verdict "$(ratio d_blob)" 20) |
@@ -603,8 +635,13 @@ Distribution does not fsync blobs; berth does, so (a) push is bounded by the dis
 How each figure is taken: (a) and (b) time \`crane push --insecure LAYOUT REF\` of an OCI layout written
 by \`bench/mkimage\` (uncompressed tar layers of random bytes) and \`crane pull --insecure --format oci\`;
 MB/s counts the layer and config bytes. The raw GET is \`curl -o /dev/null\` of the layer blob, best of 5; loopback
-is the same file from \`bench/fileserve\` (Go's http.ServeContent), best of 5. (c) is \`xargs -P 8 crane push\` of $TINY
-one-layer images. (d) is \`wrk -t2 -c16 -d${WRK_SECONDS}s\` on \`GET /v2/bench/tiny-1-0/manifests/latest\` and on a
+is the same file from \`bench/fileserve\` (Go's http.ServeContent), best of 5. (c) pushes $TINY
+one-layer images 8 at a time with \`bench/tinypush\`: one process, go-containerregistry's \`remote.Write\` (what crane
+runs) per image, each over connections of its own and with its own token exchange, as independent CI jobs would;
+the row "a crane process each" is \`xargs -P 8 crane push\` of as many other images, where on this machine
+the clients' own CPU (the row below it: a Go process started, configured and ended per image) bounds the run, so
+that row shows the client more than the servers. The client CPU rows are the user + system time of the client
+processes the bench waited for (bash's \`times\`). (d) is \`wrk -t2 -c16 -d${WRK_SECONDS}s\` on \`GET /v2/bench/tiny-1-0/manifests/latest\` and on a
 4096-byte blob. (e) is VmHWM from /proc/PID/status. The CPU rows are the server process's user + system
 time (all its threads, from /proc/PID/stat) over the measured runs of that figure, divided by the work done:
 GiB of layer and config pushed, images pushed, requests wrk saw answered; less is better, and on a shared
@@ -635,6 +672,7 @@ PostgreSQL and the object store run elsewhere, and the ratios show what the shar
 | (b) pull, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_pull_s]}" 2) | $(fmt "${R[scaleout.b_pull_s]}" 2) | $(fmt "$(sinv b_pull_s)" 2)x (speed) |
 | (c) tiny images pushed, 8 at a time (images/s) | $(fmt "${R[berth.c_tiny]}") | $(fmt "${R[scaleout.c_tiny]}") | $(fmt "$(sratio c_tiny)" 2)x |
 | (c) tiny images: berth CPU s per image | $(fmt "${R[berth.c_tiny_cpu]}" 4) | $(fmt "${R[scaleout.c_tiny_cpu]}" 4) | $(fmt "$(sratio c_tiny_cpu)" 2)x |
+| (c) tiny images, a crane process each (images/s) | $(fmt "${R[berth.c_tiny_crane]}") | $(fmt "${R[scaleout.c_tiny_crane]}") | $(fmt "$(sratio c_tiny_crane)" 2)x |
 | (d) manifest GETs/s | $(fmt "${R[berth.d_manifest]}" 0) | $(fmt "${R[scaleout.d_manifest]}" 0) | $(fmt "$(sratio d_manifest)" 2)x |
 | (d) manifest GETs: berth CPU s per 1,000 | $(fmt "${R[berth.d_manifest_cpu]}" 3) | $(fmt "${R[scaleout.d_manifest_cpu]}" 3) | $(fmt "$(sratio d_manifest_cpu)" 2)x |
 | (d) 4 KiB blob GETs/s | $(fmt "${R[berth.d_blob]}" 0) | $(fmt "${R[scaleout.d_blob]}" 0) | $(fmt "$(sratio d_blob)" 2)x |

@@ -101,6 +101,19 @@ CLK_TCK=$(getconf CLK_TCK)
 # may hold spaces.
 cpu_s() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / hz }'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+# stores_cpu_s: for the scale-out run, the CPU seconds so far of the stores
+# berth shares the machine with, as "VERSITYGW POSTGRESQL" (PostgreSQL: all its
+# processes; berth's pool keeps its backends for the run); "0 0" otherwise.
+stores_cpu_s() {
+	if [ -z "$S3_PID" ]; then echo "0 0"; return; fi
+	local p c pg=0
+	for p in $(pgrep -x postgres); do
+		c=$(cpu_s "$p" 2>/dev/null || true)
+		pg=$(add "$pg" "${c:-0}")
+	done
+	echo "$(cpu_s "$S3_PID") $pg"
+}
 # children_cpu sets CHILD_CPU to the CPU seconds (user + system) of the clients
 # this shell has run and waited for so far, grandchildren included. It must not
 # run in a subshell ($(...)): bash's times builtin reports the calling shell's
@@ -349,14 +362,18 @@ bench_server() { # bench_server NAME (berth|distribution)
 	case $name in berth) seed=1000 ;; distribution) seed=2000 ;; *) seed=3000 ;; esac
 
 	# (a) one 256 MiB layer.
-	local pushes=() pulls=() cpu=0 c0
+	local pushes=() pulls=() cpu=0 c0 s3cpu=0 pgcpu=0 st0 st1
 	for rep in $(seq 1 "$REPS"); do
 		"$work/bin/mkimage" -dir "$dir/big-$rep" -layers 1 -size $((256 << 20)) -seed $((seed + rep))
 		c0=$(cpu_s "$pid")
+		read -r -a st0 <<<"$(stores_cpu_s)"
 		t=$(now)
 		crane push --insecure "$dir/big-$rep" "$host/bench/big-$rep:latest" 2>>"$dir/crane.log" >/dev/null
 		pushes+=("$(since "$t")")
 		cpu=$(add "$cpu" "$(awk -v a="$c0" -v b="$(cpu_s "$pid")" 'BEGIN { print b - a }')")
+		read -r -a st1 <<<"$(stores_cpu_s)"
+		s3cpu=$(add "$s3cpu" "$(minus "${st1[0]}" "${st0[0]}")")
+		pgcpu=$(add "$pgcpu" "$(minus "${st1[1]}" "${st0[1]}")")
 		[ "$rep" = 1 ] || rm -rf "$dir/big-$rep"
 	done
 	R[$name.rss_push]=$(vmhwm_mib "$pid")
@@ -379,6 +396,8 @@ bench_server() { # bench_server NAME (berth|distribution)
 	R[$name.a_push]=$(div "$(div "$big_bytes" $MB)" "${R[$name.a_push_s]}")
 	R[$name.a_pull]=$(div "$(div "$big_bytes" $MB)" "${R[$name.a_pull_s]}")
 	R[$name.a_push_cpu]=$(div "$cpu" "$(awk -v b="$big_bytes" -v n="$REPS" 'BEGIN { print b * n / 1073741824 }')")
+	R[$name.a_push_s3cpu]=$(div "$s3cpu" "$(awk -v b="$big_bytes" -v n="$REPS" 'BEGIN { print b * n / 1073741824 }')")
+	R[$name.a_push_pgcpu]=$(div "$pgcpu" "$(awk -v b="$big_bytes" -v n="$REPS" 'BEGIN { print b * n / 1073741824 }')")
 
 	# Raw GET of the 256 MiB blob, and the same file from a plain file server.
 	dig=$(jq -r '.layers[0].digest' "$dir/big-1/blobs/sha256/$(jq -r '.manifests[0].digest | ltrimstr("sha256:")' "$dir/big-1/index.json")")
@@ -446,15 +465,20 @@ bench_server() { # bench_server NAME (berth|distribution)
 	local tinies=() cranes=() k0
 	cpu=0
 	local client=0 client_crane=0
+	s3cpu=0 pgcpu=0
 	for rep in $(seq 1 "$REPS"); do
 		"$work/bin/mkimage" -dir "$dir/tiny-$rep" -count "$TINY" -layers 1 -size 1024 -seed $((seed + 200 + rep))
 		c0=$(cpu_s "$pid")
+		read -r -a st0 <<<"$(stores_cpu_s)"
 		children_cpu
 		k0=$CHILD_CPU
 		t=$(now)
 		"$work/bin/tinypush" -dir "$dir/tiny-$rep" -count "$TINY" -parallel 8 -ref "$host/bench/tiny-$rep-%d:latest" >/dev/null
 		tinies+=("$(div "$TINY" "$(since "$t")")")
 		cpu=$(add "$cpu" "$(awk -v a="$c0" -v b="$(cpu_s "$pid")" 'BEGIN { print b - a }')")
+		read -r -a st1 <<<"$(stores_cpu_s)"
+		s3cpu=$(add "$s3cpu" "$(minus "${st1[0]}" "${st0[0]}")")
+		pgcpu=$(add "$pgcpu" "$(minus "${st1[1]}" "${st0[1]}")")
 		children_cpu
 		client=$(add "$client" "$(awk -v a="$k0" -v b="$CHILD_CPU" 'BEGIN { print b - a }')")
 		rm -rf "$dir/tiny-$rep"
@@ -470,6 +494,8 @@ bench_server() { # bench_server NAME (berth|distribution)
 	done
 	R[$name.c_tiny]=$(printf '%s\n' "${tinies[@]}" | median)
 	R[$name.c_tiny_cpu]=$(div "$cpu" $((REPS * TINY)))
+	R[$name.c_tiny_s3cpu]=$(div "$s3cpu" $((REPS * TINY)))
+	R[$name.c_tiny_pgcpu]=$(div "$pgcpu" $((REPS * TINY)))
 	R[$name.c_tiny_client_cpu]=$(div "$client" $((REPS * TINY)))
 	R[$name.c_tiny_crane]=$(printf '%s\n' "${cranes[@]}" | median)
 	R[$name.c_tiny_crane_cpu]=$(div "$client_crane" $((REPS * TINY)))
@@ -660,18 +686,21 @@ in the data folder), with \`--db\` a fresh schema of the PostgreSQL $(psql -qtA 
 over ${S3_SCHEME:-http} ($( [ "${S3_SCHEME:-http}" = https ] && echo "BENCH_S3_TLS=1, a self-signed certificate: payloads are sent unsigned, TLS protects them" || echo "every 64 KiB chunk of a payload is signed by berth and checked by versitygw; BENCH_S3_TLS=1 measures https")),
 presigned redirects off (the default), so every blob byte passes through berth and then versitygw, and \`pointers=true\` (docs/deploy.md).
 Everything shares the machine's $(nproc) cores: the figures are a floor for a deployment where
-PostgreSQL and the object store run elsewhere, and the ratios show what the shared stores cost one replica.
+PostgreSQL and the object store run elsewhere, and the ratios show what the shared stores cost one replica. The versitygw / PostgreSQL rows are those
+servers' CPU over the same measured runs (PostgreSQL: all its processes), what the machine spent beside berth.
 
 | | embedded | PostgreSQL + S3 | PostgreSQL + S3 / embedded |
 |---|---:|---:|---:|
 | (a) push, one 256 MiB layer (MB/s) | $(fmt "${R[berth.a_push]}") | $(fmt "${R[scaleout.a_push]}") | $(fmt "$(sratio a_push)" 2)x |
 | (a) push: berth CPU s per GiB pushed | $(fmt "${R[berth.a_push_cpu]}" 2) | $(fmt "${R[scaleout.a_push_cpu]}" 2) | $(fmt "$(sratio a_push_cpu)" 2)x |
+| (a) push: versitygw / PostgreSQL CPU s per GiB pushed | | $(fmt "${R[scaleout.a_push_s3cpu]}" 2) / $(fmt "${R[scaleout.a_push_pgcpu]}" 2) | |
 | (a) pull, one 256 MiB layer (MB/s) | $(fmt "${R[berth.a_pull]}") | $(fmt "${R[scaleout.a_pull]}") | $(fmt "$(sratio a_pull)" 2)x |
 | (a) raw blob GET, 256 MiB, curl (MB/s) | $(fmt "${R[berth.a_get]}") | $(fmt "${R[scaleout.a_get]}") | $(fmt "$(sratio a_get)" 2)x |
 | (b) push, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_push_s]}" 2) | $(fmt "${R[scaleout.b_push_s]}" 2) | $(fmt "$(sinv b_push_s)" 2)x (speed) |
 | (b) pull, 50 × 1 MiB layers (s) | $(fmt "${R[berth.b_pull_s]}" 2) | $(fmt "${R[scaleout.b_pull_s]}" 2) | $(fmt "$(sinv b_pull_s)" 2)x (speed) |
 | (c) tiny images pushed, 8 at a time (images/s) | $(fmt "${R[berth.c_tiny]}") | $(fmt "${R[scaleout.c_tiny]}") | $(fmt "$(sratio c_tiny)" 2)x |
 | (c) tiny images: berth CPU s per image | $(fmt "${R[berth.c_tiny_cpu]}" 4) | $(fmt "${R[scaleout.c_tiny_cpu]}" 4) | $(fmt "$(sratio c_tiny_cpu)" 2)x |
+| (c) tiny images: versitygw / PostgreSQL CPU s per image | | $(fmt "${R[scaleout.c_tiny_s3cpu]}" 4) / $(fmt "${R[scaleout.c_tiny_pgcpu]}" 4) | |
 | (c) tiny images, a crane process each (images/s) | $(fmt "${R[berth.c_tiny_crane]}") | $(fmt "${R[scaleout.c_tiny_crane]}") | $(fmt "$(sratio c_tiny_crane)" 2)x |
 | (d) manifest GETs/s | $(fmt "${R[berth.d_manifest]}" 0) | $(fmt "${R[scaleout.d_manifest]}" 0) | $(fmt "$(sratio d_manifest)" 2)x |
 | (d) manifest GETs: berth CPU s per 1,000 | $(fmt "${R[berth.d_manifest_cpu]}" 3) | $(fmt "${R[scaleout.d_manifest_cpu]}" 3) | $(fmt "$(sratio d_manifest_cpu)" 2)x |

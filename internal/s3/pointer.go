@@ -105,7 +105,7 @@ func (s *Store) pointable(u upload) (segment, bool) {
 func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest) (time.Time, error) {
 	keptKey := s.uploadPrefix(u.id) + keptName(d)
 	if _, err := s.putBytes(ctx, keptKey, nil, minio.PutObjectOptions{}); err != nil {
-		return time.Time{}, err
+		return time.Time{}, fmt.Errorf("write kept marker %s: %w", keptKey, err)
 	}
 	opts := minio.PutObjectOptions{UserMetadata: map[string]string{
 		"Berth-Data": strings.TrimPrefix(sg.key, s.prefix),
@@ -122,7 +122,7 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 		// another write. A pointer whose data is gone is replaced.
 		oi, serr := s.client.StatObject(ctx, s.bucket, s.blobKey(d), minio.StatObjectOptions{})
 		if serr != nil {
-			return time.Time{}, serr
+			return time.Time{}, fmt.Errorf("stat %s: %w", s.blobKey(d), serr)
 		}
 		p, isPointer := s.pointerOf(oi)
 		switch {
@@ -134,12 +134,12 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 		default:
 			opts = minio.PutObjectOptions{UserMetadata: opts.UserMetadata}
 			if info, err = s.putBytes(ctx, s.blobKey(d), nil, opts); err != nil {
-				return time.Time{}, err
+				return time.Time{}, fmt.Errorf("replace pointer %s: %w", s.blobKey(d), err)
 			}
 			mod, created = modTime(info.LastModified), true
 		}
 	} else if err != nil {
-		return time.Time{}, err
+		return time.Time{}, fmt.Errorf("write pointer %s: %w", s.blobKey(d), err)
 	}
 	// A DeleteUpload may have run since u was listed: it removes the
 	// marker first, then what it lists. If the marker is gone (or this
@@ -157,7 +157,7 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 		if isNotFound(err) {
 			return time.Time{}, berth.UploadUnknown(u.id)
 		}
-		return time.Time{}, err
+		return time.Time{}, fmt.Errorf("stat upload marker of %s: %w", u.id, err)
 	}
 	var rest []string
 	for _, k := range s.disposable(ctx, u) {

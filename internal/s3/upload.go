@@ -109,7 +109,7 @@ func (s *Store) loadUpload(ctx context.Context, id string) (upload, error) {
 	var objs []minio.ObjectInfo
 	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if o.Err != nil {
-			return upload{}, o.Err
+			return upload{}, fmt.Errorf("list %s: %w", prefix, o.Err)
 		}
 		objs = append(objs, o)
 	}

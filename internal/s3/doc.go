@@ -30,6 +30,10 @@
 // removed its folder (versitygw's ExistingObjectIsDirectory; S3 has no
 // folders) wrote nothing, and is sent again a bounded number of times.
 //
+// Requests go through serviceTransport: a chunk-signed PUT (plain http)
+// closes its connection after the answer, and a request the service could
+// not parse (400 naming no S3 error: nothing was done) is sent again.
+//
 // It must never: expose a partial or unverified blob under a digest; build a key
 // from an unvalidated digest or upload id; keep upload state in memory between
 // calls; read the environment or put credentials in a URL, an error or a log;

@@ -53,12 +53,20 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		lookup = minio.BucketLookupPath
 	}
 	cr := cfg.Credentials
+	transport := cfg.transport
+	if transport == nil {
+		tr, err := minio.DefaultTransport(!cfg.Insecure)
+		if err != nil {
+			return nil, fmt.Errorf("blob store s3://%s: %w", cfg.Bucket, err)
+		}
+		transport = tr
+	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken),
 		Secure:       !cfg.Insecure,
 		Region:       cfg.Region,
 		BucketLookup: lookup,
-		Transport:    cfg.transport,
+		Transport:    serviceTransport{next: transport},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob store s3://%s: %w", cfg.Bucket, err)
@@ -304,6 +312,19 @@ func isNotFound(err error) bool {
 // retried, that fails again.
 func isFolderRemoved(err error) bool {
 	return err != nil && minio.ToErrorResponse(err).Code == "ExistingObjectIsDirectory"
+}
+
+// isUnparsed tells a 400 that names no S3 error: the service could not parse
+// the request as one (versitygw with --keep-alive, under load, to a request
+// that follows a streamed upload on the same connection), so it carried out
+// nothing and a create may be sent again (see serviceTransport, which does so
+// for the requests without a body).
+func isUnparsed(err error) bool {
+	if err == nil {
+		return false
+	}
+	r := minio.ToErrorResponse(err)
+	return r.StatusCode == http.StatusBadRequest && (r.Code == "" || r.Code == "400 Bad Request")
 }
 
 // isPreconditionFailed tells a conditional request that lost: the key

@@ -259,7 +259,7 @@ func (s *Store) sendParts(ctx context.Context, key, uploadID string, first []byt
 
 // putBytes PUTs b at key, as one object, sending the request again when the
 // service refused it because a concurrent delete removed a folder on the
-// key's path (see retryCreate).
+// key's path, or could not parse it (see retryCreate).
 func (s *Store) putBytes(ctx context.Context, key string, b []byte, opts minio.PutObjectOptions) (minio.UploadInfo, error) {
 	return retryCreate(ctx, func() (minio.UploadInfo, error) {
 		return s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(b), int64(len(b)), "", "", opts)
@@ -270,7 +270,7 @@ func (s *Store) putBytes(ctx context.Context, key string, b []byte, opts minio.P
 const createAttempts = 5
 
 // retryCreate sends create, a request that writes one object, up to
-// createAttempts times while it fails with isFolderRemoved, waiting a little
+// createAttempts times while it fails with isFolderRemoved or isUnparsed, waiting a little
 // longer before each new attempt (or until ctx ends). Such a failure wrote
 // nothing, so a retry creates the object at most once, and a conditional
 // create keeps its condition. Any other outcome is returned at once.
@@ -278,7 +278,7 @@ func retryCreate[T any](ctx context.Context, create func() (T, error)) (T, error
 	wait := 5 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		v, err := create()
-		if !isFolderRemoved(err) || attempt == createAttempts {
+		if !(isFolderRemoved(err) || isUnparsed(err)) || attempt == createAttempts {
 			return v, err
 		}
 		select {

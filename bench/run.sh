@@ -542,6 +542,13 @@ bench_server() { # bench_server NAME (berth|distribution)
 
 	# (e) peak RSS of the whole run.
 	R[$name.rss_end]=$(vmhwm_mib "$pid")
+	# berth's answers of 5xx: each made a client send its request again (a
+	# whole blob, for a failed commit), so the figures of a run with any are
+	# lower than the server's own speed. The first one's log line is kept.
+	if [ "$name" != distribution ]; then
+		R[$name.errors]=$(grep -c 'msg=request .* status=5[0-9][0-9] ' "$dir/server.log" || true)
+		R[$name.first_error]=$(grep -m 1 'level=ERROR msg="internal error"' "$dir/server.log" | sed 's/.* err=//' | cut -c1-300 || true)
+	fi
 	stop_pid "$pid"
 	SERVER_PID=
 	rm -rf "$dir/data"
@@ -606,6 +613,9 @@ if [ "$scaleout" = 1 ]; then
 fi
 miss "$(verdict_max "${R[berth.rss_push]}" 64)" "(e) peak RSS" "$(fmt "${R[berth.rss_push]}") MiB while pushing 256 MiB, target under 64 MiB"
 miss "$(verdict_max "${R[berth.rss_get]:-nan}" 64)" "(e) peak RSS of the GETs" "$(fmt "${R[berth.rss_get]:-nan}") MiB while answering (d), target under 64 MiB"
+for n in berth scaleout; do
+	[ "${R[$n.errors]:-0}" = 0 ] || missed+=("- berth answered ${R[$n.errors]} requests with a 5xx in the $([ $n = berth ] && echo embedded || echo PostgreSQL + S3) run; each client sent its request again, so that run's figures are lower than they should be. The first error: ${R[$n.first_error]:-(none logged)}")
+done
 mkdir -p "$(dirname "$OUT")"
 # Everything after this line of $OUT is written by hand and kept.
 KEEP_MARK='<!-- bench/run.sh writes what is above this line; the sections below are written by hand and kept when it runs again. -->'

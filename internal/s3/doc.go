@@ -32,7 +32,8 @@
 //
 // Requests go through serviceTransport: a chunk-signed PUT (plain http)
 // closes its connection after the answer, and a request the service could
-// not parse (400 naming no S3 error: nothing was done) is sent again.
+// not parse (400 naming no S3 error: nothing was done) is sent again when it
+// is idempotent and its body, if any, is in memory.
 //
 // It must never: expose a partial or unverified blob under a digest; build a key
 // from an unvalidated digest or upload id; keep upload state in memory between

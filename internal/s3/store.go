@@ -314,17 +314,11 @@ func isFolderRemoved(err error) bool {
 	return err != nil && minio.ToErrorResponse(err).Code == "ExistingObjectIsDirectory"
 }
 
-// isUnparsed tells a 400 that names no S3 error: the service could not parse
-// the request as one (versitygw with --keep-alive, under load, to a request
-// that follows a streamed upload on the same connection), so it carried out
-// nothing and a create may be sent again (see serviceTransport, which does so
-// for the requests without a body).
+// isUnparsed tells an answer serviceTransport marked: a 400 naming no S3
+// error, so the service could not parse the request and carried out nothing,
+// and a create may be sent again.
 func isUnparsed(err error) bool {
-	if err == nil {
-		return false
-	}
-	r := minio.ToErrorResponse(err)
-	return r.StatusCode == http.StatusBadRequest && (r.Code == "" || r.Code == "400 Bad Request")
+	return err != nil && minio.ToErrorResponse(err).Code == unparsedCode
 }
 
 // isPreconditionFailed tells a conditional request that lost: the key

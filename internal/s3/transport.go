@@ -20,16 +20,24 @@ import (
 // this rule, it never did. It costs a connection per PUT over http, and
 // nothing over https.
 //
-// A request answered 400 Bad Request without an S3 error in the body was not
-// understood as a request, so the service did nothing: it is sent again,
-// once, when it has no body or its body can be had again (GetBody). Every
-// answer that names an S3 error code (<Code> in an XML body) is returned as
-// it is, whatever its status. Creates whose body is in memory are sent again
-// by retryCreate (isUnparsed).
+// An answer 400 Bad Request whose body names no S3 error (no <Code> in it)
+// says the service did not understand the request as one, so it did
+// nothing. Such an answer is marked with the error code unparsedCode, which
+// minio-go reports as the error's code (isUnparsed), whatever the status
+// line's words. A GET, HEAD, PUT or DELETE without a body is then sent again,
+// once; a create whose body is in memory is sent again by retryCreate; a POST,
+// or a body streamed from a client, is not.
 type serviceTransport struct{ next http.RoundTripper }
 
-// maxErrorBody bounds what is read of a 400's body to look for an S3 error.
-const maxErrorBody = 64 << 10
+const (
+	// unparsedCode is the error code given to an answer that says the
+	// service could not parse the request.
+	unparsedCode = "BerthRequestNotParsed"
+
+	// maxErrorBody bounds what is read of a 400's body to look for an S3
+	// error; the rest, if any, stays readable after it.
+	maxErrorBody = 64 << 10
+)
 
 func (t serviceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if strings.HasPrefix(req.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") && !req.Close {
@@ -37,41 +45,46 @@ func (t serviceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Close = true
 	}
 	resp, err := t.next.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusBadRequest {
+	if err != nil || !markUnparsed(resp) || !resendable(req) {
 		return resp, err
 	}
-	again, replayable := replay(req)
-	if !replayable {
-		return resp, nil
-	}
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if rerr != nil || bytes.Contains(body, []byte("<Code>")) {
-		return resp, nil
-	}
-	second, err := t.next.RoundTrip(again)
+	second, err := t.next.RoundTrip(req)
 	if err != nil {
 		// The first answer says more than a failure to send the second.
 		return resp, nil
 	}
+	resp.Body.Close()
+	markUnparsed(second)
 	return second, nil
 }
 
-// replay returns a request to send again in place of req, and whether there
-// is one: req itself when it has no body, else a copy with a new body.
-func replay(req *http.Request) (*http.Request, bool) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return req, true
+// markUnparsed tells whether resp is a 400 whose body names no S3 error, and
+// then marks it with unparsedCode. Either way resp's body reads as before.
+func markUnparsed(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusBadRequest {
+		return false
 	}
-	if req.GetBody == nil {
-		return nil, false
+	head, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	if err != nil || bytes.Contains(head, []byte("<Code>")) {
+		return false
 	}
-	body, err := req.GetBody()
-	if err != nil {
-		return nil, false
+	if resp.Header == nil {
+		resp.Header = http.Header{}
 	}
-	again := req.Clone(req.Context())
-	again.Body = body
-	return again, true
+	resp.Header.Set("X-Minio-Error-Code", unparsedCode)
+	return true
+}
+
+// resendable tells whether req may be sent again as it is: a request of an
+// idempotent method without a body.
+func resendable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
+		return req.Body == nil || req.Body == http.NoBody
+	}
+	return false
 }

@@ -15,9 +15,10 @@ import (
 // skip+1th) as versitygw answers a request it could not parse, without
 // sending it, and sends every other request to the service.
 type parseFailure struct {
-	op   string
-	skip int
-	body string // the 400's body
+	op     string
+	skip   int
+	body   string // the 400's body
+	status string // the status line's words after the code, "Bad Request" when empty
 
 	mu   sync.Mutex
 	seen int
@@ -41,8 +42,12 @@ func (f *parseFailure) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Body != nil {
 		r.Body.Close()
 	}
+	status := "400 Bad Request"
+	if f.status != "" {
+		status = "400 " + f.status
+	}
 	return &http.Response{
-		Status: "400 Bad Request", StatusCode: http.StatusBadRequest, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Status: status, StatusCode: http.StatusBadRequest, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header:  http.Header{"Connection": {"close"}, "Content-Type": {"text/plain; charset=utf-8"}},
 		Body:    io.NopCloser(strings.NewReader(f.body)),
 		Request: r,
@@ -66,6 +71,7 @@ func TestUnparsedRequestSentAgain(t *testing.T) {
 		{name: "commit's listing", fault: &parseFailure{op: "ListObjects", skip: 1, body: unparsed}},
 		{name: "commit's copy", fault: &parseFailure{op: "CopyObject", body: unparsed}},
 		{name: "stat, a bare 400", fault: &parseFailure{op: "HeadObject", body: ""}},
+		{name: "other words in the status line", fault: &parseFailure{op: "PutObject", body: unparsed, status: "BAD REQUEST"}},
 		{name: "a small append, sent from memory", fault: &parseFailure{op: "PutObject", skip: 1, body: unparsed}},
 		{name: "an S3 error is kept", fault: &parseFailure{op: "CopyObject", body: s3Error}, wantFail: true},
 		// A body streamed from the client cannot be had again.
@@ -167,5 +173,68 @@ func TestChunkSignedRequestsCloseTheirConnection(t *testing.T) {
 	}
 	if spy.otherClosed != 0 {
 		t.Errorf("%d of %d other requests closed their connection, want none", spy.otherClosed, spy.other)
+	}
+}
+
+// roundTrips answers each request with the next of its answers, and counts.
+type roundTrips struct {
+	answers []*http.Response
+	sent    int
+}
+
+func (r *roundTrips) RoundTrip(req *http.Request) (*http.Response, error) {
+	a := r.answers[r.sent]
+	r.sent++
+	a.Request = req
+	return a, nil
+}
+
+func answer(status int, body string) *http.Response {
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body))}
+}
+
+// The transport's own rules: only idempotent requests without a body are sent
+// again, only an answer naming no S3 error is marked, and an answer's body
+// reads whole whatever its length.
+func TestServiceTransportRules(t *testing.T) {
+	long := strings.Repeat("x", maxErrorBody+10)
+	for _, tc := range []struct {
+		name       string
+		method     string
+		body       io.Reader
+		first      *http.Response
+		wantSent   int
+		wantCode   string
+		wantStatus int
+		wantBody   string
+	}{
+		{name: "GET sent again", method: "GET", first: answer(400, "not parsed"), wantSent: 2, wantStatus: 200, wantBody: "ok"},
+		{name: "POST not sent again", method: "POST", first: answer(400, "not parsed"), wantSent: 1, wantCode: unparsedCode, wantStatus: 400, wantBody: "not parsed"},
+		{name: "PUT with a body not sent again", method: "PUT", body: strings.NewReader("data"), first: answer(400, ""), wantSent: 1, wantCode: unparsedCode, wantStatus: 400},
+		{name: "an S3 error is kept", method: "GET", first: answer(400, "<Error><Code>InvalidArgument</Code></Error>"), wantSent: 1, wantStatus: 400, wantBody: "<Error><Code>InvalidArgument</Code></Error>"},
+		{name: "a long body reads whole", method: "POST", first: answer(400, long), wantSent: 1, wantCode: unparsedCode, wantStatus: 400, wantBody: long},
+		{name: "other answers pass", method: "GET", first: answer(404, "<Error><Code>NoSuchKey</Code></Error>"), wantSent: 1, wantStatus: 404, wantBody: "<Error><Code>NoSuchKey</Code></Error>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := &roundTrips{answers: []*http.Response{tc.first, answer(200, "ok")}}
+			req, err := http.NewRequest(tc.method, "http://127.0.0.1:1/b/k", tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.body != nil {
+				req.GetBody = nil // as minio-go sends a body: once
+			}
+			resp, err := serviceTransport{next: next}.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if next.sent != tc.wantSent || resp.StatusCode != tc.wantStatus || resp.Header.Get("X-Minio-Error-Code") != tc.wantCode {
+				t.Errorf("sent %d, answer %d with code %q; want %d, %d, %q", next.sent, resp.StatusCode, resp.Header.Get("X-Minio-Error-Code"), tc.wantSent, tc.wantStatus, tc.wantCode)
+			}
+			if tc.wantBody != "" && string(body) != tc.wantBody {
+				t.Errorf("body of %d bytes, want %d", len(body), len(tc.wantBody))
+			}
+		})
 	}
 }

@@ -37,6 +37,8 @@
 # postgres://postgres@127.0.0.1:5432/test?sslmode=disable), BERTH_VERSITYGW.
 # Everything stays on loopback; every loop is bounded.
 set -euo pipefail
+# Decimal points, not commas, in what bash's times and awk print and read.
+export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -77,6 +79,7 @@ FS_PID=
 PERF_PID=
 S3_PID=
 PG_SCHEMA=
+PG_POSTMASTER=
 cleanup() {
 	[ -z "$PERF_PID" ] || { kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; }
 	stop_pid "$FS_PID"
@@ -94,6 +97,8 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 best() { sort -g | tail -n 1; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.3f", a / b }'; }
+# divp A B: A / B with six decimals, for the CPU seconds per image.
+divp() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0 || a == "nan" || b == "nan") print "nan"; else printf "%.6f", a / b }'; }
 vmhwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 CLK_TCK=$(getconf CLK_TCK)
 # cpu_s PID: the CPU seconds (user + system, all threads) PID has used so far.
@@ -103,12 +108,19 @@ cpu_s() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf "%.2f
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 # stores_cpu_s: for the scale-out run, the CPU seconds so far of the stores
-# berth shares the machine with, as "VERSITYGW POSTGRESQL" (PostgreSQL: all its
-# processes; berth's pool keeps its backends for the run); "0 0" otherwise.
+# berth shares the machine with, as "VERSITYGW POSTGRESQL" (PostgreSQL: the
+# postmaster serving BENCH_POSTGRES and its children; berth's pool keeps its
+# backends for the run); "0 0" otherwise.
 stores_cpu_s() {
 	if [ -z "$S3_PID" ]; then echo "0 0"; return; fi
 	local p c pg=0
-	for p in $(pgrep -x postgres); do
+	local procs
+	if [ -n "$PG_POSTMASTER" ]; then
+		procs="$PG_POSTMASTER $(pgrep -P "$PG_POSTMASTER" || true)"
+	else
+		procs=$(pgrep -x postgres || true) # every cluster's, when its folder cannot be read
+	fi
+	for p in $procs; do
 		c=$(cpu_s "$p" 2>/dev/null || true)
 		pg=$(add "$pg" "${c:-0}")
 	done
@@ -305,6 +317,8 @@ start_scaleout() {
 		S3_PID=
 	done
 	[ -n "$S3_PID" ] || { log "versitygw would not start: $(tail -n 5 "$dir/s3.log")"; return 1; }
+	# The postmaster of the cluster berth uses, whose processes stores_cpu_s counts.
+	PG_POSTMASTER=$(head -n 1 "$(psql -qtA "$PG_BASE" -c 'SHOW data_directory' 2>/dev/null)/postmaster.pid" 2>/dev/null || true)
 	PG_SCHEMA=berth_bench_$$_$RANDOM
 	psql -qtA "$PG_BASE" -c "CREATE SCHEMA $PG_SCHEMA" >/dev/null
 	local dsn=$PG_BASE
@@ -474,31 +488,31 @@ bench_server() { # bench_server NAME (berth|distribution)
 		k0=$CHILD_CPU
 		t=$(now)
 		"$work/bin/tinypush" -dir "$dir/tiny-$rep" -count "$TINY" -parallel 8 -ref "$host/bench/tiny-$rep-%d:latest" >/dev/null
+		children_cpu
+		client=$(add "$client" "$(minus "$CHILD_CPU" "$k0")")
 		tinies+=("$(div "$TINY" "$(since "$t")")")
 		cpu=$(add "$cpu" "$(awk -v a="$c0" -v b="$(cpu_s "$pid")" 'BEGIN { print b - a }')")
 		read -r -a st1 <<<"$(stores_cpu_s)"
 		s3cpu=$(add "$s3cpu" "$(minus "${st1[0]}" "${st0[0]}")")
 		pgcpu=$(add "$pgcpu" "$(minus "${st1[1]}" "${st0[1]}")")
-		children_cpu
-		client=$(add "$client" "$(awk -v a="$k0" -v b="$CHILD_CPU" 'BEGIN { print b - a }')")
 		rm -rf "$dir/tiny-$rep"
 		"$work/bin/mkimage" -dir "$dir/tinyc-$rep" -count "$TINY" -layers 1 -size 1024 -seed $((seed + 300 + rep))
 		children_cpu
 		k0=$CHILD_CPU
 		t=$(now)
 		seq 0 $((TINY - 1)) | xargs -P 8 -I{} crane push --insecure "$dir/tinyc-$rep/{}" "$host/bench/tinyc-$rep-{}:latest" 2>>"$dir/crane.log" >/dev/null
-		cranes+=("$(div "$TINY" "$(since "$t")")")
 		children_cpu
-		client_crane=$(add "$client_crane" "$(awk -v a="$k0" -v b="$CHILD_CPU" 'BEGIN { print b - a }')")
+		client_crane=$(add "$client_crane" "$(minus "$CHILD_CPU" "$k0")")
+		cranes+=("$(div "$TINY" "$(since "$t")")")
 		rm -rf "$dir/tinyc-$rep"
 	done
 	R[$name.c_tiny]=$(printf '%s\n' "${tinies[@]}" | median)
-	R[$name.c_tiny_cpu]=$(div "$cpu" $((REPS * TINY)))
-	R[$name.c_tiny_s3cpu]=$(div "$s3cpu" $((REPS * TINY)))
-	R[$name.c_tiny_pgcpu]=$(div "$pgcpu" $((REPS * TINY)))
-	R[$name.c_tiny_client_cpu]=$(div "$client" $((REPS * TINY)))
+	R[$name.c_tiny_cpu]=$(divp "$cpu" $((REPS * TINY)))
+	R[$name.c_tiny_s3cpu]=$(divp "$s3cpu" $((REPS * TINY)))
+	R[$name.c_tiny_pgcpu]=$(divp "$pgcpu" $((REPS * TINY)))
+	R[$name.c_tiny_client_cpu]=$(divp "$client" $((REPS * TINY)))
 	R[$name.c_tiny_crane]=$(printf '%s\n' "${cranes[@]}" | median)
-	R[$name.c_tiny_crane_cpu]=$(div "$client_crane" $((REPS * TINY)))
+	R[$name.c_tiny_crane_cpu]=$(divp "$client_crane" $((REPS * TINY)))
 	if [ "$perf_ok" = 1 ] && [ "$name" = berth ]; then
 		"$work/bin/mkimage" -dir "$dir/tiny-prof" -count "$TINY" -layers 1 -size 1024 -seed $((seed + 250))
 		profile "$name" "$pid" "$TINY tiny images pushed 8 at a time" \

@@ -9,9 +9,10 @@
 // its own connections, its own ping and, against a registry with token
 // authentication, its own token exchange with the credentials of the docker
 // config (DOCKER_CONFIG), so every image is an independent client as a CI job
-// would be. What it leaves out is the start of a process per image (about 39 ms
-// of CPU for crane on the bench machine), which would otherwise bound the run on
-// a 2-core machine and hide the servers' difference.
+// would be. What it leaves out is the start of a process per image (8 to 39 ms
+// of CPU for crane on the machines the bench has run on), which would
+// otherwise bound the run on a 2-core machine and hide the servers'
+// difference.
 //
 // It prints the images pushed per second of the pushes, for the record; the
 // bench times the whole command itself.

@@ -435,6 +435,7 @@ func TestFederationSession(t *testing.T) {
 	if err := f.db.DeletePipeline(ctx, gh.ID); err != nil {
 		t.Fatal(err)
 	}
+	f.p.Invalidate()
 	wantRefusal(t, f.refreshWith(tok.RefreshToken), http.StatusBadRequest, "invalid_grant", berth.CodePipelineUnknown)
 }
 
@@ -642,4 +643,46 @@ func TestFederationRunURL(t *testing.T) {
 	if ev.Reason != berth.CodePipelineNotAuthorized || ev.Detail["ci_run_url"] != "https://github.com/org/app/actions/runs/77" {
 		t.Errorf("the refusal's audit event: %+v", ev)
 	}
+}
+
+// A federated login's access tokens stop with its refresh token whatever
+// ends the pipeline's use of the connection: on a connection that permits
+// every pipeline, the pipeline's deletion; and the connection's conversion
+// to one that takes a client secret.
+func TestFederationAccessTokensStopWithTheirLogin(t *testing.T) {
+	f := newFedEnv(t)
+	ctx := context.Background()
+	gh := f.github("github-main")
+	conn := f.connection("deploy")
+	all := true
+	if _, err := f.db.UpdateConnection(ctx, conn.ID, berth.ConnectionUpdate{AllPipelines: &all}); err != nil {
+		t.Fatal(err)
+	}
+	f.p.Invalidate()
+	tok := f.oauthToken(t, f.assertion(f.iss.GitHub(oidctest.GitHubJob{Audience: audience}), "deploy"))
+	if _, err := f.p.AuthenticateToken(ctx, tok.AccessToken); err != nil {
+		t.Fatalf("access token while the pipeline exists: %v", err)
+	}
+	if err := f.db.DeletePipeline(ctx, gh.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.p.Invalidate()
+	_, err := f.p.AuthenticateToken(ctx, tok.AccessToken)
+	wantCode(t, "access token of a deleted pipeline", err, berth.CodePipelineUnknown)
+	wantRefusal(t, f.refreshWith(tok.RefreshToken), http.StatusBadRequest, "invalid_grant", berth.CodePipelineUnknown)
+
+	gh2 := f.github("github-main-2")
+	conn2 := f.connection("deploy2", gh2)
+	tok = f.oauthToken(t, f.assertion(f.iss.GitHub(oidctest.GitHubJob{Audience: audience}), "deploy2"))
+	if _, err := f.p.AuthenticateToken(ctx, tok.AccessToken); err != nil {
+		t.Fatalf("access token while the connection is federated: %v", err)
+	}
+	secret := berth.ConnectionSecret
+	if _, err := f.db.UpdateConnection(ctx, conn2.ID, berth.ConnectionUpdate{Auth: &secret}); err != nil {
+		t.Fatal(err)
+	}
+	f.p.Invalidate()
+	_, err = f.p.AuthenticateToken(ctx, tok.AccessToken)
+	wantCode(t, "access token of a login through a connection now taking a secret", err, berth.CodeInvalid)
+	wantRefusal(t, f.refreshWith(tok.RefreshToken), http.StatusBadRequest, "invalid_grant", berth.CodeInvalid)
 }

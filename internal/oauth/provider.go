@@ -79,7 +79,8 @@ type Provider struct {
 	mu      sync.Mutex
 	gen     uint64
 	states  map[string]*principalState
-	conns   map[string]*connectionState
+	conns   map[string]*stored[berth.Connection]
+	pipes   map[string]*stored[berth.Pipeline]
 	touched map[string]time.Time // secret id → last use recorded
 }
 
@@ -104,12 +105,12 @@ type People interface {
 	RedeemDeviceCode(ctx context.Context, value string) (berth.UserSession, error)
 }
 
-// connectionState is the cached view of one service connection; found is
-// false when it does not exist.
-type connectionState struct {
+// stored is the cached view of one record (a service connection, a
+// pipeline); found is false when it does not exist.
+type stored[T any] struct {
 	loaded time.Time
 	found  bool
-	conn   berth.Connection
+	v      T
 }
 
 // principalState is the cached view of one principal.
@@ -124,45 +125,61 @@ type principalState struct {
 	groups []berth.GroupRoleAssignment
 }
 
-// Invalidate drops every cached principal and connection state: call it
-// after any change to principals, secrets, role assignments or service
-// connections, so the change counts on the next request.
+// Invalidate drops every cached principal, connection and pipeline state:
+// call it after any change to principals, secrets, role assignments, service
+// connections or pipelines, so the change counts on the next request.
 func (p *Provider) Invalidate() {
 	p.mu.Lock()
 	p.gen++
 	p.states = nil
 	p.conns = nil
+	p.pipes = nil
 	p.mu.Unlock()
 }
 
 // connection returns the current view of the service connection with id, or
 // not_found, cached for StateTTL like principal states.
 func (p *Provider) connection(ctx context.Context, id string) (berth.Connection, error) {
+	return cachedFind(ctx, p, &p.conns, id, p.Store.FindConnectionByID, "service connection")
+}
+
+// pipeline returns the current view of the pipeline with id, or not_found,
+// cached like connections: every access token of a federated login asks it.
+func (p *Provider) pipeline(ctx context.Context, id string) (berth.Pipeline, error) {
+	return cachedFind(ctx, p, &p.pipes, id, p.Store.FindPipelineByID, "pipeline")
+}
+
+// cachedFind returns the record with id from *cache while it is younger
+// than StateTTL, and otherwise from find, keeping the answer (found or
+// not_found) unless Invalidate ran meanwhile. what names the record in a
+// not_found.
+func cachedFind[T any](ctx context.Context, p *Provider, cache *map[string]*stored[T], id string, find func(context.Context, string) (T, error), what string) (T, error) {
 	now := time.Now()
 	p.mu.Lock()
 	gen := p.gen
-	if cs, ok := p.conns[id]; ok && now.Sub(cs.loaded) < StateTTL {
+	if e, ok := (*cache)[id]; ok && now.Sub(e.loaded) < StateTTL {
 		p.mu.Unlock()
-		if !cs.found {
-			return berth.Connection{}, berth.Errorf(berth.CodeNotFound, "no service connection has the id %s", id)
+		if !e.found {
+			var zero T
+			return zero, berth.Errorf(berth.CodeNotFound, "no %s has the id %s", what, id)
 		}
-		return cs.conn, nil
+		return e.v, nil
 	}
 	p.mu.Unlock()
-	c, err := p.Store.FindConnectionByID(ctx, id)
+	v, err := find(ctx, id)
 	if err != nil && !berth.IsCode(err, berth.CodeNotFound) {
-		return berth.Connection{}, err
+		return v, err
 	}
-	cs := &connectionState{loaded: now, found: err == nil, conn: c}
+	e := &stored[T]{loaded: now, found: err == nil, v: v}
 	p.mu.Lock()
 	if p.gen == gen {
-		if p.conns == nil || len(p.conns) > 100_000 {
-			p.conns = map[string]*connectionState{}
+		if *cache == nil || len(*cache) > 100_000 {
+			*cache = map[string]*stored[T]{}
 		}
-		p.conns[id] = cs
+		(*cache)[id] = e
 	}
 	p.mu.Unlock()
-	return c, err
+	return v, err
 }
 
 // liveConnection returns the service connection with id after checking that
@@ -410,10 +427,12 @@ func (p *Provider) AuthenticateToken(ctx context.Context, token string) (*berth.
 	return c, nil
 }
 
-// stillPermitted returns pipeline_not_authorized when claims came through a
-// federated login whose pipeline the connection no longer permits: removing
-// a pipeline's permission stops its access tokens at once, not when they
-// expire. The connection's state is cached like a principal's.
+// stillPermitted refuses claims that came through a federated login whose
+// pipeline may no longer use the connection: deleted (pipeline_unknown),
+// no longer permitted (pipeline_not_authorized), or the connection since
+// turned into one that takes a client secret (invalid). Such a change stops
+// the login's access tokens at once, not when they expire, as it stops its
+// refresh token. Connections and pipelines are cached like principals.
 func (p *Provider) stillPermitted(ctx context.Context, claims berth.AccessClaims) error {
 	connID, ok := berth.ConnectionIDOf(claims.CredentialID)
 	if !ok || claims.PipelineID == "" {
@@ -423,12 +442,29 @@ func (p *Provider) stillPermitted(ctx context.Context, claims berth.AccessClaims
 	if err != nil {
 		return err
 	}
-	if !conn.Permits(claims.PipelineID) {
-		return berth.Errorf(berth.CodePipelineNotAuthorized, "pipeline %s is no longer permitted to use service connection %s", claims.Pipeline, conn.Name).
-			WithHint("berth connection permit %s --pipeline %s", conn.Name, claims.Pipeline).
-			WithDetail("connection", conn.Name).WithDetail("pipeline", claims.Pipeline)
+	pl, err := p.loginPipeline(ctx, conn, claims.PipelineID)
+	if err != nil {
+		return err
 	}
-	return nil
+	err = conn.Usable(pl)
+	if berth.IsCode(err, berth.CodePipelineNotAuthorized) {
+		err = berth.Errorf(berth.CodePipelineNotAuthorized, "pipeline %s is no longer permitted to use service connection %s", pl.Name, conn.Name).
+			WithHint("berth connection permit %s --pipeline %s", conn.Name, pl.Name).
+			WithDetail("connection", conn.Name).WithDetail("pipeline", pl.Name)
+	}
+	return withUse(err, pl.Name, claims.Run)
+}
+
+// loginPipeline returns the pipeline with id that a federated login through
+// conn came from, or pipeline_unknown when it was deleted since.
+func (p *Provider) loginPipeline(ctx context.Context, conn berth.Connection, id string) (berth.Pipeline, error) {
+	pl, err := p.pipeline(ctx, id)
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return pl, berth.Errorf(berth.CodePipelineUnknown, "the pipeline this login through service connection %s came from was deleted", conn.Name).
+			WithHint("register the pipeline again (berth pipeline create), then log in again: berth login HOST --connection %s", conn.Name).
+			WithDetail("connection", conn.Name)
+	}
+	return pl, err
 }
 
 // RedeemRefreshToken checks a refresh token from source and returns the caller
@@ -471,12 +507,8 @@ func (p *Provider) restoreSession(ctx context.Context, c *berth.Caller, connID s
 	if t.PipelineID == "" {
 		return nil
 	}
-	pl, err := p.Store.FindPipelineByID(ctx, t.PipelineID)
-	if berth.IsCode(err, berth.CodeNotFound) {
-		return berth.Errorf(berth.CodePipelineUnknown, "the pipeline this login through service connection %s came from was deleted", conn.Name).
-			WithHint("register the pipeline again (berth pipeline create), then log in again: berth login HOST --connection %s", conn.Name).
-			WithDetail("connection", conn.Name)
-	} else if err != nil {
+	pl, err := p.loginPipeline(ctx, conn, t.PipelineID)
+	if err != nil {
 		return err
 	}
 	if err := conn.Usable(pl); err != nil {

@@ -385,9 +385,34 @@ func auditText(s string, n int) string {
 	return s[:cut] + ellipsis
 }
 
-// RedactCredential returns s, or "[redacted]" when it holds more of a client
-// secret or refresh token than its hint, or a JWT: what logs write of a value a
-// caller chose, such as a URL path where a secret was pasted for an id.
+// credentialPrefixes start the value of every kind of credential berth
+// issues: client secrets, refresh tokens, personal access tokens, browser
+// sessions, device codes and webhook signing secrets. Each is "br", a letter
+// and '_' (TestCredentialPrefixes), and a hint keeps SecretHintLength
+// characters of any of them.
+var credentialPrefixes = [...]string{SecretPrefix, RefreshTokenPrefix, PATPrefix, SessionValuePrefix, DeviceCodePrefix, WebhookSecretPrefix}
+
+// credentialPrefixLength is the length of every credential prefix.
+const credentialPrefixLength = len(SecretPrefix)
+
+// credentialPrefixed reports whether s starts with a credential prefix.
+func credentialPrefixed(s string) bool {
+	for _, p := range credentialPrefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// LooksLikeCredential reports whether s starts like the value of a
+// credential berth issues (credentialPrefixes), so that a message about a
+// value given in the wrong place never repeats it.
+func LooksLikeCredential(s string) bool { return credentialPrefixed(s) }
+
+// RedactCredential returns s, or "[redacted]" when it holds more of a
+// credential berth issues than its hint, or a JWT: what logs write of a value
+// a caller chose, such as a URL path where a secret was pasted for an id.
 func RedactCredential(s string) string {
 	if holdsCredential(s) {
 		return auditRedacted
@@ -395,26 +420,25 @@ func RedactCredential(s string) string {
 	return s
 }
 
-// holdsCredential reports whether s holds more of a client secret or a refresh
-// token than its hint (the prefix and a few characters), or something shaped
-// like a JWT (three base64url segments, the first a JSON object).
+// holdsCredential reports whether s holds more of a credential berth issues
+// (credentialPrefixes) than its hint, or something shaped like a JWT (three
+// base64url segments, the first a JSON object).
 func holdsCredential(s string) bool {
-	// Both prefixes end in '_', and a JWT holds '.': most values hold
+	// Every prefix ends in '_', and a JWT holds '.': most values hold
 	// neither, and this runs on every field of every event.
 	if strings.IndexByte(s, '_') < 0 && strings.IndexByte(s, '.') < 0 {
 		return false
 	}
-	for _, prefix := range []string{SecretPrefix, RefreshTokenPrefix} {
-		for rest := s; ; {
-			i := strings.Index(rest, prefix)
-			if i < 0 {
-				break
-			}
-			rest = rest[i+len(prefix):]
-			if leadingBase62(rest) > SecretHintLength-len(SecretPrefix) {
-				return true
-			}
+	for rest := s; ; {
+		i := strings.Index(rest, "br")
+		if i < 0 {
+			break
 		}
+		rest = rest[i:]
+		if credentialPrefixed(rest) && leadingBase62(rest[credentialPrefixLength:]) > SecretHintLength-credentialPrefixLength {
+			return true
+		}
+		rest = rest[2:]
 	}
 	for rest := s; ; {
 		i := strings.Index(rest, "eyJ")
@@ -437,8 +461,8 @@ func holdsCredential(s string) bool {
 	}
 }
 
-// RedactCredentials returns s with each client secret or refresh token in it
-// (more of one than its hint) replaced by its prefix and "[redacted]", and
+// RedactCredentials returns s with each credential berth issues in it (more
+// of one than its hint) replaced by its prefix and "[redacted]", and
 // each JWT by "[redacted]": what a message keeps of a value a caller chose,
 // which may be a secret pasted into the wrong field. The rest of s stays.
 func RedactCredentials(s string) string {
@@ -448,11 +472,11 @@ func RedactCredentials(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		rest := s[i:]
-		if strings.HasPrefix(rest, SecretPrefix) || strings.HasPrefix(rest, RefreshTokenPrefix) {
-			if n := leadingBase62(rest[len(SecretPrefix):]); n > SecretHintLength-len(SecretPrefix) {
-				b.WriteString(rest[:len(SecretPrefix)])
+		if credentialPrefixed(rest) {
+			if n := leadingBase62(rest[credentialPrefixLength:]); n > SecretHintLength-credentialPrefixLength {
+				b.WriteString(rest[:credentialPrefixLength])
 				b.WriteString(auditRedacted)
-				i += len(SecretPrefix) + n
+				i += credentialPrefixLength + n
 				continue
 			}
 		}

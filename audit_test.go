@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -575,5 +576,57 @@ func TestRedactCredentials(t *testing.T) {
 	}
 	if e := berth.Errorf(berth.CodeNameInvalid, "name %q", secret.Reveal()); strings.Contains(e.Error(), secret.Reveal()) {
 		t.Errorf("Errorf kept the secret: %s", e)
+	}
+}
+
+// Every kind of credential berth issues is redacted, refused in a URL and
+// never repeated by a message, not only client secrets: a personal access
+// token pasted where its id belongs reached the request log.
+func TestEveryCredentialKindIsRedacted(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	scopes := []berth.ResourceActions{{Type: "repository", Name: "team/app", Actions: []string{"pull"}}}
+	secret, err := berth.NewSecretValue(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh, err := berth.NewRefreshTokenValue(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pat, err := berth.NewPAT(rand.Reader, "p", scopes, "", now, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]string{"client secret": secret.Reveal(), "refresh token": refresh.Reveal(), "personal access token": pat}
+	// Sessions, device codes and webhook secrets share the shape: a prefix
+	// and base62 characters.
+	for kind, prefix := range map[string]string{"session": berth.SessionValuePrefix, "device code": berth.DeviceCodePrefix, "webhook secret": berth.WebhookSecretPrefix} {
+		values[kind] = prefix + "Zq3x9Lm2Pk8Rt4Vw7Yb1Nc6Hd5Jf0Gs"
+	}
+	for kind, v := range values {
+		hint := v[:berth.SecretHintLength]
+		if got := berth.RedactCredential("/api/v1/tokens/" + v); got == "/api/v1/tokens/"+v {
+			t.Errorf("%s: RedactCredential kept it", kind)
+		}
+		if got := berth.RedactCredentials("x " + v + " y"); got != "x "+v[:4]+"[redacted] y" {
+			t.Errorf("%s: RedactCredentials = %q", kind, got)
+		}
+		if got := berth.RedactCredentials("hint " + hint + "…"); got != "hint "+hint+"…" {
+			t.Errorf("%s: RedactCredentials redacted the hint: %q", kind, got)
+		}
+		if berth.QueryCredential(url.Values{"q": {v}}) == "" {
+			t.Errorf("%s: QueryCredential let it through in the URL", kind)
+		}
+		if e := berth.Errorf(berth.CodeInvalid, "bad %s", v); strings.Contains(e.Error(), v) {
+			t.Errorf("%s: Errorf kept it: %s", kind, e)
+		}
+		if !berth.LooksLikeCredential(v) {
+			t.Errorf("%s: LooksLikeCredential is false", kind)
+		}
+		for _, parse := range []func(string) (string, error){berth.ParseClientID, berth.ParseSecretID, berth.ParsePATID} {
+			if _, err := parse(v); berth.ErrorCode(err) != berth.CodeInvalid || strings.Contains(err.Error(), v[4:]) {
+				t.Errorf("%s: parsing it as an id: %v", kind, err)
+			}
+		}
 	}
 }

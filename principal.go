@@ -130,27 +130,34 @@ func NewPrincipal(rand io.Reader, name string, kind PrincipalKind, now time.Time
 // UUID, 8-4-4-4-12 hex digits), or invalid. The message never repeats s: a value
 // in the client id field may be a secret pasted into the wrong place.
 func ParseClientID(s string) (string, error) {
-	id, err := parseUUID(s)
-	if err != nil {
-		e := Errorf(CodeInvalid, "the client id is not a UUID: %s", err).
-			WithHint("the client id is the UUID that berth principal show NAME prints")
-		if looksLikeSecret(s) {
-			e.Message = "the client id holds a client secret; the secret goes in the password"
-		}
-		return "", e
-	}
-	return id, nil
+	return parseID(s, "the client id", "the client id is the UUID that berth principal show NAME prints",
+		"the client id holds a credential's value; a client secret or token goes in the password")
 }
 
 // ParseSecretID returns s as a secret id in its canonical form (a lower-case
 // UUID), or invalid; like ParseClientID, its message never repeats s.
 func ParseSecretID(s string) (string, error) {
+	return parseID(s, "the secret id", "berth secret list PRINCIPAL shows the ids of a principal's secrets",
+		"a credential's value was given where a secret's id belongs; the value is never needed to remove a secret")
+}
+
+// ParsePATID returns s as a personal access token's id in its canonical form
+// (a lower-case UUID), or invalid; like ParseClientID, its message never
+// repeats s.
+func ParsePATID(s string) (string, error) {
+	return parseID(s, "the token id", "berth token list shows the ids of your personal access tokens",
+		"a credential's value was given where a token's id belongs; the value is never needed to revoke a token")
+}
+
+// parseID returns s as a UUID in its canonical form, or invalid saying that
+// what is not one, with hint; when s looks like a credential's value the
+// message is misplaced instead, which does not quote it either.
+func parseID(s, what, hint, misplaced string) (string, error) {
 	id, err := parseUUID(s)
 	if err != nil {
-		e := Errorf(CodeInvalid, "the secret id is not a UUID: %s", err).
-			WithHint("berth secret list PRINCIPAL shows the ids of a principal's secrets")
-		if looksLikeSecret(s) {
-			e.Message = "a secret's value was given where its id belongs; the value is never needed to remove a secret"
+		e := Errorf(CodeInvalid, "%s is not a UUID: %s", what, err).WithHint("%s", hint)
+		if LooksLikeCredential(s) {
+			e.Message = misplaced
 		}
 		return "", e
 	}
@@ -218,8 +225,8 @@ func FindClient(ctx context.Context, s PrincipalStore, user string) (Principal, 
 	if user == "" {
 		return Principal{}, Errorf(CodeClientUnknown, "the client id is empty").WithHint(hint)
 	}
-	if looksLikeSecret(user) {
-		return Principal{}, Errorf(CodeClientUnknown, "a client secret was sent as the client id; the secret goes in the password and the client id in the user name").
+	if LooksLikeCredential(user) {
+		return Principal{}, Errorf(CodeClientUnknown, "a credential's value was sent as the client id; a client secret or token goes in the password and the client id in the user name").
 			WithHint(hint)
 	}
 	if id, err := parseUUID(user); err == nil {

@@ -162,7 +162,7 @@ func TestParseClientIDAndSecretID(t *testing.T) {
 		for _, parse := range []struct {
 			name string
 			fn   func(string) (string, error)
-		}{{"ParseClientID", berth.ParseClientID}, {"ParseSecretID", berth.ParseSecretID}} {
+		}{{"ParseClientID", berth.ParseClientID}, {"ParseSecretID", berth.ParseSecretID}, {"ParsePATID", berth.ParsePATID}} {
 			got, err := parse.fn(tt.in)
 			if tt.want == "" {
 				if code := berth.ErrorCode(err); code != berth.CodeInvalid || got != "" {

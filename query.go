@@ -12,7 +12,7 @@ var queryCredentialParams = []string{"client_secret", "password", "refresh_token
 // QueryCredential returns where the URL query q carries a credential, or ""
 // when it carries none: a parameter named like one (client_secret, password,
 // refresh_token, client_assertion, assertion, subject_token, actor_token), or a parameter name or value
-// holding more of a client secret or refresh token than its hint, or a JWT
+// holding more of a credential berth issues than its hint, or a JWT
 // (the rule by which logs redact). The answer names the parameter, never the
 // value.
 func QueryCredential(q url.Values) string {

@@ -183,10 +183,6 @@ func isBase62(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 }
 
-// looksLikeSecret reports whether s starts like a client secret, so that a
-// message about a misplaced value never repeats it.
-func looksLikeSecret(s string) bool { return strings.HasPrefix(s, SecretPrefix) }
-
 // Reveal returns the value itself.
 func (v SecretValue) Reveal() string {
 	if v.v == nil {

@@ -134,7 +134,7 @@ func (h *handler) listTokens(w http.ResponseWriter, r *http.Request, c *berth.Ca
 // Clients using it are refused at their next request (secret_revoked).
 func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
 	ctx := r.Context()
-	id, err := berth.ParseSecretID(r.PathValue("id"))
+	id, err := berth.ParsePATID(r.PathValue("id"))
 	if err != nil {
 		return err
 	}

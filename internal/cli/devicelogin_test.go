@@ -429,6 +429,12 @@ func TestPersonalAccessTokens(t *testing.T) {
 		t.Fatalf("an owner's revocation names %v, want ada.lovelace", got["principal"])
 	}
 
+	// The value given for the id is refused before it is sent anywhere,
+	// and never repeated.
+	if code, out, stderr = runCLI(t, env, "token", "revoke", tok.Value); code == 0 || !strings.Contains(stderr, "[invalid]") || strings.Contains(out+stderr, tok.Value) {
+		t.Fatalf("token revoke VALUE: %d %s %s", code, out, stderr)
+	}
+
 	// Revoked: refused at once, as the access token it produced.
 	if code, _, stderr = runCLI(t, env, "token", "revoke", tok.ID); code != 0 {
 		t.Fatalf("token revoke: %d %s", code, stderr)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 )
@@ -94,6 +95,11 @@ func tokenRevokeCommand(e *env) *cobra.Command {
 		Short: "Revoke a personal access token: clients using it are refused at once",
 		Args:  argsExactly(1, "berth token revoke ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Checked here too: a token's value given for its id must not
+			// travel in a URL to the server's request log.
+			if _, err := berth.ParsePATID(args[0]); err != nil {
+				return err
+			}
 			return e.withClient(func(c *client.Client) error {
 				t, err := c.RevokeToken(cmd.Context(), args[0])
 				if err != nil {

@@ -591,16 +591,10 @@ func refuseQueryCredentials(q url.Values) error {
 	return nil
 }
 
-// looksLikeCredential reports whether s starts like a client secret or a
-// refresh token.
-func looksLikeCredential(s string) bool {
-	return strings.HasPrefix(s, berth.SecretPrefix) || strings.HasPrefix(s, berth.RefreshTokenPrefix)
-}
-
 // echo quotes a parameter value for a message, or describes it when it could
 // be a credential sent in the wrong place.
 func echo(s string) string {
-	if looksLikeCredential(s) || strings.Count(s, ".") == 2 && len(s) > 64 {
+	if berth.LooksLikeCredential(s) || strings.Count(s, ".") == 2 && len(s) > 64 {
 		return "(a value shaped like a credential, not repeated here)"
 	}
 	return strconv.Quote(berth.Truncate(s, 64))

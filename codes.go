@@ -262,10 +262,12 @@ var Codes = []CodeInfo{
 		Causes: []string{
 			"A principal with this name already exists, or the principal already holds this role on this scope.",
 			"Two requests changed the same object at once.",
+			"A leaked credential to revoke (`berth scan --revoke`) is the one the request itself was made with.",
 		},
 		Fixes: []string{
 			"Inspect what exists: `berth principal show NAME`, `berth role list --principal P`; treat an existing assignment as done.",
 			"Retry a change that raced with another.",
+			"Log in with another credential, then revoke the leaked one (`berth secret remove PRINCIPAL ID`, `berth token revoke ID`).",
 		},
 	},
 	{

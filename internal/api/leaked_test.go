@@ -94,3 +94,23 @@ func TestRevokeLeakedSecret(t *testing.T) {
 	}
 	s.NoSecretsLogged(t, value, other.Reveal())
 }
+
+// The credential a request is made with is not revoked as leaked through that
+// request: berth scan --revoke, finding its own login's secret in a backup
+// file, had revoked it first and failed every revocation after it, leaving
+// an only owner locked out. The refusal says how to replace it; the secret
+// stays valid.
+func TestRevokeLeakedKeepsTheCallersCredential(t *testing.T) {
+	s := apitest.New(t)
+	admin := adminCreds(s)
+	e := call(t, s, admin, "POST", "/api/v1/secrets/revoke-leaked", api.RevokeLeakedRequest{Value: s.AdminSecret}).fails(t, berth.CodeConflict)
+	if hint, _ := e["hint"].(string); !strings.Contains(hint, "berth secret add admin") || !strings.Contains(hint, "berth secret remove admin ") {
+		t.Errorf("hint %q", e["hint"])
+	}
+	call(t, s, admin, "GET", "/api/v1/principals/admin", nil).ok(t, http.StatusOK, nil)
+
+	// Another owner's request revokes it.
+	_, other := s.AddPrincipal(t, "owner2", apitest.Role{Role: "owner", Scope: "registry"})
+	call(t, s, creds{"owner2", other}, "POST", "/api/v1/secrets/revoke-leaked", api.RevokeLeakedRequest{Value: s.AdminSecret}).ok(t, http.StatusOK, nil)
+	call(t, s, admin, "GET", "/api/v1/principals/admin", nil).fails(t, berth.CodeSecretRevoked)
+}

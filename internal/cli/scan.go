@@ -203,6 +203,9 @@ func revokeFound(ctx context.Context, c *client.Client, fs []scan.Finding) []sca
 			v.Status = scan.RevocationFailed
 			if be := berth.AsError(err); be != nil {
 				v.Error = fmt.Sprintf("%s [%s]", be.Message, be.Code)
+				if be.Hint != "" {
+					v.Error += " (Try: " + be.Hint + ")"
+				}
 			} else {
 				v.Error = err.Error()
 			}

@@ -88,7 +88,12 @@ lasts the person's session (auth.user_session_lifetime, 12 h by default).`,
 				}
 				return e.loginConnection(ctx, hc, srv, ch, connection, idTokenFile, audience, expose, scopes)
 			}
-			if device || (clientID == "" && !secretStdin && e.getenv(envClientID) == "" && e.getenv(envClientSecret) == "") {
+			noCredentials := clientID == "" && !secretStdin && e.getenv(envClientID) == "" && e.getenv(envClientSecret) == ""
+			if !device && noCredentials && expose {
+				return berth.Errorf(berth.CodeCredentialsMissing, "--expose-token prints an access token for client credentials, and none were given").
+					WithHint("berth login %s --expose-token --client-id NAME --client-secret-stdin < SECRET_FILE (or set %s and %s)", srv.host, envClientID, envClientSecret)
+			}
+			if device || noCredentials {
 				if clientID != "" || secretStdin || expose {
 					return berth.Errorf(berth.CodeInvalid, "--device logs a person in through the browser; it cannot be combined with --client-id, --client-secret-stdin or --expose-token").
 						WithHint("berth login %s --device", srv.host)
@@ -268,7 +273,10 @@ func loginCredentials(e *env, cmd *cobra.Command, clientID string, secretStdin b
 		if id == "" {
 			missing = append(missing, "a client id (--client-id or "+envClientID+")")
 		}
-		if secret == "" {
+		switch {
+		case secret == "" && secretStdin:
+			missing = append(missing, "a client secret, and --client-secret-stdin read an empty line")
+		case secret == "":
 			missing = append(missing, "a client secret (--client-secret-stdin or "+envClientSecret+")")
 		}
 		return "", "", berth.Errorf(berth.CodeCredentialsMissing, "berth login needs %s", joinAnd(missing)).

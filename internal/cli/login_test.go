@@ -383,6 +383,7 @@ func TestLoginOptions(t *testing.T) {
 		{"audience without a connection", env, []string{"login", host, "--audience", "x"}, "[invalid]"},
 		{"plain http off loopback", env, []string{"login", "http://registry.example.com"}, "[invalid]"},
 		{"no credentials, and no identity provider for a device login", map[string]string{"HOME": home2}, []string{"login", host}, "[idp_unknown]"},
+		{"expose-token without credentials", map[string]string{"HOME": home2}, []string{"login", host, "--expose-token"}, "[credentials_missing]"},
 		{"a client id without a secret", map[string]string{"HOME": home2}, []string{"login", host, "--client-id", id}, "[credentials_missing]"},
 		{"wrong secret", map[string]string{"HOME": home2, "DOCKER_CONFIG": home2, "BERTH_CLIENT_ID": id, "BERTH_CLIENT_SECRET": "brt_wrong"}, []string{"login", host}, "[secret_invalid]"},
 	} {

@@ -533,3 +533,17 @@ func TestDeviceLoginStartsLimited(t *testing.T) {
 		t.Fatalf("a device login a minute later: %s %s", resp.Status, body)
 	}
 }
+
+// berth doctor after a person's login judges their sign-in session as the
+// session of hours it is, and names a new sign-in as its fix: it had warned
+// at once and told the person to add a client secret, which needs owner.
+func TestDoctorAfterDeviceLogin(t *testing.T) {
+	s, _ := peopleServer(t)
+	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "push", "scope": "team/*"}, http.StatusCreated)
+	env := loginPerson(t, s)
+	_, rep := runDoctor(t, env, strings.TrimPrefix(s.url, "http://"))
+	c := findDoctorCheck(t, rep, doctorCheckExpiry)
+	if c.Status != doctorStatusOK || strings.Contains(c.Message+c.Hint, "secret add") || !strings.Contains(c.Message, "sign-in session") {
+		t.Errorf("expiry check after a person's login: %+v", c)
+	}
+}

@@ -731,7 +731,8 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 	var apiErr error
 	var secretFix string // what extends the credential: a new secret, never a new login
 	name, err := d.caller(ctx)
-	if err == nil {
+	_, person := berth.SessionIDOf(doctorCredentialID(d.token))
+	if err == nil && !person {
 		var ss []doctorSecret
 		ss, err = d.secrets(ctx, name)
 		cid := doctorCredentialID(d.token)
@@ -744,7 +745,7 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 			}
 		}
 	}
-	if secretFix == "" && name != "" {
+	if secretFix == "" && name != "" && !person {
 		secretFix = d.secretFix(ctx, name, doctorSecret{})
 	}
 	apiErr = err
@@ -756,6 +757,12 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 		warnAt = doctorSessionWarn
 		ds = append(ds, deadline{"the session of service connection " + d.cred.connection, d.cred.refreshUntil,
 			fmt.Sprintf("berth login %s --connection %s (inside the CI job)", d.hostKey, d.cred.connection)})
+	case person:
+		// A person's login lasts their sign-in session, hours too; they
+		// hold no secret, so a new sign-in is the one fix.
+		warnAt = doctorSessionWarn
+		ds = append(ds, deadline{"the sign-in session of " + name, d.cred.refreshUntil,
+			fmt.Sprintf("berth login %s (signs you in through the browser again)", d.hostKey)})
 	case len(ds) > 0 && d.cred.refreshUntil.Before(ds[0].at.Add(-time.Hour)):
 		// It ends before its secret (a refresh token lasts 30 days at
 		// most): a new login renews it, and there is time for one until

@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -228,12 +229,13 @@ func (h *handler) listRoles(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	ctx := r.Context()
 	q := r.URL.Query()
 	var f berth.RoleAssignmentFilter
+	subject := c.Actor.ID // whose group memberships count as theirs
 	if name := q.Get("principal"); name != "" {
 		p, err := h.principalByName(ctx, name)
 		if err != nil {
 			return err
 		}
-		f.PrincipalID = p.ID
+		f.PrincipalID, subject = p.ID, p.ID
 	}
 	if s := q.Get("scope"); s != "" {
 		sc, err := berth.ParseScope(s)
@@ -257,22 +259,34 @@ func (h *handler) listRoles(w http.ResponseWriter, r *http.Request, c *berth.Cal
 		}
 	}
 	views := roleViews(visible)
-	if q.Get("principal") == "" {
-		// Group assignments, after the principals' own: those on scopes the
-		// caller owns, or of a group filtered for.
-		gs, err := h.cfg.Store.FindGroupRoleAssignments(ctx)
-		if err != nil {
-			return err
+	// Group assignments, after the principals' own: those of the groups
+	// the person asked about is a member of (the caller, without
+	// ?principal=), which are theirs, and without ?principal= those on
+	// scopes the caller owns too. Another person's are shown only on
+	// scopes the caller owns.
+	member, err := h.groupsOf(ctx, subject)
+	if err != nil {
+		return err
+	}
+	gs, err := h.cfg.Store.FindGroupRoleAssignments(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range gs {
+		if want := q.Get("group"); want != "" && string(g.Group) != want {
+			continue
 		}
-		for _, g := range gs {
-			if want := q.Get("group"); want != "" && string(g.Group) != want {
-				continue
-			}
-			if (!f.Scope.IsZero() && g.Scope != f.Scope) || !idx.CanAssign(g.Scope).Allowed {
-				continue
-			}
-			views = append(views, RoleAssignment{Group: g.Group, Role: g.Role, Scope: g.Scope.String(), Created: g.Created, CreatedBy: g.CreatedBy})
+		if !f.Scope.IsZero() && g.Scope != f.Scope {
+			continue
 		}
+		held := slices.Contains(member, g.Group)
+		if f.PrincipalID != "" && !held {
+			continue
+		}
+		if !(held && subject == c.Actor.ID) && !idx.CanAssign(g.Scope).Allowed {
+			continue
+		}
+		views = append(views, RoleAssignment{Group: g.Group, Role: g.Role, Scope: g.Scope.String(), Created: g.Created, CreatedBy: g.CreatedBy})
 	}
 	return writeJSON(w, http.StatusOK, RoleList{Roles: views})
 }
@@ -315,4 +329,15 @@ func (h *handler) revokeGroupRole(w http.ResponseWriter, r *http.Request, c *ber
 	h.changed(r, c, "role revoked", slog.String("principal", string(g)), slog.String("group", string(g)),
 		slog.String("role", string(role)), slog.String("scope", scope.String()))
 	return writeJSON(w, http.StatusOK, RoleAssignment{Group: g, Role: role, Scope: scope.String()})
+}
+
+// groupsOf returns the groups of the person with principalID as their
+// latest sign-in named them; none for a service principal or a person who
+// never signed in.
+func (h *handler) groupsOf(ctx context.Context, principalID string) ([]berth.Group, error) {
+	link, err := h.cfg.Store.FindUserLinkByPrincipal(ctx, principalID)
+	if berth.IsCode(err, berth.CodeNotFound) {
+		return nil, nil
+	}
+	return link.Groups, err
 }

@@ -534,10 +534,12 @@ func TestDeviceLoginStartsLimited(t *testing.T) {
 	}
 }
 
-// berth doctor after a person's login judges their sign-in session as the
-// session of hours it is, and names a new sign-in as its fix: it had warned
-// at once and told the person to add a client secret, which needs owner.
-func TestDoctorAfterDeviceLogin(t *testing.T) {
+// After a person's login: berth doctor judges their sign-in session as the
+// session of hours it is, and names a new sign-in as its fix (it had warned
+// at once and told the person to add a client secret, which needs owner);
+// berth role list shows the roles they hold through their groups (it said
+// they held none).
+func TestPersonAfterDeviceLogin(t *testing.T) {
 	s, _ := peopleServer(t)
 	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "push", "scope": "team/*"}, http.StatusCreated)
 	env := loginPerson(t, s)
@@ -545,5 +547,10 @@ func TestDoctorAfterDeviceLogin(t *testing.T) {
 	c := findDoctorCheck(t, rep, doctorCheckExpiry)
 	if c.Status != doctorStatusOK || strings.Contains(c.Message+c.Hint, "secret add") || !strings.Contains(c.Message, "sign-in session") {
 		t.Errorf("expiry check after a person's login: %+v", c)
+	}
+	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:ops", "role": "pull", "scope": "ops/*"}, http.StatusCreated)
+	code, out, stderr := runCLI(t, env, "role", "list")
+	if code != 0 || !regexp.MustCompile(`group corp:devs +push +team/\*`).MatchString(out) || strings.Contains(out, "corp:ops") {
+		t.Errorf("role list of a person: %d\n%s%s", code, out, stderr)
 	}
 }

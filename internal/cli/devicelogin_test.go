@@ -367,6 +367,29 @@ func TestPersonalAccessTokens(t *testing.T) {
 	if resp, body = basic(http.MethodGet, "/v2/team/app/tags/list"); resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		t.Fatalf("pull with Basic and the token: %s %s", resp.Status, body)
 	}
+	// The catalog with an access token from it: the personal token was not
+	// created for it, so no token request can carry it, and the refusal
+	// names the token to create (it told the client to request a token).
+	catalog, _ := http.NewRequest(http.MethodGet, s.url+"/v2/_catalog", nil)
+	catalog.Header.Set("Authorization", "Bearer "+answer.Token)
+	if r, err := s.client.Do(catalog); err != nil {
+		t.Fatal(err)
+	} else {
+		var e struct {
+			Errors []struct {
+				Detail struct {
+					Reason berth.Code `json:"reason"`
+					Hint   string     `json:"hint"`
+				} `json:"detail"`
+			} `json:"errors"`
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if json.Unmarshal(b, &e) != nil || len(e.Errors) != 1 || e.Errors[0].Detail.Reason != berth.CodeScopeNotGranted ||
+			!strings.Contains(e.Errors[0].Detail.Hint, "berth token create --scope registry:catalog:*") {
+			t.Fatalf("catalog with a token from a personal token lacking it: %s %s", r.Status, b)
+		}
+	}
 	if resp, body = basic(http.MethodPost, "/v2/team/app/blobs/uploads/"); (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) || !strings.Contains(body, `"reason":"scope_not_granted"`) {
 		t.Fatalf("push with a pull-only token: %s %s", resp.Status, body)
 	}

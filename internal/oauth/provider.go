@@ -947,7 +947,7 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		}
 		return err
 	}
-	if !c.LimitAllows(typ, name, action) {
+	if !c.LimitAllows(typ, name, action) || c.Token != nil && !c.Token.Allows(typ, name, action) && p.patLacks(ctx, c, typ, name, action) {
 		scope := typ + ":" + name + ":" + action
 		return berth.Errorf(berth.CodeScopeNotGranted, "the personal access token of %s was not created for %s", c.Actor.Name, scope).
 			WithHint("berth token create --scope %s makes a token that is", scope).WithDetail("scope", scope)
@@ -963,6 +963,21 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		return e
 	}
 	return nil
+}
+
+// patLacks reports whether the access token c presented came from a
+// personal access token that was not created for action on typ:name, so
+// that no token request could have carried it: the refusal then names the
+// token to create rather than a token to request. It reads the token only
+// on this path of refusals.
+func (p *Provider) patLacks(ctx context.Context, c *berth.Caller, typ, name, action string) bool {
+	id, ok := berth.PATIDOf(c.CredentialID)
+	store, isStore := p.Store.(berth.PATStore)
+	if !ok || !isStore {
+		return false
+	}
+	t, err := store.FindPATByID(ctx, id)
+	return err == nil && !(berth.AccessClaims{Access: t.Scopes}).Allows(typ, name, action)
 }
 
 // nameGroups adds to a person's role_missing refusal the groups whose

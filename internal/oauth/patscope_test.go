@@ -104,3 +104,28 @@ func TestPATStaysWithinItsScopes(t *testing.T) {
 		t.Errorf("a personal access token with registry:catalog:* was not pointed at secret/db: %s", r.Body)
 	}
 }
+
+// A personal access token whose stored scopes are empty (a damaged or
+// hand-edited row: creation needs one) allows nothing: a caller without a
+// limit is unlimited, so its limit must not vanish with its scopes.
+func TestPATWithoutScopesAllowsNothing(t *testing.T) {
+	e := newTokenEnv(t)
+	e.p.People = noPeople{}
+	dev := e.client("dev", 90*24*time.Hour, "pull team/*")
+	tok, value, err := berth.NewPAT(e.rand, dev.Principal.ID, []berth.ResourceActions{{Type: "repository", Name: "team/app", Actions: []string{"pull"}}}, "test", e.clock.Now(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.Scopes = nil
+	if err := e.db.CreatePAT(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.p.AuthenticateClient(context.Background(), "dev", value, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LimitAllows("repository", "team/app", "pull") || !c.ViaPAT() {
+		t.Errorf("a token without scopes: limit %v, allows pull: %v", c.Limit, c.LimitAllows("repository", "team/app", "pull"))
+	}
+	wantRefusal(t, e.get(url.Values{"service": {audience}, "scope": {"repository:team/app:pull"}}, "dev", value), http.StatusForbidden, "invalid_request", berth.CodeScopeNotGranted)
+}

@@ -371,7 +371,9 @@ func (p *Provider) authenticatePAT(ctx context.Context, user, value string, now 
 	}
 	berth.Authenticated(ctx)
 	c := callerOf(st, t.CredentialID(), nil)
-	c.Limit = t.Scopes
+	// Never nil: a nil Limit means no limit, and a token whose scopes
+	// were lost (a damaged row) must allow nothing, not everything.
+	c.Limit = append([]berth.ResourceActions{}, t.Scopes...)
 	return c, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -377,12 +378,60 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	case errors.As(err, &tooLarge):
 		return berth.Errorf(berth.CodeTooLarge, "the request body is larger than %d bytes", maxBody)
 	case err != nil:
-		// encoding/json's messages name fields and types, never values.
-		return berth.Errorf(berth.CodeInvalid, "the request body is not the expected JSON object: %v", err)
+		return bodyError(err)
 	case dec.More():
 		return berth.Errorf(berth.CodeInvalid, "the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// bodyError says in the API's words, not Go's, why encoding/json refused a
+// request body: which field has which wrong JSON type, which field is
+// unknown, or where the JSON breaks. It never quotes a value.
+func bodyError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var timeErr *time.ParseError
+	switch {
+	case berth.AsError(err) != nil: // a field's own type said why
+		return err
+	case errors.As(err, &timeErr):
+		return berth.Errorf(berth.CodeInvalid, "a time in the request body is not RFC 3339, such as 2026-12-31T00:00:00Z")
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return berth.Errorf(berth.CodeInvalid, "field %q of the request body must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value).
+			WithDetail("field", typeErr.Field)
+	case errors.As(err, &typeErr):
+		return berth.Errorf(berth.CodeInvalid, "the request body must be %s, not %s", jsonKind(typeErr.Type), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return berth.Errorf(berth.CodeInvalid, "the request body is not valid JSON: it breaks at byte %d", syntaxErr.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return berth.Errorf(berth.CodeInvalid, "the request body is not valid JSON: it ends too soon")
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		// encoding/json has no type for this one; the field's name is the
+		// caller's own, quoted by encoding/json.
+		return berth.Errorf(berth.CodeInvalid, "the request body has a field this endpoint does not take: %s", berth.Truncate(field, 66))
+	}
+	return berth.Errorf(berth.CodeInvalid, "the request body is not the JSON object this endpoint takes")
+}
+
+// jsonKind names the JSON type a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "another JSON type"
 }
 
 // parseLimit reads ?limit: def when absent, at most maxN, and invalid when

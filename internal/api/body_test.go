@@ -1,0 +1,41 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api/apitest"
+)
+
+// A request body the API cannot take is refused in the API's words: which
+// field, which JSON type it must be, or where the JSON breaks; never Go's
+// struct and type names.
+func TestRequestBodyRefusals(t *testing.T) {
+	s := apitest.New(t)
+	admin := adminCreds(s)
+	for _, tc := range []struct {
+		body string
+		want []string // in the message
+	}{
+		{`{"name": 42}`, []string{`field "name"`, "a string", "not number"}},
+		{`{"name": "ci", "kind": ["service"]}`, []string{`field "kind"`, "a string", "not array"}},
+		{`{"name": "ci", "nickname": "x"}`, []string{`"nickname"`, "does not take"}},
+		{`{"name": "ci",`, []string{"not valid JSON", "ends too soon"}},
+		{`{"name" "ci"}`, []string{"not valid JSON", "byte"}},
+		{`[1, 2]`, []string{"must be an object", "not array"}},
+	} {
+		e := call(t, s, admin, "POST", "/api/v1/principals", tc.body).fails(t, berth.CodeInvalid)
+		msg, _ := e["message"].(string)
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: message %q lacks %q", tc.body, msg, w)
+			}
+		}
+		for _, goWord := range []string{"Go struct", "CreatePrincipalRequest", "json:"} {
+			if strings.Contains(msg, goWord) {
+				t.Errorf("%s: message %q speaks Go (%q)", tc.body, msg, goWord)
+			}
+		}
+	}
+}

@@ -281,14 +281,14 @@ func (h *TokenHandler) serveOAuth(r *http.Request) (any, error) {
 		issuedType = tokenTypeAccessToken
 	case "":
 		e := berth.Errorf(berth.CodeInvalid, "the grant_type parameter is missing").
-			WithHint("send grant_type=client_credentials, password, refresh_token or %s in an application/x-www-form-urlencoded body", grantTokenExchange)
+			WithHint("send grant_type=client_credentials, password, refresh_token, %s or %s in an application/x-www-form-urlencoded body", grantTokenExchange, GrantDeviceCode)
 		if r.URL.Query().Has("grant_type") {
 			e.Message = "the grant_type parameter is in the URL; a POST to the token endpoint carries its parameters in the form body"
 		}
 		return nil, e
 	default:
 		return nil, &oauthError{name: "unsupported_grant_type", err: berth.Errorf(berth.CodeUnsupported,
-			"grant_type %s is not supported; berth supports client_credentials, password, refresh_token and %s", echo(grant), grantTokenExchange).
+			"grant_type %s is not supported; berth supports client_credentials, password, refresh_token, %s and %s", echo(grant), grantTokenExchange, GrantDeviceCode).
 			WithHint("use grant_type=client_credentials with the client id and secret, or refresh_token with a refresh token from berth login")}
 	}
 

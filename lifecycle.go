@@ -78,7 +78,7 @@ func TagImmutable(rule ImmutableRule, repo, tag string, current Digest, held Tag
 		}
 	}
 	return Errorf(CodeTagImmutable, "%s; berth refuses to %s it", facts, action).
-		WithHint("push under a new tag instead, or an owner removes the rule: berth immutable remove %s --tags '%s'", rule.Scope, rule.Tags).
+		WithHint("push under a new tag instead, or an owner removes the rule: berth immutable remove '%s' --tags '%s'", rule.Scope, rule.Tags).
 		WithDetail("digest", current.String()).WithDetail("rule", rule.Scope.String()+" "+rule.Tags)
 }
 

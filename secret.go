@@ -445,7 +445,7 @@ func AuthenticateSecret(now time.Time, h *SecretHasher, p Principal, secrets []S
 			if s.PrincipalID == p.ID && s.ID == id {
 				return refuse(Errorf(CodeSecretIDSent,
 					"the password sent is the id of the principal's secret %s, not the secret's value", quoteHint(s.Hint)).
-					WithHint("send the value that berth secret add printed once; if it is lost, add a new secret: berth secret add PRINCIPAL --expires-in 90d").
+					WithHint("send the value that berth secret add printed once; if it is lost, add a new secret: %s", newHint).
 					WithDetail("secret_id", s.ID))
 			}
 		}

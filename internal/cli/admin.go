@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -142,8 +143,8 @@ accepts the new secret within a second.`,
 				fmt.Fprintf(e.stdout, "; %s", joinAnd(did))
 			}
 			fmt.Fprintf(e.stdout, ".\nIts credentials are in %s (mode 0600); the secret is not shown here.\n", out)
-			fmt.Fprintf(e.stdout, "Use them, then give the registry a lasting owner:\n  export BERTH_URL=https://REGISTRY BERTH_CLIENT_ID=%s BERTH_CLIENT_SECRET=\"$(jq -r .client_secret %s)\"\n  berth secret list %s\n",
-				rec.ClientID, out, rec.Name)
+			fmt.Fprintf(e.stdout, "Use them, then give the registry a lasting owner:\n  export BERTH_URL=%s BERTH_CLIENT_ID=%s BERTH_CLIENT_SECRET=\"$(jq -r .client_secret %s)\"\n  berth secret list %s\n",
+				recoverURL(cfg), rec.ClientID, out, rec.Name)
 			return nil
 		},
 	}
@@ -174,4 +175,17 @@ func auditRecovery(ctx context.Context, st *served, rec recoveredAdmin, file str
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return w.Close(cctx)
+}
+
+// recoverURL is the server's address for the commands berth admin recover
+// prints: its url, else its listen address when that is loopback (served
+// over plain http), else a placeholder to fill in.
+func recoverURL(cfg Config) string {
+	if cfg.URL != "" {
+		return cfg.URL
+	}
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && berth.IsLoopbackHost(host) {
+		return "http://" + cfg.Addr
+	}
+	return "https://REGISTRY"
 }

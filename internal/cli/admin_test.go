@@ -211,3 +211,22 @@ func TestAdminRecoverNeedsTheStores(t *testing.T) {
 		t.Errorf("admin recover created the folder it was pointed at")
 	}
 }
+
+// The commands berth admin recover prints name the server as it is reached:
+// its url, or its loopback listen address over plain http; a placeholder
+// only when neither tells.
+func TestRecoverURL(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{URL: "https://registry.example.com", Addr: "0.0.0.0:443"}, "https://registry.example.com"},
+		{Config{Addr: "127.0.0.1:5000"}, "http://127.0.0.1:5000"},
+		{Config{Addr: "[::1]:5000"}, "http://[::1]:5000"},
+		{Config{Addr: "0.0.0.0:5000"}, "https://REGISTRY"},
+	} {
+		if got := recoverURL(tc.cfg); got != tc.want {
+			t.Errorf("recoverURL(%+v) = %q, want %q", tc.cfg, got, tc.want)
+		}
+	}
+}

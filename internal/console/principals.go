@@ -1,6 +1,7 @@
 package console
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -192,8 +193,8 @@ type secretRow struct {
 	// Left says how long it has, or had: "12 days left", "expired 3 days
 	// ago", "revoked".
 	Left string
-	// Days is the whole days left (0 once past), of Span, its lifetime in
-	// days: the meter's value and maximum.
+	// Days is the days left, rounded (0 once past), of Span, its lifetime
+	// in days: the meter's value and maximum.
 	Days, Span int
 }
 
@@ -211,8 +212,11 @@ func newSecretRow(s api.Secret, now time.Time) secretRow {
 	case left < day:
 		r.Left = "expires today"
 	default:
-		r.Days = min(int(left/day), r.Span)
-		r.Left = plural(int(left/day), "day") + " left"
+		// Rounded, as berth doctor counts: a secret added for 7 days
+		// has 7 left, not 6 and some hours.
+		n := int(math.Round(left.Hours() / 24))
+		r.Days = min(n, r.Span)
+		r.Left = plural(n, "day") + " left"
 	}
 	return r
 }

@@ -21,6 +21,7 @@ func TestSecretRow(t *testing.T) {
 	}{
 		{-60 * day, 30*day + time.Hour, berth.SecretActive, "30 days left", 30, 90},
 		{-day, day + time.Minute, berth.SecretActive, "1 day left", 1, 2},
+		{-time.Minute, 7*day - time.Minute, berth.SecretActive, "7 days left", 7, 7},
 		{-day, time.Hour, berth.SecretActive, "expires today", 0, 1},
 		{-2 * day, -time.Hour, berth.SecretExpired, "expired today", 0, 1},
 		{-90 * day, -3*day - time.Hour, berth.SecretExpired, "expired 3 days ago", 0, 86},

@@ -141,9 +141,10 @@ func (h *Handler) devicePage(w http.ResponseWriter, r *http.Request) {
 }
 
 // deviceDecide records the person's decision: approval binds the login to
-// a new session of theirs, ending with the browser's, which the client's
-// refresh token will be bound to; denial makes the client's next poll
-// access_denied.
+// a new session of theirs, which expires when the browser's does but is
+// not ended by the browser's sign-out (the terminal may be another
+// machine; berth logout HOST ends it), and which the client's refresh token
+// will be bound to; denial makes the client's next poll access_denied.
 func (h *Handler) deviceDecide(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)

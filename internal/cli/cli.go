@@ -48,12 +48,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			if e.output != "text" && e.output != "json" {
 				out := e.output
 				e.output = "text"
-				return berth.Errorf(berth.CodeInvalid, "output format %q is not text or json", out).WithHint("-o json")
+				return berth.Errorf(berth.CodeInvalid, "output format %q is not text or json", berth.Truncate(out, 20)).WithHint("%s -o json", cmd.CommandPath())
 			}
 			return nil
 		},
 	}
-	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
+	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json (berth scan also takes sarif, berth pull-secret yaml)")
 	root.AddCommand(newServeCommand(e), newGCCommand(e))
 	root.AddCommand(newKeysCommand(e), newMigrateCommand(e), newAdminCommand(e))
 	root.AddCommand(newPrincipalCommand(e), newSecretCommand(e), newRoleCommand(e), newAccessCommand(e))

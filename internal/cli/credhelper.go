@@ -43,6 +43,11 @@ func RunCredentialHelper(ctx context.Context, args []string, stdin io.Reader, st
 	case "--help", "-h":
 		fmt.Fprintln(stdout, "Usage: docker-credential-berth <store|get|erase|list|version>")
 		return 0
+	case "store", "get", "erase", "list":
+	default:
+		// The library's own answer is ": unknown action: X".
+		fmt.Fprintf(stdout, "docker-credential-berth: unknown action %q; the actions are store, get, erase, list and version (docker runs them itself)\n", berth.Truncate(args[0], 40))
+		return 1
 	}
 	h := &credHelper{ctx: ctx, getenv: getenv}
 	if err := credentials.HandleCommand(h, args[0], stdin, stdout); err != nil {

@@ -41,7 +41,9 @@ func newServeCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the registry",
-		Long: `Run the registry on one port: /v2/ (OCI distribution), /healthz.
+		Long: `Run the registry on one port: /v2/ (OCI distribution), the token endpoint
+(/oauth2/token) and OpenID discovery, the management API (/api/v1), the web
+console (/) with sign-in (/login, /device), /metrics and /healthz.
 
 With no configuration, berth keeps SQLite metadata and blobs under ./berth-data
 and listens on 127.0.0.1:5000.`,

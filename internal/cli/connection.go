@@ -216,9 +216,10 @@ func connectionShowCommand(e *env) *cobra.Command {
 
 func connectionDeleteCommand(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a service connection, revoking its secret and tokens",
-		Args:  argsExactly(1, "berth connection delete NAME"),
+		Use:     "delete NAME",
+		Aliases: []string{"remove"},
+		Short:   "Delete a service connection, revoking its secret and tokens",
+		Args:    argsExactly(1, "berth connection delete NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withClient(func(c *client.Client) error {
 				d, err := c.DeleteConnection(cmd.Context(), args[0])

@@ -143,9 +143,10 @@ func idpShowCommand(e *env) *cobra.Command {
 
 func idpRemoveCommand(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Remove an identity provider: its people's sessions end; their principals stay",
-		Args:  argsExactly(1, "berth idp remove NAME"),
+		Use:     "remove NAME",
+		Aliases: []string{"delete"},
+		Short:   "Remove an identity provider: its people's sessions end; their principals stay",
+		Args:    argsExactly(1, "berth idp remove NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withClient(func(c *client.Client) error {
 				p, err := c.RemoveIdP(cmd.Context(), args[0])

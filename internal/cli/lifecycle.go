@@ -145,9 +145,10 @@ tagged in between.
 			},
 		},
 		&cobra.Command{
-			Use:   "delete SCOPE",
-			Short: "Delete the retention rule on a scope",
-			Args:  argsExactly(1, "berth retention delete team/*"),
+			Use:     "delete SCOPE",
+			Aliases: []string{"remove"},
+			Short:   "Delete the retention rule on a scope",
+			Args:    argsExactly(1, "berth retention delete team/*"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return e.withClient(func(c *client.Client) error {
 					if err := c.DeleteRetention(cmd.Context(), args[0]); err != nil {
@@ -195,9 +196,10 @@ every client. ` + scopeHelp,
 	addCmd.Flags().StringVar(&tags, "tags", "", "tag pattern, such as 'v*' or 'release-*'")
 	var removeTags string
 	removeCmd := &cobra.Command{
-		Use:   "remove SCOPE --tags PATTERN",
-		Short: "Remove an immutable-tag rule",
-		Args:  argsExactly(1, "berth immutable remove team/* --tags 'v*'"),
+		Use:     "remove SCOPE --tags PATTERN",
+		Aliases: []string{"delete"},
+		Short:   "Remove an immutable-tag rule",
+		Args:    argsExactly(1, "berth immutable remove team/* --tags 'v*'"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlag("tags", removeTags, "berth immutable remove "+args[0]+" --tags 'v*'"); err != nil {
 				return err
@@ -292,9 +294,10 @@ size, else when the blob is committed. ` + scopeHelp,
 			},
 		},
 		&cobra.Command{
-			Use:   "remove SCOPE",
-			Short: "Remove the quota on a scope",
-			Args:  argsExactly(1, "berth quota remove team/*"),
+			Use:     "remove SCOPE",
+			Aliases: []string{"delete"},
+			Short:   "Remove the quota on a scope",
+			Args:    argsExactly(1, "berth quota remove team/*"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return e.withClient(func(c *client.Client) error {
 					if err := c.RemoveQuota(cmd.Context(), args[0]); err != nil {

@@ -235,9 +235,10 @@ func pipelineShowCommand(e *env) *cobra.Command {
 
 func pipelineDeleteCommand(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a pipeline and its permissions on every connection",
-		Args:  argsExactly(1, "berth pipeline delete NAME"),
+		Use:     "delete NAME",
+		Aliases: []string{"remove"},
+		Short:   "Delete a pipeline and its permissions on every connection",
+		Args:    argsExactly(1, "berth pipeline delete NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withClient(func(c *client.Client) error {
 				p, err := c.DeletePipeline(cmd.Context(), args[0])

@@ -116,9 +116,10 @@ BERTH_CLIENT_SECRET.`,
 			},
 		},
 		&cobra.Command{
-			Use:   "delete NAME",
-			Short: "Delete a principal with its secrets, refresh tokens and roles",
-			Args:  argsExactly(1, "berth principal delete NAME"),
+			Use:     "delete NAME",
+			Aliases: []string{"remove"},
+			Short:   "Delete a principal with its secrets, refresh tokens and roles",
+			Args:    argsExactly(1, "berth principal delete NAME"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return e.withClient(func(c *client.Client) error {
 					p, err := c.DeletePrincipal(cmd.Context(), args[0])

@@ -75,9 +75,10 @@ show, delete to delete.`,
 			},
 		},
 		&cobra.Command{
-			Use:   "delete NAME",
-			Short: "Delete a repository with its tags and manifests (berth gc then frees the blobs)",
-			Args:  argsExactly(1, "berth repo delete NAME"),
+			Use:     "delete NAME",
+			Aliases: []string{"remove"},
+			Short:   "Delete a repository with its tags and manifests (berth gc then frees the blobs)",
+			Args:    argsExactly(1, "berth repo delete NAME"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return e.withClient(func(c *client.Client) error {
 					d, err := c.DeleteRepository(cmd.Context(), args[0])
@@ -126,9 +127,10 @@ func newTagCommand(e *env) *cobra.Command {
 			},
 		},
 		&cobra.Command{
-			Use:   "delete NAME:TAG",
-			Short: "Delete a tag; its manifest stays, untagged",
-			Args:  argsExactly(1, "berth tag delete NAME:TAG"),
+			Use:     "delete NAME:TAG",
+			Aliases: []string{"remove"},
+			Short:   "Delete a tag; its manifest stays, untagged",
+			Args:    argsExactly(1, "berth tag delete NAME:TAG"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return e.withClient(func(c *client.Client) error {
 					t, err := c.DeleteTag(cmd.Context(), args[0])

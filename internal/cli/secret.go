@@ -55,9 +55,10 @@ up to the server's maximum (365d unless configured otherwise).`,
 		addCmd,
 		newSecretListCommand(e),
 		&cobra.Command{
-			Use:   "remove PRINCIPAL SECRET_ID",
-			Short: "Remove a secret: it and the refresh tokens obtained with it stop working at once",
-			Args:  argsExactly(2, "berth secret remove PRINCIPAL SECRET_ID (berth secret list PRINCIPAL shows the ids)"),
+			Use:     "remove PRINCIPAL SECRET_ID",
+			Aliases: []string{"delete"},
+			Short:   "Remove a secret: it and the refresh tokens obtained with it stop working at once",
+			Args:    argsExactly(2, "berth secret remove PRINCIPAL SECRET_ID (berth secret list PRINCIPAL shows the ids)"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return e.withClient(func(c *client.Client) error {
 					s, err := c.RemoveSecret(cmd.Context(), args[0], args[1])

@@ -181,9 +181,10 @@ the upstream refuses or cannot be reached.`,
 			},
 		},
 		&cobra.Command{
-			Use:   "delete NAME",
-			Short: "Remove an upstream and its credential; what it cached stays as ordinary repositories",
-			Args:  argsExactly(1, "berth upstream delete NAME"),
+			Use:     "delete NAME",
+			Aliases: []string{"remove"},
+			Short:   "Remove an upstream and its credential; what it cached stays as ordinary repositories",
+			Args:    argsExactly(1, "berth upstream delete NAME"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return e.withClient(func(c *client.Client) error {
 					u, err := c.DeleteUpstream(cmd.Context(), args[0])

@@ -146,9 +146,10 @@ Managing webhooks needs the role owner on registry.`,
 			},
 		},
 		&cobra.Command{
-			Use:   "delete ID",
-			Short: "Delete a webhook and its queued deliveries",
-			Args:  argsExactly(1, "berth webhook delete ID"),
+			Use:     "delete ID",
+			Aliases: []string{"remove"},
+			Short:   "Delete a webhook and its queued deliveries",
+			Args:    argsExactly(1, "berth webhook delete ID"),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return e.withClient(func(c *client.Client) error {
 					w, err := c.DeleteWebhook(cmd.Context(), args[0])

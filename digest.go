@@ -21,29 +21,35 @@ const (
 
 var digestHexLen = map[string]int{SHA256: 64, SHA512: 128}
 
+// digestInvalid is ParseDigest's refusal, with the hint every one shares.
+func digestInvalid(format string, args ...any) error {
+	return Errorf(CodeDigestInvalid, format, args...).
+		WithHint("a digest is sha256: and the 64 lower-case hex characters that sha256sum prints for the content, such as sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+}
+
 // ParseDigest validates s and returns it as a Digest. It returns digest_invalid
 // for a malformed value and for an algorithm berth does not compute (sha256 and
 // sha512 are supported).
 func ParseDigest(s string) (Digest, error) {
 	alg, enc, ok := strings.Cut(s, ":")
 	if !ok || alg == "" || enc == "" {
-		return "", Errorf(CodeDigestInvalid, "%q is not a digest: want ALGORITHM:HEX such as sha256:e3b0c442…", Truncate(s, 80))
+		return "", digestInvalid("%q is not a digest: want ALGORITHM:HEX such as sha256:e3b0c442…", Truncate(s, 80))
 	}
 	for _, r := range alg {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '.' || r == '_' || r == '-') {
-			return "", Errorf(CodeDigestInvalid, "digest algorithm %q holds characters outside [a-z0-9+._-]", Truncate(alg, 40))
+			return "", digestInvalid("digest algorithm %q holds characters outside [a-z0-9+._-]", Truncate(alg, 40))
 		}
 	}
 	want, known := digestHexLen[alg]
 	if !known {
-		return "", Errorf(CodeDigestInvalid, "digest algorithm %q is not supported: use sha256 or sha512", Truncate(alg, 40))
+		return "", digestInvalid("digest algorithm %q is not supported: use sha256 or sha512", Truncate(alg, 40))
 	}
 	if len(enc) != want {
-		return "", Errorf(CodeDigestInvalid, "a %s digest has %d hex characters, %q has %d", alg, want, Truncate(s, 80), len(enc))
+		return "", digestInvalid("a %s digest has %d hex characters, %q has %d", alg, want, Truncate(s, 80), len(enc))
 	}
 	for _, r := range enc {
 		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return "", Errorf(CodeDigestInvalid, "digest %q holds characters other than lower-case hex", Truncate(s, 80))
+			return "", digestInvalid("digest %q holds characters other than lower-case hex", Truncate(s, 80))
 		}
 	}
 	return Digest(s), nil

@@ -75,9 +75,69 @@ func ValidateRepositoryName(name string) error {
 		return Errorf(CodeNameInvalid, "repository name is %d characters long; the limit is %d", len(name), MaxRepositoryNameLength)
 	}
 	if !validRepositoryName(name) {
-		return Errorf(CodeNameInvalid, "repository name %q is invalid: use lower-case letters and digits in path components separated by '/', joined within a component by '.', '_', '__' or dashes", Truncate(name, 80))
+		e := Errorf(CodeNameInvalid, "repository name %q is invalid: use lower-case letters and digits in path components separated by '/', joined within a component by '.', '_', '__' or dashes", Truncate(name, 80))
+		if s, ok := suggestRepositoryName(name); ok {
+			e.WithHint("name it %s", s)
+		} else {
+			e.WithHint("name it like team/app: lower case, digits, and '.', '_' or '-' inside a component")
+		}
+		return e
 	}
 	return nil
+}
+
+// suggestRepositoryName returns a valid repository name close to name: lower
+// case, each run of other characters a '-', separators trimmed from each
+// component's ends, empty components dropped. It reports false when nothing
+// valid is left.
+func suggestRepositoryName(name string) (string, bool) {
+	var parts []string
+	for _, comp := range strings.Split(strings.ToLower(name), "/") {
+		var b strings.Builder
+		dash := false
+		for _, r := range comp {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' {
+				b.WriteRune(r)
+				dash = false
+			} else if !dash {
+				b.WriteByte('-')
+				dash = true
+			}
+		}
+		c := collapseSeparators(strings.Trim(b.String(), "-._"))
+		if c != "" {
+			parts = append(parts, c)
+		}
+	}
+	s := strings.Join(parts, "/")
+	if s == "" || len(s) > MaxRepositoryNameLength || !validRepositoryName(s) {
+		return "", false
+	}
+	return s, true
+}
+
+// collapseSeparators makes each run of separators within a component that
+// the grammar refuses ("..", "-_", "___") one '-'; a single separator and
+// a run of dashes stay.
+func collapseSeparators(c string) string {
+	var b strings.Builder
+	for i := 0; i < len(c); {
+		j := i
+		for j < len(c) && (c[j] == '.' || c[j] == '_' || c[j] == '-') {
+			j++
+		}
+		switch run := c[i:j]; {
+		case j == i:
+			b.WriteByte(c[i])
+			j++
+		case len(run) == 1 || strings.Trim(run, "-") == "":
+			b.WriteString(run)
+		default:
+			b.WriteByte('-')
+		}
+		i = j
+	}
+	return b.String()
 }
 
 // ValidateTag returns tag_invalid unless tag follows the distribution-spec grammar.

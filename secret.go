@@ -342,7 +342,7 @@ func ParseLifetime(s string, max time.Duration) (time.Duration, error) {
 	}
 	tooLong := func() error {
 		return Errorf(CodeInvalid, "requested %s; the maximum is %s", Truncate(s, 40), FormatLifetime(max)).
-			WithHint("ask for at most %s (--expires-in %s) and add a new secret before it expires; the maximum is part of the server's configuration",
+			WithHint("ask for at most %s (--expires-in %s), and replace the credential before it expires; the maximum is part of the server's configuration",
 				FormatLifetime(max), FormatLifetime(max))
 	}
 	if strings.HasPrefix(s, "-") {

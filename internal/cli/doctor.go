@@ -286,7 +286,11 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	later = append(later, doctorCheckClock)
 	if !d.checkHost(ctx) {
-		d.skip("the host does not answer", later...)
+		why := "the host does not answer"
+		if d.base == nil {
+			why = "there is no registry to check (see the host check)"
+		}
+		d.skip(why, later...)
 		return
 	}
 	if d.v2 == nil {

@@ -338,6 +338,10 @@ func TestDoctorUnreachable(t *testing.T) {
 	if code != 1 || findDoctorCheck(t, rep, doctorCheckHost).Status != doctorStatusFail {
 		t.Errorf("no host: exit %d, %+v", code, rep.Checks)
 	}
+	// The skipped checks say why: there is no host, not one that is silent.
+	if c := findDoctorCheck(t, rep, doctorCheckTLS); strings.Contains(c.Message, "does not answer") {
+		t.Errorf("no host: the TLS check says %q", c.Message)
+	}
 }
 
 func TestDoctorFlags(t *testing.T) {

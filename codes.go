@@ -360,6 +360,7 @@ var Codes = []CodeInfo{
 		Fixes: []string{
 			"Use another secret of the principal (`berth secret list PRINCIPAL`) or add one: `berth secret add PRINCIPAL --expires-in 90d`.",
 			"Log in again with it: `berth login HOST`; find who removed it with `berth audit --principal PRINCIPAL --since 30d`.",
+			"No owner of the registry can log in any more: `berth admin recover` on the server's machine gives admin a new secret.",
 		},
 	},
 	{

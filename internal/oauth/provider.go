@@ -687,12 +687,12 @@ func (p *Provider) live(ctx context.Context, id, credentialID string, gone berth
 		}
 		if s.Revoked != nil {
 			return nil, berth.Errorf(berth.CodeSecretRevoked, "the secret '%s…' this token came from was removed on %s", s.Hint, s.Revoked.UTC().Format(time.RFC3339)).
-				WithHint("log in again with another secret of %s (berth secret list %s)", pr.Name, pr.Name).
+				WithHint("log in again with another secret of %s: berth login HOST --client-id %s --client-secret-stdin (an owner sees its secrets with berth secret list %s; with no owner left, berth admin recover on the server)", pr.Name, pr.Name, pr.Name).
 				WithDetail("secret_id", s.ID)
 		}
 		if !now.Before(s.Expires) {
 			return nil, berth.Errorf(berth.CodeSecretExpired, "the secret '%s…' this token came from expired on %s", s.Hint, s.Expires.UTC().Format(time.RFC3339)).
-				WithHint("berth secret add %s --expires-in 90d, then log in again", pr.Name).
+				WithHint("berth secret add %s --expires-in 90d, then berth login HOST --client-id %s --client-secret-stdin with it (with no owner left, berth admin recover on the server)", pr.Name, pr.Name).
 				WithDetail("secret_id", s.ID)
 		}
 	}

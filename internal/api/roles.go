@@ -2,7 +2,6 @@ package api
 
 import (
 	"cmp"
-	"context"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -229,13 +228,16 @@ func (h *handler) listRoles(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	ctx := r.Context()
 	q := r.URL.Query()
 	var f berth.RoleAssignmentFilter
-	subject := c.Actor.ID // whose group memberships count as theirs
+	var subject berth.Principal // whose group memberships count as theirs
+	if c.Principal != nil {
+		subject = *c.Principal
+	}
 	if name := q.Get("principal"); name != "" {
 		p, err := h.principalByName(ctx, name)
 		if err != nil {
 			return err
 		}
-		f.PrincipalID, subject = p.ID, p.ID
+		f.PrincipalID, subject = p.ID, p
 	}
 	if s := q.Get("scope"); s != "" {
 		sc, err := berth.ParseScope(s)
@@ -259,18 +261,18 @@ func (h *handler) listRoles(w http.ResponseWriter, r *http.Request, c *berth.Cal
 		}
 	}
 	views := roleViews(visible)
-	// Group assignments, after the principals' own: those of the groups
-	// the person asked about is a member of (the caller, without
-	// ?principal=), which are theirs, and without ?principal= those on
-	// scopes the caller owns too. Another person's are shown only on
-	// scopes the caller owns.
-	member, err := h.groupsOf(ctx, subject)
+	// Group assignments, after the principals' own: the caller's own
+	// groups', which are theirs; without ?principal=, those on scopes the
+	// caller owns too. Another person's groups are theirs to know and a
+	// registry owner's (as principal show has it): with ?principal= of
+	// another, only a registry owner sees them.
+	member, gs, err := h.groupAssignments(ctx, subject)
 	if err != nil {
 		return err
 	}
-	gs, err := h.cfg.Store.FindGroupRoleAssignments(ctx)
-	if err != nil {
-		return err
+	mine := subject.ID == c.Actor.ID
+	if !mine && f.PrincipalID != "" && !idx.CanAssign(berth.RegistryScope).Allowed {
+		member = nil
 	}
 	for _, g := range gs {
 		if want := q.Get("group"); want != "" && string(g.Group) != want {
@@ -279,11 +281,11 @@ func (h *handler) listRoles(w http.ResponseWriter, r *http.Request, c *berth.Cal
 		if !f.Scope.IsZero() && g.Scope != f.Scope {
 			continue
 		}
-		held := slices.Contains(member, g.Group)
+		held := slices.ContainsFunc(member, func(a berth.RoleAssignment) bool { return a.Group == g.Group })
 		if f.PrincipalID != "" && !held {
 			continue
 		}
-		if !(held && subject == c.Actor.ID) && !idx.CanAssign(g.Scope).Allowed {
+		if !(held && mine) && !idx.CanAssign(g.Scope).Allowed {
 			continue
 		}
 		views = append(views, RoleAssignment{Group: g.Group, Role: g.Role, Scope: g.Scope.String(), Created: g.Created, CreatedBy: g.CreatedBy})
@@ -329,15 +331,4 @@ func (h *handler) revokeGroupRole(w http.ResponseWriter, r *http.Request, c *ber
 	h.changed(r, c, "role revoked", slog.String("principal", string(g)), slog.String("group", string(g)),
 		slog.String("role", string(role)), slog.String("scope", scope.String()))
 	return writeJSON(w, http.StatusOK, RoleAssignment{Group: g, Role: role, Scope: scope.String()})
-}
-
-// groupsOf returns the groups of the person with principalID as their
-// latest sign-in named them; none for a service principal or a person who
-// never signed in.
-func (h *handler) groupsOf(ctx context.Context, principalID string) ([]berth.Group, error) {
-	link, err := h.cfg.Store.FindUserLinkByPrincipal(ctx, principalID)
-	if berth.IsCode(err, berth.CodeNotFound) {
-		return nil, nil
-	}
-	return link.Groups, err
 }

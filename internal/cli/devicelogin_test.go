@@ -576,4 +576,16 @@ func TestPersonAfterDeviceLogin(t *testing.T) {
 	if code != 0 || !regexp.MustCompile(`group corp:devs +push +team/\*`).MatchString(out) || strings.Contains(out, "corp:ops") {
 		t.Errorf("role list of a person: %d\n%s%s", code, out, stderr)
 	}
+	// Which groups a person is in is theirs and a registry owner's to
+	// know: an owner of team/* asking for ada's roles is not told.
+	s.apiJSON(t, http.MethodPost, "/api/v1/principals", map[string]string{"name": "team-owner"}, http.StatusCreated)
+	secret := s.apiJSON(t, http.MethodPost, "/api/v1/principals/team-owner/secrets", map[string]string{}, http.StatusCreated)
+	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"principal": "team-owner", "role": "owner", "scope": "team/*"}, http.StatusCreated)
+	teamOwner := map[string]string{"Authorization": "Basic " + basicCredentials("team-owner", secret["value"].(string))}
+	if resp, body := s.do(t, http.MethodGet, "/api/v1/roles?principal=ada.lovelace", teamOwner, nil); resp.StatusCode != http.StatusOK || strings.Contains(string(body), "corp:devs") {
+		t.Errorf("a scope owner asking for a person's roles: %s %s", resp.Status, body)
+	}
+	if got, _ := json.Marshal(s.apiJSON(t, http.MethodGet, "/api/v1/roles?principal=ada.lovelace", nil, http.StatusOK)); !strings.Contains(string(got), "corp:devs") {
+		t.Errorf("a registry owner asking for a person's roles: %s", got)
+	}
 }

@@ -96,7 +96,7 @@ func suggestRepositoryName(name string) (string, bool) {
 		var b strings.Builder
 		dash := false
 		for _, r := range comp {
-			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
 				b.WriteRune(r)
 				dash = false
 			} else if !dash {
@@ -117,8 +117,8 @@ func suggestRepositoryName(name string) (string, bool) {
 }
 
 // collapseSeparators makes each run of separators within a component that
-// the grammar refuses ("..", "-_", "___") one '-'; a single separator and
-// a run of dashes stay.
+// the grammar refuses ("..", "-_", "___") one '-'; what it takes (one
+// separator, "__", a run of dashes) stays.
 func collapseSeparators(c string) string {
 	var b strings.Builder
 	for i := 0; i < len(c); {
@@ -130,7 +130,7 @@ func collapseSeparators(c string) string {
 		case j == i:
 			b.WriteByte(c[i])
 			j++
-		case len(run) == 1 || strings.Trim(run, "-") == "":
+		case len(run) == 1 || run == "__" || strings.Trim(run, "-") == "":
 			b.WriteString(run)
 		default:
 			b.WriteByte('-')

@@ -41,3 +41,33 @@ func checkNameGrammar(t *testing.T, s string) {
 		t.Errorf("validTag(%q) = %v, the grammar says %v", s, got, want)
 	}
 }
+
+// A refused repository name comes with a valid one close to it, when there
+// is one, for the hint; what the grammar takes ("__", runs of dashes) stays.
+func TestSuggestRepositoryName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Team/My App":   "team/my-app",
+		"team//app":     "team/app",
+		"team/app_":     "team/app",
+		"Team/App.-v2":  "team/app-v2",
+		"Team/My__App":  "team/my__app",
+		"my app--x":     "my-app--x",
+		"team/app..old": "team/app-old",
+		"/team/app/":    "team/app",
+		"a___b":         "a-b",
+		"!!!":           "",
+		"ÄÖÜ/x":         "x",
+	} {
+		got, ok := suggestRepositoryName(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("suggestRepositoryName(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+		if ok && !validRepositoryName(got) {
+			t.Errorf("suggestRepositoryName(%q) = %q, which is not valid", in, got)
+		}
+	}
+	e := AsError(ValidateRepositoryName("Team/App"))
+	if e == nil || e.Code != CodeNameInvalid || e.Hint != "name it team/app" {
+		t.Errorf("ValidateRepositoryName(Team/App) = %v", e)
+	}
+}

@@ -398,10 +398,10 @@ func bodyError(err error) error {
 	case errors.As(err, &timeErr):
 		return berth.Errorf(berth.CodeInvalid, "a time in the request body is not RFC 3339, such as 2026-12-31T00:00:00Z")
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return berth.Errorf(berth.CodeInvalid, "field %q of the request body must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value).
-			WithDetail("field", typeErr.Field)
+		return berth.Errorf(berth.CodeInvalid, "field %q of the request body must be %s, not %s", berth.Truncate(typeErr.Field, 64), jsonKind(typeErr.Type), sentKind(typeErr)).
+			WithDetail("field", berth.Truncate(typeErr.Field, 64))
 	case errors.As(err, &typeErr):
-		return berth.Errorf(berth.CodeInvalid, "the request body must be %s, not %s", jsonKind(typeErr.Type), typeErr.Value)
+		return berth.Errorf(berth.CodeInvalid, "the request body must be %s, not %s", jsonKind(typeErr.Type), sentKind(typeErr))
 	case errors.As(err, &syntaxErr):
 		return berth.Errorf(berth.CodeInvalid, "the request body is not valid JSON: it breaks at byte %d", syntaxErr.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -415,6 +415,18 @@ func bodyError(err error) error {
 	return berth.Errorf(berth.CodeInvalid, "the request body is not the JSON object this endpoint takes")
 }
 
+// sentKind names the JSON type encoding/json saw ("number", "array"…),
+// without the value it may append ("number 1.5"): a value is the
+// caller's and may be long. A number refused for a number field was out
+// of range or not whole.
+func sentKind(e *json.UnmarshalTypeError) string {
+	kind, _, _ := strings.Cut(e.Value, " ")
+	if kind == "number" && strings.HasPrefix(jsonKind(e.Type), "a whole number") {
+		return "that number (out of range, or not whole)"
+	}
+	return kind
+}
+
 // jsonKind names the JSON type a Go type is decoded from.
 func jsonKind(t reflect.Type) string {
 	switch t.Kind() {
@@ -422,7 +434,9 @@ func jsonKind(t reflect.Type) string {
 		return "a string"
 	case reflect.Bool:
 		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number in range"
+	case reflect.Float32, reflect.Float64:
 		return "a number"
 	case reflect.Slice, reflect.Array:
 		return "an array"

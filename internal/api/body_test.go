@@ -24,6 +24,7 @@ func TestRequestBodyRefusals(t *testing.T) {
 		{`{"name": "ci",`, []string{"not valid JSON", "ends too soon"}},
 		{`{"name" "ci"}`, []string{"not valid JSON", "byte"}},
 		{`[1, 2]`, []string{"must be an object", "not array"}},
+		{`{"name": "ci", "kind": 1e999}`, []string{`field "kind"`, "a string", "not number"}},
 	} {
 		e := call(t, s, admin, "POST", "/api/v1/principals", tc.body).fails(t, berth.CodeInvalid)
 		msg, _ := e["message"].(string)
@@ -32,7 +33,7 @@ func TestRequestBodyRefusals(t *testing.T) {
 				t.Errorf("%s: message %q lacks %q", tc.body, msg, w)
 			}
 		}
-		for _, goWord := range []string{"Go struct", "CreatePrincipalRequest", "json:"} {
+		for _, goWord := range []string{"Go struct", "CreatePrincipalRequest", "json:", "1e999"} {
 			if strings.Contains(msg, goWord) {
 				t.Errorf("%s: message %q speaks Go (%q)", tc.body, msg, goWord)
 			}

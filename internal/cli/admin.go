@@ -178,13 +178,16 @@ func auditRecovery(ctx context.Context, st *served, rec recoveredAdmin, file str
 }
 
 // recoverURL is the server's address for the commands berth admin recover
-// prints: its url, else its listen address when that is loopback (served
-// over plain http), else a placeholder to fill in.
+// prints: its url, else its listen address when that is loopback (over
+// https when it serves TLS), else a placeholder to fill in.
 func recoverURL(cfg Config) string {
 	if cfg.URL != "" {
 		return cfg.URL
 	}
 	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && berth.IsLoopbackHost(host) {
+		if cfg.TLS.CertFile != "" || len(cfg.TLS.ACME.Domains) > 0 {
+			return "https://" + cfg.Addr
+		}
 		return "http://" + cfg.Addr
 	}
 	return "https://REGISTRY"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -493,6 +494,12 @@ func AuthenticateSecret(now time.Time, h *SecretHasher, p Principal, secrets []S
 
 // formatTime writes t as messages show times: RFC 3339 in UTC.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// RoundDays returns d in days, rounded to the nearest whole day: how many
+// days a person is told a credential has left (a 7-day secret just added
+// has 7, not 6 and some hours). The API's days_left counts whole days
+// instead, 0 on the last one.
+func RoundDays(d time.Duration) int { return int(math.Round(d.Hours() / 24)) }
 
 // ago writes an elapsed time roughly, in the largest unit that keeps it
 // readable, for messages: "40 seconds", "105 minutes", "5 hours", "55 days".

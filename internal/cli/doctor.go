@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -839,7 +838,7 @@ func (d *doctor) secrets(ctx context.Context, principal string) ([]doctorSecret,
 // doctorDaysLeft is the number of days from now until t, rounded to the
 // nearest, negative once past.
 func doctorDaysLeft(t, now time.Time) int {
-	return int(math.Round(t.Sub(now).Hours() / 24))
+	return berth.RoundDays(t.Sub(now))
 }
 
 // checkAccess asks the server's own access check whether the caller may do

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"time"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/api"
@@ -48,7 +47,7 @@ func (h *Handler) healthOf(c api.Connection, pending int) []health {
 		out = append(out, health{Text: "disabled", Bad: true, Fix: "berth connection enable " + c.Name})
 	}
 	if sec := c.Secret; sec != nil {
-		switch days := int(sec.Expires.Sub(h.now()) / (24 * time.Hour)); {
+		switch days := berth.RoundDays(sec.Expires.Sub(h.now())); {
 		case sec.State != berth.SecretActive:
 			out = append(out, health{Text: "secret " + string(sec.State), Bad: true, Fix: "berth connection save " + c.Name})
 		case days <= attentionDays:

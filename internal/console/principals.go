@@ -1,7 +1,6 @@
 package console
 
 import (
-	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -212,9 +211,7 @@ func newSecretRow(s api.Secret, now time.Time) secretRow {
 	case left < day:
 		r.Left = "expires today"
 	default:
-		// Rounded, as berth doctor counts: a secret added for 7 days
-		// has 7 left, not 6 and some hours.
-		n := int(math.Round(left.Hours() / 24))
+		n := berth.RoundDays(left)
 		r.Days = min(n, r.Span)
 		r.Left = plural(n, "day") + " left"
 	}

@@ -734,11 +734,11 @@ func (d *doctor) checkExpiry(ctx context.Context) {
 	var apiErr error
 	var secretFix string // what extends the credential: a new secret, never a new login
 	name, err := d.caller(ctx)
-	_, person := berth.SessionIDOf(doctorCredentialID(d.token))
+	cid := doctorCredentialID(d.token)
+	_, person := berth.SessionIDOf(cid)
 	if err == nil && !person {
 		var ss []doctorSecret
 		ss, err = d.secrets(ctx, name)
-		cid := doctorCredentialID(d.token)
 		for _, s := range ss {
 			mine := (cid != "" && s.ID == cid) || (cid == "" && d.cred.secret != "" && strings.HasPrefix(d.cred.secret, s.Hint))
 			if mine && s.State == berth.SecretActive {

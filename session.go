@@ -96,10 +96,16 @@ func NewSessionValue(rand io.Reader) (string, error) {
 	return newCredentialValue(rand, SessionValuePrefix, sessionBodyLength)
 }
 
+// IsSessionValue reports whether s has the shape and checksum of a session
+// cookie's value: what berth scan confirms offline.
+func IsSessionValue(s string) bool {
+	return hasCredentialShape(s, SessionValuePrefix, len(SessionValuePrefix)+sessionBodyLength+credentialChecksumLength)
+}
+
 // SessionValueHash is what is stored of a cookie value (hex SHA-256), or ""
 // when v does not have the shape of one, which no stored session matches.
 func SessionValueHash(v string) string {
-	if !hasCredentialShape(v, SessionValuePrefix, len(SessionValuePrefix)+sessionBodyLength+credentialChecksumLength) {
+	if !IsSessionValue(v) {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(v))

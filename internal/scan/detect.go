@@ -85,7 +85,7 @@ const (
 )
 
 // detectUnderscore finds the credentials whose prefix ends in '_': berth's
-// brt_, brr_, brw_ and brp_, GitHub's gh?_ and github_pat_.
+// brt_, brr_, brw_, brp_ and brs_, GitHub's gh?_ and github_pat_.
 func detectUnderscore(buf []byte, ms []match) []match {
 	for i := 0; ; {
 		j := bytes.IndexByte(buf[i:], '_')
@@ -100,7 +100,7 @@ func detectUnderscore(buf []byte, ms []match) []match {
 		start := u - 3
 		p0, p1, p2 := buf[start], buf[start+1], buf[start+2]
 		switch {
-		case p0 == 'b' && p1 == 'r' && (p2 == 't' || p2 == 'r' || p2 == 'w' || p2 == 'p'):
+		case p0 == 'b' && p1 == 'r' && (p2 == 't' || p2 == 'r' || p2 == 'w' || p2 == 'p' || p2 == 's'):
 			end := start + berthTokenLength
 			if end > len(buf) || !bounded(buf, start, end, isWord) {
 				continue
@@ -118,6 +118,10 @@ func detectUnderscore(buf []byte, ms []match) []match {
 			case 'w':
 				if berth.IsWebhookSecret(v) {
 					ms = append(ms, match{KindBerthWebhookKey, start, end})
+				}
+			case 's':
+				if berth.IsSessionValue(v) {
+					ms = append(ms, match{KindBerthSession, start, end})
 				}
 			default:
 				if _, err := berth.ParseRefreshTokenValue(v); err == nil {

@@ -76,6 +76,14 @@ func berthPAT(t testing.TB) string {
 	return v
 }
 
+func berthSession(t testing.TB) string {
+	v, err := berth.NewSessionValue(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func privateKeyPEM(t testing.TB) string {
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -102,6 +110,7 @@ func positives(t testing.TB) map[Kind][]string {
 		KindBerthRefreshToken: {berthRefreshToken(t)},
 		KindBerthWebhookKey:   {berthWebhookSecret(t)},
 		KindBerthPAT:          {berthPAT(t)},
+		KindBerthSession:      {berthSession(t)},
 		KindPrivateKey:        {strings.TrimSuffix(privateKeyPEM(t), "\n")},
 		KindDockerConfigAuth:  {base64.StdEncoding.EncodeToString([]byte("ci-web:" + berthSecret(t)))},
 		KindAWSAccessKeyID:    {"AKIA" + randomFrom(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16), "ASIA" + randomFrom(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)},

@@ -18,6 +18,7 @@ const (
 	KindGitLabToken       Kind = "gitlab-token"
 	KindAzureClientSecret Kind = "azure-client-secret"
 	KindJWT               Kind = "jwt"
+	KindBerthSession      Kind = "berth-session"
 )
 
 // Rule describes a Kind: what it is, whether a match is verified (by a
@@ -58,6 +59,9 @@ var Rules = []Rule{
 		"Delete the secret from the app registration's Certificates & secrets and remove it; prefer workload identity federation.", false},
 	{KindJWT, "JWT", "A JSON Web Token whose header names an alg.",
 		"Remove it; if it has not expired, revoke what issued it or wait for its expiry.", true},
+	// Last, so that the rule indexes of earlier SARIF reports stay.
+	{KindBerthSession, "BerthSession", "A berth browser session cookie (brs_…), confirmed by its checksum: it signs its holder in to the console as the person.",
+		"Remove it (a saved HAR file or a pasted Cookie header); the person signs out in that browser, which ends the session, or it ends at its expiry.", true},
 }
 
 // RuleFor returns the Rule of k and its index in Rules, or -1.

@@ -174,16 +174,35 @@ func (c *Caller) MayCreatePATs() error {
 		return Errorf(CodeInvalid, "personal access tokens are for people; principal %s is a service principal", c.Actor.Name).
 			WithHint("give a service principal a client secret: berth secret add %s --expires-in 90d", c.Actor.Name)
 	}
-	if c.Connection != "" {
-		return Errorf(CodeScopeNotGranted, "a pipeline acting as %s through service connection %s cannot create personal access tokens: one would outlive the pipeline's permission", c.Actor.Name, c.Connection).
-			WithDetail("connection", c.Connection).
-			WithHint("the person creates tokens after signing in: berth login HOST, then berth token create --scope SCOPE; a pipeline needs none, its ID token is its credential")
+	if err := c.refusePipelineMinting("personal access tokens", "the person creates tokens after signing in: berth login HOST, then berth token create --scope SCOPE"); err != nil {
+		return err
 	}
 	if c.ViaPAT() {
 		return Errorf(CodeScopeNotGranted, "a personal access token of %s cannot create personal access tokens: a new one could hold more than it was created for", c.Actor.Name).
 			WithHint("create tokens after signing in: berth login HOST, then berth token create --scope SCOPE")
 	}
 	return nil
+}
+
+// MayMintSecrets returns nil when c may create client secrets (the roles
+// that allow it are checked apart): scope_not_granted for a pipeline acting
+// through a service connection, as for personal access tokens. A secret
+// would outlive the pipeline's permission, and a pipeline logged in by its
+// ID token is where no secret was to exist.
+func (c *Caller) MayMintSecrets() error {
+	return c.refusePipelineMinting("client secrets", "an owner creates them after logging in: berth login HOST, then the same command")
+}
+
+// refusePipelineMinting refuses a pipeline acting through a service
+// connection the making of credentials (what), with fix as the way; nil
+// for any other caller.
+func (c *Caller) refusePipelineMinting(what, fix string) error {
+	if c.Connection == "" {
+		return nil
+	}
+	return Errorf(CodeScopeNotGranted, "a pipeline acting as %s through service connection %s cannot create %s: one would outlive the pipeline's permission", c.Actor.Name, c.Connection, what).
+		WithDetail("connection", c.Connection).
+		WithHint("%s; a pipeline needs none, its ID token is its credential", fix)
 }
 
 // ViaPAT reports whether c authenticated with a personal access token, or

@@ -452,7 +452,7 @@ func (h *handler) createConnection(w http.ResponseWriter, r *http.Request, c *be
 	}
 	var ns *NewSecret
 	if auth == berth.ConnectionSecret {
-		s, n, err := h.createSecret(ctx, p, req.ExpiresIn, "service connection "+conn.Name)
+		s, n, err := h.createSecret(ctx, c, p, req.ExpiresIn, "service connection "+conn.Name)
 		if err != nil {
 			return err
 		}
@@ -847,7 +847,7 @@ func (h *handler) saveConnection(w http.ResponseWriter, r *http.Request, c *bert
 	if err != nil {
 		return err
 	}
-	s, ns, err := h.createSecret(ctx, p, req.ExpiresIn, "service connection "+conn.Name)
+	s, ns, err := h.createSecret(ctx, c, p, req.ExpiresIn, "service connection "+conn.Name)
 	if err != nil {
 		return err
 	}
@@ -926,7 +926,7 @@ func (h *handler) convertConnection(w http.ResponseWriter, r *http.Request, c *b
 			return err
 		}
 		var s berth.Secret
-		if s, ns, err = h.createSecret(ctx, p, req.ExpiresIn, "service connection "+conn.Name); err != nil {
+		if s, ns, err = h.createSecret(ctx, c, p, req.ExpiresIn, "service connection "+conn.Name); err != nil {
 			return err
 		}
 		update.SecretID = &s.ID

@@ -132,7 +132,7 @@ func (h *handler) createPullSecret(w http.ResponseWriter, r *http.Request, c *be
 	if req.Connection != "" {
 		description += " (connection " + req.Connection + ")"
 	}
-	s, ns, err := h.createSecret(ctx, p, req.ExpiresIn, description)
+	s, ns, err := h.createSecret(ctx, c, p, req.ExpiresIn, description)
 	if err != nil {
 		return err
 	}

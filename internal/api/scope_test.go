@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/api/apitest"
 )
 
@@ -79,4 +80,45 @@ func TestAPITokenActsWithTheRolesItHas(t *testing.T) {
 		t.Fatal(err)
 	}
 	callBearer(t, s, token, "POST", "/api/v1/principals", map[string]string{"name": "x"}).fails(t, berth.CodeRoleMissing)
+}
+
+// A pipeline acting as an owner through a service connection makes no client
+// secrets, by any of the paths that make one: a secret would outlive the
+// pipeline's permission, where federation meant that no secret exists.
+func TestPipelineMintsNoSecrets(t *testing.T) {
+	s := apitest.New(t)
+	ctx := context.Background()
+	caller, err := s.Provider.AuthenticateClient(ctx, s.Admin.ClientID, s.AdminSecret, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller.Connection, caller.Pipeline, caller.Run = "deploy", "github-main", "run 7"
+	requested, err := berth.ParseDockerScope("registry:api:*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted, err := s.Provider.Grant(ctx, caller, requested)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := s.Provider.IssueAccessToken(caller, granted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AddPrincipal(t, "ci", apitest.Role{Role: "pull", Scope: "registry"})
+	for _, tc := range []struct {
+		path string
+		body any
+	}{
+		{"/api/v1/principals/ci/secrets", map[string]string{"expires_in": "30d"}},
+		{"/api/v1/pull-secrets", api.PullSecretRequest{Name: "pull", Principal: "ci"}},
+		{"/api/v1/connections", map[string]string{"name": "legacy", "principal": "ci", "auth": "secret"}},
+	} {
+		e := callBearer(t, s, token, "POST", tc.path, tc.body).fails(t, berth.CodeScopeNotGranted)
+		if d, _ := e["detail"].(map[string]any); d == nil || d["connection"] != "deploy" {
+			t.Errorf("POST %s: detail %v, want the connection", tc.path, e["detail"])
+		}
+	}
+	// The same owner logged in with its secret may.
+	call(t, s, adminCreds(s), "POST", "/api/v1/principals/ci/secrets", map[string]string{"expires_in": "30d"}).ok(t, http.StatusCreated, nil)
 }

@@ -129,7 +129,7 @@ func (h *handler) addSecret(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	s, ns, err := h.createSecret(ctx, p, req.ExpiresIn, req.Description)
+	s, ns, err := h.createSecret(ctx, c, p, req.ExpiresIn, req.Description)
 	if err != nil {
 		return err
 	}
@@ -138,11 +138,16 @@ func (h *handler) addSecret(w http.ResponseWriter, r *http.Request, c *berth.Cal
 	return writeJSON(w, http.StatusCreated, ns)
 }
 
-// createSecret makes and stores a new client secret of principal p, valid
-// for expiresIn (the default lifetime when empty), and returns it with the
-// answer that shows its value this once. It returns invalid for a lifetime
-// over the server's maximum. Every path that issues a secret goes through it.
-func (h *handler) createSecret(ctx context.Context, p berth.Principal, expiresIn, description string) (berth.Secret, *NewSecret, error) {
+// createSecret makes and stores a new client secret of principal p for
+// caller c, valid for expiresIn (the default lifetime when empty), and
+// returns it with the answer that shows its value this once. It returns
+// invalid for a lifetime over the server's maximum, and c.MayMintSecrets'
+// refusal. Every path that issues a secret goes through it, before it
+// writes anything else.
+func (h *handler) createSecret(ctx context.Context, c *berth.Caller, p berth.Principal, expiresIn, description string) (berth.Secret, *NewSecret, error) {
+	if err := c.MayMintSecrets(); err != nil {
+		return berth.Secret{}, nil, err
+	}
 	lifetime, err := berth.ParseLifetime(expiresIn, h.cfg.MaxSecretLifetime)
 	if err != nil {
 		if e := berth.AsError(err); e != nil {

@@ -14,11 +14,19 @@ import (
 // token endpoint would: the intersection with the admin's roles.
 func adminToken(t *testing.T, s *apitest.Server, scope string) string {
 	t.Helper()
+	return adminTokenAs(t, s, scope, func(*berth.Caller) {})
+}
+
+// adminTokenAs is adminToken for the admin's caller as as changes it (a
+// pipeline's connection and run, say) before the token is issued.
+func adminTokenAs(t *testing.T, s *apitest.Server, scope string, as func(*berth.Caller)) string {
+	t.Helper()
 	ctx := context.Background()
 	caller, err := s.Provider.AuthenticateClient(ctx, s.Admin.ClientID, s.AdminSecret, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	as(caller)
 	requested, err := berth.ParseDockerScope(scope)
 	if err != nil {
 		t.Fatal(err)
@@ -87,24 +95,9 @@ func TestAPITokenActsWithTheRolesItHas(t *testing.T) {
 // pipeline's permission, where federation meant that no secret exists.
 func TestPipelineMintsNoSecrets(t *testing.T) {
 	s := apitest.New(t)
-	ctx := context.Background()
-	caller, err := s.Provider.AuthenticateClient(ctx, s.Admin.ClientID, s.AdminSecret, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	caller.Connection, caller.Pipeline, caller.Run = "deploy", "github-main", "run 7"
-	requested, err := berth.ParseDockerScope("registry:api:*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	granted, err := s.Provider.Grant(ctx, caller, requested)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := s.Provider.IssueAccessToken(caller, granted)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := adminTokenAs(t, s, "registry:api:*", func(c *berth.Caller) {
+		c.Connection, c.Pipeline, c.Run = "deploy", "github-main", "run 7"
+	})
 	s.AddPrincipal(t, "ci", apitest.Role{Role: "pull", Scope: "registry"})
 	for _, tc := range []struct {
 		path string

@@ -169,7 +169,8 @@ func (e *env) storeLogin(srv registryAddr, l storedLogin, who string) error {
 	}
 	for _, entry := range removed.entries {
 		fmt.Fprintf(e.stderr, "note: removed auths[%q] from %s: a credential from an earlier docker login, which the berth helper now replaces "+
-			"(removing it with docker logout would have erased the berth login too); the file as it was is in %s\n", entry, cfgPath, removed.backup)
+			"(removing it with docker logout would have erased the berth login too); the file as it was is in %s, which still holds that credential: "+
+			"delete it once the login works (berth scan reports it as a leak while it is there)\n", entry, cfgPath, removed.backup)
 	}
 	if e.output == "json" {
 		out := map[string]any{

@@ -280,6 +280,18 @@ func TestConsoleBrowser(t *testing.T) {
 		shot(p.shot)
 	}
 
+	// Add secret on a principal's page: the value shows once, and the
+	// login lines beside it wait for it on stdin rather than hold it (a
+	// line that held it would put it in the shell's history).
+	do("Add secret", chromedp.Navigate(base+"/principals/legacy-ci"), chromedp.Click(chromedp.Search(`//button[text()="Add secret"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#secret-value`)))
+	added := strings.TrimSpace(text(`#secret-value`))
+	if login := text(`#berth-login`) + "\n" + text(`#docker-login`); added == "" || strings.Contains(login, added) ||
+		!strings.Contains(login, "--client-secret-stdin") || !strings.Contains(login, "--password-stdin") {
+		t.Fatalf("the login lines after Add secret:\n%s", login)
+	}
+	shot("principal-new-secret.png")
+
 	// At 360 px wide (a phone), no page is wider than the screen: wide
 	// tables scroll inside themselves, long values wrap.
 	do("360 px", chromedp.EmulateViewport(360, 800))

@@ -148,10 +148,33 @@ type PATStore interface {
 	TouchPAT(ctx context.Context, id string, at time.Time) error
 }
 
+// Allows reports whether t was created for action on typ:name.
+func (t PersonalAccessToken) Allows(typ, name, action string) bool {
+	return (AccessClaims{Access: t.Scopes}).Allows(typ, name, action)
+}
+
+// MayRevokeAsLeaked returns nil unless credentialID, a credential found
+// leaked (what names it: "client secret 'brt_Ab12…' of ci"), is the one c
+// is made with: conflict then, naming how to log in otherwise first and
+// fix, the command that revokes it after. Revoking it through itself
+// would lock the caller out halfway through berth scan --revoke's list,
+// and an only owner out of the registry.
+func (c *Caller) MayRevokeAsLeaked(credentialID, what, fix string) error {
+	if credentialID != c.CredentialID {
+		return nil
+	}
+	first := "berth secret add " + c.Actor.Name + " --expires-in 90d, then berth login HOST with the new secret"
+	if c.Principal != nil && c.Principal.Kind == PrincipalUser {
+		first = "berth login HOST, which signs you in through the browser"
+	}
+	return Errorf(CodeConflict, "the leaked %s is the credential this request was made with; it was not revoked", what).
+		WithHint("log in with another credential first (%s), then %s", first, fix)
+}
+
 // LimitAllows reports whether the personal access token c acts through
 // (Limit) was created for action on typ:name; true for a caller without one.
 func (c *Caller) LimitAllows(typ, name, action string) bool {
-	return c.Limit == nil || (AccessClaims{Access: c.Limit}).Allows(typ, name, action)
+	return c.Limit == nil || (PersonalAccessToken{Scopes: c.Limit}).Allows(typ, name, action)
 }
 
 // CredentialAllows reports whether what c presented allows action on

@@ -110,3 +110,31 @@ func TestMayCreatePATs(t *testing.T) {
 		}
 	}
 }
+
+// TestMintingAndRevokingOwnCredentials: a pipeline makes no client secrets,
+// and no caller revokes as leaked the credential it is making the request
+// with; the hint fits a person (sign in) or a service principal (a new
+// secret).
+func TestMintingAndRevokingOwnCredentials(t *testing.T) {
+	person := &berth.Principal{Name: "ada", Kind: berth.PrincipalUser}
+	service := &berth.Principal{Name: "ci", Kind: berth.PrincipalService}
+	if err := (&berth.Caller{Principal: service}).MayMintSecrets(); err != nil {
+		t.Errorf("an owner's client secret may not mint: %v", err)
+	}
+	if err := (&berth.Caller{Principal: service, Connection: "deploy"}).MayMintSecrets(); !berth.IsCode(err, berth.CodeScopeNotGranted) {
+		t.Errorf("a pipeline mints secrets: %v", err)
+	}
+	svc := &berth.Caller{Actor: berth.Actor{Name: "ci"}, Principal: service, CredentialID: "s-1"}
+	if err := svc.MayRevokeAsLeaked("s-2", "client secret", "berth secret remove ci s-2"); err != nil {
+		t.Errorf("revoking another secret: %v", err)
+	}
+	e := berth.AsError(svc.MayRevokeAsLeaked("s-1", "client secret", "berth secret remove ci s-1"))
+	if e == nil || e.Code != berth.CodeConflict || !strings.Contains(e.Hint, "berth secret add ci") || !strings.Contains(e.Hint, "berth secret remove ci s-1") {
+		t.Errorf("revoking one's own secret: %v", e)
+	}
+	ada := &berth.Caller{Actor: berth.Actor{Name: "ada"}, Principal: person, CredentialID: berth.PATCredentialPrefix + "t-1"}
+	e = berth.AsError(ada.MayRevokeAsLeaked(berth.PATCredentialPrefix+"t-1", "personal access token", "berth token revoke t-1"))
+	if e == nil || e.Code != berth.CodeConflict || strings.Contains(e.Hint, "secret add") {
+		t.Errorf("a person revoking the token in use: %v", e)
+	}
+}

@@ -65,9 +65,8 @@ func (h *handler) revokeLeaked(w http.ResponseWriter, r *http.Request, c *berth.
 	if err != nil {
 		return err
 	}
-	if s.ID == c.CredentialID {
-		return inUse(c, "client secret '"+s.Hint+"…' of "+p.Name, "berth secret remove "+p.Name+" "+s.ID).
-			WithDetail("principal", p.Name).WithDetail("secret_id", s.ID)
+	if err := c.MayRevokeAsLeaked(s.ID, "client secret '"+s.Hint+"…' of "+p.Name, "berth secret remove "+p.Name+" "+s.ID); err != nil {
+		return berth.AsError(err).WithDetail("principal", p.Name).WithDetail("secret_id", s.ID)
 	}
 	now := h.now()
 	already := s.Revoked != nil
@@ -102,9 +101,8 @@ func (h *handler) revokeLeakedPAT(w http.ResponseWriter, r *http.Request, c *ber
 	if err != nil {
 		return err
 	}
-	if t.CredentialID() == c.CredentialID {
-		return inUse(c, "personal access token '"+t.Hint+"…' of "+p.Name, "berth token revoke "+t.ID).
-			WithDetail("principal", p.Name).WithDetail("token_id", t.ID)
+	if err := c.MayRevokeAsLeaked(t.CredentialID(), "personal access token '"+t.Hint+"…' of "+p.Name, "berth token revoke "+t.ID); err != nil {
+		return berth.AsError(err).WithDetail("principal", p.Name).WithDetail("token_id", t.ID)
 	}
 	already := t.Revoked != nil
 	if !already {
@@ -118,18 +116,4 @@ func (h *handler) revokeLeakedPAT(w http.ResponseWriter, r *http.Request, c *ber
 	h.changed(r, c, "leaked personal access token revoked", slog.String("principal", p.Name), slog.String("token_id", t.ID),
 		slog.String("hint", t.Hint), slog.Bool("already_revoked", already))
 	return writeJSON(w, http.StatusOK, RevokedLeaked{Principal: p.Name, SecretID: t.ID, Hint: t.Hint, AlreadyRevoked: already, Revoked: *t.Revoked})
-}
-
-// inUse refuses to revoke, as leaked, the credential (named by what) that
-// this very request was made with: berth scan --revoke would lock its own
-// login out halfway through its list, and an only owner out of the
-// registry. It stays valid; the hint says how to replace it first, then
-// revoke it with fix.
-func inUse(c *berth.Caller, what, fix string) *berth.Error {
-	first := "berth secret add " + c.Actor.Name + " --expires-in 90d, then berth login HOST with the new secret"
-	if c.Principal != nil && c.Principal.Kind == berth.PrincipalUser {
-		first = "berth login HOST, which signs you in through the browser"
-	}
-	return berth.Errorf(berth.CodeConflict, "the leaked %s is the credential this request was made with; it was not revoked", what).
-		WithHint("log in with another credential first (%s), then %s", first, fix)
 }

@@ -979,7 +979,7 @@ func (p *Provider) patLacks(ctx context.Context, c *berth.Caller, typ, name, act
 		return false
 	}
 	t, err := store.FindPATByID(ctx, id)
-	return err == nil && !(berth.AccessClaims{Access: t.Scopes}).Allows(typ, name, action)
+	return err == nil && !t.Allows(typ, name, action)
 }
 
 // nameGroups adds to a person's role_missing refusal the groups whose

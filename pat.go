@@ -177,13 +177,19 @@ func (c *Caller) LimitAllows(typ, name, action string) bool {
 	return c.Limit == nil || (PersonalAccessToken{Scopes: c.Limit}).Allows(typ, name, action)
 }
 
+// TokenAllows reports whether the access token c presented, if any, was
+// issued for action on typ:name; true for a caller without one.
+func (c *Caller) TokenAllows(typ, name, action string) bool {
+	return c.Token == nil || c.Token.Allows(typ, name, action)
+}
+
 // CredentialAllows reports whether what c presented allows action on
 // typ:name: the access token it sent, if any, and the personal access
 // token behind it, if any. Basic client credentials and sessions carry no
 // such limit. The principal's roles are the other half of every decision,
 // checked apart.
 func (c *Caller) CredentialAllows(typ, name, action string) bool {
-	return (c.Token == nil || c.Token.Allows(typ, name, action)) && c.LimitAllows(typ, name, action)
+	return c.TokenAllows(typ, name, action) && c.LimitAllows(typ, name, action)
 }
 
 // MayCreatePATs returns nil when c may create personal access tokens: a

@@ -949,12 +949,12 @@ func (p *Provider) Authorize(ctx context.Context, c *berth.Caller, typ, name, ac
 		}
 		return err
 	}
-	if !c.LimitAllows(typ, name, action) || c.Token != nil && !c.Token.Allows(typ, name, action) && p.patLacks(ctx, c, typ, name, action) {
+	if !c.LimitAllows(typ, name, action) || !c.TokenAllows(typ, name, action) && p.patLacks(ctx, c, typ, name, action) {
 		scope := typ + ":" + name + ":" + action
 		return berth.Errorf(berth.CodeScopeNotGranted, "the personal access token of %s was not created for %s", c.Actor.Name, scope).
 			WithHint("berth token create --scope %s makes a token that is", scope).WithDetail("scope", scope)
 	}
-	if c.Token != nil && !c.Token.Allows(typ, name, action) {
+	if !c.TokenAllows(typ, name, action) {
 		scope := typ + ":" + name + ":" + action
 		e := berth.Errorf(berth.CodeScopeNotGranted, "the access token of %s was not issued for %s", c.Actor.Name, scope).
 			WithHint("request a token with scope %s (docker, crane, skopeo and oras do so by themselves after this answer)", scope).

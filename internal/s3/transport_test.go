@@ -129,7 +129,7 @@ func flow(t *testing.T, s *Store, d berth.Digest, data []byte) error {
 // connection.
 type closeSpy struct {
 	mu                         sync.Mutex
-	chunked, chunkedKept, kept int
+	chunked, chunkedKept int
 	other, otherClosed         int
 }
 

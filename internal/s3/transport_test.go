@@ -128,9 +128,9 @@ func flow(t *testing.T, s *Store, d berth.Digest, data []byte) error {
 // each chunk-signed PUT and each other request asked to close its
 // connection.
 type closeSpy struct {
-	mu                         sync.Mutex
+	mu                   sync.Mutex
 	chunked, chunkedKept int
-	other, otherClosed         int
+	other, otherClosed   int
 }
 
 func (c *closeSpy) RoundTrip(r *http.Request) (*http.Response, error) {

@@ -21,19 +21,22 @@ import (
 // kept marker uploads/ID/blob/ALG.HEX that names the blob. Pointers are
 // written only with Config.Pointers; they are always followed.
 //
-// Order keeps every crash safe. A commit writes the kept marker, then the
-// pointer (only if nothing is at the blob's key), then removes the upload's
-// marker and hash states: from the pointer's creation on, the data is
-// reachable and is never removed while the pointer names it (disposable
-// asks). Delete removes the pointer, then the data and the kept marker; a
-// crash between leaves an upload that CleanTemp removes once it finds no
-// pointer naming its data. Races: a DeleteUpload removes the marker first
-// and lists the upload again after, and a commit checks the marker once its
-// pointer is written, removing a pointer it wrote if the marker is gone; so
-// either the delete sees the pointer and keeps the data, or the commit
-// fails. The one window left: between a DeleteUpload and that undo, a
-// mount or another commit of the same digest may take the pointer for the
-// stored blob.
+// Order keeps every crash safe. A commit writes the kept marker, checks that
+// the upload's marker is still there, writes the pointer (only if nothing is
+// at the blob's key), then removes the upload's marker and hash states: from
+// the pointer's creation on, the data is reachable and is never removed
+// while the pointer names it (disposable asks). Delete removes the pointer,
+// then the data and the kept marker; a crash between leaves an upload that
+// CleanTemp removes once it finds no pointer naming its data.
+//
+// Races: a DeleteUpload removes the upload's marker first and lists the
+// upload again after; when that listing shows a kept marker, it leaves the
+// data and the kept marker to CleanTemp. A commit checks the upload's marker
+// after writing its kept marker and before writing its pointer. So a delete
+// that comes after the check sees the kept marker and keeps the data, and a
+// delete that comes before it fails the commit before any pointer exists. A
+// pointer, once written, is never taken back by its commit: a mount or
+// another commit of the same digest that finds it may rely on it.
 const (
 	keptDir = "blob/" // uploads/ID/blob/ALG.HEX: the blob whose bytes this upload's data is
 
@@ -107,6 +110,18 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 	if _, err := s.putBytes(ctx, keptKey, nil, minio.PutObjectOptions{}); err != nil {
 		return time.Time{}, fmt.Errorf("write kept marker %s: %w", keptKey, err)
 	}
+	s.step("kept")
+	// The upload must still be there now that its kept marker is (see the
+	// order above). A failed commit leaves the kept marker: it may be an
+	// earlier commit's, whose pointer names the data, and CleanTemp removes
+	// it with the data once no pointer does.
+	if _, err := s.client.StatObject(ctx, s.bucket, s.uploadPrefix(u.id)+markerName, minio.StatObjectOptions{}); err != nil {
+		if isNotFound(err) {
+			return time.Time{}, berth.UploadUnknown(u.id)
+		}
+		return time.Time{}, fmt.Errorf("stat upload marker of %s: %w", u.id, err)
+	}
+	s.step("checked")
 	opts := minio.PutObjectOptions{UserMetadata: map[string]string{
 		"Berth-Data": strings.TrimPrefix(sg.key, s.prefix),
 		"Berth-Etag": sg.etag,
@@ -115,7 +130,6 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 	opts.SetMatchETagExcept("*")
 	info, err := s.putBytes(ctx, s.blobKey(d), nil, opts)
 	mod := modTime(info.LastModified)
-	created := err == nil // this call wrote the pointer, so it may undo it
 	if isPreconditionFailed(err) {
 		// Something is at d's key: this upload's own pointer (a commit
 		// that stopped after writing it, sent again), or the blob stored by
@@ -136,29 +150,12 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 			if info, err = s.putBytes(ctx, s.blobKey(d), nil, opts); err != nil {
 				return time.Time{}, fmt.Errorf("replace pointer %s: %w", s.blobKey(d), err)
 			}
-			mod, created = modTime(info.LastModified), true
+			mod = modTime(info.LastModified)
 		}
 	} else if err != nil {
 		return time.Time{}, fmt.Errorf("write pointer %s: %w", s.blobKey(d), err)
 	}
-	// A DeleteUpload may have run since u was listed: it removes the
-	// marker first, then what it lists. If the marker is gone (or this
-	// cannot tell), that delete may not have seen the pointer, so a pointer
-	// this call wrote is removed again and the commit fails: the upload is
-	// gone, as it would be had the delete come first. A pointer this call
-	// found is another commit of the upload's, which makes the same check:
-	// it is left to that commit, and this one fails (the upload was
-	// committed, or deleted, meanwhile).
-	keep := context.WithoutCancel(ctx) // an undo must not stop halfway with the request
-	if _, err := s.client.StatObject(keep, s.bucket, s.uploadPrefix(u.id)+markerName, minio.StatObjectOptions{}); err != nil {
-		if created {
-			s.unpoint(keep, d, sg.key)
-		}
-		if isNotFound(err) {
-			return time.Time{}, berth.UploadUnknown(u.id)
-		}
-		return time.Time{}, fmt.Errorf("stat upload marker of %s: %w", u.id, err)
-	}
+	s.step("pointed")
 	var rest []string
 	for _, k := range s.disposable(ctx, u) {
 		if k != sg.key && k != keptKey {
@@ -169,19 +166,6 @@ func (s *Store) point(ctx context.Context, u upload, sg segment, d berth.Digest)
 	// commit be sent again, or states, which disposable leaves the data of.
 	_ = s.removeKeys(ctx, rest)
 	return mod, nil
-}
-
-// unpoint removes d's pointer if it names data (best effort: what is left
-// is an upload that CleanTemp removes, or a pointer whose data a next
-// commit of d replaces).
-func (s *Store) unpoint(ctx context.Context, d berth.Digest, data string) {
-	oi, err := s.client.StatObject(ctx, s.bucket, s.blobKey(d), minio.StatObjectOptions{})
-	if err != nil {
-		return
-	}
-	if p, ok := s.pointerOf(oi); ok && p.key == data {
-		_ = s.client.RemoveObject(ctx, s.bucket, s.blobKey(d), minio.RemoveObjectOptions{})
-	}
 }
 
 // removePointed removes, once d's pointer p is gone, the data p named and

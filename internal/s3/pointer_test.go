@@ -183,7 +183,7 @@ func TestCommitOverPointer(t *testing.T) {
 // A DeleteUpload racing the commit of the same upload never leaves a
 // pointer naming data it removed: a delete that listed the upload before
 // the commit finished lists it again once its marker is gone, and a commit
-// that finds its marker gone once its pointer is written undoes itself.
+// that finds its marker gone before it writes its pointer fails.
 func TestCommitRacingDeleteUpload(t *testing.T) {
 	s := newPointingStore(t)
 	data := randomBytes(46, 100_000)
@@ -229,6 +229,69 @@ func TestCommitRacingDeleteUpload(t *testing.T) {
 	}
 	if _, err := s.Stat(t.Context(), d); !berth.IsCode(err, berth.CodeBlobUnknown) {
 		t.Fatalf("the undone commit left the blob: %v", err)
+	}
+}
+
+// A DeleteUpload of an upload at any step of its pointing commit, with
+// another upload of the same bytes committed right after it: the blob that
+// second commit stored reads, whatever the first commit answers, and once
+// the blob is deleted nothing is left. (Before, a commit that found its
+// marker gone after writing its pointer took the pointer back, though the
+// second commit had found it and relied on it.)
+func TestDeleteUploadAtEveryStepOfACommit(t *testing.T) {
+	for _, at := range []string{"kept", "checked", "pointed"} {
+		t.Run(at, func(t *testing.T) {
+			s := newPointingStore(t)
+			data := randomBytes(50, 100_000)
+			d := berth.DigestOf(berth.SHA256, data)
+			for _, id := range []string{"first", "second"} {
+				if err := s.CreateUpload(t.Context(), id); err != nil {
+					t.Fatal(err)
+				}
+				mustAppend(t, s, id, 0, data)
+			}
+			var reached bool
+			var secondErr error
+			s.onStep = func(step string) {
+				if step != at || reached {
+					return
+				}
+				reached = true
+				if err := s.DeleteUpload(t.Context(), "first"); err != nil {
+					t.Errorf("DeleteUpload at %s: %v", at, err)
+				}
+				_, secondErr = s.CommitUpload(t.Context(), "second", d)
+			}
+			_, firstErr := s.CommitUpload(t.Context(), "first", d)
+			s.onStep = nil
+			if !reached {
+				t.Fatalf("the commit never reached step %s", at)
+			}
+			if firstErr != nil && !berth.IsCode(firstErr, berth.CodeBlobUploadUnknown) {
+				t.Fatalf("the first commit: %v, want success or blob_upload_unknown", firstErr)
+			}
+			if secondErr != nil {
+				t.Fatalf("the second commit: %v", secondErr)
+			}
+			if b := readAll(t, s, d); !bytes.Equal(b, data) {
+				t.Fatal("the blob the second commit stored does not read")
+			}
+			if err := s.CleanTemp(mustNow(t, s).Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if b := readAll(t, s, d); !bytes.Equal(b, data) {
+				t.Fatal("CleanTemp removed the data of a stored blob")
+			}
+			if err := s.Delete(t.Context(), d); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CleanTemp(mustNow(t, s).Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if got := keys(t, s); len(got) != 0 {
+				t.Fatalf("keys left after Delete and CleanTemp: %v", got)
+			}
+		})
 	}
 }
 

@@ -38,6 +38,18 @@ type Store struct {
 
 	buffers *partBuffers // of partSize
 	states  stateMemo    // sha256 states after the data objects written here
+
+	// onStep, when set (tests only), is called at each named step of a
+	// pointing commit (point), so that a test can interleave another
+	// request there.
+	onStep func(step string)
+}
+
+// step tells a test's onStep that a commit reached step.
+func (s *Store) step(name string) {
+	if s.onStep != nil {
+		s.onStep(name)
+	}
 }
 
 // New returns a store on the bucket cfg names and checks that the bucket

@@ -525,19 +525,31 @@ func (s *Store) removeUpload(ctx context.Context, u upload) error {
 		if err := s.client.RemoveObject(ctx, s.bucket, marker, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
 			return err
 		}
-		// A commit running since u was listed may have made its data a
+		// A commit running since u was listed may be making its data a
 		// blob's bytes: listed again now that the marker is gone, its kept
-		// marker shows, and a commit that finishes later finds the marker
-		// gone and undoes itself (point).
+		// marker shows (point writes it before it checks the marker).
 		fresh, err := s.loadUpload(ctx, u.id)
 		if err != nil {
 			return nil // the upload is gone; what is left, CleanTemp removes
 		}
 		u = fresh
 	}
+	// With a kept marker, a commit may be writing a pointer to the data
+	// now, after this delete listed the blob's key: the data and the kept
+	// markers stay, and CleanTemp removes them once the upload is old and
+	// no pointer names them.
+	keep := map[string]bool{marker: true}
+	if len(u.kept) > 0 {
+		for _, sg := range u.segs {
+			keep[sg.key] = true
+		}
+		for _, k := range u.kept {
+			keep[k.key] = true
+		}
+	}
 	var rest []string
 	for _, k := range s.disposable(ctx, u) {
-		if k != marker {
+		if !keep[k] {
 			rest = append(rest, k)
 		}
 	}

@@ -85,7 +85,10 @@ const AppendAtEnd int64 = -1
 // a blob of the BlobStore it belongs to. Upload ids are chosen by the caller,
 // are safe path components ([A-Za-z0-9-]), and are fresh: an id is created
 // once (berth's are 128 random bits), so a store need not look for what an
-// earlier upload of the same id left behind.
+// earlier upload of the same id left behind. StatUpload, AppendUpload and
+// CommitUpload return blob_upload_unknown for an upload that does not exist
+// (never created, committed or deleted, through any replica): the /v2/
+// handler relies on it instead of reading the upload's session again.
 type UploadStore interface {
 	// CreateUpload starts an empty upload.
 	CreateUpload(ctx context.Context, id string) error

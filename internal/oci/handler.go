@@ -61,6 +61,8 @@ type Handler struct {
 	// when set, every error's detail links to the page explaining its
 	// reason code (berth.ExplainURL). When empty there is no link.
 	URL string
+
+	sessions sessionRepos // the repositories of upload sessions seen lately
 }
 
 // Lifecycle enforces the lifecycle rules; lifecycle.Enforcer implements it.

@@ -51,6 +51,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		_ = h.Uploads.DeleteUpload(ctx, id)
 		return err
 	}
+	h.sessions.remember(id, rt.Repo)
 	return uploadAccepted(w, rt.Repo, id, 0, http.StatusAccepted)
 }
 
@@ -164,8 +165,9 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) er
 		return err
 	}
 	if err := h.commit(ctx, rt.Repo, rt.Ref, d, rt.Ref, size); err != nil {
-		return err
+		return h.sessionEnded(rt, err)
 	}
+	h.sessions.forget(rt.Ref)
 	return blobCreated(w, rt.Repo, d)
 }
 
@@ -273,7 +275,8 @@ func (h *Handler) appendChunk(r *http.Request, rt route) (int64, error) {
 		if err := h.ownSession(ctx, rt); err != nil {
 			return 0, err
 		}
-		return h.appendBody(r, rt.Ref, berth.AppendAtEnd)
+		size, err := h.appendBody(r, rt.Ref, berth.AppendAtEnd)
+		return size, h.sessionEnded(rt, err)
 	}
 	info, err := h.session(ctx, rt)
 	if err != nil {
@@ -303,7 +306,8 @@ func (h *Handler) appendChunk(r *http.Request, rt route) (int64, error) {
 			return 0, err
 		}
 	}
-	return h.appendBody(r, rt.Ref, info.Size)
+	size, err := h.appendBody(r, rt.Ref, info.Size)
+	return size, h.sessionEnded(rt, err)
 }
 
 // exactBody fails a body that holds more or fewer bytes than its
@@ -354,24 +358,41 @@ func (h *Handler) session(ctx context.Context, rt route) (berth.UploadInfo, erro
 	if err := h.ownSession(ctx, rt); err != nil {
 		return berth.UploadInfo{}, err
 	}
-	return h.Uploads.StatUpload(ctx, rt.Ref)
+	info, err := h.Uploads.StatUpload(ctx, rt.Ref)
+	return info, h.sessionEnded(rt, err)
 }
 
 // ownSession checks that upload rt.Ref is a session of rt.Repo, without
-// asking the upload store what it holds.
+// asking the upload store what it holds. The repository of a session seen
+// lately is remembered (sessionRepos); whether the upload still exists is
+// then the upload store's to say, which the caller asks next.
 func (h *Handler) ownSession(ctx context.Context, rt route) error {
-	s, err := h.Meta.FindUploadSession(ctx, rt.Ref)
-	if err == nil && s.Repository != rt.Repo {
-		err = berth.Errorf(berth.CodeBlobUploadUnknown, "upload %s does not belong to repository %s", rt.Ref, rt.Repo)
-	}
-	if err != nil {
-		if berth.IsCode(err, berth.CodeBlobUploadUnknown) {
-			return berth.Errorf(berth.CodeBlobUploadUnknown, "no upload %s in repository %s: it finished, was cancelled or expired", rt.Ref, rt.Repo).
-				WithHint("start a new upload with POST /v2/%s/blobs/uploads/", rt.Repo)
+	repo, ok := h.sessions.recall(rt.Ref)
+	if !ok {
+		s, err := h.Meta.FindUploadSession(ctx, rt.Ref)
+		if err != nil {
+			return h.sessionEnded(rt, err)
 		}
-		return err
+		repo = s.Repository
+		h.sessions.remember(rt.Ref, repo)
+	}
+	if repo != rt.Repo {
+		return berth.Errorf(berth.CodeBlobUploadUnknown, "no upload %s in repository %s: it belongs to another repository", rt.Ref, rt.Repo).
+			WithHint("continue the upload under the repository that started it, or start a new one with POST /v2/%s/blobs/uploads/", rt.Repo)
 	}
 	return nil
+}
+
+// sessionEnded words err, when it says upload rt.Ref is unknown (to the
+// metadata store or the upload store), for the session's repository, and
+// forgets the session; any other err is returned as it is.
+func (h *Handler) sessionEnded(rt route, err error) error {
+	if !berth.IsCode(err, berth.CodeBlobUploadUnknown) {
+		return err
+	}
+	h.sessions.forget(rt.Ref)
+	return berth.Errorf(berth.CodeBlobUploadUnknown, "no upload %s in repository %s: it finished, was cancelled or expired", rt.Ref, rt.Repo).
+		WithHint("start a new upload with POST /v2/%s/blobs/uploads/", rt.Repo)
 }
 
 // uploadStatus reports how many bytes an upload holds.
@@ -388,9 +409,13 @@ func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route)
 // https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#canceling-an-upload
 func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) error {
 	ctx := r.Context()
+	// Not from memory: cancelling a session that ended answers
+	// blob_upload_unknown, and only the metadata store knows it ended.
+	h.sessions.forget(rt.Ref)
 	if err := h.ownSession(ctx, rt); err != nil {
 		return err
 	}
+	h.sessions.forget(rt.Ref)
 	if err := h.Uploads.DeleteUpload(ctx, rt.Ref); err != nil {
 		return err
 	}

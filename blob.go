@@ -131,6 +131,10 @@ type BlobLinkStore interface {
 	LinkUploadedBlob(ctx context.Context, link BlobLink, session string) error
 	// FindBlobLink returns blob_unknown unless repo holds d.
 	FindBlobLink(ctx context.Context, repo string, d Digest) (BlobLink, error)
+	// FindBlobLinks returns the links of those of ds that repo holds, by
+	// digest; a digest repo does not hold has no entry. It asks a remote
+	// database once for all of them.
+	FindBlobLinks(ctx context.Context, repo string, ds []Digest) (map[Digest]BlobLink, error)
 	// UnlinkBlob removes d from repo, or returns blob_unknown.
 	UnlinkBlob(ctx context.Context, repo string, d Digest) error
 	// FindBlobRepositories returns the repositories holding d, sorted.

@@ -187,15 +187,23 @@ func (h *Handler) putTagged(ctx context.Context, m *berth.Manifest, tag string, 
 // which descriptor declares a size its blob does not have. The store checks
 // existence again atomically; this pass is for a precise message.
 func (h *Handler) checkReferences(r *http.Request, repo string, m *berth.Manifest, sizes map[berth.Digest]int64) error {
+	var blobs []berth.Digest
+	for _, ref := range m.References {
+		if ref.Kind == berth.ReferenceBlob {
+			blobs = append(blobs, ref.Digest)
+		}
+	}
+	links, err := h.Meta.FindBlobLinks(r.Context(), repo, blobs)
+	if err != nil {
+		return err
+	}
 	for _, ref := range m.References {
 		switch ref.Kind {
 		case berth.ReferenceBlob:
-			link, err := h.Meta.FindBlobLink(r.Context(), repo, ref.Digest)
-			if berth.IsCode(err, berth.CodeBlobUnknown) {
+			link, ok := links[ref.Digest]
+			if !ok {
 				return berth.Errorf(berth.CodeManifestBlobUnknown, "manifest references blob %s, which is not in repository %s", ref.Digest, repo).
 					WithHint("push the blob to %s before the manifest", repo).WithDetail("digest", ref.Digest.String())
-			} else if err != nil {
-				return err
 			}
 			if want := sizes[ref.Digest]; want != link.Size {
 				return berth.Errorf(berth.CodeManifestInvalid, "manifest declares blob %s with size %d, but it is %d bytes", ref.Digest, want, link.Size)

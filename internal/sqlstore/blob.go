@@ -90,6 +90,45 @@ func (s *Store) findBlobLink(ctx context.Context, repo string, d berth.Digest) (
 	return link, nil
 }
 
+// findBlobLinks reads the links of those of ds that repo holds.
+func (s *Store) findBlobLinks(ctx context.Context, repo string, ds []berth.Digest) ([]berth.BlobLink, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	if !s.d.Arrays || len(ds) == 1 {
+		var links []berth.BlobLink
+		for _, d := range ds {
+			l, err := s.findBlobLink(ctx, repo, d)
+			if berth.IsCode(err, berth.CodeBlobUnknown) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			links = append(links, l)
+		}
+		return links, nil
+	}
+	digests := make([]string, len(ds))
+	for i, d := range ds {
+		digests[i] = string(d)
+	}
+	rows, err := s.c.Read().Query(pointRead(ctx), `
+		SELECT l.digest, l.size, l.created
+		FROM repositories r JOIN blob_links l ON l.repo_id = r.id
+		WHERE r.name = $1 AND l.digest = ANY($2::text[])`, repo, digests)
+	links, err := collect(rows, err,
+		func(r Rows) (berth.BlobLink, error) {
+			l := berth.BlobLink{Repository: repo}
+			err := r.Scan((*string)(&l.Digest), &l.Size, Time(&l.Created))
+			return l, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("find blobs in %s: %w", repo, err)
+	}
+	return links, nil
+}
+
 // UnlinkBlob removes d from repo, or returns blob_unknown. Manifests that
 // reference d are left as they are: deciding whether that is allowed is not
 // the store's business.

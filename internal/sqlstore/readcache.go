@@ -170,6 +170,35 @@ func (s *Store) FindBlobLink(ctx context.Context, repo string, d berth.Digest) (
 	return l, err
 }
 
+// FindBlobLinks returns the links of those of ds that repo holds; those the
+// read cache keeps (while the counter has not moved) are not read again,
+// and the others are read in one statement (Dialect.Arrays) or one each.
+func (s *Store) FindBlobLinks(ctx context.Context, repo string, ds []berth.Digest) (map[berth.Digest]berth.BlobLink, error) {
+	links := make(map[berth.Digest]berth.BlobLink, len(ds))
+	n, ok := s.cache.now()
+	var missed []berth.Digest
+	for _, d := range ds {
+		if ok {
+			if l, hit := s.cache.link(n, repo, d); hit {
+				links[d] = l
+				continue
+			}
+		}
+		missed = append(missed, d)
+	}
+	found, err := s.findBlobLinks(ctx, repo, missed)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range found {
+		links[l.Digest] = l
+		if ok {
+			s.cache.keepLink(n, l)
+		}
+	}
+	return links, nil
+}
+
 // ReadCacheHeld returns how many manifests and blob links the read cache
 // holds now, for tests and diagnostics.
 func (s *Store) ReadCacheHeld() (manifests, links int) {

@@ -48,6 +48,38 @@ var blobLinkTests = []test{
 		_, err = s.FindBlobLink(ctx(t), "team/other", digest("layer"))
 		wantCode(t, "FindBlobLink in a repository that does not hold it", err, berth.CodeBlobUnknown)
 	}},
+	{"FindBlobLinksAtOnce", func(t *testing.T, s berth.MetadataStore) {
+		links, err := s.FindBlobLinks(ctx(t), "team/app", []berth.Digest{digest("a"), digest("b")})
+		must(t, err)
+		if len(links) != 0 {
+			t.Errorf("FindBlobLinks in a missing repository = %v, want none", links)
+		}
+		must(t, s.LinkBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: digest("a"), Size: 10, Created: at(0)}))
+		must(t, s.LinkBlob(ctx(t), berth.BlobLink{Repository: "team/app", Digest: digest("c"), Size: 30, Created: at(60)}))
+		link(t, s, "team/other", digest("b"), at(0))
+		// Once with the links read before (a read cache may keep them),
+		// once after another write.
+		for _, when := range []string{"after FindBlobLink", "after another write"} {
+			if when == "after FindBlobLink" {
+				_, err := s.FindBlobLink(ctx(t), "team/app", digest("a"))
+				must(t, err)
+			} else {
+				link(t, s, "team/third", digest("a"), at(0))
+			}
+			links, err := s.FindBlobLinks(ctx(t), "team/app", []berth.Digest{digest("a"), digest("b"), digest("c"), digest("a")})
+			must(t, err)
+			if len(links) != 2 || links[digest("a")].Size != 10 || links[digest("c")].Size != 30 ||
+				links[digest("c")].Repository != "team/app" || links[digest("c")].Digest != digest("c") {
+				t.Errorf("FindBlobLinks %s = %+v, want a (10 bytes) and c (30 bytes) of team/app", when, links)
+			}
+			wantTime(t, "Created of c", links[digest("c")].Created, at(60))
+		}
+		links, err = s.FindBlobLinks(ctx(t), "team/app", nil)
+		must(t, err)
+		if len(links) != 0 {
+			t.Errorf("FindBlobLinks of no digest = %v", links)
+		}
+	}},
 	{"Unlink", func(t *testing.T, s berth.MetadataStore) {
 		d := digest("layer")
 		link(t, s, "team/app", d, at(0))

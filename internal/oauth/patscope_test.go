@@ -29,6 +29,9 @@ func (noPeople) GroupAssignments(context.Context, berth.Principal) ([]berth.Role
 
 func (noPeople) EndSession(context.Context, string) error { return nil }
 
+// ConfirmPerson confirms everyone: no provider signs them in here.
+func (noPeople) ConfirmPerson(context.Context, string) error { return nil }
+
 func (noPeople) RedeemDeviceCode(context.Context, string) (berth.UserSession, error) {
 	return berth.UserSession{}, berth.Errorf(berth.CodeDeviceCodeExpired, "no device logins here")
 }

@@ -91,6 +91,10 @@ type People interface {
 	// expired, its person still confirmed by the provider), or
 	// session_ended.
 	CheckSession(ctx context.Context, id string) (berth.UserSession, error)
+	// ConfirmPerson checks, for a credential bound to no session (a
+	// personal access token), that the provider still confirms the person;
+	// session_ended when it refused.
+	ConfirmPerson(ctx context.Context, principalID string) error
 	// SessionByCookie returns the live browser session of a cookie value,
 	// or session_ended.
 	SessionByCookie(ctx context.Context, value string) (berth.UserSession, error)
@@ -715,6 +719,11 @@ func (p *Provider) live(ctx context.Context, id, credentialID string, gone berth
 		}
 		if err := t.Check(now); err != nil {
 			return nil, err
+		}
+		if p.People != nil {
+			if err := p.People.ConfirmPerson(ctx, id); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if sessionID, ok := berth.SessionIDOf(credentialID); ok {

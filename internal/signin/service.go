@@ -20,6 +20,7 @@ type Store interface {
 	berth.SessionStore
 	berth.DeviceAuthorizationStore
 	berth.GroupRoleStore
+	berth.PATStore
 }
 
 // Sealer seals what must stay secret at rest: a provider's client secret
@@ -245,13 +246,22 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 	case berth.IsCode(err, berth.CodeSignInRefused) && s.refreshedElsewhere(ctx, link):
 		return nil // another replica used the token first, and got the next one
 	case berth.IsCode(err, berth.CodeSignInRefused):
+		// The person is no longer confirmed: everything their sign-in gave
+		// ends, not only the sessions. Their personal access tokens are
+		// revoked (nothing would ask the provider about them again once the
+		// refresh token is gone), and the groups of the last sign-in go, so
+		// that no credential keeps roles the provider took away.
 		n, eerr := s.Store.EndSessionsOfPrincipal(ctx, principalID, now)
 		if eerr != nil {
 			return eerr
 		}
-		link.SealedRefresh = nil
+		revoked, eerr := s.revokePATs(ctx, principalID, now)
+		if eerr != nil {
+			return eerr
+		}
+		link.SealedRefresh, link.Groups = nil, nil
 		_ = s.Store.UpdateUserLink(ctx, link)
-		s.logger().InfoContext(ctx, "identity provider refused to refresh a sign-in: sessions ended", slog.String("idp", p.Name), slog.String("principal_id", principalID), slog.Int("sessions", n), causeAttr(err))
+		s.logger().InfoContext(ctx, "identity provider refused to refresh a sign-in: sessions ended, personal access tokens revoked", slog.String("idp", p.Name), slog.String("principal_id", principalID), slog.Int("sessions", n), slog.Int("tokens", revoked), causeAttr(err))
 		s.invalidate()
 		return berth.Errorf(berth.CodeSessionEnded, "identity provider %s no longer confirms this person: %s", p.Name, berth.AsError(err).Message).
 			WithHint("sign in again: berth login HOST, or /login in the browser")
@@ -272,6 +282,36 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 	}
 	s.invalidate()
 	return nil
+}
+
+// ConfirmPerson checks, for a credential of the person bound to no session
+// (a personal access token), that the provider still confirms them,
+// refreshing their sign-in when due as CheckSession does: session_ended
+// when the provider refused, which also revoked their personal access
+// tokens. A provider that issued no refresh token cannot be asked; the
+// person's tokens then last their lifetime (docs/security.md).
+func (s *Service) ConfirmPerson(ctx context.Context, principalID string) error {
+	return s.confirm(ctx, principalID, s.now())
+}
+
+// revokePATs revokes every live personal access token of the principal and
+// returns how many.
+func (s *Service) revokePATs(ctx context.Context, principalID string, now time.Time) (int, error) {
+	tokens, err := s.Store.FindPATs(ctx, principalID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range tokens {
+		if t.Revoked != nil {
+			continue
+		}
+		if err := s.Store.RevokePAT(ctx, t.ID, now); err != nil && !berth.IsCode(err, berth.CodeNotFound) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // EndSession ends the session id now; its tokens stop at their next use.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/docker/docker-credential-helpers/credentials"
@@ -133,16 +134,17 @@ func (h *credHelper) Delete(serverURL string) error {
 }
 
 // Add is what docker calls after `docker login HOST`. An identity token
-// (user "<token>") is stored as the login's refresh token. A client id and
-// secret are exchanged for a refresh token, as berth login does, and only
-// that token is stored: the secret never reaches the disk.
+// (user "<token>", or ACR's null client id with a berth refresh token, as
+// scripts written for ACR send it) is stored as the login's refresh token.
+// A client id and secret are exchanged for a refresh token, as berth login
+// does, and only that token is stored: the secret never reaches the disk.
 func (h *credHelper) Add(c *credentials.Credentials) error {
 	srv, err := parseServer(c.ServerURL)
 	if err != nil {
 		return err
 	}
 	l := storedLogin{URL: srv.url, CreatedAt: time.Now().UTC().Truncate(time.Second)}
-	if c.Username == identityTokenUser {
+	if c.Username == identityTokenUser || c.Username == berth.NullClientID && strings.HasPrefix(c.Secret, berth.RefreshTokenPrefix) {
 		l.RefreshToken = c.Secret
 		if old, _, ok, err := findLogin(h.getenv, srv.host); err == nil && ok {
 			l.ClientID, l.TokenURL, l.Service = old.ClientID, old.TokenURL, old.Service
@@ -162,7 +164,7 @@ func (h *credHelper) Add(c *credentials.Credentials) error {
 		return err
 	}
 	if tok.RefreshToken == "" {
-		return fmt.Errorf("%s issued no refresh token; it may not be a berth server", srv.url)
+		return fmt.Errorf("%s accepted the credentials but issued no refresh token for them; a refresh token is stored as it is with the user name %s, and a client id with a client secret is exchanged for one", srv.url, identityTokenUser)
 	}
 	l.ClientID, l.RefreshToken, l.TokenURL, l.Service = c.Username, tok.RefreshToken, ch.realm, ch.service
 	l.ExpiresAt = tok.refreshExpiry(time.Now())

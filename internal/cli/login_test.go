@@ -16,6 +16,8 @@ import (
 
 	"github.com/docker/docker-credential-helpers/client"
 	"github.com/docker/docker-credential-helpers/credentials"
+
+	"github.com/berth-dev/berth"
 )
 
 // helperShim runs docker-credential-berth in process, as the credential
@@ -300,6 +302,17 @@ func TestLoginCredentialHelperEndToEnd(t *testing.T) {
 	}
 	if c2, err := client.Get(prog, host); err != nil || c2.Secret != c.Secret {
 		t.Errorf("get after storing an identity token: %+v %v", c2, err)
+	}
+	// So is a refresh token under ACR's null client id, as scripts written
+	// for ACR log in (docker login -u 00000000-… -p REFRESH_TOKEN).
+	if err := client.Erase(prog, host); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Store(prog, &credentials.Credentials{ServerURL: host, Username: berth.NullClientID, Secret: c.Secret}); err != nil {
+		t.Fatalf("client.Store of a refresh token under the null client id: %v", err)
+	}
+	if c2, err := client.Get(prog, host); err != nil || c2.Username != "<token>" || c2.Secret != c.Secret {
+		t.Errorf("get after storing a refresh token under the null client id: %+v %v", c2, err)
 	}
 	// A wrong secret is refused with the server's reason.
 	err = client.Store(prog, &credentials.Credentials{ServerURL: host, Username: id, Secret: "brt_wrong"})

@@ -710,7 +710,7 @@ var Codes = []CodeInfo{
 			"The repository does not exist upstream: Docker Hub answers an unknown repository like a refused credential.",
 		},
 		Fixes: []string{
-			"Replace the credential: `berth upstream delete NAME`, then `berth upstream create NAME --url URL --namespace NS --username USER --password-stdin`.",
+			"Replace the credential, keeping the namespace and what it cached: `berth upstream update NAME --username USER --password-stdin [--expires-at DATE]`.",
 			"Check it after the change: `berth upstream verify NAME`.",
 		},
 	},

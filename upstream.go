@@ -348,8 +348,7 @@ func UpstreamAuthFailed(u Upstream, status int, said string) *Error {
 	if u.ExpiresAt != nil {
 		e.Message += fmt.Sprintf("; the credential was recorded to expire on %s", u.ExpiresAt.UTC().Format("2006-01-02"))
 	}
-	return e.WithHint("replace the credential: berth upstream delete %s, then berth upstream create %s --url %s --namespace %s --username USER --password-stdin",
-		u.Name, u.Name, u.URL, u.Namespace)
+	return e.WithHint("replace the credential: berth upstream update %s --username USER --password-stdin [--expires-at DATE]", u.Name)
 }
 
 // UpstreamRateLimited is the refusal of a pull the upstream rate-limited;
@@ -368,8 +367,7 @@ func UpstreamRateLimited(u Upstream, said string, reset time.Time, now time.Time
 	}
 	hint := "wait for the reset, then pull again: images pulled once are served from the cache without asking the upstream"
 	if u.Username == "" {
-		hint += fmt.Sprintf("; an authenticated account has a higher limit: berth upstream delete %s, then berth upstream create %s --url %s --namespace %s --username USER --password-stdin",
-			u.Name, u.Name, u.URL, u.Namespace)
+		hint += fmt.Sprintf("; an authenticated account has a higher limit: berth upstream update %s --username USER --password-stdin", u.Name)
 	}
 	return e.WithHint("%s", hint)
 }

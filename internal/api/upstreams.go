@@ -21,6 +21,9 @@ type UpstreamStore interface {
 	FindUpstream(ctx context.Context, name string) (berth.Upstream, error)
 	// FindUpstreams returns every upstream, credentials included, by name.
 	FindUpstreams(ctx context.Context) ([]berth.Upstream, error)
+	// UpdateUpstream stores u over the upstream of its name, all but its
+	// namespace and creation time, or returns not_found.
+	UpdateUpstream(ctx context.Context, u berth.Upstream) error
 	// DeleteUpstream removes the upstream, or returns not_found.
 	DeleteUpstream(ctx context.Context, name string) error
 }
@@ -45,6 +48,21 @@ type CreateUpstreamRequest struct {
 	TagTTL string `json:"tag_ttl,omitempty"`
 	// MaxSize bounds the cache namespace, in bytes or with a unit such as
 	// 20GiB; empty for no bound.
+	MaxSize   string     `json:"max_size,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// UpdateUpstreamRequest is the body of PATCH /api/v1/upstreams/{name}: what
+// is given changes, the rest stays. A new credential (Username and
+// Password, or Anonymous for none) replaces the recorded expiry with
+// ExpiresAt, or with none; ExpiresAt alone records the current
+// credential's. An empty MaxSize leaves the bound; "0" removes it.
+type UpdateUpstreamRequest struct {
+	URL       string     `json:"url,omitempty"`
+	Username  string     `json:"username,omitempty"`
+	Password  string     `json:"password,omitempty"`
+	Anonymous bool       `json:"anonymous,omitempty"`
+	TagTTL    string     `json:"tag_ttl,omitempty"`
 	MaxSize   string     `json:"max_size,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
@@ -76,6 +94,7 @@ func (h *handler) routeUpstreams() {
 	h.handle("POST /api/v1/upstreams", h.createUpstream)
 	h.handle("GET /api/v1/upstreams", h.listUpstreams)
 	h.handle("GET /api/v1/upstreams/{name}", h.showUpstream)
+	h.handle("PATCH /api/v1/upstreams/{name}", h.updateUpstream)
 	h.handle("DELETE /api/v1/upstreams/{name}", h.deleteUpstream)
 	h.handle("GET /api/v1/upstreams/{name}/verify", h.verifyUpstream)
 }
@@ -127,12 +146,9 @@ func (h *handler) createUpstream(w http.ResponseWriter, r *http.Request, c *bert
 		return err
 	}
 	noteTarget(r, req.Name)
-	var ttl time.Duration
-	if req.TagTTL != "" {
-		if ttl, err = berth.ParseLifetime(req.TagTTL, maxTagTTL); err != nil {
-			return berth.Errorf(berth.CodeInvalid, "tag TTL %q is not a positive duration of at most %s", berth.Truncate(req.TagTTL, 40), berth.FormatLifetime(maxTagTTL)).
-				WithHint("give a duration such as --tag-ttl 1h or --tag-ttl 1d")
-		}
+	ttl, err := parseTagTTL(req.TagTTL)
+	if err != nil {
+		return err
 	}
 	var maxSize int64
 	if req.MaxSize != "" {
@@ -151,7 +167,7 @@ func (h *handler) createUpstream(w http.ResponseWriter, r *http.Request, c *bert
 	if err := st.CreateUpstream(ctx, u); err != nil {
 		if berth.IsCode(err, berth.CodeConflict) {
 			return berth.Errorf(berth.CodeConflict, "an upstream named %s, or one with namespace %s, exists already", u.Name, u.Namespace).
-				WithHint("list them with berth upstream list; to replace one, berth upstream delete NAME first")
+				WithHint("list them with berth upstream list; to change one's URL or credential, berth upstream update NAME")
 		}
 		return err
 	}
@@ -178,10 +194,82 @@ func (h *handler) refuseUsedNamespace(ctx context.Context, st UpstreamStore, u b
 		return err
 	}
 	if len(repos) == 1 && u.Holds(repos[0]) {
-		return berth.Errorf(berth.CodeConflict, "namespace %s holds repositories pushed to berth, such as %s; as a cache namespace they could not be pushed to any more", u.Namespace, repos[0]).
-			WithHint("choose another --namespace, such as %s-cache", u.Namespace)
+		return berth.Errorf(berth.CodeConflict, "namespace %s holds repositories, such as %s (pushed to berth, or cached by an upstream deleted since); as a cache namespace they could not be pushed to any more", u.Namespace, repos[0]).
+			WithHint("to change an upstream's URL or credential, keep it and run berth upstream update NAME; else choose another --namespace, such as %s-cache, or remove them first with berth repo delete", u.Namespace)
 	}
 	return nil
+}
+
+// parseTagTTL parses a --tag-ttl; "" is zero (the default).
+func parseTagTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	ttl, err := berth.ParseLifetime(s, maxTagTTL)
+	if err != nil {
+		return 0, berth.Errorf(berth.CodeInvalid, "tag TTL %q is not a positive duration of at most %s", berth.Truncate(s, 40), berth.FormatLifetime(maxTagTTL)).
+			WithHint("give a duration such as --tag-ttl 1h or --tag-ttl 1d")
+	}
+	return ttl, nil
+}
+
+// updateUpstream changes an upstream's URL, credential, tag TTL, size bound
+// or recorded expiry, keeping its name, namespace and what it cached: the
+// way to renew a credential, since a namespace holding cached repositories
+// cannot be given to a new upstream.
+//
+// PATCH /api/v1/upstreams/{name} → the upstream, never its password. Needs
+// owner on registry; invalid for what berth.NewUpstream refuses.
+func (h *handler) updateUpstream(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
+	if err := h.requireOwner(r.Context(), c, "changing an upstream"); err != nil {
+		return err
+	}
+	old, err := h.upstreamByName(r)
+	if err != nil {
+		return err
+	}
+	var req UpdateUpstreamRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	next := berth.NewUpstreamRequest{Name: old.Name, URL: old.URL, Namespace: old.Namespace, Username: old.Username,
+		Password: old.Password, TagTTL: old.TagTTL, MaxSize: old.MaxSize, ExpiresAt: old.ExpiresAt}
+	if req.URL != "" {
+		next.URL = req.URL
+	}
+	switch {
+	case req.Anonymous && (req.Username != "" || req.Password != ""):
+		return berth.Errorf(berth.CodeInvalid, "an update of upstream %s cannot both remove the credential and give one", old.Name).
+			WithHint("give --anonymous, or --username U --password-stdin")
+	case req.Anonymous:
+		next.Username, next.Password, next.ExpiresAt = "", berth.UpstreamPassword{}, nil
+	case req.Username != "" || req.Password != "":
+		next.Username, next.Password, next.ExpiresAt = req.Username, berth.UpstreamPasswordOf(req.Password), nil
+	}
+	if req.ExpiresAt != nil {
+		next.ExpiresAt = req.ExpiresAt
+	}
+	if req.TagTTL != "" {
+		if next.TagTTL, err = parseTagTTL(req.TagTTL); err != nil {
+			return err
+		}
+	}
+	if req.MaxSize != "" {
+		if next.MaxSize, err = berth.ParseByteSize(req.MaxSize); err != nil {
+			return err
+		}
+	}
+	u, err := berth.NewUpstream(next, h.now())
+	if err != nil {
+		return err
+	}
+	u.Created = old.Created
+	if err := h.cfg.Upstreams.UpdateUpstream(r.Context(), u); err != nil {
+		return err
+	}
+	h.changed(r, c, "upstream updated", slog.String("upstream", u.Name), slog.String("url", u.URL),
+		slog.Bool("credential", !u.Password.IsZero()), slog.Bool("new_credential", req.Anonymous || req.Password != ""))
+	return writeJSON(w, http.StatusOK, u)
 }
 
 // listUpstreams lists every upstream, without passwords.

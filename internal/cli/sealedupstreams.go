@@ -92,26 +92,49 @@ func (st *served) upstreams(data string) (sealedUpstreams, error) {
 func upstreamAAD(name string) []byte { return []byte("berth upstream password " + name) }
 
 func (s sealedUpstreams) CreateUpstream(ctx context.Context, u berth.Upstream) error {
-	if !u.Password.IsZero() {
-		sealer, prefix := s.kek, sealedPrefix
-		if sealer == nil {
-			sealer, prefix = s.folder, folderSealedPrefix
-		}
-		if sealer == nil {
-			return berth.Errorf(berth.CodeUnsupported, "this server has no key to seal the credential of upstream %s with", u.Name).
-				WithHint("export BERTH_KEY_ENCRYPTION_KEY=$(openssl rand -base64 32) (key_encryption_key in the configuration file), or run berth serve with a data folder, which keeps %s", upstreamKeyFile)
-		}
-		sealed, err := sealer.Seal([]byte(u.Password.Reveal()), upstreamAAD(u.Name))
-		if err != nil {
-			return err
-		}
-		u.Password = berth.UpstreamPasswordOf(prefix + base64.StdEncoding.EncodeToString(sealed))
+	u, err := s.seal(u)
+	if err != nil {
+		return err
 	}
-	err := s.store.CreateUpstream(ctx, u)
+	err = s.store.CreateUpstream(ctx, u)
 	if err == nil && s.changed != nil {
 		s.changed()
 	}
 	return err
+}
+
+func (s sealedUpstreams) UpdateUpstream(ctx context.Context, u berth.Upstream) error {
+	u, err := s.seal(u)
+	if err != nil {
+		return err
+	}
+	err = s.store.UpdateUpstream(ctx, u)
+	if s.changed != nil {
+		s.changed() // even on failure: the store may have changed
+	}
+	return err
+}
+
+// seal returns u with its password sealed: with the key encryption key when
+// there is one, else with the data folder's key.
+func (s sealedUpstreams) seal(u berth.Upstream) (berth.Upstream, error) {
+	if u.Password.IsZero() {
+		return u, nil
+	}
+	sealer, prefix := s.kek, sealedPrefix
+	if sealer == nil {
+		sealer, prefix = s.folder, folderSealedPrefix
+	}
+	if sealer == nil {
+		return u, berth.Errorf(berth.CodeUnsupported, "this server has no key to seal the credential of upstream %s with", u.Name).
+			WithHint("export BERTH_KEY_ENCRYPTION_KEY=$(openssl rand -base64 32) (key_encryption_key in the configuration file), or run berth serve with a data folder, which keeps %s", upstreamKeyFile)
+	}
+	sealed, err := sealer.Seal([]byte(u.Password.Reveal()), upstreamAAD(u.Name))
+	if err != nil {
+		return u, err
+	}
+	u.Password = berth.UpstreamPasswordOf(prefix + base64.StdEncoding.EncodeToString(sealed))
+	return u, nil
 }
 
 func (s sealedUpstreams) FindUpstream(ctx context.Context, name string) (berth.Upstream, error) {
@@ -165,16 +188,16 @@ func (s sealedUpstreams) open(u berth.Upstream) (berth.Upstream, error) {
 	}
 	if ok && sealer == nil {
 		return u, berth.Errorf(berth.CodeInvalid, "the credential of upstream %s is sealed with a key this server does not have", u.Name).
-			WithHint("set the key encryption key the upstream was created under, or keep %s in the data folder; else berth upstream delete %s and create it again", upstreamKeyFile, u.Name)
+			WithHint("set the key encryption key the upstream was created under, or keep %s in the data folder; else give it its credential again: berth upstream update %s --username U --password-stdin", upstreamKeyFile, u.Name)
 	}
 	if !ok {
 		return u, berth.Errorf(berth.CodeInvalid, "the stored credential of upstream %s is not sealed; berth never stores one so", u.Name).
-			WithHint("berth upstream delete %s, then create it again", u.Name)
+			WithHint("give it its credential again: berth upstream update %s --username U --password-stdin", u.Name)
 	}
 	sealed, err := base64.StdEncoding.DecodeString(v)
 	if err != nil {
 		return u, berth.Errorf(berth.CodeInvalid, "the stored credential of upstream %s is damaged", u.Name).
-			WithHint("berth upstream delete %s, then create it again", u.Name)
+			WithHint("give it its credential again: berth upstream update %s --username U --password-stdin", u.Name)
 	}
 	plain, err := sealer.Open(sealed, upstreamAAD(u.Name))
 	if err != nil {

@@ -92,6 +92,69 @@ berth's own secrets. Managing upstreams needs the role owner on registry.`,
 	f.StringVar(&create.MaxSize, "max-size", "", "bound the cache namespace's size, such as 20GiB: garbage collection evicts the least recently pulled images past it")
 	f.StringVar(&expiresAt, "expires-at", "", "when the upstream credential stops working: YYYY-MM-DD or RFC 3339")
 
+	var update api.UpdateUpstreamRequest
+	var updatePasswordStdin bool
+	var updateExpiresAt string
+	updateCmd := &cobra.Command{
+		Use:   "update NAME [--url URL] [--username U --password-stdin | --anonymous] [--expires-at DATE] [--tag-ttl 1h] [--max-size 20GiB]",
+		Short: "Change an upstream's URL, credential, tag TTL or size bound; its namespace and what it cached stay",
+		Long: `update changes what its flags give and keeps the rest. Renew an upstream's
+credential with it: the namespace keeps its cached images and every reference
+to them (a namespace that holds repositories cannot be given to a new
+upstream). A new credential (--username with --password-stdin, or --anonymous
+for none) replaces the recorded expiry with --expires-at, or with none;
+--expires-at alone records the current credential's. --max-size 0 removes the
+bound.`,
+		Example: `  berth upstream update hub --username ci-bot --password-stdin --expires-at 2027-06-01 < token-file
+  berth upstream update hub --tag-ttl 6h`,
+		Args: argsExactly(1, "berth upstream update NAME [--username U --password-stdin] [--expires-at DATE]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if updatePasswordStdin {
+				p, err := readPasswordStdin(cmd.InOrStdin(), cmd.CommandPath()+" "+name+" --username USER --password-stdin")
+				if err != nil {
+					return err
+				}
+				update.Password = p
+			}
+			if (update.Username != "") != (update.Password != "") {
+				return berth.Errorf(berth.CodeInvalid, "a new credential needs both --username and the password on stdin").
+					WithHint("berth upstream update %s --username USER --password-stdin < password-file", name)
+			}
+			if updateExpiresAt != "" {
+				t, err := parseExpiresAt(updateExpiresAt)
+				if err != nil {
+					return err
+				}
+				update.ExpiresAt = &t
+			}
+			if update == (api.UpdateUpstreamRequest{}) {
+				return berth.Errorf(berth.CodeInvalid, "nothing to change: give at least one of --url, --username with --password-stdin, --anonymous, --expires-at, --tag-ttl, --max-size").
+					WithHint("berth upstream update %s --username USER --password-stdin < password-file", name)
+			}
+			return e.withClient(func(c *client.Client) error {
+				u, err := c.UpdateUpstream(cmd.Context(), name, update)
+				if err != nil {
+					return err
+				}
+				if e.output == "json" {
+					return e.printJSON(u)
+				}
+				fmt.Fprintf(e.stdout, "Updated upstream %s: pulls of %s/… are served from %s (credential: %s, expires: %s)\n", u.Name, u.Namespace, u.URL, orDash(u.Username), upstreamExpiry(u))
+				fmt.Fprintf(e.stderr, "Check that berth reaches it: berth upstream verify %s\n", u.Name)
+				return nil
+			})
+		},
+	}
+	f = updateCmd.Flags()
+	f.StringVar(&update.URL, "url", "", "the upstream registry's new base URL")
+	f.StringVar(&update.Username, "username", "", "the new upstream account; its password or token comes from stdin")
+	f.BoolVar(&updatePasswordStdin, "password-stdin", false, "read the new upstream password or access token from stdin")
+	f.BoolVar(&update.Anonymous, "anonymous", false, "remove the stored credential: pull anonymously")
+	f.StringVar(&updateExpiresAt, "expires-at", "", "when the upstream credential stops working: YYYY-MM-DD or RFC 3339")
+	f.StringVar(&update.TagTTL, "tag-ttl", "", "how long a cached tag is served before it is re-checked upstream")
+	f.StringVar(&update.MaxSize, "max-size", "", "bound the cache namespace's size, such as 20GiB; 0 removes the bound")
+
 	var repo string
 	verifyCmd := &cobra.Command{
 		Use:   "verify NAME",
@@ -122,7 +185,7 @@ the upstream refuses or cannot be reached.`,
 						row := doctorCheck{Name: "credential expiry", Status: doctorStatusOK, Message: fmt.Sprintf("expires on %s, in %d days", v.ExpiresAt.UTC().Format("2006-01-02"), *v.DaysLeft)}
 						if *v.DaysLeft < 30 {
 							row.Status = doctorStatusWarn
-							row.Hint = fmt.Sprintf("renew it upstream, then berth upstream delete %s and berth upstream create %s … --password-stdin --expires-at DATE", v.Name, v.Name)
+							row.Hint = fmt.Sprintf("renew it upstream, then berth upstream update %s --username USER --password-stdin --expires-at DATE", v.Name)
 						}
 						rows = append(rows, row)
 					}
@@ -139,6 +202,7 @@ the upstream refuses or cannot be reached.`,
 
 	cmd.AddCommand(
 		createCmd,
+		updateCmd,
 		&cobra.Command{
 			Use:   "list",
 			Short: "List upstreams (never their credentials)",

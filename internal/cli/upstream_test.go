@@ -145,6 +145,47 @@ func TestUpstreamCommandsAndPull(t *testing.T) {
 		t.Errorf("pull through a refused credential: %v", err)
 	}
 
+	// Renewed in place: the namespace keeps what it cached, the new
+	// credential replaces the old one and its expiry, sealed as well.
+	code, stdout, stderr = runUpstreamCLI(t, env, password+"\n", "json", "update", "bad", "--username", "bot", "--password-stdin")
+	if code != 0 {
+		t.Fatalf("update bad: exit %d, %s", code, stderr)
+	}
+	updated := decodeJSON[map[string]any](t, stdout)
+	if updated["namespace"] != "bad" || updated["has_password"] != true || updated["expires_at"] != nil || strings.Contains(stdout, password) {
+		t.Errorf("update -o json: %s", stdout)
+	}
+	if code, stdout, _ = runCLI(t, env, "upstream", "verify", "bad"); code != 0 || !strings.Contains(stdout, "✓") {
+		t.Errorf("verify after the credential was replaced: exit %d, %s", code, stdout)
+	}
+	if _, err := remote.Image(badRef, auth); err != nil {
+		t.Errorf("pull through the replaced credential: %v", err)
+	}
+	for _, f := range []string{metadataFile, metadataFile + "-wal"} {
+		b, _ := os.ReadFile(filepath.Join(s.dir, f))
+		if bytes.Contains(b, []byte(password)) {
+			t.Errorf("%s holds the updated upstream password in plain text", f)
+		}
+	}
+	// The expiry alone; then anonymous, which drops credential and expiry.
+	code, stdout, stderr = runUpstreamCLI(t, env, "", "json", "update", "bad", "--expires-at", expires, "--tag-ttl", "3h")
+	if updated = decodeJSON[map[string]any](t, stdout); code != 0 || updated["expires_at"] == nil || updated["has_password"] != true || updated["tag_ttl"] != "3h0m0s" {
+		t.Errorf("update --expires-at --tag-ttl: exit %d, %s %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runUpstreamCLI(t, env, "", "json", "update", "bad", "--anonymous")
+	if updated = decodeJSON[map[string]any](t, stdout); code != 0 || updated["expires_at"] != nil || updated["has_password"] == true || updated["tag_ttl"] != "3h0m0s" {
+		t.Errorf("update --anonymous: exit %d, %s %s", code, stdout, stderr)
+	}
+	if code, _, stderr = runUpstreamCLI(t, env, "", "text", "update", "bad"); code != 1 || !strings.HasPrefix(stderr, "invalid:") {
+		t.Errorf("update with nothing to change: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr = runUpstreamCLI(t, env, "", "text", "update", "nope", "--tag-ttl", "1h"); code != 1 || !strings.HasPrefix(stderr, "not_found:") {
+		t.Errorf("update of an unknown upstream: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr = runUpstreamCLI(t, env, "", "text", "update", "bad", "--anonymous", "--expires-at", expires); code != 1 || !strings.HasPrefix(stderr, "invalid:") {
+		t.Errorf("an expiry without a credential: exit %d, %s", code, stderr)
+	}
+
 	// Hits, misses, upstream errors and bytes are counted; the credential's
 	// expiry is a gauge.
 	_, metrics := s.do(t, "GET", "/metrics", nil, nil)

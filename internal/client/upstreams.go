@@ -16,6 +16,13 @@ func (c *Client) CreateUpstream(ctx context.Context, req api.CreateUpstreamReque
 	return u, err
 }
 
+// UpdateUpstream changes what req gives of upstream name.
+func (c *Client) UpdateUpstream(ctx context.Context, name string, req api.UpdateUpstreamRequest) (berth.Upstream, error) {
+	var u berth.Upstream
+	err := c.do(ctx, "PATCH", "/upstreams/"+pathEscape(name), nil, req, &u)
+	return u, err
+}
+
 // ListUpstreams returns every upstream, by name.
 func (c *Client) ListUpstreams(ctx context.Context) ([]berth.Upstream, error) {
 	var l api.UpstreamList

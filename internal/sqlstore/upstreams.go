@@ -50,6 +50,25 @@ func (s *Store) FindUpstreams(ctx context.Context) ([]berth.Upstream, error) {
 	return out, nil
 }
 
+// UpdateUpstream stores u over the upstream of its name, all but its
+// namespace and creation time (its password sealed by the caller), or
+// returns not_found.
+func (s *Store) UpdateUpstream(ctx context.Context, u berth.Upstream) error {
+	var expires any // NULL
+	if u.ExpiresAt != nil {
+		expires = *u.ExpiresAt
+	}
+	n, err := s.c.Write().Exec(ctx, `UPDATE upstreams SET url = $2, username = $3, password = $4, tag_ttl = $5, max_size = $6, expires = $7 WHERE name = $1`,
+		u.Name, u.URL, u.Username, u.Password.Reveal(), int64(u.TagTTL/time.Second), u.MaxSize, expires)
+	if err != nil {
+		return fmt.Errorf("update upstream: %w", err)
+	}
+	if n == 0 {
+		return berth.Errorf(berth.CodeNotFound, "no upstream is named %s", u.Name)
+	}
+	return nil
+}
+
 // DeleteUpstream removes the upstream called name, or returns not_found.
 func (s *Store) DeleteUpstream(ctx context.Context, name string) error {
 	n, err := s.c.Write().Exec(ctx, `DELETE FROM upstreams WHERE name = $1`, name)

@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -266,10 +268,14 @@ func (c *Client) do(ctx context.Context, u berth.Upstream, repo, method, path, a
 	return nil, berth.UpstreamUnreachable(u, msg)
 }
 
-// tokenKey identifies a bearer token: an upstream as created (a new
-// credential is a new upstream) and a scope.
+// tokenKey identifies a bearer token: an upstream as created, with its
+// current credential (a token obtained with a replaced one is not used
+// again; the key holds a hash of the password, never the password), and a
+// scope.
 func tokenKey(u berth.Upstream, scope string) string {
-	return u.Name + "\x00" + u.URL + "\x00" + strconv.FormatInt(u.Created.UnixNano(), 10) + "\x00" + scope
+	pw := sha256.Sum256([]byte(u.Password.Reveal()))
+	return u.Name + "\x00" + u.URL + "\x00" + strconv.FormatInt(u.Created.UnixNano(), 10) + "\x00" +
+		u.Username + "\x00" + hex.EncodeToString(pw[:8]) + "\x00" + scope
 }
 
 func basicKey(u berth.Upstream) string { return tokenKey(u, "") }

@@ -129,7 +129,7 @@ func TestUpstreamErrors(t *testing.T) {
 	u := berth.Upstream{Name: "hub", URL: "https://registry-1.docker.io", Namespace: "hub", Username: "bot"}
 	auth := berth.UpstreamAuthFailed(u, 401, "incorrect username or password")
 	if auth.Code != berth.CodeUpstreamAuthFailed || !strings.Contains(auth.Message, "hub") || !strings.Contains(auth.Message, "incorrect username") ||
-		!strings.Contains(auth.Hint, "berth upstream create hub --url https://registry-1.docker.io --namespace hub --username USER --password-stdin") {
+		!strings.Contains(auth.Hint, "berth upstream update hub --username USER --password-stdin") {
 		t.Errorf("auth failed = %+v", auth)
 	}
 	un := berth.UpstreamUnreachable(u, "connection refused")

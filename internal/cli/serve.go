@@ -212,7 +212,7 @@ func serve(ctx context.Context, cfg Config, e *env) error {
 	}
 	people := &signin.Service{Store: st.meta, RP: &signin.RelyingParty{Outbound: outbound, Now: serveNow}, Sealer: sealer,
 		URL: cfg.URL, SessionLifetime: cfg.Auth.UserSessionLifetime, Now: serveNow, Logger: logger, Invalidate: provider.Invalidate,
-		DeviceStarts: st.limiter("device")}
+		DeviceStarts: st.limiter("device"), DeviceGuesses: st.limiter("device-code")}
 	provider.People = people
 	configured, err := ensureOwnerGroups(ctx, st.meta, cfg.Auth.OwnerGroups, logger)
 	if err != nil {

@@ -85,6 +85,26 @@ func tooManyDeviceStarts(source string, wait time.Duration) *berth.Error {
 		WithDetail("retry_after", secs)
 }
 
+// pendingFor is findPending for the signed-in caller, who may try only so
+// many codes that match nothing (DeviceGuesses): too_many_attempts then.
+func (h *Handler) pendingFor(ctx context.Context, caller *berth.Caller, typed string) (berth.DeviceAuthorization, error) {
+	if h.DeviceGuesses == nil {
+		return h.findPending(ctx, typed)
+	}
+	key := caller.Actor.ID
+	if ok, wait := h.DeviceGuesses.Allow(key); !ok {
+		secs := oauth.RetryAfterSeconds(wait)
+		return berth.DeviceAuthorization{}, berth.Errorf(berth.CodeTooManyAttempts, "too many codes that match no device login were tried as %s; try again in %d seconds", caller.Actor.Name, secs).
+			WithHint("open the link berth login printed, or type the code it shows exactly; wait %d seconds first", secs).
+			WithDetail("retry_after", secs)
+	}
+	d, err := h.findPending(ctx, typed)
+	if berth.IsCode(err, berth.CodeDeviceCodeExpired) && d.UserCode == "" || berth.IsCode(err, berth.CodeInvalid) {
+		h.DeviceGuesses.Fail(key) // a code that names no login: mistyped, or guessed
+	}
+	return d, err
+}
+
 // findPending returns the pending device login of the user code typed or
 // linked, or the refusal a person reads.
 func (h *Handler) findPending(ctx context.Context, typed string) (berth.DeviceAuthorization, error) {
@@ -124,7 +144,7 @@ func (h *Handler) devicePage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login?"+url.Values{"next": {next}}.Encode(), http.StatusSeeOther)
 		return
 	}
-	d, err := h.findPending(r.Context(), typed)
+	d, err := h.pendingFor(r.Context(), caller, typed)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -157,7 +177,7 @@ func (h *Handler) deviceDecide(w http.ResponseWriter, r *http.Request) {
 	err := checkCSRF(r, value)
 	var d berth.DeviceAuthorization
 	if err == nil {
-		d, err = h.findPending(ctx, r.PostFormValue("user_code"))
+		d, err = h.pendingFor(ctx, caller, r.PostFormValue("user_code"))
 	}
 	decision := r.PostFormValue("decision")
 	if err == nil && decision != "approve" && decision != "deny" {

@@ -61,6 +61,11 @@ type Service struct {
 	// address: each start counts, because each one writes a row for an
 	// unauthenticated caller. Nil leaves the endpoint unlimited.
 	DeviceStarts *oauth.Limiter
+	// DeviceGuesses, when set, limits the user codes a signed-in person
+	// may try at /device that match no waiting login (RFC 8628 section
+	// 5.1): with it, guessing another's code is hopeless. Nil leaves the
+	// page unlimited.
+	DeviceGuesses *oauth.Limiter
 
 	refreshing sync.Map // principal id → *sync.Mutex
 }

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oidctest"
+)
+
+// A signed-in person may try only so many user codes at /device that match
+// no waiting login (RFC 8628 section 5.1): past the limit, GET and POST are
+// too_many_attempts, a real code included, so guessing someone else's code
+// is hopeless. Another person is not held back by it.
+func TestDeviceUserCodeGuessesAreLimited(t *testing.T) {
+	s, company := peopleServer(t)
+	resp, err := http.PostForm(s.url+"/oauth2/device_authorization", url.Values{"client_id": {"berth-cli"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started struct {
+		UserCode string `json:"user_code"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&started)
+	resp.Body.Close()
+	if started.UserCode == "" {
+		t.Fatal("no device login started")
+	}
+
+	guesser := newBrowser(t)
+	guesser.get(s.url + "/login/corp")
+	_, page := guesser.get(s.url + "/login")
+	csrf := csrfOf(t, page)
+	refused := -1
+	for i := range 30 {
+		code := fmt.Sprintf("BBBB-BB%c%c", "BCDFGHJKLM"[i%10], "BCDFGHJKLM"[i/10%10])
+		r, page := guesser.get(s.url + "/device?user_code=" + code)
+		if strings.Contains(page, "<code>"+string(berth.CodeTooManyAttempts)+"</code>") {
+			if r.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("too_many_attempts answered %s", r.Status)
+			}
+			refused = i
+			break
+		}
+		wantReason(t, "a code that matches nothing", r, page, http.StatusBadRequest, berth.CodeDeviceCodeExpired)
+	}
+	if refused < 0 || refused > 10 {
+		t.Fatalf("wrong codes before too_many_attempts: %d, want at most 10", refused)
+	}
+	r, page := guesser.get(s.url + "/device?user_code=" + url.QueryEscape(started.UserCode))
+	wantReason(t, "the real code, after the guesses", r, page, http.StatusTooManyRequests, berth.CodeTooManyAttempts)
+	r, page = guesser.post(s.url+"/device", url.Values{"csrf": {csrf}, "user_code": {started.UserCode}, "decision": {"approve"}})
+	wantReason(t, "approving the real code, after the guesses", r, page, http.StatusTooManyRequests, berth.CodeTooManyAttempts)
+
+	// Another person, signed in on their own, is not held back.
+	company.SetPerson(oidctest.Person{Subject: "00u-grace", Username: "grace", Email: "grace@corp.example"})
+	other := newBrowser(t)
+	other.get(s.url + "/login/corp")
+	if r, page := other.get(s.url + "/device?user_code=" + url.QueryEscape(started.UserCode)); r.StatusCode != http.StatusOK || !strings.Contains(page, "Approve") {
+		t.Fatalf("another person's code page: %s\n%s", r.Status, page)
+	}
+}

@@ -179,7 +179,11 @@ type DeviceAuthorization struct {
 	UserCode   string // XXXX-XXXX
 	// Client names the program asking, as it said (client_id), for the
 	// approval page.
-	Client   string
+	Client string
+	// Source is the address the login was started from, as the registry
+	// saw it, for the approval page ("" for a login stored before berth
+	// recorded it).
+	Source   string
 	Created  time.Time
 	Expires  time.Time
 	Interval time.Duration

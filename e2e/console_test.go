@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,6 +292,23 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("the login lines after Add secret:\n%s", login)
 	}
 	shot("principal-new-secret.png")
+
+	// A device login's approval page (berth login on a terminal): where and
+	// when it started, and that this browser comes from the same address.
+	started, err := http.PostForm(base+"/oauth2/device_authorization", url.Values{"client_id": {"berth-cli"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var device struct {
+		Complete string `json:"verification_uri_complete"`
+	}
+	_ = json.NewDecoder(started.Body).Decode(&device)
+	started.Body.Close()
+	do("device approval", chromedp.Navigate(device.Complete), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Approve this login?"]`)))
+	if page := text(`body`); !strings.Contains(page, "the address this browser comes from") || !strings.Contains(page, "calling itself berth-cli") {
+		t.Fatalf("the device approval page:\n%s", page)
+	}
+	shot("device-approve.png")
 
 	// At 360 px wide (a phone), no page is wider than the screen: wide
 	// tables scroll inside themselves, long values wrap.

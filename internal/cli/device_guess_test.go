@@ -3,10 +3,12 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/internal/oidctest"
@@ -62,5 +64,37 @@ func TestDeviceUserCodeGuessesAreLimited(t *testing.T) {
 	other.get(s.url + "/login/corp")
 	if r, page := other.get(s.url + "/device?user_code=" + url.QueryEscape(started.UserCode)); r.StatusCode != http.StatusOK || !strings.Contains(page, "Approve") {
 		t.Fatalf("another person's code page: %s\n%s", r.Status, page)
+	}
+}
+
+// The approval page says where and when the login was started, and whether
+// that is the address the approving browser comes from: a login someone
+// else started and sent as a link shows another address.
+func TestDeviceApprovalShowsWhereTheLoginStarted(t *testing.T) {
+	s, _ := peopleServer(t)
+	elsewhere := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	for _, c := range []struct {
+		client *http.Client
+		want   string
+	}{
+		{http.DefaultClient, "from <strong>127.0.0.1</strong>, the address this browser comes from"},
+		{elsewhere, "from <strong>127.0.0.2</strong>; this browser comes from 127.0.0.1"},
+	} {
+		resp, err := c.client.PostForm(s.url+"/oauth2/device_authorization", url.Values{"client_id": {"berth-cli"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var started struct {
+			Complete string `json:"verification_uri_complete"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&started)
+		resp.Body.Close()
+		b := newBrowser(t)
+		b.get(s.url + "/login/corp")
+		r, page := b.get(started.Complete)
+		if r.StatusCode != http.StatusOK || !strings.Contains(page, c.want) || !strings.Contains(page, "calling itself <strong>berth-cli</strong>") {
+			t.Errorf("approval page, want %q:\n%s", c.want, page)
+		}
 	}
 }

@@ -64,6 +64,7 @@ func (h *Handler) startDeviceLogin(r *http.Request) (berth.DeviceAuthorization, 
 	var code string
 	for attempt := 0; err == nil; attempt++ {
 		d, code, err = berth.NewDeviceAuthorization(h.rand(), r.PostForm.Get("client_id"), h.now())
+		d.Source = oauth.SourceAddress(r)
 		if err == nil {
 			err = h.Store.CreateDeviceAuthorization(r.Context(), d)
 		}
@@ -157,6 +158,8 @@ func (h *Handler) devicePage(w http.ResponseWriter, r *http.Request) {
 	render(w, http.StatusOK, "device-approve", map[string]any{
 		"Client": d.Client, "Who": caller.Actor.Name, "Host": r.Host, "UserCode": d.UserCode,
 		"CSRF": berth.SessionCSRF(value), "Expires": sess.Expires.Format(time.RFC3339),
+		"Source": d.Source, "Here": oauth.SourceAddress(r), "Started": d.Created.UTC().Format(time.RFC3339),
+		"Ago": berth.FormatLifetime(h.now().Sub(d.Created).Round(time.Second)),
 	})
 }
 

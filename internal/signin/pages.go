@@ -52,9 +52,10 @@ var pages = template.Must(template.New("").Parse(`
 
 {{define "device-approve"}}{{template "head" "Approve device login"}}
 <h1>Approve this login?</h1>
-<p><strong>{{.Client}}</strong> asks to act as <strong>{{.Who}}</strong> on <strong>{{.Host}}</strong>, with your roles, until your session ends at {{.Expires}}.</p>
+<p>A program calling itself <strong>{{.Client}}</strong> asks to act as <strong>{{.Who}}</strong> on <strong>{{.Host}}</strong>, with your roles, until your session ends at {{.Expires}}.</p>
+<p>Started {{.Ago}} ago ({{.Started}}){{if .Source}} from <strong>{{.Source}}</strong>{{if eq .Source .Here}}, the address this browser comes from{{else}}; this browser comes from {{.Here}}{{end}}{{end}}.</p>
 <p>Code: <span class="code">{{.UserCode}}</span></p>
-<p>Approve only if you started this login yourself and your terminal shows the same code.</p>
+<p>Approve only if you started this login yourself, just now, and your terminal shows the same code. If someone sent you this link, deny it: approving gives them your access.</p>
 <form method="post" action="/device">
 <input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="user_code" value="{{.UserCode}}">
 <button type="submit" name="decision" value="approve">Approve</button><button type="submit" name="decision" value="deny">Deny</button>

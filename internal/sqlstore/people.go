@@ -320,7 +320,7 @@ func (s *Store) EndSessionsOfPrincipal(ctx context.Context, principalID string, 
 	return int(n), nil
 }
 
-const deviceColumns = `id, device_hash, user_code, client, created, expires, interval_ms, last_poll, status, principal_id, session_id`
+const deviceColumns = `id, device_hash, user_code, client, created, expires, interval_ms, last_poll, status, principal_id, session_id, source`
 
 func (s *Store) findDevice(ctx context.Context, where, arg string) (berth.DeviceAuthorization, error) {
 	var d berth.DeviceAuthorization
@@ -328,7 +328,7 @@ func (s *Store) findDevice(ctx context.Context, where, arg string) (berth.Device
 	var last *time.Time
 	var status string
 	err := s.c.Read().QueryRow(ctx, `SELECT `+deviceColumns+` FROM device_authorizations WHERE `+where+` = $1`, arg).
-		Scan(&d.ID, &d.DeviceHash, &d.UserCode, &d.Client, Time(&d.Created), Time(&d.Expires), &interval, NullTime(&last), &status, &d.PrincipalID, &d.SessionID)
+		Scan(&d.ID, &d.DeviceHash, &d.UserCode, &d.Client, Time(&d.Created), Time(&d.Expires), &interval, NullTime(&last), &status, &d.PrincipalID, &d.SessionID, &d.Source)
 	if IsNoRows(err) {
 		return d, berth.Errorf(berth.CodeNotFound, "no such device login")
 	}
@@ -351,8 +351,8 @@ func nullTime(t time.Time) *time.Time {
 
 // CreateDeviceAuthorization stores d.
 func (s *Store) CreateDeviceAuthorization(ctx context.Context, d berth.DeviceAuthorization) error {
-	_, err := s.c.Write().Exec(ctx, `INSERT INTO device_authorizations (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		d.ID, d.DeviceHash, d.UserCode, d.Client, d.Created, d.Expires, d.Interval.Milliseconds(), nullTime(d.LastPoll), string(d.Status), d.PrincipalID, d.SessionID)
+	_, err := s.c.Write().Exec(ctx, `INSERT INTO device_authorizations (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		d.ID, d.DeviceHash, d.UserCode, d.Client, d.Created, d.Expires, d.Interval.Milliseconds(), nullTime(d.LastPoll), string(d.Status), d.PrincipalID, d.SessionID, d.Source)
 	if s.d.IsUniqueViolation(err) {
 		return berth.Errorf(berth.CodeConflict, "the device login or its user code exists")
 	}

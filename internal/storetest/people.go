@@ -189,7 +189,7 @@ func testSessions(t *testing.T, s berth.MetadataStore) {
 
 func testDeviceAuthorizations(t *testing.T, s berth.MetadataStore) {
 	d := berth.DeviceAuthorization{ID: principalN(1, "x", 0).ID, DeviceHash: "dh", UserCode: "BCDF-GHJK", Client: "berth-cli",
-		Created: at(1), Expires: at(601), Interval: 5 * time.Second, Status: berth.DevicePending}
+		Source: "2001:db8::7", Created: at(1), Expires: at(601), Interval: 5 * time.Second, Status: berth.DevicePending}
 	must(t, s.CreateDeviceAuthorization(ctx(t), d))
 	same := d
 	same.ID, same.DeviceHash = principalN(2, "x", 0).ID, "other"
@@ -197,7 +197,7 @@ func testDeviceAuthorizations(t *testing.T, s berth.MetadataStore) {
 
 	got, err := s.FindDeviceAuthorizationByUserCode(ctx(t), "BCDF-GHJK")
 	must(t, err)
-	if got.ID != d.ID || got.Interval != 5*time.Second || !got.LastPoll.IsZero() || got.Status != berth.DevicePending || got.Client != "berth-cli" {
+	if got.ID != d.ID || got.Interval != 5*time.Second || !got.LastPoll.IsZero() || got.Status != berth.DevicePending || got.Client != "berth-cli" || got.Source != "2001:db8::7" {
 		t.Fatalf("read back: %+v", got)
 	}
 	got.LastPoll, got.Interval = at(2), 10*time.Second

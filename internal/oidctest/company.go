@@ -18,10 +18,12 @@ import (
 // Person is who a Company signs in: its authorization endpoint signs this
 // person in at once, with no page, as if they had typed their password.
 type Person struct {
-	Subject  string   // sub; "00u-ada" by default
-	Username string   // preferred_username; "ada" by default
-	Email    string   // email; "ada@corp.example" by default
-	Groups   []string // the groups claim
+	Subject  string // sub; "00u-ada" by default
+	Username string // preferred_username; "ada" by default
+	Email    string // email; "ada@corp.example" by default
+	// EmailVerified sends email_verified: true (no such claim otherwise).
+	EmailVerified bool
+	Groups        []string // the groups claim
 }
 
 // Company is a company's identity provider, as Entra ID, Keycloak, Dex or
@@ -219,6 +221,9 @@ func (c *Company) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := map[string]any{"sub": person.Subject, "aud": c.ClientID, "preferred_username": person.Username, "email": person.Email}
+	if person.EmailVerified {
+		claims["email_verified"] = true
+	}
 	if person.Groups != nil {
 		claims[c.GroupsClaim] = person.Groups
 	}

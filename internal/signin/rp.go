@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,6 +200,18 @@ func tokenError(p berth.IdentityProvider, what string, err error) error {
 	return unreachable(p, what, err)
 }
 
+// emailVerified reports whether the claims say the email claim was
+// verified by the provider (email_verified true; some send it as a string).
+func emailVerified(claims map[string]any) bool {
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		return v
+	case string:
+		return strings.EqualFold(v, "true")
+	}
+	return false
+}
+
 type verified struct {
 	Identity
 	nonce string
@@ -224,7 +237,10 @@ func (rp *RelyingParty) verify(ctx context.Context, op *oidc.Provider, p berth.I
 	}
 	v := verified{Identity: Identity{Issuer: idt.Issuer, Subject: idt.Subject, RefreshToken: tok.RefreshToken}, nonce: idt.Nonce}
 	v.Username, _ = claims[p.UsernameClaim].(string)
-	if v.Username == "" {
+	if v.Username == "" && emailVerified(claims) {
+		// Only a verified address: anyone may type any address into an
+		// account's profile at many providers, and the name it gives is
+		// taken first come, first served.
 		v.Username, _ = claims["email"].(string)
 	}
 	if v.Username == "" {

@@ -94,6 +94,34 @@ func TestRelyingPartyCodeFlow(t *testing.T) {
 	}
 }
 
+// Without the username claim, the email claim names the person only when
+// the provider says it verified the address: an unverified one is whatever
+// someone typed into a profile, and the name it gives is first come, first
+// served. Otherwise the subject names them.
+func TestUsernameFromVerifiedEmailOnly(t *testing.T) {
+	company := oidctest.NewCompany(t, "berth-app", "upstream-secret")
+	idp := berth.IdentityProvider{Name: "corp", Issuer: company.URL, ClientID: "berth-app", GroupsClaim: "groups", UsernameClaim: "preferred_username", Scopes: berth.DefaultIdPScopes}
+	rp := &RelyingParty{}
+	const redirect, verifier = "http://127.0.0.1:1/login/callback", "verifier-0123456789012345678901234567890123"
+	for _, c := range []struct {
+		verified bool
+		want     string
+	}{{false, "00u-mallory"}, {true, "ada.lovelace@corp.example"}} {
+		company.SetPerson(oidctest.Person{Subject: "00u-mallory", Email: "ada.lovelace@corp.example", EmailVerified: c.verified})
+		u, err := rp.AuthCodeURL(t.Context(), idp, redirect, "s", "n", verifier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := rp.Exchange(t.Context(), idp, "upstream-secret", redirect, codeFrom(t, u).Get("code"), verifier, "n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.Username != c.want {
+			t.Errorf("email_verified %v: username %q, want %q", c.verified, id.Username, c.want)
+		}
+	}
+}
+
 func TestRelyingPartyUnreachable(t *testing.T) {
 	company := oidctest.NewCompany(t, "berth-app", "s")
 	company.Close()

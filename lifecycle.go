@@ -412,15 +412,16 @@ func ValidateQuota(q Quota) error {
 // QuotaExceeded is the refusal of a push that needs adding bytes (and
 // newRepo, a repository) to what q's scope holds (usage) beyond its bounds.
 func QuotaExceeded(q Quota, usage QuotaUsage, repo string, adding int64, newRepo bool) *Error {
-	var e *Error
+	scope := ShellQuote(q.Scope.String())
 	if newRepo && q.MaxRepositories > 0 && usage.Repositories+1 > q.MaxRepositories {
-		e = Errorf(CodeQuotaExceeded, "the push would create repository %s, but quota %s allows %d repositories and it holds %d",
-			repo, q.Scope, q.MaxRepositories, usage.Repositories)
-	} else {
-		e = Errorf(CodeQuotaExceeded, "the push to %s needs %s more, but quota %s allows %s and %s are in use (%s free)",
-			repo, FormatBytes(adding), q.Scope, FormatBytes(q.MaxSize), FormatBytes(usage.Bytes), FormatBytes(max(0, q.MaxSize-usage.Bytes)))
+		return Errorf(CodeQuotaExceeded, "the push would create repository %s, but quota %s allows %d repositories and it holds %d",
+			repo, q.Scope, q.MaxRepositories, usage.Repositories).
+			WithHint("push to one of the scope's repositories, delete one (berth repo delete NAME), or an owner raises the bound: berth quota set %s --max-repositories %d", scope, usage.Repositories+1).
+			WithDetail("scope", q.Scope.String()).WithDetail("limit_repositories", q.MaxRepositories).WithDetail("repositories", usage.Repositories)
 	}
-	return e.WithHint("see what retention would free: berth retention run %s --dry-run; or an owner raises the quota: berth quota set %s --max-size SIZE", q.Scope, q.Scope).
+	return Errorf(CodeQuotaExceeded, "the push to %s needs %s more, but quota %s allows %s and %s are in use (%s free)",
+		repo, FormatBytes(adding), q.Scope, FormatBytes(q.MaxSize), FormatBytes(usage.Bytes), FormatBytes(max(0, q.MaxSize-usage.Bytes))).
+		WithHint("see what retention would free: berth retention run %s --dry-run; or an owner raises the quota: berth quota set %s --max-size %s", scope, scope, sizeArg(usage.Bytes+adding)).
 		WithDetail("scope", q.Scope.String()).WithDetail("limit", q.MaxSize).WithDetail("usage", usage.Bytes).WithDetail("needed", adding)
 }
 
@@ -455,6 +456,15 @@ func ParseByteSize(s string) (int64, error) {
 		return 0, Errorf(CodeInvalid, "%q is not a size", Truncate(s, 40)).WithHint("give a size such as 50GiB, 512MiB or 10GB")
 	}
 	return n * mult, nil
+}
+
+// sizeArg is n rounded up to whole MiB, or GiB from 1 GiB, as a --max-size
+// takes it.
+func sizeArg(n int64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%dGiB", (n+1<<30-1)>>30)
+	}
+	return fmt.Sprintf("%dMiB", max(1, (n+1<<20-1)>>20))
 }
 
 // FormatBytes writes n in the largest binary unit that keeps it at least 1,

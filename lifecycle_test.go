@@ -2,6 +2,7 @@ package berth_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,8 +152,21 @@ func TestQuotaEdges(t *testing.T) {
 		t.Error("repository bound")
 	}
 	err := berth.QuotaExceeded(q, use, "team/app", 101, false)
-	if !berth.IsCode(err, berth.CodeQuotaExceeded) || err.Hint == "" {
+	if !berth.IsCode(err, berth.CodeQuotaExceeded) || !strings.Contains(err.Hint, "berth quota set 'team/*' --max-size 1MiB") {
 		t.Fatalf("%v", err)
+	}
+	// A repository too many: the hint raises that bound, the facts are counts.
+	err = berth.QuotaExceeded(q, berth.QuotaUsage{Bytes: 10, Repositories: 2}, "team/third", 10, true)
+	if !strings.Contains(err.Hint, "berth quota set 'team/*' --max-repositories 3") || err.Detail["limit_repositories"] != 2 || err.Detail["repositories"] != 2 {
+		t.Fatalf("%v %v", err, err.Detail)
+	}
+	// The sizes a hint names parse back, at least the need.
+	for _, n := range []int64{1, 1 << 20, 1<<20 + 1, 5 << 30, 5<<30 + 1} {
+		arg := berth.QuotaExceeded(berth.Quota{Scope: q.Scope, MaxSize: 1}, berth.QuotaUsage{}, "team/app", n, false).Hint
+		arg = arg[strings.LastIndex(arg, " ")+1:]
+		if got, err := berth.ParseByteSize(arg); err != nil || got < n {
+			t.Errorf("hint size %q for %d bytes: %d, %v", arg, n, got, err)
+		}
 	}
 	if err := berth.ValidateQuota(berth.Quota{Scope: q.Scope}); !berth.IsCode(err, berth.CodeInvalid) {
 		t.Fatalf("a quota bounding nothing: %v", err)

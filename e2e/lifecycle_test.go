@@ -114,6 +114,15 @@ func TestQuotaAndRetentionThroughTheCLI(t *testing.T) {
 	}
 	// Exactly at the limit is allowed: the same image again adds nothing.
 	asAdmin(t, s, "quota", "set", "team/*", "--max-size", jsonInt(used))
+	// The bound not given (repositories) kept its value.
+	var bounds []struct {
+		MaxSize         int64 `json:"max_size"`
+		MaxRepositories int   `json:"max_repositories"`
+	}
+	if err := json.Unmarshal([]byte(asAdmin(t, s, "quota", "list", "-o", "json")), &bounds); err != nil || len(bounds) != 1 ||
+		bounds[0].MaxSize != used || bounds[0].MaxRepositories != 1 {
+		t.Fatalf("quota after setting --max-size alone: %v %+v", err, bounds)
+	}
 	mustRunWith(t, o, crane, "push", "--insecure", last, s.addr+"/team/app:again")
 	src5, _ := writeRandomLayout(t, "c5")
 	_, stderr, err = runWith(t, o, crane, "push", "--insecure", src5, s.addr+"/team/app:c5")

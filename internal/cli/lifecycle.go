@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -250,12 +251,39 @@ size, else when the blob is committed. ` + scopeHelp,
 	}
 	var req api.QuotaRequest
 	setCmd := &cobra.Command{
-		Use:   "set SCOPE --max-size SIZE [--max-repositories N]",
-		Short: "Set the quota on a scope, replacing the one there",
-		Args:  argsExactly(1, "berth quota set team/* --max-size 50GiB"),
+		Use:   "set SCOPE [--max-size SIZE] [--max-repositories N]",
+		Short: "Set the quota on a scope; a bound not given keeps its value (0 removes it)",
+		Args:  argsExactly(1, "berth quota set 'team/*' --max-size 50GiB"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Scope = args[0]
+			sizeGiven, reposGiven := cmd.Flags().Changed("max-size"), cmd.Flags().Changed("max-repositories")
+			if !sizeGiven && !reposGiven {
+				return berth.Errorf(berth.CodeInvalid, "nothing to set: give --max-size, --max-repositories, or both").
+					WithHint("berth quota set %s --max-size 50GiB", berth.ShellQuote(req.Scope))
+			}
 			return e.withClient(func(c *client.Client) error {
+				if !sizeGiven || !reposGiven {
+					// The bound not given keeps the value the quota has.
+					scope, err := berth.ParseScope(req.Scope)
+					if err != nil {
+						return err
+					}
+					qs, err := c.ListQuotas(cmd.Context())
+					if err != nil {
+						return err
+					}
+					for _, q := range qs {
+						if q.Scope.String() != scope.String() {
+							continue
+						}
+						if !sizeGiven && q.MaxSize > 0 {
+							req.MaxSize = strconv.FormatInt(q.MaxSize, 10)
+						}
+						if !reposGiven {
+							req.MaxRepositories = q.MaxRepositories
+						}
+					}
+				}
 				q, err := c.SetQuota(cmd.Context(), req)
 				if err != nil {
 					return err
@@ -268,8 +296,8 @@ size, else when the blob is committed. ` + scopeHelp,
 			})
 		},
 	}
-	setCmd.Flags().StringVar(&req.MaxSize, "max-size", "", "most bytes the scope's blobs may take, such as 50GiB")
-	setCmd.Flags().IntVar(&req.MaxRepositories, "max-repositories", 0, "most repositories the scope may hold")
+	setCmd.Flags().StringVar(&req.MaxSize, "max-size", "", "most bytes the scope's blobs may take, such as 50GiB (0: no bound)")
+	setCmd.Flags().IntVar(&req.MaxRepositories, "max-repositories", 0, "most repositories the scope may hold (0: no bound)")
 	cmd.AddCommand(setCmd,
 		&cobra.Command{
 			Use:   "list",

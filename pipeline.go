@@ -192,7 +192,7 @@ func validatePattern(what, pattern string) error {
 // to: OIDC issuers and webhooks.
 func ValidateOutboundURL(what, s string) error {
 	u, err := url.Parse(s)
-	hint := fmt.Sprintf("give the %s as an https URL, such as https://token.actions.githubusercontent.com", what)
+	hint := fmt.Sprintf("give the %s as an https URL, such as %s", what, outboundExample(what))
 	switch {
 	case s == "":
 		return Errorf(CodeInvalid, "the %s URL is empty", what).WithHint("%s", hint)
@@ -210,6 +210,21 @@ func ValidateOutboundURL(what, s string) error {
 		return Errorf(CodeInvalid, "the %s %q is plain http; berth calls out over https only, except on loopback", what, shownURL(s)).WithHint("%s", hint)
 	}
 	return Errorf(CodeInvalid, "the %s %q has the scheme %q; it must be https", what, shownURL(s), u.Scheme).WithHint("%s", hint)
+}
+
+// outboundExample is a URL of the kind what names, for a refusal's hint.
+func outboundExample(what string) string {
+	switch {
+	case strings.HasPrefix(what, "upstream"):
+		return "https://registry-1.docker.io"
+	case strings.HasPrefix(what, "webhook"):
+		return "https://hooks.example.com/berth"
+	case strings.Contains(what, "identity provider"):
+		return "https://login.microsoftonline.com/TENANT/v2.0"
+	case strings.HasPrefix(what, "issuer"):
+		return GitHubActionsIssuer
+	}
+	return "https://" + what + ".example.com"
 }
 
 // shownURL is how a refusal quotes a URL it was given: without what may be a

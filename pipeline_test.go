@@ -287,6 +287,13 @@ func TestValidateOutboundURL(t *testing.T) {
 			t.Errorf("ValidateOutboundURL(%q) = %v, want invalid", tt.url, err)
 		}
 	}
+	// The hint's example is a URL of the kind asked for.
+	for what, want := range map[string]string{"upstream": "https://registry-1.docker.io", "webhook": "https://hooks.example.com/",
+		"issuer": berth.GitHubActionsIssuer, "issuer of identity provider corp": "https://login.microsoftonline.com/"} {
+		if err := berth.AsError(berth.ValidateOutboundURL(what, "http://10.0.0.1:5100")); err == nil || !strings.Contains(err.Hint, want) {
+			t.Errorf("the %s hint: %v, want it to name %s", what, err, want)
+		}
+	}
 }
 
 func validPipelineSpec() berth.PipelineSpec {

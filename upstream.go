@@ -227,7 +227,7 @@ func ValidateCacheNamespace(ns string) error {
 
 // normalizeUpstreamURL checks s and returns it without a trailing slash.
 func normalizeUpstreamURL(s string) (string, error) {
-	if err := ValidateOutboundURL("upstream URL", s); err != nil {
+	if err := ValidateOutboundURL("upstream", s); err != nil {
 		return "", err
 	}
 	u, _ := url.Parse(s)

@@ -137,7 +137,8 @@ func parseRuleDuration(flag, s string) (time.Duration, error) {
 	}
 	d, err := berth.ParseLifetime(s, 100*365*24*time.Hour)
 	if err != nil {
-		return 0, berth.Errorf(berth.CodeInvalid, "%s %q is not a duration", flag, berth.Truncate(s, 40)).WithHint("give a duration such as 30d, 12h or 90m")
+		return 0, berth.Errorf(berth.CodeInvalid, "%s %q is not a positive duration", flag, berth.Truncate(s, 40)).
+			WithHint("give a duration such as 30d, 12h or 90m (1s counts every image at the next run); leave the flag out for no such rule")
 	}
 	return d, nil
 }

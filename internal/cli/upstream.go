@@ -177,7 +177,11 @@ the upstream refuses or cannot be reached.`,
 						return err
 					}
 				} else {
-					rows := []doctorCheck{{Name: "upstream " + v.Name + " (" + v.URL + ")", Status: doctorStatusOK, Message: "answers and accepts the stored credential"}}
+					ok := "answers and accepts the stored credential"
+					if u, err := c.GetUpstream(cmd.Context(), v.Name); err == nil && u.Username == "" {
+						ok = "answers anonymous pulls (no credential is stored)"
+					}
+					rows := []doctorCheck{{Name: "upstream " + v.Name + " (" + v.URL + ")", Status: doctorStatusOK, Message: ok}}
 					if !v.OK {
 						rows[0].Status, rows[0].Message, rows[0].Hint = doctorStatusFail, string(v.Reason)+": "+v.Message, v.Hint
 					}

@@ -80,6 +80,7 @@ var apiRoutes = []string{
 	"GET /api/v1/upstreams",
 	"POST /api/v1/upstreams",
 	"GET /api/v1/upstreams/x",
+	"PATCH /api/v1/upstreams/x",
 	"DELETE /api/v1/upstreams/x",
 	"GET /api/v1/upstreams/x/verify",
 	"GET /api/v1/webhooks",

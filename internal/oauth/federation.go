@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -124,24 +125,30 @@ func (f *Federation) Verify(ctx context.Context, token string, pipelinesOf Pipel
 	if len(pipelines) == 0 {
 		return berth.Assertion{}, nil, f.unknownIssuer(ctx, jws, iss, pipelinesOf)
 	}
-	var refusal error
+	// Of the refusals, the first of the most telling kind is returned: one
+	// past the signature (expired, a signature that does not verify), then
+	// keys that could not be fetched, then a kid no loaded key set holds.
+	var refused, unfetched, missed error
 	var verified []berth.Pipeline
 	var a berth.Assertion
 	for _, src := range keySources(iss, pipelines) {
 		keys, err := f.keysFor(ctx, iss, src.jwks)
-		if err == nil {
-			var got berth.Assertion
-			if got, err = keys.verify(ctx, token); err == nil {
-				a, verified = got, append(verified, src.pipelines...)
-				continue
-			}
+		if err != nil {
+			unfetched = cmp.Or(unfetched, err)
+			continue
 		}
-		if refusal == nil || !isKeyMiss(err) {
-			refusal = err // a refusal past the signature says more than a missing key
+		got, err := keys.verify(ctx, token)
+		switch {
+		case err == nil:
+			a, verified = got, append(verified, src.pipelines...)
+		case isKeyMiss(err):
+			missed = cmp.Or(missed, err)
+		default:
+			refused = cmp.Or(refused, err)
 		}
 	}
 	if verified == nil {
-		return berth.Assertion{}, nil, refusal
+		return berth.Assertion{}, nil, cmp.Or(refused, unfetched, missed)
 	}
 	return a, verified, nil
 }

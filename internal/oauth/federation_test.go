@@ -556,6 +556,30 @@ func TestFederationPinnedKeysArePerPipeline(t *testing.T) {
 	}
 }
 
+// TestFederationRefusalFromKeysThatLoaded: a pipeline pins the issuer's
+// keys, another of the same issuer pins none and the issuer cannot be
+// reached (a cluster berth cannot call). A token for the first that expired
+// is assertion_expired, what the keys that loaded say, not the failure to
+// fetch keys the token never needed.
+func TestFederationRefusalFromKeysThatLoaded(t *testing.T) {
+	f := newFedEnv(t)
+	pinned := f.pipeline(berth.PipelineSpec{Name: "pinned", Subject: "system:serviceaccount:apps:web", Issuer: f.iss.URL, JWKS: f.iss.JWKS()})
+	published := f.pipeline(berth.PipelineSpec{Name: "published", Subject: "system:serviceaccount:apps:*", Issuer: f.iss.URL})
+	f.connection("deploy", pinned, published)
+	f.iss.SetStatus(http.StatusServiceUnavailable)
+	expired := f.iss.Mint(map[string]any{"sub": "system:serviceaccount:apps:web", "aud": audience,
+		"iat": f.clock.Now().Add(-2 * time.Hour).Unix(), "nbf": f.clock.Now().Add(-2 * time.Hour).Unix(), "exp": f.clock.Now().Add(-time.Hour).Unix()})
+	for _, g := range grants {
+		t.Run(g.name, func(t *testing.T) {
+			var b errorBody
+			g.send(f, expired, "deploy").decode(t, &b)
+			if b.Reason != string(berth.CodeAssertionExpired) {
+				t.Fatalf("reason %q, want assertion_expired: %+v", b.Reason, b)
+			}
+		})
+	}
+}
+
 // TestFederationJWKSURIOnTheInternalNetwork: a discovery document may name
 // key sets on its own host, wherever that is, but not the metadata service
 // or another host on the internal network.

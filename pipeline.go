@@ -726,6 +726,10 @@ type PipelineStore interface {
 	FindPipelineByName(ctx context.Context, name string) (Pipeline, error)
 	// FindPipelines returns the pipelines that f selects, ordered by name.
 	FindPipelines(ctx context.Context, f PipelineFilter) ([]Pipeline, error)
+	// UpdatePipelineKeys sets the key set the pipeline pins (nil: none, the
+	// issuer's published keys), keeping everything else, its permissions
+	// included, or returns not_found.
+	UpdatePipelineKeys(ctx context.Context, id string, jwks json.RawMessage) error
 	// DeletePipeline removes the pipeline, its permissions on every connection
 	// and its pending permission requests, in one transaction, or returns
 	// not_found.

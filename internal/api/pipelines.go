@@ -41,7 +41,48 @@ func (h *handler) routePipelines() {
 	h.handle("POST /api/v1/pipelines", h.createPipeline)
 	h.handle("GET /api/v1/pipelines", h.listPipelines)
 	h.handle("GET /api/v1/pipelines/{name}", h.showPipeline)
+	h.handle("POST /api/v1/pipelines/{name}/keys", h.setPipelineKeys)
 	h.handle("DELETE /api/v1/pipelines/{name}", h.deletePipeline)
+}
+
+// PipelineKeysRequest is the body of POST /api/v1/pipelines/{name}/keys:
+// the key set the pipeline pins from now on, or none (null) for the
+// issuer's published keys.
+type PipelineKeysRequest struct {
+	JWKS json.RawMessage `json:"jwks"`
+}
+
+// setPipelineKeys replaces the key set a pipeline pins (an issuer's key
+// rotation, for a cluster berth cannot reach), keeping the pipeline's id and
+// so its permissions.
+//
+// POST /api/v1/pipelines/{name}/keys {"jwks"} → the pipeline. Needs owner
+// on registry; invalid for a key set berth.Pipeline.Validate refuses.
+func (h *handler) setPipelineKeys(w http.ResponseWriter, r *http.Request, c *berth.Caller) error {
+	ctx := r.Context()
+	if err := h.requireOwner(ctx, c, "changing a pipeline's keys"); err != nil {
+		return err
+	}
+	p, err := h.pipelineByName(ctx, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	var req PipelineKeysRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if string(req.JWKS) == "null" {
+		req.JWKS = nil
+	}
+	p.JWKS = req.JWKS
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if err := h.cfg.Store.UpdatePipelineKeys(ctx, p.ID, p.JWKS); err != nil {
+		return err
+	}
+	h.changed(r, c, "pipeline keys set", slog.String("pipeline", p.Name), slog.Bool("pinned", p.JWKS != nil))
+	return writeJSON(w, http.StatusOK, p)
 }
 
 // noteTarget sets the target of the change's audit event, when the path does
@@ -90,7 +131,7 @@ func (h *handler) createPipeline(w http.ResponseWriter, r *http.Request, c *bert
 	if err := h.cfg.Store.CreatePipeline(ctx, p); err != nil {
 		if berth.IsCode(err, berth.CodeConflict) {
 			return berth.Errorf(berth.CodeConflict, "a pipeline named %s exists", p.Name).
-				WithHint("berth pipeline show %s; berth pipeline delete %s first to register it anew", p.Name, p.Name)
+				WithHint("berth pipeline show %s; for new keys of its issuer, berth pipeline update %s --jwks-file F (its permissions stay); else berth pipeline delete %s first to register it anew", p.Name, p.Name, p.Name)
 		}
 		return err
 	}

@@ -45,6 +45,7 @@ var apiRoutes = []string{
 	"GET /api/v1/pipelines",
 	"POST /api/v1/pipelines",
 	"GET /api/v1/pipelines/x",
+	"POST /api/v1/pipelines/x/keys",
 	"DELETE /api/v1/pipelines/x",
 	"GET /api/v1/principals",
 	"POST /api/v1/principals",

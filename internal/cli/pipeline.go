@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -25,7 +26,7 @@ itself; it reaches the registry through a service connection that permits it
 (berth connection authorize). Managing pipelines needs the role owner on
 registry.`,
 	}
-	cmd.AddCommand(pipelineCreateCommand(e), pipelineListCommand(e), pipelineShowCommand(e), pipelineDeleteCommand(e))
+	cmd.AddCommand(pipelineCreateCommand(e), pipelineListCommand(e), pipelineShowCommand(e), pipelineUpdateCommand(e), pipelineDeleteCommand(e))
 	return cmd
 }
 
@@ -231,6 +232,63 @@ func pipelineShowCommand(e *env) *cobra.Command {
 			})
 		},
 	}
+}
+
+func pipelineUpdateCommand(e *env) *cobra.Command {
+	var jwksFile string
+	var published bool
+	cmd := &cobra.Command{
+		Use:   "update NAME… (--jwks-file F | --published-keys)",
+		Short: "Replace the key set pipelines pin (an issuer's key rotation); their permissions stay",
+		Long: `update replaces the key set each named pipeline verifies its issuer's tokens
+with: --jwks-file for an issuer berth cannot reach (a cluster's API server),
+after the issuer rotated its signing key, or --published-keys to use the
+issuer's published keys again. The pipelines keep their ids, so every
+connection that permits them still does. A key set pinned for one pipeline
+never vouches for another: name every pipeline of the issuer.`,
+		Example: `  kubectl get --raw /openid/v1/jwks > cluster-jwks.json
+  berth pipeline update apps apps-web --jwks-file cluster-jwks.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (jwksFile == "") == !published {
+				return berth.Errorf(berth.CodeInvalid, "give --jwks-file F or --published-keys").
+					WithHint("berth pipeline update %s --jwks-file cluster-jwks.json", strings.Join(args, " "))
+			}
+			var jwks json.RawMessage
+			if jwksFile != "" {
+				b, err := os.ReadFile(jwksFile)
+				if err != nil {
+					return berth.Errorf(berth.CodeInvalid, "cannot read --jwks-file: %v", err).
+						WithHint("save the issuer's JWKS document (the JSON at its jwks_uri) to a file and pass its path")
+				}
+				jwks = b
+			}
+			return e.withClient(func(c *client.Client) error {
+				var done []berth.Pipeline
+				for _, name := range args {
+					p, err := c.SetPipelineKeys(cmd.Context(), name, jwks)
+					if err != nil {
+						return err
+					}
+					done = append(done, p)
+					if e.output != "json" {
+						keys := "the issuer's published keys"
+						if p.JWKS != nil {
+							keys = "the key set of " + jwksFile
+						}
+						fmt.Fprintf(e.stdout, "Pipeline %s verifies with %s\n", p.Name, keys)
+					}
+				}
+				if e.output == "json" {
+					return e.printJSON(done)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&jwksFile, "jwks-file", "", "the issuer's JWKS document, for an issuer berth cannot reach")
+	cmd.Flags().BoolVar(&published, "published-keys", false, "use the issuer's published keys (its discovery document) again")
+	return cmd
 }
 
 func pipelineDeleteCommand(e *env) *cobra.Command {

@@ -97,6 +97,39 @@ func TestPipelineCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "permitted: web") {
 		t.Errorf("show text: %q", stdout)
 	}
+	// New keys for an issuer's rotation: the pipelines keep their
+	// permissions; --published-keys unpins them.
+	runCLI(t, env, "connection", "authorize", "web", "--pipeline", "builder")
+	rotated := filepath.Join(t.TempDir(), "rotated.json")
+	if err := os.WriteFile(rotated, []byte(`{"keys":[{"kty":"oct","k":"bmV3LWtleQ","kid":"y"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, env, "pipeline", "update", "builder", "ci-all", "--jwks-file", rotated)
+	if code != 0 || !strings.Contains(stdout, "Pipeline builder verifies with the key set of "+rotated) || !strings.Contains(stdout, "Pipeline ci-all") {
+		t.Errorf("update --jwks-file: exit %d, %q %q", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, env, "pipeline", "show", "builder", "-o", "json")
+	show = decodeJSON[map[string]any](t, stdout)
+	if cs, _ := show["connections"].([]any); code != 0 || len(cs) != 1 || cs[0] != "web" || !strings.Contains(stdout, `"kid": "y"`) {
+		t.Errorf("show after update: %s", stdout)
+	}
+	code, stdout, _ = runCLI(t, env, "pipeline", "update", "builder", "--published-keys", "-o", "json")
+	if ps := decodeJSON[[]map[string]any](t, stdout); code != 0 || len(ps) != 1 || ps[0]["jwks"] != nil {
+		t.Errorf("update --published-keys: exit %d, %s", code, stdout)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pipeline", "update", "builder"}, "[invalid]"},
+		{[]string{"pipeline", "update", "builder", "--jwks-file", rotated, "--published-keys"}, "[invalid]"},
+		{[]string{"pipeline", "update", "nope", "--jwks-file", rotated}, "[not_found]"},
+		{[]string{"pipeline", "update", "builder", "--jwks-file", filepath.Join(t.TempDir(), "none.json")}, "[invalid]"},
+	} {
+		if code, _, stderr := runCLI(t, env, tc.args...); code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %s", tc.args, code, stderr, tc.want)
+		}
+	}
 	code, stdout, _ = runCLI(t, env, "pipeline", "delete", "web-main")
 	if code != 0 || !strings.Contains(stdout, "Deleted pipeline web-main; it is no longer permitted on web") {
 		t.Errorf("delete: exit %d, %q", code, stdout)

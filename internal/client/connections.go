@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,6 +16,17 @@ import (
 func (c *Client) CreatePipeline(ctx context.Context, req api.CreatePipelineRequest) (berth.Pipeline, error) {
 	var p berth.Pipeline
 	err := c.do(ctx, http.MethodPost, "/pipelines", nil, req, &p)
+	return p, err
+}
+
+// SetPipelineKeys replaces the key set pipeline name pins; nil pins none
+// (the issuer's published keys).
+func (c *Client) SetPipelineKeys(ctx context.Context, name string, jwks json.RawMessage) (berth.Pipeline, error) {
+	var p berth.Pipeline
+	if jwks == nil {
+		jwks = json.RawMessage("null")
+	}
+	err := c.do(ctx, http.MethodPost, "/pipelines/"+pathEscape(name)+"/keys", nil, api.PipelineKeysRequest{JWKS: jwks}, &p)
 	return p, err
 }
 

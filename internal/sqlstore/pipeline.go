@@ -38,6 +38,23 @@ func scanPipeline(row Row) (berth.Pipeline, error) {
 	return p, nil
 }
 
+// UpdatePipelineKeys sets the pipeline's pinned key set (NULL for nil), or
+// returns not_found.
+func (s *Store) UpdatePipelineKeys(ctx context.Context, id string, jwks json.RawMessage) error {
+	var b []byte // NULL: the issuer's published keys
+	if jwks != nil {
+		b = NonNil([]byte(jwks))
+	}
+	n, err := s.c.Write().Exec(ctx, `UPDATE pipelines SET jwks = $2 WHERE id = $1`, id, b)
+	if err != nil {
+		return fmt.Errorf("update the keys of pipeline %s: %w", id, err)
+	}
+	if n == 0 {
+		return berth.Errorf(berth.CodeNotFound, "no pipeline has the id %s", id)
+	}
+	return nil
+}
+
 // CreatePipeline stores p, or returns conflict, changing nothing, when a
 // pipeline with its ID or Name exists.
 func (s *Store) CreatePipeline(ctx context.Context, p berth.Pipeline) error {

@@ -96,6 +96,21 @@ var pipelineTests = []test{
 		wantStrings(t, "by the other issuer", pipelineNames(t, s, berth.PipelineFilter{Issuer: berth.GitHubActionsIssuer}), []string{"0ps", "api", "web"})
 		wantStrings(t, "by an unknown issuer", pipelineNames(t, s, berth.PipelineFilter{Issuer: "https://nowhere.example"}), nil)
 	}},
+	{"UpdateKeys", func(t *testing.T, s berth.MetadataStore) {
+		p := createPipeline(t, s, pipelineN(1, "apps", 0))
+		keys := json.RawMessage(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
+		must(t, s.UpdatePipelineKeys(ctx(t), p.ID, keys))
+		want := p
+		want.JWKS = keys
+		got, err := s.FindPipelineByID(ctx(t), p.ID)
+		must(t, err)
+		wantPipeline(t, "after pinning keys", got, want)
+		must(t, s.UpdatePipelineKeys(ctx(t), p.ID, nil))
+		got, err = s.FindPipelineByID(ctx(t), p.ID)
+		must(t, err)
+		wantPipeline(t, "after unpinning them", got, p)
+		wantCode(t, "UpdatePipelineKeys of an unknown id", s.UpdatePipelineKeys(ctx(t), pipelineN(9, "x", 0).ID, keys), berth.CodeNotFound)
+	}},
 	{"DuplicateIsConflict", func(t *testing.T, s berth.MetadataStore) {
 		first := createPipeline(t, s, pipelineN(1, "web", 0))
 		sameName := pipelineN(2, "web", 5)

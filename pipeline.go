@@ -700,10 +700,34 @@ func MatchPipeline(pipelines []Pipeline, a Assertion, service string) (Pipeline,
 	if closest == "" {
 		closest = "no pipeline is registered"
 	}
+	register := fmt.Sprintf("berth pipeline create NAME --issuer %s --subject %s", ShellQuote(a.Issuer), ShellQuote(a.Subject))
+	if tenant, id, ok := entraIdentity(a); ok {
+		register = fmt.Sprintf("berth pipeline create NAME --entra %s/%s", tenant, id)
+		if a.Issuer != EntraIssuer(tenant) {
+			register += " --issuer " + a.Issuer // a v1.0 token
+		}
+	}
 	return Pipeline{}, Errorf(CodePipelineUnknown, "no registered pipeline matches the ID token with issuer %s, subject %q and audience %q", a.Issuer, a.Subject, a.Audience).
-		WithHint("ask an owner of the registry to register this job (berth pipeline create NAME --issuer %s --subject %s); berth audit --code pipeline_unknown shows them the closest pipelines", ShellQuote(a.Issuer), ShellQuote(a.Subject)).
+		WithHint("ask an owner of the registry to register this job (%s); berth audit --code pipeline_unknown shows them the closest pipelines", register).
 		WithDetail("issuer", a.Issuer).WithDetail("subject", a.Subject).WithDetail("audience", strings.Join(a.Audience, " ")).
 		WithPrivate("closest", closest)
+}
+
+// entraIdentity returns the tenant and object id of an Entra ID token (v2.0
+// or v1.0 issuer, tid and oid claims), for a hint naming --entra.
+func entraIdentity(a Assertion) (tenant, oid string, ok bool) {
+	tid, _ := a.Claims["tid"].(string)
+	oid, _ = a.Claims["oid"].(string)
+	if tid == "" || oid == "" || (a.Issuer != EntraIssuer(tid) && a.Issuer != "https://sts.windows.net/"+tid+"/") {
+		return "", "", false
+	}
+	if _, err := parseUUID(tid); err != nil {
+		return "", "", false
+	}
+	if _, err := parseUUID(oid); err != nil {
+		return "", "", false
+	}
+	return tid, oid, true
 }
 
 func commonPrefix(x, y string) int {

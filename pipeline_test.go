@@ -514,8 +514,25 @@ func TestMatchPipelineUnknownKeepsClosestPrivate(t *testing.T) {
 			t.Errorf("the refusal names pipeline %s: %s", p.Name, shown)
 		}
 	}
-	if e.Hint == "" {
-		t.Error("no hint")
+	if !strings.Contains(e.Hint, "berth pipeline create NAME --issuer '"+a.Issuer+"' --subject 'repo:org/app:environment:prod'") {
+		t.Errorf("hint %q", e.Hint)
+	}
+}
+
+// An Entra ID token that matches nothing: the hint registers it with the
+// --entra preset (and the v1.0 issuer when the token has it), not with a
+// subject pattern.
+func TestMatchPipelineUnknownEntraHint(t *testing.T) {
+	const tid, oid = "72f988bf-86f1-41af-91ab-2d7cd011db47", "5b7ab2c1-0e1c-4a7e-9d4a-2c6f0f0e1a11"
+	for issuer, want := range map[string]string{
+		berth.EntraIssuer(tid):                 "berth pipeline create NAME --entra " + tid + "/" + oid + ")",
+		"https://sts.windows.net/" + tid + "/": "berth pipeline create NAME --entra " + tid + "/" + oid + " --issuer https://sts.windows.net/" + tid + "/)",
+	} {
+		a := berth.Assertion{Issuer: issuer, Subject: oid, Audience: []string{testService}, Claims: map[string]any{"tid": tid, "oid": oid}}
+		_, err := berth.MatchPipeline(nil, a, testService)
+		if e := berth.AsError(err); e == nil || e.Code != berth.CodePipelineUnknown || !strings.Contains(e.Hint, want) {
+			t.Errorf("%s: %v, want a hint with %q", issuer, err, want)
+		}
 	}
 }
 

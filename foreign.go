@@ -152,7 +152,7 @@ var ForeignErrors = []ForeignError{
 			"Compare the subject with `az ad app federated-credential list --id APP_ID` and add or correct the credential.",
 		},
 		Berth:   []Code{CodePipelineUnknown},
-		InBerth: "`pipeline_unknown` quotes the subject beside the closest registered pipelines' patterns; a pattern with `*` (`repo:ORG/REPO:ref:refs/heads/*`) covers branches without one credential each.",
+		InBerth: "`pipeline_unknown` quotes the token's subject, and `berth audit --code pipeline_unknown` shows an owner the closest registered pipelines' patterns beside it; a pattern with `*` (`repo:ORG/REPO:ref:refs/heads/*`) covers branches without one credential each.",
 	},
 	{
 		ID: "AADSTS700027", System: SystemEntra,

@@ -651,7 +651,7 @@ var FromACR = []FromACRStep{
 		Berth: []string{
 			"`berth secret list --expiring-within 30d` lists the secrets to rotate and the connections that depend on each.",
 			"`berth webhook create URL --events secret.expiring,secret.expired` announces them at 60, 30, 7 and 1 days.",
-			"`berth connection save NAME --grace 7d` rotates a connection's secret with an overlap; or remove the secret for good: `berth connection convert NAME --to federated`.",
+			"`berth connection save NAME --grace 7d` rotates a connection's secret with an overlap; or remove the secret for good: `berth connection convert NAME --to federated` (the old secret works for `--grace`, 7 days by default, so that running jobs finish; `--grace 0` ends it at once, for a leaked one).",
 		},
 	},
 	{

@@ -90,8 +90,17 @@ lasts the person's session (auth.user_session_lifetime, 12 h by default).`,
 			}
 			noCredentials := clientID == "" && !secretStdin && e.getenv(envClientID) == "" && e.getenv(envClientSecret) == ""
 			if !device && noCredentials && expose {
-				return berth.Errorf(berth.CodeCredentialsMissing, "--expose-token prints an access token for client credentials, and none were given").
-					WithHint("berth login %s --expose-token --client-id NAME --client-secret-stdin < SECRET_FILE (or set %s and %s)", srv.host, envClientID, envClientSecret)
+				// As az acr login --expose-token uses the az login: the
+				// stored login of the host, refreshed for the scopes asked.
+				if l, _, ok, err := findLogin(e.getenv, srv.host); err == nil && ok {
+					tok, err := refreshAccessToken(ctx, hc, l, scopes)
+					if err != nil {
+						return err
+					}
+					return e.printExposedToken(srv, tok)
+				}
+				return berth.Errorf(berth.CodeCredentialsMissing, "--expose-token prints an access token from client credentials or the stored login of %s, and there are neither", srv.host).
+					WithHint("berth login %s first, then berth login %s --expose-token; or berth login %s --expose-token --client-id NAME --client-secret-stdin < SECRET_FILE (or set %s and %s)", srv.host, srv.host, srv.host, envClientID, envClientSecret)
 			}
 			if device || noCredentials {
 				if clientID != "" || secretStdin || expose {
@@ -507,6 +516,11 @@ func (e *env) exposeToken(ctx context.Context, hc *http.Client, srv registryAddr
 	if err != nil {
 		return err
 	}
+	return e.printExposedToken(srv, tok)
+}
+
+// printExposedToken prints tok as --expose-token does.
+func (e *env) printExposedToken(srv registryAddr, tok tokenAnswer) error {
 	return e.printJSON(map[string]string{
 		"accessToken": tok.access(),
 		"loginServer": srv.host,
@@ -728,11 +742,7 @@ func (e *env) loginConnection(ctx context.Context, hc *http.Client, srv registry
 		return explainExchange(err, idt, connection, aud)
 	}
 	if expose {
-		return e.printJSON(map[string]string{
-			"accessToken": tok.access(),
-			"loginServer": srv.host,
-			"expiresOn":   tok.expires().Format(time.RFC3339),
-		})
+		return e.printExposedToken(srv, tok)
 	}
 	if tok.RefreshToken == "" {
 		return berth.Errorf(berth.CodeInvalid, "%s exchanged the ID token without a refresh token; it may not be a berth server", srv.url)

@@ -382,6 +382,15 @@ func TestLoginOptions(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home2, "docker", "config.json")); err == nil {
 		t.Errorf("--expose-token wrote the docker configuration")
 	}
+	// Without credentials, from the stored login, as az acr login
+	// --expose-token uses the az login.
+	code, stdout, stderr = runCLI(t, map[string]string{"HOME": home, "DOCKER_CONFIG": dockerDir}, "login", host, "--expose-token", "--scope", "repository:team/app:pull")
+	if tok = decodeJSON[map[string]string](t, stdout); code != 0 || tok["accessToken"] == "" || tok["loginServer"] != host {
+		t.Fatalf("--expose-token from the stored login: %d %s %s", code, stdout, stderr)
+	}
+	if resp, body := s.do(t, http.MethodGet, "/v2/", map[string]string{"Authorization": "Bearer " + tok["accessToken"]}, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("/v2/ with the token from the stored login: %d %s", resp.StatusCode, body)
+	}
 
 	// Refusals, each with its reason code.
 	for _, tc := range []struct {

@@ -77,8 +77,12 @@ func TagImmutable(rule ImmutableRule, repo, tag string, current Digest, held Tag
 			facts += " by " + held.PushedBy
 		}
 	}
+	hint := "push under a new tag instead, or an owner removes the rule"
+	if action != "move" {
+		hint = "an immutable tag is kept on purpose; to delete it all the same, an owner removes the rule first"
+	}
 	return Errorf(CodeTagImmutable, "%s; berth refuses to %s it", facts, action).
-		WithHint("push under a new tag instead, or an owner removes the rule: berth immutable remove '%s' --tags '%s'", rule.Scope, rule.Tags).
+		WithHint("%s: berth immutable remove '%s' --tags '%s'", hint, rule.Scope, rule.Tags).
 		WithDetail("digest", current.String()).WithDetail("rule", rule.Scope.String()+" "+rule.Tags)
 }
 

@@ -204,8 +204,13 @@ func TestImmutableRules(t *testing.T) {
 		}
 	}
 	e := berth.TagImmutable(rules[0], "team/app", "v1.0", digestOf("x"), berth.TagPush{Digest: digestOf("x"), Pushed: time.Now(), PushedBy: "ci"}, "move")
-	if e.Code != berth.CodeTagImmutable || e.Detail["digest"] != digestOf("x").String() {
+	if e.Code != berth.CodeTagImmutable || e.Detail["digest"] != digestOf("x").String() || !strings.Contains(e.Hint, "push under a new tag") {
 		t.Fatalf("%+v", e)
+	}
+	// A delete is not told to push under a new tag.
+	e = berth.TagImmutable(rules[0], "team/app", "v1.0", digestOf("x"), berth.TagPush{}, "delete")
+	if strings.Contains(e.Hint, "push") || !strings.Contains(e.Hint, "berth immutable remove") {
+		t.Fatalf("delete hint: %s", e.Hint)
 	}
 }
 

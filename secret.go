@@ -456,7 +456,9 @@ func AuthenticateSecret(now time.Time, h *SecretHasher, p Principal, secrets []S
 		}
 	}
 	if err := CheckSecretFormat(presented); err != nil {
-		return refuse(AsError(err))
+		e := AsError(err)
+		e.Hint += ": berth secret add PRINCIPAL --expires-in 90d (berth principal list shows the principal of each client id)"
+		return refuse(e)
 	}
 
 	hash := h.Hash(presented)

@@ -302,7 +302,11 @@ func connectionRequestsCommand(e *env) *cobra.Command {
 				if err := tw.Flush(); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stderr, "Grant one with: berth connection permit %s --pipeline PIPELINE\n", l.Connection)
+				pipeline := "PIPELINE"
+				if len(l.Requests) == 1 {
+					pipeline = l.Requests[0].Pipeline
+				}
+				fmt.Fprintf(e.stderr, "Grant one with: berth connection permit %s --pipeline %s\n", l.Connection, pipeline)
 				return nil
 			})
 		},

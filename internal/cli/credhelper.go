@@ -62,10 +62,9 @@ func RunCredentialHelper(ctx context.Context, args []string, stdin io.Reader, st
 // under berth's own name.
 func newCredentialHelperCommand(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:    "credential-helper get|store|erase|list",
-		Short:  "Speak the docker credential helper protocol (what docker-credential-berth runs)",
-		Hidden: true,
-		Args:   argsExactly(1, "berth credential-helper get|store|erase|list"),
+		Use:   "credential-helper get|store|erase|list",
+		Short: "Speak the docker credential helper protocol (what docker-credential-berth runs)",
+		Args:  argsExactly(1, "berth credential-helper get|store|erase|list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if code := RunCredentialHelper(cmd.Context(), args, cmd.InOrStdin(), e.stdout, e.stderr, e.getenv); code != 0 {
 				return errHelperFailed

@@ -161,7 +161,7 @@ kubelet logs, and the exit status is 1. It needs no BERTH_ variable.`,
 	f.StringVar(&p.tokenFile, "token-file", "", "without a service-account token: a file holding the node's ID token, exchanged through --connection")
 	f.StringVar(&p.clientID, "client-id", "", "without a service-account token: the client id of the node's principal, with --secret-file")
 	f.StringVar(&p.secretFile, "secret-file", "", "without a service-account token: a file holding a client secret of --client-id")
-	f.StringVar(&p.cacheDir, "cache-dir", "", "where the logins of exchanged tokens are kept (default $XDG_CACHE_HOME/berth/kubelet, else /var/cache/berth/kubelet)")
+	f.StringVar(&p.cacheDir, "cache-dir", "", "where the logins of exchanged tokens are kept (default $XDG_CACHE_HOME/berth/kubelet, else $HOME/.cache/berth/kubelet, else /var/cache/berth/kubelet)")
 	return cmd
 }
 
@@ -475,6 +475,11 @@ func (p *kubeletProvider) exchange(ctx context.Context, srv registryAddr, cred k
 			return kubeletLogin{}, explainKubeletExchange(explainExchange(err, cred.token, cred.connection, ch.service), cred.token)
 		}
 	} else if tok, err = requestToken(ctx, p.http, ch, cred.clientID, cred.secret, true, nil); err != nil {
+		// The fix for a secret refused is on the node: a new secret in the
+		// file, not a workstation's berth login.
+		if e := berth.AsError(err); e != nil && (e.Code == berth.CodeSecretRevoked || e.Code == berth.CodeSecretExpired || e.Code == berth.CodeSecretInvalid) {
+			e.Hint = fmt.Sprintf("an owner makes a new secret (berth secret add PRINCIPAL --expires-in 90d, for the principal of client id %s) and writes it to %s on every node; the next image pull uses it", p.clientID, p.secretFile)
+		}
 		return kubeletLogin{}, err
 	}
 	if tok.RefreshToken == "" {

@@ -471,4 +471,15 @@ func TestKubeletProviderNodeCredentials(t *testing.T) {
 	if status, body := redeem(t, c.s, resp.Auth[c.host].Password); status != http.StatusOK {
 		t.Errorf("redeeming the node's login: %d %v", status, body)
 	}
+	// A secret refused: the fix is a new secret in the node's file, not a
+	// workstation's berth login.
+	wrongFile := filepath.Join(dir, "wrong")
+	if err := os.WriteFile(wrongFile, []byte("brt_wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = provide(t, c.node, request(image, "", ""), "--client-id", clientID, "--secret-file", wrongFile)
+	wantRefused(t, "a wrong secret in --secret-file", code, stderr, berth.CodeSecretInvalid, "writes it to "+wrongFile)
+	if strings.Contains(stderr, "berth login") {
+		t.Errorf("the node's refusal names a workstation login: %s", stderr)
+	}
 }

@@ -190,8 +190,12 @@ func manifestMissing(err error, u berth.Upstream, repo, ref string) error {
 		if berth.IsDigestReference(ref) {
 			what = "manifest"
 		}
+		hint := fmt.Sprintf("check the name at %s: berth asked it for %s %s of repository %s, as the pull named it after %s/", u.Host(), what, ref, repo, u.Namespace)
+		if u.IsDockerHub() {
+			hint = fmt.Sprintf("check the name upstream; on Docker Hub an official image is library/NAME, pulled through the cache as %s/NAME", u.Namespace)
+		}
 		return berth.Errorf(berth.CodeManifestUnknown, "%s %s is not in repository %s of upstream %s (%s)", what, ref, repo, u.Name, u.Host()).
-			WithHint("check the name upstream; on Docker Hub an official image is library/NAME, pulled through the cache as %s/NAME", u.Namespace)
+			WithHint("%s", hint)
 	}
 	return err
 }

@@ -18,20 +18,24 @@ func (s *Store) LinkBlob(ctx context.Context, link berth.BlobLink) error {
 // transaction: a push's commit costs one write, not two. Where the engine
 // takes writes in a WITH (Dialect.WritableCTE) it is one statement, so one
 // round trip to a remote database instead of five or six (BEGIN, the
-// repository's id, creating it, the link, the session, COMMIT); it falls
-// back to the transaction only when another push creates the repository at
-// the same moment, which the statement's snapshot cannot see.
+// repository's id, creating it, the link, the session, COMMIT), also when
+// another commit creates the repository at the same moment (a client pushes
+// an image's layers and config at once into a new repository): the INSERT
+// then waits for that one and takes the id it created. It falls back to the
+// transaction only if the statement links nothing all the same.
 func (s *Store) LinkUploadedBlob(ctx context.Context, link berth.BlobLink, session string) error {
 	if s.d.WritableCTE {
 		// r is the repository's id, existing or created (the INSERT runs,
-		// and takes an id, only when e found none); the session is deleted
-		// only when the link is made, else nothing changes.
+		// and takes an id, only when e found none; when another statement
+		// created it since this one's snapshot, DO UPDATE waits for it and
+		// returns its id, changing nothing); the session is deleted only
+		// when the link is made, else nothing changes.
 		var linked int64
 		err := s.c.Write().QueryRow(ctx, `
 			WITH e AS (SELECT id FROM repositories WHERE name = $1::text),
 			c AS (
 				INSERT INTO repositories (name, created) SELECT $1::text, $4::timestamptz WHERE NOT EXISTS (SELECT 1 FROM e)
-				ON CONFLICT (name) DO NOTHING
+				ON CONFLICT (name) DO UPDATE SET name = excluded.name
 				RETURNING id),
 			r AS (SELECT id FROM e UNION ALL SELECT id FROM c),
 			l AS (

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth"
@@ -175,6 +177,35 @@ var uploadSessionTests = []test{
 		if _, err := s.FindBlobLink(ctx(t), "team/app", first); err != nil {
 			t.Errorf("the earlier link went: %v", err)
 		}
+	}},
+	{"LinkUploadedBlobsAtOnceIntoANewRepository", func(t *testing.T, s berth.MetadataStore) {
+		// A client pushes an image's blobs at once into a new repository:
+		// every commit creates it or finds it, each links its blob and ends
+		// its own session, and the repository exists once.
+		const n = 8
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			id := fmt.Sprintf("u-%d", i)
+			must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: id, Repository: "team/new", Created: at(0)}))
+			wg.Go(func() {
+				errs[i] = s.LinkUploadedBlob(ctx(t), berth.BlobLink{Repository: "team/new", Digest: digest(id), Size: int64(i + 1), Created: at(1)}, id)
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			must(t, err)
+			link, err := s.FindBlobLink(ctx(t), "team/new", digest(fmt.Sprintf("u-%d", i)))
+			must(t, err)
+			if link.Size != int64(i+1) {
+				t.Errorf("link %d: size %d", i, link.Size)
+			}
+			_, err = s.FindUploadSession(ctx(t), fmt.Sprintf("u-%d", i))
+			wantCode(t, "the session of a linked blob", err, berth.CodeBlobUploadUnknown)
+		}
+		repos, err := s.FindRepositories(ctx(t), "", -1)
+		must(t, err)
+		wantStrings(t, "repositories", repos, []string{"team/new"})
 	}},
 	{"SessionDoesNotCreateRepository", func(t *testing.T, s berth.MetadataStore) {
 		must(t, s.CreateUploadSession(ctx(t), berth.UploadSession{ID: "u-1", Repository: "team/app", Created: at(0)}))

@@ -215,10 +215,14 @@ func (v *verification) checkPipelines(ctx context.Context) error {
 		if v.conn.AllPipelines {
 			what = "it permits all pipelines, and none is registered"
 		}
-		hint := fmt.Sprintf("berth connection authorize %s --pipeline P", name)
+		hint := fmt.Sprintf("berth connection authorize %s --pipeline PIPELINE (berth pipeline list shows the pipelines)", name)
 		if len(reqs) > 0 {
 			what += fmt.Sprintf("; %s asked (berth connection requests %s)", plural(int64(len(reqs)), "pipeline"), name)
-			hint = fmt.Sprintf("berth connection permit %s --pipeline P", name)
+			asked := "PIPELINE"
+			if p, err := v.store.FindPipelineByID(ctx, reqs[0].PipelineID); err == nil && len(reqs) == 1 {
+				asked = p.Name
+			}
+			hint = fmt.Sprintf("berth connection permit %s --pipeline %s", name, asked)
 		}
 		v.add("pipelines", CheckWarn, CodePipelineNotAuthorized, hint, "%s", what)
 		return nil

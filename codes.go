@@ -710,7 +710,7 @@ var Codes = []CodeInfo{
 			"The repository does not exist upstream: Docker Hub answers an unknown repository like a refused credential.",
 		},
 		Fixes: []string{
-			"Replace the credential, keeping the namespace and what it cached: `berth upstream update NAME --username USER --password-stdin [--expires-at DATE]`.",
+			"Replace the credential, keeping the namespace and what it cached: `berth upstream update NAME --username USER --password-stdin`, with `--expires-at DATE` when the new one has an end.",
 			"Check it after the change: `berth upstream verify NAME`.",
 		},
 	},

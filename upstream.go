@@ -348,7 +348,7 @@ func UpstreamAuthFailed(u Upstream, status int, said string) *Error {
 	if u.ExpiresAt != nil {
 		e.Message += fmt.Sprintf("; the credential was recorded to expire on %s", u.ExpiresAt.UTC().Format("2006-01-02"))
 	}
-	return e.WithHint("replace the credential: berth upstream update %s --username USER --password-stdin [--expires-at DATE]", u.Name)
+	return e.WithHint("replace the credential: berth upstream update %s --username USER --password-stdin, with --expires-at DATE if it has an end", u.Name)
 }
 
 // UpstreamRateLimited is the refusal of a pull the upstream rate-limited;

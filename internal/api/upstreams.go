@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -224,30 +226,31 @@ func (h *handler) updateUpstream(w http.ResponseWriter, r *http.Request, c *bert
 	if err := h.requireOwner(r.Context(), c, "changing an upstream"); err != nil {
 		return err
 	}
-	old, err := h.upstreamByName(r)
-	if err != nil {
-		return err
-	}
 	var req UpdateUpstreamRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
+	if req.Anonymous && (req.Username != "" || req.Password != "") {
+		return berth.Errorf(berth.CodeInvalid, "an update cannot both remove an upstream's credential and give one").
+			WithHint("give --anonymous, or --username U --password-stdin")
+	}
+	replacing := req.Anonymous || req.Username != "" || req.Password != ""
+	old, err := h.upstreamByName(r)
+	if berth.IsCode(err, berth.CodeInvalid) && old.Name != "" && replacing {
+		// The stored credential cannot be opened (sealed with a key this
+		// server lacks, damaged): it is being replaced, so it is not needed.
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
 	next := berth.NewUpstreamRequest{Name: old.Name, URL: old.URL, Namespace: old.Namespace, Username: old.Username,
-		Password: old.Password, TagTTL: old.TagTTL, MaxSize: old.MaxSize, ExpiresAt: old.ExpiresAt}
+		Password: old.Password, TagTTL: old.TagTTL, MaxSize: old.MaxSize, ExpiresAt: req.ExpiresAt}
 	if req.URL != "" {
 		next.URL = req.URL
 	}
-	switch {
-	case req.Anonymous && (req.Username != "" || req.Password != ""):
-		return berth.Errorf(berth.CodeInvalid, "an update of upstream %s cannot both remove the credential and give one", old.Name).
-			WithHint("give --anonymous, or --username U --password-stdin")
-	case req.Anonymous:
-		next.Username, next.Password, next.ExpiresAt = "", berth.UpstreamPassword{}, nil
-	case req.Username != "" || req.Password != "":
-		next.Username, next.Password, next.ExpiresAt = req.Username, berth.UpstreamPasswordOf(req.Password), nil
-	}
-	if req.ExpiresAt != nil {
-		next.ExpiresAt = req.ExpiresAt
+	if replacing {
+		next.Username, next.Password = req.Username, berth.UpstreamPasswordOf(req.Password)
 	}
 	if req.TagTTL != "" {
 		if next.TagTTL, err = parseTagTTL(req.TagTTL); err != nil {
@@ -263,13 +266,32 @@ func (h *handler) updateUpstream(w http.ResponseWriter, r *http.Request, c *bert
 	if err != nil {
 		return err
 	}
+	// A kept credential keeps its recorded expiry, past or not: only a new
+	// date is checked to lie ahead.
+	if !replacing && req.ExpiresAt == nil {
+		u.ExpiresAt = old.ExpiresAt
+	}
+	// A stored credential goes only to the host it was given for: a new
+	// host needs its own (else a changed URL would send it elsewhere).
+	if !replacing && !old.Password.IsZero() && !sameOrigin(old.URL, u.URL) {
+		return berth.Errorf(berth.CodeInvalid, "the credential of upstream %s was given for %s; berth sends it to no other host", old.Name, old.Host()).
+			WithHint("give the new host its own credential: berth upstream update %s --url %s --username USER --password-stdin (or --anonymous)", old.Name, u.URL)
+	}
 	u.Created = old.Created
 	if err := h.cfg.Upstreams.UpdateUpstream(r.Context(), u); err != nil {
 		return err
 	}
 	h.changed(r, c, "upstream updated", slog.String("upstream", u.Name), slog.String("url", u.URL),
-		slog.Bool("credential", !u.Password.IsZero()), slog.Bool("new_credential", req.Anonymous || req.Password != ""))
+		slog.Bool("credential", !u.Password.IsZero()), slog.Bool("new_credential", replacing))
 	return writeJSON(w, http.StatusOK, u)
+}
+
+// sameOrigin reports whether two upstream URLs name the same scheme, host
+// and port.
+func sameOrigin(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	return errA == nil && errB == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }
 
 // listUpstreams lists every upstream, without passwords.

@@ -104,7 +104,8 @@ to them (a namespace that holds repositories cannot be given to a new
 upstream). A new credential (--username with --password-stdin, or --anonymous
 for none) replaces the recorded expiry with --expires-at, or with none;
 --expires-at alone records the current credential's. --max-size 0 removes the
-bound.`,
+bound. A stored credential is sent to no other host: a --url on another host
+needs a new credential, or --anonymous.`,
 		Example: `  berth upstream update hub --username ci-bot --password-stdin --expires-at 2027-06-01 < token-file
   berth upstream update hub --tag-ttl 6h`,
 		Args: argsExactly(1, "berth upstream update NAME [--username U --password-stdin] [--expires-at DATE]"),

@@ -28,14 +28,18 @@ func (s *Store) LinkUploadedBlob(ctx context.Context, link berth.BlobLink, sessi
 		// r is the repository's id, existing or created (the INSERT runs,
 		// and takes an id, only when e found none; when another statement
 		// created it since this one's snapshot, DO UPDATE waits for it and
-		// returns its id, changing nothing); the session is deleted only
-		// when the link is made, else nothing changes.
+		// returns its id, changing nothing; it sets a column no key holds,
+		// so the row is locked FOR NO KEY UPDATE, which lets other commits'
+		// foreign-key checks (FOR KEY SHARE) through: setting name locked it
+		// FOR UPDATE, a deadlock with a third commit of the same blob); the
+		// session is deleted only when the link is made, else nothing
+		// changes.
 		var linked int64
 		err := s.c.Write().QueryRow(ctx, `
 			WITH e AS (SELECT id FROM repositories WHERE name = $1::text),
 			c AS (
 				INSERT INTO repositories (name, created) SELECT $1::text, $4::timestamptz WHERE NOT EXISTS (SELECT 1 FROM e)
-				ON CONFLICT (name) DO UPDATE SET name = excluded.name
+				ON CONFLICT (name) DO UPDATE SET created = repositories.created
 				RETURNING id),
 			r AS (SELECT id FROM e UNION ALL SELECT id FROM c),
 			l AS (

@@ -406,3 +406,33 @@ func stat(t *testing.T, s *Store, key string) minio.ObjectInfo {
 	}
 	return oi
 }
+
+// A DeleteUpload right after a commit checked its upload (before the
+// pointer is written) leaves the data, which the commit then points to: a
+// commit that answers success has a blob that reads. (Without the delete
+// keeping an upload's data once it holds a kept marker, the pointer named
+// removed data.)
+func TestDeleteUploadAfterTheCheckKeepsTheData(t *testing.T) {
+	s := newPointingStore(t)
+	data := randomBytes(51, 100_000)
+	d := berth.DigestOf(berth.SHA256, data)
+	if err := s.CreateUpload(t.Context(), "only"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "only", 0, data)
+	s.onStep = func(step string) {
+		if step == "checked" {
+			if err := s.DeleteUpload(t.Context(), "only"); err != nil {
+				t.Errorf("DeleteUpload: %v", err)
+			}
+		}
+	}
+	_, err := s.CommitUpload(t.Context(), "only", d)
+	s.onStep = nil
+	if err != nil {
+		t.Fatalf("the commit: %v", err)
+	}
+	if b := readAll(t, s, d); !bytes.Equal(b, data) {
+		t.Fatal("a commit answered success, and its blob does not read")
+	}
+}

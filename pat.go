@@ -143,6 +143,9 @@ type PATStore interface {
 	// RevokePAT marks the token revoked at the given time (keeping an
 	// earlier revocation), or returns not_found.
 	RevokePAT(ctx context.Context, id string, at time.Time) error
+	// RevokePATsOf marks every token of the principal not revoked yet
+	// revoked at the given time, in one write, and returns how many.
+	RevokePATsOf(ctx context.Context, principalID string, at time.Time) (int, error)
 	// TouchPAT records a use at the given time, never moving LastUsed back,
 	// or returns not_found.
 	TouchPAT(ctx context.Context, id string, at time.Time) error

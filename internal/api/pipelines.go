@@ -71,7 +71,11 @@ func (h *handler) setPipelineKeys(w http.ResponseWriter, r *http.Request, c *ber
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	if string(req.JWKS) == "null" {
+	switch string(req.JWKS) {
+	case "":
+		return berth.Errorf(berth.CodeInvalid, "the body names no key set: give jwks, a JWKS document, or null for the issuer's published keys").
+			WithHint("berth pipeline update %s --jwks-file F (or --published-keys)", p.Name)
+	case "null":
 		req.JWKS = nil
 	}
 	p.JWKS = req.JWKS

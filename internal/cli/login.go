@@ -92,7 +92,11 @@ lasts the person's session (auth.user_session_lifetime, 12 h by default).`,
 			if !device && noCredentials && expose {
 				// As az acr login --expose-token uses the az login: the
 				// stored login of the host, refreshed for the scopes asked.
-				if l, _, ok, err := findLogin(e.getenv, srv.host); err == nil && ok {
+				l, _, ok, err := findLogin(e.getenv, srv.host)
+				if err != nil {
+					return err
+				}
+				if ok {
 					tok, err := refreshAccessToken(ctx, hc, l, scopes)
 					if err != nil {
 						return err

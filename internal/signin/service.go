@@ -260,7 +260,7 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 		if eerr != nil {
 			return eerr
 		}
-		revoked, eerr := s.revokePATs(ctx, principalID, now)
+		revoked, eerr := s.Store.RevokePATsOf(ctx, principalID, now)
 		if eerr != nil {
 			return eerr
 		}
@@ -297,26 +297,6 @@ func (s *Service) confirm(ctx context.Context, principalID string, now time.Time
 // person's tokens then last their lifetime (docs/security.md).
 func (s *Service) ConfirmPerson(ctx context.Context, principalID string) error {
 	return s.confirm(ctx, principalID, s.now())
-}
-
-// revokePATs revokes every live personal access token of the principal and
-// returns how many.
-func (s *Service) revokePATs(ctx context.Context, principalID string, now time.Time) (int, error) {
-	tokens, err := s.Store.FindPATs(ctx, principalID)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, t := range tokens {
-		if t.Revoked != nil {
-			continue
-		}
-		if err := s.Store.RevokePAT(ctx, t.ID, now); err != nil && !berth.IsCode(err, berth.CodeNotFound) {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
 }
 
 // EndSession ends the session id now; its tokens stop at their next use.

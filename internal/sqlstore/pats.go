@@ -96,6 +96,16 @@ func (s *Store) RevokePAT(ctx context.Context, id string, at time.Time) error {
 	return nil
 }
 
+// RevokePATsOf revokes, in one statement, every token of the principal that
+// is not revoked yet, and returns how many.
+func (s *Store) RevokePATsOf(ctx context.Context, principalID string, at time.Time) (int, error) {
+	n, err := s.c.Write().Exec(ctx, `UPDATE personal_access_tokens SET revoked = $2 WHERE principal_id = $1 AND revoked IS NULL`, principalID, at)
+	if err != nil {
+		return 0, fmt.Errorf("revoke the personal access tokens of %s: %w", principalID, err)
+	}
+	return int(n), nil
+}
+
 // TouchPAT records a use at at, never moving LastUsed back (uses are
 // recorded concurrently and may arrive out of order).
 func (s *Store) TouchPAT(ctx context.Context, id string, at time.Time) error {

@@ -261,4 +261,21 @@ func testPATs(t *testing.T, s berth.MetadataStore) {
 		t.Fatalf("another principal's: %+v", list)
 	}
 	wantCode(t, "revoke unknown", s.RevokePAT(ctx(t), principalN(9, "x", 0).ID, at(1)), berth.CodeNotFound)
+
+	// All of a principal's at once: b (a is revoked already, and keeps its
+	// time), not another principal's.
+	other := berth.PersonalAccessToken{ID: principalN(4, "x", 0).ID, PrincipalID: "p2", Hint: "brp_ijkl", Hash: "h4", Scopes: scopes[:1], Created: at(2), Expires: at(100)}
+	must(t, s.CreatePAT(ctx(t), other))
+	n, err := s.RevokePATsOf(ctx(t), "p1", at(8))
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("RevokePATsOf revoked %d, want 1", n)
+	}
+	got, _ = s.FindPATByID(ctx(t), a.ID)
+	wantTimePtr(t, "a's revocation", got.Revoked, ptr(at(6)))
+	got, _ = s.FindPATByID(ctx(t), b.ID)
+	wantTimePtr(t, "b's revocation", got.Revoked, ptr(at(8)))
+	if got, _ = s.FindPATByID(ctx(t), other.ID); got.Revoked != nil {
+		t.Fatalf("another principal's token was revoked: %+v", got)
+	}
 }

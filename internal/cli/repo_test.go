@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"math/rand"
 	"net/http"
@@ -28,7 +30,17 @@ import (
 // immutable-tag rules as the registry's DELETE is, and announced to webhooks
 // as image.deleted.
 func TestRepoAndTagCommands(t *testing.T) {
-	s := startServe(t, t.TempDir())
+	t.Run("plain", func(t *testing.T) { repoAndTagCommands(t, startServe(t, t.TempDir())) })
+	// With a key encryption key the metadata store is wrapped to seal
+	// webhook secrets, as it always is on PostgreSQL: repo delete must
+	// still reach the store's RepositoryDeleter.
+	t.Run("sealed", func(t *testing.T) {
+		kek := map[string]string{"BERTH_KEY_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))}
+		repoAndTagCommands(t, startServeEnv(t, kek, t.TempDir()))
+	})
+}
+
+func repoAndTagCommands(t *testing.T, s *running) {
 	env := adminEnv(t, s)
 	deletions := make(chan berth.ImageEventData, 8)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -33,6 +33,21 @@ func withSealedWebhooks(meta berth.MetadataStore, sealer *oauth.Sealer) berth.Me
 	return sealedWebhooks{MetadataStore: meta, sealer: sealer}
 }
 
+var _ berth.RepositoryDeleter = sealedWebhooks{}
+
+// DeleteRepository passes through to the store beneath, whose optional
+// berth.RepositoryDeleter the embedded interface would hide: without it,
+// berth repo delete was unsupported wherever webhook secrets are sealed
+// (every PostgreSQL installation).
+func (s sealedWebhooks) DeleteRepository(ctx context.Context, repo string) (berth.RepositoryDeletion, error) {
+	del, ok := s.MetadataStore.(berth.RepositoryDeleter)
+	if !ok {
+		return berth.RepositoryDeletion{}, berth.Errorf(berth.CodeUnsupported, "this server's metadata store cannot delete a whole repository").
+			WithHint("delete its manifests instead: berth tag list %s, then crane delete HOST/%s@DIGEST for each", repo, repo)
+	}
+	return del.DeleteRepository(ctx, repo)
+}
+
 func webhookAAD(id string) []byte { return []byte("berth webhook secret " + id) }
 
 func (s sealedWebhooks) CreateWebhook(ctx context.Context, w berth.Webhook) error {

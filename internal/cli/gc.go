@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,6 +72,9 @@ while a replica is collecting.`,
 				return err
 			}
 			defer st.Close()
+			if err := replicaStorageExists(cfg); err != nil {
+				return err
+			}
 			if err := st.openBlobs(ctx, cfg, e.getenv); err != nil {
 				return err
 			}
@@ -120,4 +125,21 @@ func printGCReport(e *env, rep api.GCReport) error {
 	fmt.Fprintf(e.stdout, "%s %d links, %d blobs (%d bytes), %d uploads (%d bytes)\n", verb,
 		len(rep.Links), len(rep.Blobs), rep.BlobBytes, len(rep.Uploads), rep.UploadBytes)
 	return nil
+}
+
+// replicaStorageExists refuses a collection of the replicas' database (--db)
+// without --blobs when the data folder holds no storage folder: it would
+// collect an empty store of its own, and remove every link as pointing at
+// missing bytes. Replicas share blobs through --blobs, or a storage folder
+// mounted in each data folder, which must then be there.
+func replicaStorageExists(cfg Config) error {
+	if cfg.DB == "" || cfg.Blobs != "" {
+		return nil
+	}
+	dir := filepath.Join(cfg.Data, "storage")
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	return berth.Errorf(berth.CodeInvalid, "the collection of the replicas' database has no blob store: no --blobs, and %s does not exist", dir).
+		WithHint("name the replicas' blob store: berth gc --db URL --blobs 's3://BUCKET?endpoint=HOST:PORT&region=REGION', or --data DIR where DIR/storage is the folder the replicas share")
 }

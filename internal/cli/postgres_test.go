@@ -104,6 +104,18 @@ func TestGCOnPostgres(t *testing.T) {
 	if code, out, stderr := gc("--dry-run"); code != 0 || len(out.Links) != 1 || len(out.Blobs) != 1 {
 		t.Fatalf("dry run: exit %d, %+v, %s", code, out, stderr)
 	}
+	// Without --blobs, a data folder with no storage: refused, not an empty
+	// store of its own that would drop every link; nothing is created.
+	empty := filepath.Join(t.TempDir(), "elsewhere")
+	if code, _, stderr := runCLI(t, env, "gc", "--data", empty, "--grace", "1h"); code != 1 || !strings.Contains(stderr, "[invalid]") || !strings.Contains(stderr, "--blobs") {
+		t.Fatalf("gc --db without --blobs or storage: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(empty); err == nil {
+		t.Errorf("gc created %s", empty)
+	}
+	if _, err := db.FindBlobLink(t.Context(), "team/app", d); err != nil {
+		t.Fatalf("the refused collection removed the link: %v", err)
+	}
 	// A replica is collecting: berth gc refuses rather than collect beside it.
 	job, ok, err := db.TryLock(t.Context(), "gc")
 	if err != nil || !ok {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,8 +75,21 @@ type migrateHooks struct {
 // toDB and toBlobs name.
 func runMigrate(ctx context.Context, cfg Config, toDB, toBlobs string, e *env, hooks migrateHooks) error {
 	if cfg.Postgres() || cfg.Blobs != "" {
-		return berth.Errorf(berth.CodeInvalid, "berth migrate reads a data folder (SQLite and its storage folder), not --db or --blobs").
+		refusal := berth.Errorf(berth.CodeInvalid, "berth migrate reads a data folder (SQLite and its storage folder), not --db or --blobs").
 			WithHint("name the source with --data DIR and the target with --to-db and --to-blobs")
+		// A replica's environment (a Kubernetes secret, say) sets them
+		// without a flag: name what set them.
+		var set []string
+		for _, v := range []string{"BERTH_DB", "BERTH_BLOBS"} {
+			if e.getenv(v) != "" {
+				set = append(set, v)
+			}
+		}
+		if len(set) > 0 {
+			refusal.Message += fmt.Sprintf("; %s is set in the environment", strings.Join(set, " and "))
+			refusal.Hint = fmt.Sprintf("unset %s, then name the source with --data DIR and the target with --to-db and --to-blobs", strings.Join(set, " "))
+		}
+		return refusal
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Data, metadataFile)); err != nil {
 		return berth.Errorf(berth.CodeNotFound, "%s holds no berth metadata (%s): it is not the data folder of a berth server", cfg.Data, metadataFile).
@@ -146,7 +160,8 @@ func runMigrate(ctx context.Context, cfg Config, toDB, toBlobs string, e *env, h
 		return berth.Errorf(berth.CodeDigestInvalid, "%d blob(s) were refused because their bytes do not match their digest: %v", len(m.refused), m.refused).
 			WithHint("everything else was copied; restore those blobs from a backup into %s and run berth migrate again, or delete the images that use them", filepath.Join(cfg.Data, "storage"))
 	}
-	fmt.Fprintf(e.stderr, "migrate: done; start the replicas with --db %s%s\n", RedactDSN(toDB), map[bool]string{true: " --blobs " + describeBlobs(toBlobs)}[toBlobs != ""])
+	fmt.Fprintf(e.stderr, "migrate: done; start the replicas with --db %s%s and the same key encryption key (BERTH_KEY_ENCRYPTION_KEY)\n",
+		berth.ShellQuote(RedactDSN(toDB)), map[bool]string{true: " --blobs " + berth.ShellQuote(describeBlobs(toBlobs))}[toBlobs != ""])
 	return nil
 }
 

@@ -225,6 +225,16 @@ func TestMigrateToPostgresAndS3(t *testing.T) {
 	if !strings.Contains(out, "2 already there") || strings.Contains(out, s3test.SecretKey) {
 		t.Errorf("the second run did not skip the 2 blobs the first copied, or printed the S3 secret:\n%s", out)
 	}
+	// Its closing line can be pasted: the URLs are quoted for the shell.
+	if !strings.Contains(out, "--blobs '") || !strings.Contains(out, "--db '") {
+		t.Errorf("the closing line does not quote the URLs:\n%s", out)
+	}
+	// In a replica's environment, the refusal names the variable, not a flag.
+	withDB := maps.Clone(menv)
+	withDB["BERTH_DB"] = dsn
+	if code, _, out := runCLI(t, withDB, args...); code != 1 || !strings.Contains(out, "[invalid]") || !strings.Contains(out, "unset BERTH_DB") {
+		t.Errorf("migrate with BERTH_DB set: exit %d:\n%s", code, out)
+	}
 	// A third run finds everything there.
 	code, _, out = runCLI(t, menv, args...)
 	if code != 0 {

@@ -184,6 +184,11 @@ func recoverURL(cfg Config) string {
 	if cfg.URL != "" {
 		return cfg.URL
 	}
+	if cfg.Postgres() {
+		// Run beside the replicas' database, not as one of them: this
+		// process's listen address says nothing of theirs.
+		return "https://REGISTRY"
+	}
 	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && berth.IsLoopbackHost(host) {
 		if cfg.TLS.CertFile != "" || len(cfg.TLS.ACME.Domains) > 0 {
 			return "https://" + cfg.Addr

@@ -224,6 +224,7 @@ func TestRecoverURL(t *testing.T) {
 		{Config{Addr: "127.0.0.1:5000"}, "http://127.0.0.1:5000"},
 		{Config{Addr: "[::1]:5000"}, "http://[::1]:5000"},
 		{Config{Addr: "0.0.0.0:5000"}, "https://REGISTRY"},
+		{Config{Addr: "127.0.0.1:5000", DB: "postgres://db.internal/berth"}, "https://REGISTRY"}, // the replicas' address is not known here
 		{Config{Addr: "127.0.0.1:5443", TLS: TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}}, "https://127.0.0.1:5443"},
 	} {
 		if got := recoverURL(tc.cfg); got != tc.want {

@@ -918,6 +918,19 @@ func (h *TokenHandler) auditRefused(r *http.Request, err error) {
 		e.Actor, e.Connection = "", conn // client_id named the connection, not a principal
 	}
 	if be := berth.AsError(err); be != nil {
+		// A refusal past authentication (role_missing, scope_not_granted)
+		// names its principal: the event is theirs, so that berth audit
+		// --principal NAME finds it; the client id it was asked with stays
+		// in the detail.
+		if v, ok := be.Detail["principal"].(string); ok && e.Connection == "" && berth.ValidatePrincipalName(v) == nil && v != e.Actor {
+			if e.Actor != "" {
+				if e.Detail == nil {
+					e.Detail = map[string]string{}
+				}
+				e.Detail["client_id"] = e.Actor
+			}
+			e.Actor = v
+		}
 		if v, ok := be.Detail["connection"].(string); ok && e.Connection == "" && berth.ValidateConnectionName(v) == nil {
 			e.Connection = v
 		}

@@ -549,8 +549,15 @@ func TestTokenGrantsTheIntersection(t *testing.T) {
 
 	// Nothing granted is refused here, where clients print why: a token
 	// granting nothing would meet a bare 403 on a HEAD, which has no body.
+	audit := &memAudit{}
+	e.h.Audit = audit
 	r := e.post(url.Values{"grant_type": {"client_credentials"}, "scope": {"repository:secret/x:pull,push"}}, c.ClientID, c.Value)
 	b := wantRefusal(t, r, http.StatusForbidden, "invalid_scope", berth.CodeRoleMissing)
+	// The refusal is the principal's, found by berth audit --principal NAME;
+	// the client id it was asked with stays in the detail.
+	if ev, _ := audit.last(berth.AuditAuthToken); ev.Actor != "reader" || ev.Detail["client_id"] != c.ClientID || ev.Reason != berth.CodeRoleMissing {
+		t.Errorf("the refusal's audit event: actor %q, detail %v", ev.Actor, ev.Detail)
+	}
 	if !strings.Contains(b.Hint, "--role push --scope secret/x") {
 		t.Errorf("the hint names not the push role on the repository: %q", b.Hint)
 	}

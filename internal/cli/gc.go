@@ -129,9 +129,10 @@ func printGCReport(e *env, rep api.GCReport) error {
 
 // replicaStorageExists refuses a collection of the replicas' database (--db)
 // without --blobs when the data folder holds no storage folder: it would
-// collect an empty store of its own, and remove every link as pointing at
-// missing bytes. Replicas share blobs through --blobs, or a storage folder
-// mounted in each data folder, which must then be there.
+// create and walk an empty store of its own, collect the database's links
+// and never the bytes they freed, and say nothing of it. Replicas share
+// blobs through --blobs, or a storage folder mounted in each data folder,
+// which must then be there.
 func replicaStorageExists(cfg Config) error {
 	if cfg.DB == "" || cfg.Blobs != "" {
 		return nil

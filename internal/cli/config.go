@@ -306,7 +306,7 @@ func (c Config) validateDB() error {
 	}
 	if c.KeyEncryptionKey == "" {
 		return berth.Errorf(berth.CodeInvalid, "db is PostgreSQL but no key encryption key is set: replicas keep their signing keys in the database, encrypted with it").
-			WithHint("export BERTH_KEY_ENCRYPTION_KEY=$(openssl rand -base64 32) (or key_encryption_key in the configuration file), the same on every replica, and keep it as safe as the database password")
+			WithHint("set BERTH_KEY_ENCRYPTION_KEY (or key_encryption_key in the configuration file) to the key the replicas of this database use; only for a new database, make one: export BERTH_KEY_ENCRYPTION_KEY=$(openssl rand -base64 32), the same on every replica, kept as safe as the database password")
 	}
 	_, err := c.keyEncryptionKey()
 	return err

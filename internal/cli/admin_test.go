@@ -15,10 +15,10 @@ import (
 // moveServeClock makes serveNow run offset ahead, from now until the test ends.
 func moveServeClock(t *testing.T) *atomic.Int64 {
 	t.Helper()
-	var offset atomic.Int64
+	offset := new(atomic.Int64)
 	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	t.Cleanup(func() { serveNow = time.Now })
-	return &offset
+	return offset
 }
 
 // TestInitialAdminExpiry: the first admin's secret says when it expires, and

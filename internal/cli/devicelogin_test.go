@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,9 +139,7 @@ func grants(t *testing.T, token, repo, action string) bool {
 }
 
 func TestDeviceLogin(t *testing.T) {
-	var offset atomic.Int64
-	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	t.Cleanup(func() { serveNow = time.Now })
+	offset := moveServeClock(t)
 	s, company := peopleServer(t)
 	company.Now = serveNow
 	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "push", "scope": "team/*"}, http.StatusCreated)
@@ -262,9 +259,7 @@ func TestDeviceLogin(t *testing.T) {
 }
 
 func TestDeviceLoginDeniedAndExpired(t *testing.T) {
-	var offset atomic.Int64
-	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	t.Cleanup(func() { serveNow = time.Now })
+	offset := moveServeClock(t)
 	s, company := peopleServer(t)
 	company.Now = serveNow
 	host := strings.TrimPrefix(s.url, "http://")
@@ -519,9 +514,7 @@ func TestPersonalAccessTokens(t *testing.T) {
 // oauth.DefaultFailureLimit of them per window; the next is refused with
 // too_many_attempts and a Retry-After, and the window frees it again.
 func TestDeviceLoginStartsLimited(t *testing.T) {
-	var offset atomic.Int64
-	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	t.Cleanup(func() { serveNow = time.Now })
+	offset := moveServeClock(t)
 	s, _ := peopleServer(t)
 	start := func() (*http.Response, string) {
 		t.Helper()

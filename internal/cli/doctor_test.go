@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -445,9 +444,7 @@ func writeDoctorJSON(t *testing.T, path string, v any) {
 // TestDoctorExpiredSecret moves the server's clock past a secret's expiry:
 // the token check fails with secret_expired and the server's fixing hint.
 func TestDoctorExpiredSecret(t *testing.T) {
-	var offset atomic.Int64
-	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	t.Cleanup(func() { serveNow = time.Now })
+	offset := moveServeClock(t)
 	s := startServe(t, t.TempDir())
 	id, secret := s.admin(t)
 	admin := map[string]string{envURL: s.url, envClientID: id, envClientSecret: secret}

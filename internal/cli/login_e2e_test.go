@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,9 +25,7 @@ func TestLoginOCIClients(t *testing.T) {
 	bin := buildBerthWithHelper(t)
 
 	// The server's clock, moved forward below to expire the first tokens.
-	var offset atomic.Int64
-	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	t.Cleanup(func() { serveNow = time.Now })
+	offset := moveServeClock(t)
 	s := startServe(t, t.TempDir())
 	id, secret := s.admin(t)
 	host := strings.TrimPrefix(s.url, "http://")

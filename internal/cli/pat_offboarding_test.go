@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,9 +19,7 @@ import (
 // count. The token is used alone, without any session being checked first,
 // so nothing but the token itself can have asked the provider.
 func TestPATStopsWhenTheProviderRefusesThePerson(t *testing.T) {
-	var offset atomic.Int64
-	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	t.Cleanup(func() { serveNow = time.Now })
+	offset := moveServeClock(t)
 	s, company := peopleServer(t)
 	company.Now = serveNow
 	s.apiJSON(t, http.MethodPost, "/api/v1/roles", map[string]string{"group": "corp:devs", "role": "push", "scope": "team/*"}, http.StatusCreated)

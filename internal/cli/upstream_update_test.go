@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,9 +88,7 @@ func TestUpstreamUpdateReplacesAnUnopenableCredential(t *testing.T) {
 // An update that keeps the credential keeps its recorded expiry, even once
 // that date has passed (when owners come to fix things).
 func TestUpstreamUpdateAfterTheRecordedExpiry(t *testing.T) {
-	var offset atomic.Int64
-	serveNow = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	t.Cleanup(func() { serveNow = time.Now })
+	offset := moveServeClock(t)
 	_, env, _ := upstreamWithCredential(t, "--expires-at", time.Now().AddDate(0, 0, 2).UTC().Format("2006-01-02"))
 	offset.Store(int64(5 * 24 * time.Hour))
 	code, stdout, stderr := runUpstreamCLI(t, env, "", "json", "update", "hub", "--tag-ttl", "2h")

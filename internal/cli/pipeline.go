@@ -113,10 +113,9 @@ cannot reach, such as an air-gapped cluster.`,
 				}
 			}
 			if jwksFile != "" {
-				b, err := os.ReadFile(jwksFile)
+				b, err := readJWKSFile(jwksFile)
 				if err != nil {
-					return berth.Errorf(berth.CodeInvalid, "cannot read --jwks-file: %v", err).
-						WithHint("save the issuer's JWKS document (the JSON at its jwks_uri) to a file and pass its path")
+					return err
 				}
 				req.JWKS = b
 			}
@@ -256,10 +255,9 @@ never vouches for another: name every pipeline of the issuer.`,
 			}
 			var jwks json.RawMessage
 			if jwksFile != "" {
-				b, err := os.ReadFile(jwksFile)
+				b, err := readJWKSFile(jwksFile)
 				if err != nil {
-					return berth.Errorf(berth.CodeInvalid, "cannot read --jwks-file: %v", err).
-						WithHint("save the issuer's JWKS document (the JSON at its jwks_uri) to a file and pass its path")
+					return err
 				}
 				jwks = b
 			}
@@ -315,4 +313,14 @@ func pipelineDeleteCommand(e *env) *cobra.Command {
 			})
 		},
 	}
+}
+
+// readJWKSFile reads the --jwks-file of pipeline create and update.
+func readJWKSFile(path string) (json.RawMessage, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, berth.Errorf(berth.CodeInvalid, "cannot read --jwks-file: %v", err).
+			WithHint("save the issuer's JWKS document (the JSON at its jwks_uri) to a file and pass its path")
+	}
+	return b, nil
 }

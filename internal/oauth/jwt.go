@@ -236,11 +236,17 @@ func (kr *Keyring) verify(token string, now time.Time) (verified, uint64, error)
 	if err := json.Unmarshal(payload, &w); err != nil {
 		return verified{}, 0, tokenInvalid("the access token's claims are malformed")
 	}
+	// Past the signature, the token was signed with this registry's own
+	// keys: another issuer or service is a replica configured otherwise,
+	// or this server before its configuration changed, and a new token
+	// from the same mismatched replica would meet the same refusal.
 	switch {
 	case w.Issuer != kr.Issuer:
-		return verified{}, 0, tokenInvalid("the access token was issued by %q, not by this registry (%s)", berth.Truncate(w.Issuer, 80), kr.Issuer)
+		return verified{}, 0, tokenInvalid("the access token was issued by %q, not by this registry (%s), though with its signing key", berth.Truncate(w.Issuer, 80), kr.Issuer).
+			WithHint("give every replica the same url: in its configuration (the public URL clients use), then request a new token (docker login, or berth login, does it for you)")
 	case !slices.Contains(w.Audience, kr.Audience):
-		return verified{}, 0, tokenInvalid("the access token is for service %q, not %q", berth.Truncate(strings.Join(w.Audience, ","), 80), kr.Audience)
+		return verified{}, 0, tokenInvalid("the access token is for service %q, not %q, though signed with this registry's key", berth.Truncate(strings.Join(w.Audience, ","), 80), kr.Audience).
+			WithHint("give every replica the same auth.service in its configuration, then request a new token (docker login, or berth login, does it for you)")
 	case w.Subject == "" || w.Expires == 0 || w.IssuedAt == 0:
 		return verified{}, 0, tokenInvalid("the access token lacks sub, exp or iat")
 	}

@@ -197,6 +197,14 @@ func TestVerifyRefusesTampering(t *testing.T) {
 			}
 		})
 	}
+	// Signed with this registry's key for another url or service: a replica
+	// configured otherwise, which a new token would not mend.
+	for name, want := range map[string]string{"wrong issuer": "same url:", "wrong audience": "same auth.service"} {
+		_, err := kr.Verify(cases[name], t0.Add(time.Minute))
+		if e := berth.AsError(err); e == nil || !strings.Contains(e.Hint, want) {
+			t.Errorf("%s: hint %v, want it to name %q", name, err, want)
+		}
+	}
 	// A token audience list that holds ours is accepted.
 	listed := forge(t, key, jose.ES256, typ, p(func(m map[string]any) { m["aud"] = []string{"a.test", audience} }))
 	if _, err := kr.Verify(listed, t0.Add(time.Minute)); err != nil {

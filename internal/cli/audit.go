@@ -39,8 +39,9 @@ func newAuditCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Show the audit log: every authentication, access decision and change",
-		Long: `Show the audit log of the data folder (or of --db): every authentication (success and
-failure), every access decision (allowed or denied) and every change to
+		Long: `Show the audit log: through the registry (BERTH_URL or the stored login), or, given
+--data, --db or --config (or BERTH_DATA, BERTH_DB, BERTH_CONFIG), read from the
+stores directly. It holds every authentication (success and failure), every access decision (allowed or denied) and every change to
 principals, secrets, roles, pipelines and connections, with who, from where,
 on what, the result and its reason code. It never holds a credential.
 

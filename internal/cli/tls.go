@@ -131,7 +131,9 @@ func acmeTLS(cfg Config, logger *slog.Logger) (*tls.Config, error) {
 	tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		c, err := get(hello)
 		if err != nil && !isACMEChallenge(hello) {
-			logger.Warn("no TLS certificate for the handshake", slog.String("server_name", hello.ServerName), slog.Any("err", err))
+			logger.Warn("no TLS certificate for the handshake", slog.String("server_name", hello.ServerName), slog.Any("err", err),
+				slog.String("hint", "the CA checks a name by connecting to it on port 443 (tls-alpn-01): "+hello.ServerName+
+					" must resolve to this server and reach berth's listener there (DNS, firewall, a proxy that passes TLS through, addr on :443); a name outside tls.acme.domains gets no certificate"))
 		}
 		return c, err
 	}

@@ -41,19 +41,7 @@ func TestLinkRacingANewRepositoryDoesNotDeadlock(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waiting := func(what, like string) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			var n int
-			must(ctl.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, like).Scan(&n))
-			if n > 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never waited", what)
-			}
-		}
-	}
+	waiting := func(what, like string) { t.Helper(); waitForLockWait(t, ctl, what, like) }
 	d := berth.DigestOf(berth.SHA256, []byte("layer"))
 	must(db.CreateUploadSession(ctx, berth.UploadSession{ID: "u-1", Repository: "team/new", Created: time.Now()}))
 
@@ -93,5 +81,83 @@ func TestLinkRacingANewRepositoryDoesNotDeadlock(t *testing.T) {
 	}
 	if l, err := db.FindBlobLink(ctx, "team/new", d); err != nil || l.Size != 5 {
 		t.Errorf("the link: %+v %v", l, err)
+	}
+}
+
+// waitForLockWait returns once a statement like like waits on a lock, as
+// pg_stat_activity shows through c, or fails the test after 10 s.
+func waitForLockWait(t *testing.T, c *pgx.Conn, what, like string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := c.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, like).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never waited", what)
+		}
+	}
+}
+
+// A commit that found its repository, which a concurrent delete then
+// removed before the link's foreign-key check, creates it anew and links,
+// rather than failing with the foreign-key violation.
+func TestLinkIntoARepositoryDeletedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	dsn := newSchema(t)
+	db := open(t, dsn)
+	defer db.Close()
+	ctl, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close(ctx)
+	deleter, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deleter.Close(ctx)
+	if err := db.LinkBlob(ctx, berth.BlobLink{Repository: "team/app", Digest: berth.DigestOf(berth.SHA256, []byte("old")), Size: 3, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	d := berth.DigestOf(berth.SHA256, []byte("new"))
+	if err := db.CreateUploadSession(ctx, berth.UploadSession{ID: "u-1", Repository: "team/app", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// The delete holds the repository's row, not committed yet.
+	tx, err := deleter.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM blob_links WHERE repo_id = (SELECT id FROM repositories WHERE name = 'team/app')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM repositories WHERE name = 'team/app'`); err != nil {
+		t.Fatal(err)
+	}
+	linked := make(chan error, 1)
+	go func() {
+		linked <- db.LinkUploadedBlob(ctx, berth.BlobLink{Repository: "team/app", Digest: d, Size: 3, Created: time.Now()}, "u-1")
+	}()
+	waitForLockWait(t, ctl, "the commit's foreign-key check, on the delete", "%INSERT INTO repositories%")
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-linked:
+		if err != nil {
+			t.Fatalf("the commit into a repository deleted meanwhile: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the commit never finished")
+	}
+	if l, err := db.FindBlobLink(ctx, "team/app", d); err != nil || l.Size != 3 {
+		t.Errorf("the link: %+v %v", l, err)
+	}
+	if _, err := db.FindUploadSession(ctx, "u-1"); !berth.IsCode(err, berth.CodeBlobUploadUnknown) {
+		t.Errorf("the session after the link: %v", err)
 	}
 }

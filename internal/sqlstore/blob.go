@@ -49,12 +49,14 @@ func (s *Store) LinkUploadedBlob(ctx context.Context, link berth.BlobLink, sessi
 			d AS (DELETE FROM upload_sessions WHERE id = $5 AND EXISTS (SELECT 1 FROM r))
 			SELECT count(*) FROM l`,
 			link.Repository, string(link.Digest), link.Size, link.Created, session).Scan(&linked)
-		if err != nil {
+		switch {
+		case err == nil && linked > 0:
+			return nil
+		case err != nil && !s.d.IsForeignKeyViolation(err):
 			return fmt.Errorf("link uploaded blob %s to %s: %w", link.Digest, link.Repository, err)
 		}
-		if linked > 0 {
-			return nil
-		}
+		// Nothing linked, or the repository e found was deleted before the
+		// link's foreign-key check: the transaction creates it anew.
 	}
 	return s.inTx(ctx, "link uploaded blob", func(tx Querier) error {
 		if err := linkBlob(ctx, tx, link); err != nil {

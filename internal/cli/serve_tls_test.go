@@ -11,8 +11,10 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +149,46 @@ func TestServeTLSRefusals(t *testing.T) {
 		if got := jsonErrorCode(t, stdout); code != 1 || got != "invalid" {
 			t.Errorf("serve %v: exit %d, %q; want invalid", args, code, got)
 		}
+	}
+}
+
+// Over https the console's cookies are host-bound (__Host-, Secure, Path=/):
+// the break-glass sign-in, the session and a page behind it work with them,
+// and a session cookie planted without the prefix is not a session.
+func TestConsoleOverHTTPSUsesHostCookies(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, 100, certFile, keyFile)
+	client := tlsClient(ca.pool)
+	s := startServeClient(t, nil, t.TempDir(), client, "--tls-cert", certFile, "--tls-key", keyFile)
+	id, secret := s.admin(t)
+	b := newBrowser(t)
+	b.c.Transport = client.Transport
+	resp, page := consoleSignIn(t, s, b, id, secret)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Signed in as") {
+		t.Fatalf("the console sign-in over https: %s\n%s", resp.Status, page)
+	}
+	u, _ := url.Parse(s.url)
+	var names []string
+	for _, c := range b.c.Jar.Cookies(u) {
+		names = append(names, c.Name)
+	}
+	if !slices.Contains(names, "__Host-berth_session") || slices.Contains(names, "berth_session") {
+		t.Fatalf("cookies over https: %v, want __Host-berth_session only", names)
+	}
+	// A session cookie without the prefix is not read.
+	value := ""
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "__Host-berth_session" {
+			value = c.Value
+		}
+	}
+	planted := newBrowser(t)
+	planted.c.Transport = client.Transport
+	planted.c.Jar.SetCookies(u, []*http.Cookie{{Name: "berth_session", Value: value}})
+	planted.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if resp, _ := planted.get(s.url + "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a page with an unprefixed session cookie over https: %s, want the redirect to /signin", resp.Status)
 	}
 }

@@ -31,6 +31,9 @@ var files embed.FS
 type Sessions interface {
 	StartSession(ctx context.Context, principalID, providerID string) (string, error)
 	SetSessionCookie(w http.ResponseWriter, r *http.Request, value string)
+	// SessionCookieOf returns the request's session cookie, by the name
+	// the way the registry is reached gives it (signin.CookieName).
+	SessionCookieOf(r *http.Request) (*http.Cookie, error)
 }
 
 // Handler serves the console's pages.
@@ -149,7 +152,7 @@ type pageFunc func(w http.ResponseWriter, r *http.Request, s *session) (*view, e
 // one is sent to /signin), the csrf check of every POST, and rendering.
 func (h *Handler) page(fn pageFunc) http.Handler {
 	return h.headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(signin.SessionCookie)
+		c, err := h.sessionCookie(r)
 		var caller *berth.Caller
 		if err == nil && c.Value != "" {
 			caller, err = h.Authenticate(r.Context(), c.Value)
@@ -358,8 +361,22 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginCookie carries the break-glass form's csrf value before there is a
-// session (double submit: another site can neither read nor set it).
+// session (double submit: another site can neither read nor set it; over
+// https a sibling subdomain cannot either, signin.CookieName).
 const loginCookie = "berth_console_signin"
+
+// secure reports whether the registry is reached over https.
+func (h *Handler) secure(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(h.URL, "https://")
+}
+
+// sessionCookie returns the request's session cookie.
+func (h *Handler) sessionCookie(r *http.Request) (*http.Cookie, error) {
+	if h.Sessions == nil {
+		return r.Cookie(signin.CookieName(h.secure(r), signin.SessionCookie))
+	}
+	return h.Sessions.SessionCookieOf(r)
+}
 
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 	var ps []berth.IdentityProvider
@@ -371,7 +388,7 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	token := berth.SessionCSRF(rand.Text()) // hex, like the session forms' values
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/signin", MaxAge: 600, HttpOnly: true, Secure: r.TLS != nil || strings.HasPrefix(h.URL, "https://"), SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: signin.CookieName(h.secure(r), loginCookie), Value: token, Path: "/", MaxAge: 600, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode})
 	h.render(w, http.StatusOK, &view{Title: "Sign in", NoStore: true, Data: map[string]any{"Providers": ps, "Next": signin.LocalNext(r.URL.Query().Get("next")), "CSRF": token}})
 }
 
@@ -382,7 +399,7 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	c, cerr := r.Cookie(loginCookie)
+	c, cerr := r.Cookie(signin.CookieName(h.secure(r), loginCookie))
 	if cerr != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
 		h.fail(w, r, nil, berth.Errorf(berth.CodeSignInStateInvalid, "the sign-in form was not sent from this browser's sign-in page").
 			WithHint("open /signin and submit the form again"))
@@ -411,7 +428,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/signin", MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: signin.CookieName(h.secure(r), loginCookie), Value: "", Path: "/", MaxAge: -1, Secure: h.secure(r)})
 	h.Sessions.SetSessionCookie(w, r, value)
 	next := signin.LocalNext(r.PostFormValue("next"))
 	if next == "" {

@@ -85,7 +85,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // who returns the caller of the request's session cookie, or nil when it
 // carries none that is live.
 func (h *Handler) who(r *http.Request) (*berth.Caller, string) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := h.SessionCookieOf(r)
 	if err != nil || c.Value == "" || h.Authenticate == nil {
 		return nil, ""
 	}
@@ -161,7 +161,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, _ := json.Marshal(f)
-	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: "/login",
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(r, flowCookie), Value: base64.RawURLEncoding.EncodeToString(b), Path: "/",
 		MaxAge: int(flowLifetime / time.Second), HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u, http.StatusFound)
@@ -171,7 +171,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) readFlow(r *http.Request) (flow, error) {
 	stale := berth.Errorf(berth.CodeSignInStateInvalid, "this browser has no sign-in in progress: it was started in another browser, finished already, or is older than %d minutes", int(flowLifetime/time.Minute)).
 		WithHint("start again at /login, in one browser with cookies allowed for this site")
-	c, err := r.Cookie(flowCookie)
+	c, err := r.Cookie(h.cookieName(r, flowCookie))
 	if err != nil {
 		return flow{}, stale
 	}
@@ -195,7 +195,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := h.readFlow(r)
 	// The flow cookie is used once, whatever the outcome.
-	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: "", Path: "/login", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(r, flowCookie), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	if err == nil && subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(f.State)) != 1 {
 		err = berth.Errorf(berth.CodeSignInStateInvalid, "the sign-in's state does not match the one this browser started: the answer was forged or belongs to another sign-in").
 			WithHint("start again at /login")
@@ -276,8 +276,32 @@ func (s *Service) StartSession(ctx context.Context, principalID, providerID stri
 // SetSessionCookie sets the session cookie of value on w, as the sign-in
 // callback does.
 func (s *Service) SetSessionCookie(w http.ResponseWriter, r *http.Request, value string) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: int(s.lifetime() / time.Second),
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(r, SessionCookie), Value: value, Path: "/", MaxAge: int(s.lifetime() / time.Second),
 		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
+}
+
+// SessionCookieOf returns the request's session cookie: the one named for
+// how the registry is reached (CookieName), never the other.
+func (s *Service) SessionCookieOf(r *http.Request) (*http.Cookie, error) {
+	return r.Cookie(s.cookieName(r, SessionCookie))
+}
+
+// cookieName is CookieName for the way r reached the registry.
+func (s *Service) cookieName(r *http.Request, name string) string {
+	return CookieName(s.secure(r), name)
+}
+
+// CookieName returns the name a cookie of the sign-in or the console goes
+// by: over https, with the __Host- prefix, which a browser accepts only
+// when set Secure, with Path=/ and no Domain, by this very host, so that a
+// sibling subdomain cannot plant one (a session or sign-in of its choosing:
+// login CSRF). Over plain http (loopback) the name is as it is. A cookie is
+// read by the one name only.
+func CookieName(secure bool, name string) string {
+	if secure {
+		return "__Host-" + name
+	}
+	return name
 }
 
 // CheckCSRF returns signin_state_invalid unless the form's csrf field is the
@@ -309,7 +333,7 @@ func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	c, err := r.Cookie(SessionCookie)
+	c, err := h.SessionCookieOf(r)
 	if err != nil {
 		render(w, http.StatusOK, "done", map[string]string{"Title": "Signed out", "Text": "This browser holds no session."})
 		return
@@ -329,6 +353,6 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(r, SessionCookie), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	render(w, http.StatusOK, "done", map[string]string{"Title": "Signed out", "Text": "The session has ended."})
 }

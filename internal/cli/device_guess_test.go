@@ -20,18 +20,7 @@ import (
 // is hopeless. Another person is not held back by it.
 func TestDeviceUserCodeGuessesAreLimited(t *testing.T) {
 	s, company := peopleServer(t)
-	resp, err := http.PostForm(s.url+"/oauth2/device_authorization", url.Values{"client_id": {"berth-cli"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var started struct {
-		UserCode string `json:"user_code"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&started)
-	resp.Body.Close()
-	if started.UserCode == "" {
-		t.Fatal("no device login started")
-	}
+	started := startDeviceAuthorization(t, http.DefaultClient, s.url)
 
 	guesser := newBrowser(t)
 	guesser.get(s.url + "/login/corp")
@@ -81,15 +70,7 @@ func TestDeviceApprovalShowsWhereTheLoginStarted(t *testing.T) {
 		{http.DefaultClient, "from <strong>127.0.0.1</strong>, the address this browser comes from"},
 		{elsewhere, "from <strong>127.0.0.2</strong>; this browser comes from 127.0.0.1"},
 	} {
-		resp, err := c.client.PostForm(s.url+"/oauth2/device_authorization", url.Values{"client_id": {"berth-cli"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var started struct {
-			Complete string `json:"verification_uri_complete"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&started)
-		resp.Body.Close()
+		started := startDeviceAuthorization(t, c.client, s.url)
 		b := newBrowser(t)
 		b.get(s.url + "/login/corp")
 		r, page := b.get(started.Complete)
@@ -97,4 +78,26 @@ func TestDeviceApprovalShowsWhereTheLoginStarted(t *testing.T) {
 			t.Errorf("approval page, want %q:\n%s", c.want, page)
 		}
 	}
+}
+
+// deviceStart is what POST /oauth2/device_authorization answers.
+type deviceStart struct {
+	UserCode string `json:"user_code"`
+	Complete string `json:"verification_uri_complete"`
+}
+
+// startDeviceAuthorization starts a device login at base through c, as the
+// CLI's first request does.
+func startDeviceAuthorization(t *testing.T, c *http.Client, base string) deviceStart {
+	t.Helper()
+	resp, err := c.PostForm(base+"/oauth2/device_authorization", url.Values{"client_id": {"berth-cli"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d deviceStart
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || d.UserCode == "" || d.Complete == "" {
+		t.Fatalf("device authorization: %s %+v %v", resp.Status, d, err)
+	}
+	return d
 }

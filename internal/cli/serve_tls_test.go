@@ -98,12 +98,8 @@ func tlsClient(pool *x509.CertPool) *http.Client {
 func TestServeTLSFiles(t *testing.T) {
 	tlsCheckEvery = 0
 	t.Cleanup(func() { tlsCheckEvery = time.Second })
-	ca := newTestCA(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 100, certFile, keyFile)
-	client := tlsClient(ca.pool)
-	s := startServeClient(t, nil, t.TempDir(), client, "--tls-cert", certFile, "--tls-key", keyFile)
+	s, client, ca, certFile := serveWithTestCert(t)
+	keyFile := filepath.Join(filepath.Dir(certFile), "key.pem")
 	if s.url[:8] != "https://" {
 		t.Fatalf("serve prints %s, want an https URL", s.url)
 	}
@@ -156,12 +152,7 @@ func TestServeTLSRefusals(t *testing.T) {
 // the break-glass sign-in, the session and a page behind it work with them,
 // and a session cookie planted without the prefix is not a session.
 func TestConsoleOverHTTPSUsesHostCookies(t *testing.T) {
-	ca := newTestCA(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 100, certFile, keyFile)
-	client := tlsClient(ca.pool)
-	s := startServeClient(t, nil, t.TempDir(), client, "--tls-cert", certFile, "--tls-key", keyFile)
+	s, client, _, _ := serveWithTestCert(t)
 	id, secret := s.admin(t)
 	b := newBrowser(t)
 	b.c.Transport = client.Transport
@@ -191,4 +182,17 @@ func TestConsoleOverHTTPSUsesHostCookies(t *testing.T) {
 	if resp, _ := planted.get(s.url + "/"); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("a page with an unprefixed session cookie over https: %s, want the redirect to /signin", resp.Status)
 	}
+}
+
+// serveWithTestCert runs berth serve with --tls-cert and --tls-key files a
+// test CA issued (serial 100), and returns it with a client trusting the CA,
+// the CA, and the certificate file (key.pem beside it).
+func serveWithTestCert(t *testing.T) (*running, *http.Client, *testCA, string) {
+	t.Helper()
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, 100, certFile, keyFile)
+	client := tlsClient(ca.pool)
+	return startServeClient(t, nil, t.TempDir(), client, "--tls-cert", certFile, "--tls-key", keyFile), client, ca, certFile
 }

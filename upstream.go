@@ -212,6 +212,76 @@ func NewUpstream(req NewUpstreamRequest, now time.Time) (Upstream, error) {
 		TagTTL: req.TagTTL, MaxSize: req.MaxSize, ExpiresAt: req.ExpiresAt, Created: now.UTC()}, nil
 }
 
+// UpstreamChange is what an owner changes of an upstream: what is set
+// changes, the rest stays. A new credential (Username and Password, or
+// Anonymous for none) replaces the recorded expiry with ExpiresAt, or with
+// none; ExpiresAt alone records the kept credential's.
+type UpstreamChange struct {
+	URL       string
+	Username  string
+	Password  UpstreamPassword
+	Anonymous bool
+	TagTTL    time.Duration // 0: unchanged
+	MaxSize   *int64        // nil: unchanged; 0 removes the bound
+	ExpiresAt *time.Time
+}
+
+// NewCredential reports whether c replaces the stored credential (then the
+// old one is not needed, and may be unreadable).
+func (c UpstreamChange) NewCredential() bool {
+	return c.Anonymous || c.Username != "" || !c.Password.IsZero()
+}
+
+// Change returns u changed by c at now, validated as NewUpstream validates,
+// with u's name, namespace and creation time. It returns invalid when c both
+// removes the credential and gives one, and when c moves u to another
+// scheme, host or port while keeping its credential: a stored credential is
+// sent to no host but the one it was given for. A kept credential keeps its
+// recorded expiry even once past; only a new date must lie ahead.
+func (u Upstream) Change(c UpstreamChange, now time.Time) (Upstream, error) {
+	if c.Anonymous && (c.Username != "" || !c.Password.IsZero()) {
+		return Upstream{}, Errorf(CodeInvalid, "an update cannot both remove the credential of upstream %s and give one", u.Name).
+			WithHint("berth upstream update %s --anonymous, or berth upstream update %s --username USER --password-stdin", u.Name, u.Name)
+	}
+	next := NewUpstreamRequest{Name: u.Name, URL: u.URL, Namespace: u.Namespace, Username: u.Username, Password: u.Password,
+		TagTTL: u.TagTTL, MaxSize: u.MaxSize, ExpiresAt: c.ExpiresAt}
+	if c.URL != "" {
+		next.URL = c.URL
+	}
+	if c.NewCredential() {
+		next.Username, next.Password = c.Username, c.Password
+	}
+	if c.TagTTL != 0 {
+		next.TagTTL = c.TagTTL
+	}
+	if c.MaxSize != nil {
+		next.MaxSize = *c.MaxSize
+	}
+	changed, err := NewUpstream(next, now)
+	if err != nil {
+		return Upstream{}, err
+	}
+	if !c.NewCredential() {
+		if c.ExpiresAt == nil {
+			changed.ExpiresAt = u.ExpiresAt
+		}
+		if !u.Password.IsZero() && !sameOrigin(u.URL, changed.URL) {
+			return Upstream{}, Errorf(CodeInvalid, "the credential of upstream %s was given for %s; berth sends it to no other host", u.Name, u.Host()).
+				WithHint("give the new host its own credential: berth upstream update %s --url %s --username USER --password-stdin (or --anonymous)", u.Name, changed.URL)
+		}
+	}
+	changed.Created = u.Created
+	return changed, nil
+}
+
+// sameOrigin reports whether two upstream URLs name the same scheme, host
+// and port.
+func sameOrigin(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	return errA == nil && errB == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
+}
+
 // ValidateUpstreamName applies the principal name rules to an upstream's name.
 func ValidateUpstreamName(name string) error { return validateName("upstream", name) }
 

@@ -182,3 +182,39 @@ func TestCacheRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Change keeps what it is not given, keeps a credential's recorded expiry
+// even once past, replaces the expiry with a new credential, and never lets
+// a kept credential go to another host.
+func TestUpstreamChange(t *testing.T) {
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	past, now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	u := berth.Upstream{Name: "hub", URL: "https://registry-1.docker.io", Namespace: "hub", Username: "bot",
+		Password: berth.UpstreamPasswordOf("pw"), TagTTL: time.Hour, MaxSize: 10, ExpiresAt: &past, Created: created}
+	size := int64(0)
+	got, err := u.Change(berth.UpstreamChange{TagTTL: 2 * time.Hour, MaxSize: &size}, now)
+	if err != nil || got.TagTTL != 2*time.Hour || got.MaxSize != 0 || got.ExpiresAt == nil || !got.ExpiresAt.Equal(past) ||
+		got.Username != "bot" || got.Password.Reveal() != "pw" || !got.Created.Equal(created) || got.Namespace != "hub" {
+		t.Fatalf("a change of TTL and size: %+v, %v", got, err)
+	}
+	got, err = u.Change(berth.UpstreamChange{Username: "bot2", Password: berth.UpstreamPasswordOf("pw2")}, now)
+	if err != nil || got.Username != "bot2" || got.ExpiresAt != nil {
+		t.Fatalf("a new credential: %+v, %v", got, err)
+	}
+	_, err = u.Change(berth.UpstreamChange{URL: "https://elsewhere.example"}, now)
+	if !berth.IsCode(err, berth.CodeInvalid) || !strings.Contains(berth.AsError(err).Hint, "--password-stdin") {
+		t.Fatalf("another host with the kept credential: %v", err)
+	}
+	if got, err = u.Change(berth.UpstreamChange{URL: "https://registry-1.docker.io/"}, now); err != nil || got.Password.Reveal() != "pw" {
+		t.Fatalf("the same host written otherwise: %+v, %v", got, err)
+	}
+	if got, err = u.Change(berth.UpstreamChange{URL: "https://elsewhere.example", Anonymous: true}, now); err != nil || !got.Password.IsZero() || got.Username != "" {
+		t.Fatalf("another host, anonymous: %+v, %v", got, err)
+	}
+	if _, err = u.Change(berth.UpstreamChange{Anonymous: true, Username: "x", Password: berth.UpstreamPasswordOf("y")}, now); !berth.IsCode(err, berth.CodeInvalid) {
+		t.Fatalf("anonymous with a credential: %v", err)
+	}
+	if _, err = u.Change(berth.UpstreamChange{ExpiresAt: &past}, now); !berth.IsCode(err, berth.CodeInvalid) {
+		t.Fatalf("a new expiry in the past: %v", err)
+	}
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/berth-dev/berth"
@@ -230,13 +228,21 @@ func (h *handler) updateUpstream(w http.ResponseWriter, r *http.Request, c *bert
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	if req.Anonymous && (req.Username != "" || req.Password != "") {
-		return berth.Errorf(berth.CodeInvalid, "an update cannot both remove an upstream's credential and give one").
-			WithHint("give --anonymous, or --username U --password-stdin")
+	change := berth.UpstreamChange{URL: req.URL, Username: req.Username, Password: berth.UpstreamPasswordOf(req.Password),
+		Anonymous: req.Anonymous, ExpiresAt: req.ExpiresAt}
+	var err error
+	if change.TagTTL, err = parseTagTTL(req.TagTTL); err != nil {
+		return err
 	}
-	replacing := req.Anonymous || req.Username != "" || req.Password != ""
+	if req.MaxSize != "" {
+		size, err := berth.ParseByteSize(req.MaxSize)
+		if err != nil {
+			return err
+		}
+		change.MaxSize = &size
+	}
 	old, err := h.upstreamByName(r)
-	if berth.IsCode(err, berth.CodeInvalid) && old.Name != "" && replacing {
+	if berth.IsCode(err, berth.CodeInvalid) && old.Name != "" && change.NewCredential() {
 		// The stored credential cannot be opened (sealed with a key this
 		// server lacks, damaged): it is being replaced, so it is not needed.
 		err = nil
@@ -244,54 +250,16 @@ func (h *handler) updateUpstream(w http.ResponseWriter, r *http.Request, c *bert
 	if err != nil {
 		return err
 	}
-	next := berth.NewUpstreamRequest{Name: old.Name, URL: old.URL, Namespace: old.Namespace, Username: old.Username,
-		Password: old.Password, TagTTL: old.TagTTL, MaxSize: old.MaxSize, ExpiresAt: req.ExpiresAt}
-	if req.URL != "" {
-		next.URL = req.URL
-	}
-	if replacing {
-		next.Username, next.Password = req.Username, berth.UpstreamPasswordOf(req.Password)
-	}
-	if req.TagTTL != "" {
-		if next.TagTTL, err = parseTagTTL(req.TagTTL); err != nil {
-			return err
-		}
-	}
-	if req.MaxSize != "" {
-		if next.MaxSize, err = berth.ParseByteSize(req.MaxSize); err != nil {
-			return err
-		}
-	}
-	u, err := berth.NewUpstream(next, h.now())
+	u, err := old.Change(change, h.now())
 	if err != nil {
 		return err
 	}
-	// A kept credential keeps its recorded expiry, past or not: only a new
-	// date is checked to lie ahead.
-	if !replacing && req.ExpiresAt == nil {
-		u.ExpiresAt = old.ExpiresAt
-	}
-	// A stored credential goes only to the host it was given for: a new
-	// host needs its own (else a changed URL would send it elsewhere).
-	if !replacing && !old.Password.IsZero() && !sameOrigin(old.URL, u.URL) {
-		return berth.Errorf(berth.CodeInvalid, "the credential of upstream %s was given for %s; berth sends it to no other host", old.Name, old.Host()).
-			WithHint("give the new host its own credential: berth upstream update %s --url %s --username USER --password-stdin (or --anonymous)", old.Name, u.URL)
-	}
-	u.Created = old.Created
 	if err := h.cfg.Upstreams.UpdateUpstream(r.Context(), u); err != nil {
 		return err
 	}
 	h.changed(r, c, "upstream updated", slog.String("upstream", u.Name), slog.String("url", u.URL),
-		slog.Bool("credential", !u.Password.IsZero()), slog.Bool("new_credential", replacing))
+		slog.Bool("credential", !u.Password.IsZero()), slog.Bool("new_credential", change.NewCredential()))
 	return writeJSON(w, http.StatusOK, u)
-}
-
-// sameOrigin reports whether two upstream URLs name the same scheme, host
-// and port.
-func sameOrigin(a, b string) bool {
-	ua, errA := url.Parse(a)
-	ub, errB := url.Parse(b)
-	return errA == nil && errB == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }
 
 // listUpstreams lists every upstream, without passwords.

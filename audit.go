@@ -72,6 +72,7 @@ const (
 	AuditRoleRevoke            AuditAction = "role.revoke"
 	AuditPipelineCreate        AuditAction = "pipeline.create"
 	AuditPipelineDelete        AuditAction = "pipeline.delete"
+	AuditPipelineKeys          AuditAction = "pipeline.keys"
 	AuditConnectionCreate      AuditAction = "connection.create"
 	AuditConnectionAuthorize   AuditAction = "connection.authorize"
 	AuditConnectionUnauthorize AuditAction = "connection.unauthorize"

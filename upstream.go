@@ -31,6 +31,7 @@ const (
 // holds its url and namespace, never its credential.
 const (
 	AuditUpstreamCreate AuditAction = "upstream.create"
+	AuditUpstreamUpdate AuditAction = "upstream.update"
 	AuditUpstreamDelete AuditAction = "upstream.delete"
 )
 

@@ -119,6 +119,7 @@ var auditActions = map[string]berth.AuditAction{
 
 	"POST /api/v1/pipelines":                      berth.AuditPipelineCreate,
 	"DELETE /api/v1/pipelines/{name}":             berth.AuditPipelineDelete,
+	"POST /api/v1/pipelines/{name}/keys":          berth.AuditPipelineKeys,
 	"POST /api/v1/connections":                    berth.AuditConnectionCreate,
 	"DELETE /api/v1/connections/{name}":           berth.AuditConnectionDelete,
 	"POST /api/v1/connections/{name}/authorize":   berth.AuditConnectionAuthorize,
@@ -131,6 +132,7 @@ var auditActions = map[string]berth.AuditAction{
 	"POST /api/v1/connections/{name}/convert":     berth.AuditConnectionConvert,
 
 	"POST /api/v1/upstreams":              berth.AuditUpstreamCreate,
+	"PATCH /api/v1/upstreams/{name}":      berth.AuditUpstreamUpdate,
 	"DELETE /api/v1/upstreams/{name}":     berth.AuditUpstreamDelete,
 	"POST /api/v1/retention":              berth.AuditLifecycleChange,
 	"DELETE /api/v1/retention/{scope...}": berth.AuditLifecycleChange,

@@ -140,3 +140,17 @@ func TestEveryEndpointNeedsTheAPIScope(t *testing.T) {
 	// Nothing the refused requests asked for happened.
 	call(t, s, adminCreds(s), "GET", "/api/v1/principals/admin", nil).ok(t, http.StatusOK, nil)
 }
+
+// TestEveryChangeIsAudited: every endpoint that is not a read records an
+// audit event (auditActions), so that no change escapes the log.
+func TestEveryChangeIsAudited(t *testing.T) {
+	for _, p := range api.Patterns() {
+		method, _, _ := strings.Cut(p, " ")
+		if p == "/" || method == http.MethodGet || method == http.MethodHead {
+			continue
+		}
+		if !api.Audited(p) {
+			t.Errorf("endpoint %s changes something and records no audit event: add it to auditActions", p)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/internal/oauth"
 	"github.com/berth-dev/berth/internal/oidctest"
 )
 
@@ -39,11 +40,22 @@ func TestDeviceUserCodeGuessesAreLimited(t *testing.T) {
 		}
 		wantReason(t, "a code that matches nothing", r, page, http.StatusBadRequest, berth.CodeDeviceCodeExpired)
 	}
-	if refused < 0 || refused > 10 {
+	if refused < 0 || refused > oauth.DefaultFailureLimit {
 		t.Fatalf("wrong codes before too_many_attempts: %d, want at most 10", refused)
 	}
 	r, page := guesser.get(s.url + "/device?user_code=" + url.QueryEscape(started.UserCode))
 	wantReason(t, "the real code, after the guesses", r, page, http.StatusTooManyRequests, berth.CodeTooManyAttempts)
+	// The refusals are in the audit log, though no approval was sent (it is
+	// written behind the requests: wait for it).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		audit := s.apiJSON(t, http.MethodGet, "/api/v1/audit?action=auth.device&code=too_many_attempts", nil, http.StatusOK)
+		if events, _ := audit["events"].([]any); len(events) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit event of the refused codes: %v", audit)
+		}
+	}
 	r, page = guesser.post(s.url+"/device", url.Values{"csrf": {csrf}, "user_code": {started.UserCode}, "decision": {"approve"}})
 	wantReason(t, "approving the real code, after the guesses", r, page, http.StatusTooManyRequests, berth.CodeTooManyAttempts)
 

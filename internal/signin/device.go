@@ -146,6 +146,10 @@ func (h *Handler) devicePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := h.pendingFor(r.Context(), caller, typed)
+	if berth.IsCode(err, berth.CodeTooManyAttempts) {
+		// Guessing codes through links leaves a trace, as deciding does.
+		h.audit(berth.NewAuditEvent(berth.WithCaller(r.Context(), caller), berth.AuditAuthDevice, "", err))
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -216,13 +216,14 @@ func (c *Caller) MayCreatePATs() error {
 	return nil
 }
 
-// MayMintSecrets returns nil when c may create client secrets (the roles
-// that allow it are checked apart): scope_not_granted for a pipeline acting
-// through a service connection, as for personal access tokens. A secret
-// would outlive the pipeline's permission, and a pipeline logged in by its
-// ID token is where no secret was to exist.
-func (c *Caller) MayMintSecrets() error {
-	return c.refusePipelineMinting("client secrets", "an owner creates them after logging in: berth login HOST, then the same command")
+// MayMintSecrets returns nil when c may create a client secret of
+// principal (the roles that allow it are checked apart): scope_not_granted
+// for a pipeline acting through a service connection, as for personal
+// access tokens. A secret would outlive the pipeline's permission, and a
+// pipeline logged in by its ID token is where no secret was to exist.
+func (c *Caller) MayMintSecrets(principal string) error {
+	return c.refusePipelineMinting("client secrets",
+		fmt.Sprintf("an owner creates it after logging in with their own credential: berth login HOST, then berth secret add %s --expires-in 90d", principal))
 }
 
 // refusePipelineMinting refuses a pipeline acting through a service

@@ -118,10 +118,11 @@ func TestMayCreatePATs(t *testing.T) {
 func TestMintingAndRevokingOwnCredentials(t *testing.T) {
 	person := &berth.Principal{Name: "ada", Kind: berth.PrincipalUser}
 	service := &berth.Principal{Name: "ci", Kind: berth.PrincipalService}
-	if err := (&berth.Caller{Principal: service}).MayMintSecrets(); err != nil {
+	if err := (&berth.Caller{Principal: service}).MayMintSecrets("ci"); err != nil {
 		t.Errorf("an owner's client secret may not mint: %v", err)
 	}
-	if err := (&berth.Caller{Principal: service, Connection: "deploy"}).MayMintSecrets(); !berth.IsCode(err, berth.CodeScopeNotGranted) {
+	if err := (&berth.Caller{Principal: service, Connection: "deploy"}).MayMintSecrets("ci"); !berth.IsCode(err, berth.CodeScopeNotGranted) ||
+		!strings.Contains(berth.AsError(err).Hint, "berth secret add ci --expires-in 90d") {
 		t.Errorf("a pipeline mints secrets: %v", err)
 	}
 	svc := &berth.Caller{Actor: berth.Actor{Name: "ci"}, Principal: service, CredentialID: "s-1"}

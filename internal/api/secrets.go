@@ -145,7 +145,7 @@ func (h *handler) addSecret(w http.ResponseWriter, r *http.Request, c *berth.Cal
 // refusal. Every path that issues a secret goes through it, before it
 // writes anything else.
 func (h *handler) createSecret(ctx context.Context, c *berth.Caller, p berth.Principal, expiresIn, description string) (berth.Secret, *NewSecret, error) {
-	if err := c.MayMintSecrets(); err != nil {
+	if err := c.MayMintSecrets(p.Name); err != nil {
 		return berth.Secret{}, nil, err
 	}
 	lifetime, err := berth.ParseLifetime(expiresIn, h.cfg.MaxSecretLifetime)

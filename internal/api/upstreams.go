@@ -167,7 +167,7 @@ func (h *handler) createUpstream(w http.ResponseWriter, r *http.Request, c *bert
 	if err := st.CreateUpstream(ctx, u); err != nil {
 		if berth.IsCode(err, berth.CodeConflict) {
 			return berth.Errorf(berth.CodeConflict, "an upstream named %s, or one with namespace %s, exists already", u.Name, u.Namespace).
-				WithHint("list them with berth upstream list; to change one's URL or credential, berth upstream update NAME")
+				WithHint("berth upstream list shows them; to change one's credential: berth upstream update %s --username USER --password-stdin", u.Name)
 		}
 		return err
 	}
@@ -195,7 +195,7 @@ func (h *handler) refuseUsedNamespace(ctx context.Context, st UpstreamStore, u b
 	}
 	if len(repos) == 1 && u.Holds(repos[0]) {
 		return berth.Errorf(berth.CodeConflict, "namespace %s holds repositories, such as %s (pushed to berth, or cached by an upstream deleted since); as a cache namespace they could not be pushed to any more", u.Namespace, repos[0]).
-			WithHint("to change an upstream's URL or credential, keep it and run berth upstream update NAME; else choose another --namespace, such as %s-cache, or remove them first with berth repo delete", u.Namespace)
+			WithHint("to renew an upstream's credential, keep it: berth upstream update NAME --username USER --password-stdin; else choose another --namespace, such as %s-cache, or remove the repositories first: berth repo delete %s", u.Namespace, repos[0])
 	}
 	return nil
 }

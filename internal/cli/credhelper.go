@@ -163,7 +163,8 @@ func (h *credHelper) Add(c *credentials.Credentials) error {
 		return err
 	}
 	if tok.RefreshToken == "" {
-		return fmt.Errorf("%s accepted the credentials but issued no refresh token for them; a refresh token is stored as it is with the user name %s, and a client id with a client secret is exchanged for one", srv.url, identityTokenUser)
+		return berth.Errorf(berth.CodeInvalid, "%s accepted the credentials but issued no refresh token for them", srv.url).
+			WithHint("log in with a client id and secret, which berth exchanges for a refresh token: berth login %s --client-id ID --client-secret-stdin < secret-file (a refresh token goes in as the password of the user name %s)", srv.host, identityTokenUser)
 	}
 	l.ClientID, l.RefreshToken, l.TokenURL, l.Service = c.Username, tok.RefreshToken, ch.realm, ch.service
 	l.ExpiresAt = tok.refreshExpiry(time.Now())

@@ -320,7 +320,7 @@ func readJWKSFile(path string) (json.RawMessage, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, berth.Errorf(berth.CodeInvalid, "cannot read --jwks-file: %v", err).
-			WithHint("save the issuer's JWKS document (the JSON at its jwks_uri) to a file and pass its path")
+			WithHint("save the issuer's key set to a file first, as for a cluster: kubectl get --raw /openid/v1/jwks > cluster-jwks.json, then --jwks-file cluster-jwks.json")
 	}
 	return b, nil
 }

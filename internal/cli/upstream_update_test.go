@@ -2,6 +2,7 @@ package cli
 
 import (
 	"database/sql"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -59,6 +60,18 @@ func TestUpstreamUpdateKeepsTheCredentialWithItsHost(t *testing.T) {
 	if code, _, stderr = runUpstreamCLI(t, env, "", "json", "update", "hub", "--url", other.URL, "--anonymous"); code != 0 {
 		t.Fatalf("update --url --anonymous: exit %d, %s", code, stderr)
 	}
+	// Now the other host is asked, and without credentials.
+	runCLI(t, env, "upstream", "verify", "hub")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("verify after the move did not call the new host")
+	}
+	for _, a := range seen {
+		if a != "" {
+			t.Errorf("the new host received credentials: %q", a)
+		}
+	}
 }
 
 // A stored credential that cannot be opened (not sealed, or sealed with a
@@ -74,7 +87,7 @@ func TestUpstreamUpdateReplacesAnUnopenableCredential(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr := runUpstreamCLI(t, env, "", "text", "update", "hub", "--tag-ttl", "2h")
-	if code != 1 || !strings.Contains(stderr, "berth upstream update hub --username U --password-stdin") {
+	if code != 1 || !strings.HasPrefix(stderr, "invalid:") || !strings.Contains(stderr, "berth upstream update hub --username U --password-stdin") {
 		t.Fatalf("an update keeping an unopenable credential: exit %d, %s", code, stderr)
 	}
 	if code, _, stderr = runUpstreamCLI(t, env, password+"\n", "text", "update", "hub", "--username", "bot", "--password-stdin"); code != 0 {
@@ -89,10 +102,11 @@ func TestUpstreamUpdateReplacesAnUnopenableCredential(t *testing.T) {
 // that date has passed (when owners come to fix things).
 func TestUpstreamUpdateAfterTheRecordedExpiry(t *testing.T) {
 	offset := moveServeClock(t)
-	_, env, _ := upstreamWithCredential(t, "--expires-at", time.Now().AddDate(0, 0, 2).UTC().Format("2006-01-02"))
+	expires := time.Now().AddDate(0, 0, 2).UTC().Format("2006-01-02")
+	_, env, _ := upstreamWithCredential(t, "--expires-at", expires)
 	offset.Store(int64(5 * 24 * time.Hour))
 	code, stdout, stderr := runUpstreamCLI(t, env, "", "json", "update", "hub", "--tag-ttl", "2h")
-	if u := decodeJSON[map[string]any](t, stdout); code != 0 || u["expires_at"] == nil || u["tag_ttl"] != "2h0m0s" {
+	if u := decodeJSON[map[string]any](t, stdout); code != 0 || !strings.HasPrefix(fmt.Sprint(u["expires_at"]), expires) || u["tag_ttl"] != "2h0m0s" {
 		t.Fatalf("update --tag-ttl after the recorded expiry: exit %d, %s %s", code, stdout, stderr)
 	}
 }

@@ -31,6 +31,10 @@ func TestLinkRacingANewRepositoryDoesNotDeadlock(t *testing.T) {
 		return c
 	}
 	ctl, creator, third := conn(), conn(), conn()
+	var thirdPID int
+	if err := third.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&thirdPID); err != nil {
+		t.Fatal(err)
+	}
 	const key = 0x6c696e6b // held by ctl while the third commit waits on it
 	if _, err := ctl.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		t.Fatal(err)
@@ -66,7 +70,18 @@ func TestLinkRacingANewRepositoryDoesNotDeadlock(t *testing.T) {
 	}()
 	waiting("the third commit, on the control lock", "%pg_advisory_xact_lock%")
 	must(tx.Commit(ctx))
-	waiting("the racing commit, on the third commit's link", "%INSERT INTO repositories%")
+	// The racing commit now waits on the third commit itself (not on the
+	// creator any more): some backend is blocked by the third's.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		must(ctl.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, thirdPID).Scan(&n))
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the racing commit never waited on the third commit's link")
+		}
+	}
 	_, err = ctl.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key)
 	must(err)
 	for what, ch := range map[string]chan error{"the third commit": thirdDone, "the racing commit": linked} {

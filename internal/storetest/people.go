@@ -271,11 +271,15 @@ func testPATs(t *testing.T, s berth.MetadataStore) {
 	if n != 1 {
 		t.Fatalf("RevokePATsOf revoked %d, want 1", n)
 	}
-	got, _ = s.FindPATByID(ctx(t), a.ID)
+	got, err = s.FindPATByID(ctx(t), a.ID)
+	must(t, err)
 	wantTimePtr(t, "a's revocation", got.Revoked, ptr(at(6)))
-	got, _ = s.FindPATByID(ctx(t), b.ID)
+	got, err = s.FindPATByID(ctx(t), b.ID)
+	must(t, err)
 	wantTimePtr(t, "b's revocation", got.Revoked, ptr(at(8)))
-	if got, _ = s.FindPATByID(ctx(t), other.ID); got.Revoked != nil {
+	got, err = s.FindPATByID(ctx(t), other.ID)
+	must(t, err)
+	if got.Revoked != nil {
 		t.Fatalf("another principal's token was revoked: %+v", got)
 	}
 }

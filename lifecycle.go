@@ -82,7 +82,7 @@ func TagImmutable(rule ImmutableRule, repo, tag string, current Digest, held Tag
 		hint = "an immutable tag is kept on purpose; to delete it all the same, an owner removes the rule first"
 	}
 	return Errorf(CodeTagImmutable, "%s; berth refuses to %s it", facts, action).
-		WithHint("%s: berth immutable remove '%s' --tags '%s'", hint, rule.Scope, rule.Tags).
+		WithHint("%s: berth immutable remove %s --tags %s", hint, ShellQuote(rule.Scope.String()), ShellQuote(rule.Tags)).
 		WithDetail("digest", current.String()).WithDetail("rule", rule.Scope.String()+" "+rule.Tags)
 }
 

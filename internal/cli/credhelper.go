@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/docker/docker-credential-helpers/credentials"
@@ -143,7 +142,7 @@ func (h *credHelper) Add(c *credentials.Credentials) error {
 		return err
 	}
 	l := storedLogin{URL: srv.url, CreatedAt: time.Now().UTC().Truncate(time.Second)}
-	if c.Username == identityTokenUser || c.Username == berth.NullClientID && strings.HasPrefix(c.Secret, berth.RefreshTokenPrefix) {
+	if berth.RefreshTokenUser(c.Username) {
 		l.RefreshToken = c.Secret
 		if old, _, ok, err := findLogin(h.getenv, srv.host); err == nil && ok {
 			l.ClientID, l.TokenURL, l.Service = old.ClientID, old.TokenURL, old.Service

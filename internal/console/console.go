@@ -366,9 +366,7 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request) {
 const loginCookie = "berth_console_signin"
 
 // secure reports whether the registry is reached over https.
-func (h *Handler) secure(r *http.Request) bool {
-	return r.TLS != nil || strings.HasPrefix(h.URL, "https://")
-}
+func (h *Handler) secure(r *http.Request) bool { return signin.Secure(r, h.URL) }
 
 // sessionCookie returns the request's session cookie.
 func (h *Handler) sessionCookie(r *http.Request) (*http.Cookie, error) {

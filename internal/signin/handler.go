@@ -66,8 +66,13 @@ func (h *Handler) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (s *Service) secure(r *http.Request) bool {
-	return r.TLS != nil || strings.HasPrefix(s.URL, "https://")
+func (s *Service) secure(r *http.Request) bool { return Secure(r, s.URL) }
+
+// Secure reports whether r reached the registry over https: TLS here, or a
+// public URL (url:) of https behind a proxy that ends TLS. Cookies are then
+// Secure and __Host- prefixed (CookieName).
+func Secure(r *http.Request, publicURL string) bool {
+	return r.TLS != nil || strings.HasPrefix(publicURL, "https://")
 }
 
 // fail renders err as the error page, with its status from the code table;

@@ -51,7 +51,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		_ = h.Uploads.DeleteUpload(ctx, id)
 		return err
 	}
-	h.sessions.remember(id, rt.Repo)
+	h.sessions.Put(id, rt.Repo)
 	return uploadAccepted(w, rt.Repo, id, 0, http.StatusAccepted)
 }
 
@@ -167,7 +167,7 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) er
 	if err := h.commit(ctx, rt.Repo, rt.Ref, d, rt.Ref, size); err != nil {
 		return h.sessionEnded(rt, err)
 	}
-	h.sessions.forget(rt.Ref)
+	h.sessions.Delete(rt.Ref)
 	return blobCreated(w, rt.Repo, d)
 }
 
@@ -367,14 +367,14 @@ func (h *Handler) session(ctx context.Context, rt route) (berth.UploadInfo, erro
 // lately is remembered (sessionRepos); whether the upload still exists is
 // then the upload store's to say, which the caller asks next.
 func (h *Handler) ownSession(ctx context.Context, rt route) error {
-	repo, ok := h.sessions.recall(rt.Ref)
+	repo, ok := h.sessions.Get(rt.Ref)
 	if !ok {
 		s, err := h.Meta.FindUploadSession(ctx, rt.Ref)
 		if err != nil {
 			return h.sessionEnded(rt, err)
 		}
 		repo = s.Repository
-		h.sessions.remember(rt.Ref, repo)
+		h.sessions.Put(rt.Ref, repo)
 	}
 	if repo != rt.Repo {
 		return berth.Errorf(berth.CodeBlobUploadUnknown, "no upload %s in repository %s: it belongs to another repository", rt.Ref, rt.Repo).
@@ -390,7 +390,7 @@ func (h *Handler) sessionEnded(rt route, err error) error {
 	if !berth.IsCode(err, berth.CodeBlobUploadUnknown) {
 		return err
 	}
-	h.sessions.forget(rt.Ref)
+	h.sessions.Delete(rt.Ref)
 	return berth.Errorf(berth.CodeBlobUploadUnknown, "no upload %s in repository %s: it finished, was cancelled or expired", rt.Ref, rt.Repo).
 		WithHint("start a new upload with POST /v2/%s/blobs/uploads/", rt.Repo)
 }
@@ -411,11 +411,11 @@ func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route)
 	ctx := r.Context()
 	// Not from memory: cancelling a session that ended answers
 	// blob_upload_unknown, and only the metadata store knows it ended.
-	h.sessions.forget(rt.Ref)
+	h.sessions.Delete(rt.Ref)
 	if err := h.ownSession(ctx, rt); err != nil {
 		return err
 	}
-	h.sessions.forget(rt.Ref)
+	h.sessions.Delete(rt.Ref)
 	if err := h.Uploads.DeleteUpload(ctx, rt.Ref); err != nil {
 		return err
 	}

@@ -4,7 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"hash"
-	"sync"
+
+	"github.com/berth-dev/berth/internal/bounded"
 )
 
 // stateMemo remembers, for the data objects this Store wrote lately, the
@@ -21,14 +22,11 @@ import (
 // Entries are forgotten with their upload (commit, DeleteUpload) and, past
 // memoEntries, oldest first; losing one costs a read, never a wrong digest.
 type stateMemo struct {
-	mu      sync.Mutex
-	entries map[memoKey][]byte // marshaled sha256 states
-	order   []memoKey          // ring of the keys in insertion order
-	next    int                // where order is written next
+	entries bounded.Map[memoKey, []byte] // marshaled sha256 states
 }
 
 // memoEntries bounds the memo: about 200 bytes each.
-const memoEntries = 4096
+const memoEntries = bounded.DefaultMax
 
 type memoKey struct{ key, etag string }
 
@@ -39,27 +37,13 @@ func (m *stateMemo) remember(key, etag string, h hash.Hash) {
 	if err != nil || etag == "" {
 		return
 	}
-	k := memoKey{key, etag}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.entries == nil {
-		m.entries = map[memoKey][]byte{}
-		m.order = make([]memoKey, memoEntries)
-	}
-	if _, ok := m.entries[k]; !ok {
-		delete(m.entries, m.order[m.next]) // the oldest, or the zero key
-		m.order[m.next] = k
-		m.next = (m.next + 1) % len(m.order)
-	}
-	m.entries[k] = state
+	m.entries.Put(memoKey{key, etag}, state)
 }
 
 // recall returns a new hash in the state remembered after key with etag, or
 // nil.
 func (m *stateMemo) recall(key, etag string) hash.Hash {
-	m.mu.Lock()
-	state, ok := m.entries[memoKey{key, etag}]
-	m.mu.Unlock()
+	state, ok := m.entries.Get(memoKey{key, etag})
 	if !ok {
 		return nil
 	}
@@ -72,9 +56,7 @@ func (m *stateMemo) recall(key, etag string) hash.Hash {
 
 // forget drops what is remembered of u's data objects.
 func (m *stateMemo) forget(u upload) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, sg := range u.segs {
-		delete(m.entries, memoKey{sg.key, sg.etag})
+		m.entries.Delete(memoKey{sg.key, sg.etag})
 	}
 }

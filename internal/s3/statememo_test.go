@@ -36,7 +36,7 @@ func TestStateMemo(t *testing.T) {
 	if m.recall("k1", "e") == nil || m.recall(fmt.Sprintf("k%d", memoEntries), "e") == nil {
 		t.Error("a state among the newest memoEntries was forgotten")
 	}
-	if n := len(m.entries); n != memoEntries {
+	if n := m.entries.Len(); n != memoEntries {
 		t.Errorf("%d states remembered, want %d", n, memoEntries)
 	}
 }

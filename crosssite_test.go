@@ -35,6 +35,7 @@ func TestRefuseCrossSite(t *testing.T) {
 		// Sec-Fetch-Site is missing (browsers of before 2023 only): the
 		// registry's host over another scheme passes.
 		{what: "an old browser, http origin on a TLS request", method: "POST", origin: "http://registry.example", tls: true},
+		{what: "an old browser, another host with this one as a path", method: "POST", origin: "https://evil.example/registry.example", refused: true},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			r := httptest.NewRequest(tc.method, "http://registry.example/v2/team/app/blobs/uploads/", nil)

@@ -398,23 +398,25 @@ func bodyError(err error) error {
 	case berth.AsError(err) != nil: // a field's own type said why
 		return err
 	case errors.As(err, &timeErr):
-		return berth.Errorf(berth.CodeInvalid, "a time in the request body is not RFC 3339, such as 2026-12-31T00:00:00Z")
+		return berth.Errorf(berth.CodeInvalid, "a time in the request body is not RFC 3339").
+			WithHint("send it as \"2026-12-31T00:00:00Z\"; with the CLI, --expires-at 2026-12-31")
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		return berth.Errorf(berth.CodeInvalid, "field %q of the request body must be %s, not %s", berth.Truncate(typeErr.Field, 64), jsonKind(typeErr.Type), sentKind(typeErr)).
-			WithDetail("field", berth.Truncate(typeErr.Field, 64))
+			WithDetail("field", berth.Truncate(typeErr.Field, 64)).WithHint("send a JSON object of the fields the endpoint documents (docs/*.md, API tables); the berth CLI sends them for you")
 	case errors.As(err, &typeErr):
-		return berth.Errorf(berth.CodeInvalid, "the request body must be %s, not %s", jsonKind(typeErr.Type), sentKind(typeErr))
+		return berth.Errorf(berth.CodeInvalid, "the request body must be %s, not %s", jsonKind(typeErr.Type), sentKind(typeErr)).WithHint("send a JSON object of the fields the endpoint documents (docs/*.md, API tables); the berth CLI sends them for you")
 	case errors.As(err, &syntaxErr):
-		return berth.Errorf(berth.CodeInvalid, "the request body is not valid JSON: it breaks at byte %d", syntaxErr.Offset)
+		return berth.Errorf(berth.CodeInvalid, "the request body is not valid JSON: it breaks at byte %d", syntaxErr.Offset).WithHint("send a JSON object of the fields the endpoint documents (docs/*.md, API tables); the berth CLI sends them for you")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return berth.Errorf(berth.CodeInvalid, "the request body is not valid JSON: it ends too soon")
+		return berth.Errorf(berth.CodeInvalid, "the request body is not valid JSON: it ends too soon").WithHint("send a JSON object of the fields the endpoint documents (docs/*.md, API tables); the berth CLI sends them for you")
 	}
 	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		// encoding/json has no type for this one; the field's name is the
 		// caller's own, quoted by encoding/json.
-		return berth.Errorf(berth.CodeInvalid, "the request body has a field this endpoint does not take: %s", berth.Truncate(field, 66))
+		return berth.Errorf(berth.CodeInvalid, "the request body has a field this endpoint does not take: %s", berth.Truncate(field, 66)).
+			WithDetail("field", strings.Trim(berth.Truncate(field, 66), `"`)).WithHint("send a JSON object of the fields the endpoint documents (docs/*.md, API tables); the berth CLI sends them for you")
 	}
-	return berth.Errorf(berth.CodeInvalid, "the request body is not the JSON object this endpoint takes")
+	return berth.Errorf(berth.CodeInvalid, "the request body is not the JSON object this endpoint takes").WithHint("send a JSON object of the fields the endpoint documents (docs/*.md, API tables); the berth CLI sends them for you")
 }
 
 // sentKind names the JSON type encoding/json saw ("number", "array"…),

@@ -15,19 +15,26 @@ func TestRequestBodyRefusals(t *testing.T) {
 	s := apitest.New(t)
 	admin := adminCreds(s)
 	for _, tc := range []struct {
-		body string
-		want []string // in the message
+		body  string
+		field string   // the detail naming the field, when one is at fault
+		want  []string // in the message: the JSON types, where the JSON breaks
 	}{
-		{`{"name": 42}`, []string{`field "name"`, "a string", "not number"}},
-		{`{"name": "ci", "kind": ["service"]}`, []string{`field "kind"`, "a string", "not array"}},
-		{`{"name": "ci", "nickname": "x"}`, []string{`"nickname"`, "does not take"}},
-		{`{"name": "ci",`, []string{"not valid JSON", "ends too soon"}},
-		{`{"name" "ci"}`, []string{"not valid JSON", "byte"}},
-		{`[1, 2]`, []string{"must be an object", "not array"}},
-		{`{"name": "ci", "kind": 1e999}`, []string{`field "kind"`, "a string", "not number"}},
+		{`{"name": 42}`, "name", []string{"a string", "not number"}},
+		{`{"name": "ci", "kind": ["service"]}`, "kind", []string{"a string", "not array"}},
+		{`{"name": "ci", "nickname": "x"}`, "nickname", []string{"does not take"}},
+		{`{"name": "ci",`, "", []string{"not valid JSON", "ends too soon"}},
+		{`{"name" "ci"}`, "", []string{"not valid JSON", "byte"}},
+		{`[1, 2]`, "", []string{"must be an object", "not array"}},
+		{`{"name": "ci", "kind": 1e999}`, "kind", []string{"a string", "not number"}},
 	} {
 		e := call(t, s, admin, "POST", "/api/v1/principals", tc.body).fails(t, berth.CodeInvalid)
 		msg, _ := e["message"].(string)
+		if detail, _ := e["detail"].(map[string]any); tc.field != "" && (detail == nil || detail["field"] != tc.field) {
+			t.Errorf("%s: detail %v, want field %q", tc.body, e["detail"], tc.field)
+		}
+		if hint, _ := e["hint"].(string); hint == "" {
+			t.Errorf("%s: no hint", tc.body)
+		}
 		for _, w := range tc.want {
 			if !strings.Contains(msg, w) {
 				t.Errorf("%s: message %q lacks %q", tc.body, msg, w)

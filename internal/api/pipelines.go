@@ -82,7 +82,10 @@ func (h *handler) setPipelineKeys(w http.ResponseWriter, r *http.Request, c *ber
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if err := h.cfg.Store.UpdatePipelineKeys(ctx, p.ID, p.JWKS); err != nil {
+	if err := h.cfg.Store.UpdatePipelineKeys(ctx, p.ID, p.JWKS); berth.IsCode(err, berth.CodeNotFound) {
+		_, err = h.pipelineByName(ctx, p.Name) // deleted meanwhile: its refusal
+		return err
+	} else if err != nil {
 		return err
 	}
 	h.changed(r, c, "pipeline keys set", slog.String("pipeline", p.Name), slog.Bool("pinned", p.JWKS != nil))

@@ -254,7 +254,9 @@ func (h *handler) updateUpstream(w http.ResponseWriter, r *http.Request, c *bert
 	if err != nil {
 		return err
 	}
-	if err := h.cfg.Upstreams.UpdateUpstream(r.Context(), u); err != nil {
+	if err := h.cfg.Upstreams.UpdateUpstream(r.Context(), u); berth.IsCode(err, berth.CodeNotFound) {
+		return berth.UpstreamUnknown(u.Name) // deleted meanwhile
+	} else if err != nil {
 		return err
 	}
 	h.changed(r, c, "upstream updated", slog.String("upstream", u.Name), slog.String("url", u.URL),

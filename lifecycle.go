@@ -400,6 +400,25 @@ type QuotaUsage struct {
 	Repositories int   `json:"repositories"`
 }
 
+// QuotaChange changes a quota's bounds: a nil bound keeps its value, 0
+// removes the bound.
+type QuotaChange struct {
+	MaxSize         *int64
+	MaxRepositories *int
+}
+
+// With returns q (the zero Quota of its scope for a new one) with c's
+// bounds; what c does not give keeps its value.
+func (q Quota) With(c QuotaChange) Quota {
+	if c.MaxSize != nil {
+		q.MaxSize = *c.MaxSize
+	}
+	if c.MaxRepositories != nil {
+		q.MaxRepositories = *c.MaxRepositories
+	}
+	return q
+}
+
 // ValidateQuota returns invalid unless q has a scope and at least one bound.
 func ValidateQuota(q Quota) error {
 	switch {

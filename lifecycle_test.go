@@ -236,3 +236,18 @@ func TestPlanRetentionIndexWithMissingChild(t *testing.T) {
 		t.Fatalf("plan %+v, want nothing: the kept index keeps its child", plan)
 	}
 }
+
+// A quota change keeps the bound it does not give, and 0 removes one.
+func TestQuotaWith(t *testing.T) {
+	q := berth.Quota{Scope: mustScope(t, "team/*"), MaxSize: 100, MaxRepositories: 3}
+	size, none := int64(200), 0
+	if got := q.With(berth.QuotaChange{MaxSize: &size}); got.MaxSize != 200 || got.MaxRepositories != 3 {
+		t.Errorf("size alone: %+v", got)
+	}
+	if got := q.With(berth.QuotaChange{MaxRepositories: &none}); got.MaxSize != 100 || got.MaxRepositories != 0 {
+		t.Errorf("repositories removed: %+v", got)
+	}
+	if got := q.With(berth.QuotaChange{}); got != q {
+		t.Errorf("no change: %+v", got)
+	}
+}

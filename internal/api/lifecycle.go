@@ -66,11 +66,12 @@ type ImmutableList struct {
 }
 
 // QuotaRequest is the body of POST /api/v1/quotas. MaxSize is in bytes or
-// with a unit ("50GiB").
+// with a unit ("50GiB"). A bound not given keeps the value the scope's
+// quota has; 0 removes it.
 type QuotaRequest struct {
 	Scope           string `json:"scope"`
 	MaxSize         string `json:"max_size,omitempty"`
-	MaxRepositories int    `json:"max_repositories,omitempty"`
+	MaxRepositories *int   `json:"max_repositories,omitempty"`
 }
 
 // QuotaStatus is a quota with what its scope holds now.
@@ -362,12 +363,26 @@ func (h *handler) setQuota(w http.ResponseWriter, r *http.Request, c *berth.Call
 	if err != nil {
 		return err
 	}
-	q := berth.Quota{Scope: scope, MaxRepositories: req.MaxRepositories, Updated: h.now(), UpdatedBy: c.Actor.Name}
+	change := berth.QuotaChange{MaxRepositories: req.MaxRepositories}
 	if req.MaxSize != "" {
-		if q.MaxSize, err = berth.ParseByteSize(req.MaxSize); err != nil {
+		size, err := berth.ParseByteSize(req.MaxSize)
+		if err != nil {
 			return err
 		}
+		change.MaxSize = &size
 	}
+	q := berth.Quota{Scope: scope}
+	quotas, err := lc.Store.FindQuotas(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, old := range quotas {
+		if old.Scope == scope {
+			q = old
+		}
+	}
+	q = q.With(change)
+	q.Updated, q.UpdatedBy = h.now(), c.Actor.Name
 	if err := berth.ValidateQuota(q); err != nil {
 		return err
 	}

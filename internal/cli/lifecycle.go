@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -250,6 +249,7 @@ quota_exceeded: before its bytes are accepted where the client announces the
 size, else when the blob is committed. ` + scopeHelp,
 	}
 	var req api.QuotaRequest
+	var maxRepositories int
 	setCmd := &cobra.Command{
 		Use:   "set SCOPE [--max-size SIZE] [--max-repositories N]",
 		Short: "Set the quota on a scope; a bound not given keeps its value (0 removes it)",
@@ -261,29 +261,10 @@ size, else when the blob is committed. ` + scopeHelp,
 				return berth.Errorf(berth.CodeInvalid, "nothing to set: give --max-size, --max-repositories, or both").
 					WithHint("berth quota set %s --max-size 50GiB", berth.ShellQuote(req.Scope))
 			}
+			if reposGiven {
+				req.MaxRepositories = &maxRepositories // the server keeps a bound not sent
+			}
 			return e.withClient(func(c *client.Client) error {
-				if !sizeGiven || !reposGiven {
-					// The bound not given keeps the value the quota has.
-					scope, err := berth.ParseScope(req.Scope)
-					if err != nil {
-						return err
-					}
-					qs, err := c.ListQuotas(cmd.Context())
-					if err != nil {
-						return err
-					}
-					for _, q := range qs {
-						if q.Scope.String() != scope.String() {
-							continue
-						}
-						if !sizeGiven && q.MaxSize > 0 {
-							req.MaxSize = strconv.FormatInt(q.MaxSize, 10)
-						}
-						if !reposGiven {
-							req.MaxRepositories = q.MaxRepositories
-						}
-					}
-				}
 				q, err := c.SetQuota(cmd.Context(), req)
 				if err != nil {
 					return err
@@ -297,7 +278,7 @@ size, else when the blob is committed. ` + scopeHelp,
 		},
 	}
 	setCmd.Flags().StringVar(&req.MaxSize, "max-size", "", "most bytes the scope's blobs may take, such as 50GiB (0: no bound)")
-	setCmd.Flags().IntVar(&req.MaxRepositories, "max-repositories", 0, "most repositories the scope may hold (0: no bound)")
+	setCmd.Flags().IntVar(&maxRepositories, "max-repositories", 0, "most repositories the scope may hold (0: no bound)")
 	cmd.AddCommand(setCmd,
 		&cobra.Command{
 			Use:   "list",

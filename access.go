@@ -250,6 +250,14 @@ func (idx *AccessIndex) Allows(action Action, repo string) bool {
 	return bit != 0 && idx.find(bit, repo) != nil
 }
 
+// MaySeeGroupsOf reports whether the index's actor may learn the groups of
+// the principal with principalID, and the roles held through them: their
+// own, or anyone's for an owner of registry (as principal show has it).
+// Groups come from the identity provider and are the person's to know.
+func (idx *AccessIndex) MaySeeGroupsOf(principalID string) bool {
+	return principalID == idx.actor.ID || idx.CanAssign(RegistryScope).Allowed
+}
+
 // CanAssign answers whether the index's actor may assign or revoke roles on
 // scope; see the function CanAssign.
 func (idx *AccessIndex) CanAssign(scope Scope) Decision {

@@ -752,3 +752,17 @@ func TestDecideDocker(t *testing.T) {
 		t.Errorf("an allowed DecideDocker allocates %v times", n)
 	}
 }
+
+// A person's groups are theirs to know and a registry owner's: an owner of
+// a narrower scope does not learn another's.
+func TestMaySeeGroupsOf(t *testing.T) {
+	ada, bob := berth.Actor{ID: "id-ada", Name: "ada"}, berth.Actor{ID: "id-bob", Name: "bob"}
+	teamOwner := berth.NewAccessIndex(ada, []berth.RoleAssignment{assign(t, ada, berth.RoleOwner, "team/*")})
+	if !teamOwner.MaySeeGroupsOf(ada.ID) || teamOwner.MaySeeGroupsOf(bob.ID) {
+		t.Error("a scope owner: their own groups only")
+	}
+	registryOwner := berth.NewAccessIndex(ada, []berth.RoleAssignment{assign(t, ada, berth.RoleOwner, "registry")})
+	if !registryOwner.MaySeeGroupsOf(bob.ID) {
+		t.Error("a registry owner may not see another's groups")
+	}
+}

@@ -271,7 +271,7 @@ func (h *handler) listRoles(w http.ResponseWriter, r *http.Request, c *berth.Cal
 		return err
 	}
 	mine := subject.ID == c.Actor.ID
-	if !mine && f.PrincipalID != "" && !idx.CanAssign(berth.RegistryScope).Allowed {
+	if f.PrincipalID != "" && !idx.MaySeeGroupsOf(subject.ID) {
 		member = nil
 	}
 	for _, g := range gs {

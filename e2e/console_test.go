@@ -302,7 +302,9 @@ func TestConsoleBrowser(t *testing.T) {
 	var device struct {
 		Complete string `json:"verification_uri_complete"`
 	}
-	_ = json.NewDecoder(started.Body).Decode(&device)
+	if err := json.NewDecoder(started.Body).Decode(&device); err != nil || started.StatusCode != http.StatusOK || device.Complete == "" {
+		t.Fatalf("device authorization: %s %+v %v", started.Status, device, err)
+	}
 	started.Body.Close()
 	do("device approval", chromedp.Navigate(device.Complete), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Approve this login?"]`)))
 	if page := text(`body`); !strings.Contains(page, "the address this browser comes from") || !strings.Contains(page, "calling itself berth-cli") {
